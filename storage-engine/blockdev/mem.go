@@ -35,7 +35,7 @@ type memStore struct {
 		rotational bool
 	}
 
-	reads, writes, flushes   atomic.Int64
+	reads, writes, flushes  atomic.Int64
 	bytesRead, bytesWritten atomic.Int64
 }
 
