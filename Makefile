@@ -58,6 +58,28 @@ $(ENVTEST_ASSETS)/kube-apiserver: | $(LOCALBIN)
 build: ## Build every binary into bin/.
 	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/ ./cmd/... $(BUILD_EXTRA)
 
+##@ Node daemon (owner: node)
+# The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is
+# committed, so builds and CI never need protoc. `make proto` needs protoc on PATH
+# (Debian: apt-get install -y protobuf-compiler) and pins the Go plugins into bin/.
+
+PROTOC_GEN_GO_VERSION ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.0
+PROTOC_GEN_GO ?= $(LOCALBIN)/protoc-gen-go
+PROTOC_GEN_GO_GRPC ?= $(LOCALBIN)/protoc-gen-go-grpc
+
+.PHONY: proto
+proto: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/proto/*.pb.go from the .proto files.
+	cd node-daemon/proto && protoc --proto_path=. \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		store.proto object.proto volume.proto
+
+$(PROTOC_GEN_GO): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(PROTOC_GEN_GO_GRPC): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
 ##@ Tool binaries
 
 $(LOCALBIN):
