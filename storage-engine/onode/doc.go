@@ -1,0 +1,16 @@
+// Package onode defines the Onode, the per-object metadata record of a Cobalt store, and its
+// versioned binary encoding.
+//
+// An Onode holds an object's logical size, its extent map (logical ranges mapped to physical device
+// ranges, each with one crc32c per checksum block), its extended attributes and its omap header.
+// Omap keys themselves live in the KV store under the onode's Nid, so renaming an object never
+// rewrites them.
+//
+// Invariants of a valid Onode (checked by Validate and enforced by Decode):
+//   - extents are sorted by Logical and do not overlap;
+//   - every extent has Length > 0 and Logical+Length and Phys+Length do not overflow;
+//   - Csums has exactly Length/csumBlock entries (checked by the store, which knows csumBlock).
+//
+// Decode never panics: any input that is not a valid encoding yields an error wrapping ErrCorrupt.
+// Encodings carry a format version byte; Decode refuses versions it does not know.
+package onode

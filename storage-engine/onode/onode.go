@@ -1,0 +1,91 @@
+package onode
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Onode is the metadata of one object.
+type Onode struct {
+	// Nid is the store-unique numeric id of the object; omap keys are stored under it.
+	Nid uint64
+	// Size is the logical size of the object in bytes. Bytes below Size not covered by an extent
+	// read as zeros.
+	Size uint64
+	// Extents maps logical ranges to the device, sorted by Logical, non-overlapping.
+	Extents []Extent
+	// Xattrs are the object's extended attributes.
+	Xattrs map[string][]byte
+	// OmapHeader is the object's omap header (nil when unset).
+	OmapHeader []byte
+}
+
+// Extent maps [Logical, Logical+Length) of an object to [Phys, Phys+Length) on the device.
+type Extent struct {
+	Logical uint64
+	Phys    uint64
+	Length  uint64
+	// Csums holds the crc32c of each checksum block of the extent, in order.
+	Csums []uint32
+}
+
+// LogicalEnd is the first logical byte past the extent.
+func (e Extent) LogicalEnd() uint64 { return e.Logical + e.Length }
+
+// Clone returns a deep copy of o that shares no memory with it.
+func (o *Onode) Clone() *Onode {
+	c := &Onode{Nid: o.Nid, Size: o.Size}
+	if len(o.Extents) > 0 {
+		c.Extents = make([]Extent, len(o.Extents))
+		for i, e := range o.Extents {
+			e.Csums = slices.Clone(e.Csums)
+			c.Extents[i] = e
+		}
+	}
+	if len(o.Xattrs) > 0 {
+		c.Xattrs = make(map[string][]byte, len(o.Xattrs))
+		for k, v := range o.Xattrs {
+			c.Xattrs[k] = slices.Clone(v)
+		}
+	}
+	if o.OmapHeader != nil {
+		c.OmapHeader = slices.Clone(o.OmapHeader)
+	}
+	return c
+}
+
+// Validate checks the structural invariants that do not depend on the store's geometry.
+func (o *Onode) Validate() error {
+	var prevEnd uint64
+	for i, e := range o.Extents {
+		if e.Length == 0 {
+			return fmt.Errorf("extent %d has zero length: %w", i, ErrCorrupt)
+		}
+		if e.Logical+e.Length < e.Logical || e.Phys+e.Length < e.Phys {
+			return fmt.Errorf("extent %d overflows: %w", i, ErrCorrupt)
+		}
+		if i > 0 && e.Logical < prevEnd {
+			return fmt.Errorf("extent %d at %d overlaps or is out of order (previous ends at %d): %w", i, e.Logical, prevEnd, ErrCorrupt)
+		}
+		prevEnd = e.LogicalEnd()
+	}
+	return nil
+}
+
+// Equal reports whether two onodes hold the same metadata.
+func (o *Onode) Equal(p *Onode) bool {
+	if o.Nid != p.Nid || o.Size != p.Size || len(o.Extents) != len(p.Extents) {
+		return false
+	}
+	for i := range o.Extents {
+		a, b := o.Extents[i], p.Extents[i]
+		if a.Logical != b.Logical || a.Phys != b.Phys || a.Length != b.Length || !slices.Equal(a.Csums, b.Csums) {
+			return false
+		}
+	}
+	if (o.OmapHeader == nil) != (p.OmapHeader == nil) || string(o.OmapHeader) != string(p.OmapHeader) {
+		return false
+	}
+	return maps.EqualFunc(o.Xattrs, p.Xattrs, func(a, b []byte) bool { return string(a) == string(b) })
+}
