@@ -4,6 +4,14 @@
 // of BlockSize(), and buffers handed to a real device come from AlignedBuffer so that O_DIRECT
 // accepts them. Writes are not durable until Flush returns; a power cut may lose or tear any write
 // that was not followed by a successful Flush. Implementations are safe for concurrent use.
+//
+// Implementations: FileDevice (Open: a regular file or block device with O_DIRECT, pread/pwrite
+// with at most Options.QueueDepth I/Os in flight, Flush = fdatasync) and MemDevice (NewMem: sparse,
+// in memory, for tests). Package faultdev wraps a MemDevice with a volatile write cache, power cuts
+// and injected errors; package blockdevtest is the conformance suite every Device passes.
+//
+// Errors wrap ErrMisaligned, ErrOutOfRange, ErrClosed or ErrReadOnly (errors.Is), or the system
+// error (e.g. syscall.EIO), and name the device and offset. Bad input never panics.
 package blockdev
 
 // Device is a raw block device (or a file standing in for one).

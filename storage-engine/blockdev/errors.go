@@ -12,6 +12,6 @@ var (
 	ErrOutOfRange = errors.New("blockdev: I/O beyond end of device")
 	// ErrClosed reports use of a device after Close.
 	ErrClosed = errors.New("blockdev: device closed")
-	// ErrReadOnly reports a write or flush on a device opened read-only.
+	// ErrReadOnly reports a write on a device opened read-only.
 	ErrReadOnly = errors.New("blockdev: device is read-only")
 )
