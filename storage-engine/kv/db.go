@@ -1,0 +1,53 @@
+package kv
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Options configure the metadata database.
+type Options struct {
+	// FS is the filesystem holding the database; nil means the OS filesystem. Crash tests pass a
+	// crashable vfs.MemFS.
+	FS vfs.FS
+	// CacheSize is pebble's block cache size in bytes (0: pebble's default).
+	CacheSize int64
+	// Logger receives pebble's messages; nil discards informational ones.
+	Logger pebble.Logger
+}
+
+// Open opens (creating if needed) the pebble database in dir.
+func Open(dir string, o Options) (*pebble.DB, error) {
+	po := &pebble.Options{FS: o.FS, Logger: o.Logger}
+	if po.FS == nil {
+		po.FS = vfs.Default
+	}
+	if po.Logger == nil {
+		po.Logger = quietLogger{}
+	}
+	if o.CacheSize > 0 {
+		c := pebble.NewCache(o.CacheSize)
+		defer c.Unref()
+		po.Cache = c
+	}
+	if err := po.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create metadata dir %s: %w", dir, err)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata db %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// quietLogger drops pebble's log lines (failures reach callers as returned errors). Fatalf must
+// not return, so it panics.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble fatal: "+format, args...))
+}

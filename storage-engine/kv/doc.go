@@ -1,0 +1,20 @@
+// Package kv holds the metadata side of a Cobalt store: the key schema, the records stored under
+// it, and opening the pebble database that holds them.
+//
+// Key schema (every key starts with a one-byte prefix; names never contain a NUL byte):
+//
+//	S                          superblock (format version, store UUID, geometry, next nid)
+//	C <collection>             a collection
+//	O <collection> 00 <object> an object's onode; one collection's objects are one range scan
+//	M <nid:8 BE> <key>         an omap entry of the object with that nid
+//	D <seq:8 BE>               a deferred write of one checksum block, applied in place later
+//	T                          store statistics (object count, logical bytes)
+//	F ...                      reserved for a persisted freelist: today the allocator is rebuilt
+//	                           from the onodes at mount, which cannot leak across a crash
+//
+// Prefixes sort C < D < F < M < O < S < T, and within O the collection name then a NUL precede the
+// object name, so the keys of one collection are contiguous and ordered by object name.
+//
+// Every decoder in this package returns an error wrapping ErrCorrupt on malformed input and never
+// panics.
+package kv
