@@ -30,6 +30,8 @@ func (p *lru[K, V]) victim(int64) *entry[K, V] {
 
 func (p *lru[K, V]) setCapacity(int64) {}
 
+func (p *lru[K, V]) forgetGhost(K) {}
+
 func (p *lru[K, V]) list(id listID) *entryList[K, V] {
 	if id == listLRU {
 		return &p.l

@@ -14,6 +14,8 @@ type policy[K comparable, V any] interface {
 	// victim detaches and returns the entry to evict to make room under capacity, or nil when
 	// every resident entry is held. It may leave a ghost of the victim's key.
 	victim(capacity int64) *entry[K, V]
+	// forgetGhost drops key's ghost, if any (before a resident entry takes that key).
+	forgetGhost(key K)
 	// setCapacity tells the policy the shard's new capacity (2Q trims A1out to it).
 	setCapacity(capacity int64)
 	// list returns the list with the given id (the shard adjusts held counts and charges).

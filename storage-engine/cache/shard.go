@@ -124,6 +124,15 @@ func (s *shard[K, V]) resizeLocked(e *entry[K, V], charge, bytes int64) {
 	s.pool.add(s.cat, db)
 }
 
+// rekeyLocked gives a resident entry a new key that no resident entry has, keeping its place.
+// REQUIRES: s.mu
+func (s *shard[K, V]) rekeyLocked(e *entry[K, V], key K) {
+	delete(s.mu.index, e.key)
+	s.mu.policy.forgetGhost(key)
+	e.key = key
+	s.mu.index[key] = e
+}
+
 // trimLocked evicts unheld entries until the shard is within capacity or only held entries
 // remain. It returns the number evicted.
 // REQUIRES: s.mu

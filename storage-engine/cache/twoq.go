@@ -91,6 +91,13 @@ func (p *twoQ[K, V]) trimGhosts() {
 	}
 }
 
+func (p *twoQ[K, V]) forgetGhost(key K) {
+	if g, ok := p.ghosts[key]; ok {
+		p.a1out.remove(g)
+		delete(p.ghosts, key)
+	}
+}
+
 func (p *twoQ[K, V]) setCapacity(capacity int64) {
 	p.capacity = capacity
 	p.trimGhosts()
