@@ -1,0 +1,284 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
+)
+
+// deleteBatch is how many stripe objects one Delete transaction removes.
+const deleteBatch = 256
+
+// Info describes a volume.
+type Info struct {
+	ID         string
+	Size       int64
+	StripeSize int64
+	// Allocated is the data stored for the volume: the sum of its stripe objects' sizes.
+	Allocated int64
+}
+
+// vol is a loaded volume.
+type vol struct {
+	id, coll   string
+	stripeSize int64
+	size       atomic.Int64
+	// gate is held shared by every I/O and exclusively by Flush and Delete.
+	gate sync.RWMutex
+}
+
+// Manager manages the volumes of one store. It is safe for concurrent use.
+type Manager struct {
+	store objstore.Store
+	// mu guards the fields in this struct.
+	mu struct {
+		sync.Mutex
+		vols map[string]*vol
+	}
+}
+
+// Open loads the volumes of store.
+func Open(ctx context.Context, store objstore.Store) (*Manager, error) {
+	m := &Manager{store: store}
+	m.mu.vols = make(map[string]*vol)
+	colls, err := store.ListCollections(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("volume: list collections of store %s: %w", store.UUID(), err)
+	}
+	for _, c := range colls {
+		id, ok := idFromCollection(c)
+		if !ok {
+			continue
+		}
+		attrs, err := store.GetAttrs(ctx, c, metaObject)
+		if err != nil {
+			return nil, fmt.Errorf("volume: load %s: %w", id, err)
+		}
+		p, err := decodeParams(attrs)
+		if err != nil {
+			return nil, fmt.Errorf("volume: load %s: %w", id, err)
+		}
+		m.mu.vols[id] = newVol(id, p)
+	}
+	return m, nil
+}
+
+func newVol(id string, p params) *vol {
+	v := &vol{id: id, coll: CollectionName(id), stripeSize: p.stripeSize}
+	v.size.Store(p.size)
+	return v
+}
+
+// Store returns the store the manager works on.
+func (m *Manager) Store() objstore.Store { return m.store }
+
+func (m *Manager) lookup(id string) (*vol, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.mu.vols[id]
+	if !ok {
+		return nil, fmt.Errorf("volume %q on store %s: %w", id, m.store.UUID(), objstore.ErrNotFound)
+	}
+	return v, nil
+}
+
+// Create creates volume id. stripeSize 0 picks DefaultStripeSize. Creating a volume that exists
+// with the same size and stripe size returns it; other parameters give ErrConflict.
+func (m *Manager) Create(ctx context.Context, id string, size, stripeSize int64) (Info, error) {
+	if err := ValidateID(id); err != nil {
+		return Info{}, err
+	}
+	if stripeSize == 0 {
+		stripeSize = DefaultStripeSize
+	}
+	p := params{size: size, stripeSize: stripeSize}
+	if err := validateParams(p); err != nil {
+		return Info{}, err
+	}
+	if err := m.checkCapacity(ctx, size); err != nil {
+		return Info{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.mu.vols[id]; ok {
+		if v.size.Load() != size || v.stripeSize != stripeSize {
+			return Info{}, fmt.Errorf("volume %q has size %d and stripe size %d, asked for %d and %d: %w",
+				id, v.size.Load(), v.stripeSize, size, stripeSize, ErrConflict)
+		}
+		return m.info(ctx, v)
+	}
+	c := CollectionName(id)
+	ops := append([]objstore.Op{objstore.CreateCollection(c), objstore.Touch(c, metaObject)}, p.attrOps(c)...)
+	if err := m.store.Commit(ctx, ops); err != nil {
+		if errors.Is(err, objstore.ErrExists) {
+			return Info{}, fmt.Errorf("volume %q is still being deleted: %w", id, err)
+		}
+		return Info{}, fmt.Errorf("volume: create %q: %w", id, err)
+	}
+	v := newVol(id, p)
+	m.mu.vols[id] = v
+	return Info{ID: id, Size: size, StripeSize: stripeSize}, nil
+}
+
+// checkCapacity refuses a volume larger than the whole store: thin provisioning admits
+// over-commitment across volumes, but a single volume that can never be filled is a mistake.
+func (m *Manager) checkCapacity(ctx context.Context, size int64) error {
+	fs, err := m.store.Statfs(ctx)
+	if err != nil {
+		return fmt.Errorf("volume: statfs: %w", err)
+	}
+	if size > fs.Total {
+		return fmt.Errorf("volume size %d exceeds store capacity %d: %w", size, fs.Total, objstore.ErrNoSpace)
+	}
+	return nil
+}
+
+// Resize grows volume id to size; a smaller size gives ErrShrink, the same size is a no-op.
+func (m *Manager) Resize(ctx context.Context, id string, size int64) (Info, error) {
+	v, err := m.lookup(id)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := validateSize(size); err != nil {
+		return Info{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := v.size.Load()
+	switch {
+	case size < cur:
+		return Info{}, fmt.Errorf("volume %q is %d bytes, asked for %d: %w", id, cur, size, ErrShrink)
+	case size > cur:
+		if err := m.checkCapacity(ctx, size); err != nil {
+			return Info{}, err
+		}
+		p := params{size: size, stripeSize: v.stripeSize}
+		if err := m.store.Commit(ctx, p.attrOps(v.coll)); err != nil {
+			return Info{}, fmt.Errorf("volume: resize %q to %d: %w", id, size, err)
+		}
+		v.size.Store(size)
+	}
+	return m.info(ctx, v)
+}
+
+// Delete deletes volume id and frees its space. Deleting a missing volume succeeds, and so does
+// finishing the deletion of a volume whose earlier Delete was interrupted.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	v, ok := m.mu.vols[id]
+	delete(m.mu.vols, id)
+	m.mu.Unlock()
+	if ok {
+		// Wait for in-flight I/O; new I/O no longer finds the volume.
+		v.gate.Lock()
+		defer v.gate.Unlock()
+	}
+	c := CollectionName(id)
+	for {
+		objs, _, err := m.store.ListObjects(ctx, c, "", deleteBatch)
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("volume: delete %q: list: %w", id, err)
+		}
+		var ops []objstore.Op
+		last := false
+		for _, o := range objs {
+			if o != metaObject {
+				ops = append(ops, objstore.Remove(c, o))
+			}
+		}
+		if len(ops) == 0 {
+			last = true
+			if len(objs) > 0 {
+				ops = append(ops, objstore.Remove(c, metaObject))
+			}
+			ops = append(ops, objstore.RemoveCollection(c))
+		}
+		if err := m.store.Commit(ctx, ops); err != nil {
+			return fmt.Errorf("volume: delete %q: %w", id, err)
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// Get describes volume id.
+func (m *Manager) Get(ctx context.Context, id string) (Info, error) {
+	v, err := m.lookup(id)
+	if err != nil {
+		return Info{}, err
+	}
+	return m.info(ctx, v)
+}
+
+// List describes every volume, sorted by ID.
+func (m *Manager) List(ctx context.Context) ([]Info, error) {
+	m.mu.Lock()
+	vols := make([]*vol, 0, len(m.mu.vols))
+	for _, v := range m.mu.vols {
+		vols = append(vols, v)
+	}
+	m.mu.Unlock()
+	sort.Slice(vols, func(i, j int) bool { return vols[i].id < vols[j].id })
+	out := make([]Info, 0, len(vols))
+	for _, v := range vols {
+		info, err := m.info(ctx, v)
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Count returns the number of volumes.
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.mu.vols)
+}
+
+// info computes a volume's Info, summing its stripe objects' sizes.
+func (m *Manager) info(ctx context.Context, v *vol) (Info, error) {
+	info := Info{ID: v.id, Size: v.size.Load(), StripeSize: v.stripeSize}
+	for start := ""; ; {
+		objs, next, err := m.store.ListObjects(ctx, v.coll, start, 1000)
+		if err != nil {
+			return Info{}, fmt.Errorf("volume: list stripes of %q: %w", v.id, err)
+		}
+		for _, o := range objs {
+			if o == metaObject {
+				continue
+			}
+			st, err := m.store.Stat(ctx, v.coll, o)
+			if errors.Is(err, objstore.ErrNotFound) {
+				continue // trimmed meanwhile
+			}
+			if err != nil {
+				return Info{}, fmt.Errorf("volume: stat %s of %q: %w", o, v.id, err)
+			}
+			info.Allocated += st.Size
+		}
+		if next == "" {
+			return info, nil
+		}
+		start = next
+	}
+}
