@@ -1,0 +1,14 @@
+// Package server implements the node daemon's gRPC services (node-daemon/proto): StoreService,
+// ObjectService and VolumeService over the stores a daemon has mounted, plus grpc.health.v1.
+//
+// Invariants:
+//   - Every request is validated before it reaches a store; a malformed request gets
+//     InvalidArgument with a message naming the field, never a panic. A panic in a handler is
+//     still caught by an interceptor and returned as Internal.
+//   - Errors map to status codes in one place (status.go): NotFound, AlreadyExists,
+//     InvalidArgument, ResourceExhausted (store full), FailedPrecondition (shrink, collection not
+//     empty), DataLoss (corruption), Unavailable (store closing), Aborted (a create, delete or
+//     resize of the same volume already in flight).
+//   - The transport is mutual TLS (see package pki); NewGRPCServer refuses to build a server
+//     without a TLS configuration that requires client certificates.
+package server

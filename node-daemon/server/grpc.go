@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+)
+
+// Server is the node daemon's gRPC server: the three Cobalt services and grpc.health.v1 on one
+// mTLS listener.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	log    logr.Logger
+}
+
+// New builds a server for stores. tlsConfig must require and verify client certificates.
+func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger) (*Server, error) {
+	if stores == nil {
+		return nil, errors.New("server: no store set")
+	}
+	if tlsConfig == nil || tlsConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+		return nil, errors.New("server: TLS configuration must require and verify client certificates")
+	}
+	s := &Server{health: health.NewServer(), log: log}
+	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsConfig)),
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream),
+	)
+	nodepb.RegisterStoreServiceServer(s.grpc, &storeService{stores: stores})
+	nodepb.RegisterObjectServiceServer(s.grpc, &objectService{stores: stores})
+	nodepb.RegisterVolumeServiceServer(s.grpc, &volumeService{stores: stores, inflight: newInFlight()})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	// Not serving until the daemon says its stores are ready.
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	return s, nil
+}
+
+// SetServing sets the overall health status reported by grpc.health.v1.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+}
+
+// Serve serves on lis until ctx ends, then stops gracefully: it stops accepting, lets in-flight
+// calls finish and returns. It returns the listener's error if serving fails.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: serve on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+		s.log.Info("stopping gRPC server gracefully", "addr", lis.Addr().String())
+		s.health.Shutdown()
+		s.grpc.GracefulStop()
+		<-errc
+		return nil
+	}
+}
+
+// Stop stops the server at once, cancelling in-flight calls.
+func (s *Server) Stop() { s.grpc.Stop() }
+
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error(fmt.Errorf("panic: %v", r), "handler panicked", "method", info.FullMethod, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error(fmt.Errorf("panic: %v", r), "stream handler panicked", "method", info.FullMethod, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
+		}
+	}()
+	return handler(srv, ss)
+}

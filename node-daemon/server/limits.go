@@ -1,0 +1,19 @@
+package server
+
+// Request limits. MaxMessageSize is the gRPC message limit both sides configure; it leaves room
+// for framing around MaxIOSize bytes of data.
+const (
+	// MaxIOSize bounds the data of one read or write request.
+	MaxIOSize = 16 << 20
+	// MaxMessageSize is the largest gRPC message the server accepts or sends.
+	MaxMessageSize = MaxIOSize + 1<<20
+	// StreamChunkSize is the data size of each message of a streamed read.
+	StreamChunkSize = 1 << 20
+	// MaxOps bounds the ops of one transaction.
+	MaxOps = 4096
+	// DefaultListLimit and MaxListLimit bound ListObjects pages.
+	DefaultListLimit = 1000
+	MaxListLimit     = 10000
+	// omapBatch is how many entries one OmapIterate message carries.
+	omapBatch = 256
+)
