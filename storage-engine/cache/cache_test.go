@@ -24,7 +24,9 @@ func newTestCache(t *testing.T, o Options) *Cache[ObjectKey, string] {
 	return c
 }
 
-func key(i int) ObjectKey { return ObjectKey{Collection: fmt.Sprint("c", i%3), Object: fmt.Sprint("o", i)} }
+func key(i int) ObjectKey {
+	return ObjectKey{Collection: fmt.Sprint("c", i%3), Object: fmt.Sprint("o", i)}
+}
 
 func TestOptionsValidate(t *testing.T) {
 	for _, o := range []Options{
