@@ -1,0 +1,30 @@
+package devices
+
+// Action is what the daemon does with a device.
+type Action string
+
+const (
+	// Skip leaves the device alone; Decision.Reason says why.
+	Skip Action = "Skip"
+	// Mkfs formats the device as a new store (idempotent: a device that already carries this
+	// node's store is mounted instead).
+	Mkfs Action = "Mkfs"
+	// Mount opens the existing store on the device.
+	Mount Action = "Mount"
+)
+
+// Decision is the outcome of inspecting one device.
+type Decision struct {
+	// Path is the device path as selected (not resolved through symlinks).
+	Path   string
+	Action Action
+	// Reason explains a Skip, or what a forced Mkfs overwrites.
+	Reason string
+	// StoreUUID is the existing store's UUID for Mount.
+	StoreUUID string
+	// Force asks mkfs to overwrite an existing signature (only with AllowWipe).
+	Force bool
+	// Size is the device size in bytes, Rotational its media type (when it could be read).
+	Size       int64
+	Rotational bool
+}

@@ -1,0 +1,170 @@
+package devices
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+)
+
+// Inspector inspects devices on one node. Its paths are fields so tests can point them at fakes.
+type Inspector struct {
+	// SysRoot is the sysfs mount, normally "/sys".
+	SysRoot string
+	// MountInfo is the mount table, normally "/proc/self/mountinfo".
+	MountInfo string
+	// StoresDir holds one directory per store whose metadata lives on this node, named by UUID.
+	StoresDir string
+}
+
+// Inspect decides what to do with the device at path. It never writes to the device.
+func (in Inspector) Inspect(path string, sel Selection) Decision {
+	d := Decision{Path: path, Action: Skip}
+	skip := func(format string, args ...any) Decision {
+		d.Action, d.Reason = Skip, fmt.Sprintf(format, args...)
+		return d
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) && sel.FileSize > 0 {
+		d.Action, d.Size = Mkfs, sel.FileSize // the file-backed device is created by mkfs
+		return d
+	}
+	if err != nil {
+		return skip("cannot resolve the path: %v", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(resolved, &st); err != nil {
+		return skip("cannot stat: %v", err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFBLK:
+		if reason := in.blockDeviceInUse(resolved, st.Rdev); reason != "" {
+			return skip("%s", reason)
+		}
+	case unix.S_IFREG:
+		if err := unix.Access(resolved, unix.W_OK); err != nil {
+			return skip("is read-only: %v", err)
+		}
+	default:
+		return skip("is neither a block device nor a regular file")
+	}
+	dev, err := blockdev.OpenFile(resolved, blockdev.Options{ReadOnly: true, QueueDepth: 1})
+	if err != nil {
+		return skip("cannot open: %v", err)
+	}
+	defer dev.Close()
+	d.Size, d.Rotational = dev.Size(), dev.Rotational()
+	if d.Size < sel.MinSize {
+		return skip("is too small: %d bytes, at least %d needed", d.Size, sel.MinSize)
+	}
+	sig, err := blockdev.DetectSignature(dev)
+	if err != nil {
+		return skip("cannot read its signature: %v", err)
+	}
+	return in.decide(d, sig, sel.AllowWipe)
+}
+
+// decide turns a device's signature into an action.
+func (in Inspector) decide(d Decision, sig blockdev.Signature, allowWipe bool) Decision {
+	switch {
+	case sig.IsZero():
+		d.Action = Mkfs
+		return d
+	case sig.Kind == "cobalt" && sig.UUID != "" && in.knownStore(sig.UUID):
+		d.Action, d.StoreUUID = Mount, sig.UUID
+		return d
+	}
+	var what string
+	switch {
+	case sig.Kind == "cobalt" && sig.UUID != "":
+		what = fmt.Sprintf("belongs to another cluster's store (%s): its metadata is not on this node", sig)
+	case sig.Kind == "cobalt":
+		what = "carries a damaged Cobalt label"
+	default:
+		what = fmt.Sprintf("carries %s", sig)
+	}
+	if !allowWipe {
+		d.Action, d.Reason = Skip, what+"; the cluster does not allow wiping devices"
+		return d
+	}
+	d.Action, d.Force, d.Reason = Mkfs, true, what+"; wiping it as the spec allows"
+	return d
+}
+
+func (in Inspector) knownStore(uuid string) bool {
+	if in.StoresDir == "" || strings.ContainsAny(uuid, "/.") {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(in.StoresDir, uuid))
+	return err == nil && fi.IsDir()
+}
+
+// blockDeviceInUse returns why a block device cannot be used ("" if it can): read-only, a disk
+// with partitions, held by another layer, or mounted.
+func (in Inspector) blockDeviceInUse(resolved string, rdev uint64) string {
+	name := filepath.Base(resolved)
+	if reason := sysfsReason(filepath.Join(in.SysRoot, "class", "block", name), name); reason != "" {
+		return reason
+	}
+	f, err := os.Open(in.MountInfo)
+	if err != nil {
+		return fmt.Sprintf("cannot read the mount table: %v", err)
+	}
+	defer f.Close()
+	mounts, err := parseMountInfo(f)
+	if err != nil {
+		return err.Error()
+	}
+	if mp := mountedAt(mounts, fmt.Sprintf("%d:%d", unix.Major(rdev), unix.Minor(rdev)), resolved); mp != "" {
+		return "is mounted at " + mp
+	}
+	return ""
+}
+
+// sysfsReason inspects a block device's sysfs directory.
+func sysfsReason(dir, name string) string {
+	if ro, err := os.ReadFile(filepath.Join(dir, "ro")); err == nil && strings.TrimSpace(string(ro)) == "1" {
+		return "is read-only"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "partition")); errors.Is(err, fs.ErrNotExist) {
+		// A whole disk: refuse it if it has partitions.
+		entries, _ := os.ReadDir(dir)
+		var parts []string
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), name) {
+				if _, err := os.Stat(filepath.Join(dir, e.Name(), "partition")); err == nil {
+					parts = append(parts, e.Name())
+				}
+			}
+		}
+		if len(parts) > 0 {
+			sort.Strings(parts)
+			return "has partitions (" + strings.Join(parts, ", ") + ")"
+		}
+	}
+	if holders, err := os.ReadDir(filepath.Join(dir, "holders")); err == nil && len(holders) > 0 {
+		names := make([]string, len(holders))
+		for i, h := range holders {
+			names[i] = h.Name()
+		}
+		return "is in use by " + strings.Join(names, ", ")
+	}
+	return ""
+}
+
+// mountedAt returns where the device devID (or path) is mounted, or "".
+func mountedAt(mounts []mount, devID, path string) string {
+	for _, m := range mounts {
+		if m.devID == devID || m.source == path {
+			return m.mountPoint
+		}
+	}
+	return ""
+}
