@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
@@ -61,4 +62,16 @@ func (c *Client) Check(ctx context.Context) error {
 		return fmt.Errorf("client: daemon is %s", resp.GetStatus())
 	}
 	return nil
+}
+
+// CheckHealthSocket asks the grpc.health.v1 service on the daemon's local unix socket (no TLS)
+// whether it is serving. It is what the daemon's `health` subcommand runs for exec probes.
+func CheckHealthSocket(ctx context.Context, socketPath string) error {
+	conn, err := grpc.NewClient("unix://"+socketPath, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("client: health socket %s: %w", socketPath, err)
+	}
+	defer conn.Close()
+	c := &Client{conn: conn, Health: healthpb.NewHealthClient(conn)}
+	return c.Check(ctx)
 }

@@ -22,7 +22,9 @@ import (
 // Server is the node daemon's gRPC server: the three Cobalt services and grpc.health.v1 on one
 // mTLS listener.
 type Server struct {
-	grpc   *grpc.Server
+	grpc *grpc.Server
+	// local serves only grpc.health.v1, without TLS, for exec probes on a unix socket.
+	local  *grpc.Server
 	health *health.Server
 	log    logr.Logger
 }
@@ -47,6 +49,8 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger) (*Server, error
 	nodepb.RegisterObjectServiceServer(s.grpc, &objectService{stores: stores})
 	nodepb.RegisterVolumeServiceServer(s.grpc, &volumeService{stores: stores, inflight: newInFlight()})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.local = grpc.NewServer()
+	healthpb.RegisterHealthServer(s.local, s.health)
 	// Not serving until the daemon says its stores are ready.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return s, nil
@@ -78,8 +82,26 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 }
 
+// ServeHealth serves only grpc.health.v1, without TLS, on lis (a unix socket that only the
+// node's root can reach) until ctx ends. The `health` subcommand of exec probes calls it.
+func (s *Server) ServeHealth(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.local.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: serve health on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+		s.local.GracefulStop()
+		<-errc
+		return nil
+	}
+}
+
 // Stop stops the server at once, cancelling in-flight calls.
-func (s *Server) Stop() { s.grpc.Stop() }
+func (s *Server) Stop() {
+	s.grpc.Stop()
+	s.local.Stop()
+}
 
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer func() {

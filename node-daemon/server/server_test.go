@@ -458,3 +458,26 @@ func TestNewRefusesServerWithoutClientAuth(t *testing.T) {
 		t.Fatal("server without client certificate verification was built")
 	}
 }
+
+func TestHealthOnUnixSocket(t *testing.T) {
+	e := start(t, 1<<30)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	sock := t.TempDir() + "/health.sock"
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.srv.ServeHealth(ctx, lis) }()
+	if err := client.CheckHealthSocket(ctx, sock); err == nil {
+		t.Fatal("health over the socket is SERVING before the daemon is ready")
+	}
+	e.srv.SetServing(true)
+	if err := client.CheckHealthSocket(ctx, sock); err != nil {
+		t.Fatalf("health over the socket: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ServeHealth: %v", err)
+	}
+}
