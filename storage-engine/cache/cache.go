@@ -126,6 +126,25 @@ func (c *Cache[K, V]) insert(key K, value V, bytes int64, pin bool) (V, bool, er
 	return e.value, inserted, nil
 }
 
+// Set caches value for key, replacing the value of a resident entry (which keeps its place in
+// its list, its pins and its dirty state).
+func (c *Cache[K, V]) Set(key K, value V, bytes int64) error {
+	if bytes < 0 {
+		return fmt.Errorf("cache: set %v: negative size %d", key, bytes)
+	}
+	s := c.shardFor(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.mu.index[key]; ok {
+		e.value = value
+		s.resizeLocked(e, c.charge(bytes), bytes)
+	} else {
+		s.insertLocked(key, value, c.charge(bytes), bytes)
+	}
+	s.trimLocked()
+	return nil
+}
+
 // withEntry runs f on key's resident entry under its shard's lock, then trims the shard.
 func (c *Cache[K, V]) withEntry(op string, key K, f func(s *shard[K, V], e *entry[K, V]) error) error {
 	s := c.shardFor(key)
@@ -225,6 +244,27 @@ func (c *Cache[K, V]) SetCapacity(total int64) {
 		s.setCapacityLocked(capacity)
 		s.mu.Unlock()
 	}
+}
+
+// Trim evicts unheld entries of every shard that is over its capacity. (Every operation
+// already trims the shard it touched; Trim is for callers that changed what is held.)
+func (c *Cache[K, V]) Trim() {
+	for _, s := range c.shards {
+		s.mu.Lock()
+		s.trimLocked()
+		s.mu.Unlock()
+	}
+}
+
+// Len returns the number of resident entries.
+func (c *Cache[K, V]) Len() int {
+	n := 0
+	for _, s := range c.shards {
+		s.mu.Lock()
+		n += len(s.mu.index)
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // Capacity returns the total capacity over the shards.

@@ -76,6 +76,18 @@ func TestInsertKeepsResidentValue(t *testing.T) {
 	if v, ok := c.Get(key(1)); !ok || v != "third" || c.Bytes() != 300 {
 		t.Fatalf("after replace: %q %v bytes %d", v, ok, c.Bytes())
 	}
+	if err := c.Set(key(1), "fourth", 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(key(3), "new", 10); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Get(key(1)); v != "fourth" || c.Bytes() != 60 || c.Len() != 2 {
+		t.Fatalf("after set: %q bytes %d len %d", v, c.Bytes(), c.Len())
+	}
+	if err := c.Set(key(3), "x", -1); err == nil {
+		t.Fatal("negative size accepted by set")
+	}
 	if _, _, err := c.Insert(key(2), "x", -1); err == nil {
 		t.Fatal("negative size accepted")
 	}
