@@ -1,0 +1,56 @@
+package v1alpha1
+
+// Condition types. Every kind reports Ready; the others are listed with the kinds that use them.
+const (
+	// ConditionReady is True when the object does what its spec asks: a StorageCluster has every
+	// desired Store up, a Store is heartbeating, a Volume is created on its Store.
+	ConditionReady = "Ready"
+	// ConditionProgressing is True on a StorageCluster while its node daemon rolls out or while it
+	// is being deleted.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True on a StorageCluster when some of its Stores are down, and on a Store
+	// that is nearly full.
+	ConditionDegraded = "Degraded"
+	// ConditionSchedulable is True on a Store that accepts new Volumes: Ready and admin state "in".
+	ConditionSchedulable = "Schedulable"
+	// ConditionResizing is True on a Volume whose requested size is larger than what its Store
+	// has allocated for it.
+	ConditionResizing = "Resizing"
+)
+
+// Condition reasons of StorageCluster.
+const (
+	ReasonAllStoresUp     = "AllStoresUp"
+	ReasonStoresDown      = "StoresDown"
+	ReasonNoStores        = "NoStores"
+	ReasonRollingOut      = "RollingOut"
+	ReasonRolledOut       = "RolledOut"
+	ReasonDeletionBlocked = "DeletionBlocked"
+	ReasonDeleting        = "Deleting"
+	ReasonReconcileFailed = "ReconcileFailed"
+	ReasonAsExpected      = "AsExpected"
+)
+
+// Condition reasons of Store.
+const (
+	ReasonHeartbeatFresh    = "HeartbeatFresh"
+	ReasonHeartbeatStale    = "HeartbeatStale"
+	ReasonAwaitingHeartbeat = "AwaitingHeartbeat"
+	ReasonDeviceNotUsed     = "DeviceNotUsed"
+	ReasonNearlyFull        = "NearlyFull"
+	ReasonAdminOut          = "AdminOut"
+	ReasonStoreNotReady     = "StoreNotReady"
+	ReasonAcceptingVolumes  = "AcceptingVolumes"
+)
+
+// Condition reasons of Volume.
+const (
+	ReasonProvisioned        = "Provisioned"
+	ReasonUnschedulable      = "Unschedulable"
+	ReasonProvisioningFailed = "ProvisioningFailed"
+	ReasonStoreMissing       = "StoreMissing"
+	ReasonExpanding          = "Expanding"
+	ReasonExpansionFailed    = "ExpansionFailed"
+	ReasonExpanded           = "Expanded"
+	ReasonDeleteFailed       = "DeleteFailed"
+)

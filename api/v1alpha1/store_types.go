@@ -1,0 +1,192 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DeviceClass is the kind of media behind a Store.
+// +kubebuilder:validation:Enum=ssd;hdd
+type DeviceClass string
+
+const (
+	// DeviceClassSSD is non-rotational media.
+	DeviceClassSSD DeviceClass = "ssd"
+	// DeviceClassHDD is rotational media.
+	DeviceClassHDD DeviceClass = "hdd"
+)
+
+// AdminState is an administrator's decision about a Store.
+// +kubebuilder:validation:Enum=in;out
+type AdminState string
+
+const (
+	// AdminStateIn lets a Store receive new Volumes.
+	AdminStateIn AdminState = "in"
+	// AdminStateOut drains a Store: it keeps serving its Volumes but receives no new ones.
+	AdminStateOut AdminState = "out"
+)
+
+// Labels the node daemon puts on every Store so that clusters and selectors find them.
+const (
+	// LabelClusterName is the name of the StorageCluster a Store belongs to.
+	LabelClusterName = "storage.cobalt.io/cluster"
+	// LabelClusterNamespace is the namespace of the StorageCluster a Store belongs to.
+	LabelClusterNamespace = "storage.cobalt.io/cluster-namespace"
+	// LabelNodeName is the node that hosts a Store.
+	LabelNodeName = "storage.cobalt.io/node"
+	// LabelDeviceClass is the Store's device class (ssd or hdd).
+	LabelDeviceClass = "storage.cobalt.io/device-class"
+)
+
+// ClusterReference names a StorageCluster.
+type ClusterReference struct {
+	// namespace of the StorageCluster.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// name of the StorageCluster.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// StoreSpec identifies one device of one node. The node daemon creates it; an administrator
+// changes only adminState.
+// +kubebuilder:validation:XValidation:rule="self.cluster == oldSelf.cluster",message="cluster is immutable"
+type StoreSpec struct {
+	// cluster is the StorageCluster this Store belongs to.
+	// +required
+	Cluster ClusterReference `json:"cluster"`
+
+	// nodeName is the node that hosts the device. It cannot change.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeName is immutable: a Store cannot move to another node"
+	NodeName string `json:"nodeName"`
+
+	// devicePath is the device (or, for a file-backed device, the file) on that node. It cannot
+	// change: the Store's data lives on it.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="devicePath must be an absolute path"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="devicePath is immutable: the Store's data lives on that device"
+	DevicePath string `json:"devicePath"`
+
+	// deviceClass is "ssd" or "hdd", as the node daemon detected it.
+	// +required
+	DeviceClass DeviceClass `json:"deviceClass"`
+
+	// adminState is "in" (accepts new Volumes) or "out" (drained: keeps its Volumes, takes no new
+	// ones).
+	// +optional
+	// +kubebuilder:default=in
+	AdminState AdminState `json:"adminState,omitempty"`
+}
+
+// CacheSummary summarises a Store's cache as last reported by its node daemon.
+type CacheSummary struct {
+	// type is the cache policy in use.
+	// +optional
+	Type CacheType `json:"type,omitempty"`
+	// shards is the number of cache shards in use.
+	// +optional
+	Shards int32 `json:"shards,omitempty"`
+	// hits counts cache hits since the Store was opened.
+	// +optional
+	Hits int64 `json:"hits,omitempty"`
+	// misses counts cache misses since the Store was opened.
+	// +optional
+	Misses int64 `json:"misses,omitempty"`
+	// bytes is the memory the cache holds.
+	// +optional
+	Bytes *resource.Quantity `json:"bytes,omitempty"`
+}
+
+// StoreStatus is written by two parties: the node daemon reports uuid, capacity, used, cache,
+// lastHeartbeat and notUsedReason; the operator computes conditions from them.
+type StoreStatus struct {
+	// conditions: Ready (the node daemon heartbeats in time and serves the device), Degraded (the
+	// Store is nearly full) and Schedulable (Ready and admin state "in").
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation of the spec the conditions were computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// uuid is the store's on-disk identity, written at mkfs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	UUID string `json:"uuid,omitempty"`
+
+	// capacity is the usable size of the device.
+	// +optional
+	Capacity *resource.Quantity `json:"capacity,omitempty"`
+
+	// used is the space in use on the device.
+	// +optional
+	Used *resource.Quantity `json:"used,omitempty"`
+
+	// cache summarises the Store's cache.
+	// +optional
+	Cache *CacheSummary `json:"cache,omitempty"`
+
+	// lastHeartbeat is when the node daemon last reported this Store alive.
+	// +optional
+	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty"`
+
+	// notUsedReason says why the node daemon did not take the device into use (for example
+	// "device has an ext4 filesystem"). Empty for a device in use.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	NotUsedReason string `json:"notUsedReason,omitempty"`
+}
+
+// Store is one device of one node, prepared by the node daemon and served by it (like a Ceph OSD).
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,categories=cobalt
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
+// +kubebuilder:printcolumn:name="Device",type=string,JSONPath=`.spec.devicePath`
+// +kubebuilder:printcolumn:name="Class",type=string,JSONPath=`.spec.deviceClass`
+// +kubebuilder:printcolumn:name="Admin",type=string,JSONPath=`.spec.adminState`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacity`
+// +kubebuilder:printcolumn:name="Used",type=string,JSONPath=`.status.used`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=`.status.lastHeartbeat`
+type Store struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec StoreSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status StoreStatus `json:"status,omitempty"`
+}
+
+// StoreList is a list of Stores.
+//
+// +kubebuilder:object:root=true
+type StoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Store `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Store{}, &StoreList{})
+}

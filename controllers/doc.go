@@ -1,0 +1,22 @@
+// Package controllers holds Cobalt's reconcilers: StorageCluster, Store and Volume.
+//
+// Each reconciler's Reconcile only orchestrates: it reads the object, handles deletion or adds the
+// finalizer, runs small phase functions, and writes status once, from a deferred merge patch that
+// carries only what changed. Status is computed by pure functions (the *_status.go and
+// volume_placement.go files) that take the inputs and the current time and are unit-tested without
+// an API server.
+//
+// Invariants:
+//   - Data is never dropped silently. A Volume's finalizer is removed only after the node that
+//     owns its Store confirmed the delete (or the Store is gone, so there is nothing left to free).
+//     A StorageCluster's finalizer is removed only when no Volume is placed on any of its Stores;
+//     until then its Ready and Progressing conditions name the Volumes that block it.
+//   - A Volume is placed once: spec.storeName is written when the Volume is placed, and the API
+//     server refuses any later change to it.
+//   - Placement only picks Stores that are Ready (fresh heartbeat), admin state "in", not skipped by
+//     the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not
+//     being deleted, and with room for the whole requested size.
+//   - controllers talk to nodes only through CR status (heartbeats, capacity) and the NodeClient
+//     interface; they import nothing from storage-engine or node-daemon.
+//   - Time comes from an injected Clock, never from time.Now directly.
+package controllers

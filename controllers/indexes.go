@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// Field indexes the reconcilers list children by.
+const (
+	// volumeStoreIndex indexes Volumes by spec.storeName; unplaced Volumes by unplacedKey.
+	volumeStoreIndex = "spec.storeName"
+	// unplacedKey is the volumeStoreIndex value of Volumes not placed yet. It cannot be a Store
+	// name, as names have no colon.
+	unplacedKey = ":unplaced"
+	// storeClusterIndex indexes Stores by "namespace/name" of their StorageCluster.
+	storeClusterIndex = "spec.cluster"
+)
+
+func clusterKey(namespace, name string) string { return namespace + "/" + name }
+
+// SetupIndexes registers the field indexes the reconcilers rely on. Call it once per manager,
+// before setting up the reconcilers.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &storagev1alpha1.Volume{}, volumeStoreIndex, func(o client.Object) []string {
+		v, ok := o.(*storagev1alpha1.Volume)
+		if !ok {
+			return nil
+		}
+		if v.Spec.StoreName == "" {
+			return []string{unplacedKey}
+		}
+		return []string{v.Spec.StoreName}
+	}); err != nil {
+		return fmt.Errorf("index Volumes by %s: %w", volumeStoreIndex, err)
+	}
+	if err := idx.IndexField(ctx, &storagev1alpha1.Store{}, storeClusterIndex, func(o client.Object) []string {
+		s, ok := o.(*storagev1alpha1.Store)
+		if !ok {
+			return nil
+		}
+		return []string{clusterKey(s.Spec.Cluster.Namespace, s.Spec.Cluster.Name)}
+	}); err != nil {
+		return fmt.Errorf("index Stores by %s: %w", storeClusterIndex, err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// NodeClient is how the Volume reconciler asks the node daemon that serves a Store to create,
+// grow and delete volumes. The node daemon's gRPC client implements it; tests use an in-memory
+// fake.
+//
+// Contract for implementations:
+//   - Safe for concurrent use by several reconciles at once.
+//   - The node daemon to call is the one on store.Spec.NodeName serving store.Status.UUID (or,
+//     before the Store has a UUID, store.Spec.DevicePath).
+//   - A volume is identified by VolumeID(vol) (the Volume object's UID), never by its name, so a
+//     deleted and re-created Volume of the same name is a different volume.
+//   - Every method is idempotent: CreateVolume of an existing volume returns its current
+//     allocation; ResizeVolume to a size the volume already has returns its allocation;
+//     DeleteVolume of a missing volume returns nil.
+//   - Errors wrap ErrInsufficientCapacity (errors.Is) when the Store lacks room, so the reconciler
+//     can say so in the Volume's conditions.
+type NodeClient interface {
+	// CreateVolume allocates vol.Spec.Size bytes for vol on store, presented as
+	// vol.Spec.VolumeMode, and returns what was allocated.
+	CreateVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (VolumeAllocation, error)
+
+	// ResizeVolume grows vol on store to vol.Spec.Size bytes and returns the new allocation.
+	// Volumes never shrink: the API server refuses a smaller size.
+	ResizeVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (VolumeAllocation, error)
+
+	// DeleteVolume frees vol's space on store. When it returns nil the data is gone.
+	DeleteVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) error
+}
+
+// VolumeAllocation is what a node reports about one volume.
+type VolumeAllocation struct {
+	// AllocatedBytes is the space the Store has reserved for the volume; at least the requested
+	// size.
+	AllocatedBytes int64
+}
+
+// ErrInsufficientCapacity is wrapped by NodeClient errors when a Store has no room for a
+// request.
+var ErrInsufficientCapacity = errors.New("insufficient capacity on store")
+
+// VolumeID is the identity of vol on its node: the Volume object's UID.
+func VolumeID(vol *storagev1alpha1.Volume) string { return string(vol.UID) }

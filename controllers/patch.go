@@ -1,0 +1,28 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// patchStatus writes the difference between before and obj as one merge patch of the status
+// subresource, and writes nothing when there is none. A merge patch carries only the changed
+// fields, so what another writer (the node daemon's heartbeat) put in status is left alone. An
+// object that is already gone is not an error.
+func patchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
+	p := client.MergeFrom(before)
+	data, err := p.Data(obj)
+	if err != nil {
+		return fmt.Errorf("compute status patch of %s: %w", client.ObjectKeyFromObject(obj), err)
+	}
+	if string(data) == "{}" {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.RawPatch(p.Type(), data)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("patch status of %s: %w", client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// decodeObjects splits a multi-document YAML stream into objects.
+func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs, nil
+			}
+			return nil, err
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
+// ensureNamespace creates namespace name unless it exists.
+func ensureNamespace(ctx context.Context, name string) {
+	GinkgoHelper()
+	err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if !apierrors.IsAlreadyExists(err) {
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
+
+// dryRunApply server-side applies obj with dryRun=All: the API server validates and defaults it
+// as for a real apply but stores nothing.
+func dryRunApply(ctx context.Context, obj *unstructured.Unstructured) error {
+	return k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		client.DryRunAll, client.FieldOwner("samples-test"), client.ForceOwnership)
+}
+
+var _ = Describe("Shipped manifests", func() {
+	It("accepts every config/samples file by server-side dry-run", func(ctx context.Context) {
+		files, err := filepath.Glob(filepath.Join("..", "config", "samples", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		var checked int
+		for _, f := range files {
+			if filepath.Base(f) == "kustomization.yaml" {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			objs, err := decodeObjects(data)
+			Expect(err).NotTo(HaveOccurred(), "decode %s", f)
+			Expect(objs).NotTo(BeEmpty(), "%s holds no object", f)
+			for _, o := range objs {
+				if ns := o.GetNamespace(); ns != "" {
+					ensureNamespace(ctx, ns)
+				}
+				Expect(dryRunApply(ctx, o)).To(Succeed(), "sample %s (%s %s) refused", f, o.GetKind(), o.GetName())
+				GinkgoWriter.Printf("DRY-RUN OK: %s %s/%s\n", filepath.Base(f), o.GetKind(), o.GetName())
+				checked++
+			}
+		}
+		Expect(checked).To(BeNumerically(">=", 4), "expected a sample of every kind")
+	})
+
+	It("builds config/default with kustomize and the API server accepts all of it by dry-run", func(ctx context.Context) {
+		kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+		_, err := os.Stat(kubectl)
+		Expect(err).NotTo(HaveOccurred(), "no kubectl in KUBEBUILDER_ASSETS: run `make envtest`")
+		out, err := exec.CommandContext(ctx, kubectl, "kustomize", filepath.Join("..", "config", "default")).Output()
+		Expect(err).NotTo(HaveOccurred(), "kubectl kustomize config/default")
+		objs, err := decodeObjects(out)
+		Expect(err).NotTo(HaveOccurred())
+		kinds := map[string]int{}
+		for _, o := range objs {
+			kinds[o.GetKind()]++
+			if o.GetKind() == "Namespace" {
+				ensureNamespace(ctx, o.GetName())
+				continue
+			}
+			Expect(dryRunApply(ctx, o)).To(Succeed(), "config/default: %s %s refused", o.GetKind(), o.GetName())
+		}
+		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 3))
+		Expect(kinds).To(HaveKeyWithValue("Deployment", 1))
+		Expect(kinds).To(HaveKeyWithValue("ClusterRole", 1))
+		GinkgoWriter.Printf("DRY-RUN OK: config/default %v\n", kinds)
+	})
+})

@@ -1,0 +1,280 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// Names and labels of what a StorageCluster creates.
+const (
+	nodeDaemonContainer = "node-daemon"
+	devMountPath        = "/dev"
+	labelAppName        = "app.kubernetes.io/name"
+	labelAppInstance    = "app.kubernetes.io/instance"
+	labelAppManagedBy   = "app.kubernetes.io/managed-by"
+	nodeDaemonAppName   = "cobalt-node-daemon"
+	managedByValue      = "cobalt-operator"
+	// defaultStateDir matches the API default of spec.nodeDaemon.stateDir.
+	defaultStateDir = "/var/lib/cobalt"
+	// nodeDaemonGracePeriod gives the node daemon time to flush deferred writes and unmount.
+	nodeDaemonGracePeriod = int64(60)
+)
+
+// nodeDaemonName is the name of the DaemonSet and ServiceAccount of a cluster's node daemon.
+func nodeDaemonName(cluster *storagev1alpha1.StorageCluster) string {
+	return boundedName(cluster.Name+"-node-daemon", 63)
+}
+
+// nodeDaemonClusterRoleName names the cluster-scoped ClusterRole and ClusterRoleBinding of a
+// cluster's node daemon; namespace and name together make it unique.
+func nodeDaemonClusterRoleName(cluster *storagev1alpha1.StorageCluster) string {
+	return boundedName("cobalt-node-daemon-"+cluster.Namespace+"-"+cluster.Name, 253)
+}
+
+// boundedName returns s, or when longer than limit a prefix of it plus a hash of the whole, so
+// that distinct long names stay distinct.
+func boundedName(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	h := hex.EncodeToString(sum[:])[:10]
+	return strings.TrimRight(s[:limit-11], "-.") + "-" + h
+}
+
+// nodeDaemonLabels select a cluster's node daemon pods.
+func nodeDaemonLabels(cluster *storagev1alpha1.StorageCluster) map[string]string {
+	return map[string]string{
+		labelAppName:      nodeDaemonAppName,
+		labelAppInstance:  boundedName(cluster.Name, 63),
+		labelAppManagedBy: managedByValue,
+	}
+}
+
+func ownerReference(cluster *storagev1alpha1.StorageCluster) *metav1ac.OwnerReferenceApplyConfiguration {
+	return metav1ac.OwnerReference().
+		WithAPIVersion(storagev1alpha1.GroupVersion.String()).
+		WithKind("StorageCluster").
+		WithName(cluster.Name).
+		WithUID(cluster.UID).
+		WithController(true).
+		WithBlockOwnerDeletion(true)
+}
+
+// desiredServiceAccount is the node daemon's ServiceAccount, owned by the cluster.
+func desiredServiceAccount(cluster *storagev1alpha1.StorageCluster) *corev1ac.ServiceAccountApplyConfiguration {
+	return corev1ac.ServiceAccount(nodeDaemonName(cluster), cluster.Namespace).
+		WithLabels(nodeDaemonLabels(cluster)).
+		WithOwnerReferences(ownerReference(cluster))
+}
+
+// desiredClusterRole is what the node daemon may do: create and heartbeat its Stores, read its
+// node, and record events. Cluster-scoped objects cannot be owned by a namespaced cluster, so the
+// StorageCluster's finalizer deletes it.
+func desiredClusterRole(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.ClusterRoleApplyConfiguration {
+	group := storagev1alpha1.GroupVersion.Group
+	return rbacv1ac.ClusterRole(nodeDaemonClusterRoleName(cluster)).
+		WithLabels(nodeDaemonLabels(cluster)).
+		WithRules(
+			rbacv1ac.PolicyRule().WithAPIGroups(group).WithResources("stores").
+				WithVerbs("get", "list", "watch", "create", "update", "patch"),
+			rbacv1ac.PolicyRule().WithAPIGroups(group).WithResources("stores/status").
+				WithVerbs("get", "update", "patch"),
+			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes").WithVerbs("get"),
+			rbacv1ac.PolicyRule().WithAPIGroups("events.k8s.io").WithResources("events").WithVerbs("create", "patch"),
+		)
+}
+
+// desiredClusterRoleBinding binds desiredClusterRole to the node daemon's ServiceAccount.
+func desiredClusterRoleBinding(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.ClusterRoleBindingApplyConfiguration {
+	name := nodeDaemonClusterRoleName(cluster)
+	return rbacv1ac.ClusterRoleBinding(name).
+		WithLabels(nodeDaemonLabels(cluster)).
+		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("ClusterRole").WithName(name)).
+		WithSubjects(rbacv1ac.Subject().WithKind("ServiceAccount").WithName(nodeDaemonName(cluster)).WithNamespace(cluster.Namespace))
+}
+
+// usesBlockDevices is true when the cluster's devices are real block devices under /dev, which
+// need a privileged container; a file-backed device does not.
+func usesBlockDevices(cluster *storagev1alpha1.StorageCluster) bool {
+	return cluster.Spec.Devices.File == nil
+}
+
+// nodeDaemonArgs is the node daemon's command line: its contract with the operator.
+func nodeDaemonArgs(cluster *storagev1alpha1.StorageCluster) []string {
+	stateDir := stateDirOf(cluster)
+	args := []string{
+		"--cluster-namespace=" + cluster.Namespace,
+		"--cluster-name=" + cluster.Name,
+		"--node-name=$(NODE_NAME)",
+		"--state-dir=" + stateDir,
+	}
+	d := cluster.Spec.Devices
+	switch {
+	case len(d.Paths) > 0:
+		args = append(args, "--device-paths="+strings.Join(d.Paths, ","))
+	case d.NameFilter != "":
+		args = append(args, "--device-filter="+d.NameFilter)
+	case d.File != nil:
+		args = append(args, "--file-device-size="+strconv.FormatInt(d.File.Size.Value(), 10))
+	}
+	return append(args, engineArgs(cluster.Spec.Engine)...)
+}
+
+// engineArgs turns engine settings into flags, filling in the API defaults for unset fields.
+func engineArgs(e storagev1alpha1.EngineSettings) []string {
+	cacheType := e.CacheType
+	if cacheType == "" {
+		cacheType = storagev1alpha1.CacheType2Q
+	}
+	shards := storagev1alpha1.CacheShardsAuto
+	if e.CacheShards.Type == intstr.Int {
+		shards = strconv.Itoa(e.CacheShards.IntValue())
+	}
+	memoryTarget := int64(1 << 30)
+	if !e.MemoryTarget.IsZero() {
+		memoryTarget = e.MemoryTarget.Value()
+	}
+	minAlloc := e.MinAllocSize
+	if minAlloc == 0 {
+		minAlloc = 4096
+	}
+	deferred := int64(65536)
+	if e.DeferredWriteThreshold != nil {
+		deferred = *e.DeferredWriteThreshold
+	}
+	checksum := e.ChecksumType
+	if checksum == "" {
+		checksum = storagev1alpha1.ChecksumCRC32C
+	}
+	return []string{
+		"--cache-type=" + string(cacheType),
+		"--cache-shards=" + shards,
+		"--memory-target=" + strconv.FormatInt(memoryTarget, 10),
+		"--min-alloc-size=" + strconv.FormatInt(minAlloc, 10),
+		"--deferred-write-threshold=" + strconv.FormatInt(deferred, 10),
+		"--checksum=" + string(checksum),
+	}
+}
+
+func stateDirOf(cluster *storagev1alpha1.StorageCluster) string {
+	if cluster.Spec.NodeDaemon.StateDir != "" {
+		return cluster.Spec.NodeDaemon.StateDir
+	}
+	return defaultStateDir
+}
+
+// desiredDaemonSet is the node daemon's DaemonSet running image. Any change of the cluster's
+// spec that matters to the daemon changes the pod template, so the DaemonSet rolls, one node at
+// a time.
+func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image string) *appsv1ac.DaemonSetApplyConfiguration {
+	labels := nodeDaemonLabels(cluster)
+	stateDir := stateDirOf(cluster)
+
+	container := corev1ac.Container().
+		WithName(nodeDaemonContainer).
+		WithImage(image).
+		WithArgs(nodeDaemonArgs(cluster)...).
+		WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").
+			WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName")))).
+		WithVolumeMounts(corev1ac.VolumeMount().WithName("state").WithMountPath(stateDir))
+	if p := cluster.Spec.NodeDaemon.ImagePullPolicy; p != "" {
+		container.WithImagePullPolicy(p)
+	}
+	if r := cluster.Spec.NodeDaemon.Resources; len(r.Limits) > 0 || len(r.Requests) > 0 {
+		rr := corev1ac.ResourceRequirements()
+		if len(r.Limits) > 0 {
+			rr.WithLimits(r.Limits)
+		}
+		if len(r.Requests) > 0 {
+			rr.WithRequests(r.Requests)
+		}
+		container.WithResources(rr)
+	}
+
+	volumes := []*corev1ac.VolumeApplyConfiguration{
+		corev1ac.Volume().WithName("state").WithHostPath(
+			corev1ac.HostPathVolumeSource().WithPath(stateDir).WithType(corev1.HostPathDirectoryOrCreate)),
+	}
+	if usesBlockDevices(cluster) {
+		// Opening raw block devices with O_DIRECT needs the host's /dev and device cgroup access.
+		container.WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true).WithRunAsUser(0))
+		container.WithVolumeMounts(corev1ac.VolumeMount().WithName("dev").WithMountPath(devMountPath))
+		volumes = append(volumes, corev1ac.Volume().WithName("dev").WithHostPath(
+			corev1ac.HostPathVolumeSource().WithPath(devMountPath).WithType(corev1.HostPathDirectory)))
+	} else {
+		// A file-backed device needs only the state directory, which root owns on the host.
+		container.WithSecurityContext(corev1ac.SecurityContext().
+			WithPrivileged(false).
+			WithAllowPrivilegeEscalation(false).
+			WithReadOnlyRootFilesystem(true).
+			WithRunAsUser(0).
+			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")))
+	}
+
+	pod := corev1ac.PodSpec().
+		WithServiceAccountName(nodeDaemonName(cluster)).
+		WithTerminationGracePeriodSeconds(nodeDaemonGracePeriod).
+		WithContainers(container).
+		WithVolumes(volumes...)
+	if len(cluster.Spec.NodeSelector) > 0 {
+		pod.WithNodeSelector(cluster.Spec.NodeSelector)
+	}
+	for _, t := range cluster.Spec.Tolerations {
+		pod.WithTolerations(tolerationApply(t))
+	}
+
+	return appsv1ac.DaemonSet(nodeDaemonName(cluster), cluster.Namespace).
+		WithLabels(labels).
+		WithOwnerReferences(ownerReference(cluster)).
+		WithSpec(appsv1ac.DaemonSetSpec().
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().
+				WithType(appsv1.RollingUpdateDaemonSetStrategyType).
+				WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(intstr.FromInt32(1)))).
+			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(pod)))
+}
+
+func tolerationApply(t corev1.Toleration) *corev1ac.TolerationApplyConfiguration {
+	ta := corev1ac.Toleration()
+	if t.Key != "" {
+		ta.WithKey(t.Key)
+	}
+	if t.Operator != "" {
+		ta.WithOperator(t.Operator)
+	}
+	if t.Value != "" {
+		ta.WithValue(t.Value)
+	}
+	if t.Effect != "" {
+		ta.WithEffect(t.Effect)
+	}
+	if t.TolerationSeconds != nil {
+		ta.WithTolerationSeconds(*t.TolerationSeconds)
+	}
+	return ta
+}
+
+// nodeDaemonImage is the image to run: the cluster's own, or the operator's default.
+func nodeDaemonImage(cluster *storagev1alpha1.StorageCluster, defaultImage string) (string, error) {
+	if cluster.Spec.NodeDaemon.Image != "" {
+		return cluster.Spec.NodeDaemon.Image, nil
+	}
+	if defaultImage != "" {
+		return defaultImage, nil
+	}
+	return "", fmt.Errorf("no node daemon image: set spec.nodeDaemon.image or start the operator with --node-daemon-image")
+}

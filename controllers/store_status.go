@@ -1,0 +1,97 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// DefaultHeartbeatTimeout is how old a Store's heartbeat may get before the Store is not Ready.
+const DefaultHeartbeatTimeout = 60 * time.Second
+
+// nearlyFullPercent is the fill level at which a Store reports Degraded.
+const nearlyFullPercent = 90
+
+// storeHealth is the verdict on one Store at one instant. Its messages depend only on the Store
+// and the timeout, not on the current time, so re-evaluating a healthy Store changes nothing and
+// writes nothing.
+type storeHealth struct {
+	// Ready is true when the device is in use and the heartbeat is fresh.
+	Ready bool
+	// Reason and Message explain Ready.
+	Reason, Message string
+	// StaleIn is how long until a fresh heartbeat goes stale; zero when not Ready.
+	StaleIn time.Duration
+}
+
+// evaluateStoreHealth judges a Store from what its node daemon reported, at time now.
+func evaluateStoreHealth(store *storagev1alpha1.Store, now time.Time, timeout time.Duration) storeHealth {
+	switch {
+	case store.Status.NotUsedReason != "":
+		return storeHealth{Reason: storagev1alpha1.ReasonDeviceNotUsed,
+			Message: "the node daemon did not use the device: " + store.Status.NotUsedReason}
+	case store.Status.LastHeartbeat == nil:
+		return storeHealth{Reason: storagev1alpha1.ReasonAwaitingHeartbeat,
+			Message: "the node daemon has not reported this store yet"}
+	}
+	age := now.Sub(store.Status.LastHeartbeat.Time)
+	if age > timeout {
+		return storeHealth{Reason: storagev1alpha1.ReasonHeartbeatStale,
+			Message: fmt.Sprintf("last heartbeat at %s is older than the %s timeout",
+				store.Status.LastHeartbeat.UTC().Format(time.RFC3339), timeout)}
+	}
+	if age < 0 {
+		// A node clock ahead of ours: treat the heartbeat as just received.
+		age = 0
+	}
+	return storeHealth{Ready: true, Reason: storagev1alpha1.ReasonHeartbeatFresh,
+		Message: fmt.Sprintf("heartbeat within the %s timeout", timeout), StaleIn: timeout - age}
+}
+
+// fillPercent is used/capacity in percent, or -1 when either is unknown or capacity is zero.
+func fillPercent(store *storagev1alpha1.Store) int64 {
+	if store.Status.Capacity == nil || store.Status.Used == nil || store.Status.Capacity.Value() <= 0 {
+		return -1
+	}
+	return store.Status.Used.Value() * 100 / store.Status.Capacity.Value()
+}
+
+// storeConditions sets the Ready, Degraded and Schedulable conditions of store from health and
+// its spec. It only touches store.Status.
+func storeConditions(store *storagev1alpha1.Store, health storeHealth) {
+	gen := store.Generation
+	readyStatus := metav1.ConditionFalse
+	if health.Ready {
+		readyStatus = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: storagev1alpha1.ConditionReady,
+		Status: readyStatus, Reason: health.Reason, Message: health.Message, ObservedGeneration: gen})
+
+	degraded := metav1.Condition{Type: storagev1alpha1.ConditionDegraded, Status: metav1.ConditionFalse,
+		Reason: storagev1alpha1.ReasonAsExpected, Message: "the store has room", ObservedGeneration: gen}
+	if pct := fillPercent(store); pct >= nearlyFullPercent {
+		degraded.Status = metav1.ConditionTrue
+		degraded.Reason = storagev1alpha1.ReasonNearlyFull
+		degraded.Message = fmt.Sprintf("the store is %d%% full (threshold %d%%)", pct, nearlyFullPercent)
+	}
+	meta.SetStatusCondition(&store.Status.Conditions, degraded)
+
+	sched := metav1.Condition{Type: storagev1alpha1.ConditionSchedulable, Status: metav1.ConditionTrue,
+		Reason: storagev1alpha1.ReasonAcceptingVolumes, Message: "the store accepts new volumes", ObservedGeneration: gen}
+	switch {
+	case store.Spec.AdminState == storagev1alpha1.AdminStateOut:
+		sched.Status = metav1.ConditionFalse
+		sched.Reason = storagev1alpha1.ReasonAdminOut
+		sched.Message = "an administrator set adminState to out: the store keeps its volumes but takes no new ones"
+	case !health.Ready:
+		sched.Status = metav1.ConditionFalse
+		sched.Reason = storagev1alpha1.ReasonStoreNotReady
+		sched.Message = "the store is not Ready: " + health.Message
+	}
+	meta.SetStatusCondition(&store.Status.Conditions, sched)
+	store.Status.ObservedGeneration = gen
+}

@@ -1,0 +1,126 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// VolumeFinalizer keeps a Volume until its space is freed on its Store.
+const VolumeFinalizer = "storage.cobalt.io/volume-protection"
+
+// Retry delays for a Volume that cannot be placed or whose Store is not usable yet.
+const (
+	minRetryDelay = 5 * time.Second
+	maxRetryDelay = 5 * time.Minute
+)
+
+// VolumeReconciler places Volumes on Stores and has the nodes create, grow and delete them.
+type VolumeReconciler struct {
+	client.Client
+	// Recorder records events on Volumes.
+	Recorder events.EventRecorder
+	// Nodes reaches the node daemons.
+	Nodes NodeClient
+	// Clock tells the time, for Store heartbeat staleness and retry backoff.
+	Clock Clock
+	// HeartbeatTimeout is how old a Store's heartbeat may be for the Store to take Volumes.
+	HeartbeatTimeout time.Duration
+
+	// assumed holds placements the cache may not show yet.
+	assumed assumedPlacements
+}
+
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes/finalizers,verbs=update
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=storageclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile drives one Volume: free its space when it is deleted; otherwise place it, create it
+// on its node and grow it to the requested size. Status is written once, at the end.
+func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	vol := &v1alpha1.Volume{}
+	if err := r.Get(ctx, req.NamespacedName, vol); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := vol.DeepCopy()
+	defer func() {
+		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, before, vol))
+	}()
+
+	if !vol.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, vol)
+	}
+	if err := r.ensureFinalizer(ctx, vol); err != nil {
+		return ctrl.Result{}, err
+	}
+	vol.Status.ObservedGeneration = vol.Generation
+
+	phases := []func(context.Context, *v1alpha1.Volume) (ctrl.Result, bool, error){
+		r.reconcilePlacement,
+		r.reconcileProvisioning,
+		r.reconcileExpansion,
+		r.reconcileReadiness,
+	}
+	for _, phase := range phases {
+		res, done, err := phase(ctx, vol)
+		if err != nil || done {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager checks the reconciler's dependencies and registers it with mgr. Call
+// SetupIndexes first.
+func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	switch {
+	case r.Client == nil:
+		return errors.New("volume reconciler: Client is required")
+	case r.Recorder == nil:
+		return errors.New("volume reconciler: Recorder is required")
+	case r.Nodes == nil:
+		return errors.New("volume reconciler: Nodes (a NodeClient) is required")
+	case r.Clock == nil:
+		return errors.New("volume reconciler: Clock is required")
+	case r.HeartbeatTimeout <= 0:
+		return fmt.Errorf("volume reconciler: HeartbeatTimeout must be positive, got %s", r.HeartbeatTimeout)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Volume{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(r.volumesForStore)).
+		Named("volume").
+		Complete(r)
+}
+
+// volumesForStore maps a Store event to the Volumes it may unblock: those placed on the Store
+// and those not placed yet.
+func (r *VolumeReconciler) volumesForStore(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, key := range []string{o.GetName(), unplacedKey} {
+		var list v1alpha1.VolumeList
+		if err := r.List(ctx, &list, client.MatchingFields{volumeStoreIndex: key}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list volumes for store", "store", o.GetName())
+			continue
+		}
+		for _, v := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&v)})
+		}
+	}
+	return reqs
+}
