@@ -19,7 +19,7 @@ func TestPebbleBlockCacheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kv.Close()
-	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Cache: pc})
+	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Cache: pc, Logger: testLogger{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,3 +64,10 @@ func TestPebbleBlockCacheBudget(t *testing.T) {
 		t.Fatal("nil cache accepted")
 	}
 }
+
+// testLogger sends pebble's log to the test log.
+type testLogger struct{ t *testing.T }
+
+func (l testLogger) Infof(format string, args ...any)  { l.t.Logf(format, args...) }
+func (l testLogger) Errorf(format string, args ...any) { l.t.Errorf(format, args...) }
+func (l testLogger) Fatalf(format string, args ...any) { l.t.Errorf("fatal: "+format, args...) }
