@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -224,5 +225,27 @@ func TestTLSConfigValidation(t *testing.T) {
 	cfg, err := ServerTLSConfig(cert, ca.Pool())
 	if err != nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.MinVersion != tls.VersionTLS13 {
 		t.Errorf("server config = %+v, %v; want mTLS 1.3", cfg, err)
+	}
+}
+
+func TestWriteTLSDirLoads(t *testing.T) {
+	ca := mustCA(t)
+	cert, err := ca.IssueClient("cli", testNow, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir() + "/tls"
+	if err := WriteTLSDir(dir, ca, cert); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := tls.LoadX509KeyPair(dir+"/"+FileCert, dir+"/"+FileKey)
+	if err != nil {
+		t.Fatalf("written pair does not load: %v", err)
+	}
+	if !bytes.Equal(loaded.Certificate[0], cert.Certificate[0]) {
+		t.Fatal("loaded certificate differs")
+	}
+	if err := WriteTLSDir(dir, ca, tls.Certificate{}); err == nil {
+		t.Fatal("certificate without key written")
 	}
 }

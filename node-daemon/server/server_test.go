@@ -17,85 +17,35 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cobaltstore/cobalt/node-daemon/client"
-	"github.com/cobaltstore/cobalt/node-daemon/objstore/memstore"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/node-daemon/server"
+	"github.com/cobaltstore/cobalt/node-daemon/server/servertest"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
 
-const storeUUID = "11111111-2222-3333-4444-555555555555"
+const storeUUID = servertest.StoreUUID
 
 type env struct {
+	*servertest.Env
 	ca     *pki.CA
 	addr   string
 	srv    *server.Server
 	client *client.Client
 }
 
-// start serves one in-memory store of the given capacity over mTLS on loopback.
+// start serves one in-memory store of the given capacity over mTLS on loopback, not yet healthy.
 func start(t *testing.T, capacity int64) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	now := time.Now()
-	ca, err := pki.NewCA("test-ca", now, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serving, err := ca.IssueServing(pki.ServingRequest{CommonName: "node-a", IPs: []net.IP{net.ParseIP("127.0.0.1")}, Now: now, Validity: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverTLS, err := pki.ServerTLSConfig(serving, ca.Pool())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := memstore.New(storeUUID, capacity)
-	vm, err := volume.Open(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := server.NewStores()
-	if err := stores.Add(&server.Mounted{Store: st, Volumes: vm, DevicePath: "/dev/test"}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(stores, serverTLS, testr.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, lis) }()
-	e := &env{ca: ca, addr: lis.Addr().String(), srv: srv}
+	se := servertest.Start(t, capacity)
+	e := &env{Env: se, ca: se.CA, addr: se.Addr, srv: se.Server}
 	e.client = e.dial(t, "cobalt-operator")
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	return e
-}
-
-func (e *env) clientTLS(t *testing.T, name string) *tls.Config {
-	t.Helper()
-	cert, err := e.ca.IssueClient(name, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pki.ClientTLSConfig(cert, e.ca.Pool(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 func (e *env) dial(t *testing.T, name string) *client.Client {
 	t.Helper()
-	c, err := client.Dial(e.addr, e.clientTLS(t, name))
+	c, err := client.Dial(e.addr, e.ClientTLS(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
