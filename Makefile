@@ -115,6 +115,18 @@ $(PROTOC_GEN_GO): | $(LOCALBIN)
 $(PROTOC_GEN_GO_GRPC): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
+##@ Storage-engine cache (owner: cache)
+# The cache package's concurrency test is meant for the race detector; `make test` runs the same
+# tests without it. cache-bench prints the 2Q-vs-LRU hit-ratio and throughput tables.
+
+.PHONY: test-race-cache
+test-race-cache: ## Run storage-engine/cache tests under the race detector.
+	$(GO) test -race -count=1 ./storage-engine/cache/...
+
+.PHONY: cache-bench
+cache-bench: ## Print the cache's hit-ratio and throughput tables.
+	$(GO) run ./storage-engine/cache/cmd/cache-bench
+
 ##@ Tool binaries
 
 $(LOCALBIN):
