@@ -1,0 +1,153 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/controllers"
+	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+)
+
+// EndpointAnnotation is the Store annotation in which the node daemon serving the Store
+// publishes its gRPC address (host:port). The daemon sets it on every heartbeat.
+const EndpointAnnotation = "storage.cobalt.io/node-endpoint"
+
+// volumeAlignment is the granularity of volume sizes on the node (volume.SizeAlignment).
+const volumeAlignment = 4096
+
+// NodeClient implements controllers.NodeClient over the node daemons' gRPC API, with one cached
+// mTLS connection per daemon address. It is safe for concurrent use.
+type NodeClient struct {
+	tlsConfig *tls.Config
+	// mu guards the fields in this struct.
+	mu struct {
+		sync.Mutex
+		conns map[string]*Client
+	}
+}
+
+var _ controllers.NodeClient = (*NodeClient)(nil)
+
+// NewNodeClient returns a NodeClient that presents tlsConfig's client certificate (the
+// operator's) to every daemon.
+func NewNodeClient(tlsConfig *tls.Config) (*NodeClient, error) {
+	if tlsConfig == nil || len(tlsConfig.Certificates) == 0 {
+		return nil, errors.New("client: node client needs a TLS configuration with a client certificate")
+	}
+	n := &NodeClient{tlsConfig: tlsConfig}
+	n.mu.conns = make(map[string]*Client)
+	return n, nil
+}
+
+// Close closes every cached connection.
+func (n *NodeClient) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for addr, c := range n.mu.conns {
+		errs = append(errs, c.Close())
+		delete(n.mu.conns, addr)
+	}
+	return errors.Join(errs...)
+}
+
+// daemon returns a connection to the daemon serving store and the volume's reference on it.
+func (n *NodeClient) daemon(store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (*Client, *nodepb.VolumeRef, error) {
+	addr := store.Annotations[EndpointAnnotation]
+	if addr == "" {
+		return nil, nil, fmt.Errorf("store %s has no node daemon endpoint yet (annotation %s)", store.Name, EndpointAnnotation)
+	}
+	if store.Status.UUID == "" {
+		return nil, nil, fmt.Errorf("store %s has no UUID yet: its device is not prepared", store.Name)
+	}
+	ref := &nodepb.VolumeRef{StoreUuid: store.Status.UUID, VolumeId: controllers.VolumeID(vol)}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.mu.conns[addr]; ok {
+		return c, ref, nil
+	}
+	c, err := Dial(addr, n.tlsConfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	n.mu.conns[addr] = c
+	return c, ref, nil
+}
+
+// volumeSize is the volume's requested size rounded up to the node's alignment.
+func volumeSize(vol *storagev1alpha1.Volume) (int64, error) {
+	size := vol.Spec.Size.Value()
+	if size <= 0 {
+		return 0, fmt.Errorf("volume %s/%s has size %s", vol.Namespace, vol.Name, vol.Spec.Size.String())
+	}
+	return (size + volumeAlignment - 1) / volumeAlignment * volumeAlignment, nil
+}
+
+// wrapNodeError adds context and marks a full store with controllers.ErrInsufficientCapacity.
+func wrapNodeError(op string, store *storagev1alpha1.Store, err error) error {
+	if status.Code(err) == codes.ResourceExhausted {
+		return fmt.Errorf("%s on store %s: %w: %w", op, store.Name, controllers.ErrInsufficientCapacity, err)
+	}
+	return fmt.Errorf("%s on store %s: %w", op, store.Name, err)
+}
+
+// CreateVolume implements controllers.NodeClient. A volume that already exists (for example
+// created before a resize the reconciler has not seen through) reports its current size.
+func (n *NodeClient) CreateVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
+	c, ref, err := n.daemon(store, vol)
+	if err != nil {
+		return controllers.VolumeAllocation{}, err
+	}
+	size, err := volumeSize(vol)
+	if err != nil {
+		return controllers.VolumeAllocation{}, err
+	}
+	resp, err := c.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: size})
+	if status.Code(err) == codes.AlreadyExists {
+		got, gerr := c.Volumes.GetVolume(ctx, &nodepb.GetVolumeRequest{Ref: ref})
+		if gerr != nil {
+			return controllers.VolumeAllocation{}, wrapNodeError("create volume", store, errors.Join(err, gerr))
+		}
+		return controllers.VolumeAllocation{AllocatedBytes: got.GetVolume().GetSizeBytes()}, nil
+	}
+	if err != nil {
+		return controllers.VolumeAllocation{}, wrapNodeError("create volume", store, err)
+	}
+	return controllers.VolumeAllocation{AllocatedBytes: resp.GetVolume().GetSizeBytes()}, nil
+}
+
+// ResizeVolume implements controllers.NodeClient.
+func (n *NodeClient) ResizeVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
+	c, ref, err := n.daemon(store, vol)
+	if err != nil {
+		return controllers.VolumeAllocation{}, err
+	}
+	size, err := volumeSize(vol)
+	if err != nil {
+		return controllers.VolumeAllocation{}, err
+	}
+	resp, err := c.Volumes.ResizeVolume(ctx, &nodepb.ResizeVolumeRequest{Ref: ref, SizeBytes: size})
+	if err != nil {
+		return controllers.VolumeAllocation{}, wrapNodeError("resize volume", store, err)
+	}
+	return controllers.VolumeAllocation{AllocatedBytes: resp.GetVolume().GetSizeBytes()}, nil
+}
+
+// DeleteVolume implements controllers.NodeClient. Deleting a missing volume succeeds.
+func (n *NodeClient) DeleteVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) error {
+	c, ref, err := n.daemon(store, vol)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Volumes.DeleteVolume(ctx, &nodepb.DeleteVolumeRequest{Ref: ref}); err != nil {
+		return wrapNodeError("delete volume", store, err)
+	}
+	return nil
+}
