@@ -21,7 +21,19 @@
 //
 // Sizes are "charges": a cache counts either entries (the Onode cache: one per entry) or bytes
 // (the buffer cache). Separately, every entry carries a memory estimate in bytes that is added to
-// a Mempool category, so that memory is accounted in bytes whatever the cache's unit.
+// a Mempool category, so that memory is accounted in bytes whatever the cache's unit. Ghosts
+// hold no value and are not accounted; there are at most kout × capacity of them.
+//
+// # Memory target and autotuning
+//
+// A Mempool counts bytes per category (Onodes, buffers, the KV block cache, other) with atomic
+// counters. The memory target defaults to 80% of the cgroup memory limit (DefaultMemoryTarget).
+// Rebalance, a pure function, splits the target minus other memory among the Onode cache, the
+// buffer cache and pebble's block cache: by ratios at first, then one step per round toward the
+// cache with the highest marginal gain (ghost hits per byte of ghost window; misses per byte for
+// caches without ghosts). The Tuner runs it periodically (Start) and applies the budgets with
+// SetBudget, which trims a cache that is over. PebbleBlockCache sizes pebble's cache through a
+// reservation, as pebble's cache cannot be resized.
 //
 // # Sharding and concurrency
 //
