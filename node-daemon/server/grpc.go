@@ -29,8 +29,9 @@ type Server struct {
 	log    logr.Logger
 }
 
-// New builds a server for stores. tlsConfig must require and verify client certificates.
-func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger) (*Server, error) {
+// New builds a server for stores. tlsConfig must require and verify client certificates. extra
+// options come after the server's own (for example grpc.ChainUnaryInterceptor for metrics).
+func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.ServerOption) (*Server, error) {
 	if stores == nil {
 		return nil, errors.New("server: no store set")
 	}
@@ -38,13 +39,14 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger) (*Server, error
 		return nil, errors.New("server: TLS configuration must require and verify client certificates")
 	}
 	s := &Server{health: health.NewServer(), log: log}
-	s.grpc = grpc.NewServer(
+	opts := append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(tlsConfig)),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
-	)
+	}, extra...)
+	s.grpc = grpc.NewServer(opts...)
 	nodepb.RegisterStoreServiceServer(s.grpc, &storeService{stores: stores})
 	nodepb.RegisterObjectServiceServer(s.grpc, &objectService{stores: stores})
 	nodepb.RegisterVolumeServiceServer(s.grpc, &volumeService{stores: stores, inflight: newInFlight()})

@@ -1,0 +1,54 @@
+package metrics
+
+import "time"
+
+// Latency summarises a latency distribution.
+type Latency struct {
+	Count     int64
+	Mean, P50 time.Duration
+	P99, Max  time.Duration
+}
+
+// Shard is one cache shard's counters.
+type Shard struct {
+	Hits, Misses int64
+	Bytes        int64
+}
+
+// StoreSnapshot is what a mounted store reports, in the daemon's vocabulary (package engine
+// fills it from the storage engine's metrics struct).
+type StoreSnapshot struct {
+	UUID       string
+	DevicePath string
+
+	TotalBytes, UsedBytes int64
+
+	Commits, CommitErrors, Ops, BytesWritten int64
+	Reads, ReadErrors, BytesRead             int64
+	Corruptions                              int64
+	CommitLatency, ReadLatency, KVSync       Latency
+	CommitGroups                             int64
+	CommitGroupTxnsAvg                       float64
+
+	DeferredQueue, DeferredQueueBytes int64
+	DeferredErrors                    int64
+
+	AllocFree          int64
+	AllocFragmentation float64
+	AllocErrors        int64
+
+	CacheType    string
+	CachedOnodes int64
+	CacheShards  []Shard
+}
+
+// CacheTotals sums the shards.
+func (s StoreSnapshot) CacheTotals() Shard {
+	var t Shard
+	for _, sh := range s.CacheShards {
+		t.Hits += sh.Hits
+		t.Misses += sh.Misses
+		t.Bytes += sh.Bytes
+	}
+	return t
+}
