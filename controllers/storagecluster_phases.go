@@ -122,11 +122,12 @@ func (r *StorageClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 			return ctrl.Result{}, fmt.Errorf("delete node daemon %T %s: %w", o, name, err)
 		}
 	}
+	r.Recorder.Eventf(cluster, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete",
+		"no volumes left; removed %d stores and the node daemon's RBAC", len(stores))
 	cp := cluster.DeepCopy()
 	controllerutil.RemoveFinalizer(cp, StorageClusterFinalizer)
 	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(cluster, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("remove finalizer of storage cluster %s: %w", client.ObjectKeyFromObject(cluster), err)
 	}
-	r.Recorder.Eventf(cluster, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "no volumes left; removed %d stores", len(stores))
 	return ctrl.Result{}, nil
 }

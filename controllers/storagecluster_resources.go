@@ -141,7 +141,8 @@ func engineArgs(e storagev1alpha1.EngineSettings) []string {
 		cacheType = storagev1alpha1.CacheType2Q
 	}
 	shards := storagev1alpha1.CacheShardsAuto
-	if e.CacheShards.Type == intstr.Int {
+	// The zero IntOrString is the integer 0, which the API refuses; treat it as unset.
+	if e.CacheShards.Type == intstr.Int && e.CacheShards.IntVal > 0 {
 		shards = strconv.Itoa(e.CacheShards.IntValue())
 	}
 	memoryTarget := int64(1 << 30)

@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+func TestBoundedName(t *testing.T) {
+	if got := boundedName("short", 63); got != "short" {
+		t.Errorf("boundedName(short) = %q", got)
+	}
+	long1 := strings.Repeat("a", 70) + "-one"
+	long2 := strings.Repeat("a", 70) + "-two"
+	b1, b2 := boundedName(long1, 63), boundedName(long2, 63)
+	if len(b1) > 63 || len(b2) > 63 {
+		t.Errorf("bounded names too long: %d, %d", len(b1), len(b2))
+	}
+	if b1 == b2 {
+		t.Errorf("distinct long names collapsed to %q", b1)
+	}
+	if boundedName(long1, 63) != b1 {
+		t.Error("boundedName is not deterministic")
+	}
+}
+
+func TestNodeDaemonImage(t *testing.T) {
+	c := &v1alpha1.StorageCluster{}
+	if _, err := nodeDaemonImage(c, ""); err == nil || !strings.Contains(err.Error(), "--node-daemon-image") {
+		t.Errorf("want an error naming the flag, got %v", err)
+	}
+	if img, _ := nodeDaemonImage(c, "default:1"); img != "default:1" {
+		t.Errorf("fallback image = %q", img)
+	}
+	c.Spec.NodeDaemon.Image = "own:2"
+	if img, _ := nodeDaemonImage(c, "default:1"); img != "own:2" {
+		t.Errorf("cluster image = %q", img)
+	}
+}
+
+func TestNodeDaemonArgs(t *testing.T) {
+	base := func() *v1alpha1.StorageCluster {
+		return &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	}
+	tests := []struct {
+		name   string
+		modify func(*v1alpha1.StorageCluster)
+		want   []string
+	}{
+		{"paths and API defaults for an unset engine", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices.Paths = []string{"/dev/a", "/dev/b"}
+		}, []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=$(NODE_NAME)", "--state-dir=/var/lib/cobalt",
+			"--device-paths=/dev/a,/dev/b", "--cache-type=2q", "--cache-shards=auto", "--memory-target=1073741824",
+			"--min-alloc-size=4096", "--deferred-write-threshold=65536", "--checksum=crc32c"}},
+		{"name filter and explicit engine settings", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices.NameFilter = "^nvme"
+			c.Spec.NodeDaemon.StateDir = "/srv/cobalt"
+			c.Spec.Engine = v1alpha1.EngineSettings{CacheType: v1alpha1.CacheTypeLRU, CacheShards: intstr.FromInt32(12),
+				MemoryTarget: resource.MustParse("2Gi"), MinAllocSize: 65536, DeferredWriteThreshold: ptr.To[int64](0),
+				ChecksumType: v1alpha1.ChecksumNone}
+		}, []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=$(NODE_NAME)", "--state-dir=/srv/cobalt",
+			"--device-filter=^nvme", "--cache-type=lru", "--cache-shards=12", "--memory-target=2147483648",
+			"--min-alloc-size=65536", "--deferred-write-threshold=0", "--checksum=none"}},
+		{"file device", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices.File = &v1alpha1.FileDevice{Size: resource.MustParse("1Gi")}
+		}, []string{"--file-device-size=1073741824"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.modify(c)
+			got := nodeDaemonArgs(c)
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("args %v lack %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDesiredDaemonSetPrivilegeFollowsDevices(t *testing.T) {
+	c := &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u"}}
+	c.Spec.Devices.Paths = []string{"/dev/a"}
+	ctr := desiredDaemonSet(c, "img").Spec.Template.Spec.Containers[0]
+	if ctr.SecurityContext == nil || !ptr.Deref(ctr.SecurityContext.Privileged, false) {
+		t.Error("block devices: want a privileged container")
+	}
+	c.Spec.Devices = v1alpha1.DeviceSelection{File: &v1alpha1.FileDevice{Size: resource.MustParse("1Gi")}}
+	ds := desiredDaemonSet(c, "img")
+	ctr = ds.Spec.Template.Spec.Containers[0]
+	if ptr.Deref(ctr.SecurityContext.Privileged, true) || ptr.Deref(ctr.SecurityContext.AllowPrivilegeEscalation, true) {
+		t.Error("file device: want an unprivileged container without privilege escalation")
+	}
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		if ptr.Deref(v.Name, "") == "dev" {
+			t.Error("file device: /dev must not be mounted")
+		}
+	}
+	if got := ptr.Deref(ds.OwnerReferences[0].UID, ""); got != "u" {
+		t.Errorf("owner UID = %q", got)
+	}
+}

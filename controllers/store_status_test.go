@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+var unitNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func storeWith(heartbeatAge *time.Duration, notUsed string, capacity, used string, admin v1alpha1.AdminState) *v1alpha1.Store {
+	s := &v1alpha1.Store{Spec: v1alpha1.StoreSpec{AdminState: admin}}
+	if heartbeatAge != nil {
+		s.Status.LastHeartbeat = &metav1.Time{Time: unitNow.Add(-*heartbeatAge)}
+	}
+	s.Status.NotUsedReason = notUsed
+	if capacity != "" {
+		c := resource.MustParse(capacity)
+		s.Status.Capacity = &c
+	}
+	if used != "" {
+		u := resource.MustParse(used)
+		s.Status.Used = &u
+	}
+	return s
+}
+
+func age(d time.Duration) *time.Duration { return &d }
+
+func TestEvaluateStoreHealth(t *testing.T) {
+	const timeout = time.Minute
+	tests := []struct {
+		name      string
+		store     *v1alpha1.Store
+		ready     bool
+		reason    string
+		staleIn   time.Duration
+		inMessage string
+	}{
+		{"no heartbeat yet", storeWith(nil, "", "", "", ""), false, v1alpha1.ReasonAwaitingHeartbeat, 0, "not reported"},
+		{"fresh", storeWith(age(10*time.Second), "", "", "", ""), true, v1alpha1.ReasonHeartbeatFresh, 50 * time.Second, "within the 1m0s timeout"},
+		{"exactly at the timeout is still fresh", storeWith(age(timeout), "", "", "", ""), true, v1alpha1.ReasonHeartbeatFresh, 0, ""},
+		{"one second past the timeout", storeWith(age(timeout+time.Second), "", "", "", ""), false, v1alpha1.ReasonHeartbeatStale, 0, "2026-03-04T05:05:06Z is older than the 1m0s timeout"},
+		{"node clock ahead counts as just now", storeWith(age(-30*time.Second), "", "", "", ""), true, v1alpha1.ReasonHeartbeatFresh, timeout, ""},
+		{"device not used wins over a fresh heartbeat", storeWith(age(0), "device has an xfs filesystem", "", "", ""), false, v1alpha1.ReasonDeviceNotUsed, 0, "device has an xfs filesystem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := evaluateStoreHealth(tt.store, unitNow, timeout)
+			if h.Ready != tt.ready || h.Reason != tt.reason || h.StaleIn != tt.staleIn {
+				t.Fatalf("got ready=%v reason=%s staleIn=%s, want ready=%v reason=%s staleIn=%s",
+					h.Ready, h.Reason, h.StaleIn, tt.ready, tt.reason, tt.staleIn)
+			}
+			if tt.inMessage != "" && !strings.Contains(h.Message, tt.inMessage) {
+				t.Fatalf("message %q does not contain %q", h.Message, tt.inMessage)
+			}
+		})
+	}
+}
+
+func TestStoreHealthMessageDoesNotDependOnTime(t *testing.T) {
+	// A message that changed every reconcile would write status every reconcile and wake the
+	// reconciler again through its own watch.
+	s := storeWith(age(5*time.Second), "", "", "", "")
+	a := evaluateStoreHealth(s, unitNow, time.Minute)
+	b := evaluateStoreHealth(s, unitNow.Add(20*time.Second), time.Minute)
+	if a.Message != b.Message {
+		t.Fatalf("messages differ: %q vs %q", a.Message, b.Message)
+	}
+}
+
+func TestStoreConditions(t *testing.T) {
+	tests := []struct {
+		name                   string
+		store                  *v1alpha1.Store
+		ready, degraded, sched metav1.ConditionStatus
+		schedReason            string
+		degradedReason         string
+	}{
+		{"healthy and in", storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn),
+			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
+		{"healthy but out", storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateOut),
+			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, v1alpha1.ReasonAdminOut, v1alpha1.ReasonAsExpected},
+		{"stale", storeWith(age(time.Hour), "", "100Gi", "10Gi", v1alpha1.AdminStateIn),
+			metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady, v1alpha1.ReasonAsExpected},
+		{"90% full is degraded", storeWith(age(time.Second), "", "100Gi", "90Gi", v1alpha1.AdminStateIn),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonNearlyFull},
+		{"89% full is not", storeWith(age(time.Second), "", "100Gi", "89Gi", v1alpha1.AdminStateIn),
+			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
+		{"zero capacity is not degraded by division", storeWith(age(time.Second), "", "0", "0", v1alpha1.AdminStateIn),
+			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.store.Generation = 3
+			storeConditions(tt.store, evaluateStoreHealth(tt.store, unitNow, time.Minute))
+			check := func(typ string, status metav1.ConditionStatus, reason string) {
+				c := meta.FindStatusCondition(tt.store.Status.Conditions, typ)
+				if c == nil {
+					t.Fatalf("no %s condition", typ)
+				}
+				if c.Status != status || (reason != "" && c.Reason != reason) || c.ObservedGeneration != 3 {
+					t.Fatalf("%s = %s/%s (gen %d), want %s/%s (gen 3)", typ, c.Status, c.Reason, c.ObservedGeneration, status, reason)
+				}
+			}
+			check(v1alpha1.ConditionReady, tt.ready, "")
+			check(v1alpha1.ConditionDegraded, tt.degraded, tt.degradedReason)
+			check(v1alpha1.ConditionSchedulable, tt.sched, tt.schedReason)
+			if tt.store.Status.ObservedGeneration != 3 {
+				t.Fatalf("observedGeneration = %d, want 3", tt.store.Status.ObservedGeneration)
+			}
+		})
+	}
+}
