@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -25,6 +26,10 @@ const fieldOwner = client.FieldOwner("cobalt-operator")
 
 // deletionRecheck is how often a blocked deletion looks again, besides the Volume watch.
 const deletionRecheck = 30 * time.Second
+
+// statusRefresh is how often a cluster's status is recomputed without any event, so that the
+// used and available capacity follow the Stores' heartbeats (which the Store watch ignores).
+const statusRefresh = time.Minute
 
 // StorageClusterReconciler runs a StorageCluster's node daemon (DaemonSet, ServiceAccount and
 // RBAC), reports its Stores in its status and guards its deletion.
@@ -96,8 +101,12 @@ func (r *StorageClusterReconciler) reconcileNormal(ctx context.Context, cluster 
 		return ctrl.Result{}, err
 	}
 	// Store health depends on time as well as on events: look again when the earliest
-	// heartbeat of a Ready Store would go stale.
-	return ctrl.Result{RequeueAfter: earliestStaleIn(obs)}, nil
+	// heartbeat of a Ready Store would go stale, and at least every statusRefresh.
+	next := statusRefresh
+	if s := earliestStaleIn(obs); s > 0 && s < next {
+		next = s
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // earliestStaleIn is when the first currently-Ready Store would go stale, or 0 when none is.
@@ -132,7 +141,7 @@ func (r *StorageClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.StorageCluster{}).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ServiceAccount{}).
-		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(clusterOfStore)).
+		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(clusterOfStore), builder.WithPredicates(storeChanged())).
 		Watches(&v1alpha1.Volume{}, handler.EnqueueRequestsFromMapFunc(r.clusterOfVolume)).
 		Named("storagecluster").
 		Complete(r)

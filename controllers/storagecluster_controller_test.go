@@ -96,6 +96,10 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(binding.Subjects).To(ConsistOf(HaveField("Name", "prod-node-daemon")))
 
 		Eventually(getCluster(ctx)).Should(HaveField("Status.NodeDaemon", "prod-node-daemon"))
+
+		By("leaving what it applied alone once it is in place (no write loop)")
+		rv := getDaemonSet(ctx)(Default).ResourceVersion
+		Consistently(func(g Gomega) string { return getDaemonSet(ctx)(g).ResourceVersion }, "2s").Should(Equal(rv))
 	})
 
 	It("updates the DaemonSet when the spec changes, and runs file-backed devices unprivileged", func(ctx context.Context) {
@@ -155,6 +159,7 @@ var _ = Describe("StorageCluster reconciler", func() {
 		By("letting store b's heartbeat go stale while a keeps beating")
 		clock.Advance(testHeartbeatTimeout + 1e9)
 		heartbeat(ctx, a.Name, "100Gi", "40Gi")
+		pokeStore(ctx, b.Name) // what b's stale timer does in real time
 		Eventually(getCluster(ctx)).Should(And(
 			HaveField("Status.StoresDesired", int32(2)),
 			HaveField("Status.StoresUp", int32(1)),

@@ -7,13 +7,22 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
+
+// StoreFinalizer keeps a Store while Volumes are placed on it: deleting the Store object must
+// not make the operator forget where their data is.
+const StoreFinalizer = "storage.cobalt.io/store-protection"
 
 // StoreReconciler judges each Store's health from the heartbeat its node daemon writes and from
 // its admin state.
@@ -27,12 +36,14 @@ type StoreReconciler struct {
 	HeartbeatTimeout time.Duration
 }
 
-// +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores/finalizers,verbs=update
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile sets a Store's Ready, Degraded and Schedulable conditions, and comes back when a
-// fresh heartbeat would go stale.
+// fresh heartbeat would go stale. A deleted Store stays until no Volume is placed on it.
 func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	store := &v1alpha1.Store{}
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
@@ -43,6 +54,12 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, before, store))
 	}()
 
+	if !store.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, store)
+	}
+	if err := r.ensureFinalizer(ctx, store); err != nil {
+		return ctrl.Result{}, err
+	}
 	health := evaluateStoreHealth(store, r.Clock.Now(), r.HeartbeatTimeout)
 	storeConditions(store, health)
 	r.recordTransitions(before, store)
@@ -83,6 +100,62 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Store{}).
+		Watches(&v1alpha1.Volume{}, handler.EnqueueRequestsFromMapFunc(storeOfVolume)).
 		Named("store").
 		Complete(r)
+}
+
+func (r *StoreReconciler) ensureFinalizer(ctx context.Context, store *v1alpha1.Store) error {
+	if controllerutil.ContainsFinalizer(store, StoreFinalizer) {
+		return nil
+	}
+	cp := store.DeepCopy()
+	controllerutil.AddFinalizer(cp, StoreFinalizer)
+	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(store, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("add finalizer to store %s: %w", store.Name, err)
+	}
+	store.ObjectMeta = cp.ObjectMeta
+	return nil
+}
+
+// reconcileDelete lets a deleted Store go once no Volume is placed on it; until then its Ready
+// condition names the Volumes that hold it.
+func (r *StoreReconciler) reconcileDelete(ctx context.Context, store *v1alpha1.Store) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(store, StoreFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	var vols v1alpha1.VolumeList
+	if err := r.List(ctx, &vols, client.MatchingFields{volumeStoreIndex: store.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list volumes on store %s: %w", store.Name, err)
+	}
+	if len(vols.Items) > 0 {
+		names := make([]string, 0, len(vols.Items))
+		for _, v := range vols.Items {
+			names = append(names, v.Namespace+"/"+v.Name)
+		}
+		msg := fmt.Sprintf("deletion waits for %d Volume(s) placed on this store: %s", len(names), nameList(names))
+		prev := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.ConditionReady)
+		meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
+			Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDeletionBlocked, Message: msg, ObservedGeneration: store.Generation})
+		if prev == nil || prev.Message != msg {
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", msg)
+		}
+		return ctrl.Result{}, nil
+	}
+	cp := store.DeepCopy()
+	controllerutil.RemoveFinalizer(cp, StoreFinalizer)
+	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(store, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer of store %s: %w", store.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// storeOfVolume maps a Volume to the Store it is placed on, so a Store waiting for its last
+// Volume to go is reconciled when it goes.
+func storeOfVolume(_ context.Context, o client.Object) []reconcile.Request {
+	v, ok := o.(*v1alpha1.Volume)
+	if !ok || v.Spec.StoreName == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: v.Spec.StoreName}}}
 }

@@ -103,7 +103,7 @@ func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Volume{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(r.volumesForStore)).
+		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(r.volumesForStore), builder.WithPredicates(storeChanged())).
 		Named("volume").
 		Complete(r)
 }

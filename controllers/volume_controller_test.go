@@ -201,6 +201,27 @@ var _ = Describe("Volume reconciler", func() {
 		Expect(nodes.Calls()).To(ContainElement("delete " + s.Name + " " + ns + "/gone"))
 	})
 
+	It("keeps a deleted Store until the Volumes on it are gone", func(ctx context.Context) {
+		s := createReadyStore(ctx, cluster, uniqueName("s"), "node-a", "100Gi", "0", nil)
+		Expect(createPlaced(ctx, newVolume(ns, "pinned", "1Gi"))).To(Equal(s.Name))
+		Expect(k8sClient.Delete(ctx, s)).To(Succeed())
+		getStore := func(g Gomega) *v1alpha1.Store {
+			st := &v1alpha1.Store{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(s), st)).To(Succeed())
+			return st
+		}
+		Eventually(func(g Gomega) metav1.Condition {
+			return condition(getStore(g).Status.Conditions, v1alpha1.ConditionReady)
+		}).Should(And(HaveField("Reason", v1alpha1.ReasonDeletionBlocked),
+			HaveField("Message", Equal("deletion waits for 1 Volume(s) placed on this store: "+ns+"/pinned"))))
+		Consistently(getStore, "1s").ShouldNot(BeNil())
+
+		deleteAndWait(ctx, getVolume(ctx, "pinned")(Default))
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(s), &v1alpha1.Store{}))
+		}).Should(BeTrue())
+	})
+
 	It("never places on a store whose cluster is being deleted", func(ctx context.Context) {
 		s := createReadyStore(ctx, cluster, uniqueName("s"), "node-a", "100Gi", "0", nil)
 		Expect(createPlaced(ctx, newVolume(ns, "keep", "1Gi"))).To(Equal(s.Name))
