@@ -1,0 +1,263 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
+	"github.com/cobaltstore/cobalt/node-daemon/pki"
+	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+)
+
+// testCluster is a namespace with a CA Secret, as the operator prepares it.
+type testCluster struct {
+	namespace string
+	ca        *pki.CA
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	t.Helper()
+	ctx := context.Background()
+	ns := "cobalt-" + strings.ToLower(uuid.NewString()[:8])
+	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.EnsureCASecret(ctx, k8sClient, types.NamespacedName{Namespace: ns, Name: "cobalt-ca"}, time.Now())
+	if err != nil {
+		t.Fatalf("EnsureCASecret: %v", err)
+	}
+	again, err := pki.EnsureCASecret(ctx, k8sClient, types.NamespacedName{Namespace: ns, Name: "cobalt-ca"}, time.Now())
+	if err != nil || !again.Cert.Equal(ca.Cert) {
+		t.Fatalf("second EnsureCASecret returned another CA (%v)", err)
+	}
+	return &testCluster{namespace: ns, ca: ca}
+}
+
+// config returns a daemon configuration for node on the given device paths.
+func (tc *testCluster) config(t *testing.T, node, stateDir string, paths ...string) *Config {
+	cfg := DefaultConfig()
+	cfg.ClusterNamespace, cfg.ClusterName, cfg.NodeName = tc.namespace, "test", node
+	cfg.StateDir = stateDir
+	cfg.Devices.Paths = paths
+	cfg.Devices.MinSize = 32 << 20
+	cfg.GRPCAddr, cfg.AdvertiseAddr = "127.0.0.1:0", "127.0.0.1"
+	cfg.MetricsAddr, cfg.ProbeAddr = "0", "0"
+	cfg.HeartbeatInterval = 200 * time.Millisecond
+	cfg.ShutdownGrace = 5 * time.Second
+	return &cfg
+}
+
+// client dials the daemon serving the Store with the operator's certificate.
+func (tc *testCluster) client(t *testing.T, endpoint string) *nodeclient.Client {
+	t.Helper()
+	cert, err := tc.ca.IssueClient("cobalt-operator", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pki.ClientTLSConfig(cert, tc.ca.Pool(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nodeclient.Dial(endpoint, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// running is a daemon started in-process.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	node   *node
+}
+
+func startDaemon(t *testing.T, cfg *Config, eng Engine) *running {
+	t.Helper()
+	mgr, err := NewManager(restConfig, cfg, eng, testr.New(t))
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the daemon (as SIGTERM does) and waits for it; it returns how long that took.
+func (r *running) stop(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil {
+			t.Errorf("daemon returned %v", err)
+		}
+		if ok {
+			close(r.done)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not stop within 30s")
+	}
+	return time.Since(start)
+}
+
+// eventually polls cond until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func getStore(name string) (*storagev1alpha1.Store, error) {
+	var st storagev1alpha1.Store
+	err := k8sClient.Get(context.Background(), types.NamespacedName{Name: name}, &st)
+	return &st, err
+}
+
+// readyStore waits until the Store of node/path reports a capacity and an endpoint.
+func readyStore(t *testing.T, node, path string) *storagev1alpha1.Store {
+	t.Helper()
+	var st *storagev1alpha1.Store
+	eventually(t, 20*time.Second, func() error {
+		var err error
+		st, err = getStore(storeName(node, path))
+		if err != nil {
+			return err
+		}
+		if st.Status.Capacity == nil || st.Status.UUID == "" || st.Annotations[nodeclient.EndpointAnnotation] == "" {
+			return errors.New("store not reported yet")
+		}
+		return nil
+	})
+	return st
+}
+
+func sparseFile(t *testing.T, dir, name string, size int64, at int64, content []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if content != nil {
+		if _, err := f.WriteAt(content, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
+	tc := newTestCluster(t)
+	devDir, stateDir := t.TempDir(), t.TempDir()
+	ext4 := binary.LittleEndian.AppendUint16(nil, 0xEF53)
+	good := sparseFile(t, devDir, "good.img", 128<<20, 0, nil)
+	fsDev := sparseFile(t, devDir, "fs.img", 128<<20, 1024+56, ext4)
+	small := sparseFile(t, devDir, "small.img", 8<<20, 0, nil)
+	eng := newMemEngine()
+	cfg := tc.config(t, "node-a", stateDir, good, fsDev, small)
+	d := startDaemon(t, cfg, eng)
+
+	st := readyStore(t, "node-a", good)
+	if st.Status.Capacity.Value() <= 0 || st.Spec.DevicePath != good || st.Spec.NodeName != "node-a" || st.Labels[storagev1alpha1.LabelNodeName] != "node-a" {
+		t.Fatalf("store = %+v", st)
+	}
+	if st.Status.Cache == nil || st.Status.Cache.Hits != 3 || st.Status.LastHeartbeat == nil {
+		t.Fatalf("store status lacks cache stats or heartbeat: %+v", st.Status)
+	}
+	for path, want := range map[string]string{fsDev: "carries ext2", small: "too small"} {
+		eventually(t, 10*time.Second, func() error {
+			s, err := getStore(storeName("node-a", path))
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(s.Status.NotUsedReason, want) {
+				return errors.New("reason " + s.Status.NotUsedReason)
+			}
+			if s.Annotations[nodeclient.EndpointAnnotation] != "" {
+				return errors.New("skipped device advertises an endpoint")
+			}
+			return nil
+		})
+	}
+	// The heartbeat advances.
+	first := st.Status.LastHeartbeat.Time
+	eventually(t, 10*time.Second, func() error {
+		s, err := getStore(st.Name)
+		if err != nil {
+			return err
+		}
+		if !s.Status.LastHeartbeat.After(first) {
+			return errors.New("heartbeat did not advance")
+		}
+		return nil
+	})
+
+	// Data through the volume API, then a restart: the store is mounted again, not re-made.
+	ctx := context.Background()
+	c := tc.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	ref := &nodepb.VolumeRef{StoreUuid: st.Status.UUID, VolumeId: "vol-1"}
+	if _, err := c.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: 16 << 20}); err != nil {
+		t.Fatalf("CreateVolume: %v", err)
+	}
+	data := bytes.Repeat([]byte("restart!"), 4096)
+	if _, err := c.Volumes.Write(ctx, &nodepb.WriteRequest{Ref: ref, Offset: 12345, Data: data}); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	d.stop(t)
+	if eng.closed[st.Status.UUID] != 1 {
+		t.Fatalf("store closed %d times at shutdown, want 1", eng.closed[st.Status.UUID])
+	}
+
+	startDaemon(t, cfg, eng)
+	eventually(t, 20*time.Second, func() error {
+		s, err := getStore(st.Name)
+		if err != nil {
+			return err
+		}
+		if ep := s.Annotations[nodeclient.EndpointAnnotation]; ep == "" || ep == st.Annotations[nodeclient.EndpointAnnotation] {
+			return errors.New("endpoint not updated after restart")
+		}
+		st = s
+		return nil
+	})
+	if eng.mkfs != 1 {
+		t.Fatalf("mkfs ran %d times, want 1 (the restart must mount the existing store)", eng.mkfs)
+	}
+	c2 := tc.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	got, err := c2.Volumes.Read(ctx, &nodepb.ReadRequest{Ref: ref, Offset: 12345, Length: int64(len(data))})
+	if err != nil || !bytes.Equal(got.GetData(), data) {
+		t.Fatalf("data after restart differs (err %v)", err)
+	}
+}

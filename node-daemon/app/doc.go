@@ -1,0 +1,21 @@
+// Package app is the node daemon: a controller-runtime Manager whose Runnables share one
+// lifecycle (see the TopoLVM notes in the style guide).
+//
+//   - The node runnable prepares the node's devices into stores (package devices decides; Engine
+//     formats and mounts), serves them over mTLS gRPC (package server) and, when the Manager's
+//     context ends (SIGTERM), stops accepting, lets in-flight calls finish (GracefulStop, bounded
+//     by the shutdown grace), then closes every store, which flushes deferred writes and unmounts
+//     cleanly so the next start mounts without repair.
+//   - The heartbeat runnable creates and updates one Store object per selected device, every
+//     HeartbeatInterval: capacity, usage, cache statistics, the daemon's endpoint, or the reason
+//     the device was skipped.
+//   - Metrics (package metrics) are registered with the Manager's registry and served by its
+//     metrics server; liveness and readiness are the Manager's probes (ready once stores are
+//     prepared and the gRPC server is serving), and grpc.health.v1 is also served on a local unix
+//     socket for the `health` exec probe.
+//
+// Invariants: the Manager's cache holds only this node's Store objects (label selector); no
+// device is written unless devices.Inspector decided Mkfs; mkfs is idempotent across crashes (a
+// pending marker in the store's state directory makes a repeated attempt reuse the same UUID);
+// stores are closed only after the gRPC server has stopped.
+package app

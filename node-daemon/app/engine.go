@@ -1,0 +1,36 @@
+package app
+
+import (
+	"context"
+
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
+)
+
+// Engine formats and mounts stores. Package engine implements it with the storage engine.
+type Engine interface {
+	// Mkfs formats the device as a new store with the given UUID and metadata directory.
+	Mkfs(ctx context.Context, req MkfsRequest) error
+	// Open mounts the store on the device.
+	Open(ctx context.Context, devicePath, dbDir string) (MountedStore, error)
+}
+
+// MkfsRequest asks for a new store.
+type MkfsRequest struct {
+	DevicePath string
+	DBDir      string
+	UUID       string
+	// Force overwrites an existing signature (only when the device inspection allowed it).
+	Force bool
+	// CreateSize, when > 0, creates the device as a sparse file of this size if it is missing.
+	CreateSize int64
+}
+
+// MountedStore is an open store.
+type MountedStore interface {
+	objstore.Store
+	// Snapshot reports capacity, usage and engine metrics (DevicePath is filled by the daemon).
+	Snapshot() metrics.StoreSnapshot
+	// Close flushes deferred writes and unmounts cleanly.
+	Close() error
+}

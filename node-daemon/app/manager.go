@@ -1,0 +1,92 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
+)
+
+// NewManager builds the node daemon's Manager for cfg (validated) with engine. Start it with
+// mgr.Start(ctx); cancelling ctx shuts the daemon down cleanly.
+func NewManager(restConfig *rest.Config, cfg *Config, engine Engine, log logr.Logger) (manager.Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), storagev1alpha1.AddToScheme(scheme)); err != nil {
+		return nil, fmt.Errorf("build scheme: %w", err)
+	}
+	grace := cfg.ShutdownGrace + 10*time.Second
+	mgr, err := manager.New(restConfig, manager.Options{
+		Scheme:                  scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsAddr},
+		HealthProbeBindAddress:  cfg.ProbeAddr,
+		GracefulShutdownTimeout: &grace,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// Only this node's Stores: the daemon never needs another node's.
+			&storagev1alpha1.Store{}: {Label: labels.SelectorFromSet(labels.Set{storagev1alpha1.LabelNodeName: cfg.NodeName})},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	gm := metrics.NewGRPC()
+	n := newNode(cfg, engine, mgr.GetAPIReader(), log.WithName("node"), gm)
+	if err := registerMetrics(ctrlmetrics.Registry, gm, metrics.NewCollector(n.snapshots)); err != nil {
+		return nil, err
+	}
+	hb := &heartbeat{cfg: cfg, client: mgr.GetClient(), node: n, now: time.Now, log: log.WithName("heartbeat")}
+	if err := errors.Join(mgr.Add(n), mgr.Add(hb)); err != nil {
+		return nil, fmt.Errorf("add runnables: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return nil, fmt.Errorf("add liveness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("stores", func(*http.Request) error { return n.ready() }); err != nil {
+		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+	return mgr, nil
+}
+
+// registerMetrics registers collectors, replacing ones a previous daemon in the same process
+// (tests restart the daemon in-process) registered.
+func registerMetrics(reg prometheus.Registerer, gm *metrics.GRPC, collector prometheus.Collector) error {
+	register := func(c prometheus.Collector) error {
+		err := reg.Register(c)
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			reg.Unregister(are.ExistingCollector)
+			err = reg.Register(c)
+		}
+		if err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+		return nil
+	}
+	return errors.Join(gm.Register(replacing{reg, register}), register(collector))
+}
+
+// replacing is a Registerer whose Register replaces an already registered equal collector.
+type replacing struct {
+	prometheus.Registerer
+	register func(prometheus.Collector) error
+}
+
+func (r replacing) Register(c prometheus.Collector) error { return r.register(c) }

@@ -1,0 +1,265 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
+	"github.com/cobaltstore/cobalt/node-daemon/pki"
+	"github.com/cobaltstore/cobalt/node-daemon/server"
+	"github.com/cobaltstore/cobalt/node-daemon/volume"
+)
+
+// caPollInterval is how often the daemon looks for the CA Secret until the operator created it.
+const caPollInterval = 2 * time.Second
+
+// node is the Runnable that prepares stores, serves them and shuts them down.
+type node struct {
+	cfg         *Config
+	engine      Engine
+	apiReader   client.Reader
+	log         logr.Logger
+	grpcMetrics *metrics.GRPC
+	stores      *server.Stores
+
+	// prepared is closed once every device was inspected and prepared.
+	prepared chan struct{}
+	// serving is true while the gRPC server accepts calls.
+	serving atomic.Bool
+
+	// mu guards the fields in this struct.
+	mu struct {
+		sync.Mutex
+		devices  []*device
+		endpoint string
+		closed   bool
+	}
+}
+
+func newNode(cfg *Config, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
+	return &node{cfg: cfg, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
+		stores: server.NewStores(), prepared: make(chan struct{})}
+}
+
+// Start implements manager.Runnable.
+func (n *node) Start(ctx context.Context) error {
+	p := &preparer{cfg: n.cfg, engine: n.engine}
+	devs, err := p.prepareAll(ctx)
+	n.register(ctx, devs)
+	close(n.prepared)
+	if err != nil {
+		return errors.Join(fmt.Errorf("prepare devices: %w", err), n.closeStores())
+	}
+	serveErr := n.serve(ctx)
+	return errors.Join(serveErr, n.closeStores())
+}
+
+// register opens the volume layer of each mounted store and adds it to the served set.
+func (n *node) register(ctx context.Context, devs []*device) {
+	for _, d := range devs {
+		log := n.log.WithValues("device", d.decision.Path)
+		if d.store == nil {
+			log.Info("device not used", "reason", d.reason)
+			continue
+		}
+		vm, err := volume.Open(ctx, d.store)
+		if err == nil {
+			err = n.stores.Add(&server.Mounted{Store: d.store, Volumes: vm, DevicePath: d.decision.Path})
+		}
+		if err != nil {
+			d.reason = "cannot serve the store: " + err.Error()
+			if cerr := d.store.Close(); cerr != nil {
+				log.Error(cerr, "close store")
+			}
+			d.store = nil
+			log.Error(err, "device not used")
+			continue
+		}
+		log.Info("store mounted", "store", d.store.UUID(), "action", d.decision.Action)
+	}
+	n.mu.Lock()
+	n.mu.devices = devs
+	n.mu.Unlock()
+}
+
+// serve runs the gRPC server until ctx ends, then stops it gracefully within the grace period.
+func (n *node) serve(ctx context.Context) error {
+	tlsConfig, err := n.serverTLS(ctx)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	srv, err := server.New(n.stores, tlsConfig, n.log.WithName("grpc"),
+		grpc.ChainUnaryInterceptor(n.grpcMetrics.Unary), grpc.ChainStreamInterceptor(n.grpcMetrics.Stream))
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", n.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", n.cfg.GRPCAddr, err)
+	}
+	if err := os.Remove(n.cfg.HealthSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		lis.Close()
+		return fmt.Errorf("remove stale health socket: %w", err)
+	}
+	hlis, err := net.Listen("unix", n.cfg.HealthSocket)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("listen on %s: %w", n.cfg.HealthSocket, err)
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	n.mu.Lock()
+	n.mu.endpoint = net.JoinHostPort(n.advertiseHost(), strconv.Itoa(port))
+	n.mu.Unlock()
+
+	healthDone := make(chan error, 1)
+	go func() { healthDone <- srv.ServeHealth(ctx, hlis) }()
+	srv.SetServing(true)
+	n.serving.Store(true)
+	n.log.Info("serving", "address", lis.Addr().String(), "endpoint", n.endpoint())
+
+	// Bound the graceful stop: after ShutdownGrace, cut the remaining calls.
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			select {
+			case <-stopped:
+			case <-time.After(n.cfg.ShutdownGrace):
+				n.log.Info("shutdown grace over: cancelling in-flight calls")
+				srv.Stop()
+			}
+		}
+	}()
+	err = srv.Serve(ctx, lis)
+	n.serving.Store(false)
+	close(stopped)
+	return errors.Join(err, <-healthDone)
+}
+
+// serverTLS waits for the CA Secret and issues the daemon's serving certificate.
+func (n *node) serverTLS(ctx context.Context) (*tls.Config, error) {
+	key := types.NamespacedName{Namespace: n.cfg.ClusterNamespace, Name: n.cfg.CASecret}
+	for {
+		ca, err := pki.LoadCASecret(ctx, n.apiReader, key)
+		if err == nil {
+			ips, dns := []net.IP{net.ParseIP("127.0.0.1")}, []string{n.cfg.NodeName, "localhost"}
+			if ip := net.ParseIP(n.cfg.AdvertiseAddr); ip != nil {
+				ips = append(ips, ip)
+			} else if n.cfg.AdvertiseAddr != "" {
+				dns = append(dns, n.cfg.AdvertiseAddr)
+			}
+			cert, err := ca.IssueServing(pki.ServingRequest{CommonName: n.cfg.NodeName, DNSNames: dns, IPs: ips, Now: time.Now(), Validity: pki.DefaultLeafValidity})
+			if err != nil {
+				return nil, err
+			}
+			return pki.ServerTLSConfig(cert, ca.Pool())
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("load CA: %w", err)
+		}
+		n.log.Info("waiting for the CA Secret", "secret", key.String())
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(caPollInterval):
+		}
+	}
+}
+
+func (n *node) advertiseHost() string {
+	if n.cfg.AdvertiseAddr != "" {
+		return n.cfg.AdvertiseAddr
+	}
+	return n.cfg.NodeName
+}
+
+func (n *node) endpoint() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.endpoint
+}
+
+// closeStores unregisters and closes every mounted store (flush deferred writes, unmount).
+func (n *node) closeStores() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mu.closed = true
+	var errs []error
+	for _, d := range n.mu.devices {
+		if d.store == nil {
+			continue
+		}
+		n.stores.Remove(d.store.UUID())
+		if err := d.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store %s on %s: %w", d.store.UUID(), d.decision.Path, err))
+			continue
+		}
+		n.log.Info("store unmounted cleanly", "store", d.store.UUID(), "device", d.decision.Path)
+	}
+	return errors.Join(errs...)
+}
+
+// report is one device's state for the heartbeat.
+type report struct {
+	device *device
+	snap   *metrics.StoreSnapshot
+}
+
+// reports returns the devices' current state, or nil once the stores are closed.
+func (n *node) reports() []report {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		return nil
+	}
+	out := make([]report, 0, len(n.mu.devices))
+	for _, d := range n.mu.devices {
+		r := report{device: d}
+		if d.store != nil {
+			s := d.store.Snapshot()
+			s.DevicePath = d.decision.Path
+			r.snap = &s
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// snapshots feeds the metrics collector.
+func (n *node) snapshots() []metrics.StoreSnapshot {
+	var out []metrics.StoreSnapshot
+	for _, r := range n.reports() {
+		if r.snap != nil {
+			out = append(out, *r.snap)
+		}
+	}
+	return out
+}
+
+// ready reports whether the daemon is serving its stores.
+func (n *node) ready() error {
+	select {
+	case <-n.prepared:
+	default:
+		return errors.New("devices are being prepared")
+	}
+	if !n.serving.Load() {
+		return errors.New("gRPC server is not serving")
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/cobaltstore/cobalt/node-daemon/devices"
+)
+
+// pendingMarker is created in a store's directory before mkfs and removed once mkfs completed;
+// it holds the device path. A marker left by a crash makes the next attempt redo mkfs with the
+// same UUID instead of treating the half-made store as foreign.
+const pendingMarker = "mkfs-pending"
+
+// device is one selected device and what became of it.
+type device struct {
+	decision devices.Decision
+	store    MountedStore // nil when skipped or failed
+	// reason says why the device is not used (skip reason or preparation error).
+	reason string
+}
+
+// preparer turns device decisions into mounted stores.
+type preparer struct {
+	cfg    *Config
+	engine Engine
+}
+
+func (p *preparer) dbDir(id string) string { return filepath.Join(p.cfg.StoresDir(), id, "db") }
+
+// prepareAll inspects and prepares every selected device. It never fails as a whole: a device
+// that cannot be prepared is reported with its reason.
+func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
+	paths, err := p.cfg.Devices.Candidates(p.cfg.SysRoot, p.cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(p.cfg.StoresDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", p.cfg.StoresDir(), err)
+	}
+	in := devices.Inspector{SysRoot: p.cfg.SysRoot, MountInfo: p.cfg.MountInfo, StoresDir: p.cfg.StoresDir()}
+	var out []*device
+	for _, path := range paths {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		d := &device{decision: in.Inspect(path, p.cfg.Devices)}
+		if d.decision.Action == devices.Skip {
+			d.reason = d.decision.Reason
+		} else if st, err := p.prepare(ctx, d.decision); err != nil {
+			d.reason = "preparation failed: " + err.Error()
+		} else {
+			d.store = st
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// prepare formats (if needed) and mounts one device.
+func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedStore, error) {
+	switch dec.Action {
+	case devices.Mount:
+		if p.pending(dec.StoreUUID) {
+			// mkfs wrote the label but did not finish: redo it, the label is ours.
+			if err := p.mkfs(ctx, dec, dec.StoreUUID, true); err != nil {
+				return nil, err
+			}
+		}
+	case devices.Mkfs:
+		id := p.pendingFor(dec.Path)
+		if id == "" {
+			id = uuid.NewString()
+		}
+		if err := p.mkfs(ctx, dec, id, dec.Force); err != nil {
+			return nil, err
+		}
+		dec.StoreUUID = id
+	default:
+		return nil, fmt.Errorf("device %s: unexpected action %s", dec.Path, dec.Action)
+	}
+	st, err := p.engine.Open(ctx, dec.Path, p.dbDir(dec.StoreUUID))
+	if err != nil {
+		return nil, fmt.Errorf("mount store %s on %s: %w", dec.StoreUUID, dec.Path, err)
+	}
+	return st, nil
+}
+
+// mkfs formats dec's device as store id, idempotently.
+func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, force bool) error {
+	dir := filepath.Join(p.cfg.StoresDir(), id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := writeSynced(filepath.Join(dir, pendingMarker), []byte(dec.Path)); err != nil {
+		return err
+	}
+	// A previous attempt may have left a partial metadata database: it is ours, start over.
+	if err := os.RemoveAll(p.dbDir(id)); err != nil {
+		return fmt.Errorf("clear %s: %w", p.dbDir(id), err)
+	}
+	req := MkfsRequest{DevicePath: dec.Path, DBDir: p.dbDir(id), UUID: id, Force: force}
+	if p.cfg.Devices.FileSize > 0 {
+		req.CreateSize = p.cfg.Devices.FileSize
+	}
+	if err := p.engine.Mkfs(ctx, req); err != nil {
+		return fmt.Errorf("mkfs %s: %w", dec.Path, err)
+	}
+	if err := os.Remove(filepath.Join(dir, pendingMarker)); err != nil {
+		return fmt.Errorf("mkfs %s: clear marker: %w", dec.Path, err)
+	}
+	return syncDir(dir)
+}
+
+func (p *preparer) pending(id string) bool {
+	_, err := os.Stat(filepath.Join(p.cfg.StoresDir(), id, pendingMarker))
+	return err == nil
+}
+
+// pendingFor returns the UUID of an unfinished mkfs of path, or "".
+func (p *preparer) pendingFor(path string) string {
+	entries, err := os.ReadDir(p.cfg.StoresDir())
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(p.cfg.StoresDir(), e.Name(), pendingMarker))
+		if err == nil && strings.TrimSpace(string(b)) == path {
+			return e.Name()
+		}
+	}
+	return ""
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
