@@ -1,0 +1,22 @@
+// Command cobalt-demo runs `make demo`: a one-machine Cobalt on a local control plane, driven
+// through the same binaries and manifests a real install uses, and `make demo-down`, which stops a
+// demo started from another shell.
+//
+// `cobalt-demo up` runs the steps in order and names each one as it starts: build the binaries,
+// start kube-apiserver and etcd from the envtest assets (or use $KUBECONFIG when
+// DEMO_USE_KUBECONFIG=1), install the CRDs, run the operator, give node demo-node-1 a device (a
+// sparse file on a loop device as root, a plain file otherwise), run its node daemon with the
+// arguments of the DaemonSet the operator made, create a Volume, write data through the volume API
+// and read it back with a checksum, and print what the cluster and the CLI show.
+//
+// Invariants:
+//   - Everything the demo starts or attaches is written to the state file (.demo/state.json)
+//     before the demo depends on it, and is undone in reverse order on exit, on Ctrl-C and on
+//     SIGTERM. `cobalt-demo down` signals a live demo and then undoes whatever a dead one left.
+//   - A process or loop device is only stopped or detached when it still is the one the demo
+//     recorded (same executable, same backing file), so a recycled PID or loop number is never
+//     touched.
+//   - A step that cannot run because a part of Cobalt is missing says so and the demo stops there
+//     with a non-zero status; no step is ever pretended.
+//   - Every process's output goes to its own file under .demo/logs, and a failing step names it.
+package main

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+const sampleDaemonSet = `{"spec":{"template":{"spec":{
+  "serviceAccountName":"demo-node-daemon",
+  "containers":[{"name":"node-daemon","image":"x",
+    "args":["--cluster-name=demo","--node-name=$(NODE_NAME)","--ip=$(POD_IP)","--keep=$(UNKNOWN)"],
+    "env":[{"name":"NODE_NAME","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}},
+           {"name":"POD_IP","valueFrom":{"fieldRef":{"fieldPath":"status.podIP"}}},
+           {"name":"PLAIN","value":"v"}]}]}}}}`
+
+func TestParsePodCommandExpandsLikeTheKubelet(t *testing.T) {
+	d := &demo{cfg: config{nodeName: "demo-node-1", namespace: "cobalt-demo"}}
+	cmd, err := parsePodCommand([]byte(sampleDaemonSet), d.fieldRefValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantArgs := []string{"--cluster-name=demo", "--node-name=demo-node-1", "--ip=127.0.0.1", "--keep=$(UNKNOWN)"}
+	if !slices.Equal(cmd.args, wantArgs) {
+		t.Errorf("args = %v, want %v", cmd.args, wantArgs)
+	}
+	wantEnv := []string{"NODE_NAME=demo-node-1", "POD_IP=127.0.0.1", "PLAIN=v"}
+	if !slices.Equal(cmd.env, wantEnv) {
+		t.Errorf("env = %v, want %v", cmd.env, wantEnv)
+	}
+	if cmd.serviceAccount != "demo-node-daemon" {
+		t.Errorf("serviceAccount = %q", cmd.serviceAccount)
+	}
+}
+
+func TestParsePodCommandRefusesWhatItCannotProvide(t *testing.T) {
+	for name, doc := range map[string]string{
+		"no container":  `{"spec":{"template":{"spec":{"containers":[]}}}}`,
+		"not JSON":      `{`,
+		"secret env":    `{"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}}]}]}}}}`,
+		"unknown field": `{"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","valueFrom":{"fieldRef":{"fieldPath":"metadata.uid"}}}]}]}}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &demo{cfg: config{nodeName: "n"}}
+			if _, err := parsePodCommand([]byte(doc), d.fieldRefValue); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
