@@ -19,7 +19,7 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager
 
 FROM build AS build-node-daemon
-ARG NODE_DAEMON_PKG=./node-daemon
+ARG NODE_DAEMON_PKG=./cmd/node-daemon
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags="-s -w" -o /out/node-daemon ${NODE_DAEMON_PKG}
 

@@ -43,6 +43,12 @@ type StorageClusterReconciler struct {
 	HeartbeatTimeout time.Duration
 	// NodeDaemonImage is the node daemon image of clusters that do not name one.
 	NodeDaemonImage string
+	// CASecret is the operator's CA Secret (keys ca.crt and ca.key), copied into each
+	// cluster's namespace as CASecretName for the node daemons.
+	CASecret client.ObjectKey
+	// APIReader reads CASecret directly from the API server, so the manager need not cache
+	// every Secret of the cluster.
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=storageclusters,verbs=get;list;watch;update;patch
@@ -53,6 +59,8 @@ type StorageClusterReconciler struct {
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -85,6 +93,7 @@ func (r *StorageClusterReconciler) reconcileNormal(ctx context.Context, cluster 
 	phases := []func(context.Context, *v1alpha1.StorageCluster, *clusterObservation) error{
 		r.reconcileServiceAccount,
 		r.reconcileRBAC,
+		r.reconcileCA,
 		r.reconcileDaemonSet,
 		r.observeStores,
 	}
@@ -136,6 +145,10 @@ func (r *StorageClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("storagecluster reconciler: Clock is required")
 	case r.HeartbeatTimeout <= 0:
 		return fmt.Errorf("storagecluster reconciler: HeartbeatTimeout must be positive, got %s", r.HeartbeatTimeout)
+	case r.CASecret.Name == "" || r.CASecret.Namespace == "":
+		return errors.New("storagecluster reconciler: CASecret (namespace and name) is required")
+	case r.APIReader == nil:
+		return errors.New("storagecluster reconciler: APIReader is required")
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.StorageCluster{}).

@@ -97,6 +97,20 @@ var _ = Describe("StorageCluster reconciler", func() {
 
 		Eventually(getCluster(ctx)).Should(HaveField("Status.NodeDaemon", "prod-node-daemon"))
 
+		By("giving the node daemon the node API's CA and the right to read only that Secret")
+		Expect(ctr.Args).To(ContainElement("--ca-secret=cobalt-ca"))
+		Expect(ctr.Env).To(ContainElement(HaveField("ValueFrom.FieldRef.FieldPath", "status.podIP")))
+		caCopy := &corev1.Secret{}
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}, caCopy)
+		}).Should(Succeed())
+		Expect(caCopy.Data).To(HaveKeyWithValue("ca.key", []byte("test CA key")))
+		caRole := &rbacv1.Role{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: "prod-node-daemon"}, caRole)).To(Succeed())
+		Expect(caRole.Rules).To(ConsistOf(And(HaveField("Resources", ConsistOf("secrets")),
+			HaveField("ResourceNames", ConsistOf(CASecretName)), HaveField("Verbs", ConsistOf("get")))))
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: "prod-node-daemon"}, &rbacv1.RoleBinding{})).To(Succeed())
+
 		By("leaving what it applied alone once it is in place (no write loop)")
 		rv := getDaemonSet(ctx)(Default).ResourceVersion
 		Consistently(func(g Gomega) string { return getDaemonSet(ctx)(g).ResourceVersion }, "2s").Should(Equal(rv))
@@ -215,5 +229,7 @@ var _ = Describe("StorageCluster reconciler", func() {
 		roleName := "cobalt-node-daemon-" + cluster.Namespace + "-prod"
 		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Name: roleName}, &rbacv1.ClusterRole{}))).To(BeTrue())
 		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Name: roleName}, &rbacv1.ClusterRoleBinding{}))).To(BeTrue())
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}, &corev1.Secret{}))).
+			To(BeTrue(), "the last cluster of the namespace takes the CA copy with it")
 	})
 })

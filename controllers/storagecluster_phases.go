@@ -45,6 +45,60 @@ func (r *StorageClusterReconciler) reconcileRBAC(ctx context.Context, cluster *v
 	return nil
 }
 
+// reconcileCA gives the node daemon the node API's CA: a copy of the operator's CA Secret in
+// the cluster's namespace, and a Role that lets the daemon read just that Secret.
+func (r *StorageClusterReconciler) reconcileCA(ctx context.Context, cluster *v1alpha1.StorageCluster, _ *clusterObservation) error {
+	if err := r.Apply(ctx, desiredCARole(cluster), fieldOwner, client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply node daemon CA role: %w", err)
+	}
+	if err := r.Apply(ctx, desiredCARoleBinding(cluster), fieldOwner, client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply node daemon CA role binding: %w", err)
+	}
+	target := client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}
+	if r.CASecret == target {
+		return nil
+	}
+	src := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, r.CASecret, src); err != nil {
+		return fmt.Errorf("read the operator's CA secret %s: %w", r.CASecret, err)
+	}
+	data := map[string][]byte{}
+	for _, k := range []string{"ca.crt", "ca.key"} {
+		if len(src.Data[k]) == 0 {
+			return fmt.Errorf("the operator's CA secret %s has no %s", r.CASecret, k)
+		}
+		data[k] = src.Data[k]
+	}
+	if err := r.Apply(ctx, desiredCASecret(cluster, data), fieldOwner, client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply CA secret %s: %w", target, err)
+	}
+	return nil
+}
+
+// deleteCASecretCopy removes the CA copy from the cluster's namespace when no other
+// StorageCluster there needs it (and it is not the operator's own CA Secret).
+func (r *StorageClusterReconciler) deleteCASecretCopy(ctx context.Context, cluster *v1alpha1.StorageCluster) error {
+	target := client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}
+	if r.CASecret == target {
+		return nil
+	}
+	var others v1alpha1.StorageClusterList
+	if err := r.List(ctx, &others, client.InNamespace(cluster.Namespace)); err != nil {
+		return fmt.Errorf("list storage clusters in %s: %w", cluster.Namespace, err)
+	}
+	for _, o := range others.Items {
+		if o.UID != cluster.UID && o.DeletionTimestamp.IsZero() {
+			return nil
+		}
+	}
+	s := &corev1.Secret{}
+	s.Namespace, s.Name = target.Namespace, target.Name
+	if err := r.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete CA secret %s: %w", target, err)
+	}
+	return nil
+}
+
 func (r *StorageClusterReconciler) reconcileDaemonSet(ctx context.Context, cluster *v1alpha1.StorageCluster, obs *clusterObservation) error {
 	image, err := nodeDaemonImage(cluster, r.NodeDaemonImage)
 	if err != nil {
@@ -114,6 +168,9 @@ func (r *StorageClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 		if err := r.Delete(ctx, &stores[i]); client.IgnoreNotFound(err) != nil {
 			return ctrl.Result{}, fmt.Errorf("delete store %s: %w", stores[i].Name, err)
 		}
+	}
+	if err := r.deleteCASecretCopy(ctx, cluster); err != nil {
+		return ctrl.Result{}, err
 	}
 	name := nodeDaemonClusterRoleName(cluster)
 	for _, o := range []client.Object{&rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}} {

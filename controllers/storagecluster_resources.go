@@ -31,6 +31,13 @@ const (
 	defaultStateDir = "/var/lib/cobalt"
 	// nodeDaemonGracePeriod gives the node daemon time to flush deferred writes and unmount.
 	nodeDaemonGracePeriod = int64(60)
+	// CASecretName is the Secret in a StorageCluster's namespace that holds the node API's CA
+	// (keys ca.crt and ca.key); the node daemon issues its serving certificate from it.
+	CASecretName = "cobalt-ca"
+	// Ports of the node daemon: the mTLS gRPC API, Prometheus metrics, and health probes.
+	nodeDaemonGRPCPort    = int32(9443)
+	nodeDaemonMetricsPort = int32(8080)
+	nodeDaemonProbePort   = int32(8081)
 )
 
 // nodeDaemonName is the name of the DaemonSet and ServiceAccount of a cluster's node daemon.
@@ -107,6 +114,34 @@ func desiredClusterRoleBinding(cluster *storagev1alpha1.StorageCluster) *rbacv1a
 		WithSubjects(rbacv1ac.Subject().WithKind("ServiceAccount").WithName(nodeDaemonName(cluster)).WithNamespace(cluster.Namespace))
 }
 
+// desiredCARole lets the node daemon read the CA Secret of its namespace, and nothing else there.
+func desiredCARole(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.RoleApplyConfiguration {
+	return rbacv1ac.Role(nodeDaemonName(cluster), cluster.Namespace).
+		WithLabels(nodeDaemonLabels(cluster)).
+		WithOwnerReferences(ownerReference(cluster)).
+		WithRules(rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("secrets").
+			WithResourceNames(CASecretName).WithVerbs("get"))
+}
+
+// desiredCARoleBinding binds desiredCARole to the node daemon's ServiceAccount.
+func desiredCARoleBinding(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.RoleBindingApplyConfiguration {
+	name := nodeDaemonName(cluster)
+	return rbacv1ac.RoleBinding(name, cluster.Namespace).
+		WithLabels(nodeDaemonLabels(cluster)).
+		WithOwnerReferences(ownerReference(cluster)).
+		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("Role").WithName(name)).
+		WithSubjects(rbacv1ac.Subject().WithKind("ServiceAccount").WithName(name).WithNamespace(cluster.Namespace))
+}
+
+// desiredCASecret is the copy of the operator's CA in the cluster's namespace. It has no owner:
+// several clusters of one namespace share it, and the last one deleted removes it.
+func desiredCASecret(cluster *storagev1alpha1.StorageCluster, data map[string][]byte) *corev1ac.SecretApplyConfiguration {
+	return corev1ac.Secret(CASecretName, cluster.Namespace).
+		WithLabels(map[string]string{labelAppName: "cobalt-ca", labelAppManagedBy: managedByValue}).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(data)
+}
+
 // usesBlockDevices is true when the cluster's devices are real block devices under /dev, which
 // need a privileged container; a file-backed device does not.
 func usesBlockDevices(cluster *storagev1alpha1.StorageCluster) bool {
@@ -121,6 +156,7 @@ func nodeDaemonArgs(cluster *storagev1alpha1.StorageCluster) []string {
 		"--cluster-name=" + cluster.Name,
 		"--node-name=$(NODE_NAME)",
 		"--state-dir=" + stateDir,
+		"--ca-secret=" + CASecretName,
 	}
 	d := cluster.Spec.Devices
 	switch {
@@ -189,8 +225,16 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image string) *ap
 		WithName(nodeDaemonContainer).
 		WithImage(image).
 		WithArgs(nodeDaemonArgs(cluster)...).
-		WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").
-			WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName")))).
+		WithEnv(
+			corev1ac.EnvVar().WithName("NODE_NAME").
+				WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName"))),
+			// The daemon advertises its pod IP in its Stores' endpoint annotation and certificate.
+			corev1ac.EnvVar().WithName("POD_IP").
+				WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("status.podIP")))).
+		WithPorts(
+			corev1ac.ContainerPort().WithName("grpc").WithContainerPort(nodeDaemonGRPCPort),
+			corev1ac.ContainerPort().WithName("metrics").WithContainerPort(nodeDaemonMetricsPort),
+			corev1ac.ContainerPort().WithName("probes").WithContainerPort(nodeDaemonProbePort)).
 		WithVolumeMounts(corev1ac.VolumeMount().WithName("state").WithMountPath(stateDir))
 	if p := cluster.Spec.NodeDaemon.ImagePullPolicy; p != "" {
 		container.WithImagePullPolicy(p)

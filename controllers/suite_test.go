@@ -9,6 +9,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -35,6 +37,8 @@ var (
 	nodes      *fakeNodeClient
 	suiteStop  context.CancelFunc
 )
+
+var testCASecret = client.ObjectKey{Namespace: "cobalt-operator", Name: "cobalt-ca"}
 
 const (
 	testHeartbeatTimeout = 60 * time.Second
@@ -88,10 +92,18 @@ var _ = BeforeSuite(func() {
 	clock = newFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	nodes = newFakeNodeClient()
 
+	// The operator's CA Secret that the StorageCluster reconciler copies into cluster namespaces.
+	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testCASecret.Namespace}})).To(Succeed())
+	Expect(k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: testCASecret.Namespace, Name: testCASecret.Name},
+		Data:       map[string][]byte{"ca.crt": []byte("test CA certificate"), "ca.key": []byte("test CA key")},
+	})).To(Succeed())
+
 	Expect(SetupIndexes(ctx, mgr)).To(Succeed())
 	Expect((&StorageClusterReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("storagecluster-controller"),
 		Clock: clock, HeartbeatTimeout: testHeartbeatTimeout, NodeDaemonImage: testNodeDaemonImage,
+		CASecret: testCASecret, APIReader: mgr.GetAPIReader(),
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&StoreReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store-controller"),

@@ -1,25 +1,35 @@
 // Command manager runs Cobalt's operator: the StorageCluster, Store and Volume reconcilers in one
 // controller-runtime Manager, with metrics, health probes and optional leader election.
+//
+// At start-up it makes sure the node API's certificate authority exists (a Secret, created on
+// first start), issues itself a client certificate from it, and talks to the node daemons over
+// mutual TLS through node-daemon/client. The StorageCluster reconciler copies that CA into each
+// cluster's namespace, where the node daemons issue their serving certificates from it.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
+	"github.com/cobaltstore/cobalt/node-daemon/pki"
 )
 
 // options are the manager's command-line settings.
@@ -29,6 +39,7 @@ type options struct {
 	leaderElect      bool
 	nodeDaemonImage  string
 	heartbeatTimeout time.Duration
+	caSecret         string
 }
 
 func main() {
@@ -38,29 +49,37 @@ func main() {
 	flag.BoolVar(&opts.leaderElect, "leader-elect", false, "Elect a leader so that only one manager replica reconciles at a time.")
 	flag.StringVar(&opts.nodeDaemonImage, "node-daemon-image", "", "Node daemon image for StorageClusters that do not set spec.nodeDaemon.image.")
 	flag.DurationVar(&opts.heartbeatTimeout, "heartbeat-timeout", controllers.DefaultHeartbeatTimeout, "How old a Store's heartbeat may get before the Store is not Ready.")
+	flag.StringVar(&opts.caSecret, "ca-secret", defaultCASecret(),
+		"namespace/name of the node API's CA Secret; created on first start if missing.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		ctrl.Log.Error(err, "load kubeconfig")
+		os.Exit(1)
+	}
+	if err := run(ctrl.SetupSignalHandler(), cfg, opts); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, opts options) error {
+// run runs the manager against the API server of cfg until ctx ends.
+func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if opts.heartbeatTimeout <= 0 {
 		return fmt.Errorf("--heartbeat-timeout must be positive, got %s", opts.heartbeatTimeout)
+	}
+	caKey, err := parseNamespacedName(opts.caSecret)
+	if err != nil {
+		return fmt.Errorf("--ca-secret: %w", err)
 	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(storagev1alpha1.AddToScheme(scheme))
 
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
-	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: opts.metricsAddr},
@@ -71,6 +90,16 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	nodes, err := newNodeClient(ctx, cfg, scheme, caKey)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := nodes.Close(); err != nil {
+			ctrl.Log.Error(err, "close node daemon connections")
+		}
+	}()
+
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
@@ -81,6 +110,8 @@ func run(ctx context.Context, opts options) error {
 		Clock:            clock,
 		HeartbeatTimeout: opts.heartbeatTimeout,
 		NodeDaemonImage:  opts.nodeDaemonImage,
+		CASecret:         caKey,
+		APIReader:        mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up storagecluster controller: %w", err)
 	}
@@ -95,7 +126,7 @@ func run(ctx context.Context, opts options) error {
 	if err := (&controllers.VolumeReconciler{
 		Client:           mgr.GetClient(),
 		Recorder:         mgr.GetEventRecorder("volume-controller"),
-		Nodes:            nodeDaemonUnavailable{},
+		Nodes:            nodes,
 		Clock:            clock,
 		HeartbeatTimeout: opts.heartbeatTimeout,
 	}).SetupWithManager(mgr); err != nil {
@@ -114,23 +145,48 @@ func run(ctx context.Context, opts options) error {
 	return nil
 }
 
-// errNodeAPIUnavailable is returned for every volume operation until the node daemon's gRPC
-// client (node-daemon/client) is wired in here.
-var errNodeAPIUnavailable = errors.New("the node daemon volume API client is not wired into the manager yet")
-
-// nodeDaemonUnavailable is the manager's NodeClient until node-daemon/client lands: every call
-// fails with errNodeAPIUnavailable, so Volumes are placed but report ProvisioningFailed instead of
-// pretending to exist.
-type nodeDaemonUnavailable struct{}
-
-func (nodeDaemonUnavailable) CreateVolume(context.Context, *storagev1alpha1.Store, *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
-	return controllers.VolumeAllocation{}, errNodeAPIUnavailable
+// newNodeClient loads (or on first start creates) the CA Secret caKey, issues the operator a
+// client certificate from it and returns the node daemons' mTLS client. It uses a direct client:
+// the manager's cache does not run yet.
+func newNodeClient(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, caKey types.NamespacedName) (*nodeclient.NodeClient, error) {
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("create API client: %w", err)
+	}
+	now := time.Now()
+	ca, err := pki.EnsureCASecret(ctx, c, caKey, now)
+	if err != nil {
+		return nil, fmt.Errorf("node API CA: %w", err)
+	}
+	cert, err := ca.IssueClient("cobalt-operator", now, pki.DefaultLeafValidity)
+	if err != nil {
+		return nil, fmt.Errorf("issue the operator's client certificate: %w", err)
+	}
+	tlsConfig, err := pki.ClientTLSConfig(cert, ca.Pool(), "")
+	if err != nil {
+		return nil, fmt.Errorf("node API TLS configuration: %w", err)
+	}
+	nodes, err := nodeclient.NewNodeClient(tlsConfig)
+	if err != nil {
+		return nil, fmt.Errorf("node daemon client: %w", err)
+	}
+	return nodes, nil
 }
 
-func (nodeDaemonUnavailable) ResizeVolume(context.Context, *storagev1alpha1.Store, *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
-	return controllers.VolumeAllocation{}, errNodeAPIUnavailable
+// defaultCASecret is <the manager's namespace>/cobalt-ca; the namespace comes from POD_NAMESPACE
+// (set by the Deployment through the downward API), else cobalt-system.
+func defaultCASecret() string {
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "cobalt-system"
+	}
+	return ns + "/" + controllers.CASecretName
 }
 
-func (nodeDaemonUnavailable) DeleteVolume(context.Context, *storagev1alpha1.Store, *storagev1alpha1.Volume) error {
-	return errNodeAPIUnavailable
+func parseNamespacedName(s string) (types.NamespacedName, error) {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, fmt.Errorf("%q is not namespace/name", s)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
