@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // controlPlane is a local kube-apiserver and etcd from the envtest assets. Nothing else runs:
@@ -54,6 +56,8 @@ func startControlPlane(assetsDir, dir, logsDir, kubeconfigPath string) (*control
 		return nil, fmt.Errorf("open kube-apiserver log: %w", err)
 	}
 	cp.logs = []io.Closer{etcdLog, apiLog}
+	// envtest logs through controller-runtime's logger; keep that with the API server's output.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(apiLog)))
 	env := &envtest.Environment{
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  30 * time.Second,

@@ -48,7 +48,9 @@ func (r *runner) run(ctx context.Context, steps []step) error {
 			continue
 		}
 		var unavailable *unavailableError
-		if errors.As(err, &unavailable) {
+		if ctx.Err() != nil {
+			fmt.Fprintf(r.out, "    INTERRUPTED after %s (Ctrl-C or make demo-down)\n", elapsed)
+		} else if errors.As(err, &unavailable) {
 			fmt.Fprintf(r.out, "    NOT AVAILABLE YET: %s\n", unavailable.reason)
 		} else {
 			fmt.Fprintf(r.out, "    FAILED after %s: %v\n", elapsed, err)
@@ -59,6 +61,9 @@ func (r *runner) run(ctx context.Context, steps []step) error {
 		fmt.Fprintf(r.out, "    all logs: %s\n", r.logsDir)
 		for j, rest := range steps[i+1:] {
 			fmt.Fprintf(r.out, "==> [%d/%d] %s: not run\n", i+j+2, len(steps), rest.title)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted during step %d/%d %q: %w", i+1, len(steps), s.title, ctx.Err())
 		}
 		return fmt.Errorf("step %d/%d %q: %w", i+1, len(steps), s.title, err)
 	}

@@ -73,8 +73,10 @@ func (d *demo) startLocalCluster(ctx context.Context, say sayFunc) error {
 	d.cp = cp
 	d.onExit("stopped kube-apiserver and etcd", func(context.Context) error {
 		err := cp.stop()
-		if rmErr := os.RemoveAll(d.paths.controlPlane); rmErr != nil && err == nil {
-			err = fmt.Errorf("remove %s: %w", d.paths.controlPlane, rmErr)
+		for _, p := range []string{d.paths.controlPlane, d.paths.kubeconfig} {
+			if rmErr := os.RemoveAll(p); rmErr != nil && err == nil {
+				err = fmt.Errorf("remove %s: %w", p, rmErr)
+			}
 		}
 		return err
 	})
