@@ -3,6 +3,14 @@
 // Invariants: every extent handed out or released is aligned to the allocation unit and lies inside
 // the managed range; an extent is never handed out twice without being released in between; the sum
 // of free and allocated space equals the managed size.
+//
+// Two implementations satisfy Allocator and Freelist and pass the same tests: ExtentAllocator
+// (NewExtent; free extents in B-trees by offset and by size, best-fit, O(log n)) is the one the store
+// uses; BitmapAllocator (NewBitmap; one bit per unit, first-fit) is the simple reference. Neither
+// persists itself: the store saves Extents() (EncodeExtents) in its KV and reloads it with
+// NewExtentFromFree, or rebuilds it at mount with NewExtent and one MarkUsed per extent in use.
+// Check cross-checks an allocator against the extents the store believes are in use (fsck).
+// Allocators are safe for concurrent use.
 package alloc
 
 // Extent is a run of bytes on the device: [Offset, Offset+Length).
