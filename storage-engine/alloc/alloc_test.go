@@ -327,9 +327,13 @@ func TestCheckFindsProblems(t *testing.T) {
 // brokenFreelist reports overlapping, uncoalesced free extents and a wrong Free().
 type brokenFreelist struct{ alloc.Freelist }
 
-func (brokenFreelist) Extents() []alloc.Extent { return []alloc.Extent{ext(0, 2), ext(1, 2), ext(3, 1)} }
+func (brokenFreelist) Extents() []alloc.Extent {
+	return []alloc.Extent{ext(0, 2), ext(1, 2), ext(3, 1)}
+}
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
