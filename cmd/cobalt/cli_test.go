@@ -92,7 +92,7 @@ func TestCLIErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no target", []string{"volume", "read", "--tls-dir", dir}, "give --addr and --store"},
+		{"no target", []string{"volume", "read", "--tls-dir", dir}, "or give --addr and --store"},
 		{"no volume", []string{"volume", "read", "--tls-dir", dir, "--addr", env.Addr, "--store", "s"}, "a volume is required"},
 		{"missing tls files", []string{"volume", "list", "--tls-dir", t.TempDir(), "--addr", env.Addr, "--store", "s"}, "load client certificate"},
 		{"unknown store", []string{"volume", "list", "--tls-dir", dir, "--addr", env.Addr, "--store", "nope"}, "NotFound"},

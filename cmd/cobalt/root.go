@@ -25,6 +25,6 @@ func newRootCommand() *cobra.Command {
 	f.StringVarP(&opts.namespace, "namespace", "n", "default", "namespace of Volumes")
 	f.StringVar(&opts.caSecret, "ca-secret", "cobalt-system/cobalt-ca", "namespace/name of the cluster CA Secret, used to issue this command a client certificate")
 	f.StringVar(&opts.tlsDir, "tls-dir", "", "directory with ca.crt, tls.crt and tls.key to use instead of --ca-secret")
-	root.AddCommand(newVolumeCommand(opts), newBenchCommand(opts))
+	root.AddCommand(newVolumeCommand(opts), newBenchCommand(opts), newStatusCommand(opts))
 	return root
 }

@@ -36,8 +36,15 @@ type target struct {
 // or by the --addr/--store/--volume-id flags.
 func (t *targetOptions) resolve(ctx context.Context, g *globalOptions, args []string) (*target, error) {
 	addr, store, id := t.addr, t.store, t.volumeID
-	if len(args) > 0 || addr == "" || store == "" {
-		return nil, errors.New("give --addr and --store (and --volume-id for volume commands)")
+	switch {
+	case len(args) == 1 && addr == "":
+		var err error
+		if addr, store, id, err = resolveVolume(ctx, g, args[0]); err != nil {
+			return nil, err
+		}
+	case len(args) == 0 && addr != "" && store != "":
+	default:
+		return nil, errors.New("name a Volume, or give --addr and --store (and --volume-id for volume commands)")
 	}
 	tlsConfig, err := g.clientTLS(ctx)
 	if err != nil {

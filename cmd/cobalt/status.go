@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/spf13/cobra"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	var allNamespaces bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show stores (capacity, usage, health) and volumes in tables",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.cobaltClient()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var stores storagev1alpha1.StoreList
+			if err := c.List(ctx, &stores); err != nil {
+				return fmt.Errorf("list Stores: %w", err)
+			}
+			var vols storagev1alpha1.VolumeList
+			var opts []client.ListOption
+			if !allNamespaces {
+				opts = append(opts, client.InNamespace(g.namespace))
+			}
+			if err := c.List(ctx, &vols, opts...); err != nil {
+				return fmt.Errorf("list Volumes: %w", err)
+			}
+			return printStatus(cmd.OutOrStdout(), stores.Items, vols.Items, time.Now())
+		},
+	}
+	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "show Volumes of every namespace")
+	return cmd
+}
+
+// condition returns the status and reason of a condition, or "Unknown".
+func condition(conds []metav1.Condition, t string) (string, string) {
+	c := meta.FindStatusCondition(conds, t)
+	if c == nil {
+		return "Unknown", ""
+	}
+	return string(c.Status), c.Reason
+}
+
+// printStatus renders stores and volumes as two tables and a summary line.
+func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1alpha1.Volume, now time.Time) error {
+	sort.Slice(stores, func(i, j int) bool { return stores[i].Name < stores[j].Name })
+	sort.Slice(vols, func(i, j int) bool {
+		return vols[i].Namespace+"/"+vols[i].Name < vols[j].Namespace+"/"+vols[j].Name
+	})
+	perStore := map[string]int{}
+	for _, v := range vols {
+		if v.Status.Placement != nil {
+			perStore[v.Status.Placement.Store]++
+		}
+	}
+	var total, used int64
+	ready := 0
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "STORE\tNODE\tDEVICE\tCLASS\tADMIN\tREADY\tCAPACITY\tUSED\tUSE%\tVOLUMES\tHEARTBEAT\tREASON")
+	for _, s := range stores {
+		status, reason := condition(s.Status.Conditions, storagev1alpha1.ConditionReady)
+		if status == "True" {
+			ready++
+		}
+		capacity, usedB := int64(0), int64(0)
+		if s.Status.Capacity != nil {
+			capacity = s.Status.Capacity.Value()
+		}
+		if s.Status.Used != nil {
+			usedB = s.Status.Used.Value()
+		}
+		total += capacity
+		used += usedB
+		pct := "-"
+		if capacity > 0 {
+			pct = fmt.Sprintf("%.1f%%", 100*float64(usedB)/float64(capacity))
+		}
+		hb := "never"
+		if s.Status.LastHeartbeat != nil {
+			hb = now.Sub(s.Status.LastHeartbeat.Time).Round(time.Second).String() + " ago"
+		}
+		if s.Status.NotUsedReason != "" {
+			reason = s.Status.NotUsedReason
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Spec.NodeName, s.Spec.DevicePath,
+			s.Spec.DeviceClass, s.Spec.AdminState, status, humanBytes(capacity), humanBytes(usedB), pct, perStore[s.Name], hb, reason)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "VOLUME\tSIZE\tMODE\tSTORE\tNODE\tREADY\tREASON")
+	volsReady := 0
+	for _, v := range vols {
+		status, reason := condition(v.Status.Conditions, storagev1alpha1.ConditionReady)
+		if status == "True" {
+			volsReady++
+		}
+		store, node := "-", "-"
+		if p := v.Status.Placement; p != nil {
+			store, node = p.Store, p.Node
+		}
+		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Namespace, v.Name, humanBytes(v.Spec.Size.Value()), v.Spec.VolumeMode, store, node, status, reason)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	health := "HEALTHY"
+	if ready < len(stores) || volsReady < len(vols) {
+		health = "DEGRADED"
+	}
+	if len(stores) == 0 {
+		health = "NO STORES"
+	}
+	_, err := fmt.Fprintf(out, "\n%s: stores ready %d/%d, volumes ready %d/%d, capacity %s, used %s\n",
+		health, ready, len(stores), volsReady, len(vols), humanBytes(total), humanBytes(used))
+	return err
+}
