@@ -135,7 +135,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 			}
 		}
 		kc, cc := firstContainer(t, k), firstContainer(t, c)
-		for _, f := range []string{"name", "ports", "livenessProbe", "readinessProbe", "securityContext", "resources"} {
+		for _, f := range []string{"name", "env", "ports", "livenessProbe", "readinessProbe", "securityContext", "resources"} {
 			if !equalJSON(cc[f], kc[f]) {
 				t.Errorf("manager container %s: chart %v, kustomize %v", f, cc[f], kc[f])
 			}
