@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,6 +77,13 @@ var _ = Describe("Volume reconciler", func() {
 			HaveField("Reason", v1alpha1.ReasonUnschedulable),
 			HaveField("Message", Equal("no Store can hold 25Gi: 3 Stores considered: 3 too full (largest free space 20Gi)"))))
 		Consistently(getVolume(ctx, "v4"), "1s").Should(HaveField("Spec.StoreName", BeEmpty()))
+		Eventually(func(g Gomega) []eventsv1.Event {
+			var evs eventsv1.EventList
+			g.Expect(k8sClient.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
+			return evs.Items
+		}).Should(ContainElement(And(HaveField("Regarding.Name", "v4"), HaveField("Reason", v1alpha1.ReasonUnschedulable),
+			HaveField("Type", "Warning"), HaveField("ReportingController", "volume-controller"))),
+			"the failure is recorded as an events.k8s.io Event")
 
 		By("adding a Store with room: the waiting volume is placed without waiting for its backoff")
 		big := createReadyStore(ctx, cluster, uniqueName("big"), "node-d", "100Gi", "0", nil)
