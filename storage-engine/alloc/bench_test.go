@@ -37,8 +37,7 @@ func BenchmarkAllocRelease(b *testing.B) {
 						}
 					}
 				}
-				b.ReportMetric(a.Fragmentation(), "frag")
-				b.ResetTimer()
+				frag := a.Fragmentation()
 				for b.Loop() {
 					got, err := a.Allocate(int64(1+rng.IntN(16)) * unit)
 					if err != nil {
@@ -48,6 +47,7 @@ func BenchmarkAllocRelease(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(frag, "frag")
 			})
 		}
 	}

@@ -111,17 +111,18 @@ func (a *BitmapAllocator) Allocate(want int64) ([]Extent, error) {
 		return nil, fmt.Errorf("alloc: allocate %d bytes with %d free: %w", want, a.mu.free, ErrNoSpace)
 	}
 	need := want / a.unit
-	for u := int64(0); ; { // first fit
-		start, length := a.nextRunLocked(u)
-		if length == 0 {
+	for u := int64(0); ; { // first fit; a run is scanned no further than need units
+		start, ok := a.firstSetLocked(u, a.units)
+		if !ok {
 			break
 		}
-		if length >= need {
+		end := a.firstClearLocked(start, min(a.units, start+need))
+		if end-start >= need {
 			a.setRangeLocked(start, need, false)
 			a.mu.free -= want
 			return []Extent{{Offset: start * a.unit, Length: want}}, nil
 		}
-		u = start + length
+		u = end
 	}
 	var out []Extent
 	for u := int64(0); need > 0; {
@@ -167,7 +168,7 @@ func (a *BitmapAllocator) MarkUsed(e Extent) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	start, n := e.Offset/a.unit, e.Length/a.unit
-	if run, length := a.nextRunLocked(start); run != start || length < n {
+	if a.firstClearLocked(start, start+n) != start+n {
 		return fmt.Errorf("alloc: mark used [%d, +%d): %w", e.Offset, e.Length, ErrNotFree)
 	}
 	a.setRangeLocked(start, n, false)
