@@ -166,6 +166,33 @@ demo-down: ## Stop a `make demo` running in another shell and undo what it set u
 	@test -x $(LOCALBIN)/cobalt-demo || $(GO) build -o $(LOCALBIN)/cobalt-demo ./hack/demo
 	@ENVTEST_ASSETS="$(ENVTEST_ASSETS)" DEMO_STATE_DIR="$(DEMO_STATE_DIR)" $(LOCALBIN)/cobalt-demo down
 
+##@ Storage engine: store (engine-store)
+
+# Power cuts for `make crash-soak` (the normal `make test` run makes 200), and benchmark settings
+# for `make bench`, which needs root (loop device) and fio; it overwrites BENCH_DEVICE if set.
+CRASH_CUTS ?= 5000
+CRASH_SEED ?= 1
+BENCH_DURATION ?= 10s
+BENCH_OBJECTS ?= 64
+BENCH_DEVICE ?=
+
+.PHONY: crash-soak
+crash-soak: ## Store crash test with CRASH_CUTS power cuts (seed CRASH_SEED).
+	COBALT_CRASH_CUTS=$(CRASH_CUTS) COBALT_CRASH_SEED=$(CRASH_SEED) $(GO) test -count=1 -timeout 0 -run 'TestCrashRecovery' -v ./storage-engine/store/
+
+.PHONY: store-fuzz
+store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
+	for f in FuzzDecode:onode FuzzParseKeys:kv FuzzDecodeRecords:kv; do \
+		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./storage-engine/$${f##*:}/ || exit 1; \
+	done
+
+.PHONY: bench
+bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench.
+	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
+	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
+	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
+		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G)
+
 ##@ Tool binaries
 
 $(LOCALBIN):

@@ -1,0 +1,15 @@
+// Package bench runs the storage engine's standard workloads against a store and, for comparison,
+// fio against the raw device, and reports IOPS, bandwidth and latency percentiles side by side.
+//
+// Workloads (every store write is durable when acknowledged: Commit returns after the device flush
+// and the KV sync):
+//   - randwrite-4k-qd1 / -qd16: 4 KiB overwrites at random 4 KiB-aligned offsets of preallocated
+//     4 MiB objects, 1 or 16 requests in flight;
+//   - seqwrite-1m: 1 MiB writes creating new objects (4 MiB each, written in order);
+//   - randread-4k-qd16: 4 KiB reads at random offsets of the 4 MiB objects, after a remount so
+//     no onode is cached (the device is O_DIRECT, so there is no page cache either);
+//   - create-small: new objects of 4 KiB with 2 xattrs and 4 omap keys each.
+//
+// The fio jobs use the same block size, queue depth (libaio iodepth) and O_DIRECT, with no fsync:
+// the raw device's ceiling.
+package bench

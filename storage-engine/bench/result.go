@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is one workload's measurement.
+type Result struct {
+	Name     string
+	Ops      int64
+	Bytes    int64
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+}
+
+// IOPS is operations per second.
+func (r Result) IOPS() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
+
+// MBps is megabytes (10^6) per second.
+func (r Result) MBps() float64 { return float64(r.Bytes) / r.Elapsed.Seconds() / 1e6 }
+
+// latencies collects per-operation latencies.
+type latencies []time.Duration
+
+func (l latencies) percentiles() (p50, p99 time.Duration) {
+	if len(l) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	at := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))] }
+	return at(0.50), at(0.99)
+}
+
+// Row pairs a store result with the fio result of the same shape (zero if fio was not run).
+type Row struct {
+	Store, Fio Result
+}
+
+// Print writes a table of rows with the store/fio ratio of IOPS.
+func Print(w io.Writer, rows []Row) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tstore IOPS\tstore MB/s\tp50\tp99\tfio IOPS\tfio MB/s\tfio p50\tfio p99\tratio\t")
+	for _, r := range rows {
+		ratio := "-"
+		fio := []string{"-", "-", "-", "-"}
+		if r.Fio.Ops > 0 {
+			ratio = fmt.Sprintf("%.0f%%", 100*r.Store.IOPS()/r.Fio.IOPS())
+			fio = []string{fmt.Sprintf("%.0f", r.Fio.IOPS()), fmt.Sprintf("%.1f", r.Fio.MBps()), dur(r.Fio.P50), dur(r.Fio.P99)}
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Store.Name, r.Store.IOPS(), r.Store.MBps(),
+			dur(r.Store.P50), dur(r.Store.P99), fio[0], fio[1], fio[2], fio[3], ratio)
+	}
+	return tw.Flush()
+}
+
+func dur(d time.Duration) string {
+	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+}

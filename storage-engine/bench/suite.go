@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
+)
+
+// SuiteOptions configure RunSuite.
+type SuiteOptions struct {
+	Config
+	// DevicePath is the block device or file to use; it is overwritten.
+	DevicePath string
+	// DBDir holds the store's metadata (on the OS filesystem); it is emptied.
+	DBDir string
+	// Fio runs fio on the raw device first, for the comparison columns.
+	Fio bool
+	// Store options for Open (deferred threshold etc.).
+	Store store.Options
+	// Log receives progress lines (nil: none).
+	Log io.Writer
+}
+
+// RunSuite runs the fio baselines (if asked) and then every store workload on the same device.
+func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
+	logf := func(format string, args ...any) {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, format+"\n", args...)
+		}
+	}
+	region := int64(o.Objects) * objectSize
+	fio := map[string]Result{}
+	if o.Fio {
+		jobs := []FioJob{
+			{Name: fmt.Sprintf("seqwrite-1m-qd%d", max(o.SeqQD, 1)), RW: "write", BlockSize: 1 << 20, QD: max(o.SeqQD, 1), Size: region},
+			{Name: "randwrite-4k-qd1", RW: "randwrite", BlockSize: 4096, QD: 1, Size: region},
+			{Name: "randwrite-4k-qd16", RW: "randwrite", BlockSize: 4096, QD: 16, Size: region},
+			{Name: "randread-4k-qd16", RW: "randread", BlockSize: 4096, QD: 16, Size: region},
+		}
+		for _, j := range jobs {
+			j.Duration = o.Duration
+			r, err := RunFio(ctx, o.DevicePath, j)
+			if err != nil {
+				return nil, err
+			}
+			logf("fio   %-20s %8.0f IOPS %8.1f MB/s", j.Name, r.IOPS(), r.MBps())
+			fio[j.Name] = r
+		}
+	}
+	dev, err := blockdev.Open(o.DevicePath, blockdev.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	o.Store.FS = nil
+	if _, err := store.Mkfs(ctx, dev, o.DBDir, store.MkfsOptions{Force: true}); err != nil {
+		return nil, err
+	}
+	s, err := store.Open(ctx, dev, o.DBDir, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	add := func(r Result, err error) error {
+		if err != nil {
+			return err
+		}
+		logf("store %-20s %8.0f IOPS %8.1f MB/s p50 %v p99 %v", r.Name, r.IOPS(), r.MBps(), r.P50, r.P99)
+		rows = append(rows, Row{Store: r, Fio: fio[r.Name]})
+		return nil
+	}
+	closeErr := func(err error) ([]Row, error) {
+		_ = s.Close()
+		return rows, err
+	}
+	t := time.Now()
+	if err := Prefill(ctx, s, o.Config); err != nil {
+		return closeErr(err)
+	}
+	logf("prefilled %d x 4 MiB in %v", o.Objects, time.Since(t).Round(time.Millisecond))
+	if err := add(SeqWrite(ctx, s, o.Config)); err != nil {
+		return closeErr(err)
+	}
+	if err := add(RandWrite(ctx, s, o.Config, 1)); err != nil {
+		return closeErr(err)
+	}
+	if err := add(RandWrite(ctx, s, o.Config, 16)); err != nil {
+		return closeErr(err)
+	}
+	logMetrics(logf, s.Metrics())
+	// Remount so reads start cold.
+	if err := s.Close(); err != nil {
+		return rows, err
+	}
+	if s, err = store.Open(ctx, dev, o.DBDir, o.Store); err != nil {
+		return rows, err
+	}
+	if err := add(RandRead(ctx, s, o.Config, 16)); err != nil {
+		return closeErr(err)
+	}
+	if err := add(CreateSmall(ctx, s, o.Config, 16)); err != nil {
+		return closeErr(err)
+	}
+	logMetrics(logf, s.Metrics())
+	r, err := s.Fsck(ctx, false)
+	if err != nil {
+		return closeErr(err)
+	}
+	if !r.OK() {
+		return closeErr(fmt.Errorf("fsck after benchmark: %v", r.Errors))
+	}
+	logf("fsck: ok (%d objects, %d extents)", r.Objects, r.Extents)
+	return rows, s.Close()
+}
+
+func logMetrics(logf func(string, ...any), m store.Metrics) {
+	logf("  commit groups %d, %.1f txns/group (max %d); per group p50/p99: stage %v/%v, data+flush %v/%v, kv sync %v/%v, publish %v/%v; deferred applied %d",
+		m.CommitGroups, m.CommitGroupTxnsAvg, m.CommitGroupTxnsMax, m.StageLatency.P50, m.StageLatency.P99,
+		m.DataLatency.P50, m.DataLatency.P99, m.KVSyncLatency.P50, m.KVSyncLatency.P99,
+		m.PublishLatency.P50, m.PublishLatency.P99, m.DeferredApplied)
+}

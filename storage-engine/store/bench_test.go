@@ -1,0 +1,117 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// The benchmarks run on the in-memory device and metadata filesystem, so they measure the store's
+// CPU cost per operation; storage-engine/cmd/cobalt-bench measures a real device next to fio.
+
+func benchStore(b *testing.B, objects int, opts Options) *Store {
+	b.Helper()
+	// A plain MemFS: the crashable one copies file data on every sync.
+	e := &testEnv{dev: blockdev.NewMem(1<<30, 4096), fs: vfs.NewMem(), dir: "db", opts: opts}
+	e.opts.FS = e.fs
+	if _, err := Mkfs(ctx, e.dev, e.dir, MkfsOptions{FS: e.fs}); err != nil {
+		b.Fatal(err)
+	}
+	s := e.open(b)
+	commit(b, s, NewTransaction().CreateCollection("c"))
+	buf := pattern(1<<20, 1)
+	for i := range objects {
+		txn := NewTransaction()
+		for off := 0; off < 4<<20; off += len(buf) {
+			txn.Write("c", fmt.Sprintf("o%d", i), uint64(off), buf)
+		}
+		commit(b, s, txn)
+	}
+	return s
+}
+
+func BenchmarkOverwrite4K(b *testing.B) {
+	for _, mode := range []struct {
+		name     string
+		deferred int
+	}{{"deferred", 0}, {"cow", -1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := benchStore(b, 8, Options{PreferDeferredSize: mode.deferred})
+			block := pattern(4096, 2)
+			b.SetBytes(4096)
+			var seed atomic.Uint64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(seed.Add(1), 0))
+				for pb.Next() {
+					o, off := rng.IntN(8), uint64(rng.IntN(1024))*4096
+					if err := s.Commit(ctx, NewTransaction().Write("c", fmt.Sprintf("o%d", o), off, block)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkWriteNewObject1M(b *testing.B) {
+	s := benchStore(b, 0, Options{})
+	buf := pattern(1<<20, 3)
+	b.SetBytes(1 << 20)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			name := fmt.Sprintf("n%d", i)
+			if err := s.Commit(ctx, NewTransaction().Write("c", name, 0, buf)); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := s.Commit(ctx, NewTransaction().Remove("c", name)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkRead4K(b *testing.B) {
+	s := benchStore(b, 8, Options{})
+	b.SetBytes(4096)
+	var seed atomic.Uint64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(seed.Add(1), 0))
+		for pb.Next() {
+			o, off := rng.IntN(8), uint64(rng.IntN(1024))*4096
+			if _, err := s.Read(ctx, "c", fmt.Sprintf("o%d", o), off, 4096); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkCreateSmallObject(b *testing.B) {
+	s := benchStore(b, 0, Options{})
+	data := pattern(4096, 4)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			name := fmt.Sprintf("s%d", n.Add(1))
+			txn := NewTransaction().Write("c", name, 0, data).SetAttr("c", name, "a", []byte("1")).
+				SetAttr("c", name, "b", []byte("2")).OmapSet("c", name, map[string][]byte{"x": {1}, "y": {2}, "z": {3}, "w": {4}})
+			if err := s.Commit(ctx, txn); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

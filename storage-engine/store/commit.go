@@ -1,0 +1,225 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Group commit.
+//
+// Commit enqueues a transaction and waits. One committer goroutine takes every queued transaction
+// (up to Options.MaxGroupTxns) as a group, in queue order, and:
+//
+//  1. stages them one after another into one indexed pebble batch and in-memory staged state
+//     (allocating new space for copy-on-write data, logging deferred writes);
+//  2. writes the new data to the freshly allocated space, in parallel, and flushes the device once;
+//  3. commits the batch with one sync: this is the commit point of every transaction in the group;
+//  4. publishes the new state (collections, onodes, refcounts, deferred overlay) under the gate and
+//     releases the space the group freed;
+//  5. wakes every waiter.
+//
+// A transaction that fails while staging (missing object, no space, a read error) is dropped and
+// the group is staged again without it, so a failed transaction has no effect and does not affect
+// its neighbours. Transactions therefore apply in submission order, within and across collections.
+
+type commitReq struct {
+	txn  *Transaction
+	err  error
+	done chan struct{}
+}
+
+// Commit applies txn atomically and durably: when Commit returns nil, the transaction survives any
+// crash. Concurrent commits share one device flush and one KV sync. Once enqueued, a transaction is
+// not cancelled by ctx; ctx is only checked before.
+func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(txn.ops) == 0 {
+		return nil
+	}
+	start := time.Now()
+	req := &commitReq{txn: txn, done: make(chan struct{})}
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	s.queue <- req
+	s.life.RUnlock()
+	<-req.done
+	s.m.commitLatency.observe(time.Since(start))
+	if req.err != nil {
+		s.m.commitErrors.Add(1)
+		return req.err
+	}
+	s.m.commits.Add(1)
+	s.m.ops.Add(int64(len(txn.ops)))
+	s.m.bytesWritten.Add(int64(txn.bytes))
+	return nil
+}
+
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	for req := range s.queue {
+		reqs := []*commitReq{req}
+	drain:
+		for len(reqs) < s.opts.MaxGroupTxns {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(reqs)
+		for _, r := range reqs {
+			close(r.done)
+		}
+	}
+}
+
+// commitGroup runs one group through staging, data I/O, KV commit and publication, setting each
+// request's err.
+func (s *Store) commitGroup(reqs []*commitReq) {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if errp := s.failErr.Load(); errp != nil {
+		for _, r := range reqs {
+			r.err = *errp
+		}
+		return
+	}
+	live := make([]*commitReq, 0, len(reqs))
+	live = append(live, reqs...)
+	for len(live) > 0 {
+		t0 := time.Now()
+		g := s.newGroup()
+		failedAt := -1
+		for i, r := range live {
+			if err := g.applyTxn(i, r.txn); err != nil {
+				r.err = err
+				failedAt = i
+				break
+			}
+		}
+		if failedAt >= 0 {
+			g.abort()
+			live = append(live[:failedAt], live[failedAt+1:]...)
+			continue
+		}
+		if err := g.finish(); err != nil {
+			g.abort()
+			setAll(live, err)
+			return
+		}
+		t1 := time.Now()
+		s.m.stageLatency.observe(t1.Sub(t0))
+		bad, err := g.issueWrites()
+		s.m.dataLatency.observe(time.Since(t1))
+		if err != nil {
+			g.abort()
+			if bad < 0 { // the flush failed: nothing in the group can be trusted to be durable
+				setAll(live, err)
+				return
+			}
+			live[bad].err = err
+			live = append(live[:bad], live[bad+1:]...)
+			continue
+		}
+		if err := g.commitKV(); err != nil {
+			// The KV may or may not hold the batch; the in-memory state can no longer be trusted.
+			err = fmt.Errorf("commit metadata: %w: %w", ErrFailed, err)
+			s.failErr.Store(&err)
+			g.abortAfterFailedCommit()
+			setAll(live, err)
+			return
+		}
+		s.m.groups.Add(1)
+		s.m.groupTxns.Add(int64(len(live)))
+		s.m.maxGroup(int64(len(live)))
+		t2 := time.Now()
+		g.publish()
+		s.m.publishLatency.observe(time.Since(t2))
+		return
+	}
+}
+
+func setAll(reqs []*commitReq, err error) {
+	for _, r := range reqs {
+		r.err = err
+	}
+}
+
+// issueWrites writes the group's copy-on-write data in parallel and flushes the device once. On a
+// write error it returns the index of the transaction whose write failed; on a flush error -1.
+func (g *group) issueWrites() (int, error) {
+	if len(g.writes) == 0 {
+		return 0, nil
+	}
+	const par = 16
+	sem := make(chan struct{}, par)
+	var mu sync.Mutex
+	bad, firstErr := -1, error(nil)
+	var wg sync.WaitGroup
+	for _, w := range g.writes {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := g.s.dev.WriteAt(w.buf, int64(w.phys)); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					bad, firstErr = w.txn, fmt.Errorf("write %d bytes at device offset %d: %w", len(w.buf), w.phys, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return bad, firstErr
+	}
+	if err := g.s.dev.Flush(); err != nil {
+		return -1, fmt.Errorf("flush data: %w", err)
+	}
+	return 0, nil
+}
+
+// commitKV makes the group durable: one synced pebble batch.
+func (g *group) commitKV() error {
+	t := time.Now()
+	err := g.batch.Commit(pebble.Sync)
+	g.s.m.kvSyncLatency.observe(time.Since(t))
+	return err
+}
+
+// abort undoes the staging of a group that will not commit: space it allocated is released.
+func (g *group) abort() {
+	g.unpin()
+	if len(g.allocated) > 0 {
+		if err := g.s.alloc.Release(g.allocated); err != nil {
+			// The allocator refused space it handed out: record it; fsck will report the mismatch.
+			g.s.m.allocErrors.Add(1)
+		}
+	}
+	_ = g.batch.Close()
+}
+
+// abortAfterFailedCommit drops the batch without releasing space: the batch may be durable.
+func (g *group) abortAfterFailedCommit() {
+	for k, st := range g.onodes {
+		if st.dirty {
+			g.s.cache.Remove(k)
+		}
+	}
+	g.unpin()
+	_ = g.batch.Close()
+}

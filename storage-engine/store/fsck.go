@@ -1,0 +1,386 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/onode"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// FsckReport is the result of a consistency check.
+type FsckReport struct {
+	Deep                         bool
+	Collections, Objects         int
+	Extents, OmapEntries         int
+	DeferredRecords              int
+	ReferencedBytes, SharedBytes uint64 // device bytes referenced (once, and more than once)
+	FreeBytes                    uint64
+	// Leaked is allocated space no object references (Repair releases it).
+	Leaked      []alloc.Extent
+	LeakedBytes uint64
+	// OrphanOmapNids are nids with omap entries but no onode (Repair deletes the entries).
+	OrphanOmapNids []uint64
+	// CorruptBlocks counts checksum blocks that failed verification (deep only).
+	CorruptBlocks int
+	// Errors lists every inconsistency found, each naming what is wrong and where.
+	Errors []string
+}
+
+// OK reports whether the store is fully consistent: no errors, no leaks, no orphans.
+func (r *FsckReport) OK() bool {
+	return len(r.Errors) == 0 && r.LeakedBytes == 0 && len(r.OrphanOmapNids) == 0
+}
+
+func (r *FsckReport) errorf(format string, args ...any) {
+	if len(r.Errors) < 1000 {
+		r.Errors = append(r.Errors, fmt.Sprintf(format, args...))
+	}
+}
+
+// freeLister is implemented by allocators that can list their free extents.
+type freeLister interface{ Extents() []alloc.Extent }
+
+// Fsck checks the store. Shallow: the superblock and label agree; every onode decodes and fits the
+// geometry; collections, nids, statistics and omap entries are consistent; reference counts match
+// the extents that onodes share; deferred records match the in-memory overlay and lie in referenced
+// space; the allocator's free space is exactly the complement of the referenced space (overlaps are
+// errors, unreferenced allocated space is reported as leaked). Deep also reads every referenced
+// block and verifies its checksum. Commits wait while Fsck runs. The error is non-nil only if the
+// check could not run; inconsistencies are in the report.
+func (s *Store) Fsck(ctx context.Context, deep bool) (*FsckReport, error) {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	return s.fsckLocked(ctx, deep)
+}
+
+// REQUIRES: s.commitMu, s.flushMu, s.gate (shared).
+func (s *Store) fsckLocked(ctx context.Context, deep bool) (*FsckReport, error) {
+	r := &FsckReport{Deep: deep}
+	if sb, err := s.readSuper(); err != nil {
+		r.errorf("superblock: %v", err)
+	} else {
+		if sb.UUID != s.uuid || sb.MinAllocSize != s.unit || sb.ChecksumBlockSize != s.csumBlock || sb.DataStart != s.dataStart || sb.DeviceSize != s.devSize {
+			r.errorf("superblock %+v does not match the mounted geometry", *sb)
+		}
+		if sb.NextNid != s.nextNid {
+			r.errorf("superblock next nid %d, in memory %d", sb.NextNid, s.nextNid)
+		}
+	}
+	if l, err := blockdev.ReadLabel(s.dev); err != nil {
+		r.errorf("label: %v", err)
+	} else if l.UUIDString() != s.uuid {
+		r.errorf("label UUID %s, superblock %s", l.UUIDString(), s.uuid)
+	}
+	colls, err := s.loadCollections()
+	if err != nil {
+		r.errorf("collections: %v", err)
+	}
+	r.Collections = len(colls)
+	for c := range colls {
+		if _, ok := s.pub.colls[c]; !ok {
+			r.errorf("collection %q is in the KV but not in memory", c)
+		}
+	}
+	for c := range s.pub.colls {
+		if _, ok := colls[c]; !ok {
+			r.errorf("collection %q is in memory but not in the KV", c)
+		}
+	}
+
+	nids := map[uint64]OnodeKey{}
+	scan, err := s.scanOnodes(ctx, func(k OnodeKey, o *onode.Onode) error {
+		if _, ok := colls[k.Collection]; !ok {
+			r.errorf("object %s/%s is in a collection that does not exist", k.Collection, k.Object)
+		}
+		if prev, dup := nids[o.Nid]; dup {
+			r.errorf("objects %s/%s and %s/%s share nid %d", prev.Collection, prev.Object, k.Collection, k.Object, o.Nid)
+		}
+		nids[o.Nid] = k
+		if o.Nid >= s.nextNid {
+			r.errorf("object %s/%s has nid %d >= next nid %d", k.Collection, k.Object, o.Nid, s.nextNid)
+		}
+		if n := len(o.Extents); n > 0 && o.Extents[n-1].LogicalEnd() > alignUp(o.Size, s.unit) {
+			r.errorf("object %s/%s maps bytes up to %d past its size %d", k.Collection, k.Object, o.Extents[n-1].LogicalEnd(), o.Size)
+		}
+		r.Extents += len(o.Extents)
+		if deep {
+			s.deepCheck(r, k, o)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		if IsCorruption(err) {
+			r.errorf("%v", err)
+			return r, nil
+		}
+		return nil, fmt.Errorf("fsck: %w", err)
+	}
+	r.Objects = int(scan.objects)
+
+	// Statistics.
+	if st, err := s.readStats(); err != nil {
+		r.errorf("stats record: %v", err)
+	} else if st.Objects != scan.objects || st.LogicalBytes != scan.logicalBytes {
+		r.errorf("stats record says %d objects / %d bytes, onodes hold %d / %d", st.Objects, st.LogicalBytes, scan.objects, scan.logicalBytes)
+	}
+	if s.pub.stats.Objects != scan.objects || s.pub.stats.LogicalBytes != scan.logicalBytes {
+		r.errorf("in-memory stats %d objects / %d bytes, onodes hold %d / %d", s.pub.stats.Objects, s.pub.stats.LogicalBytes, scan.objects, scan.logicalBytes)
+	}
+
+	// Reference counts.
+	segs := scan.refs.sweep()
+	for _, sg := range segs {
+		r.ReferencedBytes += sg.end - sg.start
+		if sg.n >= 2 {
+			r.SharedBytes += sg.end - sg.start
+		}
+	}
+	want := scan.refs.shared(s.unit)
+	for u, n := range want {
+		if got := s.pub.shared[u]; got != n {
+			r.errorf("unit at %d is referenced %d times, refcount says %d", u, n, max(got, 1))
+		}
+	}
+	for u, n := range s.pub.shared {
+		if _, ok := want[u]; !ok {
+			r.errorf("refcount %d recorded for unit at %d, which is referenced at most once", n, u)
+		}
+	}
+
+	s.checkOmap(ctx, r, nids)
+	s.checkDeferred(r, segs)
+	s.checkAllocator(r, scan.refs.ranges())
+	return r, nil
+}
+
+func (s *Store) readStats() (*kv.Stats, error) {
+	v, c, err := s.db.Get(kv.StatsKey())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return kv.DecodeStats(v)
+}
+
+func (s *Store) checkOmap(ctx context.Context, r *FsckReport, nids map[uint64]OnodeKey) {
+	lo, hi := kv.AllOmapSpan()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		r.errorf("omap scan: %v", err)
+		return
+	}
+	defer it.Close()
+	var last uint64
+	seen := false
+	for ok := it.First(); ok && ctx.Err() == nil; ok = it.Next() {
+		nid, _, err := kv.ParseOmapKey(it.Key())
+		if err != nil {
+			r.errorf("omap key: %v", err)
+			continue
+		}
+		r.OmapEntries++
+		if _, ok := nids[nid]; !ok && (!seen || nid != last) {
+			r.OrphanOmapNids = append(r.OrphanOmapNids, nid)
+		}
+		last, seen = nid, true
+	}
+}
+
+func (s *Store) checkDeferred(r *FsckReport, segs []refSeg) {
+	lo, hi := kv.DeferredSpan()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		r.errorf("deferred scan: %v", err)
+		return
+	}
+	defer it.Close()
+	inKV := map[uint64]uint64{}
+	for ok := it.First(); ok; ok = it.Next() {
+		seq, err := kv.ParseDeferredKey(it.Key())
+		if err != nil {
+			r.errorf("deferred key: %v", err)
+			continue
+		}
+		d, err := kv.DecodeDeferred(it.Value())
+		if err != nil {
+			r.errorf("deferred record %d: %v", seq, err)
+			continue
+		}
+		r.DeferredRecords++
+		if prev, dup := inKV[d.Phys]; dup {
+			r.errorf("deferred records %d and %d both target device offset %d", prev, seq, d.Phys)
+		}
+		inKV[d.Phys] = seq
+		i, found := slices.BinarySearchFunc(segs, d.Phys, func(sg refSeg, p uint64) int {
+			if sg.end <= p {
+				return -1
+			}
+			if sg.start > p {
+				return 1
+			}
+			return 0
+		})
+		_ = i
+		if !found {
+			r.errorf("deferred record %d targets unreferenced device offset %d", seq, d.Phys)
+		}
+		if e, ok := s.overlay.getEntry(d.Phys); !ok || e.seq != seq {
+			r.errorf("deferred record %d at %d is not the pending in-memory write", seq, d.Phys)
+		}
+	}
+	if n, _ := s.overlay.len(); n != len(inKV) {
+		r.errorf("%d deferred writes pending in memory, %d records in the KV", n, len(inKV))
+	}
+}
+
+// checkAllocator compares the allocator's free space with the referenced ranges.
+func (s *Store) checkAllocator(r *FsckReport, used []refSeg) {
+	free, err := s.freeExtents()
+	if err != nil {
+		r.errorf("list free space: %v", err)
+		return
+	}
+	slices.SortFunc(free, func(a, b alloc.Extent) int { return cmp.Compare(a.Offset, b.Offset) })
+	var total uint64
+	for _, f := range free {
+		total += uint64(f.Length)
+	}
+	r.FreeBytes = total
+	if got := uint64(s.alloc.Free()); got != total {
+		r.errorf("allocator reports %d free bytes but lists %d", got, total)
+	}
+	// "Should be used": the label area plus every referenced range (sorted, disjoint).
+	should := append([]refSeg{{0, s.dataStart, 1}}, used...)
+	for _, f := range free {
+		fs, fe := uint64(f.Offset), uint64(f.End())
+		i, _ := slices.BinarySearchFunc(should, fs, func(sg refSeg, p uint64) int { return cmp.Compare(sg.end, p+1) })
+		if i < len(should) && should[i].start < fe {
+			r.errorf("free space [%d, %d) overlaps referenced space [%d, %d)", fs, fe, should[i].start, should[i].end)
+		}
+	}
+	// Unreferenced space (the gaps between should ranges) must be free, or it is leaked.
+	pos, fi := uint64(0), 0
+	for _, u := range append(should, refSeg{s.devSize, s.devSize, 0}) {
+		s.classifyGap(r, free, &fi, pos, u.start)
+		pos = max(pos, u.end)
+	}
+}
+
+// classifyGap records as leaked the parts of [lo, hi) not covered by free extents.
+func (s *Store) classifyGap(r *FsckReport, free []alloc.Extent, fi *int, lo, hi uint64) {
+	for lo < hi {
+		for *fi < len(free) && uint64(free[*fi].End()) <= lo {
+			*fi++
+		}
+		if *fi >= len(free) || uint64(free[*fi].Offset) >= hi {
+			r.addLeak(lo, hi)
+			return
+		}
+		f := free[*fi]
+		if uint64(f.Offset) > lo {
+			r.addLeak(lo, uint64(f.Offset))
+		}
+		lo = min(hi, uint64(f.End()))
+	}
+}
+
+func (r *FsckReport) addLeak(lo, hi uint64) {
+	if lo >= hi {
+		return
+	}
+	r.Leaked = append(r.Leaked, alloc.Extent{Offset: int64(lo), Length: int64(hi - lo)})
+	r.LeakedBytes += hi - lo
+}
+
+// freeExtents lists the allocator's free space. Allocators that cannot list it are drained with
+// Allocate and refilled with Release (commits are blocked while fsck runs).
+func (s *Store) freeExtents() ([]alloc.Extent, error) {
+	if fl, ok := s.alloc.(freeLister); ok {
+		return fl.Extents(), nil
+	}
+	n := s.alloc.Free()
+	if n == 0 {
+		return nil, nil
+	}
+	exts, err := s.alloc.Allocate(n)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(exts), s.alloc.Release(exts)
+}
+
+// deepCheck reads every block of o and verifies its checksum.
+func (s *Store) deepCheck(r *FsckReport, k OnodeKey, o *onode.Onode) {
+	const chunk = 1 << 20
+	bs := s.csumBlock
+	for _, e := range o.Extents {
+		for off := uint64(0); off < e.Length; off += chunk {
+			n := min(chunk, e.Length-off)
+			buf := blockdev.AlignedBuffer(int(n))
+			if _, err := s.dev.ReadAt(buf, int64(e.Phys+off)); err != nil {
+				r.errorf("read %s/%s at %d: %v", k.Collection, k.Object, e.Logical+off, err)
+				continue
+			}
+			for b := uint64(0); b < n; b += bs {
+				blk := buf[b : b+bs]
+				if d, ok := s.overlay.get(e.Phys + off + b); ok {
+					blk = d
+				}
+				idx := (off + b) / bs
+				if got := checksum(blk); got != e.Csums[idx] {
+					r.CorruptBlocks++
+					s.m.corruptions.Add(1)
+					r.errorf("%v", &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: int64(e.Logical + off + b),
+						Phys: int64(e.Phys + off + b), Detail: fmt.Sprintf("crc32c %#08x, expected %#08x", got, e.Csums[idx])})
+				}
+			}
+		}
+	}
+}
+
+// Repair releases leaked space and deletes orphaned omap entries, then checks again. It fixes only
+// what is safe to fix; other inconsistencies stay in the returned report.
+func (s *Store) Repair(ctx context.Context) (*FsckReport, error) {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.gate.Lock()
+	r, err := s.fsckLocked(ctx, false)
+	if err != nil {
+		s.gate.Unlock()
+		return nil, err
+	}
+	var errs []error
+	if len(r.Leaked) > 0 {
+		if err := s.alloc.Release(r.Leaked); err != nil {
+			errs = append(errs, fmt.Errorf("release leaked space: %w", err))
+		}
+	}
+	if len(r.OrphanOmapNids) > 0 {
+		b := s.db.NewBatch()
+		for _, nid := range r.OrphanOmapNids {
+			lo, hi := kv.OmapSpan(nid, "")
+			errs = append(errs, b.DeleteRange(lo, hi, nil))
+		}
+		errs = append(errs, b.Commit(pebble.Sync), b.Close())
+	}
+	s.gate.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	return s.fsckLocked(ctx, false)
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// NewAllocatorFunc builds an allocator that manages device bytes [0, size) in units of unit bytes,
+// all free. The store marks the label area and every referenced extent used at mount.
+type NewAllocatorFunc func(size, unit int64) (alloc.Allocator, error)
+
+// Options configure an open store. The zero value picks defaults.
+type Options struct {
+	// PreferDeferredSize: overwrites of already-allocated, unshared space smaller than this are
+	// logged in the KV and applied in place later instead of copy-on-write. 0 picks the default
+	// (64 KiB on rotational devices, 32 KiB otherwise); negative disables deferred writes.
+	PreferDeferredSize int
+	// DeferredBatch is the number of pending deferred blocks that wakes the deferred flusher
+	// (it also runs every DeferredInterval). 0 picks 256.
+	DeferredBatch int
+	// DeferredInterval is how often the deferred flusher runs when fewer than DeferredBatch blocks
+	// are pending; 0 picks 20ms.
+	DeferredInterval time.Duration
+	// CacheType is the onode cache policy: "2q" (default) or "lru".
+	CacheType string
+	// CacheShards: 0 = auto (8 on SSD, 5 on HDD).
+	CacheShards int
+	// MemoryTarget bounds the memory of caches in bytes; 0 picks 256 MiB.
+	MemoryTarget int64
+	// OnodeCache, if set, replaces the built-in onode cache.
+	OnodeCache OnodeCache
+	// MaxGroupTxns bounds how many transactions share one KV sync; 0 picks 128.
+	MaxGroupTxns int
+	// FS holds the metadata database; nil means the OS filesystem.
+	FS vfs.FS
+	// NewAllocator builds the space allocator; nil picks the default extent allocator.
+	NewAllocator NewAllocatorFunc
+}
+
+// MkfsOptions configure Mkfs.
+type MkfsOptions struct {
+	// Force formats a device even if it carries a filesystem or another store's signature.
+	Force bool
+	// MinAllocSize is the allocation unit (a power of two, a multiple of ChecksumBlockSize);
+	// 0 picks 4096.
+	MinAllocSize int
+	// ChecksumBlockSize is the size covered by one crc32c (a power of two, a multiple of the
+	// device block size); 0 picks 4096.
+	ChecksumBlockSize int
+	// UUID, if set, is the store UUID (canonical 8-4-4-4-12 hex form); otherwise a random one.
+	UUID string
+	// FS holds the metadata database; nil means the OS filesystem.
+	FS vfs.FS
+}
+
+// labelReserve is how much of the device start is kept for the label (rounded up to the
+// allocation unit).
+const labelReserve = 64 << 10
+
+func (o Options) withDefaults(rotational bool) (Options, error) {
+	if o.PreferDeferredSize == 0 {
+		o.PreferDeferredSize = 32 << 10
+		if rotational {
+			o.PreferDeferredSize = 64 << 10
+		}
+	}
+	if o.DeferredBatch <= 0 {
+		o.DeferredBatch = 256
+	}
+	if o.DeferredInterval <= 0 {
+		o.DeferredInterval = 20 * time.Millisecond
+	}
+	if o.CacheType == "" {
+		o.CacheType = "2q"
+	}
+	if o.CacheType != "2q" && o.CacheType != "lru" {
+		return o, fmt.Errorf("cache type %q (want 2q or lru): %w", o.CacheType, ErrInvalid)
+	}
+	if o.CacheShards < 0 {
+		return o, fmt.Errorf("cache shards %d: %w", o.CacheShards, ErrInvalid)
+	}
+	if o.CacheShards == 0 {
+		o.CacheShards = 8
+		if rotational {
+			o.CacheShards = 5
+		}
+	}
+	if o.MemoryTarget <= 0 {
+		o.MemoryTarget = 256 << 20
+	}
+	if o.MaxGroupTxns <= 0 {
+		o.MaxGroupTxns = 128
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	return o, nil
+}
+
+func pow2(v int) bool { return v > 0 && v&(v-1) == 0 }
+
+func (o MkfsOptions) withDefaults(devBlock int) (MkfsOptions, error) {
+	if o.MinAllocSize == 0 {
+		o.MinAllocSize = 4096
+	}
+	if o.ChecksumBlockSize == 0 {
+		o.ChecksumBlockSize = 4096
+	}
+	switch {
+	case !pow2(o.ChecksumBlockSize) || o.ChecksumBlockSize < devBlock:
+		return o, fmt.Errorf("checksum block size %d must be a power of two >= device block size %d: %w", o.ChecksumBlockSize, devBlock, ErrInvalid)
+	case !pow2(o.MinAllocSize) || o.MinAllocSize%o.ChecksumBlockSize != 0 || o.MinAllocSize > 16<<20:
+		return o, fmt.Errorf("min alloc size %d must be a power of two, a multiple of the checksum block size %d and at most 16 MiB: %w", o.MinAllocSize, o.ChecksumBlockSize, ErrInvalid)
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	return o, nil
+}

@@ -1,0 +1,534 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/onode"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// group is the staged state of one commit group: what the committed state will become once the
+// batch is durable. Only the committer uses it, under Store.commitMu.
+type group struct {
+	s     *Store
+	batch *pebble.Batch // indexed: omap reads see the group's own writes
+
+	onodes map[OnodeKey]*stagedOnode
+	colls  map[string]bool          // collection -> exists after the group
+	shared map[uint64]uint32        // unit -> reference count after the group (1 = unshared)
+	blocks map[uint64][]byte        // device block -> contents written by this group (aliases writes)
+	defers map[uint64]deferredEntry // device block -> deferred write staged by this group
+
+	allocated []alloc.Extent // space allocated by the group (released on abort)
+	freed     []alloc.Extent // space the group stops referencing (released at publish)
+	dropDefer []physSeq      // published deferred entries whose records the group deleted
+	writes    []pendingWrite // copy-on-write data to write before the KV commit
+
+	nextNid, nextSeq uint64
+	stats            kv.Stats
+	txn              int  // index of the transaction being staged
+	pinned           bool // dirty onodes are pinned and marked dirty in the cache
+}
+
+// stagedOnode is an object's state in the group: o is nil when the object does not exist.
+type stagedOnode struct {
+	o     *onode.Onode
+	owned bool // o is a private copy that may be mutated
+	dirty bool // must be written (or deleted) in the batch
+}
+
+type pendingWrite struct {
+	phys uint64
+	buf  []byte
+	txn  int
+}
+
+func (s *Store) newGroup() *group {
+	return &group{
+		s:       s,
+		batch:   s.db.NewIndexedBatch(),
+		onodes:  map[OnodeKey]*stagedOnode{},
+		colls:   map[string]bool{},
+		shared:  map[uint64]uint32{},
+		blocks:  map[uint64][]byte{},
+		defers:  map[uint64]deferredEntry{},
+		nextNid: s.nextNid,
+		nextSeq: s.nextSeq,
+		stats:   s.pub.stats,
+	}
+}
+
+func (g *group) applyTxn(i int, t *Transaction) error {
+	g.txn = i
+	for j, o := range t.ops {
+		if err := g.applyOp(o); err != nil {
+			return fmt.Errorf("transaction op %d (%s %s/%s): %w", j, o.kind, o.c, o.o, err)
+		}
+	}
+	return nil
+}
+
+func (g *group) applyOp(o op) error {
+	if err := kv.ValidateCollection(o.c); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	switch o.kind {
+	case opCreateCollection:
+		if g.collExists(o.c) {
+			return fmt.Errorf("collection %q: %w", o.c, ErrExists)
+		}
+		g.colls[o.c] = true
+		return g.batch.Set(kv.CollectionKey(o.c), kv.Collection{}.Encode(), nil)
+	case opRemoveCollection:
+		if !g.collExists(o.c) {
+			return fmt.Errorf("collection %q: %w", o.c, ErrNotFound)
+		}
+		empty, err := g.collEmpty(o.c)
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return fmt.Errorf("collection %q: %w", o.c, ErrNotEmpty)
+		}
+		g.colls[o.c] = false
+		return g.batch.Delete(kv.CollectionKey(o.c), nil)
+	}
+	if !g.collExists(o.c) {
+		return fmt.Errorf("collection %q: %w", o.c, ErrNotFound)
+	}
+	if err := kv.ValidateObject(o.o); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	k := OnodeKey{o.c, o.o}
+	switch o.kind {
+	case opTouch:
+		_, err := g.mutOnode(k, true)
+		return err
+	case opWrite:
+		return g.write(k, o.off, o.data)
+	case opZero:
+		return g.zero(k, o.off, o.length)
+	case opTruncate:
+		return g.truncate(k, o.off)
+	case opRemove:
+		return g.remove(k)
+	case opSetAttr:
+		on, err := g.mutOnode(k, false)
+		if err != nil {
+			return err
+		}
+		if on.Xattrs == nil {
+			on.Xattrs = map[string][]byte{}
+		}
+		on.Xattrs[o.name] = o.data
+		return nil
+	case opRmAttr:
+		on, err := g.mutOnode(k, false)
+		if err != nil {
+			return err
+		}
+		delete(on.Xattrs, o.name)
+		return nil
+	case opOmapSet:
+		on, err := g.get(k)
+		if err != nil {
+			return err
+		}
+		for _, key := range slices.Sorted(maps.Keys(o.kvs)) {
+			if err := g.batch.Set(kv.OmapKey(on.Nid, key), o.kvs[key], nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	case opOmapRmKeys:
+		on, err := g.get(k)
+		if err != nil {
+			return err
+		}
+		for _, key := range o.keys {
+			if err := g.batch.Delete(kv.OmapKey(on.Nid, key), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	case opOmapClear:
+		on, err := g.mutOnode(k, false)
+		if err != nil {
+			return err
+		}
+		on.OmapHeader = nil
+		lo, hi := kv.OmapSpan(on.Nid, "")
+		return g.batch.DeleteRange(lo, hi, nil)
+	case opOmapSetHeader:
+		on, err := g.mutOnode(k, false)
+		if err != nil {
+			return err
+		}
+		on.OmapHeader = o.data
+		if on.OmapHeader == nil {
+			on.OmapHeader = []byte{}
+		}
+		return nil
+	case opClone:
+		if err := kv.ValidateObject(o.dst); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return g.clone(k, OnodeKey{o.c, o.dst})
+	case opRename:
+		if err := kv.ValidateObject(o.dst); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return g.rename(k, OnodeKey{o.c, o.dst})
+	}
+	return fmt.Errorf("unknown op %d: %w", o.kind, ErrInvalid)
+}
+
+func (g *group) collExists(c string) bool {
+	if v, ok := g.colls[c]; ok {
+		return v
+	}
+	_, ok := g.s.pub.colls[c]
+	return ok
+}
+
+// collEmpty reports whether collection c holds no object once the group's changes apply.
+func (g *group) collEmpty(c string) (bool, error) {
+	for k, st := range g.onodes {
+		if k.Collection == c && st.o != nil {
+			return false, nil
+		}
+	}
+	lo, hi := kv.OnodeSpan(c, "")
+	it, err := g.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return false, fmt.Errorf("list collection %q: %w", c, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		_, name, err := kv.ParseOnodeKey(it.Key())
+		if err != nil {
+			return false, errors.Join(corruptMeta("%v", err), it.Close())
+		}
+		if st, staged := g.onodes[OnodeKey{c, name}]; staged && st.o == nil {
+			continue
+		}
+		return false, it.Close()
+	}
+	return true, it.Close()
+}
+
+// lookup returns the staged state of k, loading the committed onode on first use.
+func (g *group) lookup(k OnodeKey) (*stagedOnode, error) {
+	if st, ok := g.onodes[k]; ok {
+		return st, nil
+	}
+	o, err := g.s.loadOnode(k)
+	if err != nil {
+		return nil, err
+	}
+	st := &stagedOnode{o: o}
+	g.onodes[k] = st
+	return st, nil
+}
+
+// get returns the object's onode for reading; ErrNotFound if it does not exist.
+func (g *group) get(k OnodeKey) (*onode.Onode, error) {
+	st, err := g.lookup(k)
+	if err != nil {
+		return nil, err
+	}
+	if st.o == nil {
+		return nil, fmt.Errorf("object %s/%s: %w", k.Collection, k.Object, ErrNotFound)
+	}
+	return st.o, nil
+}
+
+// mutOnode returns a private, mutable copy of the object's onode, creating the object if create
+// is set, otherwise failing with ErrNotFound.
+func (g *group) mutOnode(k OnodeKey, create bool) (*onode.Onode, error) {
+	st, err := g.lookup(k)
+	if err != nil {
+		return nil, err
+	}
+	if st.o == nil {
+		if !create {
+			return nil, fmt.Errorf("object %s/%s: %w", k.Collection, k.Object, ErrNotFound)
+		}
+		st.o = &onode.Onode{Nid: g.nextNid}
+		g.nextNid++
+		st.owned = true
+		g.stats.Objects++
+	}
+	if !st.owned {
+		st.o = st.o.Clone()
+		st.owned = true
+	}
+	st.dirty = true
+	return st.o, nil
+}
+
+func (g *group) setSize(o *onode.Onode, size uint64) {
+	g.stats.LogicalBytes = g.stats.LogicalBytes - o.Size + size
+	o.Size = size
+}
+
+func (g *group) remove(k OnodeKey) error {
+	st, err := g.lookup(k)
+	if err != nil {
+		return err
+	}
+	if st.o == nil {
+		return fmt.Errorf("object %s/%s: %w", k.Collection, k.Object, ErrNotFound)
+	}
+	o := st.o
+	for _, e := range o.Extents {
+		g.deref(onode.PhysRange{Phys: e.Phys, Length: e.Length})
+	}
+	lo, hi := kv.OmapSpan(o.Nid, "")
+	if err := g.batch.DeleteRange(lo, hi, nil); err != nil {
+		return err
+	}
+	g.stats.Objects--
+	g.stats.LogicalBytes -= o.Size
+	st.o, st.owned, st.dirty = nil, false, true
+	return nil
+}
+
+func (g *group) clone(src, dst OnodeKey) error {
+	so, err := g.get(src)
+	if err != nil {
+		return err
+	}
+	if src == dst {
+		return nil
+	}
+	if st, err := g.lookup(dst); err != nil {
+		return err
+	} else if st.o != nil {
+		if err := g.remove(dst); err != nil {
+			return err
+		}
+	}
+	do, err := g.mutOnode(dst, true)
+	if err != nil {
+		return err
+	}
+	nid := do.Nid
+	*do = *so.Clone()
+	do.Nid = nid
+	g.stats.LogicalBytes += do.Size
+	for _, e := range do.Extents {
+		g.addRef(onode.PhysRange{Phys: e.Phys, Length: e.Length})
+	}
+	lo, hi := kv.OmapSpan(so.Nid, "")
+	it, err := g.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("read omap of %s/%s: %w", src.Collection, src.Object, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		_, key, err := kv.ParseOmapKey(it.Key())
+		if err != nil {
+			return errors.Join(corruptMeta("%v", err), it.Close())
+		}
+		if err := g.batch.Set(kv.OmapKey(nid, key), slices.Clone(it.Value()), nil); err != nil {
+			return errors.Join(err, it.Close())
+		}
+	}
+	return it.Close()
+}
+
+func (g *group) rename(src, dst OnodeKey) error {
+	so, err := g.get(src)
+	if err != nil {
+		return err
+	}
+	if src == dst {
+		return nil
+	}
+	dt, err := g.lookup(dst)
+	if err != nil {
+		return err
+	}
+	if dt.o != nil {
+		return fmt.Errorf("rename target %s/%s: %w", dst.Collection, dst.Object, ErrExists)
+	}
+	dt.o, dt.owned, dt.dirty = so, false, true
+	st := g.onodes[src]
+	st.o, st.owned, st.dirty = nil, false, true
+	return nil
+}
+
+// refs returns the reference count of allocation unit u as the group sees it.
+func (g *group) refs(u uint64) uint32 {
+	if n, ok := g.shared[u]; ok {
+		return n
+	}
+	if n, ok := g.s.pub.shared[u]; ok {
+		return n
+	}
+	return 1
+}
+
+func (g *group) addRef(r onode.PhysRange) {
+	for u := r.Phys; u < r.Phys+r.Length; u += g.s.unit {
+		g.shared[u] = g.refs(u) + 1
+	}
+}
+
+// deref drops one reference to each unit of r; units no longer referenced are freed at publish,
+// together with the deferred writes pending in them.
+func (g *group) deref(r onode.PhysRange) {
+	unit := g.s.unit
+	for u := r.Phys; u < r.Phys+r.Length; u += unit {
+		n := g.refs(u)
+		if n >= 2 {
+			g.shared[u] = n - 1
+			continue
+		}
+		g.shared[u] = 1
+		if l := len(g.freed); l > 0 && uint64(g.freed[l-1].End()) == u {
+			g.freed[l-1].Length += int64(unit)
+		} else {
+			g.freed = append(g.freed, alloc.Extent{Offset: int64(u), Length: int64(unit)})
+		}
+		for b := u; b < u+unit; b += g.s.csumBlock {
+			delete(g.blocks, b)
+			if e, ok := g.defers[b]; ok {
+				_ = g.batch.Delete(kv.DeferredKey(e.seq), nil)
+				delete(g.defers, b)
+			}
+		}
+		for _, ps := range g.s.overlay.entriesIn(u, u+unit) {
+			_ = g.batch.Delete(kv.DeferredKey(ps.seq), nil)
+			g.dropDefer = append(g.dropDefer, ps)
+		}
+	}
+}
+
+// allocate reserves n bytes of new space.
+func (g *group) allocate(n uint64) ([]alloc.Extent, error) {
+	exts, err := g.s.alloc.Allocate(int64(n))
+	if err != nil {
+		if free := g.s.alloc.Free(); free < int64(n) {
+			return nil, fmt.Errorf("allocate %d bytes (%d free): %w: %w", n, free, ErrNoSpace, err)
+		}
+		return nil, fmt.Errorf("allocate %d bytes: %w", n, err)
+	}
+	g.allocated = append(g.allocated, exts...)
+	return exts, nil
+}
+
+// finish writes the staged onodes, superblock and stats into the batch.
+func (g *group) finish() error {
+	for k, st := range g.onodes {
+		if !st.dirty {
+			continue
+		}
+		key := kv.OnodeKey(k.Collection, k.Object)
+		var err error
+		if st.o == nil {
+			err = g.batch.Delete(key, nil)
+		} else {
+			err = g.batch.Set(key, st.o.Encode(nil), nil)
+		}
+		if err != nil {
+			return fmt.Errorf("stage onode %s/%s: %w", k.Collection, k.Object, err)
+		}
+	}
+	if g.nextNid != g.s.nextNid {
+		sb := kv.Superblock{UUID: g.s.uuid, DeviceSize: g.s.devSize, MinAllocSize: g.s.unit,
+			ChecksumBlockSize: g.s.csumBlock, DataStart: g.s.dataStart, NextNid: g.nextNid}
+		if err := g.batch.Set(kv.SuperKey(), sb.Encode(), nil); err != nil {
+			return fmt.Errorf("stage superblock: %w", err)
+		}
+	}
+	if g.stats != g.s.pub.stats {
+		if err := g.batch.Set(kv.StatsKey(), g.stats.Encode(), nil); err != nil {
+			return fmt.Errorf("stage stats: %w", err)
+		}
+	}
+	for k, st := range g.onodes {
+		if st.dirty {
+			g.s.cache.Pin(k)
+			g.s.cache.MarkDirty(k)
+		}
+	}
+	g.pinned = true
+	return nil
+}
+
+// unpin undoes finish's pins without changing the cached onodes.
+func (g *group) unpin() {
+	if !g.pinned {
+		return
+	}
+	for k, st := range g.onodes {
+		if st.dirty {
+			g.s.cache.MarkClean(k)
+			g.s.cache.Unpin(k)
+		}
+	}
+	g.pinned = false
+}
+
+// publish installs the committed group in memory and releases the space it freed.
+func (g *group) publish() {
+	s := g.s
+	if len(g.dropDefer) > 0 {
+		// The flusher may be writing one of the freed blocks: wait for its cycle to end.
+		s.flushMu.Lock()
+		defer s.flushMu.Unlock()
+	}
+	s.gate.Lock()
+	for c, exists := range g.colls {
+		if exists {
+			s.pub.colls[c] = struct{}{}
+		} else {
+			delete(s.pub.colls, c)
+		}
+	}
+	for k, st := range g.onodes {
+		if !st.dirty {
+			continue
+		}
+		if st.o == nil {
+			s.cache.Remove(k)
+		} else {
+			s.cache.Insert(k, st.o)
+		}
+		s.cache.MarkClean(k)
+		s.cache.Unpin(k)
+	}
+	for u, n := range g.shared {
+		if n <= 1 {
+			delete(s.pub.shared, u)
+		} else {
+			s.pub.shared[u] = n
+		}
+	}
+	s.pub.stats = g.stats
+	for _, ps := range g.dropDefer {
+		s.overlay.removeIfSeq(ps.phys, ps.seq)
+	}
+	for phys, e := range g.defers {
+		s.overlay.put(phys, e)
+	}
+	if len(g.freed) > 0 {
+		if err := s.alloc.Release(g.freed); err != nil {
+			s.m.allocErrors.Add(1)
+		}
+	}
+	s.gate.Unlock()
+	s.nextNid, s.nextSeq = g.nextNid, g.nextSeq
+	_ = g.batch.Close()
+	if n, _ := s.overlay.len(); n >= s.opts.DeferredBatch {
+		select {
+		case s.kickDef <- struct{}{}:
+		default:
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/onode"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Store is an open object store. All methods are safe for concurrent use.
+type Store struct {
+	dev  blockdev.Device
+	db   *pebble.DB
+	opts Options
+
+	uuid      string
+	devSize   uint64
+	unit      uint64 // min_alloc_size
+	csumBlock uint64
+	dataStart uint64
+
+	alloc alloc.Allocator // internally synchronized
+	cache OnodeCache      // internally synchronized
+
+	// gate orders readers against publication: readers hold it shared from onode lookup to the end
+	// of their device reads; the committer holds it exclusively while it publishes a group and
+	// releases the space that group freed, so no reader ever reads space that was reallocated.
+	gate sync.RWMutex
+	// pub is the published (committed) in-memory state. Written only by the committer while it
+	// holds gate exclusively; read under gate (shared) or by the committer.
+	pub struct {
+		colls  map[string]struct{}
+		shared map[uint64]uint32 // allocation unit -> reference count, only for counts >= 2
+		stats  kv.Stats
+	}
+
+	overlay *deferredOverlay
+	// flushMu is held by the deferred flusher for a whole cycle (snapshot, device writes, flush, KV
+	// delete, overlay trim), and by the committer when it frees space holding pending deferred
+	// writes, so the flusher never writes into space that was freed and reallocated.
+	flushMu sync.Mutex
+
+	// commitMu is held while a commit group is staged, written and published (and by Fsck, which
+	// needs metadata at rest). The fields below are used only under it.
+	commitMu sync.Mutex
+	nextNid  uint64
+	nextSeq  uint64
+
+	// life guards the queue against Close: Commit holds it shared while enqueuing.
+	life    sync.RWMutex
+	closed  bool // REQUIRES: life
+	queue   chan *commitReq
+	stopBG  chan struct{}
+	kickDef chan struct{}
+	wg      sync.WaitGroup
+	failErr atomic.Pointer[error] // set when a KV commit failed: writes are refused
+
+	m metricsState
+}
+
+// Open mounts the store on dev whose metadata lives in dbDir: it checks the label against the
+// superblock, loads the collections, replays deferred writes, rebuilds the allocator from the
+// onodes, and starts the commit and deferred-write workers. The caller keeps ownership of dev and
+// closes it after Close.
+func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) (*Store, error) {
+	opts, err := opts.withDefaults(dev.Rotational())
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if opts.NewAllocator == nil {
+		opts.NewAllocator = defaultAllocator
+	}
+	label, err := blockdev.ReadLabel(dev)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := kv.Open(dbDir, kv.Options{FS: opts.FS, CacheSize: opts.MemoryTarget / 4})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{dev: dev, db: db, opts: opts, overlay: newDeferredOverlay()}
+	if err := s.mount(ctx, label); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
+	}
+	s.cache = opts.OnodeCache
+	if s.cache == nil {
+		s.cache = newMapOnodeCache(int(opts.MemoryTarget / 4096))
+	}
+	s.queue = make(chan *commitReq, 1024)
+	s.stopBG = make(chan struct{})
+	s.kickDef = make(chan struct{}, 1)
+	s.wg.Add(2)
+	go s.commitLoop()
+	go s.deferredLoop()
+	return s, nil
+}
+
+func (s *Store) mount(ctx context.Context, label blockdev.Label) error {
+	sb, err := s.readSuper()
+	if err != nil {
+		return err
+	}
+	if sb.UUID != label.UUIDString() {
+		return fmt.Errorf("device label is store %s but metadata is store %s: %w", label.UUIDString(), sb.UUID, ErrInvalid)
+	}
+	if uint64(s.dev.Size()) < sb.DeviceSize {
+		return fmt.Errorf("device is %d bytes, store was made on %d: %w", s.dev.Size(), sb.DeviceSize, ErrInvalid)
+	}
+	if sb.ChecksumBlockSize%uint64(s.dev.BlockSize()) != 0 {
+		return fmt.Errorf("checksum block %d is not a multiple of device block size %d: %w", sb.ChecksumBlockSize, s.dev.BlockSize(), ErrInvalid)
+	}
+	s.uuid, s.devSize, s.unit, s.csumBlock, s.dataStart = sb.UUID, sb.DeviceSize, sb.MinAllocSize, sb.ChecksumBlockSize, sb.DataStart
+	s.nextNid = sb.NextNid
+	if s.pub.colls, err = s.loadCollections(); err != nil {
+		return err
+	}
+	if err := s.replayDeferred(ctx); err != nil {
+		return err
+	}
+	a, err := s.opts.NewAllocator(int64(s.devSize), int64(s.unit))
+	if err != nil {
+		return fmt.Errorf("create allocator: %w", err)
+	}
+	s.alloc = a
+	if err := a.MarkUsed(alloc.Extent{Offset: 0, Length: int64(s.dataStart)}); err != nil {
+		return fmt.Errorf("reserve label area: %w", err)
+	}
+	scan, err := s.scanOnodes(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if scan.maxNid >= s.nextNid {
+		return corruptMeta("onode nid %d is not below the superblock's next nid %d", scan.maxNid, s.nextNid)
+	}
+	for _, r := range scan.refs.ranges() {
+		if err := a.MarkUsed(alloc.Extent{Offset: int64(r.start), Length: int64(r.end - r.start)}); err != nil {
+			return corruptMeta("referenced extent [%d, %d) cannot be marked used: %v", r.start, r.end, err)
+		}
+	}
+	s.pub.shared = scan.refs.shared(s.unit)
+	s.pub.stats = kv.Stats{Objects: scan.objects, LogicalBytes: scan.logicalBytes}
+	return nil
+}
+
+func (s *Store) readSuper() (*kv.Superblock, error) {
+	v, c, err := s.db.Get(kv.SuperKey())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("no superblock in metadata db (not made by mkfs?): %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read superblock: %w", err)
+	}
+	defer c.Close()
+	sb, err := kv.DecodeSuperblock(v)
+	if err != nil {
+		return nil, corruptMeta("superblock: %v", err)
+	}
+	return sb, nil
+}
+
+func (s *Store) loadCollections() (map[string]struct{}, error) {
+	lo, hi := kv.CollectionSpan()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	colls := map[string]struct{}{}
+	for ok := it.First(); ok; ok = it.Next() {
+		c, err := kv.ParseCollectionKey(it.Key())
+		if err != nil {
+			return nil, errors.Join(corruptMeta("%v", err), it.Close())
+		}
+		if _, err := kv.DecodeCollection(it.Value()); err != nil {
+			return nil, errors.Join(corruptMeta("collection %q: %v", c, err), it.Close())
+		}
+		colls[c] = struct{}{}
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	return colls, nil
+}
+
+// loadOnode returns the committed onode of k (nil if absent), from the cache or the KV.
+func (s *Store) loadOnode(k OnodeKey) (*onode.Onode, error) {
+	if o, ok := s.cache.Get(k); ok {
+		return o, nil
+	}
+	v, c, err := s.db.Get(kv.OnodeKey(k.Collection, k.Object))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read onode %s/%s: %w", k.Collection, k.Object, err)
+	}
+	defer c.Close()
+	o, err := onode.Decode(v)
+	if err != nil {
+		return nil, &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: -1, Phys: -1, Detail: err.Error()}
+	}
+	if err := s.checkGeometry(o); err != nil {
+		return nil, &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: -1, Phys: -1, Detail: err.Error()}
+	}
+	s.cache.Insert(k, o)
+	return o, nil
+}
+
+// checkGeometry verifies the onode invariants that depend on the store's geometry.
+func (s *Store) checkGeometry(o *onode.Onode) error {
+	for _, e := range o.Extents {
+		switch {
+		case e.Logical%s.unit != 0 || e.Phys%s.unit != 0 || e.Length%s.unit != 0:
+			return fmt.Errorf("extent %+v not aligned to allocation unit %d", e, s.unit)
+		case e.Phys < s.dataStart || e.Phys+e.Length > s.devSize:
+			return fmt.Errorf("extent at device offset %d+%d outside data area [%d, %d)", e.Phys, e.Length, s.dataStart, s.devSize)
+		case uint64(len(e.Csums)) != e.Length/s.csumBlock:
+			return fmt.Errorf("extent at %d has %d checksums, want %d", e.Logical, len(e.Csums), e.Length/s.csumBlock)
+		}
+	}
+	return nil
+}
+
+// UUID returns the store's UUID.
+func (s *Store) UUID() string { return s.uuid }
+
+// Close stops accepting transactions, waits for queued ones, applies every deferred write in place,
+// and closes the metadata database. It does not close the device.
+func (s *Store) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.life.Unlock()
+	close(s.stopBG)
+	s.wg.Wait()
+	var errs []error
+	if s.failErr.Load() == nil {
+		if err := s.flushDeferred(); err != nil {
+			errs = append(errs, fmt.Errorf("close: apply deferred writes: %w", err))
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close metadata db: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// ListCollections returns the collection names in sorted order.
+func (s *Store) ListCollections(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	out := make([]string, 0, len(s.pub.colls))
+	for c := range s.pub.colls {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t) }

@@ -1,0 +1,146 @@
+package store
+
+import "slices"
+
+// opKind identifies a transaction operation.
+type opKind uint8
+
+const (
+	opCreateCollection opKind = iota + 1
+	opRemoveCollection
+	opTouch
+	opWrite
+	opZero
+	opTruncate
+	opRemove
+	opSetAttr
+	opRmAttr
+	opOmapSet
+	opOmapRmKeys
+	opOmapClear
+	opOmapSetHeader
+	opClone
+	opRename
+)
+
+var opNames = map[opKind]string{
+	opCreateCollection: "create collection", opRemoveCollection: "remove collection",
+	opTouch: "touch", opWrite: "write", opZero: "zero", opTruncate: "truncate", opRemove: "remove",
+	opSetAttr: "setattr", opRmAttr: "rmattr", opOmapSet: "omap set", opOmapRmKeys: "omap rm keys",
+	opOmapClear: "omap clear", opOmapSetHeader: "omap set header", opClone: "clone", opRename: "rename",
+}
+
+func (k opKind) String() string { return opNames[k] }
+
+type op struct {
+	kind   opKind
+	c, o   string
+	dst    string // clone / rename target
+	off    uint64
+	length uint64
+	data   []byte
+	name   string
+	kvs    map[string][]byte
+	keys   []string
+}
+
+// Transaction is an ordered batch of operations applied atomically by Store.Commit: after a crash
+// either all of them are visible or none. Build it with NewTransaction and the methods below; the
+// methods copy their arguments, so callers may reuse buffers. A Transaction is not safe for
+// concurrent use and must not be changed after it is passed to Commit.
+//
+// Operations see the effects of the earlier operations of the same transaction.
+type Transaction struct {
+	ops   []op
+	bytes int
+}
+
+// NewTransaction returns an empty transaction.
+func NewTransaction() *Transaction { return &Transaction{} }
+
+// Len is the number of operations.
+func (t *Transaction) Len() int { return len(t.ops) }
+
+func (t *Transaction) add(o op) *Transaction {
+	t.ops = append(t.ops, o)
+	t.bytes += len(o.data)
+	return t
+}
+
+// CreateCollection creates collection c (ErrExists if it exists).
+func (t *Transaction) CreateCollection(c string) *Transaction {
+	return t.add(op{kind: opCreateCollection, c: c})
+}
+
+// RemoveCollection removes the empty collection c (ErrNotEmpty if it holds objects).
+func (t *Transaction) RemoveCollection(c string) *Transaction {
+	return t.add(op{kind: opRemoveCollection, c: c})
+}
+
+// Touch creates object o if it does not exist.
+func (t *Transaction) Touch(c, o string) *Transaction { return t.add(op{kind: opTouch, c: c, o: o}) }
+
+// Write writes data at off, creating the object if needed and extending its size.
+func (t *Transaction) Write(c, o string, off uint64, data []byte) *Transaction {
+	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: slices.Clone(data), length: uint64(len(data))})
+}
+
+// Zero makes [off, off+length) read as zeros (freeing whole allocation units), creating the object
+// if needed and extending its size to off+length.
+func (t *Transaction) Zero(c, o string, off, length uint64) *Transaction {
+	return t.add(op{kind: opZero, c: c, o: o, off: off, length: length})
+}
+
+// Truncate sets the object's size; bytes past a shrunk size are freed and read as zeros if the
+// object grows again. The object must exist.
+func (t *Transaction) Truncate(c, o string, size uint64) *Transaction {
+	return t.add(op{kind: opTruncate, c: c, o: o, off: size})
+}
+
+// Remove deletes object o with its data, xattrs and omap (ErrNotFound if absent).
+func (t *Transaction) Remove(c, o string) *Transaction { return t.add(op{kind: opRemove, c: c, o: o}) }
+
+// SetAttr sets an extended attribute. The object must exist.
+func (t *Transaction) SetAttr(c, o, name string, value []byte) *Transaction {
+	return t.add(op{kind: opSetAttr, c: c, o: o, name: name, data: slices.Clone(value)})
+}
+
+// RmAttr removes an extended attribute (a missing attribute is not an error). The object must exist.
+func (t *Transaction) RmAttr(c, o, name string) *Transaction {
+	return t.add(op{kind: opRmAttr, c: c, o: o, name: name})
+}
+
+// OmapSet sets omap entries. The object must exist.
+func (t *Transaction) OmapSet(c, o string, kvs map[string][]byte) *Transaction {
+	cp := make(map[string][]byte, len(kvs))
+	for k, v := range kvs {
+		cp[k] = slices.Clone(v)
+	}
+	return t.add(op{kind: opOmapSet, c: c, o: o, kvs: cp})
+}
+
+// OmapRmKeys removes omap entries (missing keys are ignored). The object must exist.
+func (t *Transaction) OmapRmKeys(c, o string, keys ...string) *Transaction {
+	return t.add(op{kind: opOmapRmKeys, c: c, o: o, keys: slices.Clone(keys)})
+}
+
+// OmapClear removes every omap entry and the omap header. The object must exist.
+func (t *Transaction) OmapClear(c, o string) *Transaction {
+	return t.add(op{kind: opOmapClear, c: c, o: o})
+}
+
+// OmapSetHeader sets the omap header. The object must exist.
+func (t *Transaction) OmapSetHeader(c, o string, header []byte) *Transaction {
+	return t.add(op{kind: opOmapSetHeader, c: c, o: o, data: slices.Clone(header)})
+}
+
+// Clone makes dst a copy of src (data, xattrs, omap) in collection c, replacing dst if it exists.
+// Data is shared copy-on-write: no data is copied until one of them is overwritten.
+func (t *Transaction) Clone(c, src, dst string) *Transaction {
+	return t.add(op{kind: opClone, c: c, o: src, dst: dst})
+}
+
+// Rename renames src to dst within collection c (ErrExists if dst exists).
+func (t *Transaction) Rename(c, src, dst string) *Transaction {
+	return t.add(op{kind: opRename, c: c, o: src, dst: dst})
+}
