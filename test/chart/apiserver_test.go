@@ -12,14 +12,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // apiServer is the envtest API server shared by the package's tests; TestMain starts it once with
-// the chart's CRDs (and a ServiceMonitor stand-in) installed.
+// the chart's CRDs (and ServiceMonitor and PodMonitor stand-ins) installed.
 type apiServer struct {
 	env    *envtest.Environment
+	cfg    *rest.Config
 	client client.Client
 }
 
@@ -41,6 +43,7 @@ func runWithAPIServer(m *testing.M) int {
 		CRDDirectoryPaths: []string{
 			filepath.Join(dir, "..", "..", "charts", "cobalt", "crds"),
 			filepath.Join(dir, "testdata", "servicemonitor-crd.yaml"),
+			filepath.Join(dir, "testdata", "podmonitor-crd.yaml"),
 		},
 		ErrorIfCRDPathMissing: true,
 	}
@@ -64,7 +67,7 @@ func runWithAPIServer(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "create namespace %s: %v\n", releaseNamespace, err)
 		return 1
 	}
-	server = &apiServer{env: env, client: client.WithFieldValidation(c, metav1.FieldValidationStrict)}
+	server = &apiServer{env: env, cfg: cfg, client: client.WithFieldValidation(c, metav1.FieldValidationStrict)}
 	return m.Run()
 }
 

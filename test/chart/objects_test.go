@@ -24,6 +24,7 @@ var defaultObjects = []string{
 // optionalObjects are added by allOptions.
 var optionalObjects = []string{
 	"ConfigMap/cobalt-system/cobalt-grafana-dashboard",
+	"PodMonitor/cobalt-system/cobalt-node-daemon-metrics-monitor",
 	"Secret/cobalt-system/cobalt-ca",
 	"ServiceMonitor/cobalt-system/cobalt-controller-manager-metrics-monitor",
 	"StorageCluster/cobalt-system/cobalt",

@@ -149,7 +149,8 @@ func allOptions(t testing.TB) map[string]any {
 	caPEM, keyPEM := testCA(t)
 	return map[string]any{
 		"metrics": map[string]any{
-			"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"serviceMonitor":       map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"nodeDaemonPodMonitor": map[string]any{"enabled": true},
 		},
 		"nodeAPI": map[string]any{
 			"caSecret": map[string]any{"create": true, "certificate": caPEM, "key": keyPEM},
@@ -169,4 +170,8 @@ func equalJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
 	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+func unstructuredString(obj map[string]any, fields ...string) (string, bool, error) {
+	return unstructured.NestedString(obj, fields...)
 }
