@@ -72,7 +72,9 @@ func computeClusterStatus(cluster *storagev1alpha1.StorageCluster, obs clusterOb
 		st.NodeDaemon = obs.DaemonSet.Name
 	}
 
-	ready := metav1.Condition{Type: storagev1alpha1.ConditionReady, ObservedGeneration: gen}
+	// Transition times come from obs.Now, so they follow the injected clock.
+	at := metav1.NewTime(obs.Now)
+	ready := metav1.Condition{Type: storagev1alpha1.ConditionReady, ObservedGeneration: gen, LastTransitionTime: at}
 	switch {
 	case obs.Deleting && len(obs.BlockingVolumes) > 0:
 		ready.Status, ready.Reason = metav1.ConditionFalse, storagev1alpha1.ReasonDeletionBlocked
@@ -95,7 +97,7 @@ func computeClusterStatus(cluster *storagev1alpha1.StorageCluster, obs clusterOb
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 
-	degraded := metav1.Condition{Type: storagev1alpha1.ConditionDegraded, ObservedGeneration: gen,
+	degraded := metav1.Condition{Type: storagev1alpha1.ConditionDegraded, ObservedGeneration: gen, LastTransitionTime: at,
 		Status: metav1.ConditionFalse, Reason: storagev1alpha1.ReasonAsExpected, Message: "no desired Store is down"}
 	if len(down) > 0 {
 		degraded.Status, degraded.Reason = metav1.ConditionTrue, storagev1alpha1.ReasonStoresDown
@@ -103,7 +105,7 @@ func computeClusterStatus(cluster *storagev1alpha1.StorageCluster, obs clusterOb
 	}
 	meta.SetStatusCondition(&st.Conditions, degraded)
 
-	progressing := metav1.Condition{Type: storagev1alpha1.ConditionProgressing, ObservedGeneration: gen}
+	progressing := metav1.Condition{Type: storagev1alpha1.ConditionProgressing, ObservedGeneration: gen, LastTransitionTime: at}
 	switch {
 	case obs.Deleting && len(obs.BlockingVolumes) > 0:
 		progressing.Status, progressing.Reason = metav1.ConditionTrue, storagev1alpha1.ReasonDeletionBlocked

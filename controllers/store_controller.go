@@ -60,8 +60,9 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if err := r.ensureFinalizer(ctx, store); err != nil {
 		return ctrl.Result{}, err
 	}
-	health := evaluateStoreHealth(store, r.Clock.Now(), r.HeartbeatTimeout)
-	storeConditions(store, health)
+	now := r.Clock.Now()
+	health := evaluateStoreHealth(store, now, r.HeartbeatTimeout)
+	storeConditions(store, health, now)
 	r.recordTransitions(before, store)
 	if health.Ready {
 		// Come back just after the heartbeat would go stale; a new heartbeat re-triggers sooner.
@@ -136,7 +137,8 @@ func (r *StoreReconciler) reconcileDelete(ctx context.Context, store *v1alpha1.S
 		msg := fmt.Sprintf("deletion waits for %d Volume(s) placed on this store: %s", len(names), nameList(names))
 		prev := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.ConditionReady)
 		meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
-			Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDeletionBlocked, Message: msg, ObservedGeneration: store.Generation})
+			Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDeletionBlocked, Message: msg, ObservedGeneration: store.Generation,
+			LastTransitionTime: metav1.NewTime(r.Clock.Now())})
 		if prev == nil || prev.Message != msg {
 			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", msg)
 		}

@@ -61,18 +61,20 @@ func fillPercent(store *storagev1alpha1.Store) int64 {
 }
 
 // storeConditions sets the Ready, Degraded and Schedulable conditions of store from health and
-// its spec. It only touches store.Status.
-func storeConditions(store *storagev1alpha1.Store, health storeHealth) {
+// its spec; a condition that changes status gets now as its transition time. It only touches
+// store.Status.
+func storeConditions(store *storagev1alpha1.Store, health storeHealth, now time.Time) {
 	gen := store.Generation
+	at := metav1.NewTime(now)
 	readyStatus := metav1.ConditionFalse
 	if health.Ready {
 		readyStatus = metav1.ConditionTrue
 	}
 	meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: storagev1alpha1.ConditionReady,
-		Status: readyStatus, Reason: health.Reason, Message: health.Message, ObservedGeneration: gen})
+		Status: readyStatus, Reason: health.Reason, Message: health.Message, ObservedGeneration: gen, LastTransitionTime: at})
 
 	degraded := metav1.Condition{Type: storagev1alpha1.ConditionDegraded, Status: metav1.ConditionFalse,
-		Reason: storagev1alpha1.ReasonAsExpected, Message: "the store has room", ObservedGeneration: gen}
+		Reason: storagev1alpha1.ReasonAsExpected, Message: "the store has room", ObservedGeneration: gen, LastTransitionTime: at}
 	if pct := fillPercent(store); pct >= nearlyFullPercent {
 		degraded.Status = metav1.ConditionTrue
 		degraded.Reason = storagev1alpha1.ReasonNearlyFull
@@ -81,7 +83,7 @@ func storeConditions(store *storagev1alpha1.Store, health storeHealth) {
 	meta.SetStatusCondition(&store.Status.Conditions, degraded)
 
 	sched := metav1.Condition{Type: storagev1alpha1.ConditionSchedulable, Status: metav1.ConditionTrue,
-		Reason: storagev1alpha1.ReasonAcceptingVolumes, Message: "the store accepts new volumes", ObservedGeneration: gen}
+		Reason: storagev1alpha1.ReasonAcceptingVolumes, Message: "the store accepts new volumes", ObservedGeneration: gen, LastTransitionTime: at}
 	switch {
 	case store.Spec.AdminState == storagev1alpha1.AdminStateOut:
 		sched.Status = metav1.ConditionFalse

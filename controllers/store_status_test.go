@@ -99,7 +99,7 @@ func TestStoreConditions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.store.Generation = 3
-			storeConditions(tt.store, evaluateStoreHealth(tt.store, unitNow, time.Minute))
+			storeConditions(tt.store, evaluateStoreHealth(tt.store, unitNow, time.Minute), unitNow)
 			check := func(typ string, status metav1.ConditionStatus, reason string) {
 				c := meta.FindStatusCondition(tt.store.Status.Conditions, typ)
 				if c == nil {
@@ -112,6 +112,9 @@ func TestStoreConditions(t *testing.T) {
 			check(v1alpha1.ConditionReady, tt.ready, "")
 			check(v1alpha1.ConditionDegraded, tt.degraded, tt.degradedReason)
 			check(v1alpha1.ConditionSchedulable, tt.sched, tt.schedReason)
+			if c := meta.FindStatusCondition(tt.store.Status.Conditions, v1alpha1.ConditionReady); !c.LastTransitionTime.Time.Equal(unitNow) {
+				t.Fatalf("Ready transition time %s, want the injected now %s", c.LastTransitionTime, unitNow)
+			}
 			if tt.store.Status.ObservedGeneration != 3 {
 				t.Fatalf("observedGeneration = %d, want 3", tt.store.Status.ObservedGeneration)
 			}

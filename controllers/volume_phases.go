@@ -290,10 +290,12 @@ func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Vo
 
 func (r *VolumeReconciler) setReady(vol *v1alpha1.Volume, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&vol.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
-		Status: status, Reason: reason, Message: msg, ObservedGeneration: vol.Generation})
+		Status: status, Reason: reason, Message: msg, ObservedGeneration: vol.Generation,
+		LastTransitionTime: metav1.NewTime(r.Clock.Now())})
 }
 
 func (r *VolumeReconciler) setResizing(vol *v1alpha1.Volume, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&vol.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionResizing,
-		Status: status, Reason: reason, Message: msg, ObservedGeneration: vol.Generation})
+		Status: status, Reason: reason, Message: msg, ObservedGeneration: vol.Generation,
+		LastTransitionTime: metav1.NewTime(r.Clock.Now())})
 }

@@ -134,3 +134,22 @@ func TestAssumedPlacements(t *testing.T) {
 		t.Fatalf("second pass: s1 reserved %d, s2 reserved %d; want 10, 0 (v2 dropped once seen, v3 forgotten)", loads[0].Reserved, loads[1].Reserved)
 	}
 }
+
+func TestVolumeBackoffGrowsWithTimeFailing(t *testing.T) {
+	r := &VolumeReconciler{Clock: newFakeClock(unitNow)}
+	vol := &v1alpha1.Volume{}
+	if got := r.backoff(vol, unitNow); got != minRetryDelay {
+		t.Errorf("no condition yet: backoff %s, want %s", got, minRetryDelay)
+	}
+	r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, "no room")
+	if got := r.backoff(vol, unitNow.Add(40*time.Second)); got != 40*time.Second {
+		t.Errorf("failing for 40s: backoff %s, want 40s", got)
+	}
+	if got := r.backoff(vol, unitNow.Add(time.Hour)); got != maxRetryDelay {
+		t.Errorf("failing for an hour: backoff %s, want %s", got, maxRetryDelay)
+	}
+	r.setReady(vol, metav1.ConditionTrue, v1alpha1.ReasonProvisioned, "ok")
+	if got := r.backoff(vol, unitNow.Add(time.Hour)); got != minRetryDelay {
+		t.Errorf("Ready again: backoff %s, want %s", got, minRetryDelay)
+	}
+}
