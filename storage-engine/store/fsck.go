@@ -55,6 +55,11 @@ type freeLister interface{ Extents() []alloc.Extent }
 // block and verifies its checksum. Commits wait while Fsck runs. The error is non-nil only if the
 // check could not run; inconsistencies are in the report.
 func (s *Store) Fsck(ctx context.Context, deep bool) (*FsckReport, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.flushMu.Lock()
@@ -352,6 +357,11 @@ func (s *Store) deepCheck(r *FsckReport, k OnodeKey, o *onode.Onode) {
 // Repair releases leaked space and deletes orphaned omap entries, then checks again. It fixes only
 // what is safe to fix; other inconsistencies stay in the returned report.
 func (s *Store) Repair(ctx context.Context) (*FsckReport, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.flushMu.Lock()

@@ -53,9 +53,14 @@ func (s *Store) withOnode(ctx context.Context, c, o string, fn func(*onode.Onode
 // Read returns the object's bytes in [off, off+length), clipped to its size; length 0 reads to the
 // end. Every checksum block read is verified: a mismatch returns a CorruptionError and no data.
 func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]byte, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	start := time.Now()
 	var out []byte
-	err := s.withOnode(ctx, c, o, func(on *onode.Onode) error {
+	err = s.withOnode(ctx, c, o, func(on *onode.Onode) error {
 		if off >= on.Size {
 			out = []byte{}
 			return nil
@@ -130,8 +135,13 @@ func (s *Store) readRange(k OnodeKey, on *onode.Onode, off uint64, out []byte) e
 
 // Stat returns the object's size and allocation.
 func (s *Store) Stat(ctx context.Context, c, o string) (ObjectStat, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return ObjectStat{}, err
+	}
+	defer leave()
 	var st ObjectStat
-	err := s.withOnode(ctx, c, o, func(on *onode.Onode) error {
+	err = s.withOnode(ctx, c, o, func(on *onode.Onode) error {
 		st.Size, st.Xattrs = on.Size, len(on.Xattrs)
 		for _, e := range on.Extents {
 			st.Allocated += e.Length
@@ -143,7 +153,12 @@ func (s *Store) Stat(ctx context.Context, c, o string) (ObjectStat, error) {
 
 // Exists reports whether the object exists (false with a nil error if it does not).
 func (s *Store) Exists(ctx context.Context, c, o string) (bool, error) {
-	err := s.withOnode(ctx, c, o, func(*onode.Onode) error { return nil })
+	leave, err := s.enter()
+	if err != nil {
+		return false, err
+	}
+	defer leave()
+	err = s.withOnode(ctx, c, o, func(*onode.Onode) error { return nil })
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -152,8 +167,13 @@ func (s *Store) Exists(ctx context.Context, c, o string) (bool, error) {
 
 // GetAttr returns one extended attribute (ErrNotFound if absent).
 func (s *Store) GetAttr(ctx context.Context, c, o, name string) ([]byte, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	var v []byte
-	err := s.withOnode(ctx, c, o, func(on *onode.Onode) error {
+	err = s.withOnode(ctx, c, o, func(on *onode.Onode) error {
 		val, ok := on.Xattrs[name]
 		if !ok {
 			return fmt.Errorf("xattr %q of %s/%s: %w", name, c, o, ErrNotFound)
@@ -169,8 +189,13 @@ func (s *Store) GetAttr(ctx context.Context, c, o, name string) ([]byte, error) 
 
 // GetAttrs returns every extended attribute.
 func (s *Store) GetAttrs(ctx context.Context, c, o string) (map[string][]byte, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	out := map[string][]byte{}
-	err := s.withOnode(ctx, c, o, func(on *onode.Onode) error {
+	err = s.withOnode(ctx, c, o, func(on *onode.Onode) error {
 		for k, v := range on.Xattrs {
 			out[k] = append([]byte{}, v...)
 		}
@@ -184,8 +209,13 @@ func (s *Store) GetAttrs(ctx context.Context, c, o string) (map[string][]byte, e
 
 // OmapGetHeader returns the omap header (nil if none was set).
 func (s *Store) OmapGetHeader(ctx context.Context, c, o string) ([]byte, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	var h []byte
-	err := s.withOnode(ctx, c, o, func(on *onode.Onode) error {
+	err = s.withOnode(ctx, c, o, func(on *onode.Onode) error {
 		if on.OmapHeader != nil {
 			h = append([]byte{}, on.OmapHeader...)
 		}
@@ -196,6 +226,11 @@ func (s *Store) OmapGetHeader(ctx context.Context, c, o string) ([]byte, error) 
 
 // OmapGet returns the values of the given omap keys; absent keys are left out of the map.
 func (s *Store) OmapGet(ctx context.Context, c, o string, keys ...string) (map[string][]byte, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	var nid uint64
 	if err := s.withOnode(ctx, c, o, func(on *onode.Onode) error { nid = on.Nid; return nil }); err != nil {
 		return nil, err
@@ -218,8 +253,13 @@ func (s *Store) OmapGet(ctx context.Context, c, o string, keys ...string) (map[s
 }
 
 // OmapIterate calls fn for each omap entry with key >= start, in key order, until fn returns false.
-// value is only valid during the call.
+// value is only valid during the call; fn must not call Close.
 func (s *Store) OmapIterate(ctx context.Context, c, o, start string, fn func(key string, value []byte) bool) error {
+	leave, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
 	var nid uint64
 	if err := s.withOnode(ctx, c, o, func(on *onode.Onode) error { nid = on.Nid; return nil }); err != nil {
 		return err
@@ -247,6 +287,11 @@ func (s *Store) OmapIterate(ctx context.Context, c, o, start string, fn func(key
 // ListObjects returns up to limit object names of collection c (limit <= 0: all), in byte order,
 // starting at start (inclusive), and the name to pass as start to continue ("" at the end).
 func (s *Store) ListObjects(ctx context.Context, c, start string, limit int) ([]string, string, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return nil, "", err
+	}
+	defer leave()
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
@@ -285,6 +330,11 @@ func (s *Store) ListObjects(ctx context.Context, c, start string, limit int) ([]
 
 // CollectionExists reports whether collection c exists.
 func (s *Store) CollectionExists(ctx context.Context, c string) (bool, error) {
+	leave, err := s.enter()
+	if err != nil {
+		return false, err
+	}
+	defer leave()
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}

@@ -229,6 +229,17 @@ func (s *Store) checkGeometry(o *onode.Onode) error {
 	return nil
 }
 
+// enter guards a read-side call against Close: it fails with ErrClosed after Close, and Close waits
+// for calls that entered. The returned function must be called when the call is done.
+func (s *Store) enter() (func(), error) {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.life.RUnlock, nil
+}
+
 // UUID returns the store's UUID.
 func (s *Store) UUID() string { return s.uuid }
 
@@ -262,6 +273,11 @@ func (s *Store) ListCollections(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	s.gate.RLock()
 	defer s.gate.RUnlock()
 	out := make([]string, 0, len(s.pub.colls))

@@ -338,3 +338,48 @@ func TestBitRotIsReportedNeverReturned(t *testing.T) {
 		t.Fatalf("fsck after healing = %+v, %v", r, err)
 	}
 }
+
+func TestClosedStoreRefusesCalls(t *testing.T) {
+	e := newEnv(t, nil, Options{})
+	s, err := Open(ctx, e.dev, e.dir, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, NewTransaction().CreateCollection("c").Touch("c", "o"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := s.Commit(ctx, NewTransaction().Touch("c", "p")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Commit after Close = %v", err)
+	}
+	if _, err := s.Read(ctx, "c", "o", 0, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Close = %v", err)
+	}
+	if _, _, err := s.ListObjects(ctx, "c", "", 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ListObjects after Close = %v", err)
+	}
+	if _, err := s.Fsck(ctx, false); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Fsck after Close = %v", err)
+	}
+}
+
+func TestOmapClearThenCloneInOneTransaction(t *testing.T) {
+	s := newStore(t, Options{})
+	commit(t, s, NewTransaction().CreateCollection("c").Touch("c", "a").
+		OmapSet("c", "a", map[string][]byte{"old1": {1}, "old2": {2}}))
+	commit(t, s, NewTransaction().OmapClear("c", "a").OmapSet("c", "a", map[string][]byte{"new": {3}}).
+		Clone("c", "a", "b").OmapRmKeys("c", "a", "new"))
+	var keys []string
+	if err := s.OmapIterate(ctx, "c", "b", "", func(k string, _ []byte) bool { keys = append(keys, k); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"new"}) {
+		t.Fatalf("clone's omap = %q, want [new]", keys)
+	}
+	if om, _ := s.OmapGet(ctx, "c", "a", "new", "old1"); len(om) != 0 {
+		t.Fatalf("source omap = %q", om)
+	}
+}
