@@ -193,6 +193,23 @@ bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, 
 	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
 		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G)
 
+##@ Engine I/O layer (storage-engine/blockdev, alloc, bench/fio; owner: engine-io)
+
+# Fuzz time per target for `make io-fuzz`.
+IO_FUZZTIME ?= 60s
+
+.PHONY: io-fuzz
+io-fuzz: ## Fuzz the label, signature and freelist decoders for IO_FUZZTIME each.
+	for f in FuzzDecodeLabel:blockdev FuzzDetectSignatures:blockdev FuzzDecodeExtents:alloc; do \
+		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $(IO_FUZZTIME) -fuzzminimizetime 5s ./storage-engine/$${f##*:}/ || exit 1; \
+	done
+
+.PHONY: io-bench
+io-bench: ## Allocator benchmarks, then FileDevice next to fio on a loop device (root; installs fio if missing).
+	command -v fio >/dev/null || apt-get install -y fio
+	$(GO) test -run XXX -bench . ./storage-engine/alloc/
+	$(GO) test -run XXX -bench DeviceVsFio -benchtime 5s -timeout 30m ./storage-engine/blockdev/
+
 ##@ Tool binaries
 
 $(LOCALBIN):
