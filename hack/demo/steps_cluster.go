@@ -154,7 +154,14 @@ func (d *demo) installCRDs(ctx context.Context, say sayFunc) error {
 	return nil
 }
 
+// operatorNamespace is where the operator would run in a real install: its CA Secret
+// (cobalt-ca) lives there, and the cobalt CLI looks for it there by default.
+const operatorNamespace = "cobalt-system"
+
 func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
+	if err := d.ensureNamespace(ctx, operatorNamespace); err != nil {
+		return err
+	}
 	metricsPort, err := freePort()
 	if err != nil {
 		return err
@@ -169,7 +176,10 @@ func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
 		"--leader-elect=false",
 		"--node-daemon-image=cobalt/node-daemon:demo",
 	}
-	p, err := d.startRecorded("operator", d.cfg.bin("manager"), args, []string{"KUBECONFIG=" + d.paths.kubeconfig})
+	// POD_NAMESPACE is what the Deployment's downward API gives it: the CA Secret is
+	// cobalt-system/cobalt-ca.
+	env := []string{"KUBECONFIG=" + d.paths.kubeconfig, "POD_NAMESPACE=" + operatorNamespace}
+	p, err := d.startRecorded("operator", d.cfg.bin("manager"), args, env)
 	if err != nil {
 		return err
 	}
@@ -181,7 +191,7 @@ func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
 	if err != nil {
 		return err
 	}
-	say("pid %d; metrics http://127.0.0.1:%d/metrics; probes %s", p.cmd.Process.Pid, metricsPort, readyz)
+	say("pid %d, as if in namespace %s; metrics http://127.0.0.1:%d/metrics; probes %s", p.cmd.Process.Pid, operatorNamespace, metricsPort, readyz)
 	return nil
 }
 

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -39,6 +41,17 @@ func (d *demo) prepareDevice(ctx context.Context, say sayFunc) error {
 	return nil
 }
 
+// ensureNamespace creates namespace ns unless it exists.
+func (d *demo) ensureNamespace(ctx context.Context, ns string) error {
+	if _, err := d.kc.run(ctx, "get", "namespace", ns, "-o", "name"); err == nil {
+		return nil
+	}
+	if _, err := d.kc.run(ctx, "create", "namespace", ns); err != nil {
+		return err
+	}
+	return d.recordCreated(KubeObject{Kind: "namespace", Name: ns})
+}
+
 // ensureNode registers the Node object the node daemon runs on (there is no kubelet to do it).
 func (d *demo) ensureNode(ctx context.Context, say sayFunc) error {
 	if _, err := d.kc.run(ctx, "get", "node", d.cfg.nodeName, "-o", "name"); err == nil {
@@ -65,13 +78,8 @@ metadata:
 }
 
 func (d *demo) createStorageCluster(ctx context.Context, say sayFunc) error {
-	if _, err := d.kc.run(ctx, "get", "namespace", d.cfg.namespace, "-o", "name"); err != nil {
-		if _, err := d.kc.run(ctx, "create", "namespace", d.cfg.namespace); err != nil {
-			return err
-		}
-		if err := d.recordCreated(KubeObject{Kind: "namespace", Name: d.cfg.namespace}); err != nil {
-			return err
-		}
+	if err := d.ensureNamespace(ctx, d.cfg.namespace); err != nil {
+		return err
 	}
 	devices := "    file:\n      size: 512Mi\n"
 	if d.device != "" {
@@ -240,15 +248,59 @@ func (d *demo) startNodeDaemon(ctx context.Context, say sayFunc) error {
 		return fmt.Errorf("create %s: %w", d.paths.nodeState, err)
 	}
 	d.onExit("removed the node state directory "+d.paths.nodeState, func(context.Context) error { return os.RemoveAll(d.paths.nodeState) })
+	// The pod's ports become free loopback ports (the DaemonSet's fixed ones may be taken on
+	// this machine); later flags override earlier ones.
+	var ports [3]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	local := []string{
+		fmt.Sprintf("--grpc-address=127.0.0.1:%d", ports[0]),
+		"--advertise-address=127.0.0.1",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[1]),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[2]),
+	}
+	if d.device == "" && !directIOSupported(d.paths.nodeState) {
+		local = append(local, "--buffered-io")
+		say("the filesystem of %s refuses O_DIRECT: the file-backed device uses buffered I/O", d.paths.nodeState)
+	}
+	args := append(slices.Clone(cmd.args), local...)
 	env := append(cmd.env, "KUBECONFIG="+kubeconfig)
-	p, err := d.startRecorded("node-daemon", exe, cmd.args, env)
+	p, err := d.startRecorded("node-daemon", exe, args, env)
 	if err != nil {
 		return err
 	}
 	d.node = p
 	say("pid %d: bin/node-daemon %s", p.cmd.Process.Pid, strings.Join(cmd.args, " "))
+	say("  with local overrides %s", strings.Join(local, " "))
 	say("it talks to the API server as ServiceAccount %s/%s, with the RBAC the operator gave it", d.cfg.namespace, cmd.serviceAccount)
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
+	if err := waitUntil(ctx, say, "the node daemon's /readyz", 2*time.Minute, 500*time.Millisecond, []*proc{p, d.operator}, func(ctx context.Context) (bool, string, error) {
+		return httpOK(ctx, readyz)
+	}); err != nil {
+		return err
+	}
+	say("serving the node API on 127.0.0.1:%d (mTLS); metrics http://127.0.0.1:%d/metrics", ports[0], ports[1])
 	return nil
+}
+
+// directIOSupported reports whether files in dir can be opened with O_DIRECT.
+func directIOSupported(dir string) bool {
+	f, err := os.CreateTemp(dir, ".odirect-probe-")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	_ = f.Close()
+	defer os.Remove(name)
+	g, err := os.OpenFile(name, os.O_RDWR|syscall.O_DIRECT, 0)
+	if err != nil {
+		return false
+	}
+	_ = g.Close()
+	return true
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates as the node daemon's

@@ -58,12 +58,14 @@ func (d *demo) writeAndReadBack(ctx context.Context, say sayFunc) error {
 		return err
 	}
 	say("sha256 of the %d MiB written: %s", d.cfg.dataMiB, wantSum)
+	say("$ cobalt volume write %s -n %s -f %s", d.cfg.volumeName, d.cfg.namespace, in)
 	if err := d.runCLI(ctx, "", "volume", "write", d.cfg.volumeName, "-n", d.cfg.namespace, "-f", in); err != nil {
 		return err
 	}
-	if err := d.runCLI(ctx, back, "volume", "read", d.cfg.volumeName, "-n", d.cfg.namespace, "--length", fmt.Sprint(int64(d.cfg.dataMiB)<<20)); err != nil {
+	if err := d.runCLI(ctx, "", "volume", "read", d.cfg.volumeName, "-n", d.cfg.namespace, "--length", fmt.Sprint(int64(d.cfg.dataMiB)<<20), "-o", back); err != nil {
 		return err
 	}
+	say("$ cobalt volume read %s -n %s --length %d -o %s", d.cfg.volumeName, d.cfg.namespace, int64(d.cfg.dataMiB)<<20, back)
 	gotSum, err := fileSHA256(back)
 	if err != nil {
 		return err
@@ -73,6 +75,26 @@ func (d *demo) writeAndReadBack(ctx context.Context, say sayFunc) error {
 		return fmt.Errorf("the data read back differs from the data written (%s vs %s); both are in %s", gotSum, wantSum, d.paths.data)
 	}
 	say("checksums match")
+	// The Store's used bytes come with the node daemon's next heartbeat; show them once there.
+	var store string
+	err = waitUntil(ctx, say, "the Store's next heartbeat to count the data", 30*time.Second, time.Second, []*proc{d.node}, func(ctx context.Context) (bool, string, error) {
+		var err error
+		if store, err = d.kc.run(ctx, "get", "volume", d.cfg.volumeName, "-n", d.cfg.namespace, "-o", "jsonpath={.status.placement.store}"); err != nil {
+			return false, "", err
+		}
+		used, err := d.kc.run(ctx, "get", "store", store, "-o", "jsonpath={.status.used}")
+		if err != nil {
+			return false, "", err
+		}
+		used = strings.TrimSpace(used)
+		return used != "" && used != "0", "store " + store + " reports used=" + used, nil
+	})
+	if err != nil {
+		say("note: %v", err)
+		return nil
+	}
+	used, _ := d.kc.run(ctx, "get", "store", store, "-o", "jsonpath={.status.used}")
+	say("store %s now reports %s used", store, used)
 	return nil
 }
 
@@ -114,14 +136,14 @@ func (d *demo) show(ctx context.Context, say sayFunc) error {
 		return notAvailable("`cobalt status` needs bin/cobalt, which make build did not produce (cmd/cobalt is not in the repository yet)")
 	}
 	var status strings.Builder
-	cmd := exec.CommandContext(ctx, d.cfg.bin("cobalt"), "status")
+	cmd := exec.CommandContext(ctx, d.cfg.bin("cobalt"), "status", "-n", d.cfg.namespace)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.paths.kubeconfig)
 	cmd.Stdout = &status
 	cmd.Stderr = &status
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("cobalt status: %w: %s", err, status.String())
 	}
-	fmt.Fprintf(d.out, "$ cobalt status\n%s\n", status.String())
+	fmt.Fprintf(d.out, "$ cobalt status -n %s\n%s\n", d.cfg.namespace, status.String())
 	return nil
 }
 
