@@ -79,6 +79,9 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(ctr.Args).To(ContainElements("--device-paths=/dev/nvme0n1,/dev/nvme1n1", "--cache-type=2q",
 			"--cache-shards=auto", "--state-dir=/var/lib/cobalt", "--cluster-name=prod"))
 		Expect(ctr.SecurityContext.Privileged).To(Equal(ptr.To(true)), "raw block devices need a privileged container")
+		Expect(ctr.LivenessProbe).To(HaveField("HTTPGet.Path", "/healthz"))
+		Expect(ctr.ReadinessProbe).To(HaveField("HTTPGet.Path", "/readyz"))
+		Expect(ctr.Ports).To(ContainElement(And(HaveField("Name", "grpc"), HaveField("ContainerPort", int32(9443)))))
 		Expect(pod.Volumes).To(ContainElements(
 			HaveField("HostPath.Path", "/dev"), HaveField("HostPath.Path", "/var/lib/cobalt")))
 

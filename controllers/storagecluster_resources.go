@@ -235,6 +235,13 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image string) *ap
 			corev1ac.ContainerPort().WithName("grpc").WithContainerPort(nodeDaemonGRPCPort),
 			corev1ac.ContainerPort().WithName("metrics").WithContainerPort(nodeDaemonMetricsPort),
 			corev1ac.ContainerPort().WithName("probes").WithContainerPort(nodeDaemonProbePort)).
+		// The daemon serves /healthz (alive) and /readyz (its Stores are open) on the probe port.
+		WithLivenessProbe(corev1ac.Probe().
+			WithHTTPGet(corev1ac.HTTPGetAction().WithPath("/healthz").WithPort(intstr.FromString("probes"))).
+			WithPeriodSeconds(20).WithFailureThreshold(3)).
+		WithReadinessProbe(corev1ac.Probe().
+			WithHTTPGet(corev1ac.HTTPGetAction().WithPath("/readyz").WithPort(intstr.FromString("probes"))).
+			WithPeriodSeconds(10)).
 		WithVolumeMounts(corev1ac.VolumeMount().WithName("state").WithMountPath(stateDir))
 	if p := cluster.Spec.NodeDaemon.ImagePullPolicy; p != "" {
 		container.WithImagePullPolicy(p)
