@@ -1,0 +1,11 @@
+// Package engine adapts the storage engine (storage-engine/store) to the node daemon: it
+// implements app.Engine (mkfs and mount on a device path) and objstore.Store over a mounted store,
+// translating transactions, offsets and errors, and reports the engine's metrics as a
+// metrics.StoreSnapshot.
+//
+// Invariants: a mounted store owns its device and closes it after the store (Close flushes
+// deferred writes, closes the metadata database, then the device); engine errors are wrapped so
+// that errors.Is matches both the engine's sentinel and objstore's (store.ErrNotFound and
+// objstore.ErrNotFound, ...), corruption included (objstore.ErrCorrupt); negative offsets and
+// lengths are refused before they reach the engine, which takes unsigned ones.
+package engine

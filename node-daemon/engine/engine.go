@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cobaltstore/cobalt/node-daemon/app"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
+)
+
+// Settings are the engine settings of the StorageCluster (app.EngineConfig) plus device options.
+type Settings struct {
+	app.EngineConfig
+	// Buffered opens devices without O_DIRECT (only for filesystems that refuse it, e.g. tmpfs).
+	Buffered bool
+	// QueueDepth bounds I/O in flight per device (0 = blockdev default).
+	QueueDepth int
+}
+
+// Engine implements app.Engine with the storage engine.
+type Engine struct {
+	settings Settings
+}
+
+var _ app.Engine = (*Engine)(nil)
+
+// New returns an engine with the given settings.
+func New(s Settings) *Engine { return &Engine{settings: s} }
+
+func (e *Engine) devOptions(createSize int64) blockdev.Options {
+	return blockdev.Options{QueueDepth: e.settings.QueueDepth, Buffered: e.settings.Buffered, CreateSize: createSize, Exclusive: true}
+}
+
+// Mkfs implements app.Engine.
+func (e *Engine) Mkfs(ctx context.Context, req app.MkfsRequest) error {
+	dev, err := blockdev.Open(req.DevicePath, e.devOptions(req.CreateSize))
+	if err != nil {
+		return fmt.Errorf("engine: mkfs: %w", err)
+	}
+	_, err = store.Mkfs(ctx, dev, req.DBDir, store.MkfsOptions{
+		Force:        req.Force,
+		MinAllocSize: e.settings.MinAllocSize,
+		UUID:         req.UUID,
+	})
+	return errors.Join(wrap(err), dev.Close())
+}
+
+// Open implements app.Engine.
+func (e *Engine) Open(ctx context.Context, devicePath, dbDir string) (app.MountedStore, error) {
+	dev, err := blockdev.Open(devicePath, e.devOptions(0))
+	if err != nil {
+		return nil, fmt.Errorf("engine: open: %w", err)
+	}
+	opts := store.Options{
+		CacheType:          e.settings.CacheType,
+		CacheShards:        e.settings.CacheShards,
+		MemoryTarget:       e.settings.MemoryTarget,
+		PreferDeferredSize: int(e.settings.DeferredWriteThreshold),
+	}
+	st, err := store.Open(ctx, dev, dbDir, opts)
+	if err != nil {
+		return nil, errors.Join(wrap(err), dev.Close())
+	}
+	return &Mounted{st: st, dev: dev, cacheType: e.settings.CacheType}, nil
+}

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/cobaltstore/cobalt/node-daemon/app"
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
+	"github.com/cobaltstore/cobalt/node-daemon/volume"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
+)
+
+type testDevice struct {
+	path, db, uuid string
+}
+
+// newDevice formats a sparse file of size bytes as a store.
+func newDevice(t *testing.T, e *Engine, size int64) testDevice {
+	t.Helper()
+	dir := t.TempDir()
+	d := testDevice{path: filepath.Join(dir, "dev.img"), db: filepath.Join(dir, "db"), uuid: uuid.NewString()}
+	if err := e.Mkfs(context.Background(), app.MkfsRequest{DevicePath: d.path, DBDir: d.db, UUID: d.uuid, CreateSize: size}); err != nil {
+		t.Fatalf("Mkfs: %v", err)
+	}
+	return d
+}
+
+func open(t *testing.T, e *Engine, d testDevice) *Mounted {
+	t.Helper()
+	m, err := e.Open(context.Background(), d.path, d.db)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return m.(*Mounted)
+}
+
+// fsck checks the closed store on d deeply.
+func fsck(t *testing.T, d testDevice) {
+	t.Helper()
+	dev, err := blockdev.Open(d.path, blockdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	st, err := store.Open(context.Background(), dev, d.db, store.Options{})
+	if err != nil {
+		t.Fatalf("reopen for fsck: %v", err)
+	}
+	defer st.Close()
+	rep, err := st.Fsck(context.Background(), true)
+	if err != nil {
+		t.Fatalf("fsck: %v", err)
+	}
+	if len(rep.Errors) > 0 || rep.LeakedBytes > 0 || rep.CorruptBlocks > 0 {
+		t.Fatalf("fsck found problems: %+v", rep)
+	}
+}
+
+func TestObjectStoreOverTheEngine(t *testing.T) {
+	e := New(Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MinAllocSize: 4096}})
+	d := newDevice(t, e, 256<<20)
+	m := open(t, e, d)
+	ctx := context.Background()
+	if m.UUID() != d.uuid {
+		t.Fatalf("UUID = %s, want %s", m.UUID(), d.uuid)
+	}
+	err := m.Commit(ctx, []objstore.Op{
+		objstore.CreateCollection("c"),
+		objstore.Write("c", "o", 100, []byte("hello")),
+		objstore.SetAttr("c", "o", "a", []byte("1")),
+		objstore.OmapSetKeys("c", "o", map[string][]byte{"k1": []byte("v1"), "k2": []byte("v2"), "k3": []byte("v3")}),
+	})
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got, err := m.Read(ctx, "c", "o", 100, 100); err != nil || string(got) != "hello" {
+		t.Fatalf("Read = %q, %v (must stop at the object's end)", got, err)
+	}
+	var keys []string
+	if err := m.OmapIterate(ctx, "c", "o", "k1", func(k string, _ []byte) bool { keys = append(keys, k); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != "k2" {
+		t.Fatalf("OmapIterate after k1 = %v, want [k2 k3]", keys)
+	}
+	errTests := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"existing collection", m.Commit(ctx, []objstore.Op{objstore.CreateCollection("c")}), objstore.ErrExists},
+		{"non-empty collection", m.Commit(ctx, []objstore.Op{objstore.RemoveCollection("c")}), objstore.ErrNotEmpty},
+		{"missing object", func() error { _, err := m.Read(ctx, "c", "nope", 0, 1); return err }(), objstore.ErrNotFound},
+		{"missing attr", func() error { _, err := m.GetAttr(ctx, "c", "o", "zz"); return err }(), objstore.ErrNotFound},
+		{"negative offset", m.Commit(ctx, []objstore.Op{objstore.Write("c", "o", -1, []byte{1})}), objstore.ErrInvalid},
+	}
+	for _, tt := range errTests {
+		if !errors.Is(tt.err, tt.want) {
+			t.Errorf("%s: error %v, want %v", tt.name, tt.err, tt.want)
+		}
+	}
+	if fs, _ := m.Statfs(ctx); fs.Total <= 0 || fs.Used <= 0 || fs.Available >= fs.Total {
+		t.Fatalf("Statfs = %+v", fs)
+	}
+	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.CacheType != "2q" {
+		t.Fatalf("Snapshot = %+v", snap)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	fsck(t, d)
+}
+
+// TestVolumesOverTheEngine runs random volume I/O against a byte-slice model on the real engine,
+// then checks the data after a clean unmount and remount and runs a deep fsck.
+func TestVolumesOverTheEngine(t *testing.T) {
+	const size = 8 * volume.MinStripeSize
+	e := New(Settings{EngineConfig: app.EngineConfig{CacheType: "2q"}})
+	d := newDevice(t, e, 256<<20)
+	m := open(t, e, d)
+	ctx := context.Background()
+	vm, err := volume.Open(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.Create(ctx, "v", size, volume.MinStripeSize); err != nil {
+		t.Fatal(err)
+	}
+	model := make([]byte, size)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 300 {
+		off := rng.Int64N(size)
+		length := rng.Int64N(min(size-off, 2*volume.MinStripeSize)) + 1
+		switch r := rng.IntN(10); {
+		case r < 5:
+			data := make([]byte, length)
+			for j := range data {
+				data[j] = byte(rng.IntN(255) + 1)
+			}
+			if err := vm.Write(ctx, "v", off, data); err != nil {
+				t.Fatalf("op %d: write: %v", i, err)
+			}
+			copy(model[off:], data)
+		case r < 7:
+			if err := vm.Trim(ctx, "v", off, length); err != nil {
+				t.Fatalf("op %d: trim: %v", i, err)
+			}
+			clear(model[off : off+length])
+		default:
+			got, err := vm.Read(ctx, "v", off, length)
+			if err != nil || !bytes.Equal(got, model[off:off+length]) {
+				t.Fatalf("op %d: read [%d,+%d) differs from the model (err %v)", i, off, length, err)
+			}
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsck(t, d)
+	m = open(t, e, d)
+	defer m.Close()
+	vm, err = volume.Open(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := vm.Read(ctx, "v", 0, size)
+	if err != nil || !bytes.Equal(got, model) {
+		t.Fatalf("volume after remount differs from the model (err %v)", err)
+	}
+	if err := vm.Delete(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := m.Statfs(ctx); fs.Used > 1<<20 {
+		t.Fatalf("%d bytes still used after deleting the only volume", fs.Used)
+	}
+}
+
+func TestFullStoreIsNoSpace(t *testing.T) {
+	e := New(Settings{EngineConfig: app.EngineConfig{CacheType: "lru"}})
+	d := newDevice(t, e, 64<<20)
+	m := open(t, e, d)
+	defer m.Close()
+	ctx := context.Background()
+	vm, err := volume.Open(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Thin provisioning lets two 48 MiB volumes share 64 MiB; writing both fills the store.
+	chunk := bytes.Repeat([]byte{1}, 4<<20)
+	var werr error
+	for _, id := range []string{"v", "w"} {
+		if _, err := vm.Create(ctx, id, 48<<20, 0); err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(0); off < 48<<20 && werr == nil; off += int64(len(chunk)) {
+			werr = vm.Write(ctx, id, off, chunk)
+		}
+	}
+	if !errors.Is(werr, objstore.ErrNoSpace) {
+		t.Fatalf("filling past the device = %v, want ErrNoSpace", werr)
+	}
+}
+
+func TestMkfsRefusesForeignSignatureUnlessForced(t *testing.T) {
+	e := New(Settings{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dev.img")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XFSB"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	req := app.MkfsRequest{DevicePath: path, DBDir: filepath.Join(dir, "db"), UUID: uuid.NewString()}
+	if err := e.Mkfs(context.Background(), req); !errors.Is(err, store.ErrForeignSignature) {
+		t.Fatalf("Mkfs over XFS = %v, want ErrForeignSignature", err)
+	}
+	req.Force = true
+	if err := e.Mkfs(context.Background(), req); err != nil {
+		t.Fatalf("forced Mkfs: %v", err)
+	}
+}

@@ -1,0 +1,192 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
+)
+
+// Mounted is a mounted store with its device; it implements app.MountedStore.
+type Mounted struct {
+	st        *store.Store
+	dev       blockdev.Device
+	cacheType string
+}
+
+// Engine returns the underlying store (for fsck in tests and tools).
+func (m *Mounted) Engine() *store.Store { return m.st }
+
+// UUID implements objstore.Store.
+func (m *Mounted) UUID() string { return m.st.UUID() }
+
+func nonNeg(vals ...int64) error {
+	for _, v := range vals {
+		if v < 0 {
+			return fmt.Errorf("negative offset or length %d: %w", v, objstore.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Commit implements objstore.Store.
+func (m *Mounted) Commit(ctx context.Context, ops []objstore.Op) error {
+	txn := store.NewTransaction()
+	for i, op := range ops {
+		if err := nonNeg(op.Offset, op.Length); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+		off, length := uint64(op.Offset), uint64(op.Length)
+		c, o := op.Collection, op.Object
+		switch op.Kind {
+		case objstore.OpCreateCollection:
+			txn.CreateCollection(c)
+		case objstore.OpRemoveCollection:
+			txn.RemoveCollection(c)
+		case objstore.OpTouch:
+			txn.Touch(c, o)
+		case objstore.OpWrite:
+			txn.Write(c, o, off, op.Data)
+		case objstore.OpZero:
+			txn.Zero(c, o, off, length)
+		case objstore.OpTruncate:
+			txn.Truncate(c, o, off)
+		case objstore.OpRemove:
+			txn.Remove(c, o)
+		case objstore.OpSetAttr:
+			txn.SetAttr(c, o, op.Name, op.Data)
+		case objstore.OpRmAttr:
+			txn.RmAttr(c, o, op.Name)
+		case objstore.OpOmapSetKeys:
+			txn.OmapSet(c, o, op.Entries)
+		case objstore.OpOmapRmKeys:
+			txn.OmapRmKeys(c, o, op.Keys...)
+		case objstore.OpOmapClear:
+			txn.OmapClear(c, o)
+		case objstore.OpOmapSetHeader:
+			txn.OmapSetHeader(c, o, op.Data)
+		case objstore.OpClone:
+			txn.Clone(c, o, op.Dest)
+		case objstore.OpRename:
+			txn.Rename(c, o, op.Dest)
+		default:
+			return fmt.Errorf("op %d: unknown kind %d: %w", i, op.Kind, objstore.ErrInvalid)
+		}
+	}
+	return wrap(m.st.Commit(ctx, txn))
+}
+
+// Read implements objstore.Store.
+func (m *Mounted) Read(ctx context.Context, c, o string, off, length int64) ([]byte, error) {
+	if err := nonNeg(off, length); err != nil {
+		return nil, err
+	}
+	data, err := m.st.Read(ctx, c, o, uint64(off), uint64(length))
+	return data, wrap(err)
+}
+
+// Stat implements objstore.Store.
+func (m *Mounted) Stat(ctx context.Context, c, o string) (objstore.ObjectStat, error) {
+	st, err := m.st.Stat(ctx, c, o)
+	if err != nil {
+		return objstore.ObjectStat{}, wrap(err)
+	}
+	return objstore.ObjectStat{Size: int64(st.Size)}, nil
+}
+
+// GetAttr implements objstore.Store.
+func (m *Mounted) GetAttr(ctx context.Context, c, o, name string) ([]byte, error) {
+	v, err := m.st.GetAttr(ctx, c, o, name)
+	return v, wrap(err)
+}
+
+// GetAttrs implements objstore.Store.
+func (m *Mounted) GetAttrs(ctx context.Context, c, o string) (map[string][]byte, error) {
+	v, err := m.st.GetAttrs(ctx, c, o)
+	return v, wrap(err)
+}
+
+// OmapGet implements objstore.Store.
+func (m *Mounted) OmapGet(ctx context.Context, c, o string, keys []string) (map[string][]byte, error) {
+	v, err := m.st.OmapGet(ctx, c, o, keys...)
+	return v, wrap(err)
+}
+
+// OmapGetHeader implements objstore.Store.
+func (m *Mounted) OmapGetHeader(ctx context.Context, c, o string) ([]byte, error) {
+	v, err := m.st.OmapGetHeader(ctx, c, o)
+	return v, wrap(err)
+}
+
+// OmapIterate implements objstore.Store: the engine starts at keys >= start, the daemon after
+// startAfter; values are copied because the engine's are only valid during the callback.
+func (m *Mounted) OmapIterate(ctx context.Context, c, o, startAfter string, fn func(string, []byte) bool) error {
+	return wrap(m.st.OmapIterate(ctx, c, o, startAfter, func(k string, v []byte) bool {
+		if k == startAfter {
+			return true
+		}
+		return fn(k, append([]byte(nil), v...))
+	}))
+}
+
+// ListCollections implements objstore.Store.
+func (m *Mounted) ListCollections(ctx context.Context) ([]string, error) {
+	v, err := m.st.ListCollections(ctx)
+	return v, wrap(err)
+}
+
+// ListObjects implements objstore.Store.
+func (m *Mounted) ListObjects(ctx context.Context, c, start string, limit int) ([]string, string, error) {
+	objs, next, err := m.st.ListObjects(ctx, c, start, limit)
+	return objs, next, wrap(err)
+}
+
+// Statfs implements objstore.Store.
+func (m *Mounted) Statfs(context.Context) (objstore.Statfs, error) {
+	fs := m.st.Statfs()
+	return objstore.Statfs{Total: int64(fs.Total), Used: int64(fs.Used), Available: int64(fs.Available)}, nil
+}
+
+// Snapshot implements app.MountedStore.
+func (m *Mounted) Snapshot() metrics.StoreSnapshot {
+	fs := m.st.Statfs()
+	mt := m.st.Metrics()
+	lat := func(l store.LatencySummary) metrics.Latency {
+		return metrics.Latency{Count: l.Count, Mean: l.Mean, P50: l.P50, P99: l.P99, Max: l.Max}
+	}
+	return metrics.StoreSnapshot{
+		UUID:               m.st.UUID(),
+		TotalBytes:         int64(fs.Total),
+		UsedBytes:          int64(fs.Used),
+		Commits:            mt.Commits,
+		CommitErrors:       mt.CommitErrors,
+		Ops:                mt.Ops,
+		BytesWritten:       mt.BytesWritten,
+		Reads:              mt.Reads,
+		ReadErrors:         mt.ReadErrors,
+		BytesRead:          mt.BytesRead,
+		Corruptions:        mt.Corruptions,
+		CommitLatency:      lat(mt.CommitLatency),
+		ReadLatency:        lat(mt.ReadLatency),
+		KVSync:             lat(mt.KVSyncLatency),
+		CommitGroups:       mt.CommitGroups,
+		CommitGroupTxnsAvg: mt.CommitGroupTxnsAvg,
+		DeferredQueue:      int64(mt.DeferredQueue),
+		DeferredQueueBytes: mt.DeferredQueueBytes,
+		DeferredErrors:     mt.DeferredErrors,
+		AllocFree:          mt.AllocFree,
+		AllocFragmentation: mt.AllocFragmentation,
+		AllocErrors:        mt.AllocErrors,
+		CacheType:          m.cacheType,
+		CachedOnodes:       int64(mt.CachedOnodes),
+	}
+}
+
+// Close implements app.MountedStore: it unmounts the store cleanly, then closes the device.
+func (m *Mounted) Close() error {
+	return errors.Join(m.st.Close(), m.dev.Close())
+}

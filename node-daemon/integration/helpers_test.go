@@ -1,0 +1,253 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/controllers"
+	"github.com/cobaltstore/cobalt/node-daemon/app"
+	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
+	"github.com/cobaltstore/cobalt/node-daemon/engine"
+	"github.com/cobaltstore/cobalt/node-daemon/pki"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
+)
+
+// cluster is a namespace prepared as the operator prepares it: the CA Secret in place.
+type cluster struct {
+	namespace string
+	ca        *pki.CA
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	ctx := context.Background()
+	ns := "it-" + uuid.NewString()[:8]
+	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.EnsureCASecret(ctx, k8sClient, types.NamespacedName{Namespace: ns, Name: "cobalt-ca"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &storagev1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "test"},
+		Spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{File: &storagev1alpha1.FileDevice{Size: resource.MustParse("1Gi")}}}}
+	if err := k8sClient.Create(ctx, sc); err != nil {
+		t.Fatalf("create StorageCluster: %v", err)
+	}
+	return &cluster{namespace: ns, ca: ca}
+}
+
+// daemonConfig is the configuration of node's daemon using devices.
+func (c *cluster) daemonConfig(t *testing.T, node string, devices ...string) *app.Config {
+	cfg := app.DefaultConfig()
+	cfg.ClusterNamespace, cfg.ClusterName, cfg.NodeName = c.namespace, "test", node
+	cfg.StateDir = t.TempDir()
+	cfg.Devices.Paths = devices
+	cfg.Devices.MinSize = 64 << 20
+	cfg.Engine.MemoryTarget = 64 << 20
+	cfg.GRPCAddr, cfg.AdvertiseAddr = "127.0.0.1:0", "127.0.0.1"
+	cfg.MetricsAddr, cfg.ProbeAddr = "0", "0"
+	cfg.HeartbeatInterval = 250 * time.Millisecond
+	cfg.ShutdownGrace = 5 * time.Second
+	return &cfg
+}
+
+// clientTLS issues a client certificate named name.
+func (c *cluster) client(t *testing.T, addr string) *nodeclient.Client {
+	t.Helper()
+	cert, err := c.ca.IssueClient("test-client", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConfig, err := pki.ClientTLSConfig(cert, c.ca.Pool(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := nodeclient.Dial(addr, tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// inProcess is a daemon run in this process with the real engine.
+type inProcess struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startInProcess(t *testing.T, cfg *app.Config) *inProcess {
+	t.Helper()
+	eng := engine.New(engine.Settings{EngineConfig: cfg.Engine})
+	mgr, err := app.NewManager(restConfig, cfg, eng, testr.New(t).WithName("daemon"))
+	if err != nil {
+		t.Fatalf("daemon manager: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &inProcess{cancel: cancel, done: make(chan error, 1)}
+	go func() { d.done <- mgr.Start(ctx) }()
+	t.Cleanup(func() { d.stop(t) })
+	return d
+}
+
+// stop shuts the daemon down as SIGTERM does and waits for it (idempotent).
+func (d *inProcess) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case err, ok := <-d.done:
+		if ok {
+			close(d.done)
+			if err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("daemon did not stop within 60s")
+	}
+}
+
+// startOperator runs the operator's Store and Volume reconcilers with the real node client.
+func (c *cluster) startOperator(t *testing.T) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Logger:     testr.New(t).WithName("operator"),
+		Controller: config.Controller{SkipNameValidation: ptrTo(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := c.ca.IssueClient("cobalt-operator", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConfig, err := pki.ClientTLSConfig(cert, c.ca.Pool(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := nodeclient.NewNodeClient(tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	clock := controllers.RealClock{}
+	if err := (&controllers.StoreReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store"), Clock: clock,
+		HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume"), Nodes: nodes, Clock: clock,
+		HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("operator: %v", err)
+		}
+		nodes.Close()
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// eventually polls cond until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not met within %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// storeOf returns the Store of node's device.
+func storeOf(node, device string) (*storagev1alpha1.Store, error) {
+	var list storagev1alpha1.StoreList
+	if err := k8sClient.List(context.Background(), &list); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		if s := &list.Items[i]; s.Spec.NodeName == node && s.Spec.DevicePath == device {
+			return s, nil
+		}
+	}
+	return nil, errors.New("no Store for " + node + ":" + device)
+}
+
+// servingStore waits until the Store of node's device reports capacity, a UUID and an endpoint
+// different from notEndpoint, and returns it.
+func servingStore(t *testing.T, node, device, notEndpoint string) *storagev1alpha1.Store {
+	t.Helper()
+	var st *storagev1alpha1.Store
+	eventually(t, 60*time.Second, func() error {
+		var err error
+		if st, err = storeOf(node, device); err != nil {
+			return err
+		}
+		ep := st.Annotations[nodeclient.EndpointAnnotation]
+		if st.Status.Capacity == nil || st.Status.UUID == "" || ep == "" || ep == notEndpoint {
+			return errors.New("store not served yet: " + st.Status.NotUsedReason)
+		}
+		return nil
+	})
+	return st
+}
+
+func isReady(conds []metav1.Condition) bool {
+	return meta.IsStatusConditionTrue(conds, storagev1alpha1.ConditionReady)
+}
+
+// fsckDevice opens the (unmounted) store on device with its metadata in stateDir and runs a deep
+// fsck; it fails the test on any inconsistency and returns the deferred writes replayed at mount.
+func fsckDevice(t *testing.T, device, stateDir, id string) int64 {
+	t.Helper()
+	dev, err := blockdev.Open(device, blockdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	st, err := store.Open(context.Background(), dev, stateDir+"/stores/"+id+"/db", store.Options{})
+	if err != nil {
+		t.Fatalf("mount for fsck: %v", err)
+	}
+	defer st.Close()
+	replayed := st.Metrics().DeferredReplayed
+	rep, err := st.Fsck(context.Background(), true)
+	if err != nil {
+		t.Fatalf("fsck: %v", err)
+	}
+	if len(rep.Errors) > 0 || rep.LeakedBytes > 0 || rep.CorruptBlocks > 0 {
+		t.Fatalf("fsck: %s", strings.Join(rep.Errors, "; "))
+	}
+	return replayed
+}

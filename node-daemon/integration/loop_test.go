@@ -1,0 +1,49 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// newDevice returns a device of size bytes whose first bytes are prefix (at offset at): a loop
+// device over a sparse file when running as root with losetup available, else the sparse file
+// itself. A loop device is always detached in t.Cleanup.
+func newDevice(t *testing.T, size int64, at int64, prefix []byte) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "backing.img")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if prefix != nil {
+		if _, err := f.WriteAt(prefix, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		return file
+	}
+	if _, err := exec.LookPath("losetup"); err != nil {
+		return file
+	}
+	out, err := exec.Command("losetup", "-f", "--show", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup -f --show %s: %v: %s", file, err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", dev, err, out)
+		}
+	})
+	return dev
+}
