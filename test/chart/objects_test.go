@@ -229,3 +229,20 @@ func TestCASecretNameReachesTheOperator(t *testing.T) {
 		t.Errorf("manager args %v lack --ca-secret=cobalt-system/my-ca", args)
 	}
 }
+
+// TestKubeVersionIsEnforced: helm refuses clusters older than the chart's kubeVersion (the CRDs'
+// CEL rules need a recent API server).
+func TestKubeVersionIsEnforced(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		ok      bool
+	}{{"v1.37.2", true}, {"v1.30.0", true}, {"v1.29.9", false}} {
+		_, err := renderFor(t, tc.version, nil)
+		if (err == nil) != tc.ok {
+			t.Errorf("Kubernetes %s: render error %v, want ok=%v", tc.version, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "chart requires kubeVersion") {
+			t.Errorf("Kubernetes %s: error %q does not name kubeVersion", tc.version, err)
+		}
+	}
+}

@@ -61,7 +61,13 @@ type rendered struct {
 // runs, schema validation included, and returns its error unchanged.
 func render(t testing.TB, values map[string]any) (*rendered, error) {
 	t.Helper()
-	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	return renderFor(t, kubeVersion, values)
+}
+
+// renderFor renders as for a cluster of Kubernetes version version.
+func renderFor(t testing.TB, version string, values map[string]any) (*rendered, error) {
+	t.Helper()
+	kv, err := chartutil.ParseKubeVersion(version)
 	if err != nil {
 		t.Fatalf("parse kube version: %v", err)
 	}
