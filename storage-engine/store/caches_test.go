@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/cobaltstore/cobalt/storage-engine/onode"
@@ -67,5 +68,52 @@ func TestOnodeBytesGrowsWithContent(t *testing.T) {
 	})
 	if small != onodeBytes(nil) || big < small+10*40+150 {
 		t.Fatalf("onodeBytes: empty %d, with content %d", small, big)
+	}
+}
+
+// TestStoreReadsThroughBufferCache: a second read of the same range is served by the buffer
+// cache, and every kind of change to an object (overwrite, zero, truncate, clone onto it,
+// rename onto it, remove) is visible to the next read, never the cached bytes.
+func TestStoreReadsThroughBufferCache(t *testing.T) {
+	s := newStore(t, Options{})
+	hits := func() int64 { return s.Metrics().Cache.Buffers.Total.Hits }
+	data := pattern(64<<10, 3)
+	commit(t, s, NewTransaction().CreateCollection("c").Write("c", "o", 0, data).Write("c", "p", 0, pattern(8192, 9)))
+	mustRead(t, s, "c", "o", 4096, 8192, data[4096:12288])
+	before := hits()
+	mustRead(t, s, "c", "o", 4096, 8192, data[4096:12288])
+	if hits() != before+1 {
+		t.Fatalf("second read: %d cache hits, want %d", hits(), before+1)
+	}
+	// Partly cached: the cached part is copied, the rest read from the device.
+	mustRead(t, s, "c", "o", 0, 16384, data[:16384])
+
+	steps := []struct {
+		name string
+		txn  *Transaction
+		edit func()
+	}{
+		{"overwrite", NewTransaction().Write("c", "o", 5000, []byte("new bytes")), func() { copy(data[5000:], "new bytes") }},
+		{"zero", NewTransaction().Zero("c", "o", 8000, 3000), func() { clear(data[8000:11000]) }},
+		{"truncate", NewTransaction().Truncate("c", "o", 10000), func() { data = data[:10000] }},
+		{"clone onto", NewTransaction().Clone("c", "p", "o"), func() { data = pattern(8192, 9) }},
+		{"remove, then rename onto", NewTransaction().Remove("c", "o").Write("c", "q", 0, []byte("renamed")).Rename("c", "q", "o"), func() { data = []byte("renamed") }},
+	}
+	for _, st := range steps {
+		mustRead(t, s, "c", "o", 0, 0, data) // cache what is there now
+		commit(t, s, st.txn)
+		st.edit()
+		mustRead(t, s, "c", "o", 0, 0, data)
+	}
+	commit(t, s, NewTransaction().Remove("c", "o"))
+	if _, err := s.Read(ctx, "c", "o", 0, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after remove: %v", err)
+	}
+	if err := s.caches.buffers.Check(); err != nil {
+		t.Fatal(err)
+	}
+	m := s.Metrics().Cache
+	if m.Buffers.Total.Entries != 0 && m.Memory[1] == 0 {
+		t.Fatalf("buffers cached but not accounted: %+v", m.Memory)
 	}
 }

@@ -218,6 +218,7 @@ func (g *group) abortAfterFailedCommit() {
 	for k, st := range g.onodes {
 		if st.dirty {
 			g.s.cache.Remove(k)
+			g.s.caches.discard(k)
 		}
 	}
 	g.unpin()

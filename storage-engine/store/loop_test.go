@@ -53,8 +53,10 @@ func kill(t *testing.T, s *Store) {
 }
 
 func TestLoopDeviceKillAndBitRot(t *testing.T) {
-	// The flusher never runs on its own: the overwrites stay in the deferred log.
-	e := loopEnv(t, Options{PreferDeferredSize: 64 << 10, DeferredBatch: 1 << 20, DeferredInterval: time.Hour})
+	// The flusher never runs on its own: the overwrites stay in the deferred log. Reads are not
+	// cached, so that the read after the bit flip reaches the device.
+	e := loopEnv(t, Options{PreferDeferredSize: 64 << 10, DeferredBatch: 1 << 20, DeferredInterval: time.Hour,
+		DisableBufferedReads: true})
 	s, err := Open(ctx, e.dev, e.dir, e.opts)
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,7 @@ type Metrics struct {
 	AllocErrors        int64   // releases the allocator refused (fsck explains)
 
 	CachedOnodes int
+	Cache        CacheMetrics // onode and buffer caches per shard and list, memory (caches.go)
 }
 
 // LatencySummary summarizes a latency distribution. Quantiles are estimated from power-of-two
@@ -139,7 +140,7 @@ func (s *Store) Metrics() Metrics {
 		DeferredApplied: m.deferredApplied.Load(), DeferredReplayed: m.deferredReplayed.Load(),
 		DeferredErrors: m.deferredErrors.Load(), AllocErrors: m.allocErrors.Load(),
 		AllocFree: s.alloc.Free(), AllocFragmentation: s.alloc.Fragmentation(),
-		CachedOnodes: s.cache.Len(),
+		CachedOnodes: s.cache.Len(), Cache: s.caches.metrics(),
 	}
 	if out.CommitGroups > 0 {
 		out.CommitGroupTxnsAvg = float64(m.groupTxns.Load()) / float64(out.CommitGroups)

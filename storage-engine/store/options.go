@@ -2,9 +2,11 @@ package store
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -28,8 +30,11 @@ type Options struct {
 	CacheType string
 	// CacheShards: 0 = auto (8 on SSD, 5 on HDD).
 	CacheShards int
-	// MemoryTarget bounds the memory of caches in bytes; 0 picks 256 MiB.
+	// MemoryTarget bounds the memory of caches in bytes; 0 picks 80% of the cgroup memory limit
+	// when there is one, else 256 MiB.
 	MemoryTarget int64
+	// DisableBufferedReads stops caching data read from the device (cold-read benchmarks).
+	DisableBufferedReads bool
 	// OnodeCache, if set, replaces the built-in onode cache.
 	OnodeCache OnodeCache
 	// MaxGroupTxns bounds how many transactions share one KV sync; 0 picks 128.
@@ -89,7 +94,11 @@ func (o Options) withDefaults(rotational bool) (Options, error) {
 		}
 	}
 	if o.MemoryTarget <= 0 {
-		o.MemoryTarget = 256 << 20
+		t, _, err := cache.DefaultMemoryTarget(os.DirFS("/"), 256<<20)
+		if err != nil {
+			return o, fmt.Errorf("memory target: %w", err)
+		}
+		o.MemoryTarget = t
 	}
 	if o.MaxGroupTxns <= 0 {
 		o.MaxGroupTxns = 128

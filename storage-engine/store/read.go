@@ -70,7 +70,7 @@ func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]by
 			end = off + length
 		}
 		out = make([]byte, end-off)
-		return s.readRange(OnodeKey{c, o}, on, off, out)
+		return s.caches.read(s, OnodeKey{c, o}, on, off, out)
 	})
 	s.m.readLatency.observe(time.Since(start))
 	if err != nil {

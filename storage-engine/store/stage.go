@@ -495,6 +495,7 @@ func (g *group) publish() {
 		if !st.dirty {
 			continue
 		}
+		s.caches.discard(k)
 		if st.o == nil {
 			s.cache.Remove(k)
 		} else {

@@ -30,6 +30,9 @@ type Store struct {
 
 	alloc alloc.Allocator // internally synchronized
 	cache OnodeCache      // internally synchronized
+	// caches holds the sharded onode cache behind cache, the data buffer cache and the memory
+	// tuner (caches.go).
+	caches *storeCaches
 
 	// gate orders readers against publication: readers hold it shared from onode lookup to the end
 	// of their device reads; the committer holds it exclusively while it publishes a group and
@@ -91,10 +94,11 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	if err := s.mount(ctx, label); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
 	}
-	s.cache = opts.OnodeCache
-	if s.cache == nil {
-		s.cache = newMapOnodeCache(int(opts.MemoryTarget / 4096))
+	caches, err := newStoreCaches(opts)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
 	}
+	s.caches, s.cache = caches, caches.onodeCache(opts)
 	s.queue = make(chan *commitReq, 1024)
 	s.stopBG = make(chan struct{})
 	s.kickDef = make(chan struct{}, 1)
@@ -256,6 +260,7 @@ func (s *Store) Close() error {
 	s.life.Unlock()
 	close(s.stopBG)
 	s.wg.Wait()
+	s.caches.close()
 	var errs []error
 	if s.failErr.Load() == nil {
 		if err := s.flushDeferred(); err != nil {
