@@ -15,6 +15,9 @@ import (
 // DefaultQueueDepth is the number of I/Os a FileDevice runs at once when Options.QueueDepth is 0.
 const DefaultQueueDepth = 32
 
+// MaxQueueDepth is the largest Options.QueueDepth Open accepts.
+const MaxQueueDepth = 4096
+
 // DefaultFileBlockSize is the block size of a FileDevice backed by a regular file.
 const DefaultFileBlockSize = 4096
 
@@ -22,7 +25,7 @@ const DefaultFileBlockSize = 4096
 // O_DIRECT and DefaultQueueDepth.
 type Options struct {
 	// QueueDepth bounds the number of reads, writes and flushes in flight at once; callers beyond it
-	// wait. 0 means DefaultQueueDepth.
+	// wait. 0 means DefaultQueueDepth; at most MaxQueueDepth.
 	QueueDepth int
 	// ReadOnly opens the device read-only: WriteAt fails with ErrReadOnly and Flush does nothing.
 	ReadOnly bool
@@ -72,8 +75,8 @@ func Open(path string, opts Options) (Device, error) {
 
 // OpenFile is Open returning the concrete type, for callers that want Info.
 func OpenFile(path string, opts Options) (*FileDevice, error) {
-	if opts.QueueDepth < 0 {
-		return nil, fmt.Errorf("blockdev: open %s: negative queue depth %d", path, opts.QueueDepth)
+	if opts.QueueDepth < 0 || opts.QueueDepth > MaxQueueDepth {
+		return nil, fmt.Errorf("blockdev: open %s: queue depth %d outside [0, %d]", path, opts.QueueDepth, MaxQueueDepth)
 	}
 	if opts.QueueDepth == 0 {
 		opts.QueueDepth = DefaultQueueDepth

@@ -71,7 +71,8 @@ func TestOpenErrorsNamePath(t *testing.T) {
 		{"directory", dir, blockdev.Options{}, "not a regular file or block device"},
 		{"char-device", "/dev/null", blockdev.Options{}, "not a regular file or block device"},
 		{"empty-file", empty, blockdev.Options{}, "smaller than one 4096-byte block"},
-		{"negative-queue-depth", empty, blockdev.Options{QueueDepth: -1}, "negative queue depth"},
+		{"negative-queue-depth", empty, blockdev.Options{QueueDepth: -1}, "queue depth -1 outside"},
+		{"huge-queue-depth", empty, blockdev.Options{QueueDepth: blockdev.MaxQueueDepth + 1}, "queue depth 4097 outside"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
