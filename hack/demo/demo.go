@@ -75,7 +75,7 @@ func up(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return err
 	}
 	if cfg.keepRunning() {
-		fmt.Fprintf(out, "\nThe demo stays up. In another shell:\n  export KUBECONFIG=%s\n  %s get storageclusters,stores,volumes -A\n  %s status\nPress Ctrl-C here, or run `make demo-down`, to stop it and clean up.\n",
+		fmt.Fprintf(out, "\nThe demo stays up. In another shell:\n  export KUBECONFIG=%s\n  %s get storageclusters,stores,volumes -A\n  %s status -n cobalt-demo\nPress Ctrl-C here, or run `make demo-down`, to stop it and clean up.\n",
 			paths.kubeconfig, d.kc.bin, cfg.bin("cobalt"))
 		<-ctx.Done()
 	}

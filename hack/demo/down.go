@@ -88,9 +88,13 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 			errs = append(errs, fmt.Errorf("remove %s: %w", l.BackingFile, err))
 		}
 	}
-	for _, dir := range []string{paths.controlPlane, paths.nodeState} {
-		if err := os.RemoveAll(dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))
+	remove := []string{paths.controlPlane, paths.nodeState, paths.nodeKubeconfig}
+	if st.Mode == "local" {
+		remove = append(remove, paths.kubeconfig) // its API server is gone
+	}
+	for _, p := range remove {
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
 		}
 	}
 	if len(errs) > 0 {

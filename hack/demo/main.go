@@ -32,6 +32,9 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// `make demo | tee log` and Ctrl-C: tee dies first, and a write to the broken pipe must not
+	// kill the demo before it has cleaned up.
+	signal.Ignore(syscall.SIGPIPE)
 	switch cmd {
 	case "up":
 		err = up(ctx, cfg, os.Stdout)

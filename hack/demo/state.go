@@ -111,14 +111,16 @@ func (f *stateFile) remove() error {
 
 // demoPaths are the files and directories of one demo under its state directory.
 type demoPaths struct {
-	dir          string // .demo
-	state        string // .demo/state.json
-	logs         string // .demo/logs
-	kubeconfig   string // .demo/kubeconfig
-	controlPlane string // .demo/controlplane (etcd data, API server certificates)
-	nodeState    string // .demo/node (the node daemon's state directory)
-	manifests    string // .demo/manifests (what the demo applies, to read or re-apply)
-	data         string // .demo/data (the bytes written through the volume API and read back)
+	dir        string // .demo
+	state      string // .demo/state.json
+	logs       string // .demo/logs
+	kubeconfig string // .demo/kubeconfig
+	// nodeKubeconfig authenticates the node daemon as its ServiceAccount (.demo/node-daemon.kubeconfig).
+	nodeKubeconfig string
+	controlPlane   string // .demo/controlplane (etcd data, API server certificates)
+	nodeState      string // .demo/node (the node daemon's state directory)
+	manifests      string // .demo/manifests (what the demo applies, to read or re-apply)
+	data           string // .demo/data (the bytes written through the volume API and read back)
 }
 
 func newDemoPaths(dir string) (demoPaths, error) {
@@ -127,13 +129,14 @@ func newDemoPaths(dir string) (demoPaths, error) {
 		return demoPaths{}, fmt.Errorf("demo state directory %s: %w", dir, err)
 	}
 	return demoPaths{
-		dir:          abs,
-		state:        filepath.Join(abs, "state.json"),
-		logs:         filepath.Join(abs, "logs"),
-		kubeconfig:   filepath.Join(abs, "kubeconfig"),
-		controlPlane: filepath.Join(abs, "controlplane"),
-		nodeState:    filepath.Join(abs, "node"),
-		manifests:    filepath.Join(abs, "manifests"),
-		data:         filepath.Join(abs, "data"),
+		dir:            abs,
+		state:          filepath.Join(abs, "state.json"),
+		logs:           filepath.Join(abs, "logs"),
+		kubeconfig:     filepath.Join(abs, "kubeconfig"),
+		nodeKubeconfig: filepath.Join(abs, "node-daemon.kubeconfig"),
+		controlPlane:   filepath.Join(abs, "controlplane"),
+		nodeState:      filepath.Join(abs, "node"),
+		manifests:      filepath.Join(abs, "manifests"),
+		data:           filepath.Join(abs, "data"),
 	}, nil
 }

@@ -342,10 +342,11 @@ users:
   user:
     token: %s
 `, cluster, d.cfg.namespace, strings.TrimSpace(token))
-	path := filepath.Join(d.paths.dir, "node-daemon.kubeconfig")
+	path := d.paths.nodeKubeconfig
 	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
+	d.onExit("removed the node daemon's kubeconfig (it holds a ServiceAccount token)", func(context.Context) error { return os.Remove(path) })
 	return path, nil
 }
 
