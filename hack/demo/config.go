@@ -15,6 +15,7 @@ type config struct {
 	useKubeconfig bool   // DEMO_USE_KUBECONFIG=1: the cluster in $KUBECONFIG instead of a local one
 	keep          string // DEMO_KEEP: 1 stays up until Ctrl-C, 0 tears down at once, auto: 1 on a terminal
 	dataMiB       int    // DEMO_DATA_MIB: how much data goes through the volume API
+	device        string // DEMO_DEVICE: loop, file, or auto (a loop device when root)
 	namespace     string
 	nodeName      string
 	clusterName   string
@@ -33,6 +34,7 @@ func configFromEnv() (config, error) {
 		assets:        envOr("ENVTEST_ASSETS", filepath.Join(repo, "bin", "k8s", "1.37.2")),
 		useKubeconfig: os.Getenv("DEMO_USE_KUBECONFIG") == "1",
 		keep:          envOr("DEMO_KEEP", "auto"),
+		device:        envOr("DEMO_DEVICE", "auto"),
 		namespace:     "cobalt-demo",
 		nodeName:      "demo-node-1",
 		clusterName:   "demo",
@@ -46,6 +48,11 @@ func configFromEnv() (config, error) {
 	case "0", "1", "auto":
 	default:
 		return c, fmt.Errorf("DEMO_KEEP=%q: want 0, 1 or auto", c.keep)
+	}
+	switch c.device {
+	case "loop", "file", "auto":
+	default:
+		return c, fmt.Errorf("DEMO_DEVICE=%q: want loop, file or auto", c.device)
 	}
 	mib := envOr("DEMO_DATA_MIB", "8")
 	if c.dataMiB, err = strconv.Atoi(mib); err != nil || c.dataMiB < 1 || c.dataMiB > 512 {

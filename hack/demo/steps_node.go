@@ -18,7 +18,13 @@ func (d *demo) prepareDevice(ctx context.Context, say sayFunc) error {
 		return err
 	}
 	ok, why := canUseLoopDevices()
+	if d.cfg.device == "file" {
+		ok, why = false, "DEMO_DEVICE=file"
+	}
 	if !ok {
+		if d.cfg.device == "loop" {
+			return fmt.Errorf("DEMO_DEVICE=loop, but loop devices cannot be used: %s", why)
+		}
 		say("%s: no loop device; the node daemon gets a file-backed device (spec.devices.file) in %s", why, d.paths.nodeState)
 		return nil
 	}
