@@ -16,16 +16,19 @@ var impls = []struct {
 	name     string
 	new      func(size, unit int64) (alloc.Freelist, error)
 	fromFree func(size, unit int64, free []alloc.Extent) (alloc.Freelist, error)
+	fromUsed func(size, unit int64, used []alloc.Extent) (alloc.Freelist, error)
 }{
 	{
 		"extent",
 		func(s, u int64) (alloc.Freelist, error) { return alloc.NewExtent(s, u) },
 		func(s, u int64, f []alloc.Extent) (alloc.Freelist, error) { return alloc.NewExtentFromFree(s, u, f) },
+		func(s, u int64, f []alloc.Extent) (alloc.Freelist, error) { return alloc.NewExtentFromUsed(s, u, f) },
 	},
 	{
 		"bitmap",
 		func(s, u int64) (alloc.Freelist, error) { return alloc.NewBitmap(s, u) },
 		func(s, u int64, f []alloc.Extent) (alloc.Freelist, error) { return alloc.NewBitmapFromFree(s, u, f) },
+		func(s, u int64, f []alloc.Extent) (alloc.Freelist, error) { return alloc.NewBitmapFromUsed(s, u, f) },
 	},
 }
 
@@ -289,6 +292,50 @@ func TestFromFree(t *testing.T) {
 			}
 			if a, err := im.fromFree(16*K, K, nil); err != nil || a.Free() != 0 {
 				t.Fatalf("fromFree(nil): %v free %d", err, a.Free())
+			}
+		})
+	}
+}
+
+func TestFromUsed(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			used := []alloc.Extent{ext(8, 2), ext(0, 2), ext(2, 1), ext(15, 1)}
+			a, err := im.fromUsed(16*K+100, K, used)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Extents(); !slices.Equal(got, []alloc.Extent{ext(3, 5), ext(10, 5)}) {
+				t.Fatalf("free %v", got)
+			}
+			mustCheck(t, a, used)
+			// The same state as NewXxx + MarkUsed of each extent.
+			b, err := im.new(16*K, K)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range used {
+				if err := b.MarkUsed(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !slices.Equal(a.Extents(), b.Extents()) || a.Free() != b.Free() || a.Size() != b.Size() {
+				t.Fatalf("fromUsed %v != MarkUsed %v", a.Extents(), b.Extents())
+			}
+			if a, err := im.fromUsed(16*K, K, nil); err != nil || a.Free() != 16*K {
+				t.Fatalf("fromUsed(nil): %v", err)
+			}
+			for _, bad := range [][]alloc.Extent{
+				{ext(0, 2), ext(1, 2)}, // double allocation
+				{ext(15, 2)},
+				{{Offset: 1, Length: K}},
+			} {
+				if _, err := im.fromUsed(16*K, K, bad); !errors.Is(err, alloc.ErrInvalidExtent) {
+					t.Errorf("fromUsed(%v): %v", bad, err)
+				}
+			}
+			if _, err := im.fromUsed(16*K, 1000, nil); !errors.Is(err, alloc.ErrInvalidExtent) {
+				t.Errorf("bad unit accepted: %v", err)
 			}
 		})
 	}

@@ -8,7 +8,8 @@
 // (NewExtent; free extents in B-trees by offset and by size, best-fit, O(log n)) is the one the store
 // uses; BitmapAllocator (NewBitmap; one bit per unit, first-fit) is the simple reference. Neither
 // persists itself: the store saves Extents() (EncodeExtents) in its KV and reloads it with
-// NewExtentFromFree, or rebuilds it at mount with NewExtent and one MarkUsed per extent in use.
+// NewExtentFromFree, or rebuilds it at mount from the extents in use with NewExtentFromUsed (or
+// NewExtent and one MarkUsed per extent).
 // Check cross-checks an allocator against the extents the store believes are in use (fsck).
 // Allocators are safe for concurrent use.
 package alloc

@@ -55,6 +55,25 @@ func NewBitmapFromFree(size, unit int64, free []Extent) (*BitmapAllocator, error
 	return a, nil
 }
 
+// NewBitmapFromUsed rebuilds a bitmap allocator from every extent in use; see NewExtentFromUsed.
+func NewBitmapFromUsed(size, unit int64, used []Extent) (*BitmapAllocator, error) {
+	a, err := NewBitmap(size, unit)
+	if err != nil {
+		return nil, err
+	}
+	free, err := freeFromUsed(a.size, unit, used)
+	if err != nil {
+		return nil, fmt.Errorf("alloc: rebuild from used extents: %w", err)
+	}
+	a.setRangeLocked(0, a.units, false)
+	a.mu.free = 0
+	for _, e := range free {
+		a.setRangeLocked(e.Offset/unit, e.Length/unit, true)
+		a.mu.free += e.Length
+	}
+	return a, nil
+}
+
 // Size implements Freelist.
 func (a *BitmapAllocator) Size() int64 { return a.size }
 

@@ -71,6 +71,29 @@ func NewExtentFromFree(size, unit int64, free []Extent) (*ExtentAllocator, error
 	return a, nil
 }
 
+// NewExtentFromUsed rebuilds an allocator at mount from every extent in use (e.g. collected from
+// the onodes), in one pass after sorting: faster than NewExtent followed by one MarkUsed per
+// extent. Overlapping used extents (a double allocation) or invalid ones are an error wrapping
+// ErrInvalidExtent.
+func NewExtentFromUsed(size, unit int64, used []Extent) (*ExtentAllocator, error) {
+	if !validUnit(unit) || size < 0 {
+		return nil, fmt.Errorf("alloc: new extent allocator: size %d unit %d: %w", size, unit, ErrInvalidExtent)
+	}
+	free, err := freeFromUsed(size-size%unit, unit, used)
+	if err != nil {
+		return nil, fmt.Errorf("alloc: rebuild from used extents: %w", err)
+	}
+	a, err := NewExtent(0, unit)
+	if err != nil {
+		return nil, err
+	}
+	a.size = size - size%unit
+	for _, e := range free {
+		a.insertLocked(e.Offset, e.Length)
+	}
+	return a, nil
+}
+
 // Size implements Freelist.
 func (a *ExtentAllocator) Size() int64 { return a.size }
 

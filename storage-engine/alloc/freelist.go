@@ -69,3 +69,25 @@ func fragmentation(n int, free, unit int64) float64 {
 
 // roundUp rounds want up to a multiple of unit.
 func roundUp(want, unit int64) int64 { return (want + unit - 1) / unit * unit }
+
+// freeFromUsed returns the complement of used in [0, size): the free extents, sorted and
+// coalesced. used must be valid and pairwise disjoint (adjacent is fine); an overlap is reported
+// as a double allocation.
+func freeFromUsed(size, unit int64, used []Extent) ([]Extent, error) {
+	u, err := sortedDisjoint(used, size, unit)
+	if err != nil {
+		return nil, fmt.Errorf("double allocation or invalid used extent: %w", err)
+	}
+	var free []Extent
+	var pos int64
+	for _, e := range u {
+		if e.Offset > pos {
+			free = append(free, Extent{Offset: pos, Length: e.Offset - pos})
+		}
+		pos = e.End()
+	}
+	if pos < size {
+		free = append(free, Extent{Offset: pos, Length: size - pos})
+	}
+	return free, nil
+}
