@@ -149,7 +149,7 @@ func (r *reader) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.buf[r.off:])
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) { // overlong encodings are refused: one value, one encoding
 		r.fail("varint")
 		return 0
 	}
@@ -179,4 +179,14 @@ func (r *reader) finish(what string) error {
 		return fmt.Errorf("decode %s: %w", what, r.err)
 	}
 	return nil
+}
+
+// uvarintLen is the length of the minimal uvarint encoding of v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }

@@ -151,7 +151,7 @@ func (r *reader) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.buf[r.off:])
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) { // overlong encodings are refused: one value, one encoding
 		r.fail("varint")
 		return 0
 	}
@@ -194,4 +194,14 @@ func (r *reader) bytes() []byte {
 	b := slices.Clone(r.buf[r.off : r.off+int(n)])
 	r.off += int(n)
 	return b
+}
+
+// uvarintLen is the length of the minimal uvarint encoding of v.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }

@@ -106,3 +106,11 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeRejectsOverlongVarint(t *testing.T) {
+	// Nid 0 encoded in two bytes instead of one.
+	buf := []byte{FormatVersion, 0x80, 0x00, 0, 0, 0, 0}
+	if _, err := Decode(buf); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("overlong varint accepted: %v", err)
+	}
+}

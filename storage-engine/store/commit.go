@@ -27,9 +27,10 @@ import (
 // its neighbours. Transactions therefore apply in submission order, within and across collections.
 
 type commitReq struct {
-	txn  *Transaction
-	err  error
-	done chan struct{}
+	txn   *Transaction
+	preps map[int]*prepared // op index -> data already written to new space (prepare.go)
+	err   error
+	done  chan struct{}
 }
 
 // Commit applies txn atomically and durably: when Commit returns nil, the transaction survives any
@@ -43,10 +44,16 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 		return nil
 	}
 	start := time.Now()
-	req := &commitReq{txn: txn, done: make(chan struct{})}
+	preps, err := s.prepare(txn)
+	if err != nil {
+		s.m.commitErrors.Add(1)
+		return err
+	}
+	req := &commitReq{txn: txn, preps: preps, done: make(chan struct{})}
 	s.life.RLock()
 	if s.closed {
 		s.life.RUnlock()
+		s.releasePrepared(preps)
 		return ErrClosed
 	}
 	s.queue <- req
@@ -92,9 +99,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	if errp := s.failErr.Load(); errp != nil {
-		for _, r := range reqs {
-			r.err = *errp
-		}
+		s.failAll(reqs, *errp)
 		return
 	}
 	live := make([]*commitReq, 0, len(reqs))
@@ -104,7 +109,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 		g := s.newGroup()
 		failedAt := -1
 		for i, r := range live {
-			if err := g.applyTxn(i, r.txn); err != nil {
+			if err := g.applyTxn(i, r.txn, r.preps); err != nil {
 				r.err = err
 				failedAt = i
 				break
@@ -112,12 +117,13 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 		}
 		if failedAt >= 0 {
 			g.abort()
+			s.releasePrepared(live[failedAt].preps)
 			live = append(live[:failedAt], live[failedAt+1:]...)
 			continue
 		}
 		if err := g.finish(); err != nil {
 			g.abort()
-			setAll(live, err)
+			s.failAll(live, err)
 			return
 		}
 		t1 := time.Now()
@@ -127,10 +133,11 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 		if err != nil {
 			g.abort()
 			if bad < 0 { // the flush failed: nothing in the group can be trusted to be durable
-				setAll(live, err)
+				s.failAll(live, err)
 				return
 			}
 			live[bad].err = err
+			s.releasePrepared(live[bad].preps)
 			live = append(live[:bad], live[bad+1:]...)
 			continue
 		}
@@ -152,6 +159,15 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 	}
 }
 
+// failAll fails every request with err and releases their prepared space.
+func (s *Store) failAll(reqs []*commitReq, err error) {
+	for _, r := range reqs {
+		r.err = err
+		s.releasePrepared(r.preps)
+	}
+}
+
+// setAll fails every request with err, keeping prepared space (the KV may reference it).
 func setAll(reqs []*commitReq, err error) {
 	for _, r := range reqs {
 		r.err = err
@@ -161,7 +177,7 @@ func setAll(reqs []*commitReq, err error) {
 // issueWrites writes the group's copy-on-write data in parallel and flushes the device once. On a
 // write error it returns the index of the transaction whose write failed; on a flush error -1.
 func (g *group) issueWrites() (int, error) {
-	if len(g.writes) == 0 {
+	if len(g.writes) == 0 && !g.needFlush {
 		return 0, nil
 	}
 	const par = 16

@@ -156,6 +156,7 @@ func TestReplayAfterUncleanStop(t *testing.T) {
 	img := mem.Clone()
 	fs2 := cloneMemFS(t, e)
 	s.flushMu.Unlock()
+	mustCheck(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,13 @@ type Metrics struct {
 	CommitErrors int64 // transactions that failed
 	Ops          int64 // operations in committed transactions
 	BytesWritten int64 // data bytes in committed write operations
-	Reads        int64
-	ReadErrors   int64
-	BytesRead    int64
-	Corruptions  int64 // checksum mismatches seen (reads, staging, fsck)
+	// PreparedBytes is data written to new space by committing callers before their transaction
+	// joined the commit queue (prepare.go).
+	PreparedBytes int64
+	Reads         int64
+	ReadErrors    int64
+	BytesRead     int64
+	Corruptions   int64 // checksum mismatches seen (reads, staging, fsck)
 
 	CommitLatency LatencySummary // from Commit call to return
 	ReadLatency   LatencySummary
@@ -60,6 +63,7 @@ type metricsState struct {
 	groups, groupTxns, groupMax               atomic.Int64
 	deferredApplied, deferredReplayed         atomic.Int64
 	deferredErrors, allocErrors               atomic.Int64
+	preparedBytes                             atomic.Int64
 	commitLatency, readLatency, kvSyncLatency histogram
 	stageLatency, dataLatency, publishLatency histogram
 }
@@ -131,7 +135,7 @@ func (s *Store) Metrics() Metrics {
 	m := &s.m
 	out := Metrics{
 		Commits: m.commits.Load(), CommitErrors: m.commitErrors.Load(), Ops: m.ops.Load(),
-		BytesWritten: m.bytesWritten.Load(), Reads: m.reads.Load(), ReadErrors: m.readErrors.Load(),
+		BytesWritten: m.bytesWritten.Load(), PreparedBytes: m.preparedBytes.Load(), Reads: m.reads.Load(), ReadErrors: m.readErrors.Load(),
 		BytesRead: m.bytesRead.Load(), Corruptions: m.corruptions.Load(),
 		CommitLatency: m.commitLatency.summary(), ReadLatency: m.readLatency.summary(),
 		KVSyncLatency: m.kvSyncLatency.summary(), StageLatency: m.stageLatency.summary(),

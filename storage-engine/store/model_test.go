@@ -170,7 +170,8 @@ func randomTxnIn(rng *rand.Rand, maxOff int, colls []string, collOps bool) *Tran
 			}
 		}
 		off := uint64(rng.IntN(maxOff))
-		if rng.IntN(3) == 0 {
+		aligned := rng.IntN(3) == 0 // whole blocks: no read-modify-write at either end
+		if aligned {
 			off = off / 4096 * 4096
 		}
 		n := rng.IntN(9000)
@@ -188,6 +189,9 @@ func randomTxnIn(rng *rand.Rand, maxOff int, colls []string, collOps bool) *Tran
 		case r < 40:
 			if rng.IntN(8) == 0 {
 				n = rng.IntN(200000)
+			}
+			if aligned {
+				n = n / 4096 * 4096
 			}
 			txn.Write(c, o, off, pattern(n, byte(rng.Uint32())))
 		case r < 45:

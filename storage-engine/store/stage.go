@@ -19,10 +19,13 @@ type group struct {
 	batch *pebble.Batch // indexed: omap reads see the group's own writes
 
 	onodes map[OnodeKey]*stagedOnode
-	colls  map[string]bool          // collection -> exists after the group
-	shared map[uint64]uint32        // unit -> reference count after the group (1 = unshared)
-	blocks map[uint64][]byte        // device block -> contents written by this group (aliases writes)
-	defers map[uint64]deferredEntry // device block -> deferred write staged by this group
+	colls  map[string]bool   // collection -> exists after the group
+	shared map[uint64]uint32 // unit -> reference count after the group (1 = unshared)
+	blocks map[uint64][]byte // device block -> contents written by this group (aliases writes)
+	// prepBlocks: device block -> contents of prepared writes mapped by this group. Unlike
+	// blocks, they are already on the device and must not be patched in memory.
+	prepBlocks map[uint64][]byte
+	defers     map[uint64]deferredEntry // device block -> deferred write staged by this group
 
 	allocated []alloc.Extent // space allocated by the group (released on abort)
 	freed     []alloc.Extent // space the group stops referencing (released at publish)
@@ -32,6 +35,7 @@ type group struct {
 	nextNid, nextSeq uint64
 	stats            kv.Stats
 	txn              int  // index of the transaction being staged
+	needFlush        bool // prepared data is mapped: flush the device before the KV commit
 	pinned           bool // dirty onodes are pinned and marked dirty in the cache
 }
 
@@ -50,30 +54,32 @@ type pendingWrite struct {
 
 func (s *Store) newGroup() *group {
 	return &group{
-		s:       s,
-		batch:   s.db.NewIndexedBatch(),
-		onodes:  map[OnodeKey]*stagedOnode{},
-		colls:   map[string]bool{},
-		shared:  map[uint64]uint32{},
-		blocks:  map[uint64][]byte{},
-		defers:  map[uint64]deferredEntry{},
-		nextNid: s.nextNid,
-		nextSeq: s.nextSeq,
-		stats:   s.pub.stats,
+		s:          s,
+		batch:      s.db.NewIndexedBatch(),
+		onodes:     map[OnodeKey]*stagedOnode{},
+		colls:      map[string]bool{},
+		shared:     map[uint64]uint32{},
+		blocks:     map[uint64][]byte{},
+		prepBlocks: map[uint64][]byte{},
+		defers:     map[uint64]deferredEntry{},
+		nextNid:    s.nextNid,
+		nextSeq:    s.nextSeq,
+		stats:      s.pub.stats,
 	}
 }
 
-func (g *group) applyTxn(i int, t *Transaction) error {
+func (g *group) applyTxn(i int, t *Transaction, preps map[int]*prepared) error {
 	g.txn = i
 	for j, o := range t.ops {
-		if err := g.applyOp(o); err != nil {
+		if err := g.applyOp(o, preps[j]); err != nil {
 			return fmt.Errorf("transaction op %d (%s %s/%s): %w", j, o.kind, o.c, o.o, err)
 		}
 	}
 	return nil
 }
 
-func (g *group) applyOp(o op) error {
+// applyOp stages one operation; p is its prepared data (writes only, may be nil).
+func (g *group) applyOp(o op, p *prepared) error {
 	if err := kv.ValidateCollection(o.c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -110,6 +116,9 @@ func (g *group) applyOp(o op) error {
 		_, err := g.mutOnode(k, true)
 		return err
 	case opWrite:
+		if p != nil {
+			return g.writePrepared(k, o.off, o.data, p)
+		}
 		return g.write(k, o.off, o.data)
 	case opZero:
 		return g.zero(k, o.off, o.length)
@@ -397,6 +406,7 @@ func (g *group) deref(r onode.PhysRange) {
 		}
 		for b := u; b < u+unit; b += g.s.csumBlock {
 			delete(g.blocks, b)
+			delete(g.prepBlocks, b)
 			if e, ok := g.defers[b]; ok {
 				_ = g.batch.Delete(kv.DeferredKey(e.seq), nil)
 				delete(g.defers, b)

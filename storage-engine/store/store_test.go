@@ -346,6 +346,7 @@ func TestClosedStoreRefusesCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit(t, s, NewTransaction().CreateCollection("c").Touch("c", "o"))
+	mustCheck(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -171,6 +171,9 @@ func (g *group) readBlock(k OnodeKey, logical, phys uint64, want uint32) ([]byte
 	if b, ok := g.blocks[phys]; ok {
 		return b, nil
 	}
+	if b, ok := g.prepBlocks[phys]; ok {
+		return b, nil
+	}
 	if e, ok := g.defers[phys]; ok {
 		return e.data, nil
 	}
