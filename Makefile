@@ -163,7 +163,7 @@ demo: ## Run Cobalt on a local control plane, write and read a volume, clean up 
 
 .PHONY: demo-down
 demo-down: ## Stop a `make demo` running in another shell and undo what it set up.
-	@test -x $(LOCALBIN)/cobalt-demo || $(GO) build -o $(LOCALBIN)/cobalt-demo ./hack/demo
+	$(GO) build -o $(LOCALBIN)/cobalt-demo ./hack/demo
 	@ENVTEST_ASSETS="$(ENVTEST_ASSETS)" DEMO_STATE_DIR="$(DEMO_STATE_DIR)" $(LOCALBIN)/cobalt-demo down
 
 ##@ Storage engine: store (engine-store)

@@ -395,7 +395,11 @@ func (d *demo) recordCreated(obj KubeObject) error {
 	if err := d.state.update(func(s *State) { s.Objects = append(s.Objects, obj) }); err != nil {
 		return err
 	}
-	d.onExit(fmt.Sprintf("deleted %s %s", obj.Kind, obj.Name), func(ctx context.Context) error {
+	what := fmt.Sprintf("deleted %s %s", obj.Kind, obj.Name)
+	if obj.Kind == "namespace" {
+		what = fmt.Sprintf("deleting namespace %s (the cluster's namespace controller finishes it)", obj.Name)
+	}
+	d.onExit(what, func(ctx context.Context) error {
 		return deleteObject(ctx, d.kc, obj)
 	})
 	return nil
@@ -403,6 +407,11 @@ func (d *demo) recordCreated(obj KubeObject) error {
 
 func deleteObject(ctx context.Context, kc kubectl, obj KubeObject) error {
 	args := []string{"delete", obj.Kind, obj.Name, "--ignore-not-found", "--timeout=60s"}
+	if obj.Kind == "namespace" {
+		// Emptying a namespace is the namespace controller's work and may take a while; the
+		// objects the demo made in it are already deleted (they were recorded after it).
+		args = append(args, "--wait=false")
+	}
 	if obj.Namespace != "" {
 		args = append(args, "-n", obj.Namespace)
 	}
