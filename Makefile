@@ -44,6 +44,8 @@ vet: ## Run go vet.
 .PHONY: test
 test: manifests generate verify-generated envtest ## Run all tests (builds envtest assets on first run; see README).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 $(GOTESTFLAGS) ./...
+	# The concurrent code paths also run under the race detector (the cache's shards and the store's commit path).
+	$(GO) test -race -count=1 $(GOTESTFLAGS) ./storage-engine/cache/...
 
 .PHONY: envtest
 envtest: $(ENVTEST_ASSETS)/kube-apiserver ## Prepare kube-apiserver and etcd for envtest under bin/.
