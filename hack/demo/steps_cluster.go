@@ -32,6 +32,9 @@ func runLogged(ctx context.Context, dir, logPath string, name string, args ...st
 }
 
 func (d *demo) build(ctx context.Context, say sayFunc) error {
+	if _, err := os.Stat(d.cfg.bin("manager")); err != nil {
+		say("first build: compiling the operator, node daemon and CLI takes a few minutes (output in %s)", filepath.Join(d.paths.logs, "build.log"))
+	}
 	if err := runLogged(ctx, d.cfg.repo, filepath.Join(d.paths.logs, "build.log"), "make", "--no-print-directory", "build"); err != nil {
 		return err
 	}
@@ -49,6 +52,9 @@ func (d *demo) build(ctx context.Context, say sayFunc) error {
 }
 
 func (d *demo) envtestAssets(ctx context.Context, say sayFunc) error {
+	if _, err := os.Stat(filepath.Join(d.cfg.assets, "kube-apiserver")); err != nil {
+		say("first run: kube-apiserver, etcd and kubectl are downloaded, or built from Go modules when that fails (about 6-8 minutes on 2 cores; output in %s)", filepath.Join(d.paths.logs, "envtest.log"))
+	}
 	if err := runLogged(ctx, d.cfg.repo, filepath.Join(d.paths.logs, "envtest.log"), "make", "--no-print-directory", "envtest", "ENVTEST_ASSETS="+d.cfg.assets); err != nil {
 		return err
 	}
