@@ -36,24 +36,29 @@ func (l latencies) percentiles() (p50, p99 time.Duration) {
 	return at(0.50), at(0.99)
 }
 
-// Row pairs a store result with the fio result of the same shape (zero if fio was not run).
+// Row pairs a store result with the fio result of the same shape (zero if fio was not run) and
+// the same workload run through blockdev without the store (Raw).
 type Row struct {
-	Store, Fio Result
+	Store, Fio, Raw Result
 }
 
 // Print writes a table of rows with the store/fio ratio of IOPS.
 func Print(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tstore IOPS\tstore MB/s\tp50\tp99\tfio IOPS\tfio MB/s\tfio p50\tfio p99\tratio\t")
+	fmt.Fprintln(tw, "workload\tstore IOPS\tstore MB/s\tp50\tp99\tfio IOPS\tfio MB/s\tfio p50\tfio p99\tstore/fio\tgo-dev IOPS\tstore/go-dev\t")
 	for _, r := range rows {
-		ratio := "-"
+		ratio, rawIOPS, rawRatio := "-", "-", "-"
+		if r.Raw.Ops > 0 {
+			rawIOPS = fmt.Sprintf("%.0f", r.Raw.IOPS())
+			rawRatio = fmt.Sprintf("%.0f%%", 100*r.Store.IOPS()/r.Raw.IOPS())
+		}
 		fio := []string{"-", "-", "-", "-"}
 		if r.Fio.Ops > 0 {
 			ratio = fmt.Sprintf("%.0f%%", 100*r.Store.IOPS()/r.Fio.IOPS())
 			fio = []string{fmt.Sprintf("%.0f", r.Fio.IOPS()), fmt.Sprintf("%.1f", r.Fio.MBps()), dur(r.Fio.P50), dur(r.Fio.P99)}
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Store.Name, r.Store.IOPS(), r.Store.MBps(),
-			dur(r.Store.P50), dur(r.Store.P99), fio[0], fio[1], fio[2], fio[3], ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Store.Name, r.Store.IOPS(), r.Store.MBps(),
+			dur(r.Store.P50), dur(r.Store.P99), fio[0], fio[1], fio[2], fio[3], ratio, rawIOPS, rawRatio)
 	}
 	return tw.Flush()
 }

@@ -16,11 +16,17 @@ type Options struct {
 	CacheSize int64
 	// Logger receives pebble's messages; nil discards informational ones.
 	Logger pebble.Logger
+	// MemTableSize is the size of pebble's memtable (0: 64 MiB). A large memtable lets short-lived
+	// records (deferred writes, rewritten onodes) die in memory instead of reaching L0.
+	MemTableSize uint64
 }
 
 // Open opens (creating if needed) the pebble database in dir.
 func Open(dir string, o Options) (*pebble.DB, error) {
-	po := &pebble.Options{FS: o.FS, Logger: o.Logger}
+	po := &pebble.Options{FS: o.FS, Logger: o.Logger, MemTableSize: o.MemTableSize}
+	if po.MemTableSize == 0 {
+		po.MemTableSize = 64 << 20
+	}
 	if po.FS == nil {
 		po.FS = vfs.Default
 	}

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,12 +32,13 @@ func main() {
 
 func run() error {
 	device := flag.String("device", "", "block device or file to benchmark (overwritten)")
-	createSize := flag.Int64("create-size", 0, "create -device as a sparse file of this many bytes if it does not exist")
+	var createSize, loopSize sizeFlag
+	flag.Var(&createSize, "create-size", "create -device as a sparse file of this size (e.g. 4G) if it does not exist")
 	db := flag.String("db", "", "metadata directory (emptied; default: a temporary directory)")
-	loopSize := flag.Int64("loop-size", 0, "instead of -device, attach a sparse file of this many bytes to a loop device (root)")
+	flag.Var(&loopSize, "loop-size", "instead of -device, attach a sparse file of this size (e.g. 4G) to a loop device (root)")
 	duration := flag.Duration("duration", 10*time.Second, "duration of each workload")
 	objects := flag.Int("objects", 64, "number of 4 MiB objects for the random workloads")
-	seqQD := flag.Int("seq-qd", 4, "queue depth of the 1 MiB sequential workload")
+	seqQD := flag.Int("seq-qd", 16, "queue depth of the 1 MiB sequential workload")
 	withFio := flag.Bool("fio", false, "run fio on the raw device first and print it alongside")
 	deferred := flag.Int("prefer-deferred", 0, "store PreferDeferredSize (0 default, -1 off)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the store workloads to this file")
@@ -49,8 +51,8 @@ func run() error {
 	if *db == "" {
 		*db = filepath.Join(tmp, "db")
 	}
-	if *loopSize > 0 {
-		dev, detach, err := attachLoop(filepath.Join(tmp, "loop.img"), *loopSize)
+	if int64(loopSize) > 0 {
+		dev, detach, err := attachLoop(filepath.Join(tmp, "loop.img"), int64(loopSize))
 		if err != nil {
 			return err
 		}
@@ -61,9 +63,9 @@ func run() error {
 		flag.Usage()
 		return fmt.Errorf("-device or -loop-size is required")
 	}
-	if *createSize > 0 {
+	if int64(createSize) > 0 {
 		if _, err := os.Stat(*device); os.IsNotExist(err) {
-			d, err := blockdev.Open(*device, blockdev.Options{CreateSize: *createSize})
+			d, err := blockdev.Open(*device, blockdev.Options{CreateSize: int64(createSize)})
 			if err != nil {
 				return err
 			}
@@ -123,4 +125,25 @@ func attachLoop(path string, size int64) (dev string, detach func(), err error) 
 			fmt.Fprintf(os.Stderr, "cobalt-bench: losetup -d %s: %v: %s\n", dev, err, out)
 		}
 	}, nil
+}
+
+// sizeFlag is a byte count with an optional K, M, G or T suffix (powers of 1024).
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return strconv.FormatInt(int64(*f), 10) }
+
+func (f *sizeFlag) Set(v string) error {
+	mult := int64(1)
+	if n := len(v); n > 0 {
+		if i := strings.IndexByte("KMGT", v[n-1]&^0x20); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			v = v[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("size %q: want a number with an optional K/M/G/T suffix", v)
+	}
+	*f = sizeFlag(n * mult)
+	return nil
 }
