@@ -26,6 +26,8 @@ type demo struct {
 	operator *proc
 	node     *proc
 	device   string // the device path given to the StorageCluster, or "" for a file-backed device
+	// operatorDeployment is config/default's Deployment, which the demo runs as a process.
+	operatorDeployment *manifest
 }
 
 // undoAction undoes one thing the demo set up.
@@ -158,8 +160,8 @@ func (d *demo) steps() []step {
 		{title: "Build the binaries (make build)", logs: logs("build.log"), run: d.build},
 		{title: "Prepare kube-apiserver, etcd and kubectl (make envtest)", logs: logs("envtest.log"), run: d.envtestAssets},
 		clusterStep,
-		{title: "Install the CRDs (config/crd/bases)", logs: logs("kubectl.log"), run: d.installCRDs},
-		{title: "Start the operator (bin/manager)", logs: logs("operator.log"), run: d.startOperator},
+		{title: "Install Cobalt from config/default (kubectl kustomize): CRDs, namespace, ServiceAccount, RBAC", logs: logs("kubectl.log"), run: d.installCobalt},
+		{title: "Start the operator (bin/manager) as config/default's Deployment would", logs: logs("operator.log"), run: d.startOperator},
 		{title: "Give node " + d.cfg.nodeName + " a device", logs: logs("kubectl.log"), run: d.prepareDevice},
 		{title: "Create StorageCluster " + d.cfg.clusterName, logs: logs("kubectl.log", "operator.log"), run: d.createStorageCluster},
 		{title: "Start the node daemon as " + d.cfg.nodeName + " (the DaemonSet's command line)", logs: logs("node-daemon.log", "operator.log"), run: d.startNodeDaemon},

@@ -4,10 +4,12 @@
 //
 // `cobalt-demo up` runs the steps in order and names each one as it starts: build the binaries,
 // start kube-apiserver and etcd from the envtest assets (or use $KUBECONFIG when
-// DEMO_USE_KUBECONFIG=1), install the CRDs, run the operator, give node demo-node-1 a device (a
-// sparse file on a loop device as root, a plain file otherwise), run its node daemon with the
-// arguments of the DaemonSet the operator made, create a Volume, write data through the volume API
-// and read it back with a checksum, and print what the cluster and the CLI show.
+// DEMO_USE_KUBECONFIG=1), apply config/default as `kubectl apply -k` would except the operator's
+// Deployment, run that Deployment's container (bin/manager) as a process with its arguments and
+// its ServiceAccount's RBAC, give node demo-node-1 a device (a sparse file on a loop device as
+// root, a plain file otherwise), run its node daemon with the arguments of the DaemonSet the
+// operator made, create a Volume, write data through the volume API and read it back with a
+// checksum, and print what the cluster and the CLI show. No kubelet runs: the demo plays its part.
 //
 // Invariants:
 //   - Everything the demo starts or attaches is written to the state file (.demo/state.json)

@@ -88,7 +88,7 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 			errs = append(errs, fmt.Errorf("remove %s: %w", l.BackingFile, err))
 		}
 	}
-	remove := []string{paths.controlPlane, paths.nodeState, paths.nodeKubeconfig}
+	remove := []string{paths.controlPlane, paths.nodeState, paths.nodeKubeconfig, paths.operatorKubeconfig}
 	if st.Mode == "local" {
 		remove = append(remove, paths.kubeconfig) // its API server is gone
 	}

@@ -117,10 +117,12 @@ type demoPaths struct {
 	kubeconfig string // .demo/kubeconfig
 	// nodeKubeconfig authenticates the node daemon as its ServiceAccount (.demo/node-daemon.kubeconfig).
 	nodeKubeconfig string
-	controlPlane   string // .demo/controlplane (etcd data, API server certificates)
-	nodeState      string // .demo/node (the node daemon's state directory)
-	manifests      string // .demo/manifests (what the demo applies, to read or re-apply)
-	data           string // .demo/data (the bytes written through the volume API and read back)
+	// operatorKubeconfig authenticates the operator as its ServiceAccount (.demo/operator.kubeconfig).
+	operatorKubeconfig string
+	controlPlane       string // .demo/controlplane (etcd data, API server certificates)
+	nodeState          string // .demo/node (the node daemon's state directory)
+	manifests          string // .demo/manifests (what the demo applies, to read or re-apply)
+	data               string // .demo/data (the bytes written through the volume API and read back)
 }
 
 func newDemoPaths(dir string) (demoPaths, error) {
@@ -129,14 +131,15 @@ func newDemoPaths(dir string) (demoPaths, error) {
 		return demoPaths{}, fmt.Errorf("demo state directory %s: %w", dir, err)
 	}
 	return demoPaths{
-		dir:            abs,
-		state:          filepath.Join(abs, "state.json"),
-		logs:           filepath.Join(abs, "logs"),
-		kubeconfig:     filepath.Join(abs, "kubeconfig"),
-		nodeKubeconfig: filepath.Join(abs, "node-daemon.kubeconfig"),
-		controlPlane:   filepath.Join(abs, "controlplane"),
-		nodeState:      filepath.Join(abs, "node"),
-		manifests:      filepath.Join(abs, "manifests"),
-		data:           filepath.Join(abs, "data"),
+		dir:                abs,
+		state:              filepath.Join(abs, "state.json"),
+		logs:               filepath.Join(abs, "logs"),
+		kubeconfig:         filepath.Join(abs, "kubeconfig"),
+		nodeKubeconfig:     filepath.Join(abs, "node-daemon.kubeconfig"),
+		operatorKubeconfig: filepath.Join(abs, "operator.kubeconfig"),
+		controlPlane:       filepath.Join(abs, "controlplane"),
+		nodeState:          filepath.Join(abs, "node"),
+		manifests:          filepath.Join(abs, "manifests"),
+		data:               filepath.Join(abs, "data"),
 	}, nil
 }

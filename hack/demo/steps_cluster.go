@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -135,69 +134,6 @@ func (d *demo) useExistingCluster(ctx context.Context, say sayFunc) error {
 		return fmt.Errorf("the cluster at %s is not reachable: %w", server, err)
 	}
 	say("API server %s (objects the demo creates are deleted on exit; CRDs are left installed)", server)
-	return nil
-}
-
-func (d *demo) installCRDs(ctx context.Context, say sayFunc) error {
-	dir := filepath.Join(d.cfg.repo, "config", "crd", "bases")
-	if _, err := d.kc.run(ctx, "apply", "--server-side", "--force-conflicts", "--field-manager=cobalt-demo", "-f", dir); err != nil {
-		return err
-	}
-	if _, err := d.kc.run(ctx, "wait", "--for=condition=Established", "--timeout=60s", "-f", dir); err != nil {
-		return err
-	}
-	out, err := d.kc.run(ctx, "get", "crd", "-o", "name")
-	if err != nil {
-		return err
-	}
-	var names []string
-	for _, l := range strings.Fields(out) {
-		if strings.HasSuffix(l, ".storage.cobalt.io") {
-			names = append(names, strings.TrimPrefix(l, "customresourcedefinition.apiextensions.k8s.io/"))
-		}
-	}
-	say("established: %s", strings.Join(names, ", "))
-	return nil
-}
-
-// operatorNamespace is where the operator would run in a real install: its CA Secret
-// (cobalt-ca) lives there, and the cobalt CLI looks for it there by default.
-const operatorNamespace = "cobalt-system"
-
-func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
-	if err := d.ensureNamespace(ctx, operatorNamespace); err != nil {
-		return err
-	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	probePort, err := freePort()
-	if err != nil {
-		return err
-	}
-	args := []string{
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
-		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
-		"--leader-elect=false",
-		"--node-daemon-image=cobalt/node-daemon:demo",
-	}
-	// POD_NAMESPACE is what the Deployment's downward API gives it: the CA Secret is
-	// cobalt-system/cobalt-ca.
-	env := []string{"KUBECONFIG=" + d.paths.kubeconfig, "POD_NAMESPACE=" + operatorNamespace}
-	p, err := d.startRecorded("operator", d.cfg.bin("manager"), args, env)
-	if err != nil {
-		return err
-	}
-	d.operator = p
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
-	err = waitUntil(ctx, say, "the operator's /readyz", 90*time.Second, 500*time.Millisecond, []*proc{p}, func(ctx context.Context) (bool, string, error) {
-		return httpOK(ctx, readyz)
-	})
-	if err != nil {
-		return err
-	}
-	say("pid %d, as if in namespace %s; metrics http://127.0.0.1:%d/metrics; probes %s", p.cmd.Process.Pid, operatorNamespace, metricsPort, readyz)
 	return nil
 }
 

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -130,105 +128,16 @@ spec:
 	return nil
 }
 
-// daemonSetPod is the part of a DaemonSet's pod template the demo needs to run it as a process.
-type daemonSetPod struct {
-	Spec struct {
-		Template struct {
-			Spec struct {
-				ServiceAccountName string `json:"serviceAccountName"`
-				Containers         []struct {
-					Name    string   `json:"name"`
-					Command []string `json:"command"`
-					Args    []string `json:"args"`
-					Env     []struct {
-						Name      string `json:"name"`
-						Value     string `json:"value"`
-						ValueFrom *struct {
-							FieldRef *struct {
-								FieldPath string `json:"fieldPath"`
-							} `json:"fieldRef"`
-						} `json:"valueFrom"`
-					} `json:"env"`
-				} `json:"containers"`
-			} `json:"spec"`
-		} `json:"template"`
-	} `json:"spec"`
-}
-
-// podCommand is how the demo runs the DaemonSet's container on node demo-node-1.
-type podCommand struct {
-	args           []string
-	env            []string
-	serviceAccount string
-}
-
-// fieldRefValue is what the downward API would give the pod on the demo's node.
-func (d *demo) fieldRefValue(path string) (string, error) {
-	switch path {
-	case "spec.nodeName":
-		return d.cfg.nodeName, nil
-	case "metadata.namespace":
-		return d.cfg.namespace, nil
-	case "metadata.name":
-		return "node-daemon-" + d.cfg.nodeName, nil
-	case "status.podIP", "status.hostIP":
-		return "127.0.0.1", nil
-	}
-	return "", fmt.Errorf("the DaemonSet uses the downward API field %s, which the demo does not provide", path)
-}
-
-var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
-
 // daemonSetCommand reads the node DaemonSet and returns how to run its pod on the demo's node.
 func (d *demo) daemonSetCommand(ctx context.Context, name string) (podCommand, error) {
 	out, err := d.kc.run(ctx, "get", "daemonset", name, "-n", d.cfg.namespace, "-o", "json")
 	if err != nil {
 		return podCommand{}, err
 	}
-	cmd, err := parsePodCommand([]byte(out), d.fieldRefValue)
+	pod := downwardAPI{node: d.cfg.nodeName, namespace: d.cfg.namespace, name: name + "-" + d.cfg.nodeName}
+	cmd, err := parsePodCommand([]byte(out), pod.field)
 	if err != nil {
 		return podCommand{}, fmt.Errorf("DaemonSet %s: %w", name, err)
-	}
-	return cmd, nil
-}
-
-// parsePodCommand returns the first container's arguments (after the image's entrypoint) and
-// environment, with downward-API values from fieldRef and $(VAR) references expanded as the
-// kubelet would.
-func parsePodCommand(daemonSetJSON []byte, fieldRef func(path string) (string, error)) (podCommand, error) {
-	var ds daemonSetPod
-	if err := json.Unmarshal(daemonSetJSON, &ds); err != nil {
-		return podCommand{}, fmt.Errorf("decode: %w", err)
-	}
-	containers := ds.Spec.Template.Spec.Containers
-	if len(containers) == 0 {
-		return podCommand{}, fmt.Errorf("no container")
-	}
-	c := containers[0]
-	vars := map[string]string{}
-	cmd := podCommand{serviceAccount: ds.Spec.Template.Spec.ServiceAccountName}
-	for _, e := range c.Env {
-		v := e.Value
-		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil {
-				return podCommand{}, fmt.Errorf("env %s: only fieldRef values can be given outside a kubelet", e.Name)
-			}
-			var err error
-			if v, err = fieldRef(e.ValueFrom.FieldRef.FieldPath); err != nil {
-				return podCommand{}, fmt.Errorf("env %s: %w", e.Name, err)
-			}
-		}
-		vars[e.Name] = v
-		cmd.env = append(cmd.env, e.Name+"="+v)
-	}
-	// command[0] is the binary the demo runs from bin/; the rest of command, then args, follow.
-	for _, a := range append(c.Command[min(len(c.Command), 1):], c.Args...) {
-		cmd.args = append(cmd.args, envRef.ReplaceAllStringFunc(a, func(ref string) string {
-			if v, ok := vars[envRef.FindStringSubmatch(ref)[1]]; ok {
-				return v
-			}
-			return ref // the kubelet leaves unknown references as they are
-		}))
 	}
 	return cmd, nil
 }
@@ -246,8 +155,8 @@ func (d *demo) startNodeDaemon(ctx context.Context, say sayFunc) error {
 	if err != nil {
 		return err
 	}
-	kubeconfig, err := d.serviceAccountKubeconfig(ctx, cmd.serviceAccount)
-	if err != nil {
+	kubeconfig := d.paths.nodeKubeconfig
+	if err := d.serviceAccountKubeconfig(ctx, d.cfg.namespace, cmd.serviceAccount, kubeconfig); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(d.paths.nodeState, 0o755); err != nil {
@@ -309,23 +218,24 @@ func directIOSupported(dir string) bool {
 	return true
 }
 
-// serviceAccountKubeconfig writes a kubeconfig that authenticates as the node daemon's
-// ServiceAccount, so the daemon runs with exactly the permissions it has in a real cluster.
-func (d *demo) serviceAccountKubeconfig(ctx context.Context, sa string) (string, error) {
+// serviceAccountKubeconfig writes to path a kubeconfig that authenticates as ServiceAccount
+// ns/sa, so a process runs with exactly the permissions it has in a real cluster; the file is
+// removed on exit.
+func (d *demo) serviceAccountKubeconfig(ctx context.Context, ns, sa, path string) error {
 	if sa == "" {
-		return "", fmt.Errorf("the node DaemonSet names no ServiceAccount")
+		return fmt.Errorf("the pod template names no ServiceAccount")
 	}
-	token, err := d.kc.run(ctx, "create", "token", sa, "-n", d.cfg.namespace, "--duration=24h")
+	token, err := d.kc.run(ctx, "create", "token", sa, "-n", ns, "--duration=24h")
 	if err != nil {
-		return "", err
+		return err
 	}
 	server, err := d.kc.run(ctx, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
 	if err != nil {
-		return "", err
+		return err
 	}
 	caData, err := d.kc.run(ctx, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
 	if err != nil {
-		return "", err
+		return err
 	}
 	cluster := fmt.Sprintf("    server: %s\n", strings.TrimSpace(server))
 	if ca := strings.TrimSpace(caData); ca != "" {
@@ -336,24 +246,23 @@ kind: Config
 clusters:
 - name: demo
   cluster:
-%scontexts:
-- name: node-daemon
+%[1]scontexts:
+- name: %[3]s
   context:
     cluster: demo
-    user: node-daemon
-    namespace: %s
-current-context: node-daemon
+    user: %[3]s
+    namespace: %[2]s
+current-context: %[3]s
 users:
-- name: node-daemon
+- name: %[3]s
   user:
-    token: %s
-`, cluster, d.cfg.namespace, strings.TrimSpace(token))
-	path := d.paths.nodeKubeconfig
+    token: %[4]s
+`, cluster, ns, sa, strings.TrimSpace(token))
 	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	d.onExit("removed the node daemon's kubeconfig (it holds a ServiceAccount token)", func(context.Context) error { return os.Remove(path) })
-	return path, nil
+	d.onExit("removed "+filepath.Base(path)+" (it holds a ServiceAccount token)", func(context.Context) error { return os.Remove(path) })
+	return nil
 }
 
 func (d *demo) waitStorageClusterReady(ctx context.Context, say sayFunc) error {
@@ -396,7 +305,7 @@ func (d *demo) recordCreated(obj KubeObject) error {
 		return err
 	}
 	what := fmt.Sprintf("deleted %s %s", obj.Kind, obj.Name)
-	if obj.Kind == "namespace" {
+	if strings.EqualFold(obj.Kind, "namespace") {
 		what = fmt.Sprintf("deleting namespace %s (the cluster's namespace controller finishes it)", obj.Name)
 	}
 	d.onExit(what, func(ctx context.Context) error {
@@ -407,7 +316,7 @@ func (d *demo) recordCreated(obj KubeObject) error {
 
 func deleteObject(ctx context.Context, kc kubectl, obj KubeObject) error {
 	args := []string{"delete", obj.Kind, obj.Name, "--ignore-not-found", "--timeout=60s"}
-	if obj.Kind == "namespace" {
+	if strings.EqualFold(obj.Kind, "namespace") {
 		// Emptying a namespace is the namespace controller's work and may take a while; the
 		// objects the demo made in it are already deleted (they were recorded after it).
 		args = append(args, "--wait=false")

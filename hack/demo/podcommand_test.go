@@ -14,8 +14,8 @@ const sampleDaemonSet = `{"spec":{"template":{"spec":{
            {"name":"PLAIN","value":"v"}]}]}}}}`
 
 func TestParsePodCommandExpandsLikeTheKubelet(t *testing.T) {
-	d := &demo{cfg: config{nodeName: "demo-node-1", namespace: "cobalt-demo"}}
-	cmd, err := parsePodCommand([]byte(sampleDaemonSet), d.fieldRefValue)
+	pod := downwardAPI{node: "demo-node-1", namespace: "cobalt-demo", name: "p"}
+	cmd, err := parsePodCommand([]byte(sampleDaemonSet), pod.field)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func TestParsePodCommandRefusesWhatItCannotProvide(t *testing.T) {
 		"unknown field": `{"spec":{"template":{"spec":{"containers":[{"env":[{"name":"X","valueFrom":{"fieldRef":{"fieldPath":"metadata.uid"}}}]}]}}}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			d := &demo{cfg: config{nodeName: "n"}}
-			if _, err := parsePodCommand([]byte(doc), d.fieldRefValue); err == nil {
+			pod := downwardAPI{node: "n", namespace: "ns", name: "p"}
+			if _, err := parsePodCommand([]byte(doc), pod.field); err == nil {
 				t.Fatal("accepted")
 			}
 		})
