@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -16,20 +17,34 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/volbench"
 )
 
-// volumeTarget drives a volume through the gRPC volume API.
-type volumeTarget struct {
+// unaryTarget drives a volume with one unary gRPC call per I/O.
+type unaryTarget struct {
 	c   *client.Client
 	ref *nodepb.VolumeRef
 }
 
-func (v volumeTarget) WriteAt(ctx context.Context, off int64, p []byte) error {
+func (v unaryTarget) WriteAt(ctx context.Context, off int64, p []byte) error {
 	_, err := v.c.Volumes.Write(ctx, &nodepb.WriteRequest{Ref: v.ref, Offset: off, Data: p})
 	return err
 }
 
-func (v volumeTarget) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
+func (v unaryTarget) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
 	resp, err := v.c.Volumes.Read(ctx, &nodepb.ReadRequest{Ref: v.ref, Offset: off, Length: n})
 	return resp.GetData(), err
+}
+
+// streamTarget drives a volume through one multiplexed IO stream shared by every worker.
+type streamTarget struct {
+	io  *client.VolumeIO
+	ref *nodepb.VolumeRef
+}
+
+func (v streamTarget) WriteAt(ctx context.Context, off int64, p []byte) error {
+	return v.io.Write(ctx, v.ref, off, p)
+}
+
+func (v streamTarget) ReadAt(ctx context.Context, off, n int64) ([]byte, error) {
+	return v.io.Read(ctx, v.ref, off, n)
 }
 
 func newBenchCommand(g *globalOptions) *cobra.Command {
@@ -37,18 +52,30 @@ func newBenchCommand(g *globalOptions) *cobra.Command {
 		t        targetOptions
 		size     int64
 		duration time.Duration
+		local    localBench
+		unary    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --addr HOST:PORT --store UUID [--size BYTES] [--duration D]",
+		Use:   "bench (--addr HOST:PORT --store UUID | --device PATH) [--size BYTES] [--duration D]",
 		Short: "Benchmark the volume API over mTLS: 4K random write/read at QD1 and QD16, 1M sequential write",
-		Args:  cobra.NoArgs,
+		Long: `Benchmark the volume API over gRPC with mutual TLS.
+
+With --addr and --store it drives a running node daemon's store through a scratch volume.
+With --device it measures one device in one run: fio on the raw device first, then a store made
+on that device (its contents are destroyed) served in-process over mTLS on loopback, and prints
+both side by side with their ratios. --cpuprofile writes a pprof CPU profile of the API run.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if local.device != "" {
+				local.size, local.duration, local.unary, local.log = size, duration, unary, cmd.ErrOrStderr()
+				return local.run(cmd.Context(), cmd.OutOrStdout())
+			}
 			tg, err := t.resolve(cmd.Context(), g, args)
 			if err != nil {
 				return err
 			}
 			defer tg.Close()
-			results, err := runVolumeBench(cmd.Context(), tg.client, tg.ref.GetStoreUuid(), size, duration, cmd.ErrOrStderr())
+			results, err := runVolumeBench(cmd.Context(), tg.client, tg.ref.GetStoreUuid(), size, duration, unary, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -58,12 +85,18 @@ func newBenchCommand(g *globalOptions) *cobra.Command {
 	t.addFlags(cmd)
 	cmd.Flags().Int64Var(&size, "size", 1<<30, "size of the benchmark volume and region in bytes")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "duration of each workload")
+	cmd.Flags().BoolVar(&unary, "unary", false, "one unary call per I/O instead of the multiplexed IO stream")
+	cmd.Flags().StringVar(&local.device, "device", "", "benchmark this device or file locally against fio (destroys its contents)")
+	cmd.Flags().BoolVar(&local.force, "force", false, "with --device: overwrite a device that carries a filesystem or store")
+	cmd.Flags().BoolVar(&local.skipFio, "no-fio", false, "with --device: skip the fio baseline")
+	cmd.Flags().BoolVar(&local.direct, "direct", false, "with --device: call the volume layer in-process instead of through gRPC")
+	cmd.Flags().StringVar(&local.cpuProfile, "cpuprofile", "", "with --device: write a CPU profile of the API run to this file")
 	return cmd
 }
 
 // runVolumeBench creates a scratch volume on the store, fills it (so reads hit data), runs the
 // standard workloads and deletes the volume.
-func runVolumeBench(ctx context.Context, c *client.Client, store string, size int64, d time.Duration, log io.Writer) (results []volbench.Result, err error) {
+func runVolumeBench(ctx context.Context, c *client.Client, store string, size int64, d time.Duration, unary bool, log io.Writer) (results []volbench.Result, err error) {
 	var suffix [4]byte
 	if _, err := rand.Read(suffix[:]); err != nil {
 		return nil, err
@@ -80,7 +113,15 @@ func runVolumeBench(ctx context.Context, c *client.Client, store string, size in
 			err = fmt.Errorf("delete benchmark volume: %w", derr)
 		}
 	}()
-	tg := volumeTarget{c: c, ref: ref}
+	var tg volbench.Target = unaryTarget{c: c, ref: ref}
+	if !unary {
+		vio, err := c.OpenIO(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, vio.Close()) }()
+		tg = streamTarget{io: vio, ref: ref}
+	}
 	fmt.Fprintf(log, "filling %s of volume %s\n", humanBytes(size), ref.GetVolumeId())
 	fill := volbench.Workload{Name: "fill", Pattern: volbench.SeqWrite, BlockSize: 1 << 20, QueueDepth: 4, MaxOps: size / (1 << 20)}
 	if _, err := volbench.Run(ctx, tg, size, fill, 1); err != nil {

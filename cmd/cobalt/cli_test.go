@@ -125,3 +125,31 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("bench left collections behind: %v", colls)
 	}
 }
+
+func TestLocalBenchOnAFile(t *testing.T) {
+	dev := filepath.Join(t.TempDir(), "dev.img")
+	f, err := os.Create(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(256 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XFSB"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	args := []string{"bench", "--device", dev, "--no-fio", "--size", "16777216", "--duration", "100ms"}
+	if _, _, err := run(t, nil, args...); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("bench over an XFS signature = %v, want a refusal naming --force", err)
+	}
+	stdout, _, err := run(t, nil, append(args, "--force")...)
+	if err != nil {
+		t.Fatalf("local bench: %v", err)
+	}
+	for _, w := range []string{"4k-randwrite-qd16", "4k-randread-qd1", "1m-write-qd4", "engine = Cobalt volume API"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("local bench output lacks %q:\n%s", w, stdout)
+		}
+	}
+}

@@ -32,6 +32,8 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
+		grpc.WithInitialWindowSize(server.StreamWindow),
+		grpc.WithInitialConnWindowSize(server.ConnWindow),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(server.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(server.MaxMessageSize),

@@ -1038,6 +1038,169 @@ func (*TrimResponse) Descriptor() ([]byte, []int) {
 	return file_volume_proto_rawDescGZIP(), []int{20}
 }
 
+// IORequest is one I/O of an IO stream.
+type IORequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is chosen by the client and repeated in the response.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*IORequest_Write
+	//	*IORequest_Read
+	Op            isIORequest_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IORequest) Reset() {
+	*x = IORequest{}
+	mi := &file_volume_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IORequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IORequest) ProtoMessage() {}
+
+func (x *IORequest) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IORequest.ProtoReflect.Descriptor instead.
+func (*IORequest) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *IORequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *IORequest) GetOp() isIORequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *IORequest) GetWrite() *WriteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*IORequest_Write); ok {
+			return x.Write
+		}
+	}
+	return nil
+}
+
+func (x *IORequest) GetRead() *ReadRequest {
+	if x != nil {
+		if x, ok := x.Op.(*IORequest_Read); ok {
+			return x.Read
+		}
+	}
+	return nil
+}
+
+type isIORequest_Op interface {
+	isIORequest_Op()
+}
+
+type IORequest_Write struct {
+	Write *WriteRequest `protobuf:"bytes,2,opt,name=write,proto3,oneof"`
+}
+
+type IORequest_Read struct {
+	Read *ReadRequest `protobuf:"bytes,3,opt,name=read,proto3,oneof"`
+}
+
+func (*IORequest_Write) isIORequest_Op() {}
+
+func (*IORequest_Read) isIORequest_Op() {}
+
+// IOResponse answers the IORequest with the same id.
+type IOResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// code is the request's gRPC status code (0 = OK) and message its error message.
+	Code    int32  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// data is what a read returned.
+	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IOResponse) Reset() {
+	*x = IOResponse{}
+	mi := &file_volume_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IOResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IOResponse) ProtoMessage() {}
+
+func (x *IOResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IOResponse.ProtoReflect.Descriptor instead.
+func (*IOResponse) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *IOResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *IOResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *IOResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *IOResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_volume_proto protoreflect.FileDescriptor
 
 const file_volume_proto_rawDesc = "" +
@@ -1100,7 +1263,18 @@ const file_volume_proto_rawDesc = "" +
 	"\x03ref\x18\x01 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\x03R\x06length\"\x0e\n" +
-	"\fTrimResponse2\xfb\x06\n" +
+	"\fTrimResponse\"\x8a\x01\n" +
+	"\tIORequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x124\n" +
+	"\x05write\x18\x02 \x01(\v2\x1c.cobalt.node.v1.WriteRequestH\x00R\x05write\x121\n" +
+	"\x04read\x18\x03 \x01(\v2\x1b.cobalt.node.v1.ReadRequestH\x00R\x04readB\x04\n" +
+	"\x02op\"^\n" +
+	"\n" +
+	"IOResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data2\xbc\a\n" +
 	"\rVolumeService\x12Y\n" +
 	"\fCreateVolume\x12#.cobalt.node.v1.CreateVolumeRequest\x1a$.cobalt.node.v1.CreateVolumeResponse\x12Y\n" +
 	"\fDeleteVolume\x12#.cobalt.node.v1.DeleteVolumeRequest\x1a$.cobalt.node.v1.DeleteVolumeResponse\x12Y\n" +
@@ -1113,7 +1287,8 @@ const file_volume_proto_rawDesc = "" +
 	"\x04Trim\x12\x1b.cobalt.node.v1.TrimRequest\x1a\x1c.cobalt.node.v1.TrimResponse\x12R\n" +
 	"\vWriteStream\x12\x1c.cobalt.node.v1.WriteRequest\x1a#.cobalt.node.v1.WriteStreamResponse(\x01\x12I\n" +
 	"\n" +
-	"ReadStream\x12\x1b.cobalt.node.v1.ReadRequest\x1a\x1c.cobalt.node.v1.ReadResponse0\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
+	"ReadStream\x12\x1b.cobalt.node.v1.ReadRequest\x1a\x1c.cobalt.node.v1.ReadResponse0\x01\x12?\n" +
+	"\x02IO\x12\x19.cobalt.node.v1.IORequest\x1a\x1a.cobalt.node.v1.IOResponse(\x010\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
 
 var (
 	file_volume_proto_rawDescOnce sync.Once
@@ -1127,7 +1302,7 @@ func file_volume_proto_rawDescGZIP() []byte {
 	return file_volume_proto_rawDescData
 }
 
-var file_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_volume_proto_goTypes = []any{
 	(*VolumeRef)(nil),            // 0: cobalt.node.v1.VolumeRef
 	(*VolumeInfo)(nil),           // 1: cobalt.node.v1.VolumeInfo
@@ -1150,6 +1325,8 @@ var file_volume_proto_goTypes = []any{
 	(*FlushResponse)(nil),        // 18: cobalt.node.v1.FlushResponse
 	(*TrimRequest)(nil),          // 19: cobalt.node.v1.TrimRequest
 	(*TrimResponse)(nil),         // 20: cobalt.node.v1.TrimResponse
+	(*IORequest)(nil),            // 21: cobalt.node.v1.IORequest
+	(*IOResponse)(nil),           // 22: cobalt.node.v1.IOResponse
 }
 var file_volume_proto_depIdxs = []int32{
 	0,  // 0: cobalt.node.v1.VolumeInfo.ref:type_name -> cobalt.node.v1.VolumeRef
@@ -1165,33 +1342,37 @@ var file_volume_proto_depIdxs = []int32{
 	0,  // 10: cobalt.node.v1.ReadRequest.ref:type_name -> cobalt.node.v1.VolumeRef
 	0,  // 11: cobalt.node.v1.FlushRequest.ref:type_name -> cobalt.node.v1.VolumeRef
 	0,  // 12: cobalt.node.v1.TrimRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	2,  // 13: cobalt.node.v1.VolumeService.CreateVolume:input_type -> cobalt.node.v1.CreateVolumeRequest
-	4,  // 14: cobalt.node.v1.VolumeService.DeleteVolume:input_type -> cobalt.node.v1.DeleteVolumeRequest
-	6,  // 15: cobalt.node.v1.VolumeService.ResizeVolume:input_type -> cobalt.node.v1.ResizeVolumeRequest
-	8,  // 16: cobalt.node.v1.VolumeService.GetVolume:input_type -> cobalt.node.v1.GetVolumeRequest
-	10, // 17: cobalt.node.v1.VolumeService.ListVolumes:input_type -> cobalt.node.v1.ListVolumesRequest
-	12, // 18: cobalt.node.v1.VolumeService.Write:input_type -> cobalt.node.v1.WriteRequest
-	15, // 19: cobalt.node.v1.VolumeService.Read:input_type -> cobalt.node.v1.ReadRequest
-	17, // 20: cobalt.node.v1.VolumeService.Flush:input_type -> cobalt.node.v1.FlushRequest
-	19, // 21: cobalt.node.v1.VolumeService.Trim:input_type -> cobalt.node.v1.TrimRequest
-	12, // 22: cobalt.node.v1.VolumeService.WriteStream:input_type -> cobalt.node.v1.WriteRequest
-	15, // 23: cobalt.node.v1.VolumeService.ReadStream:input_type -> cobalt.node.v1.ReadRequest
-	3,  // 24: cobalt.node.v1.VolumeService.CreateVolume:output_type -> cobalt.node.v1.CreateVolumeResponse
-	5,  // 25: cobalt.node.v1.VolumeService.DeleteVolume:output_type -> cobalt.node.v1.DeleteVolumeResponse
-	7,  // 26: cobalt.node.v1.VolumeService.ResizeVolume:output_type -> cobalt.node.v1.ResizeVolumeResponse
-	9,  // 27: cobalt.node.v1.VolumeService.GetVolume:output_type -> cobalt.node.v1.GetVolumeResponse
-	11, // 28: cobalt.node.v1.VolumeService.ListVolumes:output_type -> cobalt.node.v1.ListVolumesResponse
-	13, // 29: cobalt.node.v1.VolumeService.Write:output_type -> cobalt.node.v1.WriteResponse
-	16, // 30: cobalt.node.v1.VolumeService.Read:output_type -> cobalt.node.v1.ReadResponse
-	18, // 31: cobalt.node.v1.VolumeService.Flush:output_type -> cobalt.node.v1.FlushResponse
-	20, // 32: cobalt.node.v1.VolumeService.Trim:output_type -> cobalt.node.v1.TrimResponse
-	14, // 33: cobalt.node.v1.VolumeService.WriteStream:output_type -> cobalt.node.v1.WriteStreamResponse
-	16, // 34: cobalt.node.v1.VolumeService.ReadStream:output_type -> cobalt.node.v1.ReadResponse
-	24, // [24:35] is the sub-list for method output_type
-	13, // [13:24] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 13: cobalt.node.v1.IORequest.write:type_name -> cobalt.node.v1.WriteRequest
+	15, // 14: cobalt.node.v1.IORequest.read:type_name -> cobalt.node.v1.ReadRequest
+	2,  // 15: cobalt.node.v1.VolumeService.CreateVolume:input_type -> cobalt.node.v1.CreateVolumeRequest
+	4,  // 16: cobalt.node.v1.VolumeService.DeleteVolume:input_type -> cobalt.node.v1.DeleteVolumeRequest
+	6,  // 17: cobalt.node.v1.VolumeService.ResizeVolume:input_type -> cobalt.node.v1.ResizeVolumeRequest
+	8,  // 18: cobalt.node.v1.VolumeService.GetVolume:input_type -> cobalt.node.v1.GetVolumeRequest
+	10, // 19: cobalt.node.v1.VolumeService.ListVolumes:input_type -> cobalt.node.v1.ListVolumesRequest
+	12, // 20: cobalt.node.v1.VolumeService.Write:input_type -> cobalt.node.v1.WriteRequest
+	15, // 21: cobalt.node.v1.VolumeService.Read:input_type -> cobalt.node.v1.ReadRequest
+	17, // 22: cobalt.node.v1.VolumeService.Flush:input_type -> cobalt.node.v1.FlushRequest
+	19, // 23: cobalt.node.v1.VolumeService.Trim:input_type -> cobalt.node.v1.TrimRequest
+	12, // 24: cobalt.node.v1.VolumeService.WriteStream:input_type -> cobalt.node.v1.WriteRequest
+	15, // 25: cobalt.node.v1.VolumeService.ReadStream:input_type -> cobalt.node.v1.ReadRequest
+	21, // 26: cobalt.node.v1.VolumeService.IO:input_type -> cobalt.node.v1.IORequest
+	3,  // 27: cobalt.node.v1.VolumeService.CreateVolume:output_type -> cobalt.node.v1.CreateVolumeResponse
+	5,  // 28: cobalt.node.v1.VolumeService.DeleteVolume:output_type -> cobalt.node.v1.DeleteVolumeResponse
+	7,  // 29: cobalt.node.v1.VolumeService.ResizeVolume:output_type -> cobalt.node.v1.ResizeVolumeResponse
+	9,  // 30: cobalt.node.v1.VolumeService.GetVolume:output_type -> cobalt.node.v1.GetVolumeResponse
+	11, // 31: cobalt.node.v1.VolumeService.ListVolumes:output_type -> cobalt.node.v1.ListVolumesResponse
+	13, // 32: cobalt.node.v1.VolumeService.Write:output_type -> cobalt.node.v1.WriteResponse
+	16, // 33: cobalt.node.v1.VolumeService.Read:output_type -> cobalt.node.v1.ReadResponse
+	18, // 34: cobalt.node.v1.VolumeService.Flush:output_type -> cobalt.node.v1.FlushResponse
+	20, // 35: cobalt.node.v1.VolumeService.Trim:output_type -> cobalt.node.v1.TrimResponse
+	14, // 36: cobalt.node.v1.VolumeService.WriteStream:output_type -> cobalt.node.v1.WriteStreamResponse
+	16, // 37: cobalt.node.v1.VolumeService.ReadStream:output_type -> cobalt.node.v1.ReadResponse
+	22, // 38: cobalt.node.v1.VolumeService.IO:output_type -> cobalt.node.v1.IOResponse
+	27, // [27:39] is the sub-list for method output_type
+	15, // [15:27] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_volume_proto_init() }
@@ -1199,13 +1380,17 @@ func file_volume_proto_init() {
 	if File_volume_proto != nil {
 		return
 	}
+	file_volume_proto_msgTypes[21].OneofWrappers = []any{
+		(*IORequest_Write)(nil),
+		(*IORequest_Read)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_volume_proto_rawDesc), len(file_volume_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	VolumeService_Trim_FullMethodName         = "/cobalt.node.v1.VolumeService/Trim"
 	VolumeService_WriteStream_FullMethodName  = "/cobalt.node.v1.VolumeService/WriteStream"
 	VolumeService_ReadStream_FullMethodName   = "/cobalt.node.v1.VolumeService/ReadStream"
+	VolumeService_IO_FullMethodName           = "/cobalt.node.v1.VolumeService/IO"
 )
 
 // VolumeServiceClient is the client API for VolumeService service.
@@ -74,6 +75,11 @@ type VolumeServiceClient interface {
 	WriteStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteRequest, WriteStreamResponse], error)
 	// ReadStream reads a range as a sequence of chunks of at most 1 MiB.
 	ReadStream(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadResponse], error)
+	// IO multiplexes reads and writes over one long-lived stream, without the cost of a call per
+	// I/O: each request carries an id that its response repeats. Requests run concurrently (up to
+	// 64 per stream) and responses come in completion order; each carries its own status, so one
+	// failed I/O does not end the stream. A write is durable when its response says OK.
+	IO(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[IORequest, IOResponse], error)
 }
 
 type volumeServiceClient struct {
@@ -206,6 +212,19 @@ func (c *volumeServiceClient) ReadStream(ctx context.Context, in *ReadRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VolumeService_ReadStreamClient = grpc.ServerStreamingClient[ReadResponse]
 
+func (c *volumeServiceClient) IO(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[IORequest, IOResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &VolumeService_ServiceDesc.Streams[2], VolumeService_IO_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[IORequest, IOResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VolumeService_IOClient = grpc.BidiStreamingClient[IORequest, IOResponse]
+
 // VolumeServiceServer is the server API for VolumeService service.
 // All implementations must embed UnimplementedVolumeServiceServer
 // for forward compatibility.
@@ -246,6 +265,11 @@ type VolumeServiceServer interface {
 	WriteStream(grpc.ClientStreamingServer[WriteRequest, WriteStreamResponse]) error
 	// ReadStream reads a range as a sequence of chunks of at most 1 MiB.
 	ReadStream(*ReadRequest, grpc.ServerStreamingServer[ReadResponse]) error
+	// IO multiplexes reads and writes over one long-lived stream, without the cost of a call per
+	// I/O: each request carries an id that its response repeats. Requests run concurrently (up to
+	// 64 per stream) and responses come in completion order; each carries its own status, so one
+	// failed I/O does not end the stream. A write is durable when its response says OK.
+	IO(grpc.BidiStreamingServer[IORequest, IOResponse]) error
 	mustEmbedUnimplementedVolumeServiceServer()
 }
 
@@ -288,6 +312,9 @@ func (UnimplementedVolumeServiceServer) WriteStream(grpc.ClientStreamingServer[W
 }
 func (UnimplementedVolumeServiceServer) ReadStream(*ReadRequest, grpc.ServerStreamingServer[ReadResponse]) error {
 	return status.Error(codes.Unimplemented, "method ReadStream not implemented")
+}
+func (UnimplementedVolumeServiceServer) IO(grpc.BidiStreamingServer[IORequest, IOResponse]) error {
+	return status.Error(codes.Unimplemented, "method IO not implemented")
 }
 func (UnimplementedVolumeServiceServer) mustEmbedUnimplementedVolumeServiceServer() {}
 func (UnimplementedVolumeServiceServer) testEmbeddedByValue()                       {}
@@ -490,6 +517,13 @@ func _VolumeService_ReadStream_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VolumeService_ReadStreamServer = grpc.ServerStreamingServer[ReadResponse]
 
+func _VolumeService_IO_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(VolumeServiceServer).IO(&grpc.GenericServerStream[IORequest, IOResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type VolumeService_IOServer = grpc.BidiStreamingServer[IORequest, IOResponse]
+
 // VolumeService_ServiceDesc is the grpc.ServiceDesc for VolumeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -544,6 +578,12 @@ var VolumeService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ReadStream",
 			Handler:       _VolumeService_ReadStream_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "IO",
+			Handler:       _VolumeService_IO_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "volume.proto",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/go-logr/logr"
@@ -43,6 +44,12 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.S
 		grpc.Creds(credentials.NewTLS(tlsConfig)),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
+		// Fixed, large flow-control windows: a 16 MiB write never waits for window updates, and
+		// no BDP-estimation pings run on the I/O path.
+		grpc.InitialWindowSize(StreamWindow),
+		grpc.InitialConnWindowSize(ConnWindow),
+		// Handle streams on a fixed pool of goroutines instead of one new goroutine per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
 	}, extra...)

@@ -9,6 +9,9 @@ const (
 	MaxMessageSize = MaxIOSize + 1<<20
 	// StreamChunkSize is the data size of each message of a streamed read.
 	StreamChunkSize = 1 << 20
+	// StreamWindow and ConnWindow are the HTTP/2 flow-control windows both sides use.
+	StreamWindow = 32 << 20
+	ConnWindow   = 64 << 20
 	// MaxOps bounds the ops of one transaction.
 	MaxOps = 4096
 	// DefaultListLimit and MaxListLimit bound ListObjects pages.

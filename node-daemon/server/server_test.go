@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -429,5 +431,61 @@ func TestHealthOnUnixSocket(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("ServeHealth: %v", err)
+	}
+}
+
+func TestIOStreamMultiplexesRequests(t *testing.T) {
+	e := start(t, 1<<30)
+	ctx := ctxT(t)
+	if _, err := e.client.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref("io"), SizeBytes: 16 << 20, StripeSizeBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	vio, err := e.client.OpenIO(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 32 goroutines write and read back their own 64 KiB block at once over the one stream.
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := bytes.Repeat([]byte{byte(i + 1)}, 64<<10)
+			off := int64(i) * (64 << 10)
+			if err := vio.Write(ctx, ref("io"), off, data); err != nil {
+				errs <- err
+				return
+			}
+			got, err := vio.Read(ctx, ref("io"), off, int64(len(data)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(got, data) {
+				errs <- fmt.Errorf("block %d read back differs", i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// A bad request fails alone; the stream goes on.
+	if _, err := vio.Read(ctx, ref("io"), 16<<20, 1); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("read past the end over the stream = %v, want InvalidArgument", err)
+	}
+	if err := vio.Write(ctx, ref("missing"), 0, []byte{1}); status.Code(err) != codes.NotFound {
+		t.Fatalf("write to a missing volume over the stream = %v, want NotFound", err)
+	}
+	if got, err := vio.Read(ctx, ref("io"), 0, 4); err != nil || !bytes.Equal(got, []byte{1, 1, 1, 1}) {
+		t.Fatalf("stream unusable after failed requests: %v %v", got, err)
+	}
+	if err := vio.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := vio.Write(ctx, ref("io"), 0, []byte{1}); err == nil {
+		t.Fatal("write on a closed stream succeeded")
 	}
 }
