@@ -11,16 +11,20 @@ import (
 
 // Group commit.
 //
-// Commit enqueues a transaction and waits. One committer goroutine takes every queued transaction
-// (up to Options.MaxGroupTxns) as a group, in queue order, and:
+// Commit writes the whole units of large writes to new space (prepare.go), enqueues the
+// transaction and waits. One committer goroutine takes every queued transaction (up to
+// Options.MaxGroupTxns) as a group, in queue order, and:
 //
 //  1. stages them one after another into one indexed pebble batch and in-memory staged state
 //     (allocating new space for copy-on-write data, logging deferred writes);
-//  2. writes the new data to the freshly allocated space, in parallel, and flushes the device once;
-//  3. commits the batch with one sync: this is the commit point of every transaction in the group;
-//  4. publishes the new state (collections, onodes, refcounts, deferred overlay) under the gate and
-//     releases the space the group freed;
-//  5. wakes every waiter.
+//  2. writes the remaining copy-on-write data in parallel and flushes the device once (the flush
+//     also covers the group's prepared data);
+//  3. applies the batch to pebble without waiting for the WAL sync;
+//  4. publishes the new state (collections, onodes, refcounts, deferred overlay) under the gate;
+//  5. hands the group to the syncer and starts on the next group.
+//
+// The syncer waits for each group's WAL sync in order (the commit point), then releases the space
+// the group freed and wakes its waiters.
 //
 // A transaction that fails while staging (missing object, no space, a read error) is dropped and
 // the group is staged again without it, so a failed transaction has no effect and does not affect
@@ -72,6 +76,7 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
+	defer close(s.syncQ)
 	for req := range s.queue {
 		reqs := []*commitReq{req}
 	drain:
@@ -87,19 +92,23 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.commitGroup(reqs)
-		for _, r := range reqs {
-			close(r.done)
-		}
 	}
 }
 
-// commitGroup runs one group through staging, data I/O, KV commit and publication, setting each
-// request's err.
+// syncItem is a group whose batch is applied and published, waiting for its WAL sync.
+type syncItem struct {
+	g    *group
+	live []*commitReq
+}
+
+// commitGroup runs one group through staging, data I/O, KV apply and publication, then hands it to
+// the syncer. Every request is finished (done closed) here if it failed, else by the syncer.
 func (s *Store) commitGroup(reqs []*commitReq) {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	if errp := s.failErr.Load(); errp != nil {
 		s.failAll(reqs, *errp)
+		finish(reqs)
 		return
 	}
 	live := make([]*commitReq, 0, len(reqs))
@@ -118,12 +127,14 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 		if failedAt >= 0 {
 			g.abort()
 			s.releasePrepared(live[failedAt].preps)
+			finish(live[failedAt : failedAt+1])
 			live = append(live[:failedAt], live[failedAt+1:]...)
 			continue
 		}
 		if err := g.finish(); err != nil {
 			g.abort()
 			s.failAll(live, err)
+			finish(live)
 			return
 		}
 		t1 := time.Now()
@@ -134,28 +145,73 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			g.abort()
 			if bad < 0 { // the flush failed: nothing in the group can be trusted to be durable
 				s.failAll(live, err)
+				finish(live)
 				return
 			}
 			live[bad].err = err
 			s.releasePrepared(live[bad].preps)
+			finish(live[bad : bad+1])
 			live = append(live[:bad], live[bad+1:]...)
 			continue
 		}
-		if err := g.commitKV(); err != nil {
+		// Apply the batch (visible in the KV at once) and queue its WAL sync; pebble syncs the
+		// batches of consecutive groups together.
+		if err := s.db.ApplyNoSyncWait(g.batch, pebble.Sync); err != nil {
 			// The KV may or may not hold the batch; the in-memory state can no longer be trusted.
 			err = fmt.Errorf("commit metadata: %w: %w", ErrFailed, err)
 			s.failErr.Store(&err)
 			g.abortAfterFailedCommit()
 			setAll(live, err)
+			finish(live)
 			return
 		}
-		s.m.groups.Add(1)
-		s.m.groupTxns.Add(int64(len(live)))
-		s.m.maxGroup(int64(len(live)))
 		t2 := time.Now()
 		g.publish()
 		s.m.publishLatency.observe(time.Since(t2))
+		s.inflight.Add(1)
+		s.syncQ <- &syncItem{g: g, live: live}
 		return
+	}
+}
+
+// syncLoop waits, in group order, for each applied group's WAL sync, then makes the group's freed
+// space reusable, lets the deferred flusher apply its deferred writes, and acknowledges its
+// transactions. Space freed by a group is reused only once the group is durable, so a crash can
+// never find a surviving onode pointing at reused space.
+func (s *Store) syncLoop() {
+	defer s.wg.Done()
+	for it := range s.syncQ {
+		g := it.g
+		t := time.Now()
+		err := g.batch.SyncWait()
+		s.m.kvSyncLatency.observe(time.Since(t))
+		if err == nil {
+			if errp := s.failErr.Load(); errp != nil {
+				err = *errp // an earlier group failed: this one was staged on uncertain state
+			}
+		} else {
+			err = fmt.Errorf("sync metadata: %w: %w", ErrFailed, err)
+			s.failErr.Store(&err)
+		}
+		if err != nil {
+			setAll(it.live, err)
+		} else {
+			s.durableSeq.Store(g.nextSeq - 1)
+			g.release()
+			s.m.groups.Add(1)
+			s.m.groupTxns.Add(int64(len(it.live)))
+			s.m.maxGroup(int64(len(it.live)))
+		}
+		_ = g.batch.Close()
+		finish(it.live)
+		s.inflight.Done()
+	}
+}
+
+// finish wakes the committers of reqs.
+func finish(reqs []*commitReq) {
+	for _, r := range reqs {
+		close(r.done)
 	}
 }
 
@@ -207,14 +263,6 @@ func (g *group) issueWrites() (int, error) {
 		return -1, fmt.Errorf("flush data: %w", err)
 	}
 	return 0, nil
-}
-
-// commitKV makes the group durable: one synced pebble batch.
-func (g *group) commitKV() error {
-	t := time.Now()
-	err := g.batch.Commit(pebble.Sync)
-	g.s.m.kvSyncLatency.observe(time.Since(t))
-	return err
 }
 
 // abort undoes the staging of a group that will not commit: space it allocated is released.

@@ -109,12 +109,15 @@ type snapEntry struct {
 	deferredEntry
 }
 
-func (d *deferredOverlay) snapshot() []snapEntry {
+// snapshot returns the entries with seq <= durable (those whose records are durable).
+func (d *deferredOverlay) snapshot(durable uint64) []snapEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]snapEntry, 0, len(d.mu.m))
 	for p, e := range d.mu.m {
-		out = append(out, snapEntry{p, e})
+		if e.seq <= durable {
+			out = append(out, snapEntry{p, e})
+		}
 	}
 	return out
 }
@@ -151,7 +154,7 @@ func (s *Store) deferredLoop() {
 func (s *Store) flushDeferred() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	snap := s.overlay.snapshot()
+	snap := s.overlay.snapshot(s.durableSeq.Load())
 	if len(snap) == 0 {
 		return nil
 	}

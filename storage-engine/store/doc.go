@@ -21,7 +21,9 @@
 // # Write path and crash consistency
 //
 // New data is written copy-on-write to freshly allocated space, the device is flushed, and only
-// then the metadata batch is committed with a sync: the batch is the commit point. Small overwrites
+// then the metadata batch is committed with a sync: the batch is the commit point. The whole
+// allocation units of large writes are written by the committing caller before the transaction
+// joins the queue (prepare.go), so many callers write in parallel while a group commits. Small overwrites
 // of unshared allocated space are instead logged in the batch (deferred writes) and applied in place
 // later; mount replays any left. Clones share extents; units referenced more than once carry a
 // reference count, and a shared unit is never overwritten in place.
@@ -29,14 +31,27 @@
 // # Concurrency
 //
 // Commits are queued and applied in submission order by one committer that groups them: a group
-// shares one device flush and one KV sync. Readers run concurrently with each other and with the
-// committer; the committer publishes a group's new state and releases freed space under an exclusive
-// gate that readers hold shared, so a reader never sees reallocated space.
+// shares one device flush. The committer applies the group's batch to pebble without waiting for
+// its WAL sync, publishes the group's state under an exclusive gate that readers hold shared (so a
+// reader never sees space being reused), and moves on to the next group; a syncer then waits for
+// the WAL sync (pebble syncs consecutive groups' batches together), makes the space the group
+// freed allocatable again, and acknowledges its transactions. Freed space is reused only once the
+// group that freed it is durable, and deferred writes are applied in place only once durable.
+//
+// # Files
+//
+// store.go (Open, mount, Close), mkfs.go, options.go, errors.go, txn.go (Transaction), commit.go
+// (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
+// prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
+// extent reference counts), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
+// Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring).
 //
 // # Caveats
 //
 // A failed metadata commit (the KV's sync failed) leaves the in-memory state uncertain: the store
 // then refuses writes with ErrFailed until it is reopened. Reads are not snapshot-isolated across
-// calls. Verification failures are CorruptionErrors (IsCorruption); a read never returns data that
+// calls, and a read may observe a transaction whose Commit has not returned yet (it is applied
+// and waiting for its sync); a crash may lose such a transaction, never one whose Commit
+// returned. Verification failures are CorruptionErrors (IsCorruption); a read never returns data that
 // failed its checksum.
 package store

@@ -62,6 +62,7 @@ func (s *Store) Fsck(ctx context.Context, deep bool) (*FsckReport, error) {
 	defer leave()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
+	s.inflight.Wait() // groups waiting for their sync hold space not yet released
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.gate.RLock()
@@ -364,6 +365,7 @@ func (s *Store) Repair(ctx context.Context) (*FsckReport, error) {
 	defer leave()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
+	s.inflight.Wait() // groups waiting for their sync hold space not yet released
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.gate.Lock()

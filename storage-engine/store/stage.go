@@ -485,7 +485,8 @@ func (g *group) unpin() {
 	g.pinned = false
 }
 
-// publish installs the committed group in memory and releases the space it freed.
+// publish installs the group's state in memory, under the gate: from now on reads see it. The
+// space it freed is released later, by release, once the group is durable.
 func (g *group) publish() {
 	s := g.s
 	if len(g.dropDefer) > 0 {
@@ -528,14 +529,20 @@ func (g *group) publish() {
 	for phys, e := range g.defers {
 		s.overlay.put(phys, e)
 	}
+	s.gate.Unlock()
+	s.nextNid, s.nextSeq = g.nextNid, g.nextSeq
+}
+
+// release makes the space the group freed allocatable again and wakes the deferred flusher if
+// enough deferred writes are pending. Called once the group is durable. Readers of the space's
+// old contents are gone: publish waited for them under the gate.
+func (g *group) release() {
+	s := g.s
 	if len(g.freed) > 0 {
 		if err := s.alloc.Release(g.freed); err != nil {
 			s.m.allocErrors.Add(1)
 		}
 	}
-	s.gate.Unlock()
-	s.nextNid, s.nextSeq = g.nextNid, g.nextSeq
-	_ = g.batch.Close()
 	if n, _ := s.overlay.len(); n >= s.opts.DeferredBatch {
 		select {
 		case s.kickDef <- struct{}{}:

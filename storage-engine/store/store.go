@@ -59,13 +59,19 @@ type Store struct {
 	nextSeq  uint64
 
 	// life guards the queue against Close: Commit holds it shared while enqueuing.
-	life    sync.RWMutex
-	closed  bool // REQUIRES: life
-	queue   chan *commitReq
-	stopBG  chan struct{}
-	kickDef chan struct{}
-	wg      sync.WaitGroup
-	failErr atomic.Pointer[error] // set when a KV commit failed: writes are refused
+	life   sync.RWMutex
+	closed bool // REQUIRES: life
+	queue  chan *commitReq
+	syncQ  chan *syncItem // applied groups waiting for their WAL sync, in order
+	// inflight counts groups handed to the syncer and not yet finished.
+	inflight sync.WaitGroup
+	// durableSeq: every deferred record with a sequence number <= durableSeq is durable; the
+	// flusher applies only those.
+	durableSeq atomic.Uint64
+	stopBG     chan struct{}
+	kickDef    chan struct{}
+	wg         sync.WaitGroup
+	failErr    atomic.Pointer[error] // set when a KV commit failed: writes are refused
 
 	m metricsState
 }
@@ -102,8 +108,11 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	s.queue = make(chan *commitReq, 1024)
 	s.stopBG = make(chan struct{})
 	s.kickDef = make(chan struct{}, 1)
-	s.wg.Add(2)
+	s.syncQ = make(chan *syncItem, 64)
+	s.durableSeq.Store(s.nextSeq - 1)
+	s.wg.Add(3)
 	go s.commitLoop()
+	go s.syncLoop()
 	go s.deferredLoop()
 	return s, nil
 }
