@@ -154,8 +154,14 @@ chart-test: envtest ## Run the chart's tests: lint, template, schema, dry-run ap
 
 .PHONY: helm
 helm: $(HELM) ## Build the helm CLI from its Go module into bin/.
+# The ldflags are those of helm's own release build: without them `helm template` assumes Kubernetes
+# 1.20 and refuses the chart's kubeVersion.
+HELM_K8S_MINOR ?= $(word 2,$(subst ., ,$(ENVTEST_K8S_VERSION)))
+HELM_LDFLAGS ?= -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR)
 $(HELM): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(LOCALBIN) $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 .PHONY: demo
 demo: ## Run Cobalt on a local control plane, write and read a volume, clean up on exit.

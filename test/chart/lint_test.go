@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -38,8 +39,19 @@ func TestHelmLint(t *testing.T) {
 // TestHelmLintCatchesABrokenChart makes sure the lint test can fail: a value of the wrong type is
 // reported as an error.
 func TestHelmLintCatchesABrokenChart(t *testing.T) {
-	linter := lint.AllWithKubeVersionAndSchemaValidation(chartDir(t), map[string]any{"operator": map[string]any{"replicas": "two"}}, releaseNamespace, nil, false)
+	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	if err != nil {
+		t.Fatalf("parse kube version: %v", err)
+	}
+	linter := lint.AllWithKubeVersionAndSchemaValidation(chartDir(t), map[string]any{"operator": map[string]any{"replicas": "two"}}, releaseNamespace, kv, false)
 	if linter.HighestSeverity < support.ErrorSev {
 		t.Fatalf("helm lint accepted operator.replicas=\"two\": %v", linter.Messages)
+	}
+	found := false
+	for _, m := range linter.Messages {
+		found = found || (m.Severity == support.ErrorSev && strings.Contains(m.Err.Error(), "/operator/replicas"))
+	}
+	if !found {
+		t.Errorf("no lint error names /operator/replicas: %v", linter.Messages)
 	}
 }
