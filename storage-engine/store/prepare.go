@@ -84,8 +84,11 @@ func (s *Store) prepareRange(data []byte) (*prepared, error) {
 		}
 		return nil, fmt.Errorf("allocate %d bytes: %w", n, err)
 	}
-	buf := blockdev.AlignedBuffer(len(data))
-	copy(buf, data)
+	buf := data
+	if !blockdev.IsAligned(buf, blockdev.Alignment) {
+		buf = blockdev.AlignedBuffer(len(data))
+		copy(buf, data)
+	}
 	p := &prepared{exts: exts}
 	pos := uint64(0)
 	var wg sync.WaitGroup

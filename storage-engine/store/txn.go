@@ -1,6 +1,10 @@
 package store
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+)
 
 // opKind identifies a transaction operation.
 type opKind uint8
@@ -82,7 +86,11 @@ func (t *Transaction) Touch(c, o string) *Transaction { return t.add(op{kind: op
 
 // Write writes data at off, creating the object if needed and extending its size.
 func (t *Transaction) Write(c, o string, off uint64, data []byte) *Transaction {
-	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: slices.Clone(data), length: uint64(len(data))})
+	// The copy is block aligned in memory, so the block-aligned parts of a block-aligned write go
+	// to the device without another copy.
+	cp := blockdev.AlignedBuffer(len(data))
+	copy(cp, data)
+	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: cp, length: uint64(len(data))})
 }
 
 // Zero makes [off, off+length) read as zeros (freeing whole allocation units), creating the object
