@@ -110,7 +110,7 @@ func TestObjectStoreOverTheEngine(t *testing.T) {
 	if fs, _ := m.Statfs(ctx); fs.Total <= 0 || fs.Used <= 0 || fs.Available >= fs.Total {
 		t.Fatalf("Statfs = %+v", fs)
 	}
-	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.CacheType != "2q" {
+	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 {
 		t.Fatalf("Snapshot = %+v", snap)
 	}
 	if err := m.Close(); err != nil {

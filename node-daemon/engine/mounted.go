@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
@@ -158,6 +160,18 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 	lat := func(l store.LatencySummary) metrics.Latency {
 		return metrics.Latency{Count: l.Count, Mean: l.Mean, P50: l.P50, P99: l.P99, Max: l.Max}
 	}
+	var shards []metrics.Shard
+	for name, cm := range map[string]cache.Metrics{"onode": mt.Cache.Onodes, "buffer": mt.Cache.Buffers} {
+		for i, sh := range cm.Shards {
+			shards = append(shards, metrics.Shard{Cache: name, Index: i, Hits: sh.Hits, Misses: sh.Misses, Bytes: sh.Bytes})
+		}
+	}
+	sort.Slice(shards, func(i, j int) bool {
+		if shards[i].Cache != shards[j].Cache {
+			return shards[i].Cache > shards[j].Cache // onode first
+		}
+		return shards[i].Index < shards[j].Index
+	})
 	return metrics.StoreSnapshot{
 		UUID:               m.st.UUID(),
 		TotalBytes:         int64(fs.Total),
@@ -183,6 +197,7 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		AllocErrors:        mt.AllocErrors,
 		CacheType:          m.cacheType,
 		CachedOnodes:       int64(mt.CachedOnodes),
+		CacheShards:        shards,
 	}
 }
 

@@ -44,9 +44,9 @@ var defs = []metricDef{
 	{"cobalt_store_alloc_fragmentation_ratio", "Free-space fragmentation (0 = one extent, 1 = unit-sized pieces).", prometheus.GaugeValue, nil},
 	{"cobalt_store_alloc_errors_total", "Releases the allocator refused.", prometheus.CounterValue, nil},
 	{"cobalt_store_cached_onodes", "Onodes in the cache.", prometheus.GaugeValue, nil},
-	{"cobalt_store_cache_hits_total", "Cache hits per shard.", prometheus.CounterValue, []string{"shard"}},
-	{"cobalt_store_cache_misses_total", "Cache misses per shard.", prometheus.CounterValue, []string{"shard"}},
-	{"cobalt_store_cache_bytes", "Memory held by the cache per shard.", prometheus.GaugeValue, []string{"shard"}},
+	{"cobalt_store_cache_hits_total", "Cache hits per shard.", prometheus.CounterValue, []string{"cache", "shard"}},
+	{"cobalt_store_cache_misses_total", "Cache misses per shard.", prometheus.CounterValue, []string{"cache", "shard"}},
+	{"cobalt_store_cache_bytes", "Memory held by the cache per shard.", prometheus.GaugeValue, []string{"cache", "shard"}},
 }
 
 // NewCollector returns a collector reading source on every scrape.
@@ -102,11 +102,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit("cobalt_store_alloc_fragmentation_ratio", s.AllocFragmentation)
 		emit("cobalt_store_alloc_errors_total", float64(s.AllocErrors))
 		emit("cobalt_store_cached_onodes", float64(s.CachedOnodes))
-		for i, sh := range s.CacheShards {
-			shard := strconv.Itoa(i)
-			emit("cobalt_store_cache_hits_total", float64(sh.Hits), shard)
-			emit("cobalt_store_cache_misses_total", float64(sh.Misses), shard)
-			emit("cobalt_store_cache_bytes", float64(sh.Bytes), shard)
+		for _, sh := range s.CacheShards {
+			shard := strconv.Itoa(sh.Index)
+			emit("cobalt_store_cache_hits_total", float64(sh.Hits), sh.Cache, shard)
+			emit("cobalt_store_cache_misses_total", float64(sh.Misses), sh.Cache, shard)
+			emit("cobalt_store_cache_bytes", float64(sh.Bytes), sh.Cache, shard)
 		}
 	}
 }

@@ -17,7 +17,7 @@ func TestCollectorReportsEachStore(t *testing.T) {
 	snaps := []StoreSnapshot{{
 		UUID: "u1", DevicePath: "/dev/loop0", TotalBytes: 1000, UsedBytes: 250, Commits: 7, BytesWritten: 4096,
 		CommitLatency:      Latency{P50: time.Millisecond, P99: 3 * time.Millisecond, Max: 5 * time.Millisecond},
-		AllocFragmentation: 0.25, CacheShards: []Shard{{Hits: 10, Misses: 2}, {Hits: 5, Misses: 1, Bytes: 100}},
+		AllocFragmentation: 0.25, CacheShards: []Shard{{Cache: "onode", Index: 0, Hits: 10, Misses: 2}, {Cache: "onode", Index: 1, Hits: 5, Misses: 1, Bytes: 100}},
 	}}
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(NewCollector(func() []StoreSnapshot { return snaps })); err != nil {
@@ -27,8 +27,8 @@ func TestCollectorReportsEachStore(t *testing.T) {
 	for series, want := range map[string]float64{
 		`cobalt_store_used_bytes{device="/dev/loop0",store="u1"}`:                                  250,
 		`cobalt_store_commits_total{device="/dev/loop0",store="u1"}`:                               7,
-		`cobalt_store_cache_hits_total{device="/dev/loop0",shard="1",store="u1"}`:                  5,
-		`cobalt_store_cache_misses_total{device="/dev/loop0",shard="0",store="u1"}`:                2,
+		`cobalt_store_cache_hits_total{cache="onode",device="/dev/loop0",shard="1",store="u1"}`:    5,
+		`cobalt_store_cache_misses_total{cache="onode",device="/dev/loop0",shard="0",store="u1"}`:  2,
 		`cobalt_store_latency_seconds{device="/dev/loop0",op="commit",quantile="0.99",store="u1"}`: 0.003,
 		`cobalt_store_alloc_fragmentation_ratio{device="/dev/loop0",store="u1"}`:                   0.25,
 	} {

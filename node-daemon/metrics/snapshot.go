@@ -11,6 +11,9 @@ type Latency struct {
 
 // Shard is one cache shard's counters.
 type Shard struct {
+	// Cache names the cache the shard belongs to ("onode" or "buffer").
+	Cache        string
+	Index        int
 	Hits, Misses int64
 	Bytes        int64
 }
