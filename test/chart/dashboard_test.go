@@ -38,9 +38,18 @@ type dashboard struct {
 
 var metricName = regexp.MustCompile(`\b(cobalt_[a-z0-9_]+|controller_runtime_[a-z0-9_]+|workqueue_[a-z0-9_]+)\b`)
 
-// dashboardMetrics returns the metric families the dashboard queries (histogram series
-// _bucket/_count/_sum map to their family).
-func dashboardMetrics(t *testing.T) []string {
+// query is one panel query: the metric families it reads and the labels it groups by.
+type query struct {
+	panel, expr string
+	metrics     []string
+	byLabels    []string
+}
+
+var byClause = regexp.MustCompile(`\bby \(([^)]*)\)`)
+
+// dashboardQueries reads the dashboard's queries (histogram series _bucket/_count/_sum map to
+// their family).
+func dashboardQueries(t *testing.T) []query {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(chartDir(t), "dashboards", "cobalt.json"))
 	if err != nil {
@@ -53,7 +62,7 @@ func dashboardMetrics(t *testing.T) []string {
 	if d.Title == "" || d.UID == "" {
 		t.Errorf("dashboard lacks a title or uid")
 	}
-	var names []string
+	var out []query
 	for _, p := range d.Panels {
 		if p.Type == "row" {
 			continue
@@ -62,30 +71,38 @@ func dashboardMetrics(t *testing.T) []string {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, tg := range p.Targets {
-			found := metricName.FindAllString(tg.Expr, -1)
-			if len(found) == 0 {
-				t.Errorf("panel %q queries no Cobalt or controller-runtime metric: %s", p.Title, tg.Expr)
-			}
-			for _, n := range found {
+			q := query{panel: p.Title, expr: tg.Expr}
+			for _, n := range metricName.FindAllString(tg.Expr, -1) {
 				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
 					if strings.HasSuffix(n, "_seconds"+suffix) {
 						n = strings.TrimSuffix(n, suffix)
 					}
 				}
-				if !slices.Contains(names, n) {
-					names = append(names, n)
+				if !slices.Contains(q.metrics, n) {
+					q.metrics = append(q.metrics, n)
 				}
 			}
+			if len(q.metrics) == 0 {
+				t.Errorf("panel %q queries no Cobalt or controller-runtime metric: %s", p.Title, tg.Expr)
+			}
+			for _, m := range byClause.FindAllStringSubmatch(tg.Expr, -1) {
+				for _, l := range strings.Split(m[1], ",") {
+					if l = strings.TrimSpace(l); l != "" && !slices.Contains(q.byLabels, l) {
+						q.byLabels = append(q.byLabels, l)
+					}
+				}
+			}
+			out = append(out, q)
 		}
 	}
-	return names
+	return out
 }
 
 // nodeDaemonMetrics are the families the node daemon exports, read from its own collectors.
-func nodeDaemonMetrics(t *testing.T) []string {
+func nodeDaemonMetrics(t *testing.T) exported {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	snap := nodemetrics.StoreSnapshot{UUID: "u", DevicePath: "/dev/x", CacheShards: []nodemetrics.Shard{{Hits: 1}}}
+	snap := nodemetrics.StoreSnapshot{UUID: "u", DevicePath: "/dev/x", CacheShards: []nodemetrics.Shard{{Cache: "onode", Hits: 1}}}
 	if err := reg.Register(nodemetrics.NewCollector(func() []nodemetrics.StoreSnapshot { return []nodemetrics.StoreSnapshot{snap} })); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +117,7 @@ func nodeDaemonMetrics(t *testing.T) []string {
 
 // operatorMetrics are the controller-runtime families a running controller exports: a manager
 // with one controller runs against the test API server until it has reconciled once.
-func operatorMetrics(t *testing.T) []string {
+func operatorMetrics(t *testing.T) exported {
 	t.Helper()
 	mgr, err := ctrl.NewManager(server.cfg, ctrl.Options{Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
@@ -139,31 +156,66 @@ func operatorMetrics(t *testing.T) []string {
 	return gatherNames(t, ctrlmetrics.Registry)
 }
 
-func gatherNames(t *testing.T, g prometheus.Gatherer) []string {
+// exported maps each metric family to the label names its series carry.
+type exported map[string][]string
+
+func gatherNames(t *testing.T, g prometheus.Gatherer) exported {
 	t.Helper()
 	families, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	out := exported{}
 	for _, f := range families {
-		names = append(names, f.GetName())
+		var labels []string
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(labels, l.GetName()) {
+					labels = append(labels, l.GetName())
+				}
+			}
+		}
+		out[f.GetName()] = labels
 	}
-	return names
+	return out
 }
 
+// scrapeLabels are added by Prometheus's Kubernetes discovery, and "le" is every histogram
+// bucket's bound: a query may group by them whatever the exporter sets.
+var scrapeLabels = []string{"namespace", "pod", "instance", "job", "le"}
+
 // TestDashboardQueriesExportedMetrics: every metric the Grafana dashboard queries is one that the
-// node daemon's collectors or a controller-runtime controller actually export.
+// node daemon's collectors or a controller-runtime controller actually export, and every label it
+// groups by is one those series carry.
 func TestDashboardQueriesExportedMetrics(t *testing.T) {
-	exported := append(nodeDaemonMetrics(t), operatorMetrics(t)...)
-	used := dashboardMetrics(t)
-	if len(used) < 10 {
-		t.Fatalf("the dashboard queries only %v", used)
+	all := nodeDaemonMetrics(t)
+	for name, labels := range operatorMetrics(t) {
+		all[name] = labels
 	}
-	for _, n := range used {
-		if !slices.Contains(exported, n) {
-			t.Errorf("the dashboard queries %s, which nothing exports", n)
+	queries := dashboardQueries(t)
+	families := 0
+	seen := map[string]bool{}
+	for _, q := range queries {
+		var labels []string
+		for _, m := range q.metrics {
+			l, ok := all[m]
+			if !ok {
+				t.Errorf("panel %q queries %s, which nothing exports", q.panel, m)
+			}
+			labels = append(labels, l...)
+			if !seen[m] {
+				seen[m] = true
+				families++
+			}
 		}
+		for _, l := range q.byLabels {
+			if !slices.Contains(labels, l) && !slices.Contains(scrapeLabels, l) {
+				t.Errorf("panel %q groups by %q, which none of %v carries (they have %v)", q.panel, l, q.metrics, labels)
+			}
+		}
+	}
+	if families < 10 {
+		t.Fatalf("the dashboard queries only %d metric families", families)
 	}
 }
 
