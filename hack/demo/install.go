@@ -102,6 +102,12 @@ func (d *demo) installCobalt(ctx context.Context, say sayFunc) error {
 	if d.operatorDeployment == nil {
 		return fmt.Errorf("config/default renders no Deployment for the operator")
 	}
+	if d.cfg.useKubeconfig {
+		dep := d.operatorDeployment
+		if _, err := d.kc.run(ctx, "get", "deployment", dep.name, "-n", dep.namespace, "-o", "name"); err == nil {
+			return fmt.Errorf("Cobalt's operator is already installed in this cluster (%s): the demo runs an operator of its own, and two would fight over the same objects", dep)
+		}
+	}
 	path := filepath.Join(d.paths.manifests, "cobalt-install.yaml")
 	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
