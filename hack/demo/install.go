@@ -105,7 +105,7 @@ func (d *demo) installCobalt(ctx context.Context, say sayFunc) error {
 	if d.cfg.useKubeconfig {
 		dep := d.operatorDeployment
 		if _, err := d.kc.run(ctx, "get", "deployment", dep.name, "-n", dep.namespace, "-o", "name"); err == nil {
-			return fmt.Errorf("Cobalt's operator is already installed in this cluster (%s): the demo runs an operator of its own, and two would fight over the same objects", dep)
+			return fmt.Errorf("the Cobalt operator is already installed in this cluster (%s): the demo runs an operator of its own, and two would fight over the same objects", dep)
 		}
 	}
 	path := filepath.Join(d.paths.manifests, "cobalt-install.yaml")
