@@ -99,6 +99,7 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 		}
 	}
 	readBack(cl)
+	cliRoundTrip(t, c, "data")
 
 	t.Run("client without a valid certificate is refused", func(t *testing.T) {
 		noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: c.ca.Pool(),

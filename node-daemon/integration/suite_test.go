@@ -29,6 +29,7 @@ var (
 	k8sClient  client.Client
 	kubeconfig string
 	daemonBin  string
+	cobaltBin  string
 )
 
 func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
@@ -49,9 +50,10 @@ func runSuite(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	daemonBin = filepath.Join(tmp, "node-daemon")
-	build := exec.Command("go", "build", "-o", daemonBin, "github.com/cobaltstore/cobalt/cmd/node-daemon")
+	cobaltBin = filepath.Join(tmp, "cobalt")
+	build := exec.Command("go", "build", "-o", tmp+"/", "github.com/cobaltstore/cobalt/cmd/node-daemon", "github.com/cobaltstore/cobalt/cmd/cobalt")
 	if out, err := build.CombinedOutput(); err != nil {
-		return fail("build node-daemon: %v\n%s", err, out)
+		return fail("build node-daemon and cobalt: %v\n%s", err, out)
 	}
 	scheme = runtime.NewScheme()
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), storagev1alpha1.AddToScheme(scheme)); err != nil {
