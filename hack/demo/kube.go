@@ -19,15 +19,8 @@ type kubectl struct {
 
 // run returns kubectl's standard output; on failure the error carries its standard error.
 func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
-	return k.runInput(ctx, "", args...)
-}
-
-func (k kubectl) runInput(ctx context.Context, stdin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, k.bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+k.kubeconfig)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
 	var stdout, stderr strings.Builder
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

@@ -76,12 +76,6 @@ func (f *stateFile) update(fn func(*State)) error {
 	return f.saveLocked()
 }
 
-func (f *stateFile) snapshot() State {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.st
-}
-
 // saveLocked writes the state to a temporary file and renames it over the old one.
 // REQUIRES: f.mu held (or f not yet shared).
 func (f *stateFile) saveLocked() error {
