@@ -1,0 +1,45 @@
+package chart
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// TestOperatorPodPassesRestrictedPodSecurity creates (dry run) a Pod from the operator
+// Deployment's template in a namespace that enforces the "restricted" Pod Security Standard: the
+// API server's PodSecurity admission accepts it. A privileged variant of the same Pod is refused,
+// which shows the admission check is really on.
+func TestOperatorPodPassesRestrictedPodSecurity(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:   "psa-restricted",
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"},
+	}}
+	if err := server.client.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+	dep := find(t, mustRender(t, nil).objects, "Deployment", "cobalt-controller-manager")
+	spec := nested(t, dep, "spec", "template", "spec")
+	var podSpec corev1.PodSpec
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(spec, &podSpec); err != nil {
+		t.Fatal(err)
+	}
+	podSpec.ServiceAccountName = "" // the ServiceAccount lives in the release namespace, not here
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "operator"}, Spec: podSpec}
+	if err := server.client.Create(t.Context(), pod.DeepCopy(), client.DryRunAll); err != nil {
+		t.Fatalf("the operator's pod is refused under the restricted Pod Security Standard: %v", err)
+	}
+
+	privileged := pod.DeepCopy()
+	yes := true
+	privileged.Spec.Containers[0].SecurityContext.Privileged = &yes
+	privileged.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = &yes
+	err := server.client.Create(t.Context(), privileged, client.DryRunAll)
+	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Fatalf("a privileged pod was not refused by PodSecurity admission: %v", err)
+	}
+}
