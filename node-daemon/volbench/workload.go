@@ -82,11 +82,6 @@ func Run(ctx context.Context, t Target, region int64, w Workload, seed uint64) (
 	if err := w.validate(region); err != nil {
 		return Result{}, err
 	}
-	if w.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.Duration)
-		defer cancel()
-	}
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -97,6 +92,9 @@ func Run(ctx context.Context, t Target, region int64, w Workload, seed uint64) (
 	blocks := region / w.BlockSize
 	lane := blocks / int64(w.QueueDepth)
 	start := time.Now()
+	// Requests run with ctx itself, not a deadline, so that the end of the run never cuts a request
+	// short: workers stop issuing at end and let their last request finish.
+	end := start.Add(w.Duration)
 	for worker := range w.QueueDepth {
 		wg.Add(1)
 		go func() {
@@ -108,7 +106,8 @@ func Run(ctx context.Context, t Target, region int64, w Workload, seed uint64) (
 			}
 			var local []time.Duration
 			for n := int64(0); ; n++ {
-				if ctx.Err() != nil {
+				// Every worker issues at least one request, so a short run on a busy machine still measures.
+				if ctx.Err() != nil || n > 0 && w.Duration > 0 && time.Now().After(end) {
 					break
 				}
 				mu.Lock()
@@ -132,12 +131,6 @@ func Run(ctx context.Context, t Target, region int64, w Workload, seed uint64) (
 					err = t.WriteAt(ctx, off, buf)
 				}
 				if err != nil {
-					if ctx.Err() != nil {
-						mu.Lock()
-						ops-- // cut short by the end of the run, not a failure
-						mu.Unlock()
-						break
-					}
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("volbench: %s at %d: %w", w.Pattern, off, err)
