@@ -1,8 +1,13 @@
 package chart
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // TestBadValuesAreRefused: helm refuses each bad value before rendering anything, with a message
@@ -102,4 +107,66 @@ func TestBadValuesAreRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStorageClusterSchemaFollowsTheCRD: every field values.schema.json describes under
+// storageCluster.spec exists in the StorageCluster CRD's schema at the same path, with the same
+// enum values, so the chart's early check cannot drift from what the API server enforces.
+func TestStorageClusterSchemaFollowsTheCRD(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir(t), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal(data, &values); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	chartSpec := dig(t, values, "properties", "storageCluster", "properties", "spec")
+	crd := find(t, mustRender(t, nil).crds, "CustomResourceDefinition", "storageclusters.storage.cobalt.io")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	if len(versions) == 0 {
+		t.Fatal("StorageCluster CRD has no versions")
+	}
+	crdSpec := dig(t, versions[0].(map[string]any), "schema", "openAPIV3Schema", "properties", "spec")
+	compared := compareSchema(t, "spec", chartSpec, crdSpec)
+	if compared < 8 {
+		t.Errorf("compared only %d fields", compared)
+	}
+}
+
+// compareSchema checks chart's properties against crd's, recursively, and counts the fields.
+func compareSchema(t *testing.T, path string, chart, crd map[string]any) int {
+	t.Helper()
+	n := 0
+	if want, ok := chart["enum"].([]any); ok {
+		if got, _ := crd["enum"].([]any); !equalJSON(want, got) {
+			t.Errorf("%s: values.schema.json enum %v, CRD enum %v", path, want, got)
+		}
+	}
+	props, _ := chart["properties"].(map[string]any)
+	crdProps, _ := crd["properties"].(map[string]any)
+	for name, sub := range props {
+		n++
+		crdSub, ok := crdProps[name].(map[string]any)
+		if !ok {
+			t.Errorf("values.schema.json describes %s.%s, which the StorageCluster CRD does not have", path, name)
+			continue
+		}
+		if subMap, ok := sub.(map[string]any); ok {
+			n += compareSchema(t, path+"."+name, subMap, crdSub)
+		}
+	}
+	return n
+}
+
+func dig(t *testing.T, m map[string]any, fields ...string) map[string]any {
+	t.Helper()
+	for _, f := range fields {
+		next, ok := m[f].(map[string]any)
+		if !ok {
+			t.Fatalf("no %q in %v", f, fields)
+		}
+		m = next
+	}
+	return m
 }
