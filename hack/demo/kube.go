@@ -25,7 +25,11 @@ func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	err := cmd.Run()
-	k.log(args, stdout.String(), stderr.String(), err)
+	logged := stdout.String()
+	if len(args) >= 2 && args[0] == "create" && args[1] == "token" && logged != "" {
+		logged = "<ServiceAccount token not logged>\n"
+	}
+	k.log(args, logged, stderr.String(), err)
 	if err != nil {
 		return stdout.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
