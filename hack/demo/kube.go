@@ -26,8 +26,8 @@ func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	logged := stdout.String()
-	if len(args) >= 2 && args[0] == "create" && args[1] == "token" && logged != "" {
-		logged = "<ServiceAccount token not logged>\n"
+	if len(args) >= 2 && logged != "" && (args[0] == "create" && args[1] == "token" || args[0] == "config" && args[1] == "view") {
+		logged = "<output not logged: it may hold credentials>\n"
 	}
 	k.log(args, logged, stderr.String(), err)
 	if err != nil {
