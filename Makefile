@@ -218,6 +218,27 @@ io-bench: ## Allocator benchmarks, then FileDevice next to fio on a loop device 
 	$(GO) test -run XXX -bench . ./storage-engine/alloc/
 	$(GO) test -run XXX -bench DeviceVsFio -benchtime 5s -timeout 30m ./storage-engine/blockdev/
 
+##@ End to end on a real single-node cluster (owner: e2e)
+# `make e2e` needs root and this kind of machine (no Docker needed): hack/cluster/up.sh installs
+# containerd/runc/CNI plugins with apt-get, builds the Kubernetes binaries into bin/cluster and
+# reuses envtest's etcd (cold: ~10 min on 2 cores, then cached), starts the cluster under
+# E2E_DIR, images.sh loads the manager and node-daemon images built offline (hack/mkimage), the
+# ginkgo suite in test/e2e runs, and down.sh tears everything down, also on failure or Ctrl-C.
+
+E2E_DIR ?= /tmp/cobalt-e2e
+
+.PHONY: e2e
+e2e: ## Run the e2e suite on a throw-away single-node cluster (root; builds what is missing).
+	E2E_DIR=$(E2E_DIR) LOCALBIN=$(LOCALBIN) hack/cluster/e2e.sh
+
+.PHONY: e2e-down
+e2e-down: ## Tear down an e2e cluster left running (E2E_KEEP_CLUSTER=1 or a killed run).
+	E2E_DIR=$(E2E_DIR) LOCALBIN=$(LOCALBIN) hack/cluster/down.sh
+
+.PHONY: e2e-images
+e2e-images: ## Build the manager and node-daemon image tarballs offline (imported if the e2e cluster runs).
+	E2E_DIR=$(E2E_DIR) LOCALBIN=$(LOCALBIN) hack/cluster/images.sh
+
 ##@ Tool binaries
 
 $(LOCALBIN):

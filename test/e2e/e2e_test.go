@@ -1,0 +1,466 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// written is a range of a volume the suite wrote and the CLI acknowledged.
+type written struct {
+	offset, size int64
+	sum          string
+}
+
+// Data that later steps read back.
+var (
+	volumeA   = "vol-a"
+	dataA     written   // step 3: 8 MiB through the CLI
+	streamed  []written // step 4: acknowledged writes of the write stream
+	storeUUID string
+)
+
+const (
+	dataASize   = int64(8 << 20)
+	chunkSize   = int64(256 << 10)
+	streamBase  = int64(64 << 20)
+	volumeASize = "256Mi"
+)
+
+var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
+	It("1: helm install; the operator pod is Ready and elects a leader", func(ctx SpecContext) {
+		rel, err := s.helm.install(ctx, chartValues(false, ""))
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("release %s revision %d: %s\n", rel.Name, rel.Version, rel.Info.Status)
+
+		var operator corev1.Pod
+		Eventually(func(g Gomega) {
+			pods, err := podsWith(ctx, map[string]string{"app.kubernetes.io/component": "operator"})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pods).To(HaveLen(1), "operator pods")
+			operator = pods[0]
+			g.Expect(podReady(&operator)).To(BeTrue(), "operator pod %s not Ready: %s", operator.Name, podSummary(&operator))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+
+		// controller-runtime's identity is <hostname>_<uuid>, and a pod's hostname is its name.
+		Eventually(func(g Gomega) {
+			var lease coordinationv1.Lease
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: leaseName}, &lease)).To(Succeed())
+			g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+			g.Expect(*lease.Spec.HolderIdentity).To(HavePrefix(operator.Name+"_"), "lease holder")
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		GinkgoWriter.Printf("operator %s is Ready and holds lease %s\n", operator.Name, leaseName)
+	}, SpecTimeout(4*time.Minute))
+
+	It("2: a StorageCluster on loop devices: the node daemon runs, a Store per device, the ext4 device is skipped untouched", func(ctx SpecContext) {
+		_, err := s.helm.upgrade(ctx, chartValues(true, "2q"))
+		Expect(err).NotTo(HaveOccurred())
+
+		Eventually(func(g Gomega) { readyNodeDaemon(g, ctx) }).
+			WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		var st storagev1alpha1.Store
+		Eventually(func(g Gomega) { st = readyStore(g, ctx, s.usable.path) }).
+			WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		storeUUID = st.Status.UUID
+		Expect(st.Status.Capacity.Value()).To(BeNumerically(">", usableSize/2), "capacity of Store %s", st.Name)
+		Expect(st.Status.Capacity.Value()).To(BeNumerically("<=", usableSize), "capacity of Store %s", st.Name)
+		GinkgoWriter.Printf("Store %s on %s: uuid %s, capacity %s, used %s\n",
+			st.Name, s.usable.path, st.Status.UUID, st.Status.Capacity, st.Status.Used)
+
+		var skipped storagev1alpha1.Store
+		Eventually(func(g Gomega) {
+			skipped = storeOn(g, ctx, s.ext4.path)
+			g.Expect(skipped.Status.NotUsedReason).To(ContainSubstring("ext4"), "reason the ext4 device was not used")
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		Expect(meta.IsStatusConditionTrue(skipped.Status.Conditions, storagev1alpha1.ConditionReady)).To(BeFalse(),
+			"the skipped device's Store must not be Ready")
+		Expect(skipped.Status.UUID).To(BeEmpty(), "the skipped device got a store uuid")
+		GinkgoWriter.Printf("Store %s on %s skipped: %q\n", skipped.Name, s.ext4.path, skipped.Status.NotUsedReason)
+		expectExt4Untouched(ctx)
+
+		Eventually(func(g Gomega) {
+			var sc storagev1alpha1.StorageCluster
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: clusterName}, &sc)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(sc.Status.Conditions, storagev1alpha1.ConditionReady)).To(BeTrue(),
+				"StorageCluster conditions %+v", sc.Status.Conditions)
+			g.Expect(sc.Status.StoresUp).To(BeEquivalentTo(1))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+	}, SpecTimeout(6*time.Minute))
+
+	It("3: a Volume turns Ready; data written through the CLI reads back with the same checksum", func(ctx SpecContext) {
+		vol := &storagev1alpha1.Volume{
+			ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: volumeA},
+			Spec:       storagev1alpha1.VolumeSpec{Size: resource.MustParse(volumeASize)},
+		}
+		Expect(s.c.Create(ctx, vol)).To(Succeed())
+		expectVolumeReady(ctx, volumeA, s.usable.path)
+
+		in := filepath.Join(s.work, "data-a.in")
+		sum, err := randomFile(in, dataASize)
+		Expect(err).NotTo(HaveOccurred())
+		reported, err := s.cli.write(ctx, volumeA, in, 0, dataASize)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(reported).To(Equal(sum), "checksum the CLI reports for what it wrote")
+		dataA = written{offset: 0, size: dataASize, sum: sum}
+		expectReadBack(ctx, []written{dataA})
+	}, SpecTimeout(4*time.Minute))
+
+	It("4: the node daemon pod is deleted during a write stream: it comes back, every acknowledged write reads back, the store mounts without repair", func(ctx SpecContext) {
+		var old corev1.Pod
+		Eventually(func(g Gomega) { old = readyNodeDaemon(g, ctx) }).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		oldLog, err := followLog(ctx, old.Name)
+		Expect(err).NotTo(HaveOccurred())
+
+		w := startWriteStream(ctx, volumeA, streamBase)
+		Eventually(w.acked).WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(200*time.Millisecond).
+			Should(BeNumerically(">=", 5), "acknowledged writes before the pod is deleted")
+		beforeDelete := w.acked()
+		Expect(s.c.Delete(ctx, &old)).To(Succeed())
+		GinkgoWriter.Printf("deleted node daemon pod %s after %d acknowledged writes\n", old.Name, beforeDelete)
+
+		var fresh corev1.Pod
+		Eventually(func(g Gomega) {
+			fresh = readyNodeDaemon(g, ctx)
+			g.Expect(fresh.UID).NotTo(Equal(old.UID), "the old pod is still the only one")
+			st := readyStore(g, ctx, s.usable.path)
+			g.Expect(st.Status.LastHeartbeat.Time).To(BeTemporally(">", fresh.CreationTimestamp.Time), "heartbeat of the new daemon")
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		afterBack := w.acked()
+		Eventually(w.acked).WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(200*time.Millisecond).
+			Should(BeNumerically(">=", afterBack+5), "acknowledged writes once the new pod serves")
+		streamed = w.stop()
+		GinkgoWriter.Printf("write stream: %d acknowledged (%d before the delete), %d failed while the daemon was away\n",
+			len(streamed), beforeDelete, w.failures())
+
+		// The old daemon closed its store on SIGTERM; the new one mounted the same store as is.
+		Eventually(oldLog.done).WithTimeout(90*time.Second).Should(BeClosed(), "log stream of the deleted pod")
+		Expect(hasLogEntry(oldLog.String(), "store unmounted cleanly", map[string]string{"store": storeUUID})).To(BeTrue(),
+			"the deleted pod's log has no clean unmount of store %s:\n%s", storeUUID, oldLog.String())
+		newLog, err := s.kube.CoreV1().Pods(releaseNamespace).GetLogs(fresh.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(hasLogEntry(string(newLog), "store mounted", map[string]string{"store": storeUUID, "action": "Mount"})).To(BeTrue(),
+			"the new pod did not mount store %s as is (action Mount):\n%s", storeUUID, newLog)
+		Expect(string(newLog)).NotTo(ContainSubstring("repair"), "the new pod's log mentions a repair")
+		Expect(fresh.Status.ContainerStatuses[0].RestartCount).To(BeZero(), "node daemon container restarts")
+
+		expectReadBack(ctx, append([]written{dataA}, streamed...))
+	}, SpecTimeout(10*time.Minute))
+
+	It("5: a helm upgrade that changes an engine setting rolls the DaemonSet, and data survives", func(ctx SpecContext) {
+		var before corev1.Pod
+		Eventually(func(g Gomega) { before = readyNodeDaemon(g, ctx) }).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		rel, err := s.helm.upgrade(ctx, chartValues(true, "lru"))
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("release revision %d: engine.cacheType 2q -> lru\n", rel.Version)
+
+		dsKey := types.NamespacedName{Namespace: releaseNamespace, Name: clusterName + "-node-daemon"}
+		Eventually(func(g Gomega) {
+			var ds appsv1.DaemonSet
+			g.Expect(s.c.Get(ctx, dsKey, &ds)).To(Succeed())
+			g.Expect(ds.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--cache-type=lru"), "DaemonSet args")
+			g.Expect(ds.Status.ObservedGeneration).To(Equal(ds.Generation), "DaemonSet rollout observed")
+			g.Expect(ds.Status.UpdatedNumberScheduled).To(Equal(ds.Status.DesiredNumberScheduled), "updated pods")
+			g.Expect(ds.Status.NumberReady).To(Equal(ds.Status.DesiredNumberScheduled), "ready pods")
+			p := readyNodeDaemon(g, ctx)
+			g.Expect(p.UID).NotTo(Equal(before.UID), "the node daemon pod was not replaced")
+			g.Expect(p.Spec.Containers[0].Args).To(ContainElement("--cache-type=lru"), "new pod args")
+			st := readyStore(g, ctx, s.usable.path)
+			g.Expect(st.Status.UUID).To(Equal(storeUUID), "the store changed identity")
+			g.Expect(st.Status.LastHeartbeat.Time).To(BeTemporally(">", p.CreationTimestamp.Time), "heartbeat of the new daemon")
+			g.Expect(st.Status.Cache).NotTo(BeNil(), "Store cache status")
+			g.Expect(st.Status.Cache.Type).To(BeEquivalentTo("lru"), "cache type the engine reports")
+		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		expectReadBack(ctx, append([]written{dataA}, streamed...))
+	}, SpecTimeout(8*time.Minute))
+
+	It("6: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object", func(ctx SpecContext) {
+		// A second Volume, which keeps the StorageCluster below.
+		volumeB := "vol-b"
+		Expect(s.c.Create(ctx, &storagev1alpha1.Volume{
+			ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: volumeB},
+			Spec:       storagev1alpha1.VolumeSpec{Size: resource.MustParse("64Mi")},
+		})).To(Succeed())
+		expectVolumeReady(ctx, volumeB, s.usable.path)
+
+		// Used bytes with vol-a's data, from a heartbeat sent after the last write.
+		since := time.Now()
+		var usedBefore int64
+		Eventually(func(g Gomega) {
+			st := readyStore(g, ctx, s.usable.path)
+			g.Expect(st.Status.LastHeartbeat.Time).To(BeTemporally(">", since))
+			usedBefore = st.Status.Used.Value()
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		Expect(s.c.Delete(ctx, &storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: volumeA}})).To(Succeed())
+		expectGone(ctx, &storagev1alpha1.Volume{}, types.NamespacedName{Namespace: releaseNamespace, Name: volumeA}, time.Minute)
+		var usedAfter int64
+		Eventually(func(g Gomega) {
+			usedAfter = readyStore(g, ctx, s.usable.path).Status.Used.Value()
+			g.Expect(usedAfter).To(BeNumerically("<=", usedBefore-dataASize), "used bytes after deleting %s (before: %d)", volumeA, usedBefore)
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		GinkgoWriter.Printf("Store used bytes %d -> %d after deleting %s\n", usedBefore, usedAfter, volumeA)
+
+		// The StorageCluster is refused while vol-b exists: it stays, says why, keeps serving.
+		scKey := types.NamespacedName{Namespace: releaseNamespace, Name: clusterName}
+		Expect(s.c.Delete(ctx, &storagev1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: clusterName}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			var sc storagev1alpha1.StorageCluster
+			g.Expect(s.c.Get(ctx, scKey, &sc)).To(Succeed())
+			c := meta.FindStatusCondition(sc.Status.Conditions, storagev1alpha1.ConditionProgressing)
+			g.Expect(c).NotTo(BeNil(), "Progressing condition")
+			g.Expect(c.Reason).To(Equal(storagev1alpha1.ReasonDeletionBlocked))
+			g.Expect(c.Message).To(ContainSubstring(volumeB))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		Consistently(func(g Gomega) {
+			var sc storagev1alpha1.StorageCluster
+			g.Expect(s.c.Get(ctx, scKey, &sc)).To(Succeed(), "the StorageCluster went while %s exists", volumeB)
+			g.Expect(sc.DeletionTimestamp).NotTo(BeNil())
+			readyStore(g, ctx, s.usable.path)
+		}).WithContext(ctx).WithTimeout(15 * time.Second).WithPolling(time.Second).Should(Succeed())
+
+		Expect(s.c.Delete(ctx, &storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: volumeB}})).To(Succeed())
+		expectGone(ctx, &storagev1alpha1.Volume{}, types.NamespacedName{Namespace: releaseNamespace, Name: volumeB}, time.Minute)
+		expectGone(ctx, &storagev1alpha1.StorageCluster{}, scKey, 2*time.Minute)
+		Eventually(func(g Gomega) {
+			pods, err := podsWith(ctx, nodeDaemonLabels)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pods).To(BeEmpty(), "node daemon pods after the StorageCluster went")
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+
+		Expect(s.helm.uninstall()).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(leftovers(ctx)).To(BeEmpty(), "Cobalt objects left after helm uninstall")
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		GinkgoWriter.Printf("kept by design after uninstall: %s\n", strings.Join(keptByDesign(ctx), ", "))
+		expectExt4Untouched(ctx)
+	}, SpecTimeout(10*time.Minute))
+})
+
+// expectVolumeReady waits for Volume name to be Ready and placed on the Store of device.
+func expectVolumeReady(ctx context.Context, name, device string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		var vol storagev1alpha1.Volume
+		g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: name}, &vol)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(vol.Status.Conditions, storagev1alpha1.ConditionReady)).To(BeTrue(),
+			"Volume %s conditions %+v", name, vol.Status.Conditions)
+		g.Expect(vol.Status.Placement).NotTo(BeNil())
+		g.Expect(vol.Status.Placement.Store).To(Equal(storeOn(g, ctx, device).Name), "Volume %s placement", name)
+	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+}
+
+// expectReadBack reads every range of want in one pass through the CLI and compares checksums.
+func expectReadBack(ctx context.Context, want []written) {
+	GinkgoHelper()
+	for i, w := range want {
+		out := filepath.Join(s.work, fmt.Sprintf("readback-%d.out", i))
+		var got string
+		// The CLI resolves the Volume to its daemon's current endpoint; right after a restart the
+		// Store may still name the old pod's address until the next heartbeat.
+		Eventually(func() error {
+			var err error
+			got, err = s.cli.read(ctx, volumeA, out, w.offset, w.size)
+			return err
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		Expect(got).To(Equal(w.sum), "range [%d, %d) of %s", w.offset, w.offset+w.size, volumeA)
+	}
+	GinkgoWriter.Printf("read back %d ranges of %s: checksums match\n", len(want), volumeA)
+}
+
+func expectExt4Untouched(ctx context.Context) {
+	GinkgoHelper()
+	sum, err := headSum(ctx, s.ext4.path)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(sum).To(Equal(s.ext4Head), "first MiB of the ext4 device %s changed", s.ext4.path)
+}
+
+func expectGone(ctx context.Context, obj client.Object, key types.NamespacedName, timeout time.Duration) {
+	GinkgoHelper()
+	Eventually(func() error {
+		err := s.c.Get(ctx, key, obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%T %s still exists (deletionTimestamp %v, finalizers %v)", obj, key, obj.GetDeletionTimestamp(), obj.GetFinalizers())
+	}).WithContext(ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed())
+}
+
+// leftovers lists every Cobalt object still in the cluster after helm uninstall, except the two
+// kinds the chart keeps on purpose (keptByDesign).
+func leftovers(ctx context.Context) []string {
+	var left []string
+	lists := map[string]client.ObjectList{
+		"StorageCluster": &storagev1alpha1.StorageClusterList{}, "Store": &storagev1alpha1.StoreList{},
+		"Volume": &storagev1alpha1.VolumeList{},
+	}
+	for kind, l := range lists {
+		if err := s.c.List(ctx, l); err != nil {
+			left = append(left, fmt.Sprintf("list %s: %v", kind, err))
+			continue
+		}
+		for _, o := range mustItems(l) {
+			left = append(left, kind+" "+o)
+		}
+	}
+	nsLists := map[string]client.ObjectList{
+		"Deployment": &appsv1.DeploymentList{}, "DaemonSet": &appsv1.DaemonSetList{}, "Pod": &corev1.PodList{},
+		"ServiceAccount": &corev1.ServiceAccountList{}, "Service": &corev1.ServiceList{}, "Secret": &corev1.SecretList{},
+		"ConfigMap": &corev1.ConfigMapList{}, "Role": &rbacv1.RoleList{}, "RoleBinding": &rbacv1.RoleBindingList{},
+	}
+	for kind, l := range nsLists {
+		if err := s.c.List(ctx, l, client.InNamespace(releaseNamespace)); err != nil {
+			left = append(left, fmt.Sprintf("list %s: %v", kind, err))
+			continue
+		}
+		for _, o := range mustItems(l) {
+			if kind == "ServiceAccount" && o == releaseNamespace+"/default" ||
+				kind == "ConfigMap" && o == releaseNamespace+"/kube-root-ca.crt" ||
+				kind == "Secret" && o == releaseNamespace+"/cobalt-ca" {
+				continue
+			}
+			left = append(left, kind+" "+o)
+		}
+	}
+	for kind, l := range map[string]client.ObjectList{"ClusterRole": &rbacv1.ClusterRoleList{}, "ClusterRoleBinding": &rbacv1.ClusterRoleBindingList{}} {
+		if err := s.c.List(ctx, l); err != nil {
+			left = append(left, fmt.Sprintf("list %s: %v", kind, err))
+			continue
+		}
+		for _, o := range mustItems(l) {
+			if strings.Contains(o, "cobalt") {
+				left = append(left, kind+" "+o)
+			}
+		}
+	}
+	return left
+}
+
+// keptByDesign names what helm uninstall leaves on purpose: the CRDs (Helm never deletes CRDs
+// from crds/) and the operator's CA Secret (created at run time, not by Helm).
+func keptByDesign(ctx context.Context) []string {
+	var kept []string
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := s.c.List(ctx, &crds); err != nil {
+		kept = append(kept, "list CRDs: "+err.Error())
+	} else {
+		for _, c := range crds.Items {
+			if c.Spec.Group == storagev1alpha1.GroupVersion.Group {
+				kept = append(kept, "CRD "+c.Name)
+			}
+		}
+	}
+	var ca corev1.Secret
+	if err := s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: "cobalt-ca"}, &ca); err == nil {
+		kept = append(kept, "Secret "+releaseNamespace+"/cobalt-ca")
+	}
+	return kept
+}
+
+// mustItems returns namespace/name (or name) of every item of a typed list.
+func mustItems(l client.ObjectList) []string {
+	objs, err := meta.ExtractList(l)
+	if err != nil {
+		return []string{"extract list: " + err.Error()}
+	}
+	out := make([]string, 0, len(objs))
+	for _, o := range objs {
+		m, err := meta.Accessor(o)
+		if err != nil {
+			continue
+		}
+		if m.GetNamespace() != "" {
+			out = append(out, m.GetNamespace()+"/"+m.GetName())
+		} else {
+			out = append(out, m.GetName())
+		}
+	}
+	return out
+}
+
+// writeStream writes chunkSize chunks of random data at consecutive offsets through the CLI,
+// one command per chunk, until stopped; it remembers the chunks the CLI acknowledged (exit 0).
+type writeStream struct {
+	mu     sync.Mutex
+	ok     []written
+	failed int
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startWriteStream(ctx context.Context, volume string, base int64) *writeStream {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &writeStream{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer GinkgoRecover()
+		defer close(w.done)
+		for i := int64(0); ctx.Err() == nil; i++ {
+			off := base + i*chunkSize
+			in := filepath.Join(s.work, fmt.Sprintf("chunk-%d.in", i))
+			sum, err := randomFile(in, chunkSize)
+			if err != nil {
+				GinkgoWriter.Printf("write stream: %v\n", err)
+				return
+			}
+			callCtx, callCancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err = s.cli.write(callCtx, volume, in, off, chunkSize)
+			callCancel()
+			w.mu.Lock()
+			if err == nil {
+				w.ok = append(w.ok, written{offset: off, size: chunkSize, sum: sum})
+			} else if ctx.Err() == nil {
+				w.failed++
+				GinkgoWriter.Printf("write stream: chunk %d not acknowledged: %v\n", i, err)
+			}
+			w.mu.Unlock()
+			if err != nil {
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+	}()
+	return w
+}
+
+func (w *writeStream) acked() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.ok)
+}
+
+func (w *writeStream) failures() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// stop ends the stream and returns the acknowledged writes. A write cut by stop is not
+// acknowledged, whatever reached the store.
+func (w *writeStream) stop() []written {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]written(nil), w.ok...)
+}
