@@ -11,76 +11,6 @@ import (
 	"time"
 )
 
-func (d *demo) prepareDevice(ctx context.Context, say sayFunc) error {
-	if err := d.ensureNode(ctx, say); err != nil {
-		return err
-	}
-	ok, why := canUseLoopDevices()
-	if d.cfg.device == "file" {
-		ok, why = false, "DEMO_DEVICE=file"
-	}
-	if !ok {
-		if d.cfg.device == "loop" {
-			return fmt.Errorf("DEMO_DEVICE=loop, but loop devices cannot be used: %s", why)
-		}
-		say("%s: no loop device; the node daemon gets a file-backed device (spec.devices.file) in %s", why, d.paths.nodeState)
-		return nil
-	}
-	backing := filepath.Join(d.paths.dir, d.cfg.nodeName+".img")
-	if err := createSparseFile(backing, d.cfg.deviceSize); err != nil {
-		return err
-	}
-	d.onExit("removed "+backing, func(context.Context) error { return os.Remove(backing) })
-	dev, err := attachLoop(ctx, backing)
-	if err != nil {
-		return err
-	}
-	loop := LoopDevice{Device: dev, BackingFile: backing}
-	d.onExit("detached "+dev, func(ctx context.Context) error { return detachLoop(ctx, loop) })
-	if err := d.state.update(func(s *State) { s.LoopDevices = append(s.LoopDevices, loop) }); err != nil {
-		return err
-	}
-	d.device = dev
-	say("%s is backed by the sparse file %s (%d MiB; it uses disk space only as data is written)", dev, backing, d.cfg.deviceSize>>20)
-	return nil
-}
-
-// ensureNamespace creates namespace ns unless it exists.
-func (d *demo) ensureNamespace(ctx context.Context, ns string) error {
-	if _, err := d.kc.run(ctx, "get", "namespace", ns, "-o", "name"); err == nil {
-		return nil
-	}
-	if _, err := d.kc.run(ctx, "create", "namespace", ns); err != nil {
-		return err
-	}
-	return d.recordCreated(KubeObject{Kind: "namespace", Name: ns})
-}
-
-// ensureNode registers the Node object the node daemon runs on (there is no kubelet to do it).
-func (d *demo) ensureNode(ctx context.Context, say sayFunc) error {
-	if _, err := d.kc.run(ctx, "get", "node", d.cfg.nodeName, "-o", "name"); err == nil {
-		say("node %s exists", d.cfg.nodeName)
-		return nil
-	}
-	manifest := fmt.Sprintf(`apiVersion: v1
-kind: Node
-metadata:
-  name: %s
-  labels:
-    kubernetes.io/hostname: %s
-    kubernetes.io/os: linux
-    cobalt.io/demo: "true"
-`, d.cfg.nodeName, d.cfg.nodeName)
-	if err := d.applyManifest(ctx, "node.yaml", manifest); err != nil {
-		return err
-	}
-	if err := d.recordCreated(KubeObject{Kind: "node", Name: d.cfg.nodeName}); err != nil {
-		return err
-	}
-	say("registered node %s (a Node object: no kubelet runs in the demo)", d.cfg.nodeName)
-	return nil
-}
-
 func (d *demo) createStorageCluster(ctx context.Context, say sayFunc) error {
 	if err := d.ensureNamespace(ctx, d.cfg.namespace); err != nil {
 		return err
@@ -218,53 +148,6 @@ func directIOSupported(dir string) bool {
 	return true
 }
 
-// serviceAccountKubeconfig writes to path a kubeconfig that authenticates as ServiceAccount
-// ns/sa, so a process runs with exactly the permissions it has in a real cluster; the file is
-// removed on exit.
-func (d *demo) serviceAccountKubeconfig(ctx context.Context, ns, sa, path string) error {
-	if sa == "" {
-		return fmt.Errorf("the pod template names no ServiceAccount")
-	}
-	token, err := d.kc.run(ctx, "create", "token", sa, "-n", ns, "--duration=24h")
-	if err != nil {
-		return err
-	}
-	server, err := d.kc.run(ctx, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
-	if err != nil {
-		return err
-	}
-	caData, err := d.kc.run(ctx, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
-	if err != nil {
-		return err
-	}
-	cluster := fmt.Sprintf("    server: %s\n", strings.TrimSpace(server))
-	if ca := strings.TrimSpace(caData); ca != "" {
-		cluster += fmt.Sprintf("    certificate-authority-data: %s\n", ca)
-	}
-	kubeconfig := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: demo
-  cluster:
-%[1]scontexts:
-- name: %[3]s
-  context:
-    cluster: demo
-    user: %[3]s
-    namespace: %[2]s
-current-context: %[3]s
-users:
-- name: %[3]s
-  user:
-    token: %[4]s
-`, cluster, ns, sa, strings.TrimSpace(token))
-	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d.onExit("removed "+filepath.Base(path)+" (it holds a ServiceAccount token)", func(context.Context) error { return os.Remove(path) })
-	return nil
-}
-
 func (d *demo) waitStorageClusterReady(ctx context.Context, say sayFunc) error {
 	if d.node == nil {
 		return notAvailable("needs the node daemon, which is not running")
@@ -284,46 +167,4 @@ func (d *demo) waitStorageClusterReady(ctx context.Context, say sayFunc) error {
 		say("%s", l)
 	}
 	return nil
-}
-
-// applyManifest saves a manifest under .demo/manifests and server-side applies it.
-func (d *demo) applyManifest(ctx context.Context, file, manifest string) error {
-	path := filepath.Join(d.paths.manifests, file)
-	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err := d.kc.run(ctx, "apply", "--server-side", "--field-manager=cobalt-demo", "-f", path)
-	return err
-}
-
-// recordCreated remembers an object to delete on exit when the cluster is not the demo's own.
-func (d *demo) recordCreated(obj KubeObject) error {
-	if !d.cfg.useKubeconfig {
-		return nil // the whole local control plane goes away on exit
-	}
-	if err := d.state.update(func(s *State) { s.Objects = append(s.Objects, obj) }); err != nil {
-		return err
-	}
-	what := fmt.Sprintf("deleted %s %s", obj.Kind, obj.Name)
-	if strings.EqualFold(obj.Kind, "namespace") {
-		what = fmt.Sprintf("deleting namespace %s (the cluster's namespace controller finishes it)", obj.Name)
-	}
-	d.onExit(what, func(ctx context.Context) error {
-		return deleteObject(ctx, d.kc, obj)
-	})
-	return nil
-}
-
-func deleteObject(ctx context.Context, kc kubectl, obj KubeObject) error {
-	args := []string{"delete", obj.Kind, obj.Name, "--ignore-not-found", "--timeout=60s"}
-	if strings.EqualFold(obj.Kind, "namespace") {
-		// Emptying a namespace is the namespace controller's work and may take a while; the
-		// objects the demo made in it are already deleted (they were recorded after it).
-		args = append(args, "--wait=false")
-	}
-	if obj.Namespace != "" {
-		args = append(args, "-n", obj.Namespace)
-	}
-	_, err := kc.run(ctx, args...)
-	return err
 }
