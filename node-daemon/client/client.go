@@ -34,6 +34,8 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
 		grpc.WithInitialWindowSize(server.StreamWindow),
 		grpc.WithInitialConnWindowSize(server.ConnWindow),
+		grpc.WithWriteBufferSize(server.SocketBuffer),
+		grpc.WithReadBufferSize(server.SocketBuffer),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(server.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(server.MaxMessageSize),

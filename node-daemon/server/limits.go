@@ -12,6 +12,8 @@ const (
 	// StreamWindow and ConnWindow are the HTTP/2 flow-control windows both sides use.
 	StreamWindow = 32 << 20
 	ConnWindow   = 64 << 20
+	// SocketBuffer is the size of gRPC's read and write buffers on both sides.
+	SocketBuffer = 1 << 20
 	// MaxOps bounds the ops of one transaction.
 	MaxOps = 4096
 	// DefaultListLimit and MaxListLimit bound ListObjects pages.
