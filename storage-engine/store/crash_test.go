@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev/faultdev"
@@ -80,7 +81,9 @@ func TestCrashRecovery(t *testing.T) {
 	const workers = 3
 	mem := blockdev.NewMem(32<<20, 4096)
 	fs := vfs.NewCrashableMem()
-	opts := Options{FS: fs, PreferDeferredSize: 16 << 10, DeferredBatch: 8}
+	// Deferred writes pile up between flushes, so many cuts find records to replay at the next
+	// mount (and some cut the power during that replay).
+	opts := Options{FS: fs, PreferDeferredSize: 16 << 10, DeferredBatch: 64, DeferredInterval: time.Hour}
 	if _, err := Mkfs(ctx, mem, "db", MkfsOptions{FS: fs}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,52 +105,15 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	var applied, uncertain, duringMount int
-	for cut := range cuts {
-		dev, err := faultdev.New(mem, faultdev.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Half the rounds cut at a chosen device operation (maybe inside mount's replay), half
-		// when the workload has run for a while, with commits in flight.
-		byOp := rng.IntN(2) == 0
-		if byOp {
-			dev.PowerCutAfter(faultdev.OpWrite|faultdev.OpFlush, rng.IntN(120))
-		}
-		for _, w := range ws {
-			w.txns, w.outs = nil, nil
-		}
-		s, openErr := Open(ctx, dev, "db", opts)
-		wait := func() {}
-		if openErr != nil {
-			if !dev.PoweredOff() {
-				t.Fatalf("cut %d: Open failed without a power cut: %v", cut, openErr)
-			}
-			duringMount++
-		} else {
-			wait = runUntilCut(t, s, dev, ws, rng, byOp)
-		}
-		clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rand.New(rand.NewPCG(rng.Uint64(), 0))})
-		wait()
-		if s != nil {
-			_ = s.Close() // fails: the device is off; it must not hang or panic
-		}
-		img, err := dev.Crash(rand.New(rand.NewPCG(rng.Uint64(), 1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Remount the crash image and check it.
-		mem, fs = img, clone
-		opts.FS = fs
-		rs, err := Open(ctx, mem, "db", opts)
-		if err != nil {
-			t.Fatalf("cut %d: remount after crash: %v", cut, err)
-		}
-		r, err := rs.Fsck(ctx, true)
+	// verify checks a mounted crash image: a deep fsck, then every worker's collection against
+	// the states its transactions since the last verification allow.
+	verify := func(cut int, s *Store) {
+		r, err := s.Fsck(ctx, true)
 		if err != nil || !r.OK() {
 			t.Fatalf("cut %d: fsck after crash: %v %+v", cut, err, r)
 		}
 		for _, w := range ws {
-			got := collectionDigest(t, rs, w.coll)
+			got := collectionDigest(t, s, w.coll)
 			cands := w.candidates()
 			matched := -1
 			for i, c := range cands {
@@ -157,7 +123,7 @@ func TestCrashRecovery(t *testing.T) {
 				}
 			}
 			if matched < 0 {
-				verifyModel(t, rs, cands[len(cands)-1]) // reports the first difference
+				verifyModel(t, s, cands[len(cands)-1]) // reports the first difference
 				t.Fatalf("cut %d: collection %s matches none of the %d allowed states", cut, w.coll, len(cands))
 			}
 			w.base = cands[matched]
@@ -169,10 +135,56 @@ func TestCrashRecovery(t *testing.T) {
 					uncertain++
 				}
 			}
+			w.txns, w.outs = nil, nil
 		}
-		if err := rs.Close(); err != nil {
-			t.Fatalf("cut %d: close after recovery: %v", cut, err)
+	}
+	for cut := range cuts {
+		dev, err := faultdev.New(mem, faultdev.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		// Half the rounds cut at a chosen device operation, half when the workload has run for a
+		// while, with commits in flight. Some cut at the first operations: inside the mount's
+		// replay of deferred writes, when the previous cut left some.
+		byOp := rng.IntN(2) == 0
+		if byOp {
+			k := rng.IntN(120)
+			if rng.IntN(4) == 0 {
+				k = rng.IntN(3)
+			}
+			dev.PowerCutAfter(faultdev.OpWrite|faultdev.OpFlush, k)
+		}
+		// This mount recovers from the previous cut (or the setup).
+		s, openErr := Open(ctx, dev, "db", opts)
+		wait := func() {}
+		if openErr != nil {
+			if !dev.PoweredOff() {
+				t.Fatalf("cut %d: Open failed without a power cut: %v", cut, openErr)
+			}
+			duringMount++ // the previous cut's transactions are verified at the next mount
+		} else {
+			verify(cut, s)
+			wait = runUntilCut(t, s, dev, ws, rng, byOp)
+		}
+		clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rand.New(rand.NewPCG(rng.Uint64(), 0))})
+		wait()
+		if s != nil {
+			_ = s.Close() // fails: the device is off; it must not hang or panic
+		}
+		img, err := dev.Crash(rand.New(rand.NewPCG(rng.Uint64(), 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem, fs = img, clone
+		opts.FS = fs
+	}
+	s, err := Open(ctx, mem, "db", opts)
+	if err != nil {
+		t.Fatalf("final remount: %v", err)
+	}
+	verify(cuts, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("%d power cuts (%d during mount), %d acknowledged transactions verified, %d in flight at a cut", cuts, duringMount, applied, uncertain)
 }
