@@ -384,3 +384,23 @@ func TestOmapClearThenCloneInOneTransaction(t *testing.T) {
 		t.Fatalf("source omap = %q", om)
 	}
 }
+
+func TestFailedLargeWriteReleasesPreparedSpace(t *testing.T) {
+	s := newStore(t, Options{})
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	before := s.Statfs()
+	// The write's data is written to new space before staging finds the missing object.
+	err := s.Commit(ctx, NewTransaction().Write("c", "o", 0, pattern(1<<20, 1)).SetAttr("c", "missing", "a", nil))
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Commit = %v, want ErrNotFound", err)
+	}
+	if m := s.Metrics(); m.PreparedBytes != 1<<20 {
+		t.Fatalf("prepared %d bytes, want the 1 MiB write prepared", m.PreparedBytes)
+	}
+	if after := s.Statfs(); after != before {
+		t.Fatalf("space after the failed transaction %+v, before %+v", after, before)
+	}
+	if ok, _ := s.Exists(ctx, "c", "o"); ok {
+		t.Fatal("object of the failed transaction exists")
+	}
+}
