@@ -36,7 +36,12 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 	ctx := context.Background()
 	clean := newDevice(t, 256<<20, 0, nil)
 	withFS := newDevice(t, 256<<20, 1024+56, binary.LittleEndian.AppendUint16(nil, 0xEF53))
-	cfg := c.daemonConfig(t, "node-a", clean, withFS)
+	devices := []string{clean, withFS}
+	mounted := mountedDevice(t) // as root (as CI runs): a mounted filesystem must be skipped
+	if mounted != "" {
+		devices = append(devices, mounted)
+	}
+	cfg := c.daemonConfig(t, "node-a", devices...)
 	d := startInProcess(t, cfg)
 	c.startOperator(t)
 
@@ -44,16 +49,22 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 	if st.Status.Capacity.Value() < 200<<20 {
 		t.Fatalf("store capacity %s, want about 256Mi", st.Status.Capacity)
 	}
-	eventually(t, 30*time.Second, func() error {
-		s, err := storeOf("node-a", withFS)
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(s.Status.NotUsedReason, "ext") {
-			return fmt.Errorf("skip reason %q", s.Status.NotUsedReason)
-		}
-		return nil
-	})
+	skips := map[string]string{withFS: "carries ext"}
+	if mounted != "" {
+		skips[mounted] = "is mounted at"
+	}
+	for dev, want := range skips {
+		eventually(t, 30*time.Second, func() error {
+			s, err := storeOf("node-a", dev)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(s.Status.NotUsedReason, want) {
+				return fmt.Errorf("skip reason of %s is %q, want %q", dev, s.Status.NotUsedReason, want)
+			}
+			return nil
+		})
+	}
 	eventually(t, 30*time.Second, func() error {
 		s, err := storeOf("node-a", clean)
 		if err != nil || !isReady(s.Status.Conditions) {

@@ -47,3 +47,27 @@ func newDevice(t *testing.T, size int64, at int64, prefix []byte) string {
 	})
 	return dev
 }
+
+// mountedDevice returns a loop device carrying an ext4 filesystem that is mounted, or "" when
+// not running as root (only root can attach and mount). It is unmounted and detached in
+// t.Cleanup.
+func mountedDevice(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	dev := newDevice(t, 64<<20, 0, nil)
+	if out, err := exec.Command("mkfs.ext4", "-q", dev).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v: %s", dev, err, out)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", dev, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount %s: %v: %s", dev, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dev
+}
