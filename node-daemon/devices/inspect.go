@@ -45,6 +45,10 @@ func (in Inspector) Inspect(path string, sel Selection) Decision {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFBLK:
+		// Known even for a device that is skipped, so its Store shows the right class.
+		sys := filepath.Join(in.SysRoot, "class", "block", filepath.Base(resolved))
+		// A partition has no queue of its own: its disk's is one directory up (through the symlink).
+		d.Rotational = readFlag(sys+"/queue/rotational") || readFlag(sys+"/../queue/rotational")
 		if reason := in.blockDeviceInUse(resolved, st.Rdev); reason != "" {
 			return skip("%s", reason)
 		}
@@ -128,9 +132,15 @@ func (in Inspector) blockDeviceInUse(resolved string, rdev uint64) string {
 	return ""
 }
 
+// readFlag reads a sysfs 0/1 flag; a missing or unreadable file reads as false.
+func readFlag(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
 // sysfsReason inspects a block device's sysfs directory.
 func sysfsReason(dir, name string) string {
-	if ro, err := os.ReadFile(filepath.Join(dir, "ro")); err == nil && strings.TrimSpace(string(ro)) == "1" {
+	if readFlag(filepath.Join(dir, "ro")) {
 		return "is read-only"
 	}
 	if _, err := os.Stat(filepath.Join(dir, "partition")); errors.Is(err, fs.ErrNotExist) {
