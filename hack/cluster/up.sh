@@ -35,10 +35,12 @@ fi
 
 # ------------------------------------------------------------------------------- 2. binaries
 step=$(date +%s)
-K8S_VERSION=$K8S_VERSION "$REPO_ROOT/hack/envtest-assets.sh" "$ENVTEST_BIN" 2>>"$LOGS/build.log" \
+# Full output goes to build.log; the console gets the builders' own progress lines.
+progress() { tee -a "$LOGS/build.log" | grep --line-buffered -E '^(envtest-assets|build-k8s):' >&2 || true; }
+K8S_VERSION=$K8S_VERSION "$REPO_ROOT/hack/envtest-assets.sh" "$ENVTEST_BIN" 2>&1 | progress \
   || die "etcd/kubectl build failed, see $LOGS/build.log"
 K8S_VERSION=$K8S_VERSION "$REPO_ROOT/hack/cluster/build-k8s.sh" "$CLUSTER_BIN" \
-  kube-apiserver kube-controller-manager kube-scheduler kubelet 2>>"$LOGS/build.log" \
+  kube-apiserver kube-controller-manager kube-scheduler kubelet 2>&1 | progress \
   || die "Kubernetes build failed, see $LOGS/build.log"
 (cd "$REPO_ROOT" && CGO_ENABLED=0 go build -o "$LOCALBIN/mkimage" ./hack/mkimage \
   && CGO_ENABLED=0 go build -ldflags '-s -w' -o "$E2E_BIN/pause" ./hack/cluster/pause) 2>>"$LOGS/build.log" \
@@ -112,14 +114,16 @@ start() {
   echo $! >"$(pidfile "$name")"
 }
 # wait_until NAME SECONDS CHECK...: poll CHECK until it succeeds; fail early if NAME died.
+# WHAT names the condition in messages (default: "NAME ready").
 wait_until() {
-  local name=$1 limit=$2 t0; t0=$(date +%s); shift 2
+  local name=$1 limit=$2 t0 what; t0=$(date +%s); shift 2
+  what=${WHAT:-$name ready}
   until "$@" >/dev/null 2>&1; do
     running "$name" || { tail -n 20 "$LOGS/$name.log" >&2; die "$name exited, see $LOGS/$name.log"; }
-    [ $(( $(date +%s) - t0 )) -lt "$limit" ] || { tail -n 20 "$LOGS/$name.log" >&2; die "$name not ready after ${limit}s"; }
+    [ $(( $(date +%s) - t0 )) -lt "$limit" ] || { tail -n 20 "$LOGS/$name.log" >&2; die "not $what after ${limit}s"; }
     sleep 0.3
   done
-  log "$name ready"
+  log "$what"
 }
 curl_admin() { curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$@"; }
 
@@ -272,6 +276,6 @@ node_ready() {
   s=$(kc get node "$NODE_NAME" -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}') || return 1
   [ "${s%% *}" = True ] && [[ ! "${s#* }" < "$kubelet_started" ]]
 }
-wait_until kubelet 120 node_ready
-wait_until kube-controller-manager 60 kc -n default get serviceaccount default
+WHAT="node $NODE_NAME Ready" wait_until kubelet 120 node_ready
+WHAT="ServiceAccount default/default created" wait_until kube-controller-manager 60 kc -n default get serviceaccount default
 log "cluster up: KUBECONFIG=$ADMIN_KUBECONFIG"
