@@ -113,6 +113,10 @@ proto: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/proto/*.
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		store.proto object.proto volume.proto
 
+.PHONY: verify-proto
+verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.
+	git diff --exit-code -- node-daemon/proto
+
 $(PROTOC_GEN_GO): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 $(PROTOC_GEN_GO_GRPC): | $(LOCALBIN)
