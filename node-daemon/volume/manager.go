@@ -33,8 +33,13 @@ type vol struct {
 }
 
 // Manager manages the volumes of one store. It is safe for concurrent use.
+//
+// Locking: ctl serializes the control operations (Create, Resize, Delete) and is held across
+// their store commits; mu guards only the volume map and is never held across store calls, so
+// I/O never waits for a control operation's commit. Lock order: ctl, then mu.
 type Manager struct {
 	store objstore.Store
+	ctl   sync.Mutex
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
@@ -106,9 +111,12 @@ func (m *Manager) Create(ctx context.Context, id string, size, stripeSize int64)
 	if err := m.checkCapacity(ctx, size); err != nil {
 		return Info{}, err
 	}
+	m.ctl.Lock()
+	defer m.ctl.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v, ok := m.mu.vols[id]; ok {
+	v, ok := m.mu.vols[id]
+	m.mu.Unlock()
+	if ok {
 		if v.size.Load() != size || v.stripeSize != stripeSize {
 			return Info{}, fmt.Errorf("volume %q has size %d and stripe size %d, asked for %d and %d: %w",
 				id, v.size.Load(), v.stripeSize, size, stripeSize, ErrConflict)
@@ -123,8 +131,9 @@ func (m *Manager) Create(ctx context.Context, id string, size, stripeSize int64)
 		}
 		return Info{}, fmt.Errorf("volume: create %q: %w", id, err)
 	}
-	v := newVol(id, p)
-	m.mu.vols[id] = v
+	m.mu.Lock()
+	m.mu.vols[id] = newVol(id, p)
+	m.mu.Unlock()
 	return Info{ID: id, Size: size, StripeSize: stripeSize}, nil
 }
 
@@ -150,8 +159,8 @@ func (m *Manager) Resize(ctx context.Context, id string, size int64) (Info, erro
 	if err := validateSize(size); err != nil {
 		return Info{}, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.ctl.Lock()
+	defer m.ctl.Unlock()
 	cur := v.size.Load()
 	switch {
 	case size < cur:
@@ -175,6 +184,8 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
+	m.ctl.Lock()
+	defer m.ctl.Unlock()
 	m.mu.Lock()
 	v, ok := m.mu.vols[id]
 	delete(m.mu.vols, id)

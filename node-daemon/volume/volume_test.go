@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
@@ -348,5 +350,67 @@ func TestOpenRejectsCorruptMeta(t *testing.T) {
 	}
 	if _, err := Open(ctx, st); !errors.Is(err, objstore.ErrCorrupt) {
 		t.Fatalf("Open with corrupt meta = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestConcurrentIOAndControl runs I/O on one volume while other goroutines create, resize and
+// delete volumes; under -race it checks the locking, and every read returns what its writer wrote.
+func TestConcurrentIOAndControl(t *testing.T) {
+	m, _ := newManager(t, 1<<30)
+	ctx := context.Background()
+	if _, err := m.Create(ctx, "io", 8*testStripe, testStripe); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				data := bytes.Repeat([]byte{byte(w*50 + i)}, 4096)
+				off := int64(w) * testStripe
+				if err := m.Write(ctx, "io", off, data); err != nil {
+					errs <- err
+					return
+				}
+				got, err := m.Read(ctx, "io", off, 4096)
+				if err != nil || !bytes.Equal(got, data) {
+					errs <- fmt.Errorf("writer %d: read back differs (%v)", w, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 20 {
+			id := fmt.Sprintf("ctl-%d", i)
+			if _, err := m.Create(ctx, id, testStripe, testStripe); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := m.Resize(ctx, id, 2*testStripe); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := m.Resize(ctx, "io", int64(8+i)*testStripe); err != nil {
+				errs <- err
+				return
+			}
+			if err := m.Delete(ctx, id); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if info, err := m.Get(ctx, "io"); err != nil || info.Size != 27*testStripe || m.Count() != 1 {
+		t.Fatalf("after the run: %+v, %v, %d volumes", info, err, m.Count())
 	}
 }
