@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -211,6 +213,22 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 			return nil
 		})
 	}
+	// The outcome of each device is an event on its Store.
+	for path, reason := range map[string]string{good: "StoreCreated", fsDev: "DeviceNotUsed", small: "DeviceNotUsed"} {
+		name := storeName("node-a", path)
+		eventually(t, 10*time.Second, func() error {
+			var evs eventsv1.EventList
+			if err := k8sClient.List(context.Background(), &evs); err != nil {
+				return err
+			}
+			for _, ev := range evs.Items {
+				if ev.Regarding.Name == name && ev.Reason == reason {
+					return nil
+				}
+			}
+			return fmt.Errorf("no %s event for Store %s", reason, name)
+		})
+	}
 	// The heartbeat advances.
 	first := st.Status.LastHeartbeat.Time
 	eventually(t, 10*time.Second, func() error {
@@ -251,6 +269,18 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 		}
 		st = s
 		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		var evs eventsv1.EventList
+		if err := k8sClient.List(context.Background(), &evs); err != nil {
+			return err
+		}
+		for _, ev := range evs.Items {
+			if ev.Regarding.Name == st.Name && ev.Reason == "StoreMounted" {
+				return nil
+			}
+		}
+		return errors.New("no StoreMounted event after the restart")
 	})
 	if eng.mkfs != 1 {
 		t.Fatalf("mkfs ran %d times, want 1 (the restart must mount the existing store)", eng.mkfs)

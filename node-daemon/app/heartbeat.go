@@ -7,21 +7,28 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
+	"github.com/cobaltstore/cobalt/node-daemon/devices"
 )
 
 // heartbeat is the Runnable that keeps one Store object per selected device up to date.
 type heartbeat struct {
-	cfg    *Config
-	client client.Client
-	node   *node
-	now    func() time.Time
-	log    logr.Logger
+	cfg      *Config
+	client   client.Client
+	recorder events.EventRecorder
+	node     *node
+	now      func() time.Time
+	log      logr.Logger
+	// announced holds the devices whose preparation outcome was recorded as an event since the
+	// daemon started. Only the heartbeat goroutine uses it.
+	announced map[string]bool
 }
 
 // Start implements manager.Runnable: it reports once the devices are prepared, then every
@@ -51,28 +58,50 @@ func (h *heartbeat) report(ctx context.Context) error {
 	var errs []error
 	endpoint := h.node.endpoint()
 	for _, r := range h.node.reports() {
-		if err := h.reportOne(ctx, r, endpoint); err != nil {
+		st, err := h.reportOne(ctx, r, endpoint)
+		if err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		h.announce(st, r.device)
 	}
 	return errors.Join(errs...)
 }
 
-func (h *heartbeat) reportOne(ctx context.Context, r report, endpoint string) error {
+// announce records, once per daemon start, what became of a device as an event on its Store.
+func (h *heartbeat) announce(st *storagev1alpha1.Store, d *device) {
+	if h.announced[d.decision.Path] || h.recorder == nil {
+		return
+	}
+	if h.announced == nil {
+		h.announced = map[string]bool{}
+	}
+	h.announced[d.decision.Path] = true
+	switch {
+	case d.store == nil:
+		h.recorder.Eventf(st, nil, corev1.EventTypeWarning, "DeviceNotUsed", "Prepare", "%s on node %s is not used: %s", d.decision.Path, h.cfg.NodeName, d.reason)
+	case d.decision.Action == devices.Mkfs:
+		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreCreated", "Prepare", "formatted %s on node %s as store %s", d.decision.Path, h.cfg.NodeName, d.store.UUID())
+	default:
+		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreMounted", "Prepare", "mounted store %s from %s on node %s", d.store.UUID(), d.decision.Path, h.cfg.NodeName)
+	}
+}
+
+func (h *heartbeat) reportOne(ctx context.Context, r report, endpoint string) (*storagev1alpha1.Store, error) {
 	want := desiredStore(h.cfg, r.device)
 	var st storagev1alpha1.Store
 	err := h.client.Get(ctx, client.ObjectKeyFromObject(want), &st)
 	if apierrors.IsNotFound(err) {
 		st = *want
 		if err := h.client.Create(ctx, &st); err != nil {
-			return fmt.Errorf("create Store %s: %w", want.Name, err)
+			return nil, fmt.Errorf("create Store %s: %w", want.Name, err)
 		}
 		h.log.Info("created Store", "store", want.Name, "device", r.device.decision.Path)
 	} else if err != nil {
-		return fmt.Errorf("get Store %s: %w", want.Name, err)
+		return nil, fmt.Errorf("get Store %s: %w", want.Name, err)
 	}
 	if st.Spec.NodeName != h.cfg.NodeName || st.Spec.DevicePath != r.device.decision.Path {
-		return fmt.Errorf("store %s belongs to %s:%s, not to this device", st.Name, st.Spec.NodeName, st.Spec.DevicePath)
+		return nil, fmt.Errorf("store %s belongs to %s:%s, not to this device", st.Name, st.Spec.NodeName, st.Spec.DevicePath)
 	}
 	ep := ""
 	if r.snap != nil {
@@ -82,13 +111,13 @@ func (h *heartbeat) reportOne(ctx context.Context, r report, endpoint string) er
 		base := st.DeepCopy()
 		applyEndpoint(&st, ep)
 		if err := h.client.Patch(ctx, &st, client.MergeFrom(base)); err != nil {
-			return fmt.Errorf("patch Store %s endpoint: %w", st.Name, err)
+			return nil, fmt.Errorf("patch Store %s endpoint: %w", st.Name, err)
 		}
 	}
 	base := st.DeepCopy()
 	applyStatus(&st, r.device.reason, r.snap, metav1.NewTime(h.now()))
 	if err := h.client.Status().Patch(ctx, &st, client.MergeFrom(base)); err != nil {
-		return fmt.Errorf("patch Store %s status: %w", st.Name, err)
+		return nil, fmt.Errorf("patch Store %s status: %w", st.Name, err)
 	}
-	return nil
+	return &st, nil
 }

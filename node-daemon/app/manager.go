@@ -52,7 +52,7 @@ func NewManager(restConfig *rest.Config, cfg *Config, engine Engine, log logr.Lo
 	if err := registerMetrics(ctrlmetrics.Registry, gm, metrics.NewCollector(n.snapshots)); err != nil {
 		return nil, err
 	}
-	hb := &heartbeat{cfg: cfg, client: mgr.GetClient(), node: n, now: time.Now, log: log.WithName("heartbeat")}
+	hb := &heartbeat{cfg: cfg, client: mgr.GetClient(), recorder: mgr.GetEventRecorder("cobalt-node-daemon"), node: n, now: time.Now, log: log.WithName("heartbeat")}
 	if err := errors.Join(mgr.Add(n), mgr.Add(hb)); err != nil {
 		return nil, fmt.Errorf("add runnables: %w", err)
 	}
