@@ -113,6 +113,16 @@ proto: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/proto/*.
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		store.proto object.proto volume.proto
 
+NODE_BENCH_DEVICE_SIZE ?= 4G
+NODE_BENCH_REGION ?= 1073741824
+NODE_BENCH_DURATION ?= 5s
+
+.PHONY: node-bench
+node-bench: build ## Volume API over gRPC+mTLS beside fio on one loop device (root, fio), one run.
+	@set -e; img=$$(mktemp /tmp/cobalt-node-bench.XXXXXX); truncate -s $(NODE_BENCH_DEVICE_SIZE) $$img; \
+	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
+	$(LOCALBIN)/cobalt bench --device $$dev --size $(NODE_BENCH_REGION) --duration $(NODE_BENCH_DURATION)
+
 .PHONY: verify-proto
 verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.
 	git diff --exit-code -- node-daemon/proto
