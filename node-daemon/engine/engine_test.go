@@ -84,6 +84,9 @@ func TestObjectStoreOverTheEngine(t *testing.T) {
 	if got, err := m.Read(ctx, "c", "o", 100, 100); err != nil || string(got) != "hello" {
 		t.Fatalf("Read = %q, %v (must stop at the object's end)", got, err)
 	}
+	if got, err := m.Read(ctx, "c", "o", 0, 0); err != nil || len(got) != 0 {
+		t.Fatalf("Read of length 0 = %d bytes, %v; want none", len(got), err)
+	}
 	var keys []string
 	if err := m.OmapIterate(ctx, "c", "o", "k1", func(k string, _ []byte) bool { keys = append(keys, k); return true }); err != nil {
 		t.Fatal(err)

@@ -53,9 +53,16 @@ func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byt
 	if err := v.checkRange(off, length); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, length)
-	for _, s := range split(off, length, v.stripeSize) {
+	segs := split(off, length, v.stripeSize)
+	var buf []byte
+	for _, s := range segs {
 		data, err := m.store.Read(ctx, v.coll, StripeName(s.stripe), s.off, s.length)
+		if err == nil && len(segs) == 1 && int64(len(data)) == length {
+			return data, nil // the common case: one stripe, complete: no copy
+		}
+		if buf == nil {
+			buf = make([]byte, length)
+		}
 		if errors.Is(err, objstore.ErrNotFound) {
 			continue // never written: zeros
 		}
@@ -66,6 +73,9 @@ func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byt
 			return nil, fmt.Errorf("volume: read %q at %d: store returned %d bytes for %d", id, off+s.pos, len(data), s.length)
 		}
 		copy(buf[s.pos:], data) // a short read leaves zeros past the stripe object's end
+	}
+	if buf == nil {
+		buf = make([]byte, length) // a zero-length read
 	}
 	return buf, nil
 }
