@@ -18,6 +18,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
@@ -213,6 +214,26 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 			return nil
 		})
 	}
+	// The store's engine metrics are exported through the Manager's Prometheus registry.
+	eventually(t, 10*time.Second, func() error {
+		families, err := ctrlmetrics.Registry.Gather()
+		if err != nil {
+			return err
+		}
+		for _, f := range families {
+			if f.GetName() != "cobalt_store_capacity_bytes" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "store" && l.GetValue() == st.Status.UUID && m.GetGauge().GetValue() > 0 {
+						return nil
+					}
+				}
+			}
+		}
+		return errors.New("no cobalt_store_capacity_bytes for the store")
+	})
 	// The outcome of each device is an event on its Store.
 	for path, reason := range map[string]string{good: "StoreCreated", fsDev: "DeviceNotUsed", small: "DeviceNotUsed"} {
 		name := storeName("node-a", path)
