@@ -107,7 +107,8 @@ func (s *Store) readRange(k OnodeKey, on *onode.Onode, off uint64, out []byte) e
 		}
 		var buf []byte
 		if uint64(len(pending)) < (hi-lo)/bs {
-			buf = blockdev.AlignedBuffer(int(hi - lo))
+			buf = s.readBuf(int(hi - lo))
+			defer s.putReadBuf(buf)
 			if _, err := s.dev.ReadAt(buf, int64(e.Phys+(lo-e.Logical))); err != nil {
 				return fmt.Errorf("read %s/%s at %d: %w", k.Collection, k.Object, lo, err)
 			}
@@ -342,4 +343,22 @@ func (s *Store) CollectionExists(ctx context.Context, c string) (bool, error) {
 	defer s.gate.RUnlock()
 	_, ok := s.pub.colls[c]
 	return ok, nil
+}
+
+// readBuf returns an aligned buffer of n bytes; single checksum blocks, the common random-read
+// size, come from a pool to spare the garbage collector.
+func (s *Store) readBuf(n int) []byte {
+	if n == int(s.csumBlock) {
+		if b, ok := s.blockPool.Get().(*[]byte); ok {
+			return *b
+		}
+	}
+	return blockdev.AlignedBuffer(n)
+}
+
+// putReadBuf returns a buffer from readBuf to the pool.
+func (s *Store) putReadBuf(b []byte) {
+	if len(b) == int(s.csumBlock) {
+		s.blockPool.Put(&b)
+	}
 }

@@ -74,6 +74,8 @@ type Store struct {
 	failErr    atomic.Pointer[error] // set when a KV commit failed: writes are refused
 
 	m metricsState
+	// blockPool holds aligned buffers of one checksum block for reads (read.go).
+	blockPool sync.Pool
 }
 
 // Open mounts the store on dev whose metadata lives in dbDir: it checks the label against the
