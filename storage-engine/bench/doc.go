@@ -11,5 +11,9 @@
 //   - create-small: new objects of 4 KiB with 2 xattrs and 4 omap keys each.
 //
 // The fio jobs use the same block size, queue depth (libaio iodepth) and O_DIRECT, with no fsync:
-// the raw device's ceiling.
+// the raw device's ceiling. The go-dev column runs the same shapes through blockdev (pread/pwrite
+// from QD goroutines, no flush), separating the cost of Go's I/O path from the store's own.
+//
+// Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device), or
+// cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio.
 package bench
