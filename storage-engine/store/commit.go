@@ -48,6 +48,12 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 		return nil
 	}
 	start := time.Now()
+	s.life.RLock()
+	closed := s.closed
+	s.life.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	preps, err := s.prepare(txn)
 	if err != nil {
 		s.m.commitErrors.Add(1)
