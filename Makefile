@@ -123,6 +123,13 @@ node-bench: build ## Volume API over gRPC+mTLS beside fio on one loop device (ro
 	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
 	$(LOCALBIN)/cobalt bench --device $$dev --size $(NODE_BENCH_REGION) --duration $(NODE_BENCH_DURATION)
 
+NODE_CRASH_KILLS ?= 30
+
+.PHONY: node-crash-soak
+node-crash-soak: envtest ## kill -9 the node daemon NODE_CRASH_KILLS times during writes; verify every acknowledged write.
+	COBALT_CRASH_KILLS=$(NODE_CRASH_KILLS) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 -timeout 30m -v \
+		-run TestKill9DuringWritesLosesNoAcknowledgedWrite ./node-daemon/integration
+
 .PHONY: verify-proto
 verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.
 	git diff --exit-code -- node-daemon/proto

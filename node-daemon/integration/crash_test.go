@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,8 +23,20 @@ const (
 	crashBlock   = 4096
 	crashWriters = 8
 	crashLane    = 4 << 20 // bytes of the volume each writer owns
-	crashKills   = 3
 )
+
+// crashKills is the number of kill -9 rounds: 3 in `make test`, more with COBALT_CRASH_KILLS
+// (`make node-crash-soak`).
+func crashKills(t *testing.T) int {
+	if v := os.Getenv("COBALT_CRASH_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("COBALT_CRASH_KILLS=%q is not a positive number", v)
+		}
+		return n
+	}
+	return 3
+}
 
 // laneWriter writes random runs of blocks into its own lane of the volume and remembers what was
 // acknowledged, and what was in flight when the daemon died.
@@ -113,7 +127,8 @@ func TestKill9DuringWritesLosesNoAcknowledgedWrite(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 	endpoint := st.Annotations["storage.cobalt.io/node-endpoint"]
 	totalAcked, totalInflight := 0, 0
-	for round := range crashKills {
+	kills := crashKills(t)
+	for round := range kills {
 		var wg sync.WaitGroup
 		errs := make([]error, crashWriters)
 		for i, w := range writers {
@@ -148,7 +163,7 @@ func TestKill9DuringWritesLosesNoAcknowledgedWrite(t *testing.T) {
 	for _, w := range writers {
 		totalAcked += w.nAcked
 	}
-	if totalAcked < crashKills*crashWriters {
+	if totalAcked < kills*crashWriters {
 		t.Fatalf("only %d writes were acknowledged: the test did not exercise the daemon", totalAcked)
 	}
 	if took, err := p.terminate(t, 30*time.Second); err != nil {
@@ -156,5 +171,5 @@ func TestKill9DuringWritesLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	fsckDevice(t, dev, cfg.StateDir, st.Status.UUID)
 	t.Logf("kill -9: %d kills, %d acknowledged writes verified, %d writes in flight at the kills, fsck clean",
-		crashKills, totalAcked, totalInflight)
+		kills, totalAcked, totalInflight)
 }
