@@ -8,32 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cobaltstore/cobalt/storage-engine/bench/fio"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-const fioJSON = `{"jobs":[{"jobname":"randwrite-4k-qd16",
- "read":{"io_bytes":0,"total_ios":0,"runtime":0,"iops":0,"clat_ns":{"percentile":{}}},
- "write":{"io_bytes":409600,"total_ios":100,"runtime":50,"iops":2000,
-   "clat_ns":{"percentile":{"50.000000":150000,"99.000000":900000}}}}]}`
-
-func TestParseFio(t *testing.T) {
-	r, err := parseFio("randwrite-4k-qd16", "randwrite", []byte(fioJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Ops != 100 || r.Bytes != 409600 || r.Elapsed != 50*time.Millisecond || r.P50 != 150*time.Microsecond || r.P99 != 900*time.Microsecond {
-		t.Fatalf("parsed %+v", r)
-	}
-	if r.IOPS() != 2000 {
-		t.Fatalf("IOPS %v", r.IOPS())
-	}
-	if _, err := parseFio("x", "randread", []byte(fioJSON)); err == nil {
-		t.Fatal("a job without reads parsed as a read result")
-	}
-	if _, err := parseFio("x", "randwrite", []byte("{")); err == nil {
-		t.Fatal("bad JSON accepted")
+func TestFromFio(t *testing.T) {
+	r := fromFio(fio.Result{Name: "x", IOPS: 2000, BytesPerSec: 8192000, LatP50: time.Millisecond, LatP99: 3 * time.Millisecond,
+		Runtime: 2 * time.Second, IOs: 4000})
+	if r.IOPS() != 2000 || r.MBps() != 8.192 || r.P50 != time.Millisecond || r.P99 != 3*time.Millisecond {
+		t.Fatalf("converted %+v (IOPS %v MB/s %v)", r, r.IOPS(), r.MBps())
 	}
 }
 
@@ -80,7 +65,7 @@ func TestWorkloadsRun(t *testing.T) {
 		"seqwrite":  func() (Result, error) { return SeqWrite(ctx, s, cfg) },
 		"create":    func() (Result, error) { return CreateSmall(ctx, s, cfg, 4) },
 		"rawdev": func() (Result, error) {
-			return RawDevice(ctx, dev, FioJob{Name: "raw", RW: "randread", BlockSize: 4096, QD: 2, Duration: cfg.Duration}, 16<<20)
+			return RawDevice(ctx, dev, fio.Job{Name: "raw", RW: "randread", BlockSize: 4096, QueueDepth: 2, Runtime: cfg.Duration}, 16<<20)
 		},
 	} {
 		r, err := f()

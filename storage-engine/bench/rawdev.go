@@ -6,14 +6,15 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/cobaltstore/cobalt/storage-engine/bench/fio"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 )
 
-// RawDevice runs a workload of the same shape as fio's directly on dev through blockdev (pread /
+// RawDevice runs a workload of the same shape as a fio job directly on dev through blockdev (pread /
 // pwrite from QD goroutines, no flush): what Go's I/O path reaches before the store adds anything.
 // region bounds the offsets used.
-func RawDevice(ctx context.Context, dev blockdev.Device, job FioJob, region int64) (Result, error) {
-	bufs := make([][]byte, job.QD)
+func RawDevice(ctx context.Context, dev blockdev.Device, job fio.Job, region int64) (Result, error) {
+	bufs := make([][]byte, job.QueueDepth)
 	for i := range bufs {
 		bufs[i] = blockdev.AlignedBuffer(job.BlockSize)
 		for j := range bufs[i] {
@@ -21,11 +22,11 @@ func RawDevice(ctx context.Context, dev blockdev.Device, job FioJob, region int6
 		}
 	}
 	blocks := region / int64(job.BlockSize)
-	lanes := blocks / int64(job.QD)
-	pos := make([]int64, job.QD)
+	lanes := blocks / int64(job.QueueDepth)
+	pos := make([]int64, job.QueueDepth)
 	write := strings.Contains(job.RW, "write")
 	random := strings.HasPrefix(job.RW, "rand")
-	return run(ctx, job.Name, job.QD, job.Duration, int64(job.BlockSize), 9,
+	return run(ctx, job.Name, job.QueueDepth, job.Runtime, int64(job.BlockSize), 9,
 		func(_ context.Context, rng *rand.Rand, w int, _ int64) error {
 			var blk int64
 			if random {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/cobaltstore/cobalt/storage-engine/bench/fio"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
@@ -33,25 +34,26 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 		}
 	}
 	region := int64(o.Objects) * objectSize
-	fio := map[string]Result{}
+	fioRes := map[string]Result{}
 	raw := map[string]Result{}
-	jobs := []FioJob{
-		{Name: fmt.Sprintf("seqwrite-1m-qd%d", max(o.SeqQD, 1)), RW: "write", BlockSize: 1 << 20, QD: max(o.SeqQD, 1), Size: region},
-		{Name: "randwrite-4k-qd1", RW: "randwrite", BlockSize: 4096, QD: 1, Size: region},
-		{Name: "randwrite-4k-qd16", RW: "randwrite", BlockSize: 4096, QD: 16, Size: region},
-		{Name: "randread-4k-qd16", RW: "randread", BlockSize: 4096, QD: 16, Size: region},
+	jobs := []fio.Job{
+		{Name: fmt.Sprintf("seqwrite-1m-qd%d", max(o.SeqQD, 1)), RW: "write", BlockSize: 1 << 20, QueueDepth: max(o.SeqQD, 1), Size: region},
+		{Name: "randwrite-4k-qd1", RW: "randwrite", BlockSize: 4096, QueueDepth: 1, Size: region},
+		{Name: "randwrite-4k-qd16", RW: "randwrite", BlockSize: 4096, QueueDepth: 16, Size: region},
+		{Name: "randread-4k-qd16", RW: "randread", BlockSize: 4096, QueueDepth: 16, Size: region},
 	}
 	for i := range jobs {
-		jobs[i].Duration = o.Duration
+		jobs[i].Runtime = o.Duration
 	}
 	if o.Fio {
 		for _, j := range jobs {
-			r, err := RunFio(ctx, o.DevicePath, j)
+			fr, err := fio.Run(ctx, "", o.DevicePath, j)
 			if err != nil {
 				return nil, err
 			}
+			r := fromFio(fr)
 			logf("fio   %-20s %8.0f IOPS %8.1f MB/s", j.Name, r.IOPS(), r.MBps())
-			fio[j.Name] = r
+			fioRes[j.Name] = r
 		}
 	}
 	dev, err := blockdev.Open(o.DevicePath, blockdev.Options{})
@@ -81,7 +83,7 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 			return err
 		}
 		logf("store %-20s %8.0f IOPS %8.1f MB/s p50 %v p99 %v", r.Name, r.IOPS(), r.MBps(), r.P50, r.P99)
-		rows = append(rows, Row{Store: r, Fio: fio[r.Name], Raw: raw[r.Name]})
+		rows = append(rows, Row{Store: r, Fio: fioRes[r.Name], Raw: raw[r.Name]})
 		return nil
 	}
 	closeErr := func(err error) ([]Row, error) {
@@ -136,4 +138,10 @@ func logMetrics(logf func(string, ...any), m store.Metrics) {
 		m.CommitGroups, m.CommitGroupTxnsAvg, m.CommitGroupTxnsMax, m.StageLatency.P50, m.StageLatency.P99,
 		m.DataLatency.P50, m.DataLatency.P99, m.KVSyncLatency.P50, m.KVSyncLatency.P99,
 		m.PublishLatency.P50, m.PublishLatency.P99, m.DeferredApplied)
+}
+
+// fromFio converts a result of storage-engine/bench/fio.
+func fromFio(r fio.Result) Result {
+	return Result{Name: r.Name, Ops: r.IOs, Bytes: int64(r.BytesPerSec * r.Runtime.Seconds()), Elapsed: r.Runtime,
+		P50: r.LatP50, P99: r.LatP99}
 }
