@@ -217,6 +217,7 @@ store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
 
 .PHONY: bench
 bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench.
+	command -v fio >/dev/null || apt-get install -y fio
 	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
 	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
 	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
