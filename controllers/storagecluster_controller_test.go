@@ -144,6 +144,23 @@ var _ = Describe("StorageCluster reconciler", func() {
 		}).Should(Succeed())
 	})
 
+	It("passes --allow-wipe to the node daemon only while spec.devices.allowWipe is set", func(ctx context.Context) {
+		Eventually(func(g Gomega) {
+			g.Expect(getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0].Args).
+				To(And(ContainElement("--device-paths=/dev/nvme0n1,/dev/nvme1n1"), Not(ContainElement("--allow-wipe"))))
+		}).Should(Succeed())
+
+		updateCluster(ctx, func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = true })
+		Eventually(func(g Gomega) []string {
+			return getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0].Args
+		}).Should(ContainElement("--allow-wipe"))
+
+		updateCluster(ctx, func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = false })
+		Eventually(func(g Gomega) []string {
+			return getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0].Args
+		}).Should(And(Not(ContainElement("--allow-wipe")), ContainElement("--device-paths=/dev/nvme0n1,/dev/nvme1n1")))
+	})
+
 	It("puts a changed DaemonSet back", func(ctx context.Context) {
 		Eventually(getDaemonSet(ctx)).Should(Not(BeNil()))
 		Eventually(func() error {

@@ -162,6 +162,10 @@ func nodeDaemonArgs(cluster *storagev1alpha1.StorageCluster) []string {
 	switch {
 	case len(d.Paths) > 0:
 		args = append(args, "--device-paths="+strings.Join(d.Paths, ","))
+		// The API admits allowWipe only with explicit paths; it is never rendered otherwise.
+		if d.AllowWipe {
+			args = append(args, "--allow-wipe")
+		}
 	case d.NameFilter != "":
 		args = append(args, "--device-filter="+d.NameFilter)
 	case d.File != nil:

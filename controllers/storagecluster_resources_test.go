@@ -53,12 +53,24 @@ func TestNodeDaemonArgs(t *testing.T) {
 		name   string
 		modify func(*v1alpha1.StorageCluster)
 		want   []string
+		// absent are flags that must not be rendered.
+		absent []string
 	}{
 		{"paths and API defaults for an unset engine", func(c *v1alpha1.StorageCluster) {
 			c.Spec.Devices.Paths = []string{"/dev/a", "/dev/b"}
 		}, []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=$(NODE_NAME)", "--state-dir=/var/lib/cobalt",
 			"--device-paths=/dev/a,/dev/b", "--cache-type=2q", "--cache-shards=auto", "--memory-target=1073741824",
-			"--min-alloc-size=4096", "--deferred-write-threshold=65536", "--checksum=crc32c"}},
+			"--min-alloc-size=4096", "--deferred-write-threshold=65536", "--checksum=crc32c"},
+			[]string{"--allow-wipe"}},
+		{"paths that may be wiped", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/a"}, AllowWipe: true}
+		}, []string{"--device-paths=/dev/a", "--allow-wipe"}, nil},
+		{"allowWipe with a name filter (refused by the API) is never rendered", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{NameFilter: "^sd", AllowWipe: true}
+		}, []string{"--device-filter=^sd"}, []string{"--allow-wipe"}},
+		{"allowWipe with a file device (refused by the API) is never rendered", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{File: &v1alpha1.FileDevice{Size: resource.MustParse("1Gi")}, AllowWipe: true}
+		}, []string{"--file-device-size=1073741824"}, []string{"--allow-wipe"}},
 		{"name filter and explicit engine settings", func(c *v1alpha1.StorageCluster) {
 			c.Spec.Devices.NameFilter = "^nvme"
 			c.Spec.NodeDaemon.StateDir = "/srv/cobalt"
@@ -67,10 +79,10 @@ func TestNodeDaemonArgs(t *testing.T) {
 				ChecksumType: v1alpha1.ChecksumNone}
 		}, []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=$(NODE_NAME)", "--state-dir=/srv/cobalt",
 			"--device-filter=^nvme", "--cache-type=lru", "--cache-shards=12", "--memory-target=2147483648",
-			"--min-alloc-size=65536", "--deferred-write-threshold=0", "--checksum=none"}},
+			"--min-alloc-size=65536", "--deferred-write-threshold=0", "--checksum=none"}, []string{"--allow-wipe"}},
 		{"file device", func(c *v1alpha1.StorageCluster) {
 			c.Spec.Devices.File = &v1alpha1.FileDevice{Size: resource.MustParse("1Gi")}
-		}, []string{"--file-device-size=1073741824"}},
+		}, []string{"--file-device-size=1073741824"}, []string{"--allow-wipe"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +92,11 @@ func TestNodeDaemonArgs(t *testing.T) {
 			for _, w := range tt.want {
 				if !slices.Contains(got, w) {
 					t.Errorf("args %v lack %q", got, w)
+				}
+			}
+			for _, a := range tt.absent {
+				if slices.Contains(got, a) {
+					t.Errorf("args %v contain %q", got, a)
 				}
 			}
 		})

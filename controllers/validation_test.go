@@ -59,6 +59,11 @@ var _ = Describe("API validation", func() {
 		Entry("device path outside /dev", func(c *v1alpha1.StorageCluster) {
 			c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb", "sdc"}}
 		}, "device paths must be absolute paths under /dev/"),
+		Entry("allowWipe with a name filter", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{NameFilter: "^sd[b-z]$", AllowWipe: true}
+		}, "spec.devices: Invalid value: allowWipe requires explicit paths: with nameFilter or file it could wipe devices nobody named"),
+		Entry("allowWipe with a file device", func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = true },
+			"allowWipe requires explicit paths: with nameFilter or file it could wipe devices nobody named"),
 		Entry("zero file size", func(c *v1alpha1.StorageCluster) { c.Spec.Devices.File.Size = resource.MustParse("0") },
 			"file size must be at least 64Mi"),
 		Entry("negative file size", func(c *v1alpha1.StorageCluster) { c.Spec.Devices.File.Size = resource.MustParse("-1Gi") },
@@ -97,6 +102,21 @@ var _ = Describe("API validation", func() {
 		err := k8sClient.Create(ctx, u)
 		expectRefused(err, "spec.engine.cacheShards: Invalid value: 0: cacheShards must be 'auto' or a number from 1 to 64")
 		expectRefused(err, `spec.engine.memoryTarget: Invalid value: "0": memoryTarget must be at least 64Mi`)
+	})
+
+	It("admits allowWipe with explicit paths and leaves it false when unset", func(ctx context.Context) {
+		wipe := newFileCluster(ns, uniqueName("wipe"))
+		wipe.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb"}, AllowWipe: true}
+		Expect(k8sClient.Create(ctx, wipe)).To(Succeed())
+		got := &v1alpha1.StorageCluster{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(wipe), got)).To(Succeed())
+		Expect(got.Spec.Devices.AllowWipe).To(BeTrue())
+
+		plain := newFileCluster(ns, uniqueName("plain"))
+		plain.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb"}}
+		Expect(k8sClient.Create(ctx, plain)).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(plain), got)).To(Succeed())
+		Expect(got.Spec.Devices.AllowWipe).To(BeFalse())
 	})
 
 	It("refuses changing a StorageCluster's state dir", func(ctx context.Context) {

@@ -36,8 +36,9 @@ type StorageClusterSpec struct {
 }
 
 // DeviceSelection chooses devices in exactly one way: explicit paths, a name filter, or a
-// file-backed device for development.
+// file-backed device for development. allowWipe goes only with explicit paths.
 // +kubebuilder:validation:XValidation:rule="(has(self.paths) ? 1 : 0) + (has(self.nameFilter) ? 1 : 0) + (has(self.file) ? 1 : 0) == 1",message="devices must set exactly one of paths, nameFilter or file"
+// +kubebuilder:validation:XValidation:rule="!has(self.allowWipe) || !self.allowWipe || has(self.paths)",message="allowWipe requires explicit paths: with nameFilter or file it could wipe devices nobody named"
 type DeviceSelection struct {
 	// paths lists the device paths to use on every selected node, such as /dev/nvme0n1.
 	// +optional
@@ -60,6 +61,15 @@ type DeviceSelection struct {
 	// It is meant for development and tests: no real disk is touched.
 	// +optional
 	File *FileDevice `json:"file,omitempty"`
+
+	// allowWipe lets the node daemon format listed devices that carry a filesystem, another
+	// storage layer or a Cobalt store of another cluster. DANGEROUS: whatever was on such a device
+	// is destroyed when the node daemon next starts. Only allowed together with paths, so that
+	// every device that may be wiped is named. Unset or false, such devices are skipped and their
+	// Store says why. Devices that are mounted, partitioned, read-only or too small are never
+	// used, whatever this says.
+	// +optional
+	AllowWipe bool `json:"allowWipe,omitempty"`
 }
 
 // FileDevice is a file-backed device of a fixed size.
