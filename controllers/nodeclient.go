@@ -13,8 +13,10 @@ import (
 //
 // Contract for implementations:
 //   - Safe for concurrent use by several reconciles at once.
-//   - The node daemon to call is the one on store.Spec.NodeName serving store.Status.UUID (or,
-//     before the Store has a UUID, store.Spec.DevicePath).
+//   - The node daemon to call is the one serving store.Status.UUID on store.Spec.NodeName. It
+//     publishes its gRPC address (host:port) in the Store's annotation
+//     storage.cobalt.io/node-endpoint on every heartbeat; a Store without that annotation or
+//     without a UUID yet gets an error, which the reconciler reports and retries with backoff.
 //   - A volume is identified by VolumeID(vol) (the Volume object's UID), never by its name, so a
 //     deleted and re-created Volume of the same name is a different volume.
 //   - Every method is idempotent: CreateVolume of an existing volume returns its current
