@@ -87,6 +87,10 @@ func TestRenderedObjectsDryRunApply(t *testing.T) {
 	}{
 		{"defaults", nil},
 		{"all options", allOptions(t)},
+		{"StorageCluster on explicit paths that may be wiped", map[string]any{"storageCluster": map[string]any{
+			"enabled": true,
+			"spec":    map[string]any{"devices": map[string]any{"paths": []any{"/dev/sdb", "/dev/sdc"}, "allowWipe": true}},
+		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustRender(t, tc.values)

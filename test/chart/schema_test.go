@@ -63,7 +63,28 @@ func TestBadValuesAreRefused(t *testing.T) {
 			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
 				"devices": map[string]any{"paths": []any{"/dev/sdb"}, "nameFilter": "^sd"},
 			}}},
-			want: []string{"/storageCluster/spec/devices", "maxProperties: got 2, want 1"},
+			want: []string{"storageCluster.spec.devices must set exactly one of paths, nameFilter or file"},
+		},
+		{
+			name: "StorageCluster with an empty device selection",
+			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
+				"devices": map[string]any{},
+			}}},
+			want: []string{"storageCluster.spec.devices must set exactly one of paths, nameFilter or file"},
+		},
+		{
+			name: "allowWipe with a name filter",
+			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
+				"devices": map[string]any{"nameFilter": "^sd", "allowWipe": true},
+			}}},
+			want: []string{"storageCluster.spec.devices.allowWipe requires paths"},
+		},
+		{
+			name: "allowWipe that is not a boolean",
+			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
+				"devices": map[string]any{"paths": []any{"/dev/sdb"}, "allowWipe": "yes"},
+			}}},
+			want: []string{"/storageCluster/spec/devices/allowWipe", "want boolean"},
 		},
 		{
 			name:   "StorageCluster without devices",
