@@ -12,7 +12,12 @@ type Options struct {
 	// FS is the filesystem holding the database; nil means the OS filesystem. Crash tests pass a
 	// crashable vfs.MemFS.
 	FS vfs.FS
-	// CacheSize is pebble's block cache size in bytes (0: pebble's default).
+	// Cache, if set, is pebble's block cache, shared with (and sized by) the caller: pebble takes
+	// its own reference, so the caller releases its reference when it no longer needs the cache.
+	// It takes precedence over CacheSize.
+	Cache *pebble.Cache
+	// CacheSize is the size in bytes of a block cache private to the database, used when Cache
+	// is nil (0: pebble's default).
 	CacheSize int64
 	// Logger receives pebble's messages; nil discards informational ones.
 	Logger pebble.Logger
@@ -33,7 +38,10 @@ func Open(dir string, o Options) (*pebble.DB, error) {
 	if po.Logger == nil {
 		po.Logger = quietLogger{}
 	}
-	if o.CacheSize > 0 {
+	switch {
+	case o.Cache != nil:
+		po.Cache = o.Cache
+	case o.CacheSize > 0:
 		c := pebble.NewCache(o.CacheSize)
 		defer c.Unref()
 		po.Cache = c

@@ -7,15 +7,18 @@ import (
 
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cobaltstore/cobalt/storage-engine/onode"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // storeCaches are the store's caches from storage-engine/cache: the sharded 2Q/LRU Onode cache,
 // the data BufferCache (one BufferSpace per object; buffered reads), the Mempool that accounts
 // their bytes, and the Tuner that splits the memory target between them and trims them to it.
 //
-// The KV block cache is created by kv.Open with a fixed quarter of MemoryTarget; the Tuner splits
-// the other three quarters between Onodes and buffers. (Tuning pebble's cache too needs kv.Open to
-// accept a *pebble.Cache; cache.PebbleBlockCache is ready for it.)
+// Pebble's block cache is created here too (kvCache, handed to kv.Open) at the size of the whole
+// memory target and sized by the Tuner through cache.PebbleBlockCache, so the Tuner splits the
+// memory target among the Onode cache, the buffer cache and pebble's block cache: by kvRatios at
+// first, then toward the cache whose hits gain most. The Tuner copies pebble's cache usage into
+// the Mempool's kv category.
 //
 // Buffered data is the committed content of an object: reads fill the BufferCache, and every
 // object a commit group changes has its buffers discarded when the group is published (under the
@@ -24,6 +27,8 @@ type storeCaches struct {
 	pool    *cache.Mempool
 	onodes  *cache.Cache[cache.ObjectKey, *onode.Onode] // nil when Options.OnodeCache is set
 	buffers *cache.BufferCache
+	kvCache *pebble.Cache // pebble's block cache; pass to kv.Open
+	kvTuned *cache.PebbleBlockCache
 	tuner   *cache.Tuner
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -53,20 +58,26 @@ func newStoreCaches(opts Options) (*storeCaches, error) {
 	if c.buffers, err = cache.NewBufferCache(bo); err != nil {
 		return nil, err
 	}
-	kvShare := opts.MemoryTarget / 4 // what kv.Open gives pebble
-	if err := c.pool.Set(cache.CategoryKV, kvShare); err != nil {
+	// Pebble's cache cannot grow: it is made as large as the whole target and the Tuner's budget
+	// shrinks it by a reservation.
+	c.kvCache = pebble.NewCache(opts.MemoryTarget)
+	if c.kvTuned, err = cache.NewPebbleBlockCache(c.kvCache); err != nil {
+		c.kvCache.Unref()
 		return nil, err
 	}
-	cfg := cache.DefaultTuneConfig(opts.MemoryTarget - kvShare)
-	cfg.Ratios = [cache.NumTuned]float64{cache.TunedOnodes: 0.5, cache.TunedBuffers: 0.5}
+	cfg := cache.DefaultTuneConfig(opts.MemoryTarget)
+	cfg.Ratios = startRatios
 	var onodes cache.Tunable
 	if c.onodes != nil {
 		onodes = c.onodes
 	}
-	if c.tuner, err = cache.NewTuner(c.pool, [cache.NumTuned]cache.Tunable{onodes, c.buffers, nil}, cache.TunerOptions{Config: cfg}); err != nil {
-		return nil, err
+	tuned := [cache.NumTuned]cache.Tunable{onodes, c.buffers, c.kvTuned}
+	if c.tuner, err = cache.NewTuner(c.pool, tuned, cache.TunerOptions{Config: cfg}); err == nil {
+		_, err = c.tuner.Step()
 	}
-	if _, err := c.tuner.Step(); err != nil {
+	if err != nil {
+		_ = c.kvTuned.Close()
+		c.kvCache.Unref()
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
@@ -79,10 +90,17 @@ func newStoreCaches(opts Options) (*storeCaches, error) {
 	return c, nil
 }
 
-// close stops the Tuner.
+// startRatios split the memory target before the Tuner has measured anything: 3/8 each to the
+// Onode and buffer caches, 1/4 to pebble's block cache.
+var startRatios = [cache.NumTuned]float64{cache.TunedOnodes: 0.375, cache.TunedBuffers: 0.375, cache.TunedKV: 0.25}
+
+// close stops the Tuner and drops the store's reference to pebble's cache (the database keeps
+// its own until it is closed).
 func (c *storeCaches) close() {
 	c.stop()
 	<-c.done
+	_ = c.kvTuned.Close() // only drops the reservation
+	c.kvCache.Unref()
 }
 
 // read fills out with the object's bytes at [off, off+len(out)): what the BufferCache holds is

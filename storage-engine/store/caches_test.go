@@ -2,8 +2,11 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
+	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cobaltstore/cobalt/storage-engine/onode"
 )
 
@@ -115,5 +118,89 @@ func TestStoreReadsThroughBufferCache(t *testing.T) {
 	m := s.Metrics().Cache
 	if m.Buffers.Total.Entries != 0 && m.Memory[1] == 0 {
 		t.Fatalf("buffers cached but not accounted: %+v", m.Memory)
+	}
+}
+
+// TestTunerSplitsTargetWithPebbleCache: the Tuner splits the memory target among the Onode
+// cache, the buffer cache and pebble's block cache (the store's kv.Open uses that cache). Under
+// random reads of more data than the buffer budget (ghost hits in the buffer cache, nothing to
+// gain elsewhere) the buffer budget grows round after round at the others' expense, the three
+// budgets always sum to the target, pebble's cache is held to its budget, and the Mempool's kv
+// category is pebble's cache usage.
+func TestTunerSplitsTargetWithPebbleCache(t *testing.T) {
+	const target = 32 << 20
+	// An object's buffers live in one shard: many objects fill every shard.
+	const objects, blocks = 64, 384 << 10 / 4096
+	s := newStore(t, Options{MemoryTarget: target})
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	for i := range objects {
+		commit(t, s, NewTransaction().Write("c", fmt.Sprintf("o%d", i), 0, pattern(blocks*4096, byte(i))))
+	}
+	// Omap entries in a compacted sstable: reading them goes through pebble's block cache (and
+	// no later compaction drops the blocks read).
+	kvs := map[string][]byte{}
+	for i := range 2000 {
+		kvs[fmt.Sprintf("k%05d", i)] = make([]byte, 64)
+	}
+	commit(t, s, NewTransaction().OmapSet("c", "o0", kvs))
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
+		t.Fatal(err)
+	}
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	readRandom := func(n int) {
+		for range n {
+			o, off := rng.IntN(objects), uint64(rng.IntN(blocks))*4096
+			if _, err := s.Read(ctx, "c", fmt.Sprintf("o%d", o), off, 4096); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	readRandom(30000) // fills the buffer cache (A1in and Am)
+	tuner := s.caches.tuner
+	sum := func(b [cache.NumTuned]int64) int64 { return b[0] + b[1] + b[2] }
+	start, err := tuner.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum(start.Budgets) != target || start.Budgets[cache.TunedKV] == 0 {
+		t.Fatalf("start budgets %v do not split the target %d among three caches", start.Budgets, target)
+	}
+	prev := start
+	for round := range 4 {
+		readRandom(15000)
+		rep, err := tuner.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := rep.Budgets
+		t.Logf("round %d: budgets onodes %d buffers %d kv %d, gains %v", round, b[0], b[1], b[2], rep.Gains)
+		if sum(b) != target {
+			t.Fatalf("round %d: budgets %v sum to %d, want %d", round, b, sum(b), target)
+		}
+		if b[cache.TunedBuffers] <= prev.Budgets[cache.TunedBuffers] {
+			t.Fatalf("round %d: buffer budget %d did not grow from %d (gains %v)", round, b[cache.TunedBuffers], prev.Budgets[cache.TunedBuffers], rep.Gains)
+		}
+		if got := s.caches.kvTuned.Budget(); got != b[cache.TunedKV] {
+			t.Fatalf("round %d: pebble cache budget %d, tuner set %d", round, got, b[cache.TunedKV])
+		}
+		prev = rep
+	}
+	if prev.Budgets[cache.TunedOnodes]+prev.Budgets[cache.TunedKV] >= start.Budgets[cache.TunedOnodes]+start.Budgets[cache.TunedKV] {
+		t.Fatalf("onode and kv budgets did not shrink: %v -> %v", start.Budgets, prev.Budgets)
+	}
+	if _, err := s.OmapGet(ctx, "c", "o0", "k00007", "k01999"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tuner.Step(); err != nil {
+		t.Fatal(err)
+	}
+	kvUsage := s.caches.kvCache.Metrics().Size
+	m := s.Metrics().Cache
+	if kvUsage == 0 || m.Memory[cache.CategoryKV] != kvUsage {
+		t.Fatalf("mempool kv category %d, pebble cache usage %d", m.Memory[cache.CategoryKV], kvUsage)
+	}
+	if kvUsage > m.Budgets[cache.TunedKV] {
+		t.Fatalf("pebble cache uses %d, over its budget %d", kvUsage, m.Budgets[cache.TunedKV])
 	}
 }

@@ -30,7 +30,8 @@ type Options struct {
 	CacheType string
 	// CacheShards: 0 = auto (8 on SSD, 5 on HDD).
 	CacheShards int
-	// MemoryTarget bounds the memory of caches in bytes; 0 picks 80% of the cgroup memory limit
+	// MemoryTarget bounds the memory of caches in bytes: the Tuner splits it among the onode
+	// cache, the buffer cache and pebble's block cache. 0 picks 80% of the cgroup memory limit
 	// when there is one, else 256 MiB.
 	MemoryTarget int64
 	// DisableBufferedReads stops caching data read from the device (cold-read benchmarks).

@@ -94,19 +94,21 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := kv.Open(dbDir, kv.Options{FS: opts.FS, CacheSize: opts.MemoryTarget / 4})
+	caches, err := newStoreCaches(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{dev: dev, db: db, opts: opts, overlay: newDeferredOverlay()}
-	if err := s.mount(ctx, label); err != nil {
-		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
-	}
-	caches, err := newStoreCaches(opts)
+	db, err := kv.Open(dbDir, kv.Options{FS: opts.FS, Cache: caches.kvCache})
 	if err != nil {
+		caches.close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{dev: dev, db: db, opts: opts, overlay: newDeferredOverlay()}
+	s.caches, s.cache = caches, caches.onodeCache(opts)
+	if err := s.mount(ctx, label); err != nil {
+		caches.close()
 		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
 	}
-	s.caches, s.cache = caches, caches.onodeCache(opts)
 	s.queue = make(chan *commitReq, 1024)
 	s.stopBG = make(chan struct{})
 	s.kickDef = make(chan struct{}, 1)
