@@ -54,7 +54,7 @@ if [ ! -x "$DIR/kube-apiserver" ] || [ ! -x "$DIR/kubectl" ]; then
   (cd "$k" && go mod tidy) >&2
   for c in kube-apiserver kubectl; do
     [ -x "$DIR/$c" ] && continue
-    log "building $c (cold: kube-apiserver takes ~6 min on 2 cores)"
+    log "building $c$([ "$c" = kube-apiserver ] && echo ' (cold: about 6 min on 2 cores)')"
     (cd "$k" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$DIR/$c.tmp" "k8s.io/kubernetes/cmd/$c") >&2
     mv "$DIR/$c.tmp" "$DIR/$c"
   done
