@@ -55,6 +55,7 @@ func newStoreCaches(opts Options) (*storeCaches, error) {
 	bo := cache.BufferOptions{Options: base}
 	bo.Category = cache.CategoryBuffers
 	bo.DisableBufferedReads = opts.DisableBufferedReads
+	bo.BufferedWrites = opts.BufferedWrites
 	if c.buffers, err = cache.NewBufferCache(bo); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cobaltstore/cobalt/storage-engine/onode"
 )
@@ -78,7 +79,15 @@ func TestOnodeBytesGrowsWithContent(t *testing.T) {
 // cache, and every kind of change to an object (overwrite, zero, truncate, clone onto it,
 // rename onto it, remove) is visible to the next read, never the cached bytes.
 func TestStoreReadsThroughBufferCache(t *testing.T) {
-	s := newStore(t, Options{})
+	for _, buffered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("buffered-writes=%v", buffered), func(t *testing.T) {
+			testStoreReadsThroughBufferCache(t, Options{BufferedWrites: buffered})
+		})
+	}
+}
+
+func testStoreReadsThroughBufferCache(t *testing.T, opts Options) {
+	s := newStore(t, opts)
 	hits := func() int64 { return s.Metrics().Cache.Buffers.Total.Hits }
 	data := pattern(64<<10, 3)
 	commit(t, s, NewTransaction().CreateCollection("c").Write("c", "o", 0, data).Write("c", "p", 0, pattern(8192, 9)))
@@ -202,5 +211,57 @@ func TestTunerSplitsTargetWithPebbleCache(t *testing.T) {
 	}
 	if kvUsage > m.Budgets[cache.TunedKV] {
 		t.Fatalf("pebble cache uses %d, over its budget %d", kvUsage, m.Budgets[cache.TunedKV])
+	}
+}
+
+// TestBufferedWrites: with Options.BufferedWrites a read right after a commit is served from the
+// buffer cache (a hit, no device read), including over an overwrite that splits the cached
+// data, and the buffers are clean once Commit returns; WriteNoCache data and, without the
+// option, all written data leave the cache at commit, so the next read goes to the device.
+func TestBufferedWrites(t *testing.T) {
+	const size = 64 << 10
+	for _, tc := range []struct {
+		name     string
+		buffered bool
+		nocache  bool
+		cached   bool
+	}{
+		{"on", true, false, true},
+		{"on/nocache", true, true, false},
+		{"off", false, false, false},
+		{"off/nocache", false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := blockdev.NewMem(testDevSize, 4096)
+			s := newEnv(t, dev, Options{BufferedWrites: tc.buffered}).open(t)
+			write := (*Transaction).Write
+			if tc.nocache {
+				write = (*Transaction).WriteNoCache
+			}
+			data := pattern(size, 5)
+			commit(t, s, write(NewTransaction().CreateCollection("c"), "c", "o", 0, data))
+			// An unaligned overwrite in the middle: the cached data is split around it.
+			commit(t, s, write(NewTransaction(), "c", "o", 5000, []byte("overwritten")))
+			copy(data[5000:], "overwritten")
+
+			m := s.Metrics().Cache.Buffers.Total
+			if m.Dirty != 0 {
+				t.Fatalf("%d buffers still writing after Commit returned", m.Dirty)
+			}
+			if got := m.Entries > 0; got != tc.cached {
+				t.Fatalf("%d clean buffers after commit, want cached=%v", m.Entries, tc.cached)
+			}
+			reads, hits := dev.Stats().Reads, m.Hits
+			mustRead(t, s, "c", "o", 0, 0, data)
+			m = s.Metrics().Cache.Buffers.Total
+			servedFromCache := m.Hits == hits+1 && dev.Stats().Reads == reads
+			if servedFromCache != tc.cached {
+				t.Fatalf("read after commit: hits %d -> %d, device reads %d -> %d; want served from cache = %v",
+					hits, m.Hits, reads, dev.Stats().Reads, tc.cached)
+			}
+			if err := s.caches.buffers.Check(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -200,10 +200,12 @@ func (s *Store) syncLoop() {
 			s.failErr.Store(&err)
 		}
 		if err != nil {
+			g.dropBuffers()
 			setAll(it.live, err)
 		} else {
 			s.durableSeq.Store(g.nextSeq - 1)
 			g.release()
+			g.finishBuffers()
 			s.m.groups.Add(1)
 			s.m.groupTxns.Add(int64(len(it.live)))
 			s.m.maxGroup(int64(len(it.live)))

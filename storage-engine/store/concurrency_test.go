@@ -33,9 +33,17 @@ func checkVersionedBlock(b []byte, obj, idx int) (int, error) {
 
 // TestConcurrentReadersAndWriters runs writers (one object each, deferred and copy-on-write
 // overwrites, clones) against readers that check every block is consistent and never goes back in
-// version once a commit returned.
+// version once a commit returned, with and without buffered writes.
 func TestConcurrentReadersAndWriters(t *testing.T) {
-	s := newStore(t, Options{PreferDeferredSize: 8192, DeferredBatch: 16})
+	for _, buffered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("buffered-writes=%v", buffered), func(t *testing.T) {
+			testConcurrentReadersAndWriters(t, Options{PreferDeferredSize: 8192, DeferredBatch: 16, BufferedWrites: buffered})
+		})
+	}
+}
+
+func testConcurrentReadersAndWriters(t *testing.T, opts Options) {
+	s := newStore(t, opts)
 	const writers, blocks, rounds = 6, 16, 60
 	setup := NewTransaction().CreateCollection("c")
 	for w := range writers {

@@ -20,9 +20,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// crashCuts is the number of power cuts TestCrashRecovery makes; COBALT_CRASH_CUTS overrides it
-// (make crash-soak runs thousands).
-func crashCuts(t *testing.T) int {
+// crashCuts is the number of power cuts a crash test makes, def unless COBALT_CRASH_CUTS
+// overrides it (make crash-soak runs thousands).
+func crashCuts(t *testing.T, def int) int {
 	if v := os.Getenv("COBALT_CRASH_CUTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -30,7 +30,7 @@ func crashCuts(t *testing.T) int {
 		}
 		return n
 	}
-	return 200
+	return def
 }
 
 // txnOutcome is what a worker knows about one transaction it submitted.
@@ -72,7 +72,21 @@ func (w *crashWorker) candidates() []*model {
 // checksum right); every acknowledged transaction is present; every collection equals the state
 // after a prefix of its transactions, so no transaction is half applied.
 func TestCrashRecovery(t *testing.T) {
-	cuts := crashCuts(t)
+	runCrashRecovery(t, crashCuts(t, 200), Options{})
+}
+
+// TestCrashRecoveryBufferedWrites is TestCrashRecovery with Options.BufferedWrites, and the
+// workers also read their objects back after each acknowledged commit (served from the buffer
+// cache): before a cut reads match the acknowledged state, and after a cut the remounted store
+// (with an empty cache) matches a prefix of the transactions, so no data of a transaction that
+// was not durable is ever read.
+func TestCrashRecoveryBufferedWrites(t *testing.T) {
+	runCrashRecovery(t, crashCuts(t, 50), Options{BufferedWrites: true})
+}
+
+// runCrashRecovery runs the crash test with base options (the test sets FS and the deferred-write
+// options); with base.BufferedWrites the workers check reads after each acknowledged commit.
+func runCrashRecovery(t *testing.T, cuts int, base Options) {
 	seed := uint64(1)
 	if v := os.Getenv("COBALT_CRASH_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
@@ -83,7 +97,8 @@ func TestCrashRecovery(t *testing.T) {
 	fs := vfs.NewCrashableMem()
 	// Deferred writes pile up between flushes, so many cuts find records to replay at the next
 	// mount (and some cut the power during that replay).
-	opts := Options{FS: fs, PreferDeferredSize: 16 << 10, DeferredBatch: 64, DeferredInterval: time.Hour}
+	opts := base
+	opts.FS, opts.PreferDeferredSize, opts.DeferredBatch, opts.DeferredInterval = fs, 16<<10, 64, time.Hour
 	if _, err := Mkfs(ctx, mem, "db", MkfsOptions{FS: fs}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +179,7 @@ func TestCrashRecovery(t *testing.T) {
 			duringMount++ // the previous cut's transactions are verified at the next mount
 		} else {
 			verify(cut, s)
-			wait = runUntilCut(t, s, dev, ws, rng, byOp)
+			wait = runUntilCut(t, s, dev, ws, rng, byOp, base.BufferedWrites)
 		}
 		clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rand.New(rand.NewPCG(rng.Uint64(), 0))})
 		wait()
@@ -192,7 +207,10 @@ func TestCrashRecovery(t *testing.T) {
 // runUntilCut runs the workers until the power is cut: by the device rule (byOp) or by the test
 // after a random number of commits. The caller takes the metadata crash image, then calls the
 // returned function, which waits for the workers still committing (their outcome stays uncertain).
-func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker, rng *rand.Rand, byOp bool) func() {
+//
+// With checkReads, after each acknowledged commit a worker reads every object of its collection
+// and compares it with the acknowledged state (while the device is on).
+func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker, rng *rand.Rand, byOp, checkReads bool) func() {
 	var imaged atomic.Bool // set just before the crash image is taken
 	var commits atomic.Int64
 	cutAt := int64(1 + rng.IntN(40))
@@ -232,6 +250,14 @@ func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker
 					}
 					w.outs[len(w.outs)-1] = outcomeApplied
 					m = next
+					if checkReads {
+						if err := checkCollectionReads(s, dev, m, w.coll); err != nil {
+							mu.Lock()
+							firstErr = fmt.Errorf("worker %s: %w", w.coll, err)
+							mu.Unlock()
+							return
+						}
+					}
 				case errors.Is(err, ErrFailed):
 					return // the KV itself failed: uncertain
 				default:
@@ -266,6 +292,24 @@ func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker
 			t.Fatal(firstErr)
 		}
 	}
+}
+
+// checkCollectionReads reads every object of collection c and compares it with m. Reads that
+// end with the device off are not checked (they may fail).
+func checkCollectionReads(s *Store, dev *faultdev.Device, m *model, c string) error {
+	for name, o := range m.colls[c] {
+		got, err := s.Read(ctx, c, name, 0, 0)
+		if dev.PoweredOff() {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s/%s after its commit: %w", c, name, err)
+		}
+		if !bytes.Equal(got, o.data) {
+			return fmt.Errorf("read %s/%s after its commit: %d bytes read differ from the %d acknowledged", c, name, len(got), len(o.data))
+		}
+	}
+	return nil
 }
 
 // collectionDigest hashes everything a collection holds, as read through the store.

@@ -44,7 +44,9 @@
 // (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
 // prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
 // extent reference counts), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
-// Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring).
+// Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),
+// bufwrites.go (buffered writes: written data cached as writing at publication, clean once
+// durable).
 //
 // # Caveats
 //

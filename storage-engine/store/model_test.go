@@ -299,6 +299,7 @@ func TestModelRandomized(t *testing.T) {
 		{"cow", Options{PreferDeferredSize: -1}, MkfsOptions{}},
 		{"deferred", Options{PreferDeferredSize: 64 << 10, DeferredBatch: 8}, MkfsOptions{}},
 		{"unit16k", Options{}, MkfsOptions{MinAllocSize: 16 << 10}},
+		{"buffered-writes", Options{BufferedWrites: true, PreferDeferredSize: 64 << 10, DeferredBatch: 8}, MkfsOptions{}},
 	}
 	for i, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) {

@@ -36,6 +36,11 @@ type Options struct {
 	MemoryTarget int64
 	// DisableBufferedReads stops caching data read from the device (cold-read benchmarks).
 	DisableBufferedReads bool
+	// BufferedWrites keeps written data in the buffer cache: it is cached (state writing) when
+	// its transaction is published and stays cached (clean) once the commit is durable, unless
+	// written with Transaction.WriteNoCache. Off by default (BlueStore's
+	// bluestore_default_buffered_write): a commit then drops the changed objects' cached data.
+	BufferedWrites bool
 	// OnodeCache, if set, replaces the built-in onode cache.
 	OnodeCache OnodeCache
 	// MaxGroupTxns bounds how many transactions share one KV sync; 0 picks 128.

@@ -32,6 +32,11 @@ type group struct {
 	dropDefer []physSeq      // published deferred entries whose records the group deleted
 	writes    []pendingWrite // copy-on-write data to write before the KV commit
 
+	// cached: per object, the data to cache at publication (bufwrites.go); cacheSeq tags the
+	// group's writing buffers.
+	cached   map[OnodeKey]*cachedWrites
+	cacheSeq uint64
+
 	nextNid, nextSeq uint64
 	stats            kv.Stats
 	txn              int  // index of the transaction being staged
@@ -62,6 +67,8 @@ func (s *Store) newGroup() *group {
 		blocks:     map[uint64][]byte{},
 		prepBlocks: map[uint64][]byte{},
 		defers:     map[uint64]deferredEntry{},
+		cached:     map[OnodeKey]*cachedWrites{},
+		cacheSeq:   s.nextGroup(),
 		nextNid:    s.nextNid,
 		nextSeq:    s.nextSeq,
 		stats:      s.pub.stats,
@@ -116,15 +123,19 @@ func (g *group) applyOp(o op, p *prepared) error {
 		_, err := g.mutOnode(k, true)
 		return err
 	case opWrite:
+		g.noteWrite(k, o.off, o.data, o.nocache)
 		if p != nil {
 			return g.writePrepared(k, o.off, o.data, p)
 		}
 		return g.write(k, o.off, o.data)
 	case opZero:
+		g.noteReplace(k)
 		return g.zero(k, o.off, o.length)
 	case opTruncate:
+		g.noteReplace(k)
 		return g.truncate(k, o.off)
 	case opRemove:
+		g.noteReplace(k)
 		return g.remove(k)
 	case opSetAttr:
 		on, err := g.mutOnode(k, false)
@@ -187,11 +198,14 @@ func (g *group) applyOp(o op, p *prepared) error {
 		if err := kv.ValidateObject(o.dst); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
+		g.noteReplace(OnodeKey{o.c, o.dst})
 		return g.clone(k, OnodeKey{o.c, o.dst})
 	case opRename:
 		if err := kv.ValidateObject(o.dst); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
+		g.noteReplace(k)
+		g.noteReplace(OnodeKey{o.c, o.dst})
 		return g.rename(k, OnodeKey{o.c, o.dst})
 	}
 	return fmt.Errorf("unknown op %d: %w", o.kind, ErrInvalid)
@@ -506,7 +520,7 @@ func (g *group) publish() {
 		if !st.dirty {
 			continue
 		}
-		s.caches.discard(k)
+		g.publishBuffers(k)
 		if st.o == nil {
 			s.cache.Remove(k)
 		} else {

@@ -57,6 +57,7 @@ type Store struct {
 	commitMu sync.Mutex
 	nextNid  uint64
 	nextSeq  uint64
+	groupSeq uint64 // the last cacheSeq handed to a group (bufwrites.go)
 
 	// life guards the queue against Close: Commit holds it shared while enqueuing.
 	life   sync.RWMutex

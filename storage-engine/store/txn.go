@@ -46,6 +46,8 @@ type op struct {
 	name   string
 	kvs    map[string][]byte
 	keys   []string
+	// nocache: with Options.BufferedWrites, the written data leaves the cache once committed.
+	nocache bool
 }
 
 // Transaction is an ordered batch of operations applied atomically by Store.Commit: after a crash
@@ -91,6 +93,15 @@ func (t *Transaction) Write(c, o string, off uint64, data []byte) *Transaction {
 	cp := blockdev.AlignedBuffer(len(data))
 	copy(cp, data)
 	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: cp, length: uint64(len(data))})
+}
+
+// WriteNoCache is Write with a no-cache hint: with Options.BufferedWrites, the data is not kept
+// in the buffer cache once the transaction has committed (without the option, no written data
+// is).
+func (t *Transaction) WriteNoCache(c, o string, off uint64, data []byte) *Transaction {
+	t.Write(c, o, off, data)
+	t.ops[len(t.ops)-1].nocache = true
+	return t
 }
 
 // Zero makes [off, off+length) read as zeros (freeing whole allocation units), creating the object
