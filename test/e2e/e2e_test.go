@@ -3,11 +3,8 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,14 +12,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 )
@@ -33,15 +26,8 @@ type written struct {
 	sum          string
 }
 
-// Data that later steps read back.
-var (
-	volumeA   = "vol-a"
-	dataA     written   // step 3: 8 MiB through the CLI
-	streamed  []written // step 4: acknowledged writes of the write stream
-	storeUUID string
-)
-
 const (
+	volumeA     = "vol-a"
 	dataASize   = int64(8 << 20)
 	chunkSize   = int64(256 << 10)
 	streamBase  = int64(64 << 20)
@@ -49,6 +35,13 @@ const (
 )
 
 var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
+	// What later steps check again: the store's identity and the data written so far.
+	var (
+		storeUUID string
+		dataA     written   // step 3: 8 MiB through the CLI
+		streamed  []written // step 4: the acknowledged writes of the write stream
+	)
+
 	It("1: helm install; the operator pod is Ready and elects a leader", func(ctx SpecContext) {
 		rel, err := s.helm.install(ctx, chartValues(false, ""))
 		Expect(err).NotTo(HaveOccurred())
@@ -255,212 +248,3 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		expectExt4Untouched(ctx)
 	}, SpecTimeout(10*time.Minute))
 })
-
-// expectVolumeReady waits for Volume name to be Ready and placed on the Store of device.
-func expectVolumeReady(ctx context.Context, name, device string) {
-	GinkgoHelper()
-	Eventually(func(g Gomega) {
-		var vol storagev1alpha1.Volume
-		g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: name}, &vol)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(vol.Status.Conditions, storagev1alpha1.ConditionReady)).To(BeTrue(),
-			"Volume %s conditions %+v", name, vol.Status.Conditions)
-		g.Expect(vol.Status.Placement).NotTo(BeNil())
-		g.Expect(vol.Status.Placement.Store).To(Equal(storeOn(g, ctx, device).Name), "Volume %s placement", name)
-	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
-}
-
-// expectReadBack reads every range of want in one pass through the CLI and compares checksums.
-func expectReadBack(ctx context.Context, want []written) {
-	GinkgoHelper()
-	for i, w := range want {
-		out := filepath.Join(s.work, fmt.Sprintf("readback-%d.out", i))
-		var got string
-		// The CLI resolves the Volume to its daemon's current endpoint; right after a restart the
-		// Store may still name the old pod's address until the next heartbeat.
-		Eventually(func() error {
-			var err error
-			got, err = s.cli.read(ctx, volumeA, out, w.offset, w.size)
-			return err
-		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
-		Expect(got).To(Equal(w.sum), "range [%d, %d) of %s", w.offset, w.offset+w.size, volumeA)
-	}
-	GinkgoWriter.Printf("read back %d ranges of %s: checksums match\n", len(want), volumeA)
-}
-
-func expectExt4Untouched(ctx context.Context) {
-	GinkgoHelper()
-	sum, err := headSum(ctx, s.ext4.path)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(sum).To(Equal(s.ext4Head), "first MiB of the ext4 device %s changed", s.ext4.path)
-}
-
-func expectGone(ctx context.Context, obj client.Object, key types.NamespacedName, timeout time.Duration) {
-	GinkgoHelper()
-	Eventually(func() error {
-		err := s.c.Get(ctx, key, obj)
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("%T %s still exists (deletionTimestamp %v, finalizers %v)", obj, key, obj.GetDeletionTimestamp(), obj.GetFinalizers())
-	}).WithContext(ctx).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed())
-}
-
-// leftovers lists every Cobalt object still in the cluster after helm uninstall, except the two
-// kinds the chart keeps on purpose (keptByDesign).
-func leftovers(ctx context.Context) []string {
-	var left []string
-	lists := map[string]client.ObjectList{
-		"StorageCluster": &storagev1alpha1.StorageClusterList{}, "Store": &storagev1alpha1.StoreList{},
-		"Volume": &storagev1alpha1.VolumeList{},
-	}
-	for kind, l := range lists {
-		if err := s.c.List(ctx, l); err != nil {
-			left = append(left, fmt.Sprintf("list %s: %v", kind, err))
-			continue
-		}
-		for _, o := range mustItems(l) {
-			left = append(left, kind+" "+o)
-		}
-	}
-	nsLists := map[string]client.ObjectList{
-		"Deployment": &appsv1.DeploymentList{}, "DaemonSet": &appsv1.DaemonSetList{}, "Pod": &corev1.PodList{},
-		"ServiceAccount": &corev1.ServiceAccountList{}, "Service": &corev1.ServiceList{}, "Secret": &corev1.SecretList{},
-		"ConfigMap": &corev1.ConfigMapList{}, "Role": &rbacv1.RoleList{}, "RoleBinding": &rbacv1.RoleBindingList{},
-	}
-	for kind, l := range nsLists {
-		if err := s.c.List(ctx, l, client.InNamespace(releaseNamespace)); err != nil {
-			left = append(left, fmt.Sprintf("list %s: %v", kind, err))
-			continue
-		}
-		for _, o := range mustItems(l) {
-			if kind == "ServiceAccount" && o == releaseNamespace+"/default" ||
-				kind == "ConfigMap" && o == releaseNamespace+"/kube-root-ca.crt" ||
-				kind == "Secret" && o == releaseNamespace+"/cobalt-ca" {
-				continue
-			}
-			left = append(left, kind+" "+o)
-		}
-	}
-	for kind, l := range map[string]client.ObjectList{"ClusterRole": &rbacv1.ClusterRoleList{}, "ClusterRoleBinding": &rbacv1.ClusterRoleBindingList{}} {
-		if err := s.c.List(ctx, l); err != nil {
-			left = append(left, fmt.Sprintf("list %s: %v", kind, err))
-			continue
-		}
-		for _, o := range mustItems(l) {
-			if strings.Contains(o, "cobalt") {
-				left = append(left, kind+" "+o)
-			}
-		}
-	}
-	return left
-}
-
-// keptByDesign names what helm uninstall leaves on purpose: the CRDs (Helm never deletes CRDs
-// from crds/) and the operator's CA Secret (created at run time, not by Helm).
-func keptByDesign(ctx context.Context) []string {
-	var kept []string
-	var crds apiextensionsv1.CustomResourceDefinitionList
-	if err := s.c.List(ctx, &crds); err != nil {
-		kept = append(kept, "list CRDs: "+err.Error())
-	} else {
-		for _, c := range crds.Items {
-			if c.Spec.Group == storagev1alpha1.GroupVersion.Group {
-				kept = append(kept, "CRD "+c.Name)
-			}
-		}
-	}
-	var ca corev1.Secret
-	if err := s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: "cobalt-ca"}, &ca); err == nil {
-		kept = append(kept, "Secret "+releaseNamespace+"/cobalt-ca")
-	}
-	return kept
-}
-
-// mustItems returns namespace/name (or name) of every item of a typed list.
-func mustItems(l client.ObjectList) []string {
-	objs, err := meta.ExtractList(l)
-	if err != nil {
-		return []string{"extract list: " + err.Error()}
-	}
-	out := make([]string, 0, len(objs))
-	for _, o := range objs {
-		m, err := meta.Accessor(o)
-		if err != nil {
-			continue
-		}
-		if m.GetNamespace() != "" {
-			out = append(out, m.GetNamespace()+"/"+m.GetName())
-		} else {
-			out = append(out, m.GetName())
-		}
-	}
-	return out
-}
-
-// writeStream writes chunkSize chunks of random data at consecutive offsets through the CLI,
-// one command per chunk, until stopped; it remembers the chunks the CLI acknowledged (exit 0).
-type writeStream struct {
-	mu     sync.Mutex
-	ok     []written
-	failed int
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startWriteStream(ctx context.Context, volume string, base int64) *writeStream {
-	ctx, cancel := context.WithCancel(ctx)
-	w := &writeStream{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer GinkgoRecover()
-		defer close(w.done)
-		for i := int64(0); ctx.Err() == nil; i++ {
-			off := base + i*chunkSize
-			in := filepath.Join(s.work, fmt.Sprintf("chunk-%d.in", i))
-			sum, err := randomFile(in, chunkSize)
-			if err != nil {
-				GinkgoWriter.Printf("write stream: %v\n", err)
-				return
-			}
-			callCtx, callCancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err = s.cli.write(callCtx, volume, in, off, chunkSize)
-			callCancel()
-			w.mu.Lock()
-			if err == nil {
-				w.ok = append(w.ok, written{offset: off, size: chunkSize, sum: sum})
-			} else if ctx.Err() == nil {
-				w.failed++
-				GinkgoWriter.Printf("write stream: chunk %d not acknowledged: %v\n", i, err)
-			}
-			w.mu.Unlock()
-			if err != nil {
-				time.Sleep(500 * time.Millisecond)
-			}
-		}
-	}()
-	return w
-}
-
-func (w *writeStream) acked() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.ok)
-}
-
-func (w *writeStream) failures() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.failed
-}
-
-// stop ends the stream and returns the acknowledged writes. A write cut by stop is not
-// acknowledged, whatever reached the store.
-func (w *writeStream) stop() []written {
-	w.cancel()
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]written(nil), w.ok...)
-}
