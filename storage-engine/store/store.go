@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
@@ -306,5 +305,3 @@ func (s *Store) ListCollections(ctx context.Context) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
-
-func since(t time.Time) time.Duration { return time.Since(t) }
