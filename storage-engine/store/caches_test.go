@@ -20,6 +20,10 @@ func TestOnodeCacheAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer caches.close()
+	// The test sets the Onode cache's capacity itself: stop the Tuner, which would otherwise
+	// resize it in the background (close stops it again harmlessly).
+	caches.stop()
+	<-caches.done
 	oc := caches.onodeCache(Options{})
 	k := OnodeKey{"c", "o"}
 
