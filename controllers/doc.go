@@ -13,7 +13,8 @@
 //     until then its Ready and Progressing conditions name the Volumes that block it.
 //   - A Volume is placed once: spec.storeName is written when the Volume is placed, and the API
 //     server refuses any later change to it.
-//   - Placement only picks Stores that are Ready (fresh heartbeat), admin state "in", not skipped by
+//   - Placement only picks Stores that are Ready (fresh heartbeat and a published node daemon
+//     endpoint, so the node can be reached at once), admin state "in", not skipped by
 //     the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not
 //     being deleted, and with room for the whole requested size.
 //   - controllers talk to nodes only through CR status (heartbeats, capacity) and the NodeClient

@@ -60,9 +60,32 @@ func newVolume(ns, name, size string) *v1alpha1.Volume {
 	}
 }
 
-// heartbeat writes what a node daemon reports for a Store: a heartbeat at the fake clock's now
-// and the given capacity and use.
+// heartbeat writes what a serving node daemon reports for a Store: its endpoint annotation, then
+// a heartbeat at the fake clock's now with the given capacity and use.
 func heartbeat(ctx context.Context, name, capacity, used string) {
+	publishEndpoint(ctx, name)
+	reportStore(ctx, name, capacity, used)
+}
+
+// publishEndpoint sets the Store's node-endpoint annotation, as the node daemon does once its
+// gRPC server serves.
+func publishEndpoint(ctx context.Context, name string) {
+	Eventually(func() error {
+		s := &v1alpha1.Store{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
+			return err
+		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[v1alpha1.AnnotationNodeEndpoint] = "10.0.0.7:7443"
+		return k8sClient.Update(ctx, s)
+	}).Should(Succeed())
+}
+
+// reportStore writes only the status a node daemon reports (a heartbeat at the fake clock's now
+// with the given capacity and use), as it does before its API serves.
+func reportStore(ctx context.Context, name, capacity, used string) {
 	Eventually(func() error {
 		s := &v1alpha1.Store{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
@@ -137,7 +160,10 @@ func pokeStore(ctx context.Context, name string) {
 		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
 			return err
 		}
-		s.Annotations = map[string]string{"test/poke": uniqueName("p")}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations["test/poke"] = uniqueName("p")
 		return k8sClient.Update(ctx, s)
 	}).Should(Succeed())
 }

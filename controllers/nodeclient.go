@@ -15,8 +15,11 @@ import (
 //   - Safe for concurrent use by several reconciles at once.
 //   - The node daemon to call is the one serving store.Status.UUID on store.Spec.NodeName. It
 //     publishes its gRPC address (host:port) in the Store's annotation
-//     storage.cobalt.io/node-endpoint on every heartbeat; a Store without that annotation or
-//     without a UUID yet gets an error, which the reconciler reports and retries with backoff.
+//     storage.cobalt.io/node-endpoint (v1alpha1.AnnotationNodeEndpoint) once its API serves and on
+//     every heartbeat after. The Store reconciler keeps a Store without it not Ready
+//     (EndpointPending), so the Volume reconciler never places on or calls such a Store; a Store
+//     without that annotation or without a UUID still gets an error, which the reconciler reports
+//     and retries with backoff.
 //   - A volume is identified by VolumeID(vol) (the Volume object's UID), never by its name, so a
 //     deleted and re-created Volume of the same name is a different volume.
 //   - Every method is idempotent: CreateVolume of an existing volume returns its current

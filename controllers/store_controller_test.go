@@ -61,6 +61,22 @@ var _ = Describe("Store reconciler", func() {
 		Eventually(storeCondition(ctx, v1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 	})
 
+	It("stays not Ready, saying so, until its node daemon publishes its endpoint", func(ctx context.Context) {
+		reportStore(ctx, store.Name, "100Gi", "10Gi")
+		Eventually(storeCondition(ctx, v1alpha1.ConditionReady)).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonEndpointPending),
+			HaveField("Message", ContainSubstring("has not published its API endpoint (annotation storage.cobalt.io/node-endpoint)"))))
+		Eventually(storeCondition(ctx, v1alpha1.ConditionSchedulable)).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonStoreNotReady)))
+		poke(ctx)
+		Consistently(storeCondition(ctx, v1alpha1.ConditionReady), "1s").Should(HaveField("Reason", v1alpha1.ReasonEndpointPending))
+
+		publishEndpoint(ctx, store.Name)
+		Eventually(storeCondition(ctx, v1alpha1.ConditionReady)).Should(And(
+			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", v1alpha1.ReasonHeartbeatFresh)))
+		Eventually(storeCondition(ctx, v1alpha1.ConditionSchedulable)).Should(HaveField("Status", metav1.ConditionTrue))
+	})
+
 	It("is drained by admin state out and admitted again by in", func(ctx context.Context) {
 		heartbeat(ctx, store.Name, "100Gi", "10Gi")
 		Eventually(storeCondition(ctx, v1alpha1.ConditionSchedulable)).Should(HaveField("Status", metav1.ConditionTrue))

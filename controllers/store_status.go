@@ -20,7 +20,8 @@ const nearlyFullPercent = 90
 // and the timeout, not on the current time, so re-evaluating a healthy Store changes nothing and
 // writes nothing.
 type storeHealth struct {
-	// Ready is true when the device is in use and the heartbeat is fresh.
+	// Ready is true when the device is in use, the heartbeat is fresh and the node daemon has
+	// published its endpoint, so a Volume placed on the Store can be created at once.
 	Ready bool
 	// Reason and Message explain Ready.
 	Reason, Message string
@@ -47,6 +48,13 @@ func evaluateStoreHealth(store *storagev1alpha1.Store, now time.Time, timeout ti
 	if age < 0 {
 		// A node clock ahead of ours: treat the heartbeat as just received.
 		age = 0
+	}
+	if store.Annotations[storagev1alpha1.AnnotationNodeEndpoint] == "" {
+		// The daemon reports the store before its API serves (it waits for the CA Secret first);
+		// placing a Volume now would only fail to reach it.
+		return storeHealth{Reason: storagev1alpha1.ReasonEndpointPending,
+			Message: "the node daemon reports the store but has not published its API endpoint (annotation " +
+				storagev1alpha1.AnnotationNodeEndpoint + ") yet; it does once its gRPC server serves, which needs the node API's CA Secret"}
 	}
 	return storeHealth{Ready: true, Reason: storagev1alpha1.ReasonHeartbeatFresh,
 		Message: fmt.Sprintf("heartbeat within the %s timeout", timeout), StaleIn: timeout - age}

@@ -14,8 +14,11 @@ import (
 
 var unitNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
+// storeWith builds a Store as its node daemon reports it; the daemon has published its endpoint
+// (withoutEndpoint takes it away).
 func storeWith(heartbeatAge *time.Duration, notUsed string, capacity, used string, admin v1alpha1.AdminState) *v1alpha1.Store {
 	s := &v1alpha1.Store{Spec: v1alpha1.StoreSpec{AdminState: admin}}
+	s.Annotations = map[string]string{v1alpha1.AnnotationNodeEndpoint: "10.0.0.7:7443"}
 	if heartbeatAge != nil {
 		s.Status.LastHeartbeat = &metav1.Time{Time: unitNow.Add(-*heartbeatAge)}
 	}
@@ -33,6 +36,12 @@ func storeWith(heartbeatAge *time.Duration, notUsed string, capacity, used strin
 
 func age(d time.Duration) *time.Duration { return &d }
 
+// withoutEndpoint is s before its node daemon published the endpoint of its API.
+func withoutEndpoint(s *v1alpha1.Store) *v1alpha1.Store {
+	delete(s.Annotations, v1alpha1.AnnotationNodeEndpoint)
+	return s
+}
+
 func TestEvaluateStoreHealth(t *testing.T) {
 	const timeout = time.Minute
 	tests := []struct {
@@ -49,6 +58,14 @@ func TestEvaluateStoreHealth(t *testing.T) {
 		{"one second past the timeout", storeWith(age(timeout+time.Second), "", "", "", ""), false, v1alpha1.ReasonHeartbeatStale, 0, "2026-03-04T05:05:06Z is older than the 1m0s timeout"},
 		{"node clock ahead counts as just now", storeWith(age(-30*time.Second), "", "", "", ""), true, v1alpha1.ReasonHeartbeatFresh, timeout, ""},
 		{"device not used wins over a fresh heartbeat", storeWith(age(0), "device has an xfs filesystem", "", "", ""), false, v1alpha1.ReasonDeviceNotUsed, 0, "device has an xfs filesystem"},
+		{"fresh heartbeat without an endpoint is pending", withoutEndpoint(storeWith(age(time.Second), "", "", "", "")), false, v1alpha1.ReasonEndpointPending, 0, "has not published its API endpoint (annotation storage.cobalt.io/node-endpoint)"},
+		{"empty endpoint is pending", func() *v1alpha1.Store {
+			s := storeWith(age(time.Second), "", "", "", "")
+			s.Annotations[v1alpha1.AnnotationNodeEndpoint] = ""
+			return s
+		}(), false, v1alpha1.ReasonEndpointPending, 0, ""},
+		{"stale wins over a missing endpoint", withoutEndpoint(storeWith(age(time.Hour), "", "", "", "")), false, v1alpha1.ReasonHeartbeatStale, 0, "older than"},
+		{"no heartbeat wins over a missing endpoint", withoutEndpoint(storeWith(nil, "", "", "", "")), false, v1alpha1.ReasonAwaitingHeartbeat, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +110,8 @@ func TestStoreConditions(t *testing.T) {
 			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonNearlyFull},
 		{"89% full is not", storeWith(age(time.Second), "", "100Gi", "89Gi", v1alpha1.AdminStateIn),
 			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
+		{"endpoint pending is neither Ready nor Schedulable", withoutEndpoint(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn)),
+			metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady, v1alpha1.ReasonAsExpected},
 		{"zero capacity is not degraded by division", storeWith(age(time.Second), "", "0", "0", v1alpha1.AdminStateIn),
 			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
 	}

@@ -91,6 +91,33 @@ var _ = Describe("Volume reconciler", func() {
 		Eventually(volumeCondition(ctx, "v4", v1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 	})
 
+	It("waits for a Store's node daemon endpoint before placing on it and calls the node only then", func(ctx context.Context) {
+		name := uniqueName("pending")
+		Expect(k8sClient.Create(ctx, newStore(name, cluster, "node-a"))).To(Succeed())
+		reportStore(ctx, name, "100Gi", "0")
+
+		v := newVolume(ns, "early", "1Gi")
+		Expect(k8sClient.Create(ctx, v)).To(Succeed())
+		Eventually(volumeCondition(ctx, "early", v1alpha1.ConditionReady)).Should(And(
+			HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", v1alpha1.ReasonUnschedulable),
+			HaveField("Message", Equal("no Store can hold 1Gi: 1 Stores considered: 1 endpoint pending"))))
+		Consistently(getVolume(ctx, "early"), "1s").Should(HaveField("Spec.StoreName", BeEmpty()))
+
+		By("publishing the endpoint: the Volume is placed and created with one call, without waiting for its backoff")
+		publishEndpoint(ctx, name)
+		Eventually(volumeCondition(ctx, "early", v1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
+		vol := getVolume(ctx, "early")(Default)
+		Expect(vol.Spec.StoreName).To(Equal(name))
+		var creates []string
+		for _, c := range nodes.Calls() {
+			if c == "create "+name+" "+ns+"/early" {
+				creates = append(creates, c)
+			}
+		}
+		Expect(creates).To(HaveLen(1), "the node is asked once, when it can be reached")
+	})
+
 	It("honours storeSelector and nodeSelector", func(ctx context.Context) {
 		zoneA, zoneB := uniqueName("node"), uniqueName("node")
 		createNode(ctx, zoneA, map[string]string{"topology.kubernetes.io/zone": "a"})

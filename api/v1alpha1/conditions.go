@@ -3,7 +3,8 @@ package v1alpha1
 // Condition types. Every kind reports Ready; the others are listed with the kinds that use them.
 const (
 	// ConditionReady is True when the object does what its spec asks: a StorageCluster has every
-	// desired Store up, a Store is heartbeating, a Volume is created on its Store.
+	// desired Store up, a Store is heartbeating and its node daemon has published the endpoint of
+	// its API (AnnotationNodeEndpoint), a Volume is created on its Store.
 	ConditionReady = "Ready"
 	// ConditionProgressing is True on a StorageCluster while its node daemon rolls out or while it
 	// is being deleted.
@@ -36,6 +37,7 @@ const (
 	ReasonHeartbeatFresh    = "HeartbeatFresh"
 	ReasonHeartbeatStale    = "HeartbeatStale"
 	ReasonAwaitingHeartbeat = "AwaitingHeartbeat"
+	ReasonEndpointPending   = "EndpointPending"
 	ReasonDeviceNotUsed     = "DeviceNotUsed"
 	ReasonNearlyFull        = "NearlyFull"
 	ReasonAdminOut          = "AdminOut"

@@ -39,6 +39,11 @@ const (
 	LabelDeviceClass = "storage.cobalt.io/device-class"
 )
 
+// AnnotationNodeEndpoint is the Store annotation in which the node daemon serving the Store
+// publishes its gRPC address (host:port) once its API serves. A Store without it is not Ready:
+// nothing could reach its node daemon.
+const AnnotationNodeEndpoint = "storage.cobalt.io/node-endpoint"
+
 // ClusterReference names a StorageCluster.
 type ClusterReference struct {
 	// namespace of the StorageCluster.
