@@ -31,8 +31,10 @@ type heartbeat struct {
 	announced map[string]bool
 }
 
-// Start implements manager.Runnable: it reports once the devices are prepared, then every
-// HeartbeatInterval until ctx ends. A failed report is logged and retried at the next tick.
+// Start implements manager.Runnable: it reports once the devices are prepared, again as soon as
+// the gRPC server serves (so the endpoint annotation, without which the operator keeps the Store
+// not Ready, appears without waiting for a tick), then every HeartbeatInterval until ctx ends. A
+// failed report is logged and retried at the next tick.
 func (h *heartbeat) Start(ctx context.Context) error {
 	select {
 	case <-h.node.prepared:
@@ -41,6 +43,7 @@ func (h *heartbeat) Start(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(h.cfg.HeartbeatInterval)
 	defer ticker.Stop()
+	published := h.node.published
 	for {
 		if err := h.report(ctx); err != nil && ctx.Err() == nil {
 			h.log.Error(err, "heartbeat failed")
@@ -49,6 +52,8 @@ func (h *heartbeat) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+		case <-published:
+			published = nil // report once more, now with the endpoint; a nil channel never fires
 		}
 	}
 }

@@ -38,6 +38,9 @@ type node struct {
 
 	// prepared is closed once every device was inspected and prepared.
 	prepared chan struct{}
+	// published is closed once the gRPC server listens and endpoint() returns its address, so the
+	// heartbeat publishes it at once instead of at its next tick.
+	published chan struct{}
 	// serving is true while the gRPC server accepts calls.
 	serving atomic.Bool
 
@@ -52,7 +55,7 @@ type node struct {
 
 func newNode(cfg *Config, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
 	return &node{cfg: cfg, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
-		stores: server.NewStores(), prepared: make(chan struct{})}
+		stores: server.NewStores(), prepared: make(chan struct{}), published: make(chan struct{})}
 }
 
 // Start implements manager.Runnable.
@@ -129,6 +132,9 @@ func (n *node) serve(ctx context.Context) error {
 	go func() { healthDone <- srv.ServeHealth(ctx, hlis) }()
 	srv.SetServing(true)
 	n.serving.Store(true)
+	// The listener accepts connections from here on (Serve picks them up), so the endpoint may be
+	// published before Serve is called.
+	close(n.published)
 	n.log.Info("serving", "address", lis.Addr().String(), "endpoint", n.endpoint())
 
 	// Bound the graceful stop: after ShutdownGrace, cut the remaining calls.
