@@ -3,7 +3,10 @@
 # and kubectl for Kubernetes $K8S_VERSION.
 #
 # Order of preference:
-#   1. DIR already complete: nothing to do (second runs never rebuild).
+#   1. DIR already complete: nothing to do (second runs never rebuild). Complete means all three
+#      binaries exist and kube-apiserver and kubectl report v$K8S_VERSION (binaries built without
+#      version stamps report v0.0.0-master, which the chart's kubeVersion check would refuse;
+#      they are relinked with the stamps, which reuses the Go build cache and takes a minute).
 #   2. setup-envtest can download the release binaries (a laptop with internet): use them.
 #   3. Otherwise build them from Go modules through the module proxy: kube-apiserver and kubectl
 #      from k8s.io/kubernetes (with every staging module replaced by its published version),
@@ -15,10 +18,18 @@ K8S_VERSION=${K8S_VERSION:-1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-3.7.3}
 SETUP_ENVTEST=${SETUP_ENVTEST:-}
 STAGING_VERSION=0.${K8S_VERSION#1.}
+MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
 
 log() { echo "envtest-assets: $*" >&2; }
 
-complete() { [ -x "$DIR/kube-apiserver" ] && [ -x "$DIR/etcd" ] && [ -x "$DIR/kubectl" ]; }
+# stamped BINARY: BINARY exists and reports version v$K8S_VERSION.
+stamped() {
+  local flags=--version
+  [ "$1" = kubectl ] && flags='version --client'
+  # shellcheck disable=SC2086 # flags are words
+  [ -x "$DIR/$1" ] && "$DIR/$1" $flags 2>/dev/null | grep "v$K8S_VERSION\b" >/dev/null
+}
+complete() { stamped kube-apiserver && stamped kubectl && [ -x "$DIR/etcd" ]; }
 
 if complete; then exit 0; fi
 mkdir -p "$DIR"
@@ -38,7 +49,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/cobalt-envtest-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # --- kube-apiserver and kubectl -------------------------------------------------------------
-if [ ! -x "$DIR/kube-apiserver" ] || [ ! -x "$DIR/kubectl" ]; then
+if ! stamped kube-apiserver || ! stamped kubectl; then
   k="$work/kube"; mkdir -p "$k"
   printf 'module cobalt.local/envtest-kube\n\ngo 1.26.0\n' >"$k/go.mod"
   modfile=$(cd "$k" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
@@ -52,10 +63,15 @@ if [ ! -x "$DIR/kube-apiserver" ] || [ ! -x "$DIR/kubectl" ]; then
   printf 'package tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >"$k/tools.go"
   log "resolving k8s.io/kubernetes@v$K8S_VERSION modules"
   (cd "$k" && go mod tidy) >&2
+  # The version stamps that a release build sets (kube-apiserver reports them in /version).
+  ldflags="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$MINOR -X $p.gitTreeState=clean"
+  done
   for c in kube-apiserver kubectl; do
-    [ -x "$DIR/$c" ] && continue
+    stamped "$c" && continue
     log "building $c$([ "$c" = kube-apiserver ] && echo ' (cold: about 6 min on 2 cores)')"
-    (cd "$k" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$DIR/$c.tmp" "k8s.io/kubernetes/cmd/$c") >&2
+    (cd "$k" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$DIR/$c.tmp" "k8s.io/kubernetes/cmd/$c") >&2
     mv "$DIR/$c.tmp" "$DIR/$c"
   done
 fi
