@@ -1,5 +1,7 @@
 // Command manager runs Cobalt's operator: the StorageCluster, Store and Volume reconcilers in one
-// controller-runtime Manager, with metrics, health probes and optional leader election.
+// controller-runtime Manager, with metrics, health probes and optional leader election. The
+// leader election Lease lives in --leader-election-namespace (default: POD_NAMESPACE, else
+// cobalt-system), so a manager run outside the cluster elects as one inside does.
 //
 // At start-up it makes sure the node API's certificate authority exists (a Secret, created on
 // first start), issues itself a client certificate from it, and talks to the node daemons over
@@ -9,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -40,17 +43,43 @@ type options struct {
 	nodeDaemonImage  string
 	heartbeatTimeout time.Duration
 	caSecret         string
+	// leaderElectionNamespace holds the leader election Lease. Set explicitly (never left to
+	// controller-runtime's in-cluster guess) so that a manager run outside the cluster elects too.
+	leaderElectionNamespace string
+}
+
+// defaultOperatorNamespace is the operator's namespace when POD_NAMESPACE is not set (a manager
+// run outside the cluster): the one config/default installs into.
+const defaultOperatorNamespace = "cobalt-system"
+
+// operatorNamespace is the namespace the manager runs in: POD_NAMESPACE (set by the Deployment
+// through the downward API), else defaultOperatorNamespace.
+func operatorNamespace(getenv func(string) string) string {
+	if ns := getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return defaultOperatorNamespace
+}
+
+// bindFlags registers the manager's flags on fs, with the defaults that depend on the
+// environment read through getenv.
+func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
+	opts := &options{}
+	ns := operatorNamespace(getenv)
+	fs.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
+	fs.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	fs.BoolVar(&opts.leaderElect, "leader-elect", false, "Elect a leader so that only one manager replica reconciles at a time.")
+	fs.StringVar(&opts.leaderElectionNamespace, "leader-election-namespace", ns,
+		"Namespace of the leader election Lease; defaults to POD_NAMESPACE, else "+defaultOperatorNamespace+".")
+	fs.StringVar(&opts.nodeDaemonImage, "node-daemon-image", "", "Node daemon image for StorageClusters that do not set spec.nodeDaemon.image.")
+	fs.DurationVar(&opts.heartbeatTimeout, "heartbeat-timeout", controllers.DefaultHeartbeatTimeout, "How old a Store's heartbeat may get before the Store is not Ready.")
+	fs.StringVar(&opts.caSecret, "ca-secret", ns+"/"+controllers.CASecretName,
+		"namespace/name of the node API's CA Secret; created on first start if missing. Defaults to <POD_NAMESPACE, else "+defaultOperatorNamespace+">/"+controllers.CASecretName+".")
+	return opts
 }
 
 func main() {
-	var opts options
-	flag.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
-	flag.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
-	flag.BoolVar(&opts.leaderElect, "leader-elect", false, "Elect a leader so that only one manager replica reconciles at a time.")
-	flag.StringVar(&opts.nodeDaemonImage, "node-daemon-image", "", "Node daemon image for StorageClusters that do not set spec.nodeDaemon.image.")
-	flag.DurationVar(&opts.heartbeatTimeout, "heartbeat-timeout", controllers.DefaultHeartbeatTimeout, "How old a Store's heartbeat may get before the Store is not Ready.")
-	flag.StringVar(&opts.caSecret, "ca-secret", defaultCASecret(),
-		"namespace/name of the node API's CA Secret; created on first start if missing.")
+	opts := bindFlags(flag.CommandLine, os.Getenv)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -61,16 +90,22 @@ func main() {
 		ctrl.Log.Error(err, "load kubeconfig")
 		os.Exit(1)
 	}
-	if err := run(ctrl.SetupSignalHandler(), cfg, opts); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), cfg, *opts); err != nil {
 		ctrl.Log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
+// leaderElectionID names the Lease the manager replicas compete for.
+const leaderElectionID = "cobalt-operator.storage.cobalt.io"
+
 // run runs the manager against the API server of cfg until ctx ends.
 func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if opts.heartbeatTimeout <= 0 {
 		return fmt.Errorf("--heartbeat-timeout must be positive, got %s", opts.heartbeatTimeout)
+	}
+	if opts.leaderElect && opts.leaderElectionNamespace == "" {
+		return errors.New("--leader-elect needs --leader-election-namespace (or POD_NAMESPACE)")
 	}
 	caKey, err := parseNamespacedName(opts.caSecret)
 	if err != nil {
@@ -81,11 +116,12 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	utilruntime.Must(storagev1alpha1.AddToScheme(scheme))
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: opts.metricsAddr},
-		HealthProbeBindAddress: opts.probeAddr,
-		LeaderElection:         opts.leaderElect,
-		LeaderElectionID:       "cobalt-operator.storage.cobalt.io",
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddr},
+		HealthProbeBindAddress:  opts.probeAddr,
+		LeaderElection:          opts.leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: opts.leaderElectionNamespace,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -171,16 +207,6 @@ func newNodeClient(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme
 		return nil, fmt.Errorf("node daemon client: %w", err)
 	}
 	return nodes, nil
-}
-
-// defaultCASecret is <the manager's namespace>/cobalt-ca; the namespace comes from POD_NAMESPACE
-// (set by the Deployment through the downward API), else cobalt-system.
-func defaultCASecret() string {
-	ns := os.Getenv("POD_NAMESPACE")
-	if ns == "" {
-		ns = "cobalt-system"
-	}
-	return ns + "/" + controllers.CASecretName
 }
 
 func parseNamespacedName(s string) (types.NamespacedName, error) {

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,8 +35,47 @@ func TestParseNamespacedName(t *testing.T) {
 	}
 }
 
+func TestBindFlagsDefaultsFromTheEnvironment(t *testing.T) {
+	tests := []struct {
+		name               string
+		podNamespace       string
+		args               []string
+		leaderNS, caSecret string
+	}{
+		{"in cluster: the pod's namespace", "ops", nil, "ops", "ops/cobalt-ca"},
+		{"out of cluster: the install's namespace", "", nil, "cobalt-system", "cobalt-system/cobalt-ca"},
+		{"flags override the environment", "ops", []string{"--leader-election-namespace=elect", "--ca-secret=pki/ca"}, "elect", "pki/ca"},
+		{"out of cluster with a flag", "", []string{"--leader-election-namespace=dev"}, "dev", "cobalt-system/cobalt-ca"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			opts := bindFlags(fs, func(k string) string {
+				if k == "POD_NAMESPACE" {
+					return tt.podNamespace
+				}
+				return ""
+			})
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if opts.leaderElectionNamespace != tt.leaderNS || opts.caSecret != tt.caSecret {
+				t.Fatalf("leader election namespace %q, CA secret %q; want %q, %q", opts.leaderElectionNamespace, opts.caSecret, tt.leaderNS, tt.caSecret)
+			}
+		})
+	}
+}
+
+func TestRunRefusesLeaderElectionWithoutANamespace(t *testing.T) {
+	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, caSecret: "a/b", leaderElect: true})
+	if err == nil || !strings.Contains(err.Error(), "--leader-election-namespace") {
+		t.Fatalf("run = %v, want an error naming --leader-election-namespace", err)
+	}
+}
+
 // TestManagerRunsAgainstAnAPIServer starts the real manager (run) on an envtest API server and
-// checks its wiring end to end: it creates the node API's CA, reconciles a StorageCluster into a
+// checks its wiring end to end: it elects itself leader from outside the cluster (the Lease in
+// --leader-election-namespace), creates the node API's CA, reconciles a StorageCluster into a
 // node daemon DaemonSet with a copy of the CA in the cluster's namespace, and stops cleanly.
 func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	g := NewWithT(t)
@@ -65,8 +107,16 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, cfg, options{metricsAddr: "0", probeAddr: "0", nodeDaemonImage: "cobalt/node-daemon:test",
-			heartbeatTimeout: time.Minute, caSecret: "cobalt-system/cobalt-ca"})
+			heartbeatTimeout: time.Minute, caSecret: "cobalt-system/cobalt-ca",
+			leaderElect: true, leaderElectionNamespace: "cobalt-system"})
 	}()
+
+	var lease coordinationv1.Lease
+	g.Eventually(func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: "cobalt-system", Name: leaderElectionID}, &lease)
+	}, 20*time.Second).Should(Succeed(), "the manager holds the leader election Lease in cobalt-system")
+	g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+	g.Expect(*lease.Spec.HolderIdentity).NotTo(BeEmpty())
 
 	caKey := client.ObjectKey{Namespace: "cobalt-system", Name: "cobalt-ca"}
 	var caSecret corev1.Secret
