@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/bench/fio"
@@ -24,6 +26,24 @@ type SuiteOptions struct {
 	Store store.Options
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// Workloads, when not empty, limits the run to the workloads whose names start with one of
+	// these prefixes (fio, go-dev and store alike); the prefill always runs.
+	Workloads []string
+	// Around, if set, wraps each store workload (e.g. to profile it on its own).
+	Around func(name string, run func())
+}
+
+// selected reports whether workload name is to run.
+func (o SuiteOptions) selected(name string) bool {
+	if len(o.Workloads) == 0 {
+		return true
+	}
+	for _, w := range o.Workloads {
+		if strings.HasPrefix(name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // RunSuite runs the fio baselines (if asked) and then every store workload on the same device.
@@ -45,6 +65,7 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 	for i := range jobs {
 		jobs[i].Runtime = o.Duration
 	}
+	jobs = slices.DeleteFunc(jobs, func(j fio.Job) bool { return !o.selected(j.Name) })
 	if o.Fio {
 		for _, j := range jobs {
 			fr, err := fio.Run(ctx, "", o.DevicePath, j)
@@ -78,7 +99,17 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 		return nil, err
 	}
 	var rows []Row
-	add := func(r Result, err error) error {
+	add := func(name string, w func() (Result, error)) error {
+		if !o.selected(name) {
+			return nil
+		}
+		var r Result
+		var err error
+		if o.Around != nil {
+			o.Around(name, func() { r, err = w() })
+		} else {
+			r, err = w()
+		}
 		if err != nil {
 			return err
 		}
@@ -95,13 +126,13 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 		return closeErr(err)
 	}
 	logf("prefilled %d x 4 MiB in %v", o.Objects, time.Since(t).Round(time.Millisecond))
-	if err := add(SeqWrite(ctx, s, o.Config)); err != nil {
+	if err := add(fmt.Sprintf("seqwrite-1m-qd%d", max(o.SeqQD, 1)), func() (Result, error) { return SeqWrite(ctx, s, o.Config) }); err != nil {
 		return closeErr(err)
 	}
-	if err := add(RandWrite(ctx, s, o.Config, 1)); err != nil {
+	if err := add("randwrite-4k-qd1", func() (Result, error) { return RandWrite(ctx, s, o.Config, 1) }); err != nil {
 		return closeErr(err)
 	}
-	if err := add(RandWrite(ctx, s, o.Config, 16)); err != nil {
+	if err := add("randwrite-4k-qd16", func() (Result, error) { return RandWrite(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)
 	}
 	logMetrics(logf, s.Metrics())
@@ -115,10 +146,10 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 	if s, err = store.Open(ctx, dev, o.DBDir, cold); err != nil {
 		return rows, err
 	}
-	if err := add(RandRead(ctx, s, o.Config, 16)); err != nil {
+	if err := add("randread-4k-qd16", func() (Result, error) { return RandRead(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)
 	}
-	if err := add(CreateSmall(ctx, s, o.Config, 16)); err != nil {
+	if err := add("create-small-qd16", func() (Result, error) { return CreateSmall(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)
 	}
 	logMetrics(logf, s.Metrics())

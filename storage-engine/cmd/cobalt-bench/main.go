@@ -3,10 +3,12 @@
 //
 //	cobalt-bench -device /dev/loop0 -db /tmp/bench-db -duration 10s -fio
 //	cobalt-bench -loop-size 4G -fio   # (root) a sparse file on a fresh loop device, detached at exit
+//	cobalt-bench -loop-size 4G -fio -workloads randwrite-4k-qd16 -cpuprofile /tmp/p   # one workload, profiled
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -41,7 +43,8 @@ func run() error {
 	seqQD := flag.Int("seq-qd", 16, "queue depth of the 1 MiB sequential workload")
 	withFio := flag.Bool("fio", false, "run fio on the raw device first and print it alongside")
 	deferred := flag.Int("prefer-deferred", 0, "store PreferDeferredSize (0 default, -1 off)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the store workloads to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each store workload to <this>.<workload>.prof")
+	workloads := flag.String("workloads", "", "comma-separated workload name prefixes to run (default: all), e.g. randwrite-4k-qd16,seqwrite")
 	flag.Parse()
 	tmp, err := os.MkdirTemp("", "cobalt-bench-")
 	if err != nil {
@@ -76,29 +79,51 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	opts := bench.SuiteOptions{
 		Config:     bench.Config{Objects: *objects, Duration: *duration, SeqQD: *seqQD, Seed: 1},
 		DevicePath: *device, DBDir: *db, Fio: *withFio, Log: os.Stderr,
 	}
 	opts.Store.PreferDeferredSize = *deferred
+	if *workloads != "" {
+		opts.Workloads = strings.Split(*workloads, ",")
+	}
+	var profErr error
+	if *cpuProfile != "" {
+		opts.Around = func(name string, run func()) {
+			if err := profile(*cpuProfile+"."+name+".prof", run); err != nil && profErr == nil {
+				profErr = err
+			}
+		}
+	}
 	rows, err := bench.RunSuite(ctx, opts)
+	if err == nil {
+		err = profErr
+	}
 	if len(rows) > 0 {
 		if perr := bench.Print(os.Stdout, rows); perr != nil && err == nil {
 			err = perr
 		}
 	}
 	return err
+}
+
+// profile runs run under a CPU profile written to path.
+func profile(path string, run func()) error {
+	f, err := os.Create(path)
+	if err != nil {
+		run()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		run()
+		return errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
+	}
+	run()
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return nil
 }
 
 // attachLoop creates a sparse file of size bytes and attaches it to a free loop device with direct
