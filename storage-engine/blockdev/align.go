@@ -17,6 +17,14 @@ func AlignedBuffer(n int) []byte {
 	if n <= 0 {
 		return []byte{}
 	}
+	if n%Alignment == 0 {
+		// Go's allocator places objects of these sizes at multiples of their size class, which
+		// are page aligned; take the plain allocation when it is aligned (it is, in practice)
+		// rather than paying for Alignment bytes of padding on every buffer.
+		if b := make([]byte, n); IsAligned(b, Alignment) {
+			return b
+		}
+	}
 	raw := make([]byte, n+Alignment)
 	off := 0
 	if rem := int(uintptr(unsafe.Pointer(&raw[0])) & (Alignment - 1)); rem != 0 {

@@ -124,7 +124,7 @@ func TestMemFlipBitAndRotational(t *testing.T) {
 }
 
 func TestAlignedBuffer(t *testing.T) {
-	for _, n := range []int{-1, 0, 1, 511, 4096, 4097, 1 << 20} {
+	for _, n := range []int{-1, 0, 1, 511, 4096, 4097, 8192, 12288, 20480, 36864, 1 << 20} {
 		b := blockdev.AlignedBuffer(n)
 		if b == nil || len(b) != max(n, 0) || cap(b) != len(b) {
 			t.Fatalf("AlignedBuffer(%d): len %d cap %d nil=%v", n, len(b), cap(b), b == nil)

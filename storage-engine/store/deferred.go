@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
@@ -44,6 +45,9 @@ type deferredOverlay struct {
 		m     map[uint64]deferredEntry
 		bytes int64
 	}
+	// n mirrors len(mu.m) for readers that only need to know whether the overlay is empty: it is
+	// written under mu, read without it.
+	n atomic.Int64
 }
 
 func newDeferredOverlay() *deferredOverlay {
@@ -74,6 +78,7 @@ func (d *deferredOverlay) put(phys uint64, e deferredEntry) {
 	}
 	d.mu.m[phys] = e
 	d.mu.bytes += int64(len(e.data))
+	d.n.Store(int64(len(d.mu.m)))
 }
 
 // removeIfSeq drops the entry at phys if it is still the one with seq.
@@ -83,8 +88,14 @@ func (d *deferredOverlay) removeIfSeq(phys, seq uint64) {
 	if e, ok := d.mu.m[phys]; ok && e.seq == seq {
 		delete(d.mu.m, phys)
 		d.mu.bytes -= int64(len(e.data))
+		d.n.Store(int64(len(d.mu.m)))
 	}
 }
+
+// empty reports whether no deferred write is pending, without taking the lock. A reader holding
+// the gate shared may trust a true result: entries appear only at publication, under the gate
+// held exclusively.
+func (d *deferredOverlay) empty() bool { return d.n.Load() == 0 }
 
 type physSeq struct{ phys, seq uint64 }
 

@@ -69,7 +69,7 @@ func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]by
 		if length > 0 && length < on.Size-off {
 			end = off + length
 		}
-		out = make([]byte, end-off)
+		out = newReadBuffer(end - off)
 		return s.caches.read(s, OnodeKey{c, o}, on, off, out)
 	})
 	s.m.readLatency.observe(time.Since(start))
@@ -88,14 +88,14 @@ func (s *Store) readRange(k OnodeKey, on *onode.Onode, off uint64, out []byte) e
 	bs := s.csumBlock
 	end := off + uint64(len(out))
 	a, b := alignDown(off, bs), alignUp(end, bs)
-	overlay, _ := s.overlay.len()
+	overlay := !s.overlay.empty()
 	for i := on.Find(a); i < len(on.Extents) && on.Extents[i].Logical < b; i++ {
 		e := on.Extents[i]
 		lo, hi := max(a, e.Logical), min(b, e.LogicalEnd())
 		// Look in the overlay before reading the device: an entry can only disappear (after the
 		// flusher wrote it in place) while the gate is held, never appear.
 		var pending map[uint64][]byte
-		if overlay > 0 {
+		if overlay {
 			for l := lo; l < hi; l += bs {
 				if d, ok := s.overlay.get(e.Phys + (l - e.Logical)); ok {
 					if pending == nil {
@@ -106,9 +106,16 @@ func (s *Store) readRange(k OnodeKey, on *onode.Onode, off uint64, out []byte) e
 			}
 		}
 		var buf []byte
+		// direct: the blocks land in out itself (whole blocks inside [off, end), aligned memory,
+		// none pending), so they need no copy; on a checksum mismatch Read returns no data.
+		direct := false
 		if uint64(len(pending)) < (hi-lo)/bs {
-			buf = s.readBuf(int(hi - lo))
-			defer s.putReadBuf(buf)
+			if len(pending) == 0 && lo >= off && hi <= end && blockdev.IsAligned(out[lo-off:], blockdev.Alignment) {
+				buf, direct = out[lo-off:hi-off], true
+			} else {
+				buf = s.readBuf(int(hi - lo))
+				defer s.putReadBuf(buf)
+			}
 			if _, err := s.dev.ReadAt(buf, int64(e.Phys+(lo-e.Logical))); err != nil {
 				return fmt.Errorf("read %s/%s at %d: %w", k.Collection, k.Object, lo, err)
 			}
@@ -126,7 +133,7 @@ func (s *Store) readRange(k OnodeKey, on *onode.Onode, off uint64, out []byte) e
 			}
 			// Copy the part of the block inside [off, end).
 			cl, ch := max(l, off), min(l+bs, end)
-			if cl < ch {
+			if cl < ch && !direct {
 				copy(out[cl-off:ch-off], blk[cl-l:ch-l])
 			}
 		}
@@ -343,6 +350,16 @@ func (s *Store) CollectionExists(ctx context.Context, c string) (bool, error) {
 	defer s.gate.RUnlock()
 	_, ok := s.pub.colls[c]
 	return ok, nil
+}
+
+// newReadBuffer returns the zeroed buffer a Read of n bytes returns: aligned memory when n is a
+// whole number of alignment units, so that block-aligned reads go from the device straight into
+// it.
+func newReadBuffer(n uint64) []byte {
+	if n%blockdev.Alignment == 0 {
+		return blockdev.AlignedBuffer(int(n))
+	}
+	return make([]byte, n)
 }
 
 // readBuf returns an aligned buffer of n bytes; single checksum blocks, the common random-read
