@@ -46,6 +46,8 @@ type options struct {
 	// leaderElectionNamespace holds the leader election Lease. Set explicitly (never left to
 	// controller-runtime's in-cluster guess) so that a manager run outside the cluster elects too.
 	leaderElectionNamespace string
+	// caOwner is the ServiceAccount that owns the CA Secret (ownCASecret); empty: no owner.
+	caOwner types.NamespacedName
 }
 
 // defaultOperatorNamespace is the operator's namespace when POD_NAMESPACE is not set (a manager
@@ -75,6 +77,9 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 	fs.DurationVar(&opts.heartbeatTimeout, "heartbeat-timeout", controllers.DefaultHeartbeatTimeout, "How old a Store's heartbeat may get before the Store is not Ready.")
 	fs.StringVar(&opts.caSecret, "ca-secret", ns+"/"+controllers.CASecretName,
 		"namespace/name of the node API's CA Secret; created on first start if missing. Defaults to <POD_NAMESPACE, else "+defaultOperatorNamespace+">/"+controllers.CASecretName+".")
+	opts.caOwner.Namespace = ns
+	fs.StringVar(&opts.caOwner.Name, "ca-secret-owner", "",
+		"ServiceAccount in the operator's namespace (the one it runs as) that owns the CA Secret, so that uninstalling the operator deletes the CA; empty: no owner.")
 	return opts
 }
 
@@ -126,7 +131,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	nodes, err := newNodeClient(ctx, cfg, scheme, caKey)
+	nodes, err := newNodeClient(ctx, cfg, scheme, caKey, opts.caOwner)
 	if err != nil {
 		return err
 	}
@@ -181,10 +186,10 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	return nil
 }
 
-// newNodeClient loads (or on first start creates) the CA Secret caKey, issues the operator a
-// client certificate from it and returns the node daemons' mTLS client. It uses a direct client:
-// the manager's cache does not run yet.
-func newNodeClient(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, caKey types.NamespacedName) (*nodeclient.NodeClient, error) {
+// newNodeClient loads (or on first start creates) the CA Secret caKey, makes caOwner its owner,
+// issues the operator a client certificate from it and returns the node daemons' mTLS client. It
+// uses a direct client: the manager's cache does not run yet.
+func newNodeClient(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, caKey, caOwner types.NamespacedName) (*nodeclient.NodeClient, error) {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("create API client: %w", err)
@@ -193,6 +198,14 @@ func newNodeClient(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme
 	ca, err := pki.EnsureCASecret(ctx, c, caKey, now)
 	if err != nil {
 		return nil, fmt.Errorf("node API CA: %w", err)
+	}
+	owned, err := ownCASecret(ctx, c, caKey, caOwner)
+	if err != nil {
+		return nil, fmt.Errorf("node API CA: %w", err)
+	}
+	if owned {
+		ctrl.Log.Info("the node API CA Secret is owned by the operator's ServiceAccount: uninstalling the operator deletes it",
+			"secret", caKey.String(), "owner", caOwner.String())
 	}
 	cert, err := ca.IssueClient("cobalt-operator", now, pki.DefaultLeafValidity)
 	if err != nil {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
@@ -37,30 +33,29 @@ func TestParseNamespacedName(t *testing.T) {
 
 func TestBindFlagsDefaultsFromTheEnvironment(t *testing.T) {
 	tests := []struct {
-		name               string
-		podNamespace       string
-		args               []string
-		leaderNS, caSecret string
+		name                        string
+		podNamespace                string
+		args                        []string
+		leaderNS, caSecret, caOwner string
 	}{
-		{"in cluster: the pod's namespace", "ops", nil, "ops", "ops/cobalt-ca"},
-		{"out of cluster: the install's namespace", "", nil, "cobalt-system", "cobalt-system/cobalt-ca"},
-		{"flags override the environment", "ops", []string{"--leader-election-namespace=elect", "--ca-secret=pki/ca"}, "elect", "pki/ca"},
-		{"out of cluster with a flag", "", []string{"--leader-election-namespace=dev"}, "dev", "cobalt-system/cobalt-ca"},
+		{"in cluster: the pod's namespace", "ops", nil, "ops", "ops/cobalt-ca", "ops/"},
+		{"in cluster with the CA owner", "ops", []string{"--ca-secret-owner=op-sa"}, "ops", "ops/cobalt-ca", "ops/op-sa"},
+		{"out of cluster: the install's namespace, no CA owner", "", nil, "cobalt-system", "cobalt-system/cobalt-ca", "cobalt-system/"},
+		{"flags override the environment", "ops",
+			[]string{"--leader-election-namespace=elect", "--ca-secret=pki/ca"}, "elect", "pki/ca", "ops/"},
+		{"out of cluster with flags", "", []string{"--leader-election-namespace=dev", "--ca-secret-owner=me"}, "dev", "cobalt-system/cobalt-ca", "cobalt-system/me"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-			opts := bindFlags(fs, func(k string) string {
-				if k == "POD_NAMESPACE" {
-					return tt.podNamespace
-				}
-				return ""
-			})
+			env := map[string]string{"POD_NAMESPACE": tt.podNamespace}
+			opts := bindFlags(fs, func(k string) string { return env[k] })
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			if opts.leaderElectionNamespace != tt.leaderNS || opts.caSecret != tt.caSecret {
-				t.Fatalf("leader election namespace %q, CA secret %q; want %q, %q", opts.leaderElectionNamespace, opts.caSecret, tt.leaderNS, tt.caSecret)
+			if opts.leaderElectionNamespace != tt.leaderNS || opts.caSecret != tt.caSecret || opts.caOwner.String() != tt.caOwner {
+				t.Fatalf("leader election namespace %q, CA secret %q, CA owner %q; want %q, %q, %q",
+					opts.leaderElectionNamespace, opts.caSecret, opts.caOwner, tt.leaderNS, tt.caSecret, tt.caOwner)
 			}
 		})
 	}
@@ -75,40 +70,26 @@ func TestRunRefusesLeaderElectionWithoutANamespace(t *testing.T) {
 
 // TestManagerRunsAgainstAnAPIServer starts the real manager (run) on an envtest API server and
 // checks its wiring end to end: it elects itself leader from outside the cluster (the Lease in
-// --leader-election-namespace), creates the node API's CA, reconciles a StorageCluster into a
+// --leader-election-namespace), creates the node API's CA owned by its ServiceAccount, reconciles a StorageCluster into a
 // node daemon DaemonSet with a copy of the CA in the cluster's namespace, and stops cleanly.
 func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	g := NewWithT(t)
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into bin/k8s/<version> and sets it")
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { g.Expect(env.Stop()).To(Succeed()) })
-
-	scheme := runtime.NewScheme()
-	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	g.Expect(storagev1alpha1.AddToScheme(scheme)).To(Succeed())
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
+	cfg, c := testConfig, testClient
 
 	ctx := t.Context()
 	for _, ns := range []string{"cobalt-system", "storage"} {
 		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "cobalt-system", Name: "cobalt-controller-manager"}}
+	g.Expect(c.Create(ctx, sa)).To(Succeed())
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, cfg, options{metricsAddr: "0", probeAddr: "0", nodeDaemonImage: "cobalt/node-daemon:test",
 			heartbeatTimeout: time.Minute, caSecret: "cobalt-system/cobalt-ca",
-			leaderElect: true, leaderElectionNamespace: "cobalt-system"})
+			leaderElect: true, leaderElectionNamespace: "cobalt-system",
+			caOwner: types.NamespacedName{Namespace: "cobalt-system", Name: "cobalt-controller-manager"}})
 	}()
 
 	var lease coordinationv1.Lease
@@ -121,8 +102,11 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	caKey := client.ObjectKey{Namespace: "cobalt-system", Name: "cobalt-ca"}
 	var caSecret corev1.Secret
 	g.Eventually(func() error { return c.Get(ctx, caKey, &caSecret) }, 20*time.Second).Should(Succeed())
-	_, err = pki.ParseCA(caSecret.Data[pki.SecretCertKey], caSecret.Data[pki.SecretKeyKey])
+	_, err := pki.ParseCA(caSecret.Data[pki.SecretCertKey], caSecret.Data[pki.SecretKeyKey])
 	g.Expect(err).NotTo(HaveOccurred(), "the manager created a usable CA")
+	g.Expect(caSecret.OwnerReferences).To(ConsistOf(And(HaveField("Kind", "ServiceAccount"),
+		HaveField("Name", "cobalt-controller-manager"), HaveField("UID", sa.UID))),
+		"the operator's ServiceAccount owns the CA, so uninstalling the operator deletes it")
 
 	sc := &storagev1alpha1.StorageCluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "storage", Name: "dev"},

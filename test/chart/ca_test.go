@@ -27,8 +27,8 @@ func testCA(t testing.TB) (certPEM, keyPEM string) {
 func TestProvidedCASecretLoadsAsTheOperatorReadsIt(t *testing.T) {
 	r := mustRender(t, allOptions(t))
 	secret := find(t, r.objects, "Secret", "cobalt-ca")
-	if got := secret.GetAnnotations()["helm.sh/resource-policy"]; got != "keep" {
-		t.Errorf("CA Secret resource-policy = %q, want keep (uninstall must not delete the CA)", got)
+	if got, ok := secret.GetAnnotations()["helm.sh/resource-policy"]; ok {
+		t.Errorf("CA Secret resource-policy = %q, want none: helm uninstall deletes the CA the values hold", got)
 	}
 	data := decodeSecretData(t, secret)
 	if _, err := pki.ParseCA(data[pki.SecretCertKey], data[pki.SecretKeyKey]); err != nil {

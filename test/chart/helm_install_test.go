@@ -71,8 +71,9 @@ func chartForTestServer(t *testing.T) *chart.Chart {
 
 // TestHelmInstallUpgradeUninstall installs the chart for real into the test API server (`helm
 // install --create-namespace` with every option on), upgrades it, and uninstalls it: the
-// objects appear, and on uninstall they go, except the CA Secret (resource-policy keep) and the
-// CRDs (Helm never deletes CRDs, so uninstalling Cobalt cannot delete anyone's data).
+// objects appear, and on uninstall they go, the CA Secret rendered from the values too, except
+// the StorageCluster (resource-policy keep: deleting it is a decision about data) and the CRDs
+// (Helm never deletes CRDs, so uninstalling Cobalt cannot delete anyone's data).
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	const ns = "cobalt-helm"
 	cfg := helmConfig(t, ns)
@@ -130,8 +131,8 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		t.Errorf("after uninstall: ClusterRole cobalt-manager-role: %v, want NotFound", err)
 	}
 	var ca corev1.Secret
-	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "cobalt-ca"}, &ca); err != nil {
-		t.Errorf("after uninstall the CA Secret must be kept: %v", err)
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "cobalt-ca"}, &ca); !apierrors.IsNotFound(err) {
+		t.Errorf("after uninstall: CA Secret %s/cobalt-ca: %v, want NotFound (the values hold the CA)", ns, err)
 	}
 	sc := &unstructured.Unstructured{}
 	sc.SetAPIVersion("storage.cobalt.io/v1alpha1")

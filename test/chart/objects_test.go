@@ -221,7 +221,7 @@ func decodeSecretData(t testing.TB, secret *unstructured.Unstructured) map[strin
 // TestCASecretNameReachesTheOperator: the operator's default CA Secret is <namespace>/cobalt-ca;
 // another name is passed with --ca-secret.
 func TestCASecretNameReachesTheOperator(t *testing.T) {
-	if args := managerArgs(t, mustRender(t, nil)); slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--ca-secret") }) {
+	if args := managerArgs(t, mustRender(t, nil)); slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--ca-secret=") }) {
 		t.Errorf("default values pass --ca-secret: %v", args)
 	}
 	r := mustRender(t, map[string]any{"nodeAPI": map[string]any{"caSecret": map[string]any{"name": "my-ca"}}})

@@ -64,6 +64,12 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 			g.Expect(*lease.Spec.HolderIdentity).To(HavePrefix(operator.Name+"_"), "lease holder")
 		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 		GinkgoWriter.Printf("operator %s is Ready and holds lease %s\n", operator.Name, leaseName)
+
+		// The CA the operator created is owned by its ServiceAccount, so helm uninstall removes it.
+		var ca corev1.Secret
+		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: "cobalt-ca"}, &ca)).To(Succeed())
+		Expect(ca.OwnerReferences).To(ContainElement(And(HaveField("Kind", "ServiceAccount"),
+			HaveField("Name", operator.Spec.ServiceAccountName))), "owner of the operator's CA Secret")
 	}, SpecTimeout(4*time.Minute))
 
 	It("2: a StorageCluster on loop devices: the node daemon runs, a Store per device, the ext4 device is skipped untouched", func(ctx SpecContext) {
@@ -241,10 +247,15 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
 
 		Expect(s.helm.uninstall()).To(Succeed())
+		// The CA Secret goes through the garbage collector (its owner, the ServiceAccount, went), so
+		// it may take a moment.
 		Eventually(func(g Gomega) {
 			g.Expect(leftovers(ctx)).To(BeEmpty(), "Cobalt objects left after helm uninstall")
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
-		GinkgoWriter.Printf("kept by design after uninstall: %s\n", strings.Join(keptByDesign(ctx), ", "))
+		crds, err := cobaltCRDs(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(crds).To(ConsistOf(keptCRDs), "helm uninstall keeps exactly Cobalt's CRDs (see keptCRDs) and nothing else")
+		GinkgoWriter.Printf("kept by design after uninstall: the CRDs %s (Helm never deletes crds/; deleting them would delete every object of their kinds)\n", strings.Join(crds, ", "))
 		expectExt4Untouched(ctx)
 	}, SpecTimeout(10*time.Minute))
 })

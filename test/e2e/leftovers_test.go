@@ -12,14 +12,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
-// leftovers lists every Cobalt object still in the cluster after helm uninstall, except the two
-// kinds the chart keeps on purpose (keptByDesign).
+// leftovers lists every Cobalt object still in the cluster after helm uninstall, except the CRDs,
+// which are kept on purpose (keptByDesign).
 func leftovers(ctx context.Context) []string {
 	var left []string
 	lists := map[string]client.ObjectList{
@@ -46,9 +45,10 @@ func leftovers(ctx context.Context) []string {
 			continue
 		}
 		for _, o := range mustItems(l) {
+			// What Kubernetes itself puts in every namespace. The operator's CA Secret is not
+			// excused: it is owned by the operator's ServiceAccount, so it goes with the release.
 			if kind == "ServiceAccount" && o == releaseNamespace+"/default" ||
-				kind == "ConfigMap" && o == releaseNamespace+"/kube-root-ca.crt" ||
-				kind == "Secret" && o == releaseNamespace+"/cobalt-ca" {
+				kind == "ConfigMap" && o == releaseNamespace+"/kube-root-ca.crt" {
 				continue
 			}
 			left = append(left, kind+" "+o)
@@ -68,25 +68,26 @@ func leftovers(ctx context.Context) []string {
 	return left
 }
 
-// keptByDesign names what helm uninstall leaves on purpose: the CRDs (Helm never deletes CRDs
-// from crds/) and the operator's CA Secret (created at run time, not by Helm).
-func keptByDesign(ctx context.Context) []string {
-	var kept []string
+// keptCRDs are the only Cobalt objects helm uninstall leaves, on purpose: the CRDs. Helm never
+// deletes what a chart ships in crds/, and that protects data: deleting a CRD deletes every object
+// of its kind at once, finalizers or not, so a mistaken uninstall would drop every Volume and
+// Store record while the data is still on the devices. Removing them is the administrator's call
+// once no Cobalt object is left (`kubectl delete -f charts/cobalt/crds`).
+var keptCRDs = []string{"storageclusters.storage.cobalt.io", "stores.storage.cobalt.io", "volumes.storage.cobalt.io"}
+
+// cobaltCRDs lists the CRDs of Cobalt's API group in the cluster.
+func cobaltCRDs(ctx context.Context) ([]string, error) {
 	var crds apiextensionsv1.CustomResourceDefinitionList
 	if err := s.c.List(ctx, &crds); err != nil {
-		kept = append(kept, "list CRDs: "+err.Error())
-	} else {
-		for _, c := range crds.Items {
-			if c.Spec.Group == storagev1alpha1.GroupVersion.Group {
-				kept = append(kept, "CRD "+c.Name)
-			}
+		return nil, fmt.Errorf("list CRDs: %w", err)
+	}
+	var names []string
+	for _, c := range crds.Items {
+		if c.Spec.Group == storagev1alpha1.GroupVersion.Group {
+			names = append(names, c.Name)
 		}
 	}
-	var ca corev1.Secret
-	if err := s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: "cobalt-ca"}, &ca); err == nil {
-		kept = append(kept, "Secret "+releaseNamespace+"/cobalt-ca")
-	}
-	return kept
+	return names, nil
 }
 
 // mustItems returns namespace/name (or name) of every item of a typed list.
