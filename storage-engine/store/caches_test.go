@@ -145,6 +145,10 @@ func TestTunerSplitsTargetWithPebbleCache(t *testing.T) {
 	// An object's buffers live in one shard: many objects fill every shard.
 	const objects, blocks = 64, 384 << 10 / 4096
 	s := newStore(t, Options{MemoryTarget: target})
+	// The test runs the Tuner's rounds itself: stop the background rounds, which would consume
+	// the counters between the test's rounds (close stops it again harmlessly).
+	s.caches.stop()
+	<-s.caches.done
 	commit(t, s, NewTransaction().CreateCollection("c"))
 	for i := range objects {
 		commit(t, s, NewTransaction().Write("c", fmt.Sprintf("o%d", i), 0, pattern(blocks*4096, byte(i))))
