@@ -161,6 +161,35 @@ var _ = Describe("StorageCluster reconciler", func() {
 		}).Should(And(Not(ContainElement("--allow-wipe")), ContainElement("--device-paths=/dev/nvme0n1,/dev/nvme1n1")))
 	})
 
+	It("rolls the node daemons when the node API's CA changes, and copies the new CA", func(ctx context.Context) {
+		setCACert := func(ctx context.Context, cert string) {
+			Eventually(func() error {
+				sec := &corev1.Secret{}
+				if err := k8sClient.Get(ctx, testCASecret, sec); err != nil {
+					return err
+				}
+				sec.Data["ca.crt"] = []byte(cert)
+				return k8sClient.Update(ctx, sec)
+			}).Should(Succeed())
+		}
+		caAnnotation := func(g Gomega) string {
+			return getDaemonSet(ctx)(g).Spec.Template.Annotations[caHashAnnotation]
+		}
+		Eventually(caAnnotation).Should(Equal(caHash([]byte("test CA certificate"))))
+
+		// A new operator made a new CA (its old Secret was deleted with its ServiceAccount); it
+		// reconciles every StorageCluster when it starts, which the spec change stands in for.
+		setCACert(ctx, "a new test CA certificate")
+		DeferCleanup(func(ctx context.Context) { setCACert(ctx, "test CA certificate") })
+		updateCluster(ctx, func(c *v1alpha1.StorageCluster) { c.Spec.Engine.CacheType = v1alpha1.CacheTypeLRU })
+		Eventually(caAnnotation).Should(Equal(caHash([]byte("a new test CA certificate"))))
+		Eventually(func(g Gomega) []byte {
+			sec := &corev1.Secret{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}, sec)).To(Succeed())
+			return sec.Data["ca.crt"]
+		}).Should(Equal([]byte("a new test CA certificate")))
+	})
+
 	It("puts a changed DaemonSet back", func(ctx context.Context) {
 		Eventually(getDaemonSet(ctx)).Should(Not(BeNil()))
 		Eventually(func() error {

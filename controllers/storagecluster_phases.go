@@ -46,17 +46,15 @@ func (r *StorageClusterReconciler) reconcileRBAC(ctx context.Context, cluster *v
 }
 
 // reconcileCA gives the node daemon the node API's CA: a copy of the operator's CA Secret in
-// the cluster's namespace, and a Role that lets the daemon read just that Secret.
-func (r *StorageClusterReconciler) reconcileCA(ctx context.Context, cluster *v1alpha1.StorageCluster, _ *clusterObservation) error {
+// the cluster's namespace, and a Role that lets the daemon read just that Secret. It records the
+// CA certificate's hash in obs, so that a new CA (the operator made one after its old one was
+// deleted) rolls the node daemons, which issue their serving certificates from it at start.
+func (r *StorageClusterReconciler) reconcileCA(ctx context.Context, cluster *v1alpha1.StorageCluster, obs *clusterObservation) error {
 	if err := r.Apply(ctx, desiredCARole(cluster), fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply node daemon CA role: %w", err)
 	}
 	if err := r.Apply(ctx, desiredCARoleBinding(cluster), fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply node daemon CA role binding: %w", err)
-	}
-	target := client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}
-	if r.CASecret == target {
-		return nil
 	}
 	src := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, r.CASecret, src); err != nil {
@@ -68,6 +66,11 @@ func (r *StorageClusterReconciler) reconcileCA(ctx context.Context, cluster *v1a
 			return fmt.Errorf("the operator's CA secret %s has no %s", r.CASecret, k)
 		}
 		data[k] = src.Data[k]
+	}
+	obs.CAHash = caHash(data["ca.crt"])
+	target := client.ObjectKey{Namespace: cluster.Namespace, Name: CASecretName}
+	if r.CASecret == target {
+		return nil
 	}
 	if err := r.Apply(ctx, desiredCASecret(cluster, data), fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply CA secret %s: %w", target, err)
@@ -104,7 +107,7 @@ func (r *StorageClusterReconciler) reconcileDaemonSet(ctx context.Context, clust
 	if err != nil {
 		return err
 	}
-	if err := r.Apply(ctx, desiredDaemonSet(cluster, image), fieldOwner, client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, desiredDaemonSet(cluster, image, obs.CAHash), fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply node daemon daemonset: %w", err)
 	}
 	ds := &appsv1.DaemonSet{}

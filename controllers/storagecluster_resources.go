@@ -218,10 +218,21 @@ func stateDirOf(cluster *storagev1alpha1.StorageCluster) string {
 	return defaultStateDir
 }
 
-// desiredDaemonSet is the node daemon's DaemonSet running image. Any change of the cluster's
-// spec that matters to the daemon changes the pod template, so the DaemonSet rolls, one node at
-// a time.
-func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image string) *appsv1ac.DaemonSetApplyConfiguration {
+// caHashAnnotation on the node daemon's pod template holds caHash of the node API's CA, so that
+// a new CA rolls the daemons: each issues its serving certificate from the CA when it starts, and
+// the operator's client certificate would not verify against one from an older CA.
+const caHashAnnotation = "storage.cobalt.io/ca-sha256"
+
+// caHash identifies a CA certificate (PEM): the hex SHA-256 of its bytes, cut to 16 characters.
+func caHash(certPEM []byte) string {
+	sum := sha256.Sum256(certPEM)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// desiredDaemonSet is the node daemon's DaemonSet running image, for the node API's CA whose
+// caHash is ca. Any change of the cluster's spec that matters to the daemon, or of the CA,
+// changes the pod template, so the DaemonSet rolls, one node at a time.
+func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string) *appsv1ac.DaemonSetApplyConfiguration {
 	labels := nodeDaemonLabels(cluster)
 	stateDir := stateDirOf(cluster)
 
@@ -301,7 +312,8 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image string) *ap
 			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().
 				WithType(appsv1.RollingUpdateDaemonSetStrategyType).
 				WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(intstr.FromInt32(1)))).
-			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(pod)))
+			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).
+				WithAnnotations(map[string]string{caHashAnnotation: ca}).WithSpec(pod)))
 }
 
 func tolerationApply(t corev1.Toleration) *corev1ac.TolerationApplyConfiguration {

@@ -106,12 +106,12 @@ func TestNodeDaemonArgs(t *testing.T) {
 func TestDesiredDaemonSetPrivilegeFollowsDevices(t *testing.T) {
 	c := &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u"}}
 	c.Spec.Devices.Paths = []string{"/dev/a"}
-	ctr := desiredDaemonSet(c, "img").Spec.Template.Spec.Containers[0]
+	ctr := desiredDaemonSet(c, "img", "0123456789abcdef").Spec.Template.Spec.Containers[0]
 	if ctr.SecurityContext == nil || !ptr.Deref(ctr.SecurityContext.Privileged, false) {
 		t.Error("block devices: want a privileged container")
 	}
 	c.Spec.Devices = v1alpha1.DeviceSelection{File: &v1alpha1.FileDevice{Size: resource.MustParse("1Gi")}}
-	ds := desiredDaemonSet(c, "img")
+	ds := desiredDaemonSet(c, "img", "0123456789abcdef")
 	ctr = ds.Spec.Template.Spec.Containers[0]
 	if ptr.Deref(ctr.SecurityContext.Privileged, true) || ptr.Deref(ctr.SecurityContext.AllowPrivilegeEscalation, true) {
 		t.Error("file device: want an unprivileged container without privilege escalation")
@@ -123,5 +123,19 @@ func TestDesiredDaemonSetPrivilegeFollowsDevices(t *testing.T) {
 	}
 	if got := ptr.Deref(ds.OwnerReferences[0].UID, ""); got != "u" {
 		t.Errorf("owner UID = %q", got)
+	}
+}
+
+func TestDesiredDaemonSetCarriesTheCAHash(t *testing.T) {
+	c := &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u"}}
+	c.Spec.Devices.Paths = []string{"/dev/a"}
+	a, b := caHash([]byte("CA one")), caHash([]byte("CA two"))
+	if a == b || len(a) != 16 || a != caHash([]byte("CA one")) {
+		t.Fatalf("caHash: %q and %q; want 16 stable hex characters that differ between CAs", a, b)
+	}
+	for _, h := range []string{a, b} {
+		if got := desiredDaemonSet(c, "img", h).Spec.Template.Annotations[caHashAnnotation]; got != h {
+			t.Errorf("pod template annotation %s = %q, want %q", caHashAnnotation, got, h)
+		}
 	}
 }

@@ -23,6 +23,8 @@ type clusterObservation struct {
 	DaemonSet *appsv1.DaemonSet
 	// Stores are the cluster's Stores.
 	Stores []storagev1alpha1.Store
+	// CAHash identifies the node API's CA certificate (caHash); set by reconcileCA.
+	CAHash string
 	// Now and HeartbeatTimeout judge Store health.
 	Now              time.Time
 	HeartbeatTimeout time.Duration
