@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -15,6 +16,26 @@ type Result struct {
 	Bytes    int64
 	Elapsed  time.Duration
 	P50, P99 time.Duration
+	// CPU is the process's user+system CPU time during the workload (0 when not measured), which
+	// includes background work such as the KV's flushes and the deferred-write flusher.
+	CPU time.Duration
+}
+
+// CPUPerOp is the process CPU time per operation (0 when not measured).
+func (r Result) CPUPerOp() time.Duration {
+	if r.Ops == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Ops)
+}
+
+// processCPU returns the user+system CPU time the process has used (0 if unavailable).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // IOPS is operations per second.

@@ -113,7 +113,7 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Row, error) {
 		if err != nil {
 			return err
 		}
-		logf("store %-20s %8.0f IOPS %8.1f MB/s p50 %v p99 %v", r.Name, r.IOPS(), r.MBps(), r.P50, r.P99)
+		logf("store %-20s %8.0f IOPS %8.1f MB/s p50 %v p99 %v, process CPU %v/op", r.Name, r.IOPS(), r.MBps(), r.P50, r.P99, r.CPUPerOp().Round(100*time.Nanosecond))
 		rows = append(rows, Row{Store: r, Fio: fioRes[r.Name], Raw: raw[r.Name]})
 		return nil
 	}

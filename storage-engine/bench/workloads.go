@@ -60,6 +60,7 @@ func run(ctx context.Context, name string, qd int, d time.Duration, bytesPerOp i
 	lats := make([]latencies, qd)
 	errs := make([]error, qd)
 	var counter atomic.Int64
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range qd {
 		wg.Add(1)
@@ -81,6 +82,7 @@ func run(ctx context.Context, name string, qd int, d time.Duration, bytesPerOp i
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	var all latencies
 	for w := range qd {
 		if errs[w] != nil {
@@ -88,7 +90,7 @@ func run(ctx context.Context, name string, qd int, d time.Duration, bytesPerOp i
 		}
 		all = append(all, lats[w]...)
 	}
-	r := Result{Name: name, Ops: int64(len(all)), Bytes: int64(len(all)) * bytesPerOp, Elapsed: elapsed}
+	r := Result{Name: name, Ops: int64(len(all)), Bytes: int64(len(all)) * bytesPerOp, Elapsed: elapsed, CPU: cpu}
 	r.P50, r.P99 = all.percentiles()
 	return r, nil
 }

@@ -84,6 +84,10 @@ func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	defer close(s.syncQ)
 	for req := range s.queue {
+		// Wait while maxSyncingGroups groups wait for their WAL sync: the transactions that arrive
+		// meanwhile queue up and then share one group, instead of each paying for a group of
+		// its own (staging, a pebble commit, a WAL write) only to wait for the same sync.
+		s.syncSlots <- struct{}{}
 		reqs := []*commitReq{req}
 	drain:
 		for len(reqs) < s.opts.MaxGroupTxns {
@@ -97,9 +101,16 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		s.commitGroup(reqs)
+		if !s.commitGroup(reqs) {
+			<-s.syncSlots
+		}
 	}
 }
+
+// maxSyncingGroups bounds the groups applied to the KV and waiting for their WAL sync: one being
+// synced and one whose WAL write is queued behind it (pebble syncs it next), so the committer
+// always has the next group ready without splitting the queue into many small groups.
+const maxSyncingGroups = 2
 
 // syncItem is a group whose batch is applied and published, waiting for its WAL sync.
 type syncItem struct {
@@ -108,14 +119,15 @@ type syncItem struct {
 }
 
 // commitGroup runs one group through staging, data I/O, KV apply and publication, then hands it to
-// the syncer. Every request is finished (done closed) here if it failed, else by the syncer.
-func (s *Store) commitGroup(reqs []*commitReq) {
+// the syncer, and reports whether it did. Every request is finished (done closed) here if it
+// failed, else by the syncer.
+func (s *Store) commitGroup(reqs []*commitReq) bool {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	if errp := s.failErr.Load(); errp != nil {
 		s.failAll(reqs, *errp)
 		finish(reqs)
-		return
+		return false
 	}
 	live := make([]*commitReq, 0, len(reqs))
 	live = append(live, reqs...)
@@ -141,7 +153,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			g.abort()
 			s.failAll(live, err)
 			finish(live)
-			return
+			return false
 		}
 		t1 := time.Now()
 		s.m.stageLatency.observe(t1.Sub(t0))
@@ -152,7 +164,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			if bad < 0 { // the flush failed: nothing in the group can be trusted to be durable
 				s.failAll(live, err)
 				finish(live)
-				return
+				return false
 			}
 			live[bad].err = err
 			s.releasePrepared(live[bad].preps)
@@ -169,15 +181,16 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			g.abortAfterFailedCommit()
 			setAll(live, err)
 			finish(live)
-			return
+			return false
 		}
 		t2 := time.Now()
 		g.publish()
 		s.m.publishLatency.observe(time.Since(t2))
 		s.inflight.Add(1)
 		s.syncQ <- &syncItem{g: g, live: live}
-		return
+		return true
 	}
+	return false
 }
 
 // syncLoop waits, in group order, for each applied group's WAL sync, then makes the group's freed
@@ -212,6 +225,7 @@ func (s *Store) syncLoop() {
 		}
 		_ = g.batch.Close()
 		finish(it.live)
+		<-s.syncSlots
 		s.inflight.Done()
 	}
 }

@@ -139,6 +139,9 @@ func (d *deferredOverlay) len() (int, int64) {
 	return len(d.mu.m), d.mu.bytes
 }
 
+// deferredWriters is how many in-place writes the flusher keeps in flight.
+const deferredWriters = 16
+
 // deferredLoop applies deferred writes when enough are pending or periodically.
 func (s *Store) deferredLoop() {
 	defer s.wg.Done()
@@ -170,6 +173,13 @@ func (s *Store) flushDeferred() error {
 		return nil
 	}
 	slices.SortFunc(snap, func(a, b snapEntry) int { return cmp.Compare(a.phys, b.phys) })
+	// Contiguous blocks go out as one write; the writes are issued in parallel, since the blocks
+	// of random overwrites rarely touch and one at a time would leave the device mostly idle.
+	type run struct {
+		phys uint64
+		buf  []byte
+	}
+	var runs []run
 	var maxSeq uint64
 	for i := 0; i < len(snap); {
 		j := i + 1
@@ -188,13 +198,29 @@ func (s *Store) flushDeferred() error {
 				pos += copy(buf[pos:], e.data)
 			}
 		}
-		if _, err := s.dev.WriteAt(buf, int64(snap[i].phys)); err != nil {
-			return fmt.Errorf("apply deferred write at %d: %w", snap[i].phys, err)
-		}
+		runs = append(runs, run{snap[i].phys, buf})
 		for _, e := range snap[i:j] {
 			maxSeq = max(maxSeq, e.seq)
 		}
 		i = j
+	}
+	errs := make([]error, deferredWriters)
+	var wg sync.WaitGroup
+	for w := range min(deferredWriters, len(runs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := w; r < len(runs); r += deferredWriters {
+				if _, err := s.dev.WriteAt(runs[r].buf, int64(runs[r].phys)); err != nil {
+					errs[w] = fmt.Errorf("apply deferred write at %d: %w", runs[r].phys, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := s.dev.Flush(); err != nil {
 		return fmt.Errorf("flush deferred writes: %w", err)

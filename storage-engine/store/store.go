@@ -63,6 +63,9 @@ type Store struct {
 	closed bool // REQUIRES: life
 	queue  chan *commitReq
 	syncQ  chan *syncItem // applied groups waiting for their WAL sync, in order
+	// syncSlots holds one token per group between the committer taking its first transaction
+	// and the syncer finishing it (at most maxSyncingGroups).
+	syncSlots chan struct{}
 	// inflight counts groups handed to the syncer and not yet finished.
 	inflight sync.WaitGroup
 	// durableSeq: every deferred record with a sequence number <= durableSeq is durable; the
@@ -113,6 +116,7 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	s.stopBG = make(chan struct{})
 	s.kickDef = make(chan struct{}, 1)
 	s.syncQ = make(chan *syncItem, 64)
+	s.syncSlots = make(chan struct{}, maxSyncingGroups)
 	s.durableSeq.Store(s.nextSeq - 1)
 	s.wg.Add(3)
 	go s.commitLoop()
