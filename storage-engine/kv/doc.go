@@ -5,14 +5,17 @@
 //
 //	S                          superblock (format version, store UUID, geometry, next nid)
 //	C <collection>             a collection
-//	O <collection> 00 <object> an object's onode; one collection's objects are one range scan
+//	O <collection> 00 <object> an object's onode (without its extent map, which is in E shards);
+//	                           one collection's objects are one range scan
+//	E <nid:8 BE> <shard:8 BE>  one shard of the extent map of the object with that nid: its extents
+//	                           in one fixed logical span, with their checksums (storage-engine/onode)
 //	M <nid:8 BE> <key>         an omap entry of the object with that nid
 //	D <seq:8 BE>               a deferred write of one checksum block, applied in place later
 //	T                          store statistics (object count, logical bytes)
 //	F ...                      reserved for a persisted freelist: today the allocator is rebuilt
 //	                           from the onodes at mount, which cannot leak across a crash
 //
-// Prefixes sort C < D < F < M < O < S < T, and within O the collection name then a NUL precede the
+// Prefixes sort C < D < E < F < M < O < S < T, and within O the collection name then a NUL precede the
 // object name, so the keys of one collection are contiguous and ordered by object name.
 //
 // Every decoder in this package returns an error wrapping ErrCorrupt on malformed input and never

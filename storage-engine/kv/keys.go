@@ -12,6 +12,7 @@ import (
 const (
 	PrefixCollection byte = 'C'
 	PrefixDeferred   byte = 'D'
+	PrefixExtents    byte = 'E'
 	PrefixFreelist   byte = 'F'
 	PrefixOmap       byte = 'M'
 	PrefixOnode      byte = 'O'
@@ -140,6 +141,41 @@ func ParseOmapKey(k []byte) (nid uint64, key string, err error) {
 		return 0, "", fmt.Errorf("omap key %q: %w", k, ErrCorrupt)
 	}
 	return binary.BigEndian.Uint64(k[1:9]), string(k[9:]), nil
+}
+
+// ExtentShardKey is the key of extent-map shard shard (storage-engine/onode) of the object with
+// the given nid.
+func ExtentShardKey(nid, shard uint64) []byte {
+	k := make([]byte, 17)
+	k[0] = PrefixExtents
+	binary.BigEndian.PutUint64(k[1:], nid)
+	binary.BigEndian.PutUint64(k[9:], shard)
+	return k
+}
+
+// ExtentShardSpan is the key range [lo, hi) of every extent-map shard of nid, in shard order.
+func ExtentShardSpan(nid uint64) (lo, hi []byte) {
+	lo = make([]byte, 9)
+	lo[0] = PrefixExtents
+	binary.BigEndian.PutUint64(lo[1:], nid)
+	if nid == ^uint64(0) {
+		return lo, []byte{PrefixExtents + 1}
+	}
+	hi = make([]byte, 9)
+	hi[0] = PrefixExtents
+	binary.BigEndian.PutUint64(hi[1:], nid+1)
+	return lo, hi
+}
+
+// AllExtentShardsSpan is the key range of every extent-map shard.
+func AllExtentShardsSpan() (lo, hi []byte) { return []byte{PrefixExtents}, []byte{PrefixExtents + 1} }
+
+// ParseExtentShardKey splits an extent-map shard key into nid and shard index.
+func ParseExtentShardKey(k []byte) (nid, shard uint64, err error) {
+	if len(k) != 17 || k[0] != PrefixExtents {
+		return 0, 0, fmt.Errorf("extent shard key %q: %w", k, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(k[1:9]), binary.BigEndian.Uint64(k[9:]), nil
 }
 
 // DeferredKey is the key of deferred write seq.

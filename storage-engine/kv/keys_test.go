@@ -53,6 +53,27 @@ func TestKeyParsersRoundTrip(t *testing.T) {
 	if s, err := ParseDeferredKey(DeferredKey(1 << 40)); err != nil || s != 1<<40 {
 		t.Fatalf("deferred: %d %v", s, err)
 	}
+	if n, sh, err := ParseExtentShardKey(ExtentShardKey(9, 1<<33)); err != nil || n != 9 || sh != 1<<33 {
+		t.Fatalf("extent shard: %d %d %v", n, sh, err)
+	}
+	for _, nid := range []uint64{0, 5, ^uint64(0)} {
+		elo, ehi := ExtentShardSpan(nid)
+		in := func(k []byte) bool { return bytes.Compare(k, elo) >= 0 && bytes.Compare(k, ehi) < 0 }
+		if !in(ExtentShardKey(nid, 0)) || !in(ExtentShardKey(nid, ^uint64(0))) {
+			t.Fatalf("extent span of nid %d misses its own shards", nid)
+		}
+		if (nid > 0 && in(ExtentShardKey(nid-1, ^uint64(0)))) || (nid < ^uint64(0) && in(ExtentShardKey(nid+1, 0))) {
+			t.Fatalf("extent span of nid %d holds a neighbour's shard", nid)
+		}
+		if bytes.Compare(ExtentShardKey(nid, 1), ExtentShardKey(nid, 256)) >= 0 {
+			t.Fatal("extent shards of one nid are not in shard order")
+		}
+	}
+	for _, bad := range [][]byte{nil, {PrefixExtents}, ExtentShardKey(1, 2)[:16], append(ExtentShardKey(1, 2), 0), OmapKey(1, "12345678")} {
+		if _, _, err := ParseExtentShardKey(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("ParseExtentShardKey(%q) = %v", bad, err)
+		}
+	}
 	lo, hi := OmapSpan(5, "")
 	if !(bytes.Compare(OmapKey(5, "zzz"), hi) < 0 && bytes.Compare(OmapKey(6, ""), hi) >= 0 && bytes.Compare(OmapKey(4, "zzz"), lo) < 0) {
 		t.Fatal("omap span does not bound exactly one nid")
@@ -80,7 +101,13 @@ func FuzzParseKeys(f *testing.F) {
 	f.Add(OmapKey(3, "k"))
 	f.Add(DeferredKey(9))
 	f.Add(CollectionKey("c"))
+	f.Add(ExtentShardKey(3, 7))
 	f.Fuzz(func(t *testing.T, k []byte) {
+		if n, sh, err := ParseExtentShardKey(k); err == nil && !bytes.Equal(ExtentShardKey(n, sh), k) {
+			t.Fatalf("extent shard key %q does not round-trip", k)
+		} else if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatal(err)
+		}
 		if c, o, err := ParseOnodeKey(k); err == nil && !bytes.Equal(OnodeKey(c, o), k) {
 			t.Fatalf("onode key %q does not round-trip", k)
 		}

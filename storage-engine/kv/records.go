@@ -19,14 +19,21 @@ type Superblock struct {
 	DataStart uint64
 	// NextNid is larger than every nid ever handed out.
 	NextNid uint64
+	// Format is the store's metadata format version (the store refuses formats it does not
+	// read). Superblock records of version 1 predate the field and decode as format 1.
+	Format uint64
 }
+
+// SuperblockVersion is the record version Superblock.Encode writes; DecodeSuperblock also reads
+// version 1 (without Format).
+const SuperblockVersion = 2
 
 // Encode returns the record's encoding.
 func (s *Superblock) Encode() []byte {
-	b := []byte{RecordVersion}
+	b := []byte{SuperblockVersion}
 	b = binary.AppendUvarint(b, uint64(len(s.UUID)))
 	b = append(b, s.UUID...)
-	for _, v := range []uint64{s.DeviceSize, s.MinAllocSize, s.ChecksumBlockSize, s.DataStart, s.NextNid} {
+	for _, v := range []uint64{s.DeviceSize, s.MinAllocSize, s.ChecksumBlockSize, s.DataStart, s.NextNid, s.Format} {
 		b = binary.AppendUvarint(b, v)
 	}
 	return b
@@ -35,15 +42,22 @@ func (s *Superblock) Encode() []byte {
 // DecodeSuperblock parses a superblock record.
 func DecodeSuperblock(b []byte) (*Superblock, error) {
 	r := reader{buf: b}
-	r.version("superblock")
+	v := r.versionIn("superblock", RecordVersion, SuperblockVersion)
 	s := &Superblock{UUID: string(r.bytes())}
 	s.DeviceSize = r.uvarint()
 	s.MinAllocSize = r.uvarint()
 	s.ChecksumBlockSize = r.uvarint()
 	s.DataStart = r.uvarint()
 	s.NextNid = r.uvarint()
+	s.Format = 1
+	if v >= 2 {
+		s.Format = r.uvarint()
+	}
 	if err := r.finish("superblock"); err != nil {
 		return nil, err
+	}
+	if s.Format == 0 {
+		return nil, fmt.Errorf("superblock format version 0: %w", ErrCorrupt)
 	}
 	pow2 := func(v uint64) bool { return v != 0 && v&(v-1) == 0 }
 	if !pow2(s.MinAllocSize) || !pow2(s.ChecksumBlockSize) || s.MinAllocSize%s.ChecksumBlockSize != 0 ||
@@ -130,6 +144,20 @@ func (r *reader) fail(what string) {
 	if r.err == nil {
 		r.err = fmt.Errorf("truncated or invalid %s at byte %d: %w", what, r.off, ErrCorrupt)
 	}
+}
+
+// versionIn reads a version byte that must lie in [lo, hi] and returns it.
+func (r *reader) versionIn(what string, lo, hi byte) byte {
+	if len(r.buf) == 0 {
+		r.fail(what + " version")
+		return 0
+	}
+	if v := r.buf[0]; v < lo || v > hi {
+		r.err = fmt.Errorf("%s record version %d, want %d..%d: %w", what, v, lo, hi, ErrCorrupt)
+		return 0
+	}
+	r.off = 1
+	return r.buf[0]
 }
 
 func (r *reader) version(what string) {

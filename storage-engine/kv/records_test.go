@@ -11,7 +11,22 @@ import (
 )
 
 func sampleSuper() *Superblock {
-	return &Superblock{UUID: "u-1", DeviceSize: 1 << 30, MinAllocSize: 4096, ChecksumBlockSize: 4096, DataStart: 65536, NextNid: 12}
+	return &Superblock{UUID: "u-1", DeviceSize: 1 << 30, MinAllocSize: 4096, ChecksumBlockSize: 4096, DataStart: 65536, NextNid: 12, Format: 2}
+}
+
+func TestSuperblockVersion1DecodesAsFormat1(t *testing.T) {
+	v2 := sampleSuper().Encode()
+	// A version-1 record is the version-2 one without the trailing format field.
+	v1 := append([]byte{RecordVersion}, v2[1:len(v2)-1]...)
+	s, err := DecodeSuperblock(v1)
+	if err != nil || s.Format != 1 || s.NextNid != 12 {
+		t.Fatalf("version 1 superblock: %+v %v", s, err)
+	}
+	for _, bad := range [][]byte{append([]byte{3}, v2[1:]...), append(v2[:len(v2)-1], 0), append(v2, 0)} {
+		if _, err := DecodeSuperblock(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("DecodeSuperblock(%x) = %v, want ErrCorrupt", bad, err)
+		}
+	}
 }
 
 func TestRecordsRoundTrip(t *testing.T) {

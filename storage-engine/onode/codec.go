@@ -7,32 +7,24 @@ import (
 	"slices"
 )
 
-// FormatVersion is the version byte written at the start of every encoded Onode.
-const FormatVersion = 1
+// FormatVersion is the version byte written at the start of every encoded Onode header and
+// extent-map shard. Version 2 moved the extent map out of the onode record into shards (shard.go);
+// version 1 records are refused.
+const FormatVersion = 2
 
 // ErrCorrupt marks an encoding that cannot be decoded or an onode that breaks an invariant.
 var ErrCorrupt = errors.New("onode: corrupt")
 
-// Encode appends the binary encoding of o to dst and returns the extended slice.
+// Encode appends the binary encoding of o's header (everything but the extent map, which is
+// encoded in shards by EncodeShard) to dst and returns the extended slice.
 //
-// Layout (version 1): version byte; uvarint Nid, Size; uvarint extent count, then per extent
-// uvarint Logical, Phys, Length, csum count and 4 little-endian bytes per csum; uvarint xattr count,
-// then per xattr (sorted by name) uvarint-length-prefixed name and value; a byte saying whether an
-// omap header follows, then the uvarint-length-prefixed header.
+// Layout (version 2): version byte; uvarint Nid, Size; uvarint xattr count, then per xattr (sorted
+// by name) uvarint-length-prefixed name and value; a byte saying whether an omap header follows,
+// then the uvarint-length-prefixed header.
 func (o *Onode) Encode(dst []byte) []byte {
 	dst = append(dst, FormatVersion)
 	dst = binary.AppendUvarint(dst, o.Nid)
 	dst = binary.AppendUvarint(dst, o.Size)
-	dst = binary.AppendUvarint(dst, uint64(len(o.Extents)))
-	for _, e := range o.Extents {
-		dst = binary.AppendUvarint(dst, e.Logical)
-		dst = binary.AppendUvarint(dst, e.Phys)
-		dst = binary.AppendUvarint(dst, e.Length)
-		dst = binary.AppendUvarint(dst, uint64(len(e.Csums)))
-		for _, c := range e.Csums {
-			dst = binary.LittleEndian.AppendUint32(dst, c)
-		}
-	}
 	dst = binary.AppendUvarint(dst, uint64(len(o.Xattrs)))
 	keys := make([]string, 0, len(o.Xattrs))
 	for k := range o.Xattrs {
@@ -57,8 +49,9 @@ func appendBytes(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-// Decode parses an encoding produced by Encode. The result shares no memory with buf. Any
-// malformed input returns an error wrapping ErrCorrupt; Decode never panics.
+// Decode parses a header encoding produced by Encode; the result has no extents (see
+// DecodeShard and AddShard). The result shares no memory with buf. Any malformed input returns an
+// error wrapping ErrCorrupt; Decode never panics.
 func Decode(buf []byte) (*Onode, error) {
 	r := reader{buf: buf}
 	v := r.byte()
@@ -68,23 +61,8 @@ func Decode(buf []byte) (*Onode, error) {
 	o := &Onode{}
 	o.Nid = r.uvarint()
 	o.Size = r.uvarint()
-	// Each extent takes at least 4 bytes, each csum 4, each xattr 2: counts larger than the
-	// remaining input are corrupt, which bounds every allocation by len(buf).
-	if n := r.count(4); n > 0 {
-		o.Extents = make([]Extent, n)
-		for i := range o.Extents {
-			e := &o.Extents[i]
-			e.Logical = r.uvarint()
-			e.Phys = r.uvarint()
-			e.Length = r.uvarint()
-			if nc := r.count(4); nc > 0 {
-				e.Csums = make([]uint32, nc)
-				for j := range e.Csums {
-					e.Csums[j] = r.uint32()
-				}
-			}
-		}
-	}
+	// Each xattr takes at least 2 bytes: counts larger than the remaining input are corrupt, which
+	// bounds every allocation by len(buf).
 	if n := r.count(2); n > 0 {
 		o.Xattrs = make(map[string][]byte, n)
 		for range n {

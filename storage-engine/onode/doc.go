@@ -11,6 +11,12 @@
 //   - every extent has Length > 0 and Logical+Length and Phys+Length do not overflow;
 //   - Csums has exactly Length/csumBlock entries (checked by the store, which knows csumBlock).
 //
-// Decode never panics: any input that is not a valid encoding yields an error wrapping ErrCorrupt.
+// Storage: the onode record (Encode, Decode) holds everything but the extent map, which is stored
+// in fixed-span shards (shard.go: EncodeShard, DecodeShard, AddShard), so a small overwrite of a
+// large object rewrites one shard rather than every checksum of the object. Punch, Insert and
+// MarkDirty record which shards changed.
+//
+// Decode and DecodeShard never panic: any input that is not a valid encoding yields an error
+// wrapping ErrCorrupt.
 // Encodings carry a format version byte; Decode refuses versions it does not know.
 package onode

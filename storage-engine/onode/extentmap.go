@@ -23,6 +23,7 @@ func (o *Onode) Punch(off, length, csumBlock uint64) []PhysRange {
 	if length == 0 {
 		return nil
 	}
+	o.MarkDirty(off, length)
 	end := off + length
 	i := o.Find(off)
 	var freed []PhysRange
@@ -55,6 +56,7 @@ func (o *Onode) Punch(off, length, csumBlock uint64) []PhysRange {
 
 // Insert adds e to the extent map. The logical range of e must not be mapped (Punch it first).
 func (o *Onode) Insert(e Extent) {
+	o.MarkDirty(e.Logical, e.Length)
 	i := o.Find(e.Logical)
 	o.Extents = slices.Insert(o.Extents, i, e)
 }

@@ -19,6 +19,9 @@ type Onode struct {
 	Xattrs map[string][]byte
 	// OmapHeader is the object's omap header (nil when unset).
 	OmapHeader []byte
+
+	// dirty lists the logical ranges whose mapping changed since the last ClearDirty (shard.go).
+	dirty []span
 }
 
 // Extent maps [Logical, Logical+Length) of an object to [Phys, Phys+Length) on the device.
@@ -33,7 +36,8 @@ type Extent struct {
 // LogicalEnd is the first logical byte past the extent.
 func (e Extent) LogicalEnd() uint64 { return e.Logical + e.Length }
 
-// Clone returns a deep copy of o that shares no memory with it.
+// Clone returns a deep copy of o that shares no memory with it, with no changes recorded
+// (DirtyShards of the clone is empty).
 func (o *Onode) Clone() *Onode {
 	c := &Onode{Nid: o.Nid, Size: o.Size}
 	if len(o.Extents) > 0 {

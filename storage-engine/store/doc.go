@@ -15,8 +15,12 @@
 // The device starts with a label (storage-engine/blockdev) in a reserved area; the rest is data
 // space managed by an allocator in units of min_alloc_size. Each object's onode
 // (storage-engine/onode) maps unit-aligned logical ranges to device extents and holds one crc32c per
-// checksum block; the KV schema is described in storage-engine/kv. The allocator's state is not
-// persisted: mount rebuilds it from the onodes, so a crash can never leak space.
+// checksum block; the extent map is stored in fixed-span shards under their own keys, so a commit
+// rewrites only the shards it changed (a 4 KiB overwrite of a 4 MiB object writes one shard of
+// about a hundred bytes, not the object's 1024 checksums). The KV schema is described in
+// storage-engine/kv; the superblock names the metadata format (format.go), which Open checks.
+// The allocator's state is not persisted: mount rebuilds it from the onodes, so a crash can never
+// leak space.
 //
 // # Write path and crash consistency
 //
@@ -40,8 +44,8 @@
 //
 // # Files
 //
-// store.go (Open, mount, Close), mkfs.go, options.go, errors.go, txn.go (Transaction), commit.go
-// (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
+// store.go (Open, mount, Close), mkfs.go, format.go, options.go, errors.go, txn.go (Transaction),
+// commit.go (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
 // prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
 // extent reference counts), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
 // Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),

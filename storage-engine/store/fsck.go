@@ -27,6 +27,10 @@ type FsckReport struct {
 	LeakedBytes uint64
 	// OrphanOmapNids are nids with omap entries but no onode (Repair deletes the entries).
 	OrphanOmapNids []uint64
+	// ExtentShards counts extent-map shard records; OrphanExtentNids are nids with shards but
+	// no onode (Repair deletes the shards).
+	ExtentShards     int
+	OrphanExtentNids []uint64
 	// CorruptBlocks counts checksum blocks that failed verification (deep only).
 	CorruptBlocks int
 	// Errors lists every inconsistency found, each naming what is wrong and where.
@@ -35,7 +39,7 @@ type FsckReport struct {
 
 // OK reports whether the store is fully consistent: no errors, no leaks, no orphans.
 func (r *FsckReport) OK() bool {
-	return len(r.Errors) == 0 && r.LeakedBytes == 0 && len(r.OrphanOmapNids) == 0
+	return len(r.Errors) == 0 && r.LeakedBytes == 0 && len(r.OrphanOmapNids) == 0 && len(r.OrphanExtentNids) == 0
 }
 
 func (r *FsckReport) errorf(format string, args ...any) {
@@ -47,8 +51,8 @@ func (r *FsckReport) errorf(format string, args ...any) {
 // freeLister is implemented by allocators that can list their free extents.
 type freeLister interface{ Extents() []alloc.Extent }
 
-// Fsck checks the store. Shallow: the superblock and label agree; every onode decodes and fits the
-// geometry; collections, nids, statistics and omap entries are consistent; reference counts match
+// Fsck checks the store. Shallow: the superblock and label agree and name this format; every
+// onode and its extent shards decode and fit the geometry; no extent shard lacks its onode; collections, nids, statistics and omap entries are consistent; reference counts match
 // the extents that onodes share; deferred records match the in-memory overlay and lie in referenced
 // space; the allocator's free space is exactly the complement of the referenced space (overlaps are
 // errors, unreferenced allocated space is reported as leaked). Deep also reads every referenced
@@ -76,7 +80,7 @@ func (s *Store) fsckLocked(ctx context.Context, deep bool) (*FsckReport, error) 
 	if sb, err := s.readSuper(); err != nil {
 		r.errorf("superblock: %v", err)
 	} else {
-		if sb.UUID != s.uuid || sb.MinAllocSize != s.unit || sb.ChecksumBlockSize != s.csumBlock || sb.DataStart != s.dataStart || sb.DeviceSize != s.devSize {
+		if sb.UUID != s.uuid || sb.MinAllocSize != s.unit || sb.ChecksumBlockSize != s.csumBlock || sb.DataStart != s.dataStart || sb.DeviceSize != s.devSize || sb.Format != FormatVersion {
 			r.errorf("superblock %+v does not match the mounted geometry", *sb)
 		}
 		if sb.NextNid != s.nextNid {
@@ -165,6 +169,7 @@ func (s *Store) fsckLocked(ctx context.Context, deep bool) (*FsckReport, error) 
 	}
 
 	s.checkOmap(ctx, r, nids)
+	s.checkExtentShards(ctx, r, nids)
 	s.checkDeferred(r, segs)
 	s.checkAllocator(r, scan.refs.ranges())
 	return r, nil
@@ -198,6 +203,32 @@ func (s *Store) checkOmap(ctx context.Context, r *FsckReport, nids map[uint64]On
 		r.OmapEntries++
 		if _, ok := nids[nid]; !ok && (!seen || nid != last) {
 			r.OrphanOmapNids = append(r.OrphanOmapNids, nid)
+		}
+		last, seen = nid, true
+	}
+}
+
+// checkExtentShards counts the extent-map shards and finds those of nids without an onode (the
+// shards of live onodes were decoded and checked by the onode scan).
+func (s *Store) checkExtentShards(ctx context.Context, r *FsckReport, nids map[uint64]OnodeKey) {
+	lo, hi := kv.AllExtentShardsSpan()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		r.errorf("extent shard scan: %v", err)
+		return
+	}
+	defer it.Close()
+	var last uint64
+	seen := false
+	for ok := it.First(); ok && ctx.Err() == nil; ok = it.Next() {
+		nid, _, err := kv.ParseExtentShardKey(it.Key())
+		if err != nil {
+			r.errorf("extent shard key: %v", err)
+			continue
+		}
+		r.ExtentShards++
+		if _, ok := nids[nid]; !ok && (!seen || nid != last) {
+			r.OrphanExtentNids = append(r.OrphanExtentNids, nid)
 		}
 		last, seen = nid, true
 	}
@@ -355,7 +386,8 @@ func (s *Store) deepCheck(r *FsckReport, k OnodeKey, o *onode.Onode) {
 	}
 }
 
-// Repair releases leaked space and deletes orphaned omap entries, then checks again. It fixes only
+// Repair releases leaked space and deletes orphaned omap entries and extent shards, then checks
+// again. It fixes only
 // what is safe to fix; other inconsistencies stay in the returned report.
 func (s *Store) Repair(ctx context.Context) (*FsckReport, error) {
 	leave, err := s.enter()
@@ -384,6 +416,14 @@ func (s *Store) Repair(ctx context.Context) (*FsckReport, error) {
 		b := s.db.NewBatch()
 		for _, nid := range r.OrphanOmapNids {
 			lo, hi := kv.OmapSpan(nid, "")
+			errs = append(errs, b.DeleteRange(lo, hi, nil))
+		}
+		errs = append(errs, b.Commit(pebble.Sync), b.Close())
+	}
+	if len(r.OrphanExtentNids) > 0 {
+		b := s.db.NewBatch()
+		for _, nid := range r.OrphanExtentNids {
+			lo, hi := kv.ExtentShardSpan(nid)
 			errs = append(errs, b.DeleteRange(lo, hi, nil))
 		}
 		errs = append(errs, b.Commit(pebble.Sync), b.Close())

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/onode"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -18,16 +20,25 @@ func TestRepairReleasesLeakedSpaceAndOrphanOmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An omap entry of an object that does not exist.
+	// An omap entry and an extent shard of objects that do not exist.
 	if err := s.db.Set(kv.OmapKey(999999, "k"), []byte("v"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	on, err := s.loadOnode(OnodeKey{"c", "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard, _ := on.EncodeShard(nil, 0, s.shardSize, s.csumBlock)
+	if err := s.db.Set(kv.ExtentShardKey(888888, 0), shard, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Fsck(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.OK() || r.LeakedBytes != 3*4096 || len(r.OrphanOmapNids) != 1 || len(r.Errors) != 0 {
-		t.Fatalf("fsck = %+v; want 12 KiB leaked (%v) and one orphan nid", r, leak)
+	if r.OK() || r.LeakedBytes != 3*4096 || len(r.OrphanOmapNids) != 1 || len(r.Errors) != 0 ||
+		len(r.OrphanExtentNids) != 1 || r.OrphanExtentNids[0] != 888888 {
+		t.Fatalf("fsck = %+v; want 12 KiB leaked (%v), one orphan omap nid and one orphan shard nid", r, leak)
 	}
 	r, err = s.Repair(ctx)
 	if err != nil || !r.OK() {
@@ -63,6 +74,19 @@ func TestFsckFindsInconsistencies(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "corruption in c/bad"},
+		{"undecodable extent shard", func(t *testing.T, s *Store) {
+			on, _ := s.loadOnode(OnodeKey{"c", "o"})
+			if err := s.db.Set(kv.ExtentShardKey(on.Nid, 0), []byte{onode.FormatVersion, 1, 2, 3}, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, "corruption in c/o"},
+		{"extent shard past the object", func(t *testing.T, s *Store) {
+			on, _ := s.loadOnode(OnodeKey{"c", "o"})
+			shard, _ := on.EncodeShard(nil, 0, s.shardSize, s.csumBlock)
+			if err := s.db.Set(kv.ExtentShardKey(on.Nid, 7), shard, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, "past its size"},
 		{"object in missing collection", func(t *testing.T, s *Store) {
 			on, _ := s.loadOnode(OnodeKey{"c", "o"})
 			cp := on.Clone()
@@ -113,5 +137,29 @@ func TestOpenRefusesCorruptMetadata(t *testing.T) {
 	}
 	if _, err := Open(ctx, e.dev, e.dir, e.opts); !IsCorruption(err) {
 		t.Fatalf("Open with a garbage onode = %v, want a corruption error", err)
+	}
+}
+
+// TestOpenRefusesOtherFormat: a store whose superblock names another metadata format (format 1
+// kept extent maps inside onodes) is not mounted.
+func TestOpenRefusesOtherFormat(t *testing.T) {
+	e := newEnv(t, nil, Options{})
+	s, err := Open(ctx, e.dev, e.dir, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := s.readSuper()
+	if err != nil || sb.Format != FormatVersion {
+		t.Fatalf("superblock after mkfs: %+v %v", sb, err)
+	}
+	sb.Format = 1
+	if err := s.db.Set(kv.SuperKey(), sb.Encode(), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, e.dev, e.dir, e.opts); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "format 1") {
+		t.Fatalf("Open of a format-1 store = %v, want ErrInvalid naming format 1", err)
 	}
 }

@@ -31,6 +31,7 @@ func newEnvMkfs(t testing.TB, dev blockdev.Device, opts Options, mo MkfsOptions)
 	}
 	e := &testEnv{dev: dev, fs: vfs.NewCrashableMem(), dir: "db", opts: opts}
 	e.opts.FS = e.fs
+	e.opts.verifyShards = true
 	mo.FS = e.fs
 	if _, err := Mkfs(context.Background(), dev, e.dir, mo); err != nil {
 		t.Fatalf("Mkfs: %v", err)

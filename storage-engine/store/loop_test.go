@@ -27,6 +27,7 @@ func loopEnv(t *testing.T, opts Options) *testEnv {
 	})
 	e := &testEnv{dev: dev, fs: vfs.Default, dir: filepath.Join(t.TempDir(), "db"), opts: opts}
 	e.opts.FS = vfs.Default
+	e.opts.verifyShards = true
 	if _, err := Mkfs(ctx, dev, e.dir, MkfsOptions{FS: vfs.Default}); err != nil {
 		t.Fatalf("Mkfs on %s: %v", path, err)
 	}

@@ -66,7 +66,7 @@ func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptio
 	if err != nil {
 		return "", fmt.Errorf("mkfs: %w", err)
 	}
-	sb := kv.Superblock{UUID: uuid, DeviceSize: size, MinAllocSize: unit, ChecksumBlockSize: uint64(opts.ChecksumBlockSize),
+	sb := kv.Superblock{Format: FormatVersion, UUID: uuid, DeviceSize: size, MinAllocSize: unit, ChecksumBlockSize: uint64(opts.ChecksumBlockSize),
 		DataStart: dataStart, NextNid: 1}
 	b := db.NewBatch()
 	err = errors.Join(b.Set(kv.SuperKey(), sb.Encode(), nil), b.Set(kv.StatsKey(), (&kv.Stats{}).Encode(), nil))

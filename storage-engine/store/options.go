@@ -49,6 +49,10 @@ type Options struct {
 	FS vfs.FS
 	// NewAllocator builds the space allocator; nil picks the default extent allocator.
 	NewAllocator NewAllocatorFunc
+
+	// verifyShards makes every commit check that the extent shards it does not rewrite are
+	// unchanged (tests set it; see verifyCleanShards).
+	verifyShards bool
 }
 
 // MkfsOptions configure Mkfs.

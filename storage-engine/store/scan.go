@@ -25,6 +25,14 @@ func (s *Store) scanOnodes(ctx context.Context, visit func(k OnodeKey, o *onode.
 	if err != nil {
 		return nil, fmt.Errorf("scan onodes: %w", err)
 	}
+	// The extent shards, read through a second iterator. Callers keep commits out (mount has not
+	// started them, Fsck holds commitMu), so both iterators see the same state.
+	elo, ehi := kv.AllExtentShardsSpan()
+	eit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: elo, UpperBound: ehi})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("scan onodes: %w", err), it.Close())
+	}
+	defer eit.Close()
 	res := &scanResult{}
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := ctx.Err(); err != nil {
@@ -35,6 +43,9 @@ func (s *Store) scanOnodes(ctx context.Context, visit func(k OnodeKey, o *onode.
 			return nil, errors.Join(corruptMeta("%v", err), it.Close())
 		}
 		o, err := onode.Decode(it.Value())
+		if err == nil {
+			err = s.loadExtents(eit, o)
+		}
 		if err == nil {
 			err = s.checkGeometry(o)
 		}

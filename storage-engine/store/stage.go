@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,9 +20,10 @@ type group struct {
 	batch *pebble.Batch // indexed: omap reads see the group's own writes
 
 	onodes map[OnodeKey]*stagedOnode
-	colls  map[string]bool   // collection -> exists after the group
-	shared map[uint64]uint32 // unit -> reference count after the group (1 = unshared)
-	blocks map[uint64][]byte // device block -> contents written by this group (aliases writes)
+	base   map[uint64]*onode.Onode // nid -> committed onode (see stagedOnode)
+	colls  map[string]bool         // collection -> exists after the group
+	shared map[uint64]uint32       // unit -> reference count after the group (1 = unshared)
+	blocks map[uint64][]byte       // device block -> contents written by this group (aliases writes)
 	// prepBlocks: device block -> contents of prepared writes mapped by this group. Unlike
 	// blocks, they are already on the device and must not be patched in memory.
 	prepBlocks map[uint64][]byte
@@ -51,6 +53,11 @@ type stagedOnode struct {
 	dirty bool // must be written (or deleted) in the batch
 }
 
+// The extent shards in the KV belong to a nid, not to a name (a rename moves the onode record
+// only). base maps each nid the group has looked up to its committed onode, whose shards are what
+// the KV holds for that nid; finish rewrites only the shards that changed since (DirtyShards), or
+// every shard of a nid the group created.
+
 type pendingWrite struct {
 	phys uint64
 	buf  []byte
@@ -62,6 +69,7 @@ func (s *Store) newGroup() *group {
 		s:          s,
 		batch:      s.db.NewIndexedBatch(),
 		onodes:     map[OnodeKey]*stagedOnode{},
+		base:       map[uint64]*onode.Onode{},
 		colls:      map[string]bool{},
 		shared:     map[uint64]uint32{},
 		blocks:     map[uint64][]byte{},
@@ -255,6 +263,9 @@ func (g *group) lookup(k OnodeKey) (*stagedOnode, error) {
 	}
 	st := &stagedOnode{o: o}
 	g.onodes[k] = st
+	if o != nil {
+		g.base[o.Nid] = o
+	}
 	return st, nil
 }
 
@@ -314,6 +325,12 @@ func (g *group) remove(k OnodeKey) error {
 	lo, hi := kv.OmapSpan(o.Nid, "")
 	if err := g.batch.DeleteRange(lo, hi, nil); err != nil {
 		return err
+	}
+	if g.base[o.Nid] != nil { // the nid's extent shards are in the KV
+		lo, hi := kv.ExtentShardSpan(o.Nid)
+		if err := g.batch.DeleteRange(lo, hi, nil); err != nil {
+			return err
+		}
 	}
 	g.stats.Objects--
 	g.stats.LogicalBytes -= o.Size
@@ -457,14 +474,22 @@ func (g *group) finish() error {
 		if st.o == nil {
 			err = g.batch.Delete(key, nil)
 		} else {
-			err = g.batch.Set(key, st.o.Encode(nil), nil)
+			err = g.batch.Set(key, st.o.Encode(make([]byte, 0, 32)), nil)
+			if err == nil {
+				err = g.stageShards(st.o)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("stage onode %s/%s: %w", k.Collection, k.Object, err)
 		}
 	}
+	for _, st := range g.onodes {
+		if st.dirty && st.o != nil {
+			st.o.ClearDirty()
+		}
+	}
 	if g.nextNid != g.s.nextNid {
-		sb := kv.Superblock{UUID: g.s.uuid, DeviceSize: g.s.devSize, MinAllocSize: g.s.unit,
+		sb := kv.Superblock{Format: FormatVersion, UUID: g.s.uuid, DeviceSize: g.s.devSize, MinAllocSize: g.s.unit,
 			ChecksumBlockSize: g.s.csumBlock, DataStart: g.s.dataStart, NextNid: g.nextNid}
 		if err := g.batch.Set(kv.SuperKey(), sb.Encode(), nil); err != nil {
 			return fmt.Errorf("stage superblock: %w", err)
@@ -482,6 +507,50 @@ func (g *group) finish() error {
 		}
 	}
 	g.pinned = true
+	return nil
+}
+
+// stageShards writes the extent shards of o that differ from what the KV holds for its nid.
+func (g *group) stageShards(o *onode.Onode) error {
+	base := g.base[o.Nid]
+	shards := o.DirtyShards(g.s.shardSize)
+	if base == nil { // a nid new in this group: nothing of it is in the KV
+		shards = o.Shards(g.s.shardSize)
+	} else if g.s.opts.verifyShards {
+		if err := verifyCleanShards(base, o, shards, g.s.shardSize, g.s.csumBlock); err != nil {
+			return err
+		}
+	}
+	for _, i := range shards {
+		key := kv.ExtentShardKey(o.Nid, i)
+		var err error
+		if buf, ok := o.EncodeShard(nil, i, g.s.shardSize, g.s.csumBlock); ok {
+			err = g.batch.Set(key, buf, nil)
+		} else {
+			err = g.batch.Delete(key, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("stage extent shard %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// verifyCleanShards checks that every shard of o not in dirty encodes as in base: a change the
+// dirty tracking missed would otherwise never reach the KV. Tests enable it (Options.verifyShards).
+func verifyCleanShards(base, o *onode.Onode, dirty []uint64, shardSize, csumBlock uint64) error {
+	all := append(base.Shards(shardSize), o.Shards(shardSize)...)
+	slices.Sort(all)
+	for _, i := range slices.Compact(all) {
+		if _, found := slices.BinarySearch(dirty, i); found {
+			continue
+		}
+		was, _ := base.EncodeShard(nil, i, shardSize, csumBlock)
+		now, _ := o.EncodeShard(nil, i, shardSize, csumBlock)
+		if !bytes.Equal(was, now) {
+			return fmt.Errorf("invariant: extent shard %d of nid %d changed but is not marked dirty", i, o.Nid)
+		}
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ type Store struct {
 	devSize   uint64
 	unit      uint64 // min_alloc_size
 	csumBlock uint64
+	shardSize uint64 // logical span of an extent-map shard (onode.ShardSize)
 	dataStart uint64
 
 	alloc alloc.Allocator // internally synchronized
@@ -139,7 +141,11 @@ func (s *Store) mount(ctx context.Context, label blockdev.Label) error {
 	if sb.ChecksumBlockSize%uint64(s.dev.BlockSize()) != 0 {
 		return fmt.Errorf("checksum block %d is not a multiple of device block size %d: %w", sb.ChecksumBlockSize, s.dev.BlockSize(), ErrInvalid)
 	}
+	if sb.Format != FormatVersion {
+		return fmt.Errorf("store metadata format %d, this build reads format %d (%s): %w", sb.Format, FormatVersion, formatHistory, ErrInvalid)
+	}
 	s.uuid, s.devSize, s.unit, s.csumBlock, s.dataStart = sb.UUID, sb.DeviceSize, sb.MinAllocSize, sb.ChecksumBlockSize, sb.DataStart
+	s.shardSize = onode.ShardSize(s.unit)
 	s.nextNid = sb.NextNid
 	if s.pub.colls, err = s.loadCollections(); err != nil {
 		return err
@@ -216,23 +222,54 @@ func (s *Store) loadOnode(k OnodeKey) (*onode.Onode, error) {
 	if o, ok := s.cache.Get(k); ok {
 		return o, nil
 	}
-	v, c, err := s.db.Get(kv.OnodeKey(k.Collection, k.Object))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
+	// One iterator reads the onode record and its extent shards from one consistent view of the
+	// KV, which a commit group may change in between two separate reads.
+	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return nil, fmt.Errorf("read onode %s/%s: %w", k.Collection, k.Object, err)
 	}
-	defer c.Close()
-	o, err := onode.Decode(v)
-	if err != nil {
-		return nil, &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: -1, Phys: -1, Detail: err.Error()}
+	key := kv.OnodeKey(k.Collection, k.Object)
+	if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+		if err := it.Close(); err != nil {
+			return nil, fmt.Errorf("read onode %s/%s: %w", k.Collection, k.Object, err)
+		}
+		return nil, nil
 	}
-	if err := s.checkGeometry(o); err != nil {
+	o, err := onode.Decode(it.Value())
+	if err == nil {
+		err = s.loadExtents(it, o)
+	}
+	if err == nil {
+		err = s.checkGeometry(o)
+	}
+	if cerr := it.Close(); cerr != nil && err == nil {
+		return nil, fmt.Errorf("read onode %s/%s: %w", k.Collection, k.Object, cerr)
+	}
+	if err != nil {
 		return nil, &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: -1, Phys: -1, Detail: err.Error()}
 	}
 	s.cache.Insert(k, o)
 	return o, nil
+}
+
+// loadExtents reads the extent-map shards of o into o with it, an iterator whose bounds include
+// them.
+func (s *Store) loadExtents(it *pebble.Iterator, o *onode.Onode) error {
+	lo, hi := kv.ExtentShardSpan(o.Nid)
+	for ok := it.SeekGE(lo); ok && bytes.Compare(it.Key(), hi) < 0; ok = it.Next() {
+		_, shard, err := kv.ParseExtentShardKey(it.Key())
+		if err != nil {
+			return err
+		}
+		exts, err := onode.DecodeShard(it.Value(), shard, s.shardSize, s.csumBlock)
+		if err != nil {
+			return err
+		}
+		if err := o.AddShard(exts); err != nil {
+			return fmt.Errorf("extent shard %d: %w", shard, err)
+		}
+	}
+	return it.Error()
 }
 
 // checkGeometry verifies the onode invariants that depend on the store's geometry.

@@ -87,6 +87,7 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 		if staged, ok := g.blocks[phys]; ok {
 			copy(staged[lo-b:hi-b], data[lo-off:hi-off])
 			e.Csums[idx] = checksum(staged)
+			o.MarkDirty(b, bs)
 			continue
 		}
 		nb := blockdev.AlignedBuffer(int(bs))
@@ -99,6 +100,7 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 		}
 		copy(nb[lo-b:hi-b], data[lo-off:hi-off])
 		e.Csums[idx] = checksum(nb)
+		o.MarkDirty(b, bs)
 		if old, ok := g.defers[phys]; ok {
 			if err := g.batch.Delete(kv.DeferredKey(old.seq), nil); err != nil {
 				return err
