@@ -65,7 +65,7 @@ var _ = Describe("Store reconciler", func() {
 		reportStore(ctx, store.Name, "100Gi", "10Gi")
 		Eventually(storeCondition(ctx, v1alpha1.ConditionReady)).Should(And(
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonEndpointPending),
-			HaveField("Message", ContainSubstring("has not published its API endpoint (annotation storage.cobalt.io/node-endpoint)"))))
+			HaveField("Message", ContainSubstring("publishes no API endpoint (annotation storage.cobalt.io/node-endpoint)"))))
 		Eventually(storeCondition(ctx, v1alpha1.ConditionSchedulable)).Should(And(
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonStoreNotReady)))
 		poke(ctx)

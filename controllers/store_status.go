@@ -50,11 +50,12 @@ func evaluateStoreHealth(store *storagev1alpha1.Store, now time.Time, timeout ti
 		age = 0
 	}
 	if store.Annotations[storagev1alpha1.AnnotationNodeEndpoint] == "" {
-		// The daemon reports the store before its API serves (it waits for the CA Secret first);
-		// placing a Volume now would only fail to reach it.
+		// The daemon reports the store before its API serves (it waits for the CA Secret first)
+		// and withdraws the endpoint when it stops; placing a Volume now would fail to reach it.
 		return storeHealth{Reason: storagev1alpha1.ReasonEndpointPending,
-			Message: "the node daemon reports the store but has not published its API endpoint (annotation " +
-				storagev1alpha1.AnnotationNodeEndpoint + ") yet; it does once its gRPC server serves, which needs the node API's CA Secret"}
+			Message: "the node daemon reports the store but publishes no API endpoint (annotation " +
+				storagev1alpha1.AnnotationNodeEndpoint + "): it publishes one while its gRPC server serves, " +
+				"which first needs the node API's CA Secret, and withdraws it when it stops"}
 	}
 	return storeHealth{Ready: true, Reason: storagev1alpha1.ReasonHeartbeatFresh,
 		Message: fmt.Sprintf("heartbeat within the %s timeout", timeout), StaleIn: timeout - age}

@@ -58,7 +58,7 @@ func TestEvaluateStoreHealth(t *testing.T) {
 		{"one second past the timeout", storeWith(age(timeout+time.Second), "", "", "", ""), false, v1alpha1.ReasonHeartbeatStale, 0, "2026-03-04T05:05:06Z is older than the 1m0s timeout"},
 		{"node clock ahead counts as just now", storeWith(age(-30*time.Second), "", "", "", ""), true, v1alpha1.ReasonHeartbeatFresh, timeout, ""},
 		{"device not used wins over a fresh heartbeat", storeWith(age(0), "device has an xfs filesystem", "", "", ""), false, v1alpha1.ReasonDeviceNotUsed, 0, "device has an xfs filesystem"},
-		{"fresh heartbeat without an endpoint is pending", withoutEndpoint(storeWith(age(time.Second), "", "", "", "")), false, v1alpha1.ReasonEndpointPending, 0, "has not published its API endpoint (annotation storage.cobalt.io/node-endpoint)"},
+		{"fresh heartbeat without an endpoint is pending", withoutEndpoint(storeWith(age(time.Second), "", "", "", "")), false, v1alpha1.ReasonEndpointPending, 0, "publishes no API endpoint (annotation storage.cobalt.io/node-endpoint)"},
 		{"empty endpoint is pending", func() *v1alpha1.Store {
 			s := storeWith(age(time.Second), "", "", "", "")
 			s.Annotations[v1alpha1.AnnotationNodeEndpoint] = ""

@@ -10,7 +10,8 @@
 //     HeartbeatInterval: capacity, usage, cache statistics, the daemon's endpoint, or the reason
 //     the device was skipped. The endpoint annotation is set only while the gRPC server serves,
 //     before the status of the same heartbeat, and the heartbeat runs again the moment the server
-//     starts serving: the operator treats a Store without it as not Ready (EndpointPending).
+//     starts serving; when the daemon stops, the heartbeat withdraws it. The operator treats a Store
+//     without it as not Ready (EndpointPending).
 //   - Metrics (package metrics) are registered with the Manager's registry and served by its
 //     metrics server; liveness and readiness are the Manager's probes (ready once stores are
 //     prepared and the gRPC server is serving), and grpc.health.v1 is also served on a local unix

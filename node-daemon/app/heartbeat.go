@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,7 +31,13 @@ type heartbeat struct {
 	// announced holds the devices whose preparation outcome was recorded as an event since the
 	// daemon started. Only the heartbeat goroutine uses it.
 	announced map[string]bool
+	// published holds the Stores whose endpoint annotation this daemon set. Only the heartbeat
+	// goroutine uses it.
+	published map[string]bool
 }
+
+// withdrawTimeout bounds how long a stopping daemon tries to take its endpoint back.
+const withdrawTimeout = 5 * time.Second
 
 // Start implements manager.Runnable: it reports once the devices are prepared, again as soon as
 // the gRPC server serves (so the endpoint annotation, without which the operator keeps the Store
@@ -50,6 +58,7 @@ func (h *heartbeat) Start(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			h.withdraw()
 			return nil
 		case <-ticker.C:
 		case <-published:
@@ -71,6 +80,33 @@ func (h *heartbeat) report(ctx context.Context) error {
 		h.announce(st, r.device)
 	}
 	return errors.Join(errs...)
+}
+
+// withdraw removes the endpoint annotation from the Stores this daemon published it on, as the
+// daemon stops: its gRPC server stops with it, so the operator turns those Stores not Ready
+// (EndpointPending) at once instead of calling an address nobody serves until the heartbeat goes
+// stale. The Manager's context has ended by then, so it runs on its own, bounded one.
+func (h *heartbeat) withdraw() {
+	if len(h.published) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), withdrawTimeout)
+	defer cancel()
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]any{nodeclient.EndpointAnnotation: nil}}})
+	if err != nil {
+		h.log.Error(err, "build the endpoint withdrawal patch")
+		return
+	}
+	for name := range h.published {
+		st := &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := h.client.Patch(ctx, st, client.RawPatch(types.MergePatchType, patch)); err != nil && !apierrors.IsNotFound(err) {
+			h.log.Error(err, "withdraw the endpoint", "store", name)
+			continue
+		}
+		delete(h.published, name)
+		h.log.Info("withdrew the endpoint", "store", name)
+	}
 }
 
 // announce records, once per daemon start, what became of a device as an event on its Store.
@@ -118,6 +154,12 @@ func (h *heartbeat) reportOne(ctx context.Context, r report, endpoint string) (*
 		if err := h.client.Patch(ctx, &st, client.MergeFrom(base)); err != nil {
 			return nil, fmt.Errorf("patch Store %s endpoint: %w", st.Name, err)
 		}
+	}
+	if ep != "" {
+		if h.published == nil {
+			h.published = map[string]bool{}
+		}
+		h.published[st.Name] = true
 	}
 	base := st.DeepCopy()
 	applyStatus(&st, r.device.reason, r.snap, metav1.NewTime(h.now()))

@@ -66,3 +66,27 @@ func TestHeartbeatPublishesTheEndpointAsSoonAsTheServerServes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStoppingDaemonWithdrawsItsEndpoint: when the daemon stops (SIGTERM), its Stores lose the
+// endpoint annotation, so the operator stops sending calls there before the heartbeat goes stale;
+// the next daemon publishes its own.
+func TestStoppingDaemonWithdrawsItsEndpoint(t *testing.T) {
+	tc := newTestCluster(t)
+	dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
+	cfg := tc.config(t, "node-stop", t.TempDir(), dev)
+	eng := newMemEngine()
+	d := startDaemon(t, cfg, eng)
+	st := readyStore(t, "node-stop", dev)
+
+	d.stop(t)
+	after, err := getStore(st.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep, ok := after.Annotations[storagev1alpha1.AnnotationNodeEndpoint]; ok {
+		t.Fatalf("the stopped daemon left its endpoint %q on Store %s", ep, st.Name)
+	}
+
+	startDaemon(t, cfg, eng)
+	readyStore(t, "node-stop", dev)
+}
