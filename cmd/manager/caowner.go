@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -30,28 +31,35 @@ func ownCASecret(ctx context.Context, c client.Client, key, owner types.Namespac
 	if owner.Name == "" || owner.Namespace != key.Namespace {
 		return false, nil
 	}
-	var secret corev1.Secret
-	if err := c.Get(ctx, key, &secret); err != nil {
-		return false, fmt.Errorf("read CA secret %s: %w", key, err)
-	}
-	if secret.Annotations[helmReleaseAnnotation] != "" {
-		return false, nil
-	}
 	var sa corev1.ServiceAccount
 	if err := c.Get(ctx, owner, &sa); err != nil {
 		return false, fmt.Errorf("read the CA secret's owner, ServiceAccount %s: %w", owner, err)
 	}
-	for _, ref := range secret.OwnerReferences {
-		if ref.UID == sa.UID {
-			return true, nil
+	owned := false
+	// Manager replicas start together: each adds the same owner, and a conflict means another
+	// replica changed the Secret first, so read it again.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var secret corev1.Secret
+		if err := c.Get(ctx, key, &secret); err != nil {
+			return fmt.Errorf("read CA secret %s: %w", key, err)
 		}
-	}
-	base := secret.DeepCopy()
-	secret.OwnerReferences = append(secret.OwnerReferences, metav1.OwnerReference{
-		APIVersion: "v1", Kind: "ServiceAccount", Name: sa.Name, UID: sa.UID,
+		if secret.Annotations[helmReleaseAnnotation] != "" {
+			return nil
+		}
+		owned = true
+		for _, ref := range secret.OwnerReferences {
+			if ref.UID == sa.UID {
+				return nil
+			}
+		}
+		base := secret.DeepCopy()
+		secret.OwnerReferences = append(secret.OwnerReferences, metav1.OwnerReference{
+			APIVersion: "v1", Kind: "ServiceAccount", Name: sa.Name, UID: sa.UID,
+		})
+		return c.Patch(ctx, &secret, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 	})
-	if err := c.Patch(ctx, &secret, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err != nil {
 		return false, fmt.Errorf("make ServiceAccount %s the owner of CA secret %s: %w", owner, key, err)
 	}
-	return true, nil
+	return owned, nil
 }

@@ -14,10 +14,11 @@ import (
 
 func TestOwnCASecret(t *testing.T) {
 	ctx := t.Context()
-	const ns = "ca-owner"
-	if err := testClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ca-owner-"}}
+	if err := testClient.Create(ctx, nsObj); err != nil {
 		t.Fatal(err)
 	}
+	ns := nsObj.Name
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "operator"}}
 	other := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "previous-operator"}}
 	for _, a := range []*corev1.ServiceAccount{sa, other} {
@@ -64,6 +65,24 @@ func TestOwnCASecret(t *testing.T) {
 		for range 2 {
 			if owned, err := ownCASecret(ctx, testClient, key, owner); err != nil || !owned {
 				t.Fatalf("ownCASecret = %v, %v; want true, nil", owned, err)
+			}
+		}
+		if got := owners(t, key); len(got) != 1 || got[0] != saRef {
+			t.Fatalf("owners %v, want [%s]", got, saRef)
+		}
+	})
+	t.Run("replicas starting together add the owner once", func(t *testing.T) {
+		key := newCA(t, "replicas", nil)
+		errs := make(chan error, 4)
+		for range cap(errs) {
+			go func() {
+				_, err := ownCASecret(ctx, testClient, key, owner)
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatalf("ownCASecret: %v", err)
 			}
 		}
 		if got := owners(t, key); len(got) != 1 || got[0] != saRef {
