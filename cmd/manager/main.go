@@ -127,11 +127,20 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: opts.leaderElectionNamespace,
+		// run returns right after the manager stops (nothing reconciles after), so stepping down
+		// at once is safe; it lets a standby take over without waiting out the lease, and lets
+		// deleteReleasedLease remove the Lease when the operator goes.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	nodes, err := newNodeClient(ctx, cfg, scheme, caKey, opts.caOwner)
+	// A direct client: the manager's cache does not run yet at start-up, nor any more at the end.
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("create API client: %w", err)
+	}
+	nodes, err := newNodeClient(ctx, direct, caKey, opts.caOwner)
 	if err != nil {
 		return err
 	}
@@ -183,17 +192,34 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}
+	if opts.leaderElect {
+		removeLease(direct, types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: leaderElectionID})
+	}
 	return nil
 }
 
-// newNodeClient loads (or on first start creates) the CA Secret caKey, makes caOwner its owner,
-// issues the operator a client certificate from it and returns the node daemons' mTLS client. It
-// uses a direct client: the manager's cache does not run yet.
-func newNodeClient(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, caKey, caOwner types.NamespacedName) (*nodeclient.NodeClient, error) {
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("create API client: %w", err)
+// leaseCleanupTimeout bounds how long a stopping manager tries to delete its released Lease.
+const leaseCleanupTimeout = 5 * time.Second
+
+// removeLease deletes the released leader election Lease (deleteReleasedLease) as the manager
+// exits. Its context has ended by then, so it runs on its own, bounded one; a failure is only
+// logged: the Lease is left for the next manager.
+func removeLease(c client.Client, key types.NamespacedName) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaseCleanupTimeout)
+	defer cancel()
+	deleted, err := deleteReleasedLease(ctx, c, key)
+	switch {
+	case err != nil:
+		ctrl.Log.Error(err, "leave the leader election lease")
+	case deleted:
+		ctrl.Log.Info("deleted the released leader election lease", "lease", key.String())
 	}
+}
+
+// newNodeClient loads (or on first start creates) the CA Secret caKey, makes caOwner its owner,
+// issues the operator a client certificate from it and returns the node daemons' mTLS client. c
+// must read the API server directly: the manager's cache does not run yet.
+func newNodeClient(ctx context.Context, c client.Client, caKey, caOwner types.NamespacedName) (*nodeclient.NodeClient, error) {
 	now := time.Now()
 	ca, err := pki.EnsureCASecret(ctx, c, caKey, now)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -71,7 +72,8 @@ func TestRunRefusesLeaderElectionWithoutANamespace(t *testing.T) {
 // TestManagerRunsAgainstAnAPIServer starts the real manager (run) on an envtest API server and
 // checks its wiring end to end: it elects itself leader from outside the cluster (the Lease in
 // --leader-election-namespace), creates the node API's CA owned by its ServiceAccount, reconciles a StorageCluster into a
-// node daemon DaemonSet with a copy of the CA in the cluster's namespace, and stops cleanly.
+// node daemon DaemonSet with a copy of the CA in the cluster's namespace, and stops cleanly,
+// deleting the Lease it released.
 func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	g := NewWithT(t)
 	cfg, c := testConfig, testClient
@@ -125,4 +127,6 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 
 	stop()
 	g.Eventually(done, 20*time.Second).Should(Receive(BeNil()), "the manager stops cleanly when its context ends")
+	err = c.Get(ctx, client.ObjectKey{Namespace: "cobalt-system", Name: leaderElectionID}, &coordinationv1.Lease{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the stopped manager released and deleted its Lease: %v", err)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -18,7 +19,7 @@ import (
 )
 
 // leftovers lists every Cobalt object still in the cluster after helm uninstall, except the CRDs,
-// which are kept on purpose (keptByDesign).
+// which are kept on purpose (keptCRDs).
 func leftovers(ctx context.Context) []string {
 	var left []string
 	lists := map[string]client.ObjectList{
@@ -38,6 +39,8 @@ func leftovers(ctx context.Context) []string {
 		"Deployment": &appsv1.DeploymentList{}, "DaemonSet": &appsv1.DaemonSetList{}, "Pod": &corev1.PodList{},
 		"ServiceAccount": &corev1.ServiceAccountList{}, "Service": &corev1.ServiceList{}, "Secret": &corev1.SecretList{},
 		"ConfigMap": &corev1.ConfigMapList{}, "Role": &rbacv1.RoleList{}, "RoleBinding": &rbacv1.RoleBindingList{},
+		// The operator deletes its leader election Lease once it released it, as it stops.
+		"Lease": &coordinationv1.LeaseList{},
 	}
 	for kind, l := range nsLists {
 		if err := s.c.List(ctx, l, client.InNamespace(releaseNamespace)); err != nil {
