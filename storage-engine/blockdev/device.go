@@ -10,6 +10,9 @@
 // in memory, for tests). Package faultdev wraps a MemDevice with a volatile write cache, power cuts
 // and injected errors; package blockdevtest is the conformance suite every Device passes.
 //
+// Scheduling: I/O blocks the calling goroutine's thread in pread/pwrite, so processes that drive
+// many I/Os at once should run with GOMAXPROCS of at least MinIOProcs (RaiseGOMAXPROCS, procs.go).
+//
 // Errors wrap ErrMisaligned, ErrOutOfRange, ErrClosed or ErrReadOnly (errors.Is), or the system
 // error (e.g. syscall.EIO), and name the device and offset. Bad input never panics.
 package blockdev

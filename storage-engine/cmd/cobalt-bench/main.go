@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -46,6 +47,13 @@ func run() error {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each store workload to <this>.<workload>.prof")
 	workloads := flag.String("workloads", "", "comma-separated workload name prefixes to run (default: all), e.g. randwrite-4k-qd16,seqwrite")
 	flag.Parse()
+	// Run as the node daemon should: with enough Ps for blocking device I/O (see
+	// blockdev.MinIOProcs); an explicit GOMAXPROCS in the environment wins.
+	procs := runtime.GOMAXPROCS(0)
+	if os.Getenv("GOMAXPROCS") == "" {
+		procs = blockdev.RaiseGOMAXPROCS()
+	}
+	fmt.Fprintf(os.Stderr, "cobalt-bench: GOMAXPROCS %d on %d CPUs\n", procs, runtime.NumCPU())
 	tmp, err := os.MkdirTemp("", "cobalt-bench-")
 	if err != nil {
 		return err
