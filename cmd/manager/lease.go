@@ -6,33 +6,27 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// deleteReleasedLease deletes the leader election Lease key when nobody holds it, so that
-// removing the operator (helm uninstall, kubectl delete -k) leaves no Lease behind. The manager
-// releases the Lease as it stops (LeaderElectionReleaseOnCancel) and calls this afterwards. A
-// Lease that another replica holds is left alone, and the delete is conditional on the version
-// read, so a replica that acquires it meanwhile keeps it; a replica that finds it gone creates it
-// again. It reports whether it deleted the Lease.
-func deleteReleasedLease(ctx context.Context, c client.Client, key types.NamespacedName) (bool, error) {
-	var lease coordinationv1.Lease
-	if err := c.Get(ctx, key, &lease); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("read leader election lease %s: %w", key, err)
-	}
-	if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+// ensureOwnedLease makes sure the leader election Lease key exists and is owned by the
+// ServiceAccount owner (ownByServiceAccount), before the manager starts electing: the operator's
+// Lease then goes with its installation instead of staying behind after helm uninstall. It is
+// done at start, not once elected, so the elector never finds its Lease changed under it; a Lease
+// it creates is empty, which the elector acquires as it would a fresh one. With no owner it does
+// nothing and leaves creating the Lease to the elector.
+//
+// Deleting the Lease as the manager stops would not do: on helm uninstall the operator's RBAC
+// and ServiceAccount go at the same moment as its Deployment, so it may no longer be allowed to.
+func ensureOwnedLease(ctx context.Context, c client.Client, key, owner types.NamespacedName) (bool, error) {
+	if owner.Name == "" || owner.Namespace != key.Namespace {
 		return false, nil
 	}
-	err := c.Delete(ctx, &lease, client.Preconditions{UID: &lease.UID, ResourceVersion: &lease.ResourceVersion})
-	switch {
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("delete released leader election lease %s: %w", key, err)
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	if err := c.Create(ctx, lease); err != nil && !apierrors.IsAlreadyExists(err) {
+		return false, fmt.Errorf("create leader election lease %s: %w", key, err)
 	}
-	return true, nil
+	return ownByServiceAccount(ctx, c, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}, owner)
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -46,8 +48,10 @@ type options struct {
 	// leaderElectionNamespace holds the leader election Lease. Set explicitly (never left to
 	// controller-runtime's in-cluster guess) so that a manager run outside the cluster elects too.
 	leaderElectionNamespace string
-	// caOwner is the ServiceAccount that owns the CA Secret (ownCASecret); empty: no owner.
-	caOwner types.NamespacedName
+	// owner is the ServiceAccount that owns what the operator creates for itself in its
+	// namespace: the CA Secret and the leader election Lease (ownByServiceAccount); empty name:
+	// no owner.
+	owner types.NamespacedName
 }
 
 // defaultOperatorNamespace is the operator's namespace when POD_NAMESPACE is not set (a manager
@@ -77,9 +81,9 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 	fs.DurationVar(&opts.heartbeatTimeout, "heartbeat-timeout", controllers.DefaultHeartbeatTimeout, "How old a Store's heartbeat may get before the Store is not Ready.")
 	fs.StringVar(&opts.caSecret, "ca-secret", ns+"/"+controllers.CASecretName,
 		"namespace/name of the node API's CA Secret; created on first start if missing. Defaults to <POD_NAMESPACE, else "+defaultOperatorNamespace+">/"+controllers.CASecretName+".")
-	opts.caOwner.Namespace = ns
-	fs.StringVar(&opts.caOwner.Name, "ca-secret-owner", "",
-		"ServiceAccount in the operator's namespace (the one it runs as) that owns the CA Secret, so that uninstalling the operator deletes the CA; empty: no owner.")
+	opts.owner.Namespace = ns
+	fs.StringVar(&opts.owner.Name, "owner-service-account", "",
+		"ServiceAccount in the operator's namespace (the one it runs as) that owns the CA Secret and the leader election Lease the operator creates there, so that uninstalling the operator deletes them; empty: no owner.")
 	return opts
 }
 
@@ -128,8 +132,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: opts.leaderElectionNamespace,
 		// run returns right after the manager stops (nothing reconciles after), so stepping down
-		// at once is safe; it lets a standby take over without waiting out the lease, and lets
-		// deleteReleasedLease remove the Lease when the operator goes.
+		// at once is safe, and a standby takes over without waiting out the lease.
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
@@ -140,7 +143,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err != nil {
 		return fmt.Errorf("create API client: %w", err)
 	}
-	nodes, err := newNodeClient(ctx, direct, caKey, opts.caOwner)
+	nodes, err := newNodeClient(ctx, direct, caKey, opts.owner)
 	if err != nil {
 		return err
 	}
@@ -189,49 +192,35 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
 	ctrl.Log.Info("starting manager", "heartbeatTimeout", opts.heartbeatTimeout, "nodeDaemonImage", opts.nodeDaemonImage)
+	if opts.leaderElect {
+		lease := types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: leaderElectionID}
+		if _, err := ensureOwnedLease(ctx, direct, lease, opts.owner); err != nil {
+			return err
+		}
+	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run manager: %w", err)
-	}
-	if opts.leaderElect {
-		removeLease(direct, types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: leaderElectionID})
 	}
 	return nil
 }
 
-// leaseCleanupTimeout bounds how long a stopping manager tries to delete its released Lease.
-const leaseCleanupTimeout = 5 * time.Second
-
-// removeLease deletes the released leader election Lease (deleteReleasedLease) as the manager
-// exits. Its context has ended by then, so it runs on its own, bounded one; a failure is only
-// logged: the Lease is left for the next manager.
-func removeLease(c client.Client, key types.NamespacedName) {
-	ctx, cancel := context.WithTimeout(context.Background(), leaseCleanupTimeout)
-	defer cancel()
-	deleted, err := deleteReleasedLease(ctx, c, key)
-	switch {
-	case err != nil:
-		ctrl.Log.Error(err, "leave the leader election lease")
-	case deleted:
-		ctrl.Log.Info("deleted the released leader election lease", "lease", key.String())
-	}
-}
-
-// newNodeClient loads (or on first start creates) the CA Secret caKey, makes caOwner its owner,
+// newNodeClient loads (or on first start creates) the CA Secret caKey, makes owner its owner,
 // issues the operator a client certificate from it and returns the node daemons' mTLS client. c
 // must read the API server directly: the manager's cache does not run yet.
-func newNodeClient(ctx context.Context, c client.Client, caKey, caOwner types.NamespacedName) (*nodeclient.NodeClient, error) {
+func newNodeClient(ctx context.Context, c client.Client, caKey, owner types.NamespacedName) (*nodeclient.NodeClient, error) {
 	now := time.Now()
 	ca, err := pki.EnsureCASecret(ctx, c, caKey, now)
 	if err != nil {
 		return nil, fmt.Errorf("node API CA: %w", err)
 	}
-	owned, err := ownCASecret(ctx, c, caKey, caOwner)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: caKey.Namespace, Name: caKey.Name}}
+	owned, err := ownByServiceAccount(ctx, c, secret, owner)
 	if err != nil {
 		return nil, fmt.Errorf("node API CA: %w", err)
 	}
 	if owned {
 		ctrl.Log.Info("the node API CA Secret is owned by the operator's ServiceAccount: uninstalling the operator deletes it",
-			"secret", caKey.String(), "owner", caOwner.String())
+			"secret", caKey.String(), "owner", owner.String())
 	}
 	cert, err := ca.IssueClient("cobalt-operator", now, pki.DefaultLeafValidity)
 	if err != nil {

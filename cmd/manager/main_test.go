@@ -11,10 +11,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
@@ -34,17 +34,17 @@ func TestParseNamespacedName(t *testing.T) {
 
 func TestBindFlagsDefaultsFromTheEnvironment(t *testing.T) {
 	tests := []struct {
-		name                        string
-		podNamespace                string
-		args                        []string
-		leaderNS, caSecret, caOwner string
+		name                      string
+		podNamespace              string
+		args                      []string
+		leaderNS, caSecret, owner string
 	}{
 		{"in cluster: the pod's namespace", "ops", nil, "ops", "ops/cobalt-ca", "ops/"},
-		{"in cluster with the CA owner", "ops", []string{"--ca-secret-owner=op-sa"}, "ops", "ops/cobalt-ca", "ops/op-sa"},
+		{"in cluster with an owner", "ops", []string{"--owner-service-account=op-sa"}, "ops", "ops/cobalt-ca", "ops/op-sa"},
 		{"out of cluster: the install's namespace, no CA owner", "", nil, "cobalt-system", "cobalt-system/cobalt-ca", "cobalt-system/"},
 		{"flags override the environment", "ops",
 			[]string{"--leader-election-namespace=elect", "--ca-secret=pki/ca"}, "elect", "pki/ca", "ops/"},
-		{"out of cluster with flags", "", []string{"--leader-election-namespace=dev", "--ca-secret-owner=me"}, "dev", "cobalt-system/cobalt-ca", "cobalt-system/me"},
+		{"out of cluster with flags", "", []string{"--leader-election-namespace=dev", "--owner-service-account=me"}, "dev", "cobalt-system/cobalt-ca", "cobalt-system/me"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,9 +54,9 @@ func TestBindFlagsDefaultsFromTheEnvironment(t *testing.T) {
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			if opts.leaderElectionNamespace != tt.leaderNS || opts.caSecret != tt.caSecret || opts.caOwner.String() != tt.caOwner {
+			if opts.leaderElectionNamespace != tt.leaderNS || opts.caSecret != tt.caSecret || opts.owner.String() != tt.owner {
 				t.Fatalf("leader election namespace %q, CA secret %q, CA owner %q; want %q, %q, %q",
-					opts.leaderElectionNamespace, opts.caSecret, opts.caOwner, tt.leaderNS, tt.caSecret, tt.caOwner)
+					opts.leaderElectionNamespace, opts.caSecret, opts.owner, tt.leaderNS, tt.caSecret, tt.owner)
 			}
 		})
 	}
@@ -71,37 +71,42 @@ func TestRunRefusesLeaderElectionWithoutANamespace(t *testing.T) {
 
 // TestManagerRunsAgainstAnAPIServer starts the real manager (run) on an envtest API server and
 // checks its wiring end to end: it elects itself leader from outside the cluster (the Lease in
-// --leader-election-namespace), creates the node API's CA owned by its ServiceAccount, reconciles a StorageCluster into a
-// node daemon DaemonSet with a copy of the CA in the cluster's namespace, and stops cleanly,
-// deleting the Lease it released.
+// --leader-election-namespace, owned by its ServiceAccount), creates the node API's CA, owned by
+// that ServiceAccount too, reconciles a StorageCluster into a node daemon DaemonSet with a copy
+// of the CA in the cluster's namespace, and stops cleanly.
 func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	g := NewWithT(t)
 	cfg, c := testConfig, testClient
 
 	ctx := t.Context()
-	for _, ns := range []string{"cobalt-system", "storage"} {
-		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	// Fresh namespaces, so that -count=N runs again against the same API server.
+	var opNS, storageNS string
+	for _, ns := range []*string{&opNS, &storageNS} {
+		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "manager-"}}
+		g.Expect(c.Create(ctx, obj)).To(Succeed())
+		*ns = obj.Name
 	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "cobalt-system", Name: "cobalt-controller-manager"}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: opNS, Name: "cobalt-controller-manager"}}
 	g.Expect(c.Create(ctx, sa)).To(Succeed())
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, cfg, options{metricsAddr: "0", probeAddr: "0", nodeDaemonImage: "cobalt/node-daemon:test",
-			heartbeatTimeout: time.Minute, caSecret: "cobalt-system/cobalt-ca",
-			leaderElect: true, leaderElectionNamespace: "cobalt-system",
-			caOwner: types.NamespacedName{Namespace: "cobalt-system", Name: "cobalt-controller-manager"}})
+			heartbeatTimeout: time.Minute, caSecret: opNS + "/cobalt-ca",
+			leaderElect: true, leaderElectionNamespace: opNS,
+			owner: types.NamespacedName{Namespace: opNS, Name: "cobalt-controller-manager"}})
 	}()
 
 	var lease coordinationv1.Lease
-	g.Eventually(func() error {
-		return c.Get(ctx, client.ObjectKey{Namespace: "cobalt-system", Name: leaderElectionID}, &lease)
-	}, 20*time.Second).Should(Succeed(), "the manager holds the leader election Lease in cobalt-system")
-	g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
-	g.Expect(*lease.Spec.HolderIdentity).NotTo(BeEmpty())
+	g.Eventually(func(g Gomega) string {
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: opNS, Name: leaderElectionID}, &lease)).To(Succeed())
+		return ptr.Deref(lease.Spec.HolderIdentity, "")
+	}, 20*time.Second).ShouldNot(BeEmpty(), "the manager holds the leader election Lease in its namespace")
+	g.Expect(lease.OwnerReferences).To(ConsistOf(And(HaveField("Kind", "ServiceAccount"), HaveField("UID", sa.UID))),
+		"the operator's ServiceAccount owns the Lease, so uninstalling the operator deletes it")
 
-	caKey := client.ObjectKey{Namespace: "cobalt-system", Name: "cobalt-ca"}
+	caKey := client.ObjectKey{Namespace: opNS, Name: "cobalt-ca"}
 	var caSecret corev1.Secret
 	g.Eventually(func() error { return c.Get(ctx, caKey, &caSecret) }, 20*time.Second).Should(Succeed())
 	_, err := pki.ParseCA(caSecret.Data[pki.SecretCertKey], caSecret.Data[pki.SecretKeyKey])
@@ -111,22 +116,20 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 		"the operator's ServiceAccount owns the CA, so uninstalling the operator deletes it")
 
 	sc := &storagev1alpha1.StorageCluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "storage", Name: "dev"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: storageNS, Name: "dev"},
 		Spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{
 			File: &storagev1alpha1.FileDevice{Size: resource.MustParse("1Gi")}}},
 	}
 	g.Expect(c.Create(ctx, sc)).To(Succeed())
 	g.Eventually(func() error {
-		return c.Get(ctx, client.ObjectKey{Namespace: "storage", Name: "dev-node-daemon"}, &appsv1.DaemonSet{})
+		return c.Get(ctx, client.ObjectKey{Namespace: storageNS, Name: "dev-node-daemon"}, &appsv1.DaemonSet{})
 	}, 20*time.Second).Should(Succeed())
 	var copied corev1.Secret
 	g.Eventually(func() error {
-		return c.Get(ctx, client.ObjectKey{Namespace: "storage", Name: "cobalt-ca"}, &copied)
+		return c.Get(ctx, client.ObjectKey{Namespace: storageNS, Name: "cobalt-ca"}, &copied)
 	}, 20*time.Second).Should(Succeed())
 	g.Expect(copied.Data).To(Equal(caSecret.Data), "the cluster's namespace holds the operator's CA")
 
 	stop()
 	g.Eventually(done, 20*time.Second).Should(Receive(BeNil()), "the manager stops cleanly when its context ends")
-	err = c.Get(ctx, client.ObjectKey{Namespace: "cobalt-system", Name: leaderElectionID}, &coordinationv1.Lease{})
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the stopped manager released and deleted its Lease: %v", err)
 }

@@ -178,12 +178,12 @@ func TestChartMatchesKustomize(t *testing.T) {
 		if got, want := flagsOf(cc["args"]), flagsOf(kc["args"]); !slices.Equal(got, want) {
 			t.Errorf("manager flags: chart %v, kustomize %v", got, want)
 		}
-		// The CA Secret's owner is the ServiceAccount the operator runs as (kustomize's namePrefix
+		// The owner of what the operator creates for itself is the ServiceAccount it runs as (kustomize's namePrefix
 		// does not rewrite arguments, so config/manager spells the prefixed name out).
 		for what, dep := range map[string]*unstructured.Unstructured{"kustomize": k, "chart": c} {
 			sa, _, _ := unstructured.NestedString(dep.Object, "spec", "template", "spec", "serviceAccountName")
 			args, _ := firstContainer(t, dep)["args"].([]any)
-			if want := "--ca-secret-owner=" + sa; sa == "" || !slices.Contains(args, any(want)) {
+			if want := "--owner-service-account=" + sa; sa == "" || !slices.Contains(args, any(want)) {
 				t.Errorf("%s: manager args %v lack %s", what, args, want)
 			}
 		}

@@ -65,11 +65,16 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
 		GinkgoWriter.Printf("operator %s is Ready and holds lease %s\n", operator.Name, leaseName)
 
-		// The CA the operator created is owned by its ServiceAccount, so helm uninstall removes it.
+		// The CA and the Lease the operator created are owned by its ServiceAccount, so helm
+		// uninstall removes them.
 		var ca corev1.Secret
 		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: "cobalt-ca"}, &ca)).To(Succeed())
-		Expect(ca.OwnerReferences).To(ContainElement(And(HaveField("Kind", "ServiceAccount"),
-			HaveField("Name", operator.Spec.ServiceAccountName))), "owner of the operator's CA Secret")
+		var lease coordinationv1.Lease
+		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: leaseName}, &lease)).To(Succeed())
+		for what, refs := range map[string][]metav1.OwnerReference{"CA Secret": ca.OwnerReferences, "Lease": lease.OwnerReferences} {
+			Expect(refs).To(ContainElement(And(HaveField("Kind", "ServiceAccount"),
+				HaveField("Name", operator.Spec.ServiceAccountName))), "owner of the operator's %s", what)
+		}
 	}, SpecTimeout(4*time.Minute))
 
 	It("2: a StorageCluster on loop devices: the node daemon runs, a Store per device, the ext4 device is skipped untouched", func(ctx SpecContext) {
@@ -247,8 +252,8 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
 
 		Expect(s.helm.uninstall()).To(Succeed())
-		// The CA Secret goes through the garbage collector (its owner, the ServiceAccount, went), so
-		// it may take a moment.
+		// The CA Secret and the Lease go through the garbage collector (their owner, the
+		// operator's ServiceAccount, went), so it may take a moment.
 		Eventually(func(g Gomega) {
 			g.Expect(leftovers(ctx)).To(BeEmpty(), "Cobalt objects left after helm uninstall")
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())

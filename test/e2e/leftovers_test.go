@@ -39,7 +39,7 @@ func leftovers(ctx context.Context) []string {
 		"Deployment": &appsv1.DeploymentList{}, "DaemonSet": &appsv1.DaemonSetList{}, "Pod": &corev1.PodList{},
 		"ServiceAccount": &corev1.ServiceAccountList{}, "Service": &corev1.ServiceList{}, "Secret": &corev1.SecretList{},
 		"ConfigMap": &corev1.ConfigMapList{}, "Role": &rbacv1.RoleList{}, "RoleBinding": &rbacv1.RoleBindingList{},
-		// The operator deletes its leader election Lease once it released it, as it stops.
+		// The operator's leader election Lease, owned by its ServiceAccount like its CA Secret.
 		"Lease": &coordinationv1.LeaseList{},
 	}
 	for kind, l := range nsLists {
@@ -48,8 +48,8 @@ func leftovers(ctx context.Context) []string {
 			continue
 		}
 		for _, o := range mustItems(l) {
-			// What Kubernetes itself puts in every namespace. The operator's CA Secret is not
-			// excused: it is owned by the operator's ServiceAccount, so it goes with the release.
+			// What Kubernetes itself puts in every namespace. The operator's CA Secret and Lease
+			// are not excused: they are owned by its ServiceAccount, so they go with the release.
 			if kind == "ServiceAccount" && o == releaseNamespace+"/default" ||
 				kind == "ConfigMap" && o == releaseNamespace+"/kube-root-ca.crt" {
 				continue

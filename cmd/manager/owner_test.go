@@ -12,7 +12,8 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 )
 
-func TestOwnCASecret(t *testing.T) {
+// TestOwnByServiceAccount, on CA Secrets as the operator creates them.
+func TestOwnByServiceAccount(t *testing.T) {
 	ctx := t.Context()
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ca-owner-"}}
 	if err := testClient.Create(ctx, nsObj); err != nil {
@@ -58,13 +59,17 @@ func TestOwnCASecret(t *testing.T) {
 		}
 		return out
 	}
+	// own makes o an owner of the Secret key.
+	own := func(key, o types.NamespacedName) (bool, error) {
+		return ownByServiceAccount(ctx, testClient, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}, o)
+	}
 	saRef, otherRef := "ServiceAccount/operator/"+string(sa.UID), "ServiceAccount/previous-operator/"+string(other.UID)
 
 	t.Run("the operator's CA gets its ServiceAccount as owner, once", func(t *testing.T) {
 		key := newCA(t, "created", nil)
 		for range 2 {
-			if owned, err := ownCASecret(ctx, testClient, key, owner); err != nil || !owned {
-				t.Fatalf("ownCASecret = %v, %v; want true, nil", owned, err)
+			if owned, err := own(key, owner); err != nil || !owned {
+				t.Fatalf("ownByServiceAccount = %v, %v; want true, nil", owned, err)
 			}
 		}
 		if got := owners(t, key); len(got) != 1 || got[0] != saRef {
@@ -76,13 +81,13 @@ func TestOwnCASecret(t *testing.T) {
 		errs := make(chan error, 4)
 		for range cap(errs) {
 			go func() {
-				_, err := ownCASecret(ctx, testClient, key, owner)
+				_, err := own(key, owner)
 				errs <- err
 			}()
 		}
 		for range cap(errs) {
 			if err := <-errs; err != nil {
-				t.Fatalf("ownCASecret: %v", err)
+				t.Fatalf("ownByServiceAccount: %v", err)
 			}
 		}
 		if got := owners(t, key); len(got) != 1 || got[0] != saRef {
@@ -93,7 +98,7 @@ func TestOwnCASecret(t *testing.T) {
 		key := newCA(t, "two-owners", func(s *corev1.Secret) {
 			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ServiceAccount", Name: other.Name, UID: other.UID}}
 		})
-		if _, err := ownCASecret(ctx, testClient, key, owner); err != nil {
+		if _, err := own(key, owner); err != nil {
 			t.Fatal(err)
 		}
 		if got := owners(t, key); len(got) != 2 || got[0] != otherRef || got[1] != saRef {
@@ -104,8 +109,8 @@ func TestOwnCASecret(t *testing.T) {
 		key := newCA(t, "from-helm", func(s *corev1.Secret) {
 			s.Annotations = map[string]string{helmReleaseAnnotation: "cobalt"}
 		})
-		if owned, err := ownCASecret(ctx, testClient, key, owner); err != nil || owned {
-			t.Fatalf("ownCASecret = %v, %v; want false, nil", owned, err)
+		if owned, err := own(key, owner); err != nil || owned {
+			t.Fatalf("ownByServiceAccount = %v, %v; want false, nil", owned, err)
 		}
 		if got := owners(t, key); len(got) != 0 {
 			t.Fatalf("owners %v, want none", got)
@@ -114,8 +119,8 @@ func TestOwnCASecret(t *testing.T) {
 	t.Run("no owner out of cluster, none across namespaces", func(t *testing.T) {
 		key := newCA(t, "unowned", nil)
 		for _, o := range []types.NamespacedName{{Namespace: ns}, {Namespace: "elsewhere", Name: "operator"}} {
-			if owned, err := ownCASecret(ctx, testClient, key, o); err != nil || owned {
-				t.Fatalf("ownCASecret(owner %v) = %v, %v; want false, nil", o, owned, err)
+			if owned, err := own(key, o); err != nil || owned {
+				t.Fatalf("ownByServiceAccount(owner %v) = %v, %v; want false, nil", o, owned, err)
 			}
 		}
 		if got := owners(t, key); len(got) != 0 {
@@ -124,9 +129,9 @@ func TestOwnCASecret(t *testing.T) {
 	})
 	t.Run("a missing ServiceAccount is an error that names it", func(t *testing.T) {
 		key := newCA(t, "orphan", nil)
-		_, err := ownCASecret(ctx, testClient, key, types.NamespacedName{Namespace: ns, Name: "gone"})
+		_, err := own(key, types.NamespacedName{Namespace: ns, Name: "gone"})
 		if err == nil || !strings.Contains(err.Error(), "ServiceAccount "+ns+"/gone") {
-			t.Fatalf("ownCASecret = %v, want an error naming ServiceAccount %s/gone", err, ns)
+			t.Fatalf("ownByServiceAccount = %v, want an error naming ServiceAccount %s/gone", err, ns)
 		}
 	})
 }
