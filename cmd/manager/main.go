@@ -7,6 +7,10 @@
 // first start), issues itself a client certificate from it, and talks to the node daemons over
 // mutual TLS through node-daemon/client. The StorageCluster reconciler copies that CA into each
 // cluster's namespace, where the node daemons issue their serving certificates from it.
+//
+// What it creates for itself in its own namespace, the CA Secret and the leader election Lease,
+// is owned by the ServiceAccount it runs as (--owner-service-account), so uninstalling the
+// operator, which deletes that ServiceAccount, garbage-collects them.
 package main
 
 import (
