@@ -31,6 +31,16 @@ const (
 
 func objName(i int) string { return fmt.Sprintf("obj-%06d", i) }
 
+// objNames returns the names of the first n objects, formatted once so that the timed loops do
+// not measure fmt.
+func objNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = objName(i)
+	}
+	return names
+}
+
 // Prefill creates the collection and Objects fully written 4 MiB objects.
 func Prefill(ctx context.Context, s *store.Store, cfg Config) error {
 	if err := s.Commit(ctx, store.NewTransaction().CreateCollection(coll)); err != nil {
@@ -101,21 +111,23 @@ func RandWrite(ctx context.Context, s *store.Store, cfg Config, qd int) (Result,
 	for i := range block {
 		block[i] = byte(i)
 	}
+	names := objNames(cfg.Objects)
 	return run(ctx, fmt.Sprintf("randwrite-4k-qd%d", qd), qd, cfg.Duration, 4096, cfg.Seed,
 		func(ctx context.Context, rng *rand.Rand, _ int, _ int64) error {
 			o := rng.IntN(cfg.Objects)
 			off := uint64(rng.IntN(objectSize/4096)) * 4096
-			return s.Commit(ctx, store.NewTransaction().Write(coll, objName(o), off, block))
+			return s.Commit(ctx, store.NewTransaction().Write(coll, names[o], off, block))
 		})
 }
 
 // RandRead reads random 4 KiB blocks of the prefilled objects at queue depth qd.
 func RandRead(ctx context.Context, s *store.Store, cfg Config, qd int) (Result, error) {
+	names := objNames(cfg.Objects)
 	return run(ctx, fmt.Sprintf("randread-4k-qd%d", qd), qd, cfg.Duration, 4096, cfg.Seed+1,
 		func(ctx context.Context, rng *rand.Rand, _ int, _ int64) error {
 			o := rng.IntN(cfg.Objects)
 			off := uint64(rng.IntN(objectSize/4096)) * 4096
-			b, err := s.Read(ctx, coll, objName(o), off, 4096)
+			b, err := s.Read(ctx, coll, names[o], off, 4096)
 			if err == nil && len(b) != 4096 {
 				err = fmt.Errorf("short read of %d bytes", len(b))
 			}

@@ -88,7 +88,16 @@ type Deferred struct {
 
 // Encode returns the record's encoding: version, uvarint Phys, uvarint-length-prefixed Data.
 func (d *Deferred) Encode() []byte {
-	b := make([]byte, 0, 21+len(d.Data))
+	return d.AppendTo(make([]byte, 0, d.Size()))
+}
+
+// Size is the length of the record's encoding.
+func (d *Deferred) Size() int {
+	return 1 + uvarintLen(d.Phys) + uvarintLen(uint64(len(d.Data))) + len(d.Data)
+}
+
+// AppendTo appends the record's encoding to b.
+func (d *Deferred) AppendTo(b []byte) []byte {
 	b = append(b, RecordVersion)
 	b = binary.AppendUvarint(b, d.Phys)
 	b = binary.AppendUvarint(b, uint64(len(d.Data)))

@@ -35,6 +35,11 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err != nil || *got != *s {
 		t.Fatalf("superblock: %+v %v", got, err)
 	}
+	for _, d := range []*Deferred{{Phys: 0, Data: []byte{1}}, {Phys: 1 << 40, Data: make([]byte, 4096)}, {Phys: 127, Data: make([]byte, 128)}} {
+		if got := len(d.Encode()); got != d.Size() {
+			t.Fatalf("Deferred{Phys: %d, %d bytes}: Size %d, encoding %d bytes", d.Phys, len(d.Data), d.Size(), got)
+		}
+	}
 	d := &Deferred{Phys: 8192, Data: []byte("block")}
 	gd, err := DecodeDeferred(d.Encode())
 	if err != nil || gd.Phys != d.Phys || !bytes.Equal(gd.Data, d.Data) {

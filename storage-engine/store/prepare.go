@@ -154,9 +154,7 @@ func (g *group) writePrepared(k OnodeKey, off uint64, data []byte, p *prepared) 
 	}
 	at := a
 	for i, x := range p.exts {
-		for j := range p.csums[i] {
-			g.prepBlocks[uint64(x.Offset)+uint64(j)*g.s.csumBlock] = p.bufs[i][uint64(j)*g.s.csumBlock : uint64(j+1)*g.s.csumBlock]
-		}
+		g.prepared = append(g.prepared, preparedRange{phys: uint64(x.Offset), buf: p.bufs[i]})
 		o.Insert(onode.Extent{Logical: at, Phys: uint64(x.Offset), Length: uint64(x.Length), Csums: append([]uint32(nil), p.csums[i]...)})
 		at += uint64(x.Length)
 	}

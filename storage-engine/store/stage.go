@@ -24,10 +24,11 @@ type group struct {
 	colls  map[string]bool         // collection -> exists after the group
 	shared map[uint64]uint32       // unit -> reference count after the group (1 = unshared)
 	blocks map[uint64][]byte       // device block -> contents written by this group (aliases writes)
-	// prepBlocks: device block -> contents of prepared writes mapped by this group. Unlike
-	// blocks, they are already on the device and must not be patched in memory.
-	prepBlocks map[uint64][]byte
-	defers     map[uint64]deferredEntry // device block -> deferred write staged by this group
+	// prepared: the device ranges of prepared writes mapped by this group, with their contents.
+	// Unlike blocks, they are already on the device and must not be patched in memory. (One entry
+	// per extent, not per block: a 1 MiB write would otherwise add 256 map entries.)
+	prepared []preparedRange
+	defers   map[uint64]deferredEntry // device block -> deferred write staged by this group
 
 	allocated []alloc.Extent // space allocated by the group (released on abort)
 	freed     []alloc.Extent // space the group stops referencing (released at publish)
@@ -58,6 +59,26 @@ type stagedOnode struct {
 // the KV holds for that nid; finish rewrites only the shards that changed since (DirtyShards), or
 // every shard of a nid the group created.
 
+// preparedRange is prepared data on the device at [phys, phys+len(buf)). A range whose space the
+// group frees stays listed: freed space is not mapped, so no read looks it up, and it is not
+// reallocated before the group is durable.
+type preparedRange struct {
+	phys uint64
+	buf  []byte
+}
+
+// preparedBlock returns the checksum block at device offset phys if a prepared write mapped by the
+// group holds it.
+func (g *group) preparedBlock(phys uint64) ([]byte, bool) {
+	for _, r := range g.prepared {
+		if phys >= r.phys && phys-r.phys < uint64(len(r.buf)) {
+			off := phys - r.phys
+			return r.buf[off : off+g.s.csumBlock], true
+		}
+	}
+	return nil, false
+}
+
 type pendingWrite struct {
 	phys uint64
 	buf  []byte
@@ -66,20 +87,19 @@ type pendingWrite struct {
 
 func (s *Store) newGroup() *group {
 	return &group{
-		s:          s,
-		batch:      s.db.NewIndexedBatch(),
-		onodes:     map[OnodeKey]*stagedOnode{},
-		base:       map[uint64]*onode.Onode{},
-		colls:      map[string]bool{},
-		shared:     map[uint64]uint32{},
-		blocks:     map[uint64][]byte{},
-		prepBlocks: map[uint64][]byte{},
-		defers:     map[uint64]deferredEntry{},
-		cached:     map[OnodeKey]*cachedWrites{},
-		cacheSeq:   s.nextGroup(),
-		nextNid:    s.nextNid,
-		nextSeq:    s.nextSeq,
-		stats:      s.pub.stats,
+		s:        s,
+		batch:    s.db.NewIndexedBatch(),
+		onodes:   map[OnodeKey]*stagedOnode{},
+		base:     map[uint64]*onode.Onode{},
+		colls:    map[string]bool{},
+		shared:   map[uint64]uint32{},
+		blocks:   map[uint64][]byte{},
+		defers:   map[uint64]deferredEntry{},
+		cached:   map[OnodeKey]*cachedWrites{},
+		cacheSeq: s.nextGroup(),
+		nextNid:  s.nextNid,
+		nextSeq:  s.nextSeq,
+		stats:    s.pub.stats,
 	}
 }
 
@@ -437,7 +457,6 @@ func (g *group) deref(r onode.PhysRange) {
 		}
 		for b := u; b < u+unit; b += g.s.csumBlock {
 			delete(g.blocks, b)
-			delete(g.prepBlocks, b)
 			if e, ok := g.defers[b]; ok {
 				_ = g.batch.Delete(kv.DeferredKey(e.seq), nil)
 				delete(g.defers, b)

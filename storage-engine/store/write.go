@@ -112,8 +112,13 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 		}
 		seq := g.nextSeq
 		g.nextSeq++
+		// Encoded straight into the batch: no intermediate copy of the block.
 		rec := kv.Deferred{Phys: phys, Data: nb}
-		if err := g.batch.Set(kv.DeferredKey(seq), rec.Encode(), nil); err != nil {
+		key := kv.DeferredKey(seq)
+		op := g.batch.SetDeferred(len(key), rec.Size())
+		copy(op.Key, key)
+		rec.AppendTo(op.Value[:0])
+		if err := op.Finish(); err != nil {
 			return err
 		}
 		g.defers[phys] = deferredEntry{seq: seq, data: nb}
@@ -173,7 +178,7 @@ func (g *group) readBlock(k OnodeKey, logical, phys uint64, want uint32) ([]byte
 	if b, ok := g.blocks[phys]; ok {
 		return b, nil
 	}
-	if b, ok := g.prepBlocks[phys]; ok {
+	if b, ok := g.preparedBlock(phys); ok {
 		return b, nil
 	}
 	if e, ok := g.defers[phys]; ok {
