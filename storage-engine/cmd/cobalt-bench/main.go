@@ -44,6 +44,8 @@ func run() error {
 	seqQD := flag.Int("seq-qd", 16, "queue depth of the 1 MiB sequential workload")
 	withFio := flag.Bool("fio", false, "run fio on the raw device first and print it alongside")
 	deferred := flag.Int("prefer-deferred", 0, "store PreferDeferredSize (0 default, -1 off)")
+	deferredBatch := flag.Int("deferred-batch", 0, "store DeferredBatch (0 default)")
+	deferredInterval := flag.Duration("deferred-interval", 0, "store DeferredInterval (0 default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each store workload to <this>.<workload>.prof")
 	workloads := flag.String("workloads", "", "comma-separated workload name prefixes to run (default: all), e.g. randwrite-4k-qd16,seqwrite")
 	flag.Parse()
@@ -92,6 +94,8 @@ func run() error {
 		DevicePath: *device, DBDir: *db, Fio: *withFio, Log: os.Stderr,
 	}
 	opts.Store.PreferDeferredSize = *deferred
+	opts.Store.DeferredBatch = *deferredBatch
+	opts.Store.DeferredInterval = *deferredInterval
 	if *workloads != "" {
 		opts.Workloads = strings.Split(*workloads, ",")
 	}
