@@ -16,8 +16,11 @@ import (
 // group is the staged state of one commit group: what the committed state will become once the
 // batch is durable. Only the committer uses it, under Store.commitMu.
 type group struct {
-	s     *Store
-	batch *pebble.Batch // indexed: omap reads see the group's own writes
+	s *Store
+	// batch holds the group's KV changes. It starts unindexed (indexing every key costs CPU on
+	// each write) and becomes indexed the first time the group reads through it (readBatch).
+	batch   *pebble.Batch
+	indexed bool
 
 	onodes map[OnodeKey]*stagedOnode
 	base   map[uint64]*onode.Onode // nid -> committed onode (see stagedOnode)
@@ -88,7 +91,7 @@ type pendingWrite struct {
 func (s *Store) newGroup() *group {
 	return &group{
 		s:        s,
-		batch:    s.db.NewIndexedBatch(),
+		batch:    s.db.NewBatch(),
 		onodes:   map[OnodeKey]*stagedOnode{},
 		base:     map[uint64]*onode.Onode{},
 		colls:    map[string]bool{},
@@ -385,7 +388,11 @@ func (g *group) clone(src, dst OnodeKey) error {
 		g.addRef(onode.PhysRange{Phys: e.Phys, Length: e.Length})
 	}
 	lo, hi := kv.OmapSpan(so.Nid, "")
-	it, err := g.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	rb, err := g.readBatch()
+	if err != nil {
+		return fmt.Errorf("read omap of %s/%s: %w", src.Collection, src.Object, err)
+	}
+	it, err := rb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("read omap of %s/%s: %w", src.Collection, src.Object, err)
 	}
@@ -420,6 +427,23 @@ func (g *group) rename(src, dst OnodeKey) error {
 	st := g.onodes[src]
 	st.o, st.owned, st.dirty = nil, false, true
 	return nil
+}
+
+// readBatch returns the group's batch, indexed, so that reads through it see the group's own
+// writes (omap entries set earlier in the group).
+func (g *group) readBatch() (*pebble.Batch, error) {
+	if g.indexed {
+		return g.batch, nil
+	}
+	ib := g.s.db.NewIndexedBatch()
+	if err := ib.Apply(g.batch, nil); err != nil {
+		return nil, errors.Join(err, ib.Close())
+	}
+	if err := g.batch.Close(); err != nil {
+		return nil, errors.Join(err, ib.Close())
+	}
+	g.batch, g.indexed = ib, true
+	return ib, nil
 }
 
 // refs returns the reference count of allocation unit u as the group sees it.
