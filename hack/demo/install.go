@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,12 +161,8 @@ func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
 	}
-	// Out of a cluster controller-runtime cannot tell which namespace to hold the leader
-	// election Lease in (it reads the pod's ServiceAccount mount), so the single demo operator
-	// runs without leader election.
-	if slices.Contains(cmd.args, "--leader-elect") || slices.Contains(cmd.args, "--leader-elect=true") {
-		local = append(local, "--leader-elect=false")
-	}
+	// Leader election runs as in the cluster: the manager holds its Lease in POD_NAMESPACE,
+	// which the Deployment's downward API env gives it here too.
 	args := append(append([]string{}, cmd.args...), local...)
 	env := append(cmd.env, "KUBECONFIG="+d.paths.operatorKubeconfig)
 	p, err := d.startRecorded("operator", d.cfg.bin("manager"), args, env)
