@@ -12,7 +12,19 @@ import (
 // subresource, and writes nothing when there is none. A merge patch carries only the changed
 // fields, so what another writer (the node daemon's heartbeat) put in status is left alone. An
 // object that is already gone is not an error.
+//
+// The patch never carries a resourceVersion: when a phase patched obj's metadata (a finalizer)
+// obj has a newer one than before, and a patch carrying it would be refused with a conflict
+// whenever another writer changed the object since.
 func patchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
+	if before.GetResourceVersion() != obj.GetResourceVersion() {
+		b, ok := before.DeepCopyObject().(client.Object)
+		if !ok {
+			return fmt.Errorf("copy %s for its status patch", client.ObjectKeyFromObject(before))
+		}
+		b.SetResourceVersion(obj.GetResourceVersion())
+		before = b
+	}
 	p := client.MergeFrom(before)
 	data, err := p.Data(obj)
 	if err != nil {
