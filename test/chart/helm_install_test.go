@@ -1,6 +1,7 @@
 package chart
 
 import (
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,14 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		t.Errorf("ClusterRoleBinding subjects %v, want the ServiceAccount in %s", binding.Subjects, ns)
 	}
 
+	expectOperatorMay(t, ns, []resourceAttributes{
+		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}},
+		// client-go's leader election announces a new leader with a core/v1 Event; the
+		// reconcilers record theirs through events.k8s.io.
+		{Group: "", Resource: "events", Verbs: []string{"create", "patch"}},
+		{Group: "events.k8s.io", Resource: "events", Verbs: []string{"create", "patch"}},
+	})
+
 	upgrade := action.NewUpgrade(cfg)
 	upgrade.Namespace = ns
 	values := allOptions(t)
@@ -144,6 +153,36 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		var u = find(t, mustRender(t, nil).crds, "CustomResourceDefinition", crd[len("CustomResourceDefinition/"):])
 		if err := c.Get(t.Context(), client.ObjectKey{Name: u.GetName()}, u.DeepCopy()); err != nil {
 			t.Errorf("after uninstall the CRD %s must be kept: %v", u.GetName(), err)
+		}
+	}
+}
+
+// resourceAttributes are the verbs on one resource that the operator needs in its namespace.
+type resourceAttributes struct {
+	Group, Resource string
+	Verbs           []string
+}
+
+// expectOperatorMay asks the API server's authorizer (a SubjectAccessReview) whether the
+// operator's ServiceAccount, with the RBAC the chart installed, may do each verb in ns.
+func expectOperatorMay(t *testing.T, ns string, want []resourceAttributes) {
+	t.Helper()
+	user := "system:serviceaccount:" + ns + ":cobalt-controller-manager"
+	for _, w := range want {
+		for _, verb := range w.Verbs {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   user,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: ns, Verb: verb, Group: w.Group, Resource: w.Resource,
+				},
+			}}
+			if err := server.client.Create(t.Context(), sar); err != nil {
+				t.Fatalf("SubjectAccessReview: %v", err)
+			}
+			if !sar.Status.Allowed {
+				t.Errorf("the operator may not %s %s (group %q) in %s: %s", verb, w.Resource, w.Group, ns, sar.Status.Reason)
+			}
 		}
 	}
 }
