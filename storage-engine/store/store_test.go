@@ -404,3 +404,20 @@ func TestFailedLargeWriteReleasesPreparedSpace(t *testing.T) {
 		t.Fatal("object of the failed transaction exists")
 	}
 }
+
+// TestSmallWritesAfterPreparedWriteInOneTransaction: a large write (its whole units prepared
+// before staging) then two small writes into the same block, all in one transaction: the second
+// small write merges with the first one's deferred block, not with the prepared data under it
+// (it used to, losing the first small write).
+func TestSmallWritesAfterPreparedWriteInOneTransaction(t *testing.T) {
+	s := newStore(t, Options{})
+	data := pattern(64<<10, 1)
+	commit(t, s, NewTransaction().CreateCollection("c").Write("c", "o", 0, data).
+		Write("c", "o", 100, []byte("aaaaaaaaaa")).Write("c", "o", 200, []byte("bbbbbbbbbb")))
+	copy(data[100:], "aaaaaaaaaa")
+	copy(data[200:], "bbbbbbbbbb")
+	mustRead(t, s, "c", "o", 0, 0, data)
+	if m := s.Metrics(); m.PreparedBytes == 0 || m.DeferredQueue == 0 {
+		t.Fatalf("the test no longer exercises a prepared write and deferred writes: %+v", m)
+	}
+}

@@ -174,15 +174,19 @@ func (g *group) mapNew(o *onode.Onode, at uint64, buf []byte, exts []alloc.Exten
 
 // readBlock returns the current contents of the checksum block at device offset phys (logical
 // offset logical of object k), verified against want.
+//
+// Newest first: a deferred write staged by this group supersedes prepared data the group mapped
+// at the same block (the prepared space was new, so any deferred write to it came later); the
+// group's own copy-on-write blocks are patched in place and never have a deferred write.
 func (g *group) readBlock(k OnodeKey, logical, phys uint64, want uint32) ([]byte, error) {
 	if b, ok := g.blocks[phys]; ok {
 		return b, nil
 	}
-	if b, ok := g.preparedBlock(phys); ok {
-		return b, nil
-	}
 	if e, ok := g.defers[phys]; ok {
 		return e.data, nil
+	}
+	if b, ok := g.preparedBlock(phys); ok {
+		return b, nil
 	}
 	b, err := g.s.readPhysBlock(phys)
 	if err != nil {
