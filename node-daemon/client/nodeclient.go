@@ -16,8 +16,8 @@ import (
 )
 
 // EndpointAnnotation is the Store annotation in which the node daemon serving the Store
-// publishes its gRPC address (host:port). The daemon sets it on every heartbeat.
-const EndpointAnnotation = "storage.cobalt.io/node-endpoint"
+// publishes its gRPC address (host:port); the API defines it.
+const EndpointAnnotation = storagev1alpha1.AnnotationNodeEndpoint
 
 // volumeAlignment is the granularity of volume sizes on the node (volume.SizeAlignment).
 const volumeAlignment = 4096
