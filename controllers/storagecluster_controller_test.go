@@ -110,8 +110,12 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(caCopy.Data).To(HaveKeyWithValue("ca.key", []byte("test CA key")))
 		caRole := &rbacv1.Role{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: "prod-node-daemon"}, caRole)).To(Succeed())
-		Expect(caRole.Rules).To(ConsistOf(And(HaveField("Resources", ConsistOf("secrets")),
-			HaveField("ResourceNames", ConsistOf(CASecretName)), HaveField("Verbs", ConsistOf("get")))))
+		Expect(caRole.Rules).To(ConsistOf(
+			And(HaveField("Resources", ConsistOf("secrets")),
+				HaveField("ResourceNames", ConsistOf(CASecretName)), HaveField("Verbs", ConsistOf("get"))),
+			And(HaveField("Resources", ConsistOf("storageclusters")),
+				HaveField("ResourceNames", ConsistOf("prod")), HaveField("Verbs", ConsistOf("get")))),
+			"the node daemon reads its own StorageCluster at start, and only that one")
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: "prod-node-daemon"}, &rbacv1.RoleBinding{})).To(Succeed())
 
 		By("leaving what it applied alone once it is in place (no write loop)")
@@ -121,6 +125,11 @@ var _ = Describe("StorageCluster reconciler", func() {
 
 	It("updates the DaemonSet when the spec changes, and runs file-backed devices unprivileged", func(ctx context.Context) {
 		Eventually(getDaemonSet(ctx)).Should(Not(BeNil()))
+		specHashOf := func(g Gomega) string {
+			return getDaemonSet(ctx)(g).Spec.Template.Annotations[specHashAnnotation]
+		}
+		before := specHashOf(Default)
+		Expect(before).To(HaveLen(16))
 		updateCluster(ctx, func(c *v1alpha1.StorageCluster) {
 			c.Spec.NodeDaemon.Image = "registry.example/cobalt/node-daemon:v0.2.0"
 			c.Spec.Engine.CacheType = v1alpha1.CacheTypeLRU
@@ -128,7 +137,7 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Eventually(func(g Gomega) {
 			ctr := getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0]
 			g.Expect(ctr.Image).To(Equal("registry.example/cobalt/node-daemon:v0.2.0"))
-			g.Expect(ctr.Args).To(ContainElement("--cache-type=lru"))
+			g.Expect(specHashOf(g)).NotTo(Equal(before), "the daemons read the engine settings at start: the pod template must change")
 		}).Should(Succeed())
 
 		updateCluster(ctx, func(c *v1alpha1.StorageCluster) {

@@ -107,7 +107,11 @@ func (r *StorageClusterReconciler) reconcileDaemonSet(ctx context.Context, clust
 	if err != nil {
 		return err
 	}
-	if err := r.Apply(ctx, desiredDaemonSet(cluster, image, obs.CAHash), fieldOwner, client.ForceOwnership); err != nil {
+	desired, err := desiredDaemonSet(cluster, image, obs.CAHash)
+	if err != nil {
+		return err
+	}
+	if err := r.Apply(ctx, desired, fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply node daemon daemonset: %w", err)
 	}
 	ds := &appsv1.DaemonSet{}

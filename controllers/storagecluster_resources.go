@@ -3,12 +3,14 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -114,13 +116,19 @@ func desiredClusterRoleBinding(cluster *storagev1alpha1.StorageCluster) *rbacv1a
 		WithSubjects(rbacv1ac.Subject().WithKind("ServiceAccount").WithName(nodeDaemonName(cluster)).WithNamespace(cluster.Namespace))
 }
 
-// desiredCARole lets the node daemon read the CA Secret of its namespace, and nothing else there.
+// desiredCARole is the node daemon's Role in its cluster's namespace: it may get the CA Secret
+// (to issue its serving certificate) and its own StorageCluster (its devices and engine settings,
+// read once at start), and nothing else there. Both are named (resourceNames), so the daemon
+// cannot read other Secrets or other clusters; it neither lists nor watches them.
 func desiredCARole(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.RoleApplyConfiguration {
 	return rbacv1ac.Role(nodeDaemonName(cluster), cluster.Namespace).
 		WithLabels(nodeDaemonLabels(cluster)).
 		WithOwnerReferences(ownerReference(cluster)).
-		WithRules(rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("secrets").
-			WithResourceNames(CASecretName).WithVerbs("get"))
+		WithRules(
+			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("secrets").
+				WithResourceNames(CASecretName).WithVerbs("get"),
+			rbacv1ac.PolicyRule().WithAPIGroups(storagev1alpha1.GroupVersion.Group).WithResources("storageclusters").
+				WithResourceNames(cluster.Name).WithVerbs("get"))
 }
 
 // desiredCARoleBinding binds desiredCARole to the node daemon's ServiceAccount.
@@ -229,12 +237,43 @@ func caHash(certPEM []byte) string {
 	return hex.EncodeToString(sum[:])[:16]
 }
 
+// specHashAnnotation on the node daemon's pod template holds specHash of the cluster, so that a
+// change of its devices or engine settings rolls the daemons: each reads them from the
+// StorageCluster once, when it starts, and they are not in its command line.
+const specHashAnnotation = "storage.cobalt.io/spec-sha256"
+
+// specHash identifies what the node daemon reads from its StorageCluster at start, spec.devices
+// and spec.engine: the hex SHA-256 of their JSON, cut to 16 characters. The API server fills in
+// the defaults before the operator sees the spec, and quantities are hashed by value, so equal
+// settings hash equal however they were written ("1Gi" or "1073741824").
+func specHash(cluster *storagev1alpha1.StorageCluster) (string, error) {
+	devs, engine := *cluster.Spec.Devices.DeepCopy(), *cluster.Spec.Engine.DeepCopy()
+	if devs.File != nil {
+		devs.File.Size = *resource.NewQuantity(devs.File.Size.Value(), resource.BinarySI)
+	}
+	engine.MemoryTarget = *resource.NewQuantity(engine.MemoryTarget.Value(), resource.BinarySI)
+	b, err := json.Marshal(struct {
+		Devices storagev1alpha1.DeviceSelection `json:"devices"`
+		Engine  storagev1alpha1.EngineSettings  `json:"engine"`
+	}{devs, engine})
+	if err != nil {
+		return "", fmt.Errorf("hash the devices and engine of storage cluster %s/%s: %w", cluster.Namespace, cluster.Name, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16], nil
+}
+
 // desiredDaemonSet is the node daemon's DaemonSet running image, for the node API's CA whose
-// caHash is ca. Any change of the cluster's spec that matters to the daemon, or of the CA,
-// changes the pod template, so the DaemonSet rolls, one node at a time.
-func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string) *appsv1ac.DaemonSetApplyConfiguration {
+// caHash is ca. Any change of the cluster's spec that matters to the daemon (its devices and
+// engine through specHash), or of the CA, changes the pod template, so the DaemonSet rolls, one
+// node at a time.
+func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string) (*appsv1ac.DaemonSetApplyConfiguration, error) {
 	labels := nodeDaemonLabels(cluster)
 	stateDir := stateDirOf(cluster)
+	spec, err := specHash(cluster)
+	if err != nil {
+		return nil, err
+	}
 
 	container := corev1ac.Container().
 		WithName(nodeDaemonContainer).
@@ -313,7 +352,7 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string)
 				WithType(appsv1.RollingUpdateDaemonSetStrategyType).
 				WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(intstr.FromInt32(1)))).
 			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).
-				WithAnnotations(map[string]string{caHashAnnotation: ca}).WithSpec(pod)))
+				WithAnnotations(map[string]string{caHashAnnotation: ca, specHashAnnotation: spec}).WithSpec(pod))), nil
 }
 
 func tolerationApply(t corev1.Toleration) *corev1ac.TolerationApplyConfiguration {
