@@ -36,10 +36,11 @@ type Extent struct {
 // LogicalEnd is the first logical byte past the extent.
 func (e Extent) LogicalEnd() uint64 { return e.Logical + e.Length }
 
-// Clone returns a deep copy of o that shares no memory with it, with no changes recorded
-// (DirtyShards of the clone is empty).
+// Clone returns a deep copy of o that shares no memory with it, including the changes recorded
+// since the last ClearDirty (an onode staged under one name and copied when it moves to another
+// must still have its changed shards stored).
 func (o *Onode) Clone() *Onode {
-	c := &Onode{Nid: o.Nid, Size: o.Size}
+	c := &Onode{Nid: o.Nid, Size: o.Size, dirty: slices.Clone(o.dirty)}
 	if len(o.Extents) > 0 {
 		c.Extents = make([]Extent, len(o.Extents))
 		for i, e := range o.Extents {

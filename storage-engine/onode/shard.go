@@ -23,7 +23,7 @@ import (
 //
 // Change tracking: Punch and Insert record the logical ranges they change, and the store calls
 // MarkDirty when it changes a checksum in place; DirtyShards then names the shards to rewrite.
-// Clone starts with nothing marked.
+// Clone copies the marks; a decoded onode has none.
 
 // MinShardSize is the logical span of a shard when the allocation unit is smaller.
 const MinShardSize = 64 << 10
@@ -55,7 +55,7 @@ func (o *Onode) MarkDirty(off, n uint64) {
 func (o *Onode) ClearDirty() { o.dirty = nil }
 
 // DirtyShards returns, in increasing order, the indices of the shards of size shardSize that
-// changed since the last ClearDirty (or since the onode was decoded or cloned).
+// changed since the last ClearDirty (or since the onode was decoded).
 func (o *Onode) DirtyShards(shardSize uint64) []uint64 {
 	var out []uint64
 	for _, d := range o.dirty {

@@ -99,6 +99,7 @@ func runCrashRecovery(t *testing.T, cuts int, base Options) {
 	// mount (and some cut the power during that replay).
 	opts := base
 	opts.FS, opts.PreferDeferredSize, opts.DeferredBatch, opts.DeferredInterval = fs, 16<<10, 64, time.Hour
+	opts.verifyShards = true
 	if _, err := Mkfs(ctx, mem, "db", MkfsOptions{FS: fs}); err != nil {
 		t.Fatal(err)
 	}

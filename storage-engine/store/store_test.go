@@ -421,3 +421,24 @@ func TestSmallWritesAfterPreparedWriteInOneTransaction(t *testing.T) {
 		t.Fatalf("the test no longer exercises a prepared write and deferred writes: %+v", m)
 	}
 }
+
+// TestWriteRenameWriteInOneTransaction: an object written, renamed and written again in one
+// transaction keeps both writes once its metadata is read back from the KV: the extent shards
+// the first write changed are stored although the object changed names in between.
+func TestWriteRenameWriteInOneTransaction(t *testing.T) {
+	for _, verify := range []bool{true, false} {
+		e := newEnv(t, nil, Options{})
+		e.opts.verifyShards = verify
+		s := e.open(t)
+		commit(t, s, NewTransaction().CreateCollection("c").Write("c", "a", 200000, []byte("zz")))
+		commit(t, s, NewTransaction().Write("c", "a", 100, []byte("xx")).Rename("c", "a", "b").
+			Write("c", "b", 200010, []byte("yy")))
+		want := make([]byte, 200012)
+		copy(want[100:], "xx")
+		copy(want[200000:], "zz")
+		copy(want[200010:], "yy")
+		mustRead(t, s, "c", "b", 0, 0, want)
+		s = reopen(t, e, s)
+		mustRead(t, s, "c", "b", 0, 0, want)
+	}
+}
