@@ -21,7 +21,9 @@ import (
 //     also covers the group's prepared data);
 //  3. applies the batch to pebble without waiting for the WAL sync;
 //  4. publishes the new state (collections, onodes, refcounts, deferred overlay) under the gate;
-//  5. hands the group to the syncer and starts on the next group.
+//  5. hands the group to the syncer and starts on the next group, once fewer than
+//     maxSyncingGroups groups wait for their sync (the transactions queued meanwhile form the
+//     next group).
 //
 // The syncer waits for each group's WAL sync in order (the commit point), then releases the space
 // the group freed and wakes its waiters.

@@ -26,8 +26,9 @@ import (
 //   - at most one D record exists per device block: a record that is superseded, or whose space is
 //     freed, is deleted in the same batch that supersedes or frees it;
 //   - every D record lies in space referenced by some onode;
-//   - the overlay holds exactly the committed D records (the flusher deletes records durably
-//     before it drops them from the overlay).
+//   - the overlay holds exactly the committed D records (the flusher deletes records before it
+//     drops them from the overlay; the deletion becomes durable with the next WAL sync, see
+//     flushDeferred).
 //
 // At mount every record is written in place, the device is flushed, and the records are deleted.
 
@@ -157,15 +158,22 @@ func (s *Store) deferredLoop() {
 		if s.failErr.Load() != nil {
 			continue
 		}
-		if err := s.flushDeferred(); err != nil {
+		if err := s.flushDeferred(pebble.NoSync); err != nil {
 			s.m.deferredErrors.Add(1)
 		}
 	}
 }
 
 // flushDeferred writes every pending deferred block in place, flushes the device, deletes the
-// records durably and drops them from the overlay.
-func (s *Store) flushDeferred() error {
+// records and drops them from the overlay.
+//
+// The deletion need not be synced (the background flusher passes NoSync and spares a WAL sync per
+// cycle): until it is durable, a crash can only bring back records whose blocks already hold
+// their data, and mount's replay writes that same data again. Anything that could make a
+// resurrected record harmful, a later write or free of its block, is a commit whose WAL sync also
+// makes the earlier deletion durable (pebble's WAL is written and synced in order), and freed
+// space is reused only after that sync.
+func (s *Store) flushDeferred(wo *pebble.WriteOptions) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	snap := s.overlay.snapshot(s.durableSeq.Load())
@@ -230,7 +238,7 @@ func (s *Store) flushDeferred() error {
 	if err := b.DeleteRange(lo, kv.DeferredKey(maxSeq+1), nil); err != nil {
 		return errors.Join(fmt.Errorf("delete applied deferred records: %w", err), b.Close())
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(wo); err != nil {
 		return errors.Join(fmt.Errorf("delete applied deferred records: %w", err), b.Close())
 	}
 	if err := b.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
 	"syscall"
 	"testing"
 
@@ -122,7 +123,7 @@ func TestDeferredFlushErrorsAreRetried(t *testing.T) {
 		copy(data[off:], "overwrite")
 	}
 	mustRead(t, s, "c", "o", 0, 0, data)
-	if err := s.flushDeferred(); !errors.Is(err, syscall.EIO) {
+	if err := s.flushDeferred(pebble.NoSync); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("flushDeferred with failing writes = %v", err)
 	}
 	if m := s.Metrics(); m.DeferredQueue == 0 {

@@ -317,7 +317,7 @@ func (s *Store) Close() error {
 	s.caches.close()
 	var errs []error
 	if s.failErr.Load() == nil {
-		if err := s.flushDeferred(); err != nil {
+		if err := s.flushDeferred(pebble.Sync); err != nil {
 			errs = append(errs, fmt.Errorf("close: apply deferred writes: %w", err))
 		}
 	}
