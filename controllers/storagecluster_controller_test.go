@@ -76,8 +76,10 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(pod.Containers).To(HaveLen(1))
 		ctr := pod.Containers[0]
 		Expect(ctr.Image).To(Equal(testNodeDaemonImage))
-		Expect(ctr.Args).To(ContainElements("--device-paths=/dev/nvme0n1,/dev/nvme1n1", "--cache-type=2q",
-			"--cache-shards=auto", "--state-dir=/var/lib/cobalt", "--cluster-name=prod"))
+		Expect(ctr.Args).To(ContainElements("--state-dir=/var/lib/cobalt", "--cluster-name=prod", "--cluster-namespace="+cluster.Namespace))
+		Expect(ctr.Args).NotTo(ContainElement(Or(HavePrefix("--device"), HavePrefix("--cache"))),
+			"the daemon reads its devices and engine settings from the StorageCluster, not from flags")
+		Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(specHashAnnotation, HaveLen(16)))
 		Expect(ctr.SecurityContext.Privileged).To(Equal(ptr.To(true)), "raw block devices need a privileged container")
 		Expect(ctr.LivenessProbe).To(HaveField("HTTPGet.Path", "/healthz"))
 		Expect(ctr.ReadinessProbe).To(HaveField("HTTPGet.Path", "/readyz"))
@@ -140,34 +142,32 @@ var _ = Describe("StorageCluster reconciler", func() {
 			g.Expect(specHashOf(g)).NotTo(Equal(before), "the daemons read the engine settings at start: the pod template must change")
 		}).Should(Succeed())
 
+		lru := specHashOf(Default)
 		updateCluster(ctx, func(c *v1alpha1.StorageCluster) {
 			c.Spec.Devices = v1alpha1.DeviceSelection{File: &v1alpha1.FileDevice{Size: resource.MustParse("2Gi")}}
 		})
 		Eventually(func(g Gomega) {
 			ds := getDaemonSet(ctx)(g)
 			ctr := ds.Spec.Template.Spec.Containers[0]
-			g.Expect(ctr.Args).To(ContainElement("--file-device-size=2147483648"))
+			g.Expect(specHashOf(g)).NotTo(BeElementOf(before, lru))
 			g.Expect(ctr.SecurityContext.Privileged).To(Equal(ptr.To(false)))
 			g.Expect(ctr.SecurityContext.AllowPrivilegeEscalation).To(Equal(ptr.To(false)))
 			g.Expect(ds.Spec.Template.Spec.Volumes).NotTo(ContainElement(HaveField("Name", "dev")))
 		}).Should(Succeed())
 	})
 
-	It("passes --allow-wipe to the node daemon only while spec.devices.allowWipe is set", func(ctx context.Context) {
-		Eventually(func(g Gomega) {
-			g.Expect(getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0].Args).
-				To(And(ContainElement("--device-paths=/dev/nvme0n1,/dev/nvme1n1"), Not(ContainElement("--allow-wipe"))))
-		}).Should(Succeed())
+	It("rolls the node daemons when spec.devices.allowWipe is set and again when it is cleared", func(ctx context.Context) {
+		specHashOf := func(g Gomega) string {
+			return getDaemonSet(ctx)(g).Spec.Template.Annotations[specHashAnnotation]
+		}
+		Eventually(specHashOf).Should(HaveLen(16))
+		without := specHashOf(Default)
 
 		updateCluster(ctx, func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = true })
-		Eventually(func(g Gomega) []string {
-			return getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0].Args
-		}).Should(ContainElement("--allow-wipe"))
+		Eventually(specHashOf).ShouldNot(Equal(without))
 
 		updateCluster(ctx, func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = false })
-		Eventually(func(g Gomega) []string {
-			return getDaemonSet(ctx)(g).Spec.Template.Spec.Containers[0].Args
-		}).Should(And(Not(ContainElement("--allow-wipe")), ContainElement("--device-paths=/dev/nvme0n1,/dev/nvme1n1")))
+		Eventually(specHashOf).Should(Equal(without))
 	})
 
 	It("rolls the node daemons when the node API's CA changes, and copies the new CA", func(ctx context.Context) {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -156,66 +155,17 @@ func usesBlockDevices(cluster *storagev1alpha1.StorageCluster) bool {
 	return cluster.Spec.Devices.File == nil
 }
 
-// nodeDaemonArgs is the node daemon's command line: its contract with the operator.
+// nodeDaemonArgs is the node daemon's command line: its contract with the operator. It names the
+// StorageCluster and the node; the daemon reads its devices and engine settings from the
+// StorageCluster's spec when it starts (its Role may get that object), so they are not here, and
+// specHash in the pod template rolls the daemons when they change.
 func nodeDaemonArgs(cluster *storagev1alpha1.StorageCluster) []string {
-	stateDir := stateDirOf(cluster)
-	args := []string{
+	return []string{
 		"--cluster-namespace=" + cluster.Namespace,
 		"--cluster-name=" + cluster.Name,
 		"--node-name=$(NODE_NAME)",
-		"--state-dir=" + stateDir,
+		"--state-dir=" + stateDirOf(cluster),
 		"--ca-secret=" + CASecretName,
-	}
-	d := cluster.Spec.Devices
-	switch {
-	case len(d.Paths) > 0:
-		args = append(args, "--device-paths="+strings.Join(d.Paths, ","))
-		// The API admits allowWipe only with explicit paths; it is never rendered otherwise.
-		if d.AllowWipe {
-			args = append(args, "--allow-wipe")
-		}
-	case d.NameFilter != "":
-		args = append(args, "--device-filter="+d.NameFilter)
-	case d.File != nil:
-		args = append(args, "--file-device-size="+strconv.FormatInt(d.File.Size.Value(), 10))
-	}
-	return append(args, engineArgs(cluster.Spec.Engine)...)
-}
-
-// engineArgs turns engine settings into flags, filling in the API defaults for unset fields.
-func engineArgs(e storagev1alpha1.EngineSettings) []string {
-	cacheType := e.CacheType
-	if cacheType == "" {
-		cacheType = storagev1alpha1.CacheType2Q
-	}
-	shards := storagev1alpha1.CacheShardsAuto
-	// The zero IntOrString is the integer 0, which the API refuses; treat it as unset.
-	if e.CacheShards.Type == intstr.Int && e.CacheShards.IntVal > 0 {
-		shards = strconv.Itoa(e.CacheShards.IntValue())
-	}
-	memoryTarget := int64(1 << 30)
-	if !e.MemoryTarget.IsZero() {
-		memoryTarget = e.MemoryTarget.Value()
-	}
-	minAlloc := e.MinAllocSize
-	if minAlloc == 0 {
-		minAlloc = 4096
-	}
-	deferred := int64(65536)
-	if e.DeferredWriteThreshold != nil {
-		deferred = *e.DeferredWriteThreshold
-	}
-	checksum := e.ChecksumType
-	if checksum == "" {
-		checksum = storagev1alpha1.ChecksumCRC32C
-	}
-	return []string{
-		"--cache-type=" + string(cacheType),
-		"--cache-shards=" + shards,
-		"--memory-target=" + strconv.FormatInt(memoryTarget, 10),
-		"--min-alloc-size=" + strconv.FormatInt(minAlloc, 10),
-		"--deferred-write-threshold=" + strconv.FormatInt(deferred, 10),
-		"--checksum=" + string(checksum),
 	}
 }
 

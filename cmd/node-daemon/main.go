@@ -1,6 +1,8 @@
 // Command node-daemon is Cobalt's per-node daemon, run by the StorageCluster's DaemonSet: it
 // prepares the node's devices into stores and serves them over mutual-TLS gRPC (package
-// node-daemon/app). `node-daemon health` is its exec probe.
+// node-daemon/app). Its flags name its StorageCluster, node, addresses, state directory and
+// intervals; the devices and engine settings it reads from the StorageCluster's spec at start,
+// and it exits non-zero when it cannot. `node-daemon health` is its exec probe.
 package main
 
 import (
@@ -44,14 +46,20 @@ func newRootCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("kubernetes config: %w", err)
 			}
-			eng := engine.New(engine.Settings{EngineConfig: cfg.Engine, Buffered: buffered})
-			mgr, err := app.NewManager(restConfig, &cfg, eng, log)
-			if err != nil {
-				return err
+			newEngine := func(ec app.EngineConfig) app.Engine {
+				return engine.New(engine.Settings{EngineConfig: ec, Buffered: buffered})
 			}
 			// SIGTERM and SIGINT cancel the context: the daemon stops accepting calls, lets
 			// in-flight ones finish and unmounts its stores before returning.
-			return mgr.Start(ctrl.SetupSignalHandler())
+			ctx := ctrl.SetupSignalHandler()
+			// The devices and engine settings come from the StorageCluster; without it the
+			// daemon exits non-zero and its DaemonSet restarts it (with back-off).
+			mgr, err := app.NewManager(ctx, restConfig, &cfg, newEngine, log)
+			if err != nil {
+				log.Error(err, "cannot start the node daemon")
+				return err
+			}
+			return mgr.Start(ctx)
 		},
 	}
 	cfg.BindFlags(root.Flags())

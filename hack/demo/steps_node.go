@@ -120,7 +120,8 @@ func (d *demo) startNodeDaemon(ctx context.Context, say sayFunc) error {
 	d.node = p
 	say("pid %d: bin/node-daemon %s", p.cmd.Process.Pid, strings.Join(cmd.args, " "))
 	say("  with local overrides %s", strings.Join(local, " "))
-	say("it talks to the API server as ServiceAccount %s/%s, with the RBAC the operator gave it", d.cfg.namespace, cmd.serviceAccount)
+	say("it talks to the API server as ServiceAccount %s/%s, with the RBAC the operator gave it, and reads its devices and engine settings from StorageCluster %s/%s",
+		d.cfg.namespace, cmd.serviceAccount, d.cfg.namespace, d.cfg.clusterName)
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
 	if err := waitUntil(ctx, say, "the node daemon's /readyz", 2*time.Minute, 500*time.Millisecond, []*proc{p, d.operator}, func(ctx context.Context) (bool, string, error) {
 		return httpOK(ctx, readyz)

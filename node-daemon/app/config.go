@@ -5,33 +5,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"github.com/cobaltstore/cobalt/node-daemon/devices"
+	"k8s.io/apimachinery/pkg/types"
 )
 
-// EngineConfig are the storage engine settings of the StorageCluster.
-type EngineConfig struct {
-	CacheType              string
-	CacheShards            int // 0 = auto
-	MemoryTarget           int64
-	MinAllocSize           int
-	DeferredWriteThreshold int64
-	Checksum               string
-}
-
-// Config is the daemon's configuration. The operator renders it from the StorageCluster spec as
-// command-line flags (its contract with the daemon); the node name comes from the downward API.
+// Config is the daemon's own configuration, from its command line: which StorageCluster it
+// serves, its node's identity (the downward API), its addresses, state directory and intervals.
+// What to store and how — the devices and the engine settings — are not here: the daemon reads
+// them from the StorageCluster's spec when it starts (NewManager, ClusterSettings).
 type Config struct {
 	ClusterNamespace, ClusterName string
 	NodeName                      string
 	StateDir                      string
-	Devices                       devices.Selection
-	Engine                        EngineConfig
 
 	// GRPCAddr is the listen address of the mTLS API; AdvertiseAddr the host (normally the pod IP)
 	// published in the Store's endpoint annotation and the serving certificate.
@@ -44,6 +31,11 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// CASecret is the name of the cluster CA Secret in ClusterNamespace.
 	CASecret string
+	// DevDir is where the device paths of the spec, which all start with /dev/, are found: "/dev"
+	// in the pod (the host's /dev is mounted there); tests point it at a directory of image files.
+	DevDir string
+	// MinDeviceSize is the smallest device the daemon uses, in bytes.
+	MinDeviceSize int64
 	// SysRoot and MountInfo locate sysfs and the mount table (tests point them elsewhere).
 	SysRoot, MountInfo string
 }
@@ -52,8 +44,6 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StateDir:          "/var/lib/cobalt",
-		Devices:           devices.Selection{MinSize: 64 << 20},
-		Engine:            EngineConfig{CacheType: "2q", MemoryTarget: 1 << 30, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10, Checksum: "crc32c"},
 		GRPCAddr:          ":9443",
 		AdvertiseAddr:     os.Getenv("POD_IP"),
 		MetricsAddr:       ":8080",
@@ -61,28 +51,21 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 10 * time.Second,
 		ShutdownGrace:     30 * time.Second,
 		CASecret:          "cobalt-ca",
-		SysRoot:           "/sys",
-		MountInfo:         "/proc/self/mountinfo",
+		DevDir:            "/dev",
+		// The API's smallest file-backed device (spec.devices.file.size) is 64Mi as well.
+		MinDeviceSize: 64 << 20,
+		SysRoot:       "/sys",
+		MountInfo:     "/proc/self/mountinfo",
 	}
 }
 
 // BindFlags binds c to flags; the names are the operator's (controllers.nodeDaemonArgs).
 func (c *Config) BindFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.ClusterNamespace, "cluster-namespace", c.ClusterNamespace, "namespace of the StorageCluster")
-	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "name of the StorageCluster")
+	fs.StringVar(&c.ClusterNamespace, "cluster-namespace", c.ClusterNamespace, "namespace of the StorageCluster, whose spec gives the devices and engine settings")
+	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "name of the StorageCluster, whose spec gives the devices and engine settings")
 	fs.StringVar(&c.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (downward API)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "host directory for store metadata and the file-backed device")
-	fs.StringSliceVar(&c.Devices.Paths, "device-paths", nil, "device paths to use")
-	fs.StringVar(&c.Devices.NameFilter, "device-filter", "", "RE2 expression over block device names")
-	fs.Int64Var(&c.Devices.FileSize, "file-device-size", 0, "size of the development file-backed device in bytes")
-	fs.BoolVar(&c.Devices.AllowWipe, "allow-wipe", false, "format devices that carry a filesystem or a foreign store")
-	fs.Int64Var(&c.Devices.MinSize, "min-device-size", c.Devices.MinSize, "smallest usable device in bytes")
-	fs.StringVar(&c.Engine.CacheType, "cache-type", c.Engine.CacheType, "cache policy: 2q or lru")
-	fs.Var(&shardsFlag{&c.Engine.CacheShards}, "cache-shards", "cache shards, or auto (8 on SSD, 5 on HDD)")
-	fs.Int64Var(&c.Engine.MemoryTarget, "memory-target", c.Engine.MemoryTarget, "memory target of the caches in bytes")
-	fs.IntVar(&c.Engine.MinAllocSize, "min-alloc-size", c.Engine.MinAllocSize, "allocation unit of new stores in bytes")
-	fs.Int64Var(&c.Engine.DeferredWriteThreshold, "deferred-write-threshold", c.Engine.DeferredWriteThreshold, "overwrites below this size are deferred")
-	fs.StringVar(&c.Engine.Checksum, "checksum", c.Engine.Checksum, "checksum type (crc32c)")
+	fs.StringVar(&c.DevDir, "dev-dir", c.DevDir, "directory where the spec's /dev/ device paths are found (development and tests)")
 	fs.StringVar(&c.GRPCAddr, "grpc-address", c.GRPCAddr, "listen address of the mTLS gRPC API")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-address", c.AdvertiseAddr, "host clients dial (default $POD_IP)")
 	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "Prometheus metrics address (0 disables)")
@@ -105,11 +88,8 @@ func (c *Config) Validate() error {
 	if !filepath.IsAbs(c.StateDir) {
 		errs = append(errs, fmt.Errorf("--state-dir %q must be absolute", c.StateDir))
 	}
-	if _, err := c.Devices.Candidates(c.SysRoot, c.StateDir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
-	}
-	if c.Engine.CacheType != "2q" && c.Engine.CacheType != "lru" {
-		errs = append(errs, fmt.Errorf("--cache-type %q must be 2q or lru", c.Engine.CacheType))
+	if !filepath.IsAbs(c.DevDir) {
+		errs = append(errs, fmt.Errorf("--dev-dir %q must be absolute", c.DevDir))
 	}
 	if c.HeartbeatInterval <= 0 || c.ShutdownGrace <= 0 {
 		errs = append(errs, errors.New("--heartbeat-interval and --shutdown-grace must be positive"))
@@ -123,30 +103,10 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Cluster is the key of the daemon's StorageCluster.
+func (c *Config) Cluster() types.NamespacedName {
+	return types.NamespacedName{Namespace: c.ClusterNamespace, Name: c.ClusterName}
+}
+
 // StoresDir is where stores' metadata directories live: StoresDir/<uuid>/db.
 func (c *Config) StoresDir() string { return filepath.Join(c.StateDir, "stores") }
-
-// shardsFlag parses "auto" or a positive number of cache shards.
-type shardsFlag struct{ v *int }
-
-func (f *shardsFlag) String() string {
-	if f.v == nil || *f.v == 0 {
-		return "auto"
-	}
-	return strconv.Itoa(*f.v)
-}
-
-func (f *shardsFlag) Set(s string) error {
-	if strings.EqualFold(s, "auto") {
-		*f.v = 0
-		return nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 || n > 64 {
-		return fmt.Errorf("cache shards %q must be auto or 1-64", s)
-	}
-	*f.v = n
-	return nil
-}
-
-func (f *shardsFlag) Type() string { return "shards" }

@@ -18,29 +18,26 @@ func TestConfigFlagsAndValidation(t *testing.T) {
 		return &cfg, cfg.Validate()
 	}
 	// The operator's command line (controllers.nodeDaemonArgs).
-	cfg, err := parse("--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--state-dir=/var/lib/cobalt",
-		"--device-paths=/dev/sdb,/dev/sdc", "--cache-type=lru", "--cache-shards=auto", "--memory-target=1073741824",
-		"--min-alloc-size=4096", "--deferred-write-threshold=65536", "--checksum=crc32c")
+	cfg, err := parse("--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--state-dir=/var/lib/cobalt", "--ca-secret=cobalt-ca")
 	if err != nil {
 		t.Fatalf("operator flags rejected: %v", err)
 	}
-	if len(cfg.Devices.Paths) != 2 || cfg.Engine.CacheType != "lru" || cfg.Engine.CacheShards != 0 || cfg.HealthSocket != "/var/lib/cobalt/node-daemon.sock" {
+	if cfg.Cluster().String() != "ns/c" || cfg.HealthSocket != "/var/lib/cobalt/node-daemon.sock" || cfg.DevDir != "/dev" {
 		t.Fatalf("config = %+v", cfg)
-	}
-	if cfg, err := parse("--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--file-device-size=1073741824", "--cache-shards=5"); err != nil || cfg.Engine.CacheShards != 5 {
-		t.Fatalf("file device config = %+v, %v", cfg, err)
 	}
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"no cluster", []string{"--node-name=n", "--file-device-size=1"}, "--cluster-namespace"},
-		{"no node", []string{"--cluster-namespace=ns", "--cluster-name=c", "--file-device-size=1"}, "--node-name"},
-		{"no devices", []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=n"}, "exactly one of"},
-		{"bad cache type", []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--file-device-size=1", "--cache-type=arc"}, "cache-type"},
-		{"relative state dir", []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--file-device-size=1", "--state-dir=x"}, "absolute"},
-		{"bad shards", []string{"--cache-shards=0"}, "auto or 1-64"},
+		{"no cluster", []string{"--node-name=n"}, "--cluster-namespace"},
+		{"no node", []string{"--cluster-namespace=ns", "--cluster-name=c"}, "--node-name"},
+		{"relative state dir", []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--state-dir=x"}, "absolute"},
+		{"relative dev dir", []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=n", "--dev-dir=dev"}, "absolute"},
+		// Devices and engine settings come from the StorageCluster only.
+		{"device flag", []string{"--device-paths=/dev/sdb"}, "unknown flag"},
+		{"file device flag", []string{"--file-device-size=1073741824"}, "unknown flag"},
+		{"engine flag", []string{"--cache-type=lru"}, "unknown flag"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

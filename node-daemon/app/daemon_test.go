@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -50,13 +51,54 @@ func newTestCluster(t *testing.T) *testCluster {
 	return &testCluster{namespace: ns, ca: ca}
 }
 
-// config returns a daemon configuration for node on the given device paths.
+// testClusterName is the name of the StorageCluster of every test namespace.
+const testClusterName = "test"
+
+// applyCluster creates or updates the namespace's StorageCluster with spec, as a user would.
+func (tc *testCluster) applyCluster(t *testing.T, spec storagev1alpha1.StorageClusterSpec) *storagev1alpha1.StorageCluster {
+	t.Helper()
+	ctx := context.Background()
+	sc := &storagev1alpha1.StorageCluster{}
+	err := k8sClient.Get(ctx, types.NamespacedName{Namespace: tc.namespace, Name: testClusterName}, sc)
+	switch {
+	case apierrors.IsNotFound(err):
+		sc = &storagev1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: tc.namespace, Name: testClusterName}, Spec: spec}
+		err = k8sClient.Create(ctx, sc)
+	case err == nil:
+		sc.Spec = spec
+		err = k8sClient.Update(ctx, sc)
+	}
+	if err != nil {
+		t.Fatalf("apply StorageCluster: %v", err)
+	}
+	return sc
+}
+
+// config returns a daemon configuration for node and makes the namespace's StorageCluster name
+// the given device files, which share one directory: the spec names them under /dev/, and the
+// daemon finds them in that directory (Config.DevDir).
 func (tc *testCluster) config(t *testing.T, node, stateDir string, paths ...string) *Config {
+	t.Helper()
+	cfg := tc.baseConfig(node, stateDir)
+	var spec storagev1alpha1.StorageClusterSpec
+	for _, p := range paths {
+		if dir := filepath.Dir(p); spec.Devices.Paths == nil {
+			cfg.DevDir = dir
+		} else if dir != cfg.DevDir {
+			t.Fatalf("device files %v are not in one directory", paths)
+		}
+		spec.Devices.Paths = append(spec.Devices.Paths, "/dev/"+filepath.Base(p))
+	}
+	tc.applyCluster(t, spec)
+	return cfg
+}
+
+// baseConfig is a daemon configuration for node, with local addresses and short intervals.
+func (tc *testCluster) baseConfig(node, stateDir string) *Config {
 	cfg := DefaultConfig()
-	cfg.ClusterNamespace, cfg.ClusterName, cfg.NodeName = tc.namespace, "test", node
+	cfg.ClusterNamespace, cfg.ClusterName, cfg.NodeName = tc.namespace, testClusterName, node
 	cfg.StateDir = stateDir
-	cfg.Devices.Paths = paths
-	cfg.Devices.MinSize = 32 << 20
+	cfg.MinDeviceSize = 32 << 20
 	cfg.GRPCAddr, cfg.AdvertiseAddr = "127.0.0.1:0", "127.0.0.1"
 	cfg.MetricsAddr, cfg.ProbeAddr = "0", "0"
 	cfg.HeartbeatInterval = 200 * time.Millisecond
@@ -92,7 +134,7 @@ type running struct {
 
 func startDaemon(t *testing.T, cfg *Config, eng Engine) *running {
 	t.Helper()
-	mgr, err := NewManager(restConfig, cfg, eng, testr.New(t))
+	mgr, err := NewManager(context.Background(), restConfig, cfg, func(EngineConfig) Engine { return eng }, testr.New(t))
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}

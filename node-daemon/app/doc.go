@@ -1,6 +1,14 @@
 // Package app is the node daemon: a controller-runtime Manager whose Runnables share one
 // lifecycle (see the TopoLVM notes in the style guide).
 //
+//   - Configuration: the flags (Config) name the daemon's StorageCluster, its node (downward
+//     API), addresses, state directory and intervals. NewManager reads the StorageCluster once,
+//     straight from the API server (the daemon's Role allows get on that one object; no list, no
+//     watch, nothing cached), and SettingsFromSpec turns spec.devices and spec.engine into the
+//     device selection and the engine settings, with the CRD's defaults. A StorageCluster that is
+//     missing or unreadable, or a spec the daemon cannot use, is an error: the process exits
+//     non-zero and its DaemonSet restarts it. The settings hold for the daemon's life; the
+//     operator rolls the DaemonSet when they change (a hash of them in the pod template).
 //   - The node runnable prepares the node's devices into stores (package devices decides; Engine
 //     formats and mounts), serves them over mTLS gRPC (package server) and, when the Manager's
 //     context ends (SIGTERM), stops accepting, lets in-flight calls finish (GracefulStop, bounded
@@ -18,7 +26,8 @@
 //     socket for the `health` exec probe.
 //
 // Invariants: the Manager's cache holds only this node's Store objects (label selector); no
-// device is written unless devices.Inspector decided Mkfs; mkfs is idempotent across crashes (a
+// device is written unless devices.Inspector decided Mkfs and, read just before, the
+// StorageCluster exists and is not being deleted; mkfs is idempotent across crashes (a
 // pending marker in the store's state directory makes a repeated attempt reuse the same UUID);
 // stores are closed only after the gRPC server has stopped.
 package app

@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,9 +24,16 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 )
 
-// NewManager builds the node daemon's Manager for cfg (validated) with engine. Start it with
-// mgr.Start(ctx); cancelling ctx shuts the daemon down cleanly.
-func NewManager(restConfig *rest.Config, cfg *Config, engine Engine, log logr.Logger) (manager.Manager, error) {
+// NewEngine makes the Engine for the StorageCluster's engine settings.
+type NewEngine func(EngineConfig) Engine
+
+// NewManager builds the node daemon's Manager for cfg (validated). It reads the StorageCluster
+// that cfg names from the API server, once: its spec gives the devices and, through newEngine,
+// the engine. A StorageCluster that is missing or cannot be read is an error (the daemon exits;
+// its DaemonSet restarts it), and so is a spec the daemon cannot use. The settings are fixed for
+// the daemon's life: the operator rolls the DaemonSet when they change. Start the Manager with
+// mgr.Start(ctx); cancelling that context shuts the daemon down cleanly.
+func NewManager(ctx context.Context, restConfig *rest.Config, cfg *Config, newEngine NewEngine, log logr.Logger) (manager.Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -47,8 +56,12 @@ func NewManager(restConfig *rest.Config, cfg *Config, engine Engine, log logr.Lo
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
+	settings, err := loadSettings(ctx, mgr.GetAPIReader(), cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	gm := metrics.NewGRPC()
-	n := newNode(cfg, engine, mgr.GetAPIReader(), log.WithName("node"), gm)
+	n := newNode(cfg, settings.Devices, newEngine(settings.Engine), mgr.GetAPIReader(), log.WithName("node"), gm)
 	if err := registerMetrics(ctrlmetrics.Registry, gm, metrics.NewCollector(n.snapshots)); err != nil {
 		return nil, err
 	}
@@ -63,6 +76,26 @@ func NewManager(restConfig *rest.Config, cfg *Config, engine Engine, log logr.Lo
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// loadSettings reads the daemon's StorageCluster and converts its spec (SettingsFromSpec).
+func loadSettings(ctx context.Context, r client.Reader, cfg *Config, log logr.Logger) (ClusterSettings, error) {
+	sc, err := readCluster(ctx, r, cfg.Cluster())
+	if err != nil {
+		return ClusterSettings{}, err
+	}
+	settings, err := SettingsFromSpec(&sc.Spec, cfg.DevDir, cfg.MinDeviceSize)
+	if err != nil {
+		return ClusterSettings{}, fmt.Errorf("StorageCluster %s (generation %d): %w", cfg.Cluster(), sc.Generation, err)
+	}
+	if _, err := settings.Devices.Candidates(cfg.SysRoot, cfg.StateDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return ClusterSettings{}, fmt.Errorf("StorageCluster %s (generation %d): %w", cfg.Cluster(), sc.Generation, err)
+	}
+	log.Info("configuration from the StorageCluster", "cluster", cfg.Cluster().String(), "generation", sc.Generation,
+		"deleting", !sc.DeletionTimestamp.IsZero(),
+		"devicePaths", settings.Devices.Paths, "deviceFilter", settings.Devices.NameFilter, "fileDeviceSize", settings.Devices.FileSize,
+		"allowWipe", settings.Devices.AllowWipe, "engine", fmt.Sprintf("%+v", settings.Engine))
+	return settings, nil
 }
 
 // registerMetrics registers collectors, replacing ones a previous daemon in the same process

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cobaltstore/cobalt/node-daemon/devices"
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 	"github.com/cobaltstore/cobalt/node-daemon/server"
@@ -30,6 +31,7 @@ const caPollInterval = 2 * time.Second
 // node is the Runnable that prepares stores, serves them and shuts them down.
 type node struct {
 	cfg         *Config
+	sel         devices.Selection
 	engine      Engine
 	apiReader   client.Reader
 	log         logr.Logger
@@ -53,14 +55,15 @@ type node struct {
 	}
 }
 
-func newNode(cfg *Config, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
-	return &node{cfg: cfg, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
+func newNode(cfg *Config, sel devices.Selection, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
+	return &node{cfg: cfg, sel: sel, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
 		stores: server.NewStores(), prepared: make(chan struct{}), published: make(chan struct{})}
 }
 
 // Start implements manager.Runnable.
 func (n *node) Start(ctx context.Context) error {
-	p := &preparer{cfg: n.cfg, engine: n.engine}
+	guard := formatGuard{reader: n.apiReader, key: n.cfg.Cluster()}
+	p := &preparer{cfg: n.cfg, sel: n.sel, engine: n.engine, refuseMkfs: guard.refusal}
 	devs, err := p.prepareAll(ctx)
 	n.register(ctx, devs)
 	close(n.prepared)

@@ -29,8 +29,13 @@ type device struct {
 
 // preparer turns device decisions into mounted stores.
 type preparer struct {
-	cfg    *Config
+	cfg *Config
+	// sel is the StorageCluster's device selection.
+	sel    devices.Selection
 	engine Engine
+	// refuseMkfs, when set, is asked just before a new store is made; a non-empty answer skips
+	// the device with that reason (formatGuard.refusal: the StorageCluster is being deleted).
+	refuseMkfs func(context.Context) string
 }
 
 func (p *preparer) dbDir(id string) string { return filepath.Join(p.cfg.StoresDir(), id, "db") }
@@ -38,7 +43,7 @@ func (p *preparer) dbDir(id string) string { return filepath.Join(p.cfg.StoresDi
 // prepareAll inspects and prepares every selected device. It never fails as a whole: a device
 // that cannot be prepared is reported with its reason.
 func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
-	paths, err := p.cfg.Devices.Candidates(p.cfg.SysRoot, p.cfg.StateDir)
+	paths, err := p.sel.Candidates(p.cfg.SysRoot, p.cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +56,11 @@ func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		d := &device{decision: in.Inspect(path, p.cfg.Devices)}
+		d := &device{decision: in.Inspect(path, p.sel)}
 		if d.decision.Action == devices.Skip {
 			d.reason = d.decision.Reason
+		} else if reason := p.refusal(ctx, d.decision); reason != "" {
+			d.reason = reason
 		} else if st, err := p.prepare(ctx, d.decision); err != nil {
 			d.reason = "preparation failed: " + err.Error()
 		} else {
@@ -62,6 +69,15 @@ func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// refusal is why dec, a device that needs a new store, must not get one now ("" when it may,
+// and always for a device whose store exists).
+func (p *preparer) refusal(ctx context.Context, dec devices.Decision) string {
+	if dec.Action != devices.Mkfs || p.refuseMkfs == nil {
+		return ""
+	}
+	return p.refuseMkfs(ctx)
 }
 
 // prepare formats (if needed) and mounts one device.
@@ -107,8 +123,8 @@ func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, fo
 		return fmt.Errorf("clear %s: %w", p.dbDir(id), err)
 	}
 	req := MkfsRequest{DevicePath: dec.Path, DBDir: p.dbDir(id), UUID: id, Force: force}
-	if p.cfg.Devices.FileSize > 0 {
-		req.CreateSize = p.cfg.Devices.FileSize
+	if p.sel.FileSize > 0 {
+		req.CreateSize = p.sel.FileSize
 	}
 	if err := p.engine.Mkfs(ctx, req); err != nil {
 		return fmt.Errorf("mkfs %s: %w", dec.Path, err)

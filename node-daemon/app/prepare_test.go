@@ -10,12 +10,14 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
 )
 
-func prepareConfig(t *testing.T, paths ...string) *Config {
+func prepareConfig(t *testing.T) *Config {
 	cfg := DefaultConfig()
 	cfg.StateDir = t.TempDir()
-	cfg.Devices.Paths = paths
-	cfg.Devices.MinSize = 1 << 20
 	return &cfg
+}
+
+func pathsSelection(paths ...string) devices.Selection {
+	return devices.Selection{Paths: paths, MinSize: 1 << 20}
 }
 
 // TestMkfsIsIdempotentAcrossCrashes simulates the two crash points of mkfs: before the label
@@ -25,9 +27,9 @@ func prepareConfig(t *testing.T, paths ...string) *Config {
 func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 	ctx := context.Background()
 	dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
-	cfg := prepareConfig(t, dev)
+	cfg := prepareConfig(t)
 	eng := newMemEngine()
-	p := &preparer{cfg: cfg, engine: eng}
+	p := &preparer{cfg: cfg, sel: pathsSelection(dev), engine: eng}
 
 	// Crash before the label: a pending marker for the device, nothing on the device.
 	const early = "0b5b6a8e-51a9-4d0c-9d36-8f8d3f0e2a11"
@@ -70,7 +72,7 @@ func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 	}
 
 	// Another node's state dir does not know the store: the device is foreign there.
-	other := &preparer{cfg: prepareConfig(t, dev), engine: eng}
+	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: eng}
 	devs, err = other.prepareAll(ctx)
 	if err != nil || devs[0].store != nil || !strings.Contains(devs[0].reason, "another cluster's store") {
 		t.Fatalf("foreign node = %+v, %v", devs[0], err)
@@ -79,8 +81,7 @@ func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 
 func TestPreparationFailureIsReported(t *testing.T) {
 	dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
-	cfg := prepareConfig(t, dev)
-	p := &preparer{cfg: cfg, engine: failingEngine{}}
+	p := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: failingEngine{}}
 	devs, err := p.prepareAll(context.Background())
 	if err != nil || len(devs) != 1 || devs[0].store != nil || !strings.Contains(devs[0].reason, "preparation failed: mkfs") {
 		t.Fatalf("prepareAll with a failing engine = %+v, %v", devs, err)

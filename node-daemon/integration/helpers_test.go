@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,22 +46,31 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &storagev1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "test"},
-		Spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{File: &storagev1alpha1.FileDevice{Size: resource.MustParse("1Gi")}}}}
-	if err := k8sClient.Create(ctx, sc); err != nil {
-		t.Fatalf("create StorageCluster: %v", err)
-	}
 	return &cluster{namespace: ns, ca: ca}
 }
 
-// daemonConfig is the configuration of node's daemon using devices.
+// daemonConfig is the configuration of node's daemon, and creates the namespace's StorageCluster
+// with devices as its paths and a small cache. Loop devices are named as they are; plain files
+// (without root) must share one directory, which becomes the daemon's DevDir, and the spec names
+// them /dev/<file name>.
 func (c *cluster) daemonConfig(t *testing.T, node string, devices ...string) *app.Config {
+	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.ClusterNamespace, cfg.ClusterName, cfg.NodeName = c.namespace, "test", node
 	cfg.StateDir = t.TempDir()
-	cfg.Devices.Paths = devices
-	cfg.Devices.MinSize = 64 << 20
-	cfg.Engine.MemoryTarget = 64 << 20
+	spec := storagev1alpha1.StorageClusterSpec{Engine: storagev1alpha1.EngineSettings{MemoryTarget: resource.MustParse("64Mi")}}
+	for i, d := range devices {
+		if dir := filepath.Dir(d); i == 0 {
+			cfg.DevDir = dir
+		} else if dir != cfg.DevDir {
+			t.Fatalf("devices %v are not in one directory", devices)
+		}
+		spec.Devices.Paths = append(spec.Devices.Paths, "/dev/"+filepath.Base(d))
+	}
+	sc := &storagev1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: c.namespace, Name: cfg.ClusterName}, Spec: spec}
+	if err := k8sClient.Create(context.Background(), sc); err != nil {
+		t.Fatalf("create StorageCluster: %v", err)
+	}
 	cfg.GRPCAddr, cfg.AdvertiseAddr = "127.0.0.1:0", "127.0.0.1"
 	cfg.MetricsAddr, cfg.ProbeAddr = "0", "0"
 	cfg.HeartbeatInterval = 250 * time.Millisecond
@@ -95,8 +105,8 @@ type inProcess struct {
 
 func startInProcess(t *testing.T, cfg *app.Config) *inProcess {
 	t.Helper()
-	eng := engine.New(engine.Settings{EngineConfig: cfg.Engine})
-	mgr, err := app.NewManager(restConfig, cfg, eng, testr.New(t).WithName("daemon"))
+	newEngine := func(ec app.EngineConfig) app.Engine { return engine.New(engine.Settings{EngineConfig: ec}) }
+	mgr, err := app.NewManager(context.Background(), restConfig, cfg, newEngine, testr.New(t).WithName("daemon"))
 	if err != nil {
 		t.Fatalf("daemon manager: %v", err)
 	}

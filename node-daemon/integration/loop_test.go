@@ -6,14 +6,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // newDevice returns a device of size bytes whose first bytes are prefix (at offset at): a loop
 // device over a sparse file when running as root with losetup available, else the sparse file
-// itself. A loop device is always detached in t.Cleanup.
+// itself, then named uniquely in the system's temporary directory (the daemon's DevDir: all of a
+// test's devices must be in one directory). A loop device is always detached in t.Cleanup.
 func newDevice(t *testing.T, size int64, at int64, prefix []byte) string {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "backing.img")
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		dir = os.TempDir()
+	}
+	file := filepath.Join(dir, "cobalt-it-"+uuid.NewString()[:8]+".img")
+	t.Cleanup(func() { os.Remove(file) })
 	f, err := os.Create(file)
 	if err != nil {
 		t.Fatal(err)

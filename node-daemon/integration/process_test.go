@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,14 +20,12 @@ type proc struct {
 	err     error // the process's exit error, valid once exited is closed
 }
 
-// args renders cfg as the daemon's command line (the operator's flags plus test settings).
+// args renders cfg as the daemon's command line (the operator's flags plus test settings); the
+// devices and engine settings come from the StorageCluster.
 func args(cfg *app.Config) []string {
 	return []string{
 		"--cluster-namespace=" + cfg.ClusterNamespace, "--cluster-name=" + cfg.ClusterName,
-		"--node-name=" + cfg.NodeName, "--state-dir=" + cfg.StateDir,
-		"--device-paths=" + strings.Join(cfg.Devices.Paths, ","),
-		"--min-device-size=" + strconv.FormatInt(cfg.Devices.MinSize, 10),
-		"--memory-target=" + strconv.FormatInt(cfg.Engine.MemoryTarget, 10),
+		"--node-name=" + cfg.NodeName, "--state-dir=" + cfg.StateDir, "--dev-dir=" + cfg.DevDir,
 		"--grpc-address=" + cfg.GRPCAddr, "--advertise-address=" + cfg.AdvertiseAddr,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--heartbeat-interval=" + cfg.HeartbeatInterval.String(),

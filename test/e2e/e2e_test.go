@@ -174,21 +174,28 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 	It("5: a helm upgrade that changes an engine setting rolls the DaemonSet, and data survives", func(ctx SpecContext) {
 		var before corev1.Pod
 		Eventually(func(g Gomega) { before = readyNodeDaemon(g, ctx) }).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		// The daemon reads its engine settings from the StorageCluster at start; the operator
+		// rolls it through a hash of spec.devices and spec.engine in the pod template.
+		const specHashAnnotation = "storage.cobalt.io/spec-sha256"
+		dsKey := types.NamespacedName{Namespace: releaseNamespace, Name: clusterName + "-node-daemon"}
+		var dsBefore appsv1.DaemonSet
+		Expect(s.c.Get(ctx, dsKey, &dsBefore)).To(Succeed())
+		hashBefore := dsBefore.Spec.Template.Annotations[specHashAnnotation]
+		Expect(hashBefore).NotTo(BeEmpty(), "pod template annotation %s", specHashAnnotation)
 		rel, err := s.helm.upgrade(ctx, chartValues(true, "lru"))
 		Expect(err).NotTo(HaveOccurred())
 		GinkgoWriter.Printf("release revision %d: engine.cacheType 2q -> lru\n", rel.Version)
 
-		dsKey := types.NamespacedName{Namespace: releaseNamespace, Name: clusterName + "-node-daemon"}
 		Eventually(func(g Gomega) {
 			var ds appsv1.DaemonSet
 			g.Expect(s.c.Get(ctx, dsKey, &ds)).To(Succeed())
-			g.Expect(ds.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--cache-type=lru"), "DaemonSet args")
+			g.Expect(ds.Spec.Template.Annotations[specHashAnnotation]).NotTo(Equal(hashBefore), "DaemonSet spec hash")
 			g.Expect(ds.Status.ObservedGeneration).To(Equal(ds.Generation), "DaemonSet rollout observed")
 			g.Expect(ds.Status.UpdatedNumberScheduled).To(Equal(ds.Status.DesiredNumberScheduled), "updated pods")
 			g.Expect(ds.Status.NumberReady).To(Equal(ds.Status.DesiredNumberScheduled), "ready pods")
 			p := readyNodeDaemon(g, ctx)
 			g.Expect(p.UID).NotTo(Equal(before.UID), "the node daemon pod was not replaced")
-			g.Expect(p.Spec.Containers[0].Args).To(ContainElement("--cache-type=lru"), "new pod args")
+			g.Expect(p.Annotations[specHashAnnotation]).To(Equal(ds.Spec.Template.Annotations[specHashAnnotation]), "new pod's spec hash")
 			st := readyStore(g, ctx, s.usable.path)
 			g.Expect(st.Status.UUID).To(Equal(storeUUID), "the store changed identity")
 			g.Expect(st.Status.LastHeartbeat.Time).To(BeTemporally(">", p.CreationTimestamp.Time), "heartbeat of the new daemon")
