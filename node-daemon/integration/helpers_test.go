@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -105,8 +106,14 @@ type inProcess struct {
 
 func startInProcess(t *testing.T, cfg *app.Config) *inProcess {
 	t.Helper()
+	return startInProcessAs(t, restConfig, cfg)
+}
+
+// startInProcessAs runs the daemon with the API server credentials of as.
+func startInProcessAs(t *testing.T, as *rest.Config, cfg *app.Config) *inProcess {
+	t.Helper()
 	newEngine := func(ec app.EngineConfig) app.Engine { return engine.New(engine.Settings{EngineConfig: ec}) }
-	mgr, err := app.NewManager(context.Background(), restConfig, cfg, newEngine, testr.New(t).WithName("daemon"))
+	mgr, err := app.NewManager(context.Background(), as, cfg, newEngine, testr.New(t).WithName("daemon"))
 	if err != nil {
 		t.Fatalf("daemon manager: %v", err)
 	}
