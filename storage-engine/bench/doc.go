@@ -14,6 +14,12 @@
 // the raw device's ceiling. The go-dev column runs the same shapes through blockdev (pread/pwrite
 // from QD goroutines, no flush), separating the cost of Go's I/O path from the store's own.
 //
+// Each store workload also reports the process's CPU time per operation (user+system, including
+// the KV's and the deferred flusher's background work): on a small shared machine that, more than
+// the device, bounds the store.
+//
 // Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device), or
-// cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio.
+// cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio. cobalt-bench runs with
+// GOMAXPROCS of at least blockdev.MinIOProcs, as the node daemon should; -workloads picks
+// workloads by name prefix and -cpuprofile writes one CPU profile per workload.
 package bench
