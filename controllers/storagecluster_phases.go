@@ -46,7 +46,8 @@ func (r *StorageClusterReconciler) reconcileRBAC(ctx context.Context, cluster *v
 }
 
 // reconcileCA gives the node daemon the node API's CA: a copy of the operator's CA Secret in
-// the cluster's namespace, and a Role that lets the daemon read just that Secret. It records the
+// the cluster's namespace, and a Role that lets the daemon read just that Secret (and its own
+// StorageCluster, whose devices and engine settings it reads at start). It records the
 // CA certificate's hash in obs, so that a new CA (the operator made one after its old one was
 // deleted) rolls the node daemons, which issue their serving certificates from it at start.
 func (r *StorageClusterReconciler) reconcileCA(ctx context.Context, cluster *v1alpha1.StorageCluster, obs *clusterObservation) error {
