@@ -149,3 +149,26 @@ func TestDaemonMakesNoNewStoreWhileItsClusterIsBeingDeleted(t *testing.T) {
 		t.Fatalf("mkfs ran %d times, want 1 (only before the deletion)", eng.mkfs)
 	}
 }
+
+// TestSettingsDefaultsAreTheCRDs: an empty spec.engine converts to the same settings as the spec
+// the API server stored for it, with the CRD's defaults filled in (so a daemon never depends on
+// whether the defaults were applied, and the two sets of defaults cannot drift apart).
+func TestSettingsDefaultsAreTheCRDs(t *testing.T) {
+	tc := newTestCluster(t)
+	spec := storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{Paths: []string{"/dev/sdb"}}}
+	stored := tc.applyCluster(t, spec)
+	if stored.Spec.Engine.CacheType == "" || stored.Spec.Engine.DeferredWriteThreshold == nil {
+		t.Fatalf("the API server applied no defaults: %+v", stored.Spec.Engine)
+	}
+	fromStored, err := SettingsFromSpec(&stored.Spec, "/dev", 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromEmpty, err := SettingsFromSpec(&spec, "/dev", 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromStored.Engine != fromEmpty.Engine {
+		t.Fatalf("engine from the defaulted spec %+v, from the empty one %+v", fromStored.Engine, fromEmpty.Engine)
+	}
+}
