@@ -211,7 +211,7 @@ crash-soak: ## Store crash test with CRASH_CUTS power cuts (seed CRASH_SEED).
 
 .PHONY: store-fuzz
 store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
-	for f in FuzzDecode:onode FuzzParseKeys:kv FuzzDecodeRecords:kv; do \
+	for f in FuzzDecode:onode FuzzDecodeShard:onode FuzzParseKeys:kv FuzzDecodeRecords:kv; do \
 		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./storage-engine/$${f##*:}/ || exit 1; \
 	done
 
