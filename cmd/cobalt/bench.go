@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/client"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/node-daemon/volbench"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 )
 
 // unaryTarget drives a volume with one unary gRPC call per I/O.
@@ -67,6 +69,10 @@ both side by side with their ratios. --cpuprofile writes a pprof CPU profile of 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if local.device != "" {
+				// The in-process node side runs as the node daemon does (see blockdev.MinIOProcs).
+				if os.Getenv("GOMAXPROCS") == "" {
+					blockdev.RaiseGOMAXPROCS()
+				}
 				local.size, local.duration, local.unary, local.log = size, duration, unary, cmd.ErrOrStderr()
 				return local.run(cmd.Context(), cmd.OutOrStdout())
 			}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	"github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/engine"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 )
 
 func main() {
@@ -42,6 +44,13 @@ func newRootCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
 			ctrl.SetLogger(log)
+			// Goroutines blocked in device pread/pwrite hold a P: with as many Ps as cores the
+			// ones ready to issue the next I/O wait behind them (blockdev.MinIOProcs). An
+			// explicit GOMAXPROCS in the environment wins.
+			if os.Getenv("GOMAXPROCS") == "" {
+				blockdev.RaiseGOMAXPROCS()
+			}
+			log.Info("starting", "GOMAXPROCS", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
 			restConfig, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("kubernetes config: %w", err)
