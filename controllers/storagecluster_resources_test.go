@@ -55,7 +55,7 @@ func TestNodeDaemonArgs(t *testing.T) {
 	c.Spec.NodeDaemon.StateDir = "/srv/cobalt"
 	c.Spec.Engine = v1alpha1.EngineSettings{CacheType: v1alpha1.CacheTypeLRU, CacheShards: intstr.FromInt32(12),
 		MemoryTarget: resource.MustParse("2Gi"), MinAllocSize: 65536, DeferredWriteThreshold: ptr.To[int64](0),
-		ChecksumType: v1alpha1.ChecksumNone}
+		ChecksumType: v1alpha1.ChecksumCRC32C}
 	want := []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=$(NODE_NAME)", "--state-dir=/srv/cobalt", "--ca-secret=" + CASecretName}
 	if got := nodeDaemonArgs(c); !slices.Equal(got, want) {
 		t.Errorf("args = %v, want %v", got, want)
@@ -139,7 +139,6 @@ func TestDesiredDaemonSetRollsOnDevicesAndEngine(t *testing.T) {
 		"memoryTarget":           func(c *v1alpha1.StorageCluster) { c.Spec.Engine.MemoryTarget = resource.MustParse("2Gi") },
 		"minAllocSize":           func(c *v1alpha1.StorageCluster) { c.Spec.Engine.MinAllocSize = 65536 },
 		"deferredWriteThreshold": func(c *v1alpha1.StorageCluster) { c.Spec.Engine.DeferredWriteThreshold = ptr.To[int64](0) },
-		"checksumType":           func(c *v1alpha1.StorageCluster) { c.Spec.Engine.ChecksumType = v1alpha1.ChecksumNone },
 		"paths":                  func(c *v1alpha1.StorageCluster) { c.Spec.Devices.Paths = []string{"/dev/a", "/dev/b"} },
 		"allowWipe":              func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = true },
 		"nameFilter": func(c *v1alpha1.StorageCluster) {

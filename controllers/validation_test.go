@@ -83,7 +83,7 @@ var _ = Describe("API validation", func() {
 		Entry("negative deferred write threshold", func(c *v1alpha1.StorageCluster) { c.Spec.Engine.DeferredWriteThreshold = ptr.To[int64](-1) },
 			"spec.engine.deferredWriteThreshold in body should be greater than or equal to 0"),
 		Entry("unknown checksum", func(c *v1alpha1.StorageCluster) { c.Spec.Engine.ChecksumType = "md5" },
-			`spec.engine.checksumType: Unsupported value: "md5": supported values: "crc32c", "none"`),
+			`spec.engine.checksumType: Unsupported value: "md5": supported values: "crc32c"`),
 		Entry("relative state dir", func(c *v1alpha1.StorageCluster) { c.Spec.NodeDaemon.StateDir = "var/lib/cobalt" },
 			"stateDir must be an absolute path other than /"),
 		Entry("unknown pull policy", func(c *v1alpha1.StorageCluster) { c.Spec.NodeDaemon.ImagePullPolicy = "Sometimes" },
@@ -152,7 +152,7 @@ var _ = Describe("API validation", func() {
 		Entry("node", func(s *v1alpha1.Store) { s.Spec.NodeName = "node-b" },
 			"nodeName is immutable: a Store cannot move to another node"),
 		Entry("cluster", func(s *v1alpha1.Store) { s.Spec.Cluster.Name = "other" },
-			"cluster is immutable"),
+			"spec.cluster: Invalid value: cluster is immutable"),
 	)
 
 	DescribeTable("refuses a bad Volume on create",
@@ -182,7 +182,7 @@ var _ = Describe("API validation", func() {
 		Entry("shrink", "", func(v *v1alpha1.Volume) { v.Spec.Size = resource.MustParse("1Gi") },
 			"size cannot be decreased: shrinking a volume is not supported"),
 		Entry("move a placed volume", "store-x", func(v *v1alpha1.Volume) { v.Spec.StoreName = "store-y" },
-			"storeName cannot change once the volume is placed"),
+			"spec.storeName: Invalid value: storeName cannot change once the volume is placed"),
 		Entry("unplace a placed volume", "store-x", func(v *v1alpha1.Volume) { v.Spec.StoreName = "" },
 			"storeName cannot change once the volume is placed"),
 		Entry("change volume mode", "", func(v *v1alpha1.Volume) { v.Spec.VolumeMode = v1alpha1.VolumeModeBlock },
@@ -222,7 +222,7 @@ var _ = Describe("API validation", func() {
 		c.Spec.Devices.File.Size = resource.MustParse("64Mi")
 		c.Spec.Engine = v1alpha1.EngineSettings{CacheType: v1alpha1.CacheTypeLRU, CacheShards: intstr.FromInt32(64),
 			MemoryTarget: resource.MustParse("67108864"), MinAllocSize: 65536, DeferredWriteThreshold: ptr.To[int64](0),
-			ChecksumType: v1alpha1.ChecksumNone}
+			ChecksumType: v1alpha1.ChecksumCRC32C}
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 
 		v := newVolume(ns, uniqueName("vol"), "1073741824")

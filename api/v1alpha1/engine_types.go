@@ -17,15 +17,14 @@ const (
 	CacheTypeLRU CacheType = "lru"
 )
 
-// ChecksumType is the data checksum algorithm of a Store.
-// +kubebuilder:validation:Enum=crc32c;none
+// ChecksumType is the data checksum algorithm of a Store. The engine offers CRC-32C only: it
+// verifies every read, and a store without checksums would return rotted data silently.
+// +kubebuilder:validation:Enum=crc32c
 type ChecksumType string
 
 const (
 	// ChecksumCRC32C checksums every checksum block with CRC-32C (Castagnoli), the default.
 	ChecksumCRC32C ChecksumType = "crc32c"
-	// ChecksumNone disables data checksums.
-	ChecksumNone ChecksumType = "none"
 )
 
 // CacheShardsAuto lets the engine pick the shard count: 8 on SSDs, 5 on HDDs.
@@ -67,7 +66,7 @@ type EngineSettings struct {
 	// +kubebuilder:validation:Maximum=1048576
 	DeferredWriteThreshold *int64 `json:"deferredWriteThreshold,omitempty"`
 
-	// checksumType is the data checksum: "crc32c" or "none".
+	// checksumType is the data checksum: "crc32c" (the only one offered; every read is verified).
 	// +optional
 	// +kubebuilder:default=crc32c
 	ChecksumType ChecksumType `json:"checksumType,omitempty"`

@@ -60,7 +60,7 @@ type ClusterReference struct {
 
 // StoreSpec identifies one device of one node. The node daemon creates it; an administrator
 // changes only adminState.
-// +kubebuilder:validation:XValidation:rule="self.cluster == oldSelf.cluster",message="cluster is immutable"
+// +kubebuilder:validation:XValidation:rule="self.cluster == oldSelf.cluster",message="cluster is immutable",fieldPath=".cluster"
 type StoreSpec struct {
 	// cluster is the StorageCluster this Store belongs to.
 	// +required

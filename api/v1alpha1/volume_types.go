@@ -17,7 +17,7 @@ const (
 )
 
 // VolumeSpec is the desired state of a Volume.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.storeName) || (has(self.storeName) && self.storeName == oldSelf.storeName)",message="storeName cannot change once the volume is placed"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.storeName) || (has(self.storeName) && self.storeName == oldSelf.storeName)",message="storeName cannot change once the volume is placed",fieldPath=".storeName"
 type VolumeSpec struct {
 	// size is the requested capacity, for example "10Gi". It can grow (the node expands the
 	// volume) but never shrink.

@@ -140,10 +140,10 @@ func engineFromSpec(e storagev1alpha1.EngineSettings) (EngineConfig, error) {
 	}
 	switch e.ChecksumType {
 	case "":
-	case storagev1alpha1.ChecksumCRC32C, storagev1alpha1.ChecksumNone:
+	case storagev1alpha1.ChecksumCRC32C:
 		out.Checksum = string(e.ChecksumType)
 	default:
-		errs = append(errs, fmt.Errorf("spec.engine.checksumType %q must be crc32c or none", e.ChecksumType))
+		errs = append(errs, fmt.Errorf("spec.engine.checksumType %q must be crc32c", e.ChecksumType))
 	}
 	return out, errors.Join(errs...)
 }

@@ -46,14 +46,14 @@ func TestDaemonTakesDevicesAndEngineFromTheStorageCluster(t *testing.T) {
 		Devices: storagev1alpha1.DeviceSelection{File: &storagev1alpha1.FileDevice{Size: resource.MustParse("96Mi")}},
 		Engine: storagev1alpha1.EngineSettings{CacheType: storagev1alpha1.CacheTypeLRU, CacheShards: intstr.FromInt32(5),
 			MemoryTarget: resource.MustParse("128Mi"), MinAllocSize: 8192, DeferredWriteThreshold: ptr.To[int64](0),
-			ChecksumType: storagev1alpha1.ChecksumNone},
+			ChecksumType: storagev1alpha1.ChecksumCRC32C},
 	})
 	engines := &recordingEngines{eng: newMemEngine()}
 	mgr, err := NewManager(context.Background(), restConfig, cfg, engines.newEngine, testr.New(t))
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	want := EngineConfig{CacheType: "lru", CacheShards: 5, MemoryTarget: 128 << 20, MinAllocSize: 8192, DeferredWriteThreshold: 0, Checksum: "none"}
+	want := EngineConfig{CacheType: "lru", CacheShards: 5, MemoryTarget: 128 << 20, MinAllocSize: 8192, DeferredWriteThreshold: 0, Checksum: "crc32c"}
 	if len(engines.got) != 1 || engines.got[0] != want {
 		t.Fatalf("engines made with %+v, want one with %+v", engines.got, want)
 	}
