@@ -27,6 +27,9 @@ const fieldOwner = client.FieldOwner("cobalt-operator")
 // deletionRecheck is how often a blocked deletion looks again, besides the Volume watch.
 const deletionRecheck = 30 * time.Second
 
+// daemonStopRecheck is how often a deletion looks again while node daemon pods are stopping.
+const daemonStopRecheck = 2 * time.Second
+
 // statusRefresh is how often a cluster's status is recomputed without any event, so that the
 // used and available capacity follow the Stores' heartbeats (which the Store watch ignores).
 const statusRefresh = time.Minute
@@ -63,6 +66,7 @@ type StorageClusterReconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile keeps a StorageCluster's node daemon in place and its status current, or, when the

@@ -274,10 +274,27 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Consistently(getCluster(ctx), "2s").Should(Not(BeNil()), "the cluster must wait for its volume")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(store), &v1alpha1.Store{})).To(Succeed(), "its stores stay")
 
-		By("deleting the volume")
+		By("a node daemon pod still running")
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: cluster.Namespace, Name: uniqueName("node-daemon"), Labels: nodeDaemonLabels(cluster)},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "node-daemon", Image: "cobalt/node-daemon:test"}}},
+		}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+
+		By("deleting the volume: the DaemonSet goes, and the Stores wait for its pods to stop")
 		deleteAndWait(ctx, vol)
 		_, held := nodes.Allocated(store.Name, vol)
 		Expect(held).To(BeFalse(), "the node freed the volume before it went")
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: nodeDaemonName(cluster)}, &appsv1.DaemonSet{}))
+		}).Should(BeTrue(), "the node daemons are stopped first")
+		Eventually(func(g Gomega) metav1.Condition {
+			return condition(getCluster(ctx)(g).Status.Conditions, v1alpha1.ConditionProgressing)
+		}).Should(HaveField("Message", ContainSubstring("stopping the node daemons: 1 pod(s) left")))
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(store), &v1alpha1.Store{})
+		}, "3s").Should(Succeed(), "a running daemon would recreate a deleted Store: Stores stay until its pods are gone")
+		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), &v1alpha1.StorageCluster{}))
 		}).Should(BeTrue())

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -172,6 +173,20 @@ func (r *StorageClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 		return ctrl.Result{RequeueAfter: deletionRecheck}, nil
 	}
 
+	// The node daemons stop before their Stores go: a daemon still running would recreate a
+	// Store deleted here on its next heartbeat, and that Store would outlive its cluster.
+	running, err := r.stopNodeDaemons(ctx, cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if running > 0 {
+		obs.StoppingDaemons = running
+		computeClusterStatus(cluster, obs)
+		r.Recorder.Eventf(cluster, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete",
+			"waiting for %d node daemon pod(s) to stop before removing the Stores", running)
+		return ctrl.Result{RequeueAfter: daemonStopRecheck}, nil
+	}
+
 	for i := range stores {
 		if err := r.Delete(ctx, &stores[i]); client.IgnoreNotFound(err) != nil {
 			return ctrl.Result{}, fmt.Errorf("delete store %s: %w", stores[i].Name, err)
@@ -195,4 +210,21 @@ func (r *StorageClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 		return ctrl.Result{}, fmt.Errorf("remove finalizer of storage cluster %s: %w", client.ObjectKeyFromObject(cluster), err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// stopNodeDaemons deletes the cluster's node daemon DaemonSet and returns how many of its pods
+// still exist. The pods are listed from the API server (metadata only), not from a cache of
+// every Pod in the cluster.
+func (r *StorageClusterReconciler) stopNodeDaemons(ctx context.Context, cluster *v1alpha1.StorageCluster) (int, error) {
+	ds := &appsv1.DaemonSet{}
+	ds.Namespace, ds.Name = cluster.Namespace, nodeDaemonName(cluster)
+	if err := r.Delete(ctx, ds, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return 0, fmt.Errorf("delete node daemon DaemonSet %s: %w", client.ObjectKeyFromObject(ds), err)
+	}
+	pods := &metav1.PartialObjectMetadataList{}
+	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := r.APIReader.List(ctx, pods, client.InNamespace(cluster.Namespace), client.MatchingLabels(nodeDaemonLabels(cluster))); err != nil {
+		return 0, fmt.Errorf("list node daemon pods of storage cluster %s: %w", client.ObjectKeyFromObject(cluster), err)
+	}
+	return len(pods.Items), nil
 }

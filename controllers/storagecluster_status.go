@@ -34,6 +34,9 @@ type clusterObservation struct {
 	// Volumes ("namespace/name") that keep its finalizer in place.
 	Deleting        bool
 	BlockingVolumes []string
+	// StoppingDaemons counts the node daemon pods a deletion waits for before it removes the
+	// Stores.
+	StoppingDaemons int
 }
 
 // computeClusterStatus sets cluster.Status from obs. It only touches cluster.Status.
@@ -112,6 +115,9 @@ func computeClusterStatus(cluster *storagev1alpha1.StorageCluster, obs clusterOb
 	case obs.Deleting && len(obs.BlockingVolumes) > 0:
 		progressing.Status, progressing.Reason = metav1.ConditionTrue, storagev1alpha1.ReasonDeletionBlocked
 		progressing.Message = deletionBlockedMessage(obs.BlockingVolumes)
+	case obs.Deleting && obs.StoppingDaemons > 0:
+		progressing.Status, progressing.Reason = metav1.ConditionTrue, storagev1alpha1.ReasonDeleting
+		progressing.Message = fmt.Sprintf("stopping the node daemons: %d pod(s) left; the Stores are removed once they are gone", obs.StoppingDaemons)
 	case obs.Deleting:
 		progressing.Status, progressing.Reason = metav1.ConditionTrue, storagev1alpha1.ReasonDeleting
 		progressing.Message = "removing the cluster's Stores and node daemon"
