@@ -186,52 +186,48 @@ func (s *Store) readStats() (*kv.Stats, error) {
 
 func (s *Store) checkOmap(ctx context.Context, r *FsckReport, nids map[uint64]OnodeKey) {
 	lo, hi := kv.AllOmapSpan()
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		r.errorf("omap scan: %v", err)
-		return
-	}
-	defer it.Close()
-	var last uint64
-	seen := false
-	for ok := it.First(); ok && ctx.Err() == nil; ok = it.Next() {
-		nid, _, err := kv.ParseOmapKey(it.Key())
-		if err != nil {
-			r.errorf("omap key: %v", err)
-			continue
-		}
-		r.OmapEntries++
-		if _, ok := nids[nid]; !ok && (!seen || nid != last) {
-			r.OrphanOmapNids = append(r.OrphanOmapNids, nid)
-		}
-		last, seen = nid, true
-	}
+	r.OmapEntries, r.OrphanOmapNids = s.scanNidRecords(ctx, r, "omap", lo, hi, func(k []byte) (uint64, error) {
+		nid, _, err := kv.ParseOmapKey(k)
+		return nid, err
+	}, nids)
 }
 
 // checkExtentShards counts the extent-map shards and finds those of nids without an onode (the
 // shards of live onodes were decoded and checked by the onode scan).
 func (s *Store) checkExtentShards(ctx context.Context, r *FsckReport, nids map[uint64]OnodeKey) {
 	lo, hi := kv.AllExtentShardsSpan()
+	r.ExtentShards, r.OrphanExtentNids = s.scanNidRecords(ctx, r, "extent shard", lo, hi, func(k []byte) (uint64, error) {
+		nid, _, err := kv.ParseExtentShardKey(k)
+		return nid, err
+	}, nids)
+}
+
+// scanNidRecords scans the records in [lo, hi), whose keys lead with an onode's nid (parsed by
+// nidOf), and returns how many there are and, once each, the nids that have no onode. Keys that
+// do not parse are fsck errors named by what.
+func (s *Store) scanNidRecords(ctx context.Context, r *FsckReport, what string, lo, hi []byte,
+	nidOf func([]byte) (uint64, error), nids map[uint64]OnodeKey) (count int, orphans []uint64) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		r.errorf("extent shard scan: %v", err)
-		return
+		r.errorf("%s scan: %v", what, err)
+		return 0, nil
 	}
 	defer it.Close()
 	var last uint64
 	seen := false
 	for ok := it.First(); ok && ctx.Err() == nil; ok = it.Next() {
-		nid, _, err := kv.ParseExtentShardKey(it.Key())
+		nid, err := nidOf(it.Key())
 		if err != nil {
-			r.errorf("extent shard key: %v", err)
+			r.errorf("%s key: %v", what, err)
 			continue
 		}
-		r.ExtentShards++
+		count++
 		if _, ok := nids[nid]; !ok && (!seen || nid != last) {
-			r.OrphanExtentNids = append(r.OrphanExtentNids, nid)
+			orphans = append(orphans, nid)
 		}
 		last, seen = nid, true
 	}
+	return count, orphans
 }
 
 func (s *Store) checkDeferred(r *FsckReport, segs []refSeg) {
