@@ -16,7 +16,14 @@ import (
 func benchStore(b *testing.B, objects int, opts Options) *Store {
 	b.Helper()
 	// A plain MemFS: the crashable one copies file data on every sync.
-	e := &testEnv{dev: blockdev.NewMem(1<<30, 4096), fs: vfs.NewMem(), dir: "db", opts: opts}
+	return benchStoreOn(b, blockdev.NewMem(1<<30, 4096), objects, opts)
+}
+
+// benchStoreOn makes a store on dev (metadata in a plain MemFS) with collection "c" holding
+// objects 4 MiB objects o0, o1, ...
+func benchStoreOn(b *testing.B, dev blockdev.Device, objects int, opts Options) *Store {
+	b.Helper()
+	e := &testEnv{dev: dev, fs: vfs.NewMem(), dir: "db", opts: opts}
 	e.opts.FS = e.fs
 	if _, err := Mkfs(ctx, e.dev, e.dir, MkfsOptions{FS: e.fs}); err != nil {
 		b.Fatal(err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // BenchmarkRead4KWarmCold reads random 4 KiB blocks of 8 × 4 MiB objects through the store,
@@ -92,20 +91,5 @@ func readBenchStore(b *testing.B, dev string, objects int, opts Options) *Store 
 			b.Errorf("close %s: %v", path, err)
 		}
 	})
-	e := &testEnv{dev: d, fs: vfs.NewMem(), dir: "db", opts: opts}
-	e.opts.FS = e.fs
-	if _, err := Mkfs(ctx, e.dev, e.dir, MkfsOptions{FS: e.fs}); err != nil {
-		b.Fatal(err)
-	}
-	s := e.open(b)
-	commit(b, s, NewTransaction().CreateCollection("c"))
-	buf := pattern(1<<20, 1)
-	for i := range objects {
-		txn := NewTransaction()
-		for off := 0; off < 4<<20; off += len(buf) {
-			txn.Write("c", fmt.Sprintf("o%d", i), uint64(off), buf)
-		}
-		commit(b, s, txn)
-	}
-	return s
+	return benchStoreOn(b, d, objects, opts)
 }
