@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -144,15 +145,6 @@ func (d *inProcess) stop(t *testing.T) {
 // startOperator runs the operator's Store and Volume reconcilers with the real node client.
 func (c *cluster) startOperator(t *testing.T) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Logger:     testr.New(t).WithName("operator"),
-		Controller: config.Controller{SkipNameValidation: ptrTo(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cert, err := c.ca.IssueClient("cobalt-operator", time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -165,17 +157,37 @@ func (c *cluster) startOperator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = nodes.Close() }) // runs after the manager has stopped (last in, first out)
+	runOperator(t, func(mgr ctrl.Manager) error {
+		clock := controllers.RealClock{}
+		if err := (&controllers.StoreReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store"), Clock: clock,
+			HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume"), Nodes: nodes, Clock: clock,
+			HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr)
+	})
+}
+
+// runOperator starts a manager with the operator's indexes and the reconcilers setup adds, and
+// stops it when the test ends.
+func runOperator(t *testing.T, setup func(ctrl.Manager) error) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Logger:     testr.New(t).WithName("operator"),
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	clock := controllers.RealClock{}
-	if err := (&controllers.StoreReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store"), Clock: clock,
-		HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume"), Nodes: nodes, Clock: clock,
-		HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
+	if err := setup(mgr); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -185,11 +197,8 @@ func (c *cluster) startOperator(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("operator: %v", err)
 		}
-		nodes.Close()
 	})
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 // eventually polls cond until it returns nil or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, cond func() error) {

@@ -14,8 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
@@ -85,31 +83,10 @@ func impersonate(ns, name string) *rest.Config {
 // daemon's DaemonSet, ServiceAccount and RBAC (the cluster's CA Secret is the operator's own).
 func (c *cluster) startClusterOperator(t *testing.T) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Logger:     testr.New(t).WithName("operator"),
-		Controller: config.Controller{SkipNameValidation: ptrTo(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&controllers.StorageClusterReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("storagecluster"),
-		Clock: controllers.RealClock{}, HeartbeatTimeout: 30 * time.Second, NodeDaemonImage: "cobalt/node-daemon:test",
-		CASecret: types.NamespacedName{Namespace: c.namespace, Name: controllers.CASecretName}, APIReader: mgr.GetAPIReader(),
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("operator: %v", err)
-		}
+	runOperator(t, func(mgr ctrl.Manager) error {
+		return (&controllers.StorageClusterReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("storagecluster"),
+			Clock: controllers.RealClock{}, HeartbeatTimeout: 30 * time.Second, NodeDaemonImage: "cobalt/node-daemon:test",
+			CASecret: types.NamespacedName{Namespace: c.namespace, Name: controllers.CASecretName}, APIReader: mgr.GetAPIReader(),
+		}).SetupWithManager(mgr)
 	})
 }
