@@ -1,0 +1,18 @@
+package driver
+
+const (
+	// Name is the CSI driver's name: the StorageClass provisioner and the CSIDriver object's name.
+	Name = "csi.cobalt.io"
+
+	// TopologyKeyNode is the one topology key: the name of the node that hosts a Volume's Store.
+	// A Volume is reachable only from that node while it has one copy.
+	TopologyKeyNode = "topology.cobalt.io/node"
+
+	// ContextStoreUUID is the volume context key naming the UUID of the Store holding the volume.
+	ContextStoreUUID = "storage.cobalt.io/store-uuid"
+	// ContextVolumeUID is the volume context key naming the volume's identity on its node (the
+	// Volume object's UID, as the node daemon's volume API names it).
+	ContextVolumeUID = "storage.cobalt.io/volume-uid"
+	// ContextVolume is the volume context key naming the Volume object, "<namespace>/<name>".
+	ContextVolume = "storage.cobalt.io/volume"
+)
