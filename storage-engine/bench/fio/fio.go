@@ -36,6 +36,9 @@ type Job struct {
 	// Runtime, when > 0, runs the job for this long (time based); when 0 the job does Size bytes of
 	// I/O once (used for the sequential write, which also fills the region before random reads).
 	Runtime time.Duration
+	// FsyncEvery, when > 0, issues an fsync after every FsyncEvery writes (fio --fsync), as a
+	// database or a file system committing its journal does.
+	FsyncEvery int
 }
 
 // Percentiles reported in Result.
@@ -69,6 +72,8 @@ func (j Job) validate() error {
 		return fmt.Errorf("fio: job %s: size %d smaller than one block", j.Name, j.Size)
 	case j.Runtime < 0:
 		return fmt.Errorf("fio: job %s: negative runtime", j.Name)
+	case j.FsyncEvery < 0:
+		return fmt.Errorf("fio: job %s: negative fsync interval", j.Name)
 	}
 	return nil
 }
@@ -93,6 +98,9 @@ func (j Job) Args(target string) ([]string, error) {
 		"--lat_percentiles=1",
 		"--percentile_list=50:90:99:99.9",
 		"--output-format=json",
+	}
+	if j.FsyncEvery > 0 {
+		args = append(args, "--fsync="+strconv.Itoa(j.FsyncEvery))
 	}
 	if j.Runtime > 0 {
 		secs := max(1, int(j.Runtime.Round(time.Second)/time.Second))

@@ -108,6 +108,14 @@ func TestArgs(t *testing.T) {
 	if args, _ := jobs[0].Args("/x"); slices.Contains(args, "--time_based=1") {
 		t.Error("sequential fill job must be size based")
 	}
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--fsync") }) {
+		t.Errorf("args %v: a job without FsyncEvery asks for fsyncs", args)
+	}
+	synced := jobs[2]
+	synced.FsyncEvery = 32
+	if args, _ := synced.Args("/x"); !slices.Contains(args, "--fsync=32") {
+		t.Errorf("args %v lack --fsync=32", args)
+	}
 	for _, bad := range []fio.Job{
 		{Name: "", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096},
 		{Name: "a b", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096},
@@ -116,6 +124,7 @@ func TestArgs(t *testing.T) {
 		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 0, Size: 4096},
 		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 100},
 		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, Runtime: -1},
+		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, FsyncEvery: -1},
 	} {
 		if _, err := bad.Args("/x"); err == nil {
 			t.Errorf("job %+v accepted", bad)
