@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -272,4 +273,34 @@ func TestExt4OnDevice(t *testing.T) {
 		t.Fatalf("umount: %v", err)
 	}
 	mounted = false
+}
+
+func TestCloseWithBusyDevice(t *testing.T) {
+	f := newTestFrontend(t, Options{DetachTimeout: 200 * time.Millisecond})
+	idle, err := f.Expose(t.Context(), "vol-idle", MiB, newMemBackend(MiB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := f.Expose(t.Context(), "vol-busy", MiB, newMemBackend(MiB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := openDirect(t, busy.Path)
+	if err := f.Close(t.Context()); !errors.Is(err, frontend.ErrDeviceBusy) || !strings.Contains(err.Error(), "vol-busy") {
+		t.Fatalf("Close with an open device: %v, want ErrDeviceBusy naming vol-busy", err)
+	}
+	if got := loopBacking(t, idle.Path); got != "" {
+		t.Fatalf("Close left the idle device bound to %q", got)
+	}
+	// The lazily detached mount still serves the open device until its user lets go.
+	if _, err := d.WriteAt(pattern(4096, 0, 4), 0); err != nil {
+		t.Fatalf("write to the busy device after Close: %v", err)
+	}
+	d.Close()
+	eventually(t, 5*time.Second, busy.Path+" detached after its last user closed it", func() bool {
+		return loopBacking(t, busy.Path) == ""
+	})
+	if _, err := f.Expose(t.Context(), "vol-new", MiB, newMemBackend(MiB)); err == nil {
+		t.Fatal("Expose after Close succeeded")
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,7 +75,8 @@ func recoverMountDir(ctx context.Context, dir string, detachTimeout time.Duratio
 	}
 
 	prefix := dir + "/"
-	for n, path := range backing {
+	for _, n := range slices.Sorted(maps.Keys(backing)) {
+		path := backing[n]
 		id, ok := strings.CutPrefix(path, prefix)
 		if !ok || id == "" || strings.Contains(id, "/") {
 			continue
