@@ -31,10 +31,12 @@ type Frontend interface {
 	// Expose makes a block device of size bytes that reads and writes b, and returns it. Exposing
 	// an already exposed volume returns its device (and b replaces the previous backend).
 	Expose(ctx context.Context, volumeID string, size int64, b Backend) (Device, error)
-	// Resize grows an exposed volume's device to size bytes, online.
+	// Resize grows an exposed volume's device to size bytes, online. A volume that is not
+	// exposed is an error wrapping ErrNotExposed; shrinking is an error.
 	Resize(ctx context.Context, volumeID string, size int64) (Device, error)
 	// Remove flushes the volume's device, detaches it and stops serving the volume. A volume
-	// that is not exposed is not an error.
+	// that is not exposed is not an error. A device still open elsewhere (mounted) stays
+	// exposed and Remove returns an error wrapping ErrDeviceBusy: unmount, then Remove again.
 	Remove(ctx context.Context, volumeID string) error
 	// Device returns the exposed device of a volume, and false when the volume is not exposed.
 	Device(volumeID string) (Device, bool)

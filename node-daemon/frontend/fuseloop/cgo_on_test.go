@@ -1,0 +1,5 @@
+//go:build cgo
+
+package fuseloop
+
+const cgoEnabled = true
