@@ -123,6 +123,17 @@ node-bench: build ## Volume API over gRPC+mTLS beside fio on one loop device (ro
 	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
 	$(LOCALBIN)/cobalt bench --device $$dev --size $(NODE_BENCH_REGION) --duration $(NODE_BENCH_DURATION)
 
+PVC_BENCH_DEVICE_SIZE ?= 4G
+PVC_BENCH_REGION ?= 1073741824
+PVC_BENCH_DURATION ?= 5s
+
+.PHONY: pvc-bench
+pvc-bench: build ## A volume as a Pod's block device (CSI node plugin's FUSE + loop frontend) beside fio on the raw loop device (root, fio).
+	command -v fio >/dev/null || apt-get install -y fio
+	@set -e; img=$$(mktemp /tmp/cobalt-pvc-bench.XXXXXX); truncate -s $(PVC_BENCH_DEVICE_SIZE) $$img; \
+	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
+	$(LOCALBIN)/cobalt bench --device $$dev --frontend --size $(PVC_BENCH_REGION) --duration $(PVC_BENCH_DURATION) $(PVC_BENCH_FLAGS)
+
 NODE_CRASH_KILLS ?= 30
 
 .PHONY: node-crash-soak

@@ -65,7 +65,10 @@ func newBenchCommand(g *globalOptions) *cobra.Command {
 With --addr and --store it drives a running node daemon's store through a scratch volume.
 With --device it measures one device in one run: fio on the raw device first, then a store made
 on that device (its contents are destroyed) served in-process over mTLS on loopback, and prints
-both side by side with their ratios. --cpuprofile writes a pprof CPU profile of the API run.`,
+both side by side with their ratios. --cpuprofile writes a pprof CPU profile of the API run.
+With --device and --frontend the volume is exposed as the block device a Pod gets (the CSI node
+plugin's FUSE + loop frontend) and fio runs on it: 4K random read and write at QD1 and QD16, 4K
+random write QD16 with an fsync every 32 writes, 1M sequential write.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if local.device != "" {
@@ -96,6 +99,7 @@ both side by side with their ratios. --cpuprofile writes a pprof CPU profile of 
 	cmd.Flags().BoolVar(&local.force, "force", false, "with --device: overwrite a device that carries a filesystem or store")
 	cmd.Flags().BoolVar(&local.skipFio, "no-fio", false, "with --device: skip the fio baseline")
 	cmd.Flags().BoolVar(&local.direct, "direct", false, "with --device: call the volume layer in-process instead of through gRPC")
+	cmd.Flags().BoolVar(&local.frontend, "frontend", false, "with --device: measure a volume as a Pod's block device (FUSE + loop frontend) beside fio on the raw device")
 	cmd.Flags().StringVar(&local.cpuProfile, "cpuprofile", "", "with --device: write a CPU profile of the API run to this file")
 	return cmd
 }

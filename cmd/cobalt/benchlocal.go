@@ -40,6 +40,8 @@ type localBench struct {
 	direct bool
 	// unary uses one gRPC call per I/O instead of the IO stream.
 	unary bool
+	// frontend measures a volume as a Pod's block device (FUSE + loop) instead of the API.
+	frontend bool
 	log   io.Writer
 }
 
@@ -70,6 +72,9 @@ func fioJobs(size int64, d time.Duration) []fio.Job {
 func (b *localBench) run(ctx context.Context, out io.Writer) error {
 	if err := b.checkDevice(); err != nil {
 		return err
+	}
+	if b.frontend {
+		return b.runFrontend(ctx, out)
 	}
 	raw := map[string]fio.Result{}
 	if !b.skipFio {
@@ -126,28 +131,38 @@ func (b *localBench) checkDevice() error {
 	return nil
 }
 
-// runAPI makes a store on the device, serves it and runs the volume workloads against it.
-func (b *localBench) runAPI(ctx context.Context) (results []volbench.Result, err error) {
+// openStore makes a store on the device (destroying what it held) and opens its volume layer.
+// close unmounts the store and removes its scratch state directory.
+func (b *localBench) openStore(ctx context.Context) (st app.MountedStore, vm *volume.Manager, id string, closeStore func() error, err error) {
 	stateDir, err := os.MkdirTemp("", "cobalt-bench-")
 	if err != nil {
-		return nil, err
+		return nil, nil, "", nil, err
 	}
-	defer os.RemoveAll(stateDir)
 	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}})
-	id := uuid.NewString()
+	id = uuid.NewString()
 	dbDir := filepath.Join(stateDir, "db")
 	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: b.device, DBDir: dbDir, UUID: id, Force: true}); err != nil {
-		return nil, err
+		return nil, nil, "", nil, errors.Join(err, os.RemoveAll(stateDir))
 	}
-	st, err := eng.Open(ctx, b.device, dbDir)
+	st, err = eng.Open(ctx, b.device, dbDir)
+	if err != nil {
+		return nil, nil, "", nil, errors.Join(err, os.RemoveAll(stateDir))
+	}
+	closeStore = func() error { return errors.Join(st.Close(), os.RemoveAll(stateDir)) }
+	vm, err = volume.Open(ctx, st)
+	if err != nil {
+		return nil, nil, "", nil, errors.Join(err, closeStore())
+	}
+	return st, vm, id, closeStore, nil
+}
+
+// runAPI makes a store on the device, serves it and runs the volume workloads against it.
+func (b *localBench) runAPI(ctx context.Context) (results []volbench.Result, err error) {
+	st, vm, id, closeStore, err := b.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, st.Close()) }()
-	vm, err := volume.Open(ctx, st)
-	if err != nil {
-		return nil, err
-	}
+	defer func() { err = errors.Join(err, closeStore()) }()
 	if b.direct {
 		return b.runDirect(ctx, vm)
 	}
