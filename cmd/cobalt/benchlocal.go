@@ -42,7 +42,7 @@ type localBench struct {
 	unary bool
 	// frontend measures a volume as a Pod's block device (FUSE + loop) instead of the API.
 	frontend bool
-	log   io.Writer
+	log      io.Writer
 }
 
 // managerTarget drives a volume manager directly, without gRPC.
