@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -53,6 +54,11 @@ func (s *Server) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 	}
 	if r.AccessType == accessMount {
 		if _, err := s.resizer.Resize(dev.Path, r.StagingPath); err != nil {
+			if strings.Contains(err.Error(), "Permission denied to resize") {
+				// ext4's online resize needs CAP_SYS_RESOURCE.
+				return nil, status.Errorf(codes.FailedPrecondition,
+					"volume %s: its device grew to %d bytes but the node daemon may not grow its ext4 file system online: it lacks CAP_SYS_RESOURCE (run its container privileged): %v", id, size, err)
+			}
 			return nil, internal(err, "grow the %s file system of volume %s on %s", r.FsType, id, dev.Path)
 		}
 	}

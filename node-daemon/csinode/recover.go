@@ -46,13 +46,24 @@ func (s *Server) recoverOne(ctx context.Context, r *record) error {
 	if err := s.expose(ctx, r); err != nil {
 		return fmt.Errorf("expose: %w", err)
 	}
+	targets := r.targetPaths()
 	if r.AccessType == accessMount {
+		// Detach the stale publish mounts before the staging mount, so that the dead device's file
+		// system is released (when no container holds it any more) before the new device is
+		// mounted: two live mounts of one file system never coexist.
+		for _, tp := range targets {
+			if st, err := s.stateOf(r, tp); err == nil && st == mountOther {
+				if err := detach(tp); err != nil {
+					return fmt.Errorf("publish target %s: %w", tp, err)
+				}
+			}
+		}
 		if err := s.mountStaging(r, true, true); err != nil {
 			return fmt.Errorf("mount at the staging path: %w", err)
 		}
 	}
 	var errs []error
-	for _, tp := range r.targetPaths() {
+	for _, tp := range targets {
 		if err := s.publish(r, tp, r.Targets[tp], true); err != nil {
 			errs = append(errs, fmt.Errorf("publish target %s: %w", tp, err))
 		}
