@@ -185,4 +185,3 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	s.log.Info("volume unpublished", "volume", id, "target", tp)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
-

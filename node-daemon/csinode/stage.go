@@ -225,4 +225,3 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	s.log.Info("volume unstaged", "volume", id, "device", r.Device)
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }
-

@@ -45,7 +45,7 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 			return nil, internal(err, "volume %s", id)
 		}
 		return &csi.NodeGetVolumeStatsResponse{
-			Usage:           []*csi.VolumeUsage{{Unit: csi.VolumeUsage_BYTES, Total: size}},
+			Usage: []*csi.VolumeUsage{{Unit: csi.VolumeUsage_BYTES, Total: size}},
 		}, nil
 	}
 	var st unix.Statfs_t
