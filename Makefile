@@ -41,8 +41,13 @@ fmt: ## Run gofmt on the tree.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+.PHONY: csi-tools
+csi-tools: ## Install the file system tools the CSI node plugin's tests use (mkfs.ext4, mkfs.xfs; root, apt).
+	@command -v mkfs.xfs >/dev/null && command -v mkfs.ext4 >/dev/null || \
+		{ [ "$$(id -u)" -ne 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q e2fsprogs xfsprogs; }
+
 .PHONY: test
-test: manifests generate verify-generated envtest ## Run all tests (builds envtest assets on first run; see README).
+test: manifests generate verify-generated envtest csi-tools ## Run all tests (builds envtest assets on first run; see README).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 $(GOTESTFLAGS) ./...
 	# The concurrent code paths also run under the race detector (the cache's shards and the store's commit path).
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./storage-engine/cache/...

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/cobaltstore/cobalt/csi/driver"
 )
 
 // Config is the daemon's own configuration, from its command line: which StorageCluster it
@@ -38,7 +40,24 @@ type Config struct {
 	MinDeviceSize int64
 	// SysRoot and MountInfo locate sysfs and the mount table (tests point them elsewhere).
 	SysRoot, MountInfo string
+
+	// CSIEndpoint is the CSI node plugin's socket ("" = the plugin is off); in production
+	// DefaultCSIEndpoint, in kubelet's plugin directory mounted at the same path in the pod.
+	CSIEndpoint string
+	// KubeletRegistrationDir is kubelet's plugin registration directory ("" = do not register).
+	KubeletRegistrationDir string
+	// CSIStateDir holds the node plugin's stage records ("" = StateDir/csi); it must survive
+	// container restarts.
+	CSIStateDir string
+	// CSIFuseDir is where the block-device frontend mounts its FUSE file system
+	// ("" = StateDir/csi/fuse).
+	CSIFuseDir string
 }
+
+// DefaultCSIEndpoint is the node plugin's socket in production: kubelet's plugin directory for
+// the driver, which the node DaemonSet mounts at the same path so that kubelet and the daemon
+// name the socket alike.
+const DefaultCSIEndpoint = "unix:///var/lib/kubelet/plugins/csi.cobalt.io/csi.sock"
 
 // DefaultConfig returns the defaults the flags start from.
 func DefaultConfig() Config {
@@ -74,6 +93,10 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "how often Store objects are updated")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long in-flight calls may finish after SIGTERM")
 	fs.StringVar(&c.CASecret, "ca-secret", c.CASecret, "name of the cluster CA Secret in the cluster namespace")
+	fs.StringVar(&c.CSIEndpoint, "csi-endpoint", c.CSIEndpoint, "CSI node plugin socket, as unix:///path (empty: no CSI node plugin; production: "+DefaultCSIEndpoint+")")
+	fs.StringVar(&c.KubeletRegistrationDir, "kubelet-registration-dir", c.KubeletRegistrationDir, "kubelet plugin registration directory, e.g. /var/lib/kubelet/plugins_registry (empty: do not register)")
+	fs.StringVar(&c.CSIStateDir, "csi-state-dir", c.CSIStateDir, "host directory for the CSI node plugin's stage records (default <state-dir>/csi)")
+	fs.StringVar(&c.CSIFuseDir, "csi-fuse-dir", c.CSIFuseDir, "where the CSI block-device frontend mounts its FUSE file system (default <state-dir>/csi/fuse)")
 }
 
 // Validate checks c and fills derived defaults.
@@ -99,6 +122,23 @@ func (c *Config) Validate() error {
 	}
 	if c.HealthSocket == "" {
 		c.HealthSocket = filepath.Join(c.StateDir, "node-daemon.sock")
+	}
+	if c.CSIStateDir == "" {
+		c.CSIStateDir = filepath.Join(c.StateDir, "csi")
+	}
+	if c.CSIFuseDir == "" {
+		c.CSIFuseDir = filepath.Join(c.StateDir, "csi", "fuse")
+	}
+	if c.CSIEndpoint != "" {
+		if _, err := driver.SocketPath(c.CSIEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("--csi-endpoint: %w", err))
+		}
+		if !filepath.IsAbs(c.CSIStateDir) || !filepath.IsAbs(c.CSIFuseDir) {
+			errs = append(errs, fmt.Errorf("--csi-state-dir %q and --csi-fuse-dir %q must be absolute", c.CSIStateDir, c.CSIFuseDir))
+		}
+	}
+	if c.KubeletRegistrationDir != "" && (c.CSIEndpoint == "" || !filepath.IsAbs(c.KubeletRegistrationDir)) {
+		errs = append(errs, fmt.Errorf("--kubelet-registration-dir %q must be absolute and needs --csi-endpoint", c.KubeletRegistrationDir))
 	}
 	return errors.Join(errs...)
 }

@@ -24,10 +24,17 @@
 //     metrics server; liveness and readiness are the Manager's probes (ready once stores are
 //     prepared and the gRPC server is serving), and grpc.health.v1 is also served on a local unix
 //     socket for the `health` exec probe.
+//   - The CSI node plugin (package csinode; on when --csi-endpoint is set) starts once the stores
+//     are registered: the FUSE + loop frontend (cleaning up after a daemon that died), then
+//     Recover re-serves every staged volume, then the CSI socket serves and, with
+//     --kubelet-registration-dir, the daemon registers itself with kubelet (no
+//     node-driver-registrar). Its Identity Probe is ready while the stores are served; the
+//     Manager's liveness calls that Probe on the socket (no livenessprobe sidecar) and its
+//     readiness waits for the socket.
 //
 // Invariants: the Manager's cache holds only this node's Store objects (label selector); no
 // device is written unless devices.Inspector decided Mkfs and, read just before, the
 // StorageCluster exists and is not being deleted; mkfs is idempotent across crashes (a
 // pending marker in the store's state directory makes a repeated attempt reuse the same UUID);
-// stores are closed only after the gRPC server has stopped.
+// stores are closed only after the gRPC server and the CSI node plugin have stopped.
 package app

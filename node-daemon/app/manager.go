@@ -75,6 +75,12 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg *Config, newEn
 	if err := mgr.AddReadyzCheck("stores", func(*http.Request) error { return n.ready() }); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
+	if cfg.CSIEndpoint != "" {
+		p := &csiPlugin{cfg: cfg, node: n, recorder: mgr.GetEventRecorder("cobalt-node-daemon"), log: log.WithName("csi")}
+		if err := errors.Join(mgr.Add(p), mgr.AddHealthzCheck("csi", p.healthz), mgr.AddReadyzCheck("csi", p.readyz)); err != nil {
+			return nil, fmt.Errorf("add the CSI node plugin: %w", err)
+		}
+	}
 	return mgr, nil
 }
 

@@ -45,6 +45,10 @@ type node struct {
 	published chan struct{}
 	// serving is true while the gRPC server accepts calls.
 	serving atomic.Bool
+	// stopping is closed when the node starts closing its stores; users (the CSI node plugin)
+	// stop using them then, and the stores are closed only once every user released them.
+	stopping chan struct{}
+	users    sync.WaitGroup
 
 	// mu guards the fields in this struct.
 	mu struct {
@@ -52,12 +56,14 @@ type node struct {
 		devices  []*device
 		endpoint string
 		closed   bool
+		// stopped is true once stopping is closed: no new user may acquire the stores.
+		stopped bool
 	}
 }
 
 func newNode(cfg *Config, sel devices.Selection, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
 	return &node{cfg: cfg, sel: sel, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
-		stores: server.NewStores(), prepared: make(chan struct{}), published: make(chan struct{})}
+		stores: server.NewStores(), prepared: make(chan struct{}), published: make(chan struct{}), stopping: make(chan struct{})}
 }
 
 // Start implements manager.Runnable.
@@ -68,10 +74,38 @@ func (n *node) Start(ctx context.Context) error {
 	n.register(ctx, devs)
 	close(n.prepared)
 	if err != nil {
+		n.waitUsers()
 		return errors.Join(fmt.Errorf("prepare devices: %w", err), n.closeStores())
 	}
 	serveErr := n.serve(ctx)
+	n.waitUsers()
 	return errors.Join(serveErr, n.closeStores())
+}
+
+// acquireStores registers a user of the stores (the CSI node plugin) and returns the channel
+// closed when it must stop using them, or false when the node is already stopping. The user
+// calls releaseStores once it no longer touches any store.
+func (n *node) acquireStores() (<-chan struct{}, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.stopped {
+		return nil, false
+	}
+	n.users.Add(1)
+	return n.stopping, true
+}
+
+func (n *node) releaseStores() { n.users.Done() }
+
+// waitUsers tells the stores' users to stop and waits until they have.
+func (n *node) waitUsers() {
+	n.mu.Lock()
+	if !n.mu.stopped {
+		n.mu.stopped = true
+		close(n.stopping)
+	}
+	n.mu.Unlock()
+	n.users.Wait()
 }
 
 // register opens the volume layer of each mounted store and adds it to the served set.
