@@ -9,6 +9,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/node-daemon/server"
+	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
 
 // StoreVolumes implements Volumes over the node daemon's mounted stores.
@@ -34,7 +35,7 @@ func (s *StoreVolumes) Backend(ctx context.Context, storeUUID, volumeUID string)
 	if err != nil {
 		return nil, 0, fmt.Errorf("look up volume %s on store %s: %w", volumeUID, storeUUID, err)
 	}
-	return volumeBackend{vols: m.Volumes, id: volumeUID}, info.Size, nil
+	return volume.Backend{Manager: m.Volumes, ID: volumeUID}, info.Size, nil
 }
 
 // snapshotter is implemented by mounted engine stores (app.MountedStore).
