@@ -62,7 +62,7 @@ $(ENVTEST_ASSETS)/kube-apiserver: | $(LOCALBIN)
 ##@ Operator code generation (operator engineer)
 
 # Packages controller-gen reads: only the operator's, so others' work in progress never breaks it.
-OPERATOR_PKGS ?= ./api/...;./controllers/...
+OPERATOR_PKGS ?= ./api/...;./controllers/...;./csi/controller/...
 # Files controller-gen writes; verify-generated fails when they differ from what git has.
 GENERATED_PATHS ?= config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go
 

@@ -116,7 +116,7 @@ func (r *VolumeReconciler) storeLoads(ctx context.Context) ([]storeLoad, error) 
 		}
 		for _, v := range placed.Items {
 			l.Volumes++
-			l.Reserved += reservedBytes(&v)
+			l.Reserved += ReservedBytes(&v)
 			seen[v.UID] = true
 		}
 		loads = append(loads, l)
@@ -125,9 +125,9 @@ func (r *VolumeReconciler) storeLoads(ctx context.Context) ([]storeLoad, error) 
 	return loads, nil
 }
 
-// reservedBytes is what a placed Volume holds on its Store: the larger of its requested and its
+// ReservedBytes is what a placed Volume holds on its Store: the larger of its requested and its
 // allocated size.
-func reservedBytes(v *v1alpha1.Volume) int64 {
+func ReservedBytes(v *v1alpha1.Volume) int64 {
 	n := v.Spec.Size.Value()
 	if v.Status.AllocatedSize != nil && v.Status.AllocatedSize.Value() > n {
 		n = v.Status.AllocatedSize.Value()
@@ -249,7 +249,7 @@ func (r *VolumeReconciler) freeBytesFor(ctx context.Context, store *v1alpha1.Sto
 			l.Reserved += vol.Status.AllocatedSize.Value()
 			continue
 		}
-		l.Reserved += reservedBytes(&v)
+		l.Reserved += ReservedBytes(&v)
 	}
 	return l.freeBytes(), nil
 }

@@ -27,18 +27,24 @@ type storeLoad struct {
 	ClusterDeleting bool
 }
 
-// freeBytes is what the Store can still give out: capacity minus the larger of what the node
-// reports used and what placed Volumes reserve. The reservation covers Volumes the node has not
-// created yet, so two quick placements never count the same free space twice.
-func (l storeLoad) freeBytes() int64 {
-	if l.Store.Status.Capacity == nil {
+// freeBytes is what the Store can still give out (StoreFreeBytes).
+func (l storeLoad) freeBytes() int64 { return StoreFreeBytes(l.Store, l.Reserved) }
+
+// StoreFreeBytes is what store can still give out when its placed Volumes reserve reserved
+// bytes (the sum of ReservedBytes over them): capacity minus the larger of what the node reports
+// used and reserved. The reservation covers Volumes the node has not created yet, so two quick
+// placements never count the same free space twice. A Store that reported no capacity has none;
+// the result is negative when the Store is overcommitted. Placement and the CSI controller's
+// GetCapacity both count free space with it.
+func StoreFreeBytes(store *storagev1alpha1.Store, reserved int64) int64 {
+	if store.Status.Capacity == nil {
 		return 0
 	}
-	used := l.Reserved
-	if l.Store.Status.Used != nil && l.Store.Status.Used.Value() > used {
-		used = l.Store.Status.Used.Value()
+	used := reserved
+	if store.Status.Used != nil && store.Status.Used.Value() > used {
+		used = store.Status.Used.Value()
 	}
-	return l.Store.Status.Capacity.Value() - used
+	return store.Status.Capacity.Value() - used
 }
 
 // placementDecision is the outcome of choosePlacement: a Store name, or why there is none.

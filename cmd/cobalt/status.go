@@ -20,7 +20,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 	var allNamespaces bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show stores (capacity, usage, health) and volumes in tables",
+		Short: "Show stores (capacity, usage, health) and volumes (the claim each backs, its node) in tables",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.cobaltClient()
@@ -54,6 +54,16 @@ func condition(conds []metav1.Condition, t string) (string, string) {
 		return "Unknown", ""
 	}
 	return string(c.Status), c.Reason
+}
+
+// claimOf is "namespace/name" of the PersistentVolumeClaim a Volume backs, as the CSI controller
+// plugin records it, or "-" for a Volume not made for a claim.
+func claimOf(v *storagev1alpha1.Volume) string {
+	ns, name := v.Annotations[storagev1alpha1.KeyPVCNamespace], v.Annotations[storagev1alpha1.KeyPVCName]
+	if name == "" {
+		return "-"
+	}
+	return ns + "/" + name
 }
 
 // printStatus renders stores and volumes as two tables and a summary line.
@@ -105,7 +115,7 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 	}
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "VOLUME\tSIZE\tMODE\tSTORE\tNODE\tREADY\tREASON")
+	fmt.Fprintln(w, "VOLUME\tCLAIM\tSIZE\tMODE\tSTORE\tNODE\tREADY\tREASON")
 	volsReady := 0
 	for _, v := range vols {
 		status, reason := condition(v.Status.Conditions, storagev1alpha1.ConditionReady)
@@ -116,7 +126,8 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 		if p := v.Status.Placement; p != nil {
 			store, node = p.Store, p.Node
 		}
-		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Namespace, v.Name, humanBytes(v.Spec.Size.Value()), v.Spec.VolumeMode, store, node, status, reason)
+		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Namespace, v.Name, claimOf(&v), humanBytes(v.Spec.Size.Value()),
+			v.Spec.VolumeMode, store, node, status, reason)
 	}
 	if err := w.Flush(); err != nil {
 		return err

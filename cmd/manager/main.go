@@ -1,5 +1,7 @@
 // Command manager runs Cobalt's operator: the StorageCluster, Store and Volume reconcilers in one
-// controller-runtime Manager, with metrics, health probes and optional leader election. The
+// controller-runtime Manager, with metrics, health probes and optional leader election. With
+// --csi-endpoint it also serves the CSI controller plugin (csi/controller) on that socket, on every
+// replica whether leader or not. The
 // leader election Lease lives in --leader-election-namespace (default: POD_NAMESPACE, else
 // cobalt-system), so a manager run outside the cluster elects as one inside does.
 //
@@ -29,14 +31,17 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	"github.com/cobaltstore/cobalt/csi/driver"
 	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 )
@@ -56,6 +61,13 @@ type options struct {
 	// namespace: the CA Secret and the leader election Lease (ownByServiceAccount); empty name:
 	// no owner.
 	owner types.NamespacedName
+	// csiEndpoint is the unix socket the CSI controller plugin serves on; empty: no CSI plugin.
+	csiEndpoint string
+	// csiNamespace holds the Volumes the CSI controller plugin creates.
+	csiNamespace string
+	// skipControllerNameValidation lets tests run the manager more than once in one process
+	// (controller-runtime refuses a controller name it has seen before); not a flag.
+	skipControllerNameValidation bool
 }
 
 // defaultOperatorNamespace is the operator's namespace when POD_NAMESPACE is not set (a manager
@@ -88,6 +100,10 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 	opts.owner.Namespace = ns
 	fs.StringVar(&opts.owner.Name, "owner-service-account", "",
 		"ServiceAccount in the operator's namespace (the one it runs as) that owns the CA Secret and the leader election Lease the operator creates there, so that uninstalling the operator deletes them; empty: no owner.")
+	fs.StringVar(&opts.csiEndpoint, "csi-endpoint", "",
+		"Unix socket (unix:///csi/csi.sock) on which to serve the CSI controller plugin, on every replica; empty: do not serve CSI.")
+	fs.StringVar(&opts.csiNamespace, "csi-volume-namespace", ns,
+		"Namespace of the Volumes the CSI controller plugin creates; defaults to POD_NAMESPACE, else "+defaultOperatorNamespace+".")
 	return opts
 }
 
@@ -124,6 +140,14 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err != nil {
 		return fmt.Errorf("--ca-secret: %w", err)
 	}
+	if opts.csiEndpoint != "" {
+		if _, err := driver.SocketPath(opts.csiEndpoint); err != nil {
+			return fmt.Errorf("--csi-endpoint: %w", err)
+		}
+		if opts.csiNamespace == "" {
+			return errors.New("--csi-endpoint needs --csi-volume-namespace (or POD_NAMESPACE)")
+		}
+	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(storagev1alpha1.AddToScheme(scheme))
@@ -138,6 +162,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		// run returns right after the manager stops (nothing reconciles after), so stepping down
 		// at once is safe, and a standby takes over without waiting out the lease.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(opts.skipControllerNameValidation)},
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -188,6 +213,11 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		HeartbeatTimeout: opts.heartbeatTimeout,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up volume controller: %w", err)
+	}
+	if opts.csiEndpoint != "" {
+		if err := addCSIServer(mgr, opts.csiEndpoint, opts.csiNamespace); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)

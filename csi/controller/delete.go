@@ -1,0 +1,66 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// DeleteVolume deletes the Volume and returns once it is gone, that is once its node freed its
+// space (the Volume's finalizer). A volume that does not exist is deleted already.
+func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	id := req.GetVolumeId()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
+	}
+	if !validVolumeID(id) {
+		return &csi.DeleteVolumeResponse{}, nil
+	}
+	done, err := s.begin(id)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+
+	vol, err := s.getVolume(ctx, id)
+	if err != nil {
+		return nil, internal(err, "look up the volume")
+	}
+	if vol == nil {
+		return &csi.DeleteVolumeResponse{}, nil
+	}
+	key := vol.Namespace + "/" + vol.Name
+	if vol.DeletionTimestamp.IsZero() {
+		if err := s.client.Delete(ctx, vol); err != nil && !apierrors.IsNotFound(err) {
+			return nil, internal(err, "delete Volume "+key)
+		}
+		s.log.Info("deleted Volume", "volume", key)
+	}
+	if err := s.waitGone(ctx, id); err != nil {
+		state := "it is gone"
+		if v, _ := s.getVolume(context.WithoutCancel(ctx), id); v != nil {
+			state = readyState(v)
+		}
+		return nil, waitError(err, fmt.Sprintf("Volume %s to be freed on its node (%s)", key, state))
+	}
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// waitGone polls until the Volume named name no longer exists.
+func (s *Server) waitGone(ctx context.Context, name string) error {
+	return s.poll(ctx, func(ctx context.Context) (bool, error) {
+		v, err := s.getVolume(ctx, name)
+		if err != nil && ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if err != nil {
+			return false, internal(err, "read Volume "+client.ObjectKey{Namespace: s.namespace, Name: name}.String())
+		}
+		return v == nil, nil
+	})
+}

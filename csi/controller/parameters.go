@@ -1,0 +1,97 @@
+package controller
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// StorageClass parameters the plugin understands.
+const (
+	// ParamDeviceClass restricts a volume to Stores of one device class: "ssd" or "hdd".
+	ParamDeviceClass = "deviceClass"
+	// ParamReplicas is the number of copies; only "1" for now.
+	ParamReplicas = "replicas"
+
+	// provisionerPrefix starts the keys the external-provisioner adds itself (with
+	// --extra-create-metadata: the claim's and PV's names). They are accepted whatever they are.
+	provisionerPrefix = "csi.storage.k8s.io/"
+	paramPVCName      = provisionerPrefix + "pvc/name"
+	paramPVCNamespace = provisionerPrefix + "pvc/namespace"
+	paramPVName       = provisionerPrefix + "pv/name"
+)
+
+// supportedParameters is the list an InvalidArgument error about parameters ends with.
+const supportedParameters = `supported parameters: deviceClass ("ssd" or "hdd"), replicas ("1"), and the csi.storage.k8s.io/ keys the external-provisioner adds`
+
+// volumeParameters is what a StorageClass's parameters ask of a volume.
+type volumeParameters struct {
+	// DeviceClass restricts placement to Stores of that class; empty: any class.
+	DeviceClass v1alpha1.DeviceClass
+	// Labels and Annotations record the claim and PV the volume is for (v1alpha1.KeyPVCName...).
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// parseParameters validates a request's parameters. Unknown keys and bad values are an
+// InvalidArgument status naming them and listing the supported parameters.
+func parseParameters(params map[string]string) (volumeParameters, error) {
+	p := volumeParameters{Labels: map[string]string{}, Annotations: map[string]string{}}
+	var unknown []string
+	for k, v := range params {
+		switch {
+		case k == ParamDeviceClass:
+			switch dc := v1alpha1.DeviceClass(v); dc {
+			case v1alpha1.DeviceClassSSD, v1alpha1.DeviceClassHDD:
+				p.DeviceClass = dc
+			default:
+				return volumeParameters{}, status.Errorf(codes.InvalidArgument,
+					"StorageClass parameter %s is %q: it must be %q or %q", ParamDeviceClass, v, v1alpha1.DeviceClassSSD, v1alpha1.DeviceClassHDD)
+			}
+		case k == ParamReplicas:
+			if v != "1" {
+				return volumeParameters{}, status.Errorf(codes.InvalidArgument,
+					"StorageClass parameter %s is %q: only \"1\" is supported, a Cobalt volume has one copy for now", ParamReplicas, v)
+			}
+		case strings.HasPrefix(k, provisionerPrefix):
+			if key := metadataKey(k); key != "" {
+				p.Annotations[key] = v
+				if len(validation.IsValidLabelValue(v)) == 0 {
+					p.Labels[key] = v
+				}
+			}
+		default:
+			unknown = append(unknown, fmt.Sprintf("%q", k))
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		noun := "parameter"
+		if len(unknown) > 1 {
+			noun = "parameters"
+		}
+		return volumeParameters{}, status.Errorf(codes.InvalidArgument, "unsupported StorageClass %s %s; %s",
+			noun, strings.Join(unknown, ", "), supportedParameters)
+	}
+	return p, nil
+}
+
+// metadataKey is the Volume label and annotation key recording an external-provisioner
+// metadata parameter, or "" for a key that is not recorded.
+func metadataKey(param string) string {
+	switch param {
+	case paramPVCName:
+		return v1alpha1.KeyPVCName
+	case paramPVCNamespace:
+		return v1alpha1.KeyPVCNamespace
+	case paramPVName:
+		return v1alpha1.KeyPVName
+	}
+	return ""
+}

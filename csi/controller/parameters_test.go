@@ -1,0 +1,62 @@
+package controller
+
+import (
+	"maps"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+func TestParseParameters(t *testing.T) {
+	longName := strings.Repeat("c", 100)
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+		want   volumeParameters
+		msgHas []string // for an InvalidArgument error
+	}{
+		{name: "none", want: volumeParameters{Labels: map[string]string{}, Annotations: map[string]string{}}},
+		{name: "device class and replicas", params: map[string]string{"deviceClass": "hdd", "replicas": "1"},
+			want: volumeParameters{DeviceClass: v1alpha1.DeviceClassHDD, Labels: map[string]string{}, Annotations: map[string]string{}}},
+		{name: "provisioner metadata recorded", params: map[string]string{
+			"csi.storage.k8s.io/pvc/name": "db", "csi.storage.k8s.io/pvc/namespace": "apps", "csi.storage.k8s.io/pv/name": "pvc-1",
+			"csi.storage.k8s.io/something-else": "x"},
+			want: volumeParameters{
+				Labels:      map[string]string{v1alpha1.KeyPVCName: "db", v1alpha1.KeyPVCNamespace: "apps", v1alpha1.KeyPVName: "pvc-1"},
+				Annotations: map[string]string{v1alpha1.KeyPVCName: "db", v1alpha1.KeyPVCNamespace: "apps", v1alpha1.KeyPVName: "pvc-1"},
+			}},
+		{name: "claim name too long for a label: annotation only", params: map[string]string{"csi.storage.k8s.io/pvc/name": longName},
+			want: volumeParameters{Labels: map[string]string{}, Annotations: map[string]string{v1alpha1.KeyPVCName: longName}}},
+		{name: "unknown parameter", params: map[string]string{"fsType": "ext4", "deviceClass": "ssd"},
+			msgHas: []string{`unsupported StorageClass parameter "fsType"`, "deviceClass", "replicas", "csi.storage.k8s.io/"}},
+		{name: "unknown parameters sorted", params: map[string]string{"zeta": "1", "alpha": "2"},
+			msgHas: []string{`parameters "alpha", "zeta"`}},
+		{name: "bad device class", params: map[string]string{"deviceClass": "nvme"}, msgHas: []string{`deviceClass is "nvme"`, `"ssd" or "hdd"`}},
+		{name: "replicas 3", params: map[string]string{"replicas": "3"}, msgHas: []string{`replicas is "3"`, "one copy"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseParameters(tc.params)
+			if len(tc.msgHas) > 0 {
+				if status.Code(err) != codes.InvalidArgument {
+					t.Fatalf("parseParameters = %v, want InvalidArgument", err)
+				}
+				for _, s := range tc.msgHas {
+					if !strings.Contains(status.Convert(err).Message(), s) {
+						t.Errorf("message %q lacks %q", status.Convert(err).Message(), s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.DeviceClass != tc.want.DeviceClass || !maps.Equal(got.Labels, tc.want.Labels) || !maps.Equal(got.Annotations, tc.want.Annotations) {
+				t.Errorf("parseParameters = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,157 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// Defaults of Options.
+const (
+	DefaultPollInterval = time.Second
+	DefaultMaxWait      = 2 * time.Minute
+)
+
+// Options configure a Server.
+type Options struct {
+	// Client creates, patches and deletes Volumes. In the operator it is the manager's client.
+	Client client.Client
+	// APIReader reads Volumes and Stores straight from the API server (the manager's
+	// GetAPIReader), so that waits see every change as soon as it is made.
+	APIReader client.Reader
+	// Namespace holds the Volume objects: the operator's namespace.
+	Namespace string
+	// PollInterval is how often waits read the Volume again; zero means DefaultPollInterval.
+	PollInterval time.Duration
+	// MaxWait bounds every wait when the call's context has a later deadline or none (csi-sanity
+	// and hand-made calls); zero means DefaultMaxWait.
+	MaxWait time.Duration
+	// Log receives what the plugin does to Volumes.
+	Log logr.Logger
+}
+
+// Server is the CSI controller service. It is safe for concurrent use.
+type Server struct {
+	csi.UnimplementedControllerServer
+
+	client       client.Client
+	reader       client.Reader
+	namespace    string
+	pollInterval time.Duration
+	maxWait      time.Duration
+	log          logr.Logger
+	inflight     inflight
+}
+
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch;create;delete;patch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores,verbs=get;list;watch
+
+// New returns a controller server working on the Volumes of opts.Namespace.
+func New(opts Options) (*Server, error) {
+	switch {
+	case opts.Client == nil:
+		return nil, errors.New("CSI controller: Options.Client is required")
+	case opts.APIReader == nil:
+		return nil, errors.New("CSI controller: Options.APIReader is required")
+	case opts.Namespace == "":
+		return nil, errors.New("CSI controller: Options.Namespace (where Volumes live) is required")
+	case opts.PollInterval < 0 || opts.MaxWait < 0:
+		return nil, fmt.Errorf("CSI controller: PollInterval (%s) and MaxWait (%s) cannot be negative", opts.PollInterval, opts.MaxWait)
+	}
+	s := &Server{
+		client: opts.Client, reader: opts.APIReader, namespace: opts.Namespace,
+		pollInterval: opts.PollInterval, maxWait: opts.MaxWait, log: opts.Log,
+	}
+	if s.pollInterval == 0 {
+		s.pollInterval = DefaultPollInterval
+	}
+	if s.maxWait == 0 {
+		s.maxWait = DefaultMaxWait
+	}
+	return s, nil
+}
+
+// Ready is the controller plugin's readiness (driver.Identity.Ready): nil when the API server
+// answers a cheap list of Volumes.
+func (s *Server) Ready(ctx context.Context) error {
+	var list v1alpha1.VolumeList
+	if err := s.reader.List(ctx, &list, client.InNamespace(s.namespace), client.Limit(1)); err != nil {
+		return fmt.Errorf("listing Volumes in namespace %s: %w", s.namespace, err)
+	}
+	return nil
+}
+
+// ControllerGetCapabilities returns the controller RPCs the plugin serves. There is no
+// PUBLISH_UNPUBLISH_VOLUME: volumes are local to their node.
+func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	var caps []*csi.ControllerServiceCapability
+	for _, t := range []csi.ControllerServiceCapability_RPC_Type{
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+		csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+		csi.ControllerServiceCapability_RPC_GET_CAPACITY,
+		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+	} {
+		caps = append(caps, &csi.ControllerServiceCapability{
+			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: t}},
+		})
+	}
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
+}
+
+// begin marks an operation on the Volume named name as in flight, or returns Aborted when one
+// already is. Call the returned function when the operation ends.
+func (s *Server) begin(name string) (func(), error) {
+	if !s.inflight.begin(name) {
+		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is already in progress", name)
+	}
+	return func() { s.inflight.end(name) }, nil
+}
+
+// poll calls check every PollInterval until it returns true or an error, or ctx ends (bounded by
+// MaxWait). When ctx ends first it returns the context's error.
+func (s *Server) poll(ctx context.Context, check func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, s.maxWait)
+	defer cancel()
+	t := time.NewTicker(s.pollInterval)
+	defer t.Stop()
+	for {
+		done, err := check(ctx)
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// waitError is the status of a wait that ended with err: DeadlineExceeded (or Canceled) saying
+// what the plugin waited for, so the sidecar retries; Internal for other errors.
+func waitError(err error, waitedFor string) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.DeadlineExceeded, "timed out waiting for %s; the call will be retried", waitedFor)
+	case errors.Is(err, context.Canceled):
+		return status.Errorf(codes.Canceled, "canceled while waiting for %s", waitedFor)
+	case status.Code(err) != codes.Unknown:
+		return err
+	}
+	return status.Errorf(codes.Internal, "waiting for %s: %v", waitedFor, err)
+}
+
+// internal turns an unexpected error (API server unreachable, ...) into an Internal status.
+func internal(err error, doing string) error {
+	return status.Errorf(codes.Internal, "%s: %v", doing, err)
+}
