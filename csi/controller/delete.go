@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -42,8 +43,11 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		s.log.Info("deleted Volume", "volume", key)
 	}
 	if err := s.waitGone(ctx, id); err != nil {
+		// One last read, past the call's end, to say what holds the Volume up.
+		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
 		state := "it is gone"
-		if v, _ := s.getVolume(context.WithoutCancel(ctx), id); v != nil {
+		if v, _ := s.getVolume(readCtx, id); v != nil {
 			state = readyState(v)
 		}
 		return nil, waitError(err, fmt.Sprintf("Volume %s to be freed on its node (%s)", key, state))
