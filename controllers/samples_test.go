@@ -98,7 +98,10 @@ var _ = Describe("Shipped manifests", func() {
 		}
 		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 3))
 		Expect(kinds).To(HaveKeyWithValue("Deployment", 1))
-		Expect(kinds).To(HaveKeyWithValue("ClusterRole", 1))
+		// The manager's, csi-provisioner's and csi-resizer's.
+		Expect(kinds).To(HaveKeyWithValue("ClusterRole", 3))
+		Expect(kinds).To(HaveKeyWithValue("CSIDriver", 1))
+		Expect(kinds).To(HaveKeyWithValue("StorageClass", 2))
 		GinkgoWriter.Printf("DRY-RUN OK: config/default %v\n", kinds)
 	})
 })

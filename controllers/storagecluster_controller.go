@@ -46,6 +46,9 @@ type StorageClusterReconciler struct {
 	HeartbeatTimeout time.Duration
 	// NodeDaemonImage is the node daemon image of clusters that do not name one.
 	NodeDaemonImage string
+	// CSI says whether the node daemons serve the CSI node plugin, and where the kubelet keeps
+	// its state on the nodes.
+	CSI CSINodePlugin
 	// CASecret is the operator's CA Secret (keys ca.crt and ca.key), copied into each
 	// cluster's namespace as CASecretName for the node daemons.
 	CASecret client.ObjectKey
@@ -153,6 +156,9 @@ func (r *StorageClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("storagecluster reconciler: CASecret (namespace and name) is required")
 	case r.APIReader == nil:
 		return errors.New("storagecluster reconciler: APIReader is required")
+	}
+	if err := r.CSI.Validate(); err != nil {
+		return fmt.Errorf("storagecluster reconciler: CSI: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.StorageCluster{}).

@@ -87,6 +87,16 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(pod.Volumes).To(ContainElements(
 			HaveField("HostPath.Path", "/dev"), HaveField("HostPath.Path", "/var/lib/cobalt")))
 
+		By("serving the CSI node plugin: its flags, and the kubelet directory at the same path, Bidirectional")
+		Expect(ctr.Args).To(ContainElements(
+			"--csi-endpoint=unix://"+testKubeletDir+"/plugins/csi.cobalt.io/csi.sock",
+			"--kubelet-registration-dir="+testKubeletDir+"/plugins_registry",
+			"--csi-state-dir="+testKubeletDir+"/plugins/csi.cobalt.io/state"))
+		Expect(ctr.VolumeMounts).To(ContainElement(And(HaveField("MountPath", testKubeletDir),
+			HaveField("MountPropagation", ptr.To(corev1.MountPropagationBidirectional)))))
+		Expect(pod.Volumes).To(ContainElement(And(HaveField("HostPath.Path", testKubeletDir),
+			HaveField("HostPath.Type", ptr.To(corev1.HostPathDirectory)))))
+
 		sa := &corev1.ServiceAccount{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: "prod-node-daemon"}, sa)).To(Succeed())
 		Expect(metav1.GetControllerOf(sa).UID).To(Equal(c.UID))
@@ -125,7 +135,7 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Consistently(func(g Gomega) string { return getDaemonSet(ctx)(g).ResourceVersion }, "2s").Should(Equal(rv))
 	})
 
-	It("updates the DaemonSet when the spec changes, and runs file-backed devices unprivileged", func(ctx context.Context) {
+	It("updates the DaemonSet when the spec changes, and keeps file-backed devices privileged for the CSI node plugin", func(ctx context.Context) {
 		Eventually(getDaemonSet(ctx)).Should(Not(BeNil()))
 		specHashOf := func(g Gomega) string {
 			return getDaemonSet(ctx)(g).Spec.Template.Annotations[specHashAnnotation]
@@ -150,9 +160,10 @@ var _ = Describe("StorageCluster reconciler", func() {
 			ds := getDaemonSet(ctx)(g)
 			ctr := ds.Spec.Template.Spec.Containers[0]
 			g.Expect(specHashOf(g)).NotTo(BeElementOf(before, lru))
-			g.Expect(ctr.SecurityContext.Privileged).To(Equal(ptr.To(false)))
-			g.Expect(ctr.SecurityContext.AllowPrivilegeEscalation).To(Equal(ptr.To(false)))
-			g.Expect(ds.Spec.Template.Spec.Volumes).NotTo(ContainElement(HaveField("Name", "dev")))
+			// A file needs no privilege, but the node plugin attaches loop devices and mounts
+			// them for Pods (without the plugin it runs unprivileged: TestDesiredDaemonSetServesTheCSINodePlugin).
+			g.Expect(ctr.SecurityContext.Privileged).To(Equal(ptr.To(true)))
+			g.Expect(ds.Spec.Template.Spec.Volumes).To(ContainElements(HaveField("Name", "dev"), HaveField("Name", kubeletDirVolume)))
 		}).Should(Succeed())
 	})
 

@@ -109,7 +109,7 @@ func (r *StorageClusterReconciler) reconcileDaemonSet(ctx context.Context, clust
 	if err != nil {
 		return err
 	}
-	desired, err := desiredDaemonSet(cluster, image, obs.CAHash)
+	desired, err := desiredDaemonSet(cluster, image, obs.CAHash, r.CSI)
 	if err != nil {
 		return err
 	}

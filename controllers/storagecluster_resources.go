@@ -155,6 +155,13 @@ func usesBlockDevices(cluster *storagev1alpha1.StorageCluster) bool {
 	return cluster.Spec.Devices.File == nil
 }
 
+// needsPrivilege is true when the node daemon must run privileged with the host's /dev: to open
+// raw block devices, or to serve the CSI node plugin, which attaches loop devices and formats
+// and mounts them for Pods, whatever the cluster's own devices are.
+func needsPrivilege(cluster *storagev1alpha1.StorageCluster, csi CSINodePlugin) bool {
+	return usesBlockDevices(cluster) || csi.Enabled
+}
+
 // nodeDaemonArgs is the node daemon's command line: its contract with the operator. It names the
 // StorageCluster and the node; the daemon reads its devices and engine settings from the
 // StorageCluster's spec when it starts (its Role may get that object), so they are not here, and
@@ -214,10 +221,11 @@ func specHash(cluster *storagev1alpha1.StorageCluster) (string, error) {
 }
 
 // desiredDaemonSet is the node daemon's DaemonSet running image, for the node API's CA whose
-// caHash is ca. Any change of the cluster's spec that matters to the daemon (its devices and
-// engine through specHash), or of the CA, changes the pod template, so the DaemonSet rolls, one
+// caHash is ca, serving the CSI node plugin as csi says. Any change of the cluster's spec that
+// matters to the daemon (its devices and engine through specHash), of the CA, or of the CSI
+// settings (in the arguments and volumes) changes the pod template, so the DaemonSet rolls, one
 // node at a time.
-func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string) (*appsv1ac.DaemonSetApplyConfiguration, error) {
+func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string, csi CSINodePlugin) (*appsv1ac.DaemonSetApplyConfiguration, error) {
 	labels := nodeDaemonLabels(cluster)
 	stateDir := stateDirOf(cluster)
 	spec, err := specHash(cluster)
@@ -228,7 +236,7 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string)
 	container := corev1ac.Container().
 		WithName(nodeDaemonContainer).
 		WithImage(image).
-		WithArgs(nodeDaemonArgs(cluster)...).
+		WithArgs(append(nodeDaemonArgs(cluster), csi.args()...)...).
 		WithEnv(
 			corev1ac.EnvVar().WithName("NODE_NAME").
 				WithValueFrom(corev1ac.EnvVarSource().WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName"))),
@@ -265,14 +273,19 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string)
 		corev1ac.Volume().WithName("state").WithHostPath(
 			corev1ac.HostPathVolumeSource().WithPath(stateDir).WithType(corev1.HostPathDirectoryOrCreate)),
 	}
-	if usesBlockDevices(cluster) {
-		// Opening raw block devices with O_DIRECT needs the host's /dev and device cgroup access.
+	csiMounts, csiVolumes := csi.volumes()
+	container.WithVolumeMounts(csiMounts...)
+	volumes = append(volumes, csiVolumes...)
+	if needsPrivilege(cluster, csi) {
+		// Opening raw block devices with O_DIRECT, attaching loop devices and mounting need the
+		// host's /dev and device cgroup access (and Bidirectional propagation needs privilege).
 		container.WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true).WithRunAsUser(0))
 		container.WithVolumeMounts(corev1ac.VolumeMount().WithName("dev").WithMountPath(devMountPath))
 		volumes = append(volumes, corev1ac.Volume().WithName("dev").WithHostPath(
 			corev1ac.HostPathVolumeSource().WithPath(devMountPath).WithType(corev1.HostPathDirectory)))
 	} else {
-		// A file-backed device needs only the state directory, which root owns on the host.
+		// A file-backed device without the CSI node plugin needs only the state directory,
+		// which root owns on the host.
 		container.WithSecurityContext(corev1ac.SecurityContext().
 			WithPrivileged(false).
 			WithAllowPrivilegeEscalation(false).

@@ -66,6 +66,7 @@ func TestNodeDaemonArgs(t *testing.T) {
 	}
 }
 
+// Without the CSI node plugin, privilege follows the devices.
 func TestDesiredDaemonSetPrivilegeFollowsDevices(t *testing.T) {
 	c := &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u"}}
 	c.Spec.Devices.Paths = []string{"/dev/a"}
@@ -103,9 +104,16 @@ func TestDesiredDaemonSetCarriesTheCAHash(t *testing.T) {
 	}
 }
 
+// mustDaemonSet renders the DaemonSet without the CSI node plugin (storagecluster_csi_test.go
+// covers it with the plugin on).
 func mustDaemonSet(t *testing.T, c *v1alpha1.StorageCluster, image, ca string) *appsv1ac.DaemonSetApplyConfiguration {
 	t.Helper()
-	ds, err := desiredDaemonSet(c, image, ca)
+	return mustDaemonSetWith(t, c, image, ca, CSINodePlugin{})
+}
+
+func mustDaemonSetWith(t *testing.T, c *v1alpha1.StorageCluster, image, ca string, csi CSINodePlugin) *appsv1ac.DaemonSetApplyConfiguration {
+	t.Helper()
+	ds, err := desiredDaemonSet(c, image, ca, csi)
 	if err != nil {
 		t.Fatalf("desiredDaemonSet: %v", err)
 	}

@@ -43,6 +43,8 @@ var testCASecret = client.ObjectKey{Namespace: "cobalt-operator", Name: "cobalt-
 const (
 	testHeartbeatTimeout = 60 * time.Second
 	testNodeDaemonImage  = "registry.example/cobalt/node-daemon:v0.1.0"
+	// testKubeletDir is not the default, so a test sees it reach the DaemonSet.
+	testKubeletDir = "/srv/kubelet"
 )
 
 func TestControllers(t *testing.T) {
@@ -104,6 +106,8 @@ var _ = BeforeSuite(func() {
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("storagecluster-controller"),
 		Clock: clock, HeartbeatTimeout: testHeartbeatTimeout, NodeDaemonImage: testNodeDaemonImage,
 		CASecret: testCASecret, APIReader: mgr.GetAPIReader(),
+		// The operator's default: the node daemons serve the CSI node plugin.
+		CSI: CSINodePlugin{Enabled: true, KubeletDir: testKubeletDir},
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&StoreReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store-controller"),

@@ -57,6 +57,9 @@ type options struct {
 	// leaderElectionNamespace holds the leader election Lease. Set explicitly (never left to
 	// controller-runtime's in-cluster guess) so that a manager run outside the cluster elects too.
 	leaderElectionNamespace string
+	// csi says whether the node daemons serve the CSI node plugin (--csi-node-plugin) and where
+	// the kubelet keeps its state on the nodes (--kubelet-dir).
+	csi controllers.CSINodePlugin
 	// owner is the ServiceAccount that owns what the operator creates for itself in its
 	// namespace: the CA Secret and the leader election Lease (ownByServiceAccount); empty name:
 	// no owner.
@@ -97,6 +100,10 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 	fs.DurationVar(&opts.heartbeatTimeout, "heartbeat-timeout", controllers.DefaultHeartbeatTimeout, "How old a Store's heartbeat may get before the Store is not Ready.")
 	fs.StringVar(&opts.caSecret, "ca-secret", ns+"/"+controllers.CASecretName,
 		"namespace/name of the node API's CA Secret; created on first start if missing. Defaults to <POD_NAMESPACE, else "+defaultOperatorNamespace+">/"+controllers.CASecretName+".")
+	fs.BoolVar(&opts.csi.Enabled, "csi-node-plugin", true,
+		"Run the CSI node plugin of "+driver.Name+" in every node daemon (privileged, with the kubelet directory mounted Bidirectional).")
+	fs.StringVar(&opts.csi.KubeletDir, "kubelet-dir", controllers.DefaultKubeletDir,
+		"The kubelet's root directory (--root-dir) on the nodes, mounted into the node daemons at the same path for the CSI node plugin.")
 	opts.owner.Namespace = ns
 	fs.StringVar(&opts.owner.Name, "owner-service-account", "",
 		"ServiceAccount in the operator's namespace (the one it runs as) that owns the CA Secret and the leader election Lease the operator creates there, so that uninstalling the operator deletes them; empty: no owner.")
@@ -135,6 +142,9 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	}
 	if opts.leaderElect && opts.leaderElectionNamespace == "" {
 		return errors.New("--leader-elect needs --leader-election-namespace (or POD_NAMESPACE)")
+	}
+	if err := opts.csi.Validate(); err != nil {
+		return fmt.Errorf("--kubelet-dir: %w", err)
 	}
 	caKey, err := parseNamespacedName(opts.caSecret)
 	if err != nil {
@@ -193,6 +203,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		HeartbeatTimeout: opts.heartbeatTimeout,
 		NodeDaemonImage:  opts.nodeDaemonImage,
 		CASecret:         caKey,
+		CSI:              opts.csi,
 		APIReader:        mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up storagecluster controller: %w", err)
@@ -225,7 +236,8 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
-	ctrl.Log.Info("starting manager", "heartbeatTimeout", opts.heartbeatTimeout, "nodeDaemonImage", opts.nodeDaemonImage)
+	ctrl.Log.Info("starting manager", "heartbeatTimeout", opts.heartbeatTimeout, "nodeDaemonImage", opts.nodeDaemonImage,
+		"csiNodePlugin", opts.csi.Enabled, "kubeletDir", opts.csi.KubeletDir)
 	if opts.leaderElect {
 		lease := types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: leaderElectionID}
 		if _, err := ensureOwnedLease(ctx, direct, lease, opts.owner); err != nil {

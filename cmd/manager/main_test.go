@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/controllers"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 )
 
@@ -62,6 +63,37 @@ func TestBindFlagsDefaultsFromTheEnvironment(t *testing.T) {
 	}
 }
 
+// TestBindFlagsCSI: the node plugin is on by default, for the usual kubelet directory; both can
+// be changed.
+func TestBindFlagsCSI(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		enabled    bool
+		kubeletDir string
+	}{
+		{nil, true, "/var/lib/kubelet"},
+		{[]string{"--kubelet-dir=/tmp/cobalt-e2e/shared/kubelet"}, true, "/tmp/cobalt-e2e/shared/kubelet"},
+		{[]string{"--csi-node-plugin=false"}, false, "/var/lib/kubelet"},
+	} {
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		opts := bindFlags(fs, func(string) string { return "" })
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if opts.csi.Enabled != tc.enabled || opts.csi.KubeletDir != tc.kubeletDir {
+			t.Errorf("%v: node plugin %v, kubelet directory %q; want %v, %q", tc.args, opts.csi.Enabled, opts.csi.KubeletDir, tc.enabled, tc.kubeletDir)
+		}
+	}
+}
+
+func TestRunRefusesARelativeKubeletDir(t *testing.T) {
+	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, caSecret: "a/b",
+		csi: controllers.CSINodePlugin{Enabled: true, KubeletDir: "var/lib/kubelet"}})
+	if err == nil || !strings.Contains(err.Error(), "--kubelet-dir") {
+		t.Fatalf("run = %v, want an error naming --kubelet-dir", err)
+	}
+}
+
 func TestRunRefusesLeaderElectionWithoutANamespace(t *testing.T) {
 	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, caSecret: "a/b", leaderElect: true})
 	if err == nil || !strings.Contains(err.Error(), "--leader-election-namespace") {
@@ -95,6 +127,7 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 		done <- run(runCtx, cfg, options{metricsAddr: "0", probeAddr: "0", nodeDaemonImage: "cobalt/node-daemon:test",
 			heartbeatTimeout: time.Minute, caSecret: opNS + "/cobalt-ca",
 			leaderElect: true, leaderElectionNamespace: opNS,
+			csi:   controllers.CSINodePlugin{Enabled: true, KubeletDir: "/srv/kubelet"},
 			owner: types.NamespacedName{Namespace: opNS, Name: "cobalt-controller-manager"}})
 	}()
 
@@ -121,9 +154,12 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 			File: &storagev1alpha1.FileDevice{Size: resource.MustParse("1Gi")}}},
 	}
 	g.Expect(c.Create(ctx, sc)).To(Succeed())
+	var ds appsv1.DaemonSet
 	g.Eventually(func() error {
-		return c.Get(ctx, client.ObjectKey{Namespace: storageNS, Name: "dev-node-daemon"}, &appsv1.DaemonSet{})
+		return c.Get(ctx, client.ObjectKey{Namespace: storageNS, Name: "dev-node-daemon"}, &ds)
 	}, 20*time.Second).Should(Succeed())
+	g.Expect(ds.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--csi-endpoint=unix:///srv/kubelet/plugins/csi.cobalt.io/csi.sock"),
+		"the kubelet directory reaches the node daemon's CSI node plugin")
 	var copied corev1.Secret
 	g.Eventually(func() error {
 		return c.Get(ctx, client.ObjectKey{Namespace: storageNS, Name: "cobalt-ca"}, &copied)

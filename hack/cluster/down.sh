@@ -2,8 +2,10 @@
 # down.sh — undo what up.sh and the e2e suite set up, and only that:
 #   the kubelet (first, so it restarts nothing), every container and pod sandbox in the
 #   cluster's containerd (SIGTERM, then SIGKILL after a grace period, so the node daemon can
-#   unmount its stores), containerd, the control plane; then every mount under $E2E_DIR, the loop
-#   devices backed by files under $E2E_DIR (other users' loop devices are left alone), the
+#   unmount its stores), containerd, the control plane; then the CSI volumes mounted under the
+#   kubelet's directory, the loop devices backed by files under $E2E_DIR (also through the node
+#   daemon's FUSE mounts; other users' loop devices are left alone), the FUSE mounts and every
+#   other mount under $E2E_DIR, the
 #   iptables chains and rules tagged cobalt-e2e, the bridge, ip_forward, empty pod cgroups.
 # Processes are found through the PID files of up.sh only. Safe to run twice, or when up.sh
 # stopped half way. DOWN_WIPE=0 keeps cluster state (etcd, containerd, kubelet); logs are kept.
@@ -57,12 +59,39 @@ stop kube-controller-manager 10
 stop kube-apiserver 30
 stop etcd 30
 
-# Mounts under E2E_DIR (container root filesystems, network namespaces, kubelet volumes, the
-# shared bind mount), deepest first; a busy one is detached lazily.
-awk -v d="$E2E_DIR/" 'index($2, d) == 1 || $2 == substr(d, 1, length(d) - 1) {print $2}' /proc/self/mounts | sort -r | uniq |
+# mounts_under DIR [FSTYPE_REGEX]: mount points at or below DIR (of a file system type matching
+# the regex, default any), deepest first.
+mounts_under() {
+  awk -v d="$1/" -v t="${2:-.}" '(index($2, d) == 1 || $2 == substr(d, 1, length(d) - 1)) && $3 ~ t {print $2}' /proc/self/mounts | sort -r | uniq
+}
+unmount_all() {
   while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"; done
+}
 
-# Loop devices whose backing file lives under E2E_DIR (the e2e suite's device images).
+# 1. Volumes the CSI node plugin staged and published under the kubelet's directory (file systems
+#    on loop devices), so that their loop devices can go.
+mounts_under "$KUBELET_DIR" | unmount_all
+# 2. Loop devices whose backing file lives under E2E_DIR: the suite's device images, and the CSI
+#    volumes' files, which the node daemon serves through FUSE mounts under E2E_DIR (their paths
+#    stay readable in sysfs when the FUSE server is gone, unlike the files). Other users' loop
+#    devices are left alone.
+if [ -d /sys/block ]; then
+  for bf in /sys/block/loop*/loop/backing_file; do
+    [ -r "$bf" ] || continue
+    f=$(cat "$bf" 2>/dev/null) || continue
+    case $f in
+      "$E2E_DIR"/*) dev=/dev/$(basename "$(dirname "$(dirname "$bf")")")
+        losetup -d "$dev" 2>/dev/null && log "detached $dev ($f)" ;;
+    esac
+  done
+fi
+# 3. FUSE mounts under E2E_DIR (the node daemon's volume files), then every other mount there
+#    (container root filesystems, network namespaces, kubelet volumes, the shared bind mount),
+#    deepest first; a busy one is detached lazily.
+mounts_under "$E2E_DIR" '^fuse' | unmount_all
+mounts_under "$E2E_DIR" | unmount_all
+
+# Loop devices of device images under E2E_DIR that step 2 could not see (no sysfs).
 if command -v losetup >/dev/null && [ -d "$E2E_DIR" ]; then
   while read -r f; do
     for dev in $(losetup -j "$f" -O NAME -n 2>/dev/null | awk '{print $1}'); do

@@ -36,8 +36,11 @@ SANDBOX_IMAGE=registry.k8s.io/pause:3.10
 
 PKI=$E2E_DIR/pki ETC=$E2E_DIR/etc VAR=$E2E_DIR/var RUN=$E2E_DIR/run LOGS=$E2E_DIR/logs
 IMAGES=$E2E_DIR/images
-# hostPaths that need mount propagation (Bidirectional) live under this rshared mount.
+# hostPaths that need mount propagation (Bidirectional) live under this rshared mount, and so
+# does the kubelet's --root-dir: the CSI node plugin mounts volumes at the kubelet's staging and
+# target paths through a Bidirectional hostPath of it (the chart's csi.kubeletDir).
 SHARED=$E2E_DIR/shared
+KUBELET_DIR=$SHARED/kubelet
 CONTAINERD_SOCK=$RUN/containerd.sock
 ADMIN_KUBECONFIG=$ETC/admin.kubeconfig
 

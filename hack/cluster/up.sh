@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # up.sh — bring up Cobalt's single-node e2e cluster (see env.sh for the layout).
 #
-#   1. apt-get install what is missing (containerd, runc, CNI plugins, iptables, ...);
+#   1. apt-get install what is missing (containerd, runc, CNI plugins, iptables, and the file
+#      system tools images.sh packs into the node daemon's image: util-linux, e2fsprogs, xfsprogs);
 #   2. build what is missing into bin/ (cached): etcd and kubectl via hack/envtest-assets.sh,
 #      kube-apiserver, kube-controller-manager, kube-scheduler and kubelet via build-k8s.sh,
 #      hack/mkimage and the sandbox (pause) program;
@@ -21,7 +22,8 @@ mkdir -p "$PKI" "$ETC" "$VAR" "$RUN" "$LOGS" "$IMAGES"
 # Debian package -> a command it provides (or a file), to tell whether it is installed.
 need_pkgs=()
 for p in containerd:containerd runc:runc containernetworking-plugins:/usr/lib/cni/bridge \
-  iptables:iptables conntrack:conntrack util-linux:losetup e2fsprogs:mkfs.ext4 openssl:openssl curl:curl; do
+  iptables:iptables conntrack:conntrack util-linux:losetup mount:mount e2fsprogs:mkfs.ext4 xfsprogs:mkfs.xfs \
+  openssl:openssl curl:curl; do
   pkg=${p%%:*} probe=${p#*:}
   if [[ $probe == /* ]]; then [ -e "$probe" ] || need_pkgs+=("$pkg"); else command -v "$probe" >/dev/null || need_pkgs+=("$pkg"); fi
 done
@@ -232,9 +234,12 @@ ctr_ images import "$IMAGES/pause.tar" >>"$LOGS/images.log" 2>&1 || die "import 
 
 # ---- kubelet
 # hostPath volumes with Bidirectional propagation need a shared mount; / is private without systemd.
-mkdir -p "$SHARED" "$VAR/kubelet" "$VAR/pod-logs" "$VAR/kubelet-plugins"
+mkdir -p "$SHARED" "$VAR/pod-logs" "$VAR/kubelet-plugins"
 if ! mountpoint -q "$SHARED"; then mount --bind "$SHARED" "$SHARED"; fi
 mount --make-rshared "$SHARED"
+# The kubelet's root directory is in the shared mount, so what the CSI node plugin mounts there
+# (Bidirectional) reaches the kubelet and the Pods.
+mkdir -p "$KUBELET_DIR"
 cat >"$ETC/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -268,7 +273,7 @@ serverTLSBootstrap: false
 YAML
 kubelet_started=$(date -u +%FT%TZ)
 start kubelet "$CLUSTER_BIN/kubelet" --config="$ETC/kubelet.yaml" --kubeconfig="$ETC/kubelet.kubeconfig" \
-  --root-dir="$VAR/kubelet" --hostname-override="$NODE_NAME"
+  --root-dir="$KUBELET_DIR" --hostname-override="$NODE_NAME"
 wait_until kubelet 90 sh -c "curl -sf http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz | grep -qx ok"
 # Ready, as posted by this kubelet (an earlier run's Ready does not count).
 node_ready() {

@@ -157,9 +157,13 @@ func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
 		return err
 	}
 	// The Deployment's fixed ports may be taken on this machine: later flags override earlier ones.
+	// There is no kubelet here to mount CSI volumes for, nor a /csi directory: the node daemon
+	// runs without the CSI node plugin, and the controller plugin listens in the demo's directory.
 	local := []string{
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
+		"--csi-node-plugin=false",
+		"--csi-endpoint=unix://" + filepath.Join(d.paths.dir, "csi.sock"),
 	}
 	// Leader election runs as in the cluster: the manager holds its Lease in POD_NAMESPACE,
 	// which the Deployment's downward API env gives it here too.

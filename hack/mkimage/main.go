@@ -6,9 +6,14 @@
 //	mkimage -o manager.tar -t cobalt/manager:e2e -entrypoint /manager -user 65532:65532 \
 //	    -f /manager=bin/e2e/manager -dir /tmp:1777
 //
-// Invariants: the layer holds exactly the -f files and -dir directories (plus their parent
-// directories, mode 0755, owned by root); file modes come from the host files; every timestamp
-// is the Unix epoch, so the same inputs give the same image digest.
+// Host programs with their shared libraries are packed the same way (-f for each file, -l for
+// the /bin -> usr/bin style links they are found through; hack/cluster/images.sh resolves them
+// with ldd), and -env PATH=... replaces the default PATH.
+//
+// Invariants: the layer holds exactly the -f files, -dir directories and -l symbolic links (plus
+// their parent directories, mode 0755, owned by root); file modes come from the host files (a
+// host symlink given to -f is packed as the file it points to); every timestamp is the Unix
+// epoch, so the same inputs give the same image digest.
 package main
 
 import (
@@ -45,7 +50,11 @@ type spec struct {
 	entrypoint, cmd, env    []string
 	files                   []fileEntry
 	dirs                    []dirEntry
+	links                   []linkEntry
 }
+
+// linkEntry creates the symbolic link path -> target in the image.
+type linkEntry struct{ path, target string }
 
 // fileEntry copies host file src to dst in the image.
 type fileEntry struct{ dst, src string }
@@ -69,8 +78,8 @@ func main() {
 
 func parseArgs(args []string) (spec, error) {
 	var (
-		s                                  spec
-		files, dirs, env, entrypoint, cmds multiFlag
+		s                                         spec
+		files, dirs, links, env, entrypoint, cmds multiFlag
 	)
 	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
 	fs.StringVar(&s.out, "o", "", "output tarball (docker-archive)")
@@ -82,6 +91,7 @@ func parseArgs(args []string) (spec, error) {
 	fs.Var(&env, "env", "KEY=VALUE environment variable (repeatable)")
 	fs.Var(&files, "f", "/path/in/image=host/file (repeatable)")
 	fs.Var(&dirs, "dir", "/path/in/image[:octal mode] empty directory (repeatable)")
+	fs.Var(&links, "l", "/path/in/image=target symbolic link, e.g. /sbin=usr/sbin (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -110,6 +120,13 @@ func parseArgs(args []string) (spec, error) {
 			return s, fmt.Errorf("-dir %q: path must be absolute", d)
 		}
 		s.dirs = append(s.dirs, dirEntry{path: path.Clean(p), mode: mode})
+	}
+	for _, l := range links {
+		p, target, ok := strings.Cut(l, "=")
+		if !ok || !path.IsAbs(p) || path.Clean(p) == "/" || target == "" {
+			return s, fmt.Errorf("-l %q: want /path/in/image=target", l)
+		}
+		s.links = append(s.links, linkEntry{path: path.Clean(p), target: target})
 	}
 	return s, nil
 }
@@ -145,7 +162,7 @@ func run(s spec) error {
 	cfg.Config.Cmd = s.cmd
 	cfg.Config.User = s.user
 	cfg.Config.WorkingDir = s.workdir
-	cfg.Config.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, s.env...)
+	cfg.Config.Env = imageEnv(s.env)
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return fmt.Errorf("set image config: %w", err)
 	}
@@ -153,6 +170,20 @@ func run(s spec) error {
 		return fmt.Errorf("write %s: %w", s.out, err)
 	}
 	return nil
+}
+
+// defaultPath is the image's PATH unless -env sets one.
+const defaultPath = "PATH=/usr/local/bin:/usr/bin:/bin"
+
+// imageEnv is the image's environment: env, with defaultPath first unless env sets PATH itself
+// (two PATH entries would leave the runtime to pick one).
+func imageEnv(env []string) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "PATH=") {
+			return env
+		}
+	}
+	return append([]string{defaultPath}, env...)
 }
 
 // buildLayer returns the layer's uncompressed tar: parent directories first, then the
@@ -175,6 +206,10 @@ func buildLayer(s spec) ([]byte, error) {
 		addParents(d.path)
 		entries[d.path] = entry{hdr: &tar.Header{Typeflag: tar.TypeDir, Name: d.path[1:] + "/", Mode: d.mode, ModTime: epoch}}
 	}
+	for _, l := range s.links {
+		addParents(l.path)
+		entries[l.path] = entry{hdr: &tar.Header{Typeflag: tar.TypeSymlink, Name: l.path[1:], Linkname: l.target, Mode: 0o777, ModTime: epoch}}
+	}
 	for _, f := range s.files {
 		st, err := os.Stat(f.src)
 		if err != nil {
@@ -194,6 +229,15 @@ func buildLayer(s spec) ([]byte, error) {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	// A file or directory below a symbolic link of the layer would land wherever the link points
+	// when the layer is unpacked: refuse it instead of packing something else than was asked.
+	for _, p := range paths {
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			if e := entries[d]; e.hdr.Typeflag == tar.TypeSymlink {
+				return nil, fmt.Errorf("%s is below the symbolic link %s: give its real path", p, d)
+			}
+		}
+	}
 
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -115,6 +115,10 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		// reconcilers record theirs through events.k8s.io.
 		{Group: "", Resource: "events", Verbs: []string{"create", "patch"}},
 		{Group: "events.k8s.io", Resource: "events", Verbs: []string{"create", "patch"}},
+		// The CSI sidecars, which run as the operator's ServiceAccount.
+		{Group: "", Resource: "persistentvolumes", Verbs: []string{"create", "patch", "delete"}},
+		{Group: "", Resource: "persistentvolumeclaims", Verbs: []string{"watch", "update"}},
+		{Group: "storage.k8s.io", Resource: "csinodes", Verbs: []string{"list", "watch"}},
 	})
 
 	upgrade := action.NewUpgrade(cfg)

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -167,10 +168,31 @@ func TestChartMatchesKustomize(t *testing.T) {
 			}
 		}
 		kc, cc := firstContainer(t, k), firstContainer(t, c)
-		for _, f := range []string{"name", "env", "ports", "livenessProbe", "readinessProbe", "securityContext", "resources"} {
+		for _, f := range []string{"name", "env", "ports", "livenessProbe", "readinessProbe", "securityContext", "resources", "volumeMounts"} {
 			if !equalJSON(cc[f], kc[f]) {
 				t.Errorf("manager container %s: chart %v, kustomize %v", f, cc[f], kc[f])
 			}
+		}
+		// The CSI sidecars: the same containers, images (tags included: both pin the versions
+		// hack/cluster/build-csi-sidecars.sh builds), arguments and settings; the same volumes.
+		kSide, cSide := containersByName(t, k), containersByName(t, c)
+		if got, want := slices.Sorted(maps.Keys(cSide)), slices.Sorted(maps.Keys(kSide)); !slices.Equal(got, want) {
+			t.Errorf("operator pod containers: chart %v, kustomize %v", got, want)
+		}
+		for name, kctr := range kSide {
+			if name == "manager" || cSide[name] == nil {
+				continue
+			}
+			for _, f := range []string{"image", "imagePullPolicy", "args", "env", "volumeMounts", "securityContext", "resources"} {
+				if !equalJSON(cSide[name][f], kctr[f]) {
+					t.Errorf("container %s %s: chart %v, kustomize %v", name, f, cSide[name][f], kctr[f])
+				}
+			}
+		}
+		kv, _, _ := unstructured.NestedFieldNoCopy(k.Object, "spec", "template", "spec", "volumes")
+		cv, _, _ := unstructured.NestedFieldNoCopy(c.Object, "spec", "template", "spec", "volumes")
+		if !equalJSON(cv, kv) {
+			t.Errorf("operator pod volumes: chart %v, kustomize %v", cv, kv)
 		}
 		if repo(cc["image"]) != repo(kc["image"]) {
 			t.Errorf("manager image: chart %v, kustomize %v (tags may differ, repositories may not)", cc["image"], kc["image"])
@@ -188,6 +210,46 @@ func TestChartMatchesKustomize(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("CSI driver and StorageClasses", func(t *testing.T) {
+		compared := 0
+		for _, k := range kObjs {
+			var fields []string
+			switch k.GetKind() {
+			case "CSIDriver":
+				fields = []string{"spec"}
+			case "StorageClass":
+				fields = []string{"provisioner", "parameters", "reclaimPolicy", "volumeBindingMode", "allowVolumeExpansion", "mountOptions"}
+			default:
+				continue
+			}
+			compared++
+			c := find(t, r.objects, k.GetKind(), k.GetName())
+			for _, f := range fields {
+				if !equalJSON(c.Object[f], k.Object[f]) {
+					t.Errorf("%s %s: the chart's %s differs from kustomize's:\nchart:     %v\nkustomize: %v", k.GetKind(), k.GetName(), f, c.Object[f], k.Object[f])
+				}
+			}
+			if !equalJSON(c.GetAnnotations()["storageclass.kubernetes.io/is-default-class"], k.GetAnnotations()["storageclass.kubernetes.io/is-default-class"]) {
+				t.Errorf("%s %s: the default-class annotation differs", k.GetKind(), k.GetName())
+			}
+		}
+		if compared != 3 {
+			t.Errorf("compared %d CSI objects, want the CSIDriver and two StorageClasses", compared)
+		}
+	})
+}
+
+// containersByName maps the names of a Deployment's containers to the containers.
+func containersByName(t testing.TB, dep *unstructured.Unstructured) map[string]map[string]any {
+	t.Helper()
+	cs, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	out := map[string]map[string]any{}
+	for _, c := range cs {
+		m := c.(map[string]any)
+		out[m["name"].(string)] = m
+	}
+	return out
 }
 
 func firstContainer(t testing.TB, dep *unstructured.Unstructured) map[string]any {

@@ -12,13 +12,22 @@ import (
 // defaultObjects is what `helm template cobalt -n cobalt-system` renders with default values,
 // besides the CRDs.
 var defaultObjects = []string{
+	"CSIDriver/csi.cobalt.io",
+	"ClusterRole/cobalt-csi-provisioner-role",
+	"ClusterRole/cobalt-csi-resizer-role",
 	"ClusterRole/cobalt-manager-role",
+	"ClusterRoleBinding/cobalt-csi-provisioner-rolebinding",
+	"ClusterRoleBinding/cobalt-csi-resizer-rolebinding",
 	"ClusterRoleBinding/cobalt-manager-rolebinding",
 	"Deployment/cobalt-system/cobalt-controller-manager",
+	"Role/cobalt-system/cobalt-csi-leader-election-role",
 	"Role/cobalt-system/cobalt-leader-election-role",
+	"RoleBinding/cobalt-system/cobalt-csi-leader-election-rolebinding",
 	"RoleBinding/cobalt-system/cobalt-leader-election-rolebinding",
 	"Service/cobalt-system/cobalt-controller-manager-metrics-service",
 	"ServiceAccount/cobalt-system/cobalt-controller-manager",
+	"StorageClass/cobalt",
+	"StorageClass/cobalt-xfs",
 }
 
 // optionalObjects are added by allOptions.
@@ -64,12 +73,13 @@ func TestRenderedObjects(t *testing.T) {
 	}
 }
 
-// TestLeaderElectionOff: without leader election the Role for leases is not rendered and the
-// operator is not started with --leader-elect.
+// TestLeaderElectionOff: without leader election the operator's Role for leases is not rendered
+// and the operator is not started with --leader-elect. The CSI sidecars elect their own leaders
+// whatever the operator does (their Role is csi-leader-election-role).
 func TestLeaderElectionOff(t *testing.T) {
 	r := mustRender(t, map[string]any{"operator": map[string]any{"leaderElection": map[string]any{"enabled": false}}})
 	for _, o := range r.objects {
-		if strings.Contains(o.GetName(), "leader-election") {
+		if strings.Contains(o.GetName(), "leader-election") && !strings.Contains(o.GetName(), "csi-leader-election") {
 			t.Errorf("leader election is off but %s is rendered", objectKey(o))
 		}
 	}
@@ -151,8 +161,8 @@ func TestNoWildcardRBAC(t *testing.T) {
 			}
 		}
 	}
-	if roles < 2 {
-		t.Fatalf("found %d roles, want the manager role and the leader election role", roles)
+	if roles < 5 {
+		t.Fatalf("found %d roles, want the manager's, the leader election's and the three of the CSI sidecars", roles)
 	}
 }
 

@@ -29,17 +29,23 @@ func TestOperatorPodPassesRestrictedPodSecurity(t *testing.T) {
 		t.Fatal(err)
 	}
 	podSpec.ServiceAccountName = "" // the ServiceAccount lives in the release namespace, not here
+	if len(podSpec.Containers) != 3 {
+		t.Fatalf("the operator's pod has %d containers, want the manager and the two CSI sidecars", len(podSpec.Containers))
+	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "operator"}, Spec: podSpec}
 	if err := server.client.Create(t.Context(), pod.DeepCopy(), client.DryRunAll); err != nil {
 		t.Fatalf("the operator's pod is refused under the restricted Pod Security Standard: %v", err)
 	}
 
-	privileged := pod.DeepCopy()
-	yes := true
-	privileged.Spec.Containers[0].SecurityContext.Privileged = &yes
-	privileged.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = &yes
-	err := server.client.Create(t.Context(), privileged, client.DryRunAll)
-	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
-		t.Fatalf("a privileged pod was not refused by PodSecurity admission: %v", err)
+	// Each container is checked: a sidecar alone breaking the rules gets the pod refused.
+	for i := range pod.Spec.Containers {
+		privileged := pod.DeepCopy()
+		yes := true
+		privileged.Spec.Containers[i].SecurityContext.Privileged = &yes
+		privileged.Spec.Containers[i].SecurityContext.AllowPrivilegeEscalation = &yes
+		err := server.client.Create(t.Context(), privileged, client.DryRunAll)
+		if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+			t.Fatalf("a pod with container %s privileged was not refused by PodSecurity admission: %v", pod.Spec.Containers[i].Name, err)
+		}
 	}
 }

@@ -106,6 +106,63 @@ func TestBadValuesAreRefused(t *testing.T) {
 			want: []string{"/storageCluster/spec/engine/cacheType", "'2q', 'lru'"},
 		},
 		{
+			name:   "StorageClass with an unknown file system",
+			values: map[string]any{"storageClasses": []any{map[string]any{"name": "cobalt", "fsType": "btrfs"}}},
+			want:   []string{"/storageClasses/0/fsType", "'ext4', 'xfs'"},
+		},
+		{
+			name:   "StorageClass with an unknown binding mode",
+			values: map[string]any{"storageClasses": []any{map[string]any{"name": "cobalt", "volumeBindingMode": "Lazy"}}},
+			want:   []string{"/storageClasses/0/volumeBindingMode", "'WaitForFirstConsumer', 'Immediate'"},
+		},
+		{
+			name:   "StorageClass that recycles",
+			values: map[string]any{"storageClasses": []any{map[string]any{"name": "cobalt", "reclaimPolicy": "Recycle"}}},
+			want:   []string{"/storageClasses/0/reclaimPolicy"},
+		},
+		{
+			name:   "StorageClass without a name",
+			values: map[string]any{"storageClasses": []any{map[string]any{"fsType": "ext4"}}},
+			want:   []string{"/storageClasses/0", "missing property 'name'"},
+		},
+		{
+			name:   "StorageClass named against DNS rules",
+			values: map[string]any{"storageClasses": []any{map[string]any{"name": "Cobalt_Fast"}}},
+			want:   []string{"/storageClasses/0/name", "does not match pattern"},
+		},
+		{
+			name:   "StorageClass with a misspelt setting",
+			values: map[string]any{"storageClasses": []any{map[string]any{"name": "cobalt", "fstype": "ext4"}}},
+			want:   []string{"/storageClasses/0", "additional properties 'fstype' not allowed"},
+		},
+		{
+			name:   "relative kubelet directory",
+			values: map[string]any{"csi": map[string]any{"kubeletDir": "var/lib/kubelet"}},
+			want:   []string{"/csi/kubeletDir", "does not match pattern"},
+		},
+		{
+			name:   "kubelet directory with a trailing slash",
+			values: map[string]any{"csi": map[string]any{"kubeletDir": "/var/lib/kubelet/"}},
+			want:   []string{"/csi/kubeletDir", "does not match pattern"},
+		},
+		{
+			name:   "sidecar image without a pinned tag",
+			values: map[string]any{"csi": map[string]any{"resizer": map[string]any{"image": map[string]any{"tag": ""}}}},
+			want:   []string{"/csi/resizer/image/tag", "does not match pattern"},
+		},
+		{
+			name: "two default StorageClasses (template check)",
+			values: map[string]any{"storageClasses": []any{
+				map[string]any{"name": "a", "isDefault": true}, map[string]any{"name": "b", "isDefault": true}}},
+			want: []string{"storageClasses: at most one class may set isDefault: true"},
+		},
+		{
+			name: "two StorageClasses of one name (template check)",
+			values: map[string]any{"storageClasses": []any{
+				map[string]any{"name": "cobalt"}, map[string]any{"name": "cobalt", "fsType": "xfs"}}},
+			want: []string{`storageClasses: the name "cobalt" is used twice`},
+		},
+		{
 			name:   "two replicas without leader election (template check)",
 			values: map[string]any{"operator": map[string]any{"replicas": 2, "leaderElection": map[string]any{"enabled": false}}},
 			want:   []string{"operator.replicas > 1 needs operator.leaderElection.enabled=true"},

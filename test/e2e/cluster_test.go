@@ -41,6 +41,9 @@ func chartValues(withCluster bool, cacheType string) map[string]any {
 		"nodeDaemon": map[string]any{
 			"image": map[string]any{"repository": "cobalt/node-daemon", "tag": s.env.imageTag},
 		},
+		// The kubelet's root directory is under the cluster's rshared mount (hack/cluster/env.sh);
+		// the sidecar images images.sh imported carry the chart's default names and tags.
+		"csi": map[string]any{"kubeletDir": s.env.kubeletDir},
 	}
 	if withCluster {
 		values["storageCluster"] = map[string]any{

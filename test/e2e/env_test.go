@@ -22,6 +22,9 @@ type suiteEnv struct {
 	imageTag string
 	// chartDir is the Helm chart under test.
 	chartDir string
+	// kubeletDir is the kubelet's --root-dir (E2E_KUBELET_DIR, default dir/shared/kubelet as
+	// hack/cluster/env.sh sets it), the chart's csi.kubeletDir.
+	kubeletDir string
 }
 
 func loadEnv() (suiteEnv, error) {
@@ -31,9 +34,13 @@ func loadEnv() (suiteEnv, error) {
 		cli:        os.Getenv("E2E_CLI"),
 		imageTag:   os.Getenv("E2E_IMAGE_TAG"),
 		chartDir:   filepath.Join("..", "..", "charts", "cobalt"),
+		kubeletDir: os.Getenv("E2E_KUBELET_DIR"),
 	}
 	if e.imageTag == "" {
 		e.imageTag = "e2e"
+	}
+	if e.kubeletDir == "" && e.dir != "" {
+		e.kubeletDir = filepath.Join(e.dir, "shared", "kubelet")
 	}
 	var errs []error
 	for name, v := range map[string]string{"E2E_KUBECONFIG": e.kubeconfig, "E2E_DIR": e.dir, "E2E_CLI": e.cli} {
@@ -44,7 +51,7 @@ func loadEnv() (suiteEnv, error) {
 	if err := errors.Join(errs...); err != nil {
 		return e, err
 	}
-	for _, p := range []*string{&e.kubeconfig, &e.dir, &e.cli, &e.chartDir} {
+	for _, p := range []*string{&e.kubeconfig, &e.dir, &e.cli, &e.chartDir, &e.kubeletDir} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return e, fmt.Errorf("absolute path of %s: %w", *p, err)

@@ -56,3 +56,36 @@ control-plane: controller-manager
 {{- define "cobalt.nodeDaemonImage" -}}
 {{- printf "%s:%s" .Values.nodeDaemon.image.repository (default .Chart.AppVersion .Values.nodeDaemon.image.tag) }}
 {{- end }}
+
+{{/* An image reference from {repository, tag}. */}}
+{{- define "cobalt.image" -}}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+
+{{/*
+What the CSI sidecars in the operator's pod share: the namespace for their leader election, the
+socket, and the "restricted" Pod Security settings. They run as 65532 explicitly: the upstream
+images name no user. Called with the sidecar's values (image, resources).
+*/}}
+{{- define "cobalt.csiSidecarCommon" -}}
+env:
+  - name: POD_NAMESPACE
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.namespace
+volumeMounts:
+  - name: socket-dir
+    mountPath: /csi
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: ["ALL"]
+  seccompProfile:
+    type: RuntimeDefault
+resources:
+  {{- toYaml .resources | nindent 2 }}
+{{- end }}
