@@ -76,7 +76,7 @@ func newRootCommand() *cobra.Command {
 	zapOpts.BindFlags(logFlags)
 	root.Flags().AddGoFlagSet(logFlags)
 	root.Flags().BoolVar(&buffered, "buffered-io", false, "open devices without O_DIRECT (development on filesystems that refuse it)")
-	root.AddCommand(newHealthCommand())
+	root.AddCommand(newHealthCommand(), newFsckCommand())
 	return root
 }
 

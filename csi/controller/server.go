@@ -117,6 +117,9 @@ func (s *Server) begin(name string) (func(), error) {
 	return func() { s.inflight.end(name) }, nil
 }
 
+// readTimeout bounds one API read inside a wait.
+const readTimeout = 30 * time.Second
+
 // poll calls check every PollInterval until it returns true or an error, or ctx ends (bounded by
 // MaxWait). When ctx ends first it returns the context's error.
 func (s *Server) poll(ctx context.Context, check func(context.Context) (bool, error)) error {
@@ -125,7 +128,15 @@ func (s *Server) poll(ctx context.Context, check func(context.Context) (bool, er
 	t := time.NewTicker(s.pollInterval)
 	defer t.Stop()
 	for {
-		done, err := check(ctx)
+		// A read inside a wait is not cut short by the wait's deadline: client-go's rate limiter
+		// refuses a request that might not finish before it, which would turn a timeout into an
+		// Internal error. Each read gets readTimeout of its own; the deadline is checked between.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		done, err := check(rctx)
+		rcancel()
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil || done {
 			return err
 		}

@@ -16,9 +16,9 @@ IMAGE_TAG=${IMAGE_TAG:-e2e}
 mkdir -p "$E2E_BIN" "$IMAGES" "$LOGS"
 
 t0=$(date +%s)
-(cd "$REPO_ROOT" && for cmd in manager node-daemon cobalt; do
-  CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$E2E_BIN/$cmd" "./cmd/$cmd" || exit 1
-done) || die "building cmd/manager, cmd/node-daemon, cmd/cobalt failed"
+(cd "$REPO_ROOT" && for pkg in cmd/manager cmd/node-daemon cmd/cobalt test/e2e/workload; do
+  CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$E2E_BIN/$(basename "$pkg")" "./$pkg" || exit 1
+done) || die "building cmd/manager, cmd/node-daemon, cmd/cobalt, test/e2e/workload failed"
 [ -x "$LOCALBIN/mkimage" ] || (cd "$REPO_ROOT" && CGO_ENABLED=0 go build -o "$LOCALBIN/mkimage" ./hack/mkimage)
 log "binaries built in $(( $(date +%s) - t0 ))s"
 
@@ -73,8 +73,12 @@ mkimage -o "$IMAGES/csi-provisioner.tar" -t "registry.k8s.io/sig-storage/csi-pro
   -entrypoint /csi-provisioner -user 65532:65532 -f "/csi-provisioner=$LOCALBIN/csi/csi-provisioner"
 mkimage -o "$IMAGES/csi-resizer.tar" -t "registry.k8s.io/sig-storage/csi-resizer:${CSI_RESIZER_VERSION:-v2.3.0}" \
   -entrypoint /csi-resizer -user 65532:65532 -f "/csi-resizer=$LOCALBIN/csi/csi-resizer"
+# What the suite's Pods run on Cobalt volumes (test/e2e/workload); as root, since it also opens
+# a raw block device, which kubelet does not give a Pod's fsGroup.
+mkimage -o "$IMAGES/e2e-workload.tar" -t "cobalt/e2e-workload:$IMAGE_TAG" -entrypoint /workload \
+  -f "/workload=$E2E_BIN/workload" -dir /tmp:1777
 if running containerd; then
-  for img in manager node-daemon csi-provisioner csi-resizer; do
+  for img in manager node-daemon csi-provisioner csi-resizer e2e-workload; do
     ctr_ images import "$IMAGES/$img.tar" >>"$LOGS/images.log" 2>&1 || die "import of $img failed, see $LOGS/images.log"
   done
   log "imported: $(ctr_ images ls -q | grep -E 'cobalt/|sig-storage/' | tr '\n' ' ')"
