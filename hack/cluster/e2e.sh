@@ -47,6 +47,6 @@ phase "images" "$REPO_ROOT/hack/cluster/images.sh" || exit 1
 phase "compile suite" go test -c -tags e2e -o "$E2E_BIN/e2e.test" ./test/e2e || exit 1
 # shellcheck disable=SC2086
 phase "suite" env E2E_KUBECONFIG="$ADMIN_KUBECONFIG" E2E_DIR="$E2E_DIR" E2E_CLI="$E2E_BIN/cobalt" \
-  E2E_IMAGE_TAG="${IMAGE_TAG:-e2e}" E2E_KUBELET_DIR="$KUBELET_DIR" \
+  E2E_IMAGE_TAG="${IMAGE_TAG:-e2e}" E2E_KUBELET_DIR="$KUBELET_DIR" E2E_NODE_NAME="$NODE_NAME" \
   bash -c 'cd test/e2e && exec "$0" -test.v -test.timeout 45m -ginkgo.v -ginkgo.no-color "$@"' "$E2E_BIN/e2e.test" ${E2E_GINKGO_FLAGS:-} \
   || exit 1

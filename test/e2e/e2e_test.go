@@ -205,7 +205,9 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		expectReadBack(ctx, append([]written{dataA}, streamed...))
 	}, SpecTimeout(8*time.Minute))
 
-	It("6: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object", func(ctx SpecContext) {
+	csiSteps()
+
+	It("14: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object, no FUSE mount, no loop device of the frontend; fsck of the store is clean", func(ctx SpecContext) {
 		// A second Volume, which keeps the StorageCluster below.
 		volumeB := "vol-b"
 		Expect(s.c.Create(ctx, &storagev1alpha1.Volume{
@@ -269,5 +271,7 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		Expect(crds).To(ConsistOf(keptCRDs), "helm uninstall keeps exactly Cobalt's CRDs (see keptCRDs) and nothing else")
 		GinkgoWriter.Printf("kept by design after uninstall: the CRDs %s (Helm never deletes crds/; deleting them would delete every object of their kinds)\n", strings.Join(crds, ", "))
 		expectExt4Untouched(ctx)
+		expectNoFrontendLeftovers(ctx)
+		fsckStore(ctx)
 	}, SpecTimeout(10*time.Minute))
 })

@@ -22,6 +22,9 @@ type suiteEnv struct {
 	imageTag string
 	// chartDir is the Helm chart under test.
 	chartDir string
+	// node is the cluster's one node (E2E_NODE_NAME, default this machine's host name, as
+	// hack/cluster/env.sh names it).
+	node string
 	// kubeletDir is the kubelet's --root-dir (E2E_KUBELET_DIR, default dir/shared/kubelet as
 	// hack/cluster/env.sh sets it), the chart's csi.kubeletDir.
 	kubeletDir string
@@ -38,6 +41,13 @@ func loadEnv() (suiteEnv, error) {
 	}
 	if e.imageTag == "" {
 		e.imageTag = "e2e"
+	}
+	if e.node = os.Getenv("E2E_NODE_NAME"); e.node == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return e, fmt.Errorf("host name (the node's name): %w", err)
+		}
+		e.node = host
 	}
 	if e.kubeletDir == "" && e.dir != "" {
 		e.kubeletDir = filepath.Join(e.dir, "shared", "kubelet")
@@ -63,3 +73,6 @@ func loadEnv() (suiteEnv, error) {
 	}
 	return e, nil
 }
+
+// nodeName is the name of the cluster's node.
+func (e suiteEnv) nodeName() string { return e.node }
