@@ -77,12 +77,14 @@ func containerLog(ctx context.Context, pod string, previous bool) (string, error
 	return string(b), err
 }
 
-// logLines returns the lines of log that start with word, without it.
+// logLines returns the lines of log that start with word (a word alone on its line too), without it.
 func logLines(log, word string) []string {
 	var out []string
 	for _, l := range strings.Split(log, "\n") {
 		if rest, ok := strings.CutPrefix(l, word+" "); ok {
 			out = append(out, rest)
+		} else if l == word {
+			out = append(out, "")
 		}
 	}
 	return out
