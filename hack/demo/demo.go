@@ -28,6 +28,10 @@ type demo struct {
 	device   string // the device path given to the StorageCluster, or "" for a file-backed device
 	// operatorDeployment is config/default's Deployment, which the demo runs as a process.
 	operatorDeployment *manifest
+	// csiSkip says why the CSI steps cannot run here ("" when they can).
+	csiSkip string
+	// csi is the demo's part of kubelet and csi-provisioner, once the node plugin serves.
+	csi *csiRun
 }
 
 // undoAction undoes one thing the demo set up.
@@ -63,6 +67,9 @@ func up(ctx context.Context, cfg config, out io.Writer) (err error) {
 	d := &demo{
 		cfg: cfg, paths: paths, out: out, state: st,
 		kc: kubectl{bin: filepath.Join(cfg.assets, "kubectl"), kubeconfig: paths.kubeconfig, logPath: filepath.Join(paths.logs, "kubectl.log")},
+	}
+	if ok, why := csiNodePluginUsable(); !ok {
+		d.csiSkip = why
 	}
 	defer func() {
 		// Undo with a fresh context: the run's context is cancelled by the very Ctrl-C that
@@ -156,7 +163,7 @@ func (d *demo) steps() []step {
 	if d.cfg.useKubeconfig {
 		clusterStep = step{title: "Use the cluster in $KUBECONFIG (DEMO_USE_KUBECONFIG=1)", logs: logs("kubectl.log"), run: d.useExistingCluster}
 	}
-	return []step{
+	steps := []step{
 		{title: "Build the binaries (make build)", logs: logs("build.log"), run: d.build},
 		{title: "Prepare kube-apiserver, etcd and kubectl (make envtest)", logs: logs("envtest.log"), run: d.envtestAssets},
 		clusterStep,
@@ -168,6 +175,7 @@ func (d *demo) steps() []step {
 		{title: "Wait until StorageCluster " + d.cfg.clusterName + " is Ready", logs: logs("node-daemon.log", "operator.log"), run: d.waitStorageClusterReady},
 		{title: "Create Volume " + d.cfg.volumeName + " and wait until it is Ready", logs: logs("operator.log", "node-daemon.log"), run: d.createVolume},
 		{title: fmt.Sprintf("Write %d MiB through the volume API and read them back (sha256)", d.cfg.dataMiB), logs: logs("cobalt-cli.log", "node-daemon.log"), run: d.writeAndReadBack},
-		{title: "Show the cluster: kubectl get storageclusters,stores,volumes and cobalt status", logs: logs("kubectl.log", "cobalt-cli.log"), run: d.show},
 	}
+	steps = append(steps, d.csiSteps(logs)...)
+	return append(steps, step{title: "Show the cluster: kubectl get storageclusters,stores,volumes and cobalt status", logs: logs("kubectl.log", "cobalt-cli.log"), run: d.show})
 }

@@ -78,6 +78,13 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 		}
 		fmt.Fprintf(out, "    %s (pid %d) is not running\n", p.Name, p.PID)
 	}
+	// The node daemon is stopped: undo what its CSI node plugin left (mounts under the demo's
+	// kubelet directory, loop devices on its FUSE files) before its directories are removed.
+	if err := cleanupCSIHost(ctx, paths.kubelet, paths.nodeState); err != nil {
+		errs = append(errs, fmt.Errorf("CSI node plugin leftovers: %w", err))
+	} else {
+		fmt.Fprintf(out, "    nothing is mounted under %s or %s\n", paths.kubelet, paths.nodeState)
+	}
 	for _, l := range st.LoopDevices {
 		if err := detachLoop(ctx, l); err != nil {
 			errs = append(errs, err)
@@ -88,7 +95,10 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 			errs = append(errs, fmt.Errorf("remove %s: %w", l.BackingFile, err))
 		}
 	}
-	remove := []string{paths.controlPlane, paths.nodeState, paths.nodeKubeconfig, paths.operatorKubeconfig}
+	remove := []string{paths.controlPlane, paths.nodeKubeconfig, paths.operatorKubeconfig}
+	if len(errs) == 0 {
+		remove = append(remove, paths.nodeState) // never while the CSI clean-up failed: it may hold mounts
+	}
 	if st.Mode == "local" {
 		remove = append(remove, paths.kubeconfig) // its API server is gone
 	}

@@ -157,13 +157,18 @@ func (d *demo) startOperator(ctx context.Context, say sayFunc) error {
 		return err
 	}
 	// The Deployment's fixed ports may be taken on this machine: later flags override earlier ones.
-	// There is no kubelet here to mount CSI volumes for, nor a /csi directory: the node daemon
-	// runs without the CSI node plugin, and the controller plugin listens in the demo's directory.
+	// There is no /csi directory (the csi-provisioner sidecar's emptyDir): the controller plugin
+	// listens in the demo's directory, where the demo plays csi-provisioner. The node DaemonSet
+	// keeps the CSI node plugin with the kubelet paths the operator gives it; the demo moves them
+	// under .demo/kubelet when it runs the pod. Without root the node plugin cannot serve (loop
+	// devices, FUSE, mounts), so the operator leaves it out of the DaemonSet.
 	local := []string{
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
-		"--csi-node-plugin=false",
-		"--csi-endpoint=unix://" + filepath.Join(d.paths.dir, "csi.sock"),
+		"--csi-endpoint=unix://" + d.paths.csiSocket,
+	}
+	if d.csiSkip != "" {
+		local = append(local, "--csi-node-plugin=false")
 	}
 	// Leader election runs as in the cluster: the manager holds its Lease in POD_NAMESPACE,
 	// which the Deployment's downward API env gives it here too.

@@ -13,11 +13,22 @@ type podTemplate struct {
 		Template struct {
 			Spec struct {
 				ServiceAccountName string `json:"serviceAccountName"`
-				Containers         []struct {
-					Name    string   `json:"name"`
-					Command []string `json:"command"`
-					Args    []string `json:"args"`
-					Env     []struct {
+				Volumes            []struct {
+					Name     string `json:"name"`
+					HostPath *struct {
+						Path string `json:"path"`
+					} `json:"hostPath"`
+				} `json:"volumes"`
+				Containers []struct {
+					Name         string   `json:"name"`
+					Command      []string `json:"command"`
+					Args         []string `json:"args"`
+					VolumeMounts []struct {
+						Name             string `json:"name"`
+						MountPath        string `json:"mountPath"`
+						MountPropagation string `json:"mountPropagation"`
+					} `json:"volumeMounts"`
+					Env []struct {
 						Name      string `json:"name"`
 						Value     string `json:"value"`
 						ValueFrom *struct {
@@ -37,6 +48,10 @@ type podCommand struct {
 	args           []string
 	env            []string
 	serviceAccount string
+	// kubeletDir is the host directory the container mounts at the same path with Bidirectional
+	// propagation, as a CSI node plugin mounts the kubelet's root directory so that its mounts
+	// reach kubelet and Pods; "" when there is none.
+	kubeletDir string
 }
 
 // downwardAPI is what the downward API would give a pod on the demo's node.
@@ -86,6 +101,16 @@ func parsePodCommand(workloadJSON []byte, fieldRef func(path string) (string, er
 		}
 		vars[e.Name] = v
 		cmd.env = append(cmd.env, e.Name+"="+v)
+	}
+	for _, m := range c.VolumeMounts {
+		if m.MountPropagation != "Bidirectional" {
+			continue
+		}
+		for _, v := range w.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.HostPath != nil && v.HostPath.Path == m.MountPath {
+				cmd.kubeletDir = m.MountPath
+			}
+		}
 	}
 	// command[0] is the binary the demo runs from bin/; the rest of command, then args, follow.
 	for _, a := range append(c.Command[min(len(c.Command), 1):], c.Args...) {

@@ -47,3 +47,30 @@ func TestParsePodCommandRefusesWhatItCannotProvide(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePodCommandFindsTheKubeletDirectory(t *testing.T) {
+	const ds = `{"spec":{"template":{"spec":{
+  "volumes":[{"name":"state","hostPath":{"path":"/var/lib/cobalt"}},
+             {"name":"kubelet-dir","hostPath":{"path":"/var/lib/kubelet","type":"Directory"}},
+             {"name":"dev","hostPath":{"path":"/dev"}}],
+  "containers":[{"name":"node-daemon","volumeMounts":[
+    {"name":"state","mountPath":"/var/lib/cobalt"},
+    {"name":"dev","mountPath":"/dev","mountPropagation":"HostToContainer"},
+    {"name":"kubelet-dir","mountPath":"/var/lib/kubelet","mountPropagation":"Bidirectional"}]}]}}}}`
+	pod := downwardAPI{node: "n", namespace: "ns", name: "p"}
+	cmd, err := parsePodCommand([]byte(ds), pod.field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.kubeletDir != "/var/lib/kubelet" {
+		t.Errorf("kubeletDir = %q, want /var/lib/kubelet (the Bidirectional hostPath mount)", cmd.kubeletDir)
+	}
+	// Without a Bidirectional mount of a host directory at its own path there is no kubelet dir.
+	cmd, err = parsePodCommand([]byte(sampleDaemonSet), pod.field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.kubeletDir != "" {
+		t.Errorf("kubeletDir = %q for a pod without a Bidirectional hostPath mount", cmd.kubeletDir)
+	}
+}

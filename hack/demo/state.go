@@ -117,6 +117,11 @@ type demoPaths struct {
 	nodeState          string // .demo/node (the node daemon's state directory)
 	manifests          string // .demo/manifests (what the demo applies, to read or re-apply)
 	data               string // .demo/data (the bytes written through the volume API and read back)
+	// kubelet is the kubelet root directory the demo plays kubelet in (.demo/kubelet): the node
+	// plugin's socket, the plugin registry, and the staging and target paths of CSI calls.
+	kubelet string
+	// csiSocket is the CSI controller plugin's socket (.demo/csi.sock).
+	csiSocket string
 }
 
 func newDemoPaths(dir string) (demoPaths, error) {
@@ -135,5 +140,7 @@ func newDemoPaths(dir string) (demoPaths, error) {
 		nodeState:          filepath.Join(abs, "node"),
 		manifests:          filepath.Join(abs, "manifests"),
 		data:               filepath.Join(abs, "data"),
+		kubelet:            filepath.Join(abs, "kubelet"),
+		csiSocket:          filepath.Join(abs, "csi.sock"),
 	}, nil
 }

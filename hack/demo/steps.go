@@ -27,6 +27,16 @@ func notAvailable(format string, args ...any) error {
 	return &unavailableError{reason: fmt.Sprintf(format, args...)}
 }
 
+// skippedError marks a step that cannot run on this machine (for example one that needs root).
+// The demo goes on without it: the steps after it do not depend on it.
+type skippedError struct{ reason string }
+
+func (e *skippedError) Error() string { return "skipped: " + e.reason }
+
+func skipped(format string, args ...any) error {
+	return &skippedError{reason: fmt.Sprintf(format, args...)}
+}
+
 // runner runs steps in order, one line per step start and one per outcome.
 type runner struct {
 	out     io.Writer
@@ -35,7 +45,7 @@ type runner struct {
 }
 
 // run stops at the first step that fails or is unavailable, names it and the logs to read, and
-// lists the steps that did not run.
+// lists the steps that did not run. A skipped step says why and the run goes on.
 func (r *runner) run(ctx context.Context, steps []step) error {
 	for i, s := range steps {
 		fmt.Fprintf(r.out, "==> [%d/%d] %s\n", i+1, len(steps), s.title)
@@ -48,6 +58,11 @@ func (r *runner) run(ctx context.Context, steps []step) error {
 			continue
 		}
 		var unavailable *unavailableError
+		var skip *skippedError
+		if errors.As(err, &skip) && ctx.Err() == nil {
+			fmt.Fprintf(r.out, "    SKIPPED: %s\n", skip.reason)
+			continue
+		}
 		if ctx.Err() != nil {
 			fmt.Fprintf(r.out, "    INTERRUPTED after %s (Ctrl-C or make demo-down)\n", elapsed)
 		} else if errors.As(err, &unavailable) {

@@ -93,6 +93,10 @@ func (d *demo) startNodeDaemon(ctx context.Context, say sayFunc) error {
 		return fmt.Errorf("create %s: %w", d.paths.nodeState, err)
 	}
 	d.onExit("removed the node state directory "+d.paths.nodeState, func(context.Context) error { return os.RemoveAll(d.paths.nodeState) })
+	nodeArgs, err := d.nodePluginArgs(cmd, say)
+	if err != nil {
+		return err
+	}
 	// The pod's ports become free loopback ports (the DaemonSet's fixed ones may be taken on
 	// this machine); later flags override earlier ones.
 	var ports [3]int
@@ -111,14 +115,14 @@ func (d *demo) startNodeDaemon(ctx context.Context, say sayFunc) error {
 		local = append(local, "--buffered-io")
 		say("the filesystem of %s refuses O_DIRECT: the file-backed device uses buffered I/O", d.paths.nodeState)
 	}
-	args := append(slices.Clone(cmd.args), local...)
+	args := append(slices.Clone(nodeArgs), local...)
 	env := append(cmd.env, "KUBECONFIG="+kubeconfig)
 	p, err := d.startRecorded("node-daemon", exe, args, env)
 	if err != nil {
 		return err
 	}
 	d.node = p
-	say("pid %d: bin/node-daemon %s", p.cmd.Process.Pid, strings.Join(cmd.args, " "))
+	say("pid %d: bin/node-daemon %s", p.cmd.Process.Pid, strings.Join(nodeArgs, " "))
 	say("  with local overrides %s", strings.Join(local, " "))
 	say("it talks to the API server as ServiceAccount %s/%s, with the RBAC the operator gave it, and reads its devices and engine settings from StorageCluster %s/%s",
 		d.cfg.namespace, cmd.serviceAccount, d.cfg.namespace, d.cfg.clusterName)

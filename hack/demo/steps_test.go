@@ -33,6 +33,14 @@ func TestRunnerReportsEachOutcome(t *testing.T) {
 			want:    []string{"==> [2/3] two\n    FAILED after 0s: boom\n    log: /x/two.log\n    all logs: /logs\n", "==> [3/3] three: not run\n"},
 		},
 		{
+			name: "a skipped step says why and the next steps run",
+			steps: []step{
+				{title: "one", run: func(context.Context, sayFunc) error { return skipped("needs %s", "root") }},
+				{title: "two", run: ok},
+			},
+			want: []string{"==> [1/2] one\n    SKIPPED: needs root\n==> [2/2] two\n    ok (0s)\n"},
+		},
+		{
 			name: "an unavailable step says so",
 			steps: []step{
 				{title: "one", run: func(context.Context, sayFunc) error { return notAvailable("no %s yet", "daemon") }},
