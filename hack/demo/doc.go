@@ -9,7 +9,11 @@
 // its ServiceAccount's RBAC, give node demo-node-1 a device (a sparse file on a loop device as
 // root, a plain file otherwise), run its node daemon with the arguments of the DaemonSet the
 // operator made, create a Volume, write data through the volume API and read it back with a
-// checksum, and print what the cluster and the CLI show. No kubelet runs: the demo plays its part.
+// checksum, then (as root) use a volume as a Pod would through the CSI plugins: CreateVolume on
+// the operator's controller plugin, NodeStageVolume and NodePublishVolume on the node daemon's
+// node plugin at kubelet's paths under .demo/kubelet, files written with fsync, unstaged, staged
+// again and read back with checksums, DeleteVolume; and print what the cluster and the CLI show.
+// No kubelet runs: the demo plays its part (and csi-provisioner's).
 //
 // Invariants:
 //   - Everything the demo starts or attaches is written to the state file (.demo/state.json)
@@ -21,4 +25,7 @@
 //   - A step that cannot run because a part of Cobalt is missing says so and the demo stops there
 //     with a non-zero status; no step is ever pretended.
 //   - Every process's output goes to its own file under .demo/logs, and a failing step names it.
+//   - The node DaemonSet's kubelet paths are moved under .demo/kubelet: the demo never touches the
+//     host's kubelet directory. Nothing under .demo/kubelet or the node state directory is removed
+//     while anything is still mounted there.
 package main
