@@ -82,46 +82,57 @@ func loopsBackedUnder(ctx context.Context, dir string) ([]LoopDevice, error) {
 // stopped: it unmounts everything under the demo's kubelet directory (publish bind mounts,
 // staging mounts), detaches loop devices backed by files under nodeState (the plugin's FUSE
 // files), unmounts the FUSE file system, and then removes the kubelet directory. It removes
-// nothing while something is still mounted there, so no volume's files are ever deleted.
-func cleanupCSIHost(ctx context.Context, kubeletDir, nodeState string) error {
+// nothing while something is still mounted there, so no volume's files are ever deleted. It
+// returns what it undid, one line each.
+func cleanupCSIHost(ctx context.Context, kubeletDir, nodeState string) ([]string, error) {
 	var errs []error
+	var done []string
+	unmountAll := func(mps []string) {
+		for _, mp := range mps {
+			if err := unmount(mp); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			done = append(done, "unmounted "+mp)
+		}
+	}
 	mps, err := mountsUnder(kubeletDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, mp := range mps {
-		errs = append(errs, unmount(mp))
-	}
+	unmountAll(mps)
 	// Only root can have attached loop devices or mounted FUSE for the node plugin.
 	if _, err := os.Stat(nodeState); err == nil && os.Geteuid() == 0 {
 		loops, err := loopsBackedUnder(ctx, nodeState)
 		if err != nil {
-			return errors.Join(append(errs, err)...)
+			return done, errors.Join(append(errs, err)...)
 		}
 		for _, l := range loops {
-			errs = append(errs, detachLoop(ctx, l))
+			if err := detachLoop(ctx, l); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			done = append(done, "detached "+l.Device+" ("+l.BackingFile+")")
 		}
 		if mps, err = mountsUnder(nodeState); err != nil {
-			return errors.Join(append(errs, err)...)
+			return done, errors.Join(append(errs, err)...)
 		}
-		for _, mp := range mps {
-			errs = append(errs, unmount(mp))
-		}
+		unmountAll(mps)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return done, err
 	}
 	left, err := mountsUnder(kubeletDir, nodeState)
 	if err != nil {
-		return err
+		return done, err
 	}
 	if len(left) > 0 {
-		return fmt.Errorf("still mounted after unmounting: %s (not removing %s)", strings.Join(left, ", "), kubeletDir)
+		return done, fmt.Errorf("still mounted after unmounting: %s (not removing %s)", strings.Join(left, ", "), kubeletDir)
 	}
 	if err := os.RemoveAll(kubeletDir); err != nil {
-		return fmt.Errorf("remove %s: %w", kubeletDir, err)
+		return done, fmt.Errorf("remove %s: %w", kubeletDir, err)
 	}
-	return nil
+	return done, nil
 }
 
 // unmount unmounts path, detaching it lazily when it is busy or its FUSE server is gone.

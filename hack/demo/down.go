@@ -80,7 +80,11 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 	}
 	// The node daemon is stopped: undo what its CSI node plugin left (mounts under the demo's
 	// kubelet directory, loop devices on its FUSE files) before its directories are removed.
-	if err := cleanupCSIHost(ctx, paths.kubelet, paths.nodeState); err != nil {
+	done, err := cleanupCSIHost(ctx, paths.kubelet, paths.nodeState)
+	for _, d := range done {
+		fmt.Fprintf(out, "    %s\n", d)
+	}
+	if err != nil {
 		errs = append(errs, fmt.Errorf("CSI node plugin leftovers: %w", err))
 	} else {
 		fmt.Fprintf(out, "    nothing is mounted under %s or %s\n", paths.kubelet, paths.nodeState)
@@ -95,7 +99,7 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 			errs = append(errs, fmt.Errorf("remove %s: %w", l.BackingFile, err))
 		}
 	}
-	remove := []string{paths.controlPlane, paths.nodeKubeconfig, paths.operatorKubeconfig}
+	remove := []string{paths.controlPlane, paths.nodeKubeconfig, paths.operatorKubeconfig, paths.csiSocket}
 	if len(errs) == 0 {
 		remove = append(remove, paths.nodeState) // never while the CSI clean-up failed: it may hold mounts
 	}

@@ -64,8 +64,12 @@ func (d *demo) nodePluginArgs(cmd podCommand, say sayFunc) ([]string, error) {
 		}
 	}
 	// Registered before the node daemon starts, so it runs after the daemon has stopped.
-	d.onExit("unmounted everything under "+k.root+", detached the node plugin's loop devices and removed "+k.root, func(ctx context.Context) error {
-		return cleanupCSIHost(ctx, k.root, d.paths.nodeState)
+	d.onExit("nothing of the node plugin is left mounted or attached; removed "+k.root, func(ctx context.Context) error {
+		done, err := cleanupCSIHost(ctx, k.root, d.paths.nodeState)
+		for _, what := range done {
+			fmt.Fprintf(d.out, "    %s (left by the node plugin)\n", what)
+		}
+		return err
 	})
 	args, changed := rewriteKubeletArgs(cmd.args, cmd.kubeletDir, k.root)
 	say("CSI node plugin: the DaemonSet mounts the kubelet directory %s; the demo plays kubelet in %s instead:", cmd.kubeletDir, k.root)
