@@ -62,6 +62,15 @@
 // use cannot be freed at once: they are listed in Recovery.Busy (and logged) and are freed by
 // autoclear later. Then New mounts afresh.
 //
+// A previous process can also be stuck instead of dead: killed while one of its threads waited in
+// the kernel for I/O to one of its own loop devices (an fsync or detach in Remove), it cannot
+// exit, so its connection stays open and answers nothing, and everything that touches those
+// loop devices (losetup -a included) waits with it. New takes a server at MountDir that does not
+// answer a stat within Options.StuckTimeout for such a process and aborts its connection through
+// fusectl (/sys/fs/fuse/connections/<dev>/abort, mounting fusectl if needed): the waiting I/O
+// fails with EIO, the old process exits, and recovery goes on as after a death. MountDir belongs
+// to one daemon, so no other server is aborted.
+//
 // # Reclaim deadlocks
 //
 // This process sits in the kernel's writeback path: reclaim may wait on a loop device that waits

@@ -86,12 +86,12 @@ func New(ctx context.Context, opts Options) (*Frontend, error) {
 	dir := filepath.Join(parent, filepath.Base(opts.MountDir))
 	f.opts.MountDir = dir
 
-	f.recovery, err = recoverMountDir(ctx, dir, opts.DetachTimeout)
+	f.recovery, err = recoverMountDir(ctx, dir, opts.DetachTimeout, opts.StuckTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("recover %s: %w", dir, err)
 	}
 	if r := f.recovery; r.DeadMounts > 0 || len(r.Detached) > 0 || len(r.Busy) > 0 {
-		log.Info("cleaned up after a previous process", "mountDir", dir, "deadMounts", r.DeadMounts,
+		log.Info("cleaned up after a previous process", "mountDir", dir, "abortedConnections", r.Aborted, "deadMounts", r.DeadMounts,
 			"detached", r.Detached, "busy", r.Busy)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {

@@ -35,6 +35,10 @@ type Options struct {
 	// DetachTimeout is how long Remove and New wait for the kernel to let go of a loop device
 	// before they call it busy (default 2s).
 	DetachTimeout time.Duration
+	// StuckTimeout is how long New waits for the FUSE server at MountDir to answer before it
+	// takes that server for stuck (a previous daemon that cannot exit) and aborts its connection
+	// (default 5s).
+	StuckTimeout time.Duration
 	// DisableIOFlusher leaves the process without PR_SET_IO_FLUSHER (see the package doc).
 	DisableIOFlusher bool
 	// Log receives recovery reports and I/O errors.
@@ -57,6 +61,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.MountDir = dir
 	if o.MaxWrite == 0 {
 		o.MaxWrite = DefaultMaxWrite
+	}
+	if o.StuckTimeout == 0 {
+		o.StuckTimeout = 5 * time.Second
 	}
 	if o.MaxWrite < 4096 {
 		return o, fmt.Errorf("fuseloop options: MaxWrite %d is below 4096", o.MaxWrite)

@@ -14,12 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// livenessTimeout bounds the stat that tells a live FUSE mount from a dead one: a server that
-// is alive but stuck would otherwise hang New.
-const livenessTimeout = 5 * time.Second
-
 // Recovery reports what New found and cleaned up from a previous process at MountDir.
 type Recovery struct {
+	// Aborted is how many FUSE connections at MountDir New aborted because their server did not
+	// answer (a previous daemon stuck on its way out: a thread waiting in the kernel for I/O to a
+	// loop device that only its own, dying, FUSE server could complete).
+	Aborted int
 	// DeadMounts is how many dead FUSE mounts (their server gone: "transport endpoint is not
 	// connected") New lazily unmounted from MountDir.
 	DeadMounts int
@@ -43,7 +43,7 @@ type StaleDevice struct {
 // loop devices bound to files under dir (or marks them autoclear when they are in use) and
 // lazily unmounts dead FUSE mounts at dir. A live FUSE server at dir, or a mount that is not
 // FUSE, is an error: dir belongs to someone else.
-func recoverMountDir(ctx context.Context, dir string, detachTimeout time.Duration) (Recovery, error) {
+func recoverMountDir(ctx context.Context, dir string, detachTimeout, stuckTimeout time.Duration) (Recovery, error) {
 	var rec Recovery
 	// Read the loop devices first: the paths the kernel shows for their backing files stop
 	// naming dir once the mount is detached.
@@ -65,7 +65,21 @@ func recoverMountDir(ctx context.Context, dir string, detachTimeout time.Duratio
 		}
 	}
 	if len(mounts) > 0 {
-		alive, err := fuseMountAlive(ctx, dir)
+		alive, err := fuseMountAlive(ctx, dir, stuckTimeout)
+		if errors.Is(err, errStuck) {
+			// A server that does not answer is a previous daemon that cannot exit: one of its
+			// threads waits in the kernel for I/O to a loop device bound to its own file, which
+			// only its (dying) FUSE server could complete, and its connection lives until that
+			// thread returns. Aborting the connection fails that I/O (EIO), lets it exit, and
+			// frees the devices. dir belongs to this daemon alone, so no one else's server is hit.
+			for _, m := range mounts {
+				if aerr := abortConnection(m); aerr != nil {
+					return rec, fmt.Errorf("%w; aborting its connection: %w", err, aerr)
+				}
+				rec.Aborted++
+			}
+			alive, err = fuseMountAlive(ctx, dir, stuckTimeout)
+		}
 		if err != nil {
 			return rec, err
 		}
@@ -104,15 +118,18 @@ func recoverMountDir(ctx context.Context, dir string, detachTimeout time.Duratio
 	return rec, nil
 }
 
+// errStuck: the FUSE server at a mount did not answer a stat in time.
+var errStuck = errors.New("its FUSE server is alive but stuck")
+
 // fuseMountAlive stats dir: ENOTCONN means the server is gone. The stat runs aside so that a
-// server that is alive but stuck fails New after livenessTimeout instead of hanging it.
-func fuseMountAlive(ctx context.Context, dir string) (bool, error) {
+// server that is alive but stuck returns errStuck after timeout instead of hanging New.
+func fuseMountAlive(ctx context.Context, dir string, timeout time.Duration) (bool, error) {
 	done := make(chan error, 1)
 	go func() {
 		var st unix.Stat_t
 		done <- unix.Stat(dir, &st)
 	}()
-	t := time.NewTimer(livenessTimeout)
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case err := <-done:
@@ -124,7 +141,7 @@ func fuseMountAlive(ctx context.Context, dir string) (bool, error) {
 		}
 		return true, nil
 	case <-t.C:
-		return false, fmt.Errorf("stat %s: no answer in %v: its FUSE server is alive but stuck", dir, livenessTimeout)
+		return false, fmt.Errorf("stat %s: no answer in %v: %w", dir, timeout, errStuck)
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
@@ -162,4 +179,24 @@ func releaseStale(ctx context.Context, n int, path string, timeout time.Duration
 		return false, fmt.Errorf("LOOP_CLR_FD %s: %w", loopPath(n), err)
 	}
 	return waitUnbound(ctx, timeout, boundToPath)
+}
+
+// fusectlDir is where the kernel's fusectl file system lists FUSE connections.
+const fusectlDir = "/sys/fs/fuse/connections"
+
+// abortConnection aborts the FUSE connection of mount m through fusectl (mounting fusectl when
+// it is not): every request waiting on it fails, and the server's /dev/fuse is dead.
+func abortConnection(m *mountinfo.Info) error {
+	// The connection's directory is named by the kernel's dev_t of the mount (major<<20 | minor).
+	id := uint64(m.Major)<<20 | uint64(m.Minor)
+	abort := fmt.Sprintf("%s/%d/abort", fusectlDir, id)
+	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount fusectl at %s: %w", fusectlDir, err)
+		}
+	}
+	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
+		return fmt.Errorf("abort FUSE connection %d of %s: %w", id, m.Mountpoint, err)
+	}
+	return nil
 }

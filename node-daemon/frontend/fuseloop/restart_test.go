@@ -160,3 +160,63 @@ func TestNewRefusesLiveMount(t *testing.T) {
 		t.Fatalf("the first Frontend stopped working after the refused New: %v", err)
 	}
 }
+
+// TestNewAbortsAStuckServer: a previous daemon that cannot exit (here: stopped with SIGSTOP, as a
+// daemon with a thread stuck in the kernel on its own loop device is for FUSE's purposes) keeps
+// its connection alive but answers nothing. New aborts that connection instead of failing or
+// hanging: the old devices fail with EIO, and the volumes can be exposed again.
+func TestNewAbortsAStuckServer(t *testing.T) {
+	requireHost(t)
+	dir := filepath.Join(t.TempDir(), "mnt")
+	t.Cleanup(func() { sweep(t, dir) })
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"="+dir)
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	})
+	devs := map[string]string{}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+		id, path, _ := strings.Cut(sc.Text(), " ")
+		devs[id] = path
+	}
+	held := openDirect(t, devs["vol-held"])
+	defer held.Close()
+	if err := child.Process.Signal(unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	f := newTestFrontend(t, Options{MountDir: dir, DetachTimeout: 200 * time.Millisecond, StuckTimeout: time.Second})
+	if rec := f.Recovery(); rec.Aborted != 1 || rec.DeadMounts != 1 {
+		t.Errorf("Recovery = %+v, want 1 aborted connection and 1 dead mount", rec)
+	}
+	t.Logf("New aborted the stuck server's connection in %s", time.Since(start).Round(time.Millisecond))
+	if _, err := held.ReadAt(alignedBuf(4096), 0); !errors.Is(err, unix.EIO) {
+		t.Fatalf("read from the device of the aborted server: %v, want EIO", err)
+	}
+	b := newMemBackend(4 * MiB)
+	dev, err := f.Expose(t.Context(), "vol-held", 4*MiB, b)
+	if err != nil {
+		t.Fatalf("Expose after the abort: %v", err)
+	}
+	d := openDirect(t, dev.Path)
+	defer d.Close()
+	if _, err := d.WriteAt(pattern(4096, 0, 9), 0); err != nil {
+		t.Fatalf("write after the abort: %v", err)
+	}
+}
