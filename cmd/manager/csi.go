@@ -30,7 +30,7 @@ func addCSIServer(mgr ctrl.Manager, endpoint, namespace string) error {
 	}
 	srv := &driver.Server{
 		Endpoint:   endpoint,
-		Identity:   &driver.Identity{Controller: true, Ready: cs.Ready},
+		Identity:   &driver.Identity{Ready: cs.Ready},
 		Controller: cs,
 		Log:        log,
 	}

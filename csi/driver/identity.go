@@ -14,15 +14,15 @@ import (
 // daemon's stores).
 type ProbeFunc func(ctx context.Context) error
 
-// Identity is the CSI Identity service both plugins serve. The controller plugin advertises the
-// controller service and volume accessibility constraints; both advertise online expansion.
+// Identity is the CSI Identity service both plugins serve. GetPluginCapabilities describes the
+// driver as a whole (as the CSI spec asks of a plugin split into a controller and a node part,
+// and as csi-sanity reads it from the node endpoint): the controller service, volume
+// accessibility constraints, online expansion. Each endpoint serves only its own service.
 type Identity struct {
 	csi.UnimplementedIdentityServer
 
 	// Version is the plugin's version, reported by GetPluginInfo.
 	Version string
-	// Controller is true for the controller plugin.
-	Controller bool
 	// Ready says whether the plugin can do its job; nil means always ready.
 	Ready ProbeFunc
 }
@@ -36,22 +36,20 @@ func (i *Identity) GetPluginInfo(context.Context, *csi.GetPluginInfoRequest) (*c
 	return &csi.GetPluginInfoResponse{Name: Name, VendorVersion: v}, nil
 }
 
-// GetPluginCapabilities returns what the plugin offers.
+// GetPluginCapabilities returns what the driver offers.
 func (i *Identity) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
 	caps := []*csi.PluginCapability{{
 		Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{
 			Type: csi.PluginCapability_VolumeExpansion_ONLINE,
 		}},
 	}}
-	if i.Controller {
-		for _, t := range []csi.PluginCapability_Service_Type{
-			csi.PluginCapability_Service_CONTROLLER_SERVICE,
-			csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS,
-		} {
-			caps = append(caps, &csi.PluginCapability{
-				Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{Type: t}},
-			})
-		}
+	for _, t := range []csi.PluginCapability_Service_Type{
+		csi.PluginCapability_Service_CONTROLLER_SERVICE,
+		csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS,
+	} {
+		caps = append(caps, &csi.PluginCapability{
+			Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{Type: t}},
+		})
 	}
 	return &csi.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
 }

@@ -52,7 +52,7 @@ func TestCSISanity(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	cs := &driver.Server{Endpoint: "unix://" + ctrlSock, Identity: &driver.Identity{Controller: true}, Controller: srv,
+	cs := &driver.Server{Endpoint: "unix://" + ctrlSock, Identity: &driver.Identity{}, Controller: srv,
 		Log: testr.New(t).WithName("csi-controller-server")}
 	lis, err := driver.Listen(cs.Endpoint)
 	if err != nil {
