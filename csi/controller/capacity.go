@@ -48,6 +48,28 @@ func VolumeSize(r *csi.CapacityRange) (int64, error) {
 	return size, nil
 }
 
+// MinXFSSize is the smallest file system mkfs.xfs makes: it refuses anything under 300 MB.
+const MinXFSSize int64 = 300 << 20
+
+// FileSystemMinimum raises size to the smallest file system that the capabilities' fs_type can
+// be made with (xfs: MinXFSSize), when the capacity range allows it; when its limit does not, it
+// is OutOfRange with a message saying why, so that the claim's events explain it rather than a
+// failed mkfs when the Pod starts.
+func FileSystemMinimum(size int64, r *csi.CapacityRange, caps []*csi.VolumeCapability) (int64, error) {
+	for _, c := range caps {
+		if c.GetMount() == nil || c.GetMount().GetFsType() != "xfs" || size >= MinXFSSize {
+			continue
+		}
+		if limit := r.GetLimitBytes(); limit > 0 && limit < MinXFSSize {
+			return 0, status.Errorf(codes.OutOfRange,
+				"an xfs volume needs at least %s (mkfs.xfs makes no smaller file system), and the limit is %s: ask for more, or use ext4",
+				bytesString(MinXFSSize), bytesString(limit))
+		}
+		return MinXFSSize, nil
+	}
+	return size, nil
+}
+
 // sizeInRange reports whether a volume of size bytes satisfies r.
 func sizeInRange(size int64, r *csi.CapacityRange) bool {
 	return size >= r.GetRequiredBytes() && (r.GetLimitBytes() == 0 || size <= r.GetLimitBytes())

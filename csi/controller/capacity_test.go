@@ -47,3 +47,33 @@ func TestVolumeSize(t *testing.T) {
 		})
 	}
 }
+
+func TestFileSystemMinimum(t *testing.T) {
+	mount := func(fs string) []*csi.VolumeCapability {
+		return []*csi.VolumeCapability{{AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: fs}}}}
+	}
+	block := []*csi.VolumeCapability{{AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}}}}
+	for _, tc := range []struct {
+		name  string
+		size  int64
+		limit int64
+		caps  []*csi.VolumeCapability
+		want  int64
+		code  codes.Code
+	}{
+		{name: "ext4 small stays", size: 64 << 20, caps: mount("ext4"), want: 64 << 20},
+		{name: "default fs stays", size: 64 << 20, caps: mount(""), want: 64 << 20},
+		{name: "block stays", size: 64 << 20, caps: block, want: 64 << 20},
+		{name: "xfs small grows", size: 128 << 20, caps: mount("xfs"), want: MinXFSSize},
+		{name: "xfs small grows within limit", size: 128 << 20, limit: 1 << 30, caps: mount("xfs"), want: MinXFSSize},
+		{name: "xfs large stays", size: 1 << 30, caps: mount("xfs"), want: 1 << 30},
+		{name: "xfs limit too low", size: 128 << 20, limit: 256 << 20, caps: mount("xfs"), code: codes.OutOfRange},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := FileSystemMinimum(tc.size, &csi.CapacityRange{RequiredBytes: tc.size, LimitBytes: tc.limit}, tc.caps)
+			if status.Code(err) != tc.code || (err == nil && got != tc.want) {
+				t.Fatalf("FileSystemMinimum = %d, %v; want %d, code %v", got, err, tc.want, tc.code)
+			}
+		})
+	}
+}

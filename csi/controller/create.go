@@ -67,6 +67,9 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 	if err != nil {
 		return nil, err
 	}
+	if size, err = FileSystemMinimum(size, req.GetCapacityRange(), req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
 	params, err := parseParameters(req.GetParameters())
 	if err != nil {
 		return nil, err

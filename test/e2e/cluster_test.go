@@ -26,7 +26,7 @@ const (
 	clusterName      = "e2e"
 	// leaseName is the operator's leader election lease (cmd/manager).
 	leaseName  = "cobalt-operator.storage.cobalt.io"
-	usableSize = int64(1 << 30)
+	usableSize = int64(2 << 30)
 	ext4Size   = int64(128 << 20)
 )
 

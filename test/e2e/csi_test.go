@@ -346,12 +346,19 @@ func csiSteps() {
 	It("9: a claim is expanded online (xfs): the Volume grows and df in the Pod shows it", func(ctx SpecContext) {
 		// ext4 grows online only with CAP_SYS_RESOURCE, which root on this CI machine does not
 		// hold (resize2fs: "Permission denied to resize filesystem"); xfs_growfs needs
-		// CAP_SYS_ADMIN only, so the online expansion runs on StorageClass cobalt-xfs here.
+		// CAP_SYS_ADMIN only, so the online expansion runs on StorageClass cobalt-xfs here. The
+		// claim asks for 128Mi: mkfs.xfs makes nothing under 300 MB, so the driver provisions
+		// 300Mi and the claim says so.
 		Expect(s.c.Create(ctx, claim("grow", "cobalt-xfs", "128Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
 		Expect(s.c.Create(ctx, workloadPod("grow", "grow", false, "files", "/data", "1", "4096"))).To(Succeed())
 		log := waitLogLine(ctx, "grow", "STATFS", 4*time.Minute)
 		before := statfsTotal(logLines(log, "STATFS"))
-		Expect(before).To(BeNumerically("<", 128<<20))
+		Expect(before).To(BeNumerically("<", 300<<20))
+		Eventually(func(g Gomega) {
+			var got corev1.PersistentVolumeClaim
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "grow"}, &got)).To(Succeed())
+			g.Expect(got.Status.Capacity.Storage().String()).To(Equal("300Mi"), "capacity of an xfs claim of 128Mi")
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 		var pvc corev1.PersistentVolumeClaim
 		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "grow"}, &pvc)).To(Succeed())
 		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("512Mi")
