@@ -54,11 +54,10 @@ func runChild(dir string) int {
 	return 0
 }
 
-func TestRestartAfterKill(t *testing.T) {
-	requireHost(t)
-	dir := filepath.Join(t.TempDir(), "mnt")
-	t.Cleanup(func() { sweep(t, dir) }) // whatever a failure left, off the shared host
-
+// startChild runs the test binary as a daemon serving vol-held and vol-idle at dir (runChild)
+// and returns it with the devices it exposed; the child is killed when the test ends.
+func startChild(t *testing.T, dir string) (*exec.Cmd, map[string]string) {
+	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), childEnv+"="+dir)
 	child.Stderr = os.Stderr
@@ -84,6 +83,15 @@ func TestRestartAfterKill(t *testing.T) {
 		id, path, _ := strings.Cut(sc.Text(), " ")
 		devs[id] = path
 	}
+	return child, devs
+}
+
+func TestRestartAfterKill(t *testing.T) {
+	requireHost(t)
+	dir := filepath.Join(t.TempDir(), "mnt")
+	t.Cleanup(func() { sweep(t, dir) }) // whatever a failure left, off the shared host
+
+	child, devs := startChild(t, dir)
 	if len(devs) != 2 {
 		t.Fatalf("child exposed %v, want vol-held and vol-idle", devs)
 	}
@@ -169,31 +177,7 @@ func TestNewAbortsAStuckServer(t *testing.T) {
 	requireHost(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
 	t.Cleanup(func() { sweep(t, dir) })
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"="+dir)
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = child.Process.Kill()
-		_ = child.Wait()
-	})
-	devs := map[string]string{}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && sc.Text() != "ready" {
-		id, path, _ := strings.Cut(sc.Text(), " ")
-		devs[id] = path
-	}
+	child, devs := startChild(t, dir)
 	held := openDirect(t, devs["vol-held"])
 	defer held.Close()
 	if err := child.Process.Signal(unix.SIGSTOP); err != nil {
