@@ -511,9 +511,18 @@ func csiSteps() {
 			after = readyStore(g, ctx, s.usable.path).Status.Used.Value()
 			g.Expect(after).To(BeNumerically("<", before.Status.Used.Value()), "Store used bytes after the claims went")
 		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
-		staged, err := mountsUnder(s.env.kubeletDir)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(staged).To(BeEmpty(), "mounts left under the kubelet directory")
+		// Kubelet unpublishes and unstages as the Pods go: no CSI mount of a Cobalt volume stays.
+		Eventually(func(g Gomega) {
+			mounts, err := mountsUnder(s.env.kubeletDir)
+			g.Expect(err).NotTo(HaveOccurred())
+			var staged []string
+			for _, m := range mounts {
+				if strings.Contains(m, "/kubernetes.io~csi/") || strings.Contains(m, "/plugins/kubernetes.io/csi/") {
+					staged = append(staged, m)
+				}
+			}
+			g.Expect(staged).To(BeEmpty(), "staged or published CSI mounts left under the kubelet directory")
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 		Expect(s.c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNamespace}})).To(Succeed())
 		GinkgoWriter.Printf("claims deleted: Volumes and PVs gone, Store used %s -> %d bytes, no staged or published mount left\n", before.Status.Used, after)
 	}, SpecTimeout(6*time.Minute))
