@@ -37,13 +37,17 @@ func TestCSIPluginServesWithoutLeadership(t *testing.T) {
 			AcquireTime: &now, RenewTime: &now},
 	})).To(Succeed())
 
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "cobalt-controller-manager"}}
+	g.Expect(testClient.Create(ctx, sa)).To(Succeed())
+
 	endpoint := "unix://" + filepath.Join(t.TempDir(), "csi.sock")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, testConfig, options{metricsAddr: "0", probeAddr: "0", heartbeatTimeout: time.Minute,
 			caSecret: ns.Name + "/cobalt-ca", leaderElect: true, leaderElectionNamespace: ns.Name,
-			csiEndpoint: endpoint, csiNamespace: ns.Name, skipControllerNameValidation: true})
+			csiEndpoint: endpoint, csiNamespace: ns.Name, skipControllerNameValidation: true,
+			owner: client.ObjectKeyFromObject(sa)})
 	}()
 
 	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -70,6 +74,12 @@ func TestCSIPluginServesWithoutLeadership(t *testing.T) {
 	var lease coordinationv1.Lease
 	g.Expect(testClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: leaderElectionID}, &lease)).To(Succeed())
 	g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(Equal("another-replica"), "this replica is not the leader")
+	// The sidecars' Leases exist, owned by the ServiceAccount, so uninstalling removes them.
+	for _, name := range driver.SidecarLeaseNames() {
+		var l coordinationv1.Lease
+		g.Expect(testClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: name}, &l)).To(Succeed(), "sidecar Lease %s", name)
+		g.Expect(l.OwnerReferences).To(ContainElement(And(HaveField("Kind", "ServiceAccount"), HaveField("Name", sa.Name))), "owner of Lease %s", name)
+	}
 
 	stop()
 	g.Eventually(done, 40*time.Second).Should(Receive(BeNil()), "the manager stops cleanly when its context ends")

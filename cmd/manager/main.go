@@ -244,6 +244,16 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 			return err
 		}
 	}
+	if opts.csiEndpoint != "" {
+		// The CSI sidecars in this pod elect their leaders with Leases of their own, in this
+		// namespace; made owned here, they go with the installation too.
+		for _, name := range driver.SidecarLeaseNames() {
+			lease := types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: name}
+			if _, err := ensureOwnedLease(ctx, direct, lease, opts.owner); err != nil {
+				return err
+			}
+		}
+	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}

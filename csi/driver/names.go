@@ -1,5 +1,7 @@
 package driver
 
+import "strings"
+
 const (
 	// Name is the CSI driver's name: the StorageClass provisioner and the CSIDriver object's name.
 	Name = "csi.cobalt.io"
@@ -16,3 +18,11 @@ const (
 	// ContextVolume is the volume context key naming the Volume object, "<namespace>/<name>".
 	ContextVolume = "storage.cobalt.io/volume"
 )
+
+// SidecarLeaseNames are the leader election Leases of the upstream sidecars the controller plugin
+// runs with, as they name them from the driver's name: csi-provisioner's and csi-resizer's. The
+// operator creates them owned by its ServiceAccount, so that uninstalling it removes them.
+func SidecarLeaseNames() []string {
+	base := strings.ReplaceAll(Name, ".", "-")
+	return []string{base, "external-resizer-" + base}
+}
