@@ -377,7 +377,7 @@ func csiSteps() {
 			vol := volumeOfClaim(g, ctx, "grow")
 			g.Expect(vol.Status.AllocatedSize.Cmp(resource.MustParse("512Mi"))).To(BeNumerically(">=", 0), "Volume allocated size")
 		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
-		GinkgoWriter.Printf("online expansion 128Mi -> 512Mi: df in the Pod %d -> %d bytes, in %s, the Pod never restarted\n",
+		GinkgoWriter.Printf("online expansion 300Mi (asked 128Mi) -> 512Mi: df in the Pod %d -> %d bytes, in %s, the Pod never restarted\n",
 			before, after, time.Since(start).Round(time.Second))
 		var p corev1.Pod
 		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "grow"}, &p)).To(Succeed())
