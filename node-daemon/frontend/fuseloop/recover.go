@@ -191,8 +191,12 @@ func abortConnection(m *mountinfo.Info) error {
 	id := uint64(m.Major)<<20 | uint64(m.Minor)
 	abort := fmt.Sprintf("%s/%d/abort", fusectlDir, id)
 	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
+		// fusectl is not mounted (no systemd mounted it at boot): mount it for the abort and
+		// take it off again, leaving the host's mounts as they were.
 		if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("mount fusectl at %s: %w", fusectlDir, err)
+		} else if err == nil {
+			defer func() { _ = unix.Unmount(fusectlDir, unix.MNT_DETACH) }()
 		}
 	}
 	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
