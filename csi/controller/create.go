@@ -167,21 +167,12 @@ func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 // waitPlaced polls vol until its node created it, or the operator found no Store for it.
 func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha1.Volume, error) {
 	key := vol.Namespace + "/" + vol.Name
-	last := vol
-	err := s.poll(ctx, func(ctx context.Context) (bool, error) {
-		v, err := s.getVolume(ctx, vol.Name)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return false, ctx.Err()
-		case err != nil:
-			return false, internal(err, "read Volume "+key)
-		case v == nil:
-			return false, status.Errorf(codes.Aborted, "Volume %s was deleted while waiting for it to be created; retry", key)
-		}
-		last = v
-		return isProvisioned(v) || isUnschedulable(v), nil
-	})
+	gone := status.Errorf(codes.Aborted, "Volume %s was deleted while waiting for it to be created; retry", key)
+	last, err := s.pollVolume(ctx, vol.Name, gone, func(v *v1alpha1.Volume) bool { return isProvisioned(v) || isUnschedulable(v) })
 	if err != nil {
+		if last == nil {
+			last = vol
+		}
 		return nil, waitError(err, fmt.Sprintf("Volume %s to be created on a Store (%s)", key, readyState(last)))
 	}
 	return last, nil

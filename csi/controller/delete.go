@@ -9,7 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
 // DeleteVolume deletes the Volume and returns once it is gone, that is once its node freed its
@@ -57,14 +58,6 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 
 // waitGone polls until the Volume named name no longer exists.
 func (s *Server) waitGone(ctx context.Context, name string) error {
-	return s.poll(ctx, func(ctx context.Context) (bool, error) {
-		v, err := s.getVolume(ctx, name)
-		if err != nil && ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		if err != nil {
-			return false, internal(err, "read Volume "+client.ObjectKey{Namespace: s.namespace, Name: name}.String())
-		}
-		return v == nil, nil
-	})
+	_, err := s.pollVolume(ctx, name, nil, func(*v1alpha1.Volume) bool { return false })
+	return err
 }

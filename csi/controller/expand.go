@@ -67,21 +67,14 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	}
 	want := vol.Spec.Size.Value()
 
-	last := vol
-	err = s.poll(ctx, func(ctx context.Context) (bool, error) {
-		v, err := s.getVolume(ctx, id)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return false, ctx.Err()
-		case err != nil:
-			return false, internal(err, "read Volume "+key)
-		case v == nil:
-			return false, status.Errorf(codes.NotFound, "Volume %s was deleted while it was being expanded", key)
-		}
-		last = v
-		return v.Status.AllocatedSize != nil && v.Status.AllocatedSize.Value() >= want, nil
+	gone := status.Errorf(codes.NotFound, "Volume %s was deleted while it was being expanded", key)
+	last, err := s.pollVolume(ctx, id, gone, func(v *v1alpha1.Volume) bool {
+		return v.Status.AllocatedSize != nil && v.Status.AllocatedSize.Value() >= want
 	})
 	if err != nil {
+		if last == nil {
+			last = vol
+		}
 		return nil, waitError(err, fmt.Sprintf("Volume %s to grow to %s (%s)", key, bytesString(want), resizingState(last)))
 	}
 	return &csi.ControllerExpandVolumeResponse{CapacityBytes: last.Status.AllocatedSize.Value(), NodeExpansionRequired: true}, nil

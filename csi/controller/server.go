@@ -120,29 +120,38 @@ func (s *Server) begin(name string) (func(), error) {
 // readTimeout bounds one API read inside a wait.
 const readTimeout = 30 * time.Second
 
-// poll calls check every PollInterval until it returns true or an error, or ctx ends (bounded by
-// MaxWait). When ctx ends first it returns the context's error.
-func (s *Server) poll(ctx context.Context, check func(context.Context) (bool, error)) error {
+// pollVolume reads the Volume named name every PollInterval until done says so, the Volume is
+// gone, a read fails, or ctx ends (bounded by MaxWait); it returns the last Volume read (nil once
+// gone; on an error, the last Volume read before it, or nil). When the Volume is gone, gone is the result: nil ends the wait successfully (waiting
+// for a deletion), a status error ends it with that error. A read that fails is Internal, unless
+// ctx ended meanwhile: then the context's error, which waitError turns into DeadlineExceeded.
+func (s *Server) pollVolume(ctx context.Context, name string, gone error, done func(*v1alpha1.Volume) bool) (*v1alpha1.Volume, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.maxWait)
 	defer cancel()
 	t := time.NewTicker(s.pollInterval)
 	defer t.Stop()
+	var last *v1alpha1.Volume
 	for {
 		// A read inside a wait is not cut short by the wait's deadline: client-go's rate limiter
 		// refuses a request that might not finish before it, which would turn a timeout into an
 		// Internal error. Each read gets readTimeout of its own; the deadline is checked between.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
-		done, err := check(rctx)
+		v, err := s.getVolume(rctx, name)
 		rcancel()
-		if err != nil && ctx.Err() != nil {
-			return ctx.Err()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return last, ctx.Err()
+		case err != nil:
+			return last, internal(err, "read Volume "+s.namespace+"/"+name)
+		case v == nil:
+			return nil, gone
+		case done(v):
+			return v, nil
 		}
-		if err != nil || done {
-			return err
-		}
+		last = v
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return last, ctx.Err()
 		case <-t.C:
 		}
 	}
