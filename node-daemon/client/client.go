@@ -12,7 +12,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
-	"github.com/cobaltstore/cobalt/node-daemon/server"
 )
 
 // Client is a connection to one node daemon. It is safe for concurrent use.
@@ -32,13 +31,13 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
-		grpc.WithInitialWindowSize(server.StreamWindow),
-		grpc.WithInitialConnWindowSize(server.ConnWindow),
-		grpc.WithWriteBufferSize(server.SocketBuffer),
-		grpc.WithReadBufferSize(server.SocketBuffer),
+		grpc.WithInitialWindowSize(nodepb.StreamWindow),
+		grpc.WithInitialConnWindowSize(nodepb.ConnWindow),
+		grpc.WithWriteBufferSize(nodepb.SocketBuffer),
+		grpc.WithReadBufferSize(nodepb.SocketBuffer),
 		grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(server.MaxMessageSize),
-			grpc.MaxCallSendMsgSize(server.MaxMessageSize),
+			grpc.MaxCallRecvMsgSize(nodepb.MaxMessageSize),
+			grpc.MaxCallSendMsgSize(nodepb.MaxMessageSize),
 		),
 	)
 	if err != nil {

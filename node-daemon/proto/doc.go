@@ -9,7 +9,9 @@
 //     read/write/flush/trim at byte offsets; this is what the operator and the CLI use.
 //
 // Every request names its store by UUID. Status codes are part of the contract and documented on
-// each service.
+// each service. The limits both ends configure (message and I/O sizes, flow-control windows,
+// transaction and page bounds) are in limits.go, written by hand beside the generated code: the
+// server enforces them and node-daemon/client dials with them.
 package nodepb
 
 //go:generate make -C ../.. proto

@@ -42,15 +42,15 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.S
 	s := &Server{health: health.NewServer(), log: log}
 	opts := append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(tlsConfig)),
-		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.MaxRecvMsgSize(nodepb.MaxMessageSize),
+		grpc.MaxSendMsgSize(nodepb.MaxMessageSize),
 		// Fixed, large flow-control windows: a 16 MiB write never waits for window updates, and
 		// no BDP-estimation pings run on the I/O path.
-		grpc.InitialWindowSize(StreamWindow),
-		grpc.InitialConnWindowSize(ConnWindow),
+		grpc.InitialWindowSize(nodepb.StreamWindow),
+		grpc.InitialConnWindowSize(nodepb.ConnWindow),
 		// Large socket buffers: a 1 MiB write goes out in a few syscalls, not one per 32 KiB.
-		grpc.WriteBufferSize(SocketBuffer),
-		grpc.ReadBufferSize(SocketBuffer),
+		grpc.WriteBufferSize(nodepb.SocketBuffer),
+		grpc.ReadBufferSize(nodepb.SocketBuffer),
 		// Handle streams on a fixed pool of goroutines instead of one new goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),

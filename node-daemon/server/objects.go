@@ -43,8 +43,8 @@ func (s *objectService) Commit(ctx context.Context, req *nodepb.CommitRequest) (
 	if len(req.GetOps()) == 0 {
 		return nil, invalid("transaction has no ops")
 	}
-	if len(req.GetOps()) > MaxOps {
-		return nil, invalid(fmt.Sprintf("transaction has %d ops, at most %d allowed", len(req.GetOps()), MaxOps))
+	if len(req.GetOps()) > nodepb.MaxOps {
+		return nil, invalid(fmt.Sprintf("transaction has %d ops, at most %d allowed", len(req.GetOps()), nodepb.MaxOps))
 	}
 	ops := make([]objstore.Op, 0, len(req.GetOps()))
 	for i, p := range req.GetOps() {
@@ -68,8 +68,8 @@ func (s *objectService) Read(ctx context.Context, req *nodepb.ReadObjectRequest)
 	if err := checkRef(req.GetRef()); err != nil {
 		return nil, err
 	}
-	if req.GetOffset() < 0 || req.GetLength() < 0 || req.GetLength() > MaxIOSize {
-		return nil, invalid(fmt.Sprintf("offset %d and length %d must be non-negative, length at most %d", req.GetOffset(), req.GetLength(), MaxIOSize))
+	if req.GetOffset() < 0 || req.GetLength() < 0 || req.GetLength() > nodepb.MaxIOSize {
+		return nil, invalid(fmt.Sprintf("offset %d and length %d must be non-negative, length at most %d", req.GetOffset(), req.GetLength(), nodepb.MaxIOSize))
 	}
 	data, err := st.Read(ctx, req.GetRef().GetCollection(), req.GetRef().GetObject(), req.GetOffset(), req.GetLength())
 	if err != nil {
@@ -220,11 +220,11 @@ func (s *objectService) ListObjects(ctx context.Context, req *nodepb.ListObjects
 		return nil, invalid("collection is empty")
 	}
 	limit := req.GetLimit()
-	if limit < 0 || limit > MaxListLimit {
-		return nil, invalid(fmt.Sprintf("limit %d must be from 0 to %d", limit, MaxListLimit))
+	if limit < 0 || limit > nodepb.MaxListLimit {
+		return nil, invalid(fmt.Sprintf("limit %d must be from 0 to %d", limit, nodepb.MaxListLimit))
 	}
 	if limit == 0 {
-		limit = DefaultListLimit
+		limit = nodepb.DefaultListLimit
 	}
 	objs, next, err := st.ListObjects(ctx, req.GetCollection(), req.GetStart(), int(limit))
 	if err != nil {

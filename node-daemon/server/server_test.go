@@ -146,7 +146,7 @@ func TestBadRequestsGetCleanErrors(t *testing.T) {
 	if _, err := v.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref("w"), SizeBytes: 64 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Write(ctx, &nodepb.WriteRequest{Ref: ref("w"), Data: make([]byte, server.MaxIOSize+4096)}); status.Code(err) != codes.InvalidArgument {
+	if _, err := v.Write(ctx, &nodepb.WriteRequest{Ref: ref("w"), Data: make([]byte, nodepb.MaxIOSize+4096)}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("oversized write = %v", err) // over MaxIOSize
 	}
 	for off := int64(0); off < 64<<20; off += 8 << 20 {

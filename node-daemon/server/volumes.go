@@ -129,8 +129,8 @@ func (s *volumeService) Write(ctx context.Context, req *nodepb.WriteRequest) (*n
 	if err != nil {
 		return nil, err
 	}
-	if len(req.GetData()) > MaxIOSize {
-		return nil, invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", len(req.GetData()), MaxIOSize))
+	if len(req.GetData()) > nodepb.MaxIOSize {
+		return nil, invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", len(req.GetData()), nodepb.MaxIOSize))
 	}
 	if err := m.Write(ctx, id, req.GetOffset(), req.GetData()); err != nil {
 		return nil, toStatus(err)
@@ -143,8 +143,8 @@ func (s *volumeService) Read(ctx context.Context, req *nodepb.ReadRequest) (*nod
 	if err != nil {
 		return nil, err
 	}
-	if req.GetLength() > MaxIOSize {
-		return nil, invalid(fmt.Sprintf("read of %d bytes exceeds the limit of %d (use ReadStream)", req.GetLength(), MaxIOSize))
+	if req.GetLength() > nodepb.MaxIOSize {
+		return nil, invalid(fmt.Sprintf("read of %d bytes exceeds the limit of %d (use ReadStream)", req.GetLength(), nodepb.MaxIOSize))
 	}
 	data, err := m.Read(ctx, id, req.GetOffset(), req.GetLength())
 	if err != nil {
@@ -204,7 +204,7 @@ func (s *volumeService) WriteStream(stream nodepb.VolumeService_WriteStreamServe
 	}
 }
 
-// ReadStream sends the range in chunks of StreamChunkSize.
+// ReadStream sends the range in chunks of nodepb.StreamChunkSize.
 func (s *volumeService) ReadStream(req *nodepb.ReadRequest, stream nodepb.VolumeService_ReadStreamServer) error {
 	m, id, err := s.manager(req.GetRef())
 	if err != nil {
@@ -219,7 +219,7 @@ func (s *volumeService) ReadStream(req *nodepb.ReadRequest, stream nodepb.Volume
 		return invalid(fmt.Sprintf("range [%d, +%d) is outside volume %q of %d bytes", off, length, id, info.Size))
 	}
 	for pos := int64(0); pos < length; {
-		n := min(int64(StreamChunkSize), length-pos)
+		n := min(int64(nodepb.StreamChunkSize), length-pos)
 		data, err := m.Read(stream.Context(), id, off+pos, n)
 		if err != nil {
 			return toStatus(err)
