@@ -67,10 +67,10 @@ func (f *fakeNodeClient) CreateVolume(_ context.Context, store *v1alpha1.Store, 
 	if f.mu.volumes[store.Name] == nil {
 		f.mu.volumes[store.Name] = map[string]int64{}
 	}
-	if n, ok := f.mu.volumes[store.Name][VolumeID(vol)]; ok {
+	if n, ok := f.mu.volumes[store.Name][vol.NodeVolumeID()]; ok {
 		return VolumeAllocation{AllocatedBytes: n}, nil
 	}
-	f.mu.volumes[store.Name][VolumeID(vol)] = vol.Spec.Size.Value()
+	f.mu.volumes[store.Name][vol.NodeVolumeID()] = vol.Spec.Size.Value()
 	return VolumeAllocation{AllocatedBytes: vol.Spec.Size.Value()}, nil
 }
 
@@ -80,12 +80,12 @@ func (f *fakeNodeClient) ResizeVolume(_ context.Context, store *v1alpha1.Store, 
 	if err := f.record("resize", store, vol); err != nil {
 		return VolumeAllocation{}, err
 	}
-	n, ok := f.mu.volumes[store.Name][VolumeID(vol)]
+	n, ok := f.mu.volumes[store.Name][vol.NodeVolumeID()]
 	if !ok {
-		return VolumeAllocation{}, fmt.Errorf("volume %s not found on store %s", VolumeID(vol), store.Name)
+		return VolumeAllocation{}, fmt.Errorf("volume %s not found on store %s", vol.NodeVolumeID(), store.Name)
 	}
 	n = max(n, vol.Spec.Size.Value())
-	f.mu.volumes[store.Name][VolumeID(vol)] = n
+	f.mu.volumes[store.Name][vol.NodeVolumeID()] = n
 	return VolumeAllocation{AllocatedBytes: n}, nil
 }
 
@@ -95,7 +95,7 @@ func (f *fakeNodeClient) DeleteVolume(_ context.Context, store *v1alpha1.Store, 
 	if err := f.record("delete", store, vol); err != nil {
 		return err
 	}
-	delete(f.mu.volumes[store.Name], VolumeID(vol))
+	delete(f.mu.volumes[store.Name], vol.NodeVolumeID())
 	return nil
 }
 
@@ -114,7 +114,7 @@ func (f *fakeNodeClient) Fail(store string, err error) {
 func (f *fakeNodeClient) Allocated(store string, vol *v1alpha1.Volume) (int64, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, ok := f.mu.volumes[store][VolumeID(vol)]
+	n, ok := f.mu.volumes[store][vol.NodeVolumeID()]
 	return n, ok
 }
 

@@ -8,8 +8,8 @@ import (
 )
 
 // NodeClient is how the Volume reconciler asks the node daemon that serves a Store to create,
-// grow and delete volumes. The node daemon's gRPC client implements it; tests use an in-memory
-// fake.
+// grow and delete volumes. Package nodeapi implements it over the node daemon's gRPC client
+// (cmd/manager wires it in); tests use an in-memory fake.
 //
 // Contract for implementations:
 //   - Safe for concurrent use by several reconciles at once.
@@ -20,7 +20,7 @@ import (
 //     (EndpointPending), so the Volume reconciler never places on or calls such a Store; a Store
 //     without that annotation or without a UUID still gets an error, which the reconciler reports
 //     and retries with backoff.
-//   - A volume is identified by VolumeID(vol) (the Volume object's UID), never by its name, so a
+//   - A volume is identified by vol.NodeVolumeID() (the Volume object's UID), never by its name, so a
 //     deleted and re-created Volume of the same name is a different volume.
 //   - Every method is idempotent: CreateVolume of an existing volume returns its current
 //     allocation; ResizeVolume to a size the volume already has returns its allocation;
@@ -50,6 +50,3 @@ type VolumeAllocation struct {
 // ErrInsufficientCapacity is wrapped by NodeClient errors when a Store has no room for a
 // request.
 var ErrInsufficientCapacity = errors.New("insufficient capacity on store")
-
-// VolumeID is the identity of vol on its node: the Volume object's UID.
-func VolumeID(vol *storagev1alpha1.Volume) string { return string(vol.UID) }

@@ -10,8 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
-	"github.com/cobaltstore/cobalt/controllers"
-	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 )
 
 // cobaltClient returns a Kubernetes client that knows Cobalt's types.
@@ -45,9 +43,9 @@ func resolveVolume(ctx context.Context, g *globalOptions, name string) (addr, st
 	if err := c.Get(ctx, types.NamespacedName{Name: vol.Status.Placement.Store}, &st); err != nil {
 		return "", "", "", fmt.Errorf("get Store %s of Volume %s: %w", vol.Status.Placement.Store, name, err)
 	}
-	addr = st.Annotations[nodeclient.EndpointAnnotation]
+	addr = st.Annotations[storagev1alpha1.AnnotationNodeEndpoint]
 	if addr == "" || st.Status.UUID == "" {
 		return "", "", "", fmt.Errorf("store %s is not served by a node daemon right now", st.Name)
 	}
-	return addr, st.Status.UUID, controllers.VolumeID(&vol), nil
+	return addr, st.Status.UUID, vol.NodeVolumeID(), nil
 }

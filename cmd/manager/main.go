@@ -41,8 +41,8 @@ import (
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	"github.com/cobaltstore/cobalt/controllers/nodeapi"
 	"github.com/cobaltstore/cobalt/csi/driver"
-	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 )
 
@@ -263,7 +263,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 // newNodeClient loads (or on first start creates) the CA Secret caKey, makes owner its owner,
 // issues the operator a client certificate from it and returns the node daemons' mTLS client. c
 // must read the API server directly: the manager's cache does not run yet.
-func newNodeClient(ctx context.Context, c client.Client, caKey, owner types.NamespacedName) (*nodeclient.NodeClient, error) {
+func newNodeClient(ctx context.Context, c client.Client, caKey, owner types.NamespacedName) (*nodeapi.Client, error) {
 	now := time.Now()
 	ca, err := pki.EnsureCASecret(ctx, c, caKey, now)
 	if err != nil {
@@ -286,7 +286,7 @@ func newNodeClient(ctx context.Context, c client.Client, caKey, owner types.Name
 	if err != nil {
 		return nil, fmt.Errorf("node API TLS configuration: %w", err)
 	}
-	nodes, err := nodeclient.NewNodeClient(tlsConfig)
+	nodes, err := nodeapi.New(tlsConfig)
 	if err != nil {
 		return nil, fmt.Errorf("node daemon client: %w", err)
 	}

@@ -206,7 +206,7 @@ func (f *memNodeClient) CreateVolume(_ context.Context, st *v1alpha1.Store, vol 
 	if f.mu.volumes[st.Name] == nil {
 		f.mu.volumes[st.Name] = map[string]int64{}
 	}
-	id := controllers.VolumeID(vol)
+	id := vol.NodeVolumeID()
 	if n, ok := f.mu.volumes[st.Name][id]; ok {
 		return controllers.VolumeAllocation{AllocatedBytes: n}, nil
 	}
@@ -220,7 +220,7 @@ func (f *memNodeClient) ResizeVolume(_ context.Context, st *v1alpha1.Store, vol 
 	if err := f.mu.failing[st.Name]; err != nil {
 		return controllers.VolumeAllocation{}, err
 	}
-	id := controllers.VolumeID(vol)
+	id := vol.NodeVolumeID()
 	n, ok := f.mu.volumes[st.Name][id]
 	if !ok {
 		return controllers.VolumeAllocation{}, fmt.Errorf("volume %s not found on store %s", id, st.Name)
@@ -236,7 +236,7 @@ func (f *memNodeClient) DeleteVolume(_ context.Context, st *v1alpha1.Store, vol 
 	if err := f.mu.failing[st.Name]; err != nil {
 		return err
 	}
-	delete(f.mu.volumes[st.Name], controllers.VolumeID(vol))
+	delete(f.mu.volumes[st.Name], vol.NodeVolumeID())
 	return nil
 }
 

@@ -80,7 +80,7 @@ func (s *Server) csiVolume(vol *v1alpha1.Volume, store *v1alpha1.Store) *csi.Vol
 		VolumeId:      vol.Name,
 		CapacityBytes: capacityBytes(vol),
 		VolumeContext: map[string]string{
-			driver.ContextVolumeUID: string(vol.UID),
+			driver.ContextVolumeUID: vol.NodeVolumeID(),
 			driver.ContextVolume:    vol.Namespace + "/" + vol.Name,
 		},
 	}

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/csi/driver"
-	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 )
 
@@ -56,7 +56,7 @@ func TestDaemonServesCSINodePlugin(t *testing.T) {
 	}
 
 	// A volume of the served store stages through the node plugin as a block device.
-	api := tc.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	api := tc.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
 	ref := &nodepb.VolumeRef{StoreUuid: st.Status.UUID, VolumeId: "vol-uid-1"}
 	if _, err := api.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: 16 << 20}); err != nil {
 		t.Fatal(err)

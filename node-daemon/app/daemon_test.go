@@ -196,7 +196,7 @@ func readyStore(t *testing.T, node, path string) *storagev1alpha1.Store {
 		if err != nil {
 			return err
 		}
-		if st.Status.Capacity == nil || st.Status.UUID == "" || st.Annotations[nodeclient.EndpointAnnotation] == "" {
+		if st.Status.Capacity == nil || st.Status.UUID == "" || st.Annotations[storagev1alpha1.AnnotationNodeEndpoint] == "" {
 			return errors.New("store not reported yet")
 		}
 		return nil
@@ -250,7 +250,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 			if !strings.Contains(s.Status.NotUsedReason, want) {
 				return errors.New("reason " + s.Status.NotUsedReason)
 			}
-			if s.Annotations[nodeclient.EndpointAnnotation] != "" {
+			if s.Annotations[storagev1alpha1.AnnotationNodeEndpoint] != "" {
 				return errors.New("skipped device advertises an endpoint")
 			}
 			return nil
@@ -307,7 +307,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 
 	// Data through the volume API, then a restart: the store is mounted again, not re-made.
 	ctx := context.Background()
-	c := tc.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	c := tc.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
 	ref := &nodepb.VolumeRef{StoreUuid: st.Status.UUID, VolumeId: "vol-1"}
 	if _, err := c.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: 16 << 20}); err != nil {
 		t.Fatalf("CreateVolume: %v", err)
@@ -327,7 +327,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if ep := s.Annotations[nodeclient.EndpointAnnotation]; ep == "" || ep == st.Annotations[nodeclient.EndpointAnnotation] {
+		if ep := s.Annotations[storagev1alpha1.AnnotationNodeEndpoint]; ep == "" || ep == st.Annotations[storagev1alpha1.AnnotationNodeEndpoint] {
 			return errors.New("endpoint not updated after restart")
 		}
 		st = s
@@ -348,7 +348,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 	if eng.mkfs != 1 {
 		t.Fatalf("mkfs ran %d times, want 1 (the restart must mount the existing store)", eng.mkfs)
 	}
-	c2 := tc.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	c2 := tc.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
 	got, err := c2.Volumes.Read(ctx, &nodepb.ReadRequest{Ref: ref, Offset: 12345, Length: int64(len(data))})
 	if err != nil || !bytes.Equal(got.GetData(), data) {
 		t.Fatalf("data after restart differs (err %v)", err)

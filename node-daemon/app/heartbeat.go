@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
-	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
 )
 
@@ -93,7 +92,7 @@ func (h *heartbeat) withdraw() {
 	ctx, cancel := context.WithTimeout(context.Background(), withdrawTimeout)
 	defer cancel()
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"annotations": map[string]any{nodeclient.EndpointAnnotation: nil}}})
+		"annotations": map[string]any{storagev1alpha1.AnnotationNodeEndpoint: nil}}})
 	if err != nil {
 		h.log.Error(err, "build the endpoint withdrawal patch")
 		return
@@ -148,7 +147,7 @@ func (h *heartbeat) reportOne(ctx context.Context, r report, endpoint string) (*
 	if r.snap != nil {
 		ep = endpoint
 	}
-	if st.Annotations[nodeclient.EndpointAnnotation] != ep {
+	if st.Annotations[storagev1alpha1.AnnotationNodeEndpoint] != ep {
 		base := st.DeepCopy()
 		applyEndpoint(&st, ep)
 		if err := h.client.Patch(ctx, &st, client.MergeFrom(base)); err != nil {

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
-	"github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 )
 
@@ -67,13 +66,13 @@ func desiredStore(cfg *Config, d *device) *storagev1alpha1.Store {
 // applyEndpoint sets or removes the endpoint annotation through which clients find the daemon.
 func applyEndpoint(st *storagev1alpha1.Store, endpoint string) {
 	if endpoint == "" {
-		delete(st.Annotations, client.EndpointAnnotation)
+		delete(st.Annotations, storagev1alpha1.AnnotationNodeEndpoint)
 		return
 	}
 	if st.Annotations == nil {
 		st.Annotations = map[string]string{}
 	}
-	st.Annotations[client.EndpointAnnotation] = endpoint
+	st.Annotations[storagev1alpha1.AnnotationNodeEndpoint] = endpoint
 }
 
 // applyStatus writes what the daemon reports into st's status: the fields the daemon owns (uuid,

@@ -23,6 +23,7 @@ import (
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	"github.com/cobaltstore/cobalt/controllers/nodeapi"
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/engine"
@@ -153,7 +154,7 @@ func (c *cluster) startOperator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := nodeclient.NewNodeClient(tlsConfig)
+	nodes, err := nodeapi.New(tlsConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func servingStore(t *testing.T, node, device, notEndpoint string) *storagev1alph
 		if st, err = storeOf(node, device); err != nil {
 			return err
 		}
-		ep := st.Annotations[nodeclient.EndpointAnnotation]
+		ep := st.Annotations[storagev1alpha1.AnnotationNodeEndpoint]
 		if st.Status.Capacity == nil || st.Status.UUID == "" || ep == "" || ep == notEndpoint {
 			return errors.New("store not served yet: " + st.Status.NotUsedReason)
 		}

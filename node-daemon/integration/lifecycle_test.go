@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
-	"github.com/cobaltstore/cobalt/controllers"
 	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 )
@@ -91,8 +90,8 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 		t.Fatalf("volume placed on %+v, want %s", vol.Status.Placement, st.Name)
 	}
 
-	ref := &nodepb.VolumeRef{StoreUuid: st.Status.UUID, VolumeId: controllers.VolumeID(vol)}
-	cl := c.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	ref := &nodepb.VolumeRef{StoreUuid: st.Status.UUID, VolumeId: vol.NodeVolumeID()}
+	cl := c.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
 	payload := make([]byte, 5<<20+4096)
 	rand.Read(payload)
 	want := sha256.Sum256(payload)
@@ -115,7 +114,7 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 	t.Run("client without a valid certificate is refused", func(t *testing.T) {
 		noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: c.ca.Pool(),
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &tls.Certificate{}, nil }}
-		bad, err := nodeclient.Dial(st.Annotations[nodeclient.EndpointAnnotation], noCert)
+		bad, err := nodeclient.Dial(st.Annotations[storagev1alpha1.AnnotationNodeEndpoint], noCert)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,11 +157,11 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 	})
 
 	// Restart: the store is mounted again and the data is still there.
-	old := st.Annotations[nodeclient.EndpointAnnotation]
+	old := st.Annotations[storagev1alpha1.AnnotationNodeEndpoint]
 	d.stop(t)
 	d = startInProcess(t, cfg)
 	st = servingStore(t, "node-a", clean, old)
-	readBack(c.client(t, st.Annotations[nodeclient.EndpointAnnotation]))
+	readBack(c.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint]))
 
 	// Deleting the Volume frees it on the node.
 	if err := k8sClient.Delete(ctx, vol); err != nil {
@@ -175,7 +174,7 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 		}
 		return errors.New("volume still exists")
 	})
-	cl2 := c.client(t, st.Annotations[nodeclient.EndpointAnnotation])
+	cl2 := c.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
 	if _, err := cl2.Volumes.GetVolume(ctx, &nodepb.GetVolumeRequest{Ref: ref}); status.Code(err) != codes.NotFound {
 		t.Fatalf("volume on the node after the Volume was deleted: %v", err)
 	}

@@ -1,4 +1,4 @@
-package client_test
+package nodeapi_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	"github.com/cobaltstore/cobalt/controllers/nodeapi"
 	"github.com/cobaltstore/cobalt/node-daemon/client"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/node-daemon/server/servertest"
@@ -21,12 +22,12 @@ func TestNodeClientImplementsTheVolumeContract(t *testing.T) {
 	env := servertest.Start(t, 64<<20)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := client.NewNodeClient(env.ClientTLS(t, "cobalt-operator"))
+	nc, err := nodeapi.New(env.ClientTLS(t, "cobalt-operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	store := &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: "node-a-loop0", Annotations: map[string]string{client.EndpointAnnotation: env.Addr}}}
+	store := &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: "node-a-loop0", Annotations: map[string]string{storagev1alpha1.AnnotationNodeEndpoint: env.Addr}}}
 	store.Status.UUID = servertest.StoreUUID
 	vol := &storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data", UID: "0b7e-uid"}}
 	vol.Spec.Size = resource.MustParse("10Mi")
@@ -80,7 +81,7 @@ func TestNodeClientImplementsTheVolumeContract(t *testing.T) {
 }
 
 func TestNodeClientNeedsCertificate(t *testing.T) {
-	if _, err := client.NewNodeClient(nil); err == nil {
+	if _, err := nodeapi.New(nil); err == nil {
 		t.Fatal("node client without TLS accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package client
+package nodeapi
 
 import (
 	"context"
@@ -12,42 +12,39 @@ import (
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 )
-
-// EndpointAnnotation is the Store annotation in which the node daemon serving the Store
-// publishes its gRPC address (host:port); the API defines it.
-const EndpointAnnotation = storagev1alpha1.AnnotationNodeEndpoint
 
 // volumeAlignment is the granularity of volume sizes on the node (volume.SizeAlignment).
 const volumeAlignment = 4096
 
-// NodeClient implements controllers.NodeClient over the node daemons' gRPC API, with one cached
+// Client implements controllers.NodeClient over the node daemons' gRPC API, with one cached
 // mTLS connection per daemon address. It is safe for concurrent use.
-type NodeClient struct {
+type Client struct {
 	tlsConfig *tls.Config
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
-		conns map[string]*Client
+		conns map[string]*nodeclient.Client
 	}
 }
 
-var _ controllers.NodeClient = (*NodeClient)(nil)
+var _ controllers.NodeClient = (*Client)(nil)
 
-// NewNodeClient returns a NodeClient that presents tlsConfig's client certificate (the
-// operator's) to every daemon.
-func NewNodeClient(tlsConfig *tls.Config) (*NodeClient, error) {
+// New returns a Client that presents tlsConfig's client certificate (the operator's) to every
+// daemon.
+func New(tlsConfig *tls.Config) (*Client, error) {
 	if tlsConfig == nil || len(tlsConfig.Certificates) == 0 {
-		return nil, errors.New("client: node client needs a TLS configuration with a client certificate")
+		return nil, errors.New("nodeapi: node client needs a TLS configuration with a client certificate")
 	}
-	n := &NodeClient{tlsConfig: tlsConfig}
-	n.mu.conns = make(map[string]*Client)
+	n := &Client{tlsConfig: tlsConfig}
+	n.mu.conns = make(map[string]*nodeclient.Client)
 	return n, nil
 }
 
 // Close closes every cached connection.
-func (n *NodeClient) Close() error {
+func (n *Client) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var errs []error
@@ -59,21 +56,21 @@ func (n *NodeClient) Close() error {
 }
 
 // daemon returns a connection to the daemon serving store and the volume's reference on it.
-func (n *NodeClient) daemon(store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (*Client, *nodepb.VolumeRef, error) {
-	addr := store.Annotations[EndpointAnnotation]
+func (n *Client) daemon(store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (*nodeclient.Client, *nodepb.VolumeRef, error) {
+	addr := store.Annotations[storagev1alpha1.AnnotationNodeEndpoint]
 	if addr == "" {
-		return nil, nil, fmt.Errorf("store %s has no node daemon endpoint yet (annotation %s)", store.Name, EndpointAnnotation)
+		return nil, nil, fmt.Errorf("store %s has no node daemon endpoint yet (annotation %s)", store.Name, storagev1alpha1.AnnotationNodeEndpoint)
 	}
 	if store.Status.UUID == "" {
 		return nil, nil, fmt.Errorf("store %s has no UUID yet: its device is not prepared", store.Name)
 	}
-	ref := &nodepb.VolumeRef{StoreUuid: store.Status.UUID, VolumeId: controllers.VolumeID(vol)}
+	ref := &nodepb.VolumeRef{StoreUuid: store.Status.UUID, VolumeId: vol.NodeVolumeID()}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if c, ok := n.mu.conns[addr]; ok {
 		return c, ref, nil
 	}
-	c, err := Dial(addr, n.tlsConfig)
+	c, err := nodeclient.Dial(addr, n.tlsConfig)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,7 +97,7 @@ func wrapNodeError(op string, store *storagev1alpha1.Store, err error) error {
 
 // CreateVolume implements controllers.NodeClient. A volume that already exists (for example
 // created before a resize the reconciler has not seen through) reports its current size.
-func (n *NodeClient) CreateVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
+func (n *Client) CreateVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
 	c, ref, err := n.daemon(store, vol)
 	if err != nil {
 		return controllers.VolumeAllocation{}, err
@@ -124,7 +121,7 @@ func (n *NodeClient) CreateVolume(ctx context.Context, store *storagev1alpha1.St
 }
 
 // ResizeVolume implements controllers.NodeClient.
-func (n *NodeClient) ResizeVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
+func (n *Client) ResizeVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
 	c, ref, err := n.daemon(store, vol)
 	if err != nil {
 		return controllers.VolumeAllocation{}, err
@@ -141,7 +138,7 @@ func (n *NodeClient) ResizeVolume(ctx context.Context, store *storagev1alpha1.St
 }
 
 // DeleteVolume implements controllers.NodeClient. Deleting a missing volume succeeds.
-func (n *NodeClient) DeleteVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) error {
+func (n *Client) DeleteVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) error {
 	c, ref, err := n.daemon(store, vol)
 	if err != nil {
 		return err

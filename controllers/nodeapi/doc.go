@@ -1,0 +1,17 @@
+// Package nodeapi is the operator's side of the node API: Client implements
+// controllers.NodeClient (create, grow and delete a Volume's space on the Store that holds it)
+// over the node daemons' gRPC client (node-daemon/client). cmd/manager builds one with the
+// operator's client certificate and hands it to the Volume reconciler.
+//
+// It sits below controllers in the directory tree but above it in the import graph: nodeapi
+// imports controllers (for the interface it implements and ErrInsufficientCapacity) and
+// node-daemon/client, and controllers never imports nodeapi or anything of node-daemon; the
+// reconcilers only know the interface. The node daemon never imports nodeapi.
+//
+// Invariants: a Client never dials without a client certificate; the daemon to call is the one
+// whose address the Store's storage.cobalt.io/node-endpoint annotation
+// (v1alpha1.AnnotationNodeEndpoint) names, with one cached connection per address; a volume is
+// addressed by the Store's UUID and the Volume's NodeVolumeID (its UID); sizes are rounded up to
+// the node's 4096-byte alignment; a daemon's ResourceExhausted is wrapped with
+// controllers.ErrInsufficientCapacity, every other error is returned with its status code intact.
+package nodeapi
