@@ -18,6 +18,10 @@
 //     the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not
 //     being deleted, and with room for the whole requested size.
 //   - controllers talk to nodes only through CR status (heartbeats, capacity) and the NodeClient
-//     interface; they import nothing from storage-engine or node-daemon.
+//     interface; this package imports nothing from storage-engine or node-daemon. The interface
+//     is implemented by the sub-package nodeapi over node-daemon/client (the gRPC client, which
+//     imports only node-daemon/proto), and cmd/manager wires it in: nodeapi imports controllers,
+//     never the reverse. No package of controllers/... imports node-daemon/server or
+//     storage-engine, and the node daemon imports none of controllers/... (test/layers).
 //   - Time comes from an injected Clock, never from time.Now directly.
 package controllers

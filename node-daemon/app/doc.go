@@ -32,6 +32,12 @@
 //     Manager's liveness calls that Probe on the socket (no livenessprobe sidecar) and its
 //     readiness waits for the socket.
 //
+// Layering: the daemon shares with the operator only the API types (api/v1alpha1), the CSI names
+// (csi/driver) and the node API (node-daemon/proto, node-daemon/client); no package of
+// node-daemon/... imports controllers/... or csi/controller, so the daemon links none of the
+// operator's reconcilers (test/layers checks it). The engine adapter (package engine) imports
+// this package for the Engine interface it implements; the interface stays with its consumer.
+//
 // Invariants: the Manager's cache holds only this node's Store objects (label selector); no
 // device is written unless devices.Inspector decided Mkfs and, read just before, the
 // StorageCluster exists and is not being deleted; mkfs is idempotent across crashes (a
