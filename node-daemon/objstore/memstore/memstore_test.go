@@ -1,73 +1,67 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
+	"github.com/cobaltstore/cobalt/node-daemon/objstore/objstoretest"
 )
 
-func TestFailedCommitChangesNothing(t *testing.T) {
-	ctx := context.Background()
-	s := New("u", 1<<20)
-	if err := s.Commit(ctx, []objstore.Op{objstore.CreateCollection("c"), objstore.Write("c", "o", 0, []byte("abc"))}); err != nil {
-		t.Fatal(err)
-	}
-	err := s.Commit(ctx, []objstore.Op{
-		objstore.Write("c", "o", 0, []byte("XYZ")),
-		objstore.SetAttr("c", "o", "a", []byte("1")),
-		objstore.Remove("c", "missing"),
+// TestConformance runs the objstore conformance suite. It covers the bugs the earlier memstore
+// had: the overflow panic of off+length ("errors/zero whose end overflows", "errors/write whose
+// end overflows"), empty writes and zeros that grew the object ("empty write", "zero of length
+// 0"), rename onto itself refused with ErrExists ("rename onto itself"), invalid names accepted
+// ("errors/...name..."), and capacity not enforced until the end of a commit and sizes counted
+// as space ("no space", "sparse write", "truncate").
+func TestConformance(t *testing.T) {
+	objstoretest.Run(t, func(t *testing.T) objstoretest.Instance {
+		return objstoretest.Instance{Store: New("memstore-test", 64<<20)}
 	})
-	if !errors.Is(err, objstore.ErrNotFound) {
-		t.Fatalf("commit = %v, want ErrNotFound", err)
-	}
-	got, _ := s.Read(ctx, "c", "o", 0, 10)
-	if !bytes.Equal(got, []byte("abc")) {
-		t.Fatalf("data after failed commit = %q", got)
-	}
-	if _, err := s.GetAttr(ctx, "c", "o", "a"); !errors.Is(err, objstore.ErrNotFound) {
-		t.Fatalf("attr after failed commit: %v", err)
-	}
-	if err := s.Commit(ctx, []objstore.Op{objstore.Write("c", "big", 0, make([]byte, 2<<20))}); !errors.Is(err, objstore.ErrNoSpace) {
-		t.Fatalf("over-capacity commit = %v, want ErrNoSpace", err)
-	}
-	if fs, _ := s.Statfs(ctx); fs.Used != 3 {
-		t.Fatalf("used = %d, want 3", fs.Used)
-	}
 }
 
-func TestOps(t *testing.T) {
+// TestCapacity checks the memstore-specific capacity rules: space is counted in 4 KiB chunks,
+// checked by every op that allocates (so one transaction cannot hold more than it was given), and
+// a store made with capacity 0 is effectively unlimited without costing memory for holes.
+func TestCapacity(t *testing.T) {
 	ctx := context.Background()
-	s := New("u", 0)
-	ops := []objstore.Op{
-		objstore.CreateCollection("c"),
-		objstore.Write("c", "a", 2, []byte("xy")),
-		objstore.OmapSetKeys("c", "a", map[string][]byte{"k1": []byte("v1"), "k2": []byte("v2")}),
-		objstore.OmapSetHeader("c", "a", []byte("h")),
-		objstore.Clone("c", "a", "b"),
-		objstore.Rename("c", "a", "r"),
-		objstore.Zero("c", "b", 3, 3),
-		objstore.OmapRmKeys("c", "r", []string{"k1"}),
+	tests := []struct {
+		name     string
+		capacity int64
+		ops      []objstore.Op
+		want     error
+		used     int64
+	}{
+		{"one byte takes a chunk", 1 << 20, []objstore.Op{objstore.Write("c", "o", 0, []byte{1})}, nil, chunkSize},
+		{"a byte on each side of a chunk boundary", 1 << 20, []objstore.Op{objstore.Write("c", "o", chunkSize-1, []byte{1, 2})}, nil, 2 * chunkSize},
+		{"exactly the capacity", 2 * chunkSize, []objstore.Op{objstore.Write("c", "o", 0, make([]byte, 2*chunkSize))}, nil, 2 * chunkSize},
+		{"one chunk over", 2 * chunkSize, []objstore.Op{objstore.Write("c", "o", 0, make([]byte, 2*chunkSize+1))}, objstore.ErrNoSpace, 0},
+		{"over in the second write", 3 * chunkSize, []objstore.Op{
+			objstore.Write("c", "a", 0, make([]byte, 2*chunkSize)), objstore.Write("c", "b", 0, make([]byte, 2*chunkSize)),
+		}, objstore.ErrNoSpace, 0},
+		{"freed space is reusable in the same transaction", 2 * chunkSize, []objstore.Op{
+			objstore.Write("c", "a", 0, make([]byte, 2*chunkSize)), objstore.Remove("c", "a"),
+			objstore.Write("c", "b", 0, make([]byte, 2*chunkSize)),
+		}, nil, 2 * chunkSize},
+		{"a clone counts again", 3 * chunkSize, []objstore.Op{
+			objstore.Write("c", "a", 0, make([]byte, 2*chunkSize)), objstore.Clone("c", "a", "b"),
+		}, objstore.ErrNoSpace, 0},
+		{"unlimited store, far offset", 0, []objstore.Op{objstore.Write("c", "o", 1<<60, []byte{1})}, nil, chunkSize},
+		{"unlimited store, huge truncate", 0, []objstore.Op{objstore.Touch("c", "o"), objstore.Truncate("c", "o", 1<<62)}, nil, 0},
 	}
-	if err := s.Commit(ctx, ops); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Read(ctx, "c", "b", 0, 100); !bytes.Equal(got, []byte{0, 0, 'x', 0, 0, 0}) {
-		t.Errorf("clone+zero data = %q", got)
-	}
-	var keys []string
-	if err := s.OmapIterate(ctx, "c", "r", "", func(k string, _ []byte) bool { keys = append(keys, k); return true }); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 || keys[0] != "k2" {
-		t.Errorf("omap keys of renamed object = %v", keys)
-	}
-	if objs, next, _ := s.ListObjects(ctx, "c", "", 1); len(objs) != 1 || objs[0] != "b" || next != "r" {
-		t.Errorf("ListObjects page = %v next %q", objs, next)
-	}
-	if err := s.Commit(ctx, []objstore.Op{objstore.RemoveCollection("c")}); !errors.Is(err, objstore.ErrNotEmpty) {
-		t.Errorf("remove non-empty collection = %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New("u", tt.capacity)
+			if err := s.Commit(ctx, []objstore.Op{objstore.CreateCollection("c")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Commit(ctx, tt.ops); !errors.Is(err, tt.want) {
+				t.Fatalf("Commit = %v, want %v", err, tt.want)
+			}
+			if fs, _ := s.Statfs(ctx); fs.Used != tt.used {
+				t.Fatalf("Used = %d, want %d", fs.Used, tt.used)
+			}
+		})
 	}
 }
