@@ -6,6 +6,9 @@
 // Invariants: a mounted store owns its device and closes it after the store (Close flushes
 // deferred writes, closes the metadata database, then the device); engine errors are wrapped so
 // that errors.Is matches both the engine's sentinel and objstore's (store.ErrNotFound and
-// objstore.ErrNotFound, ...), corruption included (objstore.ErrCorrupt); negative offsets and
-// lengths are refused before they reach the engine, which takes unsigned ones.
+// objstore.ErrNotFound, ...), corruption included (objstore.ErrCorrupt); ops go through
+// objstore.Apply (validation, then txn.go builds the engine transaction), and read arguments
+// through objstore's validators, so negative offsets and lengths never reach the engine, which
+// takes unsigned ones. The adapter passes the objstore conformance suite (objstoretest), each
+// test followed by a deep fsck.
 package engine

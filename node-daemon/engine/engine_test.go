@@ -64,56 +64,20 @@ func fsck(t *testing.T, d testDevice) {
 	}
 }
 
-func TestObjectStoreOverTheEngine(t *testing.T) {
+// TestSnapshotAndUUID checks what the conformance suite does not: the UUID is the one mkfs was
+// given, and the metrics snapshot reflects commits, capacity and the cache settings.
+func TestSnapshotAndUUID(t *testing.T) {
 	e := New(Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MinAllocSize: 4096}})
-	d := newDevice(t, e, 256<<20)
+	d := newDevice(t, e, 64<<20)
 	m := open(t, e, d)
 	ctx := context.Background()
 	if m.UUID() != d.uuid {
 		t.Fatalf("UUID = %s, want %s", m.UUID(), d.uuid)
 	}
-	err := m.Commit(ctx, []objstore.Op{
-		objstore.CreateCollection("c"),
-		objstore.Write("c", "o", 100, []byte("hello")),
-		objstore.SetAttr("c", "o", "a", []byte("1")),
-		objstore.OmapSetKeys("c", "o", map[string][]byte{"k1": []byte("v1"), "k2": []byte("v2"), "k3": []byte("v3")}),
-	})
-	if err != nil {
+	if err := m.Commit(ctx, []objstore.Op{objstore.CreateCollection("c"), objstore.Write("c", "o", 0, []byte("hello"))}); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if got, err := m.Read(ctx, "c", "o", 100, 100); err != nil || string(got) != "hello" {
-		t.Fatalf("Read = %q, %v (must stop at the object's end)", got, err)
-	}
-	if got, err := m.Read(ctx, "c", "o", 0, 0); err != nil || len(got) != 0 {
-		t.Fatalf("Read of length 0 = %d bytes, %v; want none", len(got), err)
-	}
-	var keys []string
-	if err := m.OmapIterate(ctx, "c", "o", "k1", func(k string, _ []byte) bool { keys = append(keys, k); return true }); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 2 || keys[0] != "k2" {
-		t.Fatalf("OmapIterate after k1 = %v, want [k2 k3]", keys)
-	}
-	errTests := []struct {
-		name string
-		err  error
-		want error
-	}{
-		{"existing collection", m.Commit(ctx, []objstore.Op{objstore.CreateCollection("c")}), objstore.ErrExists},
-		{"non-empty collection", m.Commit(ctx, []objstore.Op{objstore.RemoveCollection("c")}), objstore.ErrNotEmpty},
-		{"missing object", func() error { _, err := m.Read(ctx, "c", "nope", 0, 1); return err }(), objstore.ErrNotFound},
-		{"missing attr", func() error { _, err := m.GetAttr(ctx, "c", "o", "zz"); return err }(), objstore.ErrNotFound},
-		{"negative offset", m.Commit(ctx, []objstore.Op{objstore.Write("c", "o", -1, []byte{1})}), objstore.ErrInvalid},
-	}
-	for _, tt := range errTests {
-		if !errors.Is(tt.err, tt.want) {
-			t.Errorf("%s: error %v, want %v", tt.name, tt.err, tt.want)
-		}
-	}
-	if fs, _ := m.Statfs(ctx); fs.Total <= 0 || fs.Used <= 0 || fs.Available >= fs.Total {
-		t.Fatalf("Statfs = %+v", fs)
-	}
-	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 {
+	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.UsedBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 {
 		t.Fatalf("Snapshot = %+v", snap)
 	}
 	if err := m.Close(); err != nil {

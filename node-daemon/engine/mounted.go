@@ -26,66 +26,20 @@ func (m *Mounted) Engine() *store.Store { return m.st }
 // UUID implements objstore.Store.
 func (m *Mounted) UUID() string { return m.st.UUID() }
 
-func nonNeg(vals ...int64) error {
-	for _, v := range vals {
-		if v < 0 {
-			return fmt.Errorf("negative offset or length %d: %w", v, objstore.ErrInvalid)
-		}
-	}
-	return nil
-}
-
-// Commit implements objstore.Store.
+// Commit implements objstore.Store: objstore.Apply validates the ops and builds the engine's
+// transaction through txnBuilder (txn.go); the engine applies it atomically.
 func (m *Mounted) Commit(ctx context.Context, ops []objstore.Op) error {
-	txn := store.NewTransaction()
-	for i, op := range ops {
-		if err := nonNeg(op.Offset, op.Length); err != nil {
-			return fmt.Errorf("op %d: %w", i, err)
-		}
-		off, length := uint64(op.Offset), uint64(op.Length)
-		c, o := op.Collection, op.Object
-		switch op.Kind {
-		case objstore.OpCreateCollection:
-			txn.CreateCollection(c)
-		case objstore.OpRemoveCollection:
-			txn.RemoveCollection(c)
-		case objstore.OpTouch:
-			txn.Touch(c, o)
-		case objstore.OpWrite:
-			txn.Write(c, o, off, op.Data)
-		case objstore.OpZero:
-			txn.Zero(c, o, off, length)
-		case objstore.OpTruncate:
-			txn.Truncate(c, o, off)
-		case objstore.OpRemove:
-			txn.Remove(c, o)
-		case objstore.OpSetAttr:
-			txn.SetAttr(c, o, op.Name, op.Data)
-		case objstore.OpRmAttr:
-			txn.RmAttr(c, o, op.Name)
-		case objstore.OpOmapSetKeys:
-			txn.OmapSet(c, o, op.Entries)
-		case objstore.OpOmapRmKeys:
-			txn.OmapRmKeys(c, o, op.Keys...)
-		case objstore.OpOmapClear:
-			txn.OmapClear(c, o)
-		case objstore.OpOmapSetHeader:
-			txn.OmapSetHeader(c, o, op.Data)
-		case objstore.OpClone:
-			txn.Clone(c, o, op.Dest)
-		case objstore.OpRename:
-			txn.Rename(c, o, op.Dest)
-		default:
-			return fmt.Errorf("op %d: unknown kind %d: %w", i, op.Kind, objstore.ErrInvalid)
-		}
+	b := txnBuilder{txn: store.NewTransaction()}
+	if err := objstore.Apply(ops, b); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
-	return wrap(m.st.Commit(ctx, txn))
+	return wrap(m.st.Commit(ctx, b.txn))
 }
 
 // Read implements objstore.Store.
 func (m *Mounted) Read(ctx context.Context, c, o string, off, length int64) ([]byte, error) {
-	if err := nonNeg(off, length); err != nil {
-		return nil, err
+	if err := objstore.ValidateRange(off, length); err != nil {
+		return nil, fmt.Errorf("engine: read: %w", err)
 	}
 	if length == 0 {
 		// The engine reads to the end for length 0; the daemon's contract is "up to length".
@@ -109,6 +63,9 @@ func (m *Mounted) Stat(ctx context.Context, c, o string) (objstore.ObjectStat, e
 
 // GetAttr implements objstore.Store.
 func (m *Mounted) GetAttr(ctx context.Context, c, o, name string) ([]byte, error) {
+	if err := objstore.ValidateAttrName(name); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	v, err := m.st.GetAttr(ctx, c, o, name)
 	return v, wrap(err)
 }
@@ -150,6 +107,9 @@ func (m *Mounted) ListCollections(ctx context.Context) ([]string, error) {
 
 // ListObjects implements objstore.Store.
 func (m *Mounted) ListObjects(ctx context.Context, c, start string, limit int) ([]string, string, error) {
+	if err := objstore.ValidateListLimit(limit); err != nil {
+		return nil, "", fmt.Errorf("engine: %w", err) // the engine would list everything
+	}
 	objs, next, err := m.st.ListObjects(ctx, c, start, limit)
 	return objs, next, wrap(err)
 }
