@@ -48,7 +48,10 @@ func (s *objectService) Commit(ctx context.Context, req *nodepb.CommitRequest) (
 	}
 	ops := make([]objstore.Op, 0, len(req.GetOps()))
 	for i, p := range req.GetOps() {
-		op, err := convertOp(p)
+		op, err := decodeOp(p)
+		if err == nil {
+			err = op.Validate() // the store validates again; this names the op in the message
+		}
 		if err != nil {
 			return nil, invalid(fmt.Sprintf("ops[%d]: %v", i, err))
 		}
