@@ -6,12 +6,21 @@
 // interface keeps the network and volume code testable without a device and keeps the daemon's
 // error mapping in one place.
 //
+// The ops are defined once: op.go gives each op's semantics, Op.Validate its validation (names and
+// limits in limits.go), and Apply (apply.go) is the one switch over op kinds, which drives the
+// small Applier interface an implementation provides (memstore stages copies, the engine adapter
+// builds an engine transaction). The gRPC server only decodes protobuf ops into Ops. Package
+// objstoretest is the conformance suite of this contract; every implementation runs it.
+//
 // Invariants every implementation keeps:
 //   - Commit applies all of a transaction's ops or none, and the transaction is durable when Commit
-//     returns nil. Ops of one transaction see the effects of the earlier ones.
+//     returns nil. Ops of one transaction see the effects of the earlier ones. A transaction with
+//     an invalid op fails with ErrInvalid before any op is applied.
 //   - Errors wrap the sentinels of this package (ErrNotFound, ErrExists, ErrNotEmpty, ErrNoSpace,
 //     ErrInvalid) so callers test them with errors.Is; corruption is reported as ErrCorrupt and
-//     never as data.
+//     never as data. Bad input (names, negative or overflowing ranges) is ErrInvalid, never a panic.
 //   - Read never returns bytes past the object's size: it returns fewer bytes than asked for when
-//     the range crosses the end.
+//     the range crosses the end, and none at or past the end. Holes read as zeros and take no space.
+//   - Buffers passed in may be reused by the caller once the call returns, and buffers returned
+//     belong to the caller.
 package objstore
