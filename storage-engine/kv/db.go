@@ -1,11 +1,19 @@
 package kv
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
+
+// DefaultDiskSlowThreshold is how long a disk operation may run before pebble reports the disk
+// slow, when Options.DiskSlowThreshold is 0 (pebble's own default).
+const DefaultDiskSlowThreshold = 5 * time.Second
 
 // Options configure the metadata database.
 type Options struct {
@@ -19,25 +27,72 @@ type Options struct {
 	// CacheSize is the size in bytes of a block cache private to the database, used when Cache
 	// is nil (0: pebble's default).
 	CacheSize int64
-	// Logger receives pebble's messages; nil discards informational ones.
-	Logger pebble.Logger
+	// Logger receives pebble's log lines (Infof at Info, Errorf at Error) and one line per
+	// background error, corruption, disk-slow report and write stall (repeats thinned out, see
+	// EventKind); nil discards them. pebble calls Fatalf on a broken invariant and requires that it
+	// not return: the line is logged at Error and then Fatalf panics.
+	Logger *slog.Logger
+	// Events, if set, is called for every event of pebble's background work (see EventKind). It
+	// is called synchronously from pebble's goroutines, sometimes with pebble's mutex held: it
+	// must return quickly and must not call the database.
+	Events func(Event)
+	// DiskSlowThreshold is how long a disk operation may take before pebble reports the disk slow
+	// (EventDiskSlow): 0 picks DefaultDiskSlowThreshold, negative turns the check off. pebble
+	// looks about every two seconds, so a slow operation is reported after between
+	// DiskSlowThreshold and DiskSlowThreshold plus two seconds.
+	DiskSlowThreshold time.Duration
 	// MemTableSize is the size of pebble's memtable (0: 64 MiB). A large memtable lets short-lived
 	// records (deferred writes, rewritten onodes) die in memory instead of reaching L0.
 	MemTableSize uint64
 }
 
-// Open opens (creating if needed) the pebble database in dir.
-func Open(dir string, o Options) (*pebble.DB, error) {
-	po := &pebble.Options{FS: o.FS, Logger: o.Logger, MemTableSize: o.MemTableSize}
+// DB is an open metadata database: pebble's DB plus what its event listener has seen.
+type DB struct {
+	*pebble.DB
+	events   *listener
+	fsCloser io.Closer // stops the disk-health checks after the database is closed
+}
+
+// Health returns the counts of background errors, corruptions, disk-slow reports and write
+// stalls since Open, and the last error.
+func (d *DB) Health() Health { return d.events.health() }
+
+// Close closes the database, then stops watching its disk.
+func (d *DB) Close() error {
+	err := d.DB.Close()
+	return errors.Join(err, d.fsCloser.Close())
+}
+
+// Open opens (creating if needed) the pebble database in dir. Failures of the operations it runs
+// for its caller are returned to the caller; failures of pebble's background work (flushes,
+// compactions, slow or failing disk syncs) are counted in DB.Health and reported to
+// Options.Logger and Options.Events.
+func Open(dir string, o Options) (*DB, error) {
+	events := newListener(o.Logger, o.Events)
+	el := events.eventListener()
+	po := &pebble.Options{
+		FS:            o.FS,
+		Logger:        slogLogger{log: events.log},
+		EventListener: &el,
+		MemTableSize:  o.MemTableSize,
+	}
 	if po.MemTableSize == 0 {
 		po.MemTableSize = 64 << 20
 	}
 	if po.FS == nil {
 		po.FS = vfs.Default
 	}
-	if po.Logger == nil {
-		po.Logger = quietLogger{}
+	threshold := o.DiskSlowThreshold
+	switch {
+	case threshold == 0:
+		threshold = DefaultDiskSlowThreshold
+	case threshold < 0:
+		threshold = 0 // WithDiskHealthChecks then returns the FS unwrapped
 	}
+	// pebble's disk-health wrapper times every write, sync and file operation and calls back
+	// when one runs longer than the threshold; the callback is the listener's.
+	var fsCloser io.Closer
+	po.FS, fsCloser = vfs.WithDiskHealthChecks(po.FS, threshold, nil, el.DiskSlow)
 	switch {
 	case o.Cache != nil:
 		po.Cache = o.Cache
@@ -47,21 +102,29 @@ func Open(dir string, o Options) (*pebble.DB, error) {
 		po.Cache = c
 	}
 	if err := po.FS.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create metadata dir %s: %w", dir, err)
+		return nil, errors.Join(fmt.Errorf("create metadata dir %s: %w", dir, err), fsCloser.Close())
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
-		return nil, fmt.Errorf("open metadata db %s: %w", dir, err)
+		return nil, errors.Join(fmt.Errorf("open metadata db %s: %w", dir, err), fsCloser.Close())
 	}
-	return db, nil
+	return &DB{DB: db, events: events, fsCloser: fsCloser}, nil
 }
 
-// quietLogger drops pebble's log lines (failures reach callers as returned errors). Fatalf must
-// not return, so it panics.
-type quietLogger struct{}
+// slogLogger is pebble's Logger over a slog.Logger.
+type slogLogger struct{ log *slog.Logger }
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble fatal: "+format, args...))
+func (l slogLogger) Infof(format string, args ...any) {
+	l.log.Info(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+func (l slogLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+// Fatalf logs and panics: pebble calls it on a broken invariant and requires that it not return.
+func (l slogLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error(msg, "source", "pebble", "fatal", true)
+	panic("pebble fatal: " + msg)
 }

@@ -20,4 +20,14 @@
 //
 // Every decoder in this package returns an error wrapping ErrCorrupt on malformed input and never
 // panics.
+//
+// # Failures of pebble's background work
+//
+// An operation the caller runs (Get, Apply, Flush, ...) returns its error. pebble's background
+// work does not: a failed flush or compaction, a corruption found while compacting, a disk
+// operation that takes too long, a write stall. Open installs an event listener (events.go) that
+// counts each of them in DB.Health, keeps the last error, logs them to Options.Logger and passes
+// them to Options.Events; the disk is watched with pebble's disk-health wrapper
+// (Options.DiskSlowThreshold). pebble's own log lines go to Options.Logger too; its Fatalf, called
+// on a broken invariant, logs and panics, as pebble requires that it not return.
 package kv

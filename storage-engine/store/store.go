@@ -19,7 +19,7 @@ import (
 // Store is an open object store. All methods are safe for concurrent use.
 type Store struct {
 	dev  blockdev.Device
-	db   *pebble.DB
+	db   *kv.DB
 	opts Options
 
 	uuid      string
