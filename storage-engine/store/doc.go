@@ -51,12 +51,15 @@
 // extent reference counts), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
 // Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),
 // bufwrites.go (buffered writes: written data cached as writing at publication, clean once
-// durable).
+// durable), health.go (Health: OK, Degraded or Failed, from a failed commit and from what the
+// metadata database's event listener saw, see storage-engine/kv).
 //
 // # Caveats
 //
 // A failed metadata commit (the KV's sync failed) leaves the in-memory state uncertain: the store
-// then refuses writes with ErrFailed until it is reopened. Reads are not snapshot-isolated across
+// then refuses writes with ErrFailed until it is reopened, and Health reports it Failed. Failures of
+// pebble's background work (flushes, compactions, a slow disk) are not returned by any call: they
+// make Health Degraded for HealthWindow and reach Options.Logger and Options.KVEvents. Reads are not snapshot-isolated across
 // calls, and a read may observe a transaction whose Commit has not returned yet (it is applied
 // and waiting for its sync); a crash may lose such a transaction, never one whose Commit
 // returned. Verification failures are CorruptionErrors (IsCorruption); a read never returns data that

@@ -2,11 +2,13 @@ package store
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -49,6 +51,15 @@ type Options struct {
 	FS vfs.FS
 	// NewAllocator builds the space allocator; nil picks the default extent allocator.
 	NewAllocator NewAllocatorFunc
+	// Logger receives the metadata database's log lines and its background failures; nil
+	// discards them (kv.Options.Logger).
+	Logger *slog.Logger
+	// KVEvents, if set, is called for each failure or slowdown of the metadata database's
+	// background work, from pebble's goroutines: it must not block (kv.Options.Events).
+	KVEvents func(kv.Event)
+	// DiskSlowThreshold is how long a metadata disk operation may take before it is reported
+	// slow: 0 picks kv.DefaultDiskSlowThreshold, negative turns the check off.
+	DiskSlowThreshold time.Duration
 
 	// verifyShards makes every commit check that the extent shards it does not rewrite are
 	// unchanged (tests set it; see verifyCleanShards).

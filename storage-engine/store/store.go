@@ -103,7 +103,13 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := kv.Open(dbDir, kv.Options{FS: opts.FS, Cache: caches.kvCache})
+	db, err := kv.Open(dbDir, kv.Options{
+		FS:                opts.FS,
+		Cache:             caches.kvCache,
+		Logger:            opts.Logger,
+		Events:            opts.KVEvents,
+		DiskSlowThreshold: opts.DiskSlowThreshold,
+	})
 	if err != nil {
 		caches.close()
 		return nil, fmt.Errorf("open store: %w", err)
