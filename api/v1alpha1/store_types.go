@@ -93,6 +93,21 @@ type StoreSpec struct {
 	AdminState AdminState `json:"adminState,omitempty"`
 }
 
+// EngineHealth is the storage engine's own verdict on a Store, as its node daemon reports it.
+// +kubebuilder:validation:Enum=OK;Degraded;Failed
+type EngineHealth string
+
+const (
+	// EngineHealthOK: nothing went wrong lately.
+	EngineHealthOK EngineHealth = "OK"
+	// EngineHealthDegraded: the Store serves, but its metadata database recently had background
+	// errors or a slow disk, or its writes are stalled.
+	EngineHealthDegraded EngineHealth = "Degraded"
+	// EngineHealthFailed: the Store refuses writes (a metadata commit failed) or its metadata is
+	// corrupt; it needs an administrator.
+	EngineHealthFailed EngineHealth = "Failed"
+)
+
 // CacheSummary summarises a Store's cache as last reported by its node daemon.
 type CacheSummary struct {
 	// type is the cache policy in use.
@@ -113,10 +128,11 @@ type CacheSummary struct {
 }
 
 // StoreStatus is written by two parties: the node daemon reports uuid, capacity, used, cache,
-// lastHeartbeat and notUsedReason; the operator computes conditions from them.
+// engineHealth, engineMessage, lastHeartbeat and notUsedReason; the operator computes conditions
+// from them.
 type StoreStatus struct {
 	// conditions: Ready (the node daemon heartbeats in time and serves the device), Degraded (the
-	// Store is nearly full) and Schedulable (Ready and admin state "in").
+	// Store is nearly full, or its engine reports trouble) and Schedulable (Ready and admin state "in").
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -143,6 +159,17 @@ type StoreStatus struct {
 	// +optional
 	Cache *CacheSummary `json:"cache,omitempty"`
 
+	// engineHealth is the storage engine's verdict: OK, Degraded (recent metadata background
+	// errors, a slow disk, stalled writes) or Failed (writes refused, metadata corrupt). Empty
+	// for a device that is not used.
+	// +optional
+	EngineHealth EngineHealth `json:"engineHealth,omitempty"`
+
+	// engineMessage says what the engine saw when engineHealth is not OK.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	EngineMessage string `json:"engineMessage,omitempty"`
+
 	// lastHeartbeat is when the node daemon last reported this Store alive.
 	// +optional
 	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty"`
@@ -166,6 +193,7 @@ type StoreStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacity`
 // +kubebuilder:printcolumn:name="Used",type=string,JSONPath=`.status.used`
+// +kubebuilder:printcolumn:name="Engine",type=string,JSONPath=`.status.engineHealth`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=`.status.lastHeartbeat`
 type Store struct {
