@@ -11,7 +11,8 @@ import (
 type Engine interface {
 	// Mkfs formats the device as a new store with the given UUID and metadata directory.
 	Mkfs(ctx context.Context, req MkfsRequest) error
-	// Open mounts the store on the device.
+	// Open mounts the store on the device. The logger in ctx (logr.FromContext), carrying the
+	// Store's name, receives the engine's log lines for as long as the store is open.
 	Open(ctx context.Context, devicePath, dbDir string) (MountedStore, error)
 }
 

@@ -17,6 +17,7 @@ import (
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 )
 
 // heartbeat is the Runnable that keeps one Store object per selected device up to date.
@@ -33,6 +34,9 @@ type heartbeat struct {
 	// published holds the Stores whose endpoint annotation this daemon set. Only the heartbeat
 	// goroutine uses it.
 	published map[string]bool
+	// health turns changes of each Store's engine health into events. Only the heartbeat
+	// goroutine uses it.
+	health engineHealthEvents
 }
 
 // withdrawTimeout bounds how long a stopping daemon tries to take its endpoint back.
@@ -77,6 +81,7 @@ func (h *heartbeat) report(ctx context.Context) error {
 			continue
 		}
 		h.announce(st, r.device)
+		h.reportHealth(st, r.snap)
 	}
 	return errors.Join(errs...)
 }
@@ -124,6 +129,23 @@ func (h *heartbeat) announce(st *storagev1alpha1.Store, d *device) {
 		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreCreated", "Prepare", "formatted %s on node %s as store %s", d.decision.Path, h.cfg.NodeName, d.store.UUID())
 	default:
 		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreMounted", "Prepare", "mounted store %s from %s on node %s", d.store.UUID(), d.decision.Path, h.cfg.NodeName)
+	}
+}
+
+// reportHealth logs a change of st's engine health and records it as an event on st: a Warning
+// when it got worse, a Normal event when it is OK again.
+func (h *heartbeat) reportHealth(st *storagev1alpha1.Store, snap *metrics.StoreSnapshot) {
+	ev, ok := h.health.observe(st.Name, snap)
+	if !ok {
+		return
+	}
+	if ev.Type == corev1.EventTypeWarning {
+		h.log.Error(nil, "store engine health worsened", "store", st.Name, "reason", ev.Reason, "note", ev.Note)
+	} else {
+		h.log.Info("store engine health recovered", "store", st.Name)
+	}
+	if h.recorder != nil {
+		h.recorder.Eventf(st, nil, ev.Type, ev.Reason, "ReportHealth", "%s", ev.Note)
 	}
 }
 

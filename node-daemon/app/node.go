@@ -70,7 +70,7 @@ func newNode(cfg *Config, sel devices.Selection, engine Engine, apiReader client
 func (n *node) Start(ctx context.Context) error {
 	guard := formatGuard{reader: n.apiReader, key: n.cfg.Cluster()}
 	p := &preparer{cfg: n.cfg, sel: n.sel, engine: n.engine, refuseMkfs: guard.refusal}
-	devs, err := p.prepareAll(ctx)
+	devs, err := p.prepareAll(logr.NewContext(ctx, n.log))
 	n.register(ctx, devs)
 	close(n.prepared)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
@@ -102,7 +103,9 @@ func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedSt
 	default:
 		return nil, fmt.Errorf("device %s: unexpected action %s", dec.Path, dec.Action)
 	}
-	st, err := p.engine.Open(ctx, dec.Path, p.dbDir(dec.StoreUUID))
+	// The engine logs for this store (pebble's lines, background failures) with its name.
+	log := logr.FromContextOrDiscard(ctx).WithValues("store", storeName(p.cfg.NodeName, dec.Path), "uuid", dec.StoreUUID)
+	st, err := p.engine.Open(logr.NewContext(ctx, log), dec.Path, p.dbDir(dec.StoreUUID))
 	if err != nil {
 		return nil, fmt.Errorf("mount store %s on %s: %w", dec.StoreUUID, dec.Path, err)
 	}

@@ -76,11 +76,12 @@ func applyEndpoint(st *storagev1alpha1.Store, endpoint string) {
 }
 
 // applyStatus writes what the daemon reports into st's status: the fields the daemon owns (uuid,
-// capacity, used, cache, lastHeartbeat, notUsedReason). Conditions belong to the operator and are
+// capacity, used, cache, engineHealth, engineMessage, lastHeartbeat, notUsedReason). Conditions belong to the operator and are
 // left alone. snap is nil for a device that is not used.
 func applyStatus(st *storagev1alpha1.Store, reason string, snap *metrics.StoreSnapshot, now metav1.Time) {
 	hb := now
 	st.Status.LastHeartbeat = &hb
+	applyEngineHealth(st, snap)
 	if snap == nil {
 		st.Status.NotUsedReason = truncate(reason, 1024)
 		st.Status.Capacity, st.Status.Used, st.Status.Cache = nil, nil, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+
+	"github.com/go-logr/logr"
 
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
@@ -47,7 +50,8 @@ func (e *Engine) Mkfs(ctx context.Context, req app.MkfsRequest) error {
 	return errors.Join(wrap(err), dev.Close())
 }
 
-// Open implements app.Engine.
+// Open implements app.Engine. The metadata database logs to the logger in ctx (with the values
+// the caller gave it, such as the store's name) for as long as the store is open.
 func (e *Engine) Open(ctx context.Context, devicePath, dbDir string) (app.MountedStore, error) {
 	dev, err := blockdev.Open(devicePath, e.devOptions(0))
 	if err != nil {
@@ -58,6 +62,7 @@ func (e *Engine) Open(ctx context.Context, devicePath, dbDir string) (app.Mounte
 		CacheShards:        e.settings.CacheShards,
 		MemoryTarget:       e.settings.MemoryTarget,
 		PreferDeferredSize: int(e.settings.DeferredWriteThreshold),
+		Logger:             slog.New(logr.ToSlogHandler(logr.FromContextOrDiscard(ctx))),
 	}
 	st, err := store.Open(ctx, dev, dbDir, opts)
 	if err != nil {

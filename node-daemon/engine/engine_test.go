@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cobaltstore/cobalt/node-daemon/app"
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
@@ -77,7 +78,7 @@ func TestSnapshotAndUUID(t *testing.T) {
 	if err := m.Commit(ctx, []objstore.Op{objstore.CreateCollection("c"), objstore.Write("c", "o", 0, []byte("hello"))}); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.UsedBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 {
+	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.UsedBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 || snap.Health != metrics.HealthOK {
 		t.Fatalf("Snapshot = %+v", snap)
 	}
 	if err := m.Close(); err != nil {

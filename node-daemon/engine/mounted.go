@@ -139,6 +139,7 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		}
 		return shards[i].Index < shards[j].Index
 	})
+	h := m.st.Health()
 	return metrics.StoreSnapshot{
 		UUID:               m.st.UUID(),
 		TotalBytes:         int64(fs.Total),
@@ -165,6 +166,14 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		CacheType:          m.cacheType,
 		CachedOnodes:       int64(mt.CachedOnodes),
 		CacheShards:        shards,
+
+		Health:                   string(h.State),
+		HealthReason:             h.Reason,
+		HealthMessage:            h.Message,
+		MetadataBackgroundErrors: int64(h.KV.BackgroundErrors),
+		MetadataDiskSlow:         int64(h.KV.DiskSlow),
+		MetadataWriteStalls:      int64(h.KV.WriteStalls),
+		MetadataWriteStalled:     h.KV.Stalled,
 	}
 }
 

@@ -47,6 +47,11 @@ var defs = []metricDef{
 	{"cobalt_store_cache_hits_total", "Cache hits per shard.", prometheus.CounterValue, []string{"cache", "shard"}},
 	{"cobalt_store_cache_misses_total", "Cache misses per shard.", prometheus.CounterValue, []string{"cache", "shard"}},
 	{"cobalt_store_cache_bytes", "Memory held by the cache per shard.", prometheus.GaugeValue, []string{"cache", "shard"}},
+	{"cobalt_store_metadata_background_errors_total", "Failed background jobs (flushes, compactions) of the metadata database.", prometheus.CounterValue, nil},
+	{"cobalt_store_metadata_disk_slow_total", "Reports of a metadata disk operation running longer than the disk-slow threshold.", prometheus.CounterValue, nil},
+	{"cobalt_store_metadata_write_stalls_total", "Write stalls of the metadata database.", prometheus.CounterValue, nil},
+	{"cobalt_store_metadata_write_stalled", "1 while the metadata database's writes are stalled.", prometheus.GaugeValue, nil},
+	{"cobalt_store_health", "1 for the engine's current health state (OK, Degraded, Failed), 0 for the others.", prometheus.GaugeValue, []string{"state"}},
 }
 
 // NewCollector returns a collector reading source on every scrape.
@@ -108,5 +113,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			emit("cobalt_store_cache_misses_total", float64(sh.Misses), sh.Cache, shard)
 			emit("cobalt_store_cache_bytes", float64(sh.Bytes), sh.Cache, shard)
 		}
+		emit("cobalt_store_metadata_background_errors_total", float64(s.MetadataBackgroundErrors))
+		emit("cobalt_store_metadata_disk_slow_total", float64(s.MetadataDiskSlow))
+		emit("cobalt_store_metadata_write_stalls_total", float64(s.MetadataWriteStalls))
+		emit("cobalt_store_metadata_write_stalled", boolValue(s.MetadataWriteStalled))
+		for _, state := range [...]string{HealthOK, HealthDegraded, HealthFailed} {
+			emit("cobalt_store_health", boolValue(s.Health == state), state)
+		}
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,7 +1,8 @@
 // Package metrics exports the node daemon's Prometheus metrics: a collector that reads each
 // mounted store's engine metrics when scraped (ops, bytes, latency summaries, commit grouping,
 // deferred-write queue, allocator usage and fragmentation, cache hits and misses per shard, device
-// errors), and gRPC interceptors that record a latency histogram per method and status code.
+// errors, the metadata database's background errors, slow-disk reports and write stalls, and the
+// engine's health state), and gRPC interceptors that record a latency histogram per method and status code.
 //
 // Invariants: the collector holds no state of its own: every scrape reads fresh snapshots, so a
 // store that was unmounted disappears from the next scrape; metric names are prefixed "cobalt_"

@@ -18,6 +18,7 @@ func TestCollectorReportsEachStore(t *testing.T) {
 		UUID: "u1", DevicePath: "/dev/loop0", TotalBytes: 1000, UsedBytes: 250, Commits: 7, BytesWritten: 4096,
 		CommitLatency:      Latency{P50: time.Millisecond, P99: 3 * time.Millisecond, Max: 5 * time.Millisecond},
 		AllocFragmentation: 0.25, CacheShards: []Shard{{Cache: "onode", Index: 0, Hits: 10, Misses: 2}, {Cache: "onode", Index: 1, Hits: 5, Misses: 1, Bytes: 100}},
+		Health: HealthDegraded, MetadataBackgroundErrors: 4, MetadataDiskSlow: 2, MetadataWriteStalls: 1, MetadataWriteStalled: true,
 	}}
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(NewCollector(func() []StoreSnapshot { return snaps })); err != nil {
@@ -31,6 +32,13 @@ func TestCollectorReportsEachStore(t *testing.T) {
 		`cobalt_store_cache_misses_total{cache="onode",device="/dev/loop0",shard="0",store="u1"}`:  2,
 		`cobalt_store_latency_seconds{device="/dev/loop0",op="commit",quantile="0.99",store="u1"}`: 0.003,
 		`cobalt_store_alloc_fragmentation_ratio{device="/dev/loop0",store="u1"}`:                   0.25,
+		`cobalt_store_metadata_background_errors_total{device="/dev/loop0",store="u1"}`:            4,
+		`cobalt_store_metadata_disk_slow_total{device="/dev/loop0",store="u1"}`:                    2,
+		`cobalt_store_metadata_write_stalls_total{device="/dev/loop0",store="u1"}`:                 1,
+		`cobalt_store_metadata_write_stalled{device="/dev/loop0",store="u1"}`:                      1,
+		`cobalt_store_health{device="/dev/loop0",state="Degraded",store="u1"}`:                     1,
+		`cobalt_store_health{device="/dev/loop0",state="OK",store="u1"}`:                           0,
+		`cobalt_store_health{device="/dev/loop0",state="Failed",store="u1"}`:                       0,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)

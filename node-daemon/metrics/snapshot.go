@@ -43,7 +43,25 @@ type StoreSnapshot struct {
 	CacheType    string
 	CachedOnodes int64
 	CacheShards  []Shard
+
+	// Health is the engine's verdict (HealthOK, HealthDegraded or HealthFailed); HealthReason and HealthMessage say
+	// why when it is not HealthOK.
+	Health                      string
+	HealthReason, HealthMessage string
+	// The metadata database's background trouble since the store was mounted.
+	MetadataBackgroundErrors int64
+	MetadataDiskSlow         int64
+	MetadataWriteStalls      int64
+	MetadataWriteStalled     bool
 }
+
+// The engine health states a StoreSnapshot reports, best first; each is one cobalt_store_health
+// series.
+const (
+	HealthOK       = "OK"
+	HealthDegraded = "Degraded"
+	HealthFailed   = "Failed"
+)
 
 // CacheTotals sums the shards.
 func (s StoreSnapshot) CacheTotals() Shard {
