@@ -69,6 +69,35 @@ func fillPercent(store *storagev1alpha1.Store) int64 {
 	return store.Status.Used.Value() * 100 / store.Status.Capacity.Value()
 }
 
+// degradedCondition is the Store's Degraded condition (without generation and time): True when
+// its engine reports trouble (Failed before Degraded: a Failed engine refuses writes) or when it
+// is nearly full.
+func degradedCondition(store *storagev1alpha1.Store) metav1.Condition {
+	c := metav1.Condition{Type: storagev1alpha1.ConditionDegraded, Status: metav1.ConditionTrue}
+	full := ""
+	pct := fillPercent(store)
+	if pct >= nearlyFullPercent {
+		full = fmt.Sprintf("; the store is also %d%% full", pct)
+	}
+	switch store.Status.EngineHealth {
+	case storagev1alpha1.EngineHealthFailed:
+		c.Reason = storagev1alpha1.ReasonEngineFailed
+		c.Message = "the storage engine failed: " + store.Status.EngineMessage + full
+		return c
+	case storagev1alpha1.EngineHealthDegraded:
+		c.Reason = storagev1alpha1.ReasonEngineDegraded
+		c.Message = "the storage engine is degraded: " + store.Status.EngineMessage + full
+		return c
+	}
+	if pct >= nearlyFullPercent {
+		c.Reason = storagev1alpha1.ReasonNearlyFull
+		c.Message = fmt.Sprintf("the store is %d%% full (threshold %d%%)", pct, nearlyFullPercent)
+		return c
+	}
+	c.Status, c.Reason, c.Message = metav1.ConditionFalse, storagev1alpha1.ReasonAsExpected, "the store has room and its engine is OK"
+	return c
+}
+
 // storeConditions sets the Ready, Degraded and Schedulable conditions of store from health and
 // its spec; a condition that changes status gets now as its transition time. It only touches
 // store.Status.
@@ -82,13 +111,8 @@ func storeConditions(store *storagev1alpha1.Store, health storeHealth, now time.
 	meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: storagev1alpha1.ConditionReady,
 		Status: readyStatus, Reason: health.Reason, Message: health.Message, ObservedGeneration: gen, LastTransitionTime: at})
 
-	degraded := metav1.Condition{Type: storagev1alpha1.ConditionDegraded, Status: metav1.ConditionFalse,
-		Reason: storagev1alpha1.ReasonAsExpected, Message: "the store has room", ObservedGeneration: gen, LastTransitionTime: at}
-	if pct := fillPercent(store); pct >= nearlyFullPercent {
-		degraded.Status = metav1.ConditionTrue
-		degraded.Reason = storagev1alpha1.ReasonNearlyFull
-		degraded.Message = fmt.Sprintf("the store is %d%% full (threshold %d%%)", pct, nearlyFullPercent)
-	}
+	degraded := degradedCondition(store)
+	degraded.ObservedGeneration, degraded.LastTransitionTime = gen, at
 	meta.SetStatusCondition(&store.Status.Conditions, degraded)
 
 	sched := metav1.Condition{Type: storagev1alpha1.ConditionSchedulable, Status: metav1.ConditionTrue,

@@ -36,6 +36,12 @@ func storeWith(heartbeatAge *time.Duration, notUsed string, capacity, used strin
 
 func age(d time.Duration) *time.Duration { return &d }
 
+// withEngine is s with its node daemon reporting the engine's health h.
+func withEngine(s *v1alpha1.Store, h v1alpha1.EngineHealth, msg string) *v1alpha1.Store {
+	s.Status.EngineHealth, s.Status.EngineMessage = h, msg
+	return s
+}
+
 // withoutEndpoint is s before its node daemon published the endpoint of its API.
 func withoutEndpoint(s *v1alpha1.Store) *v1alpha1.Store {
 	delete(s.Annotations, v1alpha1.AnnotationNodeEndpoint)
@@ -112,6 +118,14 @@ func TestStoreConditions(t *testing.T) {
 			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
 		{"endpoint pending is neither Ready nor Schedulable", withoutEndpoint(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn)),
 			metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady, v1alpha1.ReasonAsExpected},
+		{"engine OK is not degraded", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthOK, ""),
+			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
+		{"engine degraded", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthDegraded, "3 metadata background errors"),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonEngineDegraded},
+		{"engine failed", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthFailed, "writes are refused"),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonEngineFailed},
+		{"engine degraded outranks nearly full", withEngine(storeWith(age(time.Second), "", "100Gi", "95Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthDegraded, "disk slow"),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonEngineDegraded},
 		{"zero capacity is not degraded by division", storeWith(age(time.Second), "", "0", "0", v1alpha1.AdminStateIn),
 			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
 	}
@@ -131,6 +145,11 @@ func TestStoreConditions(t *testing.T) {
 			check(v1alpha1.ConditionReady, tt.ready, "")
 			check(v1alpha1.ConditionDegraded, tt.degraded, tt.degradedReason)
 			check(v1alpha1.ConditionSchedulable, tt.sched, tt.schedReason)
+			if msg := tt.store.Status.EngineMessage; msg != "" {
+				if c := meta.FindStatusCondition(tt.store.Status.Conditions, v1alpha1.ConditionDegraded); !strings.Contains(c.Message, msg) {
+					t.Fatalf("Degraded message %q does not carry the engine's %q", c.Message, msg)
+				}
+			}
 			if c := meta.FindStatusCondition(tt.store.Status.Conditions, v1alpha1.ConditionReady); !c.LastTransitionTime.Time.Equal(unitNow) {
 				t.Fatalf("Ready transition time %s, want the injected now %s", c.LastTransitionTime, unitNow)
 			}

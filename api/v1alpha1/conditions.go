@@ -10,7 +10,7 @@ const (
 	// is being deleted.
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded is True on a StorageCluster when some of its Stores are down, and on a Store
-	// that is nearly full.
+	// that is nearly full or whose storage engine reports itself Degraded or Failed.
 	ConditionDegraded = "Degraded"
 	// ConditionSchedulable is True on a Store that accepts new Volumes: Ready and admin state "in".
 	ConditionSchedulable = "Schedulable"
@@ -40,6 +40,8 @@ const (
 	ReasonEndpointPending   = "EndpointPending"
 	ReasonDeviceNotUsed     = "DeviceNotUsed"
 	ReasonNearlyFull        = "NearlyFull"
+	ReasonEngineDegraded    = "EngineDegraded"
+	ReasonEngineFailed      = "EngineFailed"
 	ReasonAdminOut          = "AdminOut"
 	ReasonStoreNotReady     = "StoreNotReady"
 	ReasonAcceptingVolumes  = "AcceptingVolumes"
