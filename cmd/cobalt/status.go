@@ -80,9 +80,17 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 	}
 	var total, used int64
 	ready := 0
+	var trouble []string // one line per store whose engine is not OK
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STORE\tNODE\tDEVICE\tCLASS\tADMIN\tREADY\tCAPACITY\tUSED\tUSE%\tVOLUMES\tHEARTBEAT\tREASON")
+	fmt.Fprintln(w, "STORE\tNODE\tDEVICE\tCLASS\tADMIN\tREADY\tENGINE\tCAPACITY\tUSED\tUSE%\tVOLUMES\tHEARTBEAT\tREASON")
 	for _, s := range stores {
+		engine := "-"
+		if h := s.Status.EngineHealth; h != "" {
+			engine = string(h)
+			if h != storagev1alpha1.EngineHealthOK {
+				trouble = append(trouble, fmt.Sprintf("store %s: engine %s: %s", s.Name, h, s.Status.EngineMessage))
+			}
+		}
 		status, reason := condition(s.Status.Conditions, storagev1alpha1.ConditionReady)
 		if status == "True" {
 			ready++
@@ -107,11 +115,14 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 		if s.Status.NotUsedReason != "" {
 			reason = s.Status.NotUsedReason
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Spec.NodeName, s.Spec.DevicePath,
-			s.Spec.DeviceClass, s.Spec.AdminState, status, humanBytes(capacity), humanBytes(usedB), pct, perStore[s.Name], hb, reason)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Spec.NodeName, s.Spec.DevicePath,
+			s.Spec.DeviceClass, s.Spec.AdminState, status, engine, humanBytes(capacity), humanBytes(usedB), pct, perStore[s.Name], hb, reason)
 	}
 	if err := w.Flush(); err != nil {
 		return err
+	}
+	for _, l := range trouble {
+		fmt.Fprintln(out, l)
 	}
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -133,13 +144,13 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 		return err
 	}
 	health := "HEALTHY"
-	if ready < len(stores) || volsReady < len(vols) {
+	if ready < len(stores) || volsReady < len(vols) || len(trouble) > 0 {
 		health = "DEGRADED"
 	}
 	if len(stores) == 0 {
 		health = "NO STORES"
 	}
-	_, err := fmt.Fprintf(out, "\n%s: stores ready %d/%d, volumes ready %d/%d, capacity %s, used %s\n",
-		health, ready, len(stores), volsReady, len(vols), humanBytes(total), humanBytes(used))
+	_, err := fmt.Fprintf(out, "\n%s: stores ready %d/%d, engines in trouble %d, volumes ready %d/%d, capacity %s, used %s\n",
+		health, ready, len(stores), len(trouble), volsReady, len(vols), humanBytes(total), humanBytes(used))
 	return err
 }

@@ -36,7 +36,7 @@ func TestPrintStatus(t *testing.T) {
 	}
 	lines := strings.Split(out.String(), "\n")
 	for _, want := range []string{"node-a-sdb", "100.0GiB", "25.0GiB", "25.0%", "4s ago", "carries xfs", "apps/db", "10.0GiB",
-		"DEGRADED: stores ready 1/2, volumes ready 2/2, capacity 100.0GiB, used 25.0GiB"} {
+		"DEGRADED: stores ready 1/2, engines in trouble 0, volumes ready 2/2, capacity 100.0GiB, used 25.0GiB"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
@@ -59,5 +59,60 @@ func TestPrintStatus(t *testing.T) {
 	}
 	if got := rows["apps/db"]; len(got) < 6 || got[1] != "-" || got[5] != "node-a" {
 		t.Errorf("hand-made volume row = %q, want claim - and node node-a", got)
+	}
+}
+
+// TestPrintStatusShowsEngineTrouble: a Ready store whose engine reports trouble shows it in its
+// row and on a line with the engine's message, and makes the summary DEGRADED.
+func TestPrintStatusShowsEngineTrouble(t *testing.T) {
+	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	hb := metav1.NewTime(now.Add(-time.Second))
+	ready := []metav1.Condition{{Type: storagev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: storagev1alpha1.ReasonHeartbeatFresh}}
+	store := func(name string, h storagev1alpha1.EngineHealth, msg string) storagev1alpha1.Store {
+		return storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: storagev1alpha1.StoreSpec{NodeName: "node-a", DevicePath: "/dev/" + name, DeviceClass: "ssd", AdminState: "in"},
+			Status: storagev1alpha1.StoreStatus{Conditions: ready, LastHeartbeat: &hb, EngineHealth: h, EngineMessage: msg}}
+	}
+	tests := []struct {
+		name    string
+		stores  []storagev1alpha1.Store
+		want    []string
+		notWant []string
+	}{
+		{"all OK", []storagev1alpha1.Store{store("a", storagev1alpha1.EngineHealthOK, "")},
+			[]string{"HEALTHY: stores ready 1/1, engines in trouble 0"}, []string{"engine OK"}},
+		{"degraded engine", []storagev1alpha1.Store{store("a", storagev1alpha1.EngineHealthOK, ""), store("b", storagev1alpha1.EngineHealthDegraded, "3 metadata background errors")},
+			[]string{"store b: engine Degraded: 3 metadata background errors", "DEGRADED: stores ready 2/2, engines in trouble 1"}, []string{"store a:"}},
+		{"failed engine", []storagev1alpha1.Store{store("a", storagev1alpha1.EngineHealthFailed, "writes are refused")},
+			[]string{"store a: engine Failed: writes are refused", "DEGRADED: stores ready 1/1, engines in trouble 1"}, nil},
+		{"not reported", []storagev1alpha1.Store{store("a", "", "")},
+			[]string{"HEALTHY: stores ready 1/1, engines in trouble 0"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := printStatus(&out, tt.stores, nil, now); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out.String())
+				}
+			}
+			// The ENGINE column follows READY.
+			header := strings.Fields(strings.Split(out.String(), "\n")[0])
+			row := strings.Fields(strings.Split(out.String(), "\n")[1])
+			want := string(tt.stores[0].Status.EngineHealth)
+			if want == "" {
+				want = "-"
+			}
+			if len(header) < 7 || header[6] != "ENGINE" || len(row) < 7 || row[6] != want {
+				t.Errorf("engine column: header %q row %q, want %q", header, row, want)
+			}
+		})
 	}
 }
