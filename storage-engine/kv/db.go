@@ -27,9 +27,9 @@ type Options struct {
 	// CacheSize is the size in bytes of a block cache private to the database, used when Cache
 	// is nil (0: pebble's default).
 	CacheSize int64
-	// Logger receives pebble's log lines (Infof at Info, Errorf at Error) and one line per
-	// background error, corruption, disk-slow report and write stall (repeats thinned out, see
-	// EventKind); nil discards them. pebble calls Fatalf on a broken invariant and requires that it
+	// Logger receives pebble's log lines (Infof at Info, Errorf at Error) and a line per
+	// background error, corruption, disk-slow report and write stall (repeated background errors
+	// and disk-slow reports only at their 1st, 2nd, 4th, 8th... occurrence); nil discards them. pebble calls Fatalf on a broken invariant and requires that it
 	// not return: the line is logged at Error and then Fatalf panics.
 	Logger *slog.Logger
 	// Events, if set, is called for every event of pebble's background work (see EventKind). It
