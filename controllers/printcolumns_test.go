@@ -53,7 +53,7 @@ var _ = Describe("kubectl get", func() {
 
 		out = kubectl("get", "store", store.Name)
 		GinkgoWriter.Print(out)
-		Expect(out).To(MatchRegexp(`NAME\s+NODE\s+DEVICE\s+CLASS\s+ADMIN\s+READY\s+CAPACITY\s+USED\s+HEARTBEAT`))
+		Expect(out).To(MatchRegexp(`NAME\s+NODE\s+DEVICE\s+CLASS\s+ADMIN\s+READY\s+CAPACITY\s+USED\s+ENGINE\s+HEARTBEAT`))
 		Expect(out).To(MatchRegexp(store.Name + `\s+node-a\s+/dev/nvme0n1\s+ssd\s+in\s+True\s+100Gi\s+25Gi\s+`))
 
 		out = kubectl("get", "volumes", "-n", ns)
