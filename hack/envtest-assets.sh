@@ -10,7 +10,13 @@
 #   2. setup-envtest can download the release binaries (a laptop with internet): use them.
 #   3. Otherwise build them from Go modules through the module proxy: kube-apiserver and kubectl
 #      from k8s.io/kubernetes (with every staging module replaced by its published version),
-#      etcd from go.etcd.io/etcd/server/v3. About 6-8 minutes cold on 2 cores.
+#      etcd from go.etcd.io/etcd/server/v3. How long that takes depends on the cores, on what else
+#      runs (the Go compiler gets what the load leaves it) and on the Go build cache (warm, a
+#      rebuild takes a minute or two): see the README for measured times.
+#
+# Progress goes to stderr: a line when each stage starts and ends (with its duration), a
+# heartbeat every 30 s while a stage runs (elapsed time, load average), and on failure one line
+# starting "envtest-assets: FAILED" that names the stage.
 set -euo pipefail
 
 DIR=${1:?usage: envtest-assets.sh DIR}
@@ -21,6 +27,52 @@ STAGING_VERSION=0.${K8S_VERSION#1.}
 MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
 
 log() { echo "envtest-assets: $*" >&2; }
+
+# since T0: the time elapsed since $SECONDS was T0, as 4m05s.
+since() { local d=$((SECONDS - $1)); printf '%dm%02ds' $((d / 60)) $((d % 60)); }
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+
+# heartbeat WHAT T0: every 30 s, say that WHAT is still running, until killed.
+heartbeat() {
+  local sp=
+  trap 'kill $sp 2>/dev/null; exit 0' TERM
+  while :; do
+    sleep 30 & sp=$!
+    wait "$sp" || true
+    log "... still $1: $(since "$2") so far (load average $(load), $(nproc) cores)"
+  done
+}
+
+# stage WHAT COMMAND...: run COMMAND, announcing WHAT, with a heartbeat while it runs; on failure
+# remember WHAT for the FAILED line and exit with COMMAND's status.
+stage_failed=
+stage() {
+  local what=$1 t0=$SECONDS rc=0 hb
+  shift
+  log "$what ..."
+  heartbeat "$what" "$t0" &
+  hb=$!
+  "$@" || rc=$?
+  kill "$hb" 2>/dev/null || true
+  wait "$hb" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    stage_failed="$what (exit status $rc after $(since "$t0"))"
+    exit "$rc"
+  fi
+  log "done: $what in $(since "$t0")"
+}
+
+START=$SECONDS
+work=
+on_exit() {
+  local rc=$?
+  [ -z "$work" ] || rm -rf "$work"
+  [ -z "${DIR:-}" ] || rm -f "$DIR"/*.tmp
+  if [ "$rc" -ne 0 ]; then
+    log "FAILED${stage_failed:+: $stage_failed}; the output above says why. Nothing half-built was installed in ${DIR:-the assets directory}; run it again to retry."
+  fi
+}
+trap on_exit EXIT
 
 # stamped BINARY: BINARY exists and reports version v$K8S_VERSION.
 stamped() {
@@ -42,18 +94,19 @@ if [ -n "$SETUP_ENVTEST" ] && [ -x "$SETUP_ENVTEST" ]; then
     log "downloaded into $DIR"
     exit 0
   fi
-  log "download failed; building from Go modules instead (cold: several minutes)"
+  log "download failed; building from Go modules instead"
 fi
 
+log "building from Go modules into $DIR on $(nproc) cores (load average $(load)); a cold build is long, see the README"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cobalt-envtest-build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 
 # --- kube-apiserver and kubectl -------------------------------------------------------------
 if ! stamped kube-apiserver || ! stamped kubectl; then
   k="$work/kube"; mkdir -p "$k"
   printf 'module cobalt.local/envtest-kube\n\ngo 1.26.0\n' >"$k/go.mod"
-  modfile=$(cd "$k" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-  [ -f "$modfile" ] || { log "could not download k8s.io/kubernetes@v$K8S_VERSION"; exit 1; }
+  log "downloading k8s.io/kubernetes@v$K8S_VERSION ..."
+  modfile=$(cd "$k" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p') || true
+  [ -f "$modfile" ] || { stage_failed="downloading k8s.io/kubernetes@v$K8S_VERSION (is the module proxy reachable?)"; exit 1; }
   {
     printf 'module cobalt.local/envtest-kube\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' "$K8S_VERSION"
     # every staging module that k8s.io/kubernetes replaces with a local path -> its published version
@@ -61,8 +114,8 @@ if ! stamped kube-apiserver || ! stamped kubectl; then
     printf ')\n'
   } >"$k/go.mod"
   printf 'package tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >"$k/tools.go"
-  log "resolving k8s.io/kubernetes@v$K8S_VERSION modules"
-  (cd "$k" && go mod tidy) >&2
+  stage "resolving the modules of k8s.io/kubernetes@v$K8S_VERSION (go mod tidy)" \
+    bash -c 'cd "$1" && go mod tidy >&2' _ "$k"
   # The version stamps that a release build sets (kube-apiserver reports them in /version).
   ldflags="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -70,8 +123,8 @@ if ! stamped kube-apiserver || ! stamped kubectl; then
   done
   for c in kube-apiserver kubectl; do
     stamped "$c" && continue
-    log "building $c$([ "$c" = kube-apiserver ] && echo ' (cold: about 6 min on 2 cores)')"
-    (cd "$k" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$DIR/$c.tmp" "k8s.io/kubernetes/cmd/$c") >&2
+    stage "building $c (go build; the longest stage when the Go build cache is cold)" \
+      bash -c 'cd "$1" && CGO_ENABLED=0 go build -trimpath -ldflags "$2" -o "$3.tmp" "k8s.io/kubernetes/cmd/$4" >&2' _ "$k" "$ldflags" "$DIR/$c" "$c"
     mv "$DIR/$c.tmp" "$DIR/$c"
   done
 fi
@@ -81,11 +134,12 @@ if [ ! -x "$DIR/etcd" ]; then
   e="$work/etcd"; mkdir -p "$e"
   printf 'module cobalt.local/envtest-etcd\n\ngo 1.26.0\n' >"$e/go.mod"
   printf 'package tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$e/tools.go"
-  log "building etcd v$ETCD_VERSION"
-  (cd "$e" && go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" && go mod tidy && \
-    CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$DIR/etcd.tmp" go.etcd.io/etcd/server/v3) >&2
+  stage "resolving the modules of etcd v$ETCD_VERSION" \
+    bash -c 'cd "$1" && go get "go.etcd.io/etcd/server/v3@v$2" >&2 && go mod tidy >&2' _ "$e" "$ETCD_VERSION"
+  stage "building etcd v$ETCD_VERSION (go build)" \
+    bash -c 'cd "$1" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$2" go.etcd.io/etcd/server/v3 >&2' _ "$e" "$DIR/etcd.tmp"
   mv "$DIR/etcd.tmp" "$DIR/etcd"
 fi
 
-complete || { log "assets incomplete in $DIR"; exit 1; }
-log "ready: $DIR"
+complete || { stage_failed="checking $DIR: kube-apiserver, kubectl and etcd are not all there with version v$K8S_VERSION"; exit 1; }
+log "ready: $DIR (built in $(since "$START"))"
