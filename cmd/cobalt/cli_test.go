@@ -20,7 +20,7 @@ func run(t *testing.T, stdin []byte, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := newRootCommand()
+	cmd := newRootCommand("cobalt")
 	var out, errOut bytes.Buffer
 	cmd.SetArgs(args)
 	cmd.SetIn(bytes.NewReader(stdin))

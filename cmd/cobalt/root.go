@@ -12,13 +12,16 @@ type globalOptions struct {
 	tlsDir     string
 }
 
-func newRootCommand() *cobra.Command {
+// newRootCommand builds the command tree; name is how the user invoked it (see commandName),
+// which help and usage texts show.
+func newRootCommand(name string) *cobra.Command {
 	opts := &globalOptions{}
 	root := &cobra.Command{
 		Use:           "cobalt",
 		Short:         "Cobalt storage: status, volume I/O and benchmarks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: name},
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
