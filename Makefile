@@ -97,9 +97,14 @@ docker-build: ## Build the manager and node-daemon images from the Dockerfile.
 
 ##@ Build
 
+# Every command the README names: bin/manager, bin/node-daemon, bin/cobalt (and bin/kubectl-cobalt,
+# a link to it that kubectl runs as `kubectl cobalt`), bin/cobalt-bench.
+BUILD_PKGS ?= ./cmd/... ./storage-engine/cmd/...
+
 .PHONY: build
-build: ## Build every binary into bin/.
-	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/ ./cmd/... $(BUILD_EXTRA)
+build: | $(LOCALBIN) ## Build manager, node-daemon, cobalt (+ kubectl-cobalt link) and cobalt-bench into bin/.
+	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/ $(BUILD_PKGS) $(BUILD_EXTRA)
+	ln -sfn cobalt $(LOCALBIN)/kubectl-cobalt
 
 ##@ Node daemon (owner: node)
 # The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is
@@ -201,13 +206,13 @@ $(HELM): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 .PHONY: demo
-demo: ## Run Cobalt on a local control plane, write and read a volume, clean up on exit.
+demo: ## Run Cobalt on a local control plane: a volume written and read back, as root also through CSI; then clean up (only .demo/logs stays).
 	@echo "Building the demo runner (bin/cobalt-demo)"
 	$(GO) build -o $(LOCALBIN)/cobalt-demo ./hack/demo
 	@ENVTEST_ASSETS="$(ENVTEST_ASSETS)" DEMO_STATE_DIR="$(DEMO_STATE_DIR)" $(LOCALBIN)/cobalt-demo up
 
 .PHONY: demo-down
-demo-down: ## Stop a `make demo` running in another shell and undo what it set up.
+demo-down: ## Stop a `make demo` running in another shell, undo what it set up and remove its files but .demo/logs.
 	$(GO) build -o $(LOCALBIN)/cobalt-demo ./hack/demo
 	@ENVTEST_ASSETS="$(ENVTEST_ASSETS)" DEMO_STATE_DIR="$(DEMO_STATE_DIR)" $(LOCALBIN)/cobalt-demo down
 

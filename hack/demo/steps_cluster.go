@@ -32,13 +32,13 @@ func runLogged(ctx context.Context, dir, logPath string, name string, args ...st
 
 func (d *demo) build(ctx context.Context, say sayFunc) error {
 	if _, err := os.Stat(d.cfg.bin("manager")); err != nil {
-		say("first build: compiling the operator, node daemon and CLI takes a few minutes (output in %s)", filepath.Join(d.paths.logs, "build.log"))
+		say("first build: compiling the operator, node daemon, CLI and cobalt-bench takes a few minutes (output in %s)", filepath.Join(d.paths.logs, "build.log"))
 	}
 	if err := runLogged(ctx, d.cfg.repo, filepath.Join(d.paths.logs, "build.log"), "make", "--no-print-directory", "build"); err != nil {
 		return err
 	}
 	var built []string
-	for _, b := range []string{"manager", "node-daemon", "cobalt"} {
+	for _, b := range []string{"manager", "node-daemon", "cobalt", "kubectl-cobalt", "cobalt-bench"} {
 		if _, err := os.Stat(d.cfg.bin(b)); err == nil {
 			built = append(built, "bin/"+b)
 		}
