@@ -123,13 +123,17 @@ func prepareStateDir(ctx context.Context, paths demoPaths, out io.Writer) error 
 	return nil
 }
 
-// cleanup undoes everything in reverse order and then removes the state file.
+// cleanup undoes everything in reverse order, then removes every file of the demo but its logs,
+// and the state file last.
 func (d *demo) cleanup(ctx context.Context) error {
 	d.mu.Lock()
 	undo := d.undo
 	d.undo = nil
 	d.mu.Unlock()
 	if len(undo) == 0 {
+		if err := removeAllButLogs(d.paths); err != nil {
+			return err
+		}
 		return d.state.remove()
 	}
 	fmt.Fprintln(d.out, "==> Cleaning up")
@@ -147,6 +151,11 @@ func (d *demo) cleanup(ctx context.Context) error {
 		fmt.Fprintf(d.out, "    some clean-up failed; the state file %s is kept for `make demo-down`\n", d.paths.state)
 		return errors.Join(errs...)
 	}
+	if err := removeAllButLogs(d.paths); err != nil {
+		fmt.Fprintf(d.out, "    removing the demo's files: FAILED: %v\n", err)
+		return err
+	}
+	fmt.Fprintf(d.out, "    removed the demo's files; logs are in %s\n", d.paths.logs)
 	return d.state.remove()
 }
 

@@ -25,6 +25,9 @@
 //   - A step that cannot run because a part of Cobalt is missing says so and the demo stops there
 //     with a non-zero status; no step is ever pretended.
 //   - Every process's output goes to its own file under .demo/logs, and a failing step names it.
+//     Once everything is undone, every other file under .demo is removed (manifests, data,
+//     kubeconfigs, sockets, the state file last): only .demo/logs is left. When something could
+//     not be undone, the files and the state file stay for `make demo-down`.
 //   - The node DaemonSet's kubelet paths are moved under .demo/kubelet: the demo never touches the
 //     host's kubelet directory. Nothing under .demo/kubelet or the node state directory is removed
 //     while anything is still mounted there.

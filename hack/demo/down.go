@@ -54,8 +54,8 @@ func down(ctx context.Context, cfg config, out io.Writer) error {
 	return undoLeftovers(ctx, paths, st, out)
 }
 
-// undoLeftovers undoes what a demo that can no longer clean up recorded, newest first, and
-// removes its state file when all of it is undone.
+// undoLeftovers undoes what a demo that can no longer clean up recorded, newest first, and when
+// all of it is undone removes every file of the demo but its logs, and the state file last.
 func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer) error {
 	fmt.Fprintf(out, "==> Undoing what demo pid %d left behind\n", st.PID)
 	var errs []error
@@ -113,6 +113,9 @@ func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("some of the demo could not be undone (state kept in %s): %w", paths.state, errors.Join(errs...))
+	}
+	if err := removeAllButLogs(paths); err != nil {
+		return fmt.Errorf("remove the demo's files (state kept in %s): %w", paths.state, err)
 	}
 	if err := os.Remove(paths.state); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", paths.state, err)

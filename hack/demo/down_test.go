@@ -11,15 +11,20 @@ import (
 
 // TestDownUndoesWhatADeadDemoLeft: a demo killed with -9 leaves a state file and a running
 // child; `down` stops the child (its executable matches), skips a loop device that is not
-// attached to the recorded file, removes the control-plane and node directories, and then the
-// state file.
+// attached to the recorded file, removes the control-plane and node directories, the manifests,
+// the data and the kubeconfig, and then the state file: only the logs are left.
 func TestDownUndoesWhatADeadDemoLeft(t *testing.T) {
 	paths, err := newDemoPaths(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{paths.dir, paths.logs, paths.controlPlane, paths.nodeState} {
+	for _, d := range []string{paths.dir, paths.logs, paths.controlPlane, paths.nodeState, paths.manifests, paths.data} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{filepath.Join(paths.data, "in.bin"), filepath.Join(paths.manifests, "cobalt-install.yaml"), paths.kubeconfig} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,10 +52,13 @@ func TestDownUndoesWhatADeadDemoLeft(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("down did not stop the leftover process")
 	}
-	for _, p := range []string{paths.state, paths.controlPlane, paths.nodeState} {
+	for _, p := range []string{paths.state, paths.controlPlane, paths.nodeState, paths.manifests, paths.data, paths.kubeconfig} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still exists after down (%v)", p, err)
 		}
+	}
+	if entries, err := os.ReadDir(paths.dir); err != nil || len(entries) != 1 || entries[0].Name() != "logs" {
+		t.Errorf("after down, %s holds %v (%v), want only logs", paths.dir, entries, err)
 	}
 	if !strings.Contains(out.String(), "leftover (pid") {
 		t.Errorf("down's output does not mention the process:\n%s", out.String())
