@@ -6,7 +6,7 @@
 #   csi-resizer builds with `go install`. csi-provisioner's go.mod has replace directives, which
 #   `go install pkg@version` refuses: its module is downloaded, copied out of the read-only module
 #   cache and built in place. Static builds (CGO_ENABLED=0), so the images need no libc.
-# Cold, on 2 busy cores: csi-provisioner ~8 min, csi-resizer ~13 min; later runs reuse DIR.
+# Cold, on 2 busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min (by load); later runs reuse DIR.
 set -euo pipefail
 DIR=${1:?usage: build-csi-sidecars.sh DIR}
 PROVISIONER_VERSION=${CSI_PROVISIONER_VERSION:-v6.4.0}

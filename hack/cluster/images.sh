@@ -23,7 +23,7 @@ done) || die "building cmd/manager, cmd/node-daemon, cmd/cobalt, test/e2e/worklo
 log "binaries built in $(( $(date +%s) - t0 ))s"
 
 # The upstream CSI sidecars the chart runs next to the operator, built from their Go modules
-# (cached in $LOCALBIN/csi; cold, on 2 busy cores: csi-provisioner ~8 min, csi-resizer ~13 min).
+# (cached in $LOCALBIN/csi; cold, on 2 busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min).
 t0=$(date +%s)
 "$REPO_ROOT/hack/cluster/build-csi-sidecars.sh" "$LOCALBIN/csi" || die "building the CSI sidecars failed"
 log "CSI sidecars ready in $(( $(date +%s) - t0 ))s"
