@@ -52,7 +52,7 @@ func (d *demo) build(ctx context.Context, say sayFunc) error {
 
 func (d *demo) envtestAssets(ctx context.Context, say sayFunc) error {
 	if _, err := os.Stat(filepath.Join(d.cfg.assets, "kube-apiserver")); err != nil {
-		say("first run: kube-apiserver, etcd and kubectl are downloaded, or built from Go modules when that fails (a cold build takes minutes to half an hour, by cores and load; progress in %s)", filepath.Join(d.paths.logs, "envtest.log"))
+		say("first run: kube-apiserver, etcd and kubectl are downloaded, or built from Go modules when that fails (a cold build takes minutes to over an hour, by cores and load; progress in %s)", filepath.Join(d.paths.logs, "envtest.log"))
 	}
 	if err := runLogged(ctx, d.cfg.repo, filepath.Join(d.paths.logs, "envtest.log"), "make", "--no-print-directory", "envtest", "ENVTEST_ASSETS="+d.cfg.assets); err != nil {
 		return err
