@@ -87,7 +87,7 @@ func (r *StorageClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !cluster.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, cluster)
 	}
-	if err := r.ensureFinalizer(ctx, cluster); err != nil {
+	if err := ensureFinalizer(ctx, r.Client, cluster, StorageClusterFinalizer); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.reconcileNormal(ctx, cluster)

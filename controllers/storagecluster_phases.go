@@ -16,19 +16,6 @@ import (
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
-func (r *StorageClusterReconciler) ensureFinalizer(ctx context.Context, cluster *v1alpha1.StorageCluster) error {
-	if controllerutil.ContainsFinalizer(cluster, StorageClusterFinalizer) {
-		return nil
-	}
-	cp := cluster.DeepCopy()
-	controllerutil.AddFinalizer(cp, StorageClusterFinalizer)
-	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(cluster, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("add finalizer to storage cluster %s: %w", client.ObjectKeyFromObject(cluster), err)
-	}
-	cluster.ObjectMeta = cp.ObjectMeta
-	return nil
-}
-
 func (r *StorageClusterReconciler) reconcileServiceAccount(ctx context.Context, cluster *v1alpha1.StorageCluster, _ *clusterObservation) error {
 	if err := r.Apply(ctx, desiredServiceAccount(cluster), fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply node daemon service account: %w", err)
@@ -204,12 +191,7 @@ func (r *StorageClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 	}
 	r.Recorder.Eventf(cluster, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete",
 		"no volumes left; removed %d stores and the node daemon's RBAC", len(stores))
-	cp := cluster.DeepCopy()
-	controllerutil.RemoveFinalizer(cp, StorageClusterFinalizer)
-	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(cluster, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("remove finalizer of storage cluster %s: %w", client.ObjectKeyFromObject(cluster), err)
-	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, removeFinalizer(ctx, r.Client, cluster, StorageClusterFinalizer)
 }
 
 // stopNodeDaemons deletes the cluster's node daemon DaemonSet and returns how many of its pods
