@@ -7,9 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,7 +55,7 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res 
 	if !store.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, store)
 	}
-	if err := r.ensureFinalizer(ctx, store); err != nil {
+	if err := ensureFinalizer(ctx, r.Client, store, StoreFinalizer); err != nil {
 		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
@@ -106,19 +104,6 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-func (r *StoreReconciler) ensureFinalizer(ctx context.Context, store *v1alpha1.Store) error {
-	if controllerutil.ContainsFinalizer(store, StoreFinalizer) {
-		return nil
-	}
-	cp := store.DeepCopy()
-	controllerutil.AddFinalizer(cp, StoreFinalizer)
-	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(store, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("add finalizer to store %s: %w", store.Name, err)
-	}
-	store.ObjectMeta = cp.ObjectMeta
-	return nil
-}
-
 // reconcileDelete lets a deleted Store go once no Volume is placed on it; until then its Ready
 // condition names the Volumes that hold it.
 func (r *StoreReconciler) reconcileDelete(ctx context.Context, store *v1alpha1.Store) (ctrl.Result, error) {
@@ -129,27 +114,27 @@ func (r *StoreReconciler) reconcileDelete(ctx context.Context, store *v1alpha1.S
 	if err := r.List(ctx, &vols, client.MatchingFields{volumeStoreIndex: store.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list volumes on store %s: %w", store.Name, err)
 	}
-	if len(vols.Items) > 0 {
-		names := make([]string, 0, len(vols.Items))
-		for _, v := range vols.Items {
-			names = append(names, v.Namespace+"/"+v.Name)
-		}
-		msg := fmt.Sprintf("deletion waits for %d Volume(s) placed on this store: %s", len(names), nameList(names))
-		prev := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.ConditionReady)
-		meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
-			Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDeletionBlocked, Message: msg, ObservedGeneration: store.Generation,
-			LastTransitionTime: metav1.NewTime(r.Clock.Now())})
-		if prev == nil || prev.Message != msg {
+	blocking := make([]string, 0, len(vols.Items))
+	for _, v := range vols.Items {
+		blocking = append(blocking, v.Namespace+"/"+v.Name)
+	}
+	if len(blocking) > 0 {
+		was := readyMessage(store)
+		storeDeletionConditions(store, blocking, r.Clock.Now())
+		if msg := readyMessage(store); msg != was {
 			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", msg)
 		}
 		return ctrl.Result{}, nil
 	}
-	cp := store.DeepCopy()
-	controllerutil.RemoveFinalizer(cp, StoreFinalizer)
-	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(store, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("remove finalizer of store %s: %w", store.Name, err)
+	return ctrl.Result{}, removeFinalizer(ctx, r.Client, store, StoreFinalizer)
+}
+
+// readyMessage is the message of store's Ready condition, empty when it has none.
+func readyMessage(store *v1alpha1.Store) string {
+	if c := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+		return c.Message
 	}
-	return ctrl.Result{}, nil
+	return ""
 }
 
 // storeOfVolume maps a Volume to the Store it is placed on, so a Store waiting for its last

@@ -130,3 +130,17 @@ func storeConditions(store *storagev1alpha1.Store, health storeHealth, now time.
 	meta.SetStatusCondition(&store.Status.Conditions, sched)
 	store.Status.ObservedGeneration = gen
 }
+
+// storeDeletionConditions sets the Ready condition of a deleted store from the Volumes still
+// placed on it (blocking, as "namespace/name"): False, naming them, while there are any. With
+// none it changes nothing, since the finalizer goes and the Store with it. Like storeConditions
+// it only touches store.Status.
+func storeDeletionConditions(store *storagev1alpha1.Store, blocking []string, now time.Time) {
+	if len(blocking) == 0 {
+		return
+	}
+	meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: storagev1alpha1.ConditionReady,
+		Status: metav1.ConditionFalse, Reason: storagev1alpha1.ReasonDeletionBlocked,
+		Message:            fmt.Sprintf("deletion waits for %d Volume(s) placed on this store: %s", len(blocking), nameList(blocking)),
+		ObservedGeneration: store.Generation, LastTransitionTime: metav1.NewTime(now)})
+}

@@ -159,3 +159,44 @@ func TestStoreConditions(t *testing.T) {
 		})
 	}
 }
+
+func TestStoreDeletionConditions(t *testing.T) {
+	earlier := metav1.NewTime(unitNow.Add(-time.Hour))
+	healthy := func() *v1alpha1.Store {
+		s := storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn)
+		s.Generation = 3
+		s.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.ReasonHeartbeatFresh, ObservedGeneration: 3, LastTransitionTime: earlier}}
+		return s
+	}
+	tests := []struct {
+		name     string
+		blocking []string
+		status   metav1.ConditionStatus
+		reason   string
+		message  string
+	}{
+		{"no volumes left: Ready as it was", nil, metav1.ConditionTrue, v1alpha1.ReasonHeartbeatFresh, ""},
+		{"blocked by volumes, named in order", []string{"b/v2", "a/v1"}, metav1.ConditionFalse, v1alpha1.ReasonDeletionBlocked,
+			"deletion waits for 2 Volume(s) placed on this store: a/v1, b/v2"},
+		{"many volumes are counted, not all named", []string{"n/1", "n/2", "n/3", "n/4", "n/5", "n/6", "n/7"}, metav1.ConditionFalse,
+			v1alpha1.ReasonDeletionBlocked, "deletion waits for 7 Volume(s) placed on this store: n/1, n/2, n/3, n/4, n/5 and 2 more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := healthy()
+			storeDeletionConditions(s, tt.blocking, unitNow)
+			c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+			if c.Status != tt.status || c.Reason != tt.reason || c.Message != tt.message {
+				t.Fatalf("Ready = %s/%s %q, want %s/%s %q", c.Status, c.Reason, c.Message, tt.status, tt.reason, tt.message)
+			}
+			wantLTT := earlier.Time
+			if tt.status != metav1.ConditionTrue {
+				wantLTT = unitNow
+			}
+			if !c.LastTransitionTime.Time.Equal(wantLTT) {
+				t.Fatalf("Ready transition time %s, want %s", c.LastTransitionTime.UTC(), wantLTT.UTC())
+			}
+		})
+	}
+}
