@@ -1,16 +1,20 @@
 // Package controllers holds Cobalt's reconcilers: StorageCluster, Store and Volume.
 //
 // Each reconciler's Reconcile only orchestrates: it reads the object, handles deletion or adds the
-// finalizer, runs small phase functions, and writes status once, from a deferred merge patch that
-// carries only what changed. Status is computed by pure functions (the *_status.go and
-// volume_placement.go files) that take the inputs and the current time and are unit-tested without
-// an API server.
+// finalizer (ensureFinalizer and removeFinalizer in finalizer.go, which write only when the
+// finalizers change), runs small phase functions that record what they observe, and writes status
+// once, from a deferred merge patch that carries only what changed. Status is computed from those
+// observations by pure functions (the *_status.go and volume_placement.go files) that take the
+// inputs and the current time and are unit-tested without an API server; no phase sets a
+// condition itself.
 //
 // Invariants:
 //   - Data is never dropped silently. A Volume's finalizer is removed only after the node that
 //     owns its Store confirmed the delete (or the Store is gone, so there is nothing left to free).
 //     A StorageCluster's finalizer is removed only when no Volume is placed on any of its Stores;
 //     until then its Ready and Progressing conditions name the Volumes that block it.
+//   - A Volume's Ready condition says whether it can be used at its allocated size; a growth that
+//     fails (no room, node error) leaves Ready alone and is reported by its Resizing condition.
 //   - A Volume is placed once: spec.storeName is written when the Volume is placed, and the API
 //     server refuses any later change to it.
 //   - Placement only picks Stores that are Ready (fresh heartbeat and a published node daemon

@@ -51,33 +51,35 @@ type VolumeReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile drives one Volume: free its space when it is deleted; otherwise place it, create it
-// on its node and grow it to the requested size. Status is written once, at the end.
+// on its node and grow it to the requested size. The phases only record what they observe;
+// status is computed from that by computeVolumeStatus and written once, at the end.
 func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	vol := &v1alpha1.Volume{}
 	if err := r.Get(ctx, req.NamespacedName, vol); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := vol.DeepCopy()
+	obs := volumeObservation{Now: r.Clock.Now(), Deleting: !vol.DeletionTimestamp.IsZero()}
 	defer func() {
+		vol.Status = computeVolumeStatus(vol, obs)
 		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, before, vol))
 	}()
 
-	if !vol.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, vol)
+	if obs.Deleting {
+		return r.reconcileDelete(ctx, vol, &obs)
 	}
-	if err := r.ensureFinalizer(ctx, vol); err != nil {
+	if err := ensureFinalizer(ctx, r.Client, vol, VolumeFinalizer); err != nil {
 		return ctrl.Result{}, err
 	}
-	vol.Status.ObservedGeneration = vol.Generation
 
-	phases := []func(context.Context, *v1alpha1.Volume) (ctrl.Result, bool, error){
+	phases := []func(context.Context, *v1alpha1.Volume, *volumeObservation) (ctrl.Result, bool, error){
 		r.reconcilePlacement,
+		r.observeStore,
 		r.reconcileProvisioning,
 		r.reconcileExpansion,
-		r.reconcileReadiness,
 	}
 	for _, phase := range phases {
-		res, done, err := phase(ctx, vol)
+		res, done, err := phase(ctx, vol, &obs)
 		if err != nil || done {
 			return res, err
 		}

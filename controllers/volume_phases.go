@@ -21,21 +21,8 @@ import (
 
 // Phases return done=true when the reconcile should stop after them (waiting, or failed).
 
-func (r *VolumeReconciler) ensureFinalizer(ctx context.Context, vol *v1alpha1.Volume) error {
-	if controllerutil.ContainsFinalizer(vol, VolumeFinalizer) {
-		return nil
-	}
-	cp := vol.DeepCopy()
-	controllerutil.AddFinalizer(cp, VolumeFinalizer)
-	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(vol, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("add finalizer to volume %s: %w", client.ObjectKeyFromObject(vol), err)
-	}
-	vol.ObjectMeta = cp.ObjectMeta
-	return nil
-}
-
 // reconcilePlacement picks a Store for an unplaced Volume and records it in spec.storeName.
-func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1.Volume) (ctrl.Result, bool, error) {
+func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	if vol.Spec.StoreName != "" {
 		return ctrl.Result{}, false, nil
 	}
@@ -43,18 +30,17 @@ func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1
 	if err != nil {
 		return ctrl.Result{}, true, err
 	}
-	now := r.Clock.Now()
-	decision, err := choosePlacement(vol, loads, now, r.HeartbeatTimeout)
+	decision, err := choosePlacement(vol, loads, obs.Now, r.HeartbeatTimeout)
 	if err != nil {
 		return ctrl.Result{}, true, err
 	}
 	if decision.Store == "" {
+		obs.Unschedulable = decision.Message
 		prev := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
-		r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, decision.Message)
 		if prev == nil || prev.Reason != v1alpha1.ReasonUnschedulable || prev.Message != decision.Message {
 			r.Recorder.Eventf(vol, nil, corev1.EventTypeWarning, v1alpha1.ReasonUnschedulable, "Place", decision.Message)
 		}
-		return ctrl.Result{RequeueAfter: r.backoff(vol, now)}, true, nil
+		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, true, nil
 	}
 
 	cp := vol.DeepCopy()
@@ -69,8 +55,9 @@ func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1
 }
 
 // backoff is the retry delay of a Volume whose Ready condition has been False since it last
-// changed: about as long again as it has already been failing.
-func (r *VolumeReconciler) backoff(vol *v1alpha1.Volume, now time.Time) time.Duration {
+// changed: about as long again as it has already been failing. It reads the status the reconcile
+// started from: a Ready condition that turns False now has not been failing yet either way.
+func backoff(vol *v1alpha1.Volume, now time.Time) time.Duration {
 	failing := time.Duration(0)
 	if c := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
 		failing = now.Sub(c.LastTransitionTime.Time)
@@ -135,101 +122,74 @@ func ReservedBytes(v *v1alpha1.Volume) int64 {
 	return n
 }
 
-// placedStore fetches the Store a placed Volume lives on. When it is missing or not Ready, the
-// Volume's Ready condition says so and the reconcile waits (the Store watch wakes it up).
-func (r *VolumeReconciler) placedStore(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha1.Store, ctrl.Result, bool, error) {
+// observeStore fetches the Store a placed Volume lives on. When it is missing or not Ready the
+// reconcile waits (the Store watch wakes it up), and the Volume's Ready condition says why.
+func (r *VolumeReconciler) observeStore(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	store := &v1alpha1.Store{}
-	now := r.Clock.Now()
 	if err := r.Get(ctx, client.ObjectKey{Name: vol.Spec.StoreName}, store); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return nil, ctrl.Result{}, true, fmt.Errorf("get store %s of volume %s: %w", vol.Spec.StoreName, client.ObjectKeyFromObject(vol), err)
+			return ctrl.Result{}, true, fmt.Errorf("get store %s of volume %s: %w", vol.Spec.StoreName, client.ObjectKeyFromObject(vol), err)
 		}
-		r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonStoreMissing, fmt.Sprintf("store %s does not exist", vol.Spec.StoreName))
-		return nil, ctrl.Result{RequeueAfter: r.backoff(vol, now)}, true, nil
+		obs.StoreSeen = true
+		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, true, nil
 	}
-	if h := evaluateStoreHealth(store, now, r.HeartbeatTimeout); !h.Ready {
-		r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady,
-			fmt.Sprintf("store %s is not Ready: %s", store.Name, h.Message))
-		return nil, ctrl.Result{RequeueAfter: r.backoff(vol, now)}, true, nil
+	obs.StoreSeen, obs.Store = true, store
+	obs.StoreHealth = evaluateStoreHealth(store, obs.Now, r.HeartbeatTimeout)
+	if !obs.StoreHealth.Ready {
+		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, true, nil
 	}
-	return store, ctrl.Result{}, false, nil
+	return ctrl.Result{}, false, nil
 }
 
 // reconcileProvisioning has the node create a placed Volume that it has not created yet.
-func (r *VolumeReconciler) reconcileProvisioning(ctx context.Context, vol *v1alpha1.Volume) (ctrl.Result, bool, error) {
+func (r *VolumeReconciler) reconcileProvisioning(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	if vol.Status.AllocatedSize != nil {
 		return ctrl.Result{}, false, nil
 	}
-	store, res, done, err := r.placedStore(ctx, vol)
-	if done || err != nil {
-		return res, true, err
-	}
+	store := obs.Store
 	alloc, err := r.Nodes.CreateVolume(ctx, store, vol)
 	if err != nil {
-		msg := fmt.Sprintf("node %s could not create the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
-		r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonProvisioningFailed, msg)
-		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonProvisioningFailed, "Create", msg)
+		obs.CreateFailed = fmt.Sprintf("node %s could not create the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
+		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonProvisioningFailed, "Create", obs.CreateFailed)
 		return ctrl.Result{}, true, fmt.Errorf("create volume %s on store %s: %w", client.ObjectKeyFromObject(vol), store.Name, err)
 	}
-	vol.Status.AllocatedSize = resource.NewQuantity(alloc.AllocatedBytes, resource.BinarySI)
-	vol.Status.Placement = &v1alpha1.VolumePlacement{Store: store.Name, Node: store.Spec.NodeName}
+	obs.Created = resource.NewQuantity(alloc.AllocatedBytes, resource.BinarySI)
 	r.Recorder.Eventf(vol, store, corev1.EventTypeNormal, v1alpha1.ReasonProvisioned, "Create",
-		"created %s on store %s", vol.Status.AllocatedSize.String(), store.Name)
+		"created %s on store %s", obs.Created.String(), store.Name)
 	return ctrl.Result{}, false, nil
 }
 
 // reconcileExpansion has the node grow a Volume whose requested size passed its allocation.
-func (r *VolumeReconciler) reconcileExpansion(ctx context.Context, vol *v1alpha1.Volume) (ctrl.Result, bool, error) {
+func (r *VolumeReconciler) reconcileExpansion(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	want := vol.Spec.Size.Value()
-	if vol.Status.AllocatedSize == nil || vol.Status.AllocatedSize.Value() >= want {
-		if meta.IsStatusConditionTrue(vol.Status.Conditions, v1alpha1.ConditionResizing) {
-			r.setResizing(vol, metav1.ConditionFalse, v1alpha1.ReasonExpanded,
-				fmt.Sprintf("expanded to %s", vol.Status.AllocatedSize.String()))
-		}
+	have := obs.allocated(vol)
+	if have == nil || have.Value() >= want {
 		return ctrl.Result{}, false, nil
 	}
-	store, res, done, err := r.placedStore(ctx, vol)
-	if done || err != nil {
-		return res, true, err
-	}
-	now := r.Clock.Now()
-	growth := want - vol.Status.AllocatedSize.Value()
-	if free, err := r.freeBytesFor(ctx, store, vol); err != nil {
+	store := obs.Store
+	growth := want - have.Value()
+	if free, err := r.freeBytesFor(ctx, store, vol, have.Value()); err != nil {
 		return ctrl.Result{}, true, err
 	} else if free < growth {
-		msg := fmt.Sprintf("store %s has %s free, growing to %s needs %s more",
+		obs.GrowthFailed = fmt.Sprintf("store %s has %s free, growing to %s needs %s more",
 			store.Name, resource.NewQuantity(max(free, 0), resource.BinarySI).String(), vol.Spec.Size.String(),
 			resource.NewQuantity(growth, resource.BinarySI).String())
-		r.setResizing(vol, metav1.ConditionTrue, v1alpha1.ReasonExpansionFailed, msg)
-		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonExpansionFailed, "Expand", msg)
-		return ctrl.Result{RequeueAfter: retryBackoff(r.resizingFor(vol, now), minRetryDelay, maxRetryDelay)}, true, nil
+		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonExpansionFailed, "Expand", obs.GrowthFailed)
+		return ctrl.Result{RequeueAfter: retryBackoff(resizingFor(vol, obs.Now), minRetryDelay, maxRetryDelay)}, true, nil
 	}
 	alloc, err := r.Nodes.ResizeVolume(ctx, store, vol)
 	if err != nil {
-		msg := fmt.Sprintf("node %s could not grow the volume to %s: %v", store.Spec.NodeName, vol.Spec.Size.String(), err)
-		r.setResizing(vol, metav1.ConditionTrue, v1alpha1.ReasonExpansionFailed, msg)
-		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonExpansionFailed, "Expand", msg)
+		obs.GrowthFailed = fmt.Sprintf("node %s could not grow the volume to %s: %v", store.Spec.NodeName, vol.Spec.Size.String(), err)
+		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonExpansionFailed, "Expand", obs.GrowthFailed)
 		return ctrl.Result{}, true, fmt.Errorf("resize volume %s on store %s: %w", client.ObjectKeyFromObject(vol), store.Name, err)
 	}
-	vol.Status.AllocatedSize = resource.NewQuantity(alloc.AllocatedBytes, resource.BinarySI)
-	r.setResizing(vol, metav1.ConditionFalse, v1alpha1.ReasonExpanded, fmt.Sprintf("expanded to %s", vol.Status.AllocatedSize.String()))
-	r.Recorder.Eventf(vol, store, corev1.EventTypeNormal, v1alpha1.ReasonExpanded, "Expand", "expanded to %s", vol.Status.AllocatedSize.String())
-	return ctrl.Result{}, false, nil
-}
-
-// reconcileReadiness makes a created Volume's Ready condition follow its Store's health.
-func (r *VolumeReconciler) reconcileReadiness(ctx context.Context, vol *v1alpha1.Volume) (ctrl.Result, bool, error) {
-	store, res, done, err := r.placedStore(ctx, vol)
-	if done || err != nil {
-		return res, true, err
-	}
-	r.setReady(vol, metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
-		fmt.Sprintf("created on store %s of node %s", store.Name, store.Spec.NodeName))
+	obs.Grown = resource.NewQuantity(alloc.AllocatedBytes, resource.BinarySI)
+	r.Recorder.Eventf(vol, store, corev1.EventTypeNormal, v1alpha1.ReasonExpanded, "Expand", "expanded to %s", obs.Grown.String())
 	return ctrl.Result{}, false, nil
 }
 
 // resizingFor is how long the Volume's Resizing condition has been True.
-func (r *VolumeReconciler) resizingFor(vol *v1alpha1.Volume, now time.Time) time.Duration {
+func resizingFor(vol *v1alpha1.Volume, now time.Time) time.Duration {
 	if c := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionResizing); c != nil && c.Status == metav1.ConditionTrue {
 		return now.Sub(c.LastTransitionTime.Time)
 	}
@@ -237,8 +197,8 @@ func (r *VolumeReconciler) resizingFor(vol *v1alpha1.Volume, now time.Time) time
 }
 
 // freeBytesFor is the space store can still give vol: capacity minus what the node reports used
-// or, if larger, what the other Volumes on it reserve plus vol's current allocation.
-func (r *VolumeReconciler) freeBytesFor(ctx context.Context, store *v1alpha1.Store, vol *v1alpha1.Volume) (int64, error) {
+// or, if larger, what the other Volumes on it reserve plus vol's current allocation, allocated.
+func (r *VolumeReconciler) freeBytesFor(ctx context.Context, store *v1alpha1.Store, vol *v1alpha1.Volume, allocated int64) (int64, error) {
 	var placed v1alpha1.VolumeList
 	if err := r.List(ctx, &placed, client.MatchingFields{volumeStoreIndex: store.Name}); err != nil {
 		return 0, fmt.Errorf("list volumes on store %s: %w", store.Name, err)
@@ -246,7 +206,7 @@ func (r *VolumeReconciler) freeBytesFor(ctx context.Context, store *v1alpha1.Sto
 	l := storeLoad{Store: store}
 	for _, v := range placed.Items {
 		if v.UID == vol.UID {
-			l.Reserved += vol.Status.AllocatedSize.Value()
+			l.Reserved += allocated
 			continue
 		}
 		l.Reserved += ReservedBytes(&v)
@@ -255,7 +215,7 @@ func (r *VolumeReconciler) freeBytesFor(ctx context.Context, store *v1alpha1.Sto
 }
 
 // reconcileDelete frees the Volume's space on its Store, then lets it go.
-func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Volume) (ctrl.Result, error) {
+func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(vol, VolumeFinalizer) {
 		return ctrl.Result{}, nil
 	}
@@ -271,31 +231,13 @@ func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Vo
 			return ctrl.Result{}, fmt.Errorf("get store %s of volume %s: %w", vol.Spec.StoreName, client.ObjectKeyFromObject(vol), err)
 		default:
 			if err := r.Nodes.DeleteVolume(ctx, store, vol); err != nil {
-				msg := fmt.Sprintf("node %s could not free the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
-				r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonDeleteFailed, msg)
-				r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonDeleteFailed, "Delete", msg)
+				obs.DeleteFailed = fmt.Sprintf("node %s could not free the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
+				r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonDeleteFailed, "Delete", obs.DeleteFailed)
 				return ctrl.Result{}, fmt.Errorf("delete volume %s on store %s: %w", client.ObjectKeyFromObject(vol), store.Name, err)
 			}
 			r.Recorder.Eventf(vol, store, corev1.EventTypeNormal, "Freed", "Delete", "freed on store %s", store.Name)
 		}
 	}
 	r.assumed.forget(vol.UID)
-	cp := vol.DeepCopy()
-	controllerutil.RemoveFinalizer(cp, VolumeFinalizer)
-	if err := r.Patch(ctx, cp, client.MergeFromWithOptions(vol, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("remove finalizer of volume %s: %w", client.ObjectKeyFromObject(vol), err)
-	}
-	return ctrl.Result{}, nil
-}
-
-func (r *VolumeReconciler) setReady(vol *v1alpha1.Volume, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&vol.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady,
-		Status: status, Reason: reason, Message: msg, ObservedGeneration: vol.Generation,
-		LastTransitionTime: metav1.NewTime(r.Clock.Now())})
-}
-
-func (r *VolumeReconciler) setResizing(vol *v1alpha1.Volume, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&vol.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionResizing,
-		Status: status, Reason: reason, Message: msg, ObservedGeneration: vol.Generation,
-		LastTransitionTime: metav1.NewTime(r.Clock.Now())})
+	return ctrl.Result{}, removeFinalizer(ctx, r.Client, vol, VolumeFinalizer)
 }

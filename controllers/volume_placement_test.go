@@ -139,20 +139,22 @@ func TestAssumedPlacements(t *testing.T) {
 }
 
 func TestVolumeBackoffGrowsWithTimeFailing(t *testing.T) {
-	r := &VolumeReconciler{Clock: newFakeClock(unitNow)}
 	vol := &v1alpha1.Volume{}
-	if got := r.backoff(vol, unitNow); got != minRetryDelay {
+	if got := backoff(vol, unitNow); got != minRetryDelay {
 		t.Errorf("no condition yet: backoff %s, want %s", got, minRetryDelay)
 	}
-	r.setReady(vol, metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, "no room")
-	if got := r.backoff(vol, unitNow.Add(40*time.Second)); got != 40*time.Second {
+	vol.Status = computeVolumeStatus(vol, volumeObservation{Now: unitNow, Unschedulable: "no room"})
+	if got := backoff(vol, unitNow.Add(40*time.Second)); got != 40*time.Second {
 		t.Errorf("failing for 40s: backoff %s, want 40s", got)
 	}
-	if got := r.backoff(vol, unitNow.Add(time.Hour)); got != maxRetryDelay {
+	if got := backoff(vol, unitNow.Add(time.Hour)); got != maxRetryDelay {
 		t.Errorf("failing for an hour: backoff %s, want %s", got, maxRetryDelay)
 	}
-	r.setReady(vol, metav1.ConditionTrue, v1alpha1.ReasonProvisioned, "ok")
-	if got := r.backoff(vol, unitNow.Add(time.Hour)); got != minRetryDelay {
+	vol.Spec.StoreName = "s1"
+	vol.Status = computeVolumeStatus(vol, with(seen(true, "fresh"), func(o *volumeObservation) {
+		o.Now, o.Created = unitNow.Add(30*time.Minute), qty("1Gi")
+	}))
+	if got := backoff(vol, unitNow.Add(time.Hour)); got != minRetryDelay {
 		t.Errorf("Ready again: backoff %s, want %s", got, minRetryDelay)
 	}
 }

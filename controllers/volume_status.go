@@ -1,0 +1,135 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+// volumeObservation is everything a Volume's status is computed from: what one reconcile saw
+// and what the node answered. The phases fill it in as far as they get; a field left at its zero
+// value means the reconcile did not get there (it stopped earlier, waiting or on an error), and
+// the status it would decide keeps what it said before.
+type volumeObservation struct {
+	// Now is when the reconcile ran: the transition time of every condition that changes.
+	Now time.Time
+	// Deleting is true when the Volume has a deletion timestamp; DeleteFailed is then the node's
+	// error freeing its space, if any.
+	Deleting     bool
+	DeleteFailed string
+	// Unschedulable says why no Store can take the unplaced Volume; empty when it was placed
+	// or placement was not tried.
+	Unschedulable string
+	// StoreSeen is true when the reconcile looked up the placed Volume's Store. Store is nil
+	// when it does not exist; StoreHealth is the verdict on it otherwise.
+	StoreSeen   bool
+	Store       *v1alpha1.Store
+	StoreHealth storeHealth
+	// CreateFailed is the node's error creating the Volume; Created is what the node allocated
+	// when it created it in this reconcile.
+	CreateFailed string
+	Created      *resource.Quantity
+	// GrowthFailed says why the Volume did not grow to its requested size: its Store has no
+	// room, or the node's error; Grown is what the node allocated when it grew it in this
+	// reconcile.
+	GrowthFailed string
+	Grown        *resource.Quantity
+}
+
+// allocated is what the Volume holds on its Store after this reconcile: what the node answered
+// now, else what status said; nil when it is not created.
+func (o *volumeObservation) allocated(vol *v1alpha1.Volume) *resource.Quantity {
+	switch {
+	case o.Grown != nil:
+		return o.Grown
+	case o.Created != nil:
+		return o.Created
+	}
+	return vol.Status.AllocatedSize
+}
+
+// storeUsable reports whether the reconcile found the placed Volume's Store and it is Ready.
+func (o *volumeObservation) storeUsable() bool {
+	return o.StoreSeen && o.Store != nil && o.StoreHealth.Ready
+}
+
+// computeVolumeStatus returns vol's status after a reconcile that observed obs. It does not
+// modify vol.
+//
+// Ready says whether the Volume can be used: False while it is not placed (Unschedulable), its
+// Store is gone (StoreMissing) or not Ready (StoreNotReady), the node failed to create it
+// (ProvisioningFailed) or to free it while it is deleted (DeleteFailed); True (Provisioned) once
+// it is created on a Ready Store. A Volume that fails to grow keeps serving at its old size, so
+// growth never touches Ready.
+//
+// Resizing is True while the requested size is larger than the allocation: Expanding while it
+// waits to be tried, ExpansionFailed when its Store has no room or the node failed. It turns
+// False (Expanded) when the Volume reached its size, and is absent on a Volume never grown.
+func computeVolumeStatus(vol *v1alpha1.Volume, obs volumeObservation) v1alpha1.VolumeStatus {
+	st := *vol.Status.DeepCopy()
+	gen := vol.Generation
+	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason,
+			Message: msg, ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(obs.Now)})
+	}
+
+	if obs.Deleting {
+		if obs.DeleteFailed != "" {
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonDeleteFailed, obs.DeleteFailed)
+		}
+		return st
+	}
+	st.ObservedGeneration = gen
+	if a := obs.allocated(vol); a != nil {
+		q := a.DeepCopy()
+		st.AllocatedSize = &q
+	}
+	if obs.Created != nil && obs.Store != nil {
+		st.Placement = &v1alpha1.VolumePlacement{Store: obs.Store.Name, Node: obs.Store.Spec.NodeName}
+	}
+
+	switch {
+	case vol.Spec.StoreName == "":
+		if obs.Unschedulable != "" {
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, obs.Unschedulable)
+		}
+	case !obs.StoreSeen:
+	case obs.Store == nil:
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonStoreMissing,
+			fmt.Sprintf("store %s does not exist", vol.Spec.StoreName))
+	case !obs.StoreHealth.Ready:
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady,
+			fmt.Sprintf("store %s is not Ready: %s", obs.Store.Name, obs.StoreHealth.Message))
+	case obs.CreateFailed != "":
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProvisioningFailed, obs.CreateFailed)
+	case st.AllocatedSize != nil:
+		set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+			fmt.Sprintf("created on store %s of node %s", obs.Store.Name, obs.Store.Spec.NodeName))
+	}
+
+	if st.AllocatedSize == nil {
+		return st
+	}
+	resizing := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionResizing)
+	wasResizing := resizing != nil && resizing.Status == metav1.ConditionTrue
+	switch have, want := st.AllocatedSize.Value(), vol.Spec.Size.Value(); {
+	case have >= want:
+		if wasResizing || obs.Grown != nil {
+			set(v1alpha1.ConditionResizing, metav1.ConditionFalse, v1alpha1.ReasonExpanded,
+				fmt.Sprintf("expanded to %s", st.AllocatedSize.String()))
+		}
+	case obs.GrowthFailed != "":
+		set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonExpansionFailed, obs.GrowthFailed)
+	case !wasResizing || obs.Grown != nil:
+		// Not tried yet in this reconcile (its Store is not usable, or it stopped earlier): say it
+		// is under way, but keep a failure reported before, which stays the latest news.
+		set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonExpanding,
+			fmt.Sprintf("growing from %s to %s", st.AllocatedSize.String(), vol.Spec.Size.String()))
+	}
+	return st
+}
