@@ -47,10 +47,15 @@ csi-tools: ## Install the file system tools the CSI node plugin's tests use (mkf
 		{ [ "$$(id -u)" -ne 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q e2fsprogs xfsprogs; }
 
 .PHONY: test
-test: manifests generate verify-generated envtest csi-tools ## Run all tests (builds envtest assets on first run; see README).
+test: verify-module manifests generate verify-generated verify-proto envtest csi-tools ## Run all tests (builds envtest assets on first run; see README).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 $(GOTESTFLAGS) ./...
 	# The concurrent code paths also run under the race detector (the cache's shards and the store's commit path).
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./storage-engine/cache/...
+
+.PHONY: verify-module
+verify-module: ## Fail when go.mod or go.sum differ from what `go mod tidy` makes of them.
+	@out=$$($(GO) mod tidy -diff 2>&1) || { printf '%s\n' "$$out"; \
+		echo "verify-module: go.mod/go.sum are not tidy; run 'go mod tidy' and commit the result"; exit 1; }
 
 .PHONY: envtest
 envtest: $(ENVTEST_ASSETS)/kube-apiserver ## Prepare kube-apiserver and etcd for envtest under bin/.
@@ -108,16 +113,19 @@ build: | $(LOCALBIN) ## Build manager, node-daemon, cobalt (+ kubectl-cobalt lin
 
 ##@ Node daemon (owner: node)
 # The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is
-# committed, so builds and CI never need protoc. `make proto` needs protoc on PATH
-# (Debian: apt-get install -y protobuf-compiler) and pins the Go plugins into bin/.
+# committed, so builds never need protoc; `make test` runs verify-proto, which does. `make proto`
+# installs Debian's protobuf-compiler when protoc is missing (root) and fails unless protoc is
+# PROTOC_VERSION, the version the committed files name in their headers; the Go plugins are
+# pinned into bin/.
 
+PROTOC_VERSION ?= 3.21.12
 PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.0
 PROTOC_GEN_GO ?= $(LOCALBIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC ?= $(LOCALBIN)/protoc-gen-go-grpc
 
 .PHONY: proto
-proto: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/proto/*.pb.go from the .proto files.
+proto: protoc $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/proto/*.pb.go from the .proto files.
 	cd node-daemon/proto && protoc --proto_path=. \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
@@ -154,6 +162,13 @@ node-crash-soak: envtest ## kill -9 the node daemon NODE_CRASH_KILLS times durin
 .PHONY: verify-proto
 verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.
 	git diff --exit-code -- node-daemon/proto
+
+.PHONY: protoc
+protoc: ## Install protoc (Debian protobuf-compiler; root) if missing and check it is PROTOC_VERSION.
+	@command -v protoc >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q protobuf-compiler; } || \
+		{ echo "protoc: not found; run as root or install Debian's protobuf-compiler ($(PROTOC_VERSION))"; exit 1; }
+	@v=$$(protoc --version); [ "$$v" = "libprotoc $(PROTOC_VERSION)" ] || \
+		{ echo "protoc: found '$$v', need libprotoc $(PROTOC_VERSION) (the version the committed *.pb.go were generated with)"; exit 1; }
 
 $(PROTOC_GEN_GO): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
