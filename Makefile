@@ -2,7 +2,9 @@
 #
 # Tools are pinned and installed into ./bin on first use; envtest's kube-apiserver and etcd are
 # downloaded by setup-envtest where that works, and otherwise built from Go modules (hack/envtest-assets.sh),
-# then cached under ./bin so the second run never rebuilds them.
+# then cached under ./bin so the second run never rebuilds them. The Debian packages a target needs
+# (fio, protoc, mkfs.ext4/xfs, the e2e cluster's containerd, ...) are installed by
+# hack/install-tools.sh, only when missing.
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -43,8 +45,7 @@ vet: ## Run go vet.
 
 .PHONY: csi-tools
 csi-tools: ## Install the file system tools the CSI node plugin's tests use (mkfs.ext4, mkfs.xfs; root, apt).
-	@command -v mkfs.xfs >/dev/null && command -v mkfs.ext4 >/dev/null || \
-		{ [ "$$(id -u)" -ne 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q e2fsprogs xfsprogs; }
+	@hack/install-tools.sh --if-root mkfs.ext4 mkfs.xfs
 
 .PHONY: test
 test: verify-module manifests generate verify-generated verify-proto envtest csi-tools ## Run all tests (builds envtest assets on first run; see README).
@@ -137,6 +138,7 @@ NODE_BENCH_DURATION ?= 5s
 
 .PHONY: node-bench
 node-bench: build ## Volume API over gRPC+mTLS beside fio on one loop device (root, fio), one run.
+	@hack/install-tools.sh fio
 	@set -e; img=$$(mktemp /tmp/cobalt-node-bench.XXXXXX); truncate -s $(NODE_BENCH_DEVICE_SIZE) $$img; \
 	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
 	$(LOCALBIN)/cobalt bench --device $$dev --size $(NODE_BENCH_REGION) --duration $(NODE_BENCH_DURATION)
@@ -147,7 +149,7 @@ PVC_BENCH_DURATION ?= 5s
 
 .PHONY: pvc-bench
 pvc-bench: build ## A volume as a Pod's block device (CSI node plugin's FUSE + loop frontend) beside fio on the raw loop device (root, fio).
-	command -v fio >/dev/null || apt-get install -y fio
+	@hack/install-tools.sh fio
 	@set -e; img=$$(mktemp /tmp/cobalt-pvc-bench.XXXXXX); truncate -s $(PVC_BENCH_DEVICE_SIZE) $$img; \
 	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
 	$(LOCALBIN)/cobalt bench --device $$dev --frontend --size $(PVC_BENCH_REGION) --duration $(PVC_BENCH_DURATION) $(PVC_BENCH_FLAGS)
@@ -165,8 +167,7 @@ verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ fr
 
 .PHONY: protoc
 protoc: ## Install protoc (Debian protobuf-compiler; root) if missing and check it is PROTOC_VERSION.
-	@command -v protoc >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q protobuf-compiler; } || \
-		{ echo "protoc: not found; run as root or install Debian's protobuf-compiler ($(PROTOC_VERSION))"; exit 1; }
+	@hack/install-tools.sh protoc
 	@v=$$(protoc --version); [ "$$v" = "libprotoc $(PROTOC_VERSION)" ] || \
 		{ echo "protoc: found '$$v', need libprotoc $(PROTOC_VERSION) (the version the committed *.pb.go were generated with)"; exit 1; }
 
@@ -253,7 +254,7 @@ store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
 
 .PHONY: bench
 bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench.
-	command -v fio >/dev/null || apt-get install -y fio
+	@hack/install-tools.sh fio
 	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
 	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
 	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
@@ -272,7 +273,7 @@ io-fuzz: ## Fuzz the label, signature and freelist decoders for IO_FUZZTIME each
 
 .PHONY: io-bench
 io-bench: ## Allocator benchmarks, then FileDevice next to fio on a loop device (root; installs fio if missing).
-	command -v fio >/dev/null || apt-get install -y fio
+	@hack/install-tools.sh fio
 	$(GO) test -run XXX -bench . ./storage-engine/alloc/
 	$(GO) test -run XXX -bench DeviceVsFio -benchtime 5s -timeout 30m ./storage-engine/blockdev/
 

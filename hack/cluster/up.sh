@@ -19,21 +19,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 mkdir -p "$PKI" "$ETC" "$VAR" "$RUN" "$LOGS" "$IMAGES"
 
 # ------------------------------------------------------------------------------- 1. packages
-# Debian package -> a command it provides (or a file), to tell whether it is installed.
-need_pkgs=()
-for p in containerd:containerd runc:runc containernetworking-plugins:/usr/lib/cni/bridge \
-  iptables:iptables conntrack:conntrack util-linux:losetup mount:mount e2fsprogs:mkfs.ext4 xfsprogs:mkfs.xfs \
-  openssl:openssl curl:curl; do
-  pkg=${p%%:*} probe=${p#*:}
-  if [[ $probe == /* ]]; then [ -e "$probe" ] || need_pkgs+=("$pkg"); else command -v "$probe" >/dev/null || need_pkgs+=("$pkg"); fi
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  log "apt-get install ${need_pkgs[*]}"
-  apt-get update -q >"$LOGS/apt.log" 2>&1 || die "apt-get update failed, see $LOGS/apt.log"
-  # Without systemd (and with Debian's policy-rc.d) the packaged daemons do not start on install.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
-    "${need_pkgs[@]}" >>"$LOGS/apt.log" 2>&1 || die "apt-get install failed, see $LOGS/apt.log"
-fi
+# hack/install-tools.sh installs the Debian packages that provide what is missing.
+# Without systemd (and with Debian's policy-rc.d) the packaged daemons do not start on install.
+"$REPO_ROOT/hack/install-tools.sh" containerd runc /usr/lib/cni/bridge iptables conntrack losetup mount \
+  mkfs.ext4 mkfs.xfs openssl curl >>"$LOGS/apt.log" || die "package install failed, see $LOGS/apt.log"
 
 # ------------------------------------------------------------------------------- 2. binaries
 step=$(date +%s)
