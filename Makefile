@@ -35,7 +35,7 @@ all: build
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
-##@ Development
+##@ Code checks
 
 .PHONY: fmt
 fmt: ## Run gofmt on the tree.
@@ -49,9 +49,12 @@ vet: ## Run go vet.
 lint: golangci-lint ## Run golangci-lint with .golangci.yml (the linters and why are listed there).
 	$(GOLANGCI_LINT) run ./...
 
-.PHONY: csi-tools
-csi-tools: ## Install the file system tools the CSI node plugin's tests use (mkfs.ext4, mkfs.xfs; root, apt).
-	@hack/install-tools.sh --if-root mkfs.ext4 mkfs.xfs
+.PHONY: verify-module
+verify-module: ## Fail when go.mod or go.sum differ from what `go mod tidy` makes of them.
+	@out=$$($(GO) mod tidy -diff 2>&1) || { printf '%s\n' "$$out"; \
+		echo "verify-module: go.mod/go.sum are not tidy; run 'go mod tidy' and commit the result"; exit 1; }
+
+##@ Tests
 
 .PHONY: test
 test: verify-module lint manifests generate verify-generated verify-proto envtest csi-tools ## Run all tests (builds envtest assets on first run; see README).
@@ -59,10 +62,15 @@ test: verify-module lint manifests generate verify-generated verify-proto envtes
 	# The concurrent code paths also run under the race detector (the cache's shards and the store's commit path).
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./storage-engine/cache/...
 
-.PHONY: verify-module
-verify-module: ## Fail when go.mod or go.sum differ from what `go mod tidy` makes of them.
-	@out=$$($(GO) mod tidy -diff 2>&1) || { printf '%s\n' "$$out"; \
-		echo "verify-module: go.mod/go.sum are not tidy; run 'go mod tidy' and commit the result"; exit 1; }
+# The cache package's concurrency test is meant for the race detector; `make test` runs the same
+# tests without it.
+.PHONY: test-race-cache
+test-race-cache: ## Run storage-engine/cache tests under the race detector.
+	$(GO) test -race -count=1 ./storage-engine/cache/...
+
+.PHONY: csi-tools
+csi-tools: ## Install the file system tools the CSI node plugin's tests use (mkfs.ext4, mkfs.xfs; root, apt).
+	@hack/install-tools.sh --if-root mkfs.ext4 mkfs.xfs
 
 .PHONY: envtest
 envtest: $(ENVTEST_ASSETS)/kube-apiserver ## Prepare kube-apiserver and etcd for envtest under bin/.
@@ -71,7 +79,11 @@ $(ENVTEST_ASSETS)/kube-apiserver: | $(LOCALBIN)
 	-@test -x $(SETUP_ENVTEST) || GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-runtime/tools/setup-envtest@$(SETUP_ENVTEST_VERSION) 2>/dev/null || true
 	SETUP_ENVTEST=$(SETUP_ENVTEST) K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/envtest-assets.sh $(ENVTEST_ASSETS)
 
-##@ Operator code generation (operator engineer)
+.PHONY: chart-test
+chart-test: envtest ## Run the chart's tests: lint, template, schema, dry-run apply, kustomize parity.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 $(GOTESTFLAGS) ./test/chart/...
+
+##@ Generated code
 
 # Packages controller-gen reads: only the operator's, so others' work in progress never breaks it.
 OPERATOR_PKGS ?= ./api/...;./controllers/...;./csi/controller/...
@@ -98,27 +110,21 @@ verify-generated: manifests generate ## Fail when committed generated files are 
 		exit 1; \
 	fi
 
-IMG ?= cobalt/manager:dev
-NODE_DAEMON_IMG ?= cobalt/node-daemon:dev
-CONTAINER_TOOL ?= docker
+# The chart's CRDs and its copy of the manager's role are generated files: `make manifests` copies
+# them from config/ (chart-sync), verify-generated checks them against git, and test/chart fails
+# when they drift.
+CHART_DIR ?= charts/cobalt
+DEMO_STATE_DIR ?= $(CURDIR)/.demo
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm
+GENERATED_PATHS += $(CHART_DIR)/crds $(CHART_DIR)/files/manager-role.yaml
 
-.PHONY: docker-build
-docker-build: ## Build the manager and node-daemon images from the Dockerfile.
-	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
-	$(CONTAINER_TOOL) build --target node-daemon -t $(NODE_DAEMON_IMG) .
+.PHONY: chart-sync
+chart-sync: ## Copy the generated CRDs and manager role from config/ into the Helm chart.
+	rm -f $(CHART_DIR)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
 
-##@ Build
-
-# Every command the README names: bin/manager, bin/node-daemon, bin/cobalt (and bin/kubectl-cobalt,
-# a link to it that kubectl runs as `kubectl cobalt`), bin/cobalt-bench.
-BUILD_PKGS ?= ./cmd/... ./storage-engine/cmd/...
-
-.PHONY: build
-build: | $(LOCALBIN) ## Build manager, node-daemon, cobalt (+ kubectl-cobalt link) and cobalt-bench into bin/.
-	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/ $(BUILD_PKGS) $(BUILD_EXTRA)
-	ln -sfn cobalt $(LOCALBIN)/kubectl-cobalt
-
-##@ Node daemon (owner: node)
 # The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is
 # committed, so builds never need protoc; `make test` runs verify-proto, which does. `make proto`
 # installs Debian's protobuf-compiler when protoc is missing (root) and fails unless protoc is
@@ -137,6 +143,54 @@ proto: protoc $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/p
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		store.proto object.proto volume.proto
+
+.PHONY: verify-proto
+verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.
+	git diff --exit-code -- node-daemon/proto
+
+##@ Build
+
+# Every command the README names: bin/manager, bin/node-daemon, bin/cobalt (and bin/kubectl-cobalt,
+# a link to it that kubectl runs as `kubectl cobalt`), bin/cobalt-bench.
+BUILD_PKGS ?= ./cmd/... ./storage-engine/cmd/...
+
+.PHONY: build
+build: | $(LOCALBIN) ## Build manager, node-daemon, cobalt (+ kubectl-cobalt link) and cobalt-bench into bin/.
+	CGO_ENABLED=0 $(GO) build -o $(LOCALBIN)/ $(BUILD_PKGS) $(BUILD_EXTRA)
+	ln -sfn cobalt $(LOCALBIN)/kubectl-cobalt
+
+IMG ?= cobalt/manager:dev
+NODE_DAEMON_IMG ?= cobalt/node-daemon:dev
+CONTAINER_TOOL ?= docker
+
+.PHONY: docker-build
+docker-build: ## Build the manager and node-daemon images from the Dockerfile.
+	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
+	$(CONTAINER_TOOL) build --target node-daemon -t $(NODE_DAEMON_IMG) .
+
+##@ Benchmarks
+
+# Power cuts for `make crash-soak` (the normal `make test` run makes 200), and benchmark settings
+# for `make bench`, which needs root (loop device) and fio; it overwrites BENCH_DEVICE if set.
+CRASH_CUTS ?= 5000
+CRASH_SEED ?= 1
+BENCH_DURATION ?= 10s
+BENCH_OBJECTS ?= 64
+BENCH_DEVICE ?=
+
+.PHONY: bench
+bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench.
+	@hack/install-tools.sh fio
+	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
+	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
+	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
+		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G)
+
+.PHONY: io-bench
+io-bench: ## Allocator benchmarks, then FileDevice next to fio on a loop device (root; installs fio if missing).
+	@hack/install-tools.sh fio
+	$(GO) test -run XXX -bench . ./storage-engine/alloc/
+	$(GO) test -run XXX -bench DeviceVsFio -benchtime 5s -timeout 30m ./storage-engine/blockdev/
 
 NODE_BENCH_DEVICE_SIZE ?= 4G
 NODE_BENCH_REGION ?= 1073741824
@@ -160,6 +214,32 @@ pvc-bench: build ## A volume as a Pod's block device (CSI node plugin's FUSE + l
 	dev=$$(losetup --direct-io=on -f --show $$img); trap 'losetup -d '$$dev'; rm -f '$$img EXIT; \
 	$(LOCALBIN)/cobalt bench --device $$dev --frontend --size $(PVC_BENCH_REGION) --duration $(PVC_BENCH_DURATION) $(PVC_BENCH_FLAGS)
 
+# cache-bench prints the 2Q-vs-LRU hit-ratio and throughput tables.
+.PHONY: cache-bench
+cache-bench: ## Print the cache's hit-ratio and throughput tables.
+	$(GO) run ./storage-engine/cache/cmd/cache-bench
+
+##@ Fuzzing and soaks
+
+.PHONY: crash-soak
+crash-soak: ## Store crash test with CRASH_CUTS power cuts (seed CRASH_SEED).
+	COBALT_CRASH_CUTS=$(CRASH_CUTS) COBALT_CRASH_SEED=$(CRASH_SEED) $(GO) test -count=1 -timeout 0 -run 'TestCrashRecovery' -v ./storage-engine/store/
+
+.PHONY: store-fuzz
+store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
+	for f in FuzzDecode:onode FuzzDecodeShard:onode FuzzParseKeys:kv FuzzDecodeRecords:kv; do \
+		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./storage-engine/$${f##*:}/ || exit 1; \
+	done
+
+# Fuzz time per target for `make io-fuzz`.
+IO_FUZZTIME ?= 60s
+
+.PHONY: io-fuzz
+io-fuzz: ## Fuzz the label, signature and freelist decoders for IO_FUZZTIME each.
+	for f in FuzzDecodeLabel:blockdev FuzzDetectSignatures:blockdev FuzzDecodeExtents:alloc; do \
+		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $(IO_FUZZTIME) -fuzzminimizetime 5s ./storage-engine/$${f##*:}/ || exit 1; \
+	done
+
 NODE_CRASH_KILLS ?= 30
 
 .PHONY: node-crash-soak
@@ -167,65 +247,9 @@ node-crash-soak: envtest ## kill -9 the node daemon NODE_CRASH_KILLS times durin
 	COBALT_CRASH_KILLS=$(NODE_CRASH_KILLS) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 -timeout 30m -v \
 		-run TestKill9DuringWritesLosesNoAcknowledgedWrite ./node-daemon/integration
 
-.PHONY: verify-proto
-verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.
-	git diff --exit-code -- node-daemon/proto
-
-.PHONY: protoc
-protoc: ## Install protoc (Debian protobuf-compiler; root) if missing and check it is PROTOC_VERSION.
-	@hack/install-tools.sh protoc
-	@v=$$(protoc --version); [ "$$v" = "libprotoc $(PROTOC_VERSION)" ] || \
-		{ echo "protoc: found '$$v', need libprotoc $(PROTOC_VERSION) (the version the committed *.pb.go were generated with)"; exit 1; }
-
-$(PROTOC_GEN_GO): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
-$(PROTOC_GEN_GO_GRPC): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
-
-##@ Storage-engine cache (owner: cache)
-# The cache package's concurrency test is meant for the race detector; `make test` runs the same
-# tests without it. cache-bench prints the 2Q-vs-LRU hit-ratio and throughput tables.
-
-.PHONY: test-race-cache
-test-race-cache: ## Run storage-engine/cache tests under the race detector.
-	$(GO) test -race -count=1 ./storage-engine/cache/...
-
-.PHONY: cache-bench
-cache-bench: ## Print the cache's hit-ratio and throughput tables.
-	$(GO) run ./storage-engine/cache/cmd/cache-bench
-
-##@ Install: Helm chart and demo (owner: install)
-# The chart's CRDs and its copy of the manager's role are generated files: `make manifests` copies
-# them from config/ (chart-sync), verify-generated checks them against git, and test/chart fails
-# when they drift. `make demo` runs Cobalt on a local control plane (hack/demo); `make demo-down`
-# stops a running demo from another shell. DEMO_USE_KUBECONFIG=1 uses the cluster in $KUBECONFIG.
-
-CHART_DIR ?= charts/cobalt
-DEMO_STATE_DIR ?= $(CURDIR)/.demo
-HELM_VERSION ?= v3.22.0
-HELM ?= $(LOCALBIN)/helm
-GENERATED_PATHS += $(CHART_DIR)/crds $(CHART_DIR)/files/manager-role.yaml
-
-.PHONY: chart-sync
-chart-sync: ## Copy the generated CRDs and manager role from config/ into the Helm chart.
-	rm -f $(CHART_DIR)/crds/*.yaml
-	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
-	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
-
-.PHONY: chart-test
-chart-test: envtest ## Run the chart's tests: lint, template, schema, dry-run apply, kustomize parity.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 $(GOTESTFLAGS) ./test/chart/...
-
-.PHONY: helm
-helm: $(HELM) ## Build the helm CLI from its Go module into bin/.
-# The ldflags are those of helm's own release build: without them `helm template` assumes Kubernetes
-# 1.20 and refuses the chart's kubeVersion.
-HELM_K8S_MINOR ?= $(word 2,$(subst ., ,$(ENVTEST_K8S_VERSION)))
-HELM_LDFLAGS ?= -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
-	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR) \
-	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR)
-$(HELM): | $(LOCALBIN)
-	GOBIN=$(LOCALBIN) $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+##@ Demo
+# `make demo` runs Cobalt on a local control plane (hack/demo); `make demo-down` stops a running
+# demo from another shell. DEMO_USE_KUBECONFIG=1 uses the cluster in $KUBECONFIG.
 
 .PHONY: demo
 demo: ## Run Cobalt on a local control plane: a volume written and read back, as root also through CSI; then clean up (only .demo/logs stays).
@@ -238,52 +262,7 @@ demo-down: ## Stop a `make demo` running in another shell, undo what it set up a
 	$(GO) build -o $(LOCALBIN)/cobalt-demo ./hack/demo
 	@ENVTEST_ASSETS="$(ENVTEST_ASSETS)" DEMO_STATE_DIR="$(DEMO_STATE_DIR)" $(LOCALBIN)/cobalt-demo down
 
-##@ Storage engine: store (engine-store)
-
-# Power cuts for `make crash-soak` (the normal `make test` run makes 200), and benchmark settings
-# for `make bench`, which needs root (loop device) and fio; it overwrites BENCH_DEVICE if set.
-CRASH_CUTS ?= 5000
-CRASH_SEED ?= 1
-BENCH_DURATION ?= 10s
-BENCH_OBJECTS ?= 64
-BENCH_DEVICE ?=
-
-.PHONY: crash-soak
-crash-soak: ## Store crash test with CRASH_CUTS power cuts (seed CRASH_SEED).
-	COBALT_CRASH_CUTS=$(CRASH_CUTS) COBALT_CRASH_SEED=$(CRASH_SEED) $(GO) test -count=1 -timeout 0 -run 'TestCrashRecovery' -v ./storage-engine/store/
-
-.PHONY: store-fuzz
-store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
-	for f in FuzzDecode:onode FuzzDecodeShard:onode FuzzParseKeys:kv FuzzDecodeRecords:kv; do \
-		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./storage-engine/$${f##*:}/ || exit 1; \
-	done
-
-.PHONY: bench
-bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench.
-	@hack/install-tools.sh fio
-	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
-	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
-	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
-		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G)
-
-##@ Engine I/O layer (storage-engine/blockdev, alloc, bench/fio; owner: engine-io)
-
-# Fuzz time per target for `make io-fuzz`.
-IO_FUZZTIME ?= 60s
-
-.PHONY: io-fuzz
-io-fuzz: ## Fuzz the label, signature and freelist decoders for IO_FUZZTIME each.
-	for f in FuzzDecodeLabel:blockdev FuzzDetectSignatures:blockdev FuzzDecodeExtents:alloc; do \
-		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $(IO_FUZZTIME) -fuzzminimizetime 5s ./storage-engine/$${f##*:}/ || exit 1; \
-	done
-
-.PHONY: io-bench
-io-bench: ## Allocator benchmarks, then FileDevice next to fio on a loop device (root; installs fio if missing).
-	@hack/install-tools.sh fio
-	$(GO) test -run XXX -bench . ./storage-engine/alloc/
-	$(GO) test -run XXX -bench DeviceVsFio -benchtime 5s -timeout 30m ./storage-engine/blockdev/
-
-##@ End to end on a real single-node cluster (owner: e2e)
+##@ Cluster (e2e)
 # `make e2e` needs root and this kind of machine (no Docker needed): hack/cluster/up.sh installs
 # containerd/runc/CNI plugins with apt-get, builds the Kubernetes binaries into bin/cluster and
 # reuses envtest's etcd (cold: ~10 min on 2 cores, then cached), starts the cluster under
@@ -304,7 +283,7 @@ e2e-down: ## Tear down an e2e cluster left running (E2E_KEEP_CLUSTER=1 or a kill
 e2e-images: ## Build the manager and node-daemon image tarballs offline (imported if the e2e cluster runs).
 	E2E_DIR=$(E2E_DIR) LOCALBIN=$(LOCALBIN) hack/cluster/images.sh
 
-##@ Tool binaries
+##@ Tools
 
 $(LOCALBIN):
 	mkdir -p $(LOCALBIN)
@@ -318,3 +297,25 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint from its Go module into bin/ (cold: 10+ minutes on 2 cores).
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: protoc
+protoc: ## Install protoc (Debian protobuf-compiler; root) if missing and check it is PROTOC_VERSION.
+	@hack/install-tools.sh protoc
+	@v=$$(protoc --version); [ "$$v" = "libprotoc $(PROTOC_VERSION)" ] || \
+		{ echo "protoc: found '$$v', need libprotoc $(PROTOC_VERSION) (the version the committed *.pb.go were generated with)"; exit 1; }
+
+$(PROTOC_GEN_GO): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(PROTOC_GEN_GO_GRPC): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+.PHONY: helm
+helm: $(HELM) ## Build the helm CLI from its Go module into bin/.
+# The ldflags are those of helm's own release build: without them `helm template` assumes Kubernetes
+# 1.20 and refuses the chart's kubeVersion.
+HELM_K8S_MINOR ?= $(word 2,$(subst ., ,$(ENVTEST_K8S_VERSION)))
+HELM_LDFLAGS ?= -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR)
+$(HELM): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN) $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
