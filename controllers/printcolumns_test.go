@@ -15,7 +15,8 @@ import (
 // kubectl runs the envtest control plane's kubectl as its admin user and returns stdout.
 func kubectl(args ...string) string {
 	GinkgoHelper()
-	k := testEnv.ControlPlane.KubeCtl()
+	// KubeCtl is deprecated for AddUser + Kubectl; the admin user's kubectl is what is wanted here.
+	k := testEnv.ControlPlane.KubeCtl() //nolint:staticcheck // see above
 	Expect(k).NotTo(BeNil(), "envtest has no kubectl: it is in KUBEBUILDER_ASSETS after `make envtest`")
 	stdout, stderr, err := k.Run(args...)
 	errOut, _ := io.ReadAll(stderr)

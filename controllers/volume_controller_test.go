@@ -124,7 +124,7 @@ var _ = Describe("Volume reconciler", func() {
 		Expect(creates()).To(BeNumerically(">=", 1), "the node is asked once it can be reached")
 	})
 
-	It("honours storeSelector and nodeSelector", func(ctx context.Context) {
+	It("honors storeSelector and nodeSelector", func(ctx context.Context) {
 		zoneA, zoneB := uniqueName("node"), uniqueName("node")
 		createNode(ctx, zoneA, map[string]string{"topology.kubernetes.io/zone": "a"})
 		createNode(ctx, zoneB, map[string]string{"topology.kubernetes.io/zone": "b"})

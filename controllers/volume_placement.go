@@ -66,7 +66,7 @@ func rejectionOrder() []string {
 // spreads Volumes over Stores. When none fits, Message says how many Stores were passed over
 // and why.
 func choosePlacement(vol *storagev1alpha1.Volume, loads []storeLoad, now time.Time, timeout time.Duration) (placementDecision, error) {
-	var storeSel labels.Selector = labels.Everything()
+	storeSel := labels.Everything()
 	if vol.Spec.StoreSelector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(vol.Spec.StoreSelector)
 		if err != nil {

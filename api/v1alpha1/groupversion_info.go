@@ -26,7 +26,9 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "storage.cobalt.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers this package's types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// controller-runtime deprecates scheme.Builder so that API packages import less; moving to
+	// apimachinery's runtime.SchemeBuilder changes how every type registers, a change of its own.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // see above
 
 	// AddToScheme adds this package's types to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

@@ -108,7 +108,7 @@ const (
 	EngineHealthFailed EngineHealth = "Failed"
 )
 
-// CacheSummary summarises a Store's cache as last reported by its node daemon.
+// CacheSummary summarizes a Store's cache as last reported by its node daemon.
 type CacheSummary struct {
 	// type is the cache policy in use.
 	// +optional
@@ -155,7 +155,7 @@ type StoreStatus struct {
 	// +optional
 	Used *resource.Quantity `json:"used,omitempty"`
 
-	// cache summarises the Store's cache.
+	// cache summarizes the Store's cache.
 	// +optional
 	Cache *CacheSummary `json:"cache,omitempty"`
 

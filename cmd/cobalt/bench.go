@@ -116,7 +116,7 @@ func runVolumeBench(ctx context.Context, c *client.Client, store string, size in
 		return nil, fmt.Errorf("create benchmark volume: %w", err)
 	}
 	defer func() {
-		// Clean up even if ctx was cancelled.
+		// Clean up even if ctx was canceled.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()
 		if _, derr := c.Volumes.DeleteVolume(dctx, &nodepb.DeleteVolumeRequest{Ref: ref}); derr != nil && err == nil {

@@ -124,7 +124,7 @@ func newVolumeWrite(g *globalOptions) *cobra.Command {
 			if err := tg.needVolume(); err != nil {
 				return err
 			}
-			var in io.Reader = cmd.InOrStdin()
+			in := cmd.InOrStdin()
 			if input != "-" {
 				f, err := os.Open(input)
 				if err != nil {
@@ -174,7 +174,7 @@ func newVolumeRead(g *globalOptions) *cobra.Command {
 				}
 				length = info.GetVolume().GetSizeBytes() - offset
 			}
-			var out io.Writer = cmd.OutOrStdout()
+			out := cmd.OutOrStdout()
 			if output != "-" {
 				f, err := os.Create(output)
 				if err != nil {

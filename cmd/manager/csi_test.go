@@ -65,7 +65,7 @@ func TestCSIPluginServesWithoutLeadership(t *testing.T) {
 		VolumeCapabilities: []*csi.VolumeCapability{{
 			AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
 			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER}}},
-		Parameters: map[string]string{"flavour": "x"}})
+		Parameters: map[string]string{"flavor": "x"}})
 	g.Expect(status.Code(err)).To(Equal(codes.InvalidArgument), "the controller service answers: %v", err)
 	info, err := csi.NewIdentityClient(conn).GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -15,7 +15,7 @@ import (
 )
 
 // tokenPrefix starts every next_token: a page token is "after/<last volume ID of the page>". The
-// slash cannot occur in a volume ID, so a token ListVolumes did not hand out is recognised.
+// slash cannot occur in a volume ID, so a token ListVolumes did not hand out is recognized.
 const tokenPrefix = "after/"
 
 // ListVolumes lists the Volumes created through CSI in name order, max_entries at a time (all

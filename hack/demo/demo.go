@@ -72,7 +72,7 @@ func up(ctx context.Context, cfg config, out io.Writer) (err error) {
 		d.csiSkip = why
 	}
 	defer func() {
-		// Undo with a fresh context: the run's context is cancelled by the very Ctrl-C that
+		// Undo with a fresh context: the run's context is canceled by the very Ctrl-C that
 		// brought us here.
 		cleanupCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()

@@ -31,7 +31,7 @@ func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
 	}
 	k.log(args, logged, stderr.String(), err)
 	if err != nil {
-		return stdout.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
 }

@@ -47,7 +47,7 @@ func attachLoop(ctx context.Context, backing string) (string, error) {
 		out, err = exec.CommandContext(ctx, "losetup", "--find", "--show", backing).CombinedOutput()
 	}
 	if err != nil {
-		return "", fmt.Errorf("losetup --find --show %s: %v: %s", backing, err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("losetup --find --show %s: %w: %s", backing, err, strings.TrimSpace(string(out)))
 	}
 	dev := strings.TrimSpace(string(out))
 	if !strings.HasPrefix(dev, "/dev/loop") {
@@ -71,7 +71,7 @@ func detachLoop(ctx context.Context, l LoopDevice) error {
 		return nil // already detached, or reused for another file: not ours to touch
 	}
 	if out, err := exec.CommandContext(ctx, "losetup", "--detach", l.Device).CombinedOutput(); err != nil {
-		return fmt.Errorf("losetup --detach %s: %v: %s", l.Device, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("losetup --detach %s: %w: %s", l.Device, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

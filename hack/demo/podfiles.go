@@ -42,7 +42,7 @@ func writeFilesSynced(dir string) ([]fileSum, error) {
 			return nil, fmt.Errorf("create the directory of %s: %w", path, err)
 		}
 		dirs[filepath.Dir(path)] = true
-		var src io.Reader = io.LimitReader(rand.Reader, f.size)
+		src := io.LimitReader(rand.Reader, f.size)
 		size := f.size
 		if f.size == 0 {
 			text := "Written through csi.cobalt.io by `make demo` at " + time.Now().Format(time.RFC3339) + "\n"

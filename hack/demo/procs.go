@@ -56,7 +56,7 @@ func (p *proc) exited() (bool, error) {
 		if p.err == nil {
 			return true, fmt.Errorf("%s exited (status 0); log: %s", p.name, p.log)
 		}
-		return true, fmt.Errorf("%s exited: %v; log: %s", p.name, p.err, p.log)
+		return true, fmt.Errorf("%s exited: %w; log: %s", p.name, p.err, p.log)
 	default:
 		return false, nil
 	}

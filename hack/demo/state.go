@@ -13,7 +13,7 @@ import (
 type Process struct {
 	Name string `json:"name"`
 	PID  int    `json:"pid"`
-	// Exe is the absolute path of its executable, compared with /proc/PID/exe before signalling.
+	// Exe is the absolute path of its executable, compared with /proc/PID/exe before signaling.
 	Exe string `json:"exe"`
 	Log string `json:"log,omitempty"`
 }

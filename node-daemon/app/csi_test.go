@@ -46,8 +46,11 @@ func TestDaemonServesCSINodePlugin(t *testing.T) {
 	ctx := t.Context()
 	eventually(t, 20*time.Second, func() error {
 		p, err := csi.NewIdentityClient(conn).Probe(ctx, &csi.ProbeRequest{})
-		if err != nil || !p.GetReady().GetValue() {
-			return fmt.Errorf("Probe = %v, %v", p, err)
+		if err != nil {
+			return fmt.Errorf("Probe: %w", err)
+		}
+		if !p.GetReady().GetValue() {
+			return fmt.Errorf("Probe = %v, not ready", p)
 		}
 		return nil
 	})

@@ -129,7 +129,6 @@ func (tc *testCluster) client(t *testing.T, endpoint string) *nodeclient.Client 
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
-	node   *node
 }
 
 func startDaemon(t *testing.T, cfg *Config, eng Engine) *running {

@@ -32,7 +32,7 @@ type NewEngine func(EngineConfig) Engine
 // the engine. A StorageCluster that is missing or cannot be read is an error (the daemon exits;
 // its DaemonSet restarts it), and so is a spec the daemon cannot use. The settings are fixed for
 // the daemon's life: the operator rolls the DaemonSet when they change. Start the Manager with
-// mgr.Start(ctx); cancelling that context shuts the daemon down cleanly.
+// mgr.Start(ctx); canceling that context shuts the daemon down cleanly.
 func NewManager(ctx context.Context, restConfig *rest.Config, cfg *Config, newEngine NewEngine, log logr.Logger) (manager.Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

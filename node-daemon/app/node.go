@@ -183,7 +183,7 @@ func (n *node) serve(ctx context.Context) error {
 			select {
 			case <-stopped:
 			case <-time.After(n.cfg.ShutdownGrace):
-				n.log.Info("shutdown grace over: cancelling in-flight calls")
+				n.log.Info("shutdown grace over: canceling in-flight calls")
 				srv.Stop()
 			}
 		}

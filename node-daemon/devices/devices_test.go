@@ -134,7 +134,7 @@ func TestInspectFiles(t *testing.T) {
 
 	ext4 := make([]byte, 2)
 	binary.LittleEndian.PutUint16(ext4, 0xEF53)
-	labelled := func(uuid [16]byte) string {
+	labeled := func(uuid [16]byte) string {
 		path := sparse(t, size, 0, nil)
 		dev, err := blockdev.Open(path, blockdev.Options{Buffered: true})
 		if err != nil {
@@ -164,8 +164,8 @@ func TestInspectFiles(t *testing.T) {
 		{"too small", sparse(t, 1<<20, 0, nil), Selection{MinSize: 64 << 20}, Skip, false, "", "too small"},
 		{"filesystem", sparse(t, size, 1024+56, ext4), Selection{}, Skip, false, "", "carries ext2"},
 		{"filesystem, wipe allowed", sparse(t, size, 1024+56, ext4), Selection{AllowWipe: true}, Mkfs, true, "", "wiping it"},
-		{"our store", labelled(ours), Selection{}, Mount, false, blockdev.FormatUUID(ours), ""},
-		{"foreign store", labelled(foreign), Selection{}, Skip, false, "", "another cluster's store"},
+		{"our store", labeled(ours), Selection{}, Mount, false, blockdev.FormatUUID(ours), ""},
+		{"foreign store", labeled(foreign), Selection{}, Skip, false, "", "another cluster's store"},
 		{"missing file device", filepath.Join(t.TempDir(), FileDeviceName), Selection{FileSize: size}, Mkfs, false, "", ""},
 		{"missing device", "/dev/does-not-exist", Selection{}, Skip, false, "", "cannot resolve"},
 		{"character device", "/dev/null", Selection{}, Skip, false, "", "neither a block device nor a regular file"},

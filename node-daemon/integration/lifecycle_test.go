@@ -66,8 +66,11 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, func() error {
 		s, err := storeOf("node-a", clean)
-		if err != nil || !isReady(s.Status.Conditions) {
-			return fmt.Errorf("store not Ready: %v %v", s, err)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if !isReady(s.Status.Conditions) {
+			return fmt.Errorf("store not Ready: %v", s)
 		}
 		return nil
 	})

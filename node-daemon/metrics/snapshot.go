@@ -2,7 +2,7 @@ package metrics
 
 import "time"
 
-// Latency summarises a latency distribution.
+// Latency summarizes a latency distribution.
 type Latency struct {
 	Count     int64
 	Mean, P50 time.Duration

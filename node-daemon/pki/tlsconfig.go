@@ -25,7 +25,7 @@ func ServerTLSConfig(cert tls.Certificate, clientCAs *x509.CertPool) (*tls.Confi
 
 // ClientTLSConfig returns the configuration of an mTLS client: it presents cert and accepts only
 // servers whose certificate chains to rootCAs. serverName, when set, is the name checked against
-// the server's certificate instead of the dialled host.
+// the server's certificate instead of the dialed host.
 func ClientTLSConfig(cert tls.Certificate, rootCAs *x509.CertPool, serverName string) (*tls.Config, error) {
 	if len(cert.Certificate) == 0 {
 		return nil, errors.New("pki: client TLS config without a certificate")

@@ -89,7 +89,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		s.log.Info("stopping gRPC server gracefully", "addr", lis.Addr().String())
 		s.health.Shutdown()
 		s.grpc.GracefulStop()
-		<-errc
+		// Serve returns nil once GracefulStop has run; anything else is a serving failure.
+		if err := <-errc; err != nil {
+			return fmt.Errorf("server: serve on %s: %w", lis.Addr(), err)
+		}
 		return nil
 	}
 }
@@ -104,12 +107,14 @@ func (s *Server) ServeHealth(ctx context.Context, lis net.Listener) error {
 		return fmt.Errorf("server: serve health on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 		s.local.GracefulStop()
-		<-errc
+		if err := <-errc; err != nil {
+			return fmt.Errorf("server: serve health on %s: %w", lis.Addr(), err)
+		}
 		return nil
 	}
 }
 
-// Stop stops the server at once, cancelling in-flight calls.
+// Stop stops the server at once, canceling in-flight calls.
 func (s *Server) Stop() {
 	s.grpc.Stop()
 	s.local.Stop()

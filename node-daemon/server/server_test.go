@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -322,7 +323,7 @@ func TestObjectAPI(t *testing.T) {
 		}
 		for {
 			resp, err := s.Recv()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return n, last
 			}
 			if err != nil {

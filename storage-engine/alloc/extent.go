@@ -8,7 +8,7 @@ import (
 )
 
 // ExtentAllocator keeps free space as extents in two B-trees: one by offset (to coalesce released
-// space with its neighbours and to find the extent holding an offset) and one by (length, offset)
+// space with its neighbors and to find the extent holding an offset) and one by (length, offset)
 // (to find the best fit). Allocation is best-fit: the smallest free extent that holds the whole
 // request, carved from its start; when none does, the largest extents are taken in turn, so a
 // request is split into as few extents as possible. All operations are O(log n) in the number of
@@ -171,7 +171,7 @@ func (a *ExtentAllocator) Release(extents []Extent) error {
 	}
 	for _, e := range exts {
 		off, length := e.Offset, e.Length
-		if o, l, ok := a.freeBeforeLocked(off); ok && o+l == off { // merge with the left neighbour
+		if o, l, ok := a.freeBeforeLocked(off); ok && o+l == off { // merge with the left neighbor
 			a.removeLocked(o, l)
 			off, length = o, l+length
 		}

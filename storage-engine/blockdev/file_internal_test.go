@@ -29,8 +29,8 @@ func TestQueueDepthBounds(t *testing.T) {
 		}()
 		synctest.Wait()
 		select {
-		case <-done:
-			t.Fatal("read ran although all queue slots were taken")
+		case err := <-done:
+			t.Fatalf("read ran although all queue slots were taken (err %v)", err)
 		default:
 		}
 		d.release()

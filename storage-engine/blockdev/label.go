@@ -130,7 +130,7 @@ func DecodeLabel(b []byte) (Label, error) {
 		if errors.Is(err, ErrLabelVersion) {
 			return Label{}, err
 		}
-		return Label{}, fmt.Errorf("%v: %w", err, ErrLabelCorrupt)
+		return Label{}, fmt.Errorf("%w: %w", err, ErrLabelCorrupt)
 	}
 	return l, nil
 }

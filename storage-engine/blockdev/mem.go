@@ -156,7 +156,7 @@ func (m *MemDevice) Stats() MemStats {
 }
 
 // FlipBit inverts one bit of the stored contents (bit 0 is the least significant bit of the byte at
-// off), modelling media corruption. It bypasses alignment rules and returns ErrOutOfRange for an
+// off), modeling media corruption. It bypasses alignment rules and returns ErrOutOfRange for an
 // offset outside the device or a bit index above 7.
 func (m *MemDevice) FlipBit(off int64, bit uint) error {
 	if off < 0 || off >= m.st.size || bit > 7 {

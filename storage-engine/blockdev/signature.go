@@ -13,7 +13,7 @@ import (
 type Signature struct {
 	// Kind is a short name: "cobalt", "ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "swap",
 	// "luks", "lvm2", "mdraid", "bluestore", "vfat", "ntfs", "exfat", "iso9660", "squashfs", "gpt",
-	// "mbr". The zero Signature (Kind "") means nothing was recognised.
+	// "mbr". The zero Signature (Kind "") means nothing was recognized.
 	Kind string
 	// Offset is the byte offset of the magic that identified it.
 	Offset int64
@@ -51,7 +51,7 @@ func DetectSignature(dev Device) (Signature, error) {
 	return sigs[0], nil
 }
 
-// DetectSignatures reads the first 128 KiB of dev and returns every signature it recognises, most
+// DetectSignatures reads the first 128 KiB of dev and returns every signature it recognizes, most
 // specific first (a Cobalt label, then filesystems and storage layers, then partition tables).
 // A damaged Cobalt label (right magic, bad checksum) is reported as Kind "cobalt" without a UUID.
 func DetectSignatures(dev Device) ([]Signature, error) {
@@ -65,7 +65,7 @@ func DetectSignatures(dev Device) ([]Signature, error) {
 	return scanSignatures(buf), nil
 }
 
-// scanSignatures recognises signatures in b, the first bytes of a device. It never panics,
+// scanSignatures recognizes signatures in b, the first bytes of a device. It never panics,
 // whatever the length or contents of b.
 func scanSignatures(b []byte) []Signature {
 	var out []Signature

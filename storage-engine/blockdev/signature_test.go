@@ -96,7 +96,7 @@ func TestDetectSignatureCobalt(t *testing.T) {
 	if sig.Kind != "cobalt" || sig.String() != want {
 		t.Fatalf("got %q, want %q", sig, want)
 	}
-	// A damaged label is still recognised as Cobalt's, without a UUID.
+	// A damaged label is still recognized as Cobalt's, without a UUID.
 	if err := d.FlipBit(30, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,8 @@ func NewBufferCache(opts BufferOptions) (*BufferCache, error) {
 	if o.Category == CategoryOnodes {
 		o.Category = CategoryBuffers
 	}
-	o.Options = o.Options.withDefaults()
-	if err := o.Options.validate(); err != nil {
+	o.Options = o.withDefaults()
+	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	c := &BufferCache{opts: o, hasher: newObjectKeyHasher(), shards: make([]*bufShard, o.Shards)}

@@ -75,7 +75,7 @@ func TestKeyParsersRoundTrip(t *testing.T) {
 		}
 	}
 	lo, hi := OmapSpan(5, "")
-	if !(bytes.Compare(OmapKey(5, "zzz"), hi) < 0 && bytes.Compare(OmapKey(6, ""), hi) >= 0 && bytes.Compare(OmapKey(4, "zzz"), lo) < 0) {
+	if bytes.Compare(OmapKey(5, "zzz"), hi) >= 0 || bytes.Compare(OmapKey(6, ""), hi) < 0 || bytes.Compare(OmapKey(4, "zzz"), lo) >= 0 {
 		t.Fatal("omap span does not bound exactly one nid")
 	}
 	for _, bad := range [][]byte{nil, {PrefixOnode}, {PrefixOnode, 'a'}, {PrefixOnode, 0, 'a'}, {PrefixOnode, 'a', 0}} {

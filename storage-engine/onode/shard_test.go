@@ -78,7 +78,7 @@ func TestShardsRandomAgainstModel(t *testing.T) {
 				o.Insert(Extent{Logical: uint64(a) * bs, Phys: next * bs, Length: uint64(n) * bs, Csums: cs})
 				next += uint64(n)
 				if rng.IntN(4) == 0 {
-					next++ // a gap, so that some neighbours are not physically contiguous
+					next++ // a gap, so that some neighbors are not physically contiguous
 				}
 			}
 		}

@@ -30,7 +30,7 @@ import (
 //
 // A transaction that fails while staging (missing object, no space, a read error) is dropped and
 // the group is staged again without it, so a failed transaction has no effect and does not affect
-// its neighbours. Transactions therefore apply in submission order, within and across collections.
+// its neighbors. Transactions therefore apply in submission order, within and across collections.
 
 type commitReq struct {
 	txn   *Transaction
@@ -41,7 +41,7 @@ type commitReq struct {
 
 // Commit applies txn atomically and durably: when Commit returns nil, the transaction survives any
 // crash. Concurrent commits share one device flush and one KV sync. Once enqueued, a transaction is
-// not cancelled by ctx; ctx is only checked before.
+// not canceled by ctx; ctx is only checked before.
 func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 	if err := ctx.Err(); err != nil {
 		return err

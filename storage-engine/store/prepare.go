@@ -21,7 +21,7 @@ import (
 //
 // Prepared space belongs to its transaction until the transaction commits (then the onode
 // references it) or fails for good (then it is released); a group that is staged again after a
-// neighbour failed reuses it.
+// neighbor failed reuses it.
 
 // prepared is the data of one write operation already on the device.
 type prepared struct {

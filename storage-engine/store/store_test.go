@@ -160,7 +160,7 @@ func TestCollectionsAndListing(t *testing.T) {
 		t.Fatalf("ListObjects on removed collection = %v", err)
 	}
 	if page, _, err := s.ListObjects(ctx, "a\x01", "", 0); err != nil || !slices.Equal(page, []string{"other"}) {
-		t.Fatalf("neighbour collection lists %q, %v", page, err)
+		t.Fatalf("neighbor collection lists %q, %v", page, err)
 	}
 }
 

@@ -131,7 +131,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 			want:   []string{"/storageClasses/0/name", "does not match pattern"},
 		},
 		{
-			name:   "StorageClass with a misspelt setting",
+			name:   "StorageClass with a misspelled setting",
 			values: map[string]any{"storageClasses": []any{map[string]any{"name": "cobalt", "fstype": "ext4"}}},
 			want:   []string{"/storageClasses/0", "additional properties 'fstype' not allowed"},
 		},

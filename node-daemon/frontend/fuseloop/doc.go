@@ -26,7 +26,7 @@
 //     Backend.Flush covers every write acknowledged before it.
 //   - Requests are served concurrently (CAP_ASYNC_DIO, FOPEN_PARALLEL_DIRECT_WRITES, up to
 //     Options.MaxBackground in flight) and the I/O path takes no lock: Backend calls may block.
-//   - Control operations on one volume are serialised; on different volumes they are not.
+//   - Control operations on one volume are serialized; on different volumes they are not.
 //
 // # Devices
 //

@@ -42,7 +42,7 @@ type Frontend struct {
 var _ frontend.Frontend = (*Frontend)(nil)
 
 // volume is the control state of one exposed volume. Control operations on it (Expose, Resize,
-// Remove) serialise on opMu; the I/O path never takes it. A volume leaves Frontend.mu.vols only
+// Remove) serialize on opMu; the I/O path never takes it. A volume leaves Frontend.mu.vols only
 // under its opMu, after which it is dead and a waiter must look the ID up again.
 type volume struct {
 	id   string

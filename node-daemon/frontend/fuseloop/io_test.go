@@ -160,6 +160,6 @@ func TestConcurrentIOReachesBackendInParallel(t *testing.T) {
 		t.Error(err)
 	}
 	if p := b.peak.Load(); p < 4 {
-		t.Fatalf("at most %d backend writes were in flight at once, want 4: I/O is serialised", p)
+		t.Fatalf("at most %d backend writes were in flight at once, want 4: I/O is serialized", p)
 	}
 }

@@ -103,7 +103,10 @@ func configureLoop(n int, backing *os.File, blockSize int) (*loopDevice, error) 
 		// well as its own, and write back through the daemon under memory pressure.
 		_ = unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
 		dev.Close()
-		return nil, fmt.Errorf("%s: kernel did not enable direct I/O (dio=%q, %v)", loopPath(n), dio, err)
+		if err == nil {
+			err = fmt.Errorf("dio=%q", strings.TrimSpace(string(dio)))
+		}
+		return nil, fmt.Errorf("%s: kernel did not enable direct I/O: %w", loopPath(n), err)
 	}
 	return l, nil
 }

@@ -1,6 +1,6 @@
 // Package blockdevtest is a conformance suite that every blockdev.Device implementation runs: the
 // in-memory device, the fault-injecting device with no faults armed, files opened with O_DIRECT and
-// loop devices. A Device passes when it honours the contract in package blockdev: aligned I/O only,
+// loop devices. A Device passes when it honors the contract in package blockdev: aligned I/O only,
 // bounds checked with errors (never panics), reads return the last data written, concurrent use is
 // safe, and a closed device refuses I/O.
 package blockdevtest
@@ -30,7 +30,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
 }
 
-// Pattern fills p with bytes derived from seed, so that data written can be recognised on read.
+// Pattern fills p with bytes derived from seed, so that data written can be recognized on read.
 func Pattern(p []byte, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for i := range p {

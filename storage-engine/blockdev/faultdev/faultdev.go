@@ -25,7 +25,7 @@
 //
 // Rules (Inject) fail matching operations with an error that wraps both the rule's error (e.g.
 // syscall.EIO) and ErrInjected. A failed write changes nothing and is not pending; a failed flush
-// leaves the pending writes pending. FlipBit flips a bit in both images, modelling bit rot on the
+// leaves the pending writes pending. FlipBit flips a bit in both images, modeling bit rot on the
 // media.
 //
 // Everything is deterministic given the sequence of calls and the rng passed to Crash: there is no

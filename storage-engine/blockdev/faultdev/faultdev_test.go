@@ -101,10 +101,10 @@ func TestCrashKeepsFlushedAndModelsPending(t *testing.T) {
 				t.Fatalf("seed %d: bad outcome %+v", seed, o)
 			}
 			copy(model[o.Offset:], w[:o.Persisted])
-			switch {
-			case o.Persisted == 0:
+			switch o.Persisted {
+			case 0:
 				seen["lost"]++
-			case o.Persisted == o.Length:
+			case o.Length:
 				seen["kept"]++
 			default:
 				seen["torn"]++

@@ -19,7 +19,7 @@ type Workload interface {
 // 2Q keeps it in Am while the scan only passes through A1in.
 type ScanHot struct {
 	rng               *rand.Rand
-	cacheSize, hot    uint64
+	hot               uint64
 	scanLen, hotEvery uint64
 	scanPos, sinceHot uint64
 	nextScanKey       uint64

@@ -154,7 +154,7 @@ func attachLoop(path string, size int64) (dev string, detach func(), err error) 
 	}
 	out, err := exec.Command("losetup", "-f", "--show", "--direct-io=on", path).CombinedOutput()
 	if err != nil {
-		return "", nil, fmt.Errorf("losetup: %v: %s", err, out)
+		return "", nil, fmt.Errorf("losetup: %w: %s", err, out)
 	}
 	dev = strings.TrimSpace(string(out))
 	return dev, func() {
