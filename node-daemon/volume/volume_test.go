@@ -353,12 +353,14 @@ func TestOpenRejectsCorruptMeta(t *testing.T) {
 	}
 }
 
-// TestConcurrentIOAndControl runs I/O on one volume while other goroutines create, resize and
-// delete volumes; under -race it checks the locking, and every read returns what its writer wrote.
+// TestConcurrentIOAndControl runs writes and reads on one volume while other goroutines trim,
+// flush, create, resize and delete; under -race (make test-race) it checks the locking, every
+// read returns what its writer wrote and every trimmed range reads as zeros.
 func TestConcurrentIOAndControl(t *testing.T) {
 	m, _ := newManager(t, 1<<30)
 	ctx := context.Background()
-	if _, err := m.Create(ctx, "io", 8*testStripe, testStripe); err != nil {
+	// Stripes 0-7 belong to the writers, 8-9 to the trimmer.
+	if _, err := m.Create(ctx, "io", 10*testStripe, testStripe); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -375,13 +377,63 @@ func TestConcurrentIOAndControl(t *testing.T) {
 					return
 				}
 				got, err := m.Read(ctx, "io", off, 4096)
-				if err != nil || !bytes.Equal(got, data) {
-					errs <- fmt.Errorf("writer %d: read back differs (%v)", w, err)
+				if err != nil {
+					errs <- fmt.Errorf("writer %d: read back: %w", w, err)
+					return
+				}
+				if !bytes.Equal(got, data) {
+					errs <- fmt.Errorf("writer %d: read back differs", w)
 					return
 				}
 			}
 		}()
 	}
+	// The trimmer writes into stripes 8 and 9, then trims all of stripe 8 (removed) and the
+	// written part of stripe 9 (zeroed), and both must read as zeros.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		data := bytes.Repeat([]byte{0xa5}, 4096)
+		zeros := make([]byte, 4096)
+		for range 30 {
+			for _, off := range []int64{8*testStripe + 4096, 9*testStripe + testStripe/2} {
+				if err := m.Write(ctx, "io", off, data); err != nil {
+					errs <- fmt.Errorf("trimmer: write: %w", err)
+					return
+				}
+			}
+			if err := m.Trim(ctx, "io", 8*testStripe, testStripe); err != nil {
+				errs <- fmt.Errorf("trimmer: trim stripe 8: %w", err)
+				return
+			}
+			if err := m.Trim(ctx, "io", 9*testStripe+testStripe/2, 4096); err != nil {
+				errs <- fmt.Errorf("trimmer: trim in stripe 9: %w", err)
+				return
+			}
+			for _, off := range []int64{8*testStripe + 4096, 9*testStripe + testStripe/2} {
+				got, err := m.Read(ctx, "io", off, 4096)
+				if err != nil {
+					errs <- fmt.Errorf("trimmer: read at %d: %w", off, err)
+					return
+				}
+				if !bytes.Equal(got, zeros) {
+					errs <- fmt.Errorf("trimmer: offset %d does not read as zeros after trim", off)
+					return
+				}
+			}
+		}
+	}()
+	// The flusher puts barriers between the others' I/O.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 100 {
+			if err := m.Flush(ctx, "io"); err != nil {
+				errs <- fmt.Errorf("flusher: %w", err)
+				return
+			}
+		}
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -395,7 +447,7 @@ func TestConcurrentIOAndControl(t *testing.T) {
 				errs <- err
 				return
 			}
-			if _, err := m.Resize(ctx, "io", int64(8+i)*testStripe); err != nil {
+			if _, err := m.Resize(ctx, "io", int64(10+i)*testStripe); err != nil {
 				errs <- err
 				return
 			}
@@ -410,7 +462,7 @@ func TestConcurrentIOAndControl(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if info, err := m.Get(ctx, "io"); err != nil || info.Size != 27*testStripe || m.Count() != 1 {
+	if info, err := m.Get(ctx, "io"); err != nil || info.Size != 29*testStripe || m.Count() != 1 {
 		t.Fatalf("after the run: %+v, %v, %d volumes", info, err, m.Count())
 	}
 }
