@@ -27,5 +27,6 @@
 //     imports only node-daemon/proto), and cmd/manager wires it in: nodeapi imports controllers,
 //     never the reverse. No package of controllers/... imports node-daemon/server or
 //     storage-engine, and the node daemon imports none of controllers/... (test/layers).
-//   - Time comes from an injected Clock, never from time.Now directly.
+//   - Time comes from an injected clock (k8s.io/utils/clock.PassiveClock), never from time.Now
+//     directly.
 package controllers

@@ -4,36 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
-
-// fakeClock is a Clock the specs move by hand.
-type fakeClock struct {
-	mu struct {
-		sync.Mutex
-		now time.Time
-	}
-}
-
-func newFakeClock(t time.Time) *fakeClock {
-	c := &fakeClock{}
-	c.mu.now = t
-	return c
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mu.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.mu.now = c.mu.now.Add(d)
-}
 
 // fakeNodeClient is an in-memory NodeClient: each store is a map of volume ID to allocated
 // bytes. A store can be told to fail every call, like an unreachable node.

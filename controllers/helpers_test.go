@@ -93,7 +93,7 @@ func reportStore(ctx context.Context, name, capacity, used string) {
 		}
 		c, u := resource.MustParse(capacity), resource.MustParse(used)
 		s.Status.Capacity, s.Status.Used = &c, &u
-		s.Status.LastHeartbeat = &metav1.Time{Time: clock.Now()}
+		s.Status.LastHeartbeat = &metav1.Time{Time: testClock.Now()}
 		s.Status.UUID = "uuid-" + name
 		return k8sClient.Status().Update(ctx, s)
 	}).Should(Succeed())

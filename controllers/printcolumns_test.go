@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"io"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,16 +10,10 @@ import (
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
-// kubectl runs the envtest control plane's kubectl as its admin user and returns stdout.
-func kubectl(args ...string) string {
+// kubectl runs the assets' kubectl as an admin of the test API server and returns stdout.
+func kubectl(ctx context.Context, args ...string) string {
 	GinkgoHelper()
-	// KubeCtl is deprecated for AddUser + Kubectl; the admin user's kubectl is what is wanted here.
-	k := testEnv.ControlPlane.KubeCtl() //nolint:staticcheck // see above
-	Expect(k).NotTo(BeNil(), "envtest has no kubectl: it is in KUBEBUILDER_ASSETS after `make envtest`")
-	stdout, stderr, err := k.Run(args...)
-	errOut, _ := io.ReadAll(stderr)
-	Expect(err).NotTo(HaveOccurred(), "kubectl %s: %s", strings.Join(args, " "), errOut)
-	out, err := io.ReadAll(stdout)
+	out, err := testEnv.Kubectl(ctx, args...)
 	Expect(err).NotTo(HaveOccurred())
 	return string(out)
 }
@@ -47,17 +39,17 @@ var _ = Describe("kubectl get", func() {
 			return c.Status.StoresUp
 		}).Should(Equal(int32(1)))
 
-		out := kubectl("get", "storageclusters", "-n", ns)
+		out := kubectl(ctx, "get", "storageclusters", "-n", ns)
 		GinkgoWriter.Print(out)
 		Expect(out).To(MatchRegexp(`NAME\s+READY\s+UP\s+DESIRED\s+CAPACITY\s+AVAILABLE\s+AGE`))
 		Expect(out).To(MatchRegexp(`dev\s+True\s+1\s+1\s+100Gi\s+75Gi\s+`))
 
-		out = kubectl("get", "store", store.Name)
+		out = kubectl(ctx, "get", "store", store.Name)
 		GinkgoWriter.Print(out)
 		Expect(out).To(MatchRegexp(`NAME\s+NODE\s+DEVICE\s+CLASS\s+ADMIN\s+READY\s+CAPACITY\s+USED\s+ENGINE\s+HEARTBEAT`))
 		Expect(out).To(MatchRegexp(store.Name + `\s+node-a\s+/dev/nvme0n1\s+ssd\s+in\s+True\s+100Gi\s+25Gi\s+`))
 
-		out = kubectl("get", "volumes", "-n", ns)
+		out = kubectl(ctx, "get", "volumes", "-n", ns)
 		GinkgoWriter.Print(out)
 		Expect(out).To(MatchRegexp(`NAME\s+SIZE\s+ALLOCATED\s+MODE\s+STORE\s+READY\s+REASON\s+AGE`))
 		Expect(out).To(MatchRegexp(`db\s+10Gi\s+10Gi\s+Filesystem\s+` + store.Name + `\s+True\s+Provisioned\s+`))

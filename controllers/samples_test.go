@@ -80,9 +80,9 @@ var _ = Describe("Shipped manifests", func() {
 	})
 
 	It("builds config/default with kustomize and the API server accepts all of it by dry-run", func(ctx context.Context) {
-		kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+		kubectl := filepath.Join(testEnv.AssetsDir, "kubectl")
 		_, err := os.Stat(kubectl)
-		Expect(err).NotTo(HaveOccurred(), "no kubectl in KUBEBUILDER_ASSETS: run `make envtest`")
+		Expect(err).NotTo(HaveOccurred(), "no kubectl in %s: run `make envtest`", testEnv.AssetsDir)
 		out, err := exec.CommandContext(ctx, kubectl, "kustomize", filepath.Join("..", "config", "default")).Output()
 		Expect(err).NotTo(HaveOccurred(), "kubectl kustomize config/default")
 		objs, err := decodeObjects(out)

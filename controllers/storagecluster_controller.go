@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +42,7 @@ type StorageClusterReconciler struct {
 	// Recorder records events on StorageClusters.
 	Recorder events.EventRecorder
 	// Clock tells the time, for Store heartbeat staleness.
-	Clock Clock
+	Clock clock.PassiveClock
 	// HeartbeatTimeout is how old a Store's heartbeat may get before it counts as down.
 	HeartbeatTimeout time.Duration
 	// NodeDaemonImage is the node daemon image of clusters that do not name one.

@@ -240,7 +240,7 @@ var _ = Describe("StorageCluster reconciler", func() {
 		}).Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", v1alpha1.ReasonAllStoresUp)))
 
 		By("letting store b's heartbeat go stale while a keeps beating")
-		clock.Advance(testHeartbeatTimeout + 1e9)
+		testClock.Step(testHeartbeatTimeout + 1e9)
 		heartbeat(ctx, a.Name, "100Gi", "40Gi")
 		pokeStore(ctx, b.Name) // what b's stale timer does in real time
 		Eventually(getCluster(ctx)).Should(And(

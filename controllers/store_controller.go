@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -29,7 +30,7 @@ type StoreReconciler struct {
 	// Recorder records events on Stores.
 	Recorder events.EventRecorder
 	// Clock tells the time the heartbeat is compared with.
-	Clock Clock
+	Clock clock.PassiveClock
 	// HeartbeatTimeout is how old a heartbeat may get before the Store turns not Ready.
 	HeartbeatTimeout time.Duration
 }

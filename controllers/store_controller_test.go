@@ -43,12 +43,12 @@ var _ = Describe("Store reconciler", func() {
 		Eventually(storeCondition(ctx, v1alpha1.ConditionSchedulable)).Should(HaveField("Status", metav1.ConditionTrue))
 
 		By("letting the heartbeat age just under the timeout")
-		clock.Advance(testHeartbeatTimeout - 5e9)
+		testClock.Step(testHeartbeatTimeout - 5e9)
 		poke(ctx)
 		Consistently(storeCondition(ctx, v1alpha1.ConditionReady), "1s").Should(HaveField("Status", metav1.ConditionTrue))
 
 		By("letting it age past the timeout")
-		clock.Advance(10e9)
+		testClock.Step(10e9)
 		poke(ctx)
 		Eventually(storeCondition(ctx, v1alpha1.ConditionReady)).Should(And(
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonHeartbeatStale),
@@ -108,7 +108,7 @@ var _ = Describe("Store reconciler", func() {
 				return err
 			}
 			s.Status.NotUsedReason = "device has an ext4 filesystem"
-			s.Status.LastHeartbeat = &metav1.Time{Time: clock.Now()}
+			s.Status.LastHeartbeat = &metav1.Time{Time: testClock.Now()}
 			return k8sClient.Status().Update(ctx, s)
 		}).Should(Succeed())
 		Eventually(storeCondition(ctx, v1alpha1.ConditionReady)).Should(And(

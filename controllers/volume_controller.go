@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,7 +35,7 @@ type VolumeReconciler struct {
 	// Nodes reaches the node daemons.
 	Nodes NodeClient
 	// Clock tells the time, for Store heartbeat staleness and retry backoff.
-	Clock Clock
+	Clock clock.PassiveClock
 	// HeartbeatTimeout is how old a Store's heartbeat may be for the Store to take Volumes.
 	HeartbeatTimeout time.Duration
 

@@ -159,7 +159,7 @@ var _ = Describe("Volume reconciler", func() {
 			s.Spec.AdminState = v1alpha1.AdminStateOut
 			return k8sClient.Update(ctx, s)
 		}).Should(Succeed())
-		clock.Advance(testHeartbeatTimeout + 1e9)
+		testClock.Step(testHeartbeatTimeout + 1e9)
 		heartbeat(ctx, out.Name, "100Gi", "0") // out stays alive; stale does not beat again
 		pokeStore(ctx, stale.Name)
 		Eventually(func(g Gomega) metav1.Condition {

@@ -31,6 +31,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -195,11 +196,10 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	clock := controllers.RealClock{}
 	if err := (&controllers.StorageClusterReconciler{
 		Client:           mgr.GetClient(),
 		Recorder:         mgr.GetEventRecorder("storagecluster-controller"),
-		Clock:            clock,
+		Clock:            clock.RealClock{},
 		HeartbeatTimeout: opts.heartbeatTimeout,
 		NodeDaemonImage:  opts.nodeDaemonImage,
 		CASecret:         caKey,
@@ -211,7 +211,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if err := (&controllers.StoreReconciler{
 		Client:           mgr.GetClient(),
 		Recorder:         mgr.GetEventRecorder("store-controller"),
-		Clock:            clock,
+		Clock:            clock.RealClock{},
 		HeartbeatTimeout: opts.heartbeatTimeout,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up store controller: %w", err)
@@ -220,7 +220,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		Client:           mgr.GetClient(),
 		Recorder:         mgr.GetEventRecorder("volume-controller"),
 		Nodes:            nodes,
-		Clock:            clock,
+		Clock:            clock.RealClock{},
 		HeartbeatTimeout: opts.heartbeatTimeout,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up volume controller: %w", err)
