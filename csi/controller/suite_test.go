@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,22 +15,19 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
+	"github.com/cobaltstore/cobalt/test/testenv"
 )
 
-// The package's envtest tests share one kube-apiserver and etcd (KUBEBUILDER_ASSETS) and one
-// manager running the operator's real Store and Volume reconcilers with an in-memory NodeClient
-// (nodes). Each test makes its own namespace for Volumes and its own nodes and Stores (Stores are
-// cluster-scoped), so tests do not see each other's. testClient reads the API server directly.
+// The package's envtest tests share one kube-apiserver and etcd (testenv) and one manager running
+// the operator's real Store and Volume reconcilers with an in-memory NodeClient (nodes). Each test
+// makes its own namespace for Volumes and its own nodes and Stores (Stores are cluster-scoped), so
+// tests do not see each other's. testClient reads the API server directly.
 var (
 	testClient client.Client
 	testMgr    ctrl.Manager
@@ -44,53 +40,13 @@ var (
 var testCluster = v1alpha1.ClusterReference{Namespace: "cobalt-csi-test", Name: "test"}
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into bin/k8s/<version> and sets it")
-		return 1
-	}
-	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
-		fmt.Fprintln(os.Stderr, "scheme:", err)
-		return 1
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start envtest:", err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop envtest:", err)
-		}
-	}()
-	if testClient, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := startOperator(ctx, cfg, scheme); err != nil {
-		fmt.Fprintln(os.Stderr, "operator:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.Main(m, testenv.Options{}, startOperator))
 }
 
 // startOperator runs the Store and Volume reconcilers against the test API server.
-func startOperator(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-	})
+func startOperator(ctx context.Context, env *testenv.Env) error {
+	testClient = env.Client
+	mgr, err := env.NewManager(ctrl.Options{})
 	if err != nil {
 		return err
 	}
@@ -99,9 +55,9 @@ func startOperator(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme
 	if err := errors.Join(
 		controllers.SetupIndexes(ctx, mgr),
 		(&controllers.StoreReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store-controller"),
-			Clock: controllers.RealClock{}, HeartbeatTimeout: timeout}).SetupWithManager(mgr),
+			Clock: clock.RealClock{}, HeartbeatTimeout: timeout}).SetupWithManager(mgr),
 		(&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume-controller"),
-			Nodes: nodes, Clock: controllers.RealClock{}, HeartbeatTimeout: timeout}).SetupWithManager(mgr),
+			Nodes: nodes, Clock: clock.RealClock{}, HeartbeatTimeout: timeout}).SetupWithManager(mgr),
 	); err != nil {
 		return err
 	}
@@ -114,13 +70,8 @@ func startOperator(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme
 	if err := errors.Join(testClient.Create(ctx, ns), testClient.Create(ctx, sc)); err != nil {
 		return err
 	}
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "manager:", err)
-		}
-	}()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return errors.New("manager cache did not sync")
+	if err := env.StartManager(mgr); err != nil {
+		return err
 	}
 	testMgr = mgr
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -135,7 +136,7 @@ func TestDaemonMakesNoNewStoreWhileItsClusterIsBeingDeleted(t *testing.T) {
 
 	startDaemon(t, cfg, eng)
 	readyStore(t, "node-del", old)
-	eventually(t, 20*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		st, err := getStore(storeName("node-del", fresh))
 		if err != nil {
 			return err
@@ -144,7 +145,7 @@ func TestDaemonMakesNoNewStoreWhileItsClusterIsBeingDeleted(t *testing.T) {
 			return errors.New("reason: " + st.Status.NotUsedReason)
 		}
 		return nil
-	})
+	}, 20*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	if eng.mkfs != 1 {
 		t.Fatalf("mkfs ran %d times, want 1 (only before the deletion)", eng.mkfs)
 	}

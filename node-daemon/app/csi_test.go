@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/onsi/gomega"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
@@ -44,7 +45,7 @@ func TestDaemonServesCSINodePlugin(t *testing.T) {
 	}
 	defer conn.Close()
 	ctx := t.Context()
-	eventually(t, 20*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		p, err := csi.NewIdentityClient(conn).Probe(ctx, &csi.ProbeRequest{})
 		if err != nil {
 			return fmt.Errorf("Probe: %w", err)
@@ -53,9 +54,9 @@ func TestDaemonServesCSINodePlugin(t *testing.T) {
 			return fmt.Errorf("Probe = %v, not ready", p)
 		}
 		return nil
-	})
+	}, 20*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	for _, path := range []string{"/healthz", "/readyz"} {
-		eventually(t, 10*time.Second, func() error { return httpOK("http://" + cfg.ProbeAddr + path) })
+		gomega.NewWithT(t).Eventually(func() error { return httpOK("http://" + cfg.ProbeAddr + path) }, 10*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	}
 
 	// A volume of the served store stages through the node plugin as a block device.

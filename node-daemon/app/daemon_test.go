@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/uuid"
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -163,22 +164,6 @@ func (r *running) stop(t *testing.T) time.Duration {
 	return time.Since(start)
 }
 
-// eventually polls cond until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func getStore(name string) (*storagev1alpha1.Store, error) {
 	var st storagev1alpha1.Store
 	err := k8sClient.Get(context.Background(), types.NamespacedName{Name: name}, &st)
@@ -189,7 +174,7 @@ func getStore(name string) (*storagev1alpha1.Store, error) {
 func readyStore(t *testing.T, node, path string) *storagev1alpha1.Store {
 	t.Helper()
 	var st *storagev1alpha1.Store
-	eventually(t, 20*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		var err error
 		st, err = getStore(storeName(node, path))
 		if err != nil {
@@ -199,7 +184,7 @@ func readyStore(t *testing.T, node, path string) *storagev1alpha1.Store {
 			return errors.New("store not reported yet")
 		}
 		return nil
-	})
+	}, 20*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	return st
 }
 
@@ -241,7 +226,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 		t.Fatalf("store status lacks cache stats or heartbeat: %+v", st.Status)
 	}
 	for path, want := range map[string]string{fsDev: "carries ext2", small: "too small"} {
-		eventually(t, 10*time.Second, func() error {
+		gomega.NewWithT(t).Eventually(func() error {
 			s, err := getStore(storeName("node-a", path))
 			if err != nil {
 				return err
@@ -253,10 +238,10 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 				return errors.New("skipped device advertises an endpoint")
 			}
 			return nil
-		})
+		}, 10*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	}
 	// The store's engine metrics are exported through the Manager's Prometheus registry.
-	eventually(t, 10*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		families, err := ctrlmetrics.Registry.Gather()
 		if err != nil {
 			return err
@@ -274,11 +259,11 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 			}
 		}
 		return errors.New("no cobalt_store_capacity_bytes for the store")
-	})
+	}, 10*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	// The outcome of each device is an event on its Store.
 	for path, reason := range map[string]string{good: "StoreCreated", fsDev: "DeviceNotUsed", small: "DeviceNotUsed"} {
 		name := storeName("node-a", path)
-		eventually(t, 10*time.Second, func() error {
+		gomega.NewWithT(t).Eventually(func() error {
 			var evs eventsv1.EventList
 			if err := k8sClient.List(context.Background(), &evs); err != nil {
 				return err
@@ -289,11 +274,11 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 				}
 			}
 			return fmt.Errorf("no %s event for Store %s", reason, name)
-		})
+		}, 10*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	}
 	// The heartbeat advances.
 	first := st.Status.LastHeartbeat.Time
-	eventually(t, 10*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		s, err := getStore(st.Name)
 		if err != nil {
 			return err
@@ -302,7 +287,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 			return errors.New("heartbeat did not advance")
 		}
 		return nil
-	})
+	}, 10*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 
 	// Data through the volume API, then a restart: the store is mounted again, not re-made.
 	ctx := context.Background()
@@ -321,7 +306,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 	}
 
 	startDaemon(t, cfg, eng)
-	eventually(t, 20*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		s, err := getStore(st.Name)
 		if err != nil {
 			return err
@@ -331,8 +316,8 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 		}
 		st = s
 		return nil
-	})
-	eventually(t, 10*time.Second, func() error {
+	}, 20*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
+	gomega.NewWithT(t).Eventually(func() error {
 		var evs eventsv1.EventList
 		if err := k8sClient.List(context.Background(), &evs); err != nil {
 			return err
@@ -343,7 +328,7 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 			}
 		}
 		return errors.New("no StoreMounted event after the restart")
-	})
+	}, 10*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	if eng.mkfs != 1 {
 		t.Fatalf("mkfs ran %d times, want 1 (the restart must mount the existing store)", eng.mkfs)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,7 +34,7 @@ func TestHeartbeatPublishesTheEndpointAsSoonAsTheServerServes(t *testing.T) {
 	startDaemon(t, cfg, newMemEngine())
 
 	name := storeName("node-ep", dev)
-	eventually(t, 20*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		st, err := getStore(name)
 		if err != nil {
 			return err
@@ -42,7 +43,7 @@ func TestHeartbeatPublishesTheEndpointAsSoonAsTheServerServes(t *testing.T) {
 			return errors.New("store not reported yet")
 		}
 		return nil
-	})
+	}, 20*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 	st, err := getStore(name)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestHeartbeatPublishesTheEndpointAsSoonAsTheServerServes(t *testing.T) {
 	if _, err := pki.EnsureCASecret(ctx, k8sClient, types.NamespacedName{Namespace: ns, Name: cfg.CASecret}, time.Now()); err != nil {
 		t.Fatalf("EnsureCASecret: %v", err)
 	}
-	eventually(t, 15*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		s, err := getStore(name)
 		if err != nil {
 			return err
@@ -64,7 +65,7 @@ func TestHeartbeatPublishesTheEndpointAsSoonAsTheServerServes(t *testing.T) {
 			return errors.New("no endpoint published")
 		}
 		return nil
-	})
+	}, 15*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
 }
 
 // TestStoppingDaemonWithdrawsItsEndpoint: when the daemon stops (SIGTERM), its Stores lose the

@@ -66,12 +66,12 @@ func TestCSISanity(t *testing.T) {
 		}
 	})
 	// The node plugin serves once the daemon's stores are mounted.
-	eventually(t, 60*time.Second, func() error {
+	NewWithT(t).Eventually(func() error {
 		if _, err := os.Stat(nodeSock); err != nil {
 			return errors.New("node plugin socket not there yet")
 		}
 		return nil
-	})
+	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	work := t.TempDir()
 	configs := map[string]*sanity.TestConfig{}

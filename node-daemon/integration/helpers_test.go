@@ -10,16 +10,17 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/uuid"
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
@@ -160,12 +161,11 @@ func (c *cluster) startOperator(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = nodes.Close() }) // runs after the manager has stopped (last in, first out)
 	runOperator(t, func(mgr ctrl.Manager) error {
-		clock := controllers.RealClock{}
-		if err := (&controllers.StoreReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store"), Clock: clock,
+		if err := (&controllers.StoreReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("store"), Clock: clock.RealClock{},
 			HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
 			return err
 		}
-		return (&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume"), Nodes: nodes, Clock: clock,
+		return (&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume"), Nodes: nodes, Clock: clock.RealClock{},
 			HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr)
 	})
 }
@@ -174,9 +174,7 @@ func (c *cluster) startOperator(t *testing.T) {
 // stops it when the test ends.
 func runOperator(t *testing.T, setup func(ctrl.Manager) error) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
+	mgr, err := testEnv.NewManager(ctrl.Options{
 		Logger:     testr.New(t).WithName("operator"),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -201,22 +199,6 @@ func runOperator(t *testing.T, setup func(ctrl.Manager) error) {
 	})
 }
 
-// eventually polls cond until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not met within %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // storeOf returns the Store of node's device.
 func storeOf(node, device string) (*storagev1alpha1.Store, error) {
 	var list storagev1alpha1.StoreList
@@ -236,7 +218,7 @@ func storeOf(node, device string) (*storagev1alpha1.Store, error) {
 func servingStore(t *testing.T, node, device, notEndpoint string) *storagev1alpha1.Store {
 	t.Helper()
 	var st *storagev1alpha1.Store
-	eventually(t, 60*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		var err error
 		if st, err = storeOf(node, device); err != nil {
 			return err
@@ -246,7 +228,7 @@ func servingStore(t *testing.T, node, device, notEndpoint string) *storagev1alph
 			return errors.New("store not served yet: " + st.Status.NotUsedReason)
 		}
 		return nil
-	})
+	}, 60*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 	return st
 }
 

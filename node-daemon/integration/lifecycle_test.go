@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,7 +54,7 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 		skips[mounted] = "is mounted at"
 	}
 	for dev, want := range skips {
-		eventually(t, 30*time.Second, func() error {
+		gomega.NewWithT(t).Eventually(func() error {
 			s, err := storeOf("node-a", dev)
 			if err != nil {
 				return err
@@ -62,9 +63,9 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 				return fmt.Errorf("skip reason of %s is %q, want %q", dev, s.Status.NotUsedReason, want)
 			}
 			return nil
-		})
+		}, 30*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 	}
-	eventually(t, 30*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		s, err := storeOf("node-a", clean)
 		if err != nil {
 			return fmt.Errorf("store: %w", err)
@@ -73,14 +74,14 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 			return fmt.Errorf("store not Ready: %v", s)
 		}
 		return nil
-	})
+	}, 30*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 
 	vol := &storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: c.namespace, Name: "data"},
 		Spec: storagev1alpha1.VolumeSpec{Size: resource.MustParse("64Mi"), VolumeMode: storagev1alpha1.VolumeModeBlock, Replicas: 1}}
 	if err := k8sClient.Create(ctx, vol); err != nil {
 		t.Fatalf("create Volume: %v", err)
 	}
-	eventually(t, 60*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: c.namespace, Name: "data"}, vol); err != nil {
 			return err
 		}
@@ -88,7 +89,7 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 			return fmt.Errorf("volume not Ready: %+v", vol.Status.Conditions)
 		}
 		return nil
-	})
+	}, 60*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 	if vol.Status.Placement == nil || vol.Status.Placement.Store != st.Name {
 		t.Fatalf("volume placed on %+v, want %s", vol.Status.Placement, st.Name)
 	}
@@ -170,13 +171,13 @@ func TestVolumeLifecycleOnLoopDevices(t *testing.T) {
 	if err := k8sClient.Delete(ctx, vol); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		err := k8sClient.Get(ctx, types.NamespacedName{Namespace: c.namespace, Name: "data"}, &storagev1alpha1.Volume{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return errors.New("volume still exists")
-	})
+	}, 60*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 	cl2 := c.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
 	if _, err := cl2.Volumes.GetVolume(ctx, &nodepb.GetVolumeRequest{Ref: ref}); status.Code(err) != codes.NotFound {
 		t.Fatalf("volume on the node after the Volume was deleted: %v", err)

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,12 +35,12 @@ func TestDaemonRunsWithTheRBACTheOperatorGivesIt(t *testing.T) {
 	c.startClusterOperator(t)
 
 	sa := "test-node-daemon" // controllers: <cluster>-node-daemon
-	eventually(t, 30*time.Second, func() error {
+	gomega.NewWithT(t).Eventually(func() error {
 		if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: c.namespace, Name: sa}, &rbacv1.RoleBinding{}); err != nil {
 			return err
 		}
 		return k8sClient.Get(ctx, types.NamespacedName{Name: "cobalt-node-daemon-" + c.namespace + "-test"}, &rbacv1.ClusterRoleBinding{})
-	})
+	}, 30*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 	asSA := impersonate(c.namespace, sa)
 
 	// Only its own StorageCluster: another one in the namespace is forbidden.
@@ -85,7 +87,7 @@ func (c *cluster) startClusterOperator(t *testing.T) {
 	t.Helper()
 	runOperator(t, func(mgr ctrl.Manager) error {
 		return (&controllers.StorageClusterReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("storagecluster"),
-			Clock: controllers.RealClock{}, HeartbeatTimeout: 30 * time.Second, NodeDaemonImage: "cobalt/node-daemon:test",
+			Clock: clock.RealClock{}, HeartbeatTimeout: 30 * time.Second, NodeDaemonImage: "cobalt/node-daemon:test",
 			CASecret: types.NamespacedName{Namespace: c.namespace, Name: controllers.CASecretName}, APIReader: mgr.GetAPIReader(),
 		}).SetupWithManager(mgr)
 	})
