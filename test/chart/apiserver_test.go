@@ -5,23 +5,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/cobaltstore/cobalt/test/testenv"
 )
 
 // apiServer is the envtest API server shared by the package's tests; TestMain starts it once with
 // the chart's CRDs (and ServiceMonitor and PodMonitor stand-ins) installed.
 type apiServer struct {
-	env    *envtest.Environment
-	cfg    *rest.Config
+	env *testenv.Env
+	// client validates fields strictly.
 	client client.Client
 }
 
@@ -29,46 +28,18 @@ type apiServer struct {
 var server *apiServer
 
 func TestMain(m *testing.M) {
-	os.Exit(runWithAPIServer(m))
-}
-
-func runWithAPIServer(m *testing.M) int {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(file)
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test` (it builds kube-apiserver and etcd into bin/k8s)")
-		return 1
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths: []string{
-			filepath.Join(dir, "..", "..", "charts", "cobalt", "crds"),
-			filepath.Join(dir, "testdata", "servicemonitor-crd.yaml"),
-			filepath.Join(dir, "testdata", "podmonitor-crd.yaml"),
-		},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "start envtest API server (KUBEBUILDER_ASSETS=%s): %v\n", os.Getenv("KUBEBUILDER_ASSETS"), err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest API server: %v\n", err)
+	os.Exit(testenv.Main(m, testenv.Options{CRDPaths: []string{
+		filepath.Join("charts", "cobalt", "crds"),
+		filepath.Join("test", "chart", "testdata", "servicemonitor-crd.yaml"),
+		filepath.Join("test", "chart", "testdata", "podmonitor-crd.yaml"),
+	}}, func(ctx context.Context, env *testenv.Env) error {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}}
+		if err := env.Client.Create(ctx, ns); err != nil {
+			return fmt.Errorf("create namespace %s: %w", releaseNamespace, err)
 		}
-	}()
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "API client: %v\n", err)
-		return 1
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}}
-	if err := c.Create(context.Background(), ns); err != nil {
-		fmt.Fprintf(os.Stderr, "create namespace %s: %v\n", releaseNamespace, err)
-		return 1
-	}
-	server = &apiServer{env: env, cfg: cfg, client: client.WithFieldValidation(c, metav1.FieldValidationStrict)}
-	return m.Run()
+		server = &apiServer{env: env, client: client.WithFieldValidation(env.Client, metav1.FieldValidationStrict)}
+		return nil
+	}))
 }
 
 // dryRunApply server-side applies obj with dryRun=All and strict field validation: the API server

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	nodemetrics "github.com/cobaltstore/cobalt/node-daemon/metrics"
@@ -119,7 +118,7 @@ func nodeDaemonMetrics(t *testing.T) exported {
 // with one controller runs against the test API server until it has reconciled once.
 func operatorMetrics(t *testing.T) exported {
 	t.Helper()
-	mgr, err := ctrl.NewManager(server.cfg, ctrl.Options{Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := server.env.NewManager(ctrl.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

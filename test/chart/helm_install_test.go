@@ -19,18 +19,13 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // helmConfig is what `helm --kubeconfig K -n ns` uses: a kubeconfig for an admin of the test API
 // server and Secret-backed release storage.
 func helmConfig(t *testing.T, ns string) *action.Configuration {
 	t.Helper()
-	user, err := server.env.AddUser(envtest.User{Name: "helm-test", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
+	kc, err := server.env.AdminKubeconfig("helm-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +50,7 @@ func helmConfig(t *testing.T, ns string) *action.Configuration {
 func chartForTestServer(t *testing.T) *chart.Chart {
 	t.Helper()
 	ch := loadChart(t)
-	dc, err := discovery.NewDiscoveryClientForConfig(server.cfg)
+	dc, err := discovery.NewDiscoveryClientForConfig(server.env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
