@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/cobaltstore/cobalt/test/testenv/assets"
 )
 
 // config is the demo's settings, from the environment `make demo` passes through.
@@ -31,7 +33,7 @@ func configFromEnv() (config, error) {
 	c := config{
 		repo:          repo,
 		stateDir:      envOr("DEMO_STATE_DIR", filepath.Join(repo, ".demo")),
-		assets:        envOr("ENVTEST_ASSETS", filepath.Join(repo, "bin", "k8s", "1.37.2")),
+		assets:        envOr("ENVTEST_ASSETS", assets.InRepo(repo)),
 		useKubeconfig: os.Getenv("DEMO_USE_KUBECONFIG") == "1",
 		keep:          envOr("DEMO_KEEP", "auto"),
 		device:        envOr("DEMO_DEVICE", "auto"),

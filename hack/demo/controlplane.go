@@ -10,6 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/cobaltstore/cobalt/test/testenv/assets"
 )
 
 // controlPlane is a local kube-apiserver and etcd from the envtest assets. Nothing else runs:
@@ -25,10 +27,8 @@ type controlPlane struct {
 // certificates under dir and their output in logsDir, and writes an admin kubeconfig to
 // kubeconfigPath.
 func startControlPlane(assetsDir, dir, logsDir, kubeconfigPath string) (*controlPlane, error) {
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assetsDir, bin)); err != nil {
-			return nil, fmt.Errorf("no %s in %s (run `make envtest`): %w", bin, assetsDir, err)
-		}
+	if err := assets.Check(assetsDir); err != nil {
+		return nil, err
 	}
 	etcdDir := filepath.Join(dir, "etcd")
 	certDir := filepath.Join(dir, "apiserver-certs")
@@ -65,7 +65,7 @@ func startControlPlane(assetsDir, dir, logsDir, kubeconfigPath string) (*control
 	// Explicit paths, so a KUBEBUILDER_ASSETS in the user's environment cannot redirect them.
 	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(binDir, "etcd"), DataDir: etcdDir, Out: etcdLog, Err: etcdLog}
 	env.ControlPlane.APIServer = &envtest.APIServer{Path: filepath.Join(binDir, "kube-apiserver"), CertDir: certDir, Out: apiLog, Err: apiLog}
-	env.ControlPlane.KubectlPath = filepath.Join(assetsDir, "kubectl")
+	env.ControlPlane.KubectlPath = filepath.Join(assetsDir, assets.Kubectl)
 	cp.env = env
 	cfg, err := env.Start()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/cobaltstore/cobalt/test/testenv/assets"
 )
 
 // down stops a demo started from another shell: it asks a live demo to clean up after itself
@@ -59,7 +61,7 @@ func down(ctx context.Context, cfg config, out io.Writer) error {
 func undoLeftovers(ctx context.Context, paths demoPaths, st State, out io.Writer) error {
 	fmt.Fprintf(out, "==> Undoing what demo pid %d left behind\n", st.PID)
 	var errs []error
-	kc := kubectl{bin: filepath.Join(envOr("ENVTEST_ASSETS", filepath.Join("bin", "k8s", "1.37.2")), "kubectl"), kubeconfig: paths.kubeconfig, logPath: filepath.Join(paths.logs, "kubectl.log")}
+	kc := kubectl{bin: filepath.Join(envOr("ENVTEST_ASSETS", assets.InRepo(".")), "kubectl"), kubeconfig: paths.kubeconfig, logPath: filepath.Join(paths.logs, "kubectl.log")}
 	if st.Mode == "kubeconfig" {
 		for i := len(st.Objects) - 1; i >= 0; i-- {
 			o := st.Objects[i]

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cobaltstore/cobalt/test/testenv/assets"
 )
 
 // runLogged runs a command in the repository with its output appended to logPath.
@@ -51,16 +53,14 @@ func (d *demo) build(ctx context.Context, say sayFunc) error {
 }
 
 func (d *demo) envtestAssets(ctx context.Context, say sayFunc) error {
-	if _, err := os.Stat(filepath.Join(d.cfg.assets, "kube-apiserver")); err != nil {
+	if assets.Check(d.cfg.assets) != nil {
 		say("first run: kube-apiserver, etcd and kubectl are downloaded, or built from Go modules when that fails (a cold build takes minutes to over an hour, by cores and load; progress in %s)", filepath.Join(d.paths.logs, "envtest.log"))
 	}
 	if err := runLogged(ctx, d.cfg.repo, filepath.Join(d.paths.logs, "envtest.log"), "make", "--no-print-directory", "envtest", "ENVTEST_ASSETS="+d.cfg.assets); err != nil {
 		return err
 	}
-	for _, b := range []string{"kube-apiserver", "etcd", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(d.cfg.assets, b)); err != nil {
-			return fmt.Errorf("no %s in %s after make envtest: %w", b, d.cfg.assets, err)
-		}
+	if err := assets.CheckFor(d.cfg.assets, assets.KubeAPIServer, assets.Etcd, assets.Kubectl); err != nil {
+		return fmt.Errorf("after make envtest: %w", err)
 	}
 	say("assets in %s", d.cfg.assets)
 	return nil
