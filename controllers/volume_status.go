@@ -53,11 +53,6 @@ func (o *volumeObservation) allocated(vol *v1alpha1.Volume) *resource.Quantity {
 	return vol.Status.AllocatedSize
 }
 
-// storeUsable reports whether the reconcile found the placed Volume's Store and it is Ready.
-func (o *volumeObservation) storeUsable() bool {
-	return o.StoreSeen && o.Store != nil && o.StoreHealth.Ready
-}
-
 // computeVolumeStatus returns vol's status after a reconcile that observed obs. It does not
 // modify vol.
 //

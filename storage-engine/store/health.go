@@ -7,7 +7,7 @@ import (
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
 )
 
-// HealthState summarises whether the store works as it should.
+// HealthState summarizes whether the store works as it should.
 type HealthState string
 
 const (

@@ -1,6 +1,6 @@
 // Package objstoretest is the conformance suite of the objstore contract (objstore/doc.go and the
 // op semantics of objstore/op.go): every objstore.Store implementation runs it from its own tests
-// with Run, so the engine adapter and memstore are held to the same behaviour.
+// with Run, so the engine adapter and memstore are held to the same behavior.
 //
 // The suite checks each op's effect, that ops of a transaction see the earlier ones, that a
 // transaction with a failing or invalid op changes nothing, the error kinds of bad input (a table

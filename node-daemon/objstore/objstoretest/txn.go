@@ -102,19 +102,19 @@ func txnChecks() []check {
 				t.Errorf("Used %d after writing and removing, was %d", after.Used, fs.Used)
 			}
 		}},
-		{"cancelled context", func(t *testing.T, in Instance) {
+		{"canceled context", func(t *testing.T, in Instance) {
 			s := in.Store
 			commit(t, s, objstore.CreateCollection("c"), objstore.Write("c", "o", 0, []byte("abc")))
 			before := dump(t, s)
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			if err := s.Commit(ctx, []objstore.Op{objstore.Write("c", "o", 0, []byte("X"))}); !errors.Is(err, context.Canceled) {
-				t.Fatalf("Commit with a cancelled context = %v, want context.Canceled", err)
+				t.Fatalf("Commit with a canceled context = %v, want context.Canceled", err)
 			}
 			if _, err := s.Read(ctx, "c", "o", 0, 3); !errors.Is(err, context.Canceled) {
-				t.Fatalf("Read with a cancelled context = %v, want context.Canceled", err)
+				t.Fatalf("Read with a canceled context = %v, want context.Canceled", err)
 			}
-			unchanged(t, s, before, "a commit with a cancelled context")
+			unchanged(t, s, before, "a commit with a canceled context")
 		}},
 		{"concurrent commits and reads", func(t *testing.T, in Instance) {
 			s := in.Store
