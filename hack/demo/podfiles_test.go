@@ -26,13 +26,19 @@ func TestWriteFilesSyncedThenVerify(t *testing.T) {
 		t.Fatalf("verify right after writing: %v", err)
 	}
 
-	// One changed byte is found and named.
+	// One changed byte is found and named. The byte is flipped, not overwritten with a constant:
+	// the file is random, and a constant would leave it unchanged once in 256 runs.
 	changed := filepath.Join(dir, sums[1].name)
-	f, err := os.OpenFile(changed, os.O_WRONLY, 0)
+	f, err := os.OpenFile(changed, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteAt([]byte{0}, 4096); err != nil {
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, 4096); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, 4096); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

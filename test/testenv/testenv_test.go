@@ -3,8 +3,8 @@ package testenv
 import (
 	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -136,22 +136,29 @@ func TestStopStopsManagersFirst(t *testing.T) {
 	g.Expect(env.Client.List(t.Context(), &v1alpha1.StoreList{})).To(gomega.Succeed())
 	g.Expect(env.Client.List(t.Context(), &v1alpha1.VolumeList{})).NotTo(gomega.Succeed())
 
-	var serverUpAtStop atomic.Bool
+	// The runnable records whether the API server still answers while its manager stops. It
+	// says when it runs: the manager starts runnables after its cache syncs, which is all that
+	// StartManager waits for, so Stop must not come before that.
+	running := make(chan struct{})
+	atStop := make(chan error, 1)
 	watcher, err := env.NewManager(ctrl.Options{})
 	g.Expect(err).NotTo(gomega.HaveOccurred())
 	g.Expect(watcher.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		close(running)
 		<-ctx.Done()
-		// Is the API server still there while the manager stops?
 		cs, err := kubernetes.NewForConfig(env.Config)
 		if err == nil {
 			_, err = cs.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
 		}
-		serverUpAtStop.Store(err == nil)
+		atStop <- err
 		return nil
 	}))).To(gomega.Succeed())
 	g.Expect(env.StartManager(watcher)).To(gomega.Succeed())
+	g.Eventually(running, 30*time.Second).Should(gomega.BeClosed(), "the manager never ran its runnable")
 
 	g.Expect(env.Stop()).To(gomega.Succeed())
-	g.Expect(serverUpAtStop.Load()).To(gomega.BeTrue(), "the API server was stopped before the manager")
+	var errAtStop error
+	g.Expect(atStop).To(gomega.Receive(&errAtStop), "Stop returned before the manager had stopped")
+	g.Expect(errAtStop).NotTo(gomega.HaveOccurred(), "the API server was stopped before the manager")
 	g.Expect(env.Stop()).To(gomega.Succeed(), "a second Stop")
 }
