@@ -98,8 +98,14 @@ func degradedCondition(store *storagev1alpha1.Store) metav1.Condition {
 	return c
 }
 
-// storeConditions sets the Ready, Degraded and Schedulable conditions of store from health and
-// its spec; a condition that changes status gets now as its transition time. It only touches
+// engineRefusesWrites is true when the Store's engine reports Failed: it refuses writes, so no
+// new Volume may go there. A Degraded engine still serves and stays schedulable.
+func engineRefusesWrites(store *storagev1alpha1.Store) bool {
+	return store.Status.EngineHealth == storagev1alpha1.EngineHealthFailed
+}
+
+// storeConditions sets the Ready, Degraded and Schedulable conditions of store from health, its
+// spec and its engine's health (a Failed engine makes it unschedulable); a condition that changes status gets now as its transition time. It only touches
 // store.Status.
 func storeConditions(store *storagev1alpha1.Store, health storeHealth, now time.Time) {
 	gen := store.Generation
@@ -126,6 +132,10 @@ func storeConditions(store *storagev1alpha1.Store, health storeHealth, now time.
 		sched.Status = metav1.ConditionFalse
 		sched.Reason = storagev1alpha1.ReasonStoreNotReady
 		sched.Message = "the store is not Ready: " + health.Message
+	case engineRefusesWrites(store):
+		sched.Status = metav1.ConditionFalse
+		sched.Reason = storagev1alpha1.ReasonEngineFailed
+		sched.Message = "the storage engine failed and refuses writes: " + store.Status.EngineMessage
 	}
 	meta.SetStatusCondition(&store.Status.Conditions, sched)
 	store.Status.ObservedGeneration = gen

@@ -122,8 +122,14 @@ func TestStoreConditions(t *testing.T) {
 			metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonAsExpected},
 		{"engine degraded", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthDegraded, "3 metadata background errors"),
 			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonEngineDegraded},
-		{"engine failed", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthFailed, "writes are refused"),
-			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonEngineFailed},
+		{"engine failed is not schedulable", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthFailed, "writes are refused"),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionFalse, v1alpha1.ReasonEngineFailed, v1alpha1.ReasonEngineFailed},
+		{"admin out outranks engine failed", withEngine(storeWith(age(time.Second), "", "100Gi", "10Gi", v1alpha1.AdminStateOut), v1alpha1.EngineHealthFailed, "metadata corrupt"),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionFalse, v1alpha1.ReasonAdminOut, v1alpha1.ReasonEngineFailed},
+		{"not ready outranks engine failed", withEngine(storeWith(age(time.Hour), "", "100Gi", "10Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthFailed, "writes are refused"),
+			metav1.ConditionFalse, metav1.ConditionTrue, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady, v1alpha1.ReasonEngineFailed},
+		{"engine failed and nearly full", withEngine(storeWith(age(time.Second), "", "100Gi", "95Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthFailed, "writes are refused"),
+			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionFalse, v1alpha1.ReasonEngineFailed, v1alpha1.ReasonEngineFailed},
 		{"engine degraded outranks nearly full", withEngine(storeWith(age(time.Second), "", "100Gi", "95Gi", v1alpha1.AdminStateIn), v1alpha1.EngineHealthDegraded, "disk slow"),
 			metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue, v1alpha1.ReasonAcceptingVolumes, v1alpha1.ReasonEngineDegraded},
 		{"zero capacity is not degraded by division", storeWith(age(time.Second), "", "0", "0", v1alpha1.AdminStateIn),
@@ -148,6 +154,9 @@ func TestStoreConditions(t *testing.T) {
 			if msg := tt.store.Status.EngineMessage; msg != "" {
 				if c := meta.FindStatusCondition(tt.store.Status.Conditions, v1alpha1.ConditionDegraded); !strings.Contains(c.Message, msg) {
 					t.Fatalf("Degraded message %q does not carry the engine's %q", c.Message, msg)
+				}
+				if c := meta.FindStatusCondition(tt.store.Status.Conditions, v1alpha1.ConditionSchedulable); c.Reason == v1alpha1.ReasonEngineFailed && !strings.Contains(c.Message, msg) {
+					t.Fatalf("Schedulable message %q does not carry the engine's %q", c.Message, msg)
 				}
 			}
 			if c := meta.FindStatusCondition(tt.store.Status.Conditions, v1alpha1.ConditionReady); !c.LastTransitionTime.Time.Equal(unitNow) {

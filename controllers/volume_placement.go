@@ -55,13 +55,12 @@ type placementDecision struct {
 
 // rejectionOrder lists why Stores are passed over, in the order messages mention them.
 func rejectionOrder() []string {
-	return []string{"not ready", "endpoint pending", "admin out", "cluster deleting", "not matching storeSelector",
+	return []string{"not ready", "endpoint pending", "admin out", "engine failed", "cluster deleting", "not matching storeSelector",
 		"node unknown", "not matching nodeSelector", "too full"}
 }
 
 // choosePlacement picks the Store for vol among loads: Ready at now (which includes a published
-// node daemon endpoint), admin "in", cluster not
-// deleting, matching vol's selectors, with room for the whole size. Among those it takes the one
+// node daemon endpoint), admin "in", engine not Failed, cluster not deleting, matching vol's selectors, with room for the whole size. Among those it takes the one
 // left with the most free space, then the one with fewer Volumes, then the first by name, which
 // spreads Volumes over Stores. When none fits, Message says how many Stores were passed over
 // and why.
@@ -90,6 +89,8 @@ func choosePlacement(vol *storagev1alpha1.Volume, loads []storeLoad, now time.Ti
 			rejected["not ready"]++
 		case st.Spec.AdminState == storagev1alpha1.AdminStateOut:
 			rejected["admin out"]++
+		case engineRefusesWrites(st):
+			rejected["engine failed"]++
 		case l.ClusterDeleting:
 			rejected["cluster deleting"]++
 		case !storeSel.Matches(labels.Set(st.Labels)):

@@ -54,6 +54,9 @@ func TestChoosePlacement(t *testing.T) {
 			[]storeLoad{load("b", "100Gi", "0", "", 0), load("a", "100Gi", "0", "", 0)}, "a", ""},
 		{"a store whose node daemon has not published its endpoint is passed over", vol("10Gi", nil),
 			[]storeLoad{withStore(load("a", "100Gi", "0", "", 0), func(l *storeLoad) { withoutEndpoint(l.Store) }), load("b", "50Gi", "0", "", 0)}, "b", ""},
+		{"a store whose engine failed is passed over, one whose engine is degraded is not", vol("10Gi", nil),
+			[]storeLoad{withStore(load("a", "100Gi", "0", "", 0), func(l *storeLoad) { withEngine(l.Store, v1alpha1.EngineHealthFailed, "writes are refused") }),
+				withStore(load("b", "50Gi", "0", "", 0), func(l *storeLoad) { withEngine(l.Store, v1alpha1.EngineHealthDegraded, "disk slow") })}, "b", ""},
 		{"exact fit is accepted", vol("10Gi", nil), []storeLoad{load("a", "10Gi", "0", "", 0)}, "a", ""},
 		{"storeSelector filters", vol("1Gi", func(v *v1alpha1.Volume) {
 			v.Spec.StoreSelector = &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelDeviceClass: "hdd"}}
@@ -72,13 +75,14 @@ func TestChoosePlacement(t *testing.T) {
 			withStore(load("stale", "100Gi", "0", "", 0), func(l *storeLoad) { l.Store.Status.LastHeartbeat = nil }),
 			withStore(load("pending", "100Gi", "0", "", 0), func(l *storeLoad) { withoutEndpoint(l.Store) }),
 			withStore(load("out", "100Gi", "0", "", 0), func(l *storeLoad) { l.Store.Spec.AdminState = v1alpha1.AdminStateOut }),
+			withStore(load("failed", "100Gi", "0", "", 0), func(l *storeLoad) { withEngine(l.Store, v1alpha1.EngineHealthFailed, "writes are refused") }),
 			withStore(load("deleting", "100Gi", "0", "", 0), func(l *storeLoad) { l.ClusterDeleting = true }),
 			withStore(load("hdd", "100Gi", "0", "", 0), func(l *storeLoad) { l.Store.Labels[v1alpha1.LabelDeviceClass] = "hdd" }),
 			withStore(load("nonode", "100Gi", "0", "", 0), func(l *storeLoad) { l.NodeFound, l.NodeLabels = false, nil }),
 			withStore(load("zoneb", "100Gi", "0", "", 0), func(l *storeLoad) { l.NodeLabels = labels.Set{"zone": "b"} }),
 			load("full1", "100Gi", "90Gi", "", 0),
 			load("full2", "30Gi", "0", "15Gi", 1),
-		}, "", "no Store can hold 20Gi: 9 Stores considered: 1 not ready, 1 endpoint pending, 1 admin out, 1 cluster deleting, " +
+		}, "", "no Store can hold 20Gi: 10 Stores considered: 1 not ready, 1 endpoint pending, 1 admin out, 1 engine failed, 1 cluster deleting, " +
 			"1 not matching storeSelector, 1 node unknown, 1 not matching nodeSelector, 2 too full (largest free space 15Gi)"},
 		{"a store without reported capacity never fits", vol("1Gi", nil),
 			[]storeLoad{withStore(load("a", "", "", "", 0), func(l *storeLoad) {})}, "",

@@ -12,7 +12,8 @@ const (
 	// ConditionDegraded is True on a StorageCluster when some of its Stores are down, and on a Store
 	// that is nearly full or whose storage engine reports itself Degraded or Failed.
 	ConditionDegraded = "Degraded"
-	// ConditionSchedulable is True on a Store that accepts new Volumes: Ready and admin state "in".
+	// ConditionSchedulable is True on a Store that accepts new Volumes: Ready, admin state "in"
+	// and an engine that has not Failed (a Degraded engine still accepts them).
 	ConditionSchedulable = "Schedulable"
 	// ConditionResizing is True on a Volume whose requested size is larger than what its Store
 	// has allocated for it.

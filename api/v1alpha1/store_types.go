@@ -132,7 +132,8 @@ type CacheSummary struct {
 // from them.
 type StoreStatus struct {
 	// conditions: Ready (the node daemon heartbeats in time and serves the device), Degraded (the
-	// Store is nearly full, or its engine reports trouble) and Schedulable (Ready and admin state "in").
+	// Store is nearly full, or its engine reports trouble) and Schedulable (Ready, admin state "in"
+	// and engineHealth not Failed).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -15,9 +15,9 @@ import (
 )
 
 // GetCapacity reports the free space of the Stores that would take a new volume (Schedulable:
-// Ready and admin state "in") on the node of the topology segment (every node without one), of
-// the StorageClass's deviceClass (any without one). maximum_volume_size is the largest one Store
-// can still hold: a volume lives on one Store.
+// Ready, admin state "in", engine not Failed) on the node of the topology segment (every node
+// without one), of the StorageClass's deviceClass (any without one). maximum_volume_size is the
+// largest one Store can still hold: a volume lives on one Store.
 func (s *Server) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (*csi.GetCapacityResponse, error) {
 	for _, c := range req.GetVolumeCapabilities() {
 		if unsupportedCapability(c) != "" {
