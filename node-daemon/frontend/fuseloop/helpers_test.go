@@ -130,20 +130,6 @@ func openDirect(t testing.TB, path string) *os.File {
 	return f
 }
 
-// eventually polls cond until it is true or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 // loopBacking returns the backing file of loop device path, or "" if it is free.
 func loopBacking(t testing.TB, path string) string {
 	t.Helper()

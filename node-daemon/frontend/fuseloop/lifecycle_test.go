@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
 	"github.com/cobaltstore/cobalt/node-daemon/frontend"
@@ -297,9 +298,8 @@ func TestCloseWithBusyDevice(t *testing.T) {
 		t.Fatalf("write to the busy device after Close: %v", err)
 	}
 	d.Close()
-	eventually(t, 5*time.Second, busy.Path+" detached after its last user closed it", func() bool {
-		return loopBacking(t, busy.Path) == ""
-	})
+	gomega.NewWithT(t).Eventually(func() string { return loopBacking(t, busy.Path) }, 5*time.Second, 10*time.Millisecond).
+		Should(gomega.BeEmpty(), busy.Path+" detached after its last user closed it")
 	if _, err := f.Expose(t.Context(), "vol-new", MiB, newMemBackend(MiB)); err == nil {
 		t.Fatal("Expose after Close succeeded")
 	}

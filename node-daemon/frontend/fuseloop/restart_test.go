@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 )
 
@@ -139,9 +140,8 @@ func TestRestartAfterKill(t *testing.T) {
 
 	// The Pod's mount goes away: autoclear frees the device.
 	held.Close()
-	eventually(t, 5*time.Second, devs["vol-held"]+" detached after its last user closed it", func() bool {
-		return !strings.HasPrefix(loopBacking(t, devs["vol-held"]), dir+"/")
-	})
+	gomega.NewWithT(t).Eventually(func() string { return loopBacking(t, devs["vol-held"]) }, 5*time.Second, 10*time.Millisecond).
+		Should(gomega.Not(gomega.HavePrefix(dir+"/")), devs["vol-held"]+" detached after its last user closed it")
 
 	// The CSI node plugin exposes the volume again and gets a working device.
 	b := newMemBackend(4 * MiB)
