@@ -18,8 +18,8 @@
 //   - A Volume is placed once: spec.storeName is written when the Volume is placed, and the API
 //     server refuses any later change to it.
 //   - Placement only picks Stores that are Ready (fresh heartbeat and a published node daemon
-//     endpoint, so the node can be reached at once), admin state "in", not skipped by
-//     the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not
+//     endpoint, so the node can be reached at once), admin state "in", whose engine has not
+//     Failed (a Degraded one still takes Volumes), not skipped by the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not
 //     being deleted, and with room for the whole requested size.
 //   - controllers talk to nodes only through CR status (heartbeats, capacity) and the NodeClient
 //     interface; this package imports nothing from storage-engine or node-daemon. The interface
