@@ -20,16 +20,10 @@ func ensureFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 	if controllerutil.ContainsFinalizer(obj, finalizer) {
 		return nil
 	}
-	cp, ok := obj.DeepCopyObject().(client.Object)
-	if !ok {
-		return fmt.Errorf("copy %s to add finalizer %s", describe(c, obj), finalizer)
-	}
-	controllerutil.AddFinalizer(cp, finalizer)
-	if err := c.Patch(ctx, cp, client.MergeFromWithOptions(obj, client.MergeFromWithOptimisticLock{})); err != nil {
+	err := patchFinalizers(ctx, c, obj, func(cp client.Object) { controllerutil.AddFinalizer(cp, finalizer) })
+	if err != nil {
 		return fmt.Errorf("add finalizer %s to %s: %w", finalizer, describe(c, obj), err)
 	}
-	obj.SetFinalizers(cp.GetFinalizers())
-	obj.SetResourceVersion(cp.GetResourceVersion())
 	return nil
 }
 
@@ -40,16 +34,26 @@ func removeFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 	if !controllerutil.ContainsFinalizer(obj, finalizer) {
 		return nil
 	}
+	err := patchFinalizers(ctx, c, obj, func(cp client.Object) { controllerutil.RemoveFinalizer(cp, finalizer) })
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove finalizer %s of %s: %w", finalizer, describe(c, obj), err)
+	}
+	return nil
+}
+
+// patchFinalizers applies change to a copy of obj, patches the difference with an optimistic
+// lock and copies the resulting finalizers and resourceVersion back into obj.
+func patchFinalizers(ctx context.Context, c client.Client, obj client.Object, change func(client.Object)) error {
 	cp, ok := obj.DeepCopyObject().(client.Object)
 	if !ok {
-		return fmt.Errorf("copy %s to remove finalizer %s", describe(c, obj), finalizer)
+		return fmt.Errorf("copy of %T is not a client.Object", obj)
 	}
-	controllerutil.RemoveFinalizer(cp, finalizer)
+	change(cp)
 	if err := c.Patch(ctx, cp, client.MergeFromWithOptions(obj, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("remove finalizer %s of %s: %w", finalizer, describe(c, obj), err)
+		return err
 	}
 	obj.SetFinalizers(cp.GetFinalizers())
 	obj.SetResourceVersion(cp.GetResourceVersion())
