@@ -2,8 +2,12 @@
 // that Cobalt's bench command can print the engine's figures next to the raw device's, measured on
 // the same device in the same run.
 //
-// Every job uses O_DIRECT (--direct=1), no fsync, libaio at the job's queue depth and latency
-// percentiles of total latency (--lat_percentiles=1). fio is an external program: Run returns
+// Every job uses O_DIRECT (--direct=1) and latency percentiles of total latency
+// (--lat_percentiles=1). By default a job is one process of libaio at the job's queue depth with no
+// fsync: the raw device's ceiling. DurableFloor builds the other reference, the durable floor:
+// N processes of synchronous pwrites (psync, one I/O in flight each), each write followed by an
+// fdatasync, reported as one group; that is what a naive writer pays to make every 4 KiB write
+// durable when acknowledged, as the engine does. fio is an external program: Run returns
 // ErrNotInstalled when it is missing (`make bench` installs it; `make test` never does).
 package fio
 
@@ -29,8 +33,15 @@ type Job struct {
 	RW string
 	// BlockSize is the I/O size in bytes.
 	BlockSize int
-	// QueueDepth is the number of I/Os in flight (fio --iodepth with libaio).
+	// QueueDepth is the number of I/Os in flight per process (fio --iodepth); it must be 1 with a
+	// synchronous engine.
 	QueueDepth int
+	// Engine is fio's --ioengine: "" or "libaio" (asynchronous, QueueDepth in flight), or "psync"
+	// (pwrite/pread, one I/O in flight per process).
+	Engine string
+	// Jobs is the number of processes running the job at once (fio --numjobs, 0 means 1), all on
+	// the same region; their figures are summed into one Result (--group_reporting).
+	Jobs int
 	// Size is the region of the target used, in bytes from offset 0 (fio --size).
 	Size int64
 	// Runtime, when > 0, runs the job for this long (time based); when 0 the job does Size bytes of
@@ -39,6 +50,27 @@ type Job struct {
 	// FsyncEvery, when > 0, issues an fsync after every FsyncEvery writes (fio --fsync), as a
 	// database or a file system committing its journal does.
 	FsyncEvery int
+	// FdatasyncEvery, when > 0, issues an fdatasync after every FdatasyncEvery writes of each
+	// process (fio --fdatasync); 1 makes every write durable before the next one starts.
+	FdatasyncEvery int
+}
+
+// DurableFloor returns the durable-floor job for 4 KiB random overwrites over size bytes: jobs
+// processes, each a loop of one direct pwrite followed by one fdatasync (psync engine), time
+// based for runtime. Its name is randwrite-4k-fdatasync-<jobs>j.
+func DurableFloor(jobs int, size int64, runtime time.Duration) Job {
+	return Job{
+		Name: fmt.Sprintf("randwrite-4k-fdatasync-%dj", jobs), RW: "randwrite", BlockSize: 4096, QueueDepth: 1,
+		Engine: "psync", Jobs: jobs, Size: size, Runtime: runtime, FdatasyncEvery: 1,
+	}
+}
+
+// engine is the --ioengine of j.
+func (j Job) engine() string {
+	if j.Engine == "" {
+		return "libaio"
+	}
+	return j.Engine
 }
 
 // Percentiles reported in Result.
@@ -72,8 +104,14 @@ func (j Job) validate() error {
 		return fmt.Errorf("fio: job %s: size %d smaller than one block", j.Name, j.Size)
 	case j.Runtime < 0:
 		return fmt.Errorf("fio: job %s: negative runtime", j.Name)
-	case j.FsyncEvery < 0:
-		return fmt.Errorf("fio: job %s: negative fsync interval", j.Name)
+	case j.FsyncEvery < 0 || j.FdatasyncEvery < 0:
+		return fmt.Errorf("fio: job %s: negative fsync or fdatasync interval", j.Name)
+	case j.engine() != "libaio" && j.engine() != "psync":
+		return fmt.Errorf("fio: job %s: engine %q not supported (libaio or psync)", j.Name, j.Engine)
+	case j.engine() == "psync" && j.QueueDepth != 1:
+		return fmt.Errorf("fio: job %s: the synchronous engine psync has one I/O in flight, not %d", j.Name, j.QueueDepth)
+	case j.Jobs < 0:
+		return fmt.Errorf("fio: job %s: negative number of jobs %d", j.Name, j.Jobs)
 	}
 	return nil
 }
@@ -90,17 +128,23 @@ func (j Job) Args(target string) ([]string, error) {
 		"--bs=" + strconv.Itoa(j.BlockSize),
 		"--iodepth=" + strconv.Itoa(j.QueueDepth),
 		"--size=" + strconv.FormatInt(j.Size, 10),
-		"--ioengine=libaio",
+		"--ioengine=" + j.engine(),
 		"--direct=1",
-		"--numjobs=1",
+		"--numjobs=" + strconv.Itoa(max(j.Jobs, 1)),
 		"--randrepeat=1",
 		"--norandommap=1",
 		"--lat_percentiles=1",
 		"--percentile_list=50:90:99:99.9",
 		"--output-format=json",
 	}
+	if j.Jobs > 1 {
+		args = append(args, "--group_reporting=1")
+	}
 	if j.FsyncEvery > 0 {
 		args = append(args, "--fsync="+strconv.Itoa(j.FsyncEvery))
+	}
+	if j.FdatasyncEvery > 0 {
+		args = append(args, "--fdatasync="+strconv.Itoa(j.FdatasyncEvery))
 	}
 	if j.Runtime > 0 {
 		secs := max(1, int(j.Runtime.Round(time.Second)/time.Second))
@@ -117,6 +161,11 @@ type Result struct {
 	BytesPerSec float64
 	// Latency of one I/O (submission to completion): mean and percentiles.
 	LatMean, LatP50, LatP90, LatP99, LatP999 time.Duration
+	// Syncs is the number of fsyncs or fdatasyncs issued (0 for jobs without them) and
+	// SyncLatMean, SyncLatP50 and SyncLatP99 their latency: a write of a durable-floor job takes
+	// its write latency plus one sync.
+	Syncs                               int64
+	SyncLatMean, SyncLatP50, SyncLatP99 time.Duration
 	// Runtime is how long fio measured.
 	Runtime time.Duration
 	// IOs is the number of I/Os completed.
@@ -170,6 +219,9 @@ type fioJob struct {
 	Error int    `json:"error"`
 	Read  fioDir `json:"read"`
 	Write fioDir `json:"write"`
+	Sync  struct {
+		Lat fioLat `json:"lat_ns"`
+	} `json:"sync"`
 }
 
 type fioDir struct {
@@ -183,13 +235,16 @@ type fioDir struct {
 }
 
 type fioLat struct {
+	N          int64            `json:"N"`
 	Mean       float64          `json:"mean"`
 	Percentile map[string]int64 `json:"percentile"`
 }
 
 // ParseJSON parses the output of `fio --output-format=json` into one Result per job. A job's
 // direction is the one that did I/O (writes win if both did). Latency percentiles come from total
-// latency (lat_ns) when fio ran with --lat_percentiles=1, otherwise from completion latency.
+// latency (lat_ns) when fio ran with --lat_percentiles=1, otherwise from completion latency. Sync
+// latencies (fio's "sync" section, present with --fsync or --fdatasync) fill the Sync fields when
+// the job issued any; their percentiles are then required too.
 func ParseJSON(data []byte) ([]Result, error) {
 	// fio may print warnings before the JSON document.
 	if i := strings.IndexByte(string(data), '{'); i > 0 {
@@ -229,6 +284,14 @@ func ParseJSON(data []byte) ([]Result, error) {
 				return nil, fmt.Errorf("parse fio JSON: job %s: no %s percentile (run fio with --percentile_list=50:90:99:99.9)", j.Name, strings.TrimRight(strings.TrimRight(p, "0"), "."))
 			}
 			*dst[i] = time.Duration(v)
+		}
+		if sl := j.Sync.Lat; sl.N > 0 {
+			p50, ok50 := sl.Percentile[percentiles[0]]
+			p99, ok99 := sl.Percentile[percentiles[2]]
+			if !ok50 || !ok99 {
+				return nil, fmt.Errorf("parse fio JSON: job %s: %d syncs without their 50th and 99th latency percentiles", j.Name, sl.N)
+			}
+			r.Syncs, r.SyncLatMean, r.SyncLatP50, r.SyncLatP99 = sl.N, time.Duration(sl.Mean), time.Duration(p50), time.Duration(p99)
 		}
 		results = append(results, r)
 	}

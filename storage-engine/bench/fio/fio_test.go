@@ -2,7 +2,10 @@ package fio_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +65,88 @@ func TestParseJSONTwoJobsReadAndWrite(t *testing.T) {
 	}
 }
 
+// TestParseJSONDurableFloor parses a real durable-floor run (4 processes of psync pwrite +
+// fdatasync on a file of an ext4 file system, reported as one group).
+func TestParseJSONDurableFloor(t *testing.T) {
+	got, err := fio.ParseJSON(readSample(t, "fio-3.33-randwrite-4k-fdatasync-4j.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d results, want one group", len(got))
+	}
+	r := got[0]
+	want := fio.Result{
+		Name: "randwrite-4k-fdatasync-4j", IOPS: 5816.367265, BytesPerSec: 23823840, IOs: 5828,
+		LatP50: 125440, LatP90: 333824, LatP99: 1613824, LatP999: 4685824, LatMean: r.LatMean,
+		Syncs: 5825, SyncLatMean: 473127, SyncLatP50: 358400, SyncLatP99: 3063808,
+		Runtime: 1002 * time.Millisecond,
+	}
+	if r != want {
+		t.Fatalf("got  %+v\nwant %+v", r, want)
+	}
+	// A job without syncs reports none.
+	plain, err := fio.ParseJSON(readSample(t, "fio-3.33-randwrite-4k-qd16.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[0].Syncs != 0 || plain[0].SyncLatP50 != 0 {
+		t.Fatalf("job without fsync reports syncs: %+v", plain[0])
+	}
+}
+
+// TestDurableFloorArgsMatchSample checks that DurableFloor builds exactly the job options of the
+// fio run the durable-floor sample came from (fio echoes them in its JSON output).
+func TestDurableFloorArgsMatchSample(t *testing.T) {
+	var out struct {
+		Jobs []struct {
+			Options map[string]string `json:"job options"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal(readSample(t, "fio-3.33-randwrite-4k-fdatasync-4j.json"), &out); err != nil {
+		t.Fatal(err)
+	}
+	job := fio.DurableFloor(4, 16<<20, time.Second)
+	args, err := job.Args("/tmp/fioflr.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !ok {
+			t.Fatalf("argument %q is not --key=value", a)
+		}
+		if k != "output-format" { // not a job option
+			got[k] = v
+		}
+	}
+	if want := out.Jobs[0].Options; !maps.Equal(got, want) {
+		t.Fatalf("DurableFloor(4) options\n got  %v\n want %v", got, want)
+	}
+	for jobs, want := range map[int][]string{
+		1:  {"--numjobs=1", "--ioengine=psync", "--fdatasync=1", "--iodepth=1", "--direct=1"},
+		16: {"--numjobs=16", "--group_reporting=1", "--ioengine=psync", "--fdatasync=1", "--iodepth=1"},
+	} {
+		j := fio.DurableFloor(jobs, 1<<30, 5*time.Second)
+		args, err := j.Args("/dev/loop9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range want {
+			if !slices.Contains(args, a) {
+				t.Errorf("DurableFloor(%d) args %v lack %s", jobs, args, a)
+			}
+		}
+		if jobs == 1 && slices.Contains(args, "--group_reporting=1") {
+			t.Errorf("DurableFloor(1) asks for group reporting: %v", args)
+		}
+		if j.Name != fmt.Sprintf("randwrite-4k-fdatasync-%dj", jobs) {
+			t.Errorf("DurableFloor(%d) named %s", jobs, j.Name)
+		}
+	}
+}
+
 func TestParseJSONErrors(t *testing.T) {
 	sample := string(readSample(t, "fio-3.33-randwrite-4k-qd16.json"))
 	cases := map[string]string{
@@ -71,6 +156,8 @@ func TestParseJSONErrors(t *testing.T) {
 		"job-error":      strings.Replace(sample, `"error" : 0`, `"error" : 5`, 1),
 		"no-io":          `{"jobs": [{"jobname": "x", "error": 0, "read": {"io_bytes": 0}, "write": {"io_bytes": 0}}]}`,
 		"no-percentiles": `{"jobs": [{"jobname": "x", "error": 0, "write": {"io_bytes": 4096, "iops": 1, "lat_ns": {"mean": 5}}}]}`,
+		"syncs-without-percentiles": `{"jobs": [{"jobname": "x", "error": 0, "write": {"io_bytes": 4096, "iops": 1, "lat_ns": {"mean": 5, ` +
+			`"percentile": {"50.000000": 1, "90.000000": 1, "99.000000": 1, "99.900000": 1}}}, "sync": {"lat_ns": {"N": 3, "mean": 7}}}]}`,
 	}
 	for name, in := range cases {
 		if _, err := fio.ParseJSON([]byte(in)); err == nil {
@@ -125,6 +212,10 @@ func TestArgs(t *testing.T) {
 		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 100},
 		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, Runtime: -1},
 		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, FsyncEvery: -1},
+		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, FdatasyncEvery: -1},
+		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, Jobs: -1},
+		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 1, Size: 4096, Engine: "io_uring"},
+		{Name: "x", RW: "write", BlockSize: 4096, QueueDepth: 16, Size: 4096, Engine: "psync"},
 	} {
 		if _, err := bad.Args("/x"); err == nil {
 			t.Errorf("job %+v accepted", bad)
