@@ -33,11 +33,106 @@ func TestPercentilesAndPrint(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	rows := []Row{{Store: Result{Name: "w", Ops: 50, Elapsed: time.Second}, Fio: Result{Ops: 100, Elapsed: time.Second}}}
-	if err := Print(&buf, rows); err != nil {
+	if err := Print(&buf, Report{Metadata: "state dir (host fs, ext4): /x", Rows: rows}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), "50%") {
-		t.Fatalf("table has no store/fio ratio:\n%s", buf.String())
+	if !strings.Contains(buf.String(), "50%") || !strings.Contains(buf.String(), "metadata: state dir (host fs, ext4): /x\n") {
+		t.Fatalf("table has no store/fio ratio or metadata line:\n%s", buf.String())
+	}
+	if strings.Contains(buf.String(), "durable floor") {
+		t.Fatalf("floor table printed without floors:\n%s", buf.String())
+	}
+}
+
+// TestPrintFloor checks the durable-floor table: the store's ratio to the floor and to raw fio
+// at QD16 and QD128, its CPU per operation, and "-" where fio was not run.
+func TestPrintFloor(t *testing.T) {
+	sec := time.Second
+	rep := Report{
+		Metadata: "state dir (host fs, ext4): /x",
+		Rows: []Row{
+			{Store: Result{Name: "randwrite-4k-qd1", Ops: 2000, Elapsed: sec, CPU: 200 * time.Millisecond},
+				Floor: fio.Result{Name: "randwrite-4k-fdatasync-1j", IOPS: 4000, IOs: 4000, LatP50: 60 * time.Microsecond, SyncLatP50: 180 * time.Microsecond}, FloorJobs: 1},
+			{Store: Result{Name: "randwrite-4k-qd16", Ops: 24000, Elapsed: sec, CPU: 960 * time.Millisecond},
+				Floor: fio.Result{Name: "randwrite-4k-fdatasync-16j", IOPS: 16000, IOs: 16000}, FloorJobs: 16},
+			{Store: Result{Name: "randread-4k-qd16", Ops: 5, Elapsed: sec}},
+		},
+		Fio: map[string]Result{
+			"randwrite-4k-qd16":  {Ops: 60000, Elapsed: sec},
+			"randwrite-4k-qd128": {Ops: 96000, Elapsed: sec},
+		},
+	}
+	var buf bytes.Buffer
+	if err := Print(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	_, floor, ok := strings.Cut(out, "durable floor")
+	if !ok {
+		t.Fatalf("no floor table:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(floor), "\n")
+	if len(lines) != 4 { // title, header, two floor rows (not the read)
+		t.Fatalf("floor table has %d lines, want 4:\n%s", len(lines), floor)
+	}
+	for i, want := range [][]string{
+		{"randwrite-4k-qd1 ", "2000", "100µs", " 1 ", "4000", "60µs", "180µs", "0.50×", "60000", "3%", "96000", "2%"},
+		{"randwrite-4k-qd16 ", "24000", "40µs", " 16 ", "16000", "1.50×", "40%", "25%"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[2+i], w) {
+				t.Errorf("floor row %q lacks %q", lines[2+i], w)
+			}
+		}
+	}
+	// Without raw fio results, the fio columns of the floor table are "-".
+	rep.Fio = nil
+	buf.Reset()
+	if err := Print(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, floor, _ := strings.Cut(buf.String(), "durable floor"); strings.Count(floor, " - ") < 4 {
+		t.Fatalf("floor table without fio results:\n%s", floor)
+	}
+}
+
+func TestGroupPhases(t *testing.T) {
+	if got := GroupPhases(store.Metrics{CommitGroups: 7}, store.Metrics{CommitGroups: 7}); got != "" {
+		t.Fatalf("no new groups: %q", got)
+	}
+	before := store.Metrics{CommitGroups: 10, Commits: 20,
+		CommitLatency: store.LatencySummary{Count: 20, Mean: time.Millisecond},
+		DataLatency:   store.LatencySummary{Count: 10, Mean: 500 * time.Microsecond},
+		KVSyncLatency: store.LatencySummary{Count: 10, Mean: 2 * time.Millisecond}}
+	// 10 more groups of 4 txns: data+flush averages 700µs over all 20, so 900µs over the new 10.
+	after := store.Metrics{CommitGroups: 20, Commits: 60,
+		CommitLatency: store.LatencySummary{Count: 60, Mean: 1500 * time.Microsecond},
+		StageLatency:  store.LatencySummary{Count: 10, Mean: 30 * time.Microsecond},
+		DataLatency:   store.LatencySummary{Count: 20, Mean: 700 * time.Microsecond},
+		KVSyncLatency: store.LatencySummary{Count: 20, Mean: 1500 * time.Microsecond}}
+	got := GroupPhases(before, after)
+	for _, want := range []string{"10 commit groups", "4.0 txns/group", "commit 1.75ms/txn", "stage 30µs", "data+flush 900µs", "publish 0s", "kv sync wait 1ms"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+}
+
+func TestMetadataLocation(t *testing.T) {
+	dir := t.TempDir()
+	got := MetadataLocation(dir)
+	if !strings.HasPrefix(got, "state dir (host fs, ") || !strings.HasSuffix(got, "): "+dir) {
+		t.Fatalf("MetadataLocation(%s) = %q", dir, got)
+	}
+	if strings.Contains(got, "host fs, )") {
+		t.Fatalf("no file system type: %q", got)
+	}
+	missing := filepath.Join(dir, "missing")
+	if got := MetadataLocation(missing); got != "state dir (host fs): "+missing {
+		t.Fatalf("MetadataLocation of a missing dir = %q", got)
+	}
+	if fsName(0xEF53) != "ext4" || fsName(0x1234) != "type 0x1234" {
+		t.Fatalf("fsName: %q %q", fsName(0xEF53), fsName(0x1234))
 	}
 }
 

@@ -3,8 +3,9 @@
 //
 // Workloads (every store write is durable when acknowledged: Commit returns after the device flush
 // and the KV sync):
-//   - randwrite-4k-qd1 / -qd16: 4 KiB overwrites at random 4 KiB-aligned offsets of preallocated
-//     4 MiB objects, 1 or 16 requests in flight;
+//   - randwrite-4k-qd1 / -qd16 / -qd128: 4 KiB overwrites at random 4 KiB-aligned offsets of
+//     preallocated 4 MiB objects, 1, 16 or 128 requests in flight (128: the deep queue BlueStore's
+//     own benchmark runs at);
 //   - seqwrite-1m: 1 MiB writes creating new objects (4 MiB each, written in order);
 //   - randread-4k-qd16: 4 KiB reads at random offsets of the 4 MiB objects, after a remount so
 //     no onode is cached (the device is O_DIRECT, so there is no page cache either);
@@ -14,9 +15,20 @@
 // the raw device's ceiling. The go-dev column runs the same shapes through blockdev (pread/pwrite
 // from QD goroutines, no flush), separating the cost of Go's I/O path from the store's own.
 //
+// The 4 KiB random overwrites are also compared with the durable floor (fio.DurableFloor): fio
+// with min(QD, 16) processes of psync, each direct 4 KiB write followed by an fdatasync, on the
+// same device and region: what a writer pays when every write is durable on acknowledgement, as the
+// store's are. A second table prints them beside the floor (the store/floor ratio, the floor's
+// write and fdatasync latencies) and beside raw fio at QD16 and QD128.
+//
 // Each store workload also reports the process's CPU time per operation (user+system, including
-// the KV's and the deferred flusher's background work): on a small shared machine that, more than
-// the device, bounds the store.
+// the KV's and the deferred flusher's background work, the CPU/op column): on a small shared
+// machine that, more than the device, bounds the store. Each write workload logs its commit groups
+// (GroupPhases: transactions per group, mean time per group in staging, data writes plus the
+// device flush, publication and the wait for the KV's WAL sync), which says where its time goes.
+// The table's first line is the metadata location (MetadataLocation): today the state directory on
+// the host's file system, with its type, so a later layout with the metadata on the device can be
+// compared in the same table.
 //
 // Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device), or
 // cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio. cobalt-bench runs with
