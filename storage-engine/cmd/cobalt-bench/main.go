@@ -45,7 +45,7 @@ func run() error {
 	duration := flag.Duration("duration", 10*time.Second, "duration of each workload")
 	objects := flag.Int("objects", 64, "number of 4 MiB objects for the random workloads")
 	seqQD := flag.Int("seq-qd", 16, "queue depth of the 1 MiB sequential workload")
-	withFio := flag.Bool("fio", false, "run fio on the raw device first and print it alongside")
+	withFio := flag.Bool("fio", false, "run fio on the raw device first (raw jobs and the durable floors) and print it alongside")
 	deferred := flag.Int("prefer-deferred", 0, "store PreferDeferredSize (0 default, -1 off)")
 	deferredBatch := flag.Int("deferred-batch", 0, "store DeferredBatch (0 default)")
 	deferredInterval := flag.Duration("deferred-interval", 0, "store DeferredInterval (0 default)")
