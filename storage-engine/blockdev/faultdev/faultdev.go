@@ -21,6 +21,9 @@
 // contract of blockdev.Device. Crash does not change the frozen state, so several calls give
 // several possible outcomes of one cut.
 //
+// CrashImage builds the same kind of image for a cut at that instant without stopping the device,
+// for software that cannot survive its device failing under it.
+//
 // # Injected errors
 //
 // Rules (Inject) fail matching operations with an error that wraps both the rule's error (e.g.
@@ -242,6 +245,23 @@ func (d *Device) CrashReport(rng *rand.Rand) (*blockdev.MemDevice, []Outcome, er
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.mu.powered = false
+	return d.crashImageLocked(rng)
+}
+
+// CrashImage returns a possible post-cut image of a power cut at this instant, chosen with rng as
+// Crash does, and the outcome of each pending write, but leaves the device running. Software that
+// cannot survive its device failing under it (pebble panics when a WAL write fails) is tested this
+// way: the image is taken while it runs, and it is then stopped cleanly. Every write that was
+// flushed before the call is in the image.
+func (d *Device) CrashImage(rng *rand.Rand) (*blockdev.MemDevice, []Outcome, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.crashImageLocked(rng)
+}
+
+// crashImageLocked builds a post-cut image from the durable image and the pending writes.
+// REQUIRES: d.mu.
+func (d *Device) crashImageLocked(rng *rand.Rand) (*blockdev.MemDevice, []Outcome, error) {
 	img := d.mu.durable.Clone()
 	img.SetRotational(d.cur.Rotational())
 	outcomes := make([]Outcome, 0, len(d.mu.pending))

@@ -355,3 +355,46 @@ func TestClose(t *testing.T) {
 		t.Fatal("Op.String")
 	}
 }
+
+// TestCrashImageKeepsRunning: CrashImage models a cut at that instant (flushed data kept, the
+// same outcomes as CrashReport for the same seed) while the device keeps serving I/O.
+func TestCrashImageKeepsRunning(t *testing.T) {
+	d := newDev(t, faultdev.Options{})
+	flushed := block(1, 4096)
+	write(t, d, flushed, 0)
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		write(t, d, block(uint64(10+i), 3*4096), int64(1+i)*4096*3)
+	}
+	img, outs, err := d.CrashImage(rand.New(rand.NewPCG(7, 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.PoweredOff() {
+		t.Fatal("CrashImage cut the power")
+	}
+	if !bytes.Equal(read(t, img, 0, 4096), flushed) {
+		t.Fatal("flushed block missing from the image")
+	}
+	if len(outs) != 6 {
+		t.Fatalf("%d outcomes, want 6", len(outs))
+	}
+	// The device still takes writes and flushes; the image taken before does not change.
+	before := read(t, img, 0, 1<<20)
+	write(t, d, block(99, 4096), 0)
+	if err := d.Flush(); err != nil {
+		t.Fatalf("flush after CrashImage: %v", err)
+	}
+	if !bytes.Equal(read(t, img, 0, 1<<20), before) {
+		t.Fatal("the image changed after later writes")
+	}
+	_, outs2, err := d.CrashReport(rand.New(rand.NewPCG(7, 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs2) != 0 {
+		t.Fatalf("%d writes pending after the flush, want 0", len(outs2))
+	}
+}
