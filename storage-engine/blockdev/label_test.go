@@ -34,8 +34,22 @@ func TestLabelRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Version = blockdev.LabelVersion
+	l.Version = 1 // metadata in a directory: still version 1
 	if got != l {
+		t.Fatalf("decoded %+v, want %+v", got, l)
+	}
+	// Metadata on the device: version 2 with the region.
+	l.Version, l.MetaOffset, l.MetaLength = 0, 64<<10, 256<<20
+	b, err = blockdev.EncodeLabel(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = blockdev.DecodeLabel(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Version = 2
+	if got != l || !got.MetaOnDevice() {
 		t.Fatalf("decoded %+v, want %+v", got, l)
 	}
 	if s := got.UUIDString(); s != "6ba7b810-9dad-11d1-80b4-00c04fd430c8" {
@@ -52,6 +66,10 @@ func TestEncodeLabelRejectsInvalid(t *testing.T) {
 		"block-size":     func(l *blockdev.Label) { l.BlockSize = 100 },
 		"future-version": func(l *blockdev.Label) { l.Version = blockdev.LabelVersion + 1 },
 		"zero-time":      func(l *blockdev.Label) { l.Created = time.Time{} },
+		"meta-in-label":  func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 0, 1<<20 },
+		"meta-past-end":  func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 64<<10, l.DeviceSize },
+		"meta-v1":        func(l *blockdev.Label) { l.Version, l.MetaOffset, l.MetaLength = 1, 64<<10, 1<<20 },
+		"meta-negative":  func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 64<<10, -1 },
 	} {
 		l := testLabel()
 		mut(&l)
@@ -87,7 +105,10 @@ func TestDecodeLabelErrors(t *testing.T) {
 		{"foreign-magic", edit(func(b []byte) { b[0] = 'X' }), blockdev.ErrNoLabel},
 		{"bit-flip", edit(func(b []byte) { b[44] ^= 1 }), blockdev.ErrLabelCorrupt},
 		{"bad-crc", edit(func(b []byte) { b[4095] ^= 0xff }), blockdev.ErrLabelCorrupt},
-		{"newer-version", edit(func(b []byte) { b[16] = 2; reseal(b) }), blockdev.ErrLabelVersion},
+		{"newer-version", edit(func(b []byte) { b[16] = 3; reseal(b) }), blockdev.ErrLabelVersion},
+		{"v2-unknown-flags", edit(func(b []byte) { b[16] = 2; b[20] = 2; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v2-meta-flag-empty-region", edit(func(b []byte) { b[16] = 2; b[20] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v2-region-without-flag", edit(func(b []byte) { b[16] = 2; b[66] = 1; b[74] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"version-zero", edit(func(b []byte) { b[16] = 0; reseal(b) }), blockdev.ErrLabelVersion},
 		{"unknown-flags", edit(func(b []byte) { b[20] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"zero-uuid", edit(func(b []byte) { clear(b[24:40]); reseal(b) }), blockdev.ErrLabelCorrupt},
@@ -135,6 +156,13 @@ func FuzzDecodeLabel(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add([]byte("cobalt-store-lbl"))
+	onDevice := testLabel()
+	onDevice.MetaOffset, onDevice.MetaLength = 64<<10, 256<<20
+	if good2, err := blockdev.EncodeLabel(onDevice); err == nil {
+		f.Add(good2)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := blockdev.DecodeLabel(b)
 		if err != nil {
@@ -148,7 +176,7 @@ func FuzzDecodeLabel(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded label %+v does not re-encode: %v", l, err)
 		}
-		if !bytes.Equal(enc[:64], b[:64]) {
+		if !bytes.Equal(enc[:80], b[:80]) {
 			t.Fatalf("re-encoded header differs")
 		}
 		if again, err := blockdev.DecodeLabel(enc); err != nil || again != l {
