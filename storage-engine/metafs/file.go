@@ -427,19 +427,18 @@ func (d *dir) Sync() error {
 	}
 	return nil
 }
-func (d *dir) SyncData() error               { return d.Sync() }
-func (d *dir) SyncTo(int64) (bool, error)    { return true, d.Sync() }
-func (d *dir) Stat() (vfs.FileInfo, error)   { return fileInfo{name: path.Base(d.name), dir: true}, nil }
-func (d *dir) Read([]byte) (int, error)      { return 0, d.unsupported("read") }
+func (d *dir) SyncData() error             { return d.Sync() }
+func (d *dir) SyncTo(int64) (bool, error)  { return true, d.Sync() }
+func (d *dir) Stat() (vfs.FileInfo, error) { return fileInfo{name: path.Base(d.name), dir: true}, nil }
+func (d *dir) Read([]byte) (int, error)    { return 0, d.unsupported("read") }
 func (d *dir) ReadAt([]byte, int64) (int, error) {
 	return 0, d.unsupported("read")
 }
-func (d *dir) Write([]byte) (int, error)           { return 0, d.unsupported("write") }
-func (d *dir) WriteAt([]byte, int64) (int, error)  { return 0, d.unsupported("write") }
-func (d *dir) Preallocate(int64, int64) error      { return d.unsupported("preallocate") }
-func (d *dir) Prefetch(int64, int64) error         { return nil }
-func (d *dir) Fd() uintptr                         { return vfs.InvalidFd }
+func (d *dir) Write([]byte) (int, error)          { return 0, d.unsupported("write") }
+func (d *dir) WriteAt([]byte, int64) (int, error) { return 0, d.unsupported("write") }
+func (d *dir) Preallocate(int64, int64) error     { return d.unsupported("preallocate") }
+func (d *dir) Prefetch(int64, int64) error        { return nil }
+func (d *dir) Fd() uintptr                        { return vfs.InvalidFd }
 func (d *dir) unsupported(op string) error {
 	return pathErr(op, d.name, fmt.Errorf("is a directory: %w", ErrUnsupported))
 }
-
