@@ -104,7 +104,16 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if done < want {
 		rel := off + done - n.tailOff
-		copy(p[done:want], n.tail[rel:])
+		if k := min(want-done, int64(n.tailLen)-rel); k > 0 {
+			copy(p[done:done+k], n.tail[rel:])
+			done += k
+		}
+	}
+	if done < want {
+		// Past the tail's end the file's bytes are on the device.
+		if err := f.fs.readData(n, p[done:want], off+done); err != nil {
+			return 0, pathErr("read", f.name, err)
+		}
 		done = want
 	}
 	if done < int64(len(p)) {
