@@ -149,6 +149,7 @@ func TestCheckCorruptRecords(t *testing.T) {
 	}{
 		{"unknown-kind", []byte{99, 1, 2}},
 		{"truncated-path", []byte{byte(opMkdir), 10, 'a'}},
+		{"non-minimal-varint", []byte{byte(opMkdir), 0x81, 0x00, 'x'}},
 		{"overlong-varint", []byte{byte(opSetSize), 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
