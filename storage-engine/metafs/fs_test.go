@@ -882,3 +882,122 @@ func TestFormatMountErrors(t *testing.T) {
 	}
 	mustCheckDev(t, dev, region)
 }
+
+// TestConcurrent runs writers, a renamer and Check at once (for the race detector and the lock
+// order), then checks every file's content after a remount.
+func TestConcurrent(t *testing.T) {
+	e := newEnv(t, testRegion, Options{Unit: 4096, JournalSize: 64 << 10})
+	fs := e.fs
+	const writers, rounds = 4, 40
+	results := make([]map[string][]byte, writers)
+	errc := make(chan error, writers+2)
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			files := map[string][]byte{}
+			for r := range rounds {
+				name := fmt.Sprintf("/w%d-%03d", w, r%10)
+				data := pattern(100+(r*7919+w*104729)%70000, uint64(w*1000+r))
+				f, err := fs.Create(name, wcu)
+				if err != nil {
+					errc <- err
+					return
+				}
+				for off := 0; off < len(data); off += 10000 {
+					if _, err := f.Write(bytes.Clone(data[off:min(off+10000, len(data))])); err != nil {
+						errc <- err
+						return
+					}
+				}
+				if err := f.Sync(); err != nil {
+					errc <- err
+					return
+				}
+				buf := make([]byte, len(data))
+				if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+					errc <- err
+					return
+				}
+				if !bytes.Equal(buf, data) {
+					errc <- fmt.Errorf("%s reads differently at %d", name, firstDiff(buf, data))
+					return
+				}
+				if err := f.Close(); err != nil {
+					errc <- err
+					return
+				}
+				files[name] = data
+			}
+			results[w] = files
+			errc <- nil
+		}()
+	}
+	go func() { // links, removes and directory syncs
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			default:
+			}
+			name := fmt.Sprintf("/tmp-%d", i)
+			f, err := fs.Create(name, wcu)
+			if err == nil {
+				err = f.Close()
+			}
+			if err == nil {
+				err = fs.Link(name, name+".link")
+			}
+			if err == nil {
+				err = fs.RemoveAll(name)
+			}
+			if err == nil {
+				err = fs.Remove(name + ".link")
+			}
+			if err == nil {
+				var d vfs.File
+				if d, err = fs.OpenDir("/"); err == nil {
+					err = d.Sync()
+				}
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	go func() { // Check, all along
+		for {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			default:
+			}
+			if r, err := fs.Check(); err != nil {
+				errc <- fmt.Errorf("%w\n%s", err, r)
+				return
+			}
+		}
+	}()
+	for range writers {
+		if err := <-errc; err != nil {
+			close(done)
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string][]byte{}
+	for _, files := range results {
+		for name, data := range files {
+			want[name] = data
+		}
+	}
+	e.remount()
+	expectTree(t, e.fs, want, nil)
+}
