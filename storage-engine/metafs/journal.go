@@ -128,6 +128,9 @@ func (fs *FS) compact() error {
 	}
 	if err != nil {
 		fs.mu.Unlock()
+		if errIsNoSpace(err) {
+			err = fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
 		return fmt.Errorf("compact journal: %w", err)
 	}
 	upto, frees := fs.mu.recs, fs.mu.pendingFree
