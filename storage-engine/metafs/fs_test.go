@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -1000,4 +1001,74 @@ func TestConcurrent(t *testing.T) {
 	}
 	e.remount()
 	expectTree(t, e.fs, want, nil)
+}
+
+// fillWithNames fills region's data space, then creates files with long names (no data) and
+// syncs the directory after each until a sync fails; it returns that error.
+func fillWithNames(t *testing.T, fs *FS) error {
+	t.Helper()
+	for i := 0; ; i++ {
+		f := create(t, fs, fmt.Sprintf("fill%d", i))
+		_, err := f.Write(pattern(64<<10, 1))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil && cerr != nil {
+			t.Fatal(cerr)
+		}
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	long := strings.Repeat("n", 200)
+	for i := range 5000 {
+		f := create(t, fs, fmt.Sprintf("%s-%d", long, i))
+		closeFile(t, f)
+		d, err := fs.OpenDir("/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Sync(); err != nil {
+			return err
+		}
+	}
+	t.Fatal("5000 names fit")
+	return nil
+}
+
+// TestJournalNoSpace: when the data space is full and the names outgrow the journal, the
+// compaction finds no room for a bigger journal: the sync fails with ENOSPC (which pebble
+// recognizes), not ErrFailed.
+func TestJournalNoSpace(t *testing.T) {
+	region := Extent{Offset: 1 << 20, Length: 2 << 20}
+	e := newEnv(t, region, Options{Unit: 4096, JournalSize: 64 << 10})
+	err := fillWithNames(t, e.fs)
+	if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrNoSpace) || errors.Is(err, ErrFailed) {
+		t.Fatalf("sync with no room for the journal's compaction: %v, want ENOSPC and not ErrFailed", err)
+	}
+	mustCheck(t, e.fs)
+}
+
+// TestFullRegionStaysMountable documents a known issue: once names have outgrown the journal
+// with the data space full, removing files cannot become durable (every journal flush must
+// compact first, into a bigger journal than the free space holds), and Mount, which compacts,
+// fails too, although Check finds the region clean.
+func TestFullRegionStaysMountable(t *testing.T) {
+	// Remove this Skip once fixed.
+	t.Skip("known issue: namespace growth is not bounded by the space a compaction needs; see the test's comment")
+	region := Extent{Offset: 1 << 20, Length: 2 << 20}
+	e := newEnv(t, region, Options{Unit: 4096, JournalSize: 64 << 10})
+	if err := fillWithNames(t, e.fs); err == nil {
+		t.Fatal("no error")
+	}
+	for i := range 10 {
+		if err := e.fs.Remove(fmt.Sprintf("fill%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncDir(t, e.fs, "/")
+	e.crashRemount()
 }
