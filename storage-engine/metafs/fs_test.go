@@ -17,8 +17,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// testRegion is the region most tests format: 64 MiB one MiB into the device.
-var testRegion = Extent{Offset: 1 << 20, Length: 64 << 20}
+// fsTestRegion is the region most tests format: 64 MiB one MiB into the device.
+var fsTestRegion = Extent{Offset: 1 << 20, Length: 64 << 20}
 
 const wcu = vfs.WriteCategoryUnspecified
 
@@ -284,7 +284,7 @@ func TestWriteRead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, testRegion, Options{Unit: 4096, JournalSize: 256 << 10})
+			e := newEnv(t, fsTestRegion, Options{Unit: 4096, JournalSize: 256 << 10})
 			f, err := e.fs.OpenReadWrite("data", wcu)
 			if err != nil {
 				t.Fatal(err)
@@ -331,7 +331,7 @@ func TestWriteRead(t *testing.T) {
 // TestReadWriteHandles checks Read and Write positions, several handles on one file, and the
 // errors of closed and read-only handles.
 func TestReadWriteHandles(t *testing.T) {
-	e := newEnv(t, testRegion, Options{})
+	e := newEnv(t, fsTestRegion, Options{})
 	fs := e.fs
 	data := pattern(10000, 7)
 	f := create(t, fs, "f")
@@ -380,7 +380,7 @@ func TestReadWriteHandles(t *testing.T) {
 
 // TestExtents makes files grow in turns, so each spans several extents, and checks their data.
 func TestExtents(t *testing.T) {
-	e := newEnv(t, testRegion, Options{Unit: 4096, JournalSize: 64 << 10})
+	e := newEnv(t, fsTestRegion, Options{Unit: 4096, JournalSize: 64 << 10})
 	const nFiles, rounds = 3, 12
 	files := make([]vfs.File, nFiles)
 	models := make([][]byte, nFiles)
@@ -423,7 +423,7 @@ func TestExtents(t *testing.T) {
 // TestNamespace runs name operations, checks each result and error kind, and then that the
 // names survive a remount.
 func TestNamespace(t *testing.T) {
-	e := newEnv(t, testRegion, Options{})
+	e := newEnv(t, fsTestRegion, Options{})
 	fs := e.fs
 	a, b, c := pattern(5000, 1), pattern(7000, 2), pattern(100, 3)
 	writeFile(t, fs, "a", a)
@@ -521,7 +521,7 @@ func TestNamespace(t *testing.T) {
 // TestUnsyncedNamesAreLostAtCrash: names change in memory at once but are durable only after a
 // journal flush.
 func TestUnsyncedNamesAreLostAtCrash(t *testing.T) {
-	e := newEnv(t, testRegion, Options{})
+	e := newEnv(t, fsTestRegion, Options{})
 	a := pattern(100, 1)
 	writeFile(t, e.fs, "a", a)
 	if err := e.fs.Rename("a", "b"); err != nil {
@@ -537,7 +537,7 @@ func TestUnsyncedNamesAreLostAtCrash(t *testing.T) {
 // TestOpenReadWriteAndReuse covers OpenReadWrite (creating, and keeping an existing file) and
 // ReuseForWrite, which keeps the recycled file's size and the old content past what is rewritten.
 func TestOpenReadWriteAndReuse(t *testing.T) {
-	e := newEnv(t, testRegion, Options{})
+	e := newEnv(t, fsTestRegion, Options{})
 	fs := e.fs
 	f, err := fs.OpenReadWrite("new", wcu)
 	if err != nil {
@@ -593,7 +593,7 @@ func TestOpenReadWriteAndReuse(t *testing.T) {
 }
 
 func TestLock(t *testing.T) {
-	e := newEnv(t, testRegion, Options{})
+	e := newEnv(t, fsTestRegion, Options{})
 	l, err := e.fs.Lock("LOCK")
 	if err != nil {
 		t.Fatal(err)
@@ -627,13 +627,13 @@ func TestLock(t *testing.T) {
 }
 
 func TestDiskUsage(t *testing.T) {
-	e := newEnv(t, testRegion, Options{Unit: 4096})
+	e := newEnv(t, fsTestRegion, Options{Unit: 4096})
 	u0, err := e.fs.GetDiskUsage("/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u0.TotalBytes != uint64(testRegion.Length) || u0.UsedBytes+u0.AvailBytes != u0.TotalBytes {
-		t.Fatalf("usage %+v for a %d-byte region", u0, testRegion.Length)
+	if u0.TotalBytes != uint64(fsTestRegion.Length) || u0.UsedBytes+u0.AvailBytes != u0.TotalBytes {
+		t.Fatalf("usage %+v for a %d-byte region", u0, fsTestRegion.Length)
 	}
 	r := mustCheck(t, e.fs)
 	if r.UsedBytes != int64(u0.UsedBytes) || r.FreeBytes != int64(u0.AvailBytes) {
@@ -659,7 +659,7 @@ func TestDiskUsage(t *testing.T) {
 // TestCompaction syncs small changes until the journal has been compacted several times, then
 // checks that the generation advanced and that everything survives a crash and a remount.
 func TestCompaction(t *testing.T) {
-	e := newEnv(t, testRegion, Options{Unit: 4096, JournalSize: 64 << 10})
+	e := newEnv(t, fsTestRegion, Options{Unit: 4096, JournalSize: 64 << 10})
 	start := mustCheck(t, e.fs)
 	files := map[string][]byte{}
 	const live = 30
@@ -786,7 +786,7 @@ func TestUnlinkedOpenFile(t *testing.T) {
 	for _, tc := range tests {
 		for _, writeAfter := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/write-after-unlink=%v", tc.name, writeAfter), func(t *testing.T) {
-				e := newEnv(t, testRegion, Options{Unit: 4096})
+				e := newEnv(t, fsTestRegion, Options{Unit: 4096})
 				fs := e.fs
 				data := pattern(200<<10, 1)
 				w := create(t, fs, "f")
@@ -887,7 +887,7 @@ func TestFormatMountErrors(t *testing.T) {
 // TestConcurrent runs writers, a renamer and Check at once (for the race detector and the lock
 // order), then checks every file's content after a remount.
 func TestConcurrent(t *testing.T) {
-	e := newEnv(t, testRegion, Options{Unit: 4096, JournalSize: 64 << 10})
+	e := newEnv(t, fsTestRegion, Options{Unit: 4096, JournalSize: 64 << 10})
 	fs := e.fs
 	const writers, rounds = 4, 40
 	results := make([]map[string][]byte, writers)
