@@ -104,7 +104,16 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if done < want {
 		rel := off + done - n.tailOff
-		copy(p[done:want], n.tail[rel:])
+		if k := min(want-done, int64(n.tailLen)-rel); k > 0 {
+			copy(p[done:done+k], n.tail[rel:])
+			done += k
+		}
+	}
+	if done < want {
+		// Past the tail's end the file's bytes are on the device.
+		if err := f.fs.readData(n, p[done:want], off+done); err != nil {
+			return 0, pathErr("read", f.name, err)
+		}
 		done = want
 	}
 	if done < int64(len(p)) {
@@ -427,19 +436,18 @@ func (d *dir) Sync() error {
 	}
 	return nil
 }
-func (d *dir) SyncData() error               { return d.Sync() }
-func (d *dir) SyncTo(int64) (bool, error)    { return true, d.Sync() }
-func (d *dir) Stat() (vfs.FileInfo, error)   { return fileInfo{name: path.Base(d.name), dir: true}, nil }
-func (d *dir) Read([]byte) (int, error)      { return 0, d.unsupported("read") }
+func (d *dir) SyncData() error             { return d.Sync() }
+func (d *dir) SyncTo(int64) (bool, error)  { return true, d.Sync() }
+func (d *dir) Stat() (vfs.FileInfo, error) { return fileInfo{name: path.Base(d.name), dir: true}, nil }
+func (d *dir) Read([]byte) (int, error)    { return 0, d.unsupported("read") }
 func (d *dir) ReadAt([]byte, int64) (int, error) {
 	return 0, d.unsupported("read")
 }
-func (d *dir) Write([]byte) (int, error)           { return 0, d.unsupported("write") }
-func (d *dir) WriteAt([]byte, int64) (int, error)  { return 0, d.unsupported("write") }
-func (d *dir) Preallocate(int64, int64) error      { return d.unsupported("preallocate") }
-func (d *dir) Prefetch(int64, int64) error         { return nil }
-func (d *dir) Fd() uintptr                         { return vfs.InvalidFd }
+func (d *dir) Write([]byte) (int, error)          { return 0, d.unsupported("write") }
+func (d *dir) WriteAt([]byte, int64) (int, error) { return 0, d.unsupported("write") }
+func (d *dir) Preallocate(int64, int64) error     { return d.unsupported("preallocate") }
+func (d *dir) Prefetch(int64, int64) error        { return nil }
+func (d *dir) Fd() uintptr                        { return vfs.InvalidFd }
 func (d *dir) unsupported(op string) error {
 	return pathErr(op, d.name, fmt.Errorf("is a directory: %w", ErrUnsupported))
 }
-

@@ -64,6 +64,11 @@ func (fs *FS) logLocked(r record) (freed *inode, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if (r.kind == opSetSize || r.kind == opAddExtent) && fs.mu.st.inodes[r.ino].nlink == 0 {
+		// An unlinked file still open: replay drops the inode at its last unlink, so a record
+		// about it would not apply. Its space is freed from memory when it is closed.
+		return nil, nil
+	}
 	fs.mu.pending = appendRecord(fs.mu.pending, r)
 	fs.mu.recs++
 	if freed != nil && freed.opens == 0 {

@@ -21,8 +21,15 @@ func (fs *FS) syncJournal(target uint64) error {
 		target = fs.mu.recs
 	}
 	if fs.mu.durable >= target {
+		var err error
+		if len(fs.mu.pending) == 0 {
+			// Every record is durable, so is every free (a closed unlinked file queues one).
+			frees := fs.mu.pendingFree
+			fs.mu.pendingFree = nil
+			err = fs.releaseLocked(frees)
+		}
 		fs.mu.Unlock()
-		return nil
+		return err
 	}
 	if fs.mu.jpos+entryHeaderSize+int64(len(fs.mu.pending)) > fs.mu.sb.journal.Length {
 		// The journal is full: a compaction writes the whole state into a new one instead.
@@ -121,6 +128,9 @@ func (fs *FS) compact() error {
 	}
 	if err != nil {
 		fs.mu.Unlock()
+		if errIsNoSpace(err) {
+			err = fmt.Errorf("%w: %w", ErrNoSpace, err)
+		}
 		return fmt.Errorf("compact journal: %w", err)
 	}
 	upto, frees := fs.mu.recs, fs.mu.pendingFree

@@ -144,7 +144,7 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.p)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.p[n-1] == 0) { // a zero last byte: not the shortest encoding
 		d.err = fmt.Errorf("truncated or overlong varint: %w", errRecord)
 		return 0
 	}

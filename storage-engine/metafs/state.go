@@ -63,6 +63,8 @@ func (s *state) apply(r record) (freed *inode, err error) {
 			if _, isFile := s.names[d]; isFile {
 				return nil, fmt.Errorf("mkdir %s: %s is a file", p, d)
 			}
+		}
+		for d := p; d != "/"; d = path.Dir(d) {
 			s.dirs[d] = struct{}{}
 		}
 	case opRmdir:
