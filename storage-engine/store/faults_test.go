@@ -24,6 +24,12 @@ func newFaultEnv(t *testing.T, size int64, opts Options) (*testEnv, *faultdev.De
 	return e, fd
 }
 
+// failDataWrites fails every write to the data space of s with err; the metadata region before
+// it keeps working.
+func failDataWrites(fd *faultdev.Device, s *Store, err error) {
+	fd.Inject(faultdev.Rule{Ops: faultdev.OpWrite, Offset: int64(s.dataStart), Length: int64(s.devSize - s.dataStart), Err: err})
+}
+
 // reopen closes s and mounts the store again, checking it.
 func reopen(t *testing.T, e *testEnv, s *Store) *Store {
 	t.Helper()
@@ -116,7 +122,7 @@ func TestDeferredFlushErrorsAreRetried(t *testing.T) {
 	s := e.open(t)
 	data := pattern(64<<10, 1)
 	commit(t, s, NewTransaction().CreateCollection("c").Write("c", "o", 0, data))
-	fd.FailAfter(faultdev.OpWrite, 0, syscall.EIO)
+	failDataWrites(fd, s, syscall.EIO)
 	for i := range 8 {
 		off := uint64(i * 5000)
 		commit(t, s, NewTransaction().Write("c", "o", off, []byte("overwrite")))

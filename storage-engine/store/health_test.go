@@ -54,8 +54,9 @@ func TestHealthOf(t *testing.T) {
 
 // TestStoreHealthSeesFailedFlush: a mounted store whose metadata flushes fail turns Degraded
 // (MetadataBackgroundErrors), its KV events reach Options.KVEvents, and it is OK on a fresh mount.
+// The metadata is in a directory here, so errorfs can fail only the creation of sstables.
 func TestStoreHealthSeesFailedFlush(t *testing.T) {
-	e := newEnv(t, nil, Options{})
+	e := newDirEnv(t, nil, Options{}, MkfsOptions{})
 	var failing atomic.Bool
 	e.opts.FS = errorfs.Wrap(e.fs, errorfs.InjectorFunc(func(op errorfs.Op) error {
 		if failing.Load() && op.Kind == errorfs.OpCreate && strings.HasSuffix(op.Path, ".sst") {

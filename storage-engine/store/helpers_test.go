@@ -11,12 +11,20 @@ import (
 
 const testDevSize = 64 << 20
 
-// testEnv is a device and a metadata filesystem that survive store reopenings.
+// testEnv is a device and a metadata filesystem that survive store reopenings. By default the
+// metadata is on the device (dir is empty); newDirEnv keeps it in a crashable in-memory
+// directory instead, for the tests that clone that directory at a crash.
 type testEnv struct {
 	dev  blockdev.Device
 	fs   vfs.FS
 	dir  string
 	opts Options
+}
+
+// newDirEnv is newEnvMkfs with the metadata in a host directory (an in-memory one).
+func newDirEnv(t testing.TB, dev blockdev.Device, opts Options, mo MkfsOptions) *testEnv {
+	t.Helper()
+	return newEnvAt(t, dev, opts, mo, "db")
 }
 
 func newEnv(t testing.TB, dev blockdev.Device, opts Options) *testEnv {
@@ -26,10 +34,15 @@ func newEnv(t testing.TB, dev blockdev.Device, opts Options) *testEnv {
 
 func newEnvMkfs(t testing.TB, dev blockdev.Device, opts Options, mo MkfsOptions) *testEnv {
 	t.Helper()
+	return newEnvAt(t, dev, opts, mo, "")
+}
+
+func newEnvAt(t testing.TB, dev blockdev.Device, opts Options, mo MkfsOptions, dir string) *testEnv {
+	t.Helper()
 	if dev == nil {
 		dev = blockdev.NewMem(testDevSize, 4096)
 	}
-	e := &testEnv{dev: dev, fs: vfs.NewCrashableMem(), dir: "db", opts: opts}
+	e := &testEnv{dev: dev, fs: vfs.NewCrashableMem(), dir: dir, opts: opts}
 	e.opts.FS = e.fs
 	e.opts.verifyShards = true
 	mo.FS = e.fs

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/metafs"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -18,12 +19,14 @@ import (
 // at 64 KiB).
 const wipeSize = 256 << 10
 
-// Mkfs formats dev as a new store with its metadata in dbDir and returns the store UUID. It refuses
+// Mkfs formats dev as a new store and returns the store UUID. With an empty dbDir the metadata
+// goes in a region of dev itself (opts.MetadataSize, between the label and the data space) and
+// the store mounts from dev alone; otherwise it goes in the host directory dbDir. It refuses
 // (ErrForeignSignature, naming what it found) a device that carries a filesystem, partition table
 // or another store, and a dbDir that already holds a store, unless opts.Force is set.
 //
-// Order: the metadata is written and synced first, the label last, so a device only carries a
-// Cobalt label once its metadata exists.
+// Order: the device start is wiped, the metadata is written and synced, and the label comes last,
+// so a device only carries a Cobalt label once its metadata exists.
 func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptions) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -40,8 +43,22 @@ func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptio
 		return "", fmt.Errorf("mkfs: device has %s (use force to overwrite): %w", sig, ErrForeignSignature)
 	}
 	unit := uint64(opts.MinAllocSize)
-	dataStart := alignUp(labelReserve, unit)
 	size := alignDown(uint64(dev.Size()), unit)
+	dataStart := alignUp(labelReserve, unit)
+	var region metafs.Extent
+	if dbDir == "" {
+		metaSize := opts.MetadataSize
+		if metaSize == 0 {
+			metaSize = DefaultMetadataSize(dev.Size())
+		}
+		metaSize = alignDownInt(metaSize, metaUnit)
+		start := int64(alignUp(labelReserve, max(unit, metaUnit)))
+		if metaSize <= 0 || start+metaSize > int64(size) {
+			return "", fmt.Errorf("mkfs: metadata region of %d bytes does not fit the %d-byte device: %w", metaSize, dev.Size(), ErrInvalid)
+		}
+		region = metafs.Extent{Offset: start, Length: metaSize}
+		dataStart = alignUp(uint64(region.End()), unit)
+	}
 	if size < dataStart+16*unit {
 		return "", fmt.Errorf("mkfs: device of %d bytes is too small (need %d): %w", dev.Size(), dataStart+16*unit, ErrInvalid)
 	}
@@ -59,33 +76,57 @@ func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptio
 	}
 	uuid := blockdev.FormatUUID(id)
 
-	if err := prepareDBDir(opts, dbDir); err != nil {
-		return "", err
-	}
-	db, err := kv.Open(dbDir, kv.Options{FS: opts.FS})
-	if err != nil {
-		return "", fmt.Errorf("mkfs: %w", err)
-	}
-	sb := kv.Superblock{Format: FormatVersion, UUID: uuid, DeviceSize: size, MinAllocSize: unit, ChecksumBlockSize: uint64(opts.ChecksumBlockSize),
-		DataStart: dataStart, NextNid: 1}
-	b := db.NewBatch()
-	err = errors.Join(b.Set(kv.SuperKey(), sb.Encode(), nil), b.Set(kv.StatsKey(), (&kv.Stats{}).Encode(), nil))
-	if err == nil {
-		err = b.Commit(pebble.Sync)
-	}
-	err = errors.Join(err, b.Close(), db.Close())
-	if err != nil {
-		return "", fmt.Errorf("mkfs: write superblock: %w", err)
+	if dbDir != "" {
+		if err := prepareDBDir(opts, dbDir); err != nil {
+			return "", err
+		}
 	}
 	wipe := blockdev.AlignedBuffer(int(min(wipeSize, alignDown(uint64(dev.Size()), uint64(dev.BlockSize())))))
 	if _, err := dev.WriteAt(wipe, 0); err != nil {
 		return "", fmt.Errorf("mkfs: wipe device start: %w", err)
 	}
-	label := blockdev.Label{UUID: id, DeviceSize: int64(size), MinAllocSize: uint32(unit), BlockSize: uint32(dev.BlockSize()), Created: time.Now()}
+	sb := kv.Superblock{Format: FormatVersion, UUID: uuid, DeviceSize: size, MinAllocSize: unit, ChecksumBlockSize: uint64(opts.ChecksumBlockSize),
+		DataStart: dataStart, NextNid: 1}
+	if err := mkfsMetadata(dev, dbDir, region, id, opts, sb); err != nil {
+		return "", fmt.Errorf("mkfs: %w", err)
+	}
+	label := blockdev.Label{UUID: id, DeviceSize: int64(size), MinAllocSize: uint32(unit), BlockSize: uint32(dev.BlockSize()), Created: time.Now(),
+		MetaOffset: region.Offset, MetaLength: region.Length}
 	if err := blockdev.WriteLabel(dev, label); err != nil {
 		return "", fmt.Errorf("mkfs: %w", err)
 	}
 	return uuid, nil
+}
+
+// mkfsMetadata creates the metadata database, in the device region (formatted first) or in
+// dbDir, and writes the superblock and empty statistics into it, synced.
+func mkfsMetadata(dev blockdev.Device, dbDir string, region metafs.Extent, id [16]byte, opts MkfsOptions, sb kv.Superblock) error {
+	loc := metaLocation{dir: dbDir, vfs: opts.FS}
+	if region.Length > 0 {
+		mo := metaOptions(id, region.Length)
+		if err := metafs.Format(dev, region, mo); err != nil {
+			return fmt.Errorf("format metadata region: %w", err)
+		}
+		mfs, err := metafs.Mount(dev, region, mo)
+		if err != nil {
+			return fmt.Errorf("mount metadata region: %w", err)
+		}
+		loc = metaLocation{fs: mfs, dir: metaDBDir, vfs: mfs, region: region}
+	}
+	db, err := kv.Open(loc.dir, loc.kvOptions(kv.Options{}))
+	if err != nil {
+		return errors.Join(err, loc.close())
+	}
+	b := db.NewBatch()
+	err = errors.Join(b.Set(kv.SuperKey(), sb.Encode(), nil), b.Set(kv.StatsKey(), (&kv.Stats{}).Encode(), nil))
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	err = errors.Join(err, b.Close(), db.Close(), loc.close())
+	if err != nil {
+		return fmt.Errorf("write superblock: %w", err)
+	}
+	return nil
 }
 
 // prepareDBDir refuses a dbDir that already holds data unless forced, in which case it empties it.

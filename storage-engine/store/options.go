@@ -47,7 +47,8 @@ type Options struct {
 	OnodeCache OnodeCache
 	// MaxGroupTxns bounds how many transactions share one KV sync; 0 picks 128.
 	MaxGroupTxns int
-	// FS holds the metadata database; nil means the OS filesystem.
+	// FS holds the metadata database of a store whose metadata is in a directory; nil means the
+	// OS filesystem. Stores with their metadata on the device ignore it.
 	FS vfs.FS
 	// NewAllocator builds the space allocator; nil picks the default extent allocator.
 	NewAllocator NewAllocatorFunc
@@ -78,8 +79,12 @@ type MkfsOptions struct {
 	ChecksumBlockSize int
 	// UUID, if set, is the store UUID (canonical 8-4-4-4-12 hex form); otherwise a random one.
 	UUID string
-	// FS holds the metadata database; nil means the OS filesystem.
+	// FS holds the metadata database when it is made in a directory (a non-empty dbDir); nil
+	// means the OS filesystem.
 	FS vfs.FS
+	// MetadataSize is the metadata region's length when the metadata goes on the device (an
+	// empty dbDir); 0 picks DefaultMetadataSize. It is rounded down to 64 KiB.
+	MetadataSize int64
 }
 
 // labelReserve is how much of the device start is kept for the label (rounded up to the

@@ -20,6 +20,7 @@ import (
 type Store struct {
 	dev  blockdev.Device
 	db   *kv.DB
+	meta metaLocation
 	opts Options
 
 	uuid      string
@@ -83,8 +84,9 @@ type Store struct {
 	blockPool sync.Pool
 }
 
-// Open mounts the store on dev whose metadata lives in dbDir: it checks the label against the
-// superblock, loads the collections, replays deferred writes, rebuilds the allocator from the
+// Open mounts the store on dev. Its metadata is in the device region the label names, or, for a
+// store whose label names none, in the host directory dbDir (ignored otherwise). Open checks the
+// label against the superblock, loads the collections, replays deferred writes, rebuilds the allocator from the
 // onodes, and starts the commit and deferred-write workers. The caller keeps ownership of dev and
 // closes it after Close.
 func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) (*Store, error) {
@@ -103,22 +105,26 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := kv.Open(dbDir, kv.Options{
-		FS:                opts.FS,
-		Cache:             caches.kvCache,
-		Logger:            opts.Logger,
-		Events:            opts.KVEvents,
-		DiskSlowThreshold: opts.DiskSlowThreshold,
-	})
+	meta, err := openMetaLocation(dev, label, dbDir, opts.FS)
 	if err != nil {
 		caches.close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{dev: dev, db: db, opts: opts, overlay: newDeferredOverlay()}
+	db, err := kv.Open(meta.dir, meta.kvOptions(kv.Options{
+		Cache:             caches.kvCache,
+		Logger:            opts.Logger,
+		Events:            opts.KVEvents,
+		DiskSlowThreshold: opts.DiskSlowThreshold,
+	}))
+	if err != nil {
+		caches.close()
+		return nil, errors.Join(fmt.Errorf("open store: %w", err), meta.close())
+	}
+	s := &Store{dev: dev, db: db, meta: meta, opts: opts, overlay: newDeferredOverlay()}
 	s.caches, s.cache = caches, caches.onodeCache(opts)
 	if err := s.mount(ctx, label); err != nil {
 		caches.close()
-		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
+		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close(), meta.close())
 	}
 	s.queue = make(chan *commitReq, 1024)
 	s.stopBG = make(chan struct{})
@@ -149,6 +155,9 @@ func (s *Store) mount(ctx context.Context, label blockdev.Label) error {
 	}
 	if sb.Format != FormatVersion {
 		return fmt.Errorf("store metadata format %d, this build reads format %d (%s): %w", sb.Format, FormatVersion, formatHistory, ErrInvalid)
+	}
+	if label.MetaOnDevice() && uint64(label.MetaOffset+label.MetaLength) > sb.DataStart {
+		return corruptMeta("metadata region [%d, +%d) reaches into the data space starting at %d", label.MetaOffset, label.MetaLength, sb.DataStart)
 	}
 	s.uuid, s.devSize, s.unit, s.csumBlock, s.dataStart = sb.UUID, sb.DeviceSize, sb.MinAllocSize, sb.ChecksumBlockSize, sb.DataStart
 	s.shardSize = onode.ShardSize(s.unit)
@@ -304,6 +313,10 @@ func (s *Store) enter() (func(), error) {
 	return s.life.RUnlock, nil
 }
 
+// MetadataLocation says where the metadata database lives: "device region [offset, +length)" or
+// "directory PATH".
+func (s *Store) MetadataLocation() string { return s.meta.String() }
+
 // UUID returns the store's UUID.
 func (s *Store) UUID() string { return s.uuid }
 
@@ -329,6 +342,9 @@ func (s *Store) Close() error {
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close metadata db: %w", err))
+	}
+	if err := s.meta.close(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

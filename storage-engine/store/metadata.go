@@ -1,0 +1,103 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/metafs"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Where the metadata database lives. A store made with an empty dbDir keeps it in a region of its
+// own device, between the label and the data space, through storage-engine/metafs (label version
+// 2 records the region): it mounts from the device alone. A store made with a dbDir keeps it in
+// that directory of the host, as every store before label version 2 did; such stores still mount.
+
+// metaDBDir is the database's directory inside the metadata region's file system.
+const metaDBDir = "/db"
+
+// Metadata region sizing: a sixteenth of the device, at least 64 MiB (or a quarter of a device
+// too small for that) and at most 64 GiB.
+const (
+	minMetaRegion = 64 << 20
+	maxMetaRegion = 64 << 30
+	metaUnit      = metafs.DefaultUnit
+)
+
+// DefaultMetadataSize is the metadata region Mkfs reserves on a device of devSize bytes when
+// MkfsOptions.MetadataSize is 0.
+func DefaultMetadataSize(devSize int64) int64 {
+	size := min(max(devSize/16, min(minMetaRegion, devSize/4)), maxMetaRegion)
+	return alignDownInt(size, metaUnit)
+}
+
+func alignDownInt(v, a int64) int64 { return v / a * a }
+
+// metaOptions are the metafs options for a region: the journal is a sixteenth of a small region,
+// at most metafs' default.
+func metaOptions(uuid [16]byte, region int64) metafs.Options {
+	return metafs.Options{UUID: uuid, Unit: metaUnit, JournalSize: min(metafs.DefaultJournalSize, max(region/16, metaUnit))}
+}
+
+// memTableSize is pebble's memtable for a metadata region: an eighth of it, at most kv's 64 MiB
+// default, so two memtables' WAL files and the tables they flush into fit.
+func memTableSize(region int64) uint64 {
+	return uint64(min(64<<20, max(region/8, 1<<20)))
+}
+
+// metaLocation is where an open store's metadata database lives.
+type metaLocation struct {
+	fs     *metafs.FS // nil when the database is in a host directory
+	dir    string     // the database's directory (in fs, or on the host)
+	vfs    vfs.FS
+	region metafs.Extent
+}
+
+// String describes the location for people: "device [offset, +length)" or "directory PATH".
+func (m metaLocation) String() string {
+	if m.fs != nil {
+		return fmt.Sprintf("device region [%d, +%d)", m.region.Offset, m.region.Length)
+	}
+	return "directory " + m.dir
+}
+
+// openMetaLocation mounts the metadata region the label names, or uses dbDir on opts.FS when the
+// label names none.
+func openMetaLocation(dev blockdev.Device, label blockdev.Label, dbDir string, fs vfs.FS) (metaLocation, error) {
+	if !label.MetaOnDevice() {
+		if dbDir == "" {
+			return metaLocation{}, fmt.Errorf("store %s keeps its metadata in a host directory (label version %d) and none was given: %w",
+				label.UUIDString(), label.Version, ErrInvalid)
+		}
+		return metaLocation{dir: dbDir, vfs: fs}, nil
+	}
+	region := metafs.Extent{Offset: label.MetaOffset, Length: label.MetaLength}
+	mfs, err := metafs.Mount(dev, region, metaOptions(label.UUID, region.Length))
+	if err != nil {
+		return metaLocation{}, fmt.Errorf("mount metadata region: %w", err)
+	}
+	return metaLocation{fs: mfs, dir: metaDBDir, vfs: mfs, region: region}, nil
+}
+
+// close unmounts the metadata region, if any.
+func (m metaLocation) close() error {
+	if m.fs == nil {
+		return nil
+	}
+	if err := m.fs.Close(); err != nil && !errors.Is(err, metafs.ErrClosed) {
+		return fmt.Errorf("unmount metadata region: %w", err)
+	}
+	return nil
+}
+
+// kvOptions completes o for the location: its file system and, on the device, a memtable sized
+// for the region.
+func (m metaLocation) kvOptions(o kv.Options) kv.Options {
+	o.FS = m.vfs
+	if m.fs != nil {
+		o.MemTableSize = memTableSize(m.region.Length)
+	}
+	return o
+}
