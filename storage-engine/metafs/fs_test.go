@@ -164,11 +164,11 @@ func readAll(t testing.TB, f vfs.File) []byte {
 	}
 	b := make([]byte, st.Size())
 	n, err := f.ReadAt(b, 0)
-	if n != len(b) || (err != nil && err != io.EOF) {
+	if n != len(b) || (err != nil && !errors.Is(err, io.EOF)) {
 		t.Fatalf("ReadAt(%d bytes, 0) = %d, %v", len(b), n, err)
 	}
 	// Reading past the end gives io.EOF.
-	if n, err := f.ReadAt(make([]byte, 1), st.Size()); n != 0 || err != io.EOF {
+	if n, err := f.ReadAt(make([]byte, 1), st.Size()); n != 0 || !errors.Is(err, io.EOF) {
 		t.Fatalf("ReadAt at size %d = %d, %v; want 0, io.EOF", st.Size(), n, err)
 	}
 	return b
@@ -915,7 +915,7 @@ func TestConcurrent(t *testing.T) {
 					return
 				}
 				buf := make([]byte, len(data))
-				if _, err := f.ReadAt(buf, 0); err != nil && err != io.EOF {
+				if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 					errc <- err
 					return
 				}
