@@ -149,6 +149,9 @@ func crashRun(t *testing.T, rng *rand.Rand, images int) {
 
 func verifyImage(t *testing.T, name string, c crashImage, region Extent, o Options) {
 	t.Helper()
+	if _, err := Check(c.img, region, o); err != nil {
+		t.Fatalf("%s: check before mount: %v", name, err)
+	}
 	fs, err := Mount(c.img, region, o)
 	if err != nil {
 		t.Fatalf("%s: mount: %v", name, err)
@@ -172,6 +175,9 @@ func verifyImage(t *testing.T, name string, c crashImage, region Extent, o Optio
 	}
 	if err := db.Close(); err != nil {
 		t.Fatalf("%s: %v", name, err)
+	}
+	if _, err := fs.Check(); err != nil {
+		t.Fatalf("%s: check after pebble's recovery: %v", name, err)
 	}
 	if err := fs.Close(); err != nil {
 		t.Fatalf("%s: %v", name, err)

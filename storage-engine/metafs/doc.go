@@ -38,6 +38,9 @@
 //   - A journal write or flush that fails leaves the device possibly behind memory: the file
 //     system then refuses every change (ErrFailed) until it is mounted again, which recovers the
 //     last durable state.
+//   - A compaction always finds room: file allocations and new names are refused with ENOSPC
+//     when the free space would drop below what a compaction of the state needs. A region that
+//     has no such room at mount anyway keeps its journal and has it erased past its valid end.
 //   - Decoding never panics on bad bytes: a superblock or entry that fails its checksum is not
 //     used; a checksummed entry whose records make no sense is ErrCorrupt.
 //

@@ -323,8 +323,8 @@ func (fs *FS) allocate(n *inode, end int64) error {
 	}
 	need = alignUp(need, fs.unit)
 	want := max(need, min(alignUp(n.allocated, fs.unit), maxGrowth))
-	// A journal's length stays free so that a compaction always finds room.
-	reserve := fs.mu.sb.journal.Length
+	// Room for compacting the journal (with the new extent records) stays free.
+	reserve := fs.reserveLocked(4 * (1 + 3*10))
 	free := fs.mu.alloc.Free()
 	if free-want < reserve {
 		want = need

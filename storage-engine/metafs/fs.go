@@ -95,6 +95,9 @@ func (fs *FS) checkLocked() error {
 	return nil
 }
 
+// nameCost bounds what a new name p adds to a snapshot: its create or link record and an inode.
+func nameCost(p string) int64 { return 1 + 10 + 2 + int64(len(p)) + 1 + 2*10 }
+
 func pathErr(op, name string, err error) error { return &os.PathError{Op: op, Path: name, Err: err} }
 
 // Create creates (or truncates, by replacing its inode) the named file for writing.
@@ -110,6 +113,9 @@ func (fs *FS) Create(name string, _ vfs.DiskWriteCategory) (vfs.File, error) {
 	}
 	if _, isDir := fs.mu.st.dirs[p]; isDir {
 		return nil, pathErr("create", name, fmt.Errorf("is a directory: %w", ErrInvalid))
+	}
+	if err := fs.roomLocked(nameCost(p)); err != nil {
+		return nil, pathErr("create", name, err)
 	}
 	ino := fs.mu.st.nextIno
 	if _, err := fs.logLocked(record{kind: opCreate, ino: ino, path: p}); err != nil {
@@ -150,6 +156,9 @@ func (fs *FS) Link(oldname, newname string) error {
 		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: os.ErrExist}
 	}
 	if err := fs.parentLocked(to); err != nil {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
+	}
+	if err := fs.roomLocked(nameCost(to)); err != nil {
 		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
 	}
 	_, err := fs.logLocked(record{kind: opLink, ino: ino, path: to})
@@ -305,6 +314,11 @@ func (fs *FS) Rename(oldname, newname string) error {
 	if err := fs.parentLocked(to); err != nil {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
 	}
+	if grow := int64(len(to) - len(from)); grow > 0 {
+		if err := fs.roomLocked(grow); err != nil {
+			return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+		}
+	}
 	_, err := fs.logLocked(record{kind: opRename, path: from, path2: to})
 	return err
 }
@@ -329,6 +343,9 @@ func (fs *FS) MkdirAll(dir string, _ os.FileMode) error {
 		return nil
 	}
 	if err := fs.checkLocked(); err != nil {
+		return pathErr("mkdir", dir, err)
+	}
+	if err := fs.roomLocked(nameCost(p) * int64(strings.Count(p, "/"))); err != nil {
 		return pathErr("mkdir", dir, err)
 	}
 	if _, err := fs.logLocked(record{kind: opMkdir, path: p}); err != nil {

@@ -1025,7 +1025,10 @@ func fillWithNames(t *testing.T, fs *FS) error {
 	}
 	long := strings.Repeat("n", 200)
 	for i := range 5000 {
-		f := create(t, fs, fmt.Sprintf("%s-%d", long, i))
+		f, err := fs.Create(fmt.Sprintf("%s-%d", long, i), vfs.WriteCategoryUnspecified)
+		if err != nil {
+			return err
+		}
 		closeFile(t, f)
 		d, err := fs.OpenDir("/")
 		if err != nil {
@@ -1039,26 +1042,21 @@ func fillWithNames(t *testing.T, fs *FS) error {
 	return nil
 }
 
-// TestJournalNoSpace: when the data space is full and the names outgrow the journal, the
-// compaction finds no room for a bigger journal: the sync fails with ENOSPC (which pebble
-// recognizes), not ErrFailed.
+// TestJournalNoSpace: when the data space is full, new names are refused with ENOSPC (which
+// pebble recognizes), not ErrFailed, before they would leave no room to compact the journal.
 func TestJournalNoSpace(t *testing.T) {
 	region := Extent{Offset: 1 << 20, Length: 2 << 20}
 	e := newEnv(t, region, Options{Unit: 4096, JournalSize: 64 << 10})
 	err := fillWithNames(t, e.fs)
 	if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrNoSpace) || errors.Is(err, ErrFailed) {
-		t.Fatalf("sync with no room for the journal's compaction: %v, want ENOSPC and not ErrFailed", err)
+		t.Fatalf("names in a full region: %v, want ENOSPC and not ErrFailed", err)
 	}
 	mustCheck(t, e.fs)
 }
 
-// TestFullRegionStaysMountable documents a known issue: once names have outgrown the journal
-// with the data space full, removing files cannot become durable (every journal flush must
-// compact first, into a bigger journal than the free space holds), and Mount, which compacts,
-// fails too, although Check finds the region clean.
+// TestFullRegionStaysMountable: a region filled with data and then with names until they are
+// refused still compacts its journal: removals become durable and it mounts again.
 func TestFullRegionStaysMountable(t *testing.T) {
-	// Remove this Skip once fixed.
-	t.Skip("known issue: namespace growth is not bounded by the space a compaction needs; see the test's comment")
 	region := Extent{Offset: 1 << 20, Length: 2 << 20}
 	e := newEnv(t, region, Options{Unit: 4096, JournalSize: 64 << 10})
 	if err := fillWithNames(t, e.fs); err == nil {
@@ -1071,4 +1069,52 @@ func TestFullRegionStaysMountable(t *testing.T) {
 	}
 	syncDir(t, e.fs, "/")
 	e.crashRemount()
+}
+
+// TestMountWithoutRoomToCompact: a region whose durable state leaves no room for a new journal
+// (only possible from outside the API: here an inode is given every free unit directly) still
+// mounts: Mount keeps the journal and erases it past its valid end, later changes append to it,
+// and it mounts again with everything.
+func TestMountWithoutRoomToCompact(t *testing.T) {
+	region := Extent{Offset: 1 << 20, Length: 2 << 20}
+	e := newEnv(t, region, Options{Unit: 4096, JournalSize: 64 << 10})
+	f := create(t, e.fs, "hog")
+	closeFile(t, f)
+	fs := e.fs
+	fs.mu.Lock()
+	ino := fs.mu.st.names["/hog"]
+	exts, err := fs.mu.alloc.Allocate(fs.mu.alloc.Free())
+	if err != nil {
+		fs.mu.Unlock()
+		t.Fatal(err)
+	}
+	for _, x := range exts {
+		if _, err := fs.logLocked(record{kind: opAddExtent, ino: ino, off: uint64(x.Offset + region.Offset), n: uint64(x.Length)}); err != nil {
+			fs.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	fs.mu.Unlock()
+	syncDir(t, fs, "/")
+	gen := func() uint64 { e.fs.mu.Lock(); defer e.fs.mu.Unlock(); return e.fs.mu.sb.gen }
+	before := gen()
+	e.remount()
+	if gen() != before {
+		t.Fatalf("generation %d after a mount with no free space, want %d (no compaction)", gen(), before)
+	}
+	// Removing the hog appends to the old journal; its space comes back after the sync.
+	if err := e.fs.Remove("hog"); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, e.fs, "/")
+	if u := e.fs.Usage(); u.Free == 0 {
+		t.Fatalf("no space back after removing the hog: %+v", u)
+	}
+	e.crashRemount()
+	if _, err := e.fs.Stat("hog"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("hog after remount: %v", err)
+	}
+	if gen() == before {
+		t.Fatal("no compaction once there was room again")
+	}
 }

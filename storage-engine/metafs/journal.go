@@ -118,7 +118,7 @@ func (fs *FS) compact() error {
 	fs.mu.Lock()
 	snap := fs.mu.st.snapshot()
 	old := fs.mu.sb
-	size := max(old.journal.Length, alignUp(2*(entryHeaderSize+int64(len(snap)))+fs.unit, fs.unit))
+	size := compactionSize(old.journal.Length, int64(len(snap)), fs.unit)
 	exts, err := fs.mu.alloc.Allocate(size)
 	if err == nil && len(exts) != 1 {
 		err = fs.mu.alloc.Release(exts)
@@ -160,6 +160,29 @@ func (fs *FS) compact() error {
 	fs.log.Info("metafs journal compacted", "generation", sb.gen, "journal_offset", sb.journal.Offset,
 		"journal_bytes", sb.journal.Length, "snapshot_bytes", len(snap), "files", len(fs.mu.st.names))
 	return fs.releaseLocked(append(frees, old.journal))
+}
+
+// compactionSize is the length of the journal a compaction writes: room for the snapshot twice
+// over and a unit more, and never shorter than the journal it replaces.
+func compactionSize(journal, snapshot, unit int64) int64 {
+	return max(journal, alignUp(2*(entryHeaderSize+snapshot)+unit, unit))
+}
+
+// reserveLocked is the free space that must remain so that a compaction of the state plus extra
+// bytes of records finds room: file allocations and new names are refused (ENOSPC) rather than
+// eat into it, so the journal can always be compacted and the region always mounted.
+// REQUIRES: fs.mu.
+func (fs *FS) reserveLocked(extra int64) int64 {
+	return compactionSize(fs.mu.sb.journal.Length, fs.mu.st.snapshotBound()+extra, fs.unit)
+}
+
+// roomLocked refuses a change that adds extra bytes to the state when the free space would no
+// longer hold a compaction. REQUIRES: fs.mu.
+func (fs *FS) roomLocked(extra int64) error {
+	if free, reserve := fs.mu.alloc.Free(), fs.reserveLocked(extra); free < reserve {
+		return fmt.Errorf("%d bytes free, %d kept for compacting the journal: %w", free, reserve, ErrNoSpace)
+	}
+	return nil
 }
 
 // writeSuper writes sb into the slot its generation selects and flushes.

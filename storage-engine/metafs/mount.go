@@ -69,10 +69,33 @@ func Mount(dev blockdev.Device, region Extent, o Options) (*FS, error) {
 	}
 	fs.flushMu.Lock()
 	defer fs.flushMu.Unlock()
-	if err := fs.compact(); err != nil {
+	err = fs.compact()
+	if errors.Is(err, ErrNoSpace) {
+		// No room for a new journal (a region filled up before the reserve for compactions
+		// existed, or a crash left more in use than memory had): keep the journal and erase
+		// everything past its valid end instead, so no record left behind is read again.
+		fs.log.Warn("metafs mount: no room to compact the journal; continuing it in place", "err", err)
+		err = fs.eraseJournalTail()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("metafs mount: %w", err)
 	}
 	return fs, nil
+}
+
+// eraseJournalTail zeroes the journal from its valid end (keeping the bytes before it in that
+// block) to its last byte and flushes. REQUIRES: flushMu.
+func (fs *FS) eraseJournalTail() error {
+	fs.mu.Lock()
+	j, jpos := fs.mu.sb.journal, fs.mu.jpos
+	start := alignDown(jpos, fs.bs)
+	buf := blockdev.AlignedBuffer(int(j.Length - start))
+	copy(buf, fs.mu.jtail[:jpos-start])
+	fs.mu.Unlock()
+	if err := fs.writeFlush(buf, j.Offset+start); err != nil {
+		return fmt.Errorf("erase the journal past its end: %w", err)
+	}
+	return nil
 }
 
 // load reads the superblock and replays the journal without writing anything.

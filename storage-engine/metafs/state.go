@@ -216,6 +216,22 @@ func (s *state) children(dir string) []string {
 	return out
 }
 
+// snapshotBound is an upper bound of len(s.snapshot()), from the worst-case size of each record
+// (varints of 10 bytes, path lengths of 2).
+func (s *state) snapshotBound() int64 {
+	var n int64
+	for d := range s.dirs {
+		n += 1 + 2 + int64(len(d))
+	}
+	for p := range s.names {
+		n += 1 + 10 + 2 + int64(len(p))
+	}
+	for _, in := range s.inodes {
+		n += int64(len(in.extents))*(1+3*10) + (1 + 2*10)
+	}
+	return n
+}
+
 // snapshot returns records that rebuild the state's durable part from nothing: every directory,
 // every named inode with its names, extents and journaled size. Inodes with no name (unlinked,
 // still open) are left out: after a crash they are gone.
