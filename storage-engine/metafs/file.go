@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
@@ -388,10 +389,18 @@ func (f *file) Sync() error {
 	}
 	fs.mu.Lock()
 	if n.size > n.journaled {
-		if _, err := fs.logLocked(record{kind: opSetSize, ino: n.ino, n: uint64(n.size)}); err != nil {
+		// A WAL is recorded as long as its space (pebble reads a WAL up to its first invalid
+		// chunk, and takes an unclean end of the newest WAL for the end of the log), so the
+		// syncs that follow, until it needs more space, write no record: one flush each.
+		recorded, live := n.size, n.size
+		if isWAL(f.name) {
+			recorded = n.allocated
+		}
+		if _, err := fs.logLocked(record{kind: opSetSize, ino: n.ino, n: uint64(recorded)}); err != nil {
 			fs.mu.Unlock()
 			return pathErr("sync", f.name, err)
 		}
+		n.size = live // applying the record set the size to the recorded one
 		n.lastRec = fs.mu.recs
 	}
 	target, durable := n.lastRec, fs.mu.durable
@@ -451,3 +460,6 @@ func (d *dir) Fd() uintptr                        { return vfs.InvalidFd }
 func (d *dir) unsupported(op string) error {
 	return pathErr(op, d.name, fmt.Errorf("is a directory: %w", ErrUnsupported))
 }
+
+// isWAL reports whether name is one of pebble's write-ahead log files (NNNNNN.log).
+func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }

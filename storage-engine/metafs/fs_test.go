@@ -560,13 +560,13 @@ func TestOpenReadWriteAndReuse(t *testing.T) {
 	closeFile(t, f)
 
 	old := pattern(3*4096+1000, 9)
-	writeFile(t, fs, "000001.log", old)
+	writeFile(t, fs, "000001.old", old)
 	usedBefore := fs.Usage().Free
-	w, err := fs.ReuseForWrite("000001.log", "000002.log", wcu)
+	w, err := fs.ReuseForWrite("000001.old", "000002.new", wcu)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.Stat("000001.log"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := fs.Stat("000001.old"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("old name after ReuseForWrite: %v", err)
 	}
 	prefix := pattern(5000, 10)
@@ -586,10 +586,10 @@ func TestOpenReadWriteAndReuse(t *testing.T) {
 	}
 	syncDir(t, fs, "/")
 	e.crashRemount()
-	expectTree(t, e.fs, map[string][]byte{"/new": []byte("Jello"), "/000002.log": want}, nil)
+	expectTree(t, e.fs, map[string][]byte{"/new": []byte("Jello"), "/000002.new": want}, nil)
 	closeFile(t, w)
 	e.remount()
-	expectTree(t, e.fs, map[string][]byte{"/new": []byte("Jello"), "/000002.log": want}, nil)
+	expectTree(t, e.fs, map[string][]byte{"/new": []byte("Jello"), "/000002.new": want}, nil)
 }
 
 func TestLock(t *testing.T) {
@@ -1116,5 +1116,44 @@ func TestMountWithoutRoomToCompact(t *testing.T) {
 	}
 	if gen() == before {
 		t.Fatal("no compaction once there was room again")
+	}
+}
+
+// TestWALRecordedToItsSpace: a WAL (NNNNNN.log) is recorded as long as its space, so syncs that
+// stay inside it write no journal record; after a crash it reads back with what was synced at
+// its start and its space's old content after (which pebble's reader takes for the log's end).
+func TestWALRecordedToItsSpace(t *testing.T) {
+	e := newEnv(t, fsTestRegion, Options{})
+	w := create(t, e.fs, "000007.log")
+	first := pattern(5000, 3)
+	write(t, w, first)
+	syncFile(t, w)
+	recs := func() uint64 { e.fs.mu.Lock(); defer e.fs.mu.Unlock(); return e.fs.mu.recs }
+	before := recs()
+	more := pattern(9000, 4)
+	write(t, w, more)
+	syncFile(t, w)
+	if got := recs(); got != before {
+		t.Fatalf("a sync inside the WAL's space wrote %d records", got-before)
+	}
+	if st, err := w.Stat(); err != nil || st.Size() != int64(len(first)+len(more)) {
+		t.Fatalf("live size %v (%v), want %d", st, err, len(first)+len(more))
+	}
+	e.crashRemount()
+	st, err := e.fs.Stat("000007.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != DefaultUnit {
+		t.Fatalf("WAL size after a crash %d, want its space %d", st.Size(), DefaultUnit)
+	}
+	r, err := e.fs.Open("000007.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, r)
+	closeFile(t, r)
+	if want := append(bytes.Clone(first), more...); !bytes.Equal(got[:len(want)], want) {
+		t.Fatalf("synced WAL content differs at %d", firstDiff(got, want))
 	}
 }
