@@ -237,8 +237,9 @@ crash-soak: ## Store crash test with CRASH_CUTS power cuts (seed CRASH_SEED).
 	COBALT_CRASH_CUTS=$(CRASH_CUTS) COBALT_CRASH_SEED=$(CRASH_SEED) $(GO) test -count=1 -timeout 0 -run 'TestCrashRecovery' -v ./storage-engine/store/
 
 .PHONY: store-fuzz
-store-fuzz: ## Fuzz every engine-store decoder for FUZZTIME each (default 30s).
-	for f in FuzzDecode:onode FuzzDecodeShard:onode FuzzParseKeys:kv FuzzDecodeRecords:kv; do \
+store-fuzz: ## Fuzz every engine-store and metadata-region decoder for FUZZTIME each (default 30s).
+	for f in FuzzDecode:onode FuzzDecodeShard:onode FuzzParseKeys:kv FuzzDecodeRecords:kv \
+		FuzzDecodeRecords:metafs FuzzDecodeEntry:metafs FuzzDecodeSuperblock:metafs FuzzReplay:metafs; do \
 		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./storage-engine/$${f##*:}/ || exit 1; \
 	done
 
