@@ -12,8 +12,14 @@
 //
 // # Layout
 //
-// The device starts with a label (storage-engine/blockdev) in a reserved area; the rest is data
-// space managed by an allocator in units of min_alloc_size. Each object's onode
+// The device starts with a label (storage-engine/blockdev) in a reserved area. A store made without a
+// metadata directory (the default of the node daemon) then has its metadata region: the metadata
+// database lives there in a storage-engine/metafs file system (the way BlueStore keeps RocksDB in
+// BlueFS), sized by MkfsOptions.MetadataSize (a sixteenth of the device by default), and the label
+// (version 2) names it, so the device alone mounts the store (metadata.go). A store made with a
+// metadata directory keeps its database in that host directory instead (label version 1, every
+// store made before version 2); it mounts from that directory as before. The rest is data space
+// managed by an allocator in units of min_alloc_size. Each object's onode
 // (storage-engine/onode) maps unit-aligned logical ranges to device extents and holds one crc32c per
 // checksum block; the extent map is stored in fixed-span shards under their own keys, so a commit
 // rewrites only the shards it changed (a 4 KiB overwrite of a 4 MiB object writes one shard of
@@ -45,7 +51,7 @@
 //
 // # Files
 //
-// store.go (Open, mount, Close), mkfs.go, format.go, options.go, errors.go, txn.go (Transaction),
+// store.go (Open, mount, Close), mkfs.go, metadata.go (where the metadata database lives), format.go, options.go, errors.go, txn.go (Transaction),
 // commit.go (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
 // prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
 // extent reference counts), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
