@@ -39,8 +39,8 @@ func TestMetadataOnDevice(t *testing.T) {
 	}
 	e := &testEnv{dev: mem.Reopen(), opts: Options{verifyShards: true}}
 	s := e.open(t)
-	if got := s.MetadataLocation(); got != "device region [65536, +8388608)" {
-		t.Fatalf("MetadataLocation = %q", got)
+	if got := s.MetadataLocation(); got != "device region [65536, +8388608)" || !s.MetadataOnDevice() {
+		t.Fatalf("MetadataLocation = %q, MetadataOnDevice = %v", got, s.MetadataOnDevice())
 	}
 	if s.dataStart != uint64(label.MetaOffset+label.MetaLength) {
 		t.Fatalf("data starts at %d, want the region's end %d", s.dataStart, label.MetaOffset+label.MetaLength)
@@ -62,8 +62,8 @@ func TestMetadataInDirectory(t *testing.T) {
 		t.Fatalf("label %+v, want version 1 without a region", label)
 	}
 	s := e.open(t)
-	if got := s.MetadataLocation(); got != "directory db" {
-		t.Fatalf("MetadataLocation = %q", got)
+	if got := s.MetadataLocation(); got != "directory db" || s.MetadataOnDevice() {
+		t.Fatalf("MetadataLocation = %q, MetadataOnDevice = %v", got, s.MetadataOnDevice())
 	}
 	_, err = Open(context.Background(), e.dev, "", e.opts)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "keeps its metadata in a host directory") {
