@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"time"
 
@@ -131,24 +130,20 @@ func (b *localBench) checkDevice() error {
 	return nil
 }
 
-// openStore makes a store on the device (destroying what it held) and opens its volume layer.
-// close unmounts the store and removes its scratch state directory.
+// openStore makes a store on the device (destroying what it held), with its metadata on the
+// device as the node daemon makes them, and opens its volume layer. close unmounts the store.
 func (b *localBench) openStore(ctx context.Context) (st app.MountedStore, vm *volume.Manager, id string, closeStore func() error, err error) {
-	stateDir, err := os.MkdirTemp("", "cobalt-bench-")
+	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}})
+	id = uuid.NewString()
+	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: b.device, UUID: id, Force: true}); err != nil {
+		return nil, nil, "", nil, err
+	}
+	st, err = eng.Open(ctx, b.device, "")
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
-	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}})
-	id = uuid.NewString()
-	dbDir := filepath.Join(stateDir, "db")
-	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: b.device, DBDir: dbDir, UUID: id, Force: true}); err != nil {
-		return nil, nil, "", nil, errors.Join(err, os.RemoveAll(stateDir))
-	}
-	st, err = eng.Open(ctx, b.device, dbDir)
-	if err != nil {
-		return nil, nil, "", nil, errors.Join(err, os.RemoveAll(stateDir))
-	}
-	closeStore = func() error { return errors.Join(st.Close(), os.RemoveAll(stateDir)) }
+	fmt.Fprintf(b.log, "store %s: metadata in %s\n", id, st.Snapshot().MetadataLocation)
+	closeStore = st.Close
 	vm, err = volume.Open(ctx, st)
 	if err != nil {
 		return nil, nil, "", nil, errors.Join(err, closeStore())

@@ -15,10 +15,10 @@ import (
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
-// newFsckCommand checks a store that no daemon has mounted: it opens the device, finds the
-// store's metadata under the state directory by the UUID in the device's label, mounts it
-// (replaying deferred writes as a restart would) and runs fsck. It exits non-zero on any
-// inconsistency, and never repairs.
+// newFsckCommand checks a store that no daemon has mounted: it opens the device, mounts the store
+// from the metadata region its label names (or, for a store made before label version 2, from
+// its directory under the state directory, found by the label's UUID), replaying deferred writes
+// as a restart would, and runs fsck. It exits non-zero on any inconsistency, and never repairs.
 func newFsckCommand() *cobra.Command {
 	var (
 		stateDir string
@@ -32,7 +32,8 @@ func newFsckCommand() *cobra.Command {
 			return fsck(cmd.Context(), cmd.OutOrStdout(), args[0], stateDir, !shallow)
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", app.DefaultConfig().StateDir, "the node daemon's state directory (the store's metadata is under stores/<uuid>/db)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", app.DefaultConfig().StateDir,
+		"the node daemon's state directory, read only for a store made before label version 2 (its metadata is under stores/<uuid>/db); a store with its metadata on the device needs none")
 	cmd.Flags().BoolVar(&shallow, "shallow", false, "check metadata and space only, without reading and checksumming every data block")
 	return cmd
 }
@@ -48,11 +49,19 @@ func fsck(ctx context.Context, out io.Writer, device, stateDir string, deep bool
 		return fmt.Errorf("%s carries no Cobalt store label: %w", device, err)
 	}
 	id := label.UUIDString()
-	st, err := store.Open(ctx, dev, filepath.Join(stateDir, "stores", id, "db"), store.Options{})
+	legacyDBDir := ""
+	if !label.MetaOnDevice() {
+		if stateDir == "" {
+			return fmt.Errorf("store %s on %s keeps its metadata in the node daemon's state directory (label version %d): give --state-dir", id, device, label.Version)
+		}
+		legacyDBDir = filepath.Join(stateDir, "stores", id, "db")
+	}
+	st, err := store.Open(ctx, dev, legacyDBDir, store.Options{})
 	if err != nil {
 		return fmt.Errorf("mount store %s on %s for fsck: %w", id, device, err)
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
+	fmt.Fprintf(out, "store %s on %s: metadata in %s\n", id, device, st.MetadataLocation())
 	rep, err := st.Fsck(ctx, deep)
 	if err != nil {
 		return fmt.Errorf("fsck of store %s: %w", id, err)

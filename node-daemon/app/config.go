@@ -83,7 +83,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ClusterNamespace, "cluster-namespace", c.ClusterNamespace, "namespace of the StorageCluster, whose spec gives the devices and engine settings")
 	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "name of the StorageCluster, whose spec gives the devices and engine settings")
 	fs.StringVar(&c.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (downward API)")
-	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "host directory for store metadata and the file-backed device")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "host directory for the health socket, CSI stage records, the file-backed device, mkfs markers and "+
+		"the metadata of stores made before label version 2 (stores keep their metadata on their device and mount without it)")
 	fs.StringVar(&c.DevDir, "dev-dir", c.DevDir, "directory where the spec's /dev/ device paths are found (development and tests)")
 	fs.StringVar(&c.GRPCAddr, "grpc-address", c.GRPCAddr, "listen address of the mTLS gRPC API")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-address", c.AdvertiseAddr, "host clients dial (default $POD_IP)")
@@ -148,5 +149,7 @@ func (c *Config) Cluster() types.NamespacedName {
 	return types.NamespacedName{Namespace: c.ClusterNamespace, Name: c.ClusterName}
 }
 
-// StoresDir is where stores' metadata directories live: StoresDir/<uuid>/db.
+// StoresDir holds a directory per store being made (its mkfs-pending marker) and the metadata
+// directories of stores made before label version 2 (StoresDir/<uuid>/db). A store with its
+// metadata on its device needs nothing here once made.
 func (c *Config) StoresDir() string { return filepath.Join(c.StateDir, "stores") }

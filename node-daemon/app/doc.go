@@ -41,6 +41,14 @@
 // Invariants: the Manager's cache holds only this node's Store objects (label selector); no
 // device is written unless devices.Inspector decided Mkfs and, read just before, the
 // StorageCluster exists and is not being deleted; mkfs is idempotent across crashes (a
-// pending marker in the store's state directory makes a repeated attempt reuse the same UUID);
+// pending marker in StateDir/stores/<uuid> makes a repeated attempt reuse the same UUID);
 // stores are closed only after the gRPC server and the CSI node plugin have stopped.
+//
+// Store metadata: the daemon makes every store with its metadata database on the device (label
+// version 2), so a store mounts from its device alone: nothing in the state directory is needed to
+// mount it, and a device moved to another node, or a node whose state directory was lost, keeps
+// its store. Stores made before keep their metadata in StateDir/stores/<uuid>/db and still mount
+// from there (only there). The state directory still holds the daemon's own state: the health
+// socket, the CSI stage records, the file-backed device and mkfs-pending markers. The daemon logs
+// where each store's metadata is when it mounts it.
 package app

@@ -9,18 +9,24 @@ import (
 
 // Engine formats and mounts stores. Package engine implements it with the storage engine.
 type Engine interface {
-	// Mkfs formats the device as a new store with the given UUID and metadata directory.
+	// Mkfs formats the device as a new store with the given UUID, its metadata on the device
+	// unless the request names a directory.
 	Mkfs(ctx context.Context, req MkfsRequest) error
-	// Open mounts the store on the device. The logger in ctx (logr.FromContext), carrying the
-	// Store's name, receives the engine's log lines for as long as the store is open.
-	Open(ctx context.Context, devicePath, dbDir string) (MountedStore, error)
+	// Open mounts the store on the device. A store whose metadata is on the device mounts from it
+	// alone and ignores dbDir; legacyDBDir is where a store made before label version 2 keeps its
+	// metadata ("" when there is none: such a store then fails to mount, saying so). The logger
+	// in ctx (logr.FromContext), carrying the Store's name, receives the engine's log lines for as
+	// long as the store is open.
+	Open(ctx context.Context, devicePath, legacyDBDir string) (MountedStore, error)
 }
 
 // MkfsRequest asks for a new store.
 type MkfsRequest struct {
 	DevicePath string
-	DBDir      string
-	UUID       string
+	// DBDir is a host directory for the metadata database; empty (as the daemon asks) puts the
+	// metadata in a region of the device, so that the store mounts from the device alone.
+	DBDir string
+	UUID  string
 	// Force overwrites an existing signature (only when the device inspection allowed it).
 	Force bool
 	// CreateSize, when > 0, creates the device as a sparse file of this size if it is missing.

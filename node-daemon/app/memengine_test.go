@@ -14,13 +14,17 @@ import (
 )
 
 // memEngine is a test Engine: mkfs writes a real Cobalt label on the device (so device inspection
-// sees a store), data lives in memstores kept across "restarts" of the daemon.
+// sees a store, with its metadata region when the request names no directory), data lives in
+// memstores kept across "restarts" of the daemon.
 type memEngine struct {
 	mu     sync.Mutex
 	stores map[string]*memstore.Store
 	closed map[string]int
 	mkfs   int
 }
+
+// The metadata region memEngine's labels name for stores with their metadata on the device.
+const memMetaOffset, memMetaLength = 1 << 20, 1 << 20
 
 func newMemEngine() *memEngine {
 	return &memEngine{stores: map[string]*memstore.Store{}, closed: map[string]int{}}
@@ -36,7 +40,12 @@ func (e *memEngine) Mkfs(_ context.Context, req MkfsRequest) error {
 		return err
 	}
 	defer dev.Close()
-	if err := blockdev.WriteLabel(dev, blockdev.Label{UUID: id, DeviceSize: dev.Size(), MinAllocSize: 4096, BlockSize: uint32(dev.BlockSize()), Created: time.Now()}); err != nil {
+	label := blockdev.Label{UUID: id, DeviceSize: dev.Size(), MinAllocSize: 4096, BlockSize: uint32(dev.BlockSize()), Created: time.Now()}
+	if req.DBDir == "" {
+		// Metadata on the device, as the engine records it (label version 2).
+		label.MetaOffset, label.MetaLength = memMetaOffset, memMetaLength
+	}
+	if err := blockdev.WriteLabel(dev, label); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -49,11 +58,15 @@ func (e *memEngine) Mkfs(_ context.Context, req MkfsRequest) error {
 type memMounted struct {
 	*memstore.Store
 	e *memEngine
+	// legacyDBDir is the directory a store without a metadata region mounted from; location
+	// describes where the metadata is as the engine would.
+	legacyDBDir, location string
 }
 
 func (m memMounted) Snapshot() metrics.StoreSnapshot {
 	fs, _ := m.Statfs(context.Background())
-	return metrics.StoreSnapshot{UUID: m.UUID(), TotalBytes: fs.Total, UsedBytes: fs.Used, CacheType: "2q", CacheShards: []metrics.Shard{{Hits: 3, Misses: 1}}}
+	return metrics.StoreSnapshot{UUID: m.UUID(), TotalBytes: fs.Total, UsedBytes: fs.Used, CacheType: "2q", CacheShards: []metrics.Shard{{Hits: 3, Misses: 1}},
+		MetadataOnDevice: m.legacyDBDir == "", MetadataLocation: m.location}
 }
 
 func (m memMounted) Close() error {
@@ -63,7 +76,9 @@ func (m memMounted) Close() error {
 	return nil
 }
 
-func (e *memEngine) Open(_ context.Context, devicePath, _ string) (MountedStore, error) {
+// Open mounts as the engine does: from the label's metadata region, or from legacyDBDir, which a
+// store without one needs.
+func (e *memEngine) Open(_ context.Context, devicePath, legacyDBDir string) (MountedStore, error) {
 	dev, err := blockdev.Open(devicePath, blockdev.Options{ReadOnly: true, Buffered: true})
 	if err != nil {
 		return nil, err
@@ -73,11 +88,19 @@ func (e *memEngine) Open(_ context.Context, devicePath, _ string) (MountedStore,
 	if err != nil {
 		return nil, err
 	}
+	m := memMounted{e: e, location: fmt.Sprintf("device region [%d, +%d)", l.MetaOffset, l.MetaLength)}
+	if !l.MetaOnDevice() {
+		if legacyDBDir == "" {
+			return nil, fmt.Errorf("store %s keeps its metadata in a host directory and none was given", l.UUIDString())
+		}
+		m.legacyDBDir, m.location = legacyDBDir, "directory "+legacyDBDir
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, ok := e.stores[l.UUIDString()]
 	if !ok {
 		return nil, fmt.Errorf("no store %s", l.UUIDString())
 	}
-	return memMounted{Store: st, e: e}, nil
+	m.Store = st
+	return m, nil
 }

@@ -129,7 +129,9 @@ func (n *node) register(ctx context.Context, devs []*device) {
 			log.Error(err, "device not used")
 			continue
 		}
-		log.Info("store mounted", "store", d.store.UUID(), "action", d.decision.Action)
+		snap := d.store.Snapshot()
+		log.Info("store mounted", "store", d.store.UUID(), "action", d.decision.Action,
+			"metadataOnDevice", snap.MetadataOnDevice, "metadata", snap.MetadataLocation)
 	}
 	n.mu.Lock()
 	n.mu.devices = devs

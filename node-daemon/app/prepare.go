@@ -15,9 +15,14 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
 )
 
-// pendingMarker is created in a store's directory before mkfs and removed once mkfs completed;
-// it holds the device path. A marker left by a crash makes the next attempt redo mkfs with the
-// same UUID instead of treating the half-made store as foreign.
+// pendingMarker is created in a store's directory (StoresDir/<uuid>) before mkfs and removed,
+// with the directory, once mkfs completed; it holds the device path. A marker left by a crash
+// makes the next attempt redo mkfs with the same UUID instead of giving the device a second
+// identity.
+//
+// The daemon makes every store with its metadata on the device: once made, a store needs nothing
+// from the state directory to mount. Stores made before label version 2 keep their metadata in
+// StoresDir/<uuid>/db (legacyDBDir) and still mount from it.
 const pendingMarker = "mkfs-pending"
 
 // device is one selected device and what became of it.
@@ -39,7 +44,8 @@ type preparer struct {
 	refuseMkfs func(context.Context) string
 }
 
-func (p *preparer) dbDir(id string) string { return filepath.Join(p.cfg.StoresDir(), id, "db") }
+// legacyDBDir is where a store made before label version 2 keeps its metadata on this node.
+func (p *preparer) legacyDBDir(id string) string { return filepath.Join(p.cfg.StoresDir(), id, "db") }
 
 // prepareAll inspects and prepares every selected device. It never fails as a whole: a device
 // that cannot be prepared is reported with its reason.
@@ -83,6 +89,8 @@ func (p *preparer) refusal(ctx context.Context, dec devices.Decision) string {
 
 // prepare formats (if needed) and mounts one device.
 func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedStore, error) {
+	// Only a store made before label version 2, found as it is, needs its directory to mount.
+	legacyDBDir := ""
 	switch dec.Action {
 	case devices.Mount:
 		if p.pending(dec.StoreUUID) {
@@ -90,6 +98,8 @@ func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedSt
 			if err := p.mkfs(ctx, dec, dec.StoreUUID, true); err != nil {
 				return nil, err
 			}
+		} else if !dec.MetaOnDevice {
+			legacyDBDir = p.legacyDBDir(dec.StoreUUID)
 		}
 	case devices.Mkfs:
 		id := p.pendingFor(dec.Path)
@@ -105,14 +115,14 @@ func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedSt
 	}
 	// The engine logs for this store (pebble's lines, background failures) with its name.
 	log := logr.FromContextOrDiscard(ctx).WithValues("store", storeName(p.cfg.NodeName, dec.Path), "uuid", dec.StoreUUID)
-	st, err := p.engine.Open(logr.NewContext(ctx, log), dec.Path, p.dbDir(dec.StoreUUID))
+	st, err := p.engine.Open(logr.NewContext(ctx, log), dec.Path, legacyDBDir)
 	if err != nil {
 		return nil, fmt.Errorf("mount store %s on %s: %w", dec.StoreUUID, dec.Path, err)
 	}
 	return st, nil
 }
 
-// mkfs formats dec's device as store id, idempotently.
+// mkfs formats dec's device as store id with its metadata on the device, idempotently.
 func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, force bool) error {
 	dir := filepath.Join(p.cfg.StoresDir(), id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -121,11 +131,7 @@ func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, fo
 	if err := writeSynced(filepath.Join(dir, pendingMarker), []byte(dec.Path)); err != nil {
 		return err
 	}
-	// A previous attempt may have left a partial metadata database: it is ours, start over.
-	if err := os.RemoveAll(p.dbDir(id)); err != nil {
-		return fmt.Errorf("clear %s: %w", p.dbDir(id), err)
-	}
-	req := MkfsRequest{DevicePath: dec.Path, DBDir: p.dbDir(id), UUID: id, Force: force}
+	req := MkfsRequest{DevicePath: dec.Path, UUID: id, Force: force}
 	if p.sel.FileSize > 0 {
 		req.CreateSize = p.sel.FileSize
 	}
@@ -135,7 +141,15 @@ func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, fo
 	if err := os.Remove(filepath.Join(dir, pendingMarker)); err != nil {
 		return fmt.Errorf("mkfs %s: clear marker: %w", dec.Path, err)
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	// The store needs nothing here; what an interrupted attempt of an older daemon left (a partial
+	// metadata directory) goes too.
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("mkfs %s: clear %s: %w", dec.Path, dir, err)
+	}
+	return syncDir(p.cfg.StoresDir())
 }
 
 func (p *preparer) pending(id string) bool {

@@ -49,11 +49,14 @@ func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.StoresDir(), early, "db", "junk")); !os.IsNotExist(err) {
 		t.Fatalf("the interrupted attempt's partial metadata was kept (%v)", err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.StoresDir(), early, pendingMarker)); !os.IsNotExist(err) {
-		t.Fatalf("pending marker left after a completed mkfs (%v)", err)
+	if _, err := os.Stat(filepath.Join(cfg.StoresDir(), early)); !os.IsNotExist(err) {
+		t.Fatalf("store directory (pending marker) left after a completed mkfs (%v)", err)
 	}
 
 	// Crash after the label: the marker is back, the device carries our label.
+	if err := os.MkdirAll(filepath.Join(cfg.StoresDir(), early), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(cfg.StoresDir(), early, pendingMarker), []byte(dev), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +74,41 @@ func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 		t.Fatalf("clean restart = %+v, %v, mkfs %d", devs[0], err, eng.mkfs)
 	}
 
-	// Another node's state dir does not know the store: the device is foreign there.
+	// The metadata is on the device: another node, whose state directory is empty, mounts it.
+	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: eng}
+	devs, err = other.prepareAll(ctx)
+	if err != nil || devs[0].store == nil || devs[0].decision.Action != devices.Mount || devs[0].store.UUID() != early || eng.mkfs != 2 {
+		t.Fatalf("another node = %+v, %v, mkfs %d", devs[0], err, eng.mkfs)
+	}
+}
+
+// TestLegacyStoreMountsFromItsStateDirectory: a store made before label version 2 keeps its
+// metadata in the state directory; it mounts from there, and not on a node without it.
+func TestLegacyStoreMountsFromItsStateDirectory(t *testing.T) {
+	ctx := context.Background()
+	dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
+	cfg := prepareConfig(t)
+	eng := newMemEngine()
+	const id = "5f1d0c2e-7a64-4b8e-9c21-3d6b0e9a4f70"
+	p := &preparer{cfg: cfg, sel: pathsSelection(dev), engine: eng}
+	if err := eng.Mkfs(ctx, MkfsRequest{DevicePath: dev, DBDir: p.legacyDBDir(id), UUID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(p.legacyDBDir(id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	devs, err := p.prepareAll(ctx)
+	if err != nil || devs[0].store == nil || devs[0].decision.MetaOnDevice || eng.mkfs != 1 {
+		t.Fatalf("prepareAll = %+v, %v, mkfs %d", devs[0], err, eng.mkfs)
+	}
+	if snap := devs[0].store.Snapshot(); snap.MetadataOnDevice || snap.MetadataLocation != "directory "+p.legacyDBDir(id) {
+		t.Fatalf("metadata on device %v at %q, want the state directory", snap.MetadataOnDevice, snap.MetadataLocation)
+	}
+
 	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: eng}
 	devs, err = other.prepareAll(ctx)
 	if err != nil || devs[0].store != nil || !strings.Contains(devs[0].reason, "another cluster's store") {
-		t.Fatalf("foreign node = %+v, %v", devs[0], err)
+		t.Fatalf("node without the metadata directory = %+v, %v", devs[0], err)
 	}
 }
 

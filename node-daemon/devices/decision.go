@@ -22,6 +22,9 @@ type Decision struct {
 	Reason string
 	// StoreUUID is the existing store's UUID for Mount.
 	StoreUUID string
+	// MetaOnDevice is set for Mount when the store keeps its metadata on the device (label version
+	// 2): it mounts from the device alone, whatever this node's state directory holds.
+	MetaOnDevice bool
 	// Force asks mkfs to overwrite an existing signature (only with AllowWipe).
 	Force bool
 	// Size is the device size in bytes, Rotational its media type (when it could be read).

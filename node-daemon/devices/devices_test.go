@@ -134,14 +134,19 @@ func TestInspectFiles(t *testing.T) {
 
 	ext4 := make([]byte, 2)
 	binary.LittleEndian.PutUint16(ext4, 0xEF53)
-	labeled := func(uuid [16]byte) string {
+	// labeled writes a store label; metaLength > 0 names a metadata region on the device (version 2).
+	labeled := func(uuid [16]byte, metaLength int64) string {
 		path := sparse(t, size, 0, nil)
 		dev, err := blockdev.Open(path, blockdev.Options{Buffered: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer dev.Close()
-		if err := blockdev.WriteLabel(dev, blockdev.Label{UUID: uuid, DeviceSize: size, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0)}); err != nil {
+		l := blockdev.Label{UUID: uuid, DeviceSize: size, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0)}
+		if metaLength > 0 {
+			l.MetaOffset, l.MetaLength = 1<<20, metaLength
+		}
+		if err := blockdev.WriteLabel(dev, l); err != nil {
 			t.Fatal(err)
 		}
 		return path
@@ -164,8 +169,12 @@ func TestInspectFiles(t *testing.T) {
 		{"too small", sparse(t, 1<<20, 0, nil), Selection{MinSize: 64 << 20}, Skip, false, "", "too small"},
 		{"filesystem", sparse(t, size, 1024+56, ext4), Selection{}, Skip, false, "", "carries ext2"},
 		{"filesystem, wipe allowed", sparse(t, size, 1024+56, ext4), Selection{AllowWipe: true}, Mkfs, true, "", "wiping it"},
-		{"our store", labeled(ours), Selection{}, Mount, false, blockdev.FormatUUID(ours), ""},
-		{"foreign store", labeled(foreign), Selection{}, Skip, false, "", "another cluster's store"},
+		{"our store", labeled(ours, 0), Selection{}, Mount, false, blockdev.FormatUUID(ours), ""},
+		{"foreign store", labeled(foreign, 0), Selection{}, Skip, false, "", "another cluster's store"},
+		{"foreign store, wipe allowed", labeled(foreign, 0), Selection{AllowWipe: true}, Mkfs, true, "", "another cluster's store"},
+		// Metadata on the device: mounted without a metadata directory here, never wiped.
+		{"store with its metadata on the device", labeled(foreign, 4<<20), Selection{}, Mount, false, blockdev.FormatUUID(foreign), ""},
+		{"store with its metadata on the device, wipe allowed", labeled(foreign, 4<<20), Selection{AllowWipe: true}, Mount, false, blockdev.FormatUUID(foreign), ""},
 		{"missing file device", filepath.Join(t.TempDir(), FileDeviceName), Selection{FileSize: size}, Mkfs, false, "", ""},
 		{"missing device", "/dev/does-not-exist", Selection{}, Skip, false, "", "cannot resolve"},
 		{"character device", "/dev/null", Selection{}, Skip, false, "", "neither a block device nor a regular file"},
@@ -175,6 +184,9 @@ func TestInspectFiles(t *testing.T) {
 			d := in.Inspect(tt.path, tt.sel)
 			if d.Action != tt.want || d.Force != tt.wantForce || d.StoreUUID != tt.wantUUID || !strings.Contains(d.Reason, tt.wantReason) {
 				t.Fatalf("Inspect = %+v, want action %s force %v uuid %q reason containing %q", d, tt.want, tt.wantForce, tt.wantUUID, tt.wantReason)
+			}
+			if d.MetaOnDevice != (d.Action == Mount && strings.Contains(tt.name, "on the device")) {
+				t.Fatalf("Inspect = %+v: MetaOnDevice wrong", d)
 			}
 			if d.Action == Skip && d.Reason == "" {
 				t.Fatal("skip without a reason")

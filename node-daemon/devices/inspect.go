@@ -20,7 +20,9 @@ type Inspector struct {
 	SysRoot string
 	// MountInfo is the mount table, normally "/proc/self/mountinfo".
 	MountInfo string
-	// StoresDir holds one directory per store whose metadata lives on this node, named by UUID.
+	// StoresDir holds one directory per store whose metadata lives in this node's state directory
+	// (stores made before label version 2), named by UUID. Stores whose metadata is on their
+	// device need nothing from it.
 	StoresDir string
 }
 
@@ -72,23 +74,30 @@ func (in Inspector) Inspect(path string, sel Selection) Decision {
 	if err != nil {
 		return skip("cannot read its signature: %v", err)
 	}
+	if sig.Kind == "cobalt" && sig.UUID != "" {
+		// A label this binary cannot read (a newer version) is treated as a store in a directory.
+		label, err := blockdev.ReadLabel(dev)
+		d.MetaOnDevice = err == nil && label.MetaOnDevice()
+	}
 	return in.decide(d, sig, sel.AllowWipe)
 }
 
-// decide turns a device's signature into an action.
+// decide turns a device's signature into an action. d.MetaOnDevice says whether a Cobalt label
+// names a metadata region on the device.
 func (in Inspector) decide(d Decision, sig blockdev.Signature, allowWipe bool) Decision {
 	switch {
 	case sig.IsZero():
 		d.Action = Mkfs
 		return d
-	case sig.Kind == "cobalt" && sig.UUID != "" && in.knownStore(sig.UUID):
+	case sig.Kind == "cobalt" && sig.UUID != "" && (d.MetaOnDevice || in.knownStore(sig.UUID)):
 		d.Action, d.StoreUUID = Mount, sig.UUID
 		return d
 	}
+	d.MetaOnDevice = false
 	var what string
 	switch {
 	case sig.Kind == "cobalt" && sig.UUID != "":
-		what = fmt.Sprintf("belongs to another cluster's store (%s): its metadata is not on this node", sig)
+		what = fmt.Sprintf("belongs to another cluster's store (%s): its metadata is in a state directory, not on this node", sig)
 	case sig.Kind == "cobalt":
 		what = "carries a damaged Cobalt label"
 	default:

@@ -50,9 +50,11 @@ func (e *Engine) Mkfs(ctx context.Context, req app.MkfsRequest) error {
 	return errors.Join(wrap(err), dev.Close())
 }
 
-// Open implements app.Engine. The metadata database logs to the logger in ctx (with the values
-// the caller gave it, such as the store's name) for as long as the store is open.
-func (e *Engine) Open(ctx context.Context, devicePath, dbDir string) (app.MountedStore, error) {
+// Open implements app.Engine: the store mounts from the metadata region its label names, or, for a
+// store made before label version 2, from legacyDBDir. The metadata database logs to the logger
+// in ctx (with the values the caller gave it, such as the store's name) for as long as the store
+// is open.
+func (e *Engine) Open(ctx context.Context, devicePath, legacyDBDir string) (app.MountedStore, error) {
 	dev, err := blockdev.Open(devicePath, e.devOptions(0))
 	if err != nil {
 		return nil, fmt.Errorf("engine: open: %w", err)
@@ -64,7 +66,7 @@ func (e *Engine) Open(ctx context.Context, devicePath, dbDir string) (app.Mounte
 		PreferDeferredSize: int(e.settings.DeferredWriteThreshold),
 		Logger:             slog.New(logr.ToSlogHandler(logr.FromContextOrDiscard(ctx))),
 	}
-	st, err := store.Open(ctx, dev, dbDir, opts)
+	st, err := store.Open(ctx, dev, legacyDBDir, opts)
 	if err != nil {
 		return nil, errors.Join(wrap(err), dev.Close())
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -20,14 +21,26 @@ import (
 )
 
 type testDevice struct {
-	path, db, uuid string
+	path, db, uuid string // db is "" for a store with its metadata on the device
 }
 
-// newDevice formats a sparse file of size bytes as a store.
+// newDevice formats a sparse file of size bytes as a store with its metadata on the device, as
+// the daemon makes them.
 func newDevice(t *testing.T, e *Engine, size int64) testDevice {
 	t.Helper()
-	dir := t.TempDir()
-	d := testDevice{path: filepath.Join(dir, "dev.img"), db: filepath.Join(dir, "db"), uuid: uuid.NewString()}
+	return mkfsDevice(t, e, size, "")
+}
+
+// newLegacyDevice formats a sparse file as a store with its metadata in a host directory, as the
+// daemon made them before label version 2.
+func newLegacyDevice(t *testing.T, e *Engine, size int64) testDevice {
+	t.Helper()
+	return mkfsDevice(t, e, size, filepath.Join(t.TempDir(), "db"))
+}
+
+func mkfsDevice(t *testing.T, e *Engine, size int64, db string) testDevice {
+	t.Helper()
+	d := testDevice{path: filepath.Join(t.TempDir(), "dev.img"), db: db, uuid: uuid.NewString()}
 	if err := e.Mkfs(context.Background(), app.MkfsRequest{DevicePath: d.path, DBDir: d.db, UUID: d.uuid, CreateSize: size}); err != nil {
 		t.Fatalf("Mkfs: %v", err)
 	}
@@ -66,25 +79,53 @@ func fsck(t *testing.T, d testDevice) {
 }
 
 // TestSnapshotAndUUID checks what the conformance suite does not: the UUID is the one mkfs was
-// given, and the metrics snapshot reflects commits, capacity and the cache settings.
+// given, and the metrics snapshot reflects commits, capacity, the cache settings and where the
+// metadata lives, for a store with its metadata on the device and one made with a directory.
 func TestSnapshotAndUUID(t *testing.T) {
 	e := New(Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MinAllocSize: 4096}})
-	d := newDevice(t, e, 64<<20)
-	m := open(t, e, d)
-	ctx := context.Background()
-	if m.UUID() != d.uuid {
-		t.Fatalf("UUID = %s, want %s", m.UUID(), d.uuid)
+	for _, tt := range []struct {
+		name     string
+		d        testDevice
+		onDevice bool
+		location string
+	}{
+		{"metadata on the device", newDevice(t, e, 64<<20), true, "device region ["},
+		{"metadata in a directory", newLegacyDevice(t, e, 64<<20), false, "directory /"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := open(t, e, tt.d)
+			ctx := context.Background()
+			if m.UUID() != tt.d.uuid {
+				t.Fatalf("UUID = %s, want %s", m.UUID(), tt.d.uuid)
+			}
+			if err := m.Commit(ctx, []objstore.Op{objstore.CreateCollection("c"), objstore.Write("c", "o", 0, []byte("hello"))}); err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			snap := m.Snapshot()
+			if snap.Commits < 1 || snap.TotalBytes <= 0 || snap.UsedBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 || snap.Health != metrics.HealthOK {
+				t.Fatalf("Snapshot = %+v", snap)
+			}
+			if snap.MetadataOnDevice != tt.onDevice || !strings.HasPrefix(snap.MetadataLocation, tt.location) {
+				t.Fatalf("Snapshot metadata on device %v at %q, want %v at %q...", snap.MetadataOnDevice, snap.MetadataLocation, tt.onDevice, tt.location)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			fsck(t, tt.d)
+		})
 	}
-	if err := m.Commit(ctx, []objstore.Op{objstore.CreateCollection("c"), objstore.Write("c", "o", 0, []byte("hello"))}); err != nil {
-		t.Fatalf("Commit: %v", err)
+}
+
+// TestLegacyStoreNeedsItsDirectory: a store made with a metadata directory does not mount
+// without it, and the error says why.
+func TestLegacyStoreNeedsItsDirectory(t *testing.T) {
+	e := New(Settings{})
+	d := newLegacyDevice(t, e, 64<<20)
+	_, err := e.Open(context.Background(), d.path, "")
+	if !errors.Is(err, objstore.ErrInvalid) || !strings.Contains(err.Error(), "keeps its metadata in a host directory") {
+		t.Fatalf("Open without the directory = %v", err)
 	}
-	if snap := m.Snapshot(); snap.Commits < 1 || snap.TotalBytes <= 0 || snap.UsedBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 || snap.Health != metrics.HealthOK {
-		t.Fatalf("Snapshot = %+v", snap)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	fsck(t, d)
+	open(t, e, d).Close()
 }
 
 // TestVolumesOverTheEngine runs random volume I/O against a byte-slice model on the real engine,
@@ -153,7 +194,8 @@ func TestVolumesOverTheEngine(t *testing.T) {
 
 func TestFullStoreIsNoSpace(t *testing.T) {
 	e := New(Settings{EngineConfig: app.EngineConfig{CacheType: "lru"}})
-	d := newDevice(t, e, 64<<20)
+	// 80 MiB, of which the metadata region takes a quarter: about 60 MiB of data space.
+	d := newDevice(t, e, 80<<20)
 	m := open(t, e, d)
 	defer m.Close()
 	ctx := context.Background()
@@ -161,7 +203,7 @@ func TestFullStoreIsNoSpace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Thin provisioning lets two 48 MiB volumes share 64 MiB; writing both fills the store.
+	// Thin provisioning lets two 48 MiB volumes share 60 MiB; writing both fills the store.
 	chunk := bytes.Repeat([]byte{1}, 4<<20)
 	var werr error
 	for _, id := range []string{"v", "w"} {
@@ -192,7 +234,7 @@ func TestMkfsRefusesForeignSignatureUnlessForced(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	req := app.MkfsRequest{DevicePath: path, DBDir: filepath.Join(dir, "db"), UUID: uuid.NewString()}
+	req := app.MkfsRequest{DevicePath: path, UUID: uuid.NewString()}
 	if err := e.Mkfs(context.Background(), req); !errors.Is(err, store.ErrForeignSignature) {
 		t.Fatalf("Mkfs over XFS = %v, want ErrForeignSignature", err)
 	}

@@ -143,6 +143,8 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 	return metrics.StoreSnapshot{
 		UUID:               m.st.UUID(),
 		TotalBytes:         int64(fs.Total),
+		MetadataOnDevice:   m.st.MetadataOnDevice(),
+		MetadataLocation:   m.st.MetadataLocation(),
 		UsedBytes:          int64(fs.Used),
 		Commits:            mt.Commits,
 		CommitErrors:       mt.CommitErrors,

@@ -169,7 +169,7 @@ func TestKill9DuringWritesLosesNoAcknowledgedWrite(t *testing.T) {
 	if took, err := p.terminate(t, 30*time.Second); err != nil {
 		t.Fatalf("final SIGTERM: %v after %s", err, took)
 	}
-	fsckDevice(t, dev, cfg.StateDir, st.Status.UUID)
+	fsckDevice(t, dev)
 	t.Logf("kill -9: %d kills, %d acknowledged writes verified, %d writes in flight at the kills, fsck clean",
 		kills, totalAcked, totalInflight)
 }

@@ -236,16 +236,17 @@ func isReady(conds []metav1.Condition) bool {
 	return meta.IsStatusConditionTrue(conds, storagev1alpha1.ConditionReady)
 }
 
-// fsckDevice opens the (unmounted) store on device with its metadata in stateDir and runs a deep
-// fsck; it fails the test on any inconsistency and returns the deferred writes replayed at mount.
-func fsckDevice(t *testing.T, device, stateDir, id string) int64 {
+// fsckDevice opens the (unmounted) store on device from the device alone (the daemon keeps every
+// store's metadata on its device) and runs a deep fsck; it fails the test on any inconsistency
+// and returns the deferred writes replayed at mount.
+func fsckDevice(t *testing.T, device string) int64 {
 	t.Helper()
 	dev, err := blockdev.Open(device, blockdev.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	st, err := store.Open(context.Background(), dev, stateDir+"/stores/"+id+"/db", store.Options{})
+	st, err := store.Open(context.Background(), dev, "", store.Options{})
 	if err != nil {
 		t.Fatalf("mount for fsck: %v", err)
 	}

@@ -76,7 +76,7 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	if _, err := probe(); err == nil {
 		t.Fatal("health probe succeeds after the daemon exited")
 	}
-	if replayed := fsckDevice(t, dev, cfg.StateDir, st.Status.UUID); replayed != 0 {
+	if replayed := fsckDevice(t, dev); replayed != 0 {
 		t.Fatalf("%d deferred writes replayed: the shutdown was not clean", replayed)
 	}
 	startProc(t, cfg)

@@ -26,6 +26,12 @@ type StoreSnapshot struct {
 
 	TotalBytes, UsedBytes int64
 
+	// MetadataOnDevice is set when the metadata database is in a region of the device (the store
+	// mounts from the device alone); MetadataLocation says where it is, for people: "device
+	// region [offset, +length)" or "directory PATH".
+	MetadataOnDevice bool
+	MetadataLocation string
+
 	Commits, CommitErrors, Ops, BytesWritten int64
 	Reads, ReadErrors, BytesRead             int64
 	Corruptions                              int64

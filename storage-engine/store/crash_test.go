@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,11 +43,50 @@ const (
 	outcomeUncertain                   // still running when the crash image was taken
 )
 
+// crashWorker is one worker's collection and what it committed since the collection's state was
+// last verified. The workers of a test share mu, which guards txns and outs while they run: a
+// test that takes crash images while the workers commit (crash_device_test.go) holds it to take
+// an image and the workers' snapshots as one instant.
 type crashWorker struct {
 	coll string
 	base *model // the collection's state at the start of the round
+	mu   *sync.Mutex
 	txns []*Transaction
 	outs []txnOutcome
+}
+
+// newCrashWorkers makes n workers with a collection each, created by the transaction returned.
+func newCrashWorkers(n int) ([]*crashWorker, *Transaction) {
+	mu := new(sync.Mutex)
+	ws := make([]*crashWorker, n)
+	setup := NewTransaction()
+	for i := range ws {
+		ws[i] = &crashWorker{coll: fmt.Sprintf("w%d", i), base: newModel(), mu: mu}
+		ws[i].base.colls[ws[i].coll] = map[string]*mobj{}
+		setup.CreateCollection(ws[i].coll)
+	}
+	return ws, setup
+}
+
+// begin records txn, about to be committed, as uncertain.
+func (w *crashWorker) begin(txn *Transaction) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.txns = append(w.txns, txn)
+	w.outs = append(w.outs, outcomeUncertain)
+}
+
+// settle records the outcome of the last transaction begun.
+func (w *crashWorker) settle(o txnOutcome) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.outs[len(w.outs)-1] = o
+}
+
+// snapshotLocked returns a copy of w as it is now, guarded by mu, for verifying a crash image
+// taken at this instant. REQUIRES: w.mu.
+func (w *crashWorker) snapshotLocked(mu *sync.Mutex) *crashWorker {
+	return &crashWorker{coll: w.coll, base: w.base, mu: mu, txns: slices.Clip(w.txns), outs: slices.Clone(w.outs)}
 }
 
 // candidates returns the states the worker's collection may be in after the crash: the applied
@@ -103,13 +143,7 @@ func runCrashRecovery(t *testing.T, cuts int, base Options) {
 	if _, err := Mkfs(ctx, mem, "db", MkfsOptions{FS: fs}); err != nil {
 		t.Fatal(err)
 	}
-	ws := make([]*crashWorker, workers)
-	setup := NewTransaction()
-	for i := range ws {
-		ws[i] = &crashWorker{coll: fmt.Sprintf("w%d", i), base: newModel()}
-		ws[i].base.colls[ws[i].coll] = map[string]*mobj{}
-		setup.CreateCollection(ws[i].coll)
-	}
+	ws, setup := newCrashWorkers(workers)
 	{
 		s, err := Open(ctx, mem, "db", opts)
 		if err != nil {
@@ -121,38 +155,9 @@ func runCrashRecovery(t *testing.T, cuts int, base Options) {
 		}
 	}
 	var applied, uncertain, duringMount int
-	// verify checks a mounted crash image: a deep fsck, then every worker's collection against
-	// the states its transactions since the last verification allow.
 	verify := func(cut int, s *Store) {
-		r, err := s.Fsck(ctx, true)
-		if err != nil || !r.OK() {
-			t.Fatalf("cut %d: fsck after crash: %v %+v", cut, err, r)
-		}
-		for _, w := range ws {
-			got := collectionDigest(t, s, w.coll)
-			cands := w.candidates()
-			matched := -1
-			for i, c := range cands {
-				if modelDigest(c, w.coll) == got {
-					matched = i
-					break
-				}
-			}
-			if matched < 0 {
-				verifyModel(t, s, cands[len(cands)-1]) // reports the first difference
-				t.Fatalf("cut %d: collection %s matches none of the %d allowed states", cut, w.coll, len(cands))
-			}
-			w.base = cands[matched]
-			for _, o := range w.outs {
-				switch o {
-				case outcomeApplied:
-					applied++
-				case outcomeUncertain:
-					uncertain++
-				}
-			}
-			w.txns, w.outs = nil, nil
-		}
+		a, u := verifyWorkers(t, fmt.Sprintf("cut %d", cut), s, ws)
+		applied, uncertain = applied+a, uncertain+u
 	}
 	for cut := range cuts {
 		dev, err := faultdev.New(mem, faultdev.Options{})
@@ -205,6 +210,51 @@ func runCrashRecovery(t *testing.T, cuts int, base Options) {
 	t.Logf("%d power cuts (%d during mount), %d acknowledged transactions verified, %d in flight at a cut", cuts, duringMount, applied, uncertain)
 }
 
+// verifyWorkers checks a store mounted from a crash image (what names it in messages): a deep
+// fsck, then every worker's collection against the states its transactions since the last
+// verification allow. It moves each worker's base to the state found, forgets its transactions,
+// and returns how many of them were acknowledged and how many were in flight.
+func verifyWorkers(t *testing.T, what string, s *Store, ws []*crashWorker) (applied, uncertain int) {
+	t.Helper()
+	r, err := s.Fsck(ctx, true)
+	if err != nil || !r.OK() {
+		t.Fatalf("%s: fsck after crash: %v %+v", what, err, r)
+	}
+	for _, w := range ws {
+		got := collectionDigest(t, s, w.coll)
+		w.mu.Lock()
+		cands := w.candidates()
+		matched := -1
+		for i, c := range cands {
+			if modelDigest(c, w.coll) == got {
+				matched = i
+				break
+			}
+		}
+		if matched < 0 {
+			w.mu.Unlock()
+			var diffs []string
+			for i, c := range cands {
+				diffs = append(diffs, fmt.Sprintf("state %d: %s", i, collectionDiff(t, s, w.coll, c)))
+			}
+			t.Fatalf("%s: collection %s matches none of the %d allowed states (%d transactions, outcomes %v):\n%s",
+				what, w.coll, len(cands), len(w.txns), w.outs, strings.Join(diffs, "\n"))
+		}
+		w.base = cands[matched]
+		for _, o := range w.outs {
+			switch o {
+			case outcomeApplied:
+				applied++
+			case outcomeUncertain:
+				uncertain++
+			}
+		}
+		w.txns, w.outs = nil, nil
+		w.mu.Unlock()
+	}
+	return applied, uncertain
+}
+
 // runUntilCut runs the workers until the power is cut: by the device rule (byOp) or by the test
 // after a random number of commits. The caller takes the metadata crash image, then calls the
 // returned function, which waits for the workers still committing (their outcome stays uncertain).
@@ -236,8 +286,7 @@ func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker
 				}
 				txn := randomTxnIn(wr, 200000, []string{w.coll}, false)
 				next, ok := applyModel(m, txn)
-				w.txns = append(w.txns, txn)
-				w.outs = append(w.outs, outcomeUncertain)
+				w.begin(txn)
 				err := s.Commit(ctx, txn)
 				if imaged.Load() {
 					return // outcome stays uncertain
@@ -249,7 +298,7 @@ func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker
 						firstErr = fmt.Errorf("worker %s: commit succeeded, model expected failure", w.coll)
 						mu.Unlock()
 					}
-					w.outs[len(w.outs)-1] = outcomeApplied
+					w.settle(outcomeApplied)
 					m = next
 					if checkReads {
 						if err := checkCollectionReads(s, dev, m, w.coll); err != nil {
@@ -267,7 +316,7 @@ func runUntilCut(t *testing.T, s *Store, dev *faultdev.Device, ws []*crashWorker
 						firstErr = fmt.Errorf("worker %s: commit failed with the device on: %w", w.coll, err)
 						mu.Unlock()
 					}
-					w.outs[len(w.outs)-1] = outcomeFailed
+					w.settle(outcomeFailed)
 				}
 				if commits.Add(1) == cutAt {
 					once.Do(func() { close(cutNow) })
@@ -360,4 +409,41 @@ func digestObject(h interface{ Write([]byte) (int, error) }, name string, o *mob
 		fmt.Fprintf(h, "m%q=%x|", k, o.omap[k])
 	}
 	fmt.Fprintf(h, "h%v%x", o.header == nil, o.header)
+}
+
+// collectionDiff describes the first difference between collection c of the store and of m.
+func collectionDiff(t *testing.T, s *Store, c string, m *model) string {
+	names, _, err := s.ListObjects(ctx, c, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := m.colls[c]
+	if want := slices.Sorted(maps.Keys(objs)); !slices.Equal(names, want) {
+		return fmt.Sprintf("objects %q, model %q", names, want)
+	}
+	for _, n := range names {
+		h1, h2 := fnv.New64a(), fnv.New64a()
+		data, err := s.Read(ctx, c, n, 0, 0)
+		if err != nil {
+			return fmt.Sprintf("read %s: %v", n, err)
+		}
+		attrs, _ := s.GetAttrs(ctx, c, n)
+		om := map[string][]byte{}
+		_ = s.OmapIterate(ctx, c, n, "", func(k string, v []byte) bool { om[k] = bytes.Clone(v); return true })
+		hdr, _ := s.OmapGetHeader(ctx, c, n)
+		got := &mobj{data: data, xattrs: attrs, omap: om, header: hdr}
+		digestObject(h1, n, got)
+		digestObject(h2, n, objs[n])
+		if h1.Sum64() == h2.Sum64() {
+			continue
+		}
+		o := objs[n]
+		i := 0
+		for i < min(len(data), len(o.data)) && data[i] == o.data[i] {
+			i++
+		}
+		return fmt.Sprintf("object %s: %d bytes, model %d, first data difference at %d; xattrs %q, model %q; omap %q, model %q; header %q, model %q",
+			n, len(data), len(o.data), i, attrs, o.xattrs, om, o.omap, hdr, o.header)
+	}
+	return "no difference"
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/metafs"
 	"github.com/cobaltstore/cobalt/storage-engine/onode"
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -33,8 +34,30 @@ type FsckReport struct {
 	OrphanExtentNids []uint64
 	// CorruptBlocks counts checksum blocks that failed verification (deep only).
 	CorruptBlocks int
+	// MetaRegion summarizes the metadata region's file system when the metadata database is on
+	// the device (nil when it is in a host directory); its problems are in Errors.
+	MetaRegion *MetaRegionSummary
 	// Errors lists every inconsistency found, each naming what is wrong and where.
 	Errors []string
+}
+
+// MetaRegionSummary describes the metadata region (storage-engine/metafs) as Fsck found it.
+type MetaRegionSummary struct {
+	// Offset and Length locate the region on the device.
+	Offset, Length int64
+	// Files counts the file names in the region, Extents the files' extents.
+	Files, Extents int
+	// UsedBytes is the region's space in use (superblock slots, journal, files' extents, space
+	// freed by journal records not yet durable), FreeBytes what is left.
+	UsedBytes, FreeBytes int64
+	// Generation is the superblock generation naming the journal (one more at each journal
+	// compaction), JournalEpoch the journal's epoch.
+	Generation, JournalEpoch uint64
+	// JournalEntries and JournalBytes are how much of the journal holds entries.
+	JournalEntries int
+	JournalBytes   int64
+	// Notes are the check's findings that need no repair (e.g. a torn superblock update).
+	Notes []string
 }
 
 // OK reports whether the store is fully consistent: no errors, no leaks, no orphans.
@@ -51,7 +74,9 @@ func (r *FsckReport) errorf(format string, args ...any) {
 // freeLister is implemented by allocators that can list their free extents.
 type freeLister interface{ Extents() []alloc.Extent }
 
-// Fsck checks the store. Shallow: the superblock and label agree and name this format; every
+// Fsck checks the store. Shallow: the superblock and label agree and name this format; the
+// label's metadata region is the one mounted and ends before the data space, and the region's
+// file system passes its check (metafs FS.Check: journal, names, extents, allocator); every
 // onode and its extent shards decode and fit the geometry; no extent shard lacks its onode; collections, nids, statistics and omap entries are consistent; reference counts match
 // the extents that onodes share; deferred records match the in-memory overlay and lie in referenced
 // space; the allocator's free space is exactly the complement of the referenced space (overlaps are
@@ -89,8 +114,14 @@ func (s *Store) fsckLocked(ctx context.Context, deep bool) (*FsckReport, error) 
 	}
 	if l, err := blockdev.ReadLabel(s.dev); err != nil {
 		r.errorf("label: %v", err)
-	} else if l.UUIDString() != s.uuid {
-		r.errorf("label UUID %s, superblock %s", l.UUIDString(), s.uuid)
+	} else {
+		if l.UUIDString() != s.uuid {
+			r.errorf("label UUID %s, superblock %s", l.UUIDString(), s.uuid)
+		}
+		s.checkLabelRegion(r, l)
+	}
+	if s.meta.fs != nil {
+		s.checkMetaRegion(r)
 	}
 	colls, err := s.loadCollections()
 	if err != nil {
@@ -173,6 +204,41 @@ func (s *Store) fsckLocked(ctx context.Context, deep bool) (*FsckReport, error) 
 	s.checkDeferred(r, segs)
 	s.checkAllocator(r, scan.refs.ranges())
 	return r, nil
+}
+
+// checkLabelRegion checks the metadata region the label names: it ends at or before the data
+// space, and it is the region mounted (or there is none, for metadata in a host directory).
+func (s *Store) checkLabelRegion(r *FsckReport, l blockdev.Label) {
+	region := metafs.Extent{Offset: l.MetaOffset, Length: l.MetaLength}
+	switch {
+	case !l.MetaOnDevice() && s.meta.fs != nil:
+		r.errorf("label names no metadata region, but the metadata is mounted from %s", s.meta)
+	case !l.MetaOnDevice():
+		return
+	case s.meta.fs == nil:
+		r.errorf("label names the metadata region [%d, +%d), but the metadata is mounted from %s", l.MetaOffset, l.MetaLength, s.meta)
+	case region != s.meta.region:
+		r.errorf("label names the metadata region [%d, +%d), but %s is mounted", l.MetaOffset, l.MetaLength, s.meta)
+	}
+	if end := uint64(region.End()); end > s.dataStart {
+		r.errorf("label's metadata region [%d, +%d) ends at %d, past the data space's start %d", l.MetaOffset, l.MetaLength, end, s.dataStart)
+	}
+}
+
+// checkMetaRegion runs the metadata region's own check on the mounted file system: its
+// problems are fsck errors, its space and journal go into r.MetaRegion.
+func (s *Store) checkMetaRegion(r *FsckReport) {
+	mr, err := s.meta.fs.Check()
+	r.MetaRegion = &MetaRegionSummary{Offset: s.meta.region.Offset, Length: s.meta.region.Length,
+		Files: mr.Files, Extents: mr.Extents, UsedBytes: mr.UsedBytes, FreeBytes: mr.FreeBytes,
+		Generation: mr.Generation, JournalEpoch: mr.Epoch, JournalEntries: mr.JournalEntries, JournalBytes: mr.JournalBytes,
+		Notes: mr.Notes}
+	for _, p := range mr.Problems {
+		r.errorf("metadata region: %s", p)
+	}
+	if err != nil && len(mr.Problems) == 0 {
+		r.errorf("metadata region: %v", err)
+	}
 }
 
 func (s *Store) readStats() (*kv.Stats, error) {

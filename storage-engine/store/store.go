@@ -317,6 +317,10 @@ func (s *Store) enter() (func(), error) {
 // "directory PATH".
 func (s *Store) MetadataLocation() string { return s.meta.String() }
 
+// MetadataOnDevice reports whether the metadata database is in a region of the store's device
+// (label version 2), so that the store mounts from the device alone.
+func (s *Store) MetadataOnDevice() bool { return s.meta.fs != nil }
+
 // UUID returns the store's UUID.
 func (s *Store) UUID() string { return s.uuid }
 
