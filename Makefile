@@ -195,13 +195,16 @@ CRASH_SEED ?= 1
 BENCH_DURATION ?= 10s
 BENCH_OBJECTS ?= 64
 BENCH_DEVICE ?=
+# Metadata layouts of `make bench`, one table each after one run of fio: device (as the node
+# daemon makes stores) and dir (a host directory, as stores made before label version 2).
+BENCH_METADATA ?= device,dir
 
 .PHONY: bench
-bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench.
+bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench with metadata on the device and in a directory.
 	@hack/install-tools.sh fio
 	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
 	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
-	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) \
+	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) -metadata $(BENCH_METADATA) \
 		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G)
 
 .PHONY: io-bench

@@ -108,6 +108,31 @@ const (
 	EngineHealthFailed EngineHealth = "Failed"
 )
 
+// MetadataPlacement is where a Store keeps its metadata database.
+// +kubebuilder:validation:Enum=Device;StateDirectory
+type MetadataPlacement string
+
+const (
+	// MetadataOnDevice: in a region of the Store's own device, which its label names. The Store
+	// mounts from the device alone, on whichever node the device is.
+	MetadataOnDevice MetadataPlacement = "Device"
+	// MetadataInStateDirectory: in the node daemon's state directory on the node, as for Stores made
+	// before metadata moved onto devices. The Store mounts only where that directory is.
+	MetadataInStateDirectory MetadataPlacement = "StateDirectory"
+)
+
+// StoreMetadata says where a Store keeps its metadata database.
+type StoreMetadata struct {
+	// placement is Device or StateDirectory.
+	// +required
+	Placement MetadataPlacement `json:"placement"`
+	// location is the region of the device ("device region [offset, +length)", in bytes) or the
+	// directory on the node ("directory PATH").
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Location string `json:"location,omitempty"`
+}
+
 // CacheSummary summarizes a Store's cache as last reported by its node daemon.
 type CacheSummary struct {
 	// type is the cache policy in use.
@@ -128,8 +153,8 @@ type CacheSummary struct {
 }
 
 // StoreStatus is written by two parties: the node daemon reports uuid, capacity, used, cache,
-// engineHealth, engineMessage, lastHeartbeat and notUsedReason; the operator computes conditions
-// from them.
+// metadata, engineHealth, engineMessage, lastHeartbeat and notUsedReason; the operator computes
+// conditions from them.
 type StoreStatus struct {
 	// conditions: Ready (the node daemon heartbeats in time and serves the device), Degraded (the
 	// Store is nearly full, or its engine reports trouble) and Schedulable (Ready, admin state "in"
@@ -159,6 +184,11 @@ type StoreStatus struct {
 	// cache summarizes the Store's cache.
 	// +optional
 	Cache *CacheSummary `json:"cache,omitempty"`
+
+	// metadata says where the Store keeps its metadata database. Empty for a device that is not
+	// used.
+	// +optional
+	Metadata *StoreMetadata `json:"metadata,omitempty"`
 
 	// engineHealth is the storage engine's verdict: OK, Degraded (recent metadata background
 	// errors, a slow disk, stalled writes) or Failed (writes refused, metadata corrupt). Empty
@@ -195,6 +225,7 @@ type StoreStatus struct {
 // +kubebuilder:printcolumn:name="Capacity",type=string,JSONPath=`.status.capacity`
 // +kubebuilder:printcolumn:name="Used",type=string,JSONPath=`.status.used`
 // +kubebuilder:printcolumn:name="Engine",type=string,JSONPath=`.status.engineHealth`
+// +kubebuilder:printcolumn:name="Metadata",type=string,JSONPath=`.status.metadata.placement`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=`.status.lastHeartbeat`
 type Store struct {

@@ -56,6 +56,20 @@ func condition(conds []metav1.Condition, t string) (string, string) {
 	return string(c.Status), c.Reason
 }
 
+// metadataPlacement is where a Store keeps its metadata: "device", "state-dir" (a store made
+// before metadata moved onto devices, which mounts only on its node) or "-" when not reported.
+func metadataPlacement(m *storagev1alpha1.StoreMetadata) string {
+	switch {
+	case m == nil:
+		return "-"
+	case m.Placement == storagev1alpha1.MetadataOnDevice:
+		return "device"
+	case m.Placement == storagev1alpha1.MetadataInStateDirectory:
+		return "state-dir"
+	}
+	return string(m.Placement)
+}
+
 // claimOf is "namespace/name" of the PersistentVolumeClaim a Volume backs, as the CSI controller
 // plugin records it, or "-" for a Volume not made for a claim.
 func claimOf(v *storagev1alpha1.Volume) string {
@@ -82,7 +96,7 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 	ready := 0
 	var trouble []string // one line per store whose engine is not OK
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STORE\tNODE\tDEVICE\tCLASS\tADMIN\tREADY\tENGINE\tCAPACITY\tUSED\tUSE%\tVOLUMES\tHEARTBEAT\tREASON")
+	fmt.Fprintln(w, "STORE\tNODE\tDEVICE\tCLASS\tADMIN\tREADY\tENGINE\tMETADATA\tCAPACITY\tUSED\tUSE%\tVOLUMES\tHEARTBEAT\tREASON")
 	for _, s := range stores {
 		engine := "-"
 		if h := s.Status.EngineHealth; h != "" {
@@ -115,8 +129,9 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 		if s.Status.NotUsedReason != "" {
 			reason = s.Status.NotUsedReason
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Spec.NodeName, s.Spec.DevicePath,
-			s.Spec.DeviceClass, s.Spec.AdminState, status, engine, humanBytes(capacity), humanBytes(usedB), pct, perStore[s.Name], hb, reason)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Spec.NodeName, s.Spec.DevicePath,
+			s.Spec.DeviceClass, s.Spec.AdminState, status, engine, metadataPlacement(s.Status.Metadata), humanBytes(capacity), humanBytes(usedB), pct,
+			perStore[s.Name], hb, reason)
 	}
 	if err := w.Flush(); err != nil {
 		return err

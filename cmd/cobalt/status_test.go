@@ -21,7 +21,11 @@ func TestPrintStatus(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "node-b-sdc"}, Spec: storagev1alpha1.StoreSpec{NodeName: "node-b", DevicePath: "/dev/sdc", DeviceClass: "hdd", AdminState: "in"},
 			Status: storagev1alpha1.StoreStatus{NotUsedReason: "carries xfs", LastHeartbeat: &hb}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "node-a-sdb"}, Spec: storagev1alpha1.StoreSpec{NodeName: "node-a", DevicePath: "/dev/sdb", DeviceClass: "ssd", AdminState: "in"},
-			Status: storagev1alpha1.StoreStatus{Conditions: ready, Capacity: q("100Gi"), Used: q("25Gi"), LastHeartbeat: &hb}},
+			Status: storagev1alpha1.StoreStatus{Conditions: ready, Capacity: q("100Gi"), Used: q("25Gi"), LastHeartbeat: &hb,
+				Metadata: &storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataOnDevice, Location: "device region [65536, +6710886400)"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "node-c-sdb"}, Spec: storagev1alpha1.StoreSpec{NodeName: "node-c", DevicePath: "/dev/sdb", DeviceClass: "ssd", AdminState: "in"},
+			Status: storagev1alpha1.StoreStatus{Conditions: ready, Capacity: q("10Gi"), Used: q("0"), LastHeartbeat: &hb,
+				Metadata: &storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataInStateDirectory, Location: "directory /var/lib/cobalt/stores/x/db"}}},
 	}
 	vol := storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "db"},
 		Spec:   storagev1alpha1.VolumeSpec{Size: resource.MustParse("10Gi"), VolumeMode: "Block"},
@@ -36,7 +40,7 @@ func TestPrintStatus(t *testing.T) {
 	}
 	lines := strings.Split(out.String(), "\n")
 	for _, want := range []string{"node-a-sdb", "100.0GiB", "25.0GiB", "25.0%", "4s ago", "carries xfs", "apps/db", "10.0GiB",
-		"DEGRADED: stores ready 1/2, engines in trouble 0, volumes ready 2/2, capacity 100.0GiB, used 25.0GiB"} {
+		"DEGRADED: stores ready 2/3, engines in trouble 0, volumes ready 2/2, capacity 110.0GiB, used 25.0GiB"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
@@ -47,13 +51,19 @@ func TestPrintStatus(t *testing.T) {
 	if !strings.Contains(lines[1], "  2  ") {
 		t.Errorf("store row does not count its volume: %q", lines[1])
 	}
-	// Each volume row names the claim it backs ("-" for none) and the node it lives on.
 	rows := map[string][]string{}
 	for _, l := range lines {
 		if f := strings.Fields(l); len(f) > 0 {
 			rows[f[0]] = f
 		}
 	}
+	// The METADATA column follows ENGINE: where each store keeps its metadata.
+	for name, want := range map[string]string{"STORE": "METADATA", "node-a-sdb": "device", "node-c-sdb": "state-dir", "node-b-sdc": "-"} {
+		if got := rows[name]; len(got) < 8 || got[7] != want {
+			t.Errorf("%s row = %q, want %q in the METADATA column", name, got, want)
+		}
+	}
+	// Each volume row names the claim it backs ("-" for none) and the node it lives on.
 	if got := rows["cobalt-system/pvc-42"]; len(got) < 6 || got[1] != "shop/data-db-0" || got[5] != "node-a" {
 		t.Errorf("CSI volume row = %q, want claim shop/data-db-0 and node node-a", got)
 	}

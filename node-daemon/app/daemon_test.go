@@ -225,6 +225,9 @@ func TestDaemonPreparesDevicesReportsStoresAndRestarts(t *testing.T) {
 	if st.Status.Cache == nil || st.Status.Cache.Hits != 3 || st.Status.LastHeartbeat == nil {
 		t.Fatalf("store status lacks cache stats or heartbeat: %+v", st.Status)
 	}
+	if m := st.Status.Metadata; m == nil || m.Placement != storagev1alpha1.MetadataOnDevice || !strings.HasPrefix(m.Location, "device region [") {
+		t.Fatalf("store status metadata = %+v, want on the device", m)
+	}
 	for path, want := range map[string]string{fsDev: "carries ext2", small: "too small"} {
 		gomega.NewWithT(t).Eventually(func() error {
 			s, err := getStore(storeName("node-a", path))

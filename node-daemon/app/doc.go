@@ -50,5 +50,5 @@
 // its store. Stores made before keep their metadata in StateDir/stores/<uuid>/db and still mount
 // from there (only there). The state directory still holds the daemon's own state: the health
 // socket, the CSI stage records, the file-backed device and mkfs-pending markers. The daemon logs
-// where each store's metadata is when it mounts it.
+// where each store's metadata is when it mounts it and reports it in the Store's status.metadata.
 package app

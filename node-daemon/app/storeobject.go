@@ -76,21 +76,22 @@ func applyEndpoint(st *storagev1alpha1.Store, endpoint string) {
 }
 
 // applyStatus writes what the daemon reports into st's status: the fields the daemon owns (uuid,
-// capacity, used, cache, engineHealth, engineMessage, lastHeartbeat, notUsedReason). Conditions belong to the operator and are
-// left alone. snap is nil for a device that is not used.
+// capacity, used, cache, metadata, engineHealth, engineMessage, lastHeartbeat, notUsedReason).
+// Conditions belong to the operator and are left alone. snap is nil for a device that is not used.
 func applyStatus(st *storagev1alpha1.Store, reason string, snap *metrics.StoreSnapshot, now metav1.Time) {
 	hb := now
 	st.Status.LastHeartbeat = &hb
 	applyEngineHealth(st, snap)
 	if snap == nil {
 		st.Status.NotUsedReason = truncate(reason, 1024)
-		st.Status.Capacity, st.Status.Used, st.Status.Cache = nil, nil, nil
+		st.Status.Capacity, st.Status.Used, st.Status.Cache, st.Status.Metadata = nil, nil, nil, nil
 		return
 	}
 	st.Status.NotUsedReason = ""
 	st.Status.UUID = snap.UUID
 	st.Status.Capacity = resource.NewQuantity(snap.TotalBytes, resource.BinarySI)
 	st.Status.Used = resource.NewQuantity(snap.UsedBytes, resource.BinarySI)
+	st.Status.Metadata = storeMetadata(snap)
 	totals := snap.CacheTotals()
 	st.Status.Cache = &storagev1alpha1.CacheSummary{
 		Type:   storagev1alpha1.CacheType(snap.CacheType),
@@ -99,6 +100,15 @@ func applyStatus(st *storagev1alpha1.Store, reason string, snap *metrics.StoreSn
 		Misses: totals.Misses,
 		Bytes:  resource.NewQuantity(totals.Bytes, resource.BinarySI),
 	}
+}
+
+// storeMetadata is where snap's store keeps its metadata, in the API's words.
+func storeMetadata(snap *metrics.StoreSnapshot) *storagev1alpha1.StoreMetadata {
+	m := &storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataInStateDirectory, Location: truncate(snap.MetadataLocation, 1024)}
+	if snap.MetadataOnDevice {
+		m.Placement = storagev1alpha1.MetadataOnDevice
+	}
+	return m
 }
 
 func truncate(s string, n int) string {

@@ -3,7 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,54 @@ func TestWorkloadsRun(t *testing.T) {
 	rep, err := s.Fsck(ctx, true)
 	if err != nil || !rep.OK() {
 		t.Fatalf("fsck after workloads: %+v, %v", rep, err)
+	}
+}
+
+func TestParseLayouts(t *testing.T) {
+	for in, want := range map[string][]Layout{
+		"device":           {MetadataOnDevice},
+		"dir":              {MetadataInDir},
+		"device,dir":       {MetadataOnDevice, MetadataInDir},
+		"dir, device, dir": {MetadataInDir, MetadataOnDevice},
+	} {
+		if got, err := ParseLayouts(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseLayouts(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "disk", "device,"} {
+		if _, err := ParseLayouts(in); err == nil {
+			t.Errorf("ParseLayouts(%q) accepted", in)
+		}
+	}
+}
+
+// TestRunSuiteLayouts runs one short store workload on a file device in both metadata layouts:
+// one report each, in order, each naming where its metadata was.
+func TestRunSuiteLayouts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dev.img")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	o := SuiteOptions{Config: Config{Objects: 2, Duration: 50 * time.Millisecond, SeqQD: 2, Seed: 1}, DevicePath: path,
+		Layouts: []Layout{MetadataOnDevice, MetadataInDir}, DBDir: filepath.Join(dir, "db"), Workloads: []string{"create-small"}}
+	reps, err := RunSuite(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 2 {
+		t.Fatalf("%d reports, want one per layout", len(reps))
+	}
+	for i, prefix := range []string{"device (metafs on the benchmarked device): device region [", "state dir (host fs, "} {
+		if !strings.HasPrefix(reps[i].Metadata, prefix) || len(reps[i].Rows) != 1 || reps[i].Rows[0].Store.Ops == 0 {
+			t.Errorf("report %d: metadata %q, rows %+v; want the metadata to start %q and one row", i, reps[i].Metadata, reps[i].Rows, prefix)
+		}
+	}
+	o.Layouts, o.DBDir = []Layout{MetadataInDir}, ""
+	if _, err := RunSuite(context.Background(), o); err == nil {
+		t.Error("the dir layout ran without a metadata directory")
 	}
 }

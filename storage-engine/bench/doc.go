@@ -26,12 +26,14 @@
 // machine that, more than the device, bounds the store. Each write workload logs its commit groups
 // (GroupPhases: transactions per group, mean time per group in staging, data writes plus the
 // device flush, publication and the wait for the KV's WAL sync), which says where its time goes.
-// The table's first line is the metadata location (MetadataLocation): today the state directory on
-// the host's file system, with its type, so a later layout with the metadata on the device can be
-// compared in the same table.
+// The store keeps its metadata on the benchmarked device (MetadataOnDevice, as the node daemon
+// makes stores) or in a host directory (MetadataInDir, as stores made before label version 2);
+// SuiteOptions.Layouts runs either or both after one run of the baselines, one report each. Each
+// table's first line is where the metadata was: the device region, or the directory with its file
+// system's type (MetadataLocation), so the two layouts can be compared table to table.
 //
-// Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device), or
-// cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio. cobalt-bench runs with
-// GOMAXPROCS of at least blockdev.MinIOProcs, as the node daemon should; -workloads picks
-// workloads by name prefix and -cpuprofile writes one CPU profile per workload.
+// Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device, both layouts), or
+// cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio -metadata device,dir. cobalt-bench
+// runs with GOMAXPROCS of at least blockdev.MinIOProcs, as the node daemon should; -workloads
+// picks workloads by name prefix and -cpuprofile writes one CPU profile per workload (and layout).
 package bench

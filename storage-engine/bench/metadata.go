@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
 // fsName names the file systems a state directory is commonly on, by statfs magic number.
@@ -25,11 +27,20 @@ func fsName(magic int64) string {
 	return fmt.Sprintf("type %#x", magic)
 }
 
-// MetadataLocation describes where a store whose metadata directory is dir keeps its metadata:
-// today always the state directory on the host's file system, named with the file system's type
-// (e.g. "state dir (host fs, ext4): /var/lib/cobalt/x"), since every metadata sync pays that file
-// system's journal. A store with metadata on its device will say "device" here, so both layouts
-// can be compared in one table. A dir that cannot be inspected is still named, without the type.
+// metadataLocation describes where the open store s, made with metadata directory dir ("" for
+// none), keeps its metadata: on its device ("device (metafs on the benchmarked device): device
+// region [offset, +length)") or in dir (MetadataLocation).
+func metadataLocation(s *store.Store, dir string) string {
+	if s.MetadataOnDevice() {
+		return "device (metafs on the benchmarked device): " + s.MetadataLocation()
+	}
+	return MetadataLocation(dir)
+}
+
+// MetadataLocation describes a metadata directory dir on the host: the state directory on the
+// host's file system, named with the file system's type (e.g. "state dir (host fs, ext4):
+// /var/lib/cobalt/x"), since every metadata sync pays that file system's journal. A dir that
+// cannot be inspected is still named, without the type.
 func MetadataLocation(dir string) string {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,12 +14,43 @@ import (
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
+// Layout is where the benchmarked store keeps its metadata database.
+type Layout string
+
+const (
+	// MetadataOnDevice keeps it in a region of the benchmarked device, as the node daemon makes
+	// stores (the default).
+	MetadataOnDevice Layout = "device"
+	// MetadataInDir keeps it in SuiteOptions.DBDir on the host's file system, as stores made
+	// before label version 2 do.
+	MetadataInDir Layout = "dir"
+)
+
+// ParseLayouts parses a comma-separated list of layouts ("device", "dir", "device,dir").
+func ParseLayouts(s string) ([]Layout, error) {
+	var out []Layout
+	for _, f := range strings.Split(s, ",") {
+		switch l := Layout(strings.TrimSpace(f)); l {
+		case MetadataOnDevice, MetadataInDir:
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		default:
+			return nil, fmt.Errorf("metadata layout %q: want %q or %q (or both, comma-separated)", f, MetadataOnDevice, MetadataInDir)
+		}
+	}
+	return out, nil
+}
+
 // SuiteOptions configure RunSuite.
 type SuiteOptions struct {
 	Config
 	// DevicePath is the block device or file to use; it is overwritten.
 	DevicePath string
-	// DBDir holds the store's metadata (on the OS filesystem); it is emptied.
+	// Layouts are the metadata layouts to run the store workloads with, one after the other on
+	// the same device, after one run of the baselines (default: MetadataOnDevice only).
+	Layouts []Layout
+	// DBDir holds the store's metadata for MetadataInDir (on the OS filesystem); it is emptied.
 	DBDir string
 	// Fio runs fio on the raw device first, for the comparison columns.
 	Fio bool
@@ -29,7 +61,8 @@ type SuiteOptions struct {
 	// Workloads, when not empty, limits the run to the workloads whose names start with one of
 	// these prefixes (fio, go-dev and store alike); the prefill always runs.
 	Workloads []string
-	// Around, if set, wraps each store workload (e.g. to profile it on its own).
+	// Around, if set, wraps each store workload (e.g. to profile it on its own). With several
+	// layouts the name is prefixed with the layout ("device.randread-4k-qd16").
 	Around func(name string, run func())
 }
 
@@ -54,18 +87,56 @@ func randWriteQDs() []int { return []int{1, 16, 128} }
 // depth qd is compared with: as many as requests in flight, at most 16.
 func floorJobs(qd int) int { return min(qd, 16) }
 
-// RunSuite runs the fio baselines and durable floors (if asked) and then every store workload on
-// the same device.
-func RunSuite(ctx context.Context, o SuiteOptions) (Report, error) {
-	logf := func(format string, args ...any) {
-		if o.Log != nil {
-			fmt.Fprintf(o.Log, format+"\n", args...)
+// baselines are what the store is compared with, measured once for every layout.
+type baselines struct {
+	// fio holds raw fio by job name, raw the same jobs through blockdev, floors fio's durable
+	// floors by number of processes.
+	fio, raw map[string]Result
+	floors   map[int]fio.Result
+}
+
+func (o SuiteOptions) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// RunSuite runs the fio baselines and durable floors (if asked), then every store workload on the
+// same device once per metadata layout. It returns one report per layout, in order, sharing the
+// baselines.
+func RunSuite(ctx context.Context, o SuiteOptions) ([]Report, error) {
+	layouts := o.Layouts
+	if len(layouts) == 0 {
+		layouts = []Layout{MetadataOnDevice}
+	}
+	if slices.Contains(layouts, MetadataInDir) && o.DBDir == "" {
+		return nil, fmt.Errorf("bench: the %q metadata layout needs a metadata directory", MetadataInDir)
+	}
+	base, dev, err := runBaselines(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	var reps []Report
+	for _, l := range layouts {
+		rep, err := runStore(ctx, o, dev, l, base)
+		if len(rep.Rows) > 0 || err == nil {
+			reps = append(reps, rep)
+		}
+		if err != nil {
+			return reps, err
 		}
 	}
+	return reps, nil
+}
+
+// runBaselines runs fio (if asked), then opens the device and runs the same jobs through
+// blockdev. The caller closes the device.
+func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Device, error) {
+	logf := o.logf
 	region := int64(o.Objects) * objectSize
-	rep := Report{Fio: map[string]Result{}}
-	raw := map[string]Result{}
-	floors := map[int]fio.Result{} // by number of processes
+	base := baselines{fio: map[string]Result{}, raw: map[string]Result{}, floors: map[int]fio.Result{}}
+	raw, floors := base.raw, base.floors
 	jobs := []fio.Job{
 		{Name: fmt.Sprintf("seqwrite-1m-qd%d", max(o.SeqQD, 1)), RW: "write", BlockSize: 1 << 20, QueueDepth: max(o.SeqQD, 1), Size: region},
 	}
@@ -81,11 +152,11 @@ func RunSuite(ctx context.Context, o SuiteOptions) (Report, error) {
 		for _, j := range jobs {
 			fr, err := fio.Run(ctx, "", o.DevicePath, j)
 			if err != nil {
-				return rep, err
+				return base, nil, err
 			}
 			r := fromFio(fr)
 			logf("fio   %-20s %8.0f IOPS %8.1f MB/s", j.Name, r.IOPS(), r.MBps())
-			rep.Fio[j.Name] = r
+			base.fio[j.Name] = r
 		}
 		for _, qd := range randWriteQDs() {
 			n := floorJobs(qd)
@@ -95,7 +166,7 @@ func RunSuite(ctx context.Context, o SuiteOptions) (Report, error) {
 			j := fio.DurableFloor(n, region, o.Duration)
 			fr, err := fio.Run(ctx, "", o.DevicePath, j)
 			if err != nil {
-				return rep, err
+				return base, nil, err
 			}
 			logf("fio   %-20s %8.0f IOPS %8.1f MB/s, write p50 %v + fdatasync p50 %v (durable floor)", j.Name, fr.IOPS, fr.MBPerSec(), fr.LatP50, fr.SyncLatP50)
 			floors[n] = fr
@@ -103,36 +174,51 @@ func RunSuite(ctx context.Context, o SuiteOptions) (Report, error) {
 	}
 	dev, err := blockdev.Open(o.DevicePath, blockdev.Options{})
 	if err != nil {
-		return rep, err
+		return base, nil, err
 	}
-	defer dev.Close()
 	for _, j := range jobs {
 		r, err := RawDevice(ctx, dev, j, region)
 		if err != nil {
-			return rep, err
+			return base, nil, errors.Join(err, dev.Close())
 		}
 		logf("go    %-20s %8.0f IOPS %8.1f MB/s (blockdev, no flush)", j.Name, r.IOPS(), r.MBps())
 		raw[j.Name] = r
 	}
+	return base, dev, nil
+}
+
+// runStore makes a store on dev with its metadata as layout says and runs every store workload.
+func runStore(ctx context.Context, o SuiteOptions, dev blockdev.Device, layout Layout, base baselines) (Report, error) {
+	logf := o.logf
+	rep := Report{Fio: base.fio}
+	raw, floors := base.raw, base.floors
+	dbDir := ""
+	if layout == MetadataInDir {
+		dbDir = o.DBDir
+	}
 	o.Store.FS = nil
-	if _, err := store.Mkfs(ctx, dev, o.DBDir, store.MkfsOptions{Force: true}); err != nil {
+	if _, err := store.Mkfs(ctx, dev, dbDir, store.MkfsOptions{Force: true}); err != nil {
 		return rep, err
 	}
-	rep.Metadata = MetadataLocation(o.DBDir)
-	logf("metadata: %s", rep.Metadata)
-	s, err := store.Open(ctx, dev, o.DBDir, o.Store)
+	s, err := store.Open(ctx, dev, dbDir, o.Store)
 	if err != nil {
 		return rep, err
 	}
+	rep.Metadata = metadataLocation(s, dbDir)
+	logf("metadata: %s", rep.Metadata)
 	add := func(name string, w func() (Result, error)) error {
 		if !o.selected(name) {
 			return nil
+		}
+		aroundName := name
+		if len(o.Layouts) > 1 {
+			aroundName = string(layout) + "." + name // e.g. one profile per workload and layout
 		}
 		var r Result
 		var err error
 		before := s.Metrics()
 		if o.Around != nil {
-			o.Around(name, func() { r, err = w() })
+			o.Around(aroundName, func() { r, err = w() })
 		} else {
 			r, err = w()
 		}
@@ -177,7 +263,7 @@ func RunSuite(ctx context.Context, o SuiteOptions) (Report, error) {
 	}
 	cold := o.Store
 	cold.DisableBufferedReads = true
-	if s, err = store.Open(ctx, dev, o.DBDir, cold); err != nil {
+	if s, err = store.Open(ctx, dev, dbDir, cold); err != nil {
 		return rep, err
 	}
 	if err := add("randread-4k-qd16", func() (Result, error) { return RandRead(ctx, s, o.Config, 16) }); err != nil {

@@ -1,14 +1,16 @@
 // Command cobalt-bench runs the storage engine's standard workloads on a device or file, next to
 // fio on the same device, and prints IOPS, MB/s and latency percentiles. The device is overwritten.
 //
-//	cobalt-bench -device /dev/loop0 -db /tmp/bench-db -duration 10s -fio
+//	cobalt-bench -device /dev/loop0 -duration 10s -fio   # metadata on the device, as the node daemon makes stores
+//	cobalt-bench -device /dev/loop0 -metadata dir -db /tmp/bench-db -duration 10s -fio   # metadata in a host directory
+//	cobalt-bench -loop-size 4G -fio -metadata device,dir   # both layouts after one run of the baselines, one table each
 //	cobalt-bench -loop-size 4G -fio   # (root) a sparse file on a fresh loop device, detached at exit
 //	cobalt-bench -loop-size 4G -fio -workloads randwrite-4k-qd16 -cpuprofile /tmp/p   # one workload, profiled
 //	cobalt-bench -loop-size 4G -fio -cpuprofile /tmp/cpu -blockprofile /tmp/block   # CPU and blocking, per workload
 //
 // With -fio it also runs the durable floor for the 4 KiB random overwrites (fio psync, fdatasync
 // after every write, 1 and 16 processes) and prints a second table of the store beside it. The
-// first line of the output says where the store's metadata lives.
+// first line of each table says where the store's metadata lives.
 package main
 
 import (
@@ -40,7 +42,9 @@ func run() error {
 	device := flag.String("device", "", "block device or file to benchmark (overwritten)")
 	var createSize, loopSize sizeFlag
 	flag.Var(&createSize, "create-size", "create -device as a sparse file of this size (e.g. 4G) if it does not exist")
-	db := flag.String("db", "", "metadata directory (emptied; default: a temporary directory)")
+	metadata := flag.String("metadata", string(bench.MetadataOnDevice), "where the store keeps its metadata: device (a region of the device, as the node daemon makes stores), "+
+		"dir (a host directory, -db), or device,dir (both, one table each, after one run of the baselines)")
+	db := flag.String("db", "", "metadata directory for -metadata dir (emptied; default: a temporary directory)")
 	flag.Var(&loopSize, "loop-size", "instead of -device, attach a sparse file of this size (e.g. 4G) to a loop device (root)")
 	duration := flag.Duration("duration", 10*time.Second, "duration of each workload")
 	objects := flag.Int("objects", 64, "number of 4 MiB objects for the random workloads")
@@ -56,6 +60,10 @@ func run() error {
 	flag.StringVar(&prof.mutex, "mutexprofile", "", "write the mutex profile after each store workload to <this>.<workload>.prof (as -blockprofile)")
 	workloads := flag.String("workloads", "", "comma-separated workload name prefixes to run (default: all), e.g. randwrite-4k-qd16,seqwrite")
 	flag.Parse()
+	layouts, err := bench.ParseLayouts(*metadata)
+	if err != nil {
+		return err
+	}
 	// Run as the node daemon should: with enough Ps for blocking device I/O (see
 	// blockdev.MinIOProcs); an explicit GOMAXPROCS in the environment wins.
 	procs := runtime.GOMAXPROCS(0)
@@ -98,7 +106,7 @@ func run() error {
 	defer stop()
 	opts := bench.SuiteOptions{
 		Config:     bench.Config{Objects: *objects, Duration: *duration, SeqQD: *seqQD, Seed: 1},
-		DevicePath: *device, DBDir: *db, Fio: *withFio, Log: os.Stderr,
+		DevicePath: *device, Layouts: layouts, DBDir: *db, Fio: *withFio, Log: os.Stderr,
 	}
 	opts.Store.PreferDeferredSize = *deferred
 	opts.Store.DeferredBatch = *deferredBatch
@@ -114,11 +122,17 @@ func run() error {
 			}
 		}
 	}
-	rep, err := bench.RunSuite(ctx, opts)
+	reps, err := bench.RunSuite(ctx, opts)
 	if err == nil {
 		err = profErr
 	}
-	if len(rep.Rows) > 0 {
+	for i, rep := range reps {
+		if len(rep.Rows) == 0 {
+			continue
+		}
+		if i > 0 {
+			fmt.Println()
+		}
 		if perr := bench.Print(os.Stdout, rep); perr != nil && err == nil {
 			err = perr
 		}
