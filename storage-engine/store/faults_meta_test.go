@@ -74,3 +74,64 @@ func TestMetadataRegionWriteErrorFailsTheStore(t *testing.T) {
 	mountAndCheck(t, "current image", fd.CurrentImage(), e.opts, want)
 	mountAndCheck(t, "same device", fd, e.opts, want)
 }
+
+// TestMetadataRegionFullIsACleanError fills a small metadata region (8 MiB on a 64 MiB device)
+// with objects carrying large omap values until a commit fails: the error wraps ENOSPC
+// (ErrNoSpace or ErrFailed), nothing panics, and the store mounts again with every acknowledged
+// object and a clean deep fsck. Transactions that only remove still commit in the full region.
+func TestMetadataRegionFullIsACleanError(t *testing.T) {
+	mem := blockdev.NewMem(testDevSize, 4096)
+	e := newEnvMkfs(t, mem, Options{}, MkfsOptions{MetadataSize: 8 << 20})
+	s, err := Open(ctx, e.dev, "", e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	want := map[string][]byte{}
+	var n int
+	for n = 0; n < 5000; n++ {
+		txn := NewTransaction()
+		batch := map[string][]byte{}
+		for j := range 4 {
+			name := fmt.Sprintf("o%d-%d", n, j)
+			batch[name] = pattern(512, byte(n+j))
+			om := map[string][]byte{}
+			for k := range 8 {
+				om[fmt.Sprintf("k%d", k)] = pattern(1024, byte(n*k+j))
+			}
+			txn.Write("c", name, 0, batch[name]).OmapSet("c", name, om)
+		}
+		if err = s.Commit(ctx, txn); err != nil {
+			break
+		}
+		for k, v := range batch {
+			want[k] = v
+		}
+	}
+	t.Logf("after %d objects: %v (health %+v)", len(want), err, s.Health())
+	if err == nil {
+		t.Fatalf("%d objects with 8 KiB of omap each fit in an 8 MiB metadata region", len(want))
+	}
+	if !errors.Is(err, syscall.ENOSPC) || (!errors.Is(err, ErrNoSpace) && !errors.Is(err, ErrFailed)) {
+		t.Fatalf("filling the metadata region ended with %v, want ErrNoSpace or ErrFailed wrapping ENOSPC", err)
+	}
+	if !errors.Is(s.Commit(ctx, NewTransaction().Touch("c", "more")), ErrNoSpace) {
+		t.Fatal("a commit adding metadata succeeded in the full metadata region")
+	}
+	removed := 0
+	for name := range want {
+		if removed == 40 {
+			break
+		}
+		if err := s.Commit(ctx, NewTransaction().Remove("c", name)); err != nil {
+			t.Fatalf("remove %s from the full metadata region: %v", name, err)
+		}
+		delete(want, name)
+		removed++
+	}
+	mustCheck(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mountAndCheck(t, "after the region filled", mem, e.opts, want)
+}
