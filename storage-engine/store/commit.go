@@ -56,6 +56,10 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 	if closed {
 		return ErrClosed
 	}
+	if err := s.checkMetaSpace(txn); err != nil {
+		s.m.commitErrors.Add(1)
+		return err
+	}
 	preps, err := s.prepare(txn)
 	if err != nil {
 		s.m.commitErrors.Add(1)

@@ -58,7 +58,8 @@
 // Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),
 // bufwrites.go (buffered writes: written data cached as writing at publication, clean once
 // durable), health.go (Health: OK, Degraded or Failed, from a failed commit and from what the
-// metadata database's event listener saw, see storage-engine/kv).
+// metadata database's event listener saw, see storage-engine/kv), metadata.go (where the metadata
+// database lives), metaspace.go (the metadata region's reserve).
 //
 // # Caveats
 //
@@ -69,5 +70,8 @@
 // calls, and a read may observe a transaction whose Commit has not returned yet (it is applied
 // and waiting for its sync); a crash may lose such a transaction, never one whose Commit
 // returned. Verification failures are CorruptionErrors (IsCorruption); a read never returns data that
-// failed its checksum.
+// failed its checksum. With the metadata on the device, Commit refuses transactions with ErrNoSpace
+// (wrapping syscall.ENOSPC) while the metadata region's free space is below a reserve of about three
+// memtables, since pebble stalls for good when it cannot flush; removals keep working down to one
+// memtable. A single transaction whose metadata outgrows the reserve can still fill the region.
 package store

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev/faultdev"
+)
+
+// metaRegionRule fails every write of ops into the metadata region the device's label names.
+func metaRegionRule(t *testing.T, dev blockdev.Device, err error) faultdev.Rule {
+	t.Helper()
+	label, lerr := blockdev.ReadLabel(dev)
+	if lerr != nil || !label.MetaOnDevice() {
+		t.Fatalf("label %+v: %v", label, lerr)
+	}
+	return faultdev.Rule{Ops: faultdev.OpWrite, Offset: label.MetaOffset, Length: label.MetaLength, Err: err}
+}
+
+// mountAndCheck mounts dev, checks that every object of want holds its data, and runs a deep fsck.
+func mountAndCheck(t *testing.T, what string, dev blockdev.Device, opts Options, want map[string][]byte) {
+	t.Helper()
+	s, err := Open(ctx, dev, "", opts)
+	if err != nil {
+		t.Fatalf("%s: mount: %v", what, err)
+	}
+	for name, data := range want {
+		mustRead(t, s, "c", name, 0, 0, data)
+	}
+	mustCheck(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatalf("%s: close: %v", what, err)
+	}
+}
+
+// TestMetadataRegionWriteErrorFailsTheStore fails the writes into the metadata region during a
+// commit (the WAL's write through metafs): the commit returns the device error wrapped in
+// ErrFailed, the store reports Failed and refuses writes, and once the device works again the
+// store mounts, from the device as it is and from its durable image, with every acknowledged
+// object and a clean deep fsck.
+func TestMetadataRegionWriteErrorFailsTheStore(t *testing.T) {
+	e, fd := newFaultEnv(t, testDevSize, Options{PreferDeferredSize: -1})
+	s, err := Open(ctx, e.dev, "", e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	for i := range 5 {
+		name := fmt.Sprintf("o%d", i)
+		want[name] = pattern(20000+i*1000, byte(i))
+		commit(t, s, NewTransaction().Write("c", name, 0, want[name]).SetAttr("c", name, "a", []byte(name)))
+	}
+	fd.Inject(metaRegionRule(t, fd, syscall.EIO))
+	err = s.Commit(ctx, NewTransaction().Write("c", "lost", 0, pattern(9000, 9)).Write("c", "o0", 0, pattern(4096, 8)))
+	if !errors.Is(err, syscall.EIO) || !errors.Is(err, ErrFailed) {
+		t.Fatalf("Commit with the metadata region failing = %v, want ErrFailed wrapping EIO", err)
+	}
+	t.Logf("Commit: %v", err)
+	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonCommitFailed {
+		t.Fatalf("health after a failed metadata commit: %+v", h)
+	}
+	fd.ClearRules()
+	if err := s.Commit(ctx, NewTransaction().Touch("c", "after")); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Commit after a failed metadata commit = %v, want ErrFailed", err)
+	}
+	mustRead(t, s, "c", "o1", 0, 0, want["o1"]) // reads still work
+	t.Logf("Close of the failed store: %v", s.Close())
+
+	mountAndCheck(t, "durable image", fd.DurableImage(), e.opts, want)
+	mountAndCheck(t, "current image", fd.CurrentImage(), e.opts, want)
+	mountAndCheck(t, "same device", fd, e.opts, want)
+}
+
+// TestMetadataRegionFullIsACleanError fills a small metadata region (8 MiB on a 64 MiB device)
+// with objects carrying large omap values until a commit fails: the error wraps ENOSPC
+// (ErrNoSpace or ErrFailed), nothing panics, and the store mounts again with every acknowledged
+// object and a clean deep fsck. Transactions that only remove still commit in the full region.
+func TestMetadataRegionFullIsACleanError(t *testing.T) {
+	mem := blockdev.NewMem(testDevSize, 4096)
+	e := newEnvMkfs(t, mem, Options{}, MkfsOptions{MetadataSize: 8 << 20})
+	s, err := Open(ctx, e.dev, "", e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	want := map[string][]byte{}
+	var n int
+	for n = 0; n < 5000; n++ {
+		txn := NewTransaction()
+		batch := map[string][]byte{}
+		for j := range 4 {
+			name := fmt.Sprintf("o%d-%d", n, j)
+			batch[name] = pattern(512, byte(n+j))
+			om := map[string][]byte{}
+			for k := range 8 {
+				om[fmt.Sprintf("k%d", k)] = pattern(1024, byte(n*k+j))
+			}
+			txn.Write("c", name, 0, batch[name]).OmapSet("c", name, om)
+		}
+		if err = s.Commit(ctx, txn); err != nil {
+			break
+		}
+		for k, v := range batch {
+			want[k] = v
+		}
+	}
+	t.Logf("after %d objects: %v (health %+v)", len(want), err, s.Health())
+	if err == nil {
+		t.Fatalf("%d objects with 8 KiB of omap each fit in an 8 MiB metadata region", len(want))
+	}
+	if !errors.Is(err, syscall.ENOSPC) || (!errors.Is(err, ErrNoSpace) && !errors.Is(err, ErrFailed)) {
+		t.Fatalf("filling the metadata region ended with %v, want ErrNoSpace or ErrFailed wrapping ENOSPC", err)
+	}
+	if !errors.Is(s.Commit(ctx, NewTransaction().Touch("c", "more")), ErrNoSpace) {
+		t.Fatal("a commit adding metadata succeeded in the full metadata region")
+	}
+	removed := 0
+	for name := range want {
+		if removed == 40 {
+			break
+		}
+		if err := s.Commit(ctx, NewTransaction().Remove("c", name)); err != nil {
+			t.Fatalf("remove %s from the full metadata region: %v", name, err)
+		}
+		delete(want, name)
+		removed++
+	}
+	mustCheck(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mountAndCheck(t, "after the region filled", mem, e.opts, want)
+}
