@@ -35,9 +35,11 @@
 //   - Names and directories change in memory at once and become durable with the next journal
 //     flush (any file's Sync that records something, a directory's Sync, Close); the journal is
 //     ordered, so after a crash the state is the one after some prefix of the changes.
-//   - A journal write or flush that fails leaves the device possibly behind memory: the file
-//     system then refuses every change (ErrFailed) until it is mounted again, which recovers the
-//     last durable state.
+//   - A journal write, file data write or flush that fails leaves the device possibly behind
+//     memory: the file system then refuses every change and every data write (ErrFailed) until
+//     it is mounted again, which recovers the last durable state. So data a Sync failed to make
+//     durable is never written out later (a WAL record written late would revive a failed
+//     commit).
 //   - A compaction always finds room: file allocations and new names are refused with ENOSPC
 //     when the free space would drop below what a compaction of the state needs. A region that
 //     has no such room at mount anyway keeps its journal and has it erased past its valid end.

@@ -19,8 +19,9 @@ var (
 	ErrNoSpace = fmt.Errorf("metafs: no space left in metadata region: %w", syscall.ENOSPC)
 	// ErrClosed: the file system or the file was closed.
 	ErrClosed = errors.New("metafs: closed")
-	// ErrFailed: a journal write or device flush failed; the in-memory state may be ahead of the
-	// device, so every later change is refused until the file system is mounted again.
+	// ErrFailed: a journal write, a file data write or a device flush failed; the in-memory state
+	// may be ahead of the device, so every later change is refused until the file system is
+	// mounted again.
 	ErrFailed = errors.New("metafs: failed, mount again to recover")
 	// ErrUnsupported: an operation pebble does not need (renaming a directory, writing through a
 	// directory handle).

@@ -233,75 +233,83 @@ func queueCompaction(t *testing.T, fs *FS) []string {
 	}
 }
 
-// TestDataFaults fails data writes and flushes: the file's Write or Sync returns the error, the
-// file system stays usable, and a retried Sync makes the data durable.
+// TestDataFaults fails the device write or flush of a file's data, in a Sync and in a Write that
+// writes a full buffer out: the call returns the error wrapped in ErrFailed, the file system
+// refuses every change and data write from then on (a Close does not write the buffer out), and
+// the durable image (and, when the write failed, the current one) holds none of the data that
+// failed, while every file synced before is whole. (Data whose flush failed was written: it sits
+// in the device's cache, where no later flush of this file system makes it durable.) The file is a WAL, recorded as long as its space after its first Sync,
+// so a record written out late would be replayed: the failed bytes must not be on the device.
 func TestDataFaults(t *testing.T) {
 	tests := []struct {
-		name string
-		err  error
-		ops  faultdev.Op
+		name     string
+		err      error
+		ops      faultdev.Op
+		writeOut bool // fail the write-out of a full buffer in Write, not the Sync
 	}{
-		{"write-eio", syscall.EIO, faultdev.OpWrite},
-		{"write-enospc", syscall.ENOSPC, faultdev.OpWrite},
-		{"flush-eio", syscall.EIO, faultdev.OpFlush},
+		{"sync-write-eio", syscall.EIO, faultdev.OpWrite, false},
+		{"sync-write-enospc", syscall.ENOSPC, faultdev.OpWrite, false},
+		{"sync-flush-eio", syscall.EIO, faultdev.OpFlush, false},
+		{"write-out-eio", syscall.EIO, faultdev.OpWrite, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFaultEnv(t)
 			fs := e.fs
-			f := create(t, fs, "db/data")
-			data := pattern(70000, 5)
-			write(t, f, data)
-			// The file's data goes out (and is flushed) before anything of the journal.
-			e.dev.FailNext(tc.ops, 1, tc.err)
-			if err := f.Sync(); !errors.Is(err, tc.err) || errors.Is(err, ErrFailed) {
-				t.Fatalf("Sync with a failing data %s: %v, want %v and not ErrFailed", tc.ops, err, tc.err)
-			}
-			if got := readAll(t, f); !bytes.Equal(got, data) {
-				t.Fatalf("after the failed Sync: first difference at %d", firstDiff(got, data))
-			}
+			const name = "/db/000009.log"
+			f := create(t, fs, name)
+			synced := pattern(70000, 5)
+			write(t, f, synced)
 			syncFile(t, f)
 
-			// A Write that has to write a full buffer out reports a failing device write, and
-			// keeps the data buffered.
-			fill := pattern(maxTail-len(data)%4096, 6)
-			write(t, f, fill)
-			data = append(data, fill...)
-			more := []byte("0123456789")
+			failed := pattern(3000, 6)
+			if tc.writeOut {
+				failed = pattern(maxTail, 6) // more than the buffer holds: Write writes it out
+			}
 			e.dev.FailNext(tc.ops, 1, tc.err)
-			n, err := f.Write(bytes.Clone(more))
-			if tc.ops == faultdev.OpWrite {
-				if n != 0 || !errors.Is(err, tc.err) || errors.Is(err, ErrFailed) {
-					t.Fatalf("Write past a full buffer with a failing device write: %d, %v", n, err)
+			var err error
+			if tc.writeOut {
+				var n int
+				n, err = f.Write(failed)
+				if err == nil || n == len(failed) {
+					t.Fatalf("Write of %d bytes past a full buffer with a failing device write: %d, %v", len(failed), n, err)
 				}
 			} else {
-				// Writing the buffer out needs no flush; the next Sync's does.
-				if n != len(more) || err != nil {
-					t.Fatalf("Write past a full buffer: %d, %v", n, err)
-				}
-				data = append(data, more...)
-				if err := f.Sync(); !errors.Is(err, tc.err) || errors.Is(err, ErrFailed) {
-					t.Fatalf("Sync with a failing data flush: %v, want %v and not ErrFailed", err, tc.err)
-				}
+				write(t, f, failed)
+				err = f.Sync()
 			}
-			syncFile(t, f)
-			if got := readAll(t, f); !bytes.Equal(got, data) {
-				t.Fatalf("after a failed write-out and a Sync: %d bytes, want %d, first difference at %d", len(got), len(data), firstDiff(got, data))
+			if !errors.Is(err, ErrFailed) || !errors.Is(err, tc.err) {
+				t.Fatalf("%s: %v, want ErrFailed wrapping %v", tc.name, err, tc.err)
 			}
-			closeFile(t, f)
-			e.files["/db/data"] = data
+			if got := readFile(t, fs, "/db/000000.sst"); !bytes.Equal(got, e.files["/db/000000.sst"]) {
+				t.Fatal("a synced file reads differently after the failure")
+			}
+			if err := f.Sync(); !errors.Is(err, ErrFailed) {
+				t.Fatalf("a second Sync after the failure: %v, want ErrFailed", err)
+			}
+			if err := f.Close(); !errors.Is(err, ErrFailed) {
+				t.Fatalf("Close of the file after the failure: %v, want ErrFailed (nothing written out)", err)
+			}
+			expectFailed(t, fs, err, ErrFailed)
 
-			// Still usable.
-			writeFile(t, fs, "db/after", []byte("after"))
-			e.files["/db/after"] = []byte("after")
-			syncDir(t, fs, "db")
-			mustCheck(t, fs)
-			if err := fs.Close(); err != nil {
-				t.Fatal(err)
+			e.dev.ClearRules()
+			images := []*blockdev.MemDevice{e.dev.DurableImage()}
+			if tc.ops == faultdev.OpWrite {
+				images = append(images, e.dev.CurrentImage())
 			}
-			fs2 := expectImage(t, e.dev.DurableImage(), e.files, e.dirs)
-			if err := fs2.Close(); err != nil {
-				t.Fatal(err)
+			for _, img := range images {
+				fs := expectImage(t, img, e.files, e.dirs)
+				got := readFile(t, fs, name)
+				if len(got) < len(synced) || !bytes.Equal(got[:len(synced)], synced) {
+					t.Fatalf("the WAL's synced %d bytes: got %d bytes, first difference at %d", len(synced), len(got), firstDiff(got, synced))
+				}
+				rest := got[len(synced):]
+				if k := min(len(rest), len(failed)); k > 0 && bytes.Equal(rest[:k], failed[:k]) {
+					t.Fatalf("the data of the failed %s reached the device", tc.name)
+				}
+				if err := fs.Close(); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}

@@ -138,7 +138,20 @@ func (fs *FS) readData(n *inode, p []byte, off int64) error {
 
 // mapIO reads or writes the aligned buffer buf at file offset off (block-aligned), split along
 // the inode's extents. REQUIRES: n.mu.
+//
+// A write is refused once the file system failed, and a write that fails fails it: a file's
+// data the caller was told did not reach the device must not reach it later (written out by a
+// retry or a Close and made durable by another file's flush), because a WAL is replayed up to
+// its first invalid chunk, so a record written late would bring back a commit that failed.
 func (fs *FS) mapIO(n *inode, buf []byte, off int64, write bool) error {
+	if write {
+		fs.mu.Lock()
+		err := fs.checkLocked()
+		fs.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	var base int64 // file offset of the current extent
 	for _, e := range n.extents {
 		if len(buf) == 0 {
@@ -154,6 +167,9 @@ func (fs *FS) mapIO(n *inode, buf []byte, off int64, write bool) error {
 				_, err = fs.dev.ReadAt(buf[:k], e.Offset+rel)
 			}
 			if err != nil {
+				if write {
+					return fs.fail(fmt.Errorf("write file data at %d: %w", e.Offset+rel, err))
+				}
 				return err
 			}
 			buf, off = buf[k:], off+k
@@ -385,7 +401,7 @@ func (f *file) Sync() error {
 		return pathErr("sync", f.name, err)
 	}
 	if err := fs.dev.Flush(); err != nil {
-		return pathErr("sync", f.name, err)
+		return pathErr("sync", f.name, fs.fail(fmt.Errorf("flush file data: %w", err)))
 	}
 	fs.mu.Lock()
 	if n.size > n.journaled {

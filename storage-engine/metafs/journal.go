@@ -74,13 +74,14 @@ func (fs *FS) writeFlush(buf []byte, off int64) error {
 	return fs.dev.Flush()
 }
 
-// fail records a journal failure: from now on every change is refused (ErrFailed).
+// fail records a failed journal write, data write or flush: from now on every change is refused
+// (ErrFailed).
 func (fs *FS) fail(err error) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.mu.failed == nil {
 		fs.mu.failed = err
-		fs.log.Error("metafs failed: the journal could not be written; mount again to recover", "err", err)
+		fs.log.Error("metafs failed: the device did not take a write or flush; mount again to recover", "err", err)
 	}
 	return fmt.Errorf("%w: %w", ErrFailed, err)
 }
