@@ -87,6 +87,47 @@ func startChild(t *testing.T, dir string) (*exec.Cmd, map[string]string) {
 	return child, devs
 }
 
+// waitStopped waits until every thread of process pid is stopped: kill(2) only queues SIGSTOP,
+// and a server thread that is still running could answer New's probe.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	allStopped := func() (bool, error) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return false, err
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the thread exited
+			}
+			if err != nil {
+				return false, err
+			}
+			// The state follows the command name's last closing parenthesis.
+			i := strings.LastIndex(string(b), ") ")
+			if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := allStopped()
+		if err != nil {
+			t.Fatalf("threads of process %d: %v", pid, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 10s of SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestRestartAfterKill(t *testing.T) {
 	requireHost(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
@@ -183,6 +224,7 @@ func TestNewAbortsAStuckServer(t *testing.T) {
 	if err := child.Process.Signal(unix.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitStopped(t, child.Process.Pid)
 
 	start := time.Now()
 	f := newTestFrontend(t, Options{MountDir: dir, DetachTimeout: 200 * time.Millisecond, StuckTimeout: time.Second})
