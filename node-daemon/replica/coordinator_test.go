@@ -73,14 +73,18 @@ func TestWriteFailures(t *testing.T) {
 		wantDrops  []string
 	}{
 		{
-			name:       "one replica fails: dropped, recorded, write acknowledged",
-			setup:      func(_, b, _ *fakeReplica, _ *fakeRecorder) { b.writeHook = func(context.Context) error { return errDisk } },
+			name: "one replica fails: dropped, recorded, write acknowledged",
+			setup: func(_, b, _ *fakeReplica, _ *fakeRecorder) {
+				b.writeHook = func(context.Context) error { return errDisk }
+			},
 			wantInSync: []string{"a", "c"},
 			wantDrops:  []string{"b"},
 		},
 		{
-			name:       "the local replica fails: dropped, recorded, write acknowledged",
-			setup:      func(a, _, _ *fakeReplica, _ *fakeRecorder) { a.writeHook = func(context.Context) error { return errDisk } },
+			name: "the local replica fails: dropped, recorded, write acknowledged",
+			setup: func(a, _, _ *fakeReplica, _ *fakeRecorder) {
+				a.writeHook = func(context.Context) error { return errDisk }
+			},
 			wantInSync: []string{"b", "c"},
 			wantDrops:  []string{"a"},
 		},
