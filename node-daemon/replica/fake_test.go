@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// fakeReplica is an in-memory replica whose behaviour a test sets: writeHook runs before each
+// fakeReplica is an in-memory replica whose behavior a test sets: writeHook runs before each
 // write (and trim) is applied and may fail it or wait; a non-zero stale makes every request of an
 // older generation fail as a real replica does.
 type fakeReplica struct {
