@@ -216,8 +216,12 @@ func (c *Coordinator) fanOut(ctx context.Context, op string, off, length int64, 
 		return fmt.Errorf("replica: %s at %d: %w", op, off, err)
 	}
 	errs := make([]error, len(members))
+	// The replicas' operations do not end with the caller's context: a caller that gives up
+	// must not leave a write applied on some replicas and canceled on others without a drop.
+	// Each is bounded by the replica timeout instead.
+	detached := context.WithoutCancel(ctx)
 	run := func(i int) {
-		rctx, cancel := context.WithTimeout(ctx, c.timeout)
+		rctx, cancel := context.WithTimeout(detached, c.timeout)
 		defer cancel()
 		errs[i] = do(rctx, members[i].r)
 	}
@@ -250,16 +254,12 @@ func (c *Coordinator) fanOut(ctx context.Context, op string, off, length int64, 
 	if len(failed) == 0 {
 		return nil
 	}
-	if err := ctx.Err(); err != nil {
-		// The caller gave up: the failures are its cancellation, not the replicas' fault.
-		return fmt.Errorf("replica: %s at %d: %w", op, off, errors.Join(errsOf(errs, failed)...))
-	}
 	if len(confirmed) == 0 {
 		return fmt.Errorf("replica: %s at %d failed on every in-sync replica: %w", op, off, errors.Join(errsOf(errs, failed)...))
 	}
 	for _, i := range failed {
 		reason := fmt.Sprintf("%s at %d (%d bytes) failed: %v", op, off, length, errs[i])
-		if err := c.drop(ctx, members[i].r.Name(), reason); err != nil {
+		if err := c.drop(detached, members[i].r.Name(), reason); err != nil {
 			return fmt.Errorf("replica: %s at %d failed on replica %s and dropping it was not recorded: %w", op, off, members[i].r.Name(), err)
 		}
 	}

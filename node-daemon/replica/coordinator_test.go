@@ -406,3 +406,32 @@ func TestOpenValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestCallerCancelDoesNotSplitAWrite(t *testing.T) {
+	a, b, c := threeFakes(nil)
+	rec := &fakeRecorder{}
+	co := openCoordinator(t, 1, rec, 10*time.Second, a, b, c)
+	started, release := make(chan struct{}), make(chan struct{})
+	b.writeHook = func(ctx context.Context) error {
+		close(started)
+		<-release
+		return ctx.Err() // fails if the caller's cancellation reached the replica
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- co.Write(ctx, 0, []byte("data")) }()
+	<-started
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Write = %v, want it completed on every replica", err)
+	}
+	for _, f := range []*fakeReplica{a, b, c} {
+		if string(f.bytes(0, 4)) != "data" {
+			t.Errorf("replica %s lacks the write", f.name)
+		}
+	}
+	if rec.calls != 0 || len(co.InSync()) != 3 {
+		t.Fatalf("drops %d, in sync %v", rec.calls, co.InSync())
+	}
+}

@@ -11,10 +11,17 @@
 // recorded (DropReplica returned nil) before the acknowledgement. If recording a drop fails, the
 // write fails; if every in-sync replica fails it, the write fails and no replica is dropped. A
 // flush first waits for every write and trim that started before it, then flushes every in-sync
-// replica, with the same rule for the ones that fail. A failed write leaves its range undefined,
-// as on a disk. Replicas are written in parallel: the local one in the caller's goroutine, the
-// remote ones each over its own pipelined stream. A replica that does not answer within
-// ReplicaTimeout has failed the operation.
+// replica, with the same rule for the ones that fail. Replicas are written in parallel: the local
+// one in the caller's goroutine, the remote ones each over its own pipelined stream. A replica
+// that does not answer within ReplicaTimeout has failed the operation; the caller's context does
+// not cancel the replicas' operations (a caller that gives up would otherwise leave a write on
+// some replicas only, with nobody dropped).
+//
+// Failed writes. A failed write leaves its range undefined, as on a disk, and here the in-sync
+// replicas may then differ in it (the write failed on every replica but landed on some, or a drop
+// could not be recorded). Such ranges are in the dirty log of every replica that did not confirm
+// the write, in-sync ones included; making in-sync replicas agree on them is the resync step's
+// job, as is reconciling the writes an old coordinator had in flight when a newer one took over.
 //
 // Drop rule. A replica leaves the in-sync set only through InSyncRecorder.DropReplica, never
 // silently, and never comes back in this step. Reads never drop a replica: they come from the
