@@ -93,13 +93,17 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	go func() { errc <- s.grpc.Serve(lis) }()
 	select {
 	case err := <-errc:
+		if err == nil || errors.Is(err, grpc.ErrServerStopped) {
+			return nil // Stop ended it (or came before Serve began)
+		}
 		return fmt.Errorf("server: serve on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 		s.log.Info("stopping gRPC server gracefully", "addr", lis.Addr().String())
 		s.health.Shutdown()
 		s.grpc.GracefulStop()
-		// Serve returns nil once GracefulStop has run; anything else is a serving failure.
-		if err := <-errc; err != nil {
+		// Serve returns nil once GracefulStop has run (ErrServerStopped when Stop came before
+		// it began); anything else is a serving failure.
+		if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("server: serve on %s: %w", lis.Addr(), err)
 		}
 		return nil
@@ -113,6 +117,9 @@ func (s *Server) ServeHealth(ctx context.Context, lis net.Listener) error {
 	go func() { errc <- s.local.Serve(lis) }()
 	select {
 	case err := <-errc:
+		if err == nil || errors.Is(err, grpc.ErrServerStopped) {
+			return nil // Stop ended it (or came before Serve began)
+		}
 		return fmt.Errorf("server: serve health on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 		s.local.GracefulStop()

@@ -490,3 +490,10 @@ func TestIOStreamMultiplexesRequests(t *testing.T) {
 		t.Fatal("write on a closed stream succeeded")
 	}
 }
+
+// TestServeReturnsNilAfterStop: Stop ends Serve without an error (servertest's cleanup fails
+// the test on any error Serve returns).
+func TestServeReturnsNilAfterStop(t *testing.T) {
+	e := servertest.Start(t, 1<<30)
+	e.Server.Stop()
+}
