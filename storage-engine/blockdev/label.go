@@ -34,10 +34,10 @@ import (
 // reads only versions 1 and 2 refuses a version-3 label: it cannot check the cluster, so it must
 // not mount the store.
 //
-// RewriteLabel changes the label of an existing store. When the device's logical block is smaller
-// than the label, the write of the label's blocks is not atomic, so RewriteLabel first writes the
-// new label to a copy at LabelCopyOffset (inside the space mkfs reserves for the label and zeroes)
-// and only then over the label. A label torn by a crash during the second write fails its
+// RewriteLabel changes the label of an existing store. A power cut may tear a write (Device), so
+// on devices whose logical block is at most LabelCopyOffset RewriteLabel first writes the new label
+// to a copy at LabelCopyOffset (inside the space mkfs reserves for the label and zeroes) and only
+// then over the label; on devices with larger blocks the label is one block, written whole. A label torn by a crash during the second write fails its
 // checksum; ReadLabel and DetectSignatures then read the copy, and RepairLabel writes it back.
 const (
 	LabelSize    = 4096
@@ -239,9 +239,9 @@ func WriteLabel(dev Device, l Label) error {
 }
 
 // RewriteLabel replaces the label of the store on dev by l, so that a crash at any moment leaves a
-// label ReadLabel reads: the old one or l. On a device whose logical block is smaller than the
-// label it writes l to the copy at LabelCopyOffset and flushes before it writes the label itself
-// (a single block is written whole, so larger blocks need no copy). It refuses a label of another
+// label ReadLabel reads: the old one or l. On a device whose logical block is at most
+// LabelCopyOffset it writes l to the copy at LabelCopyOffset and flushes before it writes the label
+// itself (larger blocks hold the whole label in one block, written whole). It refuses a label of another
 // store (l.UUID must be the UUID of the label on dev).
 func RewriteLabel(dev Device, l Label) error {
 	old, err := ReadLabel(dev)
@@ -255,7 +255,7 @@ func RewriteLabel(dev Device, l Label) error {
 	if err != nil {
 		return fmt.Errorf("blockdev: rewrite label: %w", err)
 	}
-	if dev.BlockSize() < LabelSize {
+	if dev.BlockSize() <= LabelCopyOffset {
 		if err := writeLabelAt(dev, enc, LabelCopyOffset); err != nil {
 			return fmt.Errorf("blockdev: rewrite label: write the copy: %w", err)
 		}

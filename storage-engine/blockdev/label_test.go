@@ -167,6 +167,15 @@ func TestRewriteLabel(t *testing.T) {
 		if fixed, err := blockdev.RepairLabel(d); fixed || err != nil {
 			t.Fatalf("bs %d: RepairLabel of an intact label = %v, %v", bs, fixed, err)
 		}
+		// The copy: written before the label where the block leaves room for it.
+		cp := blockdev.AlignedBuffer(max(bs, 2*blockdev.LabelSize))
+		if _, err := d.ReadAt(cp, 0); err != nil {
+			t.Fatal(err)
+		}
+		gotCopy, err := blockdev.DecodeLabel(cp[blockdev.LabelCopyOffset:])
+		if wantCopy := bs <= blockdev.LabelCopyOffset; wantCopy && (err != nil || gotCopy != want) || !wantCopy && err == nil {
+			t.Fatalf("bs %d: copy %+v, %v", bs, gotCopy, err)
+		}
 	}
 
 	// A crash tore the label on a 512-byte-block device: its first sector is the new label's, the
