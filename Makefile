@@ -159,7 +159,7 @@ proto: protoc $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate node-daemon/p
 	cd node-daemon/proto && protoc --proto_path=. \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
-		store.proto object.proto volume.proto
+		store.proto object.proto volume.proto replica.proto
 
 .PHONY: verify-proto
 verify-proto: proto ## Fail if the committed node-daemon/proto/*.pb.go differ from what `make proto` generates.

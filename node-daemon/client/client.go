@@ -20,7 +20,9 @@ type Client struct {
 	Stores  nodepb.StoreServiceClient
 	Objects nodepb.ObjectServiceClient
 	Volumes nodepb.VolumeServiceClient
-	Health  healthpb.HealthClient
+	// Replicas is the replica stream a coordinator on another node uses (node-daemon/replica).
+	Replicas nodepb.ReplicaServiceClient
+	Health   healthpb.HealthClient
 }
 
 // Dial connects to the daemon at addr (host:port) with mutual TLS. The connection is made lazily;
@@ -44,11 +46,12 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
 	}
 	return &Client{
-		conn:    conn,
-		Stores:  nodepb.NewStoreServiceClient(conn),
-		Objects: nodepb.NewObjectServiceClient(conn),
-		Volumes: nodepb.NewVolumeServiceClient(conn),
-		Health:  healthpb.NewHealthClient(conn),
+		conn:     conn,
+		Stores:   nodepb.NewStoreServiceClient(conn),
+		Objects:  nodepb.NewObjectServiceClient(conn),
+		Volumes:  nodepb.NewVolumeServiceClient(conn),
+		Replicas: nodepb.NewReplicaServiceClient(conn),
+		Health:   healthpb.NewHealthClient(conn),
 	}, nil
 }
 

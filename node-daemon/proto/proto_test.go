@@ -17,9 +17,10 @@ import (
 // with a small parser that covers the syntax these files use, so it needs no protoc.
 func TestGeneratedCodeMatchesProtoFiles(t *testing.T) {
 	files := map[string]protoreflect.FileDescriptor{
-		"store.proto":  File_store_proto,
-		"object.proto": File_object_proto,
-		"volume.proto": File_volume_proto,
+		"store.proto":   File_store_proto,
+		"object.proto":  File_object_proto,
+		"volume.proto":  File_volume_proto,
+		"replica.proto": File_replica_proto,
 	}
 	for name, fd := range files {
 		src, err := os.ReadFile(name)

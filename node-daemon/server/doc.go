@@ -1,5 +1,6 @@
 // Package server implements the node daemon's gRPC services (node-daemon/proto): StoreService,
-// ObjectService and VolumeService over the stores a daemon has mounted, plus grpc.health.v1.
+// ObjectService, VolumeService and ReplicaService (fenced replica I/O, node-daemon/replica) over
+// the stores a daemon has mounted, plus grpc.health.v1.
 //
 // Invariants:
 //   - Every request is validated before it reaches a store; a malformed request gets
@@ -8,7 +9,8 @@
 //   - Errors map to status codes in one place (status.go): NotFound, AlreadyExists,
 //     InvalidArgument, ResourceExhausted (store full), FailedPrecondition (shrink, collection not
 //     empty), DataLoss (corruption), Unavailable (store closing), Aborted (a create, delete or
-//     resize of the same volume already in flight).
+//     resize of the same volume already in flight); ReplicaService answers a request of an older
+//     generation with FailedPrecondition and the generation the replica recorded.
 //   - The transport is mutual TLS (see package pki); NewGRPCServer refuses to build a server
 //     without a TLS configuration that requires client certificates.
 package server

@@ -18,16 +18,20 @@ import (
 	"google.golang.org/grpc/status"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
 )
 
-// Server is the node daemon's gRPC server: the three Cobalt services and grpc.health.v1 on one
+// Server is the node daemon's gRPC server: the four Cobalt services and grpc.health.v1 on one
 // mTLS listener.
 type Server struct {
 	grpc *grpc.Server
 	// local serves only grpc.health.v1, without TLS, for exec probes on a unix socket.
-	local  *grpc.Server
-	health *health.Server
-	log    logr.Logger
+	local *grpc.Server
+	// replicas is the node's fenced replica I/O, served by ReplicaService and used in-process by a
+	// coordinator on this node.
+	replicas *replica.Node
+	health   *health.Server
+	log      logr.Logger
 }
 
 // New builds a server for stores. tlsConfig must require and verify client certificates. extra
@@ -39,7 +43,7 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.S
 	if tlsConfig == nil || tlsConfig.ClientAuth != tls.RequireAndVerifyClientCert {
 		return nil, errors.New("server: TLS configuration must require and verify client certificates")
 	}
-	s := &Server{health: health.NewServer(), log: log}
+	s := &Server{health: health.NewServer(), log: log, replicas: replica.NewNode(stores)}
 	opts := append([]grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(tlsConfig)),
 		grpc.MaxRecvMsgSize(nodepb.MaxMessageSize),
@@ -60,6 +64,7 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.S
 	nodepb.RegisterStoreServiceServer(s.grpc, &storeService{stores: stores})
 	nodepb.RegisterObjectServiceServer(s.grpc, &objectService{stores: stores})
 	nodepb.RegisterVolumeServiceServer(s.grpc, &volumeService{stores: stores, inflight: newInFlight()})
+	nodepb.RegisterReplicaServiceServer(s.grpc, &replicaService{node: s.replicas})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.local = grpc.NewServer()
 	healthpb.RegisterHealthServer(s.local, s.health)
@@ -67,6 +72,10 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.S
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return s, nil
 }
+
+// Replicas returns the node's fenced replica I/O, for a coordinator on this node (replica.NewLocal):
+// it obeys the same fence as ReplicaService.
+func (s *Server) Replicas() *replica.Node { return s.replicas }
 
 // SetServing sets the overall health status reported by grpc.health.v1.
 func (s *Server) SetServing(serving bool) {

@@ -466,3 +466,40 @@ func TestConcurrentIOAndControl(t *testing.T) {
 		t.Fatalf("after the run: %+v, %v, %d volumes", info, err, m.Count())
 	}
 }
+
+func TestUserAttrs(t *testing.T) {
+	m, _ := newManager(t, 1<<30)
+	ctx := context.Background()
+	if _, err := m.Create(ctx, "v", 1<<20, testStripe); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.UserAttr(ctx, "v", "gen"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("unset attribute = %v, want ErrNotFound", err)
+	}
+	if err := m.SetUserAttr(ctx, "v", "gen", []byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	// A user attribute named like a volume attribute does not touch it.
+	if err := m.SetUserAttr(ctx, "v", attrSize, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.UserAttr(ctx, "v", "gen"); err != nil || !bytes.Equal(got, []byte{7}) {
+		t.Fatalf("UserAttr = %v, %v", got, err)
+	}
+	reopened, err := Open(ctx, m.Store())
+	if err != nil {
+		t.Fatalf("reopen with user attributes: %v", err)
+	}
+	if info, err := reopened.Get(ctx, "v"); err != nil || info.Size != 1<<20 {
+		t.Fatalf("after reopen: %+v, %v", info, err)
+	}
+	if got, err := reopened.UserAttr(ctx, "v", "gen"); err != nil || !bytes.Equal(got, []byte{7}) {
+		t.Fatalf("UserAttr after reopen = %v, %v", got, err)
+	}
+	if err := m.SetUserAttr(ctx, "missing", "gen", []byte{1}); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("attribute of a missing volume = %v, want ErrNotFound", err)
+	}
+	if err := m.SetUserAttr(ctx, "v", "", []byte{1}); !errors.Is(err, objstore.ErrInvalid) {
+		t.Fatalf("empty name = %v, want ErrInvalid", err)
+	}
+}

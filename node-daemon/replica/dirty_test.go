@@ -1,0 +1,58 @@
+package replica
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestDirtyLog(t *testing.T) {
+	type mark struct {
+		off, length int64
+		replicas    []string
+	}
+	tests := []struct {
+		name      string
+		marks     []mark
+		replica   string
+		want      []Extent
+		wantBytes int64
+	}{
+		{"nothing marked", nil, "b", nil, 0},
+		{"inside one region", []mark{{5000, 10, []string{"b"}}}, "b", []Extent{{4096, 4096}}, 4096},
+		{"across a boundary", []mark{{4000, 200, []string{"b"}}}, "b", []Extent{{0, 8192}}, 8192},
+		{"adjacent marks merge", []mark{{0, 4096, []string{"b"}}, {4096, 4096, []string{"b"}}}, "b", []Extent{{0, 8192}}, 8192},
+		{"gaps stay apart, sorted", []mark{{40960, 1, []string{"b"}}, {0, 1, []string{"b"}}}, "b", []Extent{{0, 4096}, {40960, 4096}}, 8192},
+		{"repeated marks count once", []mark{{0, 100, []string{"b"}}, {50, 100, []string{"b"}}}, "b", []Extent{{0, 4096}}, 4096},
+		{"other replicas apart", []mark{{0, 1, []string{"c"}}, {8192, 1, []string{"b", "c"}}}, "b", []Extent{{8192, 4096}}, 4096},
+		{"empty and negative ranges mark nothing", []mark{{0, 0, []string{"b"}}, {-5, 10, []string{"b"}}}, "b", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := NewDirtyLog(4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range tt.marks {
+				l.Mark(m.off, m.length, m.replicas...)
+			}
+			if got := l.Extents(tt.replica); !slices.Equal(got, tt.want) {
+				t.Fatalf("Extents = %v, want %v", got, tt.want)
+			}
+			if got := l.Bytes(tt.replica); got != tt.wantBytes {
+				t.Fatalf("Bytes = %d, want %d", got, tt.wantBytes)
+			}
+			l.Clear(tt.replica)
+			if got := l.Extents(tt.replica); len(got) != 0 {
+				t.Fatalf("Extents after Clear = %v", got)
+			}
+		})
+	}
+	for _, size := range []int64{-1, 1000, 2048, 4097} {
+		if _, err := NewDirtyLog(size); err == nil {
+			t.Errorf("NewDirtyLog(%d) accepted", size)
+		}
+	}
+	if l, err := NewDirtyLog(0); err != nil || l.RegionSize() != DefaultRegionSize {
+		t.Errorf("NewDirtyLog(0) = %v, %v", l, err)
+	}
+}

@@ -1,0 +1,193 @@
+package replica
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
+	"github.com/cobaltstore/cobalt/node-daemon/volume"
+)
+
+// GenerationAttr is the volume user attribute (volume.Manager.SetUserAttr) holding the highest
+// attachment generation a replica has accepted, as 8 little-endian bytes.
+const GenerationAttr = "replica.generation"
+
+// Volumes finds the volume manager of a store this node serves.
+type Volumes interface {
+	// VolumeManager returns the volumes of store storeUUID, or an error wrapping
+	// objstore.ErrNotFound when the node does not serve it.
+	VolumeManager(storeUUID string) (*volume.Manager, error)
+}
+
+// Node serves fenced I/O on the replicas a node holds: the replica service of the node API and
+// the coordinator's local replica both go through it, so both obey the same fence. It is safe for
+// concurrent use.
+type Node struct {
+	vols Volumes
+	// mu guards the fields in this struct.
+	mu struct {
+		sync.Mutex
+		fences map[string]*fence // by store UUID + "/" + volume ID
+	}
+}
+
+// fence is the generation state of one volume.
+type fence struct {
+	// rw is held shared by every request while it checks the generation and runs, and exclusively
+	// while a newer generation is recorded, so no request of an older generation runs after the
+	// record.
+	rw sync.RWMutex
+	// loaded and gen are guarded by rw: gen is the recorded generation once loaded.
+	loaded bool
+	gen    uint64
+}
+
+// NewNode serves the replicas of the stores vols finds.
+func NewNode(vols Volumes) *Node {
+	n := &Node{vols: vols}
+	n.mu.fences = make(map[string]*fence)
+	return n
+}
+
+func (n *Node) fence(storeUUID, id string) *fence {
+	key := storeUUID + "/" + id
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	f, ok := n.mu.fences[key]
+	if !ok {
+		f = &fence{}
+		n.mu.fences[key] = f
+	}
+	return f
+}
+
+// admit checks gen against the volume's recorded generation, recording gen first when it is newer,
+// and returns the volume manager and the release function the request calls when it is done.
+func (n *Node) admit(ctx context.Context, storeUUID, id string, gen uint64) (*volume.Manager, func(), error) {
+	if gen == 0 {
+		return nil, nil, fmt.Errorf("replica: generation 0 of volume %q: generations start at 1: %w", id, objstore.ErrInvalid)
+	}
+	m, err := n.vols.VolumeManager(storeUUID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replica: volume %q: %w", id, err)
+	}
+	if err := volume.ValidateID(id); err != nil {
+		return nil, nil, err
+	}
+	f := n.fence(storeUUID, id)
+	for {
+		f.rw.RLock()
+		loaded, cur := f.loaded, f.gen
+		switch {
+		case loaded && gen == cur:
+			return m, f.rw.RUnlock, nil
+		case loaded && gen < cur:
+			f.rw.RUnlock()
+			return nil, nil, fmt.Errorf("volume %q: %w", id, &StaleError{Requested: gen, Recorded: cur})
+		}
+		f.rw.RUnlock()
+		if err := n.raise(ctx, m, f, id, gen); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// raise loads the recorded generation if needed and records gen when it is newer, once every
+// request already admitted has finished.
+func (n *Node) raise(ctx context.Context, m *volume.Manager, f *fence, id string, gen uint64) error {
+	f.rw.Lock()
+	defer f.rw.Unlock()
+	if !f.loaded {
+		cur, err := loadGeneration(ctx, m, id)
+		if err != nil {
+			return err
+		}
+		f.loaded, f.gen = true, cur
+	}
+	if gen <= f.gen {
+		return nil
+	}
+	if err := m.SetUserAttr(ctx, id, GenerationAttr, binary.LittleEndian.AppendUint64(nil, gen)); err != nil {
+		return fmt.Errorf("replica: record generation %d of volume %q: %w", gen, id, err)
+	}
+	f.gen = gen
+	return nil
+}
+
+func loadGeneration(ctx context.Context, m *volume.Manager, id string) (uint64, error) {
+	b, err := m.UserAttr(ctx, id, GenerationAttr)
+	if errors.Is(err, objstore.ErrNotFound) {
+		if _, gerr := m.Get(ctx, id); gerr != nil {
+			return 0, fmt.Errorf("replica: %w", gerr) // the volume itself is missing
+		}
+		return 0, nil // never attached
+	}
+	if err != nil {
+		return 0, fmt.Errorf("replica: load generation of volume %q: %w", id, err)
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("replica: generation attribute of volume %q has %d bytes: %w", id, len(b), objstore.ErrCorrupt)
+	}
+	return binary.LittleEndian.Uint64(b), nil
+}
+
+// Generation returns the generation volume id of store storeUUID has recorded (0 if none).
+func (n *Node) Generation(ctx context.Context, storeUUID, id string) (uint64, error) {
+	m, err := n.vols.VolumeManager(storeUUID)
+	if err != nil {
+		return 0, fmt.Errorf("replica: volume %q: %w", id, err)
+	}
+	f := n.fence(storeUUID, id)
+	f.rw.RLock()
+	if f.loaded {
+		defer f.rw.RUnlock()
+		return f.gen, nil
+	}
+	f.rw.RUnlock()
+	return loadGeneration(ctx, m, id)
+}
+
+// Write writes data at off of the volume, for a coordinator of generation gen.
+func (n *Node) Write(ctx context.Context, storeUUID, id string, gen uint64, off int64, data []byte) error {
+	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return m.Write(ctx, id, off, data)
+}
+
+// Trim discards [off, off+length) of the volume, for a coordinator of generation gen.
+func (n *Node) Trim(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) error {
+	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return m.Trim(ctx, id, off, length)
+}
+
+// Flush returns once every write to the volume that was acknowledged before it is durable (writes
+// are durable when acknowledged, so it is a barrier), for a coordinator of generation gen. A flush
+// of a newer generation is how a coordinator claims a replica.
+func (n *Node) Flush(ctx context.Context, storeUUID, id string, gen uint64) error {
+	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return m.Flush(ctx, id)
+}
+
+// Read reads length bytes at off of the volume, for a coordinator of generation gen.
+func (n *Node) Read(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) ([]byte, error) {
+	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return m.Read(ctx, id, off, length)
+}

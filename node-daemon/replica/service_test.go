@@ -1,0 +1,97 @@
+package replica_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cobaltstore/cobalt/node-daemon/client"
+	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
+	"github.com/cobaltstore/cobalt/node-daemon/server/servertest"
+)
+
+// TestReplicateStream drives the ReplicaService over mTLS through Remote: pipelined requests,
+// per-request status codes, and the fencing refusal with the recorded generation.
+func TestReplicateStream(t *testing.T) {
+	e := servertest.Start(t, 1<<30)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.Dial(e.Addr, e.ClientTLS(t, "coordinator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: &nodepb.VolumeRef{StoreUuid: servertest.StoreUUID, VolumeId: "v"}, SizeBytes: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(id string) *replica.Remote {
+		r, err := replica.OpenRemote(ctx, cl.Replicas, "remote", &nodepb.VolumeRef{StoreUuid: servertest.StoreUUID, VolumeId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := r.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return r
+	}
+	r := open("v")
+	// 64 writes in flight at once on one stream, then read back.
+	errs := make(chan error, 64)
+	for i := range 64 {
+		go func() { errs <- r.Write(ctx, 2, int64(i)*4096, bytes.Repeat([]byte{byte(i)}, 4096)) }()
+	}
+	for range 64 {
+		if err := <-errs; err != nil {
+			t.Fatalf("pipelined write: %v", err)
+		}
+	}
+	for i := range 64 {
+		got, err := r.Read(ctx, 2, int64(i)*4096, 4096)
+		if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 4096)) {
+			t.Fatalf("read back block %d: %v", i, err)
+		}
+	}
+	if err := r.Trim(ctx, 2, 0, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+		want codes.Code
+	}{
+		{"older generation", func() error { return r.Write(ctx, 2, 0, []byte{1}) }, codes.FailedPrecondition},
+		{"generation 0", func() error { return r.Flush(ctx, 0) }, codes.InvalidArgument},
+		{"outside the volume", func() error { return r.Write(ctx, 3, 8<<20, []byte{1}) }, codes.InvalidArgument},
+		{"over the size limit", func() error { _, err := r.Read(ctx, 3, 0, nodepb.MaxIOSize+1); return err }, codes.InvalidArgument},
+		{"missing volume", func() error { return open("missing").Flush(ctx, 3) }, codes.NotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			var stale *replica.StaleError
+			switch {
+			case tt.want == codes.FailedPrecondition:
+				if !errors.As(err, &stale) || stale.Recorded != 3 || stale.Requested != 2 {
+					t.Fatalf("error = %v, want a StaleError of 2 against 3", err)
+				}
+			case status.Code(errors.Unwrap(err)) != tt.want:
+				t.Fatalf("error = %v, want code %v", err, tt.want)
+			}
+		})
+	}
+	// The stream survives refused requests.
+	if got, err := r.Read(ctx, 3, 0, 4096); err != nil || !bytes.Equal(got, make([]byte, 4096)) {
+		t.Fatalf("read of the trimmed block after refusals: %v", err)
+	}
+}

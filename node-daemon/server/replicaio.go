@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
+	"github.com/cobaltstore/cobalt/node-daemon/volume"
+)
+
+// VolumeManager implements replica.Volumes.
+func (s *Stores) VolumeManager(storeUUID string) (*volume.Manager, error) {
+	m, err := s.Get(storeUUID)
+	if err != nil {
+		return nil, err
+	}
+	return m.Volumes, nil
+}
+
+// replicaService implements nodepb.ReplicaServiceServer over the node's fenced replicas.
+type replicaService struct {
+	nodepb.UnimplementedReplicaServiceServer
+	node *replica.Node
+}
+
+// Replicate runs every request of the stream in its own goroutine (at most maxIOInFlight at once)
+// and sends each response when its request completes. The handler returns only after every
+// started request has answered.
+func (s *replicaService) Replicate(stream nodepb.ReplicaService_ReplicateServer) error {
+	ctx := stream.Context()
+	var (
+		sendMu sync.Mutex
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, maxIOInFlight)
+	)
+	defer wg.Wait()
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp := s.one(ctx, req)
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			// A failed send means the stream is gone; Recv reports that to the loop.
+			_ = stream.Send(resp)
+		}()
+	}
+}
+
+// one runs one request of a Replicate stream and turns its outcome into a response.
+func (s *replicaService) one(ctx context.Context, req *nodepb.ReplicaRequest) (resp *nodepb.ReplicaResponse) {
+	resp = &nodepb.ReplicaResponse{Id: req.GetId()}
+	defer func() {
+		if r := recover(); r != nil {
+			resp = &nodepb.ReplicaResponse{Id: req.GetId(), Code: int32(codes.Internal), Message: "internal error in replica request"}
+		}
+	}()
+	err := s.run(ctx, req, resp)
+	var stale *replica.StaleError
+	switch {
+	case err == nil:
+	case errors.As(err, &stale):
+		resp.Code, resp.Message, resp.ReplicaGeneration = int32(codes.FailedPrecondition), err.Error(), stale.Recorded
+	default:
+		st := status.Convert(toStatus(err))
+		resp.Code, resp.Message = int32(st.Code()), st.Message()
+	}
+	return resp
+}
+
+func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, resp *nodepb.ReplicaResponse) error {
+	ref := req.GetRef()
+	if ref == nil {
+		return invalid("ref is missing")
+	}
+	store, id, gen := ref.GetStoreUuid(), ref.GetVolumeId(), req.GetGeneration()
+	switch op := req.GetOp().(type) {
+	case *nodepb.ReplicaRequest_Write:
+		if n := len(op.Write.GetData()); n > nodepb.MaxIOSize {
+			return invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
+		}
+		return s.node.Write(ctx, store, id, gen, op.Write.GetOffset(), op.Write.GetData())
+	case *nodepb.ReplicaRequest_Trim:
+		return s.node.Trim(ctx, store, id, gen, op.Trim.GetOffset(), op.Trim.GetLength())
+	case *nodepb.ReplicaRequest_Flush:
+		return s.node.Flush(ctx, store, id, gen)
+	case *nodepb.ReplicaRequest_Read:
+		if n := op.Read.GetLength(); n > nodepb.MaxIOSize {
+			return invalid(fmt.Sprintf("read of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
+		}
+		data, err := s.node.Read(ctx, store, id, gen, op.Read.GetOffset(), op.Read.GetLength())
+		resp.Data = data
+		return err
+	default:
+		return invalid("replica request has no operation")
+	}
+}
