@@ -76,7 +76,8 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(pod.Containers).To(HaveLen(1))
 		ctr := pod.Containers[0]
 		Expect(ctr.Image).To(Equal(testNodeDaemonImage))
-		Expect(ctr.Args).To(ContainElements("--state-dir=/var/lib/cobalt", "--cluster-name=prod", "--cluster-namespace="+cluster.Namespace))
+		Expect(ctr.Args).To(ContainElements("--state-dir=/var/lib/cobalt", "--cluster-name=prod", "--cluster-namespace="+cluster.Namespace,
+			"--cluster-uid="+string(cluster.UID)))
 		Expect(ctr.Args).NotTo(ContainElement(Or(HavePrefix("--device"), HavePrefix("--cache"))),
 			"the daemon reads its devices and engine settings from the StorageCluster, not from flags")
 		Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(specHashAnnotation, HaveLen(16)))

@@ -163,17 +163,25 @@ func needsPrivilege(cluster *storagev1alpha1.StorageCluster, csi CSINodePlugin) 
 }
 
 // nodeDaemonArgs is the node daemon's command line: its contract with the operator. It names the
-// StorageCluster and the node; the daemon reads its devices and engine settings from the
-// StorageCluster's spec when it starts (its Role may get that object), so they are not here, and
-// specHash in the pod template rolls the daemons when they change.
+// StorageCluster, by name and by UID, and the node; the daemon reads its devices and engine
+// settings from the StorageCluster's spec when it starts (its Role may get that object), so they
+// are not here, and specHash in the pod template rolls the daemons when they change. The UID is
+// the cluster's identity, which the daemon records in the label of every store it makes: a daemon
+// refuses to start when the StorageCluster it reads has another UID (it was deleted and created
+// again), and never mounts a store whose label names another cluster.
 func nodeDaemonArgs(cluster *storagev1alpha1.StorageCluster) []string {
-	return []string{
+	args := []string{
 		"--cluster-namespace=" + cluster.Namespace,
 		"--cluster-name=" + cluster.Name,
-		"--node-name=$(NODE_NAME)",
-		"--state-dir=" + stateDirOf(cluster),
-		"--ca-secret=" + CASecretName,
 	}
+	if cluster.UID != "" {
+		args = append(args, "--cluster-uid="+string(cluster.UID))
+	}
+	return append(args,
+		"--node-name=$(NODE_NAME)",
+		"--state-dir="+stateDirOf(cluster),
+		"--ca-secret="+CASecretName,
+	)
 }
 
 func stateDirOf(cluster *storagev1alpha1.StorageCluster) string {

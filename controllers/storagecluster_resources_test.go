@@ -46,17 +46,18 @@ func TestNodeDaemonImage(t *testing.T) {
 	}
 }
 
-// TestNodeDaemonArgs: the command line names the cluster, the node and the state directory, and
+// TestNodeDaemonArgs: the command line names the cluster (by name and UID), the node and the state directory, and
 // carries no device or engine setting, whatever the spec says: the daemon reads those from the
 // StorageCluster.
 func TestNodeDaemonArgs(t *testing.T) {
-	c := &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	c := &v1alpha1.StorageCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b34"}}
 	c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/a", "/dev/b"}, AllowWipe: true}
 	c.Spec.NodeDaemon.StateDir = "/srv/cobalt"
 	c.Spec.Engine = v1alpha1.EngineSettings{CacheType: v1alpha1.CacheTypeLRU, CacheShards: intstr.FromInt32(12),
 		MemoryTarget: resource.MustParse("2Gi"), MinAllocSize: 65536, DeferredWriteThreshold: ptr.To[int64](0),
 		ChecksumType: v1alpha1.ChecksumCRC32C}
-	want := []string{"--cluster-namespace=ns", "--cluster-name=c", "--node-name=$(NODE_NAME)", "--state-dir=/srv/cobalt", "--ca-secret=" + CASecretName}
+	want := []string{"--cluster-namespace=ns", "--cluster-name=c", "--cluster-uid=0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b34", "--node-name=$(NODE_NAME)",
+		"--state-dir=/srv/cobalt", "--ca-secret=" + CASecretName}
 	if got := nodeDaemonArgs(c); !slices.Equal(got, want) {
 		t.Errorf("args = %v, want %v", got, want)
 	}

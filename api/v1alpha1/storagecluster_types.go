@@ -63,12 +63,13 @@ type DeviceSelection struct {
 	File *FileDevice `json:"file,omitempty"`
 
 	// allowWipe lets the node daemon format listed devices that carry a filesystem, another
-	// storage layer or a Cobalt store whose metadata is in another node's state directory.
-	// DANGEROUS: whatever was on such a device is destroyed when the node daemon next starts. Only
-	// allowed together with paths, so that every device that may be wiped is named. Unset or
-	// false, such devices are skipped and their Store says why. A Cobalt store that keeps its
-	// metadata on its device is mounted, never wiped, whichever node or cluster made it. Devices
-	// that are mounted, partitioned, read-only or too small are never used, whatever this says.
+	// storage layer, a Cobalt store of another cluster (its label names another StorageCluster's
+	// UID) or one whose metadata is in another node's state directory. DANGEROUS: whatever was on
+	// such a device is destroyed when the node daemon next starts. Only allowed together with
+	// paths, so that every device that may be wiped is named. Unset or false, such devices are
+	// skipped and their Store says why. A store of this cluster is mounted, never wiped, on
+	// whichever of the cluster's nodes its device turns up. Devices that are mounted, partitioned,
+	// read-only or too small are never used, whatever this says.
 	// +optional
 	AllowWipe bool `json:"allowWipe,omitempty"`
 }

@@ -135,10 +135,12 @@ func (b *localBench) checkDevice() error {
 func (b *localBench) openStore(ctx context.Context) (st app.MountedStore, vm *volume.Manager, id string, closeStore func() error, err error) {
 	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}})
 	id = uuid.NewString()
-	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: b.device, UUID: id, Force: true}); err != nil {
+	// The benchmark's store belongs to no StorageCluster: a cluster ID of its own.
+	cluster := [16]byte(uuid.New())
+	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: b.device, UUID: id, Force: true, ClusterID: cluster}); err != nil {
 		return nil, nil, "", nil, err
 	}
-	st, err = eng.Open(ctx, b.device, "")
+	st, err = eng.Open(ctx, app.OpenRequest{DevicePath: b.device, ClusterID: cluster})
 	if err != nil {
 		return nil, nil, "", nil, err
 	}

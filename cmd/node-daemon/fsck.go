@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -62,6 +63,14 @@ func fsck(ctx context.Context, out io.Writer, device, stateDir string, deep bool
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 	fmt.Fprintf(out, "store %s on %s: metadata in %s\n", id, device, st.MetadataLocation())
+	cluster := "none (label version " + strconv.FormatUint(uint64(label.Version), 10) + ": adopted by the first cluster whose node daemon mounts it)"
+	if !label.MetaOnDevice() && !label.HasCluster() {
+		cluster = "none (label version 1: tied to the node whose state directory holds its metadata)"
+	}
+	if label.HasCluster() {
+		cluster = label.ClusterIDString() + " (the UID of the StorageCluster that made it)"
+	}
+	fmt.Fprintf(out, "store %s on %s: cluster %s\n", id, device, cluster)
 	rep, err := st.Fsck(ctx, deep)
 	if err != nil {
 		return fmt.Errorf("fsck of store %s: %w", id, err)

@@ -15,6 +15,9 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
 
+// fsckTestCluster is the cluster of the stores makeStore makes with their metadata on the device.
+var fsckTestCluster = [16]byte{0x0f, 0x3c, 0x2a, 0x9e, 0x5b, 0x1d, 0x4e, 0x7a, 0x9c, 0x8b, 0x2d, 0x6f, 0x1e, 0x0a, 0x7b, 0x34}
+
 // makeStore makes a store with one object on a new file device; dbDir "" keeps its metadata on
 // the device, as the daemon does.
 func makeStore(t *testing.T, dev, dbDir string) string {
@@ -22,10 +25,14 @@ func makeStore(t *testing.T, dev, dbDir string) string {
 	ctx := context.Background()
 	id := uuid.NewString()
 	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 64 << 20, MinAllocSize: 4096}})
-	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: dev, DBDir: dbDir, UUID: id, CreateSize: 256 << 20}); err != nil {
+	req := app.MkfsRequest{DevicePath: dev, DBDir: dbDir, UUID: id, CreateSize: 256 << 20}
+	if dbDir == "" {
+		req.ClusterID = fsckTestCluster // as the daemon makes stores now (label version 3)
+	}
+	if err := eng.Mkfs(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	st, err := eng.Open(ctx, dev, dbDir)
+	st, err := eng.Open(ctx, app.OpenRequest{DevicePath: dev, LegacyDBDir: dbDir, ClusterID: req.ClusterID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +57,9 @@ func TestFsck(t *testing.T) {
 	if err := fsck(ctx, &out, dev, "", true); err != nil {
 		t.Fatalf("fsck of a clean store: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "objects=1") || !strings.Contains(out.String(), "metadata in device region") {
-		t.Errorf("fsck output %q lacks the clean verdict, the object or the metadata region", out.String())
+	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "objects=1") || !strings.Contains(out.String(), "metadata in device region") ||
+		!strings.Contains(out.String(), "cluster 0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b34") {
+		t.Errorf("fsck output %q lacks the clean verdict, the object, the metadata region or the cluster", out.String())
 	}
 	if err := fsck(ctx, &out, dev, filepath.Join(dir, "no-such-state-dir"), true); err != nil {
 		t.Errorf("fsck with a state directory that does not exist: %v", err)
@@ -87,7 +95,7 @@ func TestFsckLegacyStore(t *testing.T) {
 	if err := fsck(ctx, &out, dev, stateDir, true); err != nil {
 		t.Fatalf("fsck of a clean store: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "metadata in directory "+stateDir) {
+	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "metadata in directory "+stateDir) || !strings.Contains(out.String(), "cluster none (label version 1") {
 		t.Errorf("fsck output %q lacks the clean verdict or the metadata directory", out.String())
 	}
 	for _, sd := range []string{t.TempDir(), ""} {

@@ -33,6 +33,10 @@ type ClusterSettings struct {
 	Devices devices.Selection
 	// Engine is spec.engine.
 	Engine EngineConfig
+	// ClusterID identifies the cluster: the StorageCluster's UID (metadata.uid), which the daemon
+	// records in the label of every store it makes or adopts and compares with the label of every
+	// store it finds. Set by loadSettings from the object it read; SettingsFromSpec leaves it zero.
+	ClusterID [16]byte
 }
 
 // The defaults of spec.engine, the same as the CRD's (+kubebuilder:default markers in

@@ -97,6 +97,37 @@ func TestDaemonWithoutItsStorageClusterDoesNotStart(t *testing.T) {
 	}
 }
 
+// TestDaemonChecksItsStorageClusterUID: with --cluster-uid (the operator always sets it), a daemon
+// whose StorageCluster has another UID, because it was deleted and created again under the same
+// name, does not start and says why; with the right UID it starts and takes the UID as the
+// cluster identity.
+func TestDaemonChecksItsStorageClusterUID(t *testing.T) {
+	tc := newTestCluster(t)
+	sc := tc.applyCluster(t, storagev1alpha1.StorageClusterSpec{
+		Devices: storagev1alpha1.DeviceSelection{File: &storagev1alpha1.FileDevice{Size: resource.MustParse("64Mi")}}})
+	for _, c := range []struct {
+		name, uid string
+		wantErr   string
+	}{
+		{"recreated cluster", "7d0e6c5b-2f1a-4b3c-8d9e-0a1b2c3d4e5f", "was deleted and created again"},
+		{"same cluster", string(sc.UID), ""},
+		{"no uid given", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := tc.baseConfig("node-uid", t.TempDir())
+			cfg.ClusterUID = c.uid
+			eng := newMemEngine()
+			_, err := NewManager(context.Background(), restConfig, cfg, func(EngineConfig) Engine { return eng }, testr.New(t))
+			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), string(sc.UID))) {
+				t.Fatalf("NewManager with --cluster-uid %q: %v, want error %q", c.uid, err, c.wantErr)
+			}
+		})
+	}
+	if _, err := ParseClusterID(string(sc.UID)); err != nil {
+		t.Fatalf("the API server's UID %s is no cluster ID: %v", sc.UID, err)
+	}
+}
+
 // TestDaemonMakesNoNewStoreWhileItsClusterIsBeingDeleted: while the StorageCluster is being
 // deleted (a finalizer holds it), a starting daemon mounts the stores it has, so their Volumes
 // can still be read, but formats no new device; the device's Store says why.

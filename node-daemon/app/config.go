@@ -19,8 +19,13 @@ import (
 // them from the StorageCluster's spec when it starts (NewManager, ClusterSettings).
 type Config struct {
 	ClusterNamespace, ClusterName string
-	NodeName                      string
-	StateDir                      string
+	// ClusterUID, when set (the operator sets it), is the UID the StorageCluster must have: a
+	// daemon whose StorageCluster was deleted and created again under the same name refuses to
+	// start rather than serve the new one with the old one's DaemonSet. The cluster identity the
+	// daemon records in store labels is the UID of the StorageCluster it reads.
+	ClusterUID string
+	NodeName   string
+	StateDir   string
 
 	// GRPCAddr is the listen address of the mTLS API; AdvertiseAddr the host (normally the pod IP)
 	// published in the Store's endpoint annotation and the serving certificate.
@@ -82,6 +87,8 @@ func DefaultConfig() Config {
 func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ClusterNamespace, "cluster-namespace", c.ClusterNamespace, "namespace of the StorageCluster, whose spec gives the devices and engine settings")
 	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "name of the StorageCluster, whose spec gives the devices and engine settings")
+	fs.StringVar(&c.ClusterUID, "cluster-uid", c.ClusterUID, "UID of the StorageCluster: the daemon refuses to start if the StorageCluster it reads has another one "+
+		"(the cluster identity recorded in store labels is the StorageCluster's UID)")
 	fs.StringVar(&c.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (downward API)")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "host directory for the health socket, CSI stage records, the file-backed device, mkfs markers and "+
 		"the metadata of stores made before label version 2 (stores keep their metadata on their device and mount without it)")

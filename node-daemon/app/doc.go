@@ -38,9 +38,11 @@
 // operator's reconcilers (test/layers checks it). The engine adapter (package engine) imports
 // this package for the Engine interface it implements; the interface stays with its consumer.
 //
-// Invariants: the Manager's cache holds only this node's Store objects (label selector); no
-// device is written unless devices.Inspector decided Mkfs and, read just before, the
-// StorageCluster exists and is not being deleted; mkfs is idempotent across crashes (a
+// Invariants: the Manager's cache holds only this node's Store objects (label selector); no store
+// whose label names another cluster is mounted or written (a forced Mkfs aside, which needs
+// allowWipe with explicit paths); no device is formatted unless devices.Inspector decided Mkfs
+// and, read just before, the StorageCluster exists and is not being deleted; a label is rewritten
+// only for a Mount with Adopt, and then only to add this cluster; mkfs is idempotent across crashes (a
 // pending marker in StateDir/stores/<uuid> makes a repeated attempt reuse the same UUID);
 // stores are closed only after the gRPC server and the CSI node plugin have stopped.
 //
@@ -51,4 +53,16 @@
 // from there (only there). The state directory still holds the daemon's own state: the health
 // socket, the CSI stage records, the file-backed device and mkfs-pending markers. The daemon logs
 // where each store's metadata is when it mounts it and reports it in the Store's status.metadata.
+//
+// Cluster identity: the daemon's cluster is its StorageCluster's UID, read with the object
+// (ClusterSettings.ClusterID); the operator also passes it as --cluster-uid, and a daemon whose
+// StorageCluster has another UID (deleted and created again) does not start. Every store the
+// daemon makes records the cluster in its label (label version 3). A store of another cluster is
+// skipped by the inspection (devices.Inspector.ClusterID), reported in its Store's notUsedReason
+// and a StoreOfAnotherCluster event, and wiped only with allowWipe (explicit paths); the Engine
+// checks the label again under its exclusive open (ClaimLabel, ErrOtherCluster), so a store of
+// another cluster is never mounted or written. A store whose label names no cluster (version 2)
+// is adopted on its first mount: the Engine rewrites its label to name this cluster
+// (blockdev.RewriteLabel, crash-safe) before mounting it, and the daemon records a StoreAdopted
+// event (package devices explains why adoption rather than refusal).
 package app

@@ -123,10 +123,18 @@ func (h *heartbeat) announce(st *storagev1alpha1.Store, d *device) {
 	}
 	h.announced[d.decision.Path] = true
 	switch {
+	case d.store == nil && d.decision.StoreCluster != "":
+		h.recorder.Eventf(st, nil, corev1.EventTypeWarning, "StoreOfAnotherCluster", "Prepare", "%s on node %s is not used: %s", d.decision.Path, h.cfg.NodeName, d.reason)
 	case d.store == nil:
 		h.recorder.Eventf(st, nil, corev1.EventTypeWarning, "DeviceNotUsed", "Prepare", "%s on node %s is not used: %s", d.decision.Path, h.cfg.NodeName, d.reason)
+	case d.decision.Action == devices.Mkfs && d.decision.StoreCluster != "":
+		h.recorder.Eventf(st, nil, corev1.EventTypeWarning, "StoreCreated", "Prepare", "formatted %s on node %s as store %s, destroying a store of cluster %s as spec.devices.allowWipe allows",
+			d.decision.Path, h.cfg.NodeName, d.store.UUID(), d.decision.StoreCluster)
 	case d.decision.Action == devices.Mkfs:
 		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreCreated", "Prepare", "formatted %s on node %s as store %s", d.decision.Path, h.cfg.NodeName, d.store.UUID())
+	case d.decision.Adopt:
+		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreAdopted", "Prepare", "mounted store %s from %s on node %s; its label named no cluster (label version 2): it now names this cluster",
+			d.store.UUID(), d.decision.Path, h.cfg.NodeName)
 	default:
 		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreMounted", "Prepare", "mounted store %s from %s on node %s", d.store.UUID(), d.decision.Path, h.cfg.NodeName)
 	}

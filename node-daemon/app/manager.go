@@ -61,7 +61,7 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg *Config, newEn
 		return nil, err
 	}
 	gm := metrics.NewGRPC()
-	n := newNode(cfg, settings.Devices, newEngine(settings.Engine), mgr.GetAPIReader(), log.WithName("node"), gm)
+	n := newNode(cfg, settings.Devices, settings.ClusterID, newEngine(settings.Engine), mgr.GetAPIReader(), log.WithName("node"), gm)
 	if err := registerMetrics(ctrlmetrics.Registry, gm, metrics.NewCollector(n.snapshots)); err != nil {
 		return nil, err
 	}
@@ -90,14 +90,23 @@ func loadSettings(ctx context.Context, r client.Reader, cfg *Config, log logr.Lo
 	if err != nil {
 		return ClusterSettings{}, err
 	}
+	if cfg.ClusterUID != "" && string(sc.UID) != cfg.ClusterUID {
+		return ClusterSettings{}, fmt.Errorf("StorageCluster %s has UID %s, but this daemon was started for UID %s (--cluster-uid): "+
+			"the StorageCluster was deleted and created again, and this daemon's DaemonSet belongs to the old one; it is not used", cfg.Cluster(), sc.UID, cfg.ClusterUID)
+	}
+	clusterID, err := ParseClusterID(string(sc.UID))
+	if err != nil {
+		return ClusterSettings{}, fmt.Errorf("StorageCluster %s: %w", cfg.Cluster(), err)
+	}
 	settings, err := SettingsFromSpec(&sc.Spec, cfg.DevDir, cfg.MinDeviceSize)
 	if err != nil {
 		return ClusterSettings{}, fmt.Errorf("StorageCluster %s (generation %d): %w", cfg.Cluster(), sc.Generation, err)
 	}
+	settings.ClusterID = clusterID
 	if _, err := settings.Devices.Candidates(cfg.SysRoot, cfg.StateDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return ClusterSettings{}, fmt.Errorf("StorageCluster %s (generation %d): %w", cfg.Cluster(), sc.Generation, err)
 	}
-	log.Info("configuration from the StorageCluster", "cluster", cfg.Cluster().String(), "generation", sc.Generation,
+	log.Info("configuration from the StorageCluster", "cluster", cfg.Cluster().String(), "clusterID", sc.UID, "generation", sc.Generation,
 		"deleting", !sc.DeletionTimestamp.IsZero(),
 		"devicePaths", settings.Devices.Paths, "deviceFilter", settings.Devices.NameFilter, "fileDeviceSize", settings.Devices.FileSize,
 		"allowWipe", settings.Devices.AllowWipe, "engine", fmt.Sprintf("%+v", settings.Engine))

@@ -40,7 +40,8 @@ func (e *memEngine) Mkfs(_ context.Context, req MkfsRequest) error {
 		return err
 	}
 	defer dev.Close()
-	label := blockdev.Label{UUID: id, DeviceSize: dev.Size(), MinAllocSize: 4096, BlockSize: uint32(dev.BlockSize()), Created: time.Now()}
+	label := blockdev.Label{UUID: id, DeviceSize: dev.Size(), MinAllocSize: 4096, BlockSize: uint32(dev.BlockSize()), Created: time.Now(),
+		ClusterID: req.ClusterID}
 	if req.DBDir == "" {
 		// Metadata on the device, as the engine records it (label version 2).
 		label.MetaOffset, label.MetaLength = memMetaOffset, memMetaLength
@@ -76,10 +77,12 @@ func (m memMounted) Close() error {
 	return nil
 }
 
-// Open mounts as the engine does: from the label's metadata region, or from legacyDBDir, which a
-// store without one needs.
-func (e *memEngine) Open(_ context.Context, devicePath, legacyDBDir string) (MountedStore, error) {
-	dev, err := blockdev.Open(devicePath, blockdev.Options{ReadOnly: true, Buffered: true})
+// Open mounts as the engine does: after ClaimLabel (a store of another cluster is refused, one
+// to adopt gets its label rewritten), from the label's metadata region, or from legacyDBDir,
+// which a store without one needs.
+func (e *memEngine) Open(_ context.Context, req OpenRequest) (MountedStore, error) {
+	legacyDBDir := req.LegacyDBDir
+	dev, err := blockdev.Open(req.DevicePath, blockdev.Options{Buffered: true})
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +90,15 @@ func (e *memEngine) Open(_ context.Context, devicePath, legacyDBDir string) (Mou
 	l, err := blockdev.ReadLabel(dev)
 	if err != nil {
 		return nil, err
+	}
+	adopted, err := ClaimLabel(l, req)
+	if err != nil {
+		return nil, err
+	}
+	if adopted != nil {
+		if err := blockdev.RewriteLabel(dev, *adopted); err != nil {
+			return nil, err
+		}
 	}
 	m := memMounted{e: e, location: fmt.Sprintf("device region [%d, +%d)", l.MetaOffset, l.MetaLength)}
 	if !l.MetaOnDevice() {

@@ -32,6 +32,7 @@ const caPollInterval = 2 * time.Second
 type node struct {
 	cfg         *Config
 	sel         devices.Selection
+	clusterID   [16]byte
 	engine      Engine
 	apiReader   client.Reader
 	log         logr.Logger
@@ -61,15 +62,15 @@ type node struct {
 	}
 }
 
-func newNode(cfg *Config, sel devices.Selection, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
-	return &node{cfg: cfg, sel: sel, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
+func newNode(cfg *Config, sel devices.Selection, clusterID [16]byte, engine Engine, apiReader client.Reader, log logr.Logger, gm *metrics.GRPC) *node {
+	return &node{cfg: cfg, sel: sel, clusterID: clusterID, engine: engine, apiReader: apiReader, log: log, grpcMetrics: gm,
 		stores: server.NewStores(), prepared: make(chan struct{}), published: make(chan struct{}), stopping: make(chan struct{})}
 }
 
 // Start implements manager.Runnable.
 func (n *node) Start(ctx context.Context) error {
 	guard := formatGuard{reader: n.apiReader, key: n.cfg.Cluster()}
-	p := &preparer{cfg: n.cfg, sel: n.sel, engine: n.engine, refuseMkfs: guard.refusal}
+	p := &preparer{cfg: n.cfg, sel: n.sel, clusterID: n.clusterID, engine: n.engine, refuseMkfs: guard.refusal}
 	devs, err := p.prepareAll(logr.NewContext(ctx, n.log))
 	n.register(ctx, devs)
 	close(n.prepared)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 )
 
 // pendingMarker is created in a store's directory (StoresDir/<uuid>) before mkfs and removed,
@@ -37,8 +38,11 @@ type device struct {
 type preparer struct {
 	cfg *Config
 	// sel is the StorageCluster's device selection.
-	sel    devices.Selection
-	engine Engine
+	sel devices.Selection
+	// clusterID identifies the cluster this daemon serves: recorded in the label of each store it
+	// makes or adopts, and a store that names another cluster is not mounted.
+	clusterID [16]byte
+	engine    Engine
 	// refuseMkfs, when set, is asked just before a new store is made; a non-empty answer skips
 	// the device with that reason (formatGuard.refusal: the StorageCluster is being deleted).
 	refuseMkfs func(context.Context) string
@@ -57,7 +61,7 @@ func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
 	if err := os.MkdirAll(p.cfg.StoresDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", p.cfg.StoresDir(), err)
 	}
-	in := devices.Inspector{SysRoot: p.cfg.SysRoot, MountInfo: p.cfg.MountInfo, StoresDir: p.cfg.StoresDir()}
+	in := devices.Inspector{SysRoot: p.cfg.SysRoot, MountInfo: p.cfg.MountInfo, StoresDir: p.cfg.StoresDir(), ClusterID: p.clusterID}
 	var out []*device
 	for _, path := range paths {
 		if err := ctx.Err(); err != nil {
@@ -115,7 +119,12 @@ func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedSt
 	}
 	// The engine logs for this store (pebble's lines, background failures) with its name.
 	log := logr.FromContextOrDiscard(ctx).WithValues("store", storeName(p.cfg.NodeName, dec.Path), "uuid", dec.StoreUUID)
-	st, err := p.engine.Open(logr.NewContext(ctx, log), dec.Path, legacyDBDir)
+	req := OpenRequest{DevicePath: dec.Path, LegacyDBDir: legacyDBDir, ClusterID: p.clusterID, Adopt: dec.Adopt}
+	if dec.Adopt {
+		log.Info("adopting a store whose label names no cluster (label version 2) into this cluster: recording the cluster in its label",
+			"cluster", blockdev.FormatUUID(p.clusterID))
+	}
+	st, err := p.engine.Open(logr.NewContext(ctx, log), req)
 	if err != nil {
 		return nil, fmt.Errorf("mount store %s on %s: %w", dec.StoreUUID, dec.Path, err)
 	}
@@ -131,7 +140,7 @@ func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, fo
 	if err := writeSynced(filepath.Join(dir, pendingMarker), []byte(dec.Path)); err != nil {
 		return err
 	}
-	req := MkfsRequest{DevicePath: dec.Path, UUID: id, Force: force}
+	req := MkfsRequest{DevicePath: dec.Path, UUID: id, Force: force, ClusterID: p.clusterID}
 	if p.sel.FileSize > 0 {
 		req.CreateSize = p.sel.FileSize
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 )
 
 func prepareConfig(t *testing.T) *Config {
@@ -15,6 +16,9 @@ func prepareConfig(t *testing.T) *Config {
 	cfg.StateDir = t.TempDir()
 	return &cfg
 }
+
+// testClusterID is the cluster the tests' daemons serve.
+var testClusterID = [16]byte{0xc1, 0x05, 15: 0x01}
 
 func pathsSelection(paths ...string) devices.Selection {
 	return devices.Selection{Paths: paths, MinSize: 1 << 20}
@@ -29,7 +33,7 @@ func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 	dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
 	cfg := prepareConfig(t)
 	eng := newMemEngine()
-	p := &preparer{cfg: cfg, sel: pathsSelection(dev), engine: eng}
+	p := &preparer{cfg: cfg, sel: pathsSelection(dev), clusterID: testClusterID, engine: eng}
 
 	// Crash before the label: a pending marker for the device, nothing on the device.
 	const early = "0b5b6a8e-51a9-4d0c-9d36-8f8d3f0e2a11"
@@ -75,7 +79,7 @@ func TestMkfsIsIdempotentAcrossCrashes(t *testing.T) {
 	}
 
 	// The metadata is on the device: another node, whose state directory is empty, mounts it.
-	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: eng}
+	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), clusterID: testClusterID, engine: eng}
 	devs, err = other.prepareAll(ctx)
 	if err != nil || devs[0].store == nil || devs[0].decision.Action != devices.Mount || devs[0].store.UUID() != early || eng.mkfs != 2 {
 		t.Fatalf("another node = %+v, %v, mkfs %d", devs[0], err, eng.mkfs)
@@ -90,7 +94,7 @@ func TestLegacyStoreMountsFromItsStateDirectory(t *testing.T) {
 	cfg := prepareConfig(t)
 	eng := newMemEngine()
 	const id = "5f1d0c2e-7a64-4b8e-9c21-3d6b0e9a4f70"
-	p := &preparer{cfg: cfg, sel: pathsSelection(dev), engine: eng}
+	p := &preparer{cfg: cfg, sel: pathsSelection(dev), clusterID: testClusterID, engine: eng}
 	if err := eng.Mkfs(ctx, MkfsRequest{DevicePath: dev, DBDir: p.legacyDBDir(id), UUID: id}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ func TestLegacyStoreMountsFromItsStateDirectory(t *testing.T) {
 		t.Fatalf("metadata on device %v at %q, want the state directory", snap.MetadataOnDevice, snap.MetadataLocation)
 	}
 
-	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: eng}
+	other := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), clusterID: testClusterID, engine: eng}
 	devs, err = other.prepareAll(ctx)
 	if err != nil || devs[0].store != nil || !strings.Contains(devs[0].reason, "another cluster's store") {
 		t.Fatalf("node without the metadata directory = %+v, %v", devs[0], err)
@@ -114,7 +118,7 @@ func TestLegacyStoreMountsFromItsStateDirectory(t *testing.T) {
 
 func TestPreparationFailureIsReported(t *testing.T) {
 	dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
-	p := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), engine: failingEngine{}}
+	p := &preparer{cfg: prepareConfig(t), sel: pathsSelection(dev), clusterID: testClusterID, engine: failingEngine{}}
 	devs, err := p.prepareAll(context.Background())
 	if err != nil || len(devs) != 1 || devs[0].store != nil || !strings.Contains(devs[0].reason, "preparation failed: mkfs") {
 		t.Fatalf("prepareAll with a failing engine = %+v, %v", devs, err)
@@ -125,6 +129,89 @@ func TestPreparationFailureIsReported(t *testing.T) {
 type failingEngine struct{}
 
 func (failingEngine) Mkfs(context.Context, MkfsRequest) error { return os.ErrPermission }
-func (failingEngine) Open(context.Context, string, string) (MountedStore, error) {
+func (failingEngine) Open(context.Context, OpenRequest) (MountedStore, error) {
 	return nil, os.ErrPermission
+}
+
+// TestPrepareChecksTheCluster: what the daemon does with a device that carries a store, by the
+// cluster its label names. A store of this cluster mounts (on any node); one of another cluster
+// is neither mounted nor written, and is wiped into a new store of this cluster only with
+// allowWipe; a store whose label names no cluster (version 2) is adopted: its label is rewritten
+// to name this cluster, and it mounts with its data; a store made with its metadata in a state
+// directory (version 1) mounts where that directory is, its label untouched.
+func TestPrepareChecksTheCluster(t *testing.T) {
+	ctx := context.Background()
+	other := [16]byte{0xc2, 0x05, 15: 0x02}
+	const id = "2c7e4f1a-0b9d-4c3e-8a5f-6d1b2e3f4a5b"
+	cases := []struct {
+		name        string
+		cluster     [16]byte // the cluster the store was made for (zero: none)
+		legacy      bool     // metadata in the state directory (label version 1)
+		allowWipe   bool
+		wantAction  devices.Action
+		wantMounted bool
+		wantUUID    string // the UUID of the store on the device afterwards
+		wantCluster [16]byte
+		wantReason  []string
+	}{
+		{name: "same cluster", cluster: testClusterID, wantAction: devices.Mount, wantMounted: true, wantUUID: id, wantCluster: testClusterID},
+		{name: "other cluster", cluster: other, wantAction: devices.Skip, wantUUID: id, wantCluster: other,
+			wantReason: []string{"another Cobalt cluster", blockdev.FormatUUID(other), "allowWipe"}},
+		{name: "other cluster, wipe allowed", cluster: other, allowWipe: true, wantAction: devices.Mkfs, wantMounted: true, wantCluster: testClusterID},
+		{name: "no cluster id", wantAction: devices.Mount, wantMounted: true, wantUUID: id, wantCluster: testClusterID},
+		{name: "dir-layout v1 store", legacy: true, wantAction: devices.Mount, wantMounted: true, wantUUID: id},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dev := sparseFile(t, t.TempDir(), "dev.img", 64<<20, 0, nil)
+			eng := newMemEngine()
+			sel := pathsSelection(dev)
+			sel.AllowWipe = c.allowWipe
+			p := &preparer{cfg: prepareConfig(t), sel: sel, clusterID: testClusterID, engine: eng}
+			req := MkfsRequest{DevicePath: dev, UUID: id, ClusterID: c.cluster}
+			if c.legacy {
+				req.DBDir = p.legacyDBDir(id)
+				if err := os.MkdirAll(req.DBDir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := eng.Mkfs(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			devs, err := p.prepareAll(ctx)
+			if err != nil || len(devs) != 1 {
+				t.Fatalf("prepareAll = %+v, %v", devs, err)
+			}
+			d := devs[0]
+			if d.decision.Action != c.wantAction || (d.store != nil) != c.wantMounted {
+				t.Fatalf("device %+v (reason %q), want action %s mounted %v", d.decision, d.reason, c.wantAction, c.wantMounted)
+			}
+			for _, r := range c.wantReason {
+				if !strings.Contains(d.reason, r) {
+					t.Fatalf("reason %q does not say %q", d.reason, r)
+				}
+			}
+			l := readLabel(t, dev)
+			if (c.wantUUID != "" && l.UUIDString() != c.wantUUID) || (c.wantUUID == "" && l.UUIDString() == id) || l.ClusterID != c.wantCluster {
+				t.Fatalf("label afterwards %+v, want store %q of cluster %x", l, c.wantUUID, c.wantCluster)
+			}
+			if d.store != nil && d.store.UUID() != l.UUIDString() {
+				t.Fatalf("mounted %s, the device carries %s", d.store.UUID(), l.UUIDString())
+			}
+		})
+	}
+}
+
+func readLabel(t *testing.T, path string) blockdev.Label {
+	t.Helper()
+	dev, err := blockdev.Open(path, blockdev.Options{ReadOnly: true, Buffered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	l, err := blockdev.ReadLabel(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -136,7 +136,7 @@ func newNode(t *testing.T) *node {
 	if err := e.Mkfs(ctx, app.MkfsRequest{DevicePath: dev, DBDir: db, UUID: id, CreateSize: 2 << 30}); err != nil {
 		t.Fatalf("mkfs store: %v", err)
 	}
-	st, err := e.Open(ctx, dev, db)
+	st, err := e.Open(ctx, app.OpenRequest{DevicePath: dev, LegacyDBDir: db})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -23,8 +23,14 @@ type Decision struct {
 	// StoreUUID is the existing store's UUID for Mount.
 	StoreUUID string
 	// MetaOnDevice is set for Mount when the store keeps its metadata on the device (label version
-	// 2): it mounts from the device alone, whatever this node's state directory holds.
+	// 2 and later): it mounts from the device alone, whatever this node's state directory holds.
 	MetaOnDevice bool
+	// StoreCluster is the cluster ID the device's label names ("" when it names none): this
+	// cluster's for Mount, another cluster's for a Skip (or a forced Mkfs) of a foreign store.
+	StoreCluster string
+	// Adopt is set for Mount of a store whose label names no cluster (label version 2): mounting
+	// it records this cluster in its label first.
+	Adopt bool
 	// Force asks mkfs to overwrite an existing signature (only with AllowWipe).
 	Force bool
 	// Size is the device size in bytes, Rotational its media type (when it could be read).

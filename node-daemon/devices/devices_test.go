@@ -2,6 +2,7 @@ package devices
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,23 +131,39 @@ func sparse(t *testing.T, size int64, off int64, content []byte) string {
 func TestInspectFiles(t *testing.T) {
 	const size = 64 << 20
 	stores := t.TempDir()
-	in := Inspector{SysRoot: t.TempDir(), MountInfo: "/proc/self/mountinfo", StoresDir: stores}
+	thisCluster := [16]byte{0xc1, 0x05, 15: 0x01}
+	otherCluster := [16]byte{0xc2, 0x05, 15: 0x02}
+	in := Inspector{SysRoot: t.TempDir(), MountInfo: "/proc/self/mountinfo", StoresDir: stores, ClusterID: thisCluster}
 
 	ext4 := make([]byte, 2)
 	binary.LittleEndian.PutUint16(ext4, 0xEF53)
-	// labeled writes a store label; metaLength > 0 names a metadata region on the device (version 2).
-	labeled := func(uuid [16]byte, metaLength int64) string {
+	// labeled writes a store label; metaLength > 0 names a metadata region on the device (version
+	// 2, or 3 with a cluster), a non-zero cluster names the cluster (version 3).
+	labeled := func(uuid [16]byte, metaLength int64, cluster [16]byte) string {
 		path := sparse(t, size, 0, nil)
 		dev, err := blockdev.Open(path, blockdev.Options{Buffered: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer dev.Close()
-		l := blockdev.Label{UUID: uuid, DeviceSize: size, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0)}
+		l := blockdev.Label{UUID: uuid, DeviceSize: size, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0), ClusterID: cluster}
 		if metaLength > 0 {
 			l.MetaOffset, l.MetaLength = 1<<20, metaLength
 		}
 		if err := blockdev.WriteLabel(dev, l); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	newer := func() string {
+		path := labeled([16]byte{7}, 4<<20, thisCluster)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[16] = blockdev.LabelVersion + 1
+		binary.LittleEndian.PutUint32(b[4092:], crc32.Checksum(b[:4092], crc32.MakeTable(crc32.Castagnoli)))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return path
@@ -156,41 +173,83 @@ func TestInspectFiles(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(stores, blockdev.FormatUUID(ours)), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	none := [16]byte{}
+	this, other := blockdev.FormatUUID(thisCluster), blockdev.FormatUUID(otherCluster)
+	wipe := Selection{AllowWipe: true}
 	tests := []struct {
-		name       string
-		path       string
-		sel        Selection
-		want       Action
-		wantForce  bool
-		wantUUID   string
-		wantReason string
+		name        string
+		path        string
+		sel         Selection
+		want        Action
+		wantForce   bool
+		wantUUID    string
+		wantReason  []string
+		wantMeta    bool
+		wantCluster string
+		wantAdopt   bool
 	}{
-		{"empty file", sparse(t, size, 0, nil), Selection{MinSize: 1 << 20}, Mkfs, false, "", ""},
-		{"too small", sparse(t, 1<<20, 0, nil), Selection{MinSize: 64 << 20}, Skip, false, "", "too small"},
-		{"filesystem", sparse(t, size, 1024+56, ext4), Selection{}, Skip, false, "", "carries ext2"},
-		{"filesystem, wipe allowed", sparse(t, size, 1024+56, ext4), Selection{AllowWipe: true}, Mkfs, true, "", "wiping it"},
-		{"our store", labeled(ours, 0), Selection{}, Mount, false, blockdev.FormatUUID(ours), ""},
-		{"foreign store", labeled(foreign, 0), Selection{}, Skip, false, "", "another cluster's store"},
-		{"foreign store, wipe allowed", labeled(foreign, 0), Selection{AllowWipe: true}, Mkfs, true, "", "another cluster's store"},
-		// Metadata on the device: mounted without a metadata directory here, never wiped.
-		{"store with its metadata on the device", labeled(foreign, 4<<20), Selection{}, Mount, false, blockdev.FormatUUID(foreign), ""},
-		{"store with its metadata on the device, wipe allowed", labeled(foreign, 4<<20), Selection{AllowWipe: true}, Mount, false, blockdev.FormatUUID(foreign), ""},
-		{"missing file device", filepath.Join(t.TempDir(), FileDeviceName), Selection{FileSize: size}, Mkfs, false, "", ""},
-		{"missing device", "/dev/does-not-exist", Selection{}, Skip, false, "", "cannot resolve"},
-		{"character device", "/dev/null", Selection{}, Skip, false, "", "neither a block device nor a regular file"},
+		{name: "empty file", path: sparse(t, size, 0, nil), sel: Selection{MinSize: 1 << 20}, want: Mkfs},
+		{name: "too small", path: sparse(t, 1<<20, 0, nil), sel: Selection{MinSize: 64 << 20}, want: Skip, wantReason: []string{"too small"}},
+		{name: "filesystem", path: sparse(t, size, 1024+56, ext4), want: Skip, wantReason: []string{"carries ext2"}},
+		{name: "filesystem, wipe allowed", path: sparse(t, size, 1024+56, ext4), sel: wipe, want: Mkfs, wantForce: true, wantReason: []string{"wiping it"}},
+		// This cluster's store (label version 3), its metadata on the device: mounted on any node.
+		{name: "same cluster", path: labeled(foreign, 4<<20, thisCluster), want: Mount, wantUUID: blockdev.FormatUUID(foreign), wantMeta: true, wantCluster: this},
+		{name: "same cluster, wipe allowed", path: labeled(foreign, 4<<20, thisCluster), sel: wipe, want: Mount, wantUUID: blockdev.FormatUUID(foreign), wantMeta: true, wantCluster: this},
+		// Another cluster's store: never mounted; wiped only when allowed.
+		{name: "other cluster", path: labeled(foreign, 4<<20, otherCluster), want: Skip, wantCluster: other,
+			wantReason: []string{"another Cobalt cluster", "cluster ID " + other, "this cluster is " + this, "allowWipe", "does not allow wiping"}},
+		{name: "other cluster, wipe allowed", path: labeled(foreign, 4<<20, otherCluster), sel: wipe, want: Mkfs, wantForce: true, wantCluster: other,
+			wantReason: []string{"another Cobalt cluster", "cluster ID " + other, "wiping it as the spec allows"}},
+		{name: "other cluster, metadata in a directory", path: labeled(ours, 0, otherCluster), want: Skip, wantCluster: other, wantReason: []string{"cluster ID " + other}},
+		// Label version 2 names no cluster: adopted by the cluster that mounts it.
+		{name: "no cluster id", path: labeled(foreign, 4<<20, none), want: Mount, wantUUID: blockdev.FormatUUID(foreign), wantMeta: true, wantAdopt: true},
+		{name: "no cluster id, wipe allowed", path: labeled(foreign, 4<<20, none), sel: wipe, want: Mount, wantUUID: blockdev.FormatUUID(foreign), wantMeta: true, wantAdopt: true},
+		// Label version 1 (metadata in a state directory): mounted only where that directory is.
+		{name: "dir-layout v1 store of this node", path: labeled(ours, 0, none), want: Mount, wantUUID: blockdev.FormatUUID(ours)},
+		{name: "dir-layout v1 store of elsewhere", path: labeled(foreign, 0, none), want: Skip, wantReason: []string{"another cluster's store", "does not allow wiping"}},
+		{name: "dir-layout v1 store of elsewhere, wipe allowed", path: labeled(foreign, 0, none), sel: wipe, want: Mkfs, wantForce: true, wantReason: []string{"another cluster's store", "wiping it"}},
+		{name: "newer label", path: newer(), want: Skip, wantReason: []string{"cannot read", "newer format"}},
+		{name: "missing file device", path: filepath.Join(t.TempDir(), FileDeviceName), sel: Selection{FileSize: size}, want: Mkfs},
+		{name: "missing device", path: "/dev/does-not-exist", want: Skip, wantReason: []string{"cannot resolve"}},
+		{name: "character device", path: "/dev/null", want: Skip, wantReason: []string{"neither a block device nor a regular file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := in.Inspect(tt.path, tt.sel)
-			if d.Action != tt.want || d.Force != tt.wantForce || d.StoreUUID != tt.wantUUID || !strings.Contains(d.Reason, tt.wantReason) {
-				t.Fatalf("Inspect = %+v, want action %s force %v uuid %q reason containing %q", d, tt.want, tt.wantForce, tt.wantUUID, tt.wantReason)
+			if d.Action != tt.want || d.Force != tt.wantForce || d.StoreUUID != tt.wantUUID || d.MetaOnDevice != tt.wantMeta ||
+				d.StoreCluster != tt.wantCluster || d.Adopt != tt.wantAdopt {
+				t.Fatalf("Inspect = %+v, want action %s force %v uuid %q metaOnDevice %v cluster %q adopt %v",
+					d, tt.want, tt.wantForce, tt.wantUUID, tt.wantMeta, tt.wantCluster, tt.wantAdopt)
 			}
-			if d.MetaOnDevice != (d.Action == Mount && strings.Contains(tt.name, "on the device")) {
-				t.Fatalf("Inspect = %+v: MetaOnDevice wrong", d)
+			for _, r := range tt.wantReason {
+				if !strings.Contains(d.Reason, r) {
+					t.Fatalf("reason %q does not say %q", d.Reason, r)
+				}
 			}
 			if d.Action == Skip && d.Reason == "" {
 				t.Fatal("skip without a reason")
 			}
 		})
+	}
+}
+
+// TestInspectWithoutClusterID: an inspector that does not know its cluster treats every store that
+// names a cluster as another cluster's.
+func TestInspectWithoutClusterID(t *testing.T) {
+	path := sparse(t, 64<<20, 0, nil)
+	dev, err := blockdev.Open(path, blockdev.Options{Buffered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := blockdev.Label{UUID: [16]byte{5}, DeviceSize: 64 << 20, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0),
+		MetaOffset: 1 << 20, MetaLength: 4 << 20, ClusterID: [16]byte{6}}
+	err = blockdev.WriteLabel(dev, l)
+	dev.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Inspector{SysRoot: t.TempDir(), MountInfo: "/proc/self/mountinfo"}.Inspect(path, Selection{})
+	if d.Action != Skip || !strings.Contains(d.Reason, "this cluster is unknown") {
+		t.Fatalf("Inspect = %+v, want a skip of another cluster's store", d)
 	}
 }

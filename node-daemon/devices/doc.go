@@ -5,21 +5,33 @@
 //
 // A device is skipped when it is read-only, too small, a whole disk with partitions, mounted or
 // held by another layer (device-mapper, md), or when it carries a filesystem, another storage
-// layer or a Cobalt store whose metadata is in a directory that is not on this node. The last two
-// may be overridden by AllowWipe; the others never are.
+// layer, a Cobalt label this daemon cannot read, or a Cobalt store of another cluster. The last
+// three may be overridden by AllowWipe (which the daemon accepts only with explicit device paths);
+// the others never are.
 //
-// A Cobalt store keeps its metadata either on its device (label version 2, every store the daemon
-// makes now) or in the node daemon's state directory (label version 1, stores made before). The
-// first kind is mounted wherever its device turns up, with nothing from the state directory: a
-// disk moved to another node, or a node whose root disk was rebuilt, keeps its store. The label
-// does not name a cluster, so such a store is mounted even if another cluster made it, and
-// AllowWipe does not wipe it; wipe the device by hand to reuse it. The second kind is mounted only
-// where its metadata directory is.
+// Which cluster a store belongs to: a store's label (version 3) records the ID of the cluster that
+// made it, the UID of the StorageCluster whose daemon ran mkfs (Inspector.ClusterID is the daemon's
+// own). A store of this cluster that keeps its metadata on its device is mounted on whichever node
+// of the cluster its device turns up: a disk moved to another node, or a node whose root disk was
+// rebuilt, keeps its store. A store whose label names another cluster is never mounted and never
+// written: the device is skipped with a reason naming both clusters and what to do, and is wiped
+// (a new store of this cluster) only with AllowWipe. Stores made before labels named a cluster:
+//   - label version 2 (metadata on the device, no cluster): adopted by the first cluster that
+//     mounts it (Decision.Adopt; the mount records the cluster in the label, RewriteLabel, before
+//     it opens the store). Such stores were made only by the one development build before this
+//     one, which mounted them wherever they turned up; refusing them would strand every one of
+//     them with no way back but a wipe, while adopting them on first mount protects them from
+//     then on. The daemon logs and reports each adoption (event StoreAdopted).
+//   - label version 1 (metadata in the node daemon's state directory, no cluster): mounted only
+//     where its metadata directory is, as before; elsewhere it is treated as another cluster's
+//     (it cannot be mounted without its metadata) and wiped only with AllowWipe. Its label is not
+//     rewritten.
 //
 // Invariants:
 //   - Inspection never writes: devices are opened read-only.
 //   - A Decision with Action Mkfs is only made for a device with no signature, or when AllowWipe
 //     is set (then Force is set too, and Reason says what will be overwritten).
-//   - A device carrying a Cobalt label is mounted (Action Mount) only if its metadata is on the
-//     device, or if this node holds that store's metadata directory.
+//   - A device carrying a Cobalt label is mounted (Action Mount) only if the label names this
+//     cluster or no cluster, and its metadata is on the device or this node holds that store's
+//     metadata directory. A label naming another cluster is never mounted.
 package devices

@@ -24,6 +24,10 @@ type Inspector struct {
 	// (stores made before label version 2), named by UUID. Stores whose metadata is on their
 	// device need nothing from it.
 	StoresDir string
+	// ClusterID identifies the cluster this node serves (the node daemon gives its
+	// StorageCluster's UID). A store whose label names another cluster is never mounted; zero
+	// makes every store that names a cluster foreign.
+	ClusterID [16]byte
 }
 
 // Inspect decides what to do with the device at path. It never writes to the device.
@@ -74,32 +78,54 @@ func (in Inspector) Inspect(path string, sel Selection) Decision {
 	if err != nil {
 		return skip("cannot read its signature: %v", err)
 	}
+	var label *blockdev.Label
 	if sig.Kind == "cobalt" && sig.UUID != "" {
-		// A label this binary cannot read (a newer version) is treated as a store in a directory.
-		label, err := blockdev.ReadLabel(dev)
-		d.MetaOnDevice = err == nil && label.MetaOnDevice()
+		// A label this binary cannot read (a newer version) has no UUID in its signature.
+		if l, err := blockdev.ReadLabel(dev); err == nil {
+			label = &l
+		}
 	}
-	return in.decide(d, sig, sel.AllowWipe)
+	return in.decide(d, sig, label, sel.AllowWipe)
 }
 
-// decide turns a device's signature into an action. d.MetaOnDevice says whether a Cobalt label
-// names a metadata region on the device.
-func (in Inspector) decide(d Decision, sig blockdev.Signature, allowWipe bool) Decision {
-	switch {
-	case sig.IsZero():
+// decide turns a device's signature, and its Cobalt label when it carries one this binary reads,
+// into an action.
+func (in Inspector) decide(d Decision, sig blockdev.Signature, label *blockdev.Label, allowWipe bool) Decision {
+	if sig.IsZero() {
 		d.Action = Mkfs
 		return d
-	case sig.Kind == "cobalt" && sig.UUID != "" && (d.MetaOnDevice || in.knownStore(sig.UUID)):
-		d.Action, d.StoreUUID = Mount, sig.UUID
-		return d
 	}
-	d.MetaOnDevice = false
 	var what string
 	switch {
+	case label != nil && label.HasCluster() && label.ClusterID != in.ClusterID:
+		d.StoreCluster = label.ClusterIDString()
+		what = fmt.Sprintf("carries store %s of another Cobalt cluster (cluster ID %s; this cluster is %s): it is not mounted "+
+			"here; move the disk back to a node of its cluster, or, to reuse it in this cluster and destroy its data, list it "+
+			"in spec.devices.paths with spec.devices.allowWipe: true", label.UUIDString(), d.StoreCluster, in.clusterString())
+	case label != nil && label.HasCluster():
+		d.Action, d.StoreUUID, d.StoreCluster, d.MetaOnDevice = Mount, label.UUIDString(), label.ClusterIDString(), label.MetaOnDevice()
+		if !d.MetaOnDevice && !in.knownStore(d.StoreUUID) {
+			// This cluster's store whose metadata directory is on another node: nothing to mount
+			// from, and nothing to wipe (it is this cluster's).
+			d.Action, d.MetaOnDevice = Skip, false
+			d.Reason = fmt.Sprintf("carries store %s of this cluster, whose metadata is in the state directory of another node: move the disk back to that node", d.StoreUUID)
+		}
+		return d
+	case label != nil && label.MetaOnDevice():
+		// Label version 2: made before labels named a cluster. The cluster that mounts it first
+		// adopts it (the mount records this cluster in its label).
+		d.Action, d.StoreUUID, d.MetaOnDevice, d.Adopt = Mount, label.UUIDString(), true, true
+		return d
+	case label != nil && in.knownStore(label.UUIDString()):
+		// Label version 1: this node holds its metadata directory.
+		d.Action, d.StoreUUID = Mount, label.UUIDString()
+		return d
+	case sig.Kind == "cobalt" && sig.UUID != "" && label == nil:
+		what = fmt.Sprintf("carries %s whose label this daemon cannot read (%s)", sig, sig.Detail)
 	case sig.Kind == "cobalt" && sig.UUID != "":
 		what = fmt.Sprintf("belongs to another cluster's store (%s): its metadata is in a state directory, not on this node", sig)
 	case sig.Kind == "cobalt":
-		what = "carries a damaged Cobalt label"
+		what = fmt.Sprintf("carries a Cobalt label this daemon cannot read (%s)", sig.Detail)
 	default:
 		what = fmt.Sprintf("carries %s", sig)
 	}
@@ -109,6 +135,13 @@ func (in Inspector) decide(d Decision, sig blockdev.Signature, allowWipe bool) D
 	}
 	d.Action, d.Force, d.Reason = Mkfs, true, what+"; wiping it as the spec allows"
 	return d
+}
+
+func (in Inspector) clusterString() string {
+	if in.ClusterID == [16]byte{} {
+		return "unknown"
+	}
+	return blockdev.FormatUUID(in.ClusterID)
 }
 
 func (in Inspector) knownStore(uuid string) bool {

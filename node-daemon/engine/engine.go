@@ -46,18 +46,24 @@ func (e *Engine) Mkfs(ctx context.Context, req app.MkfsRequest) error {
 		Force:        req.Force,
 		MinAllocSize: e.settings.MinAllocSize,
 		UUID:         req.UUID,
+		ClusterID:    req.ClusterID,
 	})
 	return errors.Join(wrap(err), dev.Close())
 }
 
 // Open implements app.Engine: the store mounts from the metadata region its label names, or, for a
-// store made before label version 2, from legacyDBDir. The metadata database logs to the logger
-// in ctx (with the values the caller gave it, such as the store's name) for as long as the store
-// is open.
-func (e *Engine) Open(ctx context.Context, devicePath, legacyDBDir string) (app.MountedStore, error) {
-	dev, err := blockdev.Open(devicePath, e.devOptions(0))
+// store made before label version 2, from req.LegacyDBDir. With the device open exclusively it
+// repairs a label torn by a crash during a rewrite, refuses a store of another cluster and
+// records req's cluster in the label of a store it adopts (app.ClaimLabel), and only then mounts.
+// The metadata database logs to the logger in ctx (with the values the caller gave it, such as
+// the store's name) for as long as the store is open.
+func (e *Engine) Open(ctx context.Context, req app.OpenRequest) (app.MountedStore, error) {
+	dev, err := blockdev.Open(req.DevicePath, e.devOptions(0))
 	if err != nil {
 		return nil, fmt.Errorf("engine: open: %w", err)
+	}
+	if err := claim(ctx, dev, req); err != nil {
+		return nil, errors.Join(fmt.Errorf("engine: open: %w", err), dev.Close())
 	}
 	opts := store.Options{
 		CacheType:          e.settings.CacheType,
@@ -66,9 +72,36 @@ func (e *Engine) Open(ctx context.Context, devicePath, legacyDBDir string) (app.
 		PreferDeferredSize: int(e.settings.DeferredWriteThreshold),
 		Logger:             slog.New(logr.ToSlogHandler(logr.FromContextOrDiscard(ctx))),
 	}
-	st, err := store.Open(ctx, dev, legacyDBDir, opts)
+	st, err := store.Open(ctx, dev, req.LegacyDBDir, opts)
 	if err != nil {
 		return nil, errors.Join(wrap(err), dev.Close())
 	}
 	return &Mounted{st: st, dev: dev, cacheType: e.settings.CacheType}, nil
+}
+
+// claim checks the label of the store on dev against req (app.ClaimLabel) and rewrites it when req
+// adopts the store. A label that fails its checksum while the copy a rewrite leaves is valid (a
+// crash tore the rewrite) is repaired first.
+func claim(ctx context.Context, dev blockdev.Device, req app.OpenRequest) error {
+	log := logr.FromContextOrDiscard(ctx)
+	repaired, err := blockdev.RepairLabel(dev)
+	if err != nil {
+		return err
+	}
+	if repaired {
+		log.Info("repaired the store label from its copy (a label rewrite was interrupted)", "device", req.DevicePath)
+	}
+	label, err := blockdev.ReadLabel(dev)
+	if err != nil {
+		return err
+	}
+	adopted, err := app.ClaimLabel(label, req)
+	if err != nil || adopted == nil {
+		return err
+	}
+	if err := blockdev.RewriteLabel(dev, *adopted); err != nil {
+		return fmt.Errorf("adopt store %s into cluster %s: %w", label.UUIDString(), adopted.ClusterIDString(), err)
+	}
+	log.Info("adopted the store into this cluster: its label now names it", "device", req.DevicePath, "cluster", adopted.ClusterIDString())
+	return nil
 }

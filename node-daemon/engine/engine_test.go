@@ -24,24 +24,29 @@ type testDevice struct {
 	path, db, uuid string // db is "" for a store with its metadata on the device
 }
 
+// testCluster is the cluster the tests' daemon serves.
+var testCluster = [16]byte{0xc1, 0x05, 15: 0x01}
+
 // newDevice formats a sparse file of size bytes as a store with its metadata on the device, as
 // the daemon makes them.
 func newDevice(t *testing.T, e *Engine, size int64) testDevice {
 	t.Helper()
-	return mkfsDevice(t, e, size, "")
+	return mkfsDevice(t, e, size, "", testCluster)
 }
 
 // newLegacyDevice formats a sparse file as a store with its metadata in a host directory, as the
 // daemon made them before label version 2.
 func newLegacyDevice(t *testing.T, e *Engine, size int64) testDevice {
 	t.Helper()
-	return mkfsDevice(t, e, size, filepath.Join(t.TempDir(), "db"))
+	return mkfsDevice(t, e, size, filepath.Join(t.TempDir(), "db"), [16]byte{})
 }
 
-func mkfsDevice(t *testing.T, e *Engine, size int64, db string) testDevice {
+// mkfsDevice formats a sparse file as a store of cluster (none when zero), its metadata in db or
+// on the device when db is "".
+func mkfsDevice(t *testing.T, e *Engine, size int64, db string, cluster [16]byte) testDevice {
 	t.Helper()
 	d := testDevice{path: filepath.Join(t.TempDir(), "dev.img"), db: db, uuid: uuid.NewString()}
-	if err := e.Mkfs(context.Background(), app.MkfsRequest{DevicePath: d.path, DBDir: d.db, UUID: d.uuid, CreateSize: size}); err != nil {
+	if err := e.Mkfs(context.Background(), app.MkfsRequest{DevicePath: d.path, DBDir: d.db, UUID: d.uuid, CreateSize: size, ClusterID: cluster}); err != nil {
 		t.Fatalf("Mkfs: %v", err)
 	}
 	return d
@@ -49,7 +54,7 @@ func mkfsDevice(t *testing.T, e *Engine, size int64, db string) testDevice {
 
 func open(t *testing.T, e *Engine, d testDevice) *Mounted {
 	t.Helper()
-	m, err := e.Open(context.Background(), d.path, d.db)
+	m, err := e.Open(context.Background(), app.OpenRequest{DevicePath: d.path, LegacyDBDir: d.db, ClusterID: testCluster})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -121,7 +126,7 @@ func TestSnapshotAndUUID(t *testing.T) {
 func TestLegacyStoreNeedsItsDirectory(t *testing.T) {
 	e := New(Settings{})
 	d := newLegacyDevice(t, e, 64<<20)
-	_, err := e.Open(context.Background(), d.path, "")
+	_, err := e.Open(context.Background(), app.OpenRequest{DevicePath: d.path, ClusterID: testCluster})
 	if !errors.Is(err, objstore.ErrInvalid) || !strings.Contains(err.Error(), "keeps its metadata in a host directory") {
 		t.Fatalf("Open without the directory = %v", err)
 	}
@@ -241,5 +246,69 @@ func TestMkfsRefusesForeignSignatureUnlessForced(t *testing.T) {
 	req.Force = true
 	if err := e.Mkfs(context.Background(), req); err != nil {
 		t.Fatalf("forced Mkfs: %v", err)
+	}
+}
+
+// TestOpenChecksTheCluster: Open mounts a store of its cluster, refuses one of another cluster
+// without writing to it, adopts a store whose label names no cluster only when asked (rewriting
+// its label to name the cluster), and mounts a store made before label version 2 (metadata in a
+// directory) as it is.
+func TestOpenChecksTheCluster(t *testing.T) {
+	other := [16]byte{0xc2, 0x05, 15: 0x02}
+	e := New(Settings{})
+	cases := []struct {
+		name        string
+		d           testDevice
+		adopt       bool
+		wantErr     error
+		wantCluster [16]byte
+		wantVersion uint32
+	}{
+		{"same cluster", newDevice(t, e, 64<<20), false, nil, testCluster, 3},
+		{"other cluster", mkfsDevice(t, e, 64<<20, "", other), false, app.ErrOtherCluster, other, 3},
+		{"other cluster, adopt asked", mkfsDevice(t, e, 64<<20, "", other), true, app.ErrOtherCluster, other, 3},
+		{"no cluster id, adopted", mkfsDevice(t, e, 64<<20, "", [16]byte{}), true, nil, testCluster, 3},
+		{"no cluster id, not adopted", mkfsDevice(t, e, 64<<20, "", [16]byte{}), false, app.ErrOtherCluster, [16]byte{}, 2},
+		{"dir-layout v1 store", newLegacyDevice(t, e, 64<<20), false, nil, [16]byte{}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before, err := os.ReadFile(c.d.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.Open(context.Background(), app.OpenRequest{DevicePath: c.d.path, LegacyDBDir: c.d.db, ClusterID: testCluster, Adopt: c.adopt})
+			if !errors.Is(err, c.wantErr) || (err == nil) != (c.wantErr == nil) {
+				t.Fatalf("Open = %v, want %v", err, c.wantErr)
+			}
+			if err == nil {
+				if m.Snapshot().UUID != c.d.uuid {
+					t.Fatalf("mounted store %s, want %s", m.Snapshot().UUID, c.d.uuid)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				after, err := os.ReadFile(c.d.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(before, after) {
+					t.Fatal("a refused Open wrote to the device")
+				}
+			}
+			dev, err := blockdev.Open(c.d.path, blockdev.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			l, err := blockdev.ReadLabel(dev)
+			if err != nil || l.ClusterID != c.wantCluster || l.Version != c.wantVersion {
+				t.Fatalf("label after Open: %+v, %v; want version %d naming cluster %x", l, err, c.wantVersion, c.wantCluster)
+			}
+			if c.wantErr == nil {
+				fsck(t, c.d)
+			}
+		})
 	}
 }

@@ -60,10 +60,11 @@ func (c *cluster) startNode(t testing.TB, name string, storeSize int64) *node {
 	ctx := context.Background()
 	e := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MinAllocSize: 4096}})
 	dev, id := filepath.Join(t.TempDir(), "dev.img"), uuid.NewString()
-	if err := e.Mkfs(ctx, app.MkfsRequest{DevicePath: dev, UUID: id, CreateSize: storeSize}); err != nil {
+	clusterID := [16]byte(uuid.New()) // the store's label names its cluster, as the daemon's do
+	if err := e.Mkfs(ctx, app.MkfsRequest{DevicePath: dev, UUID: id, CreateSize: storeSize, ClusterID: clusterID}); err != nil {
 		t.Fatalf("mkfs %s: %v", name, err)
 	}
-	st, err := e.Open(ctx, dev, "")
+	st, err := e.Open(ctx, app.OpenRequest{DevicePath: dev, ClusterID: clusterID})
 	if err != nil {
 		t.Fatalf("open store of %s: %v", name, err)
 	}

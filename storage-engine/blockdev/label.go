@@ -7,16 +7,17 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"strings"
 	"time"
 )
 
-// The label occupies the first LabelSize bytes of a Cobalt device. Layout (little-endian), version 2
-// (version 1 is the same with flags 0 and bytes [64, 80) zero; its metadata lives in a directory of
-// the host):
+// The label occupies the first LabelSize bytes of a Cobalt device. Layout (little-endian), version 3
+// (version 2 is the same with bytes [80, 96) zero: no cluster; version 1 also has flags 0 and bytes
+// [64, 80) zero: its metadata lives in a directory of the host):
 //
 //	[0, 16)     magic "cobalt-store-lbl"
 //	[16, 20)    format version (LabelVersion)
-//	[20, 24)    flags: LabelFlagMetaOnDevice (version 2 only)
+//	[20, 24)    flags: LabelFlagMetaOnDevice (version 2 and later)
 //	[24, 40)    store UUID
 //	[40, 48)    device size in bytes at mkfs
 //	[48, 52)    min_alloc_size in bytes (a power of two, 512 .. 16 MiB)
@@ -24,16 +25,27 @@ import (
 //	[56, 64)    creation time, Unix nanoseconds
 //	[64, 72)    metadata region offset (with LabelFlagMetaOnDevice)
 //	[72, 80)    metadata region length (with LabelFlagMetaOnDevice)
-//	[80, 4092)  reserved, zero
+//	[80, 96)    cluster ID: the Cobalt cluster that made (or adopted) the store (version 3, never zero)
+//	[96, 4092)  reserved, zero
 //	[4092, 4096) crc32c (Castagnoli) of bytes [0, 4092)
 //
 // The version is a ratchet: DecodeLabel refuses versions newer than LabelVersion with
-// ErrLabelVersion, so an old binary never misreads a newer store.
+// ErrLabelVersion, so an old binary never misreads a newer store. In particular a binary that
+// reads only versions 1 and 2 refuses a version-3 label: it cannot check the cluster, so it must
+// not mount the store.
+//
+// RewriteLabel changes the label of an existing store. A power cut may tear a write (Device), so
+// on devices whose logical block is at most LabelCopyOffset RewriteLabel first writes the new label
+// to a copy at LabelCopyOffset (inside the space mkfs reserves for the label and zeroes) and only
+// then over the label; on devices with larger blocks the label is one block, written whole. A label torn by a crash during the second write fails its
+// checksum; ReadLabel and DetectSignatures then read the copy, and RepairLabel writes it back.
 const (
 	LabelSize    = 4096
-	LabelVersion = 2
-	labelMagic   = "cobalt-store-lbl"
-	labelCRCOff  = LabelSize - 4
+	LabelVersion = 3
+	// LabelCopyOffset is where RewriteLabel keeps the copy of a label it rewrites.
+	LabelCopyOffset = LabelSize
+	labelMagic      = "cobalt-store-lbl"
+	labelCRCOff     = LabelSize - 4
 	// LabelFlagMetaOnDevice: the store's metadata lives in a region of this device
 	// (Label.MetaRegion), not in a directory of the host.
 	LabelFlagMetaOnDevice = 1
@@ -51,9 +63,10 @@ var (
 
 // Label identifies a Cobalt store on its device.
 type Label struct {
-	// Version is the on-disk format version. EncodeLabel writes 2 when it is 0 and the metadata is
-	// on the device, else 1, so that builds that read only version 1 still mount stores whose
-	// metadata is in a directory.
+	// Version is the on-disk format version. EncodeLabel writes, when it is 0, the oldest version
+	// that holds the label: 3 when it names a cluster, else 2 when the metadata is on the device,
+	// else 1 (so that builds that read only version 1 still mount stores whose metadata is in a
+	// directory).
 	Version      uint32
 	UUID         [16]byte
 	DeviceSize   int64
@@ -63,10 +76,37 @@ type Label struct {
 	// MetaOffset and MetaLength locate the metadata region on this device; both are zero when the
 	// metadata lives in a directory of the host.
 	MetaOffset, MetaLength int64
+	// ClusterID identifies the Cobalt cluster the store belongs to (the node daemon records its
+	// StorageCluster's UID); zero in labels of version 1 and 2, which name no cluster.
+	ClusterID [16]byte
 }
 
 // MetaOnDevice reports whether the store's metadata lives on this device.
 func (l Label) MetaOnDevice() bool { return l.MetaLength > 0 }
+
+// HasCluster reports whether the label names the cluster the store belongs to (version 3).
+func (l Label) HasCluster() bool { return l.ClusterID != [16]byte{} }
+
+// ClusterIDString formats the cluster ID as a UUID, or "" when the label names no cluster.
+func (l Label) ClusterIDString() string {
+	if !l.HasCluster() {
+		return ""
+	}
+	return FormatUUID(l.ClusterID)
+}
+
+// ParseUUID parses a UUID in the canonical 8-4-4-4-12 form (or as 32 hex digits).
+func ParseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	h := strings.ReplaceAll(s, "-", "")
+	if len(h) != 32 || (len(s) != 32 && (len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')) {
+		return u, fmt.Errorf("blockdev: %q is not a UUID", s)
+	}
+	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
+		return u, fmt.Errorf("blockdev: %q is not a UUID: %w", s, err)
+	}
+	return u, nil
+}
 
 // UUIDString formats the UUID in the canonical 8-4-4-4-12 form.
 func (l Label) UUIDString() string { return FormatUUID(l.UUID) }
@@ -95,6 +135,10 @@ func (l Label) validate() error {
 		return fmt.Errorf("metadata region [%d, +%d) is invalid", l.MetaOffset, l.MetaLength)
 	case l.MetaLength > 0 && (l.Version < 2 || l.MetaOffset < LabelSize || l.MetaOffset > l.DeviceSize || l.MetaLength > l.DeviceSize-l.MetaOffset):
 		return fmt.Errorf("metadata region [%d, +%d) is not inside the %d-byte device after the label (label version %d)", l.MetaOffset, l.MetaLength, l.DeviceSize, l.Version)
+	case l.Version >= 3 && !l.HasCluster():
+		return fmt.Errorf("label version %d without a cluster ID", l.Version)
+	case l.Version < 3 && l.HasCluster():
+		return fmt.Errorf("cluster ID %s in label version %d (it needs version 3)", l.ClusterIDString(), l.Version)
 	}
 	return nil
 }
@@ -103,9 +147,13 @@ func (l Label) validate() error {
 // valid (zero UUID, bad sizes, unknown version).
 func EncodeLabel(l Label) ([]byte, error) {
 	if l.Version == 0 {
-		l.Version = 1
-		if l.MetaOnDevice() {
+		switch {
+		case l.HasCluster():
+			l.Version = 3
+		case l.MetaOnDevice():
 			l.Version = 2
+		default:
+			l.Version = 1
 		}
 	}
 	if err := l.validate(); err != nil {
@@ -127,6 +175,7 @@ func EncodeLabel(l Label) ([]byte, error) {
 	le.PutUint64(b[56:], uint64(l.Created.UnixNano()))
 	le.PutUint64(b[64:], uint64(l.MetaOffset))
 	le.PutUint64(b[72:], uint64(l.MetaLength))
+	copy(b[80:96], l.ClusterID[:])
 	le.PutUint32(b[labelCRCOff:], crc32.Checksum(b[:labelCRCOff], castagnoli))
 	return b, nil
 }
@@ -151,6 +200,7 @@ func DecodeLabel(b []byte) (Label, error) {
 		Created:      time.Unix(0, int64(le.Uint64(b[56:]))).UTC(),
 	}
 	copy(l.UUID[:], b[24:40])
+	copy(l.ClusterID[:], b[80:96])
 	flags := le.Uint32(b[20:])
 	switch {
 	case l.Version == 1 && flags != 0:
@@ -175,35 +225,123 @@ func DecodeLabel(b []byte) (Label, error) {
 	return l, nil
 }
 
-// WriteLabel writes l at offset 0 of dev (padding to the block size with zeros) and flushes.
+// WriteLabel writes l at offset 0 of dev (padding to the block size with zeros) and flushes. It is
+// for a new store (mkfs): to change the label of an existing store use RewriteLabel.
 func WriteLabel(dev Device, l Label) error {
 	enc, err := EncodeLabel(l)
 	if err != nil {
 		return err
 	}
-	bs := dev.BlockSize()
-	n := (LabelSize + bs - 1) / bs * bs
-	buf := AlignedBuffer(n)
-	copy(buf, enc)
-	if _, err := dev.WriteAt(buf, 0); err != nil {
-		return fmt.Errorf("blockdev: write label: %w", err)
-	}
-	if err := dev.Flush(); err != nil {
+	if err := writeLabelAt(dev, enc, 0); err != nil {
 		return fmt.Errorf("blockdev: write label: %w", err)
 	}
 	return nil
 }
 
-// ReadLabel reads and decodes the label at offset 0 of dev.
-func ReadLabel(dev Device) (Label, error) {
+// RewriteLabel replaces the label of the store on dev by l, so that a crash at any moment leaves a
+// label ReadLabel reads: the old one or l. On a device whose logical block is at most
+// LabelCopyOffset it writes l to the copy at LabelCopyOffset and flushes before it writes the label
+// itself (larger blocks hold the whole label in one block, written whole). It refuses a label of another
+// store (l.UUID must be the UUID of the label on dev).
+func RewriteLabel(dev Device, l Label) error {
+	old, err := ReadLabel(dev)
+	if err != nil {
+		return fmt.Errorf("blockdev: rewrite label: %w", err)
+	}
+	if old.UUID != l.UUID {
+		return fmt.Errorf("blockdev: rewrite label: the device carries store %s, not %s", old.UUIDString(), l.UUIDString())
+	}
+	enc, err := EncodeLabel(l)
+	if err != nil {
+		return fmt.Errorf("blockdev: rewrite label: %w", err)
+	}
+	if dev.BlockSize() <= LabelCopyOffset {
+		if err := writeLabelAt(dev, enc, LabelCopyOffset); err != nil {
+			return fmt.Errorf("blockdev: rewrite label: write the copy: %w", err)
+		}
+	}
+	if err := writeLabelAt(dev, enc, 0); err != nil {
+		return fmt.Errorf("blockdev: rewrite label: %w", err)
+	}
+	return nil
+}
+
+// RepairLabel writes the copy RewriteLabel left back over a label that fails its checksum (a
+// rewrite torn by a crash). It reports whether it repaired anything; a label that decodes, or a
+// damaged one without a valid copy, is left as it is.
+func RepairLabel(dev Device) (bool, error) {
+	buf, err := readLabelArea(dev)
+	if err != nil {
+		return false, fmt.Errorf("blockdev: repair label: %w", err)
+	}
+	if _, err := DecodeLabel(buf); !errors.Is(err, ErrLabelCorrupt) {
+		return false, nil
+	}
+	if len(buf) < LabelCopyOffset+LabelSize {
+		return false, nil
+	}
+	cp := buf[LabelCopyOffset : LabelCopyOffset+LabelSize]
+	if _, err := DecodeLabel(cp); err != nil {
+		return false, nil
+	}
+	enc := AlignedBuffer(LabelSize)
+	copy(enc, cp)
+	if err := writeLabelAt(dev, enc, 0); err != nil {
+		return false, fmt.Errorf("blockdev: repair label: %w", err)
+	}
+	return true, nil
+}
+
+// writeLabelAt writes the encoded label enc at off (a multiple of LabelSize), padded with zeros to
+// the block size, and flushes.
+func writeLabelAt(dev Device, enc []byte, off int64) error {
 	bs := dev.BlockSize()
 	buf := AlignedBuffer((LabelSize + bs - 1) / bs * bs)
+	copy(buf, enc)
+	if _, err := dev.WriteAt(buf, off); err != nil {
+		return err
+	}
+	return dev.Flush()
+}
+
+// readLabelArea reads the label and the room for its copy, in whole blocks (on devices of 64 KiB
+// blocks, only the first block: those never have a copy).
+func readLabelArea(dev Device) ([]byte, error) {
+	bs := dev.BlockSize()
+	n := (LabelCopyOffset + LabelSize + bs - 1) / bs * bs
+	if int64(n) > dev.Size() {
+		n = (LabelSize + bs - 1) / bs * bs
+	}
+	buf := AlignedBuffer(n)
 	if _, err := dev.ReadAt(buf, 0); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// ReadLabel reads and decodes the label at offset 0 of dev. A label that fails its checksum is
+// read from the copy RewriteLabel writes, when that copy is valid (a rewrite torn by a crash).
+func ReadLabel(dev Device) (Label, error) {
+	buf, err := readLabelArea(dev)
+	if err != nil {
 		return Label{}, fmt.Errorf("blockdev: read label: %w", err)
 	}
-	l, err := DecodeLabel(buf)
+	l, err := decodeLabelOrCopy(buf)
 	if err != nil {
 		return Label{}, fmt.Errorf("blockdev: read label: %w", err)
 	}
 	return l, nil
+}
+
+// decodeLabelOrCopy decodes the label at the start of b, or, when that one carries Cobalt's magic
+// but is damaged, the copy at LabelCopyOffset if it is valid.
+func decodeLabelOrCopy(b []byte) (Label, error) {
+	l, err := DecodeLabel(b)
+	if !errors.Is(err, ErrLabelCorrupt) || len(b) < LabelCopyOffset+LabelSize {
+		return l, err
+	}
+	if cp, cerr := DecodeLabel(b[LabelCopyOffset:]); cerr == nil {
+		return cp, nil
+	}
+	return l, err
 }

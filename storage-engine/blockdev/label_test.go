@@ -55,6 +55,188 @@ func TestLabelRoundTrip(t *testing.T) {
 	if s := got.UUIDString(); s != "6ba7b810-9dad-11d1-80b4-00c04fd430c8" {
 		t.Fatalf("UUIDString = %s", s)
 	}
+	if got.HasCluster() || got.ClusterIDString() != "" {
+		t.Fatalf("a label of version 2 names cluster %q", got.ClusterIDString())
+	}
+}
+
+// testCluster is the cluster ID of the tests' version-3 labels.
+const testCluster = "0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b34"
+
+func TestLabelClusterID(t *testing.T) {
+	cluster, err := blockdev.ParseUUID(testCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name        string
+		meta        bool
+		version     uint32
+		wantVersion uint32
+	}{
+		{"metadata on the device", true, 0, 3},
+		{"metadata in a directory", false, 0, 3},
+		{"explicit version 3", true, 3, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := testLabel()
+			l.Version, l.ClusterID = c.version, cluster
+			if c.meta {
+				l.MetaOffset, l.MetaLength = 64<<10, 256<<20
+			}
+			b, err := blockdev.EncodeLabel(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := blockdev.DecodeLabel(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Version = c.wantVersion
+			if got != l || got.ClusterIDString() != testCluster || got.MetaOnDevice() != c.meta {
+				t.Fatalf("decoded %+v (cluster %q), want %+v", got, got.ClusterIDString(), l)
+			}
+		})
+	}
+	// A version-2 label cannot name a cluster.
+	l := testLabel()
+	l.Version, l.ClusterID, l.MetaOffset, l.MetaLength = 2, cluster, 64<<10, 256<<20
+	if _, err := blockdev.EncodeLabel(l); err == nil {
+		t.Fatal("encoded a cluster ID in a version-2 label")
+	}
+}
+
+func TestParseUUID(t *testing.T) {
+	for _, c := range []struct {
+		in string
+		ok bool
+	}{
+		{testCluster, true},
+		{"0f3c2a9e5b1d4e7a9c8b2d6f1e0a7b34", true},
+		{"", false},
+		{"0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b3", false},
+		{"0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7bzz", false},
+		{"0f3c2a9e5-b1d-4e7a-9c8b-2d6f1e0a7b34", false},
+		{"my-cluster", false},
+	} {
+		u, err := blockdev.ParseUUID(c.in)
+		if (err == nil) != c.ok {
+			t.Errorf("ParseUUID(%q) = %v, %v; ok = %v", c.in, u, err, c.ok)
+		}
+		if c.ok && blockdev.FormatUUID(u) != testCluster {
+			t.Errorf("ParseUUID(%q) = %s", c.in, blockdev.FormatUUID(u))
+		}
+	}
+}
+
+// TestRewriteLabel adopts a version-2 store into a cluster (the node daemon's use) on devices of
+// several block sizes, and checks what a crash in the middle of the rewrite leaves: on 512-byte
+// blocks the label may be torn, and then the copy is read, and repaired.
+func TestRewriteLabel(t *testing.T) {
+	cluster, err := blockdev.ParseUUID(testCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := testLabel()
+	v2.DeviceSize, v2.MetaOffset, v2.MetaLength = 1<<20, 64<<10, 256<<10
+	v3 := v2
+	v3.ClusterID = cluster
+	for _, bs := range []int{512, 4096, 65536} {
+		d := blockdev.NewMem(1<<20, bs)
+		l := v2
+		l.BlockSize = uint32(bs)
+		if err := blockdev.WriteLabel(d, l); err != nil {
+			t.Fatal(err)
+		}
+		want := v3
+		want.BlockSize = uint32(bs)
+		other := want
+		other.UUID[0] ^= 1
+		if err := blockdev.RewriteLabel(d, other); err == nil {
+			t.Fatalf("bs %d: rewrote store %s's label with another store's", bs, l.UUIDString())
+		}
+		if err := blockdev.RewriteLabel(d, want); err != nil {
+			t.Fatalf("bs %d: %v", bs, err)
+		}
+		got, err := blockdev.ReadLabel(d)
+		want.Version = 3
+		if err != nil || got != want {
+			t.Fatalf("bs %d: read %+v, %v; want %+v", bs, got, err, want)
+		}
+		if fixed, err := blockdev.RepairLabel(d); fixed || err != nil {
+			t.Fatalf("bs %d: RepairLabel of an intact label = %v, %v", bs, fixed, err)
+		}
+		// The copy: written before the label where the block leaves room for it.
+		cp := blockdev.AlignedBuffer(max(bs, 2*blockdev.LabelSize))
+		if _, err := d.ReadAt(cp, 0); err != nil {
+			t.Fatal(err)
+		}
+		gotCopy, err := blockdev.DecodeLabel(cp[blockdev.LabelCopyOffset:])
+		if wantCopy := bs <= blockdev.LabelCopyOffset; wantCopy && (err != nil || gotCopy != want) || !wantCopy && err == nil {
+			t.Fatalf("bs %d: copy %+v, %v", bs, gotCopy, err)
+		}
+	}
+
+	// A crash tore the label on a 512-byte-block device: its first sector is the new label's, the
+	// rest the old one's.
+	d := blockdev.NewMem(1<<20, 512)
+	old := v2
+	old.BlockSize = 512
+	if err := blockdev.WriteLabel(d, old); err != nil {
+		t.Fatal(err)
+	}
+	oldEnc, _ := blockdev.EncodeLabel(old)
+	want := v3
+	want.BlockSize, want.Version = 512, 3
+	if err := blockdev.RewriteLabel(d, want); err != nil {
+		t.Fatal(err)
+	}
+	torn := blockdev.AlignedBuffer(blockdev.LabelSize)
+	if _, err := d.ReadAt(torn, 0); err != nil {
+		t.Fatal(err)
+	}
+	copy(torn[512:], oldEnc[512:])
+	if _, err := d.WriteAt(torn, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blockdev.DecodeLabel(torn); !errors.Is(err, blockdev.ErrLabelCorrupt) {
+		t.Fatalf("torn label decodes: %v", err)
+	}
+	if got, err := blockdev.ReadLabel(d); err != nil || got != want {
+		t.Fatalf("torn label: read %+v, %v; want the copy %+v", got, err, want)
+	}
+	if sig, err := blockdev.DetectSignature(d); err != nil || sig.Kind != "cobalt" || sig.UUID != want.UUIDString() {
+		t.Fatalf("torn label: signature %+v, %v; want the store", sig, err)
+	}
+	if fixed, err := blockdev.RepairLabel(d); !fixed || err != nil {
+		t.Fatalf("RepairLabel = %v, %v; want repaired", fixed, err)
+	}
+	primary := blockdev.AlignedBuffer(blockdev.LabelSize)
+	if _, err := d.ReadAt(primary, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := blockdev.DecodeLabel(primary); err != nil || got != want {
+		t.Fatalf("repaired label: %+v, %v; want %+v", got, err, want)
+	}
+
+	// A damaged label without a copy stays damaged: nothing is made up.
+	d = blockdev.NewMem(1<<20, 512)
+	if err := blockdev.WriteLabel(d, old); err != nil {
+		t.Fatal(err)
+	}
+	bad := blockdev.AlignedBuffer(blockdev.LabelSize)
+	copy(bad, oldEnc)
+	bad[44] ^= 1
+	if _, err := d.WriteAt(bad, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blockdev.ReadLabel(d); !errors.Is(err, blockdev.ErrLabelCorrupt) {
+		t.Fatalf("damaged label without a copy: %v, want ErrLabelCorrupt", err)
+	}
+	if fixed, err := blockdev.RepairLabel(d); fixed || err != nil {
+		t.Fatalf("RepairLabel without a copy = %v, %v", fixed, err)
+	}
 }
 
 func TestEncodeLabelRejectsInvalid(t *testing.T) {
@@ -105,7 +287,17 @@ func TestDecodeLabelErrors(t *testing.T) {
 		{"foreign-magic", edit(func(b []byte) { b[0] = 'X' }), blockdev.ErrNoLabel},
 		{"bit-flip", edit(func(b []byte) { b[44] ^= 1 }), blockdev.ErrLabelCorrupt},
 		{"bad-crc", edit(func(b []byte) { b[4095] ^= 0xff }), blockdev.ErrLabelCorrupt},
-		{"newer-version", edit(func(b []byte) { b[16] = 3; reseal(b) }), blockdev.ErrLabelVersion},
+		{"newer-version", edit(func(b []byte) { b[16] = 4; reseal(b) }), blockdev.ErrLabelVersion},
+		{"v3-without-cluster", edit(func(b []byte) { b[16] = 3; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v1-with-cluster", edit(func(b []byte) { b[85] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v2-with-cluster", edit(func(b []byte) {
+			b[16] = 2
+			b[20] = 1
+			b[66] = 1
+			b[74] = 1
+			b[85] = 1
+			reseal(b)
+		}), blockdev.ErrLabelCorrupt},
 		{"v2-unknown-flags", edit(func(b []byte) { b[16] = 2; b[20] = 2; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"v2-meta-flag-empty-region", edit(func(b []byte) { b[16] = 2; b[20] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"v2-region-without-flag", edit(func(b []byte) { b[16] = 2; b[66] = 1; b[74] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
@@ -163,6 +355,13 @@ func FuzzDecodeLabel(f *testing.F) {
 	} else {
 		f.Fatal(err)
 	}
+	withCluster := onDevice
+	withCluster.ClusterID = [16]byte{0x0f, 0x3c, 0x2a, 0x9e, 15: 0x34}
+	if good3, err := blockdev.EncodeLabel(withCluster); err == nil {
+		f.Add(good3)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := blockdev.DecodeLabel(b)
 		if err != nil {
@@ -176,7 +375,7 @@ func FuzzDecodeLabel(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded label %+v does not re-encode: %v", l, err)
 		}
-		if !bytes.Equal(enc[:80], b[:80]) {
+		if !bytes.Equal(enc[:96], b[:96]) {
 			t.Fatalf("re-encoded header differs")
 		}
 		if again, err := blockdev.DecodeLabel(enc); err != nil || again != l {

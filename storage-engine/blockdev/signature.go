@@ -53,7 +53,8 @@ func DetectSignature(dev Device) (Signature, error) {
 
 // DetectSignatures reads the first 128 KiB of dev and returns every signature it recognizes, most
 // specific first (a Cobalt label, then filesystems and storage layers, then partition tables).
-// A damaged Cobalt label (right magic, bad checksum) is reported as Kind "cobalt" without a UUID.
+// A damaged Cobalt label (right magic, bad checksum) is reported as Kind "cobalt" without a UUID,
+// unless the copy RewriteLabel keeps is valid (a rewrite torn by a crash): then it is the store.
 func DetectSignatures(dev Device) ([]Signature, error) {
 	bs := int64(dev.BlockSize())
 	n := min(dev.Size(), signatureScanSize)
@@ -80,7 +81,7 @@ func scanSignatures(b []byte) []Signature {
 
 	// Cobalt's own label.
 	if at(0, labelMagic) {
-		l, err := DecodeLabel(b)
+		l, err := decodeLabelOrCopy(b)
 		switch {
 		case err == nil:
 			out = append(out, Signature{Kind: "cobalt", UUID: l.UUIDString(),

@@ -91,7 +91,7 @@ func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptio
 		return "", fmt.Errorf("mkfs: %w", err)
 	}
 	label := blockdev.Label{UUID: id, DeviceSize: int64(size), MinAllocSize: uint32(unit), BlockSize: uint32(dev.BlockSize()), Created: time.Now(),
-		MetaOffset: region.Offset, MetaLength: region.Length}
+		MetaOffset: region.Offset, MetaLength: region.Length, ClusterID: opts.ClusterID}
 	if err := blockdev.WriteLabel(dev, label); err != nil {
 		return "", fmt.Errorf("mkfs: %w", err)
 	}

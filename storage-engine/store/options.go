@@ -79,6 +79,10 @@ type MkfsOptions struct {
 	ChecksumBlockSize int
 	// UUID, if set, is the store UUID (canonical 8-4-4-4-12 hex form); otherwise a random one.
 	UUID string
+	// ClusterID, if not zero, is recorded in the label as the cluster the store belongs to
+	// (label version 3); the node daemon gives its StorageCluster's UID. Zero writes a label that
+	// names no cluster (development stores, benchmarks).
+	ClusterID [16]byte
 	// FS holds the metadata database when it is made in a directory (a non-empty dbDir); nil
 	// means the OS filesystem.
 	FS vfs.FS
