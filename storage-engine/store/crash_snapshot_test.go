@@ -16,10 +16,12 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// The snapshot workload: a volume-like collection "vol" of stripe objects, snapshots taken as one
-// transaction that creates a collection "snap.N" and clones every object of "vol" into it, and
-// snapshot deletions done the way the volume layer does them (remove objects in batches, then the
-// empty collection), so a deletion spans transactions and a cut can stop it half way.
+// The snapshot workload mirrors node-daemon/volume's transactions: a volume-like collection "vol"
+// of a meta object and stripe objects, snapshots taken as one transaction that creates a
+// collection "snap.N" and clones every object of "vol" (meta included) into it, and snapshot
+// deletions done as the volume layer does them (mark the meta object, remove the stripes in
+// batches, then meta and the collection), so a deletion spans transactions and a cut can stop it
+// half way.
 const snapVol = "vol"
 
 // nextSnapTxn picks the next transaction of the workload from the state m it applies to.
@@ -42,13 +44,25 @@ func nextSnapTxn(rng *rand.Rand, m *model, seq *int) *Transaction {
 			txn.CloneTo(snapVol, o, c, o)
 		}
 	case r < 35 && len(snaps) > 0:
+		// As volume.DeleteSnapshot: mark the meta object, remove the stripes in batches, then
+		// the meta object with the collection.
 		c := snaps[rng.IntN(len(snaps))]
-		objs := slices.Sorted(maps.Keys(m.colls[c]))
-		if len(objs) == 0 {
-			txn.RemoveCollection(c)
+		meta := m.colls[c]["meta"]
+		if _, marked := meta.xattrs["deleting"]; !marked {
+			txn.SetAttr(c, "meta", "deleting", []byte{1})
 			break
 		}
-		for _, o := range objs[:min(len(objs), 3)] {
+		var stripes []string
+		for _, o := range slices.Sorted(maps.Keys(m.colls[c])) {
+			if o != "meta" {
+				stripes = append(stripes, o)
+			}
+		}
+		if len(stripes) == 0 {
+			txn.Remove(c, "meta").RemoveCollection(c)
+			break
+		}
+		for _, o := range stripes[:min(len(stripes), 3)] {
 			txn.Remove(c, o)
 		}
 	default:
@@ -112,19 +126,19 @@ func TestCrashSnapshots(t *testing.T) {
 			t.Fatal(err)
 		}
 		emptyUsed = s.Statfs().Used
-		commit(t, s, NewTransaction().CreateCollection(snapVol))
+		commit(t, s, NewTransaction().CreateCollection(snapVol).Touch(snapVol, "meta").SetAttr(snapVol, "meta", "size", []byte{1}))
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m := newModel()
-	m.colls[snapVol] = map[string]*mobj{}
+	m.colls[snapVol] = map[string]*mobj{"meta": {xattrs: map[string][]byte{"size": {1}}, omap: map[string][]byte{}}}
 	// pending: the transactions since the last verified state, with whether each was
 	// acknowledged; only the last one can be in flight at a cut (the worker waits for each).
 	var pending []*Transaction
 	inFlight := false
 	seq := 0
-	var applied, snapshotsTaken, duringMount int
+	var applied, snapshotsTaken, snapshotsDeleted, duringMount int
 	verify := func(what string, s *Store) {
 		t.Helper()
 		r, err := s.Fsck(ctx, true)
@@ -186,7 +200,9 @@ func TestCrashSnapshots(t *testing.T) {
 				}
 				inFlight = false
 				applied++
-				if strings.HasPrefix(txn.ops[0].c, "snap.") && txn.ops[0].kind == opCreateCollection {
+				if last := txn.ops[len(txn.ops)-1]; strings.HasPrefix(last.c, "snap.") && last.kind == opRemoveCollection {
+					snapshotsDeleted++
+				} else if strings.HasPrefix(txn.ops[0].c, "snap.") && txn.ops[0].kind == opCreateCollection {
 					snapshotsTaken++
 				}
 				cur = next
@@ -229,5 +245,6 @@ func TestCrashSnapshots(t *testing.T) {
 	if got := s.Statfs().Used; got != emptyUsed {
 		t.Fatalf("used space %d after deleting every snapshot and the volume, %d on the empty store", got, emptyUsed)
 	}
-	t.Logf("%d power cuts (%d during mount), %d acknowledged transactions verified, %d snapshots taken", cuts, duringMount, applied, snapshotsTaken)
+	t.Logf("%d power cuts (%d during mount), %d acknowledged transactions verified, %d snapshots taken, %d deletions finished",
+		cuts, duringMount, applied, snapshotsTaken, snapshotsDeleted)
 }
