@@ -120,6 +120,16 @@ func (m *Mounted) Statfs(context.Context) (objstore.Statfs, error) {
 	return objstore.Statfs{Total: int64(fs.Total), Used: int64(fs.Used), Available: int64(fs.Available)}, nil
 }
 
+// CollectionUsage implements objstore.Store with the engine's reference counts: space shared
+// with clones in other collections is not Exclusive.
+func (m *Mounted) CollectionUsage(ctx context.Context, c string) (objstore.CollectionUsage, error) {
+	u, err := m.st.CollectionUsage(ctx, c)
+	if err != nil {
+		return objstore.CollectionUsage{}, wrap(err)
+	}
+	return objstore.CollectionUsage{Objects: int64(u.Objects), Referenced: int64(u.Referenced), Exclusive: int64(u.Exclusive)}, nil
+}
+
 // Snapshot implements app.MountedStore.
 func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 	fs := m.st.Statfs()

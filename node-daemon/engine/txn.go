@@ -57,3 +57,8 @@ func (b txnBuilder) OmapSetHeader(c, o string, header []byte) error {
 
 func (b txnBuilder) Clone(c, src, dst string) error  { b.txn.Clone(c, src, dst); return nil }
 func (b txnBuilder) Rename(c, src, dst string) error { b.txn.Rename(c, src, dst); return nil }
+
+func (b txnBuilder) CloneTo(c, src, dc, dst string) error {
+	b.txn.CloneTo(c, src, dc, dst)
+	return nil
+}

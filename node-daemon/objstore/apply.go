@@ -23,6 +23,7 @@ type Applier interface {
 	OmapSetHeader(c, o string, header []byte) error
 	Clone(c, src, dst string) error
 	Rename(c, src, dst string) error
+	CloneTo(c, src, dc, dst string) error
 }
 
 // Apply validates every op, then drives a with them in order. An invalid op fails the whole
@@ -76,6 +77,8 @@ func applyOne(op Op, a Applier) error {
 		return a.Clone(c, o, op.Dest)
 	case OpRename:
 		return a.Rename(c, o, op.Dest)
+	case OpCloneTo:
+		return a.CloneTo(c, o, op.DestCollection, op.Dest)
 	}
 	return fmt.Errorf("unknown op kind: %w", ErrInvalid) // Validate refused it already
 }

@@ -9,8 +9,10 @@
 // The ops are defined once: op.go gives each op's semantics, Op.Validate its validation (names and
 // limits in limits.go), and Apply (apply.go) is the one switch over op kinds, which drives the
 // small Applier interface an implementation provides (memstore stages copies, the engine adapter
-// builds an engine transaction). The gRPC server only decodes protobuf ops into Ops. Package
-// objstoretest is the conformance suite of this contract; every implementation runs it.
+// builds an engine transaction). The gRPC server only decodes protobuf ops into Ops; OpCloneTo
+// (a clone into another collection, what volume snapshots are made of) has no protobuf form yet
+// and is used only inside the daemon. Package objstoretest is the conformance suite of this
+// contract; every implementation runs it.
 //
 // Invariants every implementation keeps:
 //   - Commit applies all of a transaction's ops or none, and the transaction is durable when Commit
@@ -21,6 +23,9 @@
 //     never as data. Bad input (names, negative or overflowing ranges) is ErrInvalid, never a panic.
 //   - Read never returns bytes past the object's size: it returns fewer bytes than asked for when
 //     the range crosses the end, and none at or past the end. Holes read as zeros and take no space.
+//   - CollectionUsage's Exclusive never exceeds its Referenced; a store that shares data between
+//     clones (the engine) counts shared space once and only in no collection's Exclusive while
+//     another collection still references it.
 //   - Buffers passed in may be reused by the caller once the call returns, and buffers returned
 //     belong to the caller.
 package objstore

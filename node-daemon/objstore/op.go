@@ -25,6 +25,9 @@ const (
 	OpOmapSetHeader
 	OpClone
 	OpRename
+	// OpCloneTo clones an object into another collection. It is last so that the kinds before it
+	// keep their numbers.
+	OpCloneTo
 )
 
 var opNames = [...]string{
@@ -32,7 +35,7 @@ var opNames = [...]string{
 	OpTouch: "touch", OpWrite: "write", OpZero: "zero", OpTruncate: "truncate", OpRemove: "remove",
 	OpSetAttr: "set_attr", OpRmAttr: "rm_attr", OpOmapSetKeys: "omap_set_keys",
 	OpOmapRmKeys: "omap_rm_keys", OpOmapClear: "omap_clear", OpOmapSetHeader: "omap_set_header",
-	OpClone: "clone", OpRename: "rename",
+	OpClone: "clone", OpRename: "rename", OpCloneTo: "clone_to",
 }
 
 // String is the op's name as the gRPC API spells it.
@@ -49,8 +52,10 @@ type Op struct {
 	Kind       OpKind
 	Collection string
 	Object     string
-	// Dest is the target object of Clone and Rename.
+	// Dest is the target object of Clone, CloneTo and Rename.
 	Dest string
+	// DestCollection is the target collection of CloneTo.
+	DestCollection string
 	// Offset is the offset of Write and Zero, and the new size of Truncate.
 	Offset int64
 	// Length is the length of Zero.
@@ -126,6 +131,14 @@ func OmapSetHeader(c, o string, header []byte) Op {
 // if it exists; cloning an object onto itself changes nothing.
 func Clone(c, src, dst string) Op { return Op{Kind: OpClone, Collection: c, Object: src, Dest: dst} }
 
+// CloneTo makes object dst of the existing collection dc a copy of object src of collection c
+// (data, attributes, omap and header), replacing dst if it exists; cloning an object onto itself
+// changes nothing. A store that shares data (the engine) copies no data: the copy costs metadata
+// only, and space only once one of them is overwritten.
+func CloneTo(c, src, dc, dst string) Op {
+	return Op{Kind: OpCloneTo, Collection: c, Object: src, DestCollection: dc, Dest: dst}
+}
+
 // Rename renames src to dst within collection c; ErrExists if dst exists; renaming an object onto
 // itself changes nothing.
 func Rename(c, src, dst string) Op { return Op{Kind: OpRename, Collection: c, Object: src, Dest: dst} }
@@ -191,6 +204,14 @@ func (op Op) validate() error {
 			return err
 		}
 		if err := ValidateObject(op.Dest); err != nil {
+			return fmt.Errorf("destination: %w", err)
+		}
+		return nil
+	case OpCloneTo:
+		if err := ValidateRef(op.Collection, op.Object); err != nil {
+			return err
+		}
+		if err := ValidateRef(op.DestCollection, op.Dest); err != nil {
 			return fmt.Errorf("destination: %w", err)
 		}
 		return nil

@@ -30,6 +30,9 @@ type Store interface {
 	ListObjects(ctx context.Context, c, start string, limit int) (objects []string, next string, err error)
 	// Statfs reports the store's capacity.
 	Statfs(ctx context.Context) (Statfs, error)
+	// CollectionUsage reports the space the objects of collection c hold; ErrNotFound if c is
+	// missing.
+	CollectionUsage(ctx context.Context, c string) (CollectionUsage, error)
 }
 
 // ObjectStat is an object's metadata.
@@ -43,4 +46,16 @@ type Statfs struct {
 	Total     int64
 	Used      int64
 	Available int64
+}
+
+// CollectionUsage is the space the objects of one collection hold, in bytes.
+type CollectionUsage struct {
+	// Objects is the number of objects in the collection.
+	Objects int64
+	// Referenced is the space the collection's objects use, data they share with each other or
+	// with other collections counted once.
+	Referenced int64
+	// Exclusive is the part of Referenced that no object outside the collection shares: what
+	// removing the collection would free. A store that never shares data reports Referenced.
+	Exclusive int64
 }

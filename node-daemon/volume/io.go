@@ -53,6 +53,12 @@ func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byt
 	if err := v.checkRange(off, length); err != nil {
 		return nil, err
 	}
+	return m.readStripes(ctx, v, off, length)
+}
+
+// readStripes reads [off, off+length) of v's stripes, which checkRange accepted; unwritten ranges
+// read as zeros. REQUIRES: v.gate held shared.
+func (m *Manager) readStripes(ctx context.Context, v *vol, off, length int64) ([]byte, error) {
 	segs := split(off, length, v.stripeSize)
 	var buf []byte
 	for _, s := range segs {
@@ -67,10 +73,10 @@ func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byt
 			continue // never written: zeros
 		}
 		if err != nil {
-			return nil, fmt.Errorf("volume: read %q at %d: %w", id, off+s.pos, err)
+			return nil, fmt.Errorf("volume: read %q at %d: %w", v.id, off+s.pos, err)
 		}
 		if int64(len(data)) > s.length {
-			return nil, fmt.Errorf("volume: read %q at %d: store returned %d bytes for %d", id, off+s.pos, len(data), s.length)
+			return nil, fmt.Errorf("volume: read %q at %d: store returned %d bytes for %d", v.id, off+s.pos, len(data), s.length)
 		}
 		copy(buf[s.pos:], data) // a short read leaves zeros past the stripe object's end
 	}

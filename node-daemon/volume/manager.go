@@ -21,20 +21,27 @@ type Info struct {
 	StripeSize int64
 	// Allocated is the data stored for the volume: the sum of its stripe objects' sizes.
 	Allocated int64
+	// Origin is what the volume was made from: "snapshot/<ID>", "volume/<ID>", or "" when it was
+	// created empty.
+	Origin string
 }
 
-// vol is a loaded volume.
+// vol is a loaded volume, or a snapshot (snapshot.go), which is never written.
 type vol struct {
 	id, coll   string
 	stripeSize int64
 	size       atomic.Int64
-	// gate is held shared by every I/O and exclusively by Flush and Delete.
+	// origin is a volume's attrOrigin; source is a snapshot's source volume.
+	origin, source string
+	// gate is held shared by every I/O and exclusively by Flush, Delete, Snapshot and
+	// CloneVolume (of a snapshot: shared by reads and restores, exclusively by DeleteSnapshot).
 	gate sync.RWMutex
 }
 
 // Manager manages the volumes of one store. It is safe for concurrent use.
 //
-// Locking: ctl serializes the control operations (Create, Resize, Delete) and is held across
+// Locking: ctl serializes the control operations (Create, Resize, Delete and the snapshot
+// operations) and is held across
 // their store commits; mu guards only the volume map and is never held across store calls, so
 // I/O never waits for a control operation's commit. Lock order: ctl, then mu.
 type Manager struct {
@@ -43,7 +50,8 @@ type Manager struct {
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
-		vols map[string]*vol
+		vols  map[string]*vol
+		snaps map[string]*vol
 	}
 }
 
@@ -51,11 +59,22 @@ type Manager struct {
 func Open(ctx context.Context, store objstore.Store) (*Manager, error) {
 	m := &Manager{store: store}
 	m.mu.vols = make(map[string]*vol)
+	m.mu.snaps = make(map[string]*vol)
 	colls, err := store.ListCollections(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("volume: list collections of store %s: %w", store.UUID(), err)
 	}
 	for _, c := range colls {
+		if id, ok := snapshotIDFromCollection(c); ok {
+			s, err := m.loadSnapshot(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if s != nil {
+				m.mu.snaps[id] = s
+			}
+			continue
+		}
 		id, ok := idFromCollection(c)
 		if !ok {
 			continue
@@ -68,7 +87,9 @@ func Open(ctx context.Context, store objstore.Store) (*Manager, error) {
 		if err != nil {
 			return nil, fmt.Errorf("volume: load %s: %w", id, err)
 		}
-		m.mu.vols[id] = newVol(id, p)
+		v := newVol(id, p)
+		v.origin = string(attrs[attrOrigin])
+		m.mu.vols[id] = v
 	}
 	return m, nil
 }
@@ -195,14 +216,23 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		v.gate.Lock()
 		defer v.gate.Unlock()
 	}
-	c := CollectionName(id)
+	if err := m.deleteCollection(ctx, CollectionName(id)); err != nil {
+		return fmt.Errorf("volume: delete %q: %w", id, err)
+	}
+	return nil
+}
+
+// deleteCollection removes the objects of collection c in batches, then its meta object and c
+// itself in the last transaction, so that an interrupted deletion leaves the meta object and a
+// repeated one finishes. A missing collection is already deleted.
+func (m *Manager) deleteCollection(ctx context.Context, c string) error {
 	for {
 		objs, _, err := m.store.ListObjects(ctx, c, "", deleteBatch)
 		if errors.Is(err, objstore.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("volume: delete %q: list: %w", id, err)
+			return fmt.Errorf("list %s: %w", c, err)
 		}
 		var ops []objstore.Op
 		last := false
@@ -219,7 +249,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 			ops = append(ops, objstore.RemoveCollection(c))
 		}
 		if err := m.store.Commit(ctx, ops); err != nil {
-			return fmt.Errorf("volume: delete %q: %w", id, err)
+			return fmt.Errorf("remove objects of %s: %w", c, err)
 		}
 		if last {
 			return nil
@@ -268,7 +298,7 @@ func (m *Manager) Count() int {
 
 // info computes a volume's Info, summing its stripe objects' sizes.
 func (m *Manager) info(ctx context.Context, v *vol) (Info, error) {
-	info := Info{ID: v.id, Size: v.size.Load(), StripeSize: v.stripeSize}
+	info := Info{ID: v.id, Size: v.size.Load(), StripeSize: v.stripeSize, Origin: v.origin}
 	for start := ""; ; {
 		objs, next, err := m.store.ListObjects(ctx, v.coll, start, 1000)
 		if err != nil {

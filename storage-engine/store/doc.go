@@ -6,7 +6,8 @@
 // Mkfs formats a device (refusing one that carries another signature unless forced) and creates the
 // metadata database; Open mounts it; Close unmounts cleanly. Changes are made by building a
 // Transaction (create/remove collection, touch, write, zero, truncate, remove, setattr/rmattr, omap
-// set/rmkeys/clear/setheader, clone, rename) and passing it to Commit, which applies it atomically
+// set/rmkeys/clear/setheader, clone within a collection or into another one (CloneTo), rename)
+// and passing it to Commit, which applies it atomically
 // and returns once it is durable. Reads (Read, Stat, GetAttr(s), Omap*, ListObjects,
 // ListCollections) see every transaction whose Commit has returned.
 //
@@ -36,7 +37,10 @@
 // joins the queue (prepare.go), so many callers write in parallel while a group commits. Small overwrites
 // of unshared allocated space are instead logged in the batch (deferred writes) and applied in place
 // later; mount replays any left. Clones share extents; units referenced more than once carry a
-// reference count, and a shared unit is never overwritten in place.
+// reference count, and a shared unit is never overwritten in place. A clone copies no data, also
+// across collections (CloneTo, which snapshots are made of): its cost is the source's extent map
+// and one reference per allocation unit it maps. CollectionUsage reports the space a collection
+// references and the part only it references (what removing it would free).
 //
 // # Concurrency
 //
@@ -54,7 +58,7 @@
 // store.go (Open, mount, Close), mkfs.go, metadata.go (where the metadata database lives), format.go, options.go, errors.go, txn.go (Transaction),
 // commit.go (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
 // prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
-// extent reference counts), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
+// extent reference counts), usage.go (CollectionUsage), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
 // Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),
 // bufwrites.go (buffered writes: written data cached as writing at publication, clean once
 // durable), health.go (Health: OK, Degraded or Failed, from a failed commit and from what the

@@ -96,11 +96,12 @@ func (m *model) apply(o op) error {
 			clear(obj.data[o.off : o.off+o.length])
 		}
 	case opClone:
-		if obj == nil {
+		dobjs, ok := m.colls[o.dc]
+		if obj == nil || !ok {
 			return errModel
 		}
-		if o.o != o.dst {
-			objs[o.dst] = obj.clone()
+		if o.c != o.dc || o.o != o.dst {
+			dobjs[o.dst] = obj.clone()
 		}
 	case opRename:
 		if obj == nil {
@@ -217,7 +218,11 @@ func randomTxnIn(rng *rand.Rand, maxOff int, colls []string, collOps bool) *Tran
 		case r < 83:
 			txn.OmapSetHeader(c, o, pattern(rng.IntN(8), 3))
 		case r < 92:
-			txn.Clone(c, o, o2)
+			if len(colls) > 1 && rng.IntN(2) == 0 {
+				txn.CloneTo(c, o, colls[rng.IntN(len(colls))], o2)
+			} else {
+				txn.Clone(c, o, o2)
+			}
 		default:
 			txn.Rename(c, o, o2)
 		}

@@ -229,8 +229,14 @@ func (g *group) applyOp(o op, p *prepared) error {
 		if err := kv.ValidateObject(o.dst); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		g.noteReplace(OnodeKey{o.c, o.dst})
-		return g.clone(k, OnodeKey{o.c, o.dst})
+		if err := kv.ValidateCollection(o.dc); err != nil {
+			return fmt.Errorf("%w: clone target: %w", ErrInvalid, err)
+		}
+		if !g.collExists(o.dc) {
+			return fmt.Errorf("clone target collection %q: %w", o.dc, ErrNotFound)
+		}
+		g.noteReplace(OnodeKey{o.dc, o.dst})
+		return g.clone(k, OnodeKey{o.dc, o.dst})
 	case opRename:
 		if err := kv.ValidateObject(o.dst); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -40,6 +40,7 @@ type op struct {
 	kind   opKind
 	c, o   string
 	dst    string // clone / rename target
+	dc     string // clone: the target's collection (c for a clone within one collection)
 	off    uint64
 	length uint64
 	data   []byte
@@ -156,7 +157,16 @@ func (t *Transaction) OmapSetHeader(c, o string, header []byte) *Transaction {
 // Clone makes dst a copy of src (data, xattrs, omap) in collection c, replacing dst if it exists.
 // Data is shared copy-on-write: no data is copied until one of them is overwritten.
 func (t *Transaction) Clone(c, src, dst string) *Transaction {
-	return t.add(op{kind: opClone, c: c, o: src, dst: dst})
+	return t.add(op{kind: opClone, c: c, o: src, dc: c, dst: dst})
+}
+
+// CloneTo makes object dst of collection dc a copy of object src of collection c (data, xattrs,
+// omap), replacing dst if it exists; dc must exist (ErrNotFound). Like Clone it copies no data:
+// dst maps src's extents and each allocation unit they cover gains a reference, so its cost grows
+// with the units src maps (metadata only), not with its size. Clone(c, src, dst) is
+// CloneTo(c, src, c, dst).
+func (t *Transaction) CloneTo(c, src, dc, dst string) *Transaction {
+	return t.add(op{kind: opClone, c: c, o: src, dc: dc, dst: dst})
 }
 
 // Rename renames src to dst within collection c (ErrExists if dst exists).

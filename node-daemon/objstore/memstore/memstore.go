@@ -241,6 +241,29 @@ func (s *Store) Statfs(ctx context.Context) (objstore.Statfs, error) {
 	return objstore.Statfs{Total: s.capacity, Used: s.mu.used, Available: s.capacity - s.mu.used}, nil
 }
 
+// CollectionUsage implements objstore.Store. The in-memory store copies data when it clones, so
+// every byte a collection holds is its own: Exclusive equals Referenced.
+func (s *Store) CollectionUsage(ctx context.Context, c string) (objstore.CollectionUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return objstore.CollectionUsage{}, err
+	}
+	if err := objstore.ValidateCollection(c); err != nil {
+		return objstore.CollectionUsage{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.mu.colls[c]
+	if !ok {
+		return objstore.CollectionUsage{}, fmt.Errorf("collection %q: %w", c, objstore.ErrNotFound)
+	}
+	u := objstore.CollectionUsage{Objects: int64(len(m))}
+	for _, ob := range m {
+		u.Referenced += ob.data.used()
+	}
+	u.Exclusive = u.Referenced
+	return u, nil
+}
+
 // String describes the store for test failure messages.
 func (s *Store) String() string {
 	s.mu.RLock()

@@ -225,6 +225,26 @@ func (st *staging) Clone(c, src, dst string) error {
 	return st.grow(ob.data.used())
 }
 
+func (st *staging) CloneTo(c, src, dc, dst string) error {
+	if c == dc {
+		return st.Clone(c, src, dst)
+	}
+	ob, err := st.obj(c, src, false)
+	if err != nil {
+		return err
+	}
+	m, err := st.coll(dc)
+	if err != nil {
+		return err
+	}
+	if old, ok := m[dst]; ok {
+		st.used -= old.data.used()
+	}
+	m[dst] = ob.clone()
+	st.cloned[[2]string{dc, dst}] = true
+	return st.grow(ob.data.used())
+}
+
 func (st *staging) Rename(c, src, dst string) error {
 	ob, err := st.obj(c, src, false)
 	if err != nil || src == dst {

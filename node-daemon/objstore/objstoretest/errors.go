@@ -55,6 +55,10 @@ func errorCases() []errorCase {
 		commitCase("remove an empty omap key", inv, objstore.OmapRmKeys("c", "o", []string{"k", ""})),
 		commitCase("clone to an empty name", inv, objstore.Clone("c", "o", "")),
 		commitCase("clone to a name too long", inv, objstore.Clone("c", "o", long(objstore.MaxObjectName+1))),
+		commitCase("clone to another collection with an empty object name", inv, objstore.CloneTo("c", "o", "e", "")),
+		commitCase("clone to a collection with an empty name", inv, objstore.CloneTo("c", "o", "", "x")),
+		commitCase("clone to a collection with a name too long", inv, objstore.CloneTo("c", "o", long(objstore.MaxCollectionName+1), "x")),
+		commitCase("clone from a collection with an empty name", inv, objstore.CloneTo("", "o", "e", "x")),
 		commitCase("rename to an empty name", inv, objstore.Rename("c", "o", "")),
 		commitCase("rename to a name with a NUL", inv, objstore.Rename("c", "o", "\x00")),
 		// Offsets and lengths.
@@ -87,6 +91,9 @@ func errorCases() []errorCase {
 		commitCase("clear the omap of a missing object", nf, objstore.OmapClear("c", "missing")),
 		commitCase("set the omap header of a missing object", nf, objstore.OmapSetHeader("c", "missing", one)),
 		commitCase("clone a missing object", nf, objstore.Clone("c", "missing", "x")),
+		commitCase("clone a missing object to another collection", nf, objstore.CloneTo("c", "missing", "e", "x")),
+		commitCase("clone to a missing collection", nf, objstore.CloneTo("c", "o", "missing", "x")),
+		commitCase("clone from a missing collection", nf, objstore.CloneTo("missing", "o", "e", "x")),
 		commitCase("rename a missing object", nf, objstore.Rename("c", "missing", "x")),
 		commitCase("rename onto an existing object", objstore.ErrExists, objstore.Rename("c", "o", "p")),
 		// Reads.
