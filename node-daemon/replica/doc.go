@@ -38,8 +38,8 @@
 // joins as catching up, once every write and trim in flight has finished: from then on every
 // write, trim and flush goes to it too, but it serves no reads and does not count for the
 // acknowledgement; if it fails one, the rebuild fails (nobody is dropped: it was never in sync).
-// Then the ranges to copy are listed: for Rebuild the source's written extents (stripe objects
-// that exist, up to their size), for Resync the target's dirty regions. Every write that started
+// Then the ranges to copy are listed: for Rebuild the written extents (stripe objects that
+// exist, up to their size) of the source and the target, for Resync the target's dirty regions. Every write that started
 // before the join is in that list. Copy invariant: each chunk lies in one dirty-log region and is
 // copied under that region's exclusive lock, which every write and trim of the region holds
 // shared while it runs on the replicas; so the copy reads the source and writes the target with

@@ -124,18 +124,17 @@ func (o SyncOptions) withDefaults(regionSize int64) (SyncOptions, error) {
 	return o, nil
 }
 
-// Rebuild copies the volume from the in-sync replica named source onto target, a new or empty
-// replica, while writes continue, compares the two copies and only then adds target to the
+// Rebuild copies the volume from the in-sync replica named source onto target, a new replica
+// (an empty one, or an old copy: whatever it holds where the source has nothing is trimmed),
+// while writes continue, compares the two copies and only then adds target to the
 // in-sync set. It returns what it copied and compared. See the package documentation (Rebuild)
 // for how concurrent writes are handled. On failure target is left out of sync and can be
 // rebuilt again.
 func (c *Coordinator) Rebuild(ctx context.Context, source string, target Syncer, opts SyncOptions) (SyncResult, error) {
 	return c.sync(ctx, "rebuild", source, target, opts, func(ctx context.Context, src Syncer) ([]Extent, error) {
-		extents, _, err := src.Extents(ctx, c.gen)
-		if err != nil {
-			return nil, fmt.Errorf("extents of source %s: %w", source, err)
-		}
-		return extents, nil
+		// The target's own extents too: on a replica that is not empty (an old copy reused) they
+		// read as zeros from the source where it has nothing, and are trimmed.
+		return c.unionExtents(ctx, src, target)
 	})
 }
 

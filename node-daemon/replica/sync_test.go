@@ -207,6 +207,35 @@ func TestRebuildCopiesOnlyWrittenExtents(t *testing.T) {
 	sameImages(t, a, b, cn)
 }
 
+// TestRebuildOntoAStaleReplica rebuilds onto a replica that holds old data, some of it where the
+// source has never written: that is trimmed away, and the copies compare equal.
+func TestRebuildOntoAStaleReplica(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 3, storeSize)
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	c.createVolume(t, volID, volSize, stripeBytes)
+	co, err := c.coordinate(t, volID, 1, &recorder{}, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Write(ctx, 2*stripeBytes, bytes.Repeat([]byte{4}, 8192)); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{2 * stripeBytes, 9*stripeBytes + 12345} { // old data, one in a hole of the source
+		if err := cn.vols.Write(ctx, volID, off, bytes.Repeat([]byte{0xee}, 20000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := co.Rebuild(ctx, a.name, c.remote(t, cn, volID), replica.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 12345+20000 {
+		t.Fatalf("rebuild %+v: want the %d stale bytes in the source's hole trimmed", res, 12345+20000)
+	}
+	sameImages(t, a, b, cn)
+}
+
 // failing is a replica whose writes fail while down is set, as a node that went away.
 type failing struct {
 	replica.Syncer
