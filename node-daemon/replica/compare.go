@@ -61,9 +61,9 @@ func (c *Coordinator) Scrub(ctx context.Context, opts SyncOptions) (ScrubResult,
 }
 
 // Repair copies extents (e.g. the mismatches of a Scrub) from the in-sync replica named source,
-// the one known good, onto every other in-sync replica, region by region under the region
-// locks, and returns the bytes it copied.
-func (c *Coordinator) Repair(ctx context.Context, source string, extents []Extent, opts SyncOptions) (int64, error) {
+// the one known good, onto the in-sync replicas named in targets (nil: every other in-sync
+// replica), region by region under the region locks, and returns the bytes it copied.
+func (c *Coordinator) Repair(ctx context.Context, source string, targets []string, extents []Extent, opts SyncOptions) (int64, error) {
 	opts, err := opts.withDefaults(c.dirty.RegionSize())
 	if err != nil {
 		return 0, err
@@ -77,11 +77,13 @@ func (c *Coordinator) Repair(ctx context.Context, source string, extents []Exten
 		return 0, fmt.Errorf("replica: repair from %s: %w", source, err)
 	}
 	var copied int64
+	matched := 0
 	for _, m := range members {
 		dst, ok := m.r.(Syncer)
-		if !ok || dst.Name() == source {
+		if !ok || dst.Name() == source || targets != nil && !slices.Contains(targets, dst.Name()) {
 			continue
 		}
+		matched++
 		n, _, err := c.copyExtents(ctx, src, dst, extents, opts)
 		copied += n
 		if err != nil {
@@ -90,6 +92,9 @@ func (c *Coordinator) Repair(ctx context.Context, source string, extents []Exten
 			}
 			return copied, fmt.Errorf("replica: repair %s from %s: %w", dst.Name(), source, err)
 		}
+	}
+	if targets != nil && matched != len(targets) {
+		return copied, fmt.Errorf("replica: repair from %s: only %d of the targets %v are other in-sync replicas that can be repaired", source, matched, targets)
 	}
 	return copied, nil
 }
@@ -209,4 +214,38 @@ func (c *Coordinator) checksumChunk(ctx context.Context, reps []Syncer, ch Exten
 		}
 	}
 	return sums, nil
+}
+
+// Majority returns the replica whose checksum of the block a strict majority of the replicas
+// share, and the ones that differ from it; ok is false when no checksum has a strict majority
+// (two replicas that differ, or three that all differ), and a good copy must then be chosen
+// another way (e.g. the one whose engine checksums verify on a deep read).
+func (m Mismatch) Majority() (good string, bad []string, ok bool) {
+	votes := make(map[uint32]int, len(m.Checksums))
+	for _, s := range m.Checksums {
+		votes[s]++
+	}
+	var win uint32
+	for s, n := range votes {
+		if 2*n > len(m.Checksums) {
+			win, ok = s, true
+		}
+	}
+	if !ok {
+		return "", nil, false
+	}
+	names := make([]string, 0, len(m.Checksums))
+	for name := range m.Checksums {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		switch {
+		case m.Checksums[name] != win:
+			bad = append(bad, name)
+		case good == "":
+			good = name
+		}
+	}
+	return good, bad, true
 }

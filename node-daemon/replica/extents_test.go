@@ -121,3 +121,26 @@ func TestChunksAndMergeExtents(t *testing.T) {
 		})
 	}
 }
+
+func TestMismatchMajority(t *testing.T) {
+	cases := []struct {
+		name string
+		sums map[string]uint32
+		good string
+		bad  []string
+		ok   bool
+	}{
+		{"two that differ", map[string]uint32{"a": 1, "b": 2}, "", nil, false},
+		{"three, one bad", map[string]uint32{"a": 1, "b": 2, "c": 1}, "a", []string{"b"}, true},
+		{"three, all differ", map[string]uint32{"a": 1, "b": 2, "c": 3}, "", nil, false},
+		{"three, first bad", map[string]uint32{"a": 9, "b": 2, "c": 2}, "b", []string{"a"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			good, bad, ok := Mismatch{Checksums: tc.sums}.Majority()
+			if good != tc.good || !slices.Equal(bad, tc.bad) || ok != tc.ok {
+				t.Fatalf("Majority = %q, %v, %v; want %q, %v, %v", good, bad, ok, tc.good, tc.bad, tc.ok)
+			}
+		})
+	}
+}

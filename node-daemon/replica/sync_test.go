@@ -318,18 +318,20 @@ func TestScrubDetectsAndRepairsCorruption(t *testing.T) {
 		data    []byte
 		wantOff int64
 		wantLen int64 // a block, or less where the written extents end
+		nodes   int   // 3: the good copy is found by majority
 	}{
-		{"flipped byte in a written block of the remote copy", 1, 3*region + 100, []byte{0xff}, 3 * region, block},
-		{"data in a hole of the remote copy", 1, 30*region + block + 5, []byte("rot"), 30*region + block, 8},
-		{"flipped byte in the last block of the local copy", 0, 2*region - 1, []byte{0xee}, 2*region - block, block},
+		{"flipped byte in a written block of the remote copy", 1, 3*region + 100, []byte{0xff}, 3 * region, block, 2},
+		{"data in a hole of the remote copy", 1, 30*region + block + 5, []byte("rot"), 30*region + block, 8, 2},
+		{"flipped byte in the last block of the local copy", 0, 2*region - 1, []byte{0xee}, 2*region - block, block, 2},
+		{"one of three copies rotted, repaired from the majority", 2, 1*region + 4096, []byte{0x42}, region, block, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := newCluster(t, 2, storeSize)
+			c := newCluster(t, tc.nodes, storeSize)
 			nodes := c.nodes
 			c.createVolume(t, volID, volSize, stripeBytes)
-			co, err := c.coordinate(t, volID, 1, &recorder{}, nodes[0], nodes[1])
+			co, err := c.coordinate(t, volID, 1, &recorder{}, nodes[0], nodes[1:]...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,11 +355,14 @@ func TestScrubDetectsAndRepairsCorruption(t *testing.T) {
 			if m.Offset != tc.wantOff || m.Length != tc.wantLen {
 				t.Fatalf("mismatch at [%d, +%d), want [%d, +%d)", m.Offset, m.Length, tc.wantOff, tc.wantLen)
 			}
-			if len(m.Checksums) != 2 || m.Checksums[nodes[0].name] == m.Checksums[nodes[1].name] {
+			good := nodes[(tc.bad+1)%len(nodes)].name
+			if len(m.Checksums) != len(nodes) || m.Checksums[nodes[tc.bad].name] == m.Checksums[good] {
 				t.Fatalf("mismatch checksums = %v", m.Checksums)
 			}
-			good := nodes[1-tc.bad].name
-			n, err := co.Repair(ctx, good, []replica.Extent{m.Extent}, replica.SyncOptions{})
+			if maj, bad, ok := m.Majority(); ok != (len(nodes) == 3) || ok && (maj != nodes[0].name || !slices.Equal(bad, []string{nodes[tc.bad].name})) {
+				t.Fatalf("Majority = %q, %v, %v", maj, bad, ok)
+			}
+			n, err := co.Repair(ctx, good, []string{nodes[tc.bad].name}, []replica.Extent{m.Extent}, replica.SyncOptions{})
 			if err != nil || n != tc.wantLen {
 				t.Fatalf("repair = %d, %v; want %d bytes", n, err, tc.wantLen)
 			}
