@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"context"
+	"errors"
 	"hash/crc32"
 	"testing"
 	"time"
@@ -95,5 +96,66 @@ func TestCopyNeverOverwritesALaterWrite(t *testing.T) {
 	}
 	if got := co.InSync(); len(got) != 2 || got[1] != "t" {
 		t.Fatalf("in sync after rebuild = %v", got)
+	}
+}
+
+// TestCatchingUpFailureDropsNobody: a write that fails on the replica being rebuilt is still
+// acknowledged (the target does not count), nobody is recorded as dropped, the range is dirty for
+// the target, and the rebuild fails, leaving the target out of sync.
+func TestCatchingUpFailureDropsNobody(t *testing.T) {
+	ctx := context.Background()
+	const size = 4 * 4096
+	src := &syncFake{fakeReplica: newFake("a", size, nil)}
+	dst := &syncFake{fakeReplica: newFake("t", size, nil)}
+	rec := &fakeRecorder{}
+	co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: rec, RegionSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Write(ctx, 0, bytes.Repeat([]byte{1}, size)); err != nil {
+		t.Fatal(err)
+	}
+	var writeErr error
+	src.readHook = func() {
+		if src.readHook == nil {
+			return
+		}
+		src.readHook = nil
+		dst.writeHook = func(context.Context) error { return errDisk }
+		writeErr = co.Write(ctx, 3*4096, []byte{9}) // another region than the one being copied
+	}
+	if _, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1}); !errors.Is(err, errDisk) {
+		t.Fatalf("rebuild = %v, want the target's failure", err)
+	}
+	if writeErr != nil {
+		t.Fatalf("the write that failed only on the catching-up target = %v, want acknowledged", writeErr)
+	}
+	if rec.calls != 0 {
+		t.Fatalf("recorder called %d times", rec.calls)
+	}
+	if got := co.InSync(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("in sync = %v", got)
+	}
+	if got := co.Dirty().Extents("t"); len(got) != 1 || got[0] != (Extent{3 * 4096, 4096}) {
+		t.Fatalf("dirty regions of the target = %v", got)
+	}
+}
+
+// TestRebuildOntoANewerGenerationFences: a target that has accepted a newer generation refuses
+// the rebuild, which fences the coordinator like any refusal.
+func TestRebuildOntoANewerGenerationFences(t *testing.T) {
+	ctx := context.Background()
+	src := &syncFake{fakeReplica: newFake("a", 4096, nil)}
+	dst := &syncFake{fakeReplica: newFake("t", 4096, nil)}
+	dst.stale = 2
+	co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: &fakeRecorder{}, RegionSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := co.Rebuild(ctx, "a", dst, SyncOptions{}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("rebuild = %v, want ErrFenced", err)
+	}
+	if err := co.Write(ctx, 0, []byte{1}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("write after the refusal = %v, want ErrFenced", err)
 	}
 }
