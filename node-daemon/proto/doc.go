@@ -8,7 +8,8 @@
 //   - VolumeService (volume.proto): thin-provisioned volumes made of stripe objects, with
 //     read/write/flush/trim at byte offsets; this is what the operator and the CLI use.
 //   - ReplicaService (replica.proto): the fenced, pipelined I/O stream between the node that
-//     coordinates a replicated volume and the nodes holding its other copies (node-daemon/replica).
+//     coordinates a replicated volume and the nodes holding its other copies (node-daemon/replica),
+//     with the written-extent map and per-block CRC-32C a rebuild, resync or scrub asks for.
 //
 // Every request names its store by UUID. Status codes are part of the contract and documented on
 // each service. The limits both ends configure (message and I/O sizes, flow-control windows,

@@ -38,6 +38,8 @@ type ReplicaRequest struct {
 	//	*ReplicaRequest_Trim
 	//	*ReplicaRequest_Flush
 	//	*ReplicaRequest_Read
+	//	*ReplicaRequest_Extents
+	//	*ReplicaRequest_Checksum
 	Op            isReplicaRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -137,6 +139,24 @@ func (x *ReplicaRequest) GetRead() *ReplicaRead {
 	return nil
 }
 
+func (x *ReplicaRequest) GetExtents() *ReplicaExtents {
+	if x != nil {
+		if x, ok := x.Op.(*ReplicaRequest_Extents); ok {
+			return x.Extents
+		}
+	}
+	return nil
+}
+
+func (x *ReplicaRequest) GetChecksum() *ReplicaChecksum {
+	if x != nil {
+		if x, ok := x.Op.(*ReplicaRequest_Checksum); ok {
+			return x.Checksum
+		}
+	}
+	return nil
+}
+
 type isReplicaRequest_Op interface {
 	isReplicaRequest_Op()
 }
@@ -157,6 +177,14 @@ type ReplicaRequest_Read struct {
 	Read *ReplicaRead `protobuf:"bytes,7,opt,name=read,proto3,oneof"`
 }
 
+type ReplicaRequest_Extents struct {
+	Extents *ReplicaExtents `protobuf:"bytes,8,opt,name=extents,proto3,oneof"`
+}
+
+type ReplicaRequest_Checksum struct {
+	Checksum *ReplicaChecksum `protobuf:"bytes,9,opt,name=checksum,proto3,oneof"`
+}
+
 func (*ReplicaRequest_Write) isReplicaRequest_Op() {}
 
 func (*ReplicaRequest_Trim) isReplicaRequest_Op() {}
@@ -164,6 +192,10 @@ func (*ReplicaRequest_Trim) isReplicaRequest_Op() {}
 func (*ReplicaRequest_Flush) isReplicaRequest_Op() {}
 
 func (*ReplicaRequest_Read) isReplicaRequest_Op() {}
+
+func (*ReplicaRequest_Extents) isReplicaRequest_Op() {}
+
+func (*ReplicaRequest_Checksum) isReplicaRequest_Op() {}
 
 type ReplicaWrite struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -359,6 +391,163 @@ func (x *ReplicaRead) GetLength() int64 {
 	return 0
 }
 
+// ReplicaExtents asks for the written extents of the volume (a rebuild copies only those) and its
+// size. An extent is where a stripe object exists, up to the object's size; unwritten ranges read
+// as zeros.
+type ReplicaExtents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaExtents) Reset() {
+	*x = ReplicaExtents{}
+	mi := &file_replica_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaExtents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaExtents) ProtoMessage() {}
+
+func (x *ReplicaExtents) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaExtents.ProtoReflect.Descriptor instead.
+func (*ReplicaExtents) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{5}
+}
+
+// ReplicaExtent is a byte range of a volume.
+type ReplicaExtent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offset        int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        int64                  `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaExtent) Reset() {
+	*x = ReplicaExtent{}
+	mi := &file_replica_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaExtent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaExtent) ProtoMessage() {}
+
+func (x *ReplicaExtent) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaExtent.ProtoReflect.Descriptor instead.
+func (*ReplicaExtent) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReplicaExtent) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReplicaExtent) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// ReplicaChecksum asks for the CRC-32C (Castagnoli) of each block_size-byte block of
+// [offset, offset+length), computed on the replica's node so that comparing copies does not ship
+// their data. The last block may be shorter.
+type ReplicaChecksum struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Offset int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	// length: at most 1 GiB.
+	Length int64 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
+	// block_size: a power of two from 4 KiB to 16 MiB.
+	BlockSize     int64 `protobuf:"varint,3,opt,name=block_size,json=blockSize,proto3" json:"block_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaChecksum) Reset() {
+	*x = ReplicaChecksum{}
+	mi := &file_replica_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaChecksum) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaChecksum) ProtoMessage() {}
+
+func (x *ReplicaChecksum) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaChecksum.ProtoReflect.Descriptor instead.
+func (*ReplicaChecksum) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReplicaChecksum) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReplicaChecksum) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *ReplicaChecksum) GetBlockSize() int64 {
+	if x != nil {
+		return x.BlockSize
+	}
+	return 0
+}
+
 // ReplicaResponse answers the ReplicaRequest with the same id.
 type ReplicaResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -371,13 +560,18 @@ type ReplicaResponse struct {
 	// replica_generation is the generation the replica has recorded (set when the request was
 	// refused for an older generation).
 	ReplicaGeneration uint64 `protobuf:"varint,5,opt,name=replica_generation,json=replicaGeneration,proto3" json:"replica_generation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// extents and volume_size answer an extents request.
+	Extents    []*ReplicaExtent `protobuf:"bytes,6,rep,name=extents,proto3" json:"extents,omitempty"`
+	VolumeSize int64            `protobuf:"varint,7,opt,name=volume_size,json=volumeSize,proto3" json:"volume_size,omitempty"`
+	// checksums answers a checksum request: one CRC-32C per block, in order.
+	Checksums     []uint32 `protobuf:"fixed32,8,rep,packed,name=checksums,proto3" json:"checksums,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaResponse) Reset() {
 	*x = ReplicaResponse{}
-	mi := &file_replica_proto_msgTypes[5]
+	mi := &file_replica_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +583,7 @@ func (x *ReplicaResponse) String() string {
 func (*ReplicaResponse) ProtoMessage() {}
 
 func (x *ReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[5]
+	mi := &file_replica_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +596,7 @@ func (x *ReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{5}
+	return file_replica_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReplicaResponse) GetId() uint64 {
@@ -440,11 +634,32 @@ func (x *ReplicaResponse) GetReplicaGeneration() uint64 {
 	return 0
 }
 
+func (x *ReplicaResponse) GetExtents() []*ReplicaExtent {
+	if x != nil {
+		return x.Extents
+	}
+	return nil
+}
+
+func (x *ReplicaResponse) GetVolumeSize() int64 {
+	if x != nil {
+		return x.VolumeSize
+	}
+	return 0
+}
+
+func (x *ReplicaResponse) GetChecksums() []uint32 {
+	if x != nil {
+		return x.Checksums
+	}
+	return nil
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
 	"\n" +
-	"\rreplica.proto\x12\x0ecobalt.node.v1\x1a\fvolume.proto\"\xc5\x02\n" +
+	"\rreplica.proto\x12\x0ecobalt.node.v1\x1a\fvolume.proto\"\xc0\x03\n" +
 	"\x0eReplicaRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x03ref\x18\x02 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x1e\n" +
@@ -454,7 +669,9 @@ const file_replica_proto_rawDesc = "" +
 	"\x05write\x18\x04 \x01(\v2\x1c.cobalt.node.v1.ReplicaWriteH\x00R\x05write\x121\n" +
 	"\x04trim\x18\x05 \x01(\v2\x1b.cobalt.node.v1.ReplicaTrimH\x00R\x04trim\x124\n" +
 	"\x05flush\x18\x06 \x01(\v2\x1c.cobalt.node.v1.ReplicaFlushH\x00R\x05flush\x121\n" +
-	"\x04read\x18\a \x01(\v2\x1b.cobalt.node.v1.ReplicaReadH\x00R\x04readB\x04\n" +
+	"\x04read\x18\a \x01(\v2\x1b.cobalt.node.v1.ReplicaReadH\x00R\x04read\x12:\n" +
+	"\aextents\x18\b \x01(\v2\x1e.cobalt.node.v1.ReplicaExtentsH\x00R\aextents\x12=\n" +
+	"\bchecksum\x18\t \x01(\v2\x1f.cobalt.node.v1.ReplicaChecksumH\x00R\bchecksumB\x04\n" +
 	"\x02op\":\n" +
 	"\fReplicaWrite\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
@@ -465,13 +682,26 @@ const file_replica_proto_rawDesc = "" +
 	"\fReplicaFlush\"=\n" +
 	"\vReplicaRead\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06length\x18\x02 \x01(\x03R\x06length\"\x92\x01\n" +
+	"\x06length\x18\x02 \x01(\x03R\x06length\"\x10\n" +
+	"\x0eReplicaExtents\"?\n" +
+	"\rReplicaExtent\x12\x16\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06length\x18\x02 \x01(\x03R\x06length\"`\n" +
+	"\x0fReplicaChecksum\x12\x16\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06length\x18\x02 \x01(\x03R\x06length\x12\x1d\n" +
+	"\n" +
+	"block_size\x18\x03 \x01(\x03R\tblockSize\"\x8a\x02\n" +
 	"\x0fReplicaResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12-\n" +
-	"\x12replica_generation\x18\x05 \x01(\x04R\x11replicaGeneration2b\n" +
+	"\x12replica_generation\x18\x05 \x01(\x04R\x11replicaGeneration\x127\n" +
+	"\aextents\x18\x06 \x03(\v2\x1d.cobalt.node.v1.ReplicaExtentR\aextents\x12\x1f\n" +
+	"\vvolume_size\x18\a \x01(\x03R\n" +
+	"volumeSize\x12\x1c\n" +
+	"\tchecksums\x18\b \x03(\aR\tchecksums2b\n" +
 	"\x0eReplicaService\x12P\n" +
 	"\tReplicate\x12\x1e.cobalt.node.v1.ReplicaRequest\x1a\x1f.cobalt.node.v1.ReplicaResponse(\x010\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
 
@@ -487,29 +717,35 @@ func file_replica_proto_rawDescGZIP() []byte {
 	return file_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_replica_proto_goTypes = []any{
 	(*ReplicaRequest)(nil),  // 0: cobalt.node.v1.ReplicaRequest
 	(*ReplicaWrite)(nil),    // 1: cobalt.node.v1.ReplicaWrite
 	(*ReplicaTrim)(nil),     // 2: cobalt.node.v1.ReplicaTrim
 	(*ReplicaFlush)(nil),    // 3: cobalt.node.v1.ReplicaFlush
 	(*ReplicaRead)(nil),     // 4: cobalt.node.v1.ReplicaRead
-	(*ReplicaResponse)(nil), // 5: cobalt.node.v1.ReplicaResponse
-	(*VolumeRef)(nil),       // 6: cobalt.node.v1.VolumeRef
+	(*ReplicaExtents)(nil),  // 5: cobalt.node.v1.ReplicaExtents
+	(*ReplicaExtent)(nil),   // 6: cobalt.node.v1.ReplicaExtent
+	(*ReplicaChecksum)(nil), // 7: cobalt.node.v1.ReplicaChecksum
+	(*ReplicaResponse)(nil), // 8: cobalt.node.v1.ReplicaResponse
+	(*VolumeRef)(nil),       // 9: cobalt.node.v1.VolumeRef
 }
 var file_replica_proto_depIdxs = []int32{
-	6, // 0: cobalt.node.v1.ReplicaRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	9, // 0: cobalt.node.v1.ReplicaRequest.ref:type_name -> cobalt.node.v1.VolumeRef
 	1, // 1: cobalt.node.v1.ReplicaRequest.write:type_name -> cobalt.node.v1.ReplicaWrite
 	2, // 2: cobalt.node.v1.ReplicaRequest.trim:type_name -> cobalt.node.v1.ReplicaTrim
 	3, // 3: cobalt.node.v1.ReplicaRequest.flush:type_name -> cobalt.node.v1.ReplicaFlush
 	4, // 4: cobalt.node.v1.ReplicaRequest.read:type_name -> cobalt.node.v1.ReplicaRead
-	0, // 5: cobalt.node.v1.ReplicaService.Replicate:input_type -> cobalt.node.v1.ReplicaRequest
-	5, // 6: cobalt.node.v1.ReplicaService.Replicate:output_type -> cobalt.node.v1.ReplicaResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 5: cobalt.node.v1.ReplicaRequest.extents:type_name -> cobalt.node.v1.ReplicaExtents
+	7, // 6: cobalt.node.v1.ReplicaRequest.checksum:type_name -> cobalt.node.v1.ReplicaChecksum
+	6, // 7: cobalt.node.v1.ReplicaResponse.extents:type_name -> cobalt.node.v1.ReplicaExtent
+	0, // 8: cobalt.node.v1.ReplicaService.Replicate:input_type -> cobalt.node.v1.ReplicaRequest
+	8, // 9: cobalt.node.v1.ReplicaService.Replicate:output_type -> cobalt.node.v1.ReplicaResponse
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_replica_proto_init() }
@@ -523,6 +759,8 @@ func file_replica_proto_init() {
 		(*ReplicaRequest_Trim)(nil),
 		(*ReplicaRequest_Flush)(nil),
 		(*ReplicaRequest_Read)(nil),
+		(*ReplicaRequest_Extents)(nil),
+		(*ReplicaRequest_Checksum)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -530,7 +768,7 @@ func file_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

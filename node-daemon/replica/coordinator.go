@@ -54,13 +54,15 @@ type Config struct {
 type member struct {
 	r     Replica
 	local bool
+	// catching is set for a replica being rebuilt or resynced: it takes writes, trims and
+	// flushes but serves no reads and does not count for acknowledgement (see Rebuild).
+	catching bool
 }
 
 // Coordinator runs the I/O of one replicated volume on the node where it is staged (see the
 // package documentation for its rules). It is safe for concurrent use.
 type Coordinator struct {
 	gen      uint64
-	members  []member // fixed; the local one first
 	recorder InSyncRecorder
 	dirty    *DirtyLog
 	timeout  time.Duration
@@ -70,11 +72,18 @@ type Coordinator struct {
 	// dropMu serializes DropReplica calls, so a replica is recorded once and a write that finds
 	// a drop of its replica running waits for its outcome.
 	dropMu sync.Mutex
+	// regions serializes each copy or comparison of a region with the writes and trims that
+	// touch it (see Rebuild).
+	regions regionLocks
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
-		inSync map[string]bool
-		fenced error // set once a replica refused the generation
+		members []member // the local one first; replaced, never modified in place
+		inSync  map[string]bool
+		// catchingUp holds the replicas being rebuilt or resynced, with the first write, trim or
+		// flush they failed (nil while none did).
+		catchingUp map[string]*catchUp
+		fenced     error // set once a replica refused the generation
 	}
 }
 
@@ -99,6 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	c.dirty = dirty
 	c.mu.inSync = make(map[string]bool)
+	c.mu.catchingUp = make(map[string]*catchUp)
 	add := func(r Replica, local bool) error {
 		if r == nil {
 			return errors.New("replica: nil replica in coordinator config")
@@ -106,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		if _, dup := c.mu.inSync[r.Name()]; dup || r.Name() == "" {
 			return fmt.Errorf("replica: replica name %q is empty or not unique", r.Name())
 		}
-		c.members = append(c.members, member{r: r, local: local})
+		c.mu.members = append(c.mu.members, member{r: r, local: local})
 		c.mu.inSync[r.Name()] = true
 		return nil
 	}
@@ -120,7 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 			return nil, err
 		}
 	}
-	if len(c.members) == 0 {
+	if len(c.mu.members) == 0 {
 		return nil, errors.New("replica: coordinator without replicas")
 	}
 	if err := c.Flush(ctx); err != nil {
@@ -140,7 +150,7 @@ func (c *Coordinator) InSync() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
-	for _, m := range c.members {
+	for _, m := range c.mu.members {
 		if c.mu.inSync[m.r.Name()] {
 			out = append(out, m.r.Name())
 		}
@@ -150,15 +160,29 @@ func (c *Coordinator) InSync() []string {
 
 // inSyncMembers returns the in-sync replicas, or the error that stops all I/O.
 func (c *Coordinator) inSyncMembers() ([]member, error) {
+	return c.ioMembers(false)
+}
+
+// ioMembers returns the in-sync replicas and, with catching, the catching-up ones that have not
+// failed (after the in-sync ones), or the error that stops all I/O.
+func (c *Coordinator) ioMembers(catching bool) ([]member, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.fenced != nil {
 		return nil, c.mu.fenced
 	}
 	var out []member
-	for _, m := range c.members {
+	for _, m := range c.mu.members {
 		if c.mu.inSync[m.r.Name()] {
 			out = append(out, m)
+		}
+	}
+	if len(out) > 0 && catching {
+		for _, m := range c.mu.members {
+			if cu := c.mu.catchingUp[m.r.Name()]; cu != nil && cu.err == nil {
+				m.catching = true
+				out = append(out, m)
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -182,6 +206,7 @@ func (c *Coordinator) fence(err error) error {
 func (c *Coordinator) Write(ctx context.Context, off int64, data []byte) error {
 	c.gate.RLock()
 	defer c.gate.RUnlock()
+	defer c.regions.lockShared(off, int64(len(data)), c.dirty.RegionSize())()
 	return c.fanOut(ctx, "write", off, int64(len(data)), func(ctx context.Context, r Replica) error {
 		return r.Write(ctx, c.gen, off, data)
 	})
@@ -191,6 +216,7 @@ func (c *Coordinator) Write(ctx context.Context, off int64, data []byte) error {
 func (c *Coordinator) Trim(ctx context.Context, off, length int64) error {
 	c.gate.RLock()
 	defer c.gate.RUnlock()
+	defer c.regions.lockShared(off, length, c.dirty.RegionSize())()
 	return c.fanOut(ctx, "trim", off, length, func(ctx context.Context, r Replica) error {
 		return r.Trim(ctx, c.gen, off, length)
 	})
@@ -198,7 +224,7 @@ func (c *Coordinator) Trim(ctx context.Context, off, length int64) error {
 
 // Flush returns once every write and trim acknowledged before it is durable on every in-sync
 // replica: it waits for the writes in flight when it was called, then flushes every in-sync
-// replica in parallel.
+// replica in parallel. Replicas being rebuilt or resynced are flushed too.
 func (c *Coordinator) Flush(ctx context.Context) error {
 	c.gate.Lock()
 	c.gate.Unlock() //nolint:staticcheck // an empty critical section is the barrier
@@ -207,11 +233,13 @@ func (c *Coordinator) Flush(ctx context.Context) error {
 	})
 }
 
-// fanOut runs op on every in-sync replica in parallel (the local one in the calling goroutine).
-// For a write or trim (length > 0) the range is marked dirty for every replica that did not
-// confirm it, before the operation returns.
+// fanOut runs op on every in-sync and catching-up replica in parallel (the local one in the
+// calling goroutine when it is in sync). For a write or trim (length > 0) the range is marked
+// dirty for every replica that did not confirm it, before the operation returns. A catching-up
+// replica that fails is only marked failed (its rebuild or resync then fails): it was never in
+// sync, so nobody records a drop and it does not count for the acknowledgement.
 func (c *Coordinator) fanOut(ctx context.Context, op string, off, length int64, do func(context.Context, Replica) error) error {
-	members, err := c.inSyncMembers()
+	members, err := c.ioMembers(true)
 	if err != nil {
 		return fmt.Errorf("replica: %s at %d: %w", op, off, err)
 	}
@@ -238,14 +266,20 @@ func (c *Coordinator) fanOut(ctx context.Context, op string, off, length int64, 
 
 	confirmed := make(map[string]bool, len(members))
 	var failed []int
+	inSyncConfirmed := 0
 	for i, e := range errs {
 		switch {
 		case e == nil:
 			confirmed[members[i].r.Name()] = true
+			if !members[i].catching {
+				inSyncConfirmed++
+			}
 		case errors.Is(e, ErrStaleGeneration):
 			// A newer coordinator took over: this one must stop, and must not drop anyone.
 			c.markDirty(off, length, confirmed)
 			return fmt.Errorf("replica: %s at %d: %w", op, off, c.fence(e))
+		case members[i].catching:
+			c.failCatchUp(members[i].r.Name(), fmt.Errorf("%s at %d (%d bytes): %w", op, off, length, e))
 		default:
 			failed = append(failed, i)
 		}
@@ -254,7 +288,7 @@ func (c *Coordinator) fanOut(ctx context.Context, op string, off, length int64, 
 	if len(failed) == 0 {
 		return nil
 	}
-	if len(confirmed) == 0 {
+	if inSyncConfirmed == 0 {
 		return fmt.Errorf("replica: %s at %d failed on every in-sync replica: %w", op, off, errors.Join(errsOf(errs, failed)...))
 	}
 	for _, i := range failed {
@@ -279,8 +313,11 @@ func (c *Coordinator) markDirty(off, length int64, confirmed map[string]bool) {
 	if length <= 0 {
 		return
 	}
+	c.mu.Lock()
+	members := c.mu.members
+	c.mu.Unlock()
 	var missed []string
-	for _, m := range c.members {
+	for _, m := range members {
 		if !confirmed[m.r.Name()] {
 			missed = append(missed, m.r.Name())
 		}

@@ -2,7 +2,8 @@
 // every node serves (Node, reached over the node API's ReplicaService or, on the coordinator's own
 // node, through Local), the client of that stream (Remote), and the Coordinator that the node
 // where a volume is staged runs its I/O through, with the dirty-region log (DirtyLog) a later
-// resync reads. Step 1 of replication: nothing here is reachable from a Volume's spec yet.
+// resync reads, and rebuild, resync and scrub (Coordinator.Rebuild, Resync, Scrub, Repair).
+// Steps 1 and 2 of replication: nothing here is reachable from a Volume's spec yet.
 //
 // Invariants:
 //
@@ -24,7 +25,7 @@
 // job, as is reconciling the writes an old coordinator had in flight when a newer one took over.
 //
 // Drop rule. A replica leaves the in-sync set only through InSyncRecorder.DropReplica, never
-// silently, and never comes back in this step. Reads never drop a replica: they come from the
+// silently, and comes back only through a Rebuild or Resync that ended with equal copies. Reads never drop a replica: they come from the
 // local replica when it is in sync, otherwise from the first in-sync remote one, and try the next
 // in-sync replica when one fails.
 //
@@ -32,6 +33,26 @@
 // replica that did not confirm it (out of sync, failed, or not reached because the coordinator
 // was fenced), so the regions a returning replica lacks are a subset of its dirty regions. The log
 // lives in the coordinator's memory: persisting it is a later step.
+//
+// Rebuild and resync. A target (a new, empty replica for Rebuild; a returning one for Resync)
+// joins as catching up, once every write and trim in flight has finished: from then on every
+// write, trim and flush goes to it too, but it serves no reads and does not count for the
+// acknowledgement; if it fails one, the rebuild fails (nobody is dropped: it was never in sync).
+// Then the ranges to copy are listed: for Rebuild the written extents (stripe objects that
+// exist, up to their size) of the source and the target, for Resync the target's dirty regions. Every write that started
+// before the join is in that list. Copy invariant: each chunk lies in one dirty-log region and is
+// copied under that region's exclusive lock, which every write and trim of the region holds
+// shared while it runs on the replicas; so the copy reads the source and writes the target with
+// no write of the region in between, and a write acknowledged after the chunk was read is never
+// overwritten by the copy (it waits, and then goes to both). All-zero chunks are trimmed on the
+// target instead of written. After the copy the two copies are compared by per-block CRC-32C
+// computed on each replica's node (Syncer.Checksum), region by region under the same locks, over
+// every extent either holds (Rebuild) or the dirty regions (Resync); only when they are equal is
+// the target put in sync (again once no write is in flight) and its dirty regions forgotten.
+// Copy and comparison are throttled by a Limiter (bytes) and report Progress.
+//
+// Scrub compares every in-sync replica the same way and reports the blocks that differ; Repair
+// copies ranges from a replica known good onto the others under the region locks.
 //
 // Fencing. Every request carries the attachment generation (>= 1). A replica records the highest
 // generation it accepted durably in its volume (user attribute GenerationAttr) before it serves a

@@ -10,7 +10,7 @@ type Local struct {
 	storeUUID, vol string
 }
 
-var _ Replica = (*Local)(nil)
+var _ Syncer = (*Local)(nil)
 
 // NewLocal returns the replica of volume id on store storeUUID of node, named name.
 func NewLocal(node *Node, name, storeUUID, id string) *Local {
@@ -38,4 +38,14 @@ func (l *Local) Flush(ctx context.Context, gen uint64) error {
 // Read implements Replica.
 func (l *Local) Read(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
 	return l.node.Read(ctx, l.storeUUID, l.vol, gen, off, length)
+}
+
+// Extents implements Syncer.
+func (l *Local) Extents(ctx context.Context, gen uint64) ([]Extent, int64, error) {
+	return l.node.Extents(ctx, l.storeUUID, l.vol, gen)
+}
+
+// Checksum implements Syncer.
+func (l *Local) Checksum(ctx context.Context, gen uint64, off, length, blockSize int64) ([]uint32, error) {
+	return l.node.Checksum(ctx, l.storeUUID, l.vol, gen, off, length, blockSize)
 }

@@ -35,7 +35,7 @@ type Remote struct {
 	}
 }
 
-var _ Replica = (*Remote)(nil)
+var _ Syncer = (*Remote)(nil)
 
 // OpenRemote opens a Replicate stream to the replica of volume ref on the node client talks to;
 // name is how the coordinator and its recorder call the replica. The stream lives until Close or
@@ -187,4 +187,29 @@ func (r *Remote) Close() error {
 		return errors.Join(err, r.mu.err)
 	}
 	return err
+}
+
+// Extents implements Syncer.
+func (r *Remote) Extents(ctx context.Context, gen uint64) ([]Extent, int64, error) {
+	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Extents{Extents: &nodepb.ReplicaExtents{}}})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Extent, 0, len(resp.GetExtents()))
+	for _, e := range resp.GetExtents() {
+		out = append(out, Extent{Offset: e.GetOffset(), Length: e.GetLength()})
+	}
+	return out, resp.GetVolumeSize(), nil
+}
+
+// Checksum implements Syncer.
+func (r *Remote) Checksum(ctx context.Context, gen uint64, off, length, blockSize int64) ([]uint32, error) {
+	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Checksum{Checksum: &nodepb.ReplicaChecksum{Offset: off, Length: length, BlockSize: blockSize}}})
+	if err != nil {
+		return nil, err
+	}
+	if want := (length + blockSize - 1) / blockSize; int64(len(resp.GetChecksums())) != want {
+		return nil, fmt.Errorf("replica %s: checksum of %d bytes at %d returned %d blocks, want %d", r.name, length, off, len(resp.GetChecksums()), want)
+	}
+	return resp.GetChecksums(), nil
 }

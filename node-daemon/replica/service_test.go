@@ -75,6 +75,11 @@ func TestReplicateStream(t *testing.T) {
 		{"outside the volume", func() error { return r.Write(ctx, 3, 8<<20, []byte{1}) }, codes.InvalidArgument},
 		{"over the size limit", func() error { _, err := r.Read(ctx, 3, 0, nodepb.MaxIOSize+1); return err }, codes.InvalidArgument},
 		{"missing volume", func() error { return open("missing").Flush(ctx, 3) }, codes.NotFound},
+		{"checksum block size not a power of two", func() error { _, err := r.Checksum(ctx, 3, 0, 8192, 5000); return err }, codes.InvalidArgument},
+		{"checksum outside the volume", func() error { _, err := r.Checksum(ctx, 3, 8<<20, 4096, 4096); return err }, codes.InvalidArgument},
+		{"checksum of an older generation", func() error { _, err := r.Checksum(ctx, 2, 0, 4096, 4096); return err }, codes.FailedPrecondition},
+		{"extents of an older generation", func() error { _, _, err := r.Extents(ctx, 2); return err }, codes.FailedPrecondition},
+		{"extents of a missing volume", func() error { _, _, err := open("missing").Extents(ctx, 3); return err }, codes.NotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +94,15 @@ func TestReplicateStream(t *testing.T) {
 				t.Fatalf("error = %v, want code %v", err, tt.want)
 			}
 		})
+	}
+	// Extents and checksums over the stream: blocks 1..63 were written, block 0 trimmed.
+	ext, size, err := r.Extents(ctx, 3)
+	if err != nil || size != 8<<20 || len(ext) != 1 || ext[0].Offset != 0 || ext[0].Length != 64*4096 {
+		t.Fatalf("extents = %v, size %d, %v; want [{0 %d}], %d", ext, size, err, 64*4096, 8<<20)
+	}
+	sums, err := r.Checksum(ctx, 3, 0, 3*4096, 4096)
+	if err != nil || len(sums) != 3 || sums[1] == sums[2] || sums[0] == sums[1] {
+		t.Fatalf("checksums of blocks 0-2 = %x, %v: want three different ones", sums, err)
 	}
 	// The stream survives refused requests.
 	if got, err := r.Read(ctx, 3, 0, 4096); err != nil || !bytes.Equal(got, make([]byte, 4096)) {

@@ -111,6 +111,17 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		data, err := s.node.Read(ctx, store, id, gen, op.Read.GetOffset(), op.Read.GetLength())
 		resp.Data = data
 		return err
+	case *nodepb.ReplicaRequest_Extents:
+		extents, size, err := s.node.Extents(ctx, store, id, gen)
+		for _, e := range extents {
+			resp.Extents = append(resp.Extents, &nodepb.ReplicaExtent{Offset: e.Offset, Length: e.Length})
+		}
+		resp.VolumeSize = size
+		return err
+	case *nodepb.ReplicaRequest_Checksum:
+		sums, err := s.node.Checksum(ctx, store, id, gen, op.Checksum.GetOffset(), op.Checksum.GetLength(), op.Checksum.GetBlockSize())
+		resp.Checksums = sums
+		return err
 	default:
 		return invalid("replica request has no operation")
 	}

@@ -1,0 +1,53 @@
+package replica
+
+import (
+	"slices"
+	"sync"
+)
+
+// regionLockSlots is the number of locks the regions of a volume hash onto.
+const regionLockSlots = 64
+
+// regionLocks serializes copies and comparisons of one region with the writes and trims that
+// touch it. Regions hash onto a fixed set of slots: a write or trim holds the slots of its
+// regions shared, taken in ascending slot order; a copy or comparison holds the slot of one
+// region exclusively and takes nothing else, so no cycle can form.
+type regionLocks struct {
+	slots [regionLockSlots]sync.RWMutex
+}
+
+// lockShared takes the slots of every region [off, off+length) touches, shared, and returns the
+// function that releases them.
+func (l *regionLocks) lockShared(off, length, regionSize int64) func() {
+	if length <= 0 || off < 0 {
+		return func() {} // an empty or invalid range: the replicas refuse or ignore it
+	}
+	first, last := off/regionSize, (off+length-1)/regionSize
+	var held []int
+	if last-first+1 >= regionLockSlots {
+		for s := range regionLockSlots {
+			held = append(held, s)
+		}
+	} else {
+		for r := first; r <= last; r++ {
+			held = append(held, int(r%regionLockSlots))
+		}
+		slices.Sort(held)
+		held = slices.Compact(held)
+	}
+	for _, s := range held {
+		l.slots[s].RLock()
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			l.slots[held[i]].RUnlock()
+		}
+	}
+}
+
+// lock takes the slot of region exclusively and returns the function that releases it.
+func (l *regionLocks) lock(region int64) func() {
+	s := &l.slots[region%regionLockSlots]
+	s.Lock()
+	return s.Unlock
+}

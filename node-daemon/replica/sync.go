@@ -1,0 +1,468 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/time/rate"
+)
+
+// Syncer is a replica that can also list its written extents and checksum its ranges on its own
+// node; rebuild, resync and comparison need it. Local and Remote are Syncers.
+type Syncer interface {
+	Replica
+	// Extents returns the written extents of the volume, sorted and merged, and its size.
+	Extents(ctx context.Context, gen uint64) ([]Extent, int64, error)
+	// Checksum returns the CRC-32C of each blockSize-byte block of [off, off+length).
+	Checksum(ctx context.Context, gen uint64, off, length, blockSize int64) ([]uint32, error)
+}
+
+// Limiter throttles rebuild, resync and comparison: WaitN returns once n more bytes may be
+// copied or compared. *rate.Limiter (golang.org/x/time/rate) is one; NewByteLimiter makes one.
+type Limiter interface {
+	WaitN(ctx context.Context, n int) error
+}
+
+// NewByteLimiter returns a limiter of bytesPerSecond bytes per second with a burst of one
+// region of the default size, so foreground I/O keeps its share while a copy runs.
+func NewByteLimiter(bytesPerSecond int64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), DefaultRegionSize)
+}
+
+// waitBytes waits for n bytes from lim (nil: no limit), in pieces no larger than its burst when
+// it has one (rate.Limiter refuses a WaitN above its burst).
+func waitBytes(ctx context.Context, lim Limiter, n int64) error {
+	if lim == nil {
+		return nil
+	}
+	piece := n
+	if b, ok := lim.(interface{ Burst() int }); ok && b.Burst() > 0 {
+		piece = int64(b.Burst())
+	}
+	for n > 0 {
+		k := min(n, piece)
+		if err := lim.WaitN(ctx, int(k)); err != nil {
+			return fmt.Errorf("replica: rate limit: %w", err)
+		}
+		n -= k
+	}
+	return nil
+}
+
+// Phase is the step a rebuild or resync is in.
+type Phase string
+
+// Phases of a rebuild or resync, in order.
+const (
+	PhaseCopy    Phase = "Copy"
+	PhaseCompare Phase = "Compare"
+	PhaseInSync  Phase = "InSync"
+)
+
+// Progress is where a rebuild, resync or comparison stands, for a Volume's status: Done of Total
+// bytes of the current phase.
+type Progress struct {
+	Phase       Phase
+	Done, Total int64
+}
+
+// SyncOptions tunes Rebuild, Resync, Compare and Scrub. The zero value copies at full speed
+// with DefaultSyncParallelism chunks in flight and checksums DefaultCompareBlock-byte blocks.
+type SyncOptions struct {
+	// Limiter throttles the bytes copied and compared (nil: no limit).
+	Limiter Limiter
+	// Parallelism is how many region-sized chunks are copied at once (0: DefaultSyncParallelism).
+	Parallelism int
+	// CompareBlock is the block size of the comparison's checksums, the granularity of the
+	// mismatches it reports (0: DefaultCompareBlock); a power of two from MinBlockSize to the
+	// dirty log's region size.
+	CompareBlock int64
+	// Progress, if set, is called after each chunk (never concurrently).
+	Progress func(Progress)
+}
+
+// Defaults of SyncOptions.
+const (
+	DefaultSyncParallelism = 4
+	DefaultCompareBlock    = 64 << 10
+)
+
+// SyncResult is what a rebuild or resync did.
+type SyncResult struct {
+	// Copied is the bytes read from the source and written (or trimmed, for all-zero chunks) on
+	// the target; Skipped those of them that were all zeros and trimmed instead of written.
+	Copied, Skipped int64
+	// Compared is the bytes whose checksums were compared afterwards.
+	Compared int64
+}
+
+// ErrSyncInProgress: a rebuild or resync of the replica is already running.
+var ErrSyncInProgress = errors.New("replica: a rebuild or resync of the replica is already running")
+
+// ErrCopiesDiffer: the comparison after a rebuild or resync found the copies different, so the
+// target was not marked in sync.
+var ErrCopiesDiffer = errors.New("replica: copies differ after the copy")
+
+// catchUp is the state of a replica being rebuilt or resynced.
+type catchUp struct {
+	err error // the first write, trim or flush it failed
+}
+
+func (o SyncOptions) withDefaults(regionSize int64) (SyncOptions, error) {
+	if o.Parallelism <= 0 {
+		o.Parallelism = DefaultSyncParallelism
+	}
+	if o.CompareBlock == 0 {
+		o.CompareBlock = min(DefaultCompareBlock, regionSize)
+	}
+	b := o.CompareBlock
+	if b < MinBlockSize || b > regionSize || b&(b-1) != 0 {
+		return o, fmt.Errorf("replica: compare block %d must be a power of two from %d to the region size %d", b, MinBlockSize, regionSize)
+	}
+	return o, nil
+}
+
+// Rebuild copies the volume from the in-sync replica named source onto target, a new replica
+// (an empty one, or an old copy: whatever it holds where the source has nothing is trimmed),
+// while writes continue, compares the two copies and only then adds target to the
+// in-sync set. It returns what it copied and compared. See the package documentation (Rebuild)
+// for how concurrent writes are handled. On failure target is left out of sync and can be
+// rebuilt again.
+func (c *Coordinator) Rebuild(ctx context.Context, source string, target Syncer, opts SyncOptions) (SyncResult, error) {
+	return c.sync(ctx, "rebuild", source, target, opts, func(ctx context.Context, src Syncer) ([]Extent, error) {
+		// The target's own extents too: on a replica that is not empty (an old copy reused) they
+		// read as zeros from the source where it has nothing, and are trimmed.
+		return c.unionExtents(ctx, src, target)
+	})
+}
+
+// Resync brings back target, a replica that left the in-sync set (a new Replica for the same
+// name, e.g. a new stream to the node that returned): it copies only the regions the dirty log
+// holds for it from the in-sync replica named source, compares those regions and then adds
+// target to the in-sync set and clears its dirty regions. Writes continue meanwhile, as in
+// Rebuild.
+func (c *Coordinator) Resync(ctx context.Context, source string, target Syncer, opts SyncOptions) (SyncResult, error) {
+	if !c.isMember(target.Name()) {
+		return SyncResult{}, fmt.Errorf("replica: resync of %s: not a member of the volume (a new replica needs a rebuild)", target.Name())
+	}
+	return c.sync(ctx, "resync", source, target, opts, func(context.Context, Syncer) ([]Extent, error) {
+		return c.dirty.Extents(target.Name()), nil
+	})
+}
+
+// sync runs a rebuild or resync: join target as catching up, list the extents to copy (after the
+// join, so every write that started before it is in them), copy, compare, promote.
+func (c *Coordinator) sync(ctx context.Context, what, source string, target Syncer, opts SyncOptions, extents func(context.Context, Syncer) ([]Extent, error)) (res SyncResult, err error) {
+	name := target.Name()
+	opts, err = opts.withDefaults(c.dirty.RegionSize())
+	if err != nil {
+		return res, err
+	}
+	src, err := c.syncSource(source)
+	if err != nil {
+		return res, fmt.Errorf("replica: %s of %s: %w", what, name, err)
+	}
+	if err := c.join(target); err != nil {
+		return res, fmt.Errorf("replica: %s of %s: %w", what, name, err)
+	}
+	defer func() {
+		if err != nil {
+			c.leave(name)
+			if errors.Is(err, ErrStaleGeneration) {
+				err = c.fence(err)
+			}
+			err = fmt.Errorf("replica: %s of %s from %s: %w", what, name, source, err)
+		}
+	}()
+	todo, err := extents(ctx, src)
+	if err != nil {
+		return res, err
+	}
+	if res.Copied, res.Skipped, err = c.copyExtents(ctx, src, target, todo, opts); err != nil {
+		return res, err
+	}
+	// Compare over what either copy holds now: the copied extents, and whatever the writes made
+	// meanwhile (those went to both).
+	cmp := todo
+	if what == "rebuild" {
+		if cmp, err = c.unionExtents(ctx, src, target); err != nil {
+			return res, err
+		}
+	}
+	mism, compared, err := c.compare(ctx, []Syncer{src, target}, cmp, opts)
+	res.Compared = compared
+	if err != nil {
+		return res, err
+	}
+	if len(mism) > 0 {
+		return res, fmt.Errorf("%w: %d blocks, the first at %d", ErrCopiesDiffer, len(mism), mism[0].Offset)
+	}
+	if err := c.promote(target.Name()); err != nil {
+		return res, err
+	}
+	if opts.Progress != nil {
+		opts.Progress(Progress{Phase: PhaseInSync, Done: compared, Total: compared})
+	}
+	return res, nil
+}
+
+// isMember reports whether a replica of that name is a member.
+func (c *Coordinator) isMember(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.mu.members {
+		if m.r.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// syncSource returns the in-sync replica named source as a Syncer.
+func (c *Coordinator) syncSource(source string) (Syncer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.mu.members {
+		if m.r.Name() != source {
+			continue
+		}
+		if !c.mu.inSync[source] {
+			return nil, fmt.Errorf("source replica %s is not in sync", source)
+		}
+		s, ok := m.r.(Syncer)
+		if !ok {
+			return nil, fmt.Errorf("source replica %s cannot list extents or checksum (not a Syncer)", source)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("source replica %s is not a member", source)
+}
+
+// join adds target as a catching-up replica once every write and trim in flight has finished,
+// so each one that starts later goes to target too. A member of the same name that is out of
+// sync is replaced; one that is in sync or already catching up is refused.
+func (c *Coordinator) join(target Syncer) error {
+	name := target.Name()
+	if name == "" {
+		return errors.New("replica name is empty")
+	}
+	c.gate.Lock()
+	defer c.gate.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.fenced != nil {
+		return c.mu.fenced
+	}
+	if c.mu.inSync[name] {
+		return fmt.Errorf("replica %s is already in sync", name)
+	}
+	if _, ok := c.mu.catchingUp[name]; ok {
+		return ErrSyncInProgress
+	}
+	members := make([]member, 0, len(c.mu.members)+1)
+	for _, m := range c.mu.members {
+		if m.r.Name() != name {
+			members = append(members, m)
+		}
+	}
+	members = append(members, member{r: target})
+	c.mu.members = members
+	c.mu.catchingUp[name] = &catchUp{}
+	return nil
+}
+
+// leave ends a failed rebuild or resync: the replica stays a member, out of sync.
+func (c *Coordinator) leave(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mu.catchingUp, name)
+}
+
+// failCatchUp records the first failure of a catching-up replica.
+func (c *Coordinator) failCatchUp(name string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cu := c.mu.catchingUp[name]; cu != nil && cu.err == nil {
+		cu.err = err
+	}
+}
+
+// catchUpErr returns the failure of catching-up replica name, if it failed.
+func (c *Coordinator) catchUpErr(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cu := c.mu.catchingUp[name]; cu != nil && cu.err != nil {
+		return fmt.Errorf("the target failed a write meanwhile: %w", cu.err)
+	}
+	return nil
+}
+
+// promote adds a caught-up replica to the in-sync set and forgets its dirty regions, once no
+// write or trim is in flight (one that started before could otherwise still fail on it).
+func (c *Coordinator) promote(name string) error {
+	c.gate.Lock()
+	defer c.gate.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cu := c.mu.catchingUp[name]
+	if cu == nil {
+		return fmt.Errorf("replica %s is not catching up", name)
+	}
+	if cu.err != nil {
+		return fmt.Errorf("the target failed a write meanwhile: %w", cu.err)
+	}
+	if c.mu.fenced != nil {
+		return c.mu.fenced
+	}
+	delete(c.mu.catchingUp, name)
+	c.mu.inSync[name] = true
+	c.dirty.Clear(name)
+	return nil
+}
+
+// chunks cuts extents at region boundaries, so each piece lies in one region.
+func chunks(extents []Extent, regionSize int64) []Extent {
+	var out []Extent
+	for _, e := range extents {
+		for off, end := e.Offset, e.Offset+e.Length; off < end; {
+			n := min(end, (off/regionSize+1)*regionSize) - off
+			out = append(out, Extent{Offset: off, Length: n})
+			off += n
+		}
+	}
+	return out
+}
+
+func total(extents []Extent) int64 {
+	var n int64
+	for _, e := range extents {
+		n += e.Length
+	}
+	return n
+}
+
+// copyExtents copies extents from src to dst, region by region, each under its region's lock so
+// that no write or trim of the region runs between the read from src and the write to dst.
+func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents []Extent, opts SyncOptions) (copied, skipped int64, err error) {
+	regionSize := c.dirty.RegionSize()
+	todo := chunks(extents, regionSize)
+	tracker := newTracker(PhaseCopy, total(extents), opts.Progress)
+	var skippedMu sync.Mutex
+	err = c.forEach(ctx, todo, opts.Parallelism, func(ctx context.Context, ch Extent) error {
+		if err := waitBytes(ctx, opts.Limiter, ch.Length); err != nil {
+			return err
+		}
+		if err := c.catchUpErr(dst.Name()); err != nil {
+			return err
+		}
+		zero, err := c.copyChunk(ctx, src, dst, ch, regionSize)
+		if err != nil {
+			return err
+		}
+		if zero {
+			skippedMu.Lock()
+			skipped += ch.Length
+			skippedMu.Unlock()
+		}
+		tracker.add(ch.Length)
+		return nil
+	})
+	return tracker.done(), skipped, err
+}
+
+// copyChunk copies one chunk (inside one region) under the region's lock; an all-zero chunk is
+// trimmed on dst instead of written. It reports whether the chunk was all zeros.
+func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize int64) (bool, error) {
+	unlock := c.regions.lock(ch.Offset / regionSize)
+	defer unlock()
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	data, err := src.Read(rctx, c.gen, ch.Offset, ch.Length)
+	if err != nil {
+		return false, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
+	}
+	if allZero(data) {
+		if err := dst.Trim(rctx, c.gen, ch.Offset, ch.Length); err != nil {
+			return true, fmt.Errorf("trim %d zero bytes at %d on the target: %w", ch.Length, ch.Offset, err)
+		}
+		return true, nil
+	}
+	if err := dst.Write(rctx, c.gen, ch.Offset, data); err != nil {
+		return false, fmt.Errorf("write %d bytes at %d on the target: %w", ch.Length, ch.Offset, err)
+	}
+	return false, nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// forEach runs fn on every item with at most parallelism running at once, stopping at the
+// first error (which it returns).
+func (c *Coordinator) forEach(ctx context.Context, items []Extent, parallelism int, fn func(context.Context, Extent) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan Extent)
+	var wg sync.WaitGroup
+	for range min(parallelism, max(len(items), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if err := fn(ctx, it); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for _, it := range items {
+		select {
+		case work <- it:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// tracker counts the bytes of a phase and reports them, one call at a time.
+type tracker struct {
+	phase    Phase
+	total    int64
+	progress func(Progress)
+	mu       sync.Mutex // guards doneN and the calls of progress
+	doneN    int64
+}
+
+func newTracker(phase Phase, total int64, progress func(Progress)) *tracker {
+	return &tracker{phase: phase, total: total, progress: progress}
+}
+
+func (t *tracker) add(n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.doneN += n
+	if t.progress != nil {
+		t.progress(Progress{Phase: t.phase, Done: t.doneN, Total: t.total})
+	}
+}
+
+func (t *tracker) done() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.doneN
+}

@@ -1,0 +1,161 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"hash/crc32"
+	"testing"
+	"time"
+)
+
+// syncFake is a fakeReplica that is also a Syncer; readHook runs after each read took its data
+// and before the read returns.
+type syncFake struct {
+	*fakeReplica
+	readHook func()
+}
+
+func (f *syncFake) Read(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
+	data, err := f.fakeReplica.Read(ctx, gen, off, length)
+	if f.readHook != nil {
+		f.readHook()
+	}
+	return data, err
+}
+
+func (f *syncFake) Extents(_ context.Context, gen uint64) ([]Extent, int64, error) {
+	if err := f.check(gen); err != nil {
+		return nil, 0, err
+	}
+	n := int64(len(f.data)) // fixed at creation
+	return []Extent{{0, n}}, n, nil
+}
+
+func (f *syncFake) Checksum(_ context.Context, gen uint64, off, length, block int64) ([]uint32, error) {
+	if err := f.check(gen); err != nil {
+		return nil, err
+	}
+	data := f.bytes(int(off), int(length))
+	var out []uint32
+	for p := int64(0); p < length; p += block {
+		out = append(out, crc32.Checksum(data[p:min(p+block, length)], crc32.MakeTable(crc32.Castagnoli)))
+	}
+	return out, nil
+}
+
+// TestCopyNeverOverwritesALaterWrite checks the copy invariant directly: a write to a region
+// issued while that region's chunk is between its read from the source and its write to the
+// target must not reach the replicas until the chunk is written (it waits for the region lock),
+// so the copy cannot overwrite it with the older data it read; the write then lands on both and
+// the rebuild ends with equal copies.
+func TestCopyNeverOverwritesALaterWrite(t *testing.T) {
+	ctx := context.Background()
+	const size = 4 * 4096
+	src := &syncFake{fakeReplica: newFake("a", size, nil)}
+	dst := &syncFake{fakeReplica: newFake("t", size, nil)}
+	co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: &fakeRecorder{}, RegionSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Write(ctx, 0, bytes.Repeat([]byte{1}, size)); err != nil {
+		t.Fatal(err)
+	}
+	newer := bytes.Repeat([]byte{2}, 100)
+	writeDone := make(chan error, 1)
+	var overtook bool
+	src.readHook = func() {
+		if src.readHook == nil {
+			return
+		}
+		src.readHook = nil // only the first chunk; the hook runs in the copy's one worker
+		go func() { writeDone <- co.Write(ctx, 10, newer) }()
+		// The write must wait for this chunk: it may not complete while the chunk is held.
+		select {
+		case err := <-writeDone:
+			overtook = true
+			writeDone <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	res, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1})
+	if overtook {
+		t.Fatal("a write to the region being copied completed between the copy's read and its write")
+	}
+	if err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	if err := <-writeDone; err != nil {
+		t.Fatalf("the concurrent write failed: %v", err)
+	}
+	if got := dst.bytes(10, len(newer)); !bytes.Equal(got, newer) {
+		t.Fatalf("target lost the later write: %v", got[:4])
+	}
+	if !bytes.Equal(dst.bytes(0, size), src.bytes(0, size)) || res.Copied != size {
+		t.Fatalf("copies differ or copied %d bytes, want %d", res.Copied, size)
+	}
+	if got := co.InSync(); len(got) != 2 || got[1] != "t" {
+		t.Fatalf("in sync after rebuild = %v", got)
+	}
+}
+
+// TestCatchingUpFailureDropsNobody: a write that fails on the replica being rebuilt is still
+// acknowledged (the target does not count), nobody is recorded as dropped, the range is dirty for
+// the target, and the rebuild fails, leaving the target out of sync.
+func TestCatchingUpFailureDropsNobody(t *testing.T) {
+	ctx := context.Background()
+	const size = 4 * 4096
+	src := &syncFake{fakeReplica: newFake("a", size, nil)}
+	dst := &syncFake{fakeReplica: newFake("t", size, nil)}
+	rec := &fakeRecorder{}
+	co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: rec, RegionSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Write(ctx, 0, bytes.Repeat([]byte{1}, size)); err != nil {
+		t.Fatal(err)
+	}
+	var writeErr error
+	src.readHook = func() {
+		if src.readHook == nil {
+			return
+		}
+		src.readHook = nil
+		dst.writeHook = func(context.Context) error { return errDisk }
+		writeErr = co.Write(ctx, 3*4096, []byte{9}) // another region than the one being copied
+	}
+	if _, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1}); !errors.Is(err, errDisk) {
+		t.Fatalf("rebuild = %v, want the target's failure", err)
+	}
+	if writeErr != nil {
+		t.Fatalf("the write that failed only on the catching-up target = %v, want acknowledged", writeErr)
+	}
+	if rec.calls != 0 {
+		t.Fatalf("recorder called %d times", rec.calls)
+	}
+	if got := co.InSync(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("in sync = %v", got)
+	}
+	if got := co.Dirty().Extents("t"); len(got) != 1 || got[0] != (Extent{3 * 4096, 4096}) {
+		t.Fatalf("dirty regions of the target = %v", got)
+	}
+}
+
+// TestRebuildOntoANewerGenerationFences: a target that has accepted a newer generation refuses
+// the rebuild, which fences the coordinator like any refusal.
+func TestRebuildOntoANewerGenerationFences(t *testing.T) {
+	ctx := context.Background()
+	src := &syncFake{fakeReplica: newFake("a", 4096, nil)}
+	dst := &syncFake{fakeReplica: newFake("t", 4096, nil)}
+	dst.stale = 2
+	co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: &fakeRecorder{}, RegionSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := co.Rebuild(ctx, "a", dst, SyncOptions{}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("rebuild = %v, want ErrFenced", err)
+	}
+	if err := co.Write(ctx, 0, []byte{1}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("write after the refusal = %v, want ErrFenced", err)
+	}
+}
