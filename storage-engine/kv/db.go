@@ -44,7 +44,24 @@ type Options struct {
 	// MemTableSize is the size of pebble's memtable (0: 64 MiB). A large memtable lets short-lived
 	// records (deferred writes, rewritten onodes) die in memory instead of reaching L0.
 	MemTableSize uint64
+	// NoWALRecycling makes pebble delete obsolete WAL files instead of keeping up to
+	// MemTableStopWritesThreshold+1 (3) of them, each a memtable's size, for reuse. Recycling
+	// spares a host file system a metadata update per sync of a growing WAL; a file system that
+	// preallocates and records the whole WAL at once (storage-engine/metafs) gains nothing from
+	// it, and a small one cannot afford the space.
+	NoWALRecycling bool
 }
+
+// deleteNoRecycleCleaner deletes obsolete files: its Clean and String are pebble's
+// DeleteCleaner's. It also carries, one level deeper, pebble's ArchiveCleaner, only for the marker
+// method (pebble's unexported NeedsFileContents) that makes pebble delete a cleaner's obsolete WAL
+// files instead of recycling them; the ArchiveCleaner's own Clean and String are shadowed.
+type deleteNoRecycleCleaner struct {
+	pebble.DeleteCleaner
+	noRecycleMarker
+}
+
+type noRecycleMarker struct{ pebble.ArchiveCleaner }
 
 // DB is an open metadata database: pebble's DB plus what its event listener has seen.
 type DB struct {
@@ -75,6 +92,9 @@ func Open(dir string, o Options) (*DB, error) {
 		Logger:        slogLogger{log: events.log},
 		EventListener: &el,
 		MemTableSize:  o.MemTableSize,
+	}
+	if o.NoWALRecycling {
+		po.Cleaner = deleteNoRecycleCleaner{}
 	}
 	if po.MemTableSize == 0 {
 		po.MemTableSize = 64 << 20

@@ -47,3 +47,37 @@ func TestOpenUsesCallersCache(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoWALRecyclingDeletesObsoleteWALs: with Options.NoWALRecycling, the WAL files of flushed
+// memtables are deleted, not kept for reuse; without it pebble keeps some (the test's control).
+func TestNoWALRecyclingDeletesObsoleteWALs(t *testing.T) {
+	for _, noRecycling := range []bool{false, true} {
+		fs := vfs.NewMem()
+		db, err := Open("db", Options{FS: fs, MemTableSize: 1 << 20, NoWALRecycling: noRecycling})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 5 {
+			for i := range 100 {
+				if err := db.Set([]byte(fmt.Sprintf("k%04d", i)), make([]byte, 1000), pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Flush(); err != nil {
+				t.Fatalf("flush %d: %v", round, err)
+			}
+		}
+		// Deleting obsolete files is pebble's background work; the recycler's count is not.
+		recycled := db.Metrics().WAL.ObsoleteFiles
+		t.Logf("NoWALRecycling=%v: %d WAL files kept for reuse", noRecycling, recycled)
+		if noRecycling && recycled != 0 {
+			t.Errorf("with NoWALRecycling pebble kept %d WAL files for reuse", recycled)
+		}
+		if !noRecycling && recycled == 0 {
+			t.Errorf("without NoWALRecycling pebble kept no WAL for reuse: the control shows nothing")
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

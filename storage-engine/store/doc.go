@@ -78,4 +78,8 @@
 // (wrapping syscall.ENOSPC) while the metadata region's free space is below a reserve of about three
 // memtables, since pebble stalls for good when it cannot flush; removals keep working down to one
 // memtable. A single transaction whose metadata outgrows the reserve can still fill the region.
+// Obsolete WAL files are deleted, not kept for reuse (pebble's WAL recycling kept three of a
+// memtable each, which on a 64 MiB region pushed sustained overwrites below the reserve):
+// deferred writes log their data in the WAL, so the region must hold the live WALs (1.1 memtables
+// each, up to three when flushes fall behind) besides the reserve and the tables.
 package store

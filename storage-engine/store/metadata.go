@@ -93,11 +93,12 @@ func (m metaLocation) close() error {
 }
 
 // kvOptions completes o for the location: its file system and, on the device, a memtable sized
-// for the region.
+// for the region and no recycled WAL files (see metaspace.go).
 func (m metaLocation) kvOptions(o kv.Options) kv.Options {
 	o.FS = m.vfs
 	if m.fs != nil {
 		o.MemTableSize = memTableSize(m.region.Length)
+		o.NoWALRecycling = true
 	}
 	return o
 }

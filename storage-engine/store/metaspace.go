@@ -16,6 +16,17 @@ import (
 // A transaction that only removes (remove, rmattr, omap rmkeys and clear, remove collection)
 // keeps only one memtable of that reserve (its WAL records are small), so that space can be freed
 // when the region is full.
+//
+// pebble's WAL files take most of the region: each is preallocated at 1.1 memtables and recorded
+// by metafs at its whole allocation, and up to three are live (the mutable memtable's and two
+// waiting for their flush). pebble would also keep up to three obsolete ones for reuse (its WAL
+// recycling): on a 64 MiB region (8 MiB memtables, a 4 MiB journal, a reserve of 28 MiB) those
+// and the live WAL held about 32 MiB, and after about 8,500 random 4 KiB overwrites (deferred
+// writes, logged in the WAL) Commit refused everything although the tables held under 200 KiB.
+// So the database on a metadata region does not recycle WAL files (kv.Options.NoWALRecycling):
+// recycling spares a host file system a metadata update per sync of a growing file, which metafs
+// never needs for a preallocated WAL, and an obsolete WAL's space is freed once its deletion is
+// in metafs' journal.
 
 // metaReserveMemTables is the metadata region's reserve for pebble, in memtables: the next WAL
 // (pebble preallocates 1.1 memtables), the flush of a full memtable and room to compact.
@@ -31,18 +42,24 @@ func (s *Store) checkMetaSpace(txn *Transaction) error {
 	if onlyRemoves(txn) {
 		memTables = 1
 	}
+	reserve := s.metaReserve(u, memTables)
+	if u.Free >= reserve {
+		return nil
+	}
+	return fmt.Errorf("%s has %d bytes free, below the %d kept for its database's flushes and compactions: %w: %w",
+		s.meta, u.Free, reserve, ErrNoSpace, metafs.ErrNoSpace)
+}
+
+// metaReserve is the free space the metadata region keeps, given its usage u, for metafs' journal
+// and memTables of pebble's memtables.
+func (s *Store) metaReserve(u metafs.Usage, memTables int64) int64 {
 	// A region under 8 MiB has a memtable larger than an eighth of it (1 MiB at least), which
 	// cannot be protected: such small regions (tests) reserve sixteenths instead.
 	unit := int64(memTableSize(s.meta.region.Length))
 	if unit > s.meta.region.Length/8 {
 		unit = s.meta.region.Length / 16
 	}
-	reserve := u.Journal + memTables*unit
-	if u.Free >= reserve {
-		return nil
-	}
-	return fmt.Errorf("%s has %d bytes free, below the %d kept for its database's flushes and compactions: %w: %w",
-		s.meta, u.Free, reserve, ErrNoSpace, metafs.ErrNoSpace)
+	return u.Journal + memTables*unit
 }
 
 // onlyRemoves reports whether every operation of txn removes something.
