@@ -320,13 +320,28 @@ func (m *Manager) GetSnapshot(ctx context.Context, id string) (SnapshotInfo, err
 
 // ListSnapshots describes every snapshot, sorted by ID.
 func (m *Manager) ListSnapshots(ctx context.Context) ([]SnapshotInfo, error) {
+	out, _, err := m.ListSnapshotsPage(ctx, "", "", 0)
+	return out, err
+}
+
+// ListSnapshotsPage describes, sorted by ID, up to limit snapshots (all when limit <= 0) whose ID
+// is start or after it, only those of volume source when source is not "". next is the ID the
+// next page starts at, or "" when none is left. Only the page's snapshots are measured, so a page
+// costs the same however many snapshots the store holds.
+func (m *Manager) ListSnapshotsPage(ctx context.Context, source, start string, limit int) (infos []SnapshotInfo, next string, err error) {
 	m.mu.Lock()
 	snaps := make([]*vol, 0, len(m.mu.snaps))
 	for _, s := range m.mu.snaps {
-		snaps = append(snaps, s)
+		if s.id >= start && (source == "" || s.source == source) {
+			snaps = append(snaps, s)
+		}
 	}
 	m.mu.Unlock()
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].id < snaps[j].id })
+	if limit > 0 && len(snaps) > limit {
+		next = snaps[limit].id
+		snaps = snaps[:limit]
+	}
 	out := make([]SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
 		info, err := m.snapshotInfo(ctx, s)
@@ -334,11 +349,11 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]SnapshotInfo, error) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, info)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func (m *Manager) snapshotInfo(ctx context.Context, s *vol) (SnapshotInfo, error) {
