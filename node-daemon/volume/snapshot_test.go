@@ -350,3 +350,61 @@ func TestSnapshotUnderConcurrentWrites(t *testing.T) {
 	}
 	t.Logf("%d snapshots under %d writers; %d writer prefixes caught writes in flight at the snapshot", len(snaps), writers, inBetween)
 }
+
+// TestListSnapshotsPage: pages are sorted, start where the previous one said, hold at most limit
+// snapshots, and filter by source; a page starting at an ID that does not exist starts after it.
+func TestListSnapshotsPage(t *testing.T) {
+	m, _ := newManager(t, 1<<30)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if _, err := m.Create(ctx, id, testStripe, testStripe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Snapshots s0..s9: the even ones of a, the odd ones of b; taken out of order.
+	for _, i := range []int{7, 2, 9, 0, 4, 1, 8, 3, 6, 5} {
+		src := "a"
+		if i%2 == 1 {
+			src = "b"
+		}
+		if _, err := m.Snapshot(ctx, src, "s"+string(rune('0'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(infos []SnapshotInfo) (out string) {
+		for _, i := range infos {
+			out += i.ID + ","
+		}
+		return out
+	}
+	tests := []struct {
+		source, start string
+		limit         int
+		want, next    string
+	}{
+		{"", "", 0, "s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,", ""},
+		{"", "", 4, "s0,s1,s2,s3,", "s4"},
+		{"", "s4", 4, "s4,s5,s6,s7,", "s8"},
+		{"", "s8", 4, "s8,s9,", ""},
+		{"", "s8", 2, "s8,s9,", ""},
+		{"", "s35", 2, "s4,s5,", "s6"},
+		{"b", "", 2, "s1,s3,", "s5"},
+		{"b", "s5", 2, "s5,s7,", "s9"},
+		{"a", "s9", 0, "", ""},
+		{"gone", "", 0, "", ""},
+	}
+	for _, tt := range tests {
+		got, next, err := m.ListSnapshotsPage(ctx, tt.source, tt.start, tt.limit)
+		if err != nil {
+			t.Fatalf("ListSnapshotsPage(%q, %q, %d): %v", tt.source, tt.start, tt.limit, err)
+		}
+		if ids(got) != tt.want || next != tt.next {
+			t.Errorf("ListSnapshotsPage(%q, %q, %d) = %s next %q, want %s next %q", tt.source, tt.start, tt.limit, ids(got), next, tt.want, tt.next)
+		}
+		for _, i := range got {
+			if tt.source != "" && i.Source != tt.source || i.Size != testStripe {
+				t.Errorf("ListSnapshotsPage(%q, ...) returned %+v", tt.source, i)
+			}
+		}
+	}
+}
