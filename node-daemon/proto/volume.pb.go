@@ -11,6 +11,7 @@ package nodepb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1213,8 +1214,11 @@ type SnapshotInfo struct {
 	// part only the snapshot holds: what DeleteSnapshot frees.
 	ReferencedBytes int64 `protobuf:"varint,5,opt,name=referenced_bytes,json=referencedBytes,proto3" json:"referenced_bytes,omitempty"`
 	ExclusiveBytes  int64 `protobuf:"varint,6,opt,name=exclusive_bytes,json=exclusiveBytes,proto3" json:"exclusive_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// creation_time is when the snapshot was taken; unset for a snapshot taken before the node
+	// recorded it.
+	CreationTime  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=creation_time,json=creationTime,proto3" json:"creation_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotInfo) Reset() {
@@ -1287,6 +1291,13 @@ func (x *SnapshotInfo) GetExclusiveBytes() int64 {
 		return x.ExclusiveBytes
 	}
 	return 0
+}
+
+func (x *SnapshotInfo) GetCreationTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreationTime
+	}
+	return nil
 }
 
 type CreateSnapshotRequest struct {
@@ -1846,7 +1857,7 @@ var File_volume_proto protoreflect.FileDescriptor
 
 const file_volume_proto_rawDesc = "" +
 	"\n" +
-	"\fvolume.proto\x12\x0ecobalt.node.v1\"G\n" +
+	"\fvolume.proto\x12\x0ecobalt.node.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n" +
 	"\tVolumeRef\x12\x1d\n" +
 	"\n" +
 	"store_uuid\x18\x01 \x01(\tR\tstoreUuid\x12\x1b\n" +
@@ -1916,7 +1927,7 @@ const file_volume_proto_rawDesc = "" +
 	"\n" +
 	"store_uuid\x18\x01 \x01(\tR\tstoreUuid\x12\x1f\n" +
 	"\vsnapshot_id\x18\x02 \x01(\tR\n" +
-	"snapshotId\"\x86\x02\n" +
+	"snapshotId\"\xc7\x02\n" +
 	"\fSnapshotInfo\x12-\n" +
 	"\x03ref\x18\x01 \x01(\v2\x1b.cobalt.node.v1.SnapshotRefR\x03ref\x12(\n" +
 	"\x10source_volume_id\x18\x02 \x01(\tR\x0esourceVolumeId\x12\x1d\n" +
@@ -1924,7 +1935,8 @@ const file_volume_proto_rawDesc = "" +
 	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12*\n" +
 	"\x11stripe_size_bytes\x18\x04 \x01(\x03R\x0fstripeSizeBytes\x12)\n" +
 	"\x10referenced_bytes\x18\x05 \x01(\x03R\x0freferencedBytes\x12'\n" +
-	"\x0fexclusive_bytes\x18\x06 \x01(\x03R\x0eexclusiveBytes\"k\n" +
+	"\x0fexclusive_bytes\x18\x06 \x01(\x03R\x0eexclusiveBytes\x12?\n" +
+	"\rcreation_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreationTime\"k\n" +
 	"\x15CreateSnapshotRequest\x121\n" +
 	"\x06source\x18\x01 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x06source\x12\x1f\n" +
 	"\vsnapshot_id\x18\x02 \x01(\tR\n" +
@@ -2026,6 +2038,7 @@ var file_volume_proto_goTypes = []any{
 	(*ListSnapshotsResponse)(nil),  // 31: cobalt.node.v1.ListSnapshotsResponse
 	(*IORequest)(nil),              // 32: cobalt.node.v1.IORequest
 	(*IOResponse)(nil),             // 33: cobalt.node.v1.IOResponse
+	(*timestamppb.Timestamp)(nil),  // 34: google.protobuf.Timestamp
 }
 var file_volume_proto_depIdxs = []int32{
 	0,  // 0: cobalt.node.v1.VolumeInfo.ref:type_name -> cobalt.node.v1.VolumeRef
@@ -2044,51 +2057,52 @@ var file_volume_proto_depIdxs = []int32{
 	0,  // 13: cobalt.node.v1.FlushRequest.ref:type_name -> cobalt.node.v1.VolumeRef
 	0,  // 14: cobalt.node.v1.TrimRequest.ref:type_name -> cobalt.node.v1.VolumeRef
 	22, // 15: cobalt.node.v1.SnapshotInfo.ref:type_name -> cobalt.node.v1.SnapshotRef
-	0,  // 16: cobalt.node.v1.CreateSnapshotRequest.source:type_name -> cobalt.node.v1.VolumeRef
-	23, // 17: cobalt.node.v1.CreateSnapshotResponse.snapshot:type_name -> cobalt.node.v1.SnapshotInfo
-	22, // 18: cobalt.node.v1.DeleteSnapshotRequest.ref:type_name -> cobalt.node.v1.SnapshotRef
-	22, // 19: cobalt.node.v1.GetSnapshotRequest.ref:type_name -> cobalt.node.v1.SnapshotRef
-	23, // 20: cobalt.node.v1.GetSnapshotResponse.snapshot:type_name -> cobalt.node.v1.SnapshotInfo
-	23, // 21: cobalt.node.v1.ListSnapshotsResponse.snapshots:type_name -> cobalt.node.v1.SnapshotInfo
-	13, // 22: cobalt.node.v1.IORequest.write:type_name -> cobalt.node.v1.WriteRequest
-	16, // 23: cobalt.node.v1.IORequest.read:type_name -> cobalt.node.v1.ReadRequest
-	3,  // 24: cobalt.node.v1.VolumeService.CreateVolume:input_type -> cobalt.node.v1.CreateVolumeRequest
-	5,  // 25: cobalt.node.v1.VolumeService.DeleteVolume:input_type -> cobalt.node.v1.DeleteVolumeRequest
-	7,  // 26: cobalt.node.v1.VolumeService.ResizeVolume:input_type -> cobalt.node.v1.ResizeVolumeRequest
-	9,  // 27: cobalt.node.v1.VolumeService.GetVolume:input_type -> cobalt.node.v1.GetVolumeRequest
-	11, // 28: cobalt.node.v1.VolumeService.ListVolumes:input_type -> cobalt.node.v1.ListVolumesRequest
-	13, // 29: cobalt.node.v1.VolumeService.Write:input_type -> cobalt.node.v1.WriteRequest
-	16, // 30: cobalt.node.v1.VolumeService.Read:input_type -> cobalt.node.v1.ReadRequest
-	18, // 31: cobalt.node.v1.VolumeService.Flush:input_type -> cobalt.node.v1.FlushRequest
-	20, // 32: cobalt.node.v1.VolumeService.Trim:input_type -> cobalt.node.v1.TrimRequest
-	13, // 33: cobalt.node.v1.VolumeService.WriteStream:input_type -> cobalt.node.v1.WriteRequest
-	16, // 34: cobalt.node.v1.VolumeService.ReadStream:input_type -> cobalt.node.v1.ReadRequest
-	32, // 35: cobalt.node.v1.VolumeService.IO:input_type -> cobalt.node.v1.IORequest
-	24, // 36: cobalt.node.v1.VolumeService.CreateSnapshot:input_type -> cobalt.node.v1.CreateSnapshotRequest
-	26, // 37: cobalt.node.v1.VolumeService.DeleteSnapshot:input_type -> cobalt.node.v1.DeleteSnapshotRequest
-	28, // 38: cobalt.node.v1.VolumeService.GetSnapshot:input_type -> cobalt.node.v1.GetSnapshotRequest
-	30, // 39: cobalt.node.v1.VolumeService.ListSnapshots:input_type -> cobalt.node.v1.ListSnapshotsRequest
-	4,  // 40: cobalt.node.v1.VolumeService.CreateVolume:output_type -> cobalt.node.v1.CreateVolumeResponse
-	6,  // 41: cobalt.node.v1.VolumeService.DeleteVolume:output_type -> cobalt.node.v1.DeleteVolumeResponse
-	8,  // 42: cobalt.node.v1.VolumeService.ResizeVolume:output_type -> cobalt.node.v1.ResizeVolumeResponse
-	10, // 43: cobalt.node.v1.VolumeService.GetVolume:output_type -> cobalt.node.v1.GetVolumeResponse
-	12, // 44: cobalt.node.v1.VolumeService.ListVolumes:output_type -> cobalt.node.v1.ListVolumesResponse
-	14, // 45: cobalt.node.v1.VolumeService.Write:output_type -> cobalt.node.v1.WriteResponse
-	17, // 46: cobalt.node.v1.VolumeService.Read:output_type -> cobalt.node.v1.ReadResponse
-	19, // 47: cobalt.node.v1.VolumeService.Flush:output_type -> cobalt.node.v1.FlushResponse
-	21, // 48: cobalt.node.v1.VolumeService.Trim:output_type -> cobalt.node.v1.TrimResponse
-	15, // 49: cobalt.node.v1.VolumeService.WriteStream:output_type -> cobalt.node.v1.WriteStreamResponse
-	17, // 50: cobalt.node.v1.VolumeService.ReadStream:output_type -> cobalt.node.v1.ReadResponse
-	33, // 51: cobalt.node.v1.VolumeService.IO:output_type -> cobalt.node.v1.IOResponse
-	25, // 52: cobalt.node.v1.VolumeService.CreateSnapshot:output_type -> cobalt.node.v1.CreateSnapshotResponse
-	27, // 53: cobalt.node.v1.VolumeService.DeleteSnapshot:output_type -> cobalt.node.v1.DeleteSnapshotResponse
-	29, // 54: cobalt.node.v1.VolumeService.GetSnapshot:output_type -> cobalt.node.v1.GetSnapshotResponse
-	31, // 55: cobalt.node.v1.VolumeService.ListSnapshots:output_type -> cobalt.node.v1.ListSnapshotsResponse
-	40, // [40:56] is the sub-list for method output_type
-	24, // [24:40] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	34, // 16: cobalt.node.v1.SnapshotInfo.creation_time:type_name -> google.protobuf.Timestamp
+	0,  // 17: cobalt.node.v1.CreateSnapshotRequest.source:type_name -> cobalt.node.v1.VolumeRef
+	23, // 18: cobalt.node.v1.CreateSnapshotResponse.snapshot:type_name -> cobalt.node.v1.SnapshotInfo
+	22, // 19: cobalt.node.v1.DeleteSnapshotRequest.ref:type_name -> cobalt.node.v1.SnapshotRef
+	22, // 20: cobalt.node.v1.GetSnapshotRequest.ref:type_name -> cobalt.node.v1.SnapshotRef
+	23, // 21: cobalt.node.v1.GetSnapshotResponse.snapshot:type_name -> cobalt.node.v1.SnapshotInfo
+	23, // 22: cobalt.node.v1.ListSnapshotsResponse.snapshots:type_name -> cobalt.node.v1.SnapshotInfo
+	13, // 23: cobalt.node.v1.IORequest.write:type_name -> cobalt.node.v1.WriteRequest
+	16, // 24: cobalt.node.v1.IORequest.read:type_name -> cobalt.node.v1.ReadRequest
+	3,  // 25: cobalt.node.v1.VolumeService.CreateVolume:input_type -> cobalt.node.v1.CreateVolumeRequest
+	5,  // 26: cobalt.node.v1.VolumeService.DeleteVolume:input_type -> cobalt.node.v1.DeleteVolumeRequest
+	7,  // 27: cobalt.node.v1.VolumeService.ResizeVolume:input_type -> cobalt.node.v1.ResizeVolumeRequest
+	9,  // 28: cobalt.node.v1.VolumeService.GetVolume:input_type -> cobalt.node.v1.GetVolumeRequest
+	11, // 29: cobalt.node.v1.VolumeService.ListVolumes:input_type -> cobalt.node.v1.ListVolumesRequest
+	13, // 30: cobalt.node.v1.VolumeService.Write:input_type -> cobalt.node.v1.WriteRequest
+	16, // 31: cobalt.node.v1.VolumeService.Read:input_type -> cobalt.node.v1.ReadRequest
+	18, // 32: cobalt.node.v1.VolumeService.Flush:input_type -> cobalt.node.v1.FlushRequest
+	20, // 33: cobalt.node.v1.VolumeService.Trim:input_type -> cobalt.node.v1.TrimRequest
+	13, // 34: cobalt.node.v1.VolumeService.WriteStream:input_type -> cobalt.node.v1.WriteRequest
+	16, // 35: cobalt.node.v1.VolumeService.ReadStream:input_type -> cobalt.node.v1.ReadRequest
+	32, // 36: cobalt.node.v1.VolumeService.IO:input_type -> cobalt.node.v1.IORequest
+	24, // 37: cobalt.node.v1.VolumeService.CreateSnapshot:input_type -> cobalt.node.v1.CreateSnapshotRequest
+	26, // 38: cobalt.node.v1.VolumeService.DeleteSnapshot:input_type -> cobalt.node.v1.DeleteSnapshotRequest
+	28, // 39: cobalt.node.v1.VolumeService.GetSnapshot:input_type -> cobalt.node.v1.GetSnapshotRequest
+	30, // 40: cobalt.node.v1.VolumeService.ListSnapshots:input_type -> cobalt.node.v1.ListSnapshotsRequest
+	4,  // 41: cobalt.node.v1.VolumeService.CreateVolume:output_type -> cobalt.node.v1.CreateVolumeResponse
+	6,  // 42: cobalt.node.v1.VolumeService.DeleteVolume:output_type -> cobalt.node.v1.DeleteVolumeResponse
+	8,  // 43: cobalt.node.v1.VolumeService.ResizeVolume:output_type -> cobalt.node.v1.ResizeVolumeResponse
+	10, // 44: cobalt.node.v1.VolumeService.GetVolume:output_type -> cobalt.node.v1.GetVolumeResponse
+	12, // 45: cobalt.node.v1.VolumeService.ListVolumes:output_type -> cobalt.node.v1.ListVolumesResponse
+	14, // 46: cobalt.node.v1.VolumeService.Write:output_type -> cobalt.node.v1.WriteResponse
+	17, // 47: cobalt.node.v1.VolumeService.Read:output_type -> cobalt.node.v1.ReadResponse
+	19, // 48: cobalt.node.v1.VolumeService.Flush:output_type -> cobalt.node.v1.FlushResponse
+	21, // 49: cobalt.node.v1.VolumeService.Trim:output_type -> cobalt.node.v1.TrimResponse
+	15, // 50: cobalt.node.v1.VolumeService.WriteStream:output_type -> cobalt.node.v1.WriteStreamResponse
+	17, // 51: cobalt.node.v1.VolumeService.ReadStream:output_type -> cobalt.node.v1.ReadResponse
+	33, // 52: cobalt.node.v1.VolumeService.IO:output_type -> cobalt.node.v1.IOResponse
+	25, // 53: cobalt.node.v1.VolumeService.CreateSnapshot:output_type -> cobalt.node.v1.CreateSnapshotResponse
+	27, // 54: cobalt.node.v1.VolumeService.DeleteSnapshot:output_type -> cobalt.node.v1.DeleteSnapshotResponse
+	29, // 55: cobalt.node.v1.VolumeService.GetSnapshot:output_type -> cobalt.node.v1.GetSnapshotResponse
+	31, // 56: cobalt.node.v1.VolumeService.ListSnapshots:output_type -> cobalt.node.v1.ListSnapshotsResponse
+	41, // [41:57] is the sub-list for method output_type
+	25, // [25:41] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_volume_proto_init() }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -53,17 +54,22 @@ func TestSnapshotLifecycleOverGRPC(t *testing.T) {
 	if _, err := v.Write(ctx, &nodepb.WriteRequest{Ref: ref("db"), Offset: 512 << 10, Data: old}); err != nil {
 		t.Fatal(err)
 	}
+	before := time.Now()
 	snap, err := v.CreateSnapshot(ctx, &nodepb.CreateSnapshotRequest{Source: ref("db"), SnapshotId: "db-snap"})
 	if err != nil {
 		t.Fatalf("CreateSnapshot: %v", err)
 	}
 	s := snap.GetSnapshot()
+	if created := s.GetCreationTime().AsTime(); s.GetCreationTime() == nil || created.Before(before) || created.After(time.Now()) {
+		t.Fatalf("snapshot creation_time %v is not between %v and now", s.GetCreationTime(), before)
+	}
 	if s.GetRef().GetSnapshotId() != "db-snap" || s.GetRef().GetStoreUuid() != storeUUID || s.GetSourceVolumeId() != "db" ||
 		s.GetSizeBytes() != size || s.GetStripeSizeBytes() != 1<<20 || s.GetReferencedBytes() < int64(len(old)) {
 		t.Fatalf("CreateSnapshot = %v", s)
 	}
 	again, err := v.CreateSnapshot(ctx, &nodepb.CreateSnapshotRequest{Source: ref("db"), SnapshotId: "db-snap"})
-	if err != nil || again.GetSnapshot().GetSizeBytes() != size || again.GetSnapshot().GetSourceVolumeId() != "db" {
+	if err != nil || again.GetSnapshot().GetSizeBytes() != size || again.GetSnapshot().GetSourceVolumeId() != "db" ||
+		!again.GetSnapshot().GetCreationTime().AsTime().Equal(s.GetCreationTime().AsTime()) {
 		t.Fatalf("repeated CreateSnapshot = %v, %v", again, err)
 	}
 	// Overwrite part of the volume after the snapshot.

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
@@ -55,7 +56,7 @@ func (s *volumeService) guardSnapshot(storeUUID, id, op string) (func(), error) 
 }
 
 func snapshotInfo(storeUUID string, i volume.SnapshotInfo) *nodepb.SnapshotInfo {
-	return &nodepb.SnapshotInfo{
+	info := &nodepb.SnapshotInfo{
 		Ref:             &nodepb.SnapshotRef{StoreUuid: storeUUID, SnapshotId: i.ID},
 		SourceVolumeId:  i.Source,
 		SizeBytes:       i.Size,
@@ -63,6 +64,10 @@ func snapshotInfo(storeUUID string, i volume.SnapshotInfo) *nodepb.SnapshotInfo 
 		ReferencedBytes: i.Referenced,
 		ExclusiveBytes:  i.Exclusive,
 	}
+	if !i.Created.IsZero() {
+		info.CreationTime = timestamppb.New(i.Created)
+	}
+	return info
 }
 
 // contentSource turns a volume's origin into the API's content source (nil for an empty volume).

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
@@ -46,12 +47,16 @@ func TestSnapshotKeepsOldData(t *testing.T) {
 	if err := m.SetUserAttr(ctx, "v", "gen", []byte("7")); err != nil {
 		t.Fatal(err)
 	}
+	before := time.Now()
 	info, err := m.Snapshot(ctx, "v", "s1")
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	if info.ID != "s1" || info.Source != "v" || info.Size != 4*testStripe || info.StripeSize != testStripe {
 		t.Fatalf("SnapshotInfo = %+v", info)
+	}
+	if info.Created.Before(before.Truncate(time.Microsecond)) || info.Created.After(time.Now()) {
+		t.Fatalf("snapshot created at %v, not between %v and now", info.Created, before)
 	}
 	newer := bytes.Repeat([]byte{0x55}, 4096)
 	mustWrite(t, m, "v", 4096, newer)
@@ -63,8 +68,8 @@ func TestSnapshotKeepsOldData(t *testing.T) {
 	got, err = m.Read(ctx, "v", 4096, 4096)
 	mustReadEq(t, "volume after its overwrite", got, err, newer)
 
-	if _, err := m.Snapshot(ctx, "v", "s1"); err != nil {
-		t.Fatalf("repeated Snapshot: %v", err)
+	if again, err := m.Snapshot(ctx, "v", "s1"); err != nil || !again.Created.Equal(info.Created) {
+		t.Fatalf("repeated Snapshot = %+v, %v; want the first one, created at %v", again, err, info.Created)
 	}
 	if _, err := m.Snapshot(ctx, "w", "s1"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("Snapshot of another volume under an existing ID = %v, want ErrConflict", err)
@@ -90,8 +95,8 @@ func TestSnapshotKeepsOldData(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := m2.ListSnapshots(ctx)
-	if err != nil || len(list) != 1 || list[0].ID != "s1" || list[0].Source != "v" || list[0].Size != 4*testStripe {
-		t.Fatalf("ListSnapshots after reopen = %+v, %v", list, err)
+	if err != nil || len(list) != 1 || list[0].ID != "s1" || list[0].Source != "v" || list[0].Size != 4*testStripe || !list[0].Created.Equal(info.Created) {
+		t.Fatalf("ListSnapshots after reopen = %+v, %v (created at %v)", list, err, info.Created)
 	}
 	if list[0].Referenced < int64(len(old)) || list[0].Exclusive != list[0].Referenced {
 		t.Fatalf("memstore snapshot usage %+v: it copies, so all it references is its own", list[0])
