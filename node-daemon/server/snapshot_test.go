@@ -428,3 +428,30 @@ func TestSnapshotSpaceOnEngineStore(t *testing.T) {
 		t.Fatalf("store uses %d bytes after deleting everything, %d before", after, base)
 	}
 }
+
+// TestSnapshotOnFullStore: the in-memory store copies data when it clones, so on a store without
+// room for a second copy a snapshot and a clone are refused with ResourceExhausted, and leave
+// nothing behind.
+func TestSnapshotOnFullStore(t *testing.T) {
+	e := start(t, 8<<20)
+	ctx := ctxT(t)
+	v := e.client.Volumes
+	if _, err := v.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref("big"), SizeBytes: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Write(ctx, &nodepb.WriteRequest{Ref: ref("big"), Data: make([]byte, 5<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.CreateSnapshot(ctx, &nodepb.CreateSnapshotRequest{Source: ref("big"), SnapshotId: "s"}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("CreateSnapshot on a full store = %v, want ResourceExhausted", err)
+	}
+	if _, err := v.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref("c"), ContentSource: fromVolume("big")}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("clone on a full store = %v, want ResourceExhausted", err)
+	}
+	if _, err := v.GetSnapshot(ctx, &nodepb.GetSnapshotRequest{Ref: snapRef("s")}); status.Code(err) != codes.NotFound {
+		t.Fatalf("GetSnapshot after a refused snapshot = %v, want NotFound", err)
+	}
+	if _, err := v.GetVolume(ctx, &nodepb.GetVolumeRequest{Ref: ref("c")}); status.Code(err) != codes.NotFound {
+		t.Fatalf("GetVolume after a refused clone = %v, want NotFound", err)
+	}
+}
