@@ -249,7 +249,9 @@ type CreateVolumeRequest struct {
 	Ref   *VolumeRef             `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	// size_bytes must be positive and a multiple of 4096. With a content_source, 0 is the source's
 	// size, and a size smaller than the source's is refused with OutOfRange; the part past the
-	// source's size reads as zeros.
+	// source's size reads as zeros. A repeat is the same request when it makes the same size: a
+	// clone retried with 0 after its source volume grew gets AlreadyExists, so retries should name
+	// the size.
 	SizeBytes int64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// stripe_size_bytes: 0 picks the default (4 MiB); otherwise a power of two from 64 KiB to 64 MiB.
 	// With a content_source the volume keeps its source's stripe size: 0 or that size.

@@ -332,6 +332,19 @@ func TestSnapshotErrors(t *testing.T) {
 	if _, err := v.GetSnapshot(ctx, &nodepb.GetSnapshotRequest{Ref: snapRef("s")}); status.Code(err) != codes.NotFound {
 		t.Errorf("GetSnapshot(s) after refused creates = %v, want NotFound", err)
 	}
+	// A clone retried with size 0 after its source grew names another size (volume.proto).
+	if err := createFrom("cl", 0, 0, fromVolume("src"))(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.ResizeVolume(ctx, &nodepb.ResizeVolumeRequest{Ref: ref("src"), SizeBytes: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := createFrom("cl", 0, 0, fromVolume("src"))(); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("clone retried with size 0 after its source grew = %v, want AlreadyExists", err)
+	}
+	if err := createFrom("cl", 8<<20, 0, fromVolume("src"))(); err != nil {
+		t.Fatalf("clone retried with its size = %v", err)
+	}
 }
 
 // TestSnapshotSpaceOnEngineStore serves a file-backed engine store, whose clones share data by

@@ -253,12 +253,7 @@ func (m *Manager) createFromLocked(ctx context.Context, src *vol, origin, id str
 	if err := validateSize(size); err != nil {
 		return Info{}, err
 	}
-	if size < srcSize {
-		return Info{}, fmt.Errorf("volume %q from %s: size %d is smaller than the source's %d bytes: %w", id, origin, size, srcSize, ErrShrink)
-	}
-	if err := m.checkCapacity(ctx, size); err != nil {
-		return Info{}, err
-	}
+	// A repeat is checked first: the source may have grown since the volume was made from it.
 	m.mu.Lock()
 	v, exists := m.mu.vols[id]
 	m.mu.Unlock()
@@ -268,6 +263,12 @@ func (m *Manager) createFromLocked(ctx context.Context, src *vol, origin, id str
 				id, v.origin, v.size.Load(), origin, size, ErrConflict)
 		}
 		return m.info(ctx, v)
+	}
+	if size < srcSize {
+		return Info{}, fmt.Errorf("volume %q from %s: size %d is smaller than the source's %d bytes: %w", id, origin, size, srcSize, ErrShrink)
+	}
+	if err := m.checkCapacity(ctx, size); err != nil {
+		return Info{}, err
 	}
 	c := CollectionName(id)
 	clones, err := m.cloneOps(ctx, src.coll, c, false)
