@@ -6,7 +6,8 @@
 //   - ObjectService (object.proto): the storage engine's object API (transactions, reads, xattrs,
 //     omap, listings) for tools and tests.
 //   - VolumeService (volume.proto): thin-provisioned volumes made of stripe objects, with
-//     read/write/flush/trim at byte offsets; this is what the operator and the CLI use.
+//     read/write/flush/trim at byte offsets, and their snapshots, restores and clones (sharing
+//     data by reference count); this is what the operator, the CSI controller and the CLI use.
 //   - ReplicaService (replica.proto): the fenced, pipelined I/O stream between the node that
 //     coordinates a replicated volume and the nodes holding its other copies (node-daemon/replica),
 //     with the written-extent map and per-block CRC-32C a rebuild, resync or scrub asks for.

@@ -11,6 +11,7 @@ package nodepb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -87,8 +88,10 @@ type VolumeInfo struct {
 	StripeSizeBytes int64 `protobuf:"varint,3,opt,name=stripe_size_bytes,json=stripeSizeBytes,proto3" json:"stripe_size_bytes,omitempty"`
 	// allocated_bytes is the data actually stored (thin provisioning: at most size_bytes).
 	AllocatedBytes int64 `protobuf:"varint,4,opt,name=allocated_bytes,json=allocatedBytes,proto3" json:"allocated_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// content_source is what the volume was made from; unset for a volume created empty.
+	ContentSource *VolumeContentSource `protobuf:"bytes,5,opt,name=content_source,json=contentSource,proto3" json:"content_source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VolumeInfo) Reset() {
@@ -149,20 +152,120 @@ func (x *VolumeInfo) GetAllocatedBytes() int64 {
 	return 0
 }
 
+func (x *VolumeInfo) GetContentSource() *VolumeContentSource {
+	if x != nil {
+		return x.ContentSource
+	}
+	return nil
+}
+
+// VolumeContentSource is what a new volume's content comes from, on the volume's own store.
+type VolumeContentSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Source:
+	//
+	//	*VolumeContentSource_SnapshotId
+	//	*VolumeContentSource_VolumeId
+	Source        isVolumeContentSource_Source `protobuf_oneof:"source"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeContentSource) Reset() {
+	*x = VolumeContentSource{}
+	mi := &file_volume_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeContentSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeContentSource) ProtoMessage() {}
+
+func (x *VolumeContentSource) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeContentSource.ProtoReflect.Descriptor instead.
+func (*VolumeContentSource) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *VolumeContentSource) GetSource() isVolumeContentSource_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *VolumeContentSource) GetSnapshotId() string {
+	if x != nil {
+		if x, ok := x.Source.(*VolumeContentSource_SnapshotId); ok {
+			return x.SnapshotId
+		}
+	}
+	return ""
+}
+
+func (x *VolumeContentSource) GetVolumeId() string {
+	if x != nil {
+		if x, ok := x.Source.(*VolumeContentSource_VolumeId); ok {
+			return x.VolumeId
+		}
+	}
+	return ""
+}
+
+type isVolumeContentSource_Source interface {
+	isVolumeContentSource_Source()
+}
+
+type VolumeContentSource_SnapshotId struct {
+	// snapshot_id restores a snapshot.
+	SnapshotId string `protobuf:"bytes,1,opt,name=snapshot_id,json=snapshotId,proto3,oneof"`
+}
+
+type VolumeContentSource_VolumeId struct {
+	// volume_id clones a volume (crash-consistent, as a snapshot is).
+	VolumeId string `protobuf:"bytes,2,opt,name=volume_id,json=volumeId,proto3,oneof"`
+}
+
+func (*VolumeContentSource_SnapshotId) isVolumeContentSource_Source() {}
+
+func (*VolumeContentSource_VolumeId) isVolumeContentSource_Source() {}
+
 type CreateVolumeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ref   *VolumeRef             `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
-	// size_bytes must be positive and a multiple of 4096.
+	// size_bytes must be positive and a multiple of 4096. With a content_source, 0 is the source's
+	// size, and a size smaller than the source's is refused with OutOfRange; the part past the
+	// source's size reads as zeros. A repeat is the same request when it makes the same size: a
+	// clone retried with 0 after its source volume grew gets AlreadyExists, so retries should name
+	// the size.
 	SizeBytes int64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// stripe_size_bytes: 0 picks the default (4 MiB); otherwise a power of two from 64 KiB to 64 MiB.
+	// With a content_source the volume keeps its source's stripe size: 0 or that size.
 	StripeSizeBytes int64 `protobuf:"varint,3,opt,name=stripe_size_bytes,json=stripeSizeBytes,proto3" json:"stripe_size_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// content_source, when set, makes the volume from a snapshot or another volume of the same
+	// store, sharing its data (no data is copied).
+	ContentSource *VolumeContentSource `protobuf:"bytes,4,opt,name=content_source,json=contentSource,proto3" json:"content_source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateVolumeRequest) Reset() {
 	*x = CreateVolumeRequest{}
-	mi := &file_volume_proto_msgTypes[2]
+	mi := &file_volume_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +277,7 @@ func (x *CreateVolumeRequest) String() string {
 func (*CreateVolumeRequest) ProtoMessage() {}
 
 func (x *CreateVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[2]
+	mi := &file_volume_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +290,7 @@ func (x *CreateVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVolumeRequest.ProtoReflect.Descriptor instead.
 func (*CreateVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{2}
+	return file_volume_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateVolumeRequest) GetRef() *VolumeRef {
@@ -211,6 +314,13 @@ func (x *CreateVolumeRequest) GetStripeSizeBytes() int64 {
 	return 0
 }
 
+func (x *CreateVolumeRequest) GetContentSource() *VolumeContentSource {
+	if x != nil {
+		return x.ContentSource
+	}
+	return nil
+}
+
 type CreateVolumeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Volume        *VolumeInfo            `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
@@ -220,7 +330,7 @@ type CreateVolumeResponse struct {
 
 func (x *CreateVolumeResponse) Reset() {
 	*x = CreateVolumeResponse{}
-	mi := &file_volume_proto_msgTypes[3]
+	mi := &file_volume_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +342,7 @@ func (x *CreateVolumeResponse) String() string {
 func (*CreateVolumeResponse) ProtoMessage() {}
 
 func (x *CreateVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[3]
+	mi := &file_volume_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +355,7 @@ func (x *CreateVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVolumeResponse.ProtoReflect.Descriptor instead.
 func (*CreateVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{3}
+	return file_volume_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateVolumeResponse) GetVolume() *VolumeInfo {
@@ -264,7 +374,7 @@ type DeleteVolumeRequest struct {
 
 func (x *DeleteVolumeRequest) Reset() {
 	*x = DeleteVolumeRequest{}
-	mi := &file_volume_proto_msgTypes[4]
+	mi := &file_volume_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +386,7 @@ func (x *DeleteVolumeRequest) String() string {
 func (*DeleteVolumeRequest) ProtoMessage() {}
 
 func (x *DeleteVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[4]
+	mi := &file_volume_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +399,7 @@ func (x *DeleteVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVolumeRequest.ProtoReflect.Descriptor instead.
 func (*DeleteVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{4}
+	return file_volume_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeleteVolumeRequest) GetRef() *VolumeRef {
@@ -307,7 +417,7 @@ type DeleteVolumeResponse struct {
 
 func (x *DeleteVolumeResponse) Reset() {
 	*x = DeleteVolumeResponse{}
-	mi := &file_volume_proto_msgTypes[5]
+	mi := &file_volume_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +429,7 @@ func (x *DeleteVolumeResponse) String() string {
 func (*DeleteVolumeResponse) ProtoMessage() {}
 
 func (x *DeleteVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[5]
+	mi := &file_volume_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +442,7 @@ func (x *DeleteVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteVolumeResponse.ProtoReflect.Descriptor instead.
 func (*DeleteVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{5}
+	return file_volume_proto_rawDescGZIP(), []int{6}
 }
 
 type ResizeVolumeRequest struct {
@@ -345,7 +455,7 @@ type ResizeVolumeRequest struct {
 
 func (x *ResizeVolumeRequest) Reset() {
 	*x = ResizeVolumeRequest{}
-	mi := &file_volume_proto_msgTypes[6]
+	mi := &file_volume_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +467,7 @@ func (x *ResizeVolumeRequest) String() string {
 func (*ResizeVolumeRequest) ProtoMessage() {}
 
 func (x *ResizeVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[6]
+	mi := &file_volume_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +480,7 @@ func (x *ResizeVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeVolumeRequest.ProtoReflect.Descriptor instead.
 func (*ResizeVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{6}
+	return file_volume_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResizeVolumeRequest) GetRef() *VolumeRef {
@@ -396,7 +506,7 @@ type ResizeVolumeResponse struct {
 
 func (x *ResizeVolumeResponse) Reset() {
 	*x = ResizeVolumeResponse{}
-	mi := &file_volume_proto_msgTypes[7]
+	mi := &file_volume_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +518,7 @@ func (x *ResizeVolumeResponse) String() string {
 func (*ResizeVolumeResponse) ProtoMessage() {}
 
 func (x *ResizeVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[7]
+	mi := &file_volume_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +531,7 @@ func (x *ResizeVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeVolumeResponse.ProtoReflect.Descriptor instead.
 func (*ResizeVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{7}
+	return file_volume_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResizeVolumeResponse) GetVolume() *VolumeInfo {
@@ -440,7 +550,7 @@ type GetVolumeRequest struct {
 
 func (x *GetVolumeRequest) Reset() {
 	*x = GetVolumeRequest{}
-	mi := &file_volume_proto_msgTypes[8]
+	mi := &file_volume_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +562,7 @@ func (x *GetVolumeRequest) String() string {
 func (*GetVolumeRequest) ProtoMessage() {}
 
 func (x *GetVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[8]
+	mi := &file_volume_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +575,7 @@ func (x *GetVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVolumeRequest.ProtoReflect.Descriptor instead.
 func (*GetVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{8}
+	return file_volume_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetVolumeRequest) GetRef() *VolumeRef {
@@ -484,7 +594,7 @@ type GetVolumeResponse struct {
 
 func (x *GetVolumeResponse) Reset() {
 	*x = GetVolumeResponse{}
-	mi := &file_volume_proto_msgTypes[9]
+	mi := &file_volume_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +606,7 @@ func (x *GetVolumeResponse) String() string {
 func (*GetVolumeResponse) ProtoMessage() {}
 
 func (x *GetVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[9]
+	mi := &file_volume_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +619,7 @@ func (x *GetVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVolumeResponse.ProtoReflect.Descriptor instead.
 func (*GetVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{9}
+	return file_volume_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetVolumeResponse) GetVolume() *VolumeInfo {
@@ -528,7 +638,7 @@ type ListVolumesRequest struct {
 
 func (x *ListVolumesRequest) Reset() {
 	*x = ListVolumesRequest{}
-	mi := &file_volume_proto_msgTypes[10]
+	mi := &file_volume_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +650,7 @@ func (x *ListVolumesRequest) String() string {
 func (*ListVolumesRequest) ProtoMessage() {}
 
 func (x *ListVolumesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[10]
+	mi := &file_volume_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +663,7 @@ func (x *ListVolumesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVolumesRequest.ProtoReflect.Descriptor instead.
 func (*ListVolumesRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{10}
+	return file_volume_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListVolumesRequest) GetStoreUuid() string {
@@ -572,7 +682,7 @@ type ListVolumesResponse struct {
 
 func (x *ListVolumesResponse) Reset() {
 	*x = ListVolumesResponse{}
-	mi := &file_volume_proto_msgTypes[11]
+	mi := &file_volume_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +694,7 @@ func (x *ListVolumesResponse) String() string {
 func (*ListVolumesResponse) ProtoMessage() {}
 
 func (x *ListVolumesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[11]
+	mi := &file_volume_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +707,7 @@ func (x *ListVolumesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVolumesResponse.ProtoReflect.Descriptor instead.
 func (*ListVolumesResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{11}
+	return file_volume_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListVolumesResponse) GetVolumes() []*VolumeInfo {
@@ -619,7 +729,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_volume_proto_msgTypes[12]
+	mi := &file_volume_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +741,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[12]
+	mi := &file_volume_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +754,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{12}
+	return file_volume_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WriteRequest) GetRef() *VolumeRef {
@@ -676,7 +786,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_volume_proto_msgTypes[13]
+	mi := &file_volume_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +798,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[13]
+	mi := &file_volume_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +811,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{13}
+	return file_volume_proto_rawDescGZIP(), []int{14}
 }
 
 type WriteStreamResponse struct {
@@ -713,7 +823,7 @@ type WriteStreamResponse struct {
 
 func (x *WriteStreamResponse) Reset() {
 	*x = WriteStreamResponse{}
-	mi := &file_volume_proto_msgTypes[14]
+	mi := &file_volume_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +835,7 @@ func (x *WriteStreamResponse) String() string {
 func (*WriteStreamResponse) ProtoMessage() {}
 
 func (x *WriteStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[14]
+	mi := &file_volume_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +848,7 @@ func (x *WriteStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteStreamResponse.ProtoReflect.Descriptor instead.
 func (*WriteStreamResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{14}
+	return file_volume_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WriteStreamResponse) GetBytesWritten() int64 {
@@ -760,7 +870,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_volume_proto_msgTypes[15]
+	mi := &file_volume_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +882,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[15]
+	mi := &file_volume_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +895,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{15}
+	return file_volume_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReadRequest) GetRef() *VolumeRef {
@@ -820,7 +930,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_volume_proto_msgTypes[16]
+	mi := &file_volume_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +942,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[16]
+	mi := &file_volume_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +955,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{16}
+	return file_volume_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReadResponse) GetOffset() int64 {
@@ -871,7 +981,7 @@ type FlushRequest struct {
 
 func (x *FlushRequest) Reset() {
 	*x = FlushRequest{}
-	mi := &file_volume_proto_msgTypes[17]
+	mi := &file_volume_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +993,7 @@ func (x *FlushRequest) String() string {
 func (*FlushRequest) ProtoMessage() {}
 
 func (x *FlushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[17]
+	mi := &file_volume_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1006,7 @@ func (x *FlushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushRequest.ProtoReflect.Descriptor instead.
 func (*FlushRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{17}
+	return file_volume_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FlushRequest) GetRef() *VolumeRef {
@@ -914,7 +1024,7 @@ type FlushResponse struct {
 
 func (x *FlushResponse) Reset() {
 	*x = FlushResponse{}
-	mi := &file_volume_proto_msgTypes[18]
+	mi := &file_volume_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1036,7 @@ func (x *FlushResponse) String() string {
 func (*FlushResponse) ProtoMessage() {}
 
 func (x *FlushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[18]
+	mi := &file_volume_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1049,7 @@ func (x *FlushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResponse.ProtoReflect.Descriptor instead.
 func (*FlushResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{18}
+	return file_volume_proto_rawDescGZIP(), []int{19}
 }
 
 type TrimRequest struct {
@@ -953,7 +1063,7 @@ type TrimRequest struct {
 
 func (x *TrimRequest) Reset() {
 	*x = TrimRequest{}
-	mi := &file_volume_proto_msgTypes[19]
+	mi := &file_volume_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1075,7 @@ func (x *TrimRequest) String() string {
 func (*TrimRequest) ProtoMessage() {}
 
 func (x *TrimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[19]
+	mi := &file_volume_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1088,7 @@ func (x *TrimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimRequest.ProtoReflect.Descriptor instead.
 func (*TrimRequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{19}
+	return file_volume_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TrimRequest) GetRef() *VolumeRef {
@@ -1010,7 +1120,7 @@ type TrimResponse struct {
 
 func (x *TrimResponse) Reset() {
 	*x = TrimResponse{}
-	mi := &file_volume_proto_msgTypes[20]
+	mi := &file_volume_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1132,7 @@ func (x *TrimResponse) String() string {
 func (*TrimResponse) ProtoMessage() {}
 
 func (x *TrimResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[20]
+	mi := &file_volume_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1145,551 @@ func (x *TrimResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimResponse.ProtoReflect.Descriptor instead.
 func (*TrimResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{20}
+	return file_volume_proto_rawDescGZIP(), []int{21}
+}
+
+// SnapshotRef names a snapshot on a store.
+type SnapshotRef struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StoreUuid string                 `protobuf:"bytes,1,opt,name=store_uuid,json=storeUuid,proto3" json:"store_uuid,omitempty"`
+	// snapshot_id: 1-200 characters of [A-Za-z0-9._-], in a namespace apart from volume IDs.
+	SnapshotId    string `protobuf:"bytes,2,opt,name=snapshot_id,json=snapshotId,proto3" json:"snapshot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRef) Reset() {
+	*x = SnapshotRef{}
+	mi := &file_volume_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRef) ProtoMessage() {}
+
+func (x *SnapshotRef) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRef.ProtoReflect.Descriptor instead.
+func (*SnapshotRef) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SnapshotRef) GetStoreUuid() string {
+	if x != nil {
+		return x.StoreUuid
+	}
+	return ""
+}
+
+func (x *SnapshotRef) GetSnapshotId() string {
+	if x != nil {
+		return x.SnapshotId
+	}
+	return ""
+}
+
+// SnapshotInfo describes a snapshot.
+type SnapshotInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   *SnapshotRef           `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// source_volume_id is the volume the snapshot was taken of; it may have been deleted since.
+	SourceVolumeId string `protobuf:"bytes,2,opt,name=source_volume_id,json=sourceVolumeId,proto3" json:"source_volume_id,omitempty"`
+	// size_bytes and stripe_size_bytes are the source's when the snapshot was taken; a restore is
+	// at least size_bytes large.
+	SizeBytes       int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	StripeSizeBytes int64 `protobuf:"varint,4,opt,name=stripe_size_bytes,json=stripeSizeBytes,proto3" json:"stripe_size_bytes,omitempty"`
+	// referenced_bytes is the space the snapshot's data uses, shared or not; exclusive_bytes the
+	// part only the snapshot holds: what DeleteSnapshot frees.
+	ReferencedBytes int64 `protobuf:"varint,5,opt,name=referenced_bytes,json=referencedBytes,proto3" json:"referenced_bytes,omitempty"`
+	ExclusiveBytes  int64 `protobuf:"varint,6,opt,name=exclusive_bytes,json=exclusiveBytes,proto3" json:"exclusive_bytes,omitempty"`
+	// creation_time is when the snapshot was taken; unset for a snapshot taken before the node
+	// recorded it.
+	CreationTime  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=creation_time,json=creationTime,proto3" json:"creation_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotInfo) Reset() {
+	*x = SnapshotInfo{}
+	mi := &file_volume_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotInfo) ProtoMessage() {}
+
+func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
+func (*SnapshotInfo) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SnapshotInfo) GetRef() *SnapshotRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+func (x *SnapshotInfo) GetSourceVolumeId() string {
+	if x != nil {
+		return x.SourceVolumeId
+	}
+	return ""
+}
+
+func (x *SnapshotInfo) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetStripeSizeBytes() int64 {
+	if x != nil {
+		return x.StripeSizeBytes
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetReferencedBytes() int64 {
+	if x != nil {
+		return x.ReferencedBytes
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetExclusiveBytes() int64 {
+	if x != nil {
+		return x.ExclusiveBytes
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetCreationTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreationTime
+	}
+	return nil
+}
+
+type CreateSnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is the volume to snapshot.
+	Source        *VolumeRef `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	SnapshotId    string     `protobuf:"bytes,2,opt,name=snapshot_id,json=snapshotId,proto3" json:"snapshot_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSnapshotRequest) Reset() {
+	*x = CreateSnapshotRequest{}
+	mi := &file_volume_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSnapshotRequest) ProtoMessage() {}
+
+func (x *CreateSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*CreateSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateSnapshotRequest) GetSource() *VolumeRef {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *CreateSnapshotRequest) GetSnapshotId() string {
+	if x != nil {
+		return x.SnapshotId
+	}
+	return ""
+}
+
+type CreateSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot      *SnapshotInfo          `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSnapshotResponse) Reset() {
+	*x = CreateSnapshotResponse{}
+	mi := &file_volume_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSnapshotResponse) ProtoMessage() {}
+
+func (x *CreateSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*CreateSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CreateSnapshotResponse) GetSnapshot() *SnapshotInfo {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+type DeleteSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           *SnapshotRef           `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSnapshotRequest) Reset() {
+	*x = DeleteSnapshotRequest{}
+	mi := &file_volume_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSnapshotRequest) ProtoMessage() {}
+
+func (x *DeleteSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DeleteSnapshotRequest) GetRef() *SnapshotRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+type DeleteSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSnapshotResponse) Reset() {
+	*x = DeleteSnapshotResponse{}
+	mi := &file_volume_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSnapshotResponse) ProtoMessage() {}
+
+func (x *DeleteSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{27}
+}
+
+type GetSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           *SnapshotRef           `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapshotRequest) Reset() {
+	*x = GetSnapshotRequest{}
+	mi := &file_volume_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapshotRequest) ProtoMessage() {}
+
+func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetSnapshotRequest) GetRef() *SnapshotRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+type GetSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot      *SnapshotInfo          `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapshotResponse) Reset() {
+	*x = GetSnapshotResponse{}
+	mi := &file_volume_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapshotResponse) ProtoMessage() {}
+
+func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetSnapshotResponse) GetSnapshot() *SnapshotInfo {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+type ListSnapshotsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StoreUuid string                 `protobuf:"bytes,1,opt,name=store_uuid,json=storeUuid,proto3" json:"store_uuid,omitempty"`
+	// source_volume_id, when set, lists only the snapshots of that volume (none when it has none or
+	// no longer exists).
+	SourceVolumeId string `protobuf:"bytes,2,opt,name=source_volume_id,json=sourceVolumeId,proto3" json:"source_volume_id,omitempty"`
+	// start: the first snapshot ID to return ("" = from the beginning).
+	Start string `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
+	// limit: the page size (0 = the server's default, 1000; at most 10000).
+	Limit         int64 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapshotsRequest) Reset() {
+	*x = ListSnapshotsRequest{}
+	mi := &file_volume_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapshotsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapshotsRequest) ProtoMessage() {}
+
+func (x *ListSnapshotsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapshotsRequest.ProtoReflect.Descriptor instead.
+func (*ListSnapshotsRequest) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListSnapshotsRequest) GetStoreUuid() string {
+	if x != nil {
+		return x.StoreUuid
+	}
+	return ""
+}
+
+func (x *ListSnapshotsRequest) GetSourceVolumeId() string {
+	if x != nil {
+		return x.SourceVolumeId
+	}
+	return ""
+}
+
+func (x *ListSnapshotsRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListSnapshotsRequest) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListSnapshotsResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Snapshots []*SnapshotInfo        `protobuf:"bytes,1,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	// next is the start of the next page, or "" when the listing is complete.
+	Next          string `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSnapshotsResponse) Reset() {
+	*x = ListSnapshotsResponse{}
+	mi := &file_volume_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSnapshotsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSnapshotsResponse) ProtoMessage() {}
+
+func (x *ListSnapshotsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_volume_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSnapshotsResponse.ProtoReflect.Descriptor instead.
+func (*ListSnapshotsResponse) Descriptor() ([]byte, []int) {
+	return file_volume_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListSnapshotsResponse) GetSnapshots() []*SnapshotInfo {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+func (x *ListSnapshotsResponse) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
 }
 
 // IORequest is one I/O of an IO stream.
@@ -1054,7 +1708,7 @@ type IORequest struct {
 
 func (x *IORequest) Reset() {
 	*x = IORequest{}
-	mi := &file_volume_proto_msgTypes[21]
+	mi := &file_volume_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1720,7 @@ func (x *IORequest) String() string {
 func (*IORequest) ProtoMessage() {}
 
 func (x *IORequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[21]
+	mi := &file_volume_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1733,7 @@ func (x *IORequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IORequest.ProtoReflect.Descriptor instead.
 func (*IORequest) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{21}
+	return file_volume_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *IORequest) GetId() uint64 {
@@ -1145,7 +1799,7 @@ type IOResponse struct {
 
 func (x *IOResponse) Reset() {
 	*x = IOResponse{}
-	mi := &file_volume_proto_msgTypes[22]
+	mi := &file_volume_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1811,7 @@ func (x *IOResponse) String() string {
 func (*IOResponse) ProtoMessage() {}
 
 func (x *IOResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volume_proto_msgTypes[22]
+	mi := &file_volume_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1824,7 @@ func (x *IOResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IOResponse.ProtoReflect.Descriptor instead.
 func (*IOResponse) Descriptor() ([]byte, []int) {
-	return file_volume_proto_rawDescGZIP(), []int{22}
+	return file_volume_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *IOResponse) GetId() uint64 {
@@ -1205,23 +1859,30 @@ var File_volume_proto protoreflect.FileDescriptor
 
 const file_volume_proto_rawDesc = "" +
 	"\n" +
-	"\fvolume.proto\x12\x0ecobalt.node.v1\"G\n" +
+	"\fvolume.proto\x12\x0ecobalt.node.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n" +
 	"\tVolumeRef\x12\x1d\n" +
 	"\n" +
 	"store_uuid\x18\x01 \x01(\tR\tstoreUuid\x12\x1b\n" +
-	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\"\xad\x01\n" +
+	"\tvolume_id\x18\x02 \x01(\tR\bvolumeId\"\xf9\x01\n" +
 	"\n" +
 	"VolumeInfo\x12+\n" +
 	"\x03ref\x18\x01 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\x12*\n" +
 	"\x11stripe_size_bytes\x18\x03 \x01(\x03R\x0fstripeSizeBytes\x12'\n" +
-	"\x0fallocated_bytes\x18\x04 \x01(\x03R\x0eallocatedBytes\"\x8d\x01\n" +
+	"\x0fallocated_bytes\x18\x04 \x01(\x03R\x0eallocatedBytes\x12J\n" +
+	"\x0econtent_source\x18\x05 \x01(\v2#.cobalt.node.v1.VolumeContentSourceR\rcontentSource\"a\n" +
+	"\x13VolumeContentSource\x12!\n" +
+	"\vsnapshot_id\x18\x01 \x01(\tH\x00R\n" +
+	"snapshotId\x12\x1d\n" +
+	"\tvolume_id\x18\x02 \x01(\tH\x00R\bvolumeIdB\b\n" +
+	"\x06source\"\xd9\x01\n" +
 	"\x13CreateVolumeRequest\x12+\n" +
 	"\x03ref\x18\x01 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x1d\n" +
 	"\n" +
 	"size_bytes\x18\x02 \x01(\x03R\tsizeBytes\x12*\n" +
-	"\x11stripe_size_bytes\x18\x03 \x01(\x03R\x0fstripeSizeBytes\"J\n" +
+	"\x11stripe_size_bytes\x18\x03 \x01(\x03R\x0fstripeSizeBytes\x12J\n" +
+	"\x0econtent_source\x18\x04 \x01(\v2#.cobalt.node.v1.VolumeContentSourceR\rcontentSource\"J\n" +
 	"\x14CreateVolumeResponse\x122\n" +
 	"\x06volume\x18\x01 \x01(\v2\x1a.cobalt.node.v1.VolumeInfoR\x06volume\"B\n" +
 	"\x13DeleteVolumeRequest\x12+\n" +
@@ -1263,7 +1924,43 @@ const file_volume_proto_rawDesc = "" +
 	"\x03ref\x18\x01 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\x03R\x06length\"\x0e\n" +
-	"\fTrimResponse\"\x8a\x01\n" +
+	"\fTrimResponse\"M\n" +
+	"\vSnapshotRef\x12\x1d\n" +
+	"\n" +
+	"store_uuid\x18\x01 \x01(\tR\tstoreUuid\x12\x1f\n" +
+	"\vsnapshot_id\x18\x02 \x01(\tR\n" +
+	"snapshotId\"\xc7\x02\n" +
+	"\fSnapshotInfo\x12-\n" +
+	"\x03ref\x18\x01 \x01(\v2\x1b.cobalt.node.v1.SnapshotRefR\x03ref\x12(\n" +
+	"\x10source_volume_id\x18\x02 \x01(\tR\x0esourceVolumeId\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12*\n" +
+	"\x11stripe_size_bytes\x18\x04 \x01(\x03R\x0fstripeSizeBytes\x12)\n" +
+	"\x10referenced_bytes\x18\x05 \x01(\x03R\x0freferencedBytes\x12'\n" +
+	"\x0fexclusive_bytes\x18\x06 \x01(\x03R\x0eexclusiveBytes\x12?\n" +
+	"\rcreation_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreationTime\"k\n" +
+	"\x15CreateSnapshotRequest\x121\n" +
+	"\x06source\x18\x01 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x06source\x12\x1f\n" +
+	"\vsnapshot_id\x18\x02 \x01(\tR\n" +
+	"snapshotId\"R\n" +
+	"\x16CreateSnapshotResponse\x128\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.cobalt.node.v1.SnapshotInfoR\bsnapshot\"F\n" +
+	"\x15DeleteSnapshotRequest\x12-\n" +
+	"\x03ref\x18\x01 \x01(\v2\x1b.cobalt.node.v1.SnapshotRefR\x03ref\"\x18\n" +
+	"\x16DeleteSnapshotResponse\"C\n" +
+	"\x12GetSnapshotRequest\x12-\n" +
+	"\x03ref\x18\x01 \x01(\v2\x1b.cobalt.node.v1.SnapshotRefR\x03ref\"O\n" +
+	"\x13GetSnapshotResponse\x128\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1c.cobalt.node.v1.SnapshotInfoR\bsnapshot\"\x8b\x01\n" +
+	"\x14ListSnapshotsRequest\x12\x1d\n" +
+	"\n" +
+	"store_uuid\x18\x01 \x01(\tR\tstoreUuid\x12(\n" +
+	"\x10source_volume_id\x18\x02 \x01(\tR\x0esourceVolumeId\x12\x14\n" +
+	"\x05start\x18\x03 \x01(\tR\x05start\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x03R\x05limit\"g\n" +
+	"\x15ListSnapshotsResponse\x12:\n" +
+	"\tsnapshots\x18\x01 \x03(\v2\x1c.cobalt.node.v1.SnapshotInfoR\tsnapshots\x12\x12\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next\"\x8a\x01\n" +
 	"\tIORequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x124\n" +
 	"\x05write\x18\x02 \x01(\v2\x1c.cobalt.node.v1.WriteRequestH\x00R\x05write\x121\n" +
@@ -1274,7 +1971,8 @@ const file_volume_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data2\xbc\a\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data2\xb4\n" +
+	"\n" +
 	"\rVolumeService\x12Y\n" +
 	"\fCreateVolume\x12#.cobalt.node.v1.CreateVolumeRequest\x1a$.cobalt.node.v1.CreateVolumeResponse\x12Y\n" +
 	"\fDeleteVolume\x12#.cobalt.node.v1.DeleteVolumeRequest\x1a$.cobalt.node.v1.DeleteVolumeResponse\x12Y\n" +
@@ -1288,7 +1986,11 @@ const file_volume_proto_rawDesc = "" +
 	"\vWriteStream\x12\x1c.cobalt.node.v1.WriteRequest\x1a#.cobalt.node.v1.WriteStreamResponse(\x01\x12I\n" +
 	"\n" +
 	"ReadStream\x12\x1b.cobalt.node.v1.ReadRequest\x1a\x1c.cobalt.node.v1.ReadResponse0\x01\x12?\n" +
-	"\x02IO\x12\x19.cobalt.node.v1.IORequest\x1a\x1a.cobalt.node.v1.IOResponse(\x010\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
+	"\x02IO\x12\x19.cobalt.node.v1.IORequest\x1a\x1a.cobalt.node.v1.IOResponse(\x010\x01\x12_\n" +
+	"\x0eCreateSnapshot\x12%.cobalt.node.v1.CreateSnapshotRequest\x1a&.cobalt.node.v1.CreateSnapshotResponse\x12_\n" +
+	"\x0eDeleteSnapshot\x12%.cobalt.node.v1.DeleteSnapshotRequest\x1a&.cobalt.node.v1.DeleteSnapshotResponse\x12V\n" +
+	"\vGetSnapshot\x12\".cobalt.node.v1.GetSnapshotRequest\x1a#.cobalt.node.v1.GetSnapshotResponse\x12\\\n" +
+	"\rListSnapshots\x12$.cobalt.node.v1.ListSnapshotsRequest\x1a%.cobalt.node.v1.ListSnapshotsResponseB8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
 
 var (
 	file_volume_proto_rawDescOnce sync.Once
@@ -1302,77 +2004,107 @@ func file_volume_proto_rawDescGZIP() []byte {
 	return file_volume_proto_rawDescData
 }
 
-var file_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_volume_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_volume_proto_goTypes = []any{
-	(*VolumeRef)(nil),            // 0: cobalt.node.v1.VolumeRef
-	(*VolumeInfo)(nil),           // 1: cobalt.node.v1.VolumeInfo
-	(*CreateVolumeRequest)(nil),  // 2: cobalt.node.v1.CreateVolumeRequest
-	(*CreateVolumeResponse)(nil), // 3: cobalt.node.v1.CreateVolumeResponse
-	(*DeleteVolumeRequest)(nil),  // 4: cobalt.node.v1.DeleteVolumeRequest
-	(*DeleteVolumeResponse)(nil), // 5: cobalt.node.v1.DeleteVolumeResponse
-	(*ResizeVolumeRequest)(nil),  // 6: cobalt.node.v1.ResizeVolumeRequest
-	(*ResizeVolumeResponse)(nil), // 7: cobalt.node.v1.ResizeVolumeResponse
-	(*GetVolumeRequest)(nil),     // 8: cobalt.node.v1.GetVolumeRequest
-	(*GetVolumeResponse)(nil),    // 9: cobalt.node.v1.GetVolumeResponse
-	(*ListVolumesRequest)(nil),   // 10: cobalt.node.v1.ListVolumesRequest
-	(*ListVolumesResponse)(nil),  // 11: cobalt.node.v1.ListVolumesResponse
-	(*WriteRequest)(nil),         // 12: cobalt.node.v1.WriteRequest
-	(*WriteResponse)(nil),        // 13: cobalt.node.v1.WriteResponse
-	(*WriteStreamResponse)(nil),  // 14: cobalt.node.v1.WriteStreamResponse
-	(*ReadRequest)(nil),          // 15: cobalt.node.v1.ReadRequest
-	(*ReadResponse)(nil),         // 16: cobalt.node.v1.ReadResponse
-	(*FlushRequest)(nil),         // 17: cobalt.node.v1.FlushRequest
-	(*FlushResponse)(nil),        // 18: cobalt.node.v1.FlushResponse
-	(*TrimRequest)(nil),          // 19: cobalt.node.v1.TrimRequest
-	(*TrimResponse)(nil),         // 20: cobalt.node.v1.TrimResponse
-	(*IORequest)(nil),            // 21: cobalt.node.v1.IORequest
-	(*IOResponse)(nil),           // 22: cobalt.node.v1.IOResponse
+	(*VolumeRef)(nil),              // 0: cobalt.node.v1.VolumeRef
+	(*VolumeInfo)(nil),             // 1: cobalt.node.v1.VolumeInfo
+	(*VolumeContentSource)(nil),    // 2: cobalt.node.v1.VolumeContentSource
+	(*CreateVolumeRequest)(nil),    // 3: cobalt.node.v1.CreateVolumeRequest
+	(*CreateVolumeResponse)(nil),   // 4: cobalt.node.v1.CreateVolumeResponse
+	(*DeleteVolumeRequest)(nil),    // 5: cobalt.node.v1.DeleteVolumeRequest
+	(*DeleteVolumeResponse)(nil),   // 6: cobalt.node.v1.DeleteVolumeResponse
+	(*ResizeVolumeRequest)(nil),    // 7: cobalt.node.v1.ResizeVolumeRequest
+	(*ResizeVolumeResponse)(nil),   // 8: cobalt.node.v1.ResizeVolumeResponse
+	(*GetVolumeRequest)(nil),       // 9: cobalt.node.v1.GetVolumeRequest
+	(*GetVolumeResponse)(nil),      // 10: cobalt.node.v1.GetVolumeResponse
+	(*ListVolumesRequest)(nil),     // 11: cobalt.node.v1.ListVolumesRequest
+	(*ListVolumesResponse)(nil),    // 12: cobalt.node.v1.ListVolumesResponse
+	(*WriteRequest)(nil),           // 13: cobalt.node.v1.WriteRequest
+	(*WriteResponse)(nil),          // 14: cobalt.node.v1.WriteResponse
+	(*WriteStreamResponse)(nil),    // 15: cobalt.node.v1.WriteStreamResponse
+	(*ReadRequest)(nil),            // 16: cobalt.node.v1.ReadRequest
+	(*ReadResponse)(nil),           // 17: cobalt.node.v1.ReadResponse
+	(*FlushRequest)(nil),           // 18: cobalt.node.v1.FlushRequest
+	(*FlushResponse)(nil),          // 19: cobalt.node.v1.FlushResponse
+	(*TrimRequest)(nil),            // 20: cobalt.node.v1.TrimRequest
+	(*TrimResponse)(nil),           // 21: cobalt.node.v1.TrimResponse
+	(*SnapshotRef)(nil),            // 22: cobalt.node.v1.SnapshotRef
+	(*SnapshotInfo)(nil),           // 23: cobalt.node.v1.SnapshotInfo
+	(*CreateSnapshotRequest)(nil),  // 24: cobalt.node.v1.CreateSnapshotRequest
+	(*CreateSnapshotResponse)(nil), // 25: cobalt.node.v1.CreateSnapshotResponse
+	(*DeleteSnapshotRequest)(nil),  // 26: cobalt.node.v1.DeleteSnapshotRequest
+	(*DeleteSnapshotResponse)(nil), // 27: cobalt.node.v1.DeleteSnapshotResponse
+	(*GetSnapshotRequest)(nil),     // 28: cobalt.node.v1.GetSnapshotRequest
+	(*GetSnapshotResponse)(nil),    // 29: cobalt.node.v1.GetSnapshotResponse
+	(*ListSnapshotsRequest)(nil),   // 30: cobalt.node.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),  // 31: cobalt.node.v1.ListSnapshotsResponse
+	(*IORequest)(nil),              // 32: cobalt.node.v1.IORequest
+	(*IOResponse)(nil),             // 33: cobalt.node.v1.IOResponse
+	(*timestamppb.Timestamp)(nil),  // 34: google.protobuf.Timestamp
 }
 var file_volume_proto_depIdxs = []int32{
 	0,  // 0: cobalt.node.v1.VolumeInfo.ref:type_name -> cobalt.node.v1.VolumeRef
-	0,  // 1: cobalt.node.v1.CreateVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	1,  // 2: cobalt.node.v1.CreateVolumeResponse.volume:type_name -> cobalt.node.v1.VolumeInfo
-	0,  // 3: cobalt.node.v1.DeleteVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	0,  // 4: cobalt.node.v1.ResizeVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	1,  // 5: cobalt.node.v1.ResizeVolumeResponse.volume:type_name -> cobalt.node.v1.VolumeInfo
-	0,  // 6: cobalt.node.v1.GetVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	1,  // 7: cobalt.node.v1.GetVolumeResponse.volume:type_name -> cobalt.node.v1.VolumeInfo
-	1,  // 8: cobalt.node.v1.ListVolumesResponse.volumes:type_name -> cobalt.node.v1.VolumeInfo
-	0,  // 9: cobalt.node.v1.WriteRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	0,  // 10: cobalt.node.v1.ReadRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	0,  // 11: cobalt.node.v1.FlushRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	0,  // 12: cobalt.node.v1.TrimRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	12, // 13: cobalt.node.v1.IORequest.write:type_name -> cobalt.node.v1.WriteRequest
-	15, // 14: cobalt.node.v1.IORequest.read:type_name -> cobalt.node.v1.ReadRequest
-	2,  // 15: cobalt.node.v1.VolumeService.CreateVolume:input_type -> cobalt.node.v1.CreateVolumeRequest
-	4,  // 16: cobalt.node.v1.VolumeService.DeleteVolume:input_type -> cobalt.node.v1.DeleteVolumeRequest
-	6,  // 17: cobalt.node.v1.VolumeService.ResizeVolume:input_type -> cobalt.node.v1.ResizeVolumeRequest
-	8,  // 18: cobalt.node.v1.VolumeService.GetVolume:input_type -> cobalt.node.v1.GetVolumeRequest
-	10, // 19: cobalt.node.v1.VolumeService.ListVolumes:input_type -> cobalt.node.v1.ListVolumesRequest
-	12, // 20: cobalt.node.v1.VolumeService.Write:input_type -> cobalt.node.v1.WriteRequest
-	15, // 21: cobalt.node.v1.VolumeService.Read:input_type -> cobalt.node.v1.ReadRequest
-	17, // 22: cobalt.node.v1.VolumeService.Flush:input_type -> cobalt.node.v1.FlushRequest
-	19, // 23: cobalt.node.v1.VolumeService.Trim:input_type -> cobalt.node.v1.TrimRequest
-	12, // 24: cobalt.node.v1.VolumeService.WriteStream:input_type -> cobalt.node.v1.WriteRequest
-	15, // 25: cobalt.node.v1.VolumeService.ReadStream:input_type -> cobalt.node.v1.ReadRequest
-	21, // 26: cobalt.node.v1.VolumeService.IO:input_type -> cobalt.node.v1.IORequest
-	3,  // 27: cobalt.node.v1.VolumeService.CreateVolume:output_type -> cobalt.node.v1.CreateVolumeResponse
-	5,  // 28: cobalt.node.v1.VolumeService.DeleteVolume:output_type -> cobalt.node.v1.DeleteVolumeResponse
-	7,  // 29: cobalt.node.v1.VolumeService.ResizeVolume:output_type -> cobalt.node.v1.ResizeVolumeResponse
-	9,  // 30: cobalt.node.v1.VolumeService.GetVolume:output_type -> cobalt.node.v1.GetVolumeResponse
-	11, // 31: cobalt.node.v1.VolumeService.ListVolumes:output_type -> cobalt.node.v1.ListVolumesResponse
-	13, // 32: cobalt.node.v1.VolumeService.Write:output_type -> cobalt.node.v1.WriteResponse
-	16, // 33: cobalt.node.v1.VolumeService.Read:output_type -> cobalt.node.v1.ReadResponse
-	18, // 34: cobalt.node.v1.VolumeService.Flush:output_type -> cobalt.node.v1.FlushResponse
-	20, // 35: cobalt.node.v1.VolumeService.Trim:output_type -> cobalt.node.v1.TrimResponse
-	14, // 36: cobalt.node.v1.VolumeService.WriteStream:output_type -> cobalt.node.v1.WriteStreamResponse
-	16, // 37: cobalt.node.v1.VolumeService.ReadStream:output_type -> cobalt.node.v1.ReadResponse
-	22, // 38: cobalt.node.v1.VolumeService.IO:output_type -> cobalt.node.v1.IOResponse
-	27, // [27:39] is the sub-list for method output_type
-	15, // [15:27] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	2,  // 1: cobalt.node.v1.VolumeInfo.content_source:type_name -> cobalt.node.v1.VolumeContentSource
+	0,  // 2: cobalt.node.v1.CreateVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	2,  // 3: cobalt.node.v1.CreateVolumeRequest.content_source:type_name -> cobalt.node.v1.VolumeContentSource
+	1,  // 4: cobalt.node.v1.CreateVolumeResponse.volume:type_name -> cobalt.node.v1.VolumeInfo
+	0,  // 5: cobalt.node.v1.DeleteVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	0,  // 6: cobalt.node.v1.ResizeVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	1,  // 7: cobalt.node.v1.ResizeVolumeResponse.volume:type_name -> cobalt.node.v1.VolumeInfo
+	0,  // 8: cobalt.node.v1.GetVolumeRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	1,  // 9: cobalt.node.v1.GetVolumeResponse.volume:type_name -> cobalt.node.v1.VolumeInfo
+	1,  // 10: cobalt.node.v1.ListVolumesResponse.volumes:type_name -> cobalt.node.v1.VolumeInfo
+	0,  // 11: cobalt.node.v1.WriteRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	0,  // 12: cobalt.node.v1.ReadRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	0,  // 13: cobalt.node.v1.FlushRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	0,  // 14: cobalt.node.v1.TrimRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	22, // 15: cobalt.node.v1.SnapshotInfo.ref:type_name -> cobalt.node.v1.SnapshotRef
+	34, // 16: cobalt.node.v1.SnapshotInfo.creation_time:type_name -> google.protobuf.Timestamp
+	0,  // 17: cobalt.node.v1.CreateSnapshotRequest.source:type_name -> cobalt.node.v1.VolumeRef
+	23, // 18: cobalt.node.v1.CreateSnapshotResponse.snapshot:type_name -> cobalt.node.v1.SnapshotInfo
+	22, // 19: cobalt.node.v1.DeleteSnapshotRequest.ref:type_name -> cobalt.node.v1.SnapshotRef
+	22, // 20: cobalt.node.v1.GetSnapshotRequest.ref:type_name -> cobalt.node.v1.SnapshotRef
+	23, // 21: cobalt.node.v1.GetSnapshotResponse.snapshot:type_name -> cobalt.node.v1.SnapshotInfo
+	23, // 22: cobalt.node.v1.ListSnapshotsResponse.snapshots:type_name -> cobalt.node.v1.SnapshotInfo
+	13, // 23: cobalt.node.v1.IORequest.write:type_name -> cobalt.node.v1.WriteRequest
+	16, // 24: cobalt.node.v1.IORequest.read:type_name -> cobalt.node.v1.ReadRequest
+	3,  // 25: cobalt.node.v1.VolumeService.CreateVolume:input_type -> cobalt.node.v1.CreateVolumeRequest
+	5,  // 26: cobalt.node.v1.VolumeService.DeleteVolume:input_type -> cobalt.node.v1.DeleteVolumeRequest
+	7,  // 27: cobalt.node.v1.VolumeService.ResizeVolume:input_type -> cobalt.node.v1.ResizeVolumeRequest
+	9,  // 28: cobalt.node.v1.VolumeService.GetVolume:input_type -> cobalt.node.v1.GetVolumeRequest
+	11, // 29: cobalt.node.v1.VolumeService.ListVolumes:input_type -> cobalt.node.v1.ListVolumesRequest
+	13, // 30: cobalt.node.v1.VolumeService.Write:input_type -> cobalt.node.v1.WriteRequest
+	16, // 31: cobalt.node.v1.VolumeService.Read:input_type -> cobalt.node.v1.ReadRequest
+	18, // 32: cobalt.node.v1.VolumeService.Flush:input_type -> cobalt.node.v1.FlushRequest
+	20, // 33: cobalt.node.v1.VolumeService.Trim:input_type -> cobalt.node.v1.TrimRequest
+	13, // 34: cobalt.node.v1.VolumeService.WriteStream:input_type -> cobalt.node.v1.WriteRequest
+	16, // 35: cobalt.node.v1.VolumeService.ReadStream:input_type -> cobalt.node.v1.ReadRequest
+	32, // 36: cobalt.node.v1.VolumeService.IO:input_type -> cobalt.node.v1.IORequest
+	24, // 37: cobalt.node.v1.VolumeService.CreateSnapshot:input_type -> cobalt.node.v1.CreateSnapshotRequest
+	26, // 38: cobalt.node.v1.VolumeService.DeleteSnapshot:input_type -> cobalt.node.v1.DeleteSnapshotRequest
+	28, // 39: cobalt.node.v1.VolumeService.GetSnapshot:input_type -> cobalt.node.v1.GetSnapshotRequest
+	30, // 40: cobalt.node.v1.VolumeService.ListSnapshots:input_type -> cobalt.node.v1.ListSnapshotsRequest
+	4,  // 41: cobalt.node.v1.VolumeService.CreateVolume:output_type -> cobalt.node.v1.CreateVolumeResponse
+	6,  // 42: cobalt.node.v1.VolumeService.DeleteVolume:output_type -> cobalt.node.v1.DeleteVolumeResponse
+	8,  // 43: cobalt.node.v1.VolumeService.ResizeVolume:output_type -> cobalt.node.v1.ResizeVolumeResponse
+	10, // 44: cobalt.node.v1.VolumeService.GetVolume:output_type -> cobalt.node.v1.GetVolumeResponse
+	12, // 45: cobalt.node.v1.VolumeService.ListVolumes:output_type -> cobalt.node.v1.ListVolumesResponse
+	14, // 46: cobalt.node.v1.VolumeService.Write:output_type -> cobalt.node.v1.WriteResponse
+	17, // 47: cobalt.node.v1.VolumeService.Read:output_type -> cobalt.node.v1.ReadResponse
+	19, // 48: cobalt.node.v1.VolumeService.Flush:output_type -> cobalt.node.v1.FlushResponse
+	21, // 49: cobalt.node.v1.VolumeService.Trim:output_type -> cobalt.node.v1.TrimResponse
+	15, // 50: cobalt.node.v1.VolumeService.WriteStream:output_type -> cobalt.node.v1.WriteStreamResponse
+	17, // 51: cobalt.node.v1.VolumeService.ReadStream:output_type -> cobalt.node.v1.ReadResponse
+	33, // 52: cobalt.node.v1.VolumeService.IO:output_type -> cobalt.node.v1.IOResponse
+	25, // 53: cobalt.node.v1.VolumeService.CreateSnapshot:output_type -> cobalt.node.v1.CreateSnapshotResponse
+	27, // 54: cobalt.node.v1.VolumeService.DeleteSnapshot:output_type -> cobalt.node.v1.DeleteSnapshotResponse
+	29, // 55: cobalt.node.v1.VolumeService.GetSnapshot:output_type -> cobalt.node.v1.GetSnapshotResponse
+	31, // 56: cobalt.node.v1.VolumeService.ListSnapshots:output_type -> cobalt.node.v1.ListSnapshotsResponse
+	41, // [41:57] is the sub-list for method output_type
+	25, // [25:41] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_volume_proto_init() }
@@ -1380,7 +2112,11 @@ func file_volume_proto_init() {
 	if File_volume_proto != nil {
 		return
 	}
-	file_volume_proto_msgTypes[21].OneofWrappers = []any{
+	file_volume_proto_msgTypes[2].OneofWrappers = []any{
+		(*VolumeContentSource_SnapshotId)(nil),
+		(*VolumeContentSource_VolumeId)(nil),
+	}
+	file_volume_proto_msgTypes[32].OneofWrappers = []any{
 		(*IORequest_Write)(nil),
 		(*IORequest_Read)(nil),
 	}
@@ -1390,7 +2126,7 @@ func file_volume_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_volume_proto_rawDesc), len(file_volume_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

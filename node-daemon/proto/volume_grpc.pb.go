@@ -21,18 +21,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VolumeService_CreateVolume_FullMethodName = "/cobalt.node.v1.VolumeService/CreateVolume"
-	VolumeService_DeleteVolume_FullMethodName = "/cobalt.node.v1.VolumeService/DeleteVolume"
-	VolumeService_ResizeVolume_FullMethodName = "/cobalt.node.v1.VolumeService/ResizeVolume"
-	VolumeService_GetVolume_FullMethodName    = "/cobalt.node.v1.VolumeService/GetVolume"
-	VolumeService_ListVolumes_FullMethodName  = "/cobalt.node.v1.VolumeService/ListVolumes"
-	VolumeService_Write_FullMethodName        = "/cobalt.node.v1.VolumeService/Write"
-	VolumeService_Read_FullMethodName         = "/cobalt.node.v1.VolumeService/Read"
-	VolumeService_Flush_FullMethodName        = "/cobalt.node.v1.VolumeService/Flush"
-	VolumeService_Trim_FullMethodName         = "/cobalt.node.v1.VolumeService/Trim"
-	VolumeService_WriteStream_FullMethodName  = "/cobalt.node.v1.VolumeService/WriteStream"
-	VolumeService_ReadStream_FullMethodName   = "/cobalt.node.v1.VolumeService/ReadStream"
-	VolumeService_IO_FullMethodName           = "/cobalt.node.v1.VolumeService/IO"
+	VolumeService_CreateVolume_FullMethodName   = "/cobalt.node.v1.VolumeService/CreateVolume"
+	VolumeService_DeleteVolume_FullMethodName   = "/cobalt.node.v1.VolumeService/DeleteVolume"
+	VolumeService_ResizeVolume_FullMethodName   = "/cobalt.node.v1.VolumeService/ResizeVolume"
+	VolumeService_GetVolume_FullMethodName      = "/cobalt.node.v1.VolumeService/GetVolume"
+	VolumeService_ListVolumes_FullMethodName    = "/cobalt.node.v1.VolumeService/ListVolumes"
+	VolumeService_Write_FullMethodName          = "/cobalt.node.v1.VolumeService/Write"
+	VolumeService_Read_FullMethodName           = "/cobalt.node.v1.VolumeService/Read"
+	VolumeService_Flush_FullMethodName          = "/cobalt.node.v1.VolumeService/Flush"
+	VolumeService_Trim_FullMethodName           = "/cobalt.node.v1.VolumeService/Trim"
+	VolumeService_WriteStream_FullMethodName    = "/cobalt.node.v1.VolumeService/WriteStream"
+	VolumeService_ReadStream_FullMethodName     = "/cobalt.node.v1.VolumeService/ReadStream"
+	VolumeService_IO_FullMethodName             = "/cobalt.node.v1.VolumeService/IO"
+	VolumeService_CreateSnapshot_FullMethodName = "/cobalt.node.v1.VolumeService/CreateSnapshot"
+	VolumeService_DeleteSnapshot_FullMethodName = "/cobalt.node.v1.VolumeService/DeleteSnapshot"
+	VolumeService_GetSnapshot_FullMethodName    = "/cobalt.node.v1.VolumeService/GetSnapshot"
+	VolumeService_ListSnapshots_FullMethodName  = "/cobalt.node.v1.VolumeService/ListSnapshots"
 )
 
 // VolumeServiceClient is the client API for VolumeService service.
@@ -46,12 +50,23 @@ const (
 // written to it (thin provisioning): unwritten ranges read as zeros. A write is durable when it
 // is acknowledged.
 //
-// Errors: NotFound for a missing store or volume; AlreadyExists for a create that conflicts with
-// an existing volume of another size; InvalidArgument for offsets or lengths outside the volume or
-// over the message limit; FailedPrecondition for shrinking; ResourceExhausted when the store is
-// full; Aborted when another create/delete/resize of the same volume is in flight.
+// Snapshots: a snapshot is a read-only, crash-consistent copy of a volume on the same store, in a
+// namespace of IDs of its own. Taking one copies no data: it shares the volume's data by reference
+// count, and the volume's next write to a shared block copies that block. A volume restored from
+// a snapshot, or cloned from another volume, shares its source's data the same way
+// (CreateVolumeRequest.content_source). Deleting a volume that has snapshots or clones is allowed:
+// the shared data stays until the last of them is deleted.
+//
+// Errors: NotFound for a missing store, volume, snapshot or content source; AlreadyExists for a
+// create that conflicts with an existing volume (another size, stripe size or content source) or
+// snapshot (of another volume); InvalidArgument for a malformed field (the message names it) and
+// for offsets or lengths outside the volume or over the message limit; FailedPrecondition for
+// shrinking; OutOfRange for a restore or clone smaller than its source (the message gives both
+// sizes); ResourceExhausted when the store is full; Aborted when another create/delete/resize of
+// the same volume, or create/delete of the same snapshot, is in flight.
 type VolumeServiceClient interface {
-	// CreateVolume creates a volume; creating an existing volume with the same size succeeds.
+	// CreateVolume creates a volume, empty or from a content source (a snapshot or another volume);
+	// repeating a create with the same size and source succeeds and returns the volume.
 	CreateVolume(ctx context.Context, in *CreateVolumeRequest, opts ...grpc.CallOption) (*CreateVolumeResponse, error)
 	// DeleteVolume deletes a volume and frees its space; deleting a missing volume succeeds.
 	DeleteVolume(ctx context.Context, in *DeleteVolumeRequest, opts ...grpc.CallOption) (*DeleteVolumeResponse, error)
@@ -80,6 +95,20 @@ type VolumeServiceClient interface {
 	// 64 per stream) and responses come in completion order; each carries its own status, so one
 	// failed I/O does not end the stream. A write is durable when its response says OK.
 	IO(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[IORequest, IOResponse], error)
+	// CreateSnapshot takes snapshot snapshot_id of a volume, holding every write acknowledged before
+	// the call and none that starts after it returns; the volume's I/O pauses only while the
+	// snapshot's one store transaction commits. The snapshot is ready to use when the call returns.
+	// Repeating it for the same volume returns the snapshot; the same snapshot_id for another
+	// volume gives AlreadyExists.
+	CreateSnapshot(ctx context.Context, in *CreateSnapshotRequest, opts ...grpc.CallOption) (*CreateSnapshotResponse, error)
+	// DeleteSnapshot deletes a snapshot and frees the space only it holds (exclusive_bytes);
+	// deleting a missing snapshot succeeds.
+	DeleteSnapshot(ctx context.Context, in *DeleteSnapshotRequest, opts ...grpc.CallOption) (*DeleteSnapshotResponse, error)
+	// GetSnapshot describes one snapshot.
+	GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error)
+	// ListSnapshots describes the snapshots of a store, or of one source volume, sorted by ID, one
+	// page at a time.
+	ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
 }
 
 type volumeServiceClient struct {
@@ -225,6 +254,46 @@ func (c *volumeServiceClient) IO(ctx context.Context, opts ...grpc.CallOption) (
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VolumeService_IOClient = grpc.BidiStreamingClient[IORequest, IOResponse]
 
+func (c *volumeServiceClient) CreateSnapshot(ctx context.Context, in *CreateSnapshotRequest, opts ...grpc.CallOption) (*CreateSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSnapshotResponse)
+	err := c.cc.Invoke(ctx, VolumeService_CreateSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *volumeServiceClient) DeleteSnapshot(ctx context.Context, in *DeleteSnapshotRequest, opts ...grpc.CallOption) (*DeleteSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSnapshotResponse)
+	err := c.cc.Invoke(ctx, VolumeService_DeleteSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *volumeServiceClient) GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSnapshotResponse)
+	err := c.cc.Invoke(ctx, VolumeService_GetSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *volumeServiceClient) ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSnapshotsResponse)
+	err := c.cc.Invoke(ctx, VolumeService_ListSnapshots_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VolumeServiceServer is the server API for VolumeService service.
 // All implementations must embed UnimplementedVolumeServiceServer
 // for forward compatibility.
@@ -236,12 +305,23 @@ type VolumeService_IOClient = grpc.BidiStreamingClient[IORequest, IOResponse]
 // written to it (thin provisioning): unwritten ranges read as zeros. A write is durable when it
 // is acknowledged.
 //
-// Errors: NotFound for a missing store or volume; AlreadyExists for a create that conflicts with
-// an existing volume of another size; InvalidArgument for offsets or lengths outside the volume or
-// over the message limit; FailedPrecondition for shrinking; ResourceExhausted when the store is
-// full; Aborted when another create/delete/resize of the same volume is in flight.
+// Snapshots: a snapshot is a read-only, crash-consistent copy of a volume on the same store, in a
+// namespace of IDs of its own. Taking one copies no data: it shares the volume's data by reference
+// count, and the volume's next write to a shared block copies that block. A volume restored from
+// a snapshot, or cloned from another volume, shares its source's data the same way
+// (CreateVolumeRequest.content_source). Deleting a volume that has snapshots or clones is allowed:
+// the shared data stays until the last of them is deleted.
+//
+// Errors: NotFound for a missing store, volume, snapshot or content source; AlreadyExists for a
+// create that conflicts with an existing volume (another size, stripe size or content source) or
+// snapshot (of another volume); InvalidArgument for a malformed field (the message names it) and
+// for offsets or lengths outside the volume or over the message limit; FailedPrecondition for
+// shrinking; OutOfRange for a restore or clone smaller than its source (the message gives both
+// sizes); ResourceExhausted when the store is full; Aborted when another create/delete/resize of
+// the same volume, or create/delete of the same snapshot, is in flight.
 type VolumeServiceServer interface {
-	// CreateVolume creates a volume; creating an existing volume with the same size succeeds.
+	// CreateVolume creates a volume, empty or from a content source (a snapshot or another volume);
+	// repeating a create with the same size and source succeeds and returns the volume.
 	CreateVolume(context.Context, *CreateVolumeRequest) (*CreateVolumeResponse, error)
 	// DeleteVolume deletes a volume and frees its space; deleting a missing volume succeeds.
 	DeleteVolume(context.Context, *DeleteVolumeRequest) (*DeleteVolumeResponse, error)
@@ -270,6 +350,20 @@ type VolumeServiceServer interface {
 	// 64 per stream) and responses come in completion order; each carries its own status, so one
 	// failed I/O does not end the stream. A write is durable when its response says OK.
 	IO(grpc.BidiStreamingServer[IORequest, IOResponse]) error
+	// CreateSnapshot takes snapshot snapshot_id of a volume, holding every write acknowledged before
+	// the call and none that starts after it returns; the volume's I/O pauses only while the
+	// snapshot's one store transaction commits. The snapshot is ready to use when the call returns.
+	// Repeating it for the same volume returns the snapshot; the same snapshot_id for another
+	// volume gives AlreadyExists.
+	CreateSnapshot(context.Context, *CreateSnapshotRequest) (*CreateSnapshotResponse, error)
+	// DeleteSnapshot deletes a snapshot and frees the space only it holds (exclusive_bytes);
+	// deleting a missing snapshot succeeds.
+	DeleteSnapshot(context.Context, *DeleteSnapshotRequest) (*DeleteSnapshotResponse, error)
+	// GetSnapshot describes one snapshot.
+	GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error)
+	// ListSnapshots describes the snapshots of a store, or of one source volume, sorted by ID, one
+	// page at a time.
+	ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
 	mustEmbedUnimplementedVolumeServiceServer()
 }
 
@@ -315,6 +409,18 @@ func (UnimplementedVolumeServiceServer) ReadStream(*ReadRequest, grpc.ServerStre
 }
 func (UnimplementedVolumeServiceServer) IO(grpc.BidiStreamingServer[IORequest, IOResponse]) error {
 	return status.Error(codes.Unimplemented, "method IO not implemented")
+}
+func (UnimplementedVolumeServiceServer) CreateSnapshot(context.Context, *CreateSnapshotRequest) (*CreateSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSnapshot not implemented")
+}
+func (UnimplementedVolumeServiceServer) DeleteSnapshot(context.Context, *DeleteSnapshotRequest) (*DeleteSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSnapshot not implemented")
+}
+func (UnimplementedVolumeServiceServer) GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSnapshot not implemented")
+}
+func (UnimplementedVolumeServiceServer) ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSnapshots not implemented")
 }
 func (UnimplementedVolumeServiceServer) mustEmbedUnimplementedVolumeServiceServer() {}
 func (UnimplementedVolumeServiceServer) testEmbeddedByValue()                       {}
@@ -524,6 +630,78 @@ func _VolumeService_IO_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type VolumeService_IOServer = grpc.BidiStreamingServer[IORequest, IOResponse]
 
+func _VolumeService_CreateSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VolumeServiceServer).CreateSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VolumeService_CreateSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VolumeServiceServer).CreateSnapshot(ctx, req.(*CreateSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VolumeService_DeleteSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VolumeServiceServer).DeleteSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VolumeService_DeleteSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VolumeServiceServer).DeleteSnapshot(ctx, req.(*DeleteSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VolumeService_GetSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VolumeServiceServer).GetSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VolumeService_GetSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VolumeServiceServer).GetSnapshot(ctx, req.(*GetSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VolumeService_ListSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSnapshotsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VolumeServiceServer).ListSnapshots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VolumeService_ListSnapshots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VolumeServiceServer).ListSnapshots(ctx, req.(*ListSnapshotsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VolumeService_ServiceDesc is the grpc.ServiceDesc for VolumeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -566,6 +744,22 @@ var VolumeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Trim",
 			Handler:    _VolumeService_Trim_Handler,
+		},
+		{
+			MethodName: "CreateSnapshot",
+			Handler:    _VolumeService_CreateSnapshot_Handler,
+		},
+		{
+			MethodName: "DeleteSnapshot",
+			Handler:    _VolumeService_DeleteSnapshot_Handler,
+		},
+		{
+			MethodName: "GetSnapshot",
+			Handler:    _VolumeService_GetSnapshot_Handler,
+		},
+		{
+			MethodName: "ListSnapshots",
+			Handler:    _VolumeService_ListSnapshots_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -9,8 +9,10 @@
 //   - Errors map to status codes in one place (status.go): NotFound, AlreadyExists,
 //     InvalidArgument, ResourceExhausted (store full), FailedPrecondition (shrink, collection not
 //     empty), DataLoss (corruption), Unavailable (store closing), Aborted (a create, delete or
-//     resize of the same volume already in flight); ReplicaService answers a request of an older
-//     generation with FailedPrecondition and the generation the replica recorded.
+//     resize of the same volume, or a create or delete of the same snapshot, already in flight);
+//     a restore or clone smaller than its source gets OutOfRange with both sizes (snapshots.go);
+//     ReplicaService answers a request of an older generation with FailedPrecondition and the
+//     generation the replica recorded.
 //   - The transport is mutual TLS (see package pki); NewGRPCServer refuses to build a server
 //     without a TLS configuration that requires client certificates.
 package server

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
@@ -43,6 +46,7 @@ func volumeInfo(storeUUID string, i volume.Info) *nodepb.VolumeInfo {
 		SizeBytes:       i.Size,
 		StripeSizeBytes: i.StripeSize,
 		AllocatedBytes:  i.Allocated,
+		ContentSource:   contentSource(i.Origin),
 	}
 }
 
@@ -56,9 +60,20 @@ func (s *volumeService) CreateVolume(ctx context.Context, req *nodepb.CreateVolu
 		return nil, err
 	}
 	defer release()
-	info, err := m.Create(ctx, id, req.GetSizeBytes(), req.GetStripeSizeBytes())
-	if err != nil {
-		return nil, toStatus(err)
+	var info volume.Info
+	if req.GetContentSource() != nil {
+		info, err = s.createFrom(ctx, m, id, req)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		info, err = m.Create(ctx, id, req.GetSizeBytes(), req.GetStripeSizeBytes())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if info.Origin != "" { // Create returned an existing volume; it changed nothing
+			return nil, status.Error(codes.AlreadyExists, fmt.Sprintf("volume %q exists, made from %s; asked for an empty one", id, info.Origin))
+		}
 	}
 	return &nodepb.CreateVolumeResponse{Volume: volumeInfo(req.GetRef().GetStoreUuid(), info)}, nil
 }

@@ -10,8 +10,8 @@
 // zeros.
 //
 // Snapshots and clones: snapshot ID lives in collection "snap.<ID>" (its own namespace of IDs):
-// a clone of every object of the source volume, meta included, with attribute "snapshot_of"
-// naming the source. The store's clone shares data by reference count (objstore.CloneTo), so a
+// a clone of every object of the source volume, meta included, with attributes "snapshot_of"
+// naming the source and "created" (when it was taken, Unix nanoseconds). The store's clone shares data by reference count (objstore.CloneTo), so a
 // snapshot copies no data and costs metadata proportional to the allocation units the volume has
 // written, never to its size; the volume's next write to a shared unit copies it. A volume made
 // from a snapshot (CreateFromSnapshot) or from another volume (CloneVolume) is an ordinary volume

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
@@ -33,6 +34,8 @@ type vol struct {
 	size       atomic.Int64
 	// origin is a volume's attrOrigin; source is a snapshot's source volume.
 	origin, source string
+	// created is when a snapshot was taken (zero for a volume).
+	created time.Time
 	// gate is held shared by every I/O and exclusively by Flush, Delete, Snapshot and
 	// CloneVolume (of a snapshot: shared by reads and restores, exclusively by DeleteSnapshot).
 	gate sync.RWMutex

@@ -2,10 +2,12 @@ package volume
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
@@ -17,6 +19,8 @@ const (
 	snapshotPrefix = "snap."
 	// attrSnapshotOf is the ID of the volume a snapshot was taken of.
 	attrSnapshotOf = "snapshot_of"
+	// attrCreated is when the snapshot was taken: Unix nanoseconds, 8 bytes little-endian.
+	attrCreated = "created"
 	// attrDeleting marks a snapshot whose deletion has begun: it is no longer readable, and Open
 	// finishes the deletion.
 	attrDeleting = "deleting"
@@ -38,6 +42,9 @@ type SnapshotInfo struct {
 	// only the snapshot holds: what DeleteSnapshot frees (as the store reports it, see
 	// objstore.Store.CollectionUsage).
 	Referenced, Exclusive int64
+	// Created is when the snapshot was taken (the zero time for one taken before snapshots
+	// recorded it).
+	Created time.Time
 }
 
 func snapshotIDFromCollection(c string) (string, bool) {
@@ -72,6 +79,12 @@ func (m *Manager) loadSnapshot(ctx context.Context, id string) (*vol, error) {
 	}
 	s := newVol(id, p)
 	s.coll, s.source = c, src
+	if b, ok := attrs[attrCreated]; ok {
+		if len(b) != 8 {
+			return nil, fmt.Errorf("volume: load snapshot %s: creation time of %d bytes: %w", id, len(b), objstore.ErrCorrupt)
+		}
+		s.created = time.Unix(0, int64(binary.LittleEndian.Uint64(b))).UTC()
+	}
 	return s, nil
 }
 
@@ -141,23 +154,24 @@ func (m *Manager) Snapshot(ctx context.Context, volID, snapID string) (SnapshotI
 		return SnapshotInfo{}, fmt.Errorf("volume %q on store %s: %w", volID, m.store.UUID(), objstore.ErrNotFound)
 	}
 	c := SnapshotCollectionName(snapID)
-	if err := m.snapshotLocked(ctx, v, c); err != nil {
+	created := time.Unix(0, time.Now().UnixNano()).UTC() // as it reads back from the store
+	if err := m.snapshotLocked(ctx, v, c, created); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
 			return SnapshotInfo{}, fmt.Errorf("volume: snapshot %q is still being deleted: %w", snapID, err)
 		}
 		return SnapshotInfo{}, fmt.Errorf("volume: snapshot %q of %q: %w", snapID, volID, err)
 	}
 	s = newVol(snapID, params{size: v.size.Load(), stripeSize: v.stripeSize})
-	s.coll, s.source = c, volID
+	s.coll, s.source, s.created = c, volID, created
 	m.mu.Lock()
 	m.mu.snaps[snapID] = s
 	m.mu.Unlock()
 	return m.snapshotInfo(ctx, s)
 }
 
-// snapshotLocked commits the snapshot transaction of v into collection c with v's I/O paused.
-// REQUIRES: m.ctl.
-func (m *Manager) snapshotLocked(ctx context.Context, v *vol, c string) error {
+// snapshotLocked commits the snapshot transaction of v into collection c with v's I/O paused,
+// recording created as its creation time. REQUIRES: m.ctl.
+func (m *Manager) snapshotLocked(ctx context.Context, v *vol, c string, created time.Time) error {
 	v.gate.Lock()
 	defer v.gate.Unlock()
 	clones, err := m.cloneOps(ctx, v.coll, c, true)
@@ -167,7 +181,8 @@ func (m *Manager) snapshotLocked(ctx context.Context, v *vol, c string) error {
 	ops := make([]objstore.Op, 0, len(clones)+2)
 	ops = append(ops, objstore.CreateCollection(c))
 	ops = append(ops, clones...)
-	ops = append(ops, objstore.SetAttr(c, metaObject, attrSnapshotOf, []byte(v.id)))
+	ops = append(ops, objstore.SetAttr(c, metaObject, attrSnapshotOf, []byte(v.id)),
+		objstore.SetAttr(c, metaObject, attrCreated, binary.LittleEndian.AppendUint64(nil, uint64(created.UnixNano()))))
 	return m.store.Commit(ctx, ops)
 }
 
@@ -238,12 +253,7 @@ func (m *Manager) createFromLocked(ctx context.Context, src *vol, origin, id str
 	if err := validateSize(size); err != nil {
 		return Info{}, err
 	}
-	if size < srcSize {
-		return Info{}, fmt.Errorf("volume %q from %s: size %d is smaller than the source's %d bytes: %w", id, origin, size, srcSize, ErrShrink)
-	}
-	if err := m.checkCapacity(ctx, size); err != nil {
-		return Info{}, err
-	}
+	// A repeat is checked first: the source may have grown since the volume was made from it.
 	m.mu.Lock()
 	v, exists := m.mu.vols[id]
 	m.mu.Unlock()
@@ -253,6 +263,12 @@ func (m *Manager) createFromLocked(ctx context.Context, src *vol, origin, id str
 				id, v.origin, v.size.Load(), origin, size, ErrConflict)
 		}
 		return m.info(ctx, v)
+	}
+	if size < srcSize {
+		return Info{}, fmt.Errorf("volume %q from %s: size %d is smaller than the source's %d bytes: %w", id, origin, size, srcSize, ErrShrink)
+	}
+	if err := m.checkCapacity(ctx, size); err != nil {
+		return Info{}, err
 	}
 	c := CollectionName(id)
 	clones, err := m.cloneOps(ctx, src.coll, c, false)
@@ -320,13 +336,28 @@ func (m *Manager) GetSnapshot(ctx context.Context, id string) (SnapshotInfo, err
 
 // ListSnapshots describes every snapshot, sorted by ID.
 func (m *Manager) ListSnapshots(ctx context.Context) ([]SnapshotInfo, error) {
+	out, _, err := m.ListSnapshotsPage(ctx, "", "", 0)
+	return out, err
+}
+
+// ListSnapshotsPage describes, sorted by ID, up to limit snapshots (all when limit <= 0) whose ID
+// is start or after it, only those of volume source when source is not "". next is the ID the
+// next page starts at, or "" when none is left. Only the page's snapshots are measured, so a page
+// costs the same however many snapshots the store holds.
+func (m *Manager) ListSnapshotsPage(ctx context.Context, source, start string, limit int) (infos []SnapshotInfo, next string, err error) {
 	m.mu.Lock()
 	snaps := make([]*vol, 0, len(m.mu.snaps))
 	for _, s := range m.mu.snaps {
-		snaps = append(snaps, s)
+		if s.id >= start && (source == "" || s.source == source) {
+			snaps = append(snaps, s)
+		}
 	}
 	m.mu.Unlock()
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].id < snaps[j].id })
+	if limit > 0 && len(snaps) > limit {
+		next = snaps[limit].id
+		snaps = snaps[:limit]
+	}
 	out := make([]SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
 		info, err := m.snapshotInfo(ctx, s)
@@ -334,11 +365,11 @@ func (m *Manager) ListSnapshots(ctx context.Context) ([]SnapshotInfo, error) {
 			continue // deleted meanwhile
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, info)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func (m *Manager) snapshotInfo(ctx context.Context, s *vol) (SnapshotInfo, error) {
@@ -347,5 +378,5 @@ func (m *Manager) snapshotInfo(ctx context.Context, s *vol) (SnapshotInfo, error
 		return SnapshotInfo{}, fmt.Errorf("volume: usage of snapshot %q: %w", s.id, err)
 	}
 	return SnapshotInfo{ID: s.id, Source: s.source, Size: s.size.Load(), StripeSize: s.stripeSize,
-		Referenced: u.Referenced, Exclusive: u.Exclusive}, nil
+		Referenced: u.Referenced, Exclusive: u.Exclusive, Created: s.created}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
@@ -46,12 +47,16 @@ func TestSnapshotKeepsOldData(t *testing.T) {
 	if err := m.SetUserAttr(ctx, "v", "gen", []byte("7")); err != nil {
 		t.Fatal(err)
 	}
+	before := time.Now()
 	info, err := m.Snapshot(ctx, "v", "s1")
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	if info.ID != "s1" || info.Source != "v" || info.Size != 4*testStripe || info.StripeSize != testStripe {
 		t.Fatalf("SnapshotInfo = %+v", info)
+	}
+	if info.Created.Before(before.Truncate(time.Microsecond)) || info.Created.After(time.Now()) {
+		t.Fatalf("snapshot created at %v, not between %v and now", info.Created, before)
 	}
 	newer := bytes.Repeat([]byte{0x55}, 4096)
 	mustWrite(t, m, "v", 4096, newer)
@@ -63,8 +68,8 @@ func TestSnapshotKeepsOldData(t *testing.T) {
 	got, err = m.Read(ctx, "v", 4096, 4096)
 	mustReadEq(t, "volume after its overwrite", got, err, newer)
 
-	if _, err := m.Snapshot(ctx, "v", "s1"); err != nil {
-		t.Fatalf("repeated Snapshot: %v", err)
+	if again, err := m.Snapshot(ctx, "v", "s1"); err != nil || !again.Created.Equal(info.Created) {
+		t.Fatalf("repeated Snapshot = %+v, %v; want the first one, created at %v", again, err, info.Created)
 	}
 	if _, err := m.Snapshot(ctx, "w", "s1"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("Snapshot of another volume under an existing ID = %v, want ErrConflict", err)
@@ -90,8 +95,8 @@ func TestSnapshotKeepsOldData(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := m2.ListSnapshots(ctx)
-	if err != nil || len(list) != 1 || list[0].ID != "s1" || list[0].Source != "v" || list[0].Size != 4*testStripe {
-		t.Fatalf("ListSnapshots after reopen = %+v, %v", list, err)
+	if err != nil || len(list) != 1 || list[0].ID != "s1" || list[0].Source != "v" || list[0].Size != 4*testStripe || !list[0].Created.Equal(info.Created) {
+		t.Fatalf("ListSnapshots after reopen = %+v, %v (created at %v)", list, err, info.Created)
 	}
 	if list[0].Referenced < int64(len(old)) || list[0].Exclusive != list[0].Referenced {
 		t.Fatalf("memstore snapshot usage %+v: it copies, so all it references is its own", list[0])
@@ -349,4 +354,62 @@ func TestSnapshotUnderConcurrentWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d snapshots under %d writers; %d writer prefixes caught writes in flight at the snapshot", len(snaps), writers, inBetween)
+}
+
+// TestListSnapshotsPage: pages are sorted, start where the previous one said, hold at most limit
+// snapshots, and filter by source; a page starting at an ID that does not exist starts after it.
+func TestListSnapshotsPage(t *testing.T) {
+	m, _ := newManager(t, 1<<30)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if _, err := m.Create(ctx, id, testStripe, testStripe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Snapshots s0..s9: the even ones of a, the odd ones of b; taken out of order.
+	for _, i := range []int{7, 2, 9, 0, 4, 1, 8, 3, 6, 5} {
+		src := "a"
+		if i%2 == 1 {
+			src = "b"
+		}
+		if _, err := m.Snapshot(ctx, src, "s"+string(rune('0'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(infos []SnapshotInfo) (out string) {
+		for _, i := range infos {
+			out += i.ID + ","
+		}
+		return out
+	}
+	tests := []struct {
+		source, start string
+		limit         int
+		want, next    string
+	}{
+		{"", "", 0, "s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,", ""},
+		{"", "", 4, "s0,s1,s2,s3,", "s4"},
+		{"", "s4", 4, "s4,s5,s6,s7,", "s8"},
+		{"", "s8", 4, "s8,s9,", ""},
+		{"", "s8", 2, "s8,s9,", ""},
+		{"", "s35", 2, "s4,s5,", "s6"},
+		{"b", "", 2, "s1,s3,", "s5"},
+		{"b", "s5", 2, "s5,s7,", "s9"},
+		{"a", "s9", 0, "", ""},
+		{"gone", "", 0, "", ""},
+	}
+	for _, tt := range tests {
+		got, next, err := m.ListSnapshotsPage(ctx, tt.source, tt.start, tt.limit)
+		if err != nil {
+			t.Fatalf("ListSnapshotsPage(%q, %q, %d): %v", tt.source, tt.start, tt.limit, err)
+		}
+		if ids(got) != tt.want || next != tt.next {
+			t.Errorf("ListSnapshotsPage(%q, %q, %d) = %s next %q, want %s next %q", tt.source, tt.start, tt.limit, ids(got), next, tt.want, tt.next)
+		}
+		for _, i := range got {
+			if tt.source != "" && i.Source != tt.source || i.Size != testStripe {
+				t.Errorf("ListSnapshotsPage(%q, ...) returned %+v", tt.source, i)
+			}
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore/memstore"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 	"github.com/cobaltstore/cobalt/node-daemon/server"
@@ -28,12 +29,24 @@ type Env struct {
 	CA     *pki.CA
 	Addr   string
 	Server *server.Server
-	Store  *memstore.Store
+	// Store is the in-memory store Start serves; nil from Serve.
+	Store *memstore.Store
 }
 
 // Start serves one in-memory store of the given capacity; health is NOT_SERVING until the test
 // calls Server.SetServing.
 func Start(t testing.TB, capacity int64) *Env {
+	t.Helper()
+	st := memstore.New(StoreUUID, capacity)
+	e := Serve(t, st)
+	e.Store = st
+	return e
+}
+
+// Serve serves st, any store (an engine store, for tests that need its space accounting), as
+// Start does; Env.Store is nil. The caller closes st: registered with t.Cleanup before Serve is
+// called, the close runs after the server has stopped.
+func Serve(t testing.TB, st objstore.Store) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	now := time.Now()
@@ -49,7 +62,6 @@ func Start(t testing.TB, capacity int64) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New(StoreUUID, capacity)
 	vm, err := volume.Open(ctx, st)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +86,7 @@ func Start(t testing.TB, capacity int64) *Env {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &Env{CA: ca, Addr: lis.Addr().String(), Server: srv, Store: st}
+	return &Env{CA: ca, Addr: lis.Addr().String(), Server: srv}
 }
 
 // ClientTLS issues a client certificate named name and returns its TLS configuration.
