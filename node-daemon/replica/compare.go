@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -118,15 +119,7 @@ func (c *Coordinator) unionExtents(ctx context.Context, reps ...Syncer) ([]Exten
 // mergeExtents sorts extents and merges the ones that overlap or touch.
 func mergeExtents(in []Extent) []Extent {
 	in = slices.Clone(in)
-	slices.SortFunc(in, func(a, b Extent) int {
-		switch {
-		case a.Offset < b.Offset:
-			return -1
-		case a.Offset > b.Offset:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(in, func(a, b Extent) int { return cmp.Compare(a.Offset, b.Offset) })
 	var out []Extent
 	for _, e := range in {
 		if e.Length <= 0 {
@@ -179,7 +172,7 @@ func (c *Coordinator) compare(ctx context.Context, reps []Syncer, extents []Exte
 		tracker.add(ch.Length)
 		return nil
 	})
-	slices.SortFunc(mism, func(a, b Mismatch) int { return int(min(max(a.Offset-b.Offset, -1), 1)) })
+	slices.SortFunc(mism, func(a, b Mismatch) int { return cmp.Compare(a.Offset, b.Offset) })
 	return mism, tracker.done(), err
 }
 

@@ -19,12 +19,6 @@ import (
 // against concurrent duplicates and turns the layer's errors into the codes volume.proto
 // documents.
 
-// Origins of volume.Info.Origin, as the volume layer writes them.
-const (
-	originSnapshot = "snapshot/"
-	originVolume   = "volume/"
-)
-
 // checkID returns InvalidArgument naming field when id is not a valid volume or snapshot ID.
 func checkID(field, id string) error {
 	if volume.ValidateID(id) != nil {
@@ -72,10 +66,10 @@ func snapshotInfo(storeUUID string, i volume.SnapshotInfo) *nodepb.SnapshotInfo 
 
 // contentSource turns a volume's origin into the API's content source (nil for an empty volume).
 func contentSource(origin string) *nodepb.VolumeContentSource {
-	if id, ok := strings.CutPrefix(origin, originSnapshot); ok {
+	if id, ok := strings.CutPrefix(origin, volume.OriginSnapshot); ok {
 		return &nodepb.VolumeContentSource{Source: &nodepb.VolumeContentSource_SnapshotId{SnapshotId: id}}
 	}
-	if id, ok := strings.CutPrefix(origin, originVolume); ok {
+	if id, ok := strings.CutPrefix(origin, volume.OriginVolume); ok {
 		return &nodepb.VolumeContentSource{Source: &nodepb.VolumeContentSource_VolumeId{VolumeId: id}}
 	}
 	return nil
@@ -168,9 +162,7 @@ func (s *volumeService) createFrom(ctx context.Context, m *volume.Manager, id st
 	var (
 		what       string // the source, for messages
 		stripeSize int64
-		// srcSize returns the source's size now (a volume may have grown since it was looked up).
-		srcSize func() int64
-		create  func() (volume.Info, error)
+		create     func() (volume.Info, error)
 	)
 	switch src.GetSource().(type) {
 	case *nodepb.VolumeContentSource_SnapshotId:
@@ -183,7 +175,6 @@ func (s *volumeService) createFrom(ctx context.Context, m *volume.Manager, id st
 			return volume.Info{}, toStatus(err)
 		}
 		what, stripeSize = fmt.Sprintf("snapshot %q", snapID), snap.StripeSize
-		srcSize = func() int64 { return snap.Size }
 		create = func() (volume.Info, error) { return m.CreateFromSnapshot(ctx, snapID, id, req.GetSizeBytes()) }
 	case *nodepb.VolumeContentSource_VolumeId:
 		srcID := src.GetVolumeId()
@@ -198,12 +189,6 @@ func (s *volumeService) createFrom(ctx context.Context, m *volume.Manager, id st
 			return volume.Info{}, toStatus(err)
 		}
 		what, stripeSize = fmt.Sprintf("volume %q", srcID), vol.StripeSize
-		srcSize = func() int64 {
-			if now, err := m.Get(ctx, srcID); err == nil {
-				return now.Size
-			}
-			return vol.Size
-		}
 		create = func() (volume.Info, error) { return m.CloneVolume(ctx, srcID, id, req.GetSizeBytes()) }
 	default:
 		return volume.Info{}, invalid("content_source is set but names neither a snapshot_id nor a volume_id")
@@ -216,10 +201,9 @@ func (s *volumeService) createFrom(ctx context.Context, m *volume.Manager, id st
 		return volume.Info{}, invalid(fmt.Sprintf("size_bytes %d is negative (0 means the size of %s)", req.GetSizeBytes(), what))
 	}
 	info, err := create()
-	if errors.Is(err, volume.ErrShrink) {
+	if errors.Is(err, volume.ErrShrink) { // the error names both sizes
 		return volume.Info{}, status.Error(codes.OutOfRange, fmt.Sprintf(
-			"size_bytes %d is smaller than the %d bytes of %s: a volume made from it must be at least as large (0 means the same size)",
-			req.GetSizeBytes(), srcSize(), what))
+			"size_bytes %d: %v; a volume made from %s must be at least as large (0 means the same size)", req.GetSizeBytes(), err, what))
 	}
 	if err != nil {
 		return volume.Info{}, toStatus(err)

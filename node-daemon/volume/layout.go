@@ -3,6 +3,7 @@ package volume
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
@@ -34,6 +35,19 @@ func CollectionName(id string) string { return collectionPrefix + id }
 
 // StripeName returns the object name of stripe index i.
 func StripeName(i int64) string { return fmt.Sprintf("%s%016x", stripePrefix, i) }
+
+// stripeIndex parses a stripe object name (StripeName); ok is false for other objects.
+func stripeIndex(name string) (int64, bool) {
+	hex, ok := strings.CutPrefix(name, stripePrefix)
+	if !ok || len(hex) != 16 {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(hex, 16, 64)
+	if err != nil || StripeName(i) != name {
+		return 0, false
+	}
+	return i, true
+}
 
 // ValidateID checks a volume ID: 1 to MaxIDLength characters of [A-Za-z0-9._-].
 func ValidateID(id string) error {

@@ -22,8 +22,8 @@ type Info struct {
 	StripeSize int64
 	// Allocated is the data stored for the volume: the sum of its stripe objects' sizes.
 	Allocated int64
-	// Origin is what the volume was made from: "snapshot/<ID>", "volume/<ID>", or "" when it was
-	// created empty.
+	// Origin is what the volume was made from: OriginSnapshot or OriginVolume followed by the
+	// source's ID, or "" when it was created empty.
 	Origin string
 }
 
@@ -44,9 +44,9 @@ type vol struct {
 // Manager manages the volumes of one store. It is safe for concurrent use.
 //
 // Locking: ctl serializes the control operations (Create, Resize, Delete and the snapshot
-// operations) and is held across
-// their store commits; mu guards only the volume map and is never held across store calls, so
-// I/O never waits for a control operation's commit. Lock order: ctl, then mu.
+// operations) and is held across their store commits; mu guards only the volume and snapshot
+// maps and is never held across store calls, so I/O never waits for a control operation's
+// commit. Lock order: ctl, then mu.
 type Manager struct {
 	store objstore.Store
 	ctl   sync.Mutex
@@ -302,26 +302,72 @@ func (m *Manager) Count() int {
 // info computes a volume's Info, summing its stripe objects' sizes.
 func (m *Manager) info(ctx context.Context, v *vol) (Info, error) {
 	info := Info{ID: v.id, Size: v.size.Load(), StripeSize: v.stripeSize, Origin: v.origin}
+	err := m.stripes(ctx, v, func(_, size int64) { info.Allocated += size })
+	if err != nil {
+		return Info{}, fmt.Errorf("volume: %w", err)
+	}
+	return info, nil
+}
+
+// Extent is a byte range [Offset, Offset+Length) of a volume.
+type Extent struct {
+	Offset, Length int64
+}
+
+// WrittenExtents returns the ranges of volume id that were written (where a stripe object
+// exists, up to its size and the volume's), sorted and merged, and the volume's Info: the rest of
+// a thin volume was never written and reads as zeros. Writes that run meanwhile may or may not be
+// in it.
+func (m *Manager) WrittenExtents(ctx context.Context, id string) ([]Extent, Info, error) {
+	v, err := m.lookup(id)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	info := Info{ID: v.id, Size: v.size.Load(), StripeSize: v.stripeSize, Origin: v.origin}
+	var out []Extent
+	err = m.stripes(ctx, v, func(idx, size int64) {
+		info.Allocated += size
+		off := idx * v.stripeSize
+		length := min(size, v.stripeSize, max(info.Size-off, 0))
+		if length <= 0 {
+			return
+		}
+		if k := len(out); k > 0 && out[k-1].Offset+out[k-1].Length == off {
+			out[k-1].Length += length
+			return
+		}
+		out = append(out, Extent{Offset: off, Length: length})
+	})
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("volume: written extents: %w", err)
+	}
+	return out, info, nil
+}
+
+// stripes calls fn with the index and size of each stripe object of v, in index order (object
+// names sort by index); a stripe trimmed after the listing is left out.
+func (m *Manager) stripes(ctx context.Context, v *vol, fn func(idx, size int64)) error {
 	for start := ""; ; {
 		objs, next, err := m.store.ListObjects(ctx, v.coll, start, 1000)
 		if err != nil {
-			return Info{}, fmt.Errorf("volume: list stripes of %q: %w", v.id, err)
+			return fmt.Errorf("list stripes of %q: %w", v.id, err)
 		}
 		for _, o := range objs {
-			if o == metaObject {
-				continue
+			idx, ok := stripeIndex(o)
+			if !ok {
+				continue // the meta object
 			}
 			st, err := m.store.Stat(ctx, v.coll, o)
 			if errors.Is(err, objstore.ErrNotFound) {
 				continue // trimmed meanwhile
 			}
 			if err != nil {
-				return Info{}, fmt.Errorf("volume: stat %s of %q: %w", o, v.id, err)
+				return fmt.Errorf("stat %s of %q: %w", o, v.id, err)
 			}
-			info.Allocated += st.Size
+			fn(idx, st.Size)
 		}
 		if next == "" {
-			return info, nil
+			return nil
 		}
 		start = next
 	}

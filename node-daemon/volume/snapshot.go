@@ -24,8 +24,15 @@ const (
 	// attrDeleting marks a snapshot whose deletion has begun: it is no longer readable, and Open
 	// finishes the deletion.
 	attrDeleting = "deleting"
-	// attrOrigin on a volume's meta says what it was made from: "snapshot/<ID>" or "volume/<ID>".
+	// attrOrigin on a volume's meta says what it was made from: OriginSnapshot or OriginVolume
+	// followed by the source's ID.
 	attrOrigin = "origin"
+)
+
+// Prefixes of Info.Origin: the volume was restored from a snapshot, or cloned from a volume.
+const (
+	OriginSnapshot = "snapshot/"
+	OriginVolume   = "volume/"
 )
 
 // SnapshotCollectionName returns the collection holding snapshot id.
@@ -219,7 +226,7 @@ func (m *Manager) CreateFromSnapshot(ctx context.Context, snapID, volID string, 
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
-	return m.createFromLocked(ctx, s, "snapshot/"+snapID, volID, size)
+	return m.createFromLocked(ctx, s, OriginSnapshot+snapID, volID, size)
 }
 
 // CloneVolume creates volume dstID as a copy of volume srcID, crash-consistent as Snapshot is
@@ -237,7 +244,7 @@ func (m *Manager) CloneVolume(ctx context.Context, srcID, dstID string, size int
 	}
 	v.gate.Lock()
 	defer v.gate.Unlock()
-	return m.createFromLocked(ctx, v, "volume/"+srcID, dstID, size)
+	return m.createFromLocked(ctx, v, OriginVolume+srcID, dstID, size)
 }
 
 // createFromLocked creates volume id from src's stripes. REQUIRES: m.ctl, and src.gate (so src's
