@@ -58,4 +58,18 @@ const (
 	ReasonExpansionFailed    = "ExpansionFailed"
 	ReasonExpanded           = "Expanded"
 	ReasonDeleteFailed       = "DeleteFailed"
+	// ReasonSourceNotReady: a restore or clone waits for its source Snapshot or Volume.
+	ReasonSourceNotReady = "SourceNotReady"
+	// ReasonSourceTooLarge: a restore or clone is smaller than its source.
+	ReasonSourceTooLarge = "SourceTooLarge"
+)
+
+// Condition reasons of Snapshot.
+const (
+	// ReasonTaken: the snapshot exists on its Store and can be restored from.
+	ReasonTaken = "Taken"
+	// ReasonVolumeNotReady: the source Volume does not exist or is not placed yet.
+	ReasonVolumeNotReady = "VolumeNotReady"
+	// ReasonSnapshotFailed: the node refused or failed the snapshot; the message says why.
+	ReasonSnapshotFailed = "SnapshotFailed"
 )

@@ -53,6 +53,30 @@ type VolumeSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	StoreName string `json:"storeName,omitempty"`
+
+	// source, when set, makes the volume start with another's content: a Snapshot's (a
+	// restore) or a live Volume's (a clone), both in the Volume's namespace. The new volume
+	// shares the source's data on the source's Store, so it is placed there, and it must be at
+	// least as large as the source. It cannot change.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="source is immutable"
+	Source *VolumeSource `json:"source,omitempty"`
+}
+
+// VolumeSource names what a Volume is created from: exactly one of snapshotName and volumeName.
+// +kubebuilder:validation:XValidation:rule="has(self.snapshotName) != has(self.volumeName)",message="source needs exactly one of snapshotName and volumeName"
+type VolumeSource struct {
+	// snapshotName is a Snapshot to restore.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	SnapshotName string `json:"snapshotName,omitempty"`
+
+	// volumeName is a Volume to clone.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	VolumeName string `json:"volumeName,omitempty"`
 }
 
 // VolumePlacement says where a Volume lives.

@@ -40,6 +40,7 @@ var optionalObjects = []string{
 }
 
 var wantCRDs = []string{
+	"CustomResourceDefinition/snapshots.storage.cobalt.io",
 	"CustomResourceDefinition/storageclusters.storage.cobalt.io",
 	"CustomResourceDefinition/stores.storage.cobalt.io",
 	"CustomResourceDefinition/volumes.storage.cobalt.io",

@@ -76,7 +76,7 @@ func leftovers(ctx context.Context) []string {
 // of its kind at once, finalizers or not, so a mistaken uninstall would drop every Volume and
 // Store record while the data is still on the devices. Removing them is the administrator's call
 // once no Cobalt object is left (`kubectl delete -f charts/cobalt/crds`).
-var keptCRDs = []string{"storageclusters.storage.cobalt.io", "stores.storage.cobalt.io", "volumes.storage.cobalt.io"}
+var keptCRDs = []string{"snapshots.storage.cobalt.io", "storageclusters.storage.cobalt.io", "stores.storage.cobalt.io", "volumes.storage.cobalt.io"}
 
 // cobaltCRDs lists the CRDs of Cobalt's API group in the cluster.
 func cobaltCRDs(ctx context.Context) ([]string, error) {
