@@ -313,4 +313,36 @@ var _ = Describe("Snapshot reconciler, restores and clones", func() {
 		deleteAndWait(ctx, getSnapshot(ctx, "snap-b")(Default))
 		Eventually(isGone(ctx, s)).Should(BeTrue())
 	})
+
+	It("says so when the Store holding it is gone, and then goes without asking a node", func(ctx context.Context) {
+		s := createReadyStore(ctx, cluster, uniqueName("s"), "node-a", "100Gi", "0", nil)
+		readyVolume(ctx, newVolume(ns, "data", "1Gi"))
+		snap := takenSnapshot(ctx, "snap", "data")
+		deleteAndWait(ctx, getVolume(ctx, "data")(Default))
+
+		By("an administrator forcing the Store away past its finalizer")
+		Expect(k8sClient.Delete(ctx, s)).To(Succeed())
+		Eventually(func() error {
+			st := &v1alpha1.Store{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(s), st); err != nil {
+				return err
+			}
+			st.Finalizers = nil
+			return k8sClient.Update(ctx, st)
+		}).Should(Succeed())
+		Eventually(isGone(ctx, s)).Should(BeTrue())
+
+		Eventually(snapshotReady(ctx, "snap")).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonSnapshotFailed),
+			HaveField("Message", "store "+s.Name+" that held the snapshot no longer exists: its data is gone")))
+		Expect(getSnapshot(ctx, "snap")(Default).Status.ReadyToUse).To(BeFalse())
+
+		By("a restore from it waits, saying why")
+		Expect(k8sClient.Create(ctx, newRestore(ns, "restore", "1Gi", sourceKindSnapshot, "snap"))).To(Succeed())
+		Eventually(volumeReady(ctx, "restore")).Should(And(HaveField("Reason", v1alpha1.ReasonSourceNotReady),
+			HaveField("Message", "snapshot "+ns+"/snap is not ready to use yet: store "+s.Name+" that held the snapshot no longer exists: its data is gone")))
+
+		deleteAndWait(ctx, snap)
+		Expect(nodes.Calls()).NotTo(ContainElement("delete-snapshot " + s.Name + " " + ns + "/snap"))
+	})
 })
