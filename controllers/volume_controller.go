@@ -53,8 +53,9 @@ type VolumeReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile drives one Volume: free its space when it is deleted; otherwise wait for its source
-// (if it has one), place it, create it on its node and grow it to the requested size. The phases only record what they observe;
-// status is computed from that by computeVolumeStatus and written once, at the end.
+// (if it has one), place it, create it on its node and grow it to the requested size. The
+// phases only record what they observe; status is computed from that by computeVolumeStatus
+// and written once, at the end.
 func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	vol := &v1alpha1.Volume{}
 	if err := r.Get(ctx, req.NamespacedName, vol); err != nil {

@@ -161,8 +161,8 @@ func (r *VolumeReconciler) reconcileProvisioning(ctx context.Context, vol *v1alp
 	alloc, err := r.Nodes.CreateVolume(ctx, store, vol, source)
 	if err != nil {
 		msg := fmt.Sprintf("node %s could not create the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
-		createFailure(obs, msg, err)
-		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonProvisioningFailed, "Create", msg)
+		reason := createFailure(obs, msg, err)
+		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, reason, "Create", msg)
 		return ctrl.Result{}, true, fmt.Errorf("create volume %s on store %s: %w", client.ObjectKeyFromObject(vol), store.Name, err)
 	}
 	obs.Created = resource.NewQuantity(alloc.AllocatedBytes, resource.BinarySI)

@@ -148,13 +148,14 @@ func sourcePlacementMessage(src *volumeSource, pinned []storeLoad, placerMessage
 }
 
 // createFailure records the node's refusal to create vol: as SourceTooLarge when the node says
-// it is smaller than its source, else as ProvisioningFailed.
-func createFailure(obs *volumeObservation, msg string, err error) {
+// it is smaller than its source, else as ProvisioningFailed. It returns the reason.
+func createFailure(obs *volumeObservation, msg string, err error) string {
 	if errors.Is(err, ErrSmallerThanSource) {
 		obs.SourceTooLarge = msg
-		return
+		return v1alpha1.ReasonSourceTooLarge
 	}
 	obs.CreateFailed = msg
+	return v1alpha1.ReasonProvisioningFailed
 }
 
 // volumesFromSource maps a Snapshot or Volume event to the Volumes not created yet that are
