@@ -1,4 +1,4 @@
-// Package controllers holds Cobalt's reconcilers: StorageCluster, Store and Volume.
+// Package controllers holds Cobalt's reconcilers: StorageCluster, Store, Volume and Snapshot.
 //
 // Each reconciler's Reconcile only orchestrates: it reads the object, handles deletion or adds the
 // finalizer (ensureFinalizer and removeFinalizer in finalizer.go, which write only when the
@@ -12,7 +12,19 @@
 //   - Data is never dropped silently. A Volume's finalizer is removed only after the node that
 //     owns its Store confirmed the delete (or the Store is gone, so there is nothing left to free).
 //     A StorageCluster's finalizer is removed only when no Volume is placed on any of its Stores;
-//     until then its Ready and Progressing conditions name the Volumes that block it.
+//     until then its Ready and Progressing conditions name the Volumes that block it. A Store's
+//     finalizer is removed only when no Volume is placed on it and no Snapshot is held on it. A
+//     Snapshot's finalizer is removed only after its node deleted it (or its Store is gone, or
+//     it was never taken).
+//   - A Snapshot is taken once, on the Store of its source Volume, and from then on depends only
+//     on that Store: its source Volume may be deleted (the node keeps the shared data by
+//     reference count), so no owner reference ties a Snapshot to its Volume. Its sizes are
+//     refreshed from the node periodically, as its exclusive size grows when the source is
+//     overwritten.
+//   - A Volume with spec.source (a restore from a Snapshot, a clone of a Volume) is created only
+//     once its source is ready, only on its source's Store, and only when it is at least as
+//     large as its source (SourceTooLarge otherwise, without asking the node); the node is given
+//     the source's node ID as content source. Once created it no longer depends on its source.
 //   - A Volume's Ready condition says whether it can be used at its allocated size; a growth that
 //     fails (no room, node error) leaves Ready alone and is reported by its Resizing condition.
 //   - A Volume is placed once: spec.storeName is written when the Volume is placed, and the API

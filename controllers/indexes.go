@@ -19,9 +19,26 @@ const (
 	unplacedKey = ":unplaced"
 	// storeClusterIndex indexes Stores by "namespace/name" of their StorageCluster.
 	storeClusterIndex = "spec.cluster"
+	// volumeSourceIndex indexes Volumes made from a source by sourceKey of that source.
+	volumeSourceIndex = "spec.source"
+	// snapshotVolumeIndex indexes Snapshots by "namespace/name" of the Volume they are of.
+	snapshotVolumeIndex = "spec.volumeName"
+	// snapshotStoreIndex indexes Snapshots by status.placement.store, the Store that holds them;
+	// Snapshots not taken yet are not indexed.
+	snapshotStoreIndex = "status.placement.store"
 )
 
 func clusterKey(namespace, name string) string { return namespace + "/" + name }
+
+// Kinds of a volume source in sourceKey.
+const (
+	sourceKindSnapshot = "snapshot"
+	sourceKindVolume   = "volume"
+)
+
+// sourceKey is the volumeSourceIndex value of a source of kind sourceKindSnapshot or
+// sourceKindVolume named namespace/name.
+func sourceKey(kind, namespace, name string) string { return kind + ":" + namespace + "/" + name }
 
 // SetupIndexes registers the field indexes the reconcilers rely on. Call it once per manager,
 // before setting up the reconcilers.
@@ -47,6 +64,36 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		return []string{clusterKey(s.Spec.Cluster.Namespace, s.Spec.Cluster.Name)}
 	}); err != nil {
 		return fmt.Errorf("index Stores by %s: %w", storeClusterIndex, err)
+	}
+	if err := idx.IndexField(ctx, &storagev1alpha1.Volume{}, volumeSourceIndex, func(o client.Object) []string {
+		v, ok := o.(*storagev1alpha1.Volume)
+		if !ok || v.Spec.Source == nil {
+			return nil
+		}
+		if v.Spec.Source.SnapshotName != "" {
+			return []string{sourceKey(sourceKindSnapshot, v.Namespace, v.Spec.Source.SnapshotName)}
+		}
+		return []string{sourceKey(sourceKindVolume, v.Namespace, v.Spec.Source.VolumeName)}
+	}); err != nil {
+		return fmt.Errorf("index Volumes by %s: %w", volumeSourceIndex, err)
+	}
+	if err := idx.IndexField(ctx, &storagev1alpha1.Snapshot{}, snapshotVolumeIndex, func(o client.Object) []string {
+		s, ok := o.(*storagev1alpha1.Snapshot)
+		if !ok {
+			return nil
+		}
+		return []string{s.Namespace + "/" + s.Spec.VolumeName}
+	}); err != nil {
+		return fmt.Errorf("index Snapshots by %s: %w", snapshotVolumeIndex, err)
+	}
+	if err := idx.IndexField(ctx, &storagev1alpha1.Snapshot{}, snapshotStoreIndex, func(o client.Object) []string {
+		s, ok := o.(*storagev1alpha1.Snapshot)
+		if !ok || s.Status.Placement == nil {
+			return nil
+		}
+		return []string{s.Status.Placement.Store}
+	}); err != nil {
+		return fmt.Errorf("index Snapshots by %s: %w", snapshotStoreIndex, err)
 	}
 	return nil
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
-// StoreFinalizer keeps a Store while Volumes are placed on it: deleting the Store object must
-// not make the operator forget where their data is.
+// StoreFinalizer keeps a Store while Volumes are placed on it or Snapshots are held on it:
+// deleting the Store object must not make the operator forget where their data is.
 const StoreFinalizer = "storage.cobalt.io/store-protection"
 
 // StoreReconciler judges each Store's health from the heartbeat its node daemon writes and from
@@ -39,10 +39,12 @@ type StoreReconciler struct {
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores/finalizers,verbs=update
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=snapshots,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile sets a Store's Ready, Degraded and Schedulable conditions, and comes back when a
-// fresh heartbeat would go stale. A deleted Store stays until no Volume is placed on it.
+// fresh heartbeat would go stale. A deleted Store stays until no Volume is placed on it and no
+// Snapshot is held on it.
 func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	store := &v1alpha1.Store{}
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
@@ -101,12 +103,13 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Store{}).
 		Watches(&v1alpha1.Volume{}, handler.EnqueueRequestsFromMapFunc(storeOfVolume)).
+		Watches(&v1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(storeOfSnapshot)).
 		Named("store").
 		Complete(r)
 }
 
-// reconcileDelete lets a deleted Store go once no Volume is placed on it; until then its Ready
-// condition names the Volumes that hold it.
+// reconcileDelete lets a deleted Store go once no Volume is placed on it and no Snapshot is held
+// on it; until then its Ready condition names those that hold it.
 func (r *StoreReconciler) reconcileDelete(ctx context.Context, store *v1alpha1.Store) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(store, StoreFinalizer) {
 		return ctrl.Result{}, nil
@@ -119,9 +122,17 @@ func (r *StoreReconciler) reconcileDelete(ctx context.Context, store *v1alpha1.S
 	for _, v := range vols.Items {
 		blocking = append(blocking, v.Namespace+"/"+v.Name)
 	}
-	if len(blocking) > 0 {
+	var snaps v1alpha1.SnapshotList
+	if err := r.List(ctx, &snaps, client.MatchingFields{snapshotStoreIndex: store.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list snapshots on store %s: %w", store.Name, err)
+	}
+	held := make([]string, 0, len(snaps.Items))
+	for _, s := range snaps.Items {
+		held = append(held, s.Namespace+"/"+s.Name)
+	}
+	if len(blocking) > 0 || len(held) > 0 {
 		was := readyMessage(store)
-		storeDeletionConditions(store, blocking, r.Clock.Now())
+		storeDeletionConditions(store, blocking, held, r.Clock.Now())
 		if msg := readyMessage(store); msg != was {
 			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", msg)
 		}
@@ -146,4 +157,14 @@ func storeOfVolume(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: v.Spec.StoreName}}}
+}
+
+// storeOfSnapshot maps a Snapshot to the Store that holds it, so a Store waiting for its last
+// Snapshot to go is reconciled when it goes.
+func storeOfSnapshot(_ context.Context, o client.Object) []reconcile.Request {
+	s, ok := o.(*v1alpha1.Snapshot)
+	if !ok || s.Status.Placement == nil {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: s.Status.Placement.Store}}}
 }

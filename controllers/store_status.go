@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -141,16 +142,23 @@ func storeConditions(store *storagev1alpha1.Store, health storeHealth, now time.
 	store.Status.ObservedGeneration = gen
 }
 
-// storeDeletionConditions sets the Ready condition of a deleted store from the Volumes still
-// placed on it (blocking, as "namespace/name"): False, naming them, while there are any. With
-// none it changes nothing, since the finalizer goes and the Store with it. Like storeConditions
-// it only touches store.Status.
-func storeDeletionConditions(store *storagev1alpha1.Store, blocking []string, now time.Time) {
-	if len(blocking) == 0 {
+// storeDeletionConditions sets the Ready condition of a deleted store from the Volumes placed on
+// it and the Snapshots it holds (volumes and snapshots, as "namespace/name"): False, naming how
+// many of each and which, while there are any. With none it changes nothing, since the finalizer
+// goes and the Store with it. Like storeConditions it only touches store.Status.
+func storeDeletionConditions(store *storagev1alpha1.Store, volumes, snapshots []string, now time.Time) {
+	var parts []string
+	if len(volumes) > 0 {
+		parts = append(parts, fmt.Sprintf("%d Volume(s) placed on this store: %s", len(volumes), nameList(volumes)))
+	}
+	if len(snapshots) > 0 {
+		parts = append(parts, fmt.Sprintf("%d Snapshot(s) held on this store: %s", len(snapshots), nameList(snapshots)))
+	}
+	if len(parts) == 0 {
 		return
 	}
 	meta.SetStatusCondition(&store.Status.Conditions, metav1.Condition{Type: storagev1alpha1.ConditionReady,
 		Status: metav1.ConditionFalse, Reason: storagev1alpha1.ReasonDeletionBlocked,
-		Message:            fmt.Sprintf("deletion waits for %d Volume(s) placed on this store: %s", len(blocking), nameList(blocking)),
+		Message:            "deletion waits for " + strings.Join(parts, "; and for "),
 		ObservedGeneration: store.Generation, LastTransitionTime: metav1.NewTime(now)})
 }

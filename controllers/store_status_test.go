@@ -179,22 +179,27 @@ func TestStoreDeletionConditions(t *testing.T) {
 		return s
 	}
 	tests := []struct {
-		name     string
-		blocking []string
-		status   metav1.ConditionStatus
-		reason   string
-		message  string
+		name      string
+		blocking  []string
+		snapshots []string
+		status    metav1.ConditionStatus
+		reason    string
+		message   string
 	}{
-		{"no volumes left: Ready as it was", nil, metav1.ConditionTrue, v1alpha1.ReasonHeartbeatFresh, ""},
-		{"blocked by volumes, named in order", []string{"b/v2", "a/v1"}, metav1.ConditionFalse, v1alpha1.ReasonDeletionBlocked,
+		{"no volumes or snapshots left: Ready as it was", nil, nil, metav1.ConditionTrue, v1alpha1.ReasonHeartbeatFresh, ""},
+		{"blocked by volumes, named in order", []string{"b/v2", "a/v1"}, nil, metav1.ConditionFalse, v1alpha1.ReasonDeletionBlocked,
 			"deletion waits for 2 Volume(s) placed on this store: a/v1, b/v2"},
-		{"many volumes are counted, not all named", []string{"n/1", "n/2", "n/3", "n/4", "n/5", "n/6", "n/7"}, metav1.ConditionFalse,
+		{"many volumes are counted, not all named", []string{"n/1", "n/2", "n/3", "n/4", "n/5", "n/6", "n/7"}, nil, metav1.ConditionFalse,
 			v1alpha1.ReasonDeletionBlocked, "deletion waits for 7 Volume(s) placed on this store: n/1, n/2, n/3, n/4, n/5 and 2 more"},
+		{"blocked by snapshots only, counted and named", nil, []string{"b/s2", "a/s1"}, metav1.ConditionFalse, v1alpha1.ReasonDeletionBlocked,
+			"deletion waits for 2 Snapshot(s) held on this store: a/s1, b/s2"},
+		{"blocked by both", []string{"a/v1"}, []string{"a/s1", "a/s2", "a/s3"}, metav1.ConditionFalse, v1alpha1.ReasonDeletionBlocked,
+			"deletion waits for 1 Volume(s) placed on this store: a/v1; and for 3 Snapshot(s) held on this store: a/s1, a/s2, a/s3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := healthy()
-			storeDeletionConditions(s, tt.blocking, unitNow)
+			storeDeletionConditions(s, tt.blocking, tt.snapshots, unitNow)
 			c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
 			if c.Status != tt.status || c.Reason != tt.reason || c.Message != tt.message {
 				t.Fatalf("Ready = %s/%s %q, want %s/%s %q", c.Status, c.Reason, c.Message, tt.status, tt.reason, tt.message)

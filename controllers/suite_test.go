@@ -19,7 +19,7 @@ import (
 )
 
 // The suite starts one kube-apiserver and etcd for the whole package (testenv) and runs the
-// three reconcilers in one manager, with a fake clock and a fake NodeClient. Specs read and write
+// four reconcilers in one manager, with a fake clock and a fake NodeClient. Specs read and write
 // through k8sClient, which talks to the API server directly (no cache), so what they see is
 // what the server holds.
 var (
@@ -36,6 +36,8 @@ const (
 	testNodeDaemonImage  = "registry.example/cobalt/node-daemon:v0.1.0"
 	// testKubeletDir is not the default, so a test sees it reach the DaemonSet.
 	testKubeletDir = "/srv/kubelet"
+	// testSnapshotRefresh is short so a spec sees a snapshot's sizes refreshed.
+	testSnapshotRefresh = time.Second
 )
 
 func TestControllers(t *testing.T) {
@@ -80,6 +82,10 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect((&VolumeReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume-controller"),
 		Nodes: nodes, Clock: testClock, HeartbeatTimeout: testHeartbeatTimeout,
+	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&SnapshotReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("snapshot-controller"),
+		Nodes: nodes, Clock: testClock, HeartbeatTimeout: testHeartbeatTimeout, RefreshInterval: testSnapshotRefresh,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect(testEnv.StartManager(mgr)).To(Succeed())
 })

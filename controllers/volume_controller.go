@@ -48,12 +48,14 @@ type VolumeReconciler struct {
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=storageclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=snapshots,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile drives one Volume: free its space when it is deleted; otherwise place it, create it
-// on its node and grow it to the requested size. The phases only record what they observe;
-// status is computed from that by computeVolumeStatus and written once, at the end.
+// Reconcile drives one Volume: free its space when it is deleted; otherwise wait for its source
+// (if it has one), place it, create it on its node and grow it to the requested size. The
+// phases only record what they observe; status is computed from that by computeVolumeStatus
+// and written once, at the end.
 func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	vol := &v1alpha1.Volume{}
 	if err := r.Get(ctx, req.NamespacedName, vol); err != nil {
@@ -74,6 +76,7 @@ func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 
 	phases := []func(context.Context, *v1alpha1.Volume, *volumeObservation) (ctrl.Result, bool, error){
+		r.reconcileSource,
 		r.reconcilePlacement,
 		r.observeStore,
 		r.reconcileProvisioning,
@@ -107,6 +110,8 @@ func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Volume{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(r.volumesForStore), builder.WithPredicates(storeChanged())).
+		Watches(&v1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(r.volumesFromSource(sourceKindSnapshot))).
+		Watches(&v1alpha1.Volume{}, handler.EnqueueRequestsFromMapFunc(r.volumesFromSource(sourceKindVolume))).
 		Named("volume").
 		Complete(r)
 }

@@ -30,11 +30,17 @@ func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1
 	if err != nil {
 		return ctrl.Result{}, true, err
 	}
+	if obs.Source != nil {
+		loads = pinToSource(loads, obs.Source)
+	}
 	decision, err := choosePlacement(vol, loads, obs.Now, r.HeartbeatTimeout)
 	if err != nil {
 		return ctrl.Result{}, true, err
 	}
 	if decision.Store == "" {
+		if obs.Source != nil {
+			decision.Message = sourcePlacementMessage(obs.Source, loads, decision.Message)
+		}
 		obs.Unschedulable = decision.Message
 		prev := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
 		if prev == nil || prev.Reason != v1alpha1.ReasonUnschedulable || prev.Message != decision.Message {
@@ -141,16 +147,22 @@ func (r *VolumeReconciler) observeStore(ctx context.Context, vol *v1alpha1.Volum
 	return ctrl.Result{}, false, nil
 }
 
-// reconcileProvisioning has the node create a placed Volume that it has not created yet.
+// reconcileProvisioning has the node create a placed Volume that it has not created yet, from
+// its source when it has one.
 func (r *VolumeReconciler) reconcileProvisioning(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	if vol.Status.AllocatedSize != nil {
 		return ctrl.Result{}, false, nil
 	}
 	store := obs.Store
-	alloc, err := r.Nodes.CreateVolume(ctx, store, vol)
+	var source ContentSource
+	if obs.Source != nil {
+		source = obs.Source.Content
+	}
+	alloc, err := r.Nodes.CreateVolume(ctx, store, vol, source)
 	if err != nil {
-		obs.CreateFailed = fmt.Sprintf("node %s could not create the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
-		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonProvisioningFailed, "Create", obs.CreateFailed)
+		msg := fmt.Sprintf("node %s could not create the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
+		reason := createFailure(obs, msg, err)
+		r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, reason, "Create", msg)
 		return ctrl.Result{}, true, fmt.Errorf("create volume %s on store %s: %w", client.ObjectKeyFromObject(vol), store.Name, err)
 	}
 	obs.Created = resource.NewQuantity(alloc.AllocatedBytes, resource.BinarySI)

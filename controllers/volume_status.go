@@ -25,6 +25,14 @@ type volumeObservation struct {
 	// Unschedulable says why no Store can take the unplaced Volume; empty when it was placed
 	// or placement was not tried.
 	Unschedulable string
+	// Source is the resolved spec.source of a Volume not created yet (volume_source.go).
+	// SourceWaiting says why that source cannot be used yet, SourceTooLarge that the Volume is
+	// smaller than it (from the Volume's size or the node's refusal), SourceMisplaced that the
+	// Volume is pinned to another Store than its source's.
+	Source          *volumeSource
+	SourceWaiting   string
+	SourceTooLarge  string
+	SourceMisplaced string
 	// StoreSeen is true when the reconcile looked up the placed Volume's Store. Store is nil
 	// when it does not exist; StoreHealth is the verdict on it otherwise.
 	StoreSeen   bool
@@ -56,7 +64,9 @@ func (o *volumeObservation) allocated(vol *v1alpha1.Volume) *resource.Quantity {
 // computeVolumeStatus returns vol's status after a reconcile that observed obs. It does not
 // modify vol.
 //
-// Ready says whether the Volume can be used: False while it is not placed (Unschedulable), its
+// Ready says whether the Volume can be used: False while its source is not ready
+// (SourceNotReady) or larger than the Volume (SourceTooLarge), while it is not placed
+// (Unschedulable, also when it is pinned to another Store than its source's), its
 // Store is gone (StoreMissing) or not Ready (StoreNotReady), the node failed to create it
 // (ProvisioningFailed) or to free it while it is deleted (DeleteFailed); True (Provisioned) once
 // it is created on a Ready Store. A Volume that fails to grow keeps serving at its old size, so
@@ -89,6 +99,12 @@ func computeVolumeStatus(vol *v1alpha1.Volume, obs volumeObservation) v1alpha1.V
 	}
 
 	switch {
+	case obs.SourceTooLarge != "":
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSourceTooLarge, obs.SourceTooLarge)
+	case obs.SourceWaiting != "":
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSourceNotReady, obs.SourceWaiting)
+	case obs.SourceMisplaced != "":
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, obs.SourceMisplaced)
 	case vol.Spec.StoreName == "":
 		if obs.Unschedulable != "" {
 			set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, obs.Unschedulable)

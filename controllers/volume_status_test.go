@@ -97,6 +97,30 @@ func TestComputeVolumeStatus(t *testing.T) {
 			observedGen: 3,
 		},
 		{
+			name:        "restore waiting for its snapshot",
+			vol:         volumeAt("10Gi", ""),
+			obs:         volumeObservation{Now: unitNow, SourceWaiting: "snapshot ns/s is not ready to use yet"},
+			ready:       &want{metav1.ConditionFalse, v1alpha1.ReasonSourceNotReady, "snapshot ns/s is not ready to use yet", true},
+			observedGen: 3,
+		},
+		{
+			name: "restore smaller than its source, already placed: SourceTooLarge wins over the store's state",
+			vol:  volumeAt("1Gi", "-"),
+			obs: with(seen(true, healthy), func(o *volumeObservation) {
+				o.SourceTooLarge = "the volume's size 1Gi is smaller than its source snapshot ns/s (2Gi): ask for at least 2Gi"
+			}),
+			ready: &want{metav1.ConditionFalse, v1alpha1.ReasonSourceTooLarge,
+				"the volume's size 1Gi is smaller than its source snapshot ns/s (2Gi): ask for at least 2Gi", true},
+			observedGen: 3,
+		},
+		{
+			name:        "clone pinned to another store than its source's",
+			vol:         volumeAt("10Gi", "-"),
+			obs:         volumeObservation{Now: unitNow, SourceMisplaced: "storeName s1 is not store s2"},
+			ready:       &want{metav1.ConditionFalse, v1alpha1.ReasonUnschedulable, "storeName s1 is not store s2", true},
+			observedGen: 3,
+		},
+		{
 			name:        "unplaced and never reconciled: no condition yet",
 			vol:         volumeAt("1Gi", ""),
 			obs:         volumeObservation{Now: unitNow},

@@ -225,6 +225,16 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up volume controller: %w", err)
 	}
+	if err := (&controllers.SnapshotReconciler{
+		Client:           mgr.GetClient(),
+		Recorder:         mgr.GetEventRecorder("snapshot-controller"),
+		Nodes:            nodes,
+		Clock:            clock.RealClock{},
+		HeartbeatTimeout: opts.heartbeatTimeout,
+		RefreshInterval:  controllers.DefaultSnapshotRefreshInterval,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up snapshot controller: %w", err)
+	}
 	if opts.csiEndpoint != "" {
 		if err := addCSIServer(mgr, opts.csiEndpoint, opts.csiNamespace); err != nil {
 			return err

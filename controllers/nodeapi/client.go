@@ -57,25 +57,34 @@ func (n *Client) Close() error {
 
 // daemon returns a connection to the daemon serving store and the volume's reference on it.
 func (n *Client) daemon(store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (*nodeclient.Client, *nodepb.VolumeRef, error) {
-	addr := store.Annotations[storagev1alpha1.AnnotationNodeEndpoint]
-	if addr == "" {
-		return nil, nil, fmt.Errorf("store %s has no node daemon endpoint yet (annotation %s)", store.Name, storagev1alpha1.AnnotationNodeEndpoint)
-	}
-	if store.Status.UUID == "" {
-		return nil, nil, fmt.Errorf("store %s has no UUID yet: its device is not prepared", store.Name)
-	}
-	ref := &nodepb.VolumeRef{StoreUuid: store.Status.UUID, VolumeId: vol.NodeVolumeID()}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if c, ok := n.mu.conns[addr]; ok {
-		return c, ref, nil
-	}
-	c, err := nodeclient.Dial(addr, n.tlsConfig)
+	c, err := n.daemonFor(store)
 	if err != nil {
 		return nil, nil, err
 	}
+	return c, &nodepb.VolumeRef{StoreUuid: store.Status.UUID, VolumeId: vol.NodeVolumeID()}, nil
+}
+
+// daemonFor returns a connection to the daemon serving store, which must have an endpoint and a
+// UUID.
+func (n *Client) daemonFor(store *storagev1alpha1.Store) (*nodeclient.Client, error) {
+	addr := store.Annotations[storagev1alpha1.AnnotationNodeEndpoint]
+	if addr == "" {
+		return nil, fmt.Errorf("store %s has no node daemon endpoint yet (annotation %s)", store.Name, storagev1alpha1.AnnotationNodeEndpoint)
+	}
+	if store.Status.UUID == "" {
+		return nil, fmt.Errorf("store %s has no UUID yet: its device is not prepared", store.Name)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.mu.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := nodeclient.Dial(addr, n.tlsConfig)
+	if err != nil {
+		return nil, err
+	}
 	n.mu.conns[addr] = c
-	return c, ref, nil
+	return c, nil
 }
 
 // volumeSize is the volume's requested size rounded up to the node's alignment.
@@ -87,17 +96,37 @@ func volumeSize(vol *storagev1alpha1.Volume) (int64, error) {
 	return (size + volumeAlignment - 1) / volumeAlignment * volumeAlignment, nil
 }
 
-// wrapNodeError adds context and marks a full store with controllers.ErrInsufficientCapacity.
+// wrapNodeError adds context and marks the errors the reconcilers act on: a full store with
+// controllers.ErrInsufficientCapacity, a restore or clone smaller than its source with
+// controllers.ErrSmallerThanSource. The status code stays reachable through errors.As.
 func wrapNodeError(op string, store *storagev1alpha1.Store, err error) error {
-	if status.Code(err) == codes.ResourceExhausted {
+	switch status.Code(err) {
+	case codes.ResourceExhausted:
 		return fmt.Errorf("%s on store %s: %w: %w", op, store.Name, controllers.ErrInsufficientCapacity, err)
+	case codes.OutOfRange:
+		return fmt.Errorf("%s on store %s: %w: %w", op, store.Name, controllers.ErrSmallerThanSource, err)
 	}
 	return fmt.Errorf("%s on store %s: %w", op, store.Name, err)
 }
 
+// contentSource is the node's form of source; nil for an empty volume.
+func contentSource(source controllers.ContentSource) (*nodepb.VolumeContentSource, error) {
+	switch {
+	case source.SnapshotID != "" && source.VolumeID != "":
+		return nil, fmt.Errorf("content source names both snapshot %s and volume %s", source.SnapshotID, source.VolumeID)
+	case source.SnapshotID != "":
+		return &nodepb.VolumeContentSource{Source: &nodepb.VolumeContentSource_SnapshotId{SnapshotId: source.SnapshotID}}, nil
+	case source.VolumeID != "":
+		return &nodepb.VolumeContentSource{Source: &nodepb.VolumeContentSource_VolumeId{VolumeId: source.VolumeID}}, nil
+	}
+	return nil, nil
+}
+
 // CreateVolume implements controllers.NodeClient. A volume that already exists (for example
-// created before a resize the reconciler has not seen through) reports its current size.
-func (n *Client) CreateVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume) (controllers.VolumeAllocation, error) {
+// created before a resize the reconciler has not seen through) reports its current size. The
+// request always names the size, so a retried restore or clone is recognized as the same
+// request after its source grew.
+func (n *Client) CreateVolume(ctx context.Context, store *storagev1alpha1.Store, vol *storagev1alpha1.Volume, source controllers.ContentSource) (controllers.VolumeAllocation, error) {
 	c, ref, err := n.daemon(store, vol)
 	if err != nil {
 		return controllers.VolumeAllocation{}, err
@@ -106,7 +135,11 @@ func (n *Client) CreateVolume(ctx context.Context, store *storagev1alpha1.Store,
 	if err != nil {
 		return controllers.VolumeAllocation{}, err
 	}
-	resp, err := c.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: size})
+	src, err := contentSource(source)
+	if err != nil {
+		return controllers.VolumeAllocation{}, fmt.Errorf("create volume %s/%s: %w", vol.Namespace, vol.Name, err)
+	}
+	resp, err := c.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: size, ContentSource: src})
 	if status.Code(err) == codes.AlreadyExists {
 		got, gerr := c.Volumes.GetVolume(ctx, &nodepb.GetVolumeRequest{Ref: ref})
 		if gerr != nil {

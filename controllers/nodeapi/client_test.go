@@ -32,12 +32,12 @@ func TestNodeClientImplementsTheVolumeContract(t *testing.T) {
 	vol := &storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data", UID: "0b7e-uid"}}
 	vol.Spec.Size = resource.MustParse("10Mi")
 
-	alloc, err := nc.CreateVolume(ctx, store, vol)
+	alloc, err := nc.CreateVolume(ctx, store, vol, controllers.ContentSource{})
 	if err != nil || alloc.AllocatedBytes != 10<<20 {
 		t.Fatalf("CreateVolume = %+v, %v", alloc, err)
 	}
 	// Idempotent.
-	if alloc, err := nc.CreateVolume(ctx, store, vol); err != nil || alloc.AllocatedBytes != 10<<20 {
+	if alloc, err := nc.CreateVolume(ctx, store, vol, controllers.ContentSource{}); err != nil || alloc.AllocatedBytes != 10<<20 {
 		t.Fatalf("repeated CreateVolume = %+v, %v", alloc, err)
 	}
 	// The volume is identified by the Volume's UID.
@@ -55,7 +55,7 @@ func TestNodeClientImplementsTheVolumeContract(t *testing.T) {
 	}
 	// Create after a resize the reconciler did not see reports the current size.
 	vol.Spec.Size = resource.MustParse("10Mi")
-	if alloc, err := nc.CreateVolume(ctx, store, vol); err != nil || alloc.AllocatedBytes != 20<<20 {
+	if alloc, err := nc.CreateVolume(ctx, store, vol, controllers.ContentSource{}); err != nil || alloc.AllocatedBytes != 20<<20 {
 		t.Fatalf("CreateVolume of a grown volume = %+v, %v", alloc, err)
 	}
 	vol.Spec.Size = resource.MustParse("1Gi")
@@ -64,7 +64,7 @@ func TestNodeClientImplementsTheVolumeContract(t *testing.T) {
 	}
 	big := vol.DeepCopy()
 	big.UID = "other"
-	if _, err := nc.CreateVolume(ctx, store, big); !errors.Is(err, controllers.ErrInsufficientCapacity) {
+	if _, err := nc.CreateVolume(ctx, store, big, controllers.ContentSource{}); !errors.Is(err, controllers.ErrInsufficientCapacity) {
 		t.Fatalf("CreateVolume past the store = %v, want ErrInsufficientCapacity", err)
 	}
 	if err := nc.DeleteVolume(ctx, store, vol); err != nil {
@@ -75,7 +75,7 @@ func TestNodeClientImplementsTheVolumeContract(t *testing.T) {
 	}
 	// A Store the daemon has not announced yet.
 	bare := &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: "new"}}
-	if _, err := nc.CreateVolume(ctx, bare, vol); err == nil || !strings.Contains(err.Error(), "endpoint") {
+	if _, err := nc.CreateVolume(ctx, bare, vol, controllers.ContentSource{}); err == nil || !strings.Contains(err.Error(), "endpoint") {
 		t.Fatalf("CreateVolume on a store without endpoint = %v", err)
 	}
 }
