@@ -155,8 +155,9 @@ func (r *VolumeReconciler) observeCopies(ctx context.Context, vol *v1alpha1.Volu
 }
 
 // reconcileCopyProvisioning has the node of every copy not created yet create it. A copy whose
-// Store cannot be used waits (the Store watch wakes the Volume up); node errors are returned
-// together, after every copy was tried.
+// Store cannot be used waits (the Store watch wakes the Volume up, and it retries with
+// backoff), and the reconcile stops after this phase until every copy exists; node errors are
+// returned together, after every copy was tried.
 func (r *VolumeReconciler) reconcileCopyProvisioning(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	var errs []error
 	waiting := false
@@ -184,7 +185,8 @@ func (r *VolumeReconciler) reconcileCopyProvisioning(ctx context.Context, vol *v
 		return ctrl.Result{}, true, err
 	}
 	if waiting {
-		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, false, nil
+		// Growth waits for every copy to exist, as Ready does.
+		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, true, nil
 	}
 	return ctrl.Result{}, false, nil
 }
