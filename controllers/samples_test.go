@@ -96,7 +96,7 @@ var _ = Describe("Shipped manifests", func() {
 			}
 			Expect(dryRunApply(ctx, o)).To(Succeed(), "config/default: %s %s refused", o.GetKind(), o.GetName())
 		}
-		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 3))
+		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 4))
 		Expect(kinds).To(HaveKeyWithValue("Deployment", 1))
 		// The manager's, csi-provisioner's and csi-resizer's.
 		Expect(kinds).To(HaveKeyWithValue("ClusterRole", 3))
