@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -146,7 +147,11 @@ func (r *VolumeReconciler) observeCopies(ctx context.Context, vol *v1alpha1.Volu
 		}
 		if prev := findReplica(vol.Status.Replicas, name); prev != nil && !c.usable() &&
 			(prev.State == v1alpha1.ReplicaInSync || prev.State == v1alpha1.ReplicaCatchingUp) {
-			r.Recorder.Eventf(vol, c.Store, corev1.EventTypeWarning, "ReplicaLost", "Observe",
+			var related runtime.Object // an untyped nil when the Store is gone
+			if c.Store != nil {
+				related = c.Store
+			}
+			r.Recorder.Eventf(vol, related, corev1.EventTypeWarning, "ReplicaLost", "Observe",
 				"copy on store %s lost: %s", name, c.unusableReason())
 		}
 		obs.Copies = append(obs.Copies, c)
