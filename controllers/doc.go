@@ -10,7 +10,9 @@
 //
 // Invariants:
 //   - Data is never dropped silently. A Volume's finalizer is removed only after the node that
-//     owns its Store confirmed the delete (or the Store is gone, so there is nothing left to free).
+//     owns the Store of every copy confirmed the delete (or that Store is gone, so there is
+//     nothing left to free); a copy that cannot be freed keeps the Volume, and the others are
+//     freed meanwhile.
 //     A StorageCluster's finalizer is removed only when no Volume is placed on any of its Stores;
 //     until then its Ready and Progressing conditions name the Volumes that block it. A Store's
 //     finalizer is removed only when no Volume is placed on it and no Snapshot is held on it. A
@@ -27,8 +29,26 @@
 //     the source's node ID as content source. Once created it no longer depends on its source.
 //   - A Volume's Ready condition says whether it can be used at its allocated size; a growth that
 //     fails (no room, node error) leaves Ready alone and is reported by its Resizing condition.
-//   - A Volume is placed once: spec.storeName is written when the Volume is placed, and the API
-//     server refuses any later change to it.
+//   - A Volume is placed once: spec.storeName (and, for replicas > 1, spec.replicaStoreNames,
+//     in the same write) is written when the Volume is placed, and the API server refuses any
+//     later change to it. Every Store named there counts the Volume's whole size as reserved
+//     (the volumeStoreIndex indexes a Volume under each of them), blocks its own and its
+//     StorageCluster's deletion, and gets the Volume's create, grow and delete calls.
+//   - Replicated Volumes (volume_replicas.go, volume_replica_placement.go,
+//     volume_replica_status.go): two copies never share a Store; copies go to distinct nodes,
+//     spread over as many zones (topology.kubernetes.io/zone) as there are, and to distinct
+//     Stores of one node only with spec.replicaPlacement.allowSameNode. When they do not fit,
+//     Ready is False (Unschedulable) and says how many nodes or Stores they need and have.
+//     Each copy's state in status.replicas is decided by the operator from what it sees:
+//     Pending until created, InSync once created, Lost while its Store is missing or not Ready,
+//     CatchingUp when that Store returns; the operator never promotes a Lost or CatchingUp copy
+//     to InSync (only the replicated data path, which resyncs it, may). Degraded is True when
+//     fewer copies than replicas are InSync. status.placement stays the first copy's Store.
+//   - Honesty gate: the CSI node plugin does not yet send a volume's writes to its other copies
+//     (node-daemon/replica's Coordinator is not wired into it), so the reconciler places and
+//     creates replicated Volumes only with ReplicationEnabled (cmd/manager's
+//     --enable-replication, default off). Without it such a Volume stays unplaced with Ready
+//     False, reason ReplicationUnavailable; its deletion still frees any copy it has.
 //   - Placement only picks Stores that are Ready (fresh heartbeat and a published node daemon
 //     endpoint, so the node can be reached at once), admin state "in", whose engine has not
 //     Failed (a Degraded one still takes Volumes), not skipped by the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not

@@ -12,7 +12,8 @@ import (
 
 // Field indexes the reconcilers list children by.
 const (
-	// volumeStoreIndex indexes Volumes by spec.storeName; unplaced Volumes by unplacedKey.
+	// volumeStoreIndex indexes Volumes by every Store holding a copy (spec.storeName and
+	// spec.replicaStoreNames); Volumes with copies not placed yet also by unplacedKey.
 	volumeStoreIndex = "spec.storeName"
 	// unplacedKey is the volumeStoreIndex value of Volumes not placed yet. It cannot be a Store
 	// name, as names have no colon.
@@ -49,10 +50,11 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		if !ok {
 			return nil
 		}
-		if v.Spec.StoreName == "" {
-			return []string{unplacedKey}
+		keys := v.PlacedStores()
+		if !v.FullyPlaced() {
+			keys = append(keys, unplacedKey)
 		}
-		return []string{v.Spec.StoreName}
+		return keys
 	}); err != nil {
 		return fmt.Errorf("index Volumes by %s: %w", volumeStoreIndex, err)
 	}

@@ -153,6 +153,19 @@ var _ = Describe("Snapshot reconciler, restores and clones", func() {
 		Eventually(snapshotReady(ctx, "early")).Should(HaveField("Reason", v1alpha1.ReasonTaken))
 	})
 
+	It("is not taken of a replicated volume, and says why", func(ctx context.Context) {
+		createReadyStore(ctx, cluster, uniqueName("s"), "node-a", "100Gi", "0", nil)
+		createReadyStore(ctx, cluster, uniqueName("s"), "node-b", "100Gi", "0", nil)
+		v := newVolume(ns, "mirrored", "1Gi")
+		v.Spec.Replicas = 2
+		readyVolume(ctx, v)
+		Expect(k8sClient.Create(ctx, newSnapshot(ns, "of-mirrored", "mirrored"))).To(Succeed())
+		Eventually(snapshotReady(ctx, "of-mirrored")).Should(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonVolumeNotReady),
+			HaveField("Message", "volume "+ns+"/mirrored has 2 replicas: snapshots of replicated volumes are not supported yet")))
+		Consistently(getSnapshot(ctx, "of-mirrored"), "500ms").Should(HaveField("Status.ReadyToUse", BeFalse()))
+	})
+
 	It("reports a node failure and recovers", func(ctx context.Context) {
 		s := createReadyStore(ctx, cluster, uniqueName("s"), "node-a", "100Gi", "0", nil)
 		readyVolume(ctx, newVolume(ns, "data", "1Gi"))

@@ -40,6 +40,11 @@ func (r *SnapshotReconciler) observeSourceVolume(ctx context.Context, snap *v1al
 	if !vol.DeletionTimestamp.IsZero() {
 		return wait("volume %s is being deleted", name)
 	}
+	if vol.Spec.Replicas > 1 {
+		// A snapshot of a replicated Volume must be taken on every copy with the same content,
+		// which needs the replicated data path's barrier; until then none is taken.
+		return wait("volume %s has %d replicas: snapshots of replicated volumes are not supported yet", name, vol.Spec.Replicas)
+	}
 	ready := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
 	if vol.Status.Placement == nil || ready == nil || ready.Status != metav1.ConditionTrue {
 		if ready != nil && ready.Message != "" {

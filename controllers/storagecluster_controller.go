@@ -180,16 +180,20 @@ func clusterOfStore(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: s.Spec.Cluster.Namespace, Name: s.Spec.Cluster.Name}}}
 }
 
-// clusterOfVolume maps a placed Volume to the StorageCluster of its Store, so a blocked deletion
+// clusterOfVolume maps a placed Volume to the StorageClusters of its copies' Stores, so a blocked deletion
 // proceeds as soon as the last Volume goes.
 func (r *StorageClusterReconciler) clusterOfVolume(ctx context.Context, o client.Object) []reconcile.Request {
 	v, ok := o.(*v1alpha1.Volume)
-	if !ok || v.Spec.StoreName == "" {
+	if !ok {
 		return nil
 	}
-	store := &v1alpha1.Store{}
-	if err := r.Get(ctx, client.ObjectKey{Name: v.Spec.StoreName}, store); err != nil {
-		return nil
+	var reqs []reconcile.Request
+	for _, name := range v.PlacedStores() {
+		store := &v1alpha1.Store{}
+		if err := r.Get(ctx, client.ObjectKey{Name: name}, store); err != nil {
+			continue
+		}
+		reqs = append(reqs, clusterOfStore(ctx, store)...)
 	}
-	return clusterOfStore(ctx, store)
+	return reqs
 }

@@ -149,14 +149,18 @@ func readyMessage(store *v1alpha1.Store) string {
 	return ""
 }
 
-// storeOfVolume maps a Volume to the Store it is placed on, so a Store waiting for its last
-// Volume to go is reconciled when it goes.
+// storeOfVolume maps a Volume to the Stores its copies are placed on, so a Store waiting for
+// its last Volume to go is reconciled when it goes.
 func storeOfVolume(_ context.Context, o client.Object) []reconcile.Request {
 	v, ok := o.(*v1alpha1.Volume)
-	if !ok || v.Spec.StoreName == "" {
+	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: v.Spec.StoreName}}}
+	var reqs []reconcile.Request
+	for _, name := range v.PlacedStores() {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
+	}
+	return reqs
 }
 
 // storeOfSnapshot maps a Snapshot to the Store that holds it, so a Store waiting for its last

@@ -19,9 +19,9 @@ import (
 )
 
 // The suite starts one kube-apiserver and etcd for the whole package (testenv) and runs the
-// four reconcilers in one manager, with a fake clock and a fake NodeClient. Specs read and write
-// through k8sClient, which talks to the API server directly (no cache), so what they see is
-// what the server holds.
+// four reconcilers in one manager, with a fake clock and a fake NodeClient, and replication
+// enabled. Specs read and write through k8sClient, which talks to the API server directly (no
+// cache), so what they see is what the server holds.
 var (
 	testEnv   *testenv.Env
 	k8sClient client.Client
@@ -82,6 +82,9 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect((&VolumeReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume-controller"),
 		Nodes: nodes, Clock: testClock, HeartbeatTimeout: testHeartbeatTimeout,
+		// Replicated Volumes are placed and created here; cmd/manager's tests cover the default
+		// (off) end to end, and TestReplicationGate the reconciler's gate.
+		ReplicationEnabled: true,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&SnapshotReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("snapshot-controller"),

@@ -165,8 +165,25 @@ var _ = Describe("API validation", func() {
 			"size must be greater than zero"),
 		Entry("negative size", func(v *v1alpha1.Volume) { v.Spec.Size = resource.MustParse("-5Gi") },
 			"size must be greater than zero"),
-		Entry("replicas other than 1", func(v *v1alpha1.Volume) { v.Spec.Replicas = 3 },
-			"replicas must be 1: replication is not yet available"),
+		Entry("more than 3 replicas", func(v *v1alpha1.Volume) { v.Spec.Replicas = 4 },
+			"spec.replicas: Invalid value: 4: spec.replicas in body should be less than or equal to 3"),
+		Entry("negative replicas", func(v *v1alpha1.Volume) { v.Spec.Replicas = -1 },
+			"spec.replicas in body should be greater than or equal to 1"),
+		Entry("replica stores without the first copy's", func(v *v1alpha1.Volume) {
+			v.Spec.Replicas, v.Spec.ReplicaStoreNames = 2, []string{"s2"}
+		}, "replicaStoreNames needs storeName, the Store of the first copy"),
+		Entry("two copies on one Store", func(v *v1alpha1.Volume) {
+			v.Spec.Replicas, v.Spec.StoreName, v.Spec.ReplicaStoreNames = 2, "s1", []string{"s1"}
+		}, "two copies can never share a Store: replicaStoreNames must not repeat storeName"),
+		Entry("a Store listed twice", func(v *v1alpha1.Volume) {
+			v.Spec.Replicas, v.Spec.StoreName, v.Spec.ReplicaStoreNames = 3, "s1", []string{"s2", "s2"}
+		}, `spec.replicaStoreNames[1]: Duplicate value: "s2"`),
+		Entry("more replica stores than replicas", func(v *v1alpha1.Volume) {
+			v.Spec.Replicas, v.Spec.StoreName, v.Spec.ReplicaStoreNames = 2, "s1", []string{"s2", "s3"}
+		}, "replicaStoreNames names exactly replicas - 1 Stores"),
+		Entry("a replicated restore", func(v *v1alpha1.Volume) {
+			v.Spec.Replicas, v.Spec.Source = 2, &v1alpha1.VolumeSource{SnapshotName: "snap"}
+		}, "a restore or clone has one copy for now"),
 		Entry("unknown volume mode", func(v *v1alpha1.Volume) { v.Spec.VolumeMode = "Object" },
 			`spec.volumeMode: Unsupported value: "Object": supported values: "Block", "Filesystem"`),
 	)
@@ -187,7 +204,20 @@ var _ = Describe("API validation", func() {
 			"storeName cannot change once the volume is placed"),
 		Entry("change volume mode", "", func(v *v1alpha1.Volume) { v.Spec.VolumeMode = v1alpha1.VolumeModeBlock },
 			"volumeMode is immutable"),
+		Entry("change replicas", "", func(v *v1alpha1.Volume) { v.Spec.Replicas = 2 },
+			"replicas is immutable"),
 	)
+
+	It("refuses moving a placed copy of a replicated Volume", func(ctx context.Context) {
+		v := newVolume(ns, uniqueName("vol"), "2Gi")
+		v.Spec.Replicas, v.Spec.StoreName, v.Spec.ReplicaStoreNames = 3, "store-x", []string{"store-y", "store-z"}
+		Expect(k8sClient.Create(ctx, v)).To(Succeed(), "a user may pin every copy")
+		DeferCleanup(func(ctx context.Context) { deleteAndWait(ctx, v) })
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = []string{"store-y", "store-w"} }),
+			"spec.replicaStoreNames: Invalid value: replicaStoreNames cannot change once the copies are placed")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = nil }),
+			"replicaStoreNames cannot change once the copies are placed")
+	})
 
 	It("fills in defaults", func(ctx context.Context) {
 		c := newFileCluster(ns, uniqueName("sc"))

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -15,23 +16,24 @@ import (
 type assumedPlacements struct {
 	mu struct {
 		sync.Mutex
-		// byVolume maps a Volume's UID to the Store it was placed on and its size in bytes.
+		// byVolume maps a Volume's UID to the Stores its copies were placed on and its size in
+		// bytes (which each of them reserves).
 		byVolume map[types.UID]assumed
 	}
 }
 
 type assumed struct {
-	store string
-	bytes int64
+	stores []string
+	bytes  int64
 }
 
-func (a *assumedPlacements) assume(vol types.UID, store string, bytes int64) {
+func (a *assumedPlacements) assume(vol types.UID, bytes int64, stores ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.mu.byVolume == nil {
 		a.mu.byVolume = map[types.UID]assumed{}
 	}
-	a.mu.byVolume[vol] = assumed{store: store, bytes: bytes}
+	a.mu.byVolume[vol] = assumed{stores: stores, bytes: bytes}
 }
 
 func (a *assumedPlacements) forget(vol types.UID) {
@@ -52,7 +54,7 @@ func (a *assumedPlacements) addUnseen(loads []storeLoad, seen map[types.UID]bool
 			continue
 		}
 		for i := range loads {
-			if loads[i].Store.Name == p.store {
+			if slices.Contains(p.stores, loads[i].Store.Name) {
 				loads[i].Reserved += p.bytes
 				loads[i].Volumes++
 			}

@@ -38,6 +38,11 @@ type VolumeReconciler struct {
 	Clock clock.PassiveClock
 	// HeartbeatTimeout is how old a Store's heartbeat may be for the Store to take Volumes.
 	HeartbeatTimeout time.Duration
+	// ReplicationEnabled lets the reconciler place and create Volumes with replicas > 1. Off,
+	// such a Volume stays unplaced with Ready False (ReplicationUnavailable): the CSI node plugin
+	// does not send writes to a volume's other copies yet, and copies that never receive the
+	// writes must not look like protection. cmd/manager sets it from --enable-replication.
+	ReplicationEnabled bool
 
 	// assumed holds placements the cache may not show yet.
 	assumed assumedPlacements
@@ -81,6 +86,9 @@ func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.observeStore,
 		r.reconcileProvisioning,
 		r.reconcileExpansion,
+	}
+	if vol.Spec.Replicas > 1 {
+		phases = r.replicatedPhases()
 	}
 	for _, phase := range phases {
 		res, done, err := phase(ctx, vol, &obs)

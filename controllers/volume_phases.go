@@ -55,7 +55,7 @@ func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1
 		return ctrl.Result{}, true, fmt.Errorf("record placement of volume %s on store %s: %w", client.ObjectKeyFromObject(vol), decision.Store, err)
 	}
 	vol.ObjectMeta, vol.Spec = cp.ObjectMeta, cp.Spec
-	r.assumed.assume(vol.UID, decision.Store, vol.Spec.Size.Value())
+	r.assumed.assume(vol.UID, vol.Spec.Size.Value(), decision.Store)
 	r.Recorder.Eventf(vol, nil, corev1.EventTypeNormal, "Placed", "Place", "placed on store %s", decision.Store)
 	return ctrl.Result{}, false, nil
 }
@@ -226,29 +226,14 @@ func (r *VolumeReconciler) freeBytesFor(ctx context.Context, store *v1alpha1.Sto
 	return l.freeBytes(), nil
 }
 
-// reconcileDelete frees the Volume's space on its Store, then lets it go.
+// reconcileDelete frees the Volume's space on the Store of every copy (deleteCopies), then
+// lets it go: the finalizer stays until every copy is gone.
 func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(vol, VolumeFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	if vol.Spec.StoreName != "" {
-		store := &v1alpha1.Store{}
-		err := r.Get(ctx, client.ObjectKey{Name: vol.Spec.StoreName}, store)
-		switch {
-		case apierrors.IsNotFound(err):
-			// The Store and its data are gone already: nothing is left to free.
-			r.Recorder.Eventf(vol, nil, corev1.EventTypeWarning, v1alpha1.ReasonStoreMissing, "Delete",
-				"store %s no longer exists; nothing to free", vol.Spec.StoreName)
-		case err != nil:
-			return ctrl.Result{}, fmt.Errorf("get store %s of volume %s: %w", vol.Spec.StoreName, client.ObjectKeyFromObject(vol), err)
-		default:
-			if err := r.Nodes.DeleteVolume(ctx, store, vol); err != nil {
-				obs.DeleteFailed = fmt.Sprintf("node %s could not free the volume on store %s: %v", store.Spec.NodeName, store.Name, err)
-				r.Recorder.Eventf(vol, store, corev1.EventTypeWarning, v1alpha1.ReasonDeleteFailed, "Delete", obs.DeleteFailed)
-				return ctrl.Result{}, fmt.Errorf("delete volume %s on store %s: %w", client.ObjectKeyFromObject(vol), store.Name, err)
-			}
-			r.Recorder.Eventf(vol, store, corev1.EventTypeNormal, "Freed", "Delete", "freed on store %s", store.Name)
-		}
+	if err := r.deleteCopies(ctx, vol, obs); err != nil {
+		return ctrl.Result{}, err
 	}
 	r.assumed.forget(vol.UID)
 	return ctrl.Result{}, removeFinalizer(ctx, r.Client, vol, VolumeFinalizer)

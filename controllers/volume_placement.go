@@ -65,11 +65,26 @@ func rejectionOrder() []string {
 // spreads Volumes over Stores. When none fits, Message says how many Stores were passed over
 // and why.
 func choosePlacement(vol *storagev1alpha1.Volume, loads []storeLoad, now time.Time, timeout time.Duration) (placementDecision, error) {
+	fits, rejected, largestFree, err := eligibleStores(vol, loads, now, timeout)
+	if err != nil {
+		return placementDecision{}, err
+	}
+	if len(fits) == 0 {
+		return placementDecision{Message: noPlacementMessage(vol, len(loads), rejected, largestFree)}, nil
+	}
+	sortByPreference(fits)
+	return placementDecision{Store: fits[0].Store.Name}, nil
+}
+
+// eligibleStores returns the loads that can take vol (see choosePlacement), in their order, and
+// for the others how many were passed over for each reason (rejectionOrder) and the largest
+// free space among those too full (-1 when none was).
+func eligibleStores(vol *storagev1alpha1.Volume, loads []storeLoad, now time.Time, timeout time.Duration) ([]storeLoad, map[string]int, int64, error) {
 	storeSel := labels.Everything()
 	if vol.Spec.StoreSelector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(vol.Spec.StoreSelector)
 		if err != nil {
-			return placementDecision{}, fmt.Errorf("volume %s/%s: invalid storeSelector: %w", vol.Namespace, vol.Name, err)
+			return nil, nil, 0, fmt.Errorf("volume %s/%s: invalid storeSelector: %w", vol.Namespace, vol.Name, err)
 		}
 		storeSel = sel
 	}
@@ -108,9 +123,12 @@ func choosePlacement(vol *storagev1alpha1.Volume, loads []storeLoad, now time.Ti
 			fits = append(fits, l)
 		}
 	}
-	if len(fits) == 0 {
-		return placementDecision{Message: noPlacementMessage(vol, len(loads), rejected, largestFree)}, nil
-	}
+	return fits, rejected, largestFree, nil
+}
+
+// sortByPreference orders candidates best first: the one left with the most free space, then
+// the one with fewer Volumes, then by name.
+func sortByPreference(fits []storeLoad) {
 	sort.Slice(fits, func(i, j int) bool {
 		fi, fj := fits[i].freeBytes(), fits[j].freeBytes()
 		if fi != fj {
@@ -121,13 +139,18 @@ func choosePlacement(vol *storagev1alpha1.Volume, loads []storeLoad, now time.Ti
 		}
 		return fits[i].Store.Name < fits[j].Store.Name
 	})
-	return placementDecision{Store: fits[0].Store.Name}, nil
 }
 
 func noPlacementMessage(vol *storagev1alpha1.Volume, considered int, rejected map[string]int, largestFree int64) string {
 	if considered == 0 {
 		return fmt.Sprintf("no Store can hold %s: there are no Stores", vol.Spec.Size.String())
 	}
+	return fmt.Sprintf("no Store can hold %s: %d Stores considered: %s", vol.Spec.Size.String(), considered,
+		strings.Join(rejectionParts(rejected, largestFree), ", "))
+}
+
+// rejectionParts says how many Stores were passed over for each reason, in rejectionOrder.
+func rejectionParts(rejected map[string]int, largestFree int64) []string {
 	var parts []string
 	for _, why := range rejectionOrder() {
 		n := rejected[why]
@@ -140,7 +163,7 @@ func noPlacementMessage(vol *storagev1alpha1.Volume, considered int, rejected ma
 		}
 		parts = append(parts, part)
 	}
-	return fmt.Sprintf("no Store can hold %s: %d Stores considered: %s", vol.Spec.Size.String(), considered, strings.Join(parts, ", "))
+	return parts
 }
 
 // retryBackoff is how long to wait before trying again an operation that has been failing for

@@ -125,9 +125,9 @@ func TestRetryBackoff(t *testing.T) {
 
 func TestAssumedPlacements(t *testing.T) {
 	var a assumedPlacements
-	a.assume(types.UID("v1"), "s1", 10)
-	a.assume(types.UID("v2"), "s1", 5)
-	a.assume(types.UID("v3"), "s2", 7)
+	a.assume(types.UID("v1"), 10, "s1")
+	a.assume(types.UID("v2"), 5, "s1")
+	a.assume(types.UID("v3"), 7, "s2")
 
 	loads := []storeLoad{load("s1", "100", "0", "", 0), load("s2", "100", "0", "", 0)}
 	a.addUnseen(loads, map[types.UID]bool{"v2": true}) // the cache already shows v2

@@ -47,6 +47,14 @@ type volumeObservation struct {
 	// reconcile.
 	GrowthFailed string
 	Grown        *resource.Quantity
+
+	// ReplicationUnavailable says why a replicated Volume (replicas > 1) is neither placed nor
+	// created: the operator runs without replication (VolumeReconciler.ReplicationEnabled).
+	ReplicationUnavailable string
+	// Copies is what the reconcile saw and did for each copy of a placed replicated Volume, in
+	// PlacedStores order; nil when it did not get that far. A replicated Volume's reconcile
+	// records its outcome here, not in the single-copy fields above.
+	Copies []copyObservation
 }
 
 // allocated is what the Volume holds on its Store after this reconcile: what the node answered
@@ -70,7 +78,9 @@ func (o *volumeObservation) allocated(vol *v1alpha1.Volume) *resource.Quantity {
 // Store is gone (StoreMissing) or not Ready (StoreNotReady), the node failed to create it
 // (ProvisioningFailed) or to free it while it is deleted (DeleteFailed); True (Provisioned) once
 // it is created on a Ready Store. A Volume that fails to grow keeps serving at its old size, so
-// growth never touches Ready.
+// growth never touches Ready. A replicated Volume (replicas > 1) gets its Ready, Degraded and
+// replicas from computeReplicatedStatus instead; a single-copy Volume lists its one copy in
+// replicas too (setSingleCopyReplica), so every Volume shows desired and in-sync copies.
 //
 // Resizing is True while the requested size is larger than the allocation: Expanding while it
 // waits to be tried, ExpansionFailed when its Store has no room or the node failed. It turns
@@ -90,6 +100,11 @@ func computeVolumeStatus(vol *v1alpha1.Volume, obs volumeObservation) v1alpha1.V
 		return st
 	}
 	st.ObservedGeneration = gen
+	if vol.Spec.Replicas > 1 {
+		growthFailed, grown := computeReplicatedStatus(&st, vol, obs, set)
+		setResizing(&st, vol, growthFailed, grown, set)
+		return st
+	}
 	if a := obs.allocated(vol); a != nil {
 		q := a.DeepCopy()
 		st.AllocatedSize = &q
@@ -123,24 +138,31 @@ func computeVolumeStatus(vol *v1alpha1.Volume, obs volumeObservation) v1alpha1.V
 			fmt.Sprintf("created on store %s of node %s", obs.Store.Name, obs.Store.Spec.NodeName))
 	}
 
+	setSingleCopyReplica(&st, vol, obs)
+	setResizing(&st, vol, obs.GrowthFailed, obs.Grown != nil, set)
+	return st
+}
+
+// setResizing sets st's Resizing condition from its allocation and the growth this reconcile
+// tried: growthFailed says why it did not grow, grown that it grew now.
+func setResizing(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, growthFailed string, grown bool, set func(t string, status metav1.ConditionStatus, reason, msg string)) {
 	if st.AllocatedSize == nil {
-		return st
+		return
 	}
 	resizing := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionResizing)
 	wasResizing := resizing != nil && resizing.Status == metav1.ConditionTrue
 	switch have, want := st.AllocatedSize.Value(), vol.Spec.Size.Value(); {
 	case have >= want:
-		if wasResizing || obs.Grown != nil {
+		if wasResizing || grown {
 			set(v1alpha1.ConditionResizing, metav1.ConditionFalse, v1alpha1.ReasonExpanded,
 				fmt.Sprintf("expanded to %s", st.AllocatedSize.String()))
 		}
-	case obs.GrowthFailed != "":
-		set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonExpansionFailed, obs.GrowthFailed)
-	case !wasResizing || obs.Grown != nil:
+	case growthFailed != "":
+		set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonExpansionFailed, growthFailed)
+	case !wasResizing || grown:
 		// Not tried yet in this reconcile (its Store is not usable, or it stopped earlier): say it
 		// is under way, but keep a failure reported before, which stays the latest news.
 		set(v1alpha1.ConditionResizing, metav1.ConditionTrue, v1alpha1.ReasonExpanding,
 			fmt.Sprintf("growing from %s to %s", st.AllocatedSize.String(), vol.Spec.Size.String()))
 	}
-	return st
 }

@@ -9,8 +9,9 @@ const (
 	// ConditionProgressing is True on a StorageCluster while its node daemon rolls out or while it
 	// is being deleted.
 	ConditionProgressing = "Progressing"
-	// ConditionDegraded is True on a StorageCluster when some of its Stores are down, and on a Store
-	// that is nearly full or whose storage engine reports itself Degraded or Failed.
+	// ConditionDegraded is True on a StorageCluster when some of its Stores are down, on a Store
+	// that is nearly full or whose storage engine reports itself Degraded or Failed, and on a
+	// replicated Volume (replicas > 1) with fewer copies in sync than replicas.
 	ConditionDegraded = "Degraded"
 	// ConditionSchedulable is True on a Store that accepts new Volumes: Ready, admin state "in"
 	// and an engine that has not Failed (a Degraded engine still accepts them).
@@ -62,6 +63,15 @@ const (
 	ReasonSourceNotReady = "SourceNotReady"
 	// ReasonSourceTooLarge: a restore or clone is smaller than its source.
 	ReasonSourceTooLarge = "SourceTooLarge"
+	// ReasonReplicationUnavailable: the Volume asks for several copies but the operator runs
+	// without --enable-replication, because the node plugin does not serve the replicated data
+	// path yet.
+	ReasonReplicationUnavailable = "ReplicationUnavailable"
+	// ReasonReplicasInSync (Degraded False): every copy is in sync.
+	ReasonReplicasInSync = "ReplicasInSync"
+	// ReasonReplicasNotInSync (Degraded True): some copies are not in sync; the message names
+	// them and why.
+	ReasonReplicasNotInSync = "ReplicasNotInSync"
 )
 
 // Condition reasons of Snapshot.

@@ -18,6 +18,11 @@ const (
 
 // VolumeSpec is the desired state of a Volume.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.storeName) || (has(self.storeName) && self.storeName == oldSelf.storeName)",message="storeName cannot change once the volume is placed",fieldPath=".storeName"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.replicaStoreNames) || (has(self.replicaStoreNames) && self.replicaStoreNames == oldSelf.replicaStoreNames)",message="replicaStoreNames cannot change once the copies are placed",fieldPath=".replicaStoreNames"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicaStoreNames) || size(self.replicaStoreNames) == (has(self.replicas) ? self.replicas : 1) - 1",message="replicaStoreNames names exactly replicas - 1 Stores (storeName holds the first copy)",fieldPath=".replicaStoreNames"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicaStoreNames) || has(self.storeName)",message="replicaStoreNames needs storeName, the Store of the first copy",fieldPath=".replicaStoreNames"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicaStoreNames) || !has(self.storeName) || !(self.storeName in self.replicaStoreNames)",message="two copies can never share a Store: replicaStoreNames must not repeat storeName",fieldPath=".replicaStoreNames"
+// +kubebuilder:validation:XValidation:rule="!has(self.source) || !has(self.replicas) || self.replicas == 1",message="a restore or clone has one copy for now: it shares its source's data on the source's Store",fieldPath=".replicas"
 type VolumeSpec struct {
 	// size is the requested capacity, for example "10Gi". It can grow (the node expands the
 	// volume) but never shrink.
@@ -32,11 +37,26 @@ type VolumeSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="volumeMode is immutable"
 	VolumeMode VolumeMode `json:"volumeMode,omitempty"`
 
-	// replicas is the number of copies. Only 1 is accepted for now.
+	// replicas is the number of copies, 1 to 3, each on its own Store: on distinct nodes, spread
+	// over as many zones (topology.kubernetes.io/zone of the Stores' nodes) as there are, and on
+	// distinct Stores of one node only when replicaPlacement.allowSameNode says so. It cannot
+	// change once set (adding or removing a copy of a live volume needs the rebuild of the
+	// replicated data path, which is not wired to Volumes yet).
+	//
+	// A Volume with more than one replica is placed and created only by an operator started with
+	// --enable-replication: the CSI node plugin does not yet send a volume's writes to its other
+	// copies, so until it does the operator leaves such a Volume unplaced, with Ready False and
+	// reason ReplicationUnavailable, instead of pretending the copies protect its data.
 	// +optional
 	// +kubebuilder:default=1
-	// +kubebuilder:validation:XValidation:rule="self == 1",message="replicas must be 1: replication is not yet available"
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="replicas is immutable"
 	Replicas int32 `json:"replicas,omitempty"`
+
+	// replicaPlacement tunes where the copies of a replicated volume go.
+	// +optional
+	ReplicaPlacement *ReplicaPlacement `json:"replicaPlacement,omitempty"`
 
 	// storeSelector restricts placement to Stores whose labels match (for example
 	// storage.cobalt.io/device-class: ssd).
@@ -53,6 +73,18 @@ type VolumeSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	StoreName string `json:"storeName,omitempty"`
+
+	// replicaStoreNames are the Stores of the copies other than the first (which is on
+	// storeName): exactly replicas - 1 of them, or none while the copies are not placed. The
+	// operator sets them (with storeName, unless that was pinned) when it places the volume; a
+	// user may set them up front, with storeName, to pin every copy. Once set they cannot
+	// change, and no Store appears twice.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	ReplicaStoreNames []string `json:"replicaStoreNames,omitempty"`
 
 	// source, when set, makes the volume start with another's content: a Snapshot's (a
 	// restore) or a live Volume's (a clone), both in the Volume's namespace. The new volume
@@ -79,6 +111,48 @@ type VolumeSource struct {
 	VolumeName string `json:"volumeName,omitempty"`
 }
 
+// ReplicaPlacement tunes the placement of a replicated Volume's copies.
+type ReplicaPlacement struct {
+	// allowSameNode lets copies go to distinct Stores of one node when there are not enough
+	// nodes with room: for single-node labs and end-to-end tests. Such copies survive the loss
+	// of a device, not of the node. Copies still go to distinct nodes whenever there are enough.
+	// Two copies never share a Store.
+	// +optional
+	AllowSameNode bool `json:"allowSameNode,omitempty"`
+}
+
+// ReplicaState is how one copy of a Volume stands.
+// +kubebuilder:validation:Enum=InSync;CatchingUp;Lost;Pending
+type ReplicaState string
+
+const (
+	// ReplicaInSync: the copy holds every acknowledged write.
+	ReplicaInSync ReplicaState = "InSync"
+	// ReplicaCatchingUp: the copy exists but misses writes; it is being resynced or rebuilt.
+	ReplicaCatchingUp ReplicaState = "CatchingUp"
+	// ReplicaLost: the copy cannot be reached (its Store is gone or not Ready).
+	ReplicaLost ReplicaState = "Lost"
+	// ReplicaPending: the copy is not created yet.
+	ReplicaPending ReplicaState = "Pending"
+)
+
+// VolumeReplica is one copy of a Volume as the operator last saw it.
+type VolumeReplica struct {
+	// store is the Store holding the copy.
+	Store string `json:"store"`
+	// node is the node hosting that Store.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// state is InSync, CatchingUp, Lost or Pending.
+	State ReplicaState `json:"state"`
+	// allocatedSize is what the copy's Store allocated for it; absent while it is Pending.
+	// +optional
+	AllocatedSize *resource.Quantity `json:"allocatedSize,omitempty"`
+	// message says why the copy is not InSync.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
 // VolumePlacement says where a Volume lives.
 type VolumePlacement struct {
 	// store is the Store holding the volume.
@@ -89,8 +163,10 @@ type VolumePlacement struct {
 
 // VolumeStatus is the observed state of a Volume.
 type VolumeStatus struct {
-	// conditions: Ready (created on its Store at the allocated size) and Resizing (the requested
-	// size is larger than the allocated one; the reason says why it has not grown yet).
+	// conditions: Ready (created on its Store, every copy of a replicated volume on its Store, at
+	// the allocated size), Resizing (the requested size is larger than the allocated one; the
+	// reason says why it has not grown yet) and, on a replicated volume once created, Degraded
+	// (fewer copies in sync than replicas).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -100,16 +176,32 @@ type VolumeStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// placement is where the volume was created.
+	// placement is where the volume was created: for a replicated volume, its first copy (the
+	// one on spec.storeName). Consumers that need one Store (CSI topology, the cobalt CLI) use
+	// it; replicas lists every copy.
 	// +optional
 	Placement *VolumePlacement `json:"placement,omitempty"`
 
-	// allocatedSize is the size the Store has allocated for the volume.
+	// allocatedSize is the size the Store has allocated for the volume; for a replicated volume,
+	// the smallest allocation among its copies (what every copy can hold).
 	// +optional
 	AllocatedSize *resource.Quantity `json:"allocatedSize,omitempty"`
+
+	// replicas lists every copy of the volume, the first (spec.storeName) first, once it is
+	// placed.
+	// +optional
+	// +listType=map
+	// +listMapKey=store
+	// +kubebuilder:validation:MaxItems=3
+	Replicas []VolumeReplica `json:"replicas,omitempty"`
+
+	// inSyncReplicas counts the copies in replicas whose state is InSync.
+	// +optional
+	InSyncReplicas int32 `json:"inSyncReplicas,omitempty"`
 }
 
-// Volume is a piece of capacity placed on one Store.
+// Volume is a piece of capacity placed on one Store, or with spec.replicas > 1 on several
+// Stores (one copy on each).
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -118,6 +210,9 @@ type VolumeStatus struct {
 // +kubebuilder:printcolumn:name="Allocated",type=string,JSONPath=`.status.allocatedSize`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.volumeMode`
 // +kubebuilder:printcolumn:name="Store",type=string,JSONPath=`.spec.storeName`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="In-Sync",type=integer,JSONPath=`.status.inSyncReplicas`
+// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].status`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

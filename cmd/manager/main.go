@@ -13,6 +13,10 @@
 // What it creates for itself in its own namespace, the CA Secret and the leader election Lease,
 // is owned by the ServiceAccount it runs as (--owner-service-account), so uninstalling the
 // operator, which deletes that ServiceAccount, garbage-collects them.
+//
+// Volumes with replicas > 1 are placed and created only with --enable-replication (default
+// off): the CSI node plugin does not yet send a volume's writes to its other copies, so without
+// the flag such Volumes wait, unplaced, with Ready False (ReplicationUnavailable).
 package main
 
 import (
@@ -69,6 +73,10 @@ type options struct {
 	csiEndpoint string
 	// csiNamespace holds the Volumes the CSI controller plugin creates.
 	csiNamespace string
+	// enableReplication lets the Volume reconciler place and create Volumes with replicas > 1
+	// (--enable-replication); off by default until the CSI node plugin serves the replicated
+	// data path.
+	enableReplication bool
 	// skipControllerNameValidation lets tests run the manager more than once in one process
 	// (controller-runtime refuses a controller name it has seen before); not a flag.
 	skipControllerNameValidation bool
@@ -112,6 +120,8 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 		"Unix socket (unix:///csi/csi.sock) on which to serve the CSI controller plugin, on every replica; empty: do not serve CSI.")
 	fs.StringVar(&opts.csiNamespace, "csi-volume-namespace", ns,
 		"Namespace of the Volumes the CSI controller plugin creates; defaults to POD_NAMESPACE, else "+defaultOperatorNamespace+".")
+	fs.BoolVar(&opts.enableReplication, "enable-replication", false,
+		"Place and create Volumes with replicas > 1 (one copy per Store). Off by default: the CSI node plugin does not yet send writes to a volume's other copies, so such Volumes stay unplaced with Ready False (ReplicationUnavailable). For tests and development only.")
 	return opts
 }
 
@@ -217,11 +227,12 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		return fmt.Errorf("set up store controller: %w", err)
 	}
 	if err := (&controllers.VolumeReconciler{
-		Client:           mgr.GetClient(),
-		Recorder:         mgr.GetEventRecorder("volume-controller"),
-		Nodes:            nodes,
-		Clock:            clock.RealClock{},
-		HeartbeatTimeout: opts.heartbeatTimeout,
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorder("volume-controller"),
+		Nodes:              nodes,
+		Clock:              clock.RealClock{},
+		HeartbeatTimeout:   opts.heartbeatTimeout,
+		ReplicationEnabled: opts.enableReplication,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up volume controller: %w", err)
 	}
@@ -247,7 +258,7 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
 	ctrl.Log.Info("starting manager", "heartbeatTimeout", opts.heartbeatTimeout, "nodeDaemonImage", opts.nodeDaemonImage,
-		"csiNodePlugin", opts.csi.Enabled, "kubeletDir", opts.csi.KubeletDir)
+		"csiNodePlugin", opts.csi.Enabled, "kubeletDir", opts.csi.KubeletDir, "replication", opts.enableReplication)
 	if opts.leaderElect {
 		lease := types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: leaderElectionID}
 		if _, err := ensureOwnedLease(ctx, direct, lease, opts.owner); err != nil {
