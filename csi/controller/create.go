@@ -177,7 +177,9 @@ func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha1.Volume, error) {
 	key := vol.Namespace + "/" + vol.Name
 	gone := status.Errorf(codes.Aborted, "Volume %s was deleted while waiting for it to be created; retry", key)
-	last, err := s.pollVolume(ctx, vol.Name, gone, func(v *v1alpha1.Volume) bool { return isProvisioned(v) || isUnschedulable(v) || isReplicationUnavailable(v) })
+	last, err := s.pollVolume(ctx, vol.Name, gone, func(v *v1alpha1.Volume) bool {
+		return isProvisioned(v) || isUnschedulable(v) || isReplicationUnavailable(v)
+	})
 	if err != nil {
 		if last == nil {
 			last = vol
