@@ -25,6 +25,11 @@ import (
 //     serves replication, a retry succeeds.
 //   - The accessible topology of a replicated volume is every copy's node: the data path may
 //     serve the volume wherever a copy lives.
+//   - Limitation: the request's topology (storeSelector, topology.go) applies to every copy. A
+//     WaitForFirstConsumer claim under --strict-topology names only the Pod's node, so all its
+//     copies must fit on that node: replicas > 1 then needs allowSameNode. Copies on distinct
+//     nodes need Immediate binding (no topology: the Pod follows the copies) until the API can
+//     ask for the first copy on the Pod's node and the others anywhere.
 
 // maxReplicas is the largest spec.replicas the API accepts.
 const maxReplicas = 3
