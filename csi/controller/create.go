@@ -20,9 +20,7 @@ import (
 
 // CreateVolume creates the Volume for a request, or finds the one an earlier attempt created,
 // and waits until the operator has placed it and its node has created it. A Volume that no Store
-// can hold is deleted and reported as ResourceExhausted with the operator's reason; a replicated
-// one the operator will not place (ReplicationUnavailable, see replicas.go) is deleted and
-// reported as FailedPrecondition.
+// can hold is deleted and reported as ResourceExhausted with the operator's reason.
 func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	want, err := volumeForRequest(req, s.namespace)
 	if err != nil {
@@ -42,11 +40,11 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	if isUnschedulable(vol) {
-		return nil, s.abandonUnplaced(ctx, vol, codes.ResourceExhausted)
-	}
 	if isReplicationUnavailable(vol) {
 		return nil, s.abandonUnplaced(ctx, vol, codes.FailedPrecondition)
+	}
+	if isUnschedulable(vol) {
+		return nil, s.abandonUnplaced(ctx, vol, codes.ResourceExhausted)
 	}
 	store := &v1alpha1.Store{}
 	if err := s.reader.Get(ctx, client.ObjectKey{Name: vol.Status.Placement.Store}, store); err != nil {
@@ -60,9 +58,6 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1.Volume, error) {
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name is required")
-	}
-	if err := refuseReplicatedSource(req); err != nil {
-		return nil, err
 	}
 	if req.GetVolumeContentSource() != nil {
 		return nil, status.Error(codes.InvalidArgument, "snapshots and clones are not supported yet: create the volume without a data source")
@@ -82,6 +77,9 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseReplicatedSource(req); err != nil {
+		return nil, err
+	}
 	nodes, err := topologyNodes(req.GetAccessibilityRequirements())
 	if err != nil {
 		return nil, err
@@ -96,12 +94,13 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 		Spec: v1alpha1.VolumeSpec{
 			Size:          *resource.NewQuantity(size, resource.BinarySI),
 			VolumeMode:    mode,
+			Replicas:      1,
 			StoreSelector: storeSelector(params.DeviceClass, nodes),
 		},
 	}
-	applyReplicas(&vol.Spec, params)
 	vol.Labels[v1alpha1.LabelCSIDriver] = driver.Name
 	vol.Annotations[v1alpha1.AnnotationCSIName] = req.GetName()
+	applyReplicas(&vol.Spec, params)
 	return vol, nil
 }
 
@@ -172,8 +171,7 @@ func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 	return checkExistingReplicas(vol, req)
 }
 
-// waitPlaced polls vol until its node created it, or the operator found no Store for it or
-// will not place it (ReplicationUnavailable).
+// waitPlaced polls vol until its node created it, or the operator found no Store for it.
 func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha1.Volume, error) {
 	key := vol.Namespace + "/" + vol.Name
 	gone := status.Errorf(codes.Aborted, "Volume %s was deleted while waiting for it to be created; retry", key)
@@ -189,9 +187,10 @@ func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha
 	return last, nil
 }
 
-// abandonUnplaced deletes a Volume the operator could not or would not place and returns the
-// status of code to answer with, with the Volume's Ready message. The delete is conditional on the Volume being the one
-// read, so a Volume placed in the meantime is kept (and the call is Aborted, to be retried).
+// abandonUnplaced deletes a Volume the operator could not place (or whose source is too large for
+// it) and returns the status to answer with: code, with the operator's reason. The delete is
+// conditional on the Volume being the one read, so a Volume placed or created in the meantime is
+// kept (and the call is Aborted, to be retried).
 func (s *Server) abandonUnplaced(ctx context.Context, vol *v1alpha1.Volume, code codes.Code) error {
 	key := vol.Namespace + "/" + vol.Name
 	c := readyCondition(vol)
@@ -199,11 +198,11 @@ func (s *Server) abandonUnplaced(ctx context.Context, vol *v1alpha1.Volume, code
 	err := s.client.Delete(ctx, vol, client.Preconditions{UID: &uid, ResourceVersion: &rv})
 	switch {
 	case apierrors.IsConflict(err):
-		return status.Errorf(codes.Aborted, "Volume %s changed while being deleted unplaced; retry", key)
+		return status.Errorf(codes.Aborted, "Volume %s changed while being deleted as impossible to create; retry", key)
 	case err != nil && !apierrors.IsNotFound(err):
-		return internal(err, "delete unplaced Volume "+key)
+		return internal(err, "delete uncreated Volume "+key)
 	}
-	s.log.Info("deleted an unplaced Volume", "volume", key, "reason", c.Reason, "message", c.Message)
+	s.log.Info("deleted a Volume that could not be created", "volume", key, "reason", c.Message)
 	// Wait until it is gone (its finalizer is removed at once: there is nothing to free), so that
 	// the next attempt creates it afresh instead of finding it being deleted.
 	if err := s.waitGone(ctx, vol.Name); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
