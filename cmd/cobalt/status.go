@@ -20,7 +20,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 	var allNamespaces bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show stores (capacity, usage, health) and volumes (the claim each backs, its node) in tables",
+		Short: "Show stores (capacity, usage, health, volume copies) and volumes (the claim each backs, the store and node of each copy, copies in sync) in tables",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.cobaltClient()
@@ -87,9 +87,9 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 		return vols[i].Namespace+"/"+vols[i].Name < vols[j].Namespace+"/"+vols[j].Name
 	})
 	perStore := map[string]int{}
-	for _, v := range vols {
-		if v.Status.Placement != nil {
-			perStore[v.Status.Placement.Store]++
+	for i := range vols {
+		for _, c := range volumeCopies(&vols[i]) {
+			perStore[c.Store]++
 		}
 	}
 	var total, used int64
@@ -141,25 +141,25 @@ func printStatus(out io.Writer, stores []storagev1alpha1.Store, vols []storagev1
 	}
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "VOLUME\tCLAIM\tSIZE\tMODE\tSTORE\tNODE\tREADY\tREASON")
-	volsReady := 0
+	fmt.Fprintln(w, "VOLUME\tCLAIM\tSIZE\tMODE\tSTORE\tNODE\tREPLICAS\tREADY\tREASON")
+	volsReady, notInSync := 0, 0
 	for _, v := range vols {
 		status, reason := condition(v.Status.Conditions, storagev1alpha1.ConditionReady)
 		if status == "True" {
 			volsReady++
 		}
-		store, node := "-", "-"
-		if p := v.Status.Placement; p != nil {
-			store, node = p.Store, p.Node
+		if v.Spec.Replicas > 1 && v.Status.InSyncReplicas < v.Spec.Replicas {
+			notInSync++
 		}
-		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Namespace, v.Name, claimOf(&v), humanBytes(v.Spec.Size.Value()),
-			v.Spec.VolumeMode, store, node, status, reason)
+		store, node := copyColumns(&v)
+		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Namespace, v.Name, claimOf(&v), humanBytes(v.Spec.Size.Value()),
+			v.Spec.VolumeMode, store, node, replicasColumn(&v), status, reason)
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	health := "HEALTHY"
-	if ready < len(stores) || volsReady < len(vols) || len(trouble) > 0 {
+	if ready < len(stores) || volsReady < len(vols) || notInSync > 0 || len(trouble) > 0 {
 		health = "DEGRADED"
 	}
 	if len(stores) == 0 {

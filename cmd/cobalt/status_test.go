@@ -126,3 +126,84 @@ func TestPrintStatusShowsEngineTrouble(t *testing.T) {
 		})
 	}
 }
+
+// TestPrintStatusReplicatedVolume: a replicated Volume counts on the store of every copy, its
+// row lists every copy's store and node and its copies in sync of those wanted, and a copy out
+// of sync makes the summary DEGRADED.
+func TestPrintStatusReplicatedVolume(t *testing.T) {
+	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	q := func(s string) *resource.Quantity { v := resource.MustParse(s); return &v }
+	hb := metav1.NewTime(now.Add(-time.Second))
+	ready := []metav1.Condition{{Type: storagev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: storagev1alpha1.ReasonHeartbeatFresh}}
+	store := func(name, node string) storagev1alpha1.Store {
+		return storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: storagev1alpha1.StoreSpec{NodeName: node, DevicePath: "/dev/sdb", DeviceClass: "ssd", AdminState: "in"},
+			Status: storagev1alpha1.StoreStatus{Conditions: ready, Capacity: q("10Gi"), Used: q("0"), LastHeartbeat: &hb}}
+	}
+	stores := []storagev1alpha1.Store{store("a-sdb", "a"), store("b-sdb", "b"), store("c-sdb", "c")}
+	replicated := func(name string, inSync int32, states ...storagev1alpha1.ReplicaState) storagev1alpha1.Volume {
+		v := storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: name},
+			Spec: storagev1alpha1.VolumeSpec{Size: resource.MustParse("1Gi"), VolumeMode: "Filesystem", Replicas: int32(len(states)),
+				StoreName: "a-sdb", ReplicaStoreNames: []string{"b-sdb", "c-sdb"}[:len(states)-1]},
+			Status: storagev1alpha1.VolumeStatus{Conditions: ready, InSyncReplicas: inSync,
+				Placement: &storagev1alpha1.VolumePlacement{Store: "a-sdb", Node: "a"}}}
+		for i, st := range states {
+			r := storagev1alpha1.VolumeReplica{Store: stores[i].Name, Node: stores[i].Spec.NodeName, State: st}
+			v.Status.Replicas = append(v.Status.Replicas, r)
+		}
+		return v
+	}
+	single := storagev1alpha1.Volume{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "single"},
+		Spec: storagev1alpha1.VolumeSpec{Size: resource.MustParse("1Gi"), VolumeMode: "Block", Replicas: 1, StoreName: "a-sdb"},
+		Status: storagev1alpha1.VolumeStatus{Conditions: ready, InSyncReplicas: 1,
+			Placement: &storagev1alpha1.VolumePlacement{Store: "a-sdb", Node: "a"},
+			Replicas:  []storagev1alpha1.VolumeReplica{{Store: "a-sdb", Node: "a", State: storagev1alpha1.ReplicaInSync}}}}
+	for _, tc := range []struct {
+		name       string
+		vols       []storagev1alpha1.Volume
+		perStore   map[string]string // store → VOLUMES column
+		rows       map[string][3]string
+		wantHealth string
+	}{
+		{name: "every copy in sync",
+			vols:       []storagev1alpha1.Volume{replicated("three", 3, "InSync", "InSync", "InSync"), single},
+			perStore:   map[string]string{"a-sdb": "2", "b-sdb": "1", "c-sdb": "1"},
+			rows:       map[string][3]string{"apps/three": {"a-sdb,b-sdb,c-sdb", "a,b,c", "3/3"}, "apps/single": {"a-sdb", "a", "1"}},
+			wantHealth: "HEALTHY"},
+		{name: "a copy catching up",
+			vols:       []storagev1alpha1.Volume{replicated("two", 1, "InSync", "CatchingUp")},
+			perStore:   map[string]string{"a-sdb": "1", "b-sdb": "1", "c-sdb": "0"},
+			rows:       map[string][3]string{"apps/two": {"a-sdb,b-sdb", "a,b", "1/2"}},
+			wantHealth: "DEGRADED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := printStatus(&out, stores, tc.vols, now); err != nil {
+				t.Fatal(err)
+			}
+			rows := map[string][]string{}
+			for _, l := range strings.Split(out.String(), "\n") {
+				if f := strings.Fields(l); len(f) > 0 {
+					rows[f[0]] = f
+				}
+			}
+			// VOLUMES is the 12th column of a store row.
+			for name, want := range tc.perStore {
+				if got := rows[name]; len(got) < 12 || got[11] != want {
+					t.Errorf("store row %q, want %s volumes", got, want)
+				}
+			}
+			// STORE, NODE and REPLICAS are the 5th to 7th columns of a volume row.
+			if got := rows["VOLUME"]; len(got) < 7 || got[6] != "REPLICAS" {
+				t.Errorf("volume header %q lacks REPLICAS after NODE", got)
+			}
+			for name, want := range tc.rows {
+				if got := rows[name]; len(got) < 7 || [3]string{got[4], got[5], got[6]} != want {
+					t.Errorf("volume row %q, want store, node, replicas %q", got, want)
+				}
+			}
+			if !strings.Contains(out.String(), "\n"+tc.wantHealth+":") {
+				t.Errorf("summary is not %s:\n%s", tc.wantHealth, out.String())
+			}
+		})
+	}
+}

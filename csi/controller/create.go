@@ -40,8 +40,11 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
+	if isReplicationUnavailable(vol) {
+		return nil, s.abandonUnplaced(ctx, vol, codes.FailedPrecondition)
+	}
 	if isUnschedulable(vol) {
-		return nil, s.abandonUnplaced(ctx, vol)
+		return nil, s.abandonUnplaced(ctx, vol, codes.ResourceExhausted)
 	}
 	store := &v1alpha1.Store{}
 	if err := s.reader.Get(ctx, client.ObjectKey{Name: vol.Status.Placement.Store}, store); err != nil {
@@ -74,6 +77,9 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseReplicatedSource(req); err != nil {
+		return nil, err
+	}
 	nodes, err := topologyNodes(req.GetAccessibilityRequirements())
 	if err != nil {
 		return nil, err
@@ -94,6 +100,7 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 	}
 	vol.Labels[v1alpha1.LabelCSIDriver] = driver.Name
 	vol.Annotations[v1alpha1.AnnotationCSIName] = req.GetName()
+	applyReplicas(&vol.Spec, params)
 	return vol, nil
 }
 
@@ -161,14 +168,16 @@ func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 		return status.Errorf(codes.AlreadyExists, "Volume %s exists with size %s, outside the requested range (required %d, limit %d bytes)",
 			key, vol.Spec.Size.String(), req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
 	}
-	return nil
+	return checkExistingReplicas(vol, req)
 }
 
 // waitPlaced polls vol until its node created it, or the operator found no Store for it.
 func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha1.Volume, error) {
 	key := vol.Namespace + "/" + vol.Name
 	gone := status.Errorf(codes.Aborted, "Volume %s was deleted while waiting for it to be created; retry", key)
-	last, err := s.pollVolume(ctx, vol.Name, gone, func(v *v1alpha1.Volume) bool { return isProvisioned(v) || isUnschedulable(v) })
+	last, err := s.pollVolume(ctx, vol.Name, gone, func(v *v1alpha1.Volume) bool {
+		return isProvisioned(v) || isUnschedulable(v) || isReplicationUnavailable(v)
+	})
 	if err != nil {
 		if last == nil {
 			last = vol
@@ -178,25 +187,26 @@ func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha
 	return last, nil
 }
 
-// abandonUnplaced deletes a Volume the operator could not place and returns the
-// ResourceExhausted status to answer with. The delete is conditional on the Volume being the one
-// read, so a Volume placed in the meantime is kept (and the call is Aborted, to be retried).
-func (s *Server) abandonUnplaced(ctx context.Context, vol *v1alpha1.Volume) error {
+// abandonUnplaced deletes a Volume the operator could not place (or whose source is too large for
+// it) and returns the status to answer with: code, with the operator's reason. The delete is
+// conditional on the Volume being the one read, so a Volume placed or created in the meantime is
+// kept (and the call is Aborted, to be retried).
+func (s *Server) abandonUnplaced(ctx context.Context, vol *v1alpha1.Volume, code codes.Code) error {
 	key := vol.Namespace + "/" + vol.Name
 	c := readyCondition(vol)
 	uid, rv := vol.UID, vol.ResourceVersion
 	err := s.client.Delete(ctx, vol, client.Preconditions{UID: &uid, ResourceVersion: &rv})
 	switch {
 	case apierrors.IsConflict(err):
-		return status.Errorf(codes.Aborted, "Volume %s changed while being deleted for want of a Store; retry", key)
+		return status.Errorf(codes.Aborted, "Volume %s changed while being deleted as impossible to create; retry", key)
 	case err != nil && !apierrors.IsNotFound(err):
-		return internal(err, "delete unplaced Volume "+key)
+		return internal(err, "delete uncreated Volume "+key)
 	}
-	s.log.Info("deleted a Volume no Store can hold", "volume", key, "reason", c.Message)
+	s.log.Info("deleted a Volume that could not be created", "volume", key, "reason", c.Message)
 	// Wait until it is gone (its finalizer is removed at once: there is nothing to free), so that
 	// the next attempt creates it afresh instead of finding it being deleted.
 	if err := s.waitGone(ctx, vol.Name); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		s.log.Error(err, "waiting for an unplaced Volume to be gone", "volume", key)
 	}
-	return status.Errorf(codes.ResourceExhausted, "%s (Volume %s was not created)", c.Message, key)
+	return status.Errorf(code, "%s (Volume %s was not created)", c.Message, key)
 }

@@ -13,6 +13,13 @@
 //     refused with AlreadyExists rather than handed someone else's volume.
 //   - Sizes are whole MiB (SizeGranularity): the node's volume layer needs a multiple of 4 KiB
 //     and stripes by 4 MiB, but accepts any aligned size; MiB keeps sizes readable.
+//   - A replicated Volume (StorageClass parameter replicas > 1, replicas.go) that the operator
+//     will not place because it runs without --enable-replication (Ready=False, reason
+//     ReplicationUnavailable) is deleted while still unplaced, like an Unschedulable one below,
+//     and CreateVolume answers at once with FailedPrecondition and the operator's message rather
+//     than waiting for its deadline: the error is final to the external-provisioner, which then
+//     tracks no volume in progress. Restores and clones have one copy: a content source with
+//     replicas > 1 is InvalidArgument. A Volume's accessible topology is every copy's node.
 //   - A Volume that cannot be placed (Ready=False, reason Unschedulable) is deleted before
 //     CreateVolume returns ResourceExhausted: it holds no data yet, so the next attempt may place
 //     it elsewhere (the scheduler may pick another node), and an abandoned claim leaves nothing

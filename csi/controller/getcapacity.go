@@ -61,12 +61,13 @@ type capacity struct {
 }
 
 // freeCapacity counts the free space of the Schedulable Stores on node (any when "") of
-// deviceClass (any when ""), with vols (of every namespace) reserving space on the Stores they
-// are placed on: free = capacity − max(used, reserved), as placement counts it.
+// deviceClass (any when ""), with vols (of every namespace) reserving space on every Store they
+// have a copy on (PlacedStores): free = capacity − max(used, reserved), as placement counts it.
 func freeCapacity(stores []v1alpha1.Store, vols []v1alpha1.Volume, node string, deviceClass v1alpha1.DeviceClass) capacity {
 	reserved := map[string]int64{}
 	for i := range vols {
-		if name := vols[i].Spec.StoreName; name != "" {
+		// Every copy of a replicated Volume holds as much on its Store as the first.
+		for _, name := range vols[i].PlacedStores() {
 			reserved[name] += controllers.ReservedBytes(&vols[i])
 		}
 	}

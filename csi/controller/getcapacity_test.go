@@ -37,12 +37,17 @@ func TestFreeCapacity(t *testing.T) {
 		store("a-out", "a", "ssd", false, 500*mi, 0),    // not schedulable: not counted
 		store("b-ssd", "b", "ssd", true, 40*mi+5, 0),    // 40 MiB + 5 bytes free
 		store("c-full", "c", "ssd", true, 10*mi, 0),     // overcommitted: 0, never negative
+		store("d-1", "d", "hdd", true, 10*mi, 0),        // a copy: 6 free
+		store("d-2", "d", "hdd", true, 10*mi, 0),        // another copy on the same node: 6 free
+		store("e-1", "e", "hdd", true, 10*mi, 0),        // another copy: 6 free
 	}
 	vols := []v1alpha1.Volume{
 		vol("a-ssd", 20*mi, 0), vol("a-ssd", 5*mi, 10*mi), // allocated beyond the request counts
 		vol("a-hdd", 5*mi, 0),
 		vol("c-full", 12*mi, 0),
 		vol("", 1000*mi, 0), // unplaced: reserves nothing
+		// A replicated Volume reserves its size on every copy's Store.
+		{Spec: v1alpha1.VolumeSpec{Size: *q(4 * mi), Replicas: 3, StoreName: "d-1", ReplicaStoreNames: []string{"e-1", "d-2"}}},
 	}
 	for _, tc := range []struct {
 		name  string
@@ -50,7 +55,9 @@ func TestFreeCapacity(t *testing.T) {
 		class v1alpha1.DeviceClass
 		want  capacity
 	}{
-		{name: "everything", want: capacity{Available: 140*mi + 5, MaxVolume: 70 * mi}},
+		{name: "everything", want: capacity{Available: 158*mi + 5, MaxVolume: 70 * mi}},
+		{name: "node d: both copies counted", node: "d", want: capacity{Available: 12 * mi, MaxVolume: 6 * mi}},
+		{name: "node e: the third copy counted", node: "e", want: capacity{Available: 6 * mi, MaxVolume: 6 * mi}},
 		{name: "node a", node: "a", want: capacity{Available: 100 * mi, MaxVolume: 70 * mi}},
 		{name: "node a hdd", node: "a", class: "hdd", want: capacity{Available: 30 * mi, MaxVolume: 30 * mi}},
 		{name: "ssd anywhere", class: "ssd", want: capacity{Available: 110*mi + 5, MaxVolume: 70 * mi}},

@@ -16,8 +16,11 @@ import (
 const (
 	// ParamDeviceClass restricts a volume to Stores of one device class: "ssd" or "hdd".
 	ParamDeviceClass = "deviceClass"
-	// ParamReplicas is the number of copies; only "1" for now.
+	// ParamReplicas is the number of copies, "1" to "3" (spec.replicas of the Volume).
 	ParamReplicas = "replicas"
+	// ParamAllowSameNode, "true" or "false", lets a replicated volume's copies share a node
+	// (spec.replicaPlacement.allowSameNode of the Volume).
+	ParamAllowSameNode = "allowSameNode"
 
 	// provisionerPrefix starts the keys the external-provisioner adds itself (with
 	// --extra-create-metadata: the claim's and PV's names). They are accepted whatever they are.
@@ -28,12 +31,16 @@ const (
 )
 
 // supportedParameters is the list an InvalidArgument error about parameters ends with.
-const supportedParameters = `supported parameters: deviceClass ("ssd" or "hdd"), replicas ("1"), and the csi.storage.k8s.io/ keys the external-provisioner adds`
+const supportedParameters = `supported parameters: deviceClass ("ssd" or "hdd"), replicas ("1" to "3"), allowSameNode ("true" or "false"), and the csi.storage.k8s.io/ keys the external-provisioner adds`
 
 // volumeParameters is what a StorageClass's parameters ask of a volume.
 type volumeParameters struct {
 	// DeviceClass restricts placement to Stores of that class; empty: any class.
 	DeviceClass v1alpha1.DeviceClass
+	// Replicas is the number of copies, 1 to 3.
+	Replicas int32
+	// AllowSameNode lets copies share a node (replicaPlacement.allowSameNode).
+	AllowSameNode bool
 	// Labels and Annotations record the claim and PV the volume is for (v1alpha1.KeyPVCName...).
 	Labels      map[string]string
 	Annotations map[string]string
@@ -42,7 +49,7 @@ type volumeParameters struct {
 // parseParameters validates a request's parameters. Unknown keys and bad values are an
 // InvalidArgument status naming them and listing the supported parameters.
 func parseParameters(params map[string]string) (volumeParameters, error) {
-	p := volumeParameters{Labels: map[string]string{}, Annotations: map[string]string{}}
+	p := volumeParameters{Replicas: 1, Labels: map[string]string{}, Annotations: map[string]string{}}
 	var unknown []string
 	for k, v := range params {
 		switch {
@@ -55,10 +62,17 @@ func parseParameters(params map[string]string) (volumeParameters, error) {
 					"StorageClass parameter %s is %q: it must be %q or %q", ParamDeviceClass, v, v1alpha1.DeviceClassSSD, v1alpha1.DeviceClassHDD)
 			}
 		case k == ParamReplicas:
-			if v != "1" {
-				return volumeParameters{}, status.Errorf(codes.InvalidArgument,
-					"StorageClass parameter %s is %q: only \"1\" is supported, a Cobalt volume has one copy for now", ParamReplicas, v)
+			n, err := parseReplicas(v)
+			if err != nil {
+				return volumeParameters{}, err
 			}
+			p.Replicas = n
+		case k == ParamAllowSameNode:
+			b, err := parseAllowSameNode(v)
+			if err != nil {
+				return volumeParameters{}, err
+			}
+			p.AllowSameNode = b
 		case strings.HasPrefix(k, provisionerPrefix):
 			if key := metadataKey(k); key != "" {
 				p.Annotations[key] = v

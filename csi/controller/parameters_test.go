@@ -19,24 +19,32 @@ func TestParseParameters(t *testing.T) {
 		want   volumeParameters
 		msgHas []string // for an InvalidArgument error
 	}{
-		{name: "none", want: volumeParameters{Labels: map[string]string{}, Annotations: map[string]string{}}},
+		{name: "none", want: volumeParameters{Replicas: 1, Labels: map[string]string{}, Annotations: map[string]string{}}},
 		{name: "device class and replicas", params: map[string]string{"deviceClass": "hdd", "replicas": "1"},
-			want: volumeParameters{DeviceClass: v1alpha1.DeviceClassHDD, Labels: map[string]string{}, Annotations: map[string]string{}}},
+			want: volumeParameters{DeviceClass: v1alpha1.DeviceClassHDD, Replicas: 1, Labels: map[string]string{}, Annotations: map[string]string{}}},
 		{name: "provisioner metadata recorded", params: map[string]string{
 			"csi.storage.k8s.io/pvc/name": "db", "csi.storage.k8s.io/pvc/namespace": "apps", "csi.storage.k8s.io/pv/name": "pvc-1",
 			"csi.storage.k8s.io/something-else": "x"},
-			want: volumeParameters{
+			want: volumeParameters{Replicas: 1,
 				Labels:      map[string]string{v1alpha1.KeyPVCName: "db", v1alpha1.KeyPVCNamespace: "apps", v1alpha1.KeyPVName: "pvc-1"},
 				Annotations: map[string]string{v1alpha1.KeyPVCName: "db", v1alpha1.KeyPVCNamespace: "apps", v1alpha1.KeyPVName: "pvc-1"},
 			}},
 		{name: "claim name too long for a label: annotation only", params: map[string]string{"csi.storage.k8s.io/pvc/name": longName},
-			want: volumeParameters{Labels: map[string]string{}, Annotations: map[string]string{v1alpha1.KeyPVCName: longName}}},
+			want: volumeParameters{Replicas: 1, Labels: map[string]string{}, Annotations: map[string]string{v1alpha1.KeyPVCName: longName}}},
 		{name: "unknown parameter", params: map[string]string{"fsType": "ext4", "deviceClass": "ssd"},
-			msgHas: []string{`unsupported StorageClass parameter "fsType"`, "deviceClass", "replicas", "csi.storage.k8s.io/"}},
+			msgHas: []string{`unsupported StorageClass parameter "fsType"`, "deviceClass", "replicas", "allowSameNode", "csi.storage.k8s.io/"}},
 		{name: "unknown parameters sorted", params: map[string]string{"zeta": "1", "alpha": "2"},
 			msgHas: []string{`parameters "alpha", "zeta"`}},
 		{name: "bad device class", params: map[string]string{"deviceClass": "nvme"}, msgHas: []string{`deviceClass is "nvme"`, `"ssd" or "hdd"`}},
-		{name: "replicas 3", params: map[string]string{"replicas": "3"}, msgHas: []string{`replicas is "3"`, "one copy"}},
+		{name: "replicas 3 on one node", params: map[string]string{"replicas": "3", "allowSameNode": "true"},
+			want: volumeParameters{Replicas: 3, AllowSameNode: true, Labels: map[string]string{}, Annotations: map[string]string{}}},
+		{name: "replicas 2 on distinct nodes", params: map[string]string{"replicas": "2", "allowSameNode": "false"},
+			want: volumeParameters{Replicas: 2, Labels: map[string]string{}, Annotations: map[string]string{}}},
+		{name: "replicas 4", params: map[string]string{"replicas": "4"}, msgHas: []string{`replicas is "4"`, `"1", "2" or "3"`}},
+		{name: "replicas 0", params: map[string]string{"replicas": "0"}, msgHas: []string{`replicas is "0"`}},
+		{name: "replicas not a number", params: map[string]string{"replicas": "two"}, msgHas: []string{`replicas is "two"`}},
+		{name: "replicas with a sign", params: map[string]string{"replicas": "+2"}, msgHas: []string{`replicas is "+2"`}},
+		{name: "allowSameNode not a bool", params: map[string]string{"allowSameNode": "yes"}, msgHas: []string{`allowSameNode is "yes"`, `"true" or "false"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseParameters(tc.params)
@@ -54,7 +62,7 @@ func TestParseParameters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.DeviceClass != tc.want.DeviceClass || !maps.Equal(got.Labels, tc.want.Labels) || !maps.Equal(got.Annotations, tc.want.Annotations) {
+			if got.DeviceClass != tc.want.DeviceClass || got.Replicas != tc.want.Replicas || got.AllowSameNode != tc.want.AllowSameNode || !maps.Equal(got.Labels, tc.want.Labels) || !maps.Equal(got.Annotations, tc.want.Annotations) {
 				t.Errorf("parseParameters = %+v, want %+v", got, tc.want)
 			}
 		})

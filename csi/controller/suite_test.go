@@ -148,7 +148,7 @@ func newMemNodeClient() *memNodeClient {
 	return f
 }
 
-func (f *memNodeClient) CreateVolume(_ context.Context, st *v1alpha1.Store, vol *v1alpha1.Volume) (controllers.VolumeAllocation, error) {
+func (f *memNodeClient) CreateVolume(_ context.Context, st *v1alpha1.Store, vol *v1alpha1.Volume, _ controllers.ContentSource) (controllers.VolumeAllocation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.mu.failing[st.Name]; err != nil {
@@ -189,6 +189,22 @@ func (f *memNodeClient) DeleteVolume(_ context.Context, st *v1alpha1.Store, vol 
 	}
 	delete(f.mu.volumes[st.Name], vol.NodeVolumeID())
 	return nil
+}
+
+// The Snapshot reconciler of these tests is fakeSnapshotter, which never calls the node: the
+// snapshot calls exist for the interface, and say so if ever called.
+var errNoSnapshots = errors.New("memNodeClient keeps no snapshots: the tests' Snapshot reconciler is fakeSnapshotter")
+
+func (f *memNodeClient) CreateSnapshot(context.Context, *v1alpha1.Store, *v1alpha1.Volume, *v1alpha1.Snapshot) (controllers.SnapshotInfo, error) {
+	return controllers.SnapshotInfo{}, errNoSnapshots
+}
+
+func (f *memNodeClient) GetSnapshot(context.Context, *v1alpha1.Store, *v1alpha1.Snapshot) (controllers.SnapshotInfo, error) {
+	return controllers.SnapshotInfo{}, errNoSnapshots
+}
+
+func (f *memNodeClient) DeleteSnapshot(context.Context, *v1alpha1.Store, *v1alpha1.Snapshot) error {
+	return errNoSnapshots
 }
 
 // Fail makes every call on store return err; nil heals it.

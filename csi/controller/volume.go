@@ -87,8 +87,6 @@ func (s *Server) csiVolume(vol *v1alpha1.Volume, store *v1alpha1.Store) *csi.Vol
 	if store != nil {
 		v.VolumeContext[driver.ContextStoreUUID] = store.Status.UUID
 	}
-	if p := vol.Status.Placement; p != nil {
-		v.AccessibleTopology = []*csi.Topology{{Segments: map[string]string{driver.TopologyKeyNode: p.Node}}}
-	}
+	v.AccessibleTopology = accessibleTopology(vol)
 	return v
 }

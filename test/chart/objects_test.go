@@ -89,6 +89,27 @@ func TestLeaderElectionOff(t *testing.T) {
 	}
 }
 
+// TestReplicationSwitch: --enable-replication only with operator.replication.enabled (off by
+// default, as in config/manager: TestChartMatchesKustomize compares the default flags).
+func TestReplicationSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   bool
+	}{
+		{name: "default: off"},
+		{name: "off", values: map[string]any{"operator": map[string]any{"replication": map[string]any{"enabled": false}}}},
+		{name: "on", values: map[string]any{"operator": map[string]any{"replication": map[string]any{"enabled": true}}}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := managerArgs(t, mustRender(t, tc.values))
+			if got := slices.Contains(args, "--enable-replication"); got != tc.want {
+				t.Errorf("manager args %v: --enable-replication present = %v, want %v", args, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestOperatorPodIsRestricted checks the operator's pod against the "restricted" Pod Security
 // Standard, and its probes, resources and flags.
 func TestOperatorPodIsRestricted(t *testing.T) {

@@ -39,6 +39,11 @@ func TestBadValuesAreRefused(t *testing.T) {
 			want:   []string{"/operator/heartbeatTimeout", "does not match pattern"},
 		},
 		{
+			name:   "replication switch that is not a boolean",
+			values: map[string]any{"operator": map[string]any{"replication": map[string]any{"enabled": "yes"}}},
+			want:   []string{"/operator/replication/enabled"},
+		},
+		{
 			name:   "unknown log level",
 			values: map[string]any{"operator": map[string]any{"logLevel": "verbose"}},
 			want:   []string{"/operator/logLevel"},
