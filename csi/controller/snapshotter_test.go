@@ -85,7 +85,9 @@ func (f *fakeSnapshotter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 			return ctrl.Result{}, client.IgnoreNotFound(f.client.Update(ctx, snap))
 		}
 		return ctrl.Result{}, nil
-	case snap.Status.ReadyToUse || held:
+	case snap.Status.ReadyToUse:
+		return ctrl.Result{}, nil
+	case held: // Hold(name, false) makes no event: look again
 		return ctrl.Result{RequeueAfter: retryAfter}, nil
 	case controllerutil.AddFinalizer(snap, snapshotFinalizer):
 		return ctrl.Result{RequeueAfter: time.Millisecond}, f.client.Update(ctx, snap)
