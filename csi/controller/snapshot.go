@@ -35,6 +35,12 @@ func isTaken(snap *v1alpha1.Snapshot) bool {
 	return snap.Status.ReadyToUse
 }
 
+// wasTaken reports whether the node took snap at some point (the operator records where and of
+// which node volume), even if it can no longer be restored from.
+func wasTaken(snap *v1alpha1.Snapshot) bool {
+	return snap.Status.Placement != nil && snap.Status.SourceVolumeID != ""
+}
+
 // snapshotFailure is the Ready condition of a Snapshot the node refused or failed to take, else
 // nil.
 func snapshotFailure(snap *v1alpha1.Snapshot) *metav1.Condition {

@@ -21,7 +21,8 @@ import (
 // Cobalt snapshot is usable the moment it is taken, and before that there is no point in time
 // to report, so the call returns only then (or DeadlineExceeded, and the sidecar retries). A
 // Snapshot the node failed to take is deleted (it holds no data) and reported with the node's
-// message: ResourceExhausted when its Store is full, Internal otherwise.
+// message: ResourceExhausted when its Store is full, Internal otherwise. One taken before that
+// can no longer be restored from (its Store or its node lost it) is FailedPrecondition, and kept.
 func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name is required")
@@ -59,7 +60,11 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if err != nil {
 		return nil, err
 	}
-	if snapshotFailure(snap) != nil {
+	if c := snapshotFailure(snap); c != nil {
+		if wasTaken(snap) {
+			return nil, status.Errorf(codes.FailedPrecondition,
+				"snapshot %q was taken but can no longer be restored from: %s; delete it and take another", req.GetName(), c.Message)
+		}
 		return nil, s.abandonFailed(ctx, snap)
 	}
 	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(snap)}, nil
