@@ -58,3 +58,27 @@ func TestVolumeModeFor(t *testing.T) {
 		})
 	}
 }
+
+func TestControllerGetCapabilities(t *testing.T) {
+	resp, err := (&Server{}).ControllerGetCapabilities(t.Context(), &csi.ControllerGetCapabilitiesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[csi.ControllerServiceCapability_RPC_Type]bool{}
+	for _, c := range resp.GetCapabilities() {
+		got[c.GetRpc().GetType()] = true
+	}
+	for _, want := range []csi.ControllerServiceCapability_RPC_Type{
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
+	} {
+		if !got[want] {
+			t.Errorf("ControllerGetCapabilities lacks %s", want)
+		}
+	}
+	if got[csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME] {
+		t.Error("a node-local volume has nothing to publish, yet PUBLISH_UNPUBLISH_VOLUME is offered")
+	}
+}

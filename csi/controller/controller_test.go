@@ -174,6 +174,8 @@ func TestCreateVolumeRefusesBadRequests(t *testing.T) {
 	withSource := createRequest(pvName(), node, mi, nil)
 	withSource.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
 		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: "snap"}}}
+	emptySource := createRequest(pvName(), node, mi, nil)
+	emptySource.VolumeContentSource = &csi.VolumeContentSource{}
 	multi := createRequest(pvName(), node, mi, nil)
 	multi.VolumeCapabilities = []*csi.VolumeCapability{mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)}
 	limited := createRequest(pvName(), node, mi+1, nil)
@@ -187,7 +189,8 @@ func TestCreateVolumeRefusesBadRequests(t *testing.T) {
 		{name: "unknown parameter", req: createRequest(pvName(), node, mi, map[string]string{"encrypted": "true"}),
 			code: codes.InvalidArgument, msg: `unsupported StorageClass parameter "encrypted"`},
 		{name: "no name", req: createRequest("", node, mi, nil), code: codes.InvalidArgument, msg: "name is required"},
-		{name: "snapshot source", req: withSource, code: codes.InvalidArgument, msg: "snapshots and clones are not supported yet"},
+		{name: "missing snapshot source", req: withSource, code: codes.NotFound, msg: `source snapshot "snap" does not exist in namespace ` + ns},
+		{name: "content source of no type", req: emptySource, code: codes.InvalidArgument, msg: "neither a snapshot nor a volume"},
 		{name: "multi-node", req: multi, code: codes.InvalidArgument, msg: "a Cobalt volume lives on one node"},
 		{name: "limit under a whole MiB", req: limited, code: codes.OutOfRange, msg: "whole MiB"},
 	} {

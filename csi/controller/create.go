@@ -20,7 +20,9 @@ import (
 
 // CreateVolume creates the Volume for a request, or finds the one an earlier attempt created,
 // and waits until the operator has placed it and its node has created it. A Volume that no Store
-// can hold is deleted and reported as ResourceExhausted with the operator's reason.
+// can hold is deleted and reported as ResourceExhausted with the operator's reason. A request
+// with a volume_content_source makes a restore or clone (content_source.go): it lives on its
+// source's Store, and is as large as its source when the request names no size.
 func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	want, err := volumeForRequest(req, s.namespace)
 	if err != nil {
@@ -32,7 +34,12 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}
 	defer done()
 
-	vol, err := s.ensureVolume(ctx, req, want)
+	var prepare func(*v1alpha1.Volume) error
+	if want.Spec.Source != nil {
+		deviceClass := v1alpha1.DeviceClass(req.GetParameters()[ParamDeviceClass])
+		prepare = func(v *v1alpha1.Volume) error { return s.applySource(ctx, req, v, deviceClass) }
+	}
+	vol, err := s.ensureVolume(ctx, req, want, prepare)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +53,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if isUnschedulable(vol) {
 		return nil, s.abandonUnplaced(ctx, vol, codes.ResourceExhausted)
 	}
+	if isSourceTooLarge(vol) {
+		return nil, s.abandonUnplaced(ctx, vol, codes.OutOfRange)
+	}
 	store := &v1alpha1.Store{}
 	if err := s.reader.Get(ctx, client.ObjectKey{Name: vol.Status.Placement.Store}, store); err != nil {
 		return nil, internal(err, fmt.Sprintf("get Store %s of Volume %s/%s", vol.Status.Placement.Store, vol.Namespace, vol.Name))
@@ -54,13 +64,15 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 }
 
 // volumeForRequest validates a CreateVolume request and returns the Volume it asks for. Errors
-// are gRPC statuses the CO can act on (InvalidArgument, OutOfRange).
+// are gRPC statuses the CO can act on (InvalidArgument, OutOfRange). A Volume with a source is
+// sized and placed by applySource before it is created.
 func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1.Volume, error) {
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name is required")
 	}
-	if req.GetVolumeContentSource() != nil {
-		return nil, status.Error(codes.InvalidArgument, "snapshots and clones are not supported yet: create the volume without a data source")
+	source, err := requestedSource(req.GetVolumeContentSource())
+	if err != nil {
+		return nil, err
 	}
 	mode, err := volumeModeFor(req.GetVolumeCapabilities())
 	if err != nil {
@@ -96,6 +108,7 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 			VolumeMode:    mode,
 			Replicas:      1,
 			StoreSelector: storeSelector(params.DeviceClass, nodes),
+			Source:        source,
 		},
 	}
 	vol.Labels[v1alpha1.LabelCSIDriver] = driver.Name
@@ -104,16 +117,22 @@ func volumeForRequest(req *csi.CreateVolumeRequest, namespace string) (*v1alpha1
 	return vol, nil
 }
 
-// ensureVolume creates want, or returns the Volume of that name when it exists and fits the
-// request. An unplaced existing Volume gets want's storeSelector: the Pod may have been scheduled
-// to another node since the earlier attempt.
-func (s *Server) ensureVolume(ctx context.Context, req *csi.CreateVolumeRequest, want *v1alpha1.Volume) (*v1alpha1.Volume, error) {
+// ensureVolume creates want, after prepare (when not nil) has adjusted it, or returns the Volume
+// of that name when it exists and fits the request. An unplaced existing Volume gets want's
+// storeSelector: the Pod may have been scheduled to another node since the earlier attempt; not
+// one with a source, which follows its source.
+func (s *Server) ensureVolume(ctx context.Context, req *csi.CreateVolumeRequest, want *v1alpha1.Volume, prepare func(*v1alpha1.Volume) error) (*v1alpha1.Volume, error) {
 	key := want.Namespace + "/" + want.Name
 	existing, err := s.getVolume(ctx, want.Name)
 	if err != nil {
 		return nil, internal(err, "look for an existing Volume")
 	}
 	if existing == nil {
+		if prepare != nil {
+			if err := prepare(want); err != nil {
+				return nil, err
+			}
+		}
 		err := s.client.Create(ctx, want)
 		switch {
 		case err == nil:
@@ -132,7 +151,7 @@ func (s *Server) ensureVolume(ctx context.Context, req *csi.CreateVolumeRequest,
 	if err := checkExisting(existing, req); err != nil {
 		return nil, err
 	}
-	if existing.Spec.StoreName == "" && !apiequality.Semantic.DeepEqual(existing.Spec.StoreSelector, want.Spec.StoreSelector) {
+	if existing.Spec.StoreName == "" && existing.Spec.Source == nil && !apiequality.Semantic.DeepEqual(existing.Spec.StoreSelector, want.Spec.StoreSelector) {
 		cp := existing.DeepCopy()
 		cp.Spec.StoreSelector = want.Spec.StoreSelector
 		if err := s.client.Patch(ctx, cp, client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -148,8 +167,8 @@ func (s *Server) ensureVolume(ctx context.Context, req *csi.CreateVolumeRequest,
 }
 
 // checkExisting refuses an existing Volume that a request cannot be answered with: one made for
-// another request name (or not through CSI), one being deleted, or one of another mode or of a
-// size outside the request's range.
+// another request name (or not through CSI), one being deleted, or one of another mode, of
+// another source or of a size outside the request's range.
 func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 	key := vol.Namespace + "/" + vol.Name
 	if got := vol.Annotations[v1alpha1.AnnotationCSIName]; got != req.GetName() {
@@ -164,6 +183,9 @@ func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 	if want, _ := volumeModeFor(req.GetVolumeCapabilities()); want != volumeMode(vol) {
 		return status.Errorf(codes.AlreadyExists, "Volume %s exists with volume mode %s, the request asks for %s", key, volumeMode(vol), want)
 	}
+	if want, _ := requestedSource(req.GetVolumeContentSource()); !apiequality.Semantic.DeepEqual(want, vol.Spec.Source) {
+		return status.Errorf(codes.AlreadyExists, "Volume %s exists %s, the request asks for %s", key, sourcePhrase(vol.Spec.Source), sourcePhrase(want))
+	}
 	if size := vol.Spec.Size.Value(); !sizeInRange(size, req.GetCapacityRange()) {
 		return status.Errorf(codes.AlreadyExists, "Volume %s exists with size %s, outside the requested range (required %d, limit %d bytes)",
 			key, vol.Spec.Size.String(), req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
@@ -171,12 +193,21 @@ func checkExisting(vol *v1alpha1.Volume, req *csi.CreateVolumeRequest) error {
 	return checkExistingReplicas(vol, req)
 }
 
-// waitPlaced polls vol until its node created it, or the operator found no Store for it.
+// sourcePhrase says what a Volume is made from, for messages.
+func sourcePhrase(src *v1alpha1.VolumeSource) string {
+	if src == nil {
+		return "empty (no content source)"
+	}
+	return "made from " + describeSource(src)
+}
+
+// waitPlaced polls vol until its node created it, or the operator found no Store for it, or
+// found its source too large for it.
 func (s *Server) waitPlaced(ctx context.Context, vol *v1alpha1.Volume) (*v1alpha1.Volume, error) {
 	key := vol.Namespace + "/" + vol.Name
 	gone := status.Errorf(codes.Aborted, "Volume %s was deleted while waiting for it to be created; retry", key)
 	last, err := s.pollVolume(ctx, vol.Name, gone, func(v *v1alpha1.Volume) bool {
-		return isProvisioned(v) || isUnschedulable(v) || isReplicationUnavailable(v)
+		return isProvisioned(v) || isUnschedulable(v) || isSourceTooLarge(v) || isReplicationUnavailable(v)
 	})
 	if err != nil {
 		if last == nil {

@@ -14,7 +14,9 @@ import (
 )
 
 // DeleteVolume deletes the Volume and returns once it is gone, that is once its node freed its
-// space (the Volume's finalizer). A volume that does not exist is deleted already.
+// space (the Volume's finalizer). A volume that does not exist is deleted already. A volume that
+// another is still being cloned from is FailedPrecondition: the clone needs it until its node has
+// created it. Snapshots of the volume do not hold it up: they keep their data without it.
 func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	id := req.GetVolumeId()
 	if id == "" {
@@ -38,6 +40,9 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	}
 	key := vol.Namespace + "/" + vol.Name
 	if vol.DeletionTimestamp.IsZero() {
+		if err := s.refuseIfRestoring(ctx, "volume", id, func(src *v1alpha1.VolumeSource) bool { return src.VolumeName == id }); err != nil {
+			return nil, err
+		}
 		if err := s.client.Delete(ctx, vol); err != nil && !apierrors.IsNotFound(err) {
 			return nil, internal(err, "delete Volume "+key)
 		}

@@ -14,8 +14,9 @@ import (
 	"github.com/cobaltstore/cobalt/csi/driver"
 )
 
-// tokenPrefix starts every next_token: a page token is "after/<last volume ID of the page>". The
-// slash cannot occur in a volume ID, so a token ListVolumes did not hand out is recognized.
+// tokenPrefix starts every next_token: a page token is "after/<last volume (snapshot) ID of the
+// page>". The slash cannot occur in an ID, so a token ListVolumes (ListSnapshots) did not hand
+// out is recognized.
 const tokenPrefix = "after/"
 
 // ListVolumes lists the Volumes created through CSI in name order, max_entries at a time (all
@@ -25,7 +26,7 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	if req.GetMaxEntries() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "max_entries is %d; it cannot be negative", req.GetMaxEntries())
 	}
-	after, err := parseToken(req.GetStartingToken())
+	after, err := parseToken(req.GetStartingToken(), "ListVolumes")
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +34,7 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	if err := s.reader.List(ctx, &list, client.InNamespace(s.namespace), client.MatchingLabels{v1alpha1.LabelCSIDriver: driver.Name}); err != nil {
 		return nil, internal(err, "list Volumes")
 	}
-	page, next := listPage(list.Items, after, int(req.GetMaxEntries()))
+	page, next := listPage(list.Items, volumeObjectName, after, int(req.GetMaxEntries()))
 	resp := &csi.ListVolumesResponse{NextToken: next}
 	for i := range page {
 		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: s.csiVolume(&page[i], nil)})
@@ -41,32 +42,35 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	return resp, nil
 }
 
-// parseToken returns the volume ID a starting_token names ("" for none), or Aborted for a token
-// ListVolumes did not hand out.
-func parseToken(token string) (string, error) {
+// volumeObjectName is a Volume's name, the key listPage sorts and pages by.
+func volumeObjectName(v *v1alpha1.Volume) string { return v.Name }
+
+// parseToken returns the ID a starting_token names ("" for none), or Aborted for a token rpc
+// did not hand out.
+func parseToken(token, rpc string) (string, error) {
 	if token == "" {
 		return "", nil
 	}
 	after, ok := strings.CutPrefix(token, tokenPrefix)
 	if !ok || !validVolumeID(after) {
-		return "", status.Errorf(codes.Aborted, "starting_token %q was not returned by ListVolumes; list again from the start", token)
+		return "", status.Errorf(codes.Aborted, "starting_token %q was not returned by %s; list again from the start", token, rpc)
 	}
 	return after, nil
 }
 
-// listPage sorts vols by name and returns the at most limit (all when 0) that follow after, and the
-// token of the next page ("" when this is the last).
-func listPage(vols []v1alpha1.Volume, after string, limit int) ([]v1alpha1.Volume, string) {
-	slices.SortFunc(vols, func(a, b v1alpha1.Volume) int { return strings.Compare(a.Name, b.Name) })
-	start, _ := slices.BinarySearchFunc(vols, after, func(v v1alpha1.Volume, name string) int {
-		if v.Name <= name {
+// listPage sorts items by name (nameOf) and returns the at most limit (all when 0) that follow
+// after, and the token of the next page ("" when this is the last).
+func listPage[T any](items []T, nameOf func(*T) string, after string, limit int) ([]T, string) {
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(nameOf(&a), nameOf(&b)) })
+	start, _ := slices.BinarySearchFunc(items, after, func(it T, name string) int {
+		if nameOf(&it) <= name {
 			return -1
 		}
 		return 1
 	})
-	vols = vols[start:]
-	if limit == 0 || len(vols) <= limit {
-		return vols, ""
+	items = items[start:]
+	if limit == 0 || len(items) <= limit {
+		return items, ""
 	}
-	return vols[:limit], tokenPrefix + vols[limit-1].Name
+	return items[:limit], tokenPrefix + nameOf(&items[limit-1])
 }

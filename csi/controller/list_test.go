@@ -42,7 +42,7 @@ func TestListPage(t *testing.T) {
 		{name: "past the end", vols: vols("a"), after: "z", want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			page, token := listPage(tc.vols, tc.after, tc.limit)
+			page, token := listPage(tc.vols, volumeObjectName, tc.after, tc.limit)
 			if got := namesOf(page); !slices.Equal(got, tc.want) || token != tc.wantToken {
 				t.Errorf("listPage = %v, %q; want %v, %q", got, token, tc.want, tc.wantToken)
 			}
@@ -51,14 +51,14 @@ func TestListPage(t *testing.T) {
 }
 
 func TestParseToken(t *testing.T) {
-	if after, err := parseToken("after/pvc-1"); err != nil || after != "pvc-1" {
+	if after, err := parseToken("after/pvc-1", "ListVolumes"); err != nil || after != "pvc-1" {
 		t.Errorf("parseToken(after/pvc-1) = %q, %v", after, err)
 	}
-	if after, err := parseToken(""); err != nil || after != "" {
+	if after, err := parseToken("", "ListVolumes"); err != nil || after != "" {
 		t.Errorf("parseToken(\"\") = %q, %v", after, err)
 	}
 	for _, bad := range []string{"invalid-token", "after/", "after/UPPER", "pvc-1"} {
-		if _, err := parseToken(bad); status.Code(err) != codes.Aborted {
+		if _, err := parseToken(bad, "ListVolumes"); status.Code(err) != codes.Aborted {
 			t.Errorf("parseToken(%q) = %v, want Aborted", bad, err)
 		}
 	}

@@ -8,9 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// maxVolumeNameLength bounds the Volume names VolumeName returns: a DNS-1123 label's length, so
-// a name also fits a label value (the CSI volume ID ends up in PersistentVolume labels and
-// events).
+// maxVolumeNameLength bounds the object names VolumeName and SnapshotName return: a DNS-1123
+// label's length, so a name also fits a label value (the CSI volume and snapshot IDs end up in
+// PersistentVolume labels, VolumeSnapshotContent status and events).
 const maxVolumeNameLength = validation.DNS1123LabelMaxLength
 
 // nameHashLength is how many hex digits of the request name's SHA-256 a derived name ends with.
@@ -22,7 +22,16 @@ const nameHashLength = 10
 // characters other than a-z and 0-9 becomes one "-", it is cut to leave room, and a hash of the
 // original name is appended, so distinct request names almost never share a Volume name (the
 // caller still checks AnnotationCSIName).
-func VolumeName(requestName string) string {
+func VolumeName(requestName string) string { return objectName(requestName) }
+
+// SnapshotName is the name of the Snapshot object for a CreateSnapshot request named
+// requestName (not empty), derived as VolumeName derives a Volume's: the external-snapshotter's
+// "snapshot-<uid>" is used as is. Snapshots and Volumes are different kinds, so a snapshot and a
+// volume may share a name.
+func SnapshotName(requestName string) string { return objectName(requestName) }
+
+// objectName derives an object name from a CSI request name (see VolumeName).
+func objectName(requestName string) string {
 	if len(requestName) <= maxVolumeNameLength && len(validation.IsDNS1123Subdomain(requestName)) == 0 {
 		return requestName
 	}

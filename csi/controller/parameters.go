@@ -28,6 +28,10 @@ const (
 	paramPVCName      = provisionerPrefix + "pvc/name"
 	paramPVCNamespace = provisionerPrefix + "pvc/namespace"
 	paramPVName       = provisionerPrefix + "pv/name"
+	// The keys the external-snapshotter adds with --extra-create-metadata.
+	paramVolumeSnapshotName        = provisionerPrefix + "volumesnapshot/name"
+	paramVolumeSnapshotNamespace   = provisionerPrefix + "volumesnapshot/namespace"
+	paramVolumeSnapshotContentName = provisionerPrefix + "volumesnapshotcontent/name"
 )
 
 // supportedParameters is the list an InvalidArgument error about parameters ends with.
@@ -74,30 +78,72 @@ func parseParameters(params map[string]string) (volumeParameters, error) {
 			}
 			p.AllowSameNode = b
 		case strings.HasPrefix(k, provisionerPrefix):
-			if key := metadataKey(k); key != "" {
-				p.Annotations[key] = v
-				if len(validation.IsValidLabelValue(v)) == 0 {
-					p.Labels[key] = v
-				}
-			}
+			recordMetadata(p.Labels, p.Annotations, k, v)
 		default:
 			unknown = append(unknown, fmt.Sprintf("%q", k))
 		}
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		noun := "parameter"
-		if len(unknown) > 1 {
-			noun = "parameters"
-		}
-		return volumeParameters{}, status.Errorf(codes.InvalidArgument, "unsupported StorageClass %s %s; %s",
-			noun, strings.Join(unknown, ", "), supportedParameters)
+		return volumeParameters{}, status.Errorf(codes.InvalidArgument, "unsupported StorageClass %s; %s",
+			listUnknown(unknown), supportedParameters)
 	}
 	return p, nil
 }
 
-// metadataKey is the Volume label and annotation key recording an external-provisioner
-// metadata parameter, or "" for a key that is not recorded.
+// snapshotParameters is what a CreateSnapshot request's parameters say: only the labels and
+// annotations recording the VolumeSnapshot and VolumeSnapshotContent it is for
+// (v1alpha1.KeyVolumeSnapshotName...). A VolumeSnapshotClass has no parameters of its own.
+type snapshotParameters struct {
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// parseSnapshotParameters validates a CreateSnapshot request's parameters: the
+// csi.storage.k8s.io/ keys the external-snapshotter adds are accepted, any other is an
+// InvalidArgument status naming it.
+func parseSnapshotParameters(params map[string]string) (snapshotParameters, error) {
+	p := snapshotParameters{Labels: map[string]string{}, Annotations: map[string]string{}}
+	var unknown []string
+	for k, v := range params {
+		if strings.HasPrefix(k, provisionerPrefix) {
+			recordMetadata(p.Labels, p.Annotations, k, v)
+			continue
+		}
+		unknown = append(unknown, fmt.Sprintf("%q", k))
+	}
+	if len(unknown) > 0 {
+		return snapshotParameters{}, status.Errorf(codes.InvalidArgument,
+			"unsupported VolumeSnapshotClass %s; Cobalt snapshots take no parameters, only the csi.storage.k8s.io/ keys the external-snapshotter adds",
+			listUnknown(unknown))
+	}
+	return p, nil
+}
+
+// recordMetadata records a sidecar's metadata parameter k=v as an annotation, and as a label too
+// when v fits a label value; keys that are not recorded are ignored.
+func recordMetadata(labels, annotations map[string]string, k, v string) {
+	key := metadataKey(k)
+	if key == "" {
+		return
+	}
+	annotations[key] = v
+	if len(validation.IsValidLabelValue(v)) == 0 {
+		labels[key] = v
+	}
+}
+
+// listUnknown renders quoted unknown parameter names, sorted, after "parameter" or "parameters".
+func listUnknown(unknown []string) string {
+	sort.Strings(unknown)
+	noun := "parameter"
+	if len(unknown) > 1 {
+		noun = "parameters"
+	}
+	return noun + " " + strings.Join(unknown, ", ")
+}
+
+// metadataKey is the label and annotation key recording an external-provisioner or
+// external-snapshotter metadata parameter, or "" for a key that is not recorded.
 func metadataKey(param string) string {
 	switch param {
 	case paramPVCName:
@@ -106,6 +152,12 @@ func metadataKey(param string) string {
 		return v1alpha1.KeyPVCNamespace
 	case paramPVName:
 		return v1alpha1.KeyPVName
+	case paramVolumeSnapshotName:
+		return v1alpha1.KeyVolumeSnapshotName
+	case paramVolumeSnapshotNamespace:
+		return v1alpha1.KeyVolumeSnapshotNamespace
+	case paramVolumeSnapshotContentName:
+		return v1alpha1.KeyVolumeSnapshotContentName
 	}
 	return ""
 }

@@ -68,3 +68,51 @@ func TestParseParameters(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSnapshotParameters(t *testing.T) {
+	longName := strings.Repeat("s", 100)
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+		want   snapshotParameters
+		msgHas []string // for an InvalidArgument error
+	}{
+		{name: "none", want: snapshotParameters{Labels: map[string]string{}, Annotations: map[string]string{}}},
+		{name: "snapshotter metadata recorded", params: map[string]string{
+			"csi.storage.k8s.io/volumesnapshot/name": "nightly", "csi.storage.k8s.io/volumesnapshot/namespace": "apps",
+			"csi.storage.k8s.io/volumesnapshotcontent/name": "snapcontent-1", "csi.storage.k8s.io/other": "x"},
+			want: snapshotParameters{
+				Labels: map[string]string{v1alpha1.KeyVolumeSnapshotName: "nightly", v1alpha1.KeyVolumeSnapshotNamespace: "apps",
+					v1alpha1.KeyVolumeSnapshotContentName: "snapcontent-1"},
+				Annotations: map[string]string{v1alpha1.KeyVolumeSnapshotName: "nightly", v1alpha1.KeyVolumeSnapshotNamespace: "apps",
+					v1alpha1.KeyVolumeSnapshotContentName: "snapcontent-1"},
+			}},
+		{name: "name too long for a label: annotation only", params: map[string]string{"csi.storage.k8s.io/volumesnapshot/name": longName},
+			want: snapshotParameters{Labels: map[string]string{}, Annotations: map[string]string{v1alpha1.KeyVolumeSnapshotName: longName}}},
+		{name: "a StorageClass parameter is not a snapshot's", params: map[string]string{"deviceClass": "ssd"},
+			msgHas: []string{`unsupported VolumeSnapshotClass parameter "deviceClass"`, "take no parameters"}},
+		{name: "unknown parameters sorted", params: map[string]string{"zeta": "1", "alpha": "2"},
+			msgHas: []string{`parameters "alpha", "zeta"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseSnapshotParameters(tc.params)
+			if len(tc.msgHas) > 0 {
+				if status.Code(err) != codes.InvalidArgument {
+					t.Fatalf("parseSnapshotParameters = %v, want InvalidArgument", err)
+				}
+				for _, s := range tc.msgHas {
+					if !strings.Contains(status.Convert(err).Message(), s) {
+						t.Errorf("message %q lacks %q", status.Convert(err).Message(), s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got.Labels, tc.want.Labels) || !maps.Equal(got.Annotations, tc.want.Annotations) {
+				t.Errorf("parseSnapshotParameters = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ type Server struct {
 
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=stores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.cobalt.io,resources=snapshots,verbs=get;list;watch;create;delete
 
 // New returns a controller server working on the Volumes of opts.Namespace.
 func New(opts Options) (*Server, error) {
@@ -91,7 +92,8 @@ func (s *Server) Ready(ctx context.Context) error {
 }
 
 // ControllerGetCapabilities returns the controller RPCs the plugin serves. There is no
-// PUBLISH_UNPUBLISH_VOLUME: volumes are local to their node.
+// PUBLISH_UNPUBLISH_VOLUME: volumes are local to their node. Snapshots (CREATE_DELETE_SNAPSHOT,
+// LIST_SNAPSHOTS) and clones (CLONE_VOLUME) live on their source's Store.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var caps []*csi.ControllerServiceCapability
 	for _, t := range []csi.ControllerServiceCapability_RPC_Type{
@@ -100,6 +102,9 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
 		csi.ControllerServiceCapability_RPC_GET_CAPACITY,
 		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 	} {
 		caps = append(caps, &csi.ControllerServiceCapability{
 			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: t}},
@@ -111,44 +116,71 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 // begin marks an operation on the Volume named name as in flight, or returns Aborted when one
 // already is. Call the returned function when the operation ends.
 func (s *Server) begin(name string) (func(), error) {
-	if !s.inflight.begin(name) {
-		return nil, status.Errorf(codes.Aborted, "an operation on volume %s is already in progress", name)
+	return s.beginKey(name, "volume "+name)
+}
+
+// beginSnapshot is begin for the Snapshot named name. Its key cannot collide with a Volume's:
+// "/" never occurs in an object name.
+func (s *Server) beginSnapshot(name string) (func(), error) {
+	return s.beginKey("snapshot/"+name, "snapshot "+name)
+}
+
+func (s *Server) beginKey(key, what string) (func(), error) {
+	if !s.inflight.begin(key) {
+		return nil, status.Errorf(codes.Aborted, "an operation on %s is already in progress", what)
 	}
-	return func() { s.inflight.end(name) }, nil
+	return func() { s.inflight.end(key) }, nil
 }
 
 // readTimeout bounds one API read inside a wait.
 const readTimeout = 30 * time.Second
 
 // pollVolume reads the Volume named name every PollInterval until done says so, the Volume is
-// gone, a read fails, or ctx ends (bounded by MaxWait); it returns the last Volume read (nil once
-// gone; on an error, the last Volume read before it, or nil). When the Volume is gone, gone is the result: nil ends the wait successfully (waiting
-// for a deletion), a status error ends it with that error. A read that fails is Internal, unless
-// ctx ended meanwhile: then the context's error, which waitError turns into DeadlineExceeded.
+// gone, a read fails, or ctx ends (bounded by MaxWait); see poll.
 func (s *Server) pollVolume(ctx context.Context, name string, gone error, done func(*v1alpha1.Volume) bool) (*v1alpha1.Volume, error) {
+	return poll(ctx, s, "Volume "+s.namespace+"/"+name, func(ctx context.Context) (*v1alpha1.Volume, error) {
+		return s.getVolume(ctx, name)
+	}, gone, done)
+}
+
+// pollSnapshot is pollVolume for the Snapshot named name.
+func (s *Server) pollSnapshot(ctx context.Context, name string, gone error, done func(*v1alpha1.Snapshot) bool) (*v1alpha1.Snapshot, error) {
+	return poll(ctx, s, "Snapshot "+s.namespace+"/"+name, func(ctx context.Context) (*v1alpha1.Snapshot, error) {
+		return s.getSnapshot(ctx, name)
+	}, gone, done)
+}
+
+// poll reads an object with get (nil, nil when it does not exist) every PollInterval until done
+// says so, the object is gone, a read fails, or ctx ends (bounded by MaxWait); it returns the
+// last object read (nil once gone; on an error, the last one read before it, or nil). When the
+// object is gone, gone is the result: nil ends the wait successfully (waiting for a deletion), a
+// status error ends it with that error. A read that fails is Internal, unless ctx ended
+// meanwhile: then the context's error, which waitError turns into DeadlineExceeded. what names
+// the object in errors.
+func poll[T any](ctx context.Context, s *Server, what string, get func(context.Context) (*T, error), gone error, done func(*T) bool) (*T, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.maxWait)
 	defer cancel()
 	t := time.NewTicker(s.pollInterval)
 	defer t.Stop()
-	var last *v1alpha1.Volume
+	var last *T
 	for {
 		// A read inside a wait is not cut short by the wait's deadline: client-go's rate limiter
 		// refuses a request that might not finish before it, which would turn a timeout into an
 		// Internal error. Each read gets readTimeout of its own; the deadline is checked between.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
-		v, err := s.getVolume(rctx, name)
+		obj, err := get(rctx)
 		rcancel()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return last, ctx.Err()
 		case err != nil:
-			return last, internal(err, "read Volume "+s.namespace+"/"+name)
-		case v == nil:
+			return last, internal(err, "read "+what)
+		case obj == nil:
 			return nil, gone
-		case done(v):
-			return v, nil
+		case done(obj):
+			return obj, nil
 		}
-		last = v
+		last = obj
 		select {
 		case <-ctx.Done():
 			return last, ctx.Err()

@@ -25,13 +25,15 @@ import (
 )
 
 // The package's envtest tests share one kube-apiserver and etcd (testenv) and one manager running
-// the operator's real Store and Volume reconcilers with an in-memory NodeClient (nodes). Each test
+// the operator's real Store and Volume reconcilers with an in-memory NodeClient (nodes), and a
+// fake Snapshot reconciler (snapshots, snapshotter_test.go) playing the operator's. Each test
 // makes its own namespace for Volumes and its own nodes and Stores (Stores are cluster-scoped), so
 // tests do not see each other's. testClient reads the API server directly.
 var (
 	testClient client.Client
 	testMgr    ctrl.Manager
 	nodes      *memNodeClient
+	snapshots  *fakeSnapshotter
 	testLog    = logr.Discard()
 )
 
@@ -43,7 +45,8 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Options{}, startOperator))
 }
 
-// startOperator runs the Store and Volume reconcilers against the test API server.
+// startOperator runs the Store and Volume reconcilers, and the fake Snapshot reconciler, against
+// the test API server.
 func startOperator(ctx context.Context, env *testenv.Env) error {
 	testClient = env.Client
 	mgr, err := env.NewManager(ctrl.Options{})
@@ -51,6 +54,7 @@ func startOperator(ctx context.Context, env *testenv.Env) error {
 		return err
 	}
 	nodes = newMemNodeClient()
+	snapshots = newFakeSnapshotter(env.Client)
 	const timeout = 10 * time.Minute
 	if err := errors.Join(
 		controllers.SetupIndexes(ctx, mgr),
@@ -58,6 +62,7 @@ func startOperator(ctx context.Context, env *testenv.Env) error {
 			Clock: clock.RealClock{}, HeartbeatTimeout: timeout}).SetupWithManager(mgr),
 		(&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume-controller"),
 			Nodes: nodes, Clock: clock.RealClock{}, HeartbeatTimeout: timeout}).SetupWithManager(mgr),
+		snapshots.SetupWithManager(mgr),
 	); err != nil {
 		return err
 	}

@@ -55,6 +55,13 @@ func isUnschedulable(vol *v1alpha1.Volume) bool {
 	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonUnschedulable && vol.Spec.StoreName == ""
 }
 
+// isSourceTooLarge reports whether the operator refused to create vol's current spec because its
+// source (spec.source) is larger than it: its node has not created it, so it holds no data.
+func isSourceTooLarge(vol *v1alpha1.Volume) bool {
+	c := readyCondition(vol)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonSourceTooLarge && vol.Status.AllocatedSize == nil
+}
+
 // readyState describes vol's Ready condition for error messages.
 func readyState(vol *v1alpha1.Volume) string {
 	c := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
@@ -73,8 +80,8 @@ func capacityBytes(vol *v1alpha1.Volume) int64 {
 	return vol.Spec.Size.Value()
 }
 
-// csiVolume describes a Volume to the CO. store is the Store it is placed on (for the volume
-// context's Store UUID), nil when not known.
+// csiVolume describes a Volume to the CO, with its content source when it is a restore or clone.
+// store is the Store it is placed on (for the volume context's Store UUID), nil when not known.
 func (s *Server) csiVolume(vol *v1alpha1.Volume, store *v1alpha1.Store) *csi.Volume {
 	v := &csi.Volume{
 		VolumeId:      vol.Name,
@@ -83,6 +90,7 @@ func (s *Server) csiVolume(vol *v1alpha1.Volume, store *v1alpha1.Store) *csi.Vol
 			driver.ContextVolumeUID: vol.NodeVolumeID(),
 			driver.ContextVolume:    vol.Namespace + "/" + vol.Name,
 		},
+		ContentSource: csiContentSource(vol),
 	}
 	if store != nil {
 		v.VolumeContext[driver.ContextStoreUUID] = store.Status.UUID
