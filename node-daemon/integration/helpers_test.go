@@ -165,6 +165,10 @@ func (c *cluster) startOperator(t *testing.T) {
 			HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr); err != nil {
 			return err
 		}
+		if err := (&controllers.SnapshotReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("snapshot"), Nodes: nodes, Clock: clock.RealClock{},
+			HeartbeatTimeout: 30 * time.Second, RefreshInterval: controllers.DefaultSnapshotRefreshInterval}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 		return (&controllers.VolumeReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("volume"), Nodes: nodes, Clock: clock.RealClock{},
 			HeartbeatTimeout: 30 * time.Second}).SetupWithManager(mgr)
 	})
