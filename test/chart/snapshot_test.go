@@ -203,7 +203,16 @@ func TestSnapshotController(t *testing.T) {
 		t.Errorf("the snapshot-controller's Lease is in %q, want the release namespace (its --leader-election-namespace)", lease.GetNamespace())
 	}
 
+	for _, want := range []string{"VolumeSnapshots of class cobalt", "--set snapshotController.enabled=false"} {
+		if !strings.Contains(r.notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, r.notes)
+		}
+	}
+
 	off := mustRender(t, map[string]any{"snapshotController": map[string]any{"enabled": false}})
+	if want := "the snapshot-controller your cluster runs"; !strings.Contains(off.notes, want) {
+		t.Errorf("NOTES with snapshotController.enabled=false lack %q:\n%s", want, off.notes)
+	}
 	got := keys(off.objects)
 	for _, k := range snapshotControllerObjects {
 		if slices.Contains(got, k) {
