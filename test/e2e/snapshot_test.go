@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -147,6 +148,11 @@ func snapshotSteps() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(pods).To(HaveLen(1), "snapshot-controller pods")
 			g.Expect(podReady(&pods[0])).To(BeTrue(), "snapshot-controller pod %s: %s", pods[0].Name, podSummary(&pods[0]))
+			// It leads on the Lease the chart rendered (so that uninstalling removes it).
+			var lease coordinationv1.Lease
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: snapshotControllerLease}, &lease)).To(Succeed())
+			g.Expect(lease.Labels).To(HaveKeyWithValue("app.kubernetes.io/managed-by", "Helm"), "Lease %s", snapshotControllerLease)
+			g.Expect(lease.Spec.HolderIdentity).To(HaveValue(Equal(pods[0].Name)), "holder of Lease %s", snapshotControllerLease)
 			var dep appsv1.Deployment
 			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: releaseName + "-snapshot-controller"}, &dep)).To(Succeed())
 			ops, err := podsWith(ctx, map[string]string{"app.kubernetes.io/component": "operator"})
