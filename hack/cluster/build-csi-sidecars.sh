@@ -8,7 +8,8 @@
 #   `go install pkg@version` refuses: its module is downloaded, copied out of the read-only module
 #   cache and built in place. external-snapshotter (csi-snapshotter and snapshot-controller, one
 #   module) likewise, after its replace of the client module by the in-tree copy is swapped for a
-#   requirement of the published client module at the same version. Static builds (CGO_ENABLED=0), so the images need no libc.
+#   requirement of the published client module at the same version. Static builds
+#   (CGO_ENABLED=0), so the images need no libc.
 # Cold, on 2 busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min, external-snapshotter
 # ~5–10 min (by load); later runs reuse DIR.
 set -euo pipefail
