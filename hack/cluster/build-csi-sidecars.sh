@@ -11,7 +11,8 @@
 #   requirement of the published client module at the same version. Static builds
 #   (CGO_ENABLED=0), so the images need no libc.
 # Cold, on 2 busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min, external-snapshotter
-# ~5–10 min (by load); later runs reuse DIR.
+# ~5–30 min for both (28 min at a load average of 15; snapshot-controller then 18 s), by load;
+# later runs reuse DIR.
 set -euo pipefail
 DIR=${1:?usage: build-csi-sidecars.sh DIR}
 PROVISIONER_VERSION=${CSI_PROVISIONER_VERSION:-v6.4.0}

@@ -25,7 +25,7 @@ log "binaries built in $(( $(date +%s) - t0 ))s"
 
 # The upstream CSI sidecars the chart runs next to the operator, and the snapshot-controller it
 # runs for clusters without one, built from their Go modules (cached in $LOCALBIN/csi; cold, on 2
-# busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min, external-snapshotter ~5–15 min).
+# busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min, external-snapshotter ~5–30 min).
 t0=$(date +%s)
 "$REPO_ROOT/hack/cluster/build-csi-sidecars.sh" "$LOCALBIN/csi" || die "building the CSI sidecars failed"
 log "CSI sidecars ready in $(( $(date +%s) - t0 ))s"
