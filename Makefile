@@ -118,7 +118,7 @@ generate: controller-gen ## Generate DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when committed generated files are stale (regenerate, then diff against git).
+verify-generated: manifests generate snapshot-crds ## Fail when committed generated files are stale (regenerate, then diff against git).
 	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "verify-generated: not a git work tree"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED_PATHS)); \
 	if ! git diff --quiet -- $(GENERATED_PATHS) || [ -n "$$untracked" ]; then \
@@ -136,10 +136,24 @@ HELM_VERSION ?= v3.22.0
 HELM ?= $(LOCALBIN)/helm
 GENERATED_PATHS += $(CHART_DIR)/crds $(CHART_DIR)/files/manager-role.yaml
 
+# The snapshot.storage.k8s.io CRDs (VolumeSnapshot, VolumeSnapshotContent, VolumeSnapshotClass)
+# come from external-snapshotter's client module at SNAPSHOTTER_VERSION, the version of the
+# csi-snapshotter and snapshot-controller images the chart and kustomize run; `make snapshot-crds`
+# writes them into SNAPSHOT_CRD_DIR (config/snapshot-controller applies them) and the chart's
+# crds/ (Helm installs them when the cluster has none and never upgrades or deletes them).
+SNAPSHOTTER_VERSION ?= v8.7.0
+SNAPSHOT_CRD_DIR ?= config/snapshot-controller/crd
+GENERATED_PATHS += $(SNAPSHOT_CRD_DIR)
+
+.PHONY: snapshot-crds
+snapshot-crds: ## Write the VolumeSnapshot CRDs of external-snapshotter SNAPSHOTTER_VERSION into config/ and the chart.
+	hack/snapshot-crds.sh $(SNAPSHOTTER_VERSION) $(SNAPSHOT_CRD_DIR)
+	$(MAKE) --no-print-directory chart-sync
+
 .PHONY: chart-sync
-chart-sync: ## Copy the generated CRDs and manager role from config/ into the Helm chart.
+chart-sync: ## Copy the generated CRDs (Cobalt's and the VolumeSnapshot ones) and manager role from config/ into the Helm chart.
 	rm -f $(CHART_DIR)/crds/*.yaml
-	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	cp config/crd/bases/*.yaml $(SNAPSHOT_CRD_DIR)/*.yaml $(CHART_DIR)/crds/
 	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
 
 # The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is

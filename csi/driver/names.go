@@ -20,9 +20,10 @@ const (
 )
 
 // SidecarLeaseNames are the leader election Leases of the upstream sidecars the controller plugin
-// runs with, as they name them from the driver's name: csi-provisioner's and csi-resizer's. The
-// operator creates them owned by its ServiceAccount, so that uninstalling it removes them.
+// runs with, as they name them from the driver's name: csi-provisioner's, csi-resizer's and
+// csi-snapshotter's. The operator creates them owned by its ServiceAccount, so that uninstalling
+// it removes them.
 func SidecarLeaseNames() []string {
 	base := strings.ReplaceAll(Name, ".", "-")
-	return []string{base, "external-resizer-" + base}
+	return []string{base, "external-resizer-" + base, "external-snapshotter-leader-" + base}
 }

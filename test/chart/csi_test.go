@@ -9,17 +9,21 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// csiObjects are what csi.enabled adds (with the default storageClasses).
+// csiObjects are what csi.enabled adds (with the default storageClasses and
+// volumeSnapshotClasses).
 var csiObjects = []string{
 	"CSIDriver/csi.cobalt.io",
 	"ClusterRole/cobalt-csi-provisioner-role",
 	"ClusterRole/cobalt-csi-resizer-role",
+	"ClusterRole/cobalt-csi-snapshotter-role",
 	"ClusterRoleBinding/cobalt-csi-provisioner-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-resizer-rolebinding",
+	"ClusterRoleBinding/cobalt-csi-snapshotter-rolebinding",
 	"Role/cobalt-system/cobalt-csi-leader-election-role",
 	"RoleBinding/cobalt-system/cobalt-csi-leader-election-rolebinding",
 	"StorageClass/cobalt",
 	"StorageClass/cobalt-xfs",
+	"VolumeSnapshotClass/cobalt",
 }
 
 // TestCSIDriverDefaults: the CSIDriver says what kubelet and the scheduler need to know about
@@ -122,12 +126,13 @@ func TestOperatorRunsTheCSIControllerPlugin(t *testing.T) {
 	}
 	dep := find(t, r.objects, "Deployment", "cobalt-controller-manager")
 	containers := containersByName(t, dep)
-	if got := slices.Sorted(maps.Keys(containers)); !slices.Equal(got, []string{"csi-provisioner", "csi-resizer", "manager"}) {
-		t.Fatalf("operator pod containers %v, want manager, csi-provisioner and csi-resizer", got)
+	if got := slices.Sorted(maps.Keys(containers)); !slices.Equal(got, []string{"csi-provisioner", "csi-resizer", "csi-snapshotter", "manager"}) {
+		t.Fatalf("operator pod containers %v, want manager, csi-provisioner, csi-resizer and csi-snapshotter", got)
 	}
 	for name, image := range map[string]string{
 		"csi-provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v6.4.0",
 		"csi-resizer":     "registry.k8s.io/sig-storage/csi-resizer:v2.3.0",
+		"csi-snapshotter": "registry.k8s.io/sig-storage/csi-snapshotter:" + snapshotterVersion,
 	} {
 		c := containers[name]
 		if c["image"] != image {
@@ -157,6 +162,12 @@ func TestOperatorRunsTheCSIControllerPlugin(t *testing.T) {
 	}
 	if !slices.Contains(stringsOf(containers["csi-resizer"]["args"]), "--handle-volume-inuse-error=false") {
 		t.Error("csi-resizer must run with --handle-volume-inuse-error=false: its RBAC has no Pods")
+	}
+	snap := stringsOf(containers["csi-snapshotter"]["args"])
+	for _, want := range []string{"--extra-create-metadata", "--feature-gates=CSIVolumeGroupSnapshot=false"} {
+		if !slices.Contains(snap, want) {
+			t.Errorf("csi-snapshotter args %v lack %s (its RBAC has no VolumeGroupSnapshot kinds)", snap, want)
+		}
 	}
 	if !hasMount(containers["manager"], "socket-dir", "/csi") {
 		t.Error("the manager container does not mount socket-dir at /csi")
@@ -233,16 +244,42 @@ func TestCSISidecarRBAC(t *testing.T) {
 			t.Errorf("csi-provisioner may not %s %s (group %q)", want.verb, want.resource, want.group)
 		}
 	}
+	// Restoring a claim from a VolumeSnapshot: the provisioner reads it and its content, and
+	// holds a finalizer on the VolumeSnapshot meanwhile; it never changes a content.
+	for _, want := range []grant{
+		{snapshotGroup, "volumesnapshots", "get"}, {snapshotGroup, "volumesnapshots", "watch"}, {snapshotGroup, "volumesnapshots", "update"},
+		{snapshotGroup, "volumesnapshotcontents", "get"},
+	} {
+		if !slices.Contains(prov, want) {
+			t.Errorf("csi-provisioner may not %s %s (group %q)", want.verb, want.resource, want.group)
+		}
+	}
 	res := grants("ClusterRole", "cobalt-csi-resizer-role")
 	for _, want := range []grant{{"", "persistentvolumes", "patch"}, {"", "persistentvolumeclaims/status", "patch"}, {"", "persistentvolumeclaims", "watch"}} {
 		if !slices.Contains(res, want) {
 			t.Errorf("csi-resizer may not %s %s (group %q)", want.verb, want.resource, want.group)
 		}
 	}
-	for _, g := range append(prov, res...) {
-		switch g.resource {
-		case "volumeattachments", "volumesnapshots", "volumesnapshotcontents", "csistoragecapacities", "volumeattributesclasses", "pods", "secrets":
+	snap := grants("ClusterRole", "cobalt-csi-snapshotter-role")
+	for _, want := range []grant{
+		{snapshotGroup, "volumesnapshotclasses", "watch"}, {snapshotGroup, "volumesnapshotcontents", "watch"},
+		{snapshotGroup, "volumesnapshotcontents", "update"}, {snapshotGroup, "volumesnapshotcontents", "patch"},
+		{snapshotGroup, "volumesnapshotcontents/status", "update"}, {snapshotGroup, "volumesnapshotcontents/status", "patch"},
+		{"", "events", "create"},
+	} {
+		if !slices.Contains(snap, want) {
+			t.Errorf("csi-snapshotter may not %s %s (group %q)", want.verb, want.resource, want.group)
+		}
+	}
+	for _, g := range slices.Concat(prov, res, snap) {
+		switch {
+		case g.resource == "volumeattachments", g.resource == "csistoragecapacities", g.resource == "volumeattributesclasses",
+			g.resource == "pods", g.resource == "secrets", g.group == "groupsnapshot.storage.k8s.io":
 			t.Errorf("a CSI sidecar may %s %s, which Cobalt's driver never makes it use", g.verb, g.resource)
+		case g.group == snapshotGroup && slices.Contains([]string{"create", "delete"}, g.verb):
+			t.Errorf("a CSI sidecar may %s %s: only the snapshot-controller creates and deletes snapshot objects", g.verb, g.resource)
+		case g.resource == "volumesnapshots" && !slices.Contains(prov, g):
+			t.Errorf("a CSI sidecar other than the provisioner may %s volumesnapshots", g.verb)
 		}
 		if g.resource == "events" && !slices.Contains([]string{"create", "update", "patch"}, g.verb) {
 			t.Errorf("a CSI sidecar may %s events: it only records them", g.verb)
@@ -252,7 +289,7 @@ func TestCSISidecarRBAC(t *testing.T) {
 		{"coordination.k8s.io", "leases", "get"}, {"coordination.k8s.io", "leases", "create"}, {"coordination.k8s.io", "leases", "update"}}) {
 		t.Errorf("csi leader election grants %v, want get, create and update on leases", got)
 	}
-	for _, b := range []string{"cobalt-csi-provisioner-rolebinding", "cobalt-csi-resizer-rolebinding"} {
+	for _, b := range []string{"cobalt-csi-provisioner-rolebinding", "cobalt-csi-resizer-rolebinding", "cobalt-csi-snapshotter-rolebinding"} {
 		binding := find(t, r.objects, "ClusterRoleBinding", b)
 		subjects, _, _ := unstructured.NestedSlice(binding.Object, "subjects")
 		if !equalJSON(subjects, []any{map[string]any{"kind": "ServiceAccount", "name": "cobalt-controller-manager", "namespace": releaseNamespace}}) {

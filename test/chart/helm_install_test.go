@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -114,6 +115,16 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		{Group: "", Resource: "persistentvolumes", Verbs: []string{"create", "patch", "delete"}},
 		{Group: "", Resource: "persistentvolumeclaims", Verbs: []string{"watch", "update"}},
 		{Group: "storage.k8s.io", Resource: "csinodes", Verbs: []string{"list", "watch"}},
+		{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshots", Verbs: []string{"get", "update"}},
+		{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshotcontents", Verbs: []string{"watch", "update", "patch"}},
+		{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshotclasses", Verbs: []string{"list"}},
+	})
+	// The snapshot-controller runs as its own ServiceAccount.
+	expectMay(t, ns, "cobalt-snapshot-controller", []resourceAttributes{
+		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "update"}},
+		{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshotcontents", Verbs: []string{"create", "delete"}},
+		{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshots", Verbs: []string{"watch", "update"}},
+		{Group: "", Resource: "persistentvolumeclaims", Verbs: []string{"update"}},
 	})
 
 	upgrade := action.NewUpgrade(cfg)
@@ -137,6 +148,10 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	var role rbacv1.ClusterRole
 	if err := c.Get(t.Context(), client.ObjectKey{Name: "cobalt-manager-role"}, &role); !apierrors.IsNotFound(err) {
 		t.Errorf("after uninstall: ClusterRole cobalt-manager-role: %v, want NotFound", err)
+	}
+	var lease coordinationv1.Lease
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "snapshot-controller-leader"}, &lease); !apierrors.IsNotFound(err) {
+		t.Errorf("after uninstall: the snapshot-controller's Lease: %v, want NotFound", err)
 	}
 	var ca corev1.Secret
 	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "cobalt-ca"}, &ca); !apierrors.IsNotFound(err) {
@@ -166,7 +181,13 @@ type resourceAttributes struct {
 // operator's ServiceAccount, with the RBAC the chart installed, may do each verb in ns.
 func expectOperatorMay(t *testing.T, ns string, want []resourceAttributes) {
 	t.Helper()
-	user := "system:serviceaccount:" + ns + ":cobalt-controller-manager"
+	expectMay(t, ns, "cobalt-controller-manager", want)
+}
+
+// expectMay asks the API server's authorizer whether ServiceAccount ns/sa may do each verb in ns.
+func expectMay(t *testing.T, ns, sa string, want []resourceAttributes) {
+	t.Helper()
+	user := "system:serviceaccount:" + ns + ":" + sa
 	for _, w := range want {
 		for _, verb := range w.Verbs {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{

@@ -22,10 +22,10 @@ var kustomizeOnly = map[string]string{
 	"Namespace/cobalt-system": "Helm installs into a namespace it does not own (helm install --create-namespace)",
 }
 
-// kustomizeBuild renders config/default as `kubectl kustomize config/default` does.
-func kustomizeBuild(t testing.TB) (crds, objects []*unstructured.Unstructured) {
+// kustomizeBuild renders config/<name> as `kubectl kustomize config/<name>` does.
+func kustomizeBuild(t testing.TB, name string) (crds, objects []*unstructured.Unstructured) {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "config", "default")
+	dir := filepath.Join(repoRoot(t), "config", name)
 	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
@@ -51,7 +51,7 @@ func kustomizeBuild(t testing.TB) (crds, objects []*unstructured.Unstructured) {
 // TestChartMatchesKustomize: the Helm release "cobalt" in namespace cobalt-system and
 // `kubectl apply -k config/default` install the same objects.
 func TestChartMatchesKustomize(t *testing.T) {
-	kCRDs, kObjs := kustomizeBuild(t)
+	kCRDs, kObjs := kustomizeBuild(t, "default")
 	r := mustRender(t, nil)
 
 	t.Run("CRDs", func(t *testing.T) {
@@ -175,20 +175,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 		}
 		// The CSI sidecars: the same containers, images (tags included: both pin the versions
 		// hack/cluster/build-csi-sidecars.sh builds), arguments and settings; the same volumes.
-		kSide, cSide := containersByName(t, k), containersByName(t, c)
-		if got, want := slices.Sorted(maps.Keys(cSide)), slices.Sorted(maps.Keys(kSide)); !slices.Equal(got, want) {
-			t.Errorf("operator pod containers: chart %v, kustomize %v", got, want)
-		}
-		for name, kctr := range kSide {
-			if name == "manager" || cSide[name] == nil {
-				continue
-			}
-			for _, f := range []string{"image", "imagePullPolicy", "args", "env", "volumeMounts", "securityContext", "resources"} {
-				if !equalJSON(cSide[name][f], kctr[f]) {
-					t.Errorf("container %s %s: chart %v, kustomize %v", name, f, cSide[name][f], kctr[f])
-				}
-			}
-		}
+		sameContainers(t, "operator pod", k, c, "manager")
 		kv, _, _ := unstructured.NestedFieldNoCopy(k.Object, "spec", "template", "spec", "volumes")
 		cv, _, _ := unstructured.NestedFieldNoCopy(c.Object, "spec", "template", "spec", "volumes")
 		if !equalJSON(cv, kv) {
@@ -211,7 +198,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 		}
 	})
 
-	t.Run("CSI driver and StorageClasses", func(t *testing.T) {
+	t.Run("CSI driver, StorageClasses and VolumeSnapshotClass", func(t *testing.T) {
 		compared := 0
 		for _, k := range kObjs {
 			var fields []string
@@ -220,6 +207,8 @@ func TestChartMatchesKustomize(t *testing.T) {
 				fields = []string{"spec"}
 			case "StorageClass":
 				fields = []string{"provisioner", "parameters", "reclaimPolicy", "volumeBindingMode", "allowVolumeExpansion", "mountOptions"}
+			case "VolumeSnapshotClass":
+				fields = []string{"driver", "deletionPolicy", "parameters"}
 			default:
 				continue
 			}
@@ -230,14 +219,88 @@ func TestChartMatchesKustomize(t *testing.T) {
 					t.Errorf("%s %s: the chart's %s differs from kustomize's:\nchart:     %v\nkustomize: %v", k.GetKind(), k.GetName(), f, c.Object[f], k.Object[f])
 				}
 			}
-			if !equalJSON(c.GetAnnotations()["storageclass.kubernetes.io/is-default-class"], k.GetAnnotations()["storageclass.kubernetes.io/is-default-class"]) {
-				t.Errorf("%s %s: the default-class annotation differs", k.GetKind(), k.GetName())
+			for _, a := range []string{"storageclass.kubernetes.io/is-default-class", "snapshot.storage.kubernetes.io/is-default-class"} {
+				if !equalJSON(c.GetAnnotations()[a], k.GetAnnotations()[a]) {
+					t.Errorf("%s %s: the annotation %s differs", k.GetKind(), k.GetName(), a)
+				}
 			}
 		}
-		if compared != 3 {
-			t.Errorf("compared %d CSI objects, want the CSIDriver and two StorageClasses", compared)
+		if compared != 4 {
+			t.Errorf("compared %d CSI objects, want the CSIDriver, two StorageClasses and a VolumeSnapshotClass", compared)
 		}
 	})
+
+	t.Run("snapshot-controller Deployment", func(t *testing.T) {
+		k := find(t, kObjs, "Deployment", "cobalt-snapshot-controller")
+		c := find(t, r.objects, "Deployment", "cobalt-snapshot-controller")
+		for _, path := range [][]string{
+			{"spec", "replicas"},
+			{"spec", "template", "spec", "serviceAccountName"},
+			{"spec", "template", "spec", "terminationGracePeriodSeconds"},
+			{"spec", "template", "spec", "securityContext"},
+		} {
+			kv, _, _ := unstructured.NestedFieldNoCopy(k.Object, path...)
+			cv, _, _ := unstructured.NestedFieldNoCopy(c.Object, path...)
+			if !equalJSON(cv, kv) {
+				t.Errorf("Deployment %s: chart %v, kustomize %v", strings.Join(path, "."), cv, kv)
+			}
+		}
+		sameContainers(t, "snapshot-controller pod", k, c)
+	})
+}
+
+// sameContainers compares the containers of two renderings of a Deployment, but those named in
+// skip: the same names, images (tags included), arguments and settings, and the same volumes.
+func sameContainers(t *testing.T, what string, k, c *unstructured.Unstructured, skip ...string) {
+	t.Helper()
+	kSide, cSide := containersByName(t, k), containersByName(t, c)
+	if got, want := slices.Sorted(maps.Keys(cSide)), slices.Sorted(maps.Keys(kSide)); !slices.Equal(got, want) {
+		t.Errorf("%s containers: chart %v, kustomize %v", what, got, want)
+	}
+	for name, kctr := range kSide {
+		if slices.Contains(skip, name) || cSide[name] == nil {
+			continue
+		}
+		for _, f := range []string{"image", "imagePullPolicy", "args", "env", "volumeMounts", "securityContext", "resources"} {
+			if !equalJSON(cSide[name][f], kctr[f]) {
+				t.Errorf("%s container %s %s: chart %v, kustomize %v", what, name, f, cSide[name][f], kctr[f])
+			}
+		}
+	}
+	kv, _, _ := unstructured.NestedFieldNoCopy(k.Object, "spec", "template", "spec", "volumes")
+	cv, _, _ := unstructured.NestedFieldNoCopy(c.Object, "spec", "template", "spec", "volumes")
+	if !equalJSON(cv, kv) {
+		t.Errorf("%s volumes: chart %v, kustomize %v", what, cv, kv)
+	}
+}
+
+// TestWithoutSnapshotControllerMatchesChart: for a cluster that already runs a snapshot-controller,
+// config/without-snapshot-controller installs what the chart does with
+// snapshotController.enabled=false, and neither touches the snapshot.storage.k8s.io CRDs the
+// cluster has (kustomize applies none; Helm creates its crds/ only where absent).
+func TestWithoutSnapshotControllerMatchesChart(t *testing.T) {
+	kCRDs, kObjs := kustomizeBuild(t, "without-snapshot-controller")
+	r := mustRender(t, map[string]any{"snapshotController": map[string]any{"enabled": false}})
+	var cobaltCRDs []string
+	for _, k := range wantCRDs {
+		if !strings.HasSuffix(k, "."+snapshotGroup) {
+			cobaltCRDs = append(cobaltCRDs, k)
+		}
+	}
+	if got := keys(kCRDs); !slices.Equal(got, cobaltCRDs) {
+		t.Errorf("config/without-snapshot-controller CRDs %v, want Cobalt's only %v", got, cobaltCRDs)
+	}
+	kustKeys := slices.DeleteFunc(keys(kObjs), func(k string) bool { return kustomizeOnly[k] != "" })
+	if got := keys(r.objects); !slices.Equal(got, kustKeys) {
+		t.Errorf("objects:\n chart (snapshotController.enabled=false) %v\n config/without-snapshot-controller     %v", got, kustKeys)
+	}
+	for _, k := range snapshotControllerObjects {
+		if slices.Contains(kustKeys, k) {
+			t.Errorf("config/without-snapshot-controller renders %s", k)
+		}
+	}
+	_, def := kustomizeBuild(t, "default")
+	sameContainers(t, "operator pod", find(t, def, "Deployment", "cobalt-controller-manager"), find(t, kObjs, "Deployment", "cobalt-controller-manager"))
 }
 
 // containersByName maps the names of a Deployment's containers to the containers.

@@ -15,19 +15,29 @@ var defaultObjects = []string{
 	"CSIDriver/csi.cobalt.io",
 	"ClusterRole/cobalt-csi-provisioner-role",
 	"ClusterRole/cobalt-csi-resizer-role",
+	"ClusterRole/cobalt-csi-snapshotter-role",
 	"ClusterRole/cobalt-manager-role",
+	"ClusterRole/cobalt-snapshot-controller-role",
 	"ClusterRoleBinding/cobalt-csi-provisioner-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-resizer-rolebinding",
+	"ClusterRoleBinding/cobalt-csi-snapshotter-rolebinding",
 	"ClusterRoleBinding/cobalt-manager-rolebinding",
+	"ClusterRoleBinding/cobalt-snapshot-controller-rolebinding",
 	"Deployment/cobalt-system/cobalt-controller-manager",
+	"Deployment/cobalt-system/cobalt-snapshot-controller",
+	"Lease/cobalt-system/snapshot-controller-leader",
 	"Role/cobalt-system/cobalt-csi-leader-election-role",
 	"Role/cobalt-system/cobalt-leader-election-role",
+	"Role/cobalt-system/cobalt-snapshot-controller-leader-election-role",
 	"RoleBinding/cobalt-system/cobalt-csi-leader-election-rolebinding",
 	"RoleBinding/cobalt-system/cobalt-leader-election-rolebinding",
+	"RoleBinding/cobalt-system/cobalt-snapshot-controller-leader-election-rolebinding",
 	"Service/cobalt-system/cobalt-controller-manager-metrics-service",
 	"ServiceAccount/cobalt-system/cobalt-controller-manager",
+	"ServiceAccount/cobalt-system/cobalt-snapshot-controller",
 	"StorageClass/cobalt",
 	"StorageClass/cobalt-xfs",
+	"VolumeSnapshotClass/cobalt",
 }
 
 // optionalObjects are added by allOptions.
@@ -39,11 +49,16 @@ var optionalObjects = []string{
 	"StorageCluster/cobalt-system/cobalt",
 }
 
+// wantCRDs are Cobalt's CRDs and the snapshot.storage.k8s.io ones (crds/: Helm installs each only
+// when the cluster has none).
 var wantCRDs = []string{
 	"CustomResourceDefinition/snapshots.storage.cobalt.io",
 	"CustomResourceDefinition/storageclusters.storage.cobalt.io",
 	"CustomResourceDefinition/stores.storage.cobalt.io",
 	"CustomResourceDefinition/volumes.storage.cobalt.io",
+	"CustomResourceDefinition/volumesnapshotclasses.snapshot.storage.k8s.io",
+	"CustomResourceDefinition/volumesnapshotcontents.snapshot.storage.k8s.io",
+	"CustomResourceDefinition/volumesnapshots.snapshot.storage.k8s.io",
 }
 
 func TestRenderedObjects(t *testing.T) {
@@ -75,12 +90,14 @@ func TestRenderedObjects(t *testing.T) {
 }
 
 // TestLeaderElectionOff: without leader election the operator's Role for leases is not rendered
-// and the operator is not started with --leader-elect. The CSI sidecars elect their own leaders
-// whatever the operator does (their Role is csi-leader-election-role).
+// and the operator is not started with --leader-elect. The CSI sidecars and the snapshot-controller
+// elect their own leaders whatever the operator does (their Roles are csi-leader-election-role and
+// snapshot-controller-leader-election-role).
 func TestLeaderElectionOff(t *testing.T) {
 	r := mustRender(t, map[string]any{"operator": map[string]any{"leaderElection": map[string]any{"enabled": false}}})
 	for _, o := range r.objects {
-		if strings.Contains(o.GetName(), "leader-election") && !strings.Contains(o.GetName(), "csi-leader-election") {
+		if strings.Contains(o.GetName(), "leader-election") && !strings.Contains(o.GetName(), "csi-leader-election") &&
+			!strings.Contains(o.GetName(), "snapshot-controller-leader-election") {
 			t.Errorf("leader election is off but %s is rendered", objectKey(o))
 		}
 	}
@@ -183,8 +200,8 @@ func TestNoWildcardRBAC(t *testing.T) {
 			}
 		}
 	}
-	if roles < 5 {
-		t.Fatalf("found %d roles, want the manager's, the leader election's and the three of the CSI sidecars", roles)
+	if roles < 8 {
+		t.Fatalf("found %d roles, want the manager's, the leader election's, the four of the CSI sidecars and the two of the snapshot-controller", roles)
 	}
 }
 

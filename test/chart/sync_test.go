@@ -9,20 +9,29 @@ import (
 )
 
 // TestChartCRDsMatchConfig fails when the chart's CRDs drift from the ones controller-gen wrote
-// to config/crd/bases: run `make manifests` to sync them.
+// to config/crd/bases and the snapshot.storage.k8s.io ones `make snapshot-crds` wrote to
+// config/snapshot-controller/crd: run `make manifests` to sync them.
 func TestChartCRDsMatchConfig(t *testing.T) {
 	root := repoRoot(t)
-	src := filepath.Join(root, "config", "crd", "bases")
 	dst := filepath.Join(chartDir(t), "crds")
-	srcFiles := yamlFiles(t, src)
-	if len(srcFiles) == 0 {
-		t.Fatalf("no CRDs in %s", src)
+	srcOf := map[string]string{}
+	var srcFiles []string
+	for _, src := range []string{filepath.Join(root, "config", "crd", "bases"), filepath.Join(root, "config", "snapshot-controller", "crd")} {
+		files := yamlFiles(t, src)
+		if len(files) == 0 {
+			t.Fatalf("no CRDs in %s", src)
+		}
+		for _, f := range files {
+			srcOf[f] = src
+		}
+		srcFiles = append(srcFiles, files...)
 	}
+	slices.Sort(srcFiles)
 	if dstFiles := yamlFiles(t, dst); !slices.Equal(srcFiles, dstFiles) {
-		t.Fatalf("chart CRDs %v differ from config/crd/bases %v: run `make manifests`", dstFiles, srcFiles)
+		t.Fatalf("chart CRDs %v differ from config/crd/bases and config/snapshot-controller/crd %v: run `make manifests`", dstFiles, srcFiles)
 	}
 	for _, name := range srcFiles {
-		sameFile(t, filepath.Join(src, name), filepath.Join(dst, name))
+		sameFile(t, filepath.Join(srcOf[name], name), filepath.Join(dst, name))
 	}
 }
 

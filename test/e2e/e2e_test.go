@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -207,7 +208,9 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 
 	csiSteps()
 
-	It("14: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object, no FUSE mount, no loop device of the frontend; fsck of the store is clean", func(ctx SpecContext) {
+	snapshotSteps()
+
+	It("17: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object, no FUSE mount, no loop device of the frontend; fsck of the store is clean", func(ctx SpecContext) {
 		// A second Volume, which keeps the StorageCluster below.
 		volumeB := "vol-b"
 		Expect(s.c.Create(ctx, &storagev1alpha1.Volume{
@@ -269,7 +272,13 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		crds, err := cobaltCRDs(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(crds).To(ConsistOf(keptCRDs), "helm uninstall keeps exactly Cobalt's CRDs (see keptCRDs) and nothing else")
-		GinkgoWriter.Printf("kept by design after uninstall: the CRDs %s (Helm never deletes crds/; deleting them would delete every object of their kinds)\n", strings.Join(crds, ", "))
+		// The snapshot.storage.k8s.io CRDs came from the chart's crds/ too (the cluster had none):
+		// kept as well, for the same reason and because other drivers' snapshots may use them.
+		for _, name := range snapshotCRDs {
+			Expect(s.c.Get(ctx, types.NamespacedName{Name: name}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed(), "CRD %s after uninstall", name)
+		}
+		GinkgoWriter.Printf("kept by design after uninstall: the CRDs %s and %s (Helm never deletes crds/; deleting them would delete every object of their kinds)\n",
+			strings.Join(crds, ", "), strings.Join(snapshotCRDs, ", "))
 		expectExt4Untouched(ctx)
 		expectNoFrontendLeftovers(ctx)
 		fsckStore(ctx)

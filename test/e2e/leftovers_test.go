@@ -24,7 +24,11 @@ func leftovers(ctx context.Context) []string {
 	var left []string
 	lists := map[string]client.ObjectList{
 		"StorageCluster": &storagev1alpha1.StorageClusterList{}, "Store": &storagev1alpha1.StoreList{},
-		"Volume": &storagev1alpha1.VolumeList{},
+		"Volume": &storagev1alpha1.VolumeList{}, "Snapshot": &storagev1alpha1.SnapshotList{},
+		// The snapshot.storage.k8s.io objects: the suite's VolumeSnapshots and their contents,
+		// and the chart's VolumeSnapshotClass.
+		"VolumeSnapshot": newList(volumeSnapshotGVK), "VolumeSnapshotContent": newList(volumeSnapshotContentGVK),
+		"VolumeSnapshotClass": newList(volumeSnapshotClassGVK),
 	}
 	for kind, l := range lists {
 		if err := s.c.List(ctx, l); err != nil {
@@ -39,7 +43,8 @@ func leftovers(ctx context.Context) []string {
 		"Deployment": &appsv1.DeploymentList{}, "DaemonSet": &appsv1.DaemonSetList{}, "Pod": &corev1.PodList{},
 		"ServiceAccount": &corev1.ServiceAccountList{}, "Service": &corev1.ServiceList{}, "Secret": &corev1.SecretList{},
 		"ConfigMap": &corev1.ConfigMapList{}, "Role": &rbacv1.RoleList{}, "RoleBinding": &rbacv1.RoleBindingList{},
-		// The operator's leader election Lease, owned by its ServiceAccount like its CA Secret.
+		// The Leases of the operator and its CSI sidecars (owned by its ServiceAccount like its
+		// CA Secret) and the snapshot-controller's (rendered by the chart).
 		"Lease": &coordinationv1.LeaseList{},
 	}
 	for kind, l := range nsLists {

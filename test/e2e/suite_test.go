@@ -88,12 +88,25 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	GinkgoWriter.Printf("cluster: Kubernetes %s\n", v.GitVersion)
 }, NodeTimeout(2*time.Minute))
 
-// Whatever happened, leave no Cobalt release, StorageCluster or Volume behind: Volumes first
-// (the StorageCluster's finalizer waits for them), then the cluster, then the release. Teardown
-// (hack/cluster/down.sh) removes the rest of the cluster.
+// Whatever happened, leave no Cobalt release, StorageCluster or Volume behind: VolumeSnapshots
+// and Snapshots first (a snapshot keeps its Volume's data), then Volumes (the StorageCluster's
+// finalizer waits for them), then the cluster, then the release. Teardown (hack/cluster/down.sh)
+// removes the rest of the cluster.
 var _ = AfterSuite(func(ctx SpecContext) {
 	if s.c == nil {
 		return
+	}
+	vsl := newList(volumeSnapshotGVK)
+	if err := s.c.List(ctx, vsl); err == nil {
+		for i := range vsl.Items {
+			_ = client.IgnoreNotFound(s.c.Delete(ctx, &vsl.Items[i]))
+		}
+	}
+	var snaps storagev1alpha1.SnapshotList
+	if err := s.c.List(ctx, &snaps); err == nil {
+		for i := range snaps.Items {
+			_ = client.IgnoreNotFound(s.c.Delete(ctx, &snaps.Items[i]))
+		}
 	}
 	var vols storagev1alpha1.VolumeList
 	if err := s.c.List(ctx, &vols); err == nil {

@@ -9,6 +9,11 @@
 //	block DEVICE SIZE    write SIZE random bytes with O_DIRECT at the start and at the end of the
 //	                     raw DEVICE, fdatasync, read them back with O_DIRECT and compare
 //	                     (BLOCK ok size=<device bytes> sum=<sha256>), then sleep.
+//	overwrite DIR NAME SIZE
+//	                     print the sha256 of DIR/NAME (FOUND <sum>, or FOUND none), then, if SIZE
+//	                     is not 0, overwrite it in place (the same blocks, no truncation before)
+//	                     with SIZE random bytes, fsync it and DIR (WROTE <sum>); then print READY
+//	                     and sleep.
 //	journal DIR          verify DIR/journal (VERIFIED upto=<n>: every record 1..n is intact), then
 //	                     append records 4 KiB each, printing ACK <n> after record n's fdatasync
 //	                     returned; on a write or sync error print ERROR and exit 1, so the
@@ -47,7 +52,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: workload files DIR N SIZE | block DEVICE SIZE | journal DIR")
+		return errors.New("usage: workload files DIR N SIZE | block DEVICE SIZE | overwrite DIR NAME SIZE | journal DIR")
 	}
 	switch args[0] {
 	case "files":
@@ -69,6 +74,15 @@ func run(args []string) error {
 			return err
 		}
 		return block(args[1], size)
+	case "overwrite":
+		if len(args) != 4 {
+			return errors.New("usage: workload overwrite DIR NAME SIZE")
+		}
+		size, err := strconv.ParseInt(args[3], 10, 64)
+		if err != nil {
+			return err
+		}
+		return overwrite(args[1], args[2], size)
 	case "journal":
 		if len(args) != 2 {
 			return errors.New("usage: workload journal DIR")
@@ -161,6 +175,48 @@ func writeFile(path string, size int64) (string, error) {
 		return "", fmt.Errorf("fsync %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// overwrite reports the checksum of dir/name and, for size > 0, overwrites the file in place, so a
+// snapshot taken before keeps the old blocks while the volume gets new ones.
+func overwrite(dir, name string, size int64) error {
+	if size < 0 {
+		return fmt.Errorf("size %d is negative", size)
+	}
+	path := filepath.Join(dir, name)
+	found, err := sumFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		found = "none"
+	case err != nil:
+		return err
+	}
+	fmt.Println("FOUND", found)
+	if size > 0 {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := f.Truncate(size); err != nil {
+			return fmt.Errorf("truncate %s: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", path, err)
+		}
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+		fmt.Println("WROTE", hex.EncodeToString(h.Sum(nil)))
+	}
+	fmt.Println("READY")
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 func sumFile(path string) (string, error) {
