@@ -93,7 +93,7 @@ func (s *Server) Ready(ctx context.Context) error {
 
 // ControllerGetCapabilities returns the controller RPCs the plugin serves. There is no
 // PUBLISH_UNPUBLISH_VOLUME: volumes are local to their node. Snapshots (CREATE_DELETE_SNAPSHOT,
-// LIST_SNAPSHOTS) and clones (CLONE_VOLUME) live on their source's Store.
+// LIST_SNAPSHOTS, GET_SNAPSHOT) and clones (CLONE_VOLUME) live on their source's Store.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var caps []*csi.ControllerServiceCapability
 	for _, t := range []csi.ControllerServiceCapability_RPC_Type{
@@ -104,6 +104,7 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
 		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+		csi.ControllerServiceCapability_RPC_GET_SNAPSHOT,
 		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 	} {
 		caps = append(caps, &csi.ControllerServiceCapability{
