@@ -25,7 +25,8 @@
 //     a Cobalt snapshot is usable the moment it is taken, and before that there is no point in
 //     time to report. A Snapshot the node failed to take (Ready=False, SnapshotFailed) holds no
 //     data: it is deleted, and the call answers with the node's message (ResourceExhausted when
-//     the Store is full), so the retry takes it afresh. ListSnapshots lists taken snapshots only.
+//     the Store is full), so the retry takes it afresh. ListSnapshots lists taken snapshots only,
+//     and GetSnapshot finds only those.
 //   - Sizes are whole MiB (SizeGranularity): the node's volume layer needs a multiple of 4 KiB
 //     and stripes by 4 MiB, but accepts any aligned size; MiB keeps sizes readable.
 //   - A replicated Volume (StorageClass parameter replicas > 1, replicas.go) that the operator
