@@ -158,7 +158,7 @@ chart-sync: ## Copy the generated CRDs (Cobalt's and the VolumeSnapshot ones) an
 
 # The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is
 # committed, so builds never need protoc; `make test` runs verify-proto, which does. `make proto`
-# installs Debian's protobuf-compiler when protoc is missing (root) and fails unless protoc is
+# installs Debian's protobuf-compiler and libprotobuf-dev (the well-known types volume.proto imports) when missing (root) and fails unless protoc is
 # PROTOC_VERSION, the version the committed files name in their headers; the Go plugins are
 # pinned into bin/.
 
@@ -336,8 +336,8 @@ $(GOLANGCI_LINT): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .PHONY: protoc
-protoc: ## Install protoc (Debian protobuf-compiler; root) if missing and check it is PROTOC_VERSION.
-	@hack/install-tools.sh protoc
+protoc: ## Install protoc and the well-known types it imports (Debian protobuf-compiler, libprotobuf-dev; root) if missing and check it is PROTOC_VERSION.
+	@hack/install-tools.sh protoc /usr/include/google/protobuf/timestamp.proto
 	@v=$$(protoc --version); [ "$$v" = "libprotoc $(PROTOC_VERSION)" ] || \
 		{ echo "protoc: found '$$v', need libprotoc $(PROTOC_VERSION) (the version the committed *.pb.go were generated with)"; exit 1; }
 

@@ -19,6 +19,9 @@ package_of() {
   case $1 in
   fio) echo fio ;;
   protoc) echo protobuf-compiler ;;
+  # The well-known types (google/protobuf/timestamp.proto, ...) that .proto files import: only a
+  # recommendation of protobuf-compiler, which --no-install-recommends leaves out.
+  /usr/include/google/protobuf/timestamp.proto) echo libprotobuf-dev ;;
   mkfs.ext4) echo e2fsprogs ;;
   mkfs.xfs) echo xfsprogs ;;
   losetup) echo util-linux ;;
