@@ -158,9 +158,9 @@ chart-sync: ## Copy the generated CRDs (Cobalt's and the VolumeSnapshot ones) an
 
 # The node daemon's gRPC API is generated from node-daemon/proto/*.proto; the generated code is
 # committed, so builds never need protoc; `make test` runs verify-proto, which does. `make proto`
-# installs Debian's protobuf-compiler and libprotobuf-dev (the well-known types volume.proto imports) when missing (root) and fails unless protoc is
-# PROTOC_VERSION, the version the committed files name in their headers; the Go plugins are
-# pinned into bin/.
+# installs Debian's protobuf-compiler and libprotobuf-dev (the well-known types volume.proto
+# imports) when missing (root) and fails unless protoc is PROTOC_VERSION, the version the
+# committed files name in their headers; the Go plugins are pinned into bin/.
 
 PROTOC_VERSION ?= 3.21.12
 PROTOC_GEN_GO_VERSION ?= v1.36.12
