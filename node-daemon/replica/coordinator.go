@@ -45,6 +45,11 @@ type Config struct {
 	Recorder InSyncRecorder
 	// RegionSize is the dirty log's granularity (0: DefaultRegionSize).
 	RegionSize int64
+	// DirtyStore keeps the dirty log durably, normally on the local replica
+	// (Local.DirtyStore(Generation)); Open loads the log it holds, so a Resync after the
+	// coordinator restarted still copies every region written without the returning replica.
+	// Nil keeps the log in memory only (after a restart only a Rebuild is then safe).
+	DirtyStore DirtyStore
 	// ReplicaTimeout bounds one operation on one replica; a replica that does not answer in time
 	// has failed it (0: DefaultReplicaTimeout).
 	ReplicaTimeout time.Duration
@@ -102,7 +107,16 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if c.timeout == 0 {
 		c.timeout = DefaultReplicaTimeout
 	}
-	dirty, err := NewDirtyLog(cfg.RegionSize)
+	var dirty *DirtyLog
+	var err error
+	if cfg.DirtyStore != nil {
+		dirty, err = OpenDirtyLog(ctx, cfg.RegionSize, cfg.DirtyStore)
+	} else {
+		dirty, err = NewDirtyLog(cfg.RegionSize)
+	}
+	if errors.Is(err, ErrStaleGeneration) {
+		return nil, fmt.Errorf("replica: open: %w (generation %d): %w", ErrFenced, cfg.Generation, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -276,15 +290,22 @@ func (c *Coordinator) fanOut(ctx context.Context, op string, off, length int64, 
 			}
 		case errors.Is(e, ErrStaleGeneration):
 			// A newer coordinator took over: this one must stop, and must not drop anyone.
-			c.markDirty(off, length, confirmed)
-			return fmt.Errorf("replica: %s at %d: %w", op, off, c.fence(e))
+			merr := c.markDirty(detached, off, length, confirmed)
+			return errors.Join(fmt.Errorf("replica: %s at %d: %w", op, off, c.fence(e)), merr)
 		case members[i].catching:
 			c.failCatchUp(members[i].r.Name(), fmt.Errorf("%s at %d (%d bytes): %w", op, off, length, e))
 		default:
 			failed = append(failed, i)
 		}
 	}
-	c.markDirty(off, length, confirmed)
+	// The marks are durable before the write can be acknowledged (or a replica dropped for it):
+	// a write whose marks are not durable fails.
+	if err := c.markDirty(detached, off, length, confirmed); err != nil {
+		if errors.Is(err, ErrStaleGeneration) {
+			err = c.fence(err)
+		}
+		return fmt.Errorf("replica: %s at %d: %w", op, off, err)
+	}
 	if len(failed) == 0 {
 		return nil
 	}
@@ -308,10 +329,11 @@ func errsOf(errs []error, idx []int) []error {
 	return out
 }
 
-// markDirty marks [off, off+length) for every replica not in confirmed.
-func (c *Coordinator) markDirty(off, length int64, confirmed map[string]bool) {
+// markDirty marks [off, off+length) for every replica not in confirmed, durably when the log has
+// a store.
+func (c *Coordinator) markDirty(ctx context.Context, off, length int64, confirmed map[string]bool) error {
 	if length <= 0 {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	members := c.mu.members
@@ -322,7 +344,9 @@ func (c *Coordinator) markDirty(off, length int64, confirmed map[string]bool) {
 			missed = append(missed, m.r.Name())
 		}
 	}
-	c.dirty.Mark(off, length, missed...)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.dirty.Mark(ctx, off, length, missed...)
 }
 
 // drop records that replica left the in-sync set and then takes it out; it keeps the replica in

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"slices"
 	"testing"
 )
@@ -33,7 +34,9 @@ func TestDirtyLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, m := range tt.marks {
-				l.Mark(m.off, m.length, m.replicas...)
+				if err := l.Mark(context.Background(), m.off, m.length, m.replicas...); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if got := l.Extents(tt.replica); !slices.Equal(got, tt.want) {
 				t.Fatalf("Extents = %v, want %v", got, tt.want)

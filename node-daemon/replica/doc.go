@@ -31,8 +31,17 @@
 //
 // Dirty regions. Before a write or trim returns, its range is marked in the DirtyLog of every
 // replica that did not confirm it (out of sync, failed, or not reached because the coordinator
-// was fenced), so the regions a returning replica lacks are a subset of its dirty regions. The log
-// lives in the coordinator's memory: persisting it is a later step.
+// was fenced), so the regions a returning replica lacks are a subset of its dirty regions. With a
+// DirtyStore (Config.DirtyStore; Local.DirtyStore keeps the log in user attribute DirtyLogAttr of
+// the local replica's volume, through the node's fence) the marks are durable before that return:
+// the first mark of a region for a replica saves the whole log (versioned, CRC-32C checksummed)
+// and a region already saved for it costs nothing. If the save fails the write or trim fails
+// (nobody is dropped for it and it is not acknowledged); the regions stay marked in memory and
+// their next mark saves again. Clearing a resynced replica's regions is saved lazily, with the
+// next save, so the store holds a superset of the needed marks, never less. Open loads the saved
+// log (a corrupt one fails Open), so a coordinator that restarted, of any generation, still
+// resyncs a returning replica from its dirty regions; without a DirtyStore the log lives in memory
+// only and after a restart only a Rebuild is safe.
 //
 // Rebuild and resync. A target (a new, empty replica for Rebuild; a returning one for Resync)
 // joins as catching up, once every write and trim in flight has finished: from then on every
