@@ -41,12 +41,7 @@ func (r *VolumeReconciler) reconcilePlacement(ctx context.Context, vol *v1alpha1
 		if obs.Source != nil {
 			decision.Message = sourcePlacementMessage(obs.Source, loads, decision.Message)
 		}
-		obs.Unschedulable = decision.Message
-		prev := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
-		if prev == nil || prev.Reason != v1alpha1.ReasonUnschedulable || prev.Message != decision.Message {
-			r.Recorder.Eventf(vol, nil, corev1.EventTypeWarning, v1alpha1.ReasonUnschedulable, "Place", decision.Message)
-		}
-		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, true, nil
+		return r.unschedulable(vol, obs, decision.Message), true, nil
 	}
 
 	cp := vol.DeepCopy()
@@ -237,4 +232,16 @@ func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Vo
 	}
 	r.assumed.forget(vol.UID)
 	return ctrl.Result{}, removeFinalizer(ctx, r.Client, vol, VolumeFinalizer)
+}
+
+// unschedulable records that vol cannot be placed, and why: the Ready condition says so, and a
+// Warning event does when the reason is new. The reconcile waits with backoff (the Store watches
+// wake it up sooner).
+func (r *VolumeReconciler) unschedulable(vol *v1alpha1.Volume, obs *volumeObservation, message string) ctrl.Result {
+	obs.Unschedulable = message
+	prev := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
+	if prev == nil || prev.Reason != v1alpha1.ReasonUnschedulable || prev.Message != message {
+		r.Recorder.Eventf(vol, nil, corev1.EventTypeWarning, v1alpha1.ReasonUnschedulable, "Place", message)
+	}
+	return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}
 }

@@ -107,12 +107,7 @@ func (r *VolumeReconciler) reconcileReplicaPlacement(ctx context.Context, vol *v
 		return ctrl.Result{}, true, err
 	}
 	if decision.Message != "" {
-		obs.Unschedulable = decision.Message
-		prev := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionReady)
-		if prev == nil || prev.Reason != v1alpha1.ReasonUnschedulable || prev.Message != decision.Message {
-			r.Recorder.Eventf(vol, nil, corev1.EventTypeWarning, v1alpha1.ReasonUnschedulable, "Place", decision.Message)
-		}
-		return ctrl.Result{RequeueAfter: backoff(vol, obs.Now)}, true, nil
+		return r.unschedulable(vol, obs, decision.Message), true, nil
 	}
 
 	cp := vol.DeepCopy()

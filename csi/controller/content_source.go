@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/controllers"
 )
 
 // A CreateVolume request's volume_content_source becomes the Volume's spec.source: a snapshot ID
@@ -108,8 +109,7 @@ func (s *Server) resolveSource(ctx context.Context, src *v1alpha1.VolumeSource) 
 	case vol.Status.Placement == nil || vol.Status.AllocatedSize == nil:
 		return sourceInfo{}, status.Errorf(codes.FailedPrecondition, "source %s is not created on its node yet (%s); retry once it is", what, readyState(vol))
 	}
-	size := max(vol.Spec.Size.Value(), vol.Status.AllocatedSize.Value())
-	return sourceInfo{Size: size, Store: vol.Status.Placement.Store, Node: vol.Status.Placement.Node}, nil
+	return sourceInfo{Size: controllers.ReservedBytes(vol), Store: vol.Status.Placement.Store, Node: vol.Status.Placement.Node}, nil
 }
 
 // sourcedSize is the size of a volume made from a source of info.Size bytes for a capacity

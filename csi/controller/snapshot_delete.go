@@ -2,13 +2,10 @@ package controller
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
@@ -32,32 +29,10 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	}
 	defer done()
 
-	snap, err := s.getSnapshot(ctx, id)
+	err = deleteAndWait(ctx, s, "Snapshot", id, s.getSnapshot, snapshotState, s.waitSnapshotGone,
+		func(src *v1alpha1.VolumeSource) bool { return src.SnapshotName == id })
 	if err != nil {
-		return nil, internal(err, "look up the snapshot")
-	}
-	if snap == nil {
-		return &csi.DeleteSnapshotResponse{}, nil
-	}
-	key := snap.Namespace + "/" + snap.Name
-	if snap.DeletionTimestamp.IsZero() {
-		if err := s.refuseIfRestoring(ctx, "snapshot", id, func(src *v1alpha1.VolumeSource) bool { return src.SnapshotName == id }); err != nil {
-			return nil, err
-		}
-		if err := s.client.Delete(ctx, snap); err != nil && !apierrors.IsNotFound(err) {
-			return nil, internal(err, "delete Snapshot "+key)
-		}
-		s.log.Info("deleted Snapshot", "snapshot", key)
-	}
-	if err := s.waitSnapshotGone(ctx, id); err != nil {
-		// One last read, past the call's end, to say what holds the Snapshot up.
-		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		state := "it is gone"
-		if sn, _ := s.getSnapshot(readCtx, id); sn != nil {
-			state = snapshotState(sn)
-		}
-		return nil, waitError(err, fmt.Sprintf("Snapshot %s to be freed on its node (%s)", key, state))
+		return nil, err
 	}
 	return &csi.DeleteSnapshotResponse{}, nil
 }
