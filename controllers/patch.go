@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // patchStatus writes the difference between before and obj as one merge patch of the status
@@ -17,6 +18,26 @@ import (
 // obj has a newer one than before, and a patch carrying it would be refused with a conflict
 // whenever another writer changed the object since.
 func patchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
+	return patchStatusWith(ctx, c, before, obj, false)
+}
+
+// patchStatusLocked is patchStatus with optimistic locking: the patch carries obj's
+// resourceVersion, so the API server refuses it with a Conflict when another writer changed the
+// object after the reconcile read it. The Volume reconciler writes status this way because the
+// node serving a replicated volume also writes status.replicas (a merge patch replaces that
+// whole list): a status computed from an older copy must never undo what the node recorded.
+// A Conflict is not an error here: the other write's watch event brings the object back to
+// the reconciler, which computes the status again from it.
+func patchStatusLocked(ctx context.Context, c client.Client, before, obj client.Object) error {
+	err := patchStatusWith(ctx, c, before, obj, true)
+	if apierrors.IsConflict(err) {
+		log.FromContext(ctx).V(1).Info("status changed by another writer since it was read; it is computed again", "object", client.ObjectKeyFromObject(obj))
+		return nil
+	}
+	return err
+}
+
+func patchStatusWith(ctx context.Context, c client.Client, before, obj client.Object, lock bool) error {
 	if before.GetResourceVersion() != obj.GetResourceVersion() {
 		b, ok := before.DeepCopyObject().(client.Object)
 		if !ok {
@@ -26,6 +47,9 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 		before = b
 	}
 	p := client.MergeFrom(before)
+	if lock {
+		p = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	}
 	data, err := p.Data(obj)
 	if err != nil {
 		return fmt.Errorf("compute status patch of %s: %w", client.ObjectKeyFromObject(obj), err)

@@ -40,4 +40,29 @@ var _ = Describe("patchStatus", func() {
 		Expect(got.Status.Addresses).To(ContainElement(HaveField("Address", "10.0.0.7")), "the other writer's field is kept")
 		Expect(got.Labels).To(HaveKeyWithValue("phase", "done"))
 	})
+
+	It("with a lock, writes nothing over a status another writer changed since the read, and is no error", func(ctx context.Context) {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("patch-locked")}}
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		before := node.DeepCopy()
+
+		By("another writer (the node serving a volume) changing a list in status after the read")
+		other := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), other)).To(Succeed())
+		other.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.8"}}
+		Expect(k8sClient.Status().Update(ctx, other)).To(Succeed())
+
+		node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.9"}}
+		Expect(patchStatusLocked(ctx, k8sClient, before, node)).To(Succeed())
+		got := &corev1.Node{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), got)).To(Succeed())
+		Expect(got.Status.Addresses).To(ConsistOf(HaveField("Address", "10.0.0.8")), "the other writer's list stands")
+
+		By("computed again from the newer object, the patch is written")
+		before = got.DeepCopy()
+		got.Status.Addresses = append(got.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: "n1"})
+		Expect(patchStatusLocked(ctx, k8sClient, before, got)).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), got)).To(Succeed())
+		Expect(got.Status.Addresses).To(HaveLen(2))
+	})
 })

@@ -70,7 +70,7 @@ func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	obs := volumeObservation{Now: r.Clock.Now(), Deleting: !vol.DeletionTimestamp.IsZero()}
 	defer func() {
 		vol.Status = computeVolumeStatus(vol, obs)
-		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, before, vol))
+		retErr = errors.Join(retErr, patchStatusLocked(ctx, r.Client, before, vol))
 	}()
 
 	if obs.Deleting {

@@ -137,6 +137,13 @@ const (
 )
 
 // VolumeReplica is one copy of a Volume as the operator last saw it.
+//
+// Who moves a replicated Volume's copy between states: the operator makes a copy Pending until
+// created, InSync when first created with the others, Lost while its Store is missing or not
+// Ready, and CatchingUp when such a Store is back. The node serving the volume's I/O (the
+// attached node) makes an InSync copy CatchingUp when the copy fails a write (before the write is
+// acknowledged without it), and a CatchingUp copy InSync once it resynced or rebuilt it and the
+// copies compared equal. The operator never makes a copy InSync again.
 type VolumeReplica struct {
 	// store is the Store holding the copy.
 	Store string `json:"store"`
@@ -198,6 +205,25 @@ type VolumeStatus struct {
 	// inSyncReplicas counts the copies in replicas whose state is InSync.
 	// +optional
 	InSyncReplicas int32 `json:"inSyncReplicas,omitempty"`
+
+	// attachment is the node the volume is attached to and the attachment's generation, written
+	// by Cobalt's CSI controller plugin when Kubernetes attaches (ControllerPublishVolume) and
+	// detaches (ControllerUnpublishVolume) the volume.
+	// +optional
+	Attachment *VolumeAttachmentStatus `json:"attachment,omitempty"`
+}
+
+// VolumeAttachmentStatus is where a Volume is attached, and since which generation.
+type VolumeAttachmentStatus struct {
+	// node is the node the volume is attached to; empty once it is detached.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// generation grows by one every time the volume is attached to a node it was not attached
+	// to, and is kept when it is detached. The node serving a replicated volume's I/O sends it
+	// with every request, and every copy refuses requests of an older generation than the
+	// newest it saw (fencing): a node that lost the attachment can no longer write.
+	// +kubebuilder:validation:Minimum=1
+	Generation int64 `json:"generation"`
 }
 
 // Volume is a piece of capacity placed on one Store, or with spec.replicas > 1 on several
@@ -215,6 +241,7 @@ type VolumeStatus struct {
 // +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].status`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Attached",type=string,JSONPath=`.status.attachment.node`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Volume struct {
 	metav1.TypeMeta `json:",inline"`

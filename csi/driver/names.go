@@ -17,6 +17,14 @@ const (
 	ContextVolumeUID = "storage.cobalt.io/volume-uid"
 	// ContextVolume is the volume context key naming the Volume object, "<namespace>/<name>".
 	ContextVolume = "storage.cobalt.io/volume"
+	// ContextReplicas is the volume context key giving a replicated volume's number of copies
+	// (absent for a volume with one copy): the node plugin then serves it through the replicated
+	// data path (node-daemon/replica) instead of the local store alone.
+	ContextReplicas = "storage.cobalt.io/replicas"
+
+	// PublishContextGeneration is the publish context key carrying the attachment's generation
+	// (Volume status.attachment.generation) from ControllerPublishVolume to NodeStageVolume.
+	PublishContextGeneration = "storage.cobalt.io/generation"
 )
 
 // SidecarLeaseNames are the leader election Leases of the upstream sidecars the controller plugin
