@@ -107,6 +107,10 @@ var _ = Describe("StorageCluster reconciler", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: roleName}, role)).To(Succeed())
 		Expect(role.Rules).To(ContainElement(And(HaveField("Resources", ConsistOf("stores/status")),
 			HaveField("Verbs", ContainElement("patch")))))
+		Expect(role.Rules).To(ContainElement(And(HaveField("Resources", ConsistOf("volumes/status")),
+			HaveField("Verbs", ContainElements("get", "update")))), "the node serving a replicated volume records its copies' sync state")
+		Expect(role.Rules).To(ContainElement(And(HaveField("Resources", ConsistOf("volumes")),
+			HaveField("Verbs", ConsistOf("get", "list", "watch")))), "and reads Volumes, never changes their spec")
 		binding := &rbacv1.ClusterRoleBinding{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: roleName}, binding)).To(Succeed())
 		Expect(binding.Subjects).To(ConsistOf(HaveField("Name", "prod-node-daemon")))

@@ -90,7 +90,8 @@ func desiredServiceAccount(cluster *storagev1alpha1.StorageCluster) *corev1ac.Se
 }
 
 // desiredClusterRole is what the node daemon may do: create and heartbeat its Stores, read its
-// node, and record events. Cluster-scoped objects cannot be owned by a namespaced cluster, so the
+// node, read Volumes and write their status (the node serving a replicated volume records which
+// copies are in sync), and record events. Cluster-scoped objects cannot be owned by a namespaced cluster, so the
 // StorageCluster's finalizer deletes it.
 func desiredClusterRole(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.ClusterRoleApplyConfiguration {
 	group := storagev1alpha1.GroupVersion.Group
@@ -100,6 +101,10 @@ func desiredClusterRole(cluster *storagev1alpha1.StorageCluster) *rbacv1ac.Clust
 			rbacv1ac.PolicyRule().WithAPIGroups(group).WithResources("stores").
 				WithVerbs("get", "list", "watch", "create", "update", "patch"),
 			rbacv1ac.PolicyRule().WithAPIGroups(group).WithResources("stores/status").
+				WithVerbs("get", "update", "patch"),
+			rbacv1ac.PolicyRule().WithAPIGroups(group).WithResources("volumes").
+				WithVerbs("get", "list", "watch"),
+			rbacv1ac.PolicyRule().WithAPIGroups(group).WithResources("volumes/status").
 				WithVerbs("get", "update", "patch"),
 			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes").WithVerbs("get"),
 			rbacv1ac.PolicyRule().WithAPIGroups("events.k8s.io").WithResources("events").WithVerbs("create", "patch"),
