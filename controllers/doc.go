@@ -18,6 +18,11 @@
 //     finalizer is removed only when no Volume is placed on it and no Snapshot is held on it. A
 //     Snapshot's finalizer is removed only after its node deleted it (or its Store is gone, or
 //     it was never taken).
+//   - A node daemon rollout never takes down the last in-sync copy of a replicated Volume: the
+//     DaemonSet's update strategy is OnDelete and the StorageCluster reconciler restarts the
+//     outdated daemons (pod template hash annotation) one node at a time, once every daemon is
+//     Ready, skipping a node whose restart would leave a replicated Volume with copies elsewhere
+//     but none of them in sync on a Ready Store (Progressing says RolloutBlocked and names it).
 //   - A Snapshot is taken once, on the Store of its source Volume, and from then on depends only
 //     on that Store: its source Volume may be deleted (the node keeps the shared data by
 //     reference count), so no owner reference ties a Snapshot to its Volume. Its sizes are

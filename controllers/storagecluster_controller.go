@@ -70,7 +70,7 @@ type StorageClusterReconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile keeps a StorageCluster's node daemon in place and its status current, or, when the
@@ -104,6 +104,7 @@ func (r *StorageClusterReconciler) reconcileNormal(ctx context.Context, cluster 
 		r.reconcileCA,
 		r.reconcileDaemonSet,
 		r.observeStores,
+		r.reconcileRollout,
 	}
 	var err error
 	for _, phase := range phases {
@@ -122,6 +123,9 @@ func (r *StorageClusterReconciler) reconcileNormal(ctx context.Context, cluster 
 	next := statusRefresh
 	if s := earliestStaleIn(obs); s > 0 && s < next {
 		next = s
+	}
+	if len(obs.Rollout.Outdated) > 0 {
+		next = rolloutRecheck
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
 }

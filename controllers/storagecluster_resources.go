@@ -319,16 +319,36 @@ func desiredDaemonSet(cluster *storagev1alpha1.StorageCluster, image, ca string,
 		pod.WithTolerations(tolerationApply(t))
 	}
 
+	template := corev1ac.PodTemplateSpec().WithLabels(labels).
+		WithAnnotations(map[string]string{caHashAnnotation: ca, specHashAnnotation: spec}).WithSpec(pod)
+	th, err := templateHash(template)
+	if err != nil {
+		return nil, err
+	}
+	template.WithAnnotations(map[string]string{templateHashAnnotation: th})
+	// OnDelete: the operator restarts the node daemons itself, one at a time and only where that
+	// leaves every replicated Volume an in-sync copy (reconcileRollout).
 	return appsv1ac.DaemonSet(nodeDaemonName(cluster), cluster.Namespace).
 		WithLabels(labels).
 		WithOwnerReferences(ownerReference(cluster)).
 		WithSpec(appsv1ac.DaemonSetSpec().
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
-			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().
-				WithType(appsv1.RollingUpdateDaemonSetStrategyType).
-				WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(intstr.FromInt32(1)))).
-			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).
-				WithAnnotations(map[string]string{caHashAnnotation: ca, specHashAnnotation: spec}).WithSpec(pod))), nil
+			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().WithType(appsv1.OnDeleteDaemonSetStrategyType)).
+			WithTemplate(template)), nil
+}
+
+// templateHashAnnotation on the node daemon's pod template holds templateHash of the rest of
+// the template: a pod whose annotation differs from its DaemonSet's runs an older node daemon.
+const templateHashAnnotation = "storage.cobalt.io/template-sha256"
+
+// templateHash identifies a pod template: the hex SHA-256 of its JSON, cut to 16 characters.
+func templateHash(t *corev1ac.PodTemplateSpecApplyConfiguration) (string, error) {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return "", fmt.Errorf("hash the node daemon's pod template: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16], nil
 }
 
 func tolerationApply(t corev1.Toleration) *corev1ac.TolerationApplyConfiguration {

@@ -37,6 +37,8 @@ type clusterObservation struct {
 	// StoppingDaemons counts the node daemon pods a deletion waits for before it removes the
 	// Stores.
 	StoppingDaemons int
+	// Rollout is what reconcileRollout saw and did.
+	Rollout rolloutObservation
 }
 
 // computeClusterStatus sets cluster.Status from obs. It only touches cluster.Status.
@@ -122,7 +124,9 @@ func computeClusterStatus(cluster *storagev1alpha1.StorageCluster, obs clusterOb
 		progressing.Status, progressing.Reason = metav1.ConditionTrue, storagev1alpha1.ReasonDeleting
 		progressing.Message = "removing the cluster's Stores and node daemon"
 	default:
-		if msg, rolling := daemonSetRollout(obs.DaemonSet); rolling {
+		if reason, msg, rolling := rolloutStatus(obs.Rollout); rolling {
+			progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionTrue, reason, msg
+		} else if msg, rolling := daemonSetRollout(obs.DaemonSet); rolling {
 			progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionTrue, storagev1alpha1.ReasonRollingOut, msg
 		} else {
 			progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, storagev1alpha1.ReasonRolledOut, msg

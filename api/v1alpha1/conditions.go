@@ -23,11 +23,14 @@ const (
 
 // Condition reasons of StorageCluster.
 const (
-	ReasonAllStoresUp     = "AllStoresUp"
-	ReasonStoresDown      = "StoresDown"
-	ReasonNoStores        = "NoStores"
-	ReasonRollingOut      = "RollingOut"
-	ReasonRolledOut       = "RolledOut"
+	ReasonAllStoresUp = "AllStoresUp"
+	ReasonStoresDown  = "StoresDown"
+	ReasonNoStores    = "NoStores"
+	ReasonRollingOut  = "RollingOut"
+	ReasonRolledOut   = "RolledOut"
+	// ReasonRolloutBlocked: node daemons run an older spec, and restarting any of them would take
+	// down the last in-sync copy of a replicated Volume.
+	ReasonRolloutBlocked  = "RolloutBlocked"
 	ReasonDeletionBlocked = "DeletionBlocked"
 	ReasonDeleting        = "Deleting"
 	ReasonReconcileFailed = "ReconcileFailed"
