@@ -26,15 +26,16 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 // object after the reconcile read it. The Volume reconciler writes status this way because the
 // node serving a replicated volume also writes status.replicas (a merge patch replaces that
 // whole list): a status computed from an older copy must never undo what the node recorded.
-// A Conflict is not an error here: the other write's watch event brings the object back to
-// the reconciler, which computes the status again from it.
-func patchStatusLocked(ctx context.Context, c client.Client, before, obj client.Object) error {
-	err := patchStatusWith(ctx, c, before, obj, true)
+// A Conflict is not an error here: stale reports it, and the caller must reconcile the object
+// again (a status-only change of the object does not pass the Volume watch's predicates, so no
+// event would bring it back).
+func patchStatusLocked(ctx context.Context, c client.Client, before, obj client.Object) (stale bool, err error) {
+	err = patchStatusWith(ctx, c, before, obj, true)
 	if apierrors.IsConflict(err) {
 		log.FromContext(ctx).V(1).Info("status changed by another writer since it was read; it is computed again", "object", client.ObjectKeyFromObject(obj))
-		return nil
+		return true, nil
 	}
-	return err
+	return false, err
 }
 
 func patchStatusWith(ctx context.Context, c client.Client, before, obj client.Object, lock bool) error {

@@ -53,7 +53,9 @@ var _ = Describe("patchStatus", func() {
 		Expect(k8sClient.Status().Update(ctx, other)).To(Succeed())
 
 		node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.9"}}
-		Expect(patchStatusLocked(ctx, k8sClient, before, node)).To(Succeed())
+		stale, err := patchStatusLocked(ctx, k8sClient, before, node)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(stale).To(BeTrue(), "the caller is told to compute the status again")
 		got := &corev1.Node{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), got)).To(Succeed())
 		Expect(got.Status.Addresses).To(ConsistOf(HaveField("Address", "10.0.0.8")), "the other writer's list stands")
@@ -61,7 +63,9 @@ var _ = Describe("patchStatus", func() {
 		By("computed again from the newer object, the patch is written")
 		before = got.DeepCopy()
 		got.Status.Addresses = append(got.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: "n1"})
-		Expect(patchStatusLocked(ctx, k8sClient, before, got)).To(Succeed())
+		stale, err = patchStatusLocked(ctx, k8sClient, before, got)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(stale).To(BeFalse())
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), got)).To(Succeed())
 		Expect(got.Status.Addresses).To(HaveLen(2))
 	})

@@ -40,18 +40,21 @@ var _ = Describe("Node daemon rollout", func() {
 		})
 	})
 
-	// daemonPod creates a Ready node daemon pod of ds on node from a template with hash.
+	// daemonPod creates a Ready node daemon pod of ds on node from a template with hash. The pod
+	// becomes the DaemonSet's (owner reference) only once it is Ready: an outdated pod of ds that
+	// is not Ready is down, and the operator may restart it at any moment.
 	daemonPod := func(ctx context.Context, node, hash string) *corev1.Pod {
 		GinkgoHelper()
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "roll-node-daemon-", Labels: ds.Spec.Template.Labels,
-				Annotations:     map[string]string{templateHashAnnotation: hash},
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))}},
+				Annotations: map[string]string{templateHashAnnotation: hash}},
 			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "node-daemon", Image: "x"}}},
 		}
 		Expect(k8sClient.Create(ctx, p)).To(Succeed())
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 		Expect(k8sClient.Status().Update(ctx, p)).To(Succeed())
+		p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))}
+		Expect(k8sClient.Update(ctx, p)).To(Succeed())
 		return p
 	}
 	deleting := func(ctx context.Context, p *corev1.Pod) func(Gomega) bool {
@@ -147,10 +150,11 @@ var _ = Describe("Node daemon rollout", func() {
 		Eventually(progressing(ctx)).Should(HaveField("Message", ContainSubstring("restarting the node daemon on node "+nodeA)))
 		Consistently(deleting(ctx, podB), "2s").Should(BeFalse(), "a current daemon is not Ready yet")
 
-		podA.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		Expect(k8sClient.Status().Update(ctx, podA)).To(Succeed())
+		// B goes down first: while A is not Ready nothing restarts, so neither write races the operator.
 		podB.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
 		Expect(k8sClient.Status().Update(ctx, podB)).To(Succeed())
+		podA.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		Expect(k8sClient.Status().Update(ctx, podA)).To(Succeed())
 		Eventually(deleting(ctx, podB)).Should(BeTrue(), "down and outdated: restarting it takes nothing down")
 	})
 })

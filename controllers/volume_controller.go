@@ -27,6 +27,10 @@ const (
 	maxRetryDelay = 5 * time.Minute
 )
 
+// staleStatusRetry is how soon a Volume is reconciled again when its status patch was refused
+// because another writer (the node serving it) changed it after the reconcile read it.
+const staleStatusRetry = 100 * time.Millisecond
+
 // VolumeReconciler places Volumes on Stores and has the nodes create, grow and delete them.
 type VolumeReconciler struct {
 	client.Client
@@ -70,7 +74,11 @@ func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	obs := volumeObservation{Now: r.Clock.Now(), Deleting: !vol.DeletionTimestamp.IsZero()}
 	defer func() {
 		vol.Status = computeVolumeStatus(vol, obs)
-		retErr = errors.Join(retErr, patchStatusLocked(ctx, r.Client, before, vol))
+		stale, err := patchStatusLocked(ctx, r.Client, before, vol)
+		retErr = errors.Join(retErr, err)
+		if stale && retErr == nil && (res.RequeueAfter == 0 || res.RequeueAfter > staleStatusRetry) {
+			res = ctrl.Result{RequeueAfter: staleStatusRetry}
+		}
 	}()
 
 	if obs.Deleting {
