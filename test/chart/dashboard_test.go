@@ -105,6 +105,10 @@ func nodeDaemonMetrics(t *testing.T) exported {
 	if err := reg.Register(nodemetrics.NewCollector(func() []nodemetrics.StoreSnapshot { return []nodemetrics.StoreSnapshot{snap} })); err != nil {
 		t.Fatal(err)
 	}
+	repl := nodemetrics.ReplicaStat{Volume: "ns/v", Store: "u", Node: "n", State: "InSync", SyncedBytes: map[string]int64{"rebuild": 1}}
+	if err := reg.Register(nodemetrics.NewReplicationCollector(func() []nodemetrics.ReplicaStat { return []nodemetrics.ReplicaStat{repl} })); err != nil {
+		t.Fatal(err)
+	}
 	g := nodemetrics.NewGRPC()
 	if err := g.Register(reg); err != nil {
 		t.Fatal(err)
