@@ -39,7 +39,9 @@ type ReplicatedBackend interface {
 	// errors wrap ErrFenced and ErrNoInSyncCopy as Open's do.
 	Size(ctx context.Context) (int64, error)
 	// Close stops coordinating: it flushes, stops every resync or rebuild it runs and closes its
-	// streams to the other nodes. The frontend must have stopped using the backend.
+	// streams to the other nodes. The node plugin calls it once, after every I/O call it passed
+	// on has returned and no other will come; only if the caller's context ends while calls are
+	// still in flight does it call Close regardless, and Close must then make them return.
 	Close(ctx context.Context) error
 }
 
