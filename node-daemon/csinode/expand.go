@@ -12,8 +12,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// NodeExpandVolume grows the volume's device to the volume's size on its store (the controller
-// grew that already) and then, for mount access, the file system, online.
+// NodeExpandVolume grows the volume's device to the volume's size on its store, or for a
+// replicated volume to what every copy holds (the controller grew those already), and then, for
+// mount access, the file system, online.
 func (s *Server) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
 	id := req.GetVolumeId()
 	if err := required("NodeExpandVolume", "volume_id", id, "volume_path", req.GetVolumePath()); err != nil {
@@ -34,18 +35,21 @@ func (s *Server) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 	if _, err := os.Stat(filepath.Clean(req.GetVolumePath())); errors.Is(err, os.ErrNotExist) {
 		return nil, status.Errorf(codes.NotFound, "volume path %s of volume %s does not exist", req.GetVolumePath(), id)
 	}
-	_, size, err := s.volumes.Backend(ctx, r.StoreUUID, r.VolumeUID)
+	size, err := s.volumeSize(ctx, r)
 	if err != nil {
-		return nil, s.volumeStatus(err, r)
+		return nil, err
 	}
 	if want := req.GetCapacityRange().GetRequiredBytes(); want > size {
+		where := "on store " + r.StoreUUID
+		if r.replicated() {
+			where = "on its smallest copy"
+		}
 		return nil, status.Errorf(codes.Unavailable,
-			"volume %s is %d bytes on store %s and %d were asked for: the controller has not grown it yet; retry", id, size, r.StoreUUID, want)
+			"volume %s is %d bytes %s and %d were asked for: the controller has not grown it yet; retry", id, size, where, want)
 	}
 	dev, ok := s.frontend.Device(r.VolumeUID)
 	if !ok {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"volume %s has no device on node %s: the node daemon could not re-serve it after a restart (see its log), or it is being unstaged", id, s.nodeName)
+		return nil, s.notServed(r)
 	}
 	if dev.Size < size {
 		if dev, err = s.frontend.Resize(ctx, r.VolumeUID, size); err != nil {
@@ -64,4 +68,17 @@ func (s *Server) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 	}
 	s.log.Info("volume expanded", "volume", id, "bytes", size, "device", dev.Path)
 	return &csi.NodeExpandVolumeResponse{CapacityBytes: size}, nil
+}
+
+// volumeSize returns the size r's volume has now: on its store, or on every copy of a replicated
+// volume (its open backend's Size).
+func (s *Server) volumeSize(ctx context.Context, r *record) (int64, error) {
+	if r.replicated() {
+		return s.replicatedSize(ctx, r)
+	}
+	_, size, err := s.volumes.Backend(ctx, r.StoreUUID, r.VolumeUID)
+	if err != nil {
+		return 0, s.volumeStatus(err, r)
+	}
+	return size, nil
 }

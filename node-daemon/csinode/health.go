@@ -21,7 +21,8 @@ const (
 )
 
 // NodeGetVolumeHealth reports the volume's health from this node: its store must be served and
-// healthy, its device exposed, and the publish path (or the staging path) must hold that device
+// healthy (a replicated volume's I/O must not have found it fenced or without an in-sync copy),
+// its device exposed, and the publish path (or the staging path) must hold that device
 // and not the mount of a device that died with a previous daemon. An empty list means healthy.
 func (s *Server) NodeGetVolumeHealth(ctx context.Context, req *csi.NodeGetVolumeHealthRequest) (*csi.NodeGetVolumeHealthResponse, error) {
 	id := req.GetVolumeId()
@@ -50,7 +51,11 @@ func (s *Server) health(r *record, path string) []*csi.VolumeHealth_VolumeHealth
 	entry := func(st csi.VolumeHealthErrorType, reason, msg string, args ...any) []*csi.VolumeHealth_VolumeHealthEntry {
 		return []*csi.VolumeHealth_VolumeHealthEntry{{Status: st, Reason: reason, Message: fmt.Sprintf(msg, args...)}}
 	}
-	if err := s.volumes.Healthy(r.StoreUUID); err != nil {
+	if r.replicated() {
+		if e := s.replicaHealth(r); e != nil {
+			return []*csi.VolumeHealth_VolumeHealthEntry{e}
+		}
+	} else if err := s.volumes.Healthy(r.StoreUUID); err != nil {
 		switch {
 		case errors.Is(err, ErrStoreNotServed):
 			return entry(csi.VolumeHealthErrorType_INACCESSIBLE, ReasonStoreNotServed,

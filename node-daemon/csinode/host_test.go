@@ -59,14 +59,17 @@ func requireTools(t *testing.T, tools ...string) {
 // node is a node daemon's worth of CSI node plugin: a real engine store on a sparse file, its
 // volume manager, the real FUSE + loop frontend and a Server, all under one test directory.
 type node struct {
-	t        *testing.T
-	dir      string
-	stores   *server.Stores
-	store    string
-	vols     *volume.Manager
-	volumes  *killable
-	frontend *fuseloop.Frontend
-	server   *csinode.Server
+	t       *testing.T
+	dir     string
+	stores  *server.Stores
+	store   string
+	vols    *volume.Manager
+	volumes *killable
+	// replicated serves the store's volumes as replicated ones (fenced by generation); like
+	// the copies on other nodes, it outlives a restart of the daemon (start).
+	replicated *storeReplicated
+	frontend   *fuseloop.Frontend
+	server     *csinode.Server
 }
 
 // killable wraps the daemon's Volumes so a test can make every backend it handed out fail, as
@@ -151,6 +154,7 @@ func newNode(t *testing.T) *node {
 	n := &node{t: t, dir: dir, stores: stores, store: id, vols: vm}
 	n.volumes = &killable{Volumes: &csinode.StoreVolumes{Stores: stores}}
 	n.volumes.dead.Store(new(atomic.Bool))
+	n.replicated = newStoreReplicated(vm)
 	t.Cleanup(func() {
 		if err := st.Close(); err != nil {
 			t.Errorf("close store: %v", err)
@@ -177,7 +181,7 @@ func (n *node) start() {
 			t.Errorf("close frontend: %v", err)
 		}
 	})
-	s, err := csinode.New(csinode.Options{NodeName: "node-a", Volumes: n.volumes, Frontend: fe, StateDir: filepath.Join(n.dir, "csi"), Log: testr.New(t)})
+	s, err := csinode.New(csinode.Options{NodeName: "node-a", Volumes: n.volumes, Replicated: n.replicated, Frontend: fe, StateDir: filepath.Join(n.dir, "csi"), Log: testr.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,15 @@ import (
 	"strings"
 )
 
-// recordVersion is the format of stage records; a record of another version is refused.
-const recordVersion = 1
+// Versions of the stage record format. A record is written at the lowest version that can hold
+// it, so a daemon that reads only version 1 still reads every single-copy volume's record after a
+// rollback; a record of a version this daemon does not know is refused.
+const (
+	// recordV1: single-copy volumes.
+	recordV1 = 1
+	// recordV2 adds Replicas and Generation (replicated volumes).
+	recordV2 = 2
+)
 
 // Access types of a staged volume or a publish target.
 const (
@@ -38,6 +45,12 @@ type record struct {
 	AccessMode string   `json:"accessMode"`
 	FsType     string   `json:"fsType,omitempty"`
 	MountFlags []string `json:"mountFlags,omitempty"`
+	// Replicas is a replicated volume's number of copies (volume context driver.ContextReplicas);
+	// 0 for a single-copy volume (and in every version 1 record).
+	Replicas int `json:"replicas,omitempty"`
+	// Generation is the attachment generation a replicated volume is served at (publish context
+	// driver.PublishContextGeneration of the last NodeStageVolume); Recover reopens it at this one.
+	Generation uint64 `json:"generation,omitempty"`
 	// Device is the block device the frontend exposes the volume as, "" until exposed.
 	Device string `json:"device,omitempty"`
 	// Targets are the publish targets, by path.
@@ -49,6 +62,17 @@ type target struct {
 	AccessType string   `json:"accessType"`
 	Readonly   bool     `json:"readonly"`
 	MountFlags []string `json:"mountFlags,omitempty"`
+}
+
+// replicated reports whether r's volume is served through the replicated data path.
+func (r *record) replicated() bool { return r.Replicas > 1 }
+
+// version is the lowest record version that holds r.
+func (r *record) version() int {
+	if r.replicated() || r.Generation != 0 {
+		return recordV2
+	}
+	return recordV1
 }
 
 // targetPaths returns the record's publish targets, sorted.
@@ -104,15 +128,15 @@ func (rs records) read(path string) (*record, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("stage record %s is not valid JSON: %w", path, err)
 	}
-	if r.Version != recordVersion {
-		return nil, fmt.Errorf("stage record %s has version %d, this daemon reads version %d", path, r.Version, recordVersion)
+	if r.Version < recordV1 || r.Version > recordV2 {
+		return nil, fmt.Errorf("stage record %s has version %d, this daemon reads versions %d to %d", path, r.Version, recordV1, recordV2)
 	}
 	return &r, nil
 }
 
 // save writes r atomically.
 func (rs records) save(r *record) error {
-	r.Version = recordVersion
+	r.Version = r.version()
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode stage record of %s: %w", r.VolumeID, err)

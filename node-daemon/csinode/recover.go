@@ -18,6 +18,8 @@ type RecoveryFailure struct {
 // stage record it exposes the volume as a new device; for mount access it detaches the staging
 // mount of the dead device and mounts the new device there (never formatting); then it binds
 // every recorded publish target again (the staging mount, or the device for block access).
+// A replicated volume is reopened at its recorded attachment generation; one that was attached
+// elsewhere meanwhile fails as fenced (FailedPrecondition) and the others are served regardless.
 // It never stops at a volume it cannot serve: it returns those, with the reason, and logs them.
 func (s *Server) Recover(ctx context.Context) []RecoveryFailure {
 	recs, errs := s.records.list()
@@ -32,7 +34,8 @@ func (s *Server) Recover(ctx context.Context) []RecoveryFailure {
 			failed = append(failed, RecoveryFailure{VolumeID: r.VolumeID, Volume: r.Volume, Err: err})
 			continue
 		}
-		s.log.Info("volume re-served", "volume", r.VolumeID, "device", r.Device, "stagingPath", r.StagingPath, "targets", len(r.Targets))
+		s.log.Info("volume re-served", "volume", r.VolumeID, "device", r.Device, "stagingPath", r.StagingPath, "targets", len(r.Targets),
+			"replicas", r.Replicas, "generation", r.Generation)
 	}
 	return failed
 }

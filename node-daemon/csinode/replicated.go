@@ -30,13 +30,18 @@ type ReplicatedOpen struct {
 	Generation uint64
 }
 
-// ReplicatedBackend is an open replicated volume.
+// ReplicatedBackend is an open replicated volume. Its I/O errors wrap ErrFenced once a newer
+// generation took the volume over and ErrNoInSyncCopy while no in-sync copy can be reached (the
+// node plugin reports those in NodeGetVolumeHealth).
 type ReplicatedBackend interface {
 	frontend.Backend
-	// Size returns what every copy can hold now (the smallest allocation), for expansion.
+	// Size returns what every copy can hold now (the smallest allocation), for expansion. Its
+	// errors wrap ErrFenced and ErrNoInSyncCopy as Open's do.
 	Size(ctx context.Context) (int64, error)
 	// Close stops coordinating: it flushes, stops every resync or rebuild it runs and closes its
-	// streams to the other nodes. The frontend must have stopped using the backend.
+	// streams to the other nodes. The node plugin calls it once, after every I/O call it passed
+	// on has returned and no other will come; only if the caller's context ends while calls are
+	// still in flight does it call Close regardless, and Close must then make them return.
 	Close(ctx context.Context) error
 }
 

@@ -20,6 +20,9 @@ type Options struct {
 	NodeName string
 	// Volumes finds volumes on the daemon's stores.
 	Volumes Volumes
+	// Replicated opens replicated volumes (volume context driver.ContextReplicas above 1); nil
+	// means this node serves none: staging one fails with FailedPrecondition.
+	Replicated ReplicatedVolumes
 	// Frontend exposes volumes as block devices.
 	Frontend frontend.Frontend
 	// StateDir holds the stage records; it must survive restarts of the daemon's container (a
@@ -37,14 +40,16 @@ type Options struct {
 type Server struct {
 	csi.UnimplementedNodeServer
 
-	nodeName string
-	volumes  Volumes
-	frontend frontend.Frontend
-	records  records
-	mounter  *mount.SafeFormatAndMount
-	resizer  *mount.ResizeFs
-	log      logr.Logger
-	inflight *inflight
+	nodeName   string
+	volumes    Volumes
+	replicated ReplicatedVolumes
+	open       *openReplicas
+	frontend   frontend.Frontend
+	records    records
+	mounter    *mount.SafeFormatAndMount
+	resizer    *mount.ResizeFs
+	log        logr.Logger
+	inflight   *inflight
 }
 
 var _ csi.NodeServer = (*Server)(nil)
@@ -69,14 +74,16 @@ func New(opts Options) (*Server, error) {
 		m = mount.NewSafeFormatAndMount(mount.NewWithoutSystemd(""), exec.New())
 	}
 	return &Server{
-		nodeName: opts.NodeName,
-		volumes:  opts.Volumes,
-		frontend: opts.Frontend,
-		records:  records{dir: opts.StateDir},
-		mounter:  m,
-		resizer:  mount.NewResizeFs(m.Exec),
-		log:      opts.Log,
-		inflight: newInflight(),
+		nodeName:   opts.NodeName,
+		volumes:    opts.Volumes,
+		replicated: opts.Replicated,
+		open:       newOpenReplicas(),
+		frontend:   opts.Frontend,
+		records:    records{dir: opts.StateDir},
+		mounter:    m,
+		resizer:    mount.NewResizeFs(m.Exec),
+		log:        opts.Log,
+		inflight:   newInflight(),
 	}, nil
 }
 

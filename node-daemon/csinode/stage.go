@@ -3,6 +3,7 @@ package csinode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cobaltstore/cobalt/csi/driver"
+	"github.com/cobaltstore/cobalt/node-daemon/frontend"
 )
 
 // NodeStageVolume exposes the volume as a block device and, for mount access, formats it on
@@ -24,12 +26,9 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
-	vctx := req.GetVolumeContext()
-	for _, k := range []string{driver.ContextStoreUUID, driver.ContextVolumeUID} {
-		if vctx[k] == "" {
-			return nil, status.Errorf(codes.InvalidArgument,
-				"volume %s: volume_context has no %s: the volume was not provisioned by %s's controller, or its PersistentVolume was edited", id, k, driver.Name)
-		}
+	want, err := s.stageRecord(id, req, c)
+	if err != nil {
+		return nil, err
 	}
 	release, err := s.inflight.acquire(id, "NodeStageVolume")
 	if err != nil {
@@ -37,12 +36,6 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	}
 	defer release()
 
-	want := &record{
-		VolumeID: id, Volume: vctx[driver.ContextVolume],
-		StoreUUID: vctx[driver.ContextStoreUUID], VolumeUID: vctx[driver.ContextVolumeUID],
-		StagingPath: filepath.Clean(req.GetStagingTargetPath()),
-		AccessType:  c.accessType, AccessMode: c.mode.String(), FsType: c.fsType, MountFlags: c.mountFlags,
-	}
 	r, err := s.records.load(id)
 	if err != nil {
 		return nil, internal(err, "volume %s", id)
@@ -53,11 +46,18 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is already staged at %s on node %s; unstage it there before staging it at %s",
 				id, r.StagingPath, s.nodeName, want.StagingPath)
 		}
+		if r.replicated() != want.replicated() {
+			return nil, status.Errorf(codes.AlreadyExists, "volume %s is already staged at %s as a %s volume; this request stages it as a %s volume",
+				id, r.StagingPath, copiesOf(r), copiesOf(want))
+		}
 		if !r.sameStage(want) || r.StoreUUID != want.StoreUUID || r.VolumeUID != want.VolumeUID {
 			return nil, status.Errorf(codes.AlreadyExists,
 				"volume %s is already staged at %s with another capability (%s access, mode %s, fs %q, mount flags %v, store %s, uid %s); this request asks for %s access, mode %s, fs %q, mount flags %v, store %s, uid %s",
 				id, r.StagingPath, r.AccessType, r.AccessMode, r.FsType, r.MountFlags, r.StoreUUID, r.VolumeUID,
 				want.AccessType, want.AccessMode, want.FsType, want.MountFlags, want.StoreUUID, want.VolumeUID)
+		}
+		if err := s.restageGeneration(r, want); err != nil {
+			return nil, err
 		}
 	} else {
 		// The record comes first, so that an unstage after a failure half way finds the device.
@@ -72,8 +72,79 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		}
 		return nil, err
 	}
-	s.log.Info("volume staged", "volume", id, "device", r.Device, "stagingPath", r.StagingPath, "access", r.AccessType, "fsType", r.FsType)
+	s.log.Info("volume staged", "volume", id, "device", r.Device, "stagingPath", r.StagingPath, "access", r.AccessType, "fsType", r.FsType,
+		"replicas", r.Replicas, "generation", r.Generation)
 	return &csi.NodeStageVolumeResponse{}, nil
+}
+
+// stageRecord validates the volume and publish contexts of a stage request and returns the
+// record it asks for. A single-copy volume needs its store UUID and volume UID; a replicated one
+// (ContextReplicas above 1) its Volume object and volume UID, and the attachment generation from
+// the publish context.
+func (s *Server) stageRecord(id string, req *csi.NodeStageVolumeRequest, c capability) (*record, error) {
+	vctx := req.GetVolumeContext()
+	replicas, err := parseReplicas(id, vctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{driver.ContextStoreUUID, driver.ContextVolumeUID}
+	if replicas > 1 {
+		keys = []string{driver.ContextVolume, driver.ContextVolumeUID}
+	}
+	for _, k := range keys {
+		if vctx[k] == "" {
+			return nil, status.Errorf(codes.InvalidArgument,
+				"volume %s: volume_context has no %s: the volume was not provisioned by %s's controller, or its PersistentVolume was edited", id, k, driver.Name)
+		}
+	}
+	want := &record{
+		VolumeID: id, Volume: vctx[driver.ContextVolume],
+		StoreUUID: vctx[driver.ContextStoreUUID], VolumeUID: vctx[driver.ContextVolumeUID],
+		StagingPath: filepath.Clean(req.GetStagingTargetPath()),
+		AccessType:  c.accessType, AccessMode: c.mode.String(), FsType: c.fsType, MountFlags: c.mountFlags,
+	}
+	if replicas == 1 {
+		return want, nil
+	}
+	want.Replicas = replicas
+	if want.Generation, err = parseGeneration(id, req.GetPublishContext()); err != nil {
+		return nil, err
+	}
+	if s.replicated == nil {
+		return nil, s.noReplicatedPath(want)
+	}
+	return want, nil
+}
+
+// restageGeneration updates the record r of a replicated volume staged again with want: an
+// older generation than r's is refused (a stale attachment), a newer one is recorded before the
+// volume is reopened at it (so that Recover reopens it at the newest generation the controller
+// gave this node).
+func (s *Server) restageGeneration(r, want *record) error {
+	if !want.replicated() || (r.Generation == want.Generation && r.Replicas == want.Replicas) {
+		return nil
+	}
+	if want.Generation < r.Generation {
+		return status.Errorf(codes.FailedPrecondition,
+			"volume %s is staged on node %s at attachment generation %d and this request carries the older generation %d: its publish_context is stale; retry once the attachment is current",
+			r.VolumeID, s.nodeName, r.Generation, want.Generation)
+	}
+	if want.Generation > r.Generation {
+		s.log.Info("replicated volume staged again at a newer generation", "volume", r.VolumeID, "from", r.Generation, "to", want.Generation)
+	}
+	r.Generation, r.Replicas = want.Generation, want.Replicas
+	if err := s.records.save(r); err != nil {
+		return internal(err, "volume %s", r.VolumeID)
+	}
+	return nil
+}
+
+// copiesOf describes r's volume as single-copy or replicated.
+func copiesOf(r *record) string {
+	if r.replicated() {
+		return fmt.Sprintf("replicated (%d copies)", r.Replicas)
+	}
+	return "single-copy"
 }
 
 // stage exposes r's volume and mounts it; every step is idempotent. owned says the staging
@@ -90,10 +161,18 @@ func (s *Server) stage(ctx context.Context, r *record, owned bool) error {
 
 // expose exposes r's volume through the frontend and records the device.
 func (s *Server) expose(ctx context.Context, r *record) error {
+	if r.replicated() {
+		return s.exposeReplicated(ctx, r)
+	}
 	b, size, err := s.volumes.Backend(ctx, r.StoreUUID, r.VolumeUID)
 	if err != nil {
 		return s.volumeStatus(err, r)
 	}
+	return s.exposeBackend(ctx, r, size, b)
+}
+
+// exposeBackend exposes b as r's device of size bytes and records the device.
+func (s *Server) exposeBackend(ctx context.Context, r *record, size int64, b frontend.Backend) error {
 	dev, err := s.frontend.Expose(ctx, r.VolumeUID, size, b)
 	if err != nil {
 		return internal(err, "expose volume %s as a block device", r.VolumeID)
@@ -168,7 +247,11 @@ func (s *Server) unwindStage(ctx context.Context, r *record) {
 			errs = append(errs, s.cleanup(r.StagingPath))
 		}
 	}
-	errs = append(errs, s.frontend.Remove(ctx, r.VolumeUID))
+	rerr := s.frontend.Remove(ctx, r.VolumeUID)
+	if rerr == nil {
+		s.closeReplica(ctx, r.VolumeID)
+	}
+	errs = append(errs, rerr)
 	if err := errors.Join(errs...); err != nil {
 		s.log.Error(err, "undoing a failed stage; its record stays for NodeUnstageVolume", "volume", r.VolumeID)
 		return
@@ -219,6 +302,7 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if err := s.frontend.Remove(ctx, r.VolumeUID); err != nil {
 		return nil, internal(err, "flush and remove the device of volume %s", id)
 	}
+	s.closeReplica(ctx, id)
 	if err := s.records.remove(id); err != nil {
 		return nil, internal(err, "volume %s", id)
 	}
