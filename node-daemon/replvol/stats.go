@@ -1,0 +1,55 @@
+package replvol
+
+import "maps"
+
+// ReplicationStat is one copy of one open replicated volume, for metrics.
+type ReplicationStat struct {
+	// Volume is "<namespace>/<name>"; Store and Node name the copy.
+	Volume, Store, Node string
+	// State is the copy's state as the status last said or this node wrote it (InSync,
+	// CatchingUp, Lost, Pending).
+	State string
+	// Generation is the coordinator's attachment generation.
+	Generation uint64
+	// DirtyBytes is the size of the regions the copy is known to miss (replica lag).
+	DirtyBytes int64
+	// SyncedBytes is the bytes copied onto the copy by kind (KindRebuild, KindResync), in total
+	// since Open.
+	SyncedBytes map[string]int64
+	// ComparedBytes is the bytes compared after the copy's syncs, in total since Open.
+	ComparedBytes int64
+}
+
+// ReplicationStats returns a stat per copy of every open volume.
+func (v *Volumes) ReplicationStats() []ReplicationStat {
+	v.mu.Lock()
+	open := make([]*backend, 0, len(v.mu.open))
+	for b := range v.mu.open {
+		open = append(open, b)
+	}
+	v.mu.Unlock()
+	var out []ReplicationStat
+	for _, b := range open {
+		out = append(out, b.stats()...)
+	}
+	return out
+}
+
+func (b *backend) stats() []ReplicationStat {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]ReplicationStat, 0, len(b.mu.copies))
+	for store, cs := range b.mu.copies {
+		out = append(out, ReplicationStat{
+			Volume:        b.ref.key.String(),
+			Store:         store,
+			Node:          cs.node,
+			State:         string(cs.state),
+			Generation:    b.ref.gen,
+			DirtyBytes:    b.co.Dirty().Bytes(store),
+			SyncedBytes:   maps.Clone(cs.synced),
+			ComparedBytes: cs.compared,
+		})
+	}
+	return out
+}
