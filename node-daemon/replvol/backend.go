@@ -40,6 +40,8 @@ type backend struct {
 	closed   sync.Once
 	closeErr error
 
+	// syncMu serializes the loop's passes (syncOnce), so one copy is never synced twice at once.
+	syncMu sync.Mutex
 	// statusMu serializes the writes of copy states (drops, demotions, promotions), so a copy is
 	// never written InSync after a drop the coordinator has recorded for it.
 	statusMu sync.Mutex

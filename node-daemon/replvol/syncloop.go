@@ -36,6 +36,8 @@ func (b *backend) run(ctx context.Context) {
 // in-sync set: it demotes InSync copies the coordinator does not write, promotes CatchingUp ones
 // it holds in sync, and resyncs or rebuilds the CatchingUp copies of the spec it can reach.
 func (b *backend) syncOnce(ctx context.Context) {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
 	vol, err := b.ref.read(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
