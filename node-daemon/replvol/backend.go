@@ -100,6 +100,14 @@ func (b *backend) closeCopies() error {
 	return errors.Join(errs...)
 }
 
+// abandon closes the streams of a backend whose Open failed (their errors are only logged: the
+// Open's error says what went wrong).
+func (b *backend) abandon() {
+	if err := b.closeCopies(); err != nil {
+		b.v.opts.Log.Info("closing the replica streams of a failed open", "volume", b.ref.key, "error", err.Error())
+	}
+}
+
 // start runs the sync loop of an opened coordinator.
 func (b *backend) start(co *replica.Coordinator) {
 	b.co = co

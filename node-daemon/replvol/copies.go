@@ -28,7 +28,7 @@ func (v *Volumes) storeOf(ctx context.Context, store string) (uuid, endpoint str
 		return "", "", fmt.Errorf("read Store %s: %w", store, err)
 	}
 	if st.Status.UUID == "" {
-		return "", "", fmt.Errorf("Store %s has no uuid in its status yet", store)
+		return "", "", fmt.Errorf("the Store %s has no uuid in its status yet", store)
 	}
 	return st.Status.UUID, st.Annotations[v1alpha1.AnnotationNodeEndpoint], nil
 }
@@ -46,7 +46,7 @@ func (v *Volumes) openCopy(ctx context.Context, store, volID string) (*opened, e
 		return &opened{s: l, local: l}, nil
 	}
 	if endpoint == "" {
-		return nil, fmt.Errorf("Store %s publishes no node endpoint (annotation %s): its node daemon cannot be reached", store, v1alpha1.AnnotationNodeEndpoint)
+		return nil, fmt.Errorf("the Store %s publishes no node endpoint (annotation %s): its node daemon cannot be reached", store, v1alpha1.AnnotationNodeEndpoint)
 	}
 	cl, conn, err := v.opts.Dialer.Dial(ctx, endpoint)
 	if err != nil {

@@ -62,25 +62,25 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	var errs []error
 	if o.Client == nil {
-		errs = append(errs, errors.New("Client is required (it writes the Volumes' status)"))
+		errs = append(errs, errors.New("options.Client is required (it writes the Volumes' status)"))
 	}
 	if o.APIReader == nil {
-		errs = append(errs, errors.New("APIReader is required (it reads Volumes and Stores uncached)"))
+		errs = append(errs, errors.New("options.APIReader is required (it reads Volumes and Stores uncached)"))
 	}
 	if o.NodeName == "" {
-		errs = append(errs, errors.New("NodeName is required (the node's name, as in a Volume's attachment)"))
+		errs = append(errs, errors.New("options.NodeName is required (the node's name, as in a Volume's attachment)"))
 	}
 	if o.Node == nil {
-		errs = append(errs, errors.New("Node is required (the node's replica I/O, server.Server.Replicas())"))
+		errs = append(errs, errors.New("options.Node is required (the node's replica I/O, server.Server.Replicas())"))
 	}
 	if o.Local == nil {
-		errs = append(errs, errors.New("Local is required (whether a Store UUID is open on this node)"))
+		errs = append(errs, errors.New("options.Local is required (whether a Store UUID is open on this node)"))
 	}
 	if o.Dialer == nil {
-		errs = append(errs, errors.New("Dialer is required (it reaches the other copies' node daemons)"))
+		errs = append(errs, errors.New("options.Dialer is required (it reaches the other copies' node daemons)"))
 	}
 	if o.SyncInterval < 0 || o.ReplicaTimeout < 0 {
-		errs = append(errs, errors.New("SyncInterval and ReplicaTimeout must not be negative"))
+		errs = append(errs, errors.New("options.SyncInterval and options.ReplicaTimeout must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return o, err

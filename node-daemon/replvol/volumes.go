@@ -61,12 +61,12 @@ func (v *Volumes) Open(ctx context.Context, req csinode.ReplicatedOpen) (csinode
 	}
 	cfg, members, err := b.members(ctx, vol)
 	if err != nil {
-		b.closeCopies()
+		b.abandon()
 		return nil, 0, err
 	}
 	co, err := replica.Open(ctx, cfg)
 	if err != nil {
-		b.closeCopies()
+		b.abandon()
 		return nil, 0, classifyOpen(key.String(), err, members)
 	}
 	b.start(co)
