@@ -89,11 +89,11 @@ func (d *dialer) Dial(_ context.Context, endpoint string) (nodepb.ReplicaService
 	if down {
 		return nil, nil, fmt.Errorf("dial %s: connection refused (node down)", endpoint)
 	}
-	cl, err := nodeclient.Dial(endpoint, cfg)
+	rc, conn, err := NodeAPIDialer{TLS: cfg}.Dial(context.Background(), endpoint)
 	if err != nil {
 		return nil, nil, err
 	}
-	return faultClient{ReplicaServiceClient: cl.Replicas, d: d, endpoint: endpoint}, cl, nil
+	return faultClient{ReplicaServiceClient: rc, d: d, endpoint: endpoint}, conn, nil
 }
 
 type faultClient struct {

@@ -1,6 +1,10 @@
 package replvol
 
-import "maps"
+import (
+	"cmp"
+	"maps"
+	"slices"
+)
 
 // ReplicationStat is one copy of one open replicated volume, for metrics.
 type ReplicationStat struct {
@@ -20,7 +24,7 @@ type ReplicationStat struct {
 	ComparedBytes int64
 }
 
-// ReplicationStats returns a stat per copy of every open volume.
+// ReplicationStats returns a stat per copy of every open volume, by volume and store.
 func (v *Volumes) ReplicationStats() []ReplicationStat {
 	v.mu.Lock()
 	open := make([]*backend, 0, len(v.mu.open))
@@ -32,6 +36,9 @@ func (v *Volumes) ReplicationStats() []ReplicationStat {
 	for _, b := range open {
 		out = append(out, b.stats()...)
 	}
+	slices.SortFunc(out, func(a, b ReplicationStat) int {
+		return cmp.Or(cmp.Compare(a.Volume, b.Volume), cmp.Compare(a.Store, b.Store))
+	})
 	return out
 }
 

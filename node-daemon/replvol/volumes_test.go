@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +399,44 @@ func TestCopyMadeInSyncAfterOpenIsDemoted(t *testing.T) {
 		t.Fatalf("stat = %+v, want a rebuild", s)
 	}
 	h.checkCopy(t, 1, 1, 0, pattern(13, 4096))
+}
+
+// blockingLimiter blocks every sync until its context ends, and says when the first one waits.
+type blockingLimiter struct {
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (l *blockingLimiter) WaitN(ctx context.Context, _ int) error {
+	l.once.Do(func() { close(l.waiting) })
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCloseStopsRunningSync: a rebuild throttled by the Limiter is running when Close is called;
+// Close stops it, flushes, and the copy stays CatchingUp.
+func TestCloseStopsRunningSync(t *testing.T) {
+	h := newHarness(t, 2)
+	ctx := context.Background()
+	if err := h.nodes[0].replicas().Write(ctx, h.nodes[0].uuid, testUID, 1, 0, pattern(14, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaCatchingUp})
+	v := h.volumes(t, never)
+	lim := &blockingLimiter{waiting: make(chan struct{})}
+	v.opts.Limiter = lim
+	be, _, err := v.Open(ctx, openReq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-lim.waiting // the loop's first pass is rebuilding the copy
+	if err := be.WriteAt(ctx, pattern(15, 4096), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaCatchingUp || !strings.HasPrefix(c.Message, "rebuilding from store-a") {
+		t.Fatalf("copy after Close = %+v, want CatchingUp with the rebuild's message", c)
+	}
 }
