@@ -4,14 +4,17 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
 // ReplicationStat is one copy of one open replicated volume, for metrics.
 type ReplicationStat struct {
 	// Volume is "<namespace>/<name>"; Store and Node name the copy.
 	Volume, Store, Node string
-	// State is the copy's state as the status last said or this node wrote it (InSync,
-	// CatchingUp, Lost, Pending).
+	// State is the copy's state as the data path sees it: InSync when the coordinator writes it
+	// as in sync, otherwise the state the status last said or this node wrote (CatchingUp, Lost,
+	// Pending; a status InSync not yet corrected reads CatchingUp).
 	State string
 	// Generation is the coordinator's attachment generation.
 	Generation uint64
@@ -43,15 +46,26 @@ func (v *Volumes) ReplicationStats() []ReplicationStat {
 }
 
 func (b *backend) stats() []ReplicationStat {
+	inSync := map[string]bool{}
+	for _, name := range b.co.InSync() {
+		inSync[name] = true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]ReplicationStat, 0, len(b.mu.copies))
 	for store, cs := range b.mu.copies {
+		state := cs.state
+		switch {
+		case inSync[store]:
+			state = v1alpha1.ReplicaInSync
+		case state == v1alpha1.ReplicaInSync:
+			state = v1alpha1.ReplicaCatchingUp
+		}
 		out = append(out, ReplicationStat{
 			Volume:        b.ref.key.String(),
 			Store:         store,
 			Node:          cs.node,
-			State:         string(cs.state),
+			State:         string(state),
 			Generation:    b.ref.gen,
 			DirtyBytes:    b.co.Dirty().Bytes(store),
 			SyncedBytes:   maps.Clone(cs.synced),
