@@ -90,7 +90,7 @@ func TestDropRetriesOnConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
-	cl := interceptor.NewClient(base.(client.WithWatch), interceptor.Funcs{
+	cl := interceptor.NewClient(base, interceptor.Funcs{
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 			if calls.Add(1) == 1 { // the operator writes first
 				var other v1alpha1.Volume
