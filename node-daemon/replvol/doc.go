@@ -6,6 +6,9 @@
 //
 // Invariants:
 //
+// One coordinator per volume per node. Open refuses a volume already open (or being opened) on
+// this node (ErrAlreadyOpen): two coordinators would share the generation and the dirty log.
+//
 // Names. A copy is named by its Store (status.replicas is a map keyed by store), both in the
 // Coordinator and in the Volume's status; its volume on that Store is the Volume's UID.
 //

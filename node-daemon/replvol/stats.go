@@ -31,8 +31,10 @@ type ReplicationStat struct {
 func (v *Volumes) ReplicationStats() []ReplicationStat {
 	v.mu.Lock()
 	open := make([]*backend, 0, len(v.mu.open))
-	for b := range v.mu.open {
-		open = append(open, b)
+	for _, b := range v.mu.open {
+		if b != nil {
+			open = append(open, b)
+		}
 	}
 	v.mu.Unlock()
 	var out []ReplicationStat

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
@@ -18,9 +20,14 @@ type Volumes struct {
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
-		open map[*backend]struct{}
+		// open holds the open volumes by UID; nil while an Open of that UID runs.
+		open map[string]*backend
 	}
 }
+
+// ErrAlreadyOpen: the volume is open (or being opened) on this node already; two coordinators of
+// one volume on one node would share its generation and its dirty log. Close the first.
+var ErrAlreadyOpen = errors.New("replvol: the volume is already open on this node")
 
 var _ csinode.ReplicatedVolumes = (*Volumes)(nil)
 
@@ -31,7 +38,7 @@ func New(opts Options) (*Volumes, error) {
 		return nil, fmt.Errorf("replvol: options: %w", err)
 	}
 	v := &Volumes{opts: opts}
-	v.mu.open = make(map[*backend]struct{})
+	v.mu.open = make(map[string]*backend)
 	return v, nil
 }
 
@@ -47,6 +54,39 @@ func (v *Volumes) Open(ctx context.Context, req csinode.ReplicatedOpen) (csinode
 	if req.VolumeUID == "" || req.Generation == 0 {
 		return nil, 0, fmt.Errorf("replvol: open %s: needs the Volume's UID and an attachment generation >= 1 (got %q, %d)", req.Volume, req.VolumeUID, req.Generation)
 	}
+	if err := v.reserve(req.VolumeUID); err != nil {
+		return nil, 0, fmt.Errorf("replvol: open %s: %w", req.Volume, err)
+	}
+	be, size, err := v.open(ctx, key, req)
+	v.mu.Lock()
+	if err != nil {
+		delete(v.mu.open, req.VolumeUID)
+	} else {
+		v.mu.open[req.VolumeUID] = be
+	}
+	v.mu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	return be, size, nil
+}
+
+// reserve marks uid as being opened, or fails with ErrAlreadyOpen.
+func (v *Volumes) reserve(uid string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if b, ok := v.mu.open[uid]; ok {
+		if b == nil {
+			return fmt.Errorf("%w (an Open of it is running)", ErrAlreadyOpen)
+		}
+		return fmt.Errorf("%w (at generation %d)", ErrAlreadyOpen, b.ref.gen)
+	}
+	v.mu.open[uid] = nil
+	return nil
+}
+
+// open opens a reserved volume.
+func (v *Volumes) open(ctx context.Context, key types.NamespacedName, req csinode.ReplicatedOpen) (*backend, int64, error) {
 	b := newBackend(v, volumeRef{opts: v.opts, key: key, uid: req.VolumeUID, gen: req.Generation})
 	vol, err := b.ref.read(ctx)
 	if err != nil {
@@ -70,9 +110,6 @@ func (v *Volumes) Open(ctx context.Context, req csinode.ReplicatedOpen) (csinode
 		return nil, 0, classifyOpen(key.String(), err, members)
 	}
 	b.start(co)
-	v.mu.Lock()
-	v.mu.open[b] = struct{}{}
-	v.mu.Unlock()
 	v.opts.Log.Info("replicated volume open", "volume", key, "generation", req.Generation, "inSync", co.InSync())
 	return b, size, nil
 }
@@ -156,5 +193,7 @@ func smallestAllocation(vol *v1alpha1.Volume) (int64, error) {
 func (v *Volumes) forget(b *backend) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	delete(v.mu.open, b)
+	if v.mu.open[b.ref.uid] == b {
+		delete(v.mu.open, b.ref.uid)
+	}
 }

@@ -440,3 +440,37 @@ func TestCloseStopsRunningSync(t *testing.T) {
 		t.Fatalf("copy after Close = %+v, want CatchingUp with the rebuild's message", c)
 	}
 }
+
+// TestOpenTwice: a second Open of an open volume is refused; once closed, the volume opens again
+// at a newer generation, which fences the old one's requests on every copy.
+func TestOpenTwice(t *testing.T) {
+	h := newHarness(t, 2)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+	v := h.volumes(t, never)
+	ctx := context.Background()
+	first, _, err := v.Open(ctx, openReq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Open(ctx, openReq(1)); !errors.Is(err, ErrAlreadyOpen) {
+		t.Fatalf("second Open = %v, want ErrAlreadyOpen", err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vol := h.volume(t)
+	vol.Status.Attachment.Generation = 2
+	if err := h.client.Status().Update(ctx, vol); err != nil {
+		t.Fatal(err)
+	}
+	b := h.open(t, v, 2)
+	if err := b.WriteAt(ctx, pattern(16, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range h.nodes {
+		if _, err := h.nodes[i].replicas().Read(ctx, h.nodes[i].uuid, testUID, 1, 0, 4096); !errors.Is(err, replica.ErrStaleGeneration) {
+			t.Fatalf("a generation-1 read on copy %d after the reopen = %v, want ErrStaleGeneration", i, err)
+		}
+		h.checkCopy(t, i, 2, 0, pattern(16, 4096))
+	}
+}
