@@ -1,0 +1,45 @@
+// Package replvol serves replicated Volumes on the node where they are staged: it implements
+// csinode.ReplicatedVolumes over the Kubernetes API (the Volume's copies in status.replicas, the
+// node endpoints of their Stores) and the node API (package replica's Coordinator, its Local and
+// Remote replicas), records every change of a copy's state in the Volume's status, and runs a
+// sync loop per open volume that resyncs or rebuilds the copies that are catching up.
+//
+// Invariants:
+//
+// One coordinator per volume per node. Open refuses a volume already open (or being opened) on
+// this node (ErrAlreadyOpen): two coordinators would share the generation and the dirty log.
+//
+// Names. A copy is named by its Store (status.replicas is a map keyed by store), both in the
+// Coordinator and in the Volume's status; its volume on that Store is the Volume's UID.
+//
+// Status InSync means in the coordinator's in-sync set. Open makes a member of every copy whose
+// status says InSync, and only of those: a copy that cannot be reached (no Store, no endpoint, a
+// failed dial) is a member that fails every operation, so the coordinator's claim drops it
+// through the InSyncRecorder before Open returns. A copy whose status says InSync but that is not
+// a member (made InSync by the operator after Open) is marked CatchingUp by the sync loop and
+// rebuilt. The node writes InSync only for a copy the coordinator holds in sync: after a Rebuild
+// or Resync that ended with equal copies, or for a copy the operator marked CatchingUp while every
+// write since Open reached it (the coordinator acknowledges a write only once every in-sync
+// member has it).
+//
+// Drops are recorded before acknowledgement. DropReplica writes CatchingUp (with why and when)
+// into status.replicas with an optimistic-lock update, retried on Conflict from a fresh read, and
+// returns nil only once the API server has it (or the status already shows the copy not in sync).
+// It refuses, so the write that needed it fails, when the Volume is gone, has another UID, or is
+// attached at a newer generation (fenced). It never drops silently.
+//
+// Resync only from a complete dirty log. A copy is resynced (only its dirty regions copied) only
+// when it was in the coordinator's in-sync set during this Open (a member at Open, or promoted
+// since): from then on the coordinator marked every write it missed. Any other catching-up copy
+// (CatchingUp at Open, a replacement, one whose rebuild failed) is rebuilt (every written extent
+// copied), because a dirty log kept on this node may miss writes another coordinator made.
+//
+// Copies leaving. A status entry whose Store is in neither spec.storeName nor
+// spec.replicaStoreNames is a copy the operator moves away: it stays written while it is in sync
+// and is never resynced or rebuilt. Lost and Pending copies get no I/O and are never synced.
+//
+// Progress. A running sync reports its progress in the copy's message at most every
+// progressInterval; a failed one leaves the copy CatchingUp with the error in its message and is
+// retried the next interval. The loop runs right after Open and every SyncInterval, re-reading the
+// Volume each time, and stops (with every sync it runs) in Close before Close flushes.
+package replvol

@@ -1,0 +1,240 @@
+package replvol
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
+)
+
+// Kinds of sync, as ReplicationStat.SyncedBytes names them.
+const (
+	KindRebuild = "rebuild"
+	KindResync  = "resync"
+)
+
+// run is the volume's sync loop: right away, then every SyncInterval, until ctx ends.
+func (b *backend) run(ctx context.Context) {
+	defer close(b.loopDone)
+	t := time.NewTicker(b.v.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		b.syncOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// syncOnce re-reads the Volume and brings its copies' states in line with the coordinator's
+// in-sync set: it demotes InSync copies the coordinator does not write, promotes CatchingUp ones
+// it holds in sync, and resyncs or rebuilds the CatchingUp copies of the spec it can reach.
+func (b *backend) syncOnce(ctx context.Context) {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	vol, err := b.ref.read(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.v.opts.Log.Info("sync loop cannot read the Volume", "volume", b.ref.key, "error", err.Error())
+		}
+		return
+	}
+	inSpec := specStores(vol)
+	for _, c := range vol.Status.Replicas {
+		if ctx.Err() != nil {
+			return
+		}
+		cs := b.copyState(c)
+		switch c.State {
+		case v1alpha1.ReplicaInSync:
+			b.demoteIfNotWritten(ctx, c.Store)
+		case v1alpha1.ReplicaCatchingUp:
+			if !inSpec[c.Store] {
+				continue // moving away: never brought back
+			}
+			if b.promoteIfWritten(ctx, c.Store) {
+				continue
+			}
+			b.mu.Lock()
+			member := cs.member
+			b.mu.Unlock()
+			b.syncCopy(ctx, c.Store, member)
+		}
+	}
+}
+
+// inSync reports whether the coordinator holds the copy in sync.
+func (b *backend) inSync(store string) bool { return slices.Contains(b.co.InSync(), store) }
+
+// demoteIfNotWritten writes CatchingUp for a copy the status says InSync but the coordinator does
+// not write (made InSync after Open): it misses writes and must be rebuilt.
+func (b *backend) demoteIfNotWritten(ctx context.Context, store string) {
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	if b.inSync(store) {
+		return
+	}
+	msg := fmt.Sprintf("not written by the coordinator of node %s (generation %d) since %s: it was not InSync when the volume was opened; a rebuild follows",
+		b.v.opts.NodeName, b.ref.gen, time.Now().UTC().Format(time.RFC3339))
+	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool {
+		return setState(st, store, v1alpha1.ReplicaCatchingUp, msg)
+	}); err != nil {
+		b.v.opts.Log.Info("could not mark a copy the coordinator does not write CatchingUp", "volume", b.ref.key, "store", store, "error", err.Error())
+		return
+	}
+	b.mu.Lock()
+	b.mu.copies[store].state = v1alpha1.ReplicaCatchingUp
+	b.mu.Unlock()
+}
+
+// promoteIfWritten writes InSync for a CatchingUp copy that the coordinator holds in sync and
+// never dropped: every write since Open reached it (the operator marked it after its Store was
+// not Ready for a while). It reports whether the coordinator holds the copy in sync (nothing to
+// sync then).
+func (b *backend) promoteIfWritten(ctx context.Context, store string) bool {
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	if !b.inSync(store) {
+		return false
+	}
+	b.mu.Lock()
+	dropped := b.mu.copies[store].dropped
+	b.mu.Unlock()
+	if dropped {
+		return true // a drop was recorded; the coordinator takes it out at once
+	}
+	b.writeInSync(ctx, store)
+	return true
+}
+
+// writeInSync writes the copy InSync. REQUIRES: b.statusMu, and the coordinator holds it in sync
+// with no drop recorded since.
+func (b *backend) writeInSync(ctx context.Context, store string) {
+	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool {
+		return setState(st, store, v1alpha1.ReplicaInSync, "")
+	}); err != nil {
+		b.v.opts.Log.Info("could not mark an in-sync copy InSync; retrying next interval", "volume", b.ref.key, "store", store, "error", err.Error())
+		return
+	}
+	b.mu.Lock()
+	b.mu.copies[store].state = v1alpha1.ReplicaInSync
+	b.mu.Unlock()
+	b.v.opts.Log.Info("copy in sync", "volume", b.ref.key, "store", store)
+}
+
+// syncCopy resyncs (member) or rebuilds the copy on store from an in-sync one and, when the copies
+// compared equal, writes it InSync; on failure the copy's message says why.
+func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
+	kind := KindRebuild
+	if member {
+		kind = KindResync
+	}
+	source := b.source()
+	if source == "" {
+		return // no in-sync copy: every I/O fails anyway
+	}
+	o, err := b.v.openCopy(ctx, store, b.ref.uid)
+	if err != nil {
+		b.message(ctx, store, fmt.Sprintf("waiting to %s: %v (retried every %s)", kind, err, b.v.opts.SyncInterval))
+		return
+	}
+	b.mu.Lock()
+	drops := b.mu.copies[store].drops
+	b.mu.Unlock()
+
+	started := time.Now()
+	rep := newReporter(kind, source, started)
+	b.message(ctx, store, rep.text())
+	repDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.reportProgress(ctx, store, rep, repDone)
+	}()
+	opts := replica.SyncOptions{Limiter: b.v.opts.Limiter, Progress: rep.set}
+	var res replica.SyncResult
+	if member {
+		res, err = b.co.Resync(ctx, source, o.s, opts)
+	} else {
+		res, err = b.co.Rebuild(ctx, source, o.s, opts)
+	}
+	close(repDone)
+	wg.Wait()
+
+	b.mu.Lock()
+	cs := b.mu.copies[store]
+	cs.synced[kind] += res.Copied
+	cs.compared += res.Compared
+	b.mu.Unlock()
+	if err != nil {
+		if o.close != nil {
+			if cerr := o.close(); cerr != nil {
+				b.v.opts.Log.V(1).Info("closing the stream of a failed sync", "volume", b.ref.key, "store", store, "error", cerr.Error())
+			}
+		}
+		if ctx.Err() == nil {
+			b.v.opts.Log.Info("sync of a copy failed; retrying next interval", "volume", b.ref.key, "store", store, "kind", kind, "error", err.Error())
+			b.message(ctx, store, clip(fmt.Sprintf("%s from %s failed at %s after %d bytes copied: %v (retried every %s)",
+				kind, source, time.Now().UTC().Format(time.RFC3339), res.Copied, err, b.v.opts.SyncInterval)))
+		}
+		return
+	}
+	b.closeLater(o.close)
+	b.v.opts.Log.Info("copy synced", "volume", b.ref.key, "store", store, "kind", kind, "copied", res.Copied, "compared", res.Compared, "took", time.Since(started).String())
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	b.mu.Lock()
+	cs.member = true
+	noDrop := cs.drops == drops
+	if noDrop {
+		cs.dropped = false
+	}
+	b.mu.Unlock()
+	if noDrop && b.inSync(store) {
+		b.writeInSync(ctx, store)
+	}
+}
+
+// source is the copy to sync from: the local one when in sync, else the first in-sync one.
+func (b *backend) source() string {
+	in := b.co.InSync() // the local replica comes first when it is in sync
+	if len(in) == 0 {
+		return ""
+	}
+	return in[0]
+}
+
+// message writes msg as the message of the CatchingUp copy on store (best effort).
+func (b *backend) message(ctx context.Context, store, msg string) {
+	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool { return setMessage(st, store, msg) }); err != nil && ctx.Err() == nil {
+		b.v.opts.Log.V(1).Info("could not write a copy's message", "volume", b.ref.key, "store", store, "error", err.Error())
+	}
+}
+
+// reportProgress writes the sync's progress into the copy's message every progressInterval
+// while it changes, until done is closed.
+func (b *backend) reportProgress(ctx context.Context, store string, rep *reporter, done <-chan struct{}) {
+	t := time.NewTicker(progressInterval)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if msg := rep.text(); msg != last {
+				b.message(ctx, store, msg)
+				last = msg
+			}
+		}
+	}
+}

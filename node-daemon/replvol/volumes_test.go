@@ -1,0 +1,476 @@
+package replvol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
+	"github.com/cobaltstore/cobalt/node-daemon/csinode"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
+)
+
+// never is a sync interval the tests outlast: they drive the loop with syncOnce.
+const never = time.Hour
+
+func TestNewValidatesOptions(t *testing.T) {
+	h := newHarness(t, 1)
+	full := Options{Client: h.client, APIReader: h.client, NodeName: "n", Node: h.nodes[0].replicas(), Local: func(string) bool { return false }, Dialer: h.dialer}
+	tests := []struct {
+		name  string
+		edit  func(*Options)
+		wantE string
+	}{
+		{"complete", func(*Options) {}, ""},
+		{"no client", func(o *Options) { o.Client = nil }, "Client is required"},
+		{"no reader", func(o *Options) { o.APIReader = nil }, "APIReader is required"},
+		{"no node name", func(o *Options) { o.NodeName = "" }, "NodeName is required"},
+		{"no node", func(o *Options) { o.Node = nil }, "Node is required"},
+		{"no local", func(o *Options) { o.Local = nil }, "Local is required"},
+		{"no dialer", func(o *Options) { o.Dialer = nil }, "Dialer is required"},
+		{"negative interval", func(o *Options) { o.SyncInterval = -1 }, "must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := full
+			tt.edit(&o)
+			v, err := New(o)
+			if tt.wantE == "" {
+				if err != nil || v.opts.SyncInterval != DefaultSyncInterval || v.opts.ReplicaTimeout != replica.DefaultReplicaTimeout {
+					t.Fatalf("New = %v, options %+v; want defaults filled in", err, v.opts)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantE) {
+				t.Fatalf("New = %v, want an error saying %q", err, tt.wantE)
+			}
+		})
+	}
+}
+
+// TestOpenWritesEveryCopy opens volumes of 2 and 3 copies: writes, trims and flushes reach every
+// copy, reads come back, Size is the smallest allocation, and the stats list every copy InSync.
+func TestOpenWritesEveryCopy(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d copies", n), func(t *testing.T) {
+			h := newHarness(t, n)
+			var copies []copySpec
+			for i := range n {
+				copies = append(copies, copySpec{node: i, inSpec: true, state: v1alpha1.ReplicaInSync})
+			}
+			h.createVolume(t, 4, copies...)
+			v := h.volumes(t, never)
+			ctx := context.Background()
+			be, size, err := v.Open(ctx, openReq(4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size != testVolSize {
+				t.Fatalf("size = %d, want %d", size, testVolSize)
+			}
+			data := pattern(1, 64<<10)
+			if err := be.WriteAt(ctx, data, 3<<20); err != nil {
+				t.Fatal(err)
+			}
+			if err := be.Trim(ctx, 3<<20, 4096); err != nil {
+				t.Fatal(err)
+			}
+			if err := be.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want := append(make([]byte, 4096), data[4096:]...)
+			got := make([]byte, len(data))
+			if err := be.ReadAt(ctx, got, 3<<20); err != nil || string(got) != string(want) {
+				t.Fatalf("read back: %v (equal: %v)", err, string(got) == string(want))
+			}
+			for i := range n {
+				h.checkCopy(t, i, 4, 3<<20, want)
+			}
+			if s, err := be.Size(ctx); err != nil || s != testVolSize {
+				t.Fatalf("Size = %d, %v", s, err)
+			}
+			stats := v.ReplicationStats()
+			if len(stats) != n {
+				t.Fatalf("%d stats, want %d: %+v", len(stats), n, stats)
+			}
+			for _, s := range stats {
+				if s.State != string(v1alpha1.ReplicaInSync) || s.Generation != 4 || s.DirtyBytes != 0 || s.Volume != testNS+"/"+testVolume {
+					t.Fatalf("stat %+v, want InSync at generation 4 with nothing dirty", s)
+				}
+			}
+			if err := be.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := be.Close(ctx); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if len(v.ReplicationStats()) != 0 {
+				t.Fatal("a closed volume still has stats")
+			}
+		})
+	}
+}
+
+// TestFailedWriteDropsCopyFirst: a remote copy that fails a write is CatchingUp in the Volume's
+// status, with why, by the time the write returns.
+func TestFailedWriteDropsCopyFirst(t *testing.T) {
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync}, copySpec{2, true, v1alpha1.ReplicaInSync})
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	ctx := context.Background()
+	h.dialer.setDown(h.nodes[2].env.Addr, true)
+	if err := b.WriteAt(ctx, pattern(2, 4096), 0); err != nil {
+		t.Fatalf("write with one copy down: %v", err)
+	}
+	c := h.copyStatus(t, 2)
+	if c.State != v1alpha1.ReplicaCatchingUp || !strings.Contains(c.Message, "dropped from the in-sync set by node node-a (generation 1)") || !strings.Contains(c.Message, "write at 0") {
+		t.Fatalf("copy after the failed write = %+v, want CatchingUp saying why", c)
+	}
+	if vol := h.volume(t); vol.Status.InSyncReplicas != 2 {
+		t.Fatalf("inSyncReplicas = %d, want 2", vol.Status.InSyncReplicas)
+	}
+	for _, i := range []int{0, 1} {
+		if c := h.copyStatus(t, i); c.State != v1alpha1.ReplicaInSync {
+			t.Fatalf("copy %d = %+v, want InSync", i, c)
+		}
+	}
+	if s := stat(t, v, h.nodes[2].store); s.DirtyBytes != regionSize || s.State != string(v1alpha1.ReplicaCatchingUp) {
+		t.Fatalf("stat of the dropped copy = %+v, want one dirty region", s)
+	}
+}
+
+// TestDropRefusedWhenFenced: once the Volume is attached at a newer generation, a drop is not
+// recorded, so the write that needed it fails and the copy stays InSync in status.
+func TestDropRefusedWhenFenced(t *testing.T) {
+	h := newHarness(t, 2)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+	v := h.volumes(t, never)
+	be, _, err := v.Open(context.Background(), openReq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	vol := h.volume(t)
+	vol.Status.Attachment = &v1alpha1.VolumeAttachmentStatus{Node: "node-z", Generation: 2}
+	if err := h.client.Status().Update(ctx, vol); err != nil {
+		t.Fatal(err)
+	}
+	h.dialer.setDown(h.nodes[1].env.Addr, true)
+	err = be.WriteAt(ctx, pattern(3, 4096), 0)
+	if !errors.Is(err, csinode.ErrFenced) {
+		t.Fatalf("write needing a drop while fenced = %v, want ErrFenced", err)
+	}
+	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy = %+v, want still InSync (the drop was refused)", c)
+	}
+	// Close flushes: the copy that is down fails it and its drop is refused too.
+	if err := be.Close(ctx); err == nil {
+		t.Fatal("Close flushed although a copy failed and the volume is fenced")
+	}
+}
+
+// TestCatchingUpCopyIsResynced: a copy dropped while its node was down comes back, is resynced
+// from the dirty log (only the regions written meanwhile are copied) and is InSync again.
+func TestCatchingUpCopyIsResynced(t *testing.T) {
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync}, copySpec{2, true, v1alpha1.ReplicaInSync})
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	ctx := context.Background()
+	before := pattern(4, 256<<10)
+	if err := b.WriteAt(ctx, before, 0); err != nil {
+		t.Fatal(err)
+	}
+	down := h.nodes[2]
+	h.dialer.setDown(down.env.Addr, true)
+	meanwhile := map[int64][]byte{1 << 20: pattern(5, 8192), 5<<20 + 4096: pattern(6, 4096)}
+	for off, data := range meanwhile {
+		if err := b.WriteAt(ctx, data, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := stat(t, v, down.store); s.DirtyBytes != 2*regionSize {
+		t.Fatalf("dirty bytes of the dropped copy = %d, want two regions", s.DirtyBytes)
+	}
+	// While its node is down the loop says what it waits for.
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaCatchingUp || !strings.Contains(c.Message, "waiting to resync") {
+		t.Fatalf("copy while down = %+v, want CatchingUp waiting to resync", c)
+	}
+	h.dialer.setDown(down.env.Addr, false)
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync || c.Message != "" {
+		t.Fatalf("copy after the resync = %+v, want InSync without message", c)
+	}
+	s := stat(t, v, down.store)
+	if s.SyncedBytes[KindResync] != 2*regionSize || s.SyncedBytes[KindRebuild] != 0 || s.ComparedBytes != 2*regionSize || s.DirtyBytes != 0 {
+		t.Fatalf("stat after the resync = %+v, want the two dirty regions copied and compared, no rebuild", s)
+	}
+	h.checkCopy(t, 2, 1, 0, before)
+	for off, data := range meanwhile {
+		h.checkCopy(t, 2, 1, off, data)
+	}
+	// In sync again: it takes the next writes.
+	if err := b.WriteAt(ctx, pattern(7, 4096), 7<<20); err != nil {
+		t.Fatal(err)
+	}
+	h.checkCopy(t, 2, 1, 7<<20, pattern(7, 4096))
+	if got := b.co.InSync(); len(got) != 3 {
+		t.Fatalf("coordinator's in-sync set = %v", got)
+	}
+}
+
+// TestNewCopyIsRebuilt: a replacement copy the operator created (CatchingUp, empty) is rebuilt by
+// the loop, which runs right after Open, and promoted to InSync.
+func TestNewCopyIsRebuilt(t *testing.T) {
+	h := newHarness(t, 3)
+	ctx := context.Background()
+	// The two in-sync copies hold data written before this attachment.
+	old := pattern(8, 2<<20)
+	for _, i := range []int{0, 1} {
+		if err := h.nodes[i].replicas().Write(ctx, h.nodes[i].uuid, testUID, 1, 1<<20, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.createVolume(t, 2, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync}, copySpec{2, true, v1alpha1.ReplicaCatchingUp})
+	v := h.volumes(t, 50*time.Millisecond)
+	b := h.open(t, v, 2)
+	if err := b.WriteAt(ctx, pattern(9, 4096), 6<<20); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new copy to be InSync", func() bool { return h.copyStatus(t, 2).State == v1alpha1.ReplicaInSync })
+	s := stat(t, v, h.nodes[2].store)
+	if s.SyncedBytes[KindRebuild] < int64(len(old)) || s.SyncedBytes[KindResync] != 0 || s.ComparedBytes < int64(len(old)) {
+		t.Fatalf("stat after the rebuild = %+v, want at least the %d written bytes rebuilt and compared", s, len(old))
+	}
+	h.checkCopy(t, 2, 2, 1<<20, old)
+	h.checkCopy(t, 2, 2, 6<<20, pattern(9, 4096))
+	if vol := h.volume(t); vol.Status.InSyncReplicas != 3 {
+		t.Fatalf("inSyncReplicas = %d, want 3", vol.Status.InSyncReplicas)
+	}
+}
+
+// TestLeavingCopy: a copy whose Store is no longer in the spec is written while InSync, dropped
+// when it fails, and never resynced.
+func TestLeavingCopy(t *testing.T) {
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync}, copySpec{2, false, v1alpha1.ReplicaInSync})
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	ctx := context.Background()
+	if err := b.WriteAt(ctx, pattern(10, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	h.checkCopy(t, 2, 1, 0, pattern(10, 4096))
+	h.dialer.setDown(h.nodes[2].env.Addr, true)
+	if err := b.WriteAt(ctx, pattern(11, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	h.dialer.setDown(h.nodes[2].env.Addr, false)
+	b.syncOnce(ctx)
+	b.syncOnce(ctx)
+	c := h.copyStatus(t, 2)
+	if c.State != v1alpha1.ReplicaCatchingUp || !strings.HasPrefix(c.Message, "dropped") {
+		t.Fatalf("leaving copy = %+v, want CatchingUp with its drop message, untouched", c)
+	}
+	if s := stat(t, v, h.nodes[2].store); len(s.SyncedBytes) != 0 {
+		t.Fatalf("the leaving copy was synced: %+v", s)
+	}
+}
+
+// TestOpenErrors covers the refusals of Open.
+func TestOpenErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, h *harness) csinode.ReplicatedOpen
+		want  error
+	}{
+		{"no Volume", func(t *testing.T, h *harness) csinode.ReplicatedOpen { return openReq(1) }, csinode.ErrVolumeNotFound},
+		{"another UID", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+			r := openReq(1)
+			r.VolumeUID = "other"
+			return r
+		}, csinode.ErrVolumeNotFound},
+		{"attached at a newer generation", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
+			h.createVolume(t, 3, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+			return openReq(2)
+		}, csinode.ErrFenced},
+		{"attached to another node", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+			vol := h.volume(t)
+			vol.Status.Attachment.Node = "node-z"
+			if err := h.client.Status().Update(context.Background(), vol); err != nil {
+				t.Fatal(err)
+			}
+			return openReq(1)
+		}, csinode.ErrFenced},
+		{"a copy saw a newer generation", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+			if err := h.nodes[1].replicas().Flush(context.Background(), h.nodes[1].uuid, testUID, 5); err != nil {
+				t.Fatal(err)
+			}
+			return openReq(1)
+		}, csinode.ErrFenced},
+		{"no copy InSync", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaLost}, copySpec{1, true, v1alpha1.ReplicaCatchingUp})
+			return openReq(1)
+		}, csinode.ErrNoInSyncCopy},
+		{"no in-sync copy reachable", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaCatchingUp}, copySpec{1, true, v1alpha1.ReplicaInSync})
+			h.dialer.setDown(h.nodes[1].env.Addr, true)
+			return openReq(1)
+		}, csinode.ErrNoInSyncCopy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, 2)
+			req := tt.setup(t, h)
+			v := h.volumes(t, never)
+			be, _, err := v.Open(context.Background(), req)
+			if !errors.Is(err, tt.want) {
+				if be != nil {
+					_ = be.Close(context.Background())
+				}
+				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+			if len(v.ReplicationStats()) != 0 {
+				t.Fatal("a refused Open left an open volume")
+			}
+		})
+	}
+}
+
+// TestOpenDropsUnreachableInSyncCopy: an InSync copy that cannot be reached at Open is recorded
+// CatchingUp before Open returns, and resynced once it can be reached.
+func TestOpenDropsUnreachableInSyncCopy(t *testing.T) {
+	h := newHarness(t, 2)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+	h.dialer.setDown(h.nodes[1].env.Addr, true)
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaCatchingUp || !strings.Contains(c.Message, "node down") {
+		t.Fatalf("unreachable copy after Open = %+v, want CatchingUp", c)
+	}
+	ctx := context.Background()
+	if err := b.WriteAt(ctx, pattern(12, 4096), 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	h.dialer.setDown(h.nodes[1].env.Addr, false)
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy after it came back = %+v, want InSync", c)
+	}
+	if s := stat(t, v, h.nodes[1].store); s.SyncedBytes[KindResync] != regionSize {
+		t.Fatalf("stat = %+v, want one region resynced", s)
+	}
+	h.checkCopy(t, 1, 1, 2<<20, pattern(12, 4096))
+}
+
+// TestCopyMadeInSyncAfterOpenIsDemoted: a copy the status says InSync but the coordinator does
+// not write (it was Pending at Open) is marked CatchingUp and rebuilt.
+func TestCopyMadeInSyncAfterOpenIsDemoted(t *testing.T) {
+	h := newHarness(t, 2)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaPending})
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	ctx := context.Background()
+	if err := b.WriteAt(ctx, pattern(13, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	vol := h.volume(t)
+	copyOf(&vol.Status, h.nodes[1].store).State = v1alpha1.ReplicaInSync
+	if err := h.client.Status().Update(ctx, vol); err != nil {
+		t.Fatal(err)
+	}
+	// One pass demotes it (a copy InSync in status is never synced), the next rebuilds it; the
+	// pass that runs right after Open may have taken the first step already.
+	b.syncOnce(ctx)
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy = %+v, want InSync after the rebuild", c)
+	}
+	if s := stat(t, v, h.nodes[1].store); s.SyncedBytes[KindRebuild] == 0 {
+		t.Fatalf("stat = %+v, want a rebuild", s)
+	}
+	h.checkCopy(t, 1, 1, 0, pattern(13, 4096))
+}
+
+// blockingLimiter blocks every sync until its context ends, and says when the first one waits.
+type blockingLimiter struct {
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (l *blockingLimiter) WaitN(ctx context.Context, _ int) error {
+	l.once.Do(func() { close(l.waiting) })
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCloseStopsRunningSync: a rebuild throttled by the Limiter is running when Close is called;
+// Close stops it, flushes, and the copy stays CatchingUp.
+func TestCloseStopsRunningSync(t *testing.T) {
+	h := newHarness(t, 2)
+	ctx := context.Background()
+	if err := h.nodes[0].replicas().Write(ctx, h.nodes[0].uuid, testUID, 1, 0, pattern(14, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaCatchingUp})
+	v := h.volumes(t, never)
+	lim := &blockingLimiter{waiting: make(chan struct{})}
+	v.opts.Limiter = lim
+	be, _, err := v.Open(ctx, openReq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-lim.waiting // the loop's first pass is rebuilding the copy
+	if err := be.WriteAt(ctx, pattern(15, 4096), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaCatchingUp || !strings.HasPrefix(c.Message, "rebuilding from store-a") {
+		t.Fatalf("copy after Close = %+v, want CatchingUp with the rebuild's message", c)
+	}
+}
+
+// TestOpenTwice: a second Open of an open volume is refused; once closed, the volume opens again
+// at a newer generation, which fences the old one's requests on every copy.
+func TestOpenTwice(t *testing.T) {
+	h := newHarness(t, 2)
+	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+	v := h.volumes(t, never)
+	ctx := context.Background()
+	first, _, err := v.Open(ctx, openReq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Open(ctx, openReq(1)); !errors.Is(err, ErrAlreadyOpen) {
+		t.Fatalf("second Open = %v, want ErrAlreadyOpen", err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vol := h.volume(t)
+	vol.Status.Attachment.Generation = 2
+	if err := h.client.Status().Update(ctx, vol); err != nil {
+		t.Fatal(err)
+	}
+	b := h.open(t, v, 2)
+	if err := b.WriteAt(ctx, pattern(16, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range h.nodes {
+		if _, err := h.nodes[i].replicas().Read(ctx, h.nodes[i].uuid, testUID, 1, 0, 4096); !errors.Is(err, replica.ErrStaleGeneration) {
+			t.Fatalf("a generation-1 read on copy %d after the reopen = %v, want ErrStaleGeneration", i, err)
+		}
+		h.checkCopy(t, i, 2, 0, pattern(16, 4096))
+	}
+}
