@@ -18,11 +18,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/csi/driver"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/frontend/fuseloop"
+	"github.com/cobaltstore/cobalt/node-daemon/metrics"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
+	"github.com/cobaltstore/cobalt/node-daemon/replvol"
 )
 
 // probeTimeout bounds the liveness check's call of the CSI Probe.
@@ -30,22 +34,32 @@ const probeTimeout = 5 * time.Second
 
 // csiPlugin is the Runnable that serves the CSI node plugin (package csinode) on
 // Config.CSIEndpoint and registers it with kubelet. Start order: it waits until the node has
-// prepared and registered its stores, starts the FUSE + loop frontend (which cleans up after a
-// daemon that died), re-serves every staged volume (csinode.Server.Recover), and only then serves
-// CSI. It stops serving before the node closes its stores (node.acquireStores).
+// prepared and registered its stores and serves the node API (replicated volumes need the
+// node's replica side and peer certificate, package replvol), starts the FUSE + loop frontend
+// (which cleans up after a daemon that died), re-serves every staged volume
+// (csinode.Server.Recover), and only then serves CSI. It stops serving before the node closes
+// its stores (node.acquireStores).
 type csiPlugin struct {
-	cfg      *Config
-	node     *node
-	recorder events.EventRecorder
-	log      logr.Logger
+	cfg  *Config
+	node *node
+	// client writes the status of the replicated Volumes this node serves; apiReader reads
+	// Volumes and Stores uncached.
+	client    client.Client
+	apiReader client.Reader
+	recorder  events.EventRecorder
+	log       logr.Logger
 	// serving is true while the CSI socket accepts calls.
 	serving atomic.Bool
+	// replicated serves the replicated volumes staged here, once the node API serves.
+	replicated atomic.Pointer[replvol.Volumes]
 }
 
 // Start implements manager.Runnable.
 func (p *csiPlugin) Start(ctx context.Context) error {
+	// Replicated volumes need this node's replica side and its peer credentials, which exist
+	// once the node API serves (after the stores are prepared).
 	select {
-	case <-p.node.prepared:
+	case <-p.node.published:
 	case <-ctx.Done():
 		return nil
 	}
@@ -69,6 +83,19 @@ func (p *csiPlugin) Start(ctx context.Context) error {
 			return fmt.Errorf("CSI node plugin: %w", err)
 		}
 	}
+	// Deferred first, so it runs last: the replicated volumes' coordinators close (a last flush,
+	// the streams to other nodes) after the frontend's own last flush.
+	var ns *csinode.Server
+	defer func() {
+		if ns == nil {
+			return
+		}
+		cctx, ccancel := context.WithTimeout(context.Background(), p.cfg.ShutdownGrace)
+		defer ccancel()
+		if err := ns.Close(cctx); err != nil {
+			p.log.Error(err, "close the replicated volumes served here (the next daemon serves them again)")
+		}
+	}()
 	fe, err := fuseloop.New(ctx, fuseloop.Options{MountDir: p.cfg.CSIFuseDir, Log: p.log.WithName("frontend")})
 	if err != nil {
 		return fmt.Errorf("CSI node plugin: block-device frontend at %s: %w", p.cfg.CSIFuseDir, err)
@@ -81,11 +108,17 @@ func (p *csiPlugin) Start(ctx context.Context) error {
 			p.log.Info("block-device frontend closed with devices in use (re-served by the next daemon)", "error", err.Error())
 		}
 	}()
+	replicated, err := p.newReplicated()
+	if err != nil {
+		return fmt.Errorf("CSI node plugin: %w", err)
+	}
 	vols := &csinode.StoreVolumes{Stores: p.node.stores, ReadyFunc: p.node.ready}
-	ns, err := csinode.New(csinode.Options{NodeName: p.cfg.NodeName, Volumes: vols, Frontend: fe, StateDir: p.cfg.CSIStateDir, Log: p.log})
+	ns, err = csinode.New(csinode.Options{NodeName: p.cfg.NodeName, Volumes: vols, Replicated: replicated, Frontend: fe, StateDir: p.cfg.CSIStateDir, Log: p.log})
 	if err != nil {
 		return err
 	}
+	p.replicated.Store(replicated)
+	defer p.replicated.Store(nil)
 	for _, f := range ns.Recover(ctx) {
 		p.reportRecoveryFailure(f)
 	}
@@ -113,6 +146,47 @@ func (p *csiPlugin) Start(ctx context.Context) error {
 	p.serving.Store(false)
 	cancel()
 	return errors.Join(err, <-regDone)
+}
+
+// newReplicated builds what serves replicated volumes on this node: their copies here through
+// the node's replica side, on other nodes through the node API with the daemon's peer
+// certificate, their state in the Volumes' status.
+func (p *csiPlugin) newReplicated() (*replvol.Volumes, error) {
+	replicas, peerTLS := p.node.peers()
+	var limiter replica.Limiter
+	if p.cfg.ReplicaSyncRate > 0 {
+		limiter = replica.NewByteLimiter(p.cfg.ReplicaSyncRate)
+	}
+	return replvol.New(replvol.Options{
+		Client:    p.client,
+		APIReader: p.apiReader,
+		NodeName:  p.cfg.NodeName,
+		Node:      replicas,
+		Local: func(storeUUID string) bool {
+			_, err := p.node.stores.Get(storeUUID)
+			return err == nil
+		},
+		Dialer:       replvol.NodeAPIDialer{TLS: peerTLS},
+		SyncInterval: p.cfg.ReplicaSyncInterval,
+		Limiter:      limiter,
+		Log:          p.log.WithName("replicated"),
+	})
+}
+
+// replicationStats is the replication collector's source: the copies of the replicated
+// volumes this node serves now.
+func (p *csiPlugin) replicationStats() []metrics.ReplicaStat {
+	v := p.replicated.Load()
+	if v == nil {
+		return nil
+	}
+	stats := v.ReplicationStats()
+	out := make([]metrics.ReplicaStat, 0, len(stats))
+	for _, s := range stats {
+		out = append(out, metrics.ReplicaStat{Volume: s.Volume, Store: s.Store, Node: s.Node, State: s.State, Generation: s.Generation,
+			DirtyBytes: s.DirtyBytes, SyncedBytes: s.SyncedBytes, ComparedBytes: s.ComparedBytes})
+	}
+	return out
 }
 
 // reportRecoveryFailure logs (csinode did) and records an event on the Volume whose staged

@@ -76,7 +76,11 @@ func NewManager(ctx context.Context, restConfig *rest.Config, cfg *Config, newEn
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 	if cfg.CSIEndpoint != "" {
-		p := &csiPlugin{cfg: cfg, node: n, recorder: mgr.GetEventRecorder("cobalt-node-daemon"), log: log.WithName("csi")}
+		p := &csiPlugin{cfg: cfg, node: n, client: mgr.GetClient(), apiReader: mgr.GetAPIReader(),
+			recorder: mgr.GetEventRecorder("cobalt-node-daemon"), log: log.WithName("csi")}
+		if err := registerMetrics(ctrlmetrics.Registry, nil, metrics.NewReplicationCollector(p.replicationStats)); err != nil {
+			return nil, err
+		}
 		if err := errors.Join(mgr.Add(p), mgr.AddHealthzCheck("csi", p.healthz), mgr.AddReadyzCheck("csi", p.readyz)); err != nil {
 			return nil, fmt.Errorf("add the CSI node plugin: %w", err)
 		}
@@ -113,7 +117,7 @@ func loadSettings(ctx context.Context, r client.Reader, cfg *Config, log logr.Lo
 	return settings, nil
 }
 
-// registerMetrics registers collectors, replacing ones a previous daemon in the same process
+// registerMetrics registers the gRPC metrics (when gm is not nil) and collector, replacing ones a previous daemon in the same process
 // (tests restart the daemon in-process) registered.
 func registerMetrics(reg prometheus.Registerer, gm *metrics.GRPC, collector prometheus.Collector) error {
 	register := func(c prometheus.Collector) error {
@@ -127,6 +131,9 @@ func registerMetrics(reg prometheus.Registerer, gm *metrics.GRPC, collector prom
 			return fmt.Errorf("register metrics: %w", err)
 		}
 		return nil
+	}
+	if gm == nil {
+		return register(collector)
 	}
 	return errors.Join(gm.Register(replacing{reg, register}), register(collector))
 }

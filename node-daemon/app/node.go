@@ -21,6 +21,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/devices"
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
 	"github.com/cobaltstore/cobalt/node-daemon/server"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
@@ -59,6 +60,11 @@ type node struct {
 		closed   bool
 		// stopped is true once stopping is closed: no new user may acquire the stores.
 		stopped bool
+		// replicas is this node's replica side of replicated volumes, and peerTLS the mTLS client
+		// configuration it reaches other nodes' replica sides with; both are set once the gRPC
+		// server is made (before published is closed).
+		replicas *replica.Node
+		peerTLS  *tls.Config
 	}
 }
 
@@ -141,7 +147,7 @@ func (n *node) register(ctx context.Context, devs []*device) {
 
 // serve runs the gRPC server until ctx ends, then stops it gracefully within the grace period.
 func (n *node) serve(ctx context.Context) error {
-	tlsConfig, err := n.serverTLS(ctx)
+	tlsConfig, peerTLS, err := n.serverTLS(ctx)
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
@@ -166,6 +172,7 @@ func (n *node) serve(ctx context.Context) error {
 	port := lis.Addr().(*net.TCPAddr).Port
 	n.mu.Lock()
 	n.mu.endpoint = net.JoinHostPort(n.advertiseHost(), strconv.Itoa(port))
+	n.mu.replicas, n.mu.peerTLS = srv.Replicas(), peerTLS
 	n.mu.Unlock()
 
 	healthDone := make(chan error, 1)
@@ -197,34 +204,60 @@ func (n *node) serve(ctx context.Context) error {
 	return errors.Join(err, <-healthDone)
 }
 
-// serverTLS waits for the CA Secret and issues the daemon's serving certificate.
-func (n *node) serverTLS(ctx context.Context) (*tls.Config, error) {
+// serverTLS waits for the CA Secret and issues the daemon's serving certificate and its peer
+// client certificate ("node-daemon-<node>"), with which the node serving a replicated volume
+// reaches the other copies' nodes. Both are nil when ctx ends first.
+func (n *node) serverTLS(ctx context.Context) (serving, peer *tls.Config, err error) {
 	key := types.NamespacedName{Namespace: n.cfg.ClusterNamespace, Name: n.cfg.CASecret}
 	for {
 		ca, err := pki.LoadCASecret(ctx, n.apiReader, key)
 		if err == nil {
-			ips, dns := []net.IP{net.ParseIP("127.0.0.1")}, []string{n.cfg.NodeName, "localhost"}
-			if ip := net.ParseIP(n.cfg.AdvertiseAddr); ip != nil {
-				ips = append(ips, ip)
-			} else if n.cfg.AdvertiseAddr != "" {
-				dns = append(dns, n.cfg.AdvertiseAddr)
-			}
-			cert, err := ca.IssueServing(pki.ServingRequest{CommonName: n.cfg.NodeName, DNSNames: dns, IPs: ips, Now: time.Now(), Validity: pki.DefaultLeafValidity})
-			if err != nil {
-				return nil, err
-			}
-			return pki.ServerTLSConfig(cert, ca.Pool())
+			return n.issueTLS(ca)
 		}
 		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("load CA: %w", err)
+			return nil, nil, fmt.Errorf("load CA: %w", err)
 		}
 		n.log.Info("waiting for the CA Secret", "secret", key.String())
 		select {
 		case <-ctx.Done():
-			return nil, nil
+			return nil, nil, nil
 		case <-time.After(caPollInterval):
 		}
 	}
+}
+
+// issueTLS issues the daemon's serving and peer client configurations from ca.
+func (n *node) issueTLS(ca *pki.CA) (serving, peer *tls.Config, err error) {
+	now := time.Now()
+	ips, dns := []net.IP{net.ParseIP("127.0.0.1")}, []string{n.cfg.NodeName, "localhost"}
+	if ip := net.ParseIP(n.cfg.AdvertiseAddr); ip != nil {
+		ips = append(ips, ip)
+	} else if n.cfg.AdvertiseAddr != "" {
+		dns = append(dns, n.cfg.AdvertiseAddr)
+	}
+	cert, err := ca.IssueServing(pki.ServingRequest{CommonName: n.cfg.NodeName, DNSNames: dns, IPs: ips, Now: now, Validity: pki.DefaultLeafValidity})
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue serving certificate: %w", err)
+	}
+	if serving, err = pki.ServerTLSConfig(cert, ca.Pool()); err != nil {
+		return nil, nil, err
+	}
+	client, err := ca.IssueClient("node-daemon-"+n.cfg.NodeName, now, pki.DefaultLeafValidity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue peer client certificate: %w", err)
+	}
+	if peer, err = pki.ClientTLSConfig(client, ca.Pool(), ""); err != nil {
+		return nil, nil, err
+	}
+	return serving, peer, nil
+}
+
+// peers returns this node's replica side and the mTLS configuration to reach other nodes'
+// (nil until the gRPC server is made: wait for published).
+func (n *node) peers() (*replica.Node, *tls.Config) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.replicas, n.mu.peerTLS
 }
 
 func (n *node) advertiseHost() string {
