@@ -72,7 +72,12 @@ func TestStorageClassValues(t *testing.T) {
 		map[string]any{"name": "fast", "fsType": "xfs", "isDefault": true, "reclaimPolicy": "Retain",
 			"volumeBindingMode": "Immediate", "allowVolumeExpansion": false, "mountOptions": []any{"noatime"}},
 		map[string]any{"name": "plain"},
+		map[string]any{"name": "mirrored", "replicas": 3, "allowSameNode": false},
 	}})
+	mirrored := find(t, r.objects, "StorageClass", "mirrored")
+	if want := map[string]any{"csi.storage.k8s.io/fstype": "ext4", "replicas": "3", "allowSameNode": "false"}; !equalJSON(mirrored.Object["parameters"], want) {
+		t.Errorf("StorageClass mirrored parameters = %v, want %v", mirrored.Object["parameters"], want)
+	}
 	fast := find(t, r.objects, "StorageClass", "fast")
 	for field, want := range map[string]any{
 		"parameters":           map[string]any{"csi.storage.k8s.io/fstype": "xfs"},
