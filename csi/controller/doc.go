@@ -51,7 +51,6 @@
 //   - ListVolumes and ListSnapshots page in name order; a page token names the last ID of the
 //     previous page, so objects created or deleted between pages never repeat an entry, and a
 //     token the plugin did not hand out is Aborted.
-//
 //   - ControllerPublishVolume and ControllerUnpublishVolume (run by the external-attacher; the
 //     CSIDriver says attachRequired: true, for every volume) move a Volume's status.attachment,
 //     which only they write: {node, generation}, the generation one more than the previous one
