@@ -74,12 +74,13 @@ func TestControllerGetCapabilities(t *testing.T) {
 		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
 		csi.ControllerServiceCapability_RPC_GET_SNAPSHOT,
 		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
+		csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
 	} {
 		if !got[want] {
 			t.Errorf("ControllerGetCapabilities lacks %s", want)
 		}
 	}
-	if got[csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME] {
-		t.Error("a node-local volume has nothing to publish, yet PUBLISH_UNPUBLISH_VOLUME is offered")
+	if got[csi.ControllerServiceCapability_RPC_PUBLISH_READONLY] {
+		t.Error("PUBLISH_READONLY is offered, but ControllerPublishVolume ignores readonly")
 	}
 }

@@ -1,7 +1,7 @@
 // Package controller is Cobalt's CSI controller plugin. It runs inside the operator (cmd/manager)
-// and turns the external-provisioner's, external-resizer's and external-snapshotter's calls into
-// Volume and Snapshot objects, which the operator's reconcilers place on a Store and have the
-// node create, grow, snapshot and delete.
+// and turns the external-provisioner's, external-attacher's, external-resizer's and
+// external-snapshotter's calls into Volume and Snapshot objects, which the operator's reconcilers
+// place on a Store and have the node create, grow, snapshot and delete.
 //
 // Invariants:
 //   - The Volume (Snapshot) is the only truth: the plugin keeps no state of its own beyond the
@@ -51,8 +51,17 @@
 //   - ListVolumes and ListSnapshots page in name order; a page token names the last ID of the
 //     previous page, so objects created or deleted between pages never repeat an entry, and a
 //     token the plugin did not hand out is Aborted.
-//
-// There is no ControllerPublishVolume: a Cobalt volume is local to the node of its Store (the
-// CSIDriver object says attachRequired: false), and topology (driver.TopologyKeyNode) makes
-// Kubernetes run its Pods there.
+//   - ControllerPublishVolume and ControllerUnpublishVolume (run by the external-attacher; the
+//     CSIDriver says attachRequired: true, for every volume) move a Volume's status.attachment,
+//     which only they write: {node, generation}, the generation one more than the previous one
+//     whenever the node changes (1 at first), kept by an unpublish, which clears the node only.
+//     A volume is attached to one node at a time: a publish to another node while it is attached
+//     is FailedPrecondition. The publish context carries the generation
+//     (driver.PublishContextGeneration), which the replicated data path uses to fence a node
+//     that lost the attachment. A single-copy volume is reachable only from its Store's node
+//     (topology, driver.TopologyKeyNode, makes Kubernetes run its Pods there): a publish to
+//     another node is FailedPrecondition, on its node it only records the attachment. The node
+//     ID is the Kubernetes Node's name; an unknown node is NotFound. Attachment changes are
+//     status patches under an optimistic lock, decided afresh after a Conflict.
+//   - A replicated Volume's volume context names its number of copies (driver.ContextReplicas).
 package controller

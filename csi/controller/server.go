@@ -91,13 +91,14 @@ func (s *Server) Ready(ctx context.Context) error {
 	return nil
 }
 
-// ControllerGetCapabilities returns the controller RPCs the plugin serves. There is no
-// PUBLISH_UNPUBLISH_VOLUME: volumes are local to their node. Snapshots (CREATE_DELETE_SNAPSHOT,
+// ControllerGetCapabilities returns the controller RPCs the plugin serves. PUBLISH_UNPUBLISH_VOLUME
+// moves a volume's attachment and its fencing generation (publish.go, unpublish.go). Snapshots (CREATE_DELETE_SNAPSHOT,
 // LIST_SNAPSHOTS, GET_SNAPSHOT) and clones (CLONE_VOLUME) live on their source's Store.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var caps []*csi.ControllerServiceCapability
 	for _, t := range []csi.ControllerServiceCapability_RPC_Type{
 		csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
 		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
 		csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
 		csi.ControllerServiceCapability_RPC_GET_CAPACITY,

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -82,6 +83,8 @@ func capacityBytes(vol *v1alpha1.Volume) int64 {
 
 // csiVolume describes a Volume to the CO, with its content source when it is a restore or clone.
 // store is the Store it is placed on (for the volume context's Store UUID), nil when not known.
+// A replicated Volume's context names its number of copies (driver.ContextReplicas), which tells
+// the node plugin to serve it through the replicated data path; a single-copy one's has no such key.
 func (s *Server) csiVolume(vol *v1alpha1.Volume, store *v1alpha1.Store) *csi.Volume {
 	v := &csi.Volume{
 		VolumeId:      vol.Name,
@@ -94,6 +97,9 @@ func (s *Server) csiVolume(vol *v1alpha1.Volume, store *v1alpha1.Store) *csi.Vol
 	}
 	if store != nil {
 		v.VolumeContext[driver.ContextStoreUUID] = store.Status.UUID
+	}
+	if vol.Spec.Replicas > 1 {
+		v.VolumeContext[driver.ContextReplicas] = strconv.Itoa(int(vol.Spec.Replicas))
 	}
 	v.AccessibleTopology = accessibleTopology(vol)
 	return v

@@ -23,15 +23,17 @@ const (
 	ContextReplicas = "storage.cobalt.io/replicas"
 
 	// PublishContextGeneration is the publish context key carrying the attachment's generation
-	// (Volume status.attachment.generation) from ControllerPublishVolume to NodeStageVolume.
+	// (Volume status.attachment.generation, decimal) from ControllerPublishVolume to
+	// NodeStageVolume and NodePublishVolume. ControllerPublishVolume sends it for every volume;
+	// it is the only publish context key.
 	PublishContextGeneration = "storage.cobalt.io/generation"
 )
 
 // SidecarLeaseNames are the leader election Leases of the upstream sidecars the controller plugin
-// runs with, as they name them from the driver's name: csi-provisioner's, csi-resizer's and
-// csi-snapshotter's. The operator creates them owned by its ServiceAccount, so that uninstalling
+// runs with, as they name them from the driver's name: csi-provisioner's, csi-attacher's,
+// csi-resizer's and csi-snapshotter's. The operator creates them owned by its ServiceAccount, so that uninstalling
 // it removes them.
 func SidecarLeaseNames() []string {
 	base := strings.ReplaceAll(Name, ".", "-")
-	return []string{base, "external-resizer-" + base, "external-snapshotter-leader-" + base}
+	return []string{base, "external-attacher-leader-" + base, "external-resizer-" + base, "external-snapshotter-leader-" + base}
 }

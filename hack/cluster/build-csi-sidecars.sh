@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # build-csi-sidecars.sh DIR — build the upstream CSI sidecars Cobalt's controller plugin runs with
-# (csi-provisioner, csi-resizer, csi-snapshotter) and the snapshot-controller the chart bundles from
+# (csi-provisioner, csi-attacher, csi-resizer, csi-snapshotter) and the snapshot-controller the chart bundles from
 # their Go modules into DIR, skipping those already there.
 # Users pull the upstream images (versions pinned in the chart's values); the e2e cluster cannot
 # pull, so it packs these builds into images of the same names (images.sh).
-#   csi-resizer builds with `go install`. csi-provisioner's go.mod has replace directives, which
-#   `go install pkg@version` refuses: its module is downloaded, copied out of the read-only module
-#   cache and built in place. external-snapshotter (csi-snapshotter and snapshot-controller, one
+#   csi-resizer builds with `go install`. csi-provisioner's and csi-attacher's go.mod have replace
+#   directives, which `go install pkg@version` refuses: each module is downloaded, copied out of the
+#   read-only module cache and built in place. external-snapshotter (csi-snapshotter and snapshot-controller, one
 #   module) likewise, after its replace of the client module by the in-tree copy is swapped for a
 #   requirement of the published client module at the same version. Static builds
 #   (CGO_ENABLED=0), so the images need no libc.
-# Cold, on 2 busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min, external-snapshotter
+# Cold, on 2 busy cores: csi-provisioner ~8–12 min, csi-attacher ~12 min, csi-resizer ~13–20 min, external-snapshotter
 # ~5–30 min for both (28 min at a load average of 15; snapshot-controller then 18 s), by load;
 # later runs reuse DIR.
 set -euo pipefail
 DIR=${1:?usage: build-csi-sidecars.sh DIR}
 PROVISIONER_VERSION=${CSI_PROVISIONER_VERSION:-v6.4.0}
+ATTACHER_VERSION=${CSI_ATTACHER_VERSION:-v4.13.0}
 RESIZER_VERSION=${CSI_RESIZER_VERSION:-v2.3.0}
 SNAPSHOTTER_VERSION=${CSI_SNAPSHOTTER_VERSION:-v8.7.0}
 log() { echo "build-csi-sidecars: $*" >&2; }
@@ -71,4 +72,12 @@ if [ ! -x "$DIR/csi-provisioner" ] || [ ! -f "$(stamp csi-provisioner "$PROVISIO
   (cd "$work" && go build -trimpath -ldflags "-s -w -X main.version=$PROVISIONER_VERSION" -o "$DIR/csi-provisioner" ./cmd/csi-provisioner)
   rm -f "$DIR"/.csi-provisioner-*; touch "$(stamp csi-provisioner "$PROVISIONER_VERSION")"
   log "csi-provisioner built in $(( $(date +%s) - t0 ))s"
+fi
+
+if [ ! -x "$DIR/csi-attacher" ] || [ ! -f "$(stamp csi-attacher "$ATTACHER_VERSION")" ]; then
+  t0=$(date +%s); log "building csi-attacher $ATTACHER_VERSION"
+  work=$(module_src github.com/kubernetes-csi/external-attacher/v4 "$ATTACHER_VERSION" external-attacher)
+  (cd "$work" && go build -trimpath -ldflags "-s -w -X main.version=$ATTACHER_VERSION" -o "$DIR/csi-attacher" ./cmd/csi-attacher)
+  rm -f "$DIR"/.csi-attacher-*; touch "$(stamp csi-attacher "$ATTACHER_VERSION")"
+  log "csi-attacher built in $(( $(date +%s) - t0 ))s"
 fi

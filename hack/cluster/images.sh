@@ -4,8 +4,8 @@
 # docker-archive tarballs, imported with `ctr images import` into the k8s.io namespace (where the
 # kubelet looks). No registry, no Docker. Also builds the cobalt CLI the suite drives.
 # The node daemon's image also carries the host's mount, mkfs, fsck and resize programs with
-# their shared libraries (the CSI node plugin runs them); csi-provisioner, csi-resizer,
-# csi-snapshotter and snapshot-controller are built by build-csi-sidecars.sh and packed under the
+# their shared libraries (the CSI node plugin runs them); csi-provisioner, csi-attacher,
+# csi-resizer, csi-snapshotter and snapshot-controller are built by build-csi-sidecars.sh and packed under the
 # chart's default image names.
 #   IMAGE_TAG [e2e]: tag of cobalt/manager and cobalt/node-daemon.
 # The chart must then run them with pullPolicy IfNotPresent (nothing can be pulled here).
@@ -25,7 +25,7 @@ log "binaries built in $(( $(date +%s) - t0 ))s"
 
 # The upstream CSI sidecars the chart runs next to the operator, and the snapshot-controller it
 # runs for clusters without one, built from their Go modules (cached in $LOCALBIN/csi; cold, on 2
-# busy cores: csi-provisioner ~8–12 min, csi-resizer ~13–20 min, external-snapshotter ~5–30 min).
+# busy cores: csi-provisioner ~8–12 min, csi-attacher ~12 min, csi-resizer ~13–20 min, external-snapshotter ~5–30 min).
 t0=$(date +%s)
 "$REPO_ROOT/hack/cluster/build-csi-sidecars.sh" "$LOCALBIN/csi" || die "building the CSI sidecars failed"
 log "CSI sidecars ready in $(( $(date +%s) - t0 ))s"
@@ -73,6 +73,8 @@ mkimage -o "$IMAGES/node-daemon.tar" -t "cobalt/node-daemon:$IMAGE_TAG" -entrypo
 # distroless "nonroot" user like the upstream images run them; pullPolicy IfNotPresent finds them.
 mkimage -o "$IMAGES/csi-provisioner.tar" -t "registry.k8s.io/sig-storage/csi-provisioner:${CSI_PROVISIONER_VERSION:-v6.4.0}" \
   -entrypoint /csi-provisioner -user 65532:65532 -f "/csi-provisioner=$LOCALBIN/csi/csi-provisioner"
+mkimage -o "$IMAGES/csi-attacher.tar" -t "registry.k8s.io/sig-storage/csi-attacher:${CSI_ATTACHER_VERSION:-v4.13.0}" \
+  -entrypoint /csi-attacher -user 65532:65532 -f "/csi-attacher=$LOCALBIN/csi/csi-attacher"
 mkimage -o "$IMAGES/csi-resizer.tar" -t "registry.k8s.io/sig-storage/csi-resizer:${CSI_RESIZER_VERSION:-v2.3.0}" \
   -entrypoint /csi-resizer -user 65532:65532 -f "/csi-resizer=$LOCALBIN/csi/csi-resizer"
 mkimage -o "$IMAGES/csi-snapshotter.tar" -t "registry.k8s.io/sig-storage/csi-snapshotter:${CSI_SNAPSHOTTER_VERSION:-v8.7.0}" \
@@ -84,7 +86,7 @@ mkimage -o "$IMAGES/snapshot-controller.tar" -t "registry.k8s.io/sig-storage/sna
 mkimage -o "$IMAGES/e2e-workload.tar" -t "cobalt/e2e-workload:$IMAGE_TAG" -entrypoint /workload \
   -f "/workload=$E2E_BIN/workload" -dir /tmp:1777
 if running containerd; then
-  for img in manager node-daemon csi-provisioner csi-resizer csi-snapshotter snapshot-controller e2e-workload; do
+  for img in manager node-daemon csi-provisioner csi-attacher csi-resizer csi-snapshotter snapshot-controller e2e-workload; do
     ctr_ images import "$IMAGES/$img.tar" >>"$LOGS/images.log" 2>&1 || die "import of $img failed, see $LOGS/images.log"
   done
   log "imported: $(ctr_ images ls -q | grep -E 'cobalt/|sig-storage/' | tr '\n' ' ')"

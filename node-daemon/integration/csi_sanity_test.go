@@ -12,6 +12,8 @@ import (
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cobaltstore/cobalt/csi/controller"
 	"github.com/cobaltstore/cobalt/csi/driver"
@@ -21,7 +23,8 @@ import (
 // the controller plugin in this process against the envtest API server, with the operator's Store
 // and Volume reconcilers placing its Volumes, and the node plugin inside a node daemon on a loop
 // device, which really stages and publishes (FUSE + loop device, ext4, bind mounts) under this
-// test's temporary directory. Both access types run: mount (ext4) and block. It needs root
+// test's temporary directory. The controller plugin publishes (PUBLISH_UNPUBLISH_VOLUME), so
+// csi-sanity's node specs attach each volume to the daemon's node before staging it. Both access types run: mount (ext4) and block. It needs root
 // (mounts, loop devices, /dev/fuse), as CI runs it.
 func TestCSISanity(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -41,6 +44,13 @@ func TestCSISanity(t *testing.T) {
 	startInProcess(t, cfg)
 	c.startOperator(t)
 	servingStore(t, "sanity-node", dev, "")
+	// ControllerPublishVolume attaches to Kubernetes Nodes (a CSI node ID is a Node's name) and
+	// answers NotFound for others, as csi-sanity checks: the node daemon's Node must exist.
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "sanity-node"}}
+	if err := k8sClient.Create(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), node) })
 
 	ctrlSock := filepath.Join(sockDir, "controller.sock")
 	srv, err := controller.New(controller.Options{

@@ -13,9 +13,11 @@ import (
 // volumeSnapshotClasses).
 var csiObjects = []string{
 	"CSIDriver/csi.cobalt.io",
+	"ClusterRole/cobalt-csi-attacher-role",
 	"ClusterRole/cobalt-csi-provisioner-role",
 	"ClusterRole/cobalt-csi-resizer-role",
 	"ClusterRole/cobalt-csi-snapshotter-role",
+	"ClusterRoleBinding/cobalt-csi-attacher-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-provisioner-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-resizer-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-snapshotter-rolebinding",
@@ -27,11 +29,11 @@ var csiObjects = []string{
 }
 
 // TestCSIDriverDefaults: the CSIDriver says what kubelet and the scheduler need to know about
-// csi.cobalt.io.
+// csi.cobalt.io: every volume is attached (ControllerPublish) before the node stages it.
 func TestCSIDriverDefaults(t *testing.T) {
 	d := find(t, mustRender(t, nil).objects, "CSIDriver", "csi.cobalt.io")
 	want := map[string]any{
-		"attachRequired":       false,
+		"attachRequired":       true,
 		"podInfoOnMount":       false,
 		"volumeLifecycleModes": []any{"Persistent"},
 		"fsGroupPolicy":        "File",
@@ -131,11 +133,12 @@ func TestOperatorRunsTheCSIControllerPlugin(t *testing.T) {
 	}
 	dep := find(t, r.objects, "Deployment", "cobalt-controller-manager")
 	containers := containersByName(t, dep)
-	if got := slices.Sorted(maps.Keys(containers)); !slices.Equal(got, []string{"csi-provisioner", "csi-resizer", "csi-snapshotter", "manager"}) {
-		t.Fatalf("operator pod containers %v, want manager, csi-provisioner, csi-resizer and csi-snapshotter", got)
+	if got := slices.Sorted(maps.Keys(containers)); !slices.Equal(got, []string{"csi-attacher", "csi-provisioner", "csi-resizer", "csi-snapshotter", "manager"}) {
+		t.Fatalf("operator pod containers %v, want manager, csi-provisioner, csi-attacher, csi-resizer and csi-snapshotter", got)
 	}
 	for name, image := range map[string]string{
 		"csi-provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v6.4.0",
+		"csi-attacher":    "registry.k8s.io/sig-storage/csi-attacher:v4.13.0",
 		"csi-resizer":     "registry.k8s.io/sig-storage/csi-resizer:v2.3.0",
 		"csi-snapshotter": "registry.k8s.io/sig-storage/csi-snapshotter:" + snapshotterVersion,
 	} {
@@ -184,10 +187,14 @@ func TestOperatorRunsTheCSIControllerPlugin(t *testing.T) {
 
 	pulled := mustRender(t, map[string]any{"csi": map[string]any{
 		"provisioner": map[string]any{"image": map[string]any{"repository": "mirror.example/csi-provisioner", "tag": "v6.4.0", "pullPolicy": "Never"}},
+		"attacher":    map[string]any{"image": map[string]any{"repository": "mirror.example/csi-attacher", "tag": "v4.13.0", "pullPolicy": "Never"}},
 	}})
-	p := containersByName(t, find(t, pulled.objects, "Deployment", "cobalt-controller-manager"))["csi-provisioner"]
-	if p["image"] != "mirror.example/csi-provisioner:v6.4.0" || p["imagePullPolicy"] != "Never" {
-		t.Errorf("csi-provisioner image %v pull policy %v, want the values' mirror and Never", p["image"], p["imagePullPolicy"])
+	pulledContainers := containersByName(t, find(t, pulled.objects, "Deployment", "cobalt-controller-manager"))
+	for _, name := range []string{"csi-provisioner", "csi-attacher"} {
+		p := pulledContainers[name]
+		if !strings.HasPrefix(p["image"].(string), "mirror.example/"+name+":") || p["imagePullPolicy"] != "Never" {
+			t.Errorf("%s image %v pull policy %v, want the values' mirror and Never", name, p["image"], p["imagePullPolicy"])
+		}
 	}
 }
 
@@ -265,6 +272,23 @@ func TestCSISidecarRBAC(t *testing.T) {
 			t.Errorf("csi-resizer may not %s %s (group %q)", want.verb, want.resource, want.group)
 		}
 	}
+	att := grants("ClusterRole", "cobalt-csi-attacher-role")
+	for _, want := range []grant{
+		{"storage.k8s.io", "volumeattachments", "get"}, {"storage.k8s.io", "volumeattachments", "list"},
+		{"storage.k8s.io", "volumeattachments", "watch"}, {"storage.k8s.io", "volumeattachments", "patch"},
+		{"storage.k8s.io", "volumeattachments/status", "patch"}, {"storage.k8s.io", "csinodes", "get"},
+		{"", "persistentvolumes", "watch"}, {"", "persistentvolumes", "patch"},
+	} {
+		if !slices.Contains(att, want) {
+			t.Errorf("csi-attacher may not %s %s (group %q)", want.verb, want.resource, want.group)
+		}
+	}
+	// The provisioner deletes a volume only once no VolumeAttachment names it; it never changes one.
+	for _, want := range []grant{{"storage.k8s.io", "volumeattachments", "get"}, {"storage.k8s.io", "volumeattachments", "list"}, {"storage.k8s.io", "volumeattachments", "watch"}} {
+		if !slices.Contains(prov, want) {
+			t.Errorf("csi-provisioner may not %s %s (group %q)", want.verb, want.resource, want.group)
+		}
+	}
 	snap := grants("ClusterRole", "cobalt-csi-snapshotter-role")
 	for _, want := range []grant{
 		{snapshotGroup, "volumesnapshotclasses", "watch"}, {snapshotGroup, "volumesnapshotcontents", "watch"},
@@ -276,9 +300,15 @@ func TestCSISidecarRBAC(t *testing.T) {
 			t.Errorf("csi-snapshotter may not %s %s (group %q)", want.verb, want.resource, want.group)
 		}
 	}
-	for _, g := range slices.Concat(prov, res, snap) {
+	for _, g := range slices.Concat(prov, att, res, snap) {
 		switch {
-		case g.resource == "volumeattachments", g.resource == "csistoragecapacities", g.resource == "volumeattributesclasses",
+		case g.resource == "volumeattachments" && !slices.Contains(att, g) && !slices.Contains([]string{"get", "list", "watch"}, g.verb):
+			t.Errorf("a CSI sidecar other than the attacher may %s volumeattachments", g.verb)
+		case g.resource == "volumeattachments/status" && !slices.Contains(att, g):
+			t.Errorf("a CSI sidecar other than the attacher may %s volumeattachments/status", g.verb)
+		case g.resource == "nodes" && slices.Contains(att, g):
+			t.Errorf("csi-attacher may %s nodes: it reads node IDs from CSINodes", g.verb)
+		case g.resource == "csistoragecapacities", g.resource == "volumeattributesclasses",
 			g.resource == "pods", g.resource == "secrets", g.group == "groupsnapshot.storage.k8s.io":
 			t.Errorf("a CSI sidecar may %s %s, which Cobalt's driver never makes it use", g.verb, g.resource)
 		case g.group == snapshotGroup && slices.Contains([]string{"create", "delete"}, g.verb):
@@ -294,7 +324,7 @@ func TestCSISidecarRBAC(t *testing.T) {
 		{"coordination.k8s.io", "leases", "get"}, {"coordination.k8s.io", "leases", "create"}, {"coordination.k8s.io", "leases", "update"}}) {
 		t.Errorf("csi leader election grants %v, want get, create and update on leases", got)
 	}
-	for _, b := range []string{"cobalt-csi-provisioner-rolebinding", "cobalt-csi-resizer-rolebinding", "cobalt-csi-snapshotter-rolebinding"} {
+	for _, b := range []string{"cobalt-csi-provisioner-rolebinding", "cobalt-csi-attacher-rolebinding", "cobalt-csi-resizer-rolebinding", "cobalt-csi-snapshotter-rolebinding"} {
 		binding := find(t, r.objects, "ClusterRoleBinding", b)
 		subjects, _, _ := unstructured.NestedSlice(binding.Object, "subjects")
 		if !equalJSON(subjects, []any{map[string]any{"kind": "ServiceAccount", "name": "cobalt-controller-manager", "namespace": releaseNamespace}}) {

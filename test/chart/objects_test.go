@@ -13,11 +13,13 @@ import (
 // besides the CRDs.
 var defaultObjects = []string{
 	"CSIDriver/csi.cobalt.io",
+	"ClusterRole/cobalt-csi-attacher-role",
 	"ClusterRole/cobalt-csi-provisioner-role",
 	"ClusterRole/cobalt-csi-resizer-role",
 	"ClusterRole/cobalt-csi-snapshotter-role",
 	"ClusterRole/cobalt-manager-role",
 	"ClusterRole/cobalt-snapshot-controller-role",
+	"ClusterRoleBinding/cobalt-csi-attacher-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-provisioner-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-resizer-rolebinding",
 	"ClusterRoleBinding/cobalt-csi-snapshotter-rolebinding",

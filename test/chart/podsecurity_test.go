@@ -28,7 +28,7 @@ func TestPodsPassRestrictedPodSecurity(t *testing.T) {
 		deployment string
 		containers int
 	}{
-		{"cobalt-controller-manager", 4}, // the manager and the three CSI sidecars
+		{"cobalt-controller-manager", 5}, // the manager and the four CSI sidecars
 		{"cobalt-snapshot-controller", 1},
 	} {
 		dep := find(t, r.objects, "Deployment", tc.deployment)

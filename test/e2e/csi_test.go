@@ -264,7 +264,7 @@ func csiSteps() {
 	It("6: the CSI driver: CSIDriver and StorageClasses installed, the node plugin registered with kubelet, topology on the node", func(ctx SpecContext) {
 		var drv storagev1.CSIDriver
 		Expect(s.c.Get(ctx, types.NamespacedName{Name: driverName}, &drv)).To(Succeed())
-		Expect(drv.Spec.AttachRequired).To(HaveValue(BeFalse()))
+		Expect(drv.Spec.AttachRequired).To(HaveValue(BeTrue()), "every volume is attached (csi-attacher, ControllerPublish) before it is staged")
 		for _, name := range []string{"cobalt", "cobalt-xfs"} {
 			var sc storagev1.StorageClass
 			Expect(s.c.Get(ctx, types.NamespacedName{Name: name}, &sc)).To(Succeed(), "StorageClass %s", name)
