@@ -237,15 +237,6 @@ var _ = Describe("API validation", func() {
 		Expect(v.PlacedStores()).To(Equal([]string{"store-v", "store-y", "store-w"}))
 	})
 
-	It("refuses moving a single-copy Volume", func(ctx context.Context) {
-		v := newVolume(ns, uniqueName("vol"), "2Gi")
-		v.Spec.StoreName = "store-x"
-		Expect(k8sClient.Create(ctx, v)).To(Succeed())
-		DeferCleanup(func(ctx context.Context) { deleteAndWait(ctx, v) })
-		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.StoreName = "store-y" }),
-			"storeName cannot change once the volume is placed")
-	})
-
 	It("fills in defaults", func(ctx context.Context) {
 		c := newFileCluster(ns, uniqueName("sc"))
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
