@@ -108,10 +108,12 @@ func computeReplicatedStatus(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, ob
 	default:
 		where := make([]string, 0, len(replicas))
 		for _, e := range replicas[:len(obs.Copies)] {
-			where = append(where, fmt.Sprintf("%s (node %s)", e.Store, e.Node))
+			if e.State != v1alpha1.ReplicaPending {
+				where = append(where, fmt.Sprintf("%s (node %s)", e.Store, e.Node))
+			}
 		}
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
-			fmt.Sprintf("%d copies created on stores %s", want, strings.Join(where, ", ")))
+			fmt.Sprintf("%d copies created on stores %s", len(where), strings.Join(where, ", ")))
 	}
 	if smallest != nil {
 		q := smallest.DeepCopy()
