@@ -187,7 +187,7 @@ func TestComputeReplicatedStatus(t *testing.T) {
 			obs: volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], healthy[1], withCopy(healthy[2], func(c *copyObservation) {
 				c.Joining, c.Created, c.Note = true, qty("10Gi"), "replaces the copy on store s9"
 			})}},
-			replicas: []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaCatchingUp, "10Gi", rebuilding)},
+			replicas:  []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaCatchingUp, "10Gi", rebuilding)},
 			allocated: "10Gi",
 			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
 				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
