@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -41,7 +43,7 @@ func (r *VolumeReconciler) reconcileReplicaMoves(ctx context.Context, vol *v1alp
 	}
 	if target == "" {
 		obs.MoveBlocked = msg
-		if prev := findReplica(vol.Status.Replicas, plan.Store); prev != nil && prev.Message != msg {
+		if c := meta.FindStatusCondition(vol.Status.Conditions, v1alpha1.ConditionDegraded); c == nil || !strings.Contains(c.Message, msg) {
 			r.Recorder.Eventf(vol, nil, corev1.EventTypeWarning, "ReplicaMoveBlocked", "Move", msg)
 		}
 		return ctrl.Result{}, false, nil

@@ -173,16 +173,21 @@ func chooseMoveTarget(vol *storagev1alpha1.Volume, loads []storeLoad, moving str
 	if next, ok := bestSpreadCandidate(candidates, staying, sameNode); ok {
 		return next.Store.Name, "", nil
 	}
+	held := 0
+	for _, l := range loads {
+		if slices.Contains(holding, l.Store.Name) {
+			held++
+		}
+	}
 	msg := fmt.Sprintf("no Store can take a copy of %s in place of the one on store %s: %d Stores considered, %d hold a copy already",
-		vol.Spec.Size.String(), moving, len(loads), len(holding))
+		vol.Spec.Size.String(), moving, len(loads), held)
 	if parts := rejectionParts(rejected, largestFree); len(parts) > 0 {
 		msg += ", " + strings.Join(parts, ", ")
 	}
 	if len(candidates) > 0 {
-		if sameNode {
-			msg += fmt.Sprintf(", %d others are on a node that holds a copy", len(candidates))
-		} else {
-			msg += fmt.Sprintf(", %d others are on a node that holds a copy (spec.replicaPlacement.allowSameNode would allow them)", len(candidates))
+		msg += ", " + countNoun(len(candidates), "other is", "others are") + " on a node that holds a copy"
+		if !sameNode {
+			msg += " (spec.replicaPlacement.allowSameNode would allow them)"
 		}
 	}
 	return "", msg, nil

@@ -150,7 +150,7 @@ func TestChooseMoveTarget(t *testing.T) {
 			want:  "n3"},
 		{name: "not on the node of a copy that stays, unless allowed",
 			loads: []storeLoad{load("s1", "n1", "za"), load("s2", "n2", "zb"), load("beside-s1", "n1", "za")},
-			msg:   "no Store can take a copy of 10Gi in place of the one on store s2: 3 Stores considered, 3 hold a copy already, 1 others are on a node that holds a copy (spec.replicaPlacement.allowSameNode would allow them)"},
+			msg:   "no Store can take a copy of 10Gi in place of the one on store s2: 3 Stores considered, 2 hold a copy already, 1 other is on a node that holds a copy (spec.replicaPlacement.allowSameNode would allow them)"},
 		{name: "on the node of a copy that stays with allowSameNode",
 			sameNode: true,
 			loads:    []storeLoad{load("s1", "n1", "za"), load("s2", "n2", "zb"), load("beside-s1", "n1", "za")},

@@ -128,6 +128,7 @@ func computeReplicatedStatus(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, ob
 func setDegraded(st *v1alpha1.VolumeStatus, want int32, replicas []v1alpha1.VolumeReplica, blocked string,
 	set func(t string, status metav1.ConditionStatus, reason, msg string)) {
 	notInSync := notInSyncParts(replicas)
+	moving := len(notInSync) > 0
 	if blocked != "" {
 		notInSync = append(notInSync, blocked)
 	}
@@ -141,7 +142,7 @@ func setDegraded(st *v1alpha1.VolumeStatus, want int32, replicas []v1alpha1.Volu
 		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonRebuilding, summary)
 	case st.InSyncReplicas < want:
 		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync, summary)
-	case len(notInSync) > 0:
+	case moving:
 		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonMoving, summary)
 	default:
 		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonReplicasInSync, summary)
