@@ -36,7 +36,9 @@
 //     fails (no room, node error) leaves Ready alone and is reported by its Resizing condition.
 //   - A Volume is placed once: spec.storeName (and, for replicas > 1, spec.replicaStoreNames,
 //     in the same write) is written when the Volume is placed, and the API server refuses any
-//     later change to it. Every Store named there counts the Volume's whole size as reserved
+//     later change to it but one: the operator moves one copy of a replicated Volume per update
+//     (one Store name swapped for another, the others unchanged), to replace a Lost copy or to
+//     drain a Store set out. Every Store named there counts the Volume's whole size as reserved
 //     (the volumeStoreIndex indexes a Volume under each of them), blocks its own and its
 //     StorageCluster's deletion, and gets the Volume's create, grow and delete calls.
 //   - Replicated Volumes (volume_replicas.go, volume_replica_placement.go,
@@ -46,9 +48,24 @@
 //     Ready is False (Unschedulable) and says how many nodes or Stores they need and have.
 //     Each copy's state in status.replicas is decided by the operator from what it sees:
 //     Pending until created, InSync once created, Lost while its Store is missing or not Ready,
-//     CatchingUp when that Store returns; the operator never promotes a Lost or CatchingUp copy
-//     to InSync (only the replicated data path, which resyncs it, may). Degraded is True when
-//     fewer copies than replicas are InSync. status.placement stays the first copy's Store.
+//     CatchingUp when that Store returns, CatchingUp when created after the Volume was in service
+//     (a replacement or a move: it starts empty); the operator never promotes a Lost or
+//     CatchingUp copy to InSync (only the replicated data path, which resyncs or rebuilds it,
+//     may). Degraded is True when fewer copies than replicas are InSync (Rebuilding while one is
+//     CatchingUp). status.placement is the first copy's Store. The Volume watch passes status
+//     changes of the copies' Stores and states and of the attachment (volumeCopiesChanged), so
+//     what the serving node records is followed at once.
+//   - Moving copies (volume_replica_moves.go, volume_replica_move_phases.go): a copy Lost for
+//     longer than ReplicaReplacementDelay (since status.replicas[].lostSince) is replaced on a
+//     Store picked by the placement rules (never one holding a copy, a moving one or a retired
+//     leftover of the Volume), and an InSync copy on a Store set out is moved likewise, one
+//     drain at a time; a move needs another copy InSync on a usable Store to rebuild from. A
+//     copy whose Store left spec stays in status.replicas while it is InSync and fewer than
+//     replicas copies in spec are InSync (the serving node keeps writing it), so the last InSync
+//     copy is never retired; otherwise it is retired: moved to status.retiredReplicas, and
+//     deleted on its node by a later reconcile (after the serving node saw it leave) once its
+//     Store is Ready, or dropped when its Store no longer exists. Volume deletion frees the
+//     copies in spec, moving ones and retired leftovers alike (holdingStores).
 //   - Honesty gate: the CSI node plugin does not yet send a volume's writes to its other copies
 //     (node-daemon/replica's Coordinator is not wired into it), so the reconciler places and
 //     creates replicated Volumes only with ReplicationEnabled (cmd/manager's

@@ -18,6 +18,10 @@ const (
 	// unplacedKey is the volumeStoreIndex value of Volumes not placed yet. It cannot be a Store
 	// name, as names have no colon.
 	unplacedKey = ":unplaced"
+	// volumeFormerStoreIndex indexes Volumes by every Store that holds a copy no longer in spec:
+	// one moving away (listed in status.replicas) or a retired one still to be deleted there
+	// (status.retiredReplicas), so that such a Store's return wakes the Volume up.
+	volumeFormerStoreIndex = "status.formerStores"
 	// storeClusterIndex indexes Stores by "namespace/name" of their StorageCluster.
 	storeClusterIndex = "spec.cluster"
 	// volumeSourceIndex indexes Volumes made from a source by sourceKey of that source.
@@ -57,6 +61,15 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		return keys
 	}); err != nil {
 		return fmt.Errorf("index Volumes by %s: %w", volumeStoreIndex, err)
+	}
+	if err := idx.IndexField(ctx, &storagev1alpha1.Volume{}, volumeFormerStoreIndex, func(o client.Object) []string {
+		v, ok := o.(*storagev1alpha1.Volume)
+		if !ok {
+			return nil
+		}
+		return formerStores(v)
+	}); err != nil {
+		return fmt.Errorf("index Volumes by %s: %w", volumeFormerStoreIndex, err)
 	}
 	if err := idx.IndexField(ctx, &storagev1alpha1.Store{}, storeClusterIndex, func(o client.Object) []string {
 		s, ok := o.(*storagev1alpha1.Store)

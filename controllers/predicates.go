@@ -44,3 +44,39 @@ func storeMattersChanged(a, b *v1alpha1.Store) bool {
 	}
 	return false
 }
+
+// volumeCopiesChanged passes the Volume updates that change what its copies are or where it is
+// attached: the Store or state of an entry of status.replicas, status.retiredReplicas, or
+// status.attachment. The serving node writes those without touching spec (a copy that failed a
+// write is CatchingUp, a rebuilt one InSync), and Degraded, inSyncReplicas and the moves and
+// retirements that follow from them must follow; the generation and annotation predicates the
+// Volume watch also has do not see status changes. Other status changes (conditions, the
+// operator's messages) are dropped.
+func volumeCopiesChanged() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		oldV, ok1 := e.ObjectOld.(*v1alpha1.Volume)
+		newV, ok2 := e.ObjectNew.(*v1alpha1.Volume)
+		if !ok1 || !ok2 {
+			return false
+		}
+		return volumeCopiesDiffer(oldV, newV)
+	}}
+}
+
+func volumeCopiesDiffer(a, b *v1alpha1.Volume) bool {
+	if len(a.Status.Replicas) != len(b.Status.Replicas) || len(a.Status.RetiredReplicas) != len(b.Status.RetiredReplicas) ||
+		!equality.Semantic.DeepEqual(a.Status.Attachment, b.Status.Attachment) {
+		return true
+	}
+	for i := range a.Status.Replicas {
+		if a.Status.Replicas[i].Store != b.Status.Replicas[i].Store || a.Status.Replicas[i].State != b.Status.Replicas[i].State {
+			return true
+		}
+	}
+	for i := range a.Status.RetiredReplicas {
+		if a.Status.RetiredReplicas[i].Store != b.Status.RetiredReplicas[i].Store {
+			return true
+		}
+	}
+	return false
+}

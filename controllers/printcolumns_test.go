@@ -51,7 +51,7 @@ var _ = Describe("kubectl get", func() {
 
 		out = kubectl(ctx, "get", "volumes", "-n", ns)
 		GinkgoWriter.Print(out)
-		Expect(out).To(MatchRegexp(`NAME\s+SIZE\s+ALLOCATED\s+MODE\s+STORE\s+REPLICAS\s+IN-SYNC\s+DEGRADED\s+READY\s+REASON\s+AGE`))
+		Expect(out).To(MatchRegexp(`NAME\s+SIZE\s+ALLOCATED\s+MODE\s+STORE\s+REPLICAS\s+IN-SYNC\s+DEGRADED\s+SYNC\s+READY\s+REASON\s+AGE`))
 		Expect(out).To(MatchRegexp(`db\s+10Gi\s+10Gi\s+Filesystem\s+`+store.Name+`\s+1\s+1\s+True\s+Provisioned\s+`),
 			"a single-copy volume has no Degraded condition")
 	})

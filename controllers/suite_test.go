@@ -38,6 +38,9 @@ const (
 	testKubeletDir = "/srv/kubelet"
 	// testSnapshotRefresh is short so a spec sees a snapshot's sizes refreshed.
 	testSnapshotRefresh = time.Second
+	// testReplacementDelay is how long a copy stays Lost before it is replaced; specs step the
+	// fake clock past it.
+	testReplacementDelay = 10 * time.Minute
 )
 
 func TestControllers(t *testing.T) {
@@ -84,7 +87,8 @@ var _ = BeforeSuite(func(ctx context.Context) {
 		Nodes: nodes, Clock: testClock, HeartbeatTimeout: testHeartbeatTimeout,
 		// Replicated Volumes are placed and created here; cmd/manager's tests cover the default
 		// (off) end to end, and TestReplicationGate the reconciler's gate.
-		ReplicationEnabled: true,
+		ReplicationEnabled:      true,
+		ReplicaReplacementDelay: testReplacementDelay,
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&SnapshotReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("snapshot-controller"),

@@ -208,15 +208,33 @@ var _ = Describe("API validation", func() {
 			"replicas is immutable"),
 	)
 
-	It("refuses moving a placed copy of a replicated Volume", func(ctx context.Context) {
+	It("refuses moving the copies of a replicated Volume except one copy per update", func(ctx context.Context) {
 		v := newVolume(ns, uniqueName("vol"), "2Gi")
 		v.Spec.Replicas, v.Spec.StoreName, v.Spec.ReplicaStoreNames = 3, "store-x", []string{"store-y", "store-z"}
 		Expect(k8sClient.Create(ctx, v)).To(Succeed(), "a user may pin every copy")
 		DeferCleanup(func(ctx context.Context) { deleteAndWait(ctx, v) })
-		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = []string{"store-y", "store-w"} }),
-			"spec.replicaStoreNames: Invalid value: replicaStoreNames cannot change once the copies are placed")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = []string{"store-v", "store-w"} }),
+			"spec.replicaStoreNames: Invalid value: replicaStoreNames cannot change once the copies are placed, except that one copy moves to another Store per update")
 		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = nil }),
 			"replicaStoreNames cannot change once the copies are placed")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = []string{"store-y"} }),
+			"replicaStoreNames cannot change once the copies are placed")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) {
+			v.Spec.StoreName, v.Spec.ReplicaStoreNames = "store-v", []string{"store-y", "store-w"}
+		}), "spec.storeName: Invalid value: storeName cannot change once the volume is placed, except that the first copy of a replicated volume may move")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) {
+			v.Spec.StoreName, v.Spec.ReplicaStoreNames = "store-y", []string{"store-x", "store-z"}
+		}), "storeName cannot change once the volume is placed")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = []string{"store-x", "store-z"} }),
+			"two copies can never share a Store")
+		expectRefused(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.StoreName = "" }),
+			"storeName cannot change once the volume is placed")
+
+		By("one copy moves per update: a replica's Store, then the first copy's")
+		Expect(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.ReplicaStoreNames = []string{"store-y", "store-w"} })).To(Succeed())
+		Expect(updateUntilInvalid(ctx, v, func(v *v1alpha1.Volume) { v.Spec.StoreName = "store-v" })).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(v), v)).To(Succeed())
+		Expect(v.PlacedStores()).To(Equal([]string{"store-v", "store-y", "store-w"}))
 	})
 
 	It("fills in defaults", func(ctx context.Context) {

@@ -47,9 +47,16 @@ type VolumeReconciler struct {
 	// does not send writes to a volume's other copies yet, and copies that never receive the
 	// writes must not look like protection. cmd/manager sets it from --enable-replication.
 	ReplicationEnabled bool
+	// ReplicaReplacementDelay is how long a copy of a replicated Volume may stay Lost before it
+	// is replaced by a new copy on another Store (cmd/manager's --replica-replacement-delay,
+	// DefaultReplicaReplacementDelay, which SetupWithManager sets when it is zero). A copy whose
+	// Store returns within it catches up instead.
+	ReplicaReplacementDelay time.Duration
 
 	// assumed holds placements the cache may not show yet.
 	assumed assumedPlacements
+	// inSyncSeen remembers the copies' states, for the ReplicaInSync event.
+	inSyncSeen replicaStatesSeen
 }
 
 // +kubebuilder:rbac:groups=storage.cobalt.io,resources=volumes,verbs=get;list;watch;update;patch
@@ -74,6 +81,9 @@ func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	obs := volumeObservation{Now: r.Clock.Now(), Deleting: !vol.DeletionTimestamp.IsZero()}
 	defer func() {
 		vol.Status = computeVolumeStatus(vol, obs)
+		if vol.Spec.Replicas > 1 && !obs.Deleting {
+			r.inSyncSeen.remember(vol.UID, vol.Status.Replicas)
+		}
 		stale, err := patchStatusLocked(ctx, r.Client, before, vol)
 		retErr = errors.Join(retErr, err)
 		if stale && retErr == nil && (res.RequeueAfter == 0 || res.RequeueAfter > staleStatusRetry) {
@@ -121,10 +131,14 @@ func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("volume reconciler: Clock is required")
 	case r.HeartbeatTimeout <= 0:
 		return fmt.Errorf("volume reconciler: HeartbeatTimeout must be positive, got %s", r.HeartbeatTimeout)
+	case r.ReplicaReplacementDelay < 0:
+		return fmt.Errorf("volume reconciler: ReplicaReplacementDelay must not be negative, got %s", r.ReplicaReplacementDelay)
+	case r.ReplicaReplacementDelay == 0:
+		r.ReplicaReplacementDelay = DefaultReplicaReplacementDelay
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Volume{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, volumeCopiesChanged()))).
 		Watches(&v1alpha1.Store{}, handler.EnqueueRequestsFromMapFunc(r.volumesForStore), builder.WithPredicates(storeChanged())).
 		Watches(&v1alpha1.Snapshot{}, handler.EnqueueRequestsFromMapFunc(r.volumesFromSource(sourceKindSnapshot))).
 		Watches(&v1alpha1.Volume{}, handler.EnqueueRequestsFromMapFunc(r.volumesFromSource(sourceKindVolume))).
@@ -132,13 +146,13 @@ func (r *VolumeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// volumesForStore maps a Store event to the Volumes it may unblock: those placed on the Store
-// and those not placed yet.
+// volumesForStore maps a Store event to the Volumes it may unblock: those placed on the Store,
+// those not placed yet, and those with a copy there that is moving away or still to be deleted.
 func (r *VolumeReconciler) volumesForStore(ctx context.Context, o client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	for _, key := range []string{o.GetName(), unplacedKey} {
+	for _, f := range []client.MatchingFields{{volumeStoreIndex: o.GetName()}, {volumeStoreIndex: unplacedKey}, {volumeFormerStoreIndex: o.GetName()}} {
 		var list v1alpha1.VolumeList
-		if err := r.List(ctx, &list, client.MatchingFields{volumeStoreIndex: key}); err != nil {
+		if err := r.List(ctx, &list, f); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "list volumes for store", "store", o.GetName())
 			continue
 		}

@@ -231,6 +231,7 @@ func (r *VolumeReconciler) reconcileDelete(ctx context.Context, vol *v1alpha1.Vo
 		return ctrl.Result{}, err
 	}
 	r.assumed.forget(vol.UID)
+	r.inSyncSeen.forget(vol.UID)
 	return ctrl.Result{}, removeFinalizer(ctx, r.Client, vol, VolumeFinalizer)
 }
 

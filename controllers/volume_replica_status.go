@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,16 +17,24 @@ import (
 // setResizing needs: why some copy did not grow, and whether one grew now.
 //
 // Ready is False while the operator runs without replication (ReplicationUnavailable), while
-// some copy has no Store (Unschedulable) and while some copy is not created (Pending):
-// ProvisioningFailed when a node failed to create one, else StoreMissing or StoreNotReady for
-// the Store a copy waits for. Once every copy is created it is True (Provisioned) as long as
-// one copy is in sync, else False (StoreNotReady).
+// some copy has no Store (Unschedulable) and, until the Volume was first in service (every copy
+// created), while some copy is not created (Pending): ProvisioningFailed when a node failed to
+// create one, else StoreMissing or StoreNotReady for the Store a copy waits for. Once every copy
+// was created it is True (Provisioned) as long as one copy is in sync, else False
+// (StoreNotReady); a replacement copy not created yet does not make it False.
 //
-// Degraded, once every copy is created, is True (ReplicasNotInSync) when fewer copies than
-// replicas are in sync, naming them and why, else False (ReplicasInSync).
+// replicas lists the copies in spec, then the copies moving away that are not retired now
+// (obs.Outgoing less obs.Retired); retiredReplicas gains obs.Retired and loses obs.Freed.
 //
-// allocatedSize is the smallest allocation among the copies, once they are all created: what the
-// volume can hold on each of them. placement is the first copy's Store and node.
+// Degraded, once every copy was created, is True when fewer copies than replicas are in sync:
+// Rebuilding while one of them is CatchingUp, else ReplicasNotInSync; it names them and why,
+// and why a copy could not be replaced or moved. It is False with reason Moving while a copy in
+// spec is not in sync but enough are (a drain: the old copy still takes the writes), else
+// ReplicasInSync.
+//
+// allocatedSize is the smallest allocation among the created copies in spec once they were all
+// created: what the volume can hold on each of them. placement is the first copy's Store and
+// node.
 func computeReplicatedStatus(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, obs volumeObservation,
 	set func(t string, status metav1.ConditionStatus, reason, msg string)) (growthFailed string, grown bool) {
 	switch {
@@ -41,15 +51,15 @@ func computeReplicatedStatus(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, ob
 		return "", false
 	}
 
-	replicas := make([]v1alpha1.VolumeReplica, 0, len(obs.Copies))
-	var pending, notInSync, grewFailed []string
+	replicas := make([]v1alpha1.VolumeReplica, 0, len(obs.Copies)+len(obs.Outgoing))
+	var pending, grewFailed []string
 	pendingReason := ""
 	var smallest *resource.Quantity
 	allCreated := true
 	for i := range obs.Copies {
 		c := &obs.Copies[i]
 		prev := findReplica(vol.Status.Replicas, c.StoreName)
-		e, ok := replicaEntry(prev, *c, copyAllocated(vol, c), true)
+		e, ok := replicaEntry(prev, *c, copyAllocated(vol, c), true, obs.Now)
 		if !ok {
 			e = v1alpha1.VolumeReplica{Store: c.StoreName, State: v1alpha1.ReplicaPending}
 		}
@@ -58,9 +68,6 @@ func computeReplicatedStatus(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, ob
 			grewFailed = append(grewFailed, c.GrowthFailed)
 		}
 		grown = grown || c.Grown != nil
-		if e.State != v1alpha1.ReplicaInSync {
-			notInSync = append(notInSync, fmt.Sprintf("copy on store %s %s: %s", e.Store, e.State, e.Message))
-		}
 		if e.State == v1alpha1.ReplicaPending {
 			allCreated = false
 			pending = append(pending, fmt.Sprintf("copy on store %s: %s", e.Store, e.Message))
@@ -71,39 +78,103 @@ func computeReplicatedStatus(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, ob
 			smallest = e.AllocatedSize
 		}
 	}
+	for i := range obs.Outgoing {
+		c := &obs.Outgoing[i]
+		prev := findReplica(vol.Status.Replicas, c.StoreName)
+		if prev == nil || slices.ContainsFunc(obs.Retired, func(r retirement) bool { return r.Store == c.StoreName }) {
+			continue
+		}
+		if e, ok := replicaEntry(prev, *c, prev.AllocatedSize, true, obs.Now); ok {
+			replicas = append(replicas, e)
+		}
+	}
 	st.Replicas = replicas
+	st.RetiredReplicas = retiredAfter(vol.Status.RetiredReplicas, obs)
 	st.InSyncReplicas = countInSync(replicas)
 	if first := replicas[0]; first.State != v1alpha1.ReplicaPending {
 		st.Placement = &v1alpha1.VolumePlacement{Store: first.Store, Node: first.Node}
 	}
 
-	want := int32(vol.Spec.Replicas)
+	want := vol.Spec.Replicas
+	served := vol.Status.AllocatedSize != nil
 	switch {
-	case !allCreated:
+	case !allCreated && !served:
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, pendingReason,
 			fmt.Sprintf("%d of %d copies created; %s", want-int32(len(pending)), want, strings.Join(pending, "; ")))
 		return strings.Join(grewFailed, "; "), grown
 	case st.InSyncReplicas == 0:
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady,
-			"no copy is in sync: "+strings.Join(notInSync, "; "))
+			"no copy is in sync: "+strings.Join(notInSyncParts(replicas), "; "))
 	default:
 		where := make([]string, 0, len(replicas))
-		for _, e := range replicas {
-			where = append(where, fmt.Sprintf("%s (node %s)", e.Store, e.Node))
+		for _, e := range replicas[:len(obs.Copies)] {
+			if e.State != v1alpha1.ReplicaPending {
+				where = append(where, fmt.Sprintf("%s (node %s)", e.Store, e.Node))
+			}
 		}
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
-			fmt.Sprintf("%d copies created on stores %s", want, strings.Join(where, ", ")))
+			fmt.Sprintf("%d copies created on stores %s", len(where), strings.Join(where, ", ")))
 	}
-	q := smallest.DeepCopy()
-	st.AllocatedSize = &q
-	if st.InSyncReplicas < want {
-		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync,
-			fmt.Sprintf("%d of %d copies in sync; %s", st.InSyncReplicas, want, strings.Join(notInSync, "; ")))
-	} else {
-		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonReplicasInSync,
-			fmt.Sprintf("%d of %d copies in sync", st.InSyncReplicas, want))
+	if smallest != nil {
+		q := smallest.DeepCopy()
+		st.AllocatedSize = &q
 	}
+	setDegraded(st, want, replicas, obs.MoveBlocked, set)
 	return strings.Join(grewFailed, "; "), grown
+}
+
+// setDegraded sets the Degraded condition of a replicated Volume that wants want copies in
+// sync, from its status entries (replicas) and why a copy could not move (blocked).
+func setDegraded(st *v1alpha1.VolumeStatus, want int32, replicas []v1alpha1.VolumeReplica, blocked string,
+	set func(t string, status metav1.ConditionStatus, reason, msg string)) {
+	notInSync := notInSyncParts(replicas)
+	moving := len(notInSync) > 0
+	if blocked != "" {
+		notInSync = append(notInSync, blocked)
+	}
+	catchingUp := slices.ContainsFunc(replicas, func(e v1alpha1.VolumeReplica) bool { return e.State == v1alpha1.ReplicaCatchingUp })
+	summary := fmt.Sprintf("%d of %d copies in sync", st.InSyncReplicas, want)
+	if len(notInSync) > 0 {
+		summary += "; " + strings.Join(notInSync, "; ")
+	}
+	switch {
+	case st.InSyncReplicas < want && catchingUp:
+		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonRebuilding, summary)
+	case st.InSyncReplicas < want:
+		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync, summary)
+	case moving:
+		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonMoving, summary)
+	default:
+		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, v1alpha1.ReasonReplicasInSync, summary)
+	}
+}
+
+// notInSyncParts names every entry of replicas that is not InSync, with its state and message.
+func notInSyncParts(replicas []v1alpha1.VolumeReplica) []string {
+	var out []string
+	for _, e := range replicas {
+		if e.State != v1alpha1.ReplicaInSync {
+			out = append(out, fmt.Sprintf("copy on store %s %s: %s", e.Store, e.State, e.Message))
+		}
+	}
+	return out
+}
+
+// retiredAfter is status.retiredReplicas after a reconcile that observed obs: before, less the
+// copies freed (obs.Freed), plus the copies retired now (obs.Retired, at obs.Now).
+func retiredAfter(before []v1alpha1.RetiredReplica, obs volumeObservation) []v1alpha1.RetiredReplica {
+	var out []v1alpha1.RetiredReplica
+	for _, e := range before {
+		if !slices.Contains(obs.Freed, e.Store) {
+			out = append(out, e)
+		}
+	}
+	for _, r := range obs.Retired {
+		if !slices.ContainsFunc(out, func(e v1alpha1.RetiredReplica) bool { return e.Store == r.Store }) {
+			out = append(out, v1alpha1.RetiredReplica{Store: r.Store, Node: r.Node, RetiredAt: metav1.NewTime(obs.Now)})
+		}
+	}
+	return out
 }
 
 // worsePendingReason is the Ready reason for copies not created yet, given the one found so
@@ -124,15 +195,17 @@ func worsePendingReason(sofar string, c copyObservation) string {
 	return sofar
 }
 
-// replicaEntry is the status entry of the copy that c observed, given its entry before (prev,
-// nil when it had none) and its allocation after the reconcile (nil while not created).
+// replicaEntry is the status entry of the copy that c observed at now, given its entry before
+// (prev, nil when it had none) and its allocation after the reconcile (nil while not created).
 //
-// A copy not created is Pending. A created copy whose Store is missing or not Ready is Lost. A
-// copy of a replicated Volume that was Lost or CatchingUp stays CatchingUp when its Store comes
-// back: it may have missed writes while it was away, and only the replicated data path (which
-// resyncs it) may call it InSync again; the operator never promotes it. Any other created copy
-// is InSync. ok is false when the reconcile did not look at the copy and it had no entry.
-func replicaEntry(prev *v1alpha1.VolumeReplica, c copyObservation, allocated *resource.Quantity, replicated bool) (v1alpha1.VolumeReplica, bool) {
+// A copy not created is Pending. A created copy whose Store is missing or not Ready is Lost,
+// since lostSince (kept while it stays Lost). A copy of a replicated Volume that was Lost or
+// CatchingUp stays CatchingUp when its Store comes back: it may have missed writes while it was
+// away, and only the replicated data path (which resyncs it) may call it InSync again; the
+// operator never promotes it. A copy created after the Volume was in service (c.Joining) starts
+// CatchingUp too: it is empty until the serving node rebuilt it. Any other created copy is
+// InSync. ok is false when the reconcile did not look at the copy and it had no entry.
+func replicaEntry(prev *v1alpha1.VolumeReplica, c copyObservation, allocated *resource.Quantity, replicated bool, now time.Time) (v1alpha1.VolumeReplica, bool) {
 	e := v1alpha1.VolumeReplica{Store: c.StoreName}
 	if prev != nil {
 		e = *prev.DeepCopy()
@@ -141,13 +214,15 @@ func replicaEntry(prev *v1alpha1.VolumeReplica, c copyObservation, allocated *re
 		e.Node = c.Store.Spec.NodeName
 	}
 	if allocated == nil {
-		e.State, e.AllocatedSize = v1alpha1.ReplicaPending, nil
+		e.State, e.AllocatedSize, e.LostSince = v1alpha1.ReplicaPending, nil, nil
 		switch reason := c.unusableReason(); {
 		case c.CreateFailed != "":
 			e.Message = c.CreateFailed
 		case reason != "":
 			e.Message = "waits: " + reason
 		case !c.Seen && prev != nil:
+		case c.Note != "":
+			e.Message = "not created yet; " + c.Note
 		default:
 			e.Message = "not created yet"
 		}
@@ -160,14 +235,26 @@ func replicaEntry(prev *v1alpha1.VolumeReplica, c copyObservation, allocated *re
 	case !c.Seen:
 		return e, prev != nil && prev.State != v1alpha1.ReplicaPending
 	case reason != "":
+		if prev == nil || prev.State != v1alpha1.ReplicaLost || prev.LostSince == nil {
+			since := metav1.NewTime(now)
+			e.LostSince = &since
+		}
 		e.State, e.Message = v1alpha1.ReplicaLost, reason
+		return e, true
 	case replicated && prev != nil && prev.State == v1alpha1.ReplicaLost:
 		e.State = v1alpha1.ReplicaCatchingUp
 		e.Message = fmt.Sprintf("store %s is back; the copy may miss writes made while it was away and waits for the replicated data path to resync it", c.StoreName)
 	case replicated && prev != nil && prev.State == v1alpha1.ReplicaCatchingUp:
+	case replicated && c.Joining && (prev == nil || prev.State == v1alpha1.ReplicaPending):
+		e.State = v1alpha1.ReplicaCatchingUp
+		e.Message = "new copy, created empty: being rebuilt from the in-sync copies by the node serving the volume"
+		if c.Note != "" {
+			e.Message = "new copy that " + c.Note + ", created empty: being rebuilt from the in-sync copies by the node serving the volume"
+		}
 	default:
 		e.State, e.Message = v1alpha1.ReplicaInSync, ""
 	}
+	e.LostSince = nil
 	return e, true
 }
 
@@ -179,7 +266,7 @@ func setSingleCopyReplica(st *v1alpha1.VolumeStatus, vol *v1alpha1.Volume, obs v
 	}
 	c := copyObservation{StoreName: vol.Spec.StoreName, Seen: obs.StoreSeen, Store: obs.Store, Health: obs.StoreHealth,
 		CreateFailed: obs.CreateFailed, Created: obs.Created, GrowthFailed: obs.GrowthFailed, Grown: obs.Grown}
-	e, ok := replicaEntry(findReplica(vol.Status.Replicas, vol.Spec.StoreName), c, st.AllocatedSize, false)
+	e, ok := replicaEntry(findReplica(vol.Status.Replicas, vol.Spec.StoreName), c, st.AllocatedSize, false, obs.Now)
 	if !ok {
 		return
 	}

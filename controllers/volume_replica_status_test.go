@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,6 +29,13 @@ func entry(store string, state v1alpha1.ReplicaState, alloc, msg string) v1alpha
 	return e
 }
 
+// lostEntry is a Lost entry of store since unitNow (the reconcile that saw it Lost first).
+func lostEntry(store, alloc, msg string) v1alpha1.VolumeReplica {
+	e := entry(store, v1alpha1.ReplicaLost, alloc, msg)
+	e.LostSince = &metav1.Time{Time: unitNow}
+	return e
+}
+
 // copySeen is a copy whose Store (on node "node-"+store) was found Ready, or not Ready with msg.
 func copySeen(store string, ready bool, msg string) copyObservation {
 	return copyObservation{StoreName: store, Seen: true, Store: newStore(store, newFileCluster("ns", "sc"), "node-"+store),
@@ -36,8 +44,15 @@ func copySeen(store string, ready bool, msg string) copyObservation {
 
 func withCopy(c copyObservation, f func(*copyObservation)) copyObservation { f(&c); return c }
 
+// served is vol once it was in service: every copy was created, so status has an allocation.
+func served(vol *v1alpha1.Volume) *v1alpha1.Volume {
+	vol.Status.AllocatedSize = qty("10Gi")
+	return vol
+}
+
 func TestComputeReplicatedStatus(t *testing.T) {
 	const stale = "last heartbeat is older than the 1m0s timeout"
+	const rebuilding = "new copy that replaces the copy on store s9, created empty: being rebuilt from the in-sync copies by the node serving the volume"
 	created := func(q string) func(*copyObservation) { return func(c *copyObservation) { c.Created = qty(q) } }
 	inSync3 := []v1alpha1.VolumeReplica{entry("s1", v1alpha1.ReplicaInSync, "10Gi", ""), entry("s2", v1alpha1.ReplicaInSync, "10Gi", ""),
 		entry("s3", v1alpha1.ReplicaInSync, "10Gi", "")}
@@ -99,7 +114,7 @@ func TestComputeReplicatedStatus(t *testing.T) {
 		{name: "a copy whose Store goes down is Lost: Degraded, still Ready",
 			vol:       replicatedVolume("10Gi", inSync3...),
 			obs:       volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], copySeen("s2", false, stale), healthy[2]}},
-			replicas:  []v1alpha1.VolumeReplica{inSync3[0], entry("s2", v1alpha1.ReplicaLost, "10Gi", "store s2 is not Ready: "+stale), inSync3[2]},
+			replicas:  []v1alpha1.VolumeReplica{inSync3[0], lostEntry("s2", "10Gi", "store s2 is not Ready: "+stale), inSync3[2]},
 			allocated: "10Gi",
 			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
 				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
@@ -108,7 +123,7 @@ func TestComputeReplicatedStatus(t *testing.T) {
 		{name: "a missing Store loses its copy",
 			vol:       replicatedVolume("10Gi", inSync3...),
 			obs:       volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], healthy[1], {StoreName: "s3", Seen: true}}},
-			replicas:  []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaLost, "10Gi", "store s3 does not exist")},
+			replicas:  []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], lostEntry("s3", "10Gi", "store s3 does not exist")},
 			allocated: "10Gi",
 			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
 				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
@@ -122,7 +137,7 @@ func TestComputeReplicatedStatus(t *testing.T) {
 			allocated: "10Gi",
 			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
 				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
-			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync,
+			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonRebuilding,
 				"2 of 3 copies in sync; copy on store s2 CatchingUp: store s2 is back; the copy may miss writes made while it was away and waits for the replicated data path to resync it", true}},
 		{name: "a copy catching up stays so",
 			vol:       replicatedVolume("10Gi", inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaCatchingUp, "10Gi", "resync 40%")),
@@ -131,13 +146,13 @@ func TestComputeReplicatedStatus(t *testing.T) {
 			allocated: "10Gi",
 			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
 				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
-			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync,
+			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonRebuilding,
 				"2 of 3 copies in sync; copy on store s3 CatchingUp: resync 40%", true}},
 		{name: "no copy in sync: not Ready",
 			vol: replicatedVolume("10Gi", inSync3...),
 			obs: volumeObservation{Now: unitNow, Copies: []copyObservation{copySeen("s1", false, "a"), copySeen("s2", false, "b"), copySeen("s3", false, "c")}},
-			replicas: []v1alpha1.VolumeReplica{entry("s1", v1alpha1.ReplicaLost, "10Gi", "store s1 is not Ready: a"),
-				entry("s2", v1alpha1.ReplicaLost, "10Gi", "store s2 is not Ready: b"), entry("s3", v1alpha1.ReplicaLost, "10Gi", "store s3 is not Ready: c")},
+			replicas: []v1alpha1.VolumeReplica{lostEntry("s1", "10Gi", "store s1 is not Ready: a"),
+				lostEntry("s2", "10Gi", "store s2 is not Ready: b"), lostEntry("s3", "10Gi", "store s3 is not Ready: c")},
 			allocated: "10Gi",
 			ready: &want{metav1.ConditionFalse, v1alpha1.ReasonStoreNotReady, "no copy is in sync: copy on store s1 Lost: store s1 is not Ready: a; " +
 				"copy on store s2 Lost: store s2 is not Ready: b; copy on store s3 Lost: store s3 is not Ready: c", true},
@@ -167,6 +182,78 @@ func TestComputeReplicatedStatus(t *testing.T) {
 				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
 			degraded: &want{metav1.ConditionFalse, v1alpha1.ReasonReplicasInSync, "3 of 3 copies in sync", true},
 			resizing: &want{metav1.ConditionFalse, v1alpha1.ReasonExpanded, "expanded to 20Gi", true}},
+		{name: "a copy created after the volume was in service starts CatchingUp: it is empty until rebuilt",
+			vol: served(replicatedVolume("10Gi", inSync3[0], inSync3[1])),
+			obs: volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], healthy[1], withCopy(healthy[2], func(c *copyObservation) {
+				c.Joining, c.Created, c.Note = true, qty("10Gi"), "replaces the copy on store s9"
+			})}},
+			replicas:  []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaCatchingUp, "10Gi", rebuilding)},
+			allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
+			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonRebuilding, "2 of 3 copies in sync; copy on store s3 CatchingUp: " + rebuilding, true}},
+		{name: "a replacement copy that its node fails to create leaves a served volume Ready",
+			vol: served(replicatedVolume("10Gi", inSync3[0], inSync3[1])),
+			obs: volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], healthy[1], withCopy(healthy[2], func(c *copyObservation) {
+				c.Joining, c.CreateFailed = true, "EIO"
+			})}},
+			replicas:  []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaPending, "", "EIO")},
+			allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"2 copies created on stores s1 (node node-s1), s2 (node node-s2)", true},
+			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync, "2 of 3 copies in sync; copy on store s3 Pending: EIO", true}},
+		{name: "a Lost copy keeps the time it was first seen Lost",
+			vol: replicatedVolume("10Gi", inSync3[0], inSync3[1], func() v1alpha1.VolumeReplica {
+				e := entry("s3", v1alpha1.ReplicaLost, "10Gi", "store s3 does not exist")
+				e.LostSince = &metav1.Time{Time: unitNow.Add(-time.Hour)}
+				return e
+			}()),
+			obs: volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], healthy[1], {StoreName: "s3", Seen: true}}},
+			replicas: []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], func() v1alpha1.VolumeReplica {
+				e := entry("s3", v1alpha1.ReplicaLost, "10Gi", "store s3 does not exist")
+				e.LostSince = &metav1.Time{Time: unitNow.Add(-time.Hour)}
+				return e
+			}()},
+			allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
+			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync, "2 of 3 copies in sync; copy on store s3 Lost: store s3 does not exist", true}},
+		{name: "a copy moving away is listed after the copies in spec while the new one is rebuilt: Moving",
+			vol: served(replicatedVolume("10Gi", inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaCatchingUp, "10Gi", rebuilding),
+				entry("s9", v1alpha1.ReplicaInSync, "10Gi", ""))),
+			obs: volumeObservation{Now: unitNow, Copies: healthy, Outgoing: []copyObservation{copySeen("s9", true, "")}},
+			replicas: []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], entry("s3", v1alpha1.ReplicaCatchingUp, "10Gi", rebuilding),
+				entry("s9", v1alpha1.ReplicaInSync, "10Gi", "")},
+			allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
+			degraded: &want{metav1.ConditionFalse, v1alpha1.ReasonMoving, "3 of 3 copies in sync; copy on store s3 CatchingUp: " + rebuilding, true}},
+		{name: "a retired copy leaves replicas",
+			vol: served(replicatedVolume("10Gi", inSync3[0], inSync3[1], inSync3[2], entry("s9", v1alpha1.ReplicaInSync, "10Gi", ""))),
+			obs: volumeObservation{Now: unitNow, Copies: healthy, Outgoing: []copyObservation{copySeen("s9", true, "")},
+				Retired: []retirement{{Store: "s9", Node: "node-s9"}}},
+			replicas:  inSync3,
+			allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
+			degraded: &want{metav1.ConditionFalse, v1alpha1.ReasonReplicasInSync, "3 of 3 copies in sync", true}},
+		{name: "a drain with nowhere to go is no move: still in sync",
+			vol:      served(replicatedVolume("10Gi", inSync3...)),
+			obs:      volumeObservation{Now: unitNow, Copies: healthy, MoveBlocked: "no Store can take a copy"},
+			replicas: inSync3, allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
+			degraded: &want{metav1.ConditionFalse, v1alpha1.ReasonReplicasInSync, "3 of 3 copies in sync; no Store can take a copy", true}},
+		{name: "a copy that cannot be replaced is named in Degraded",
+			vol: served(replicatedVolume("10Gi", inSync3[0], inSync3[1], lostEntry("s3", "10Gi", "store s3 does not exist"))),
+			obs: volumeObservation{Now: unitNow, Copies: []copyObservation{healthy[0], healthy[1], {StoreName: "s3", Seen: true}},
+				MoveBlocked: "no Store can take a copy"},
+			replicas:  []v1alpha1.VolumeReplica{inSync3[0], inSync3[1], lostEntry("s3", "10Gi", "store s3 does not exist")},
+			allocated: "10Gi",
+			ready: &want{metav1.ConditionTrue, v1alpha1.ReasonProvisioned,
+				"3 copies created on stores s1 (node node-s1), s2 (node node-s2), s3 (node node-s3)", true},
+			degraded: &want{metav1.ConditionTrue, v1alpha1.ReasonReplicasNotInSync,
+				"2 of 3 copies in sync; copy on store s3 Lost: store s3 does not exist; no Store can take a copy", true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +305,7 @@ func TestSingleCopyReplicaStatus(t *testing.T) {
 	vol.Status = st
 	st = computeVolumeStatus(vol, seen(false, "stale"))
 	if want := []v1alpha1.VolumeReplica{{Store: "s1", Node: "node-a", State: v1alpha1.ReplicaLost, AllocatedSize: qty("10Gi"),
-		Message: "store s1 is not Ready: stale"}}; !equality.Semantic.DeepEqual(st.Replicas, want) || st.InSyncReplicas != 0 {
+		Message: "store s1 is not Ready: stale", LostSince: &metav1.Time{Time: unitNow}}}; !equality.Semantic.DeepEqual(st.Replicas, want) || st.InSyncReplicas != 0 {
 		t.Errorf("store down: replicas %+v (%d in sync), want %+v (0)", st.Replicas, st.InSyncReplicas, want)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,6 +41,11 @@ type copyObservation struct {
 	// allocated when it grew it in this reconcile.
 	GrowthFailed string
 	Grown        *resource.Quantity
+	// Joining is true when the copy is created after the Volume was in service (its first
+	// copies all created): it starts empty, CatchingUp, and the serving node rebuilds it. Note
+	// says why it was added (the copy it replaces), for its status message.
+	Joining bool
+	Note    string
 }
 
 // usable is true when the copy's Store exists and is Ready, so its node can be called.
@@ -64,8 +70,11 @@ func (r *VolumeReconciler) replicatedPhases() []func(context.Context, *v1alpha1.
 		r.checkReplicationEnabled,
 		r.reconcileReplicaPlacement,
 		r.observeCopies,
+		r.reconcileReplicaMoves,
+		r.reconcileRetirement,
 		r.reconcileCopyProvisioning,
 		r.reconcileCopyExpansion,
+		r.finishReplicated,
 	}
 }
 
@@ -126,32 +135,62 @@ func (r *VolumeReconciler) reconcileReplicaPlacement(ctx context.Context, vol *v
 	return ctrl.Result{}, false, nil
 }
 
-// observeCopies looks up the Store of every copy. It never stops the reconcile: a copy whose
-// Store is missing or not Ready is skipped by the phases after it, and the others go on.
+// observeCopies looks up the Store of every copy in spec (obs.Copies) and of every copy listed
+// in status.replicas that is no longer in spec, a copy moving away (obs.Outgoing). It never
+// stops the reconcile: a copy whose Store is missing or not Ready is skipped by the phases after
+// it, and the others go on. It says ReplicaLost for a copy that was InSync or CatchingUp and
+// whose Store can no longer be used, and ReplicaInSync for a copy the serving node made InSync
+// since the reconciler last saw it CatchingUp.
 func (r *VolumeReconciler) observeCopies(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
-	obs.Copies = make([]copyObservation, 0, len(vol.PlacedStores()))
-	for _, name := range vol.PlacedStores() {
-		c := copyObservation{StoreName: name, Seen: true}
-		store := &v1alpha1.Store{}
-		switch err := r.Get(ctx, client.ObjectKey{Name: name}, store); {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return ctrl.Result{}, true, fmt.Errorf("get store %s of volume %s: %w", name, client.ObjectKeyFromObject(vol), err)
-		default:
-			c.Store, c.Health = store, evaluateStoreHealth(store, obs.Now, r.HeartbeatTimeout)
+	placed := vol.PlacedStores()
+	obs.Copies = make([]copyObservation, 0, len(placed))
+	for _, name := range placed {
+		c, err := r.observeCopy(ctx, vol, name, obs.Now)
+		if err != nil {
+			return ctrl.Result{}, true, err
 		}
-		if prev := findReplica(vol.Status.Replicas, name); prev != nil && !c.usable() &&
-			(prev.State == v1alpha1.ReplicaInSync || prev.State == v1alpha1.ReplicaCatchingUp) {
-			var related runtime.Object // an untyped nil when the Store is gone
-			if c.Store != nil {
-				related = c.Store
-			}
-			r.Recorder.Eventf(vol, related, corev1.EventTypeWarning, "ReplicaLost", "Observe",
-				"copy on store %s lost: %s", name, c.unusableReason())
-		}
+		c.Joining = vol.Status.AllocatedSize != nil
 		obs.Copies = append(obs.Copies, c)
 	}
+	for _, name := range formerStores(vol) {
+		if findReplica(vol.Status.Replicas, name) == nil {
+			continue // retired already
+		}
+		c, err := r.observeCopy(ctx, vol, name, obs.Now)
+		if err != nil {
+			return ctrl.Result{}, true, err
+		}
+		obs.Outgoing = append(obs.Outgoing, c)
+	}
+	for _, store := range r.inSyncSeen.backInSync(vol.UID, vol.Status.Replicas) {
+		r.Recorder.Eventf(vol, nil, corev1.EventTypeNormal, "ReplicaInSync", "Observe",
+			"copy on store %s is in sync again: the serving node resynced or rebuilt it", store)
+	}
 	return ctrl.Result{}, false, nil
+}
+
+// observeCopy looks up the Store name of a copy of vol and judges its health at now, and says
+// ReplicaLost when the copy was InSync or CatchingUp and its Store can no longer be used.
+func (r *VolumeReconciler) observeCopy(ctx context.Context, vol *v1alpha1.Volume, name string, now time.Time) (copyObservation, error) {
+	c := copyObservation{StoreName: name, Seen: true}
+	store := &v1alpha1.Store{}
+	switch err := r.Get(ctx, client.ObjectKey{Name: name}, store); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return c, fmt.Errorf("get store %s of volume %s: %w", name, client.ObjectKeyFromObject(vol), err)
+	default:
+		c.Store, c.Health = store, evaluateStoreHealth(store, now, r.HeartbeatTimeout)
+	}
+	if prev := findReplica(vol.Status.Replicas, name); prev != nil && !c.usable() &&
+		(prev.State == v1alpha1.ReplicaInSync || prev.State == v1alpha1.ReplicaCatchingUp) {
+		var related runtime.Object // an untyped nil when the Store is gone
+		if c.Store != nil {
+			related = c.Store
+		}
+		r.Recorder.Eventf(vol, related, corev1.EventTypeWarning, "ReplicaLost", "Observe",
+			"copy on store %s lost: %s", name, c.unusableReason())
+	}
+	return c, nil
 }
 
 // reconcileCopyProvisioning has the node of every copy not created yet create it. A copy whose
@@ -267,13 +306,14 @@ func findReplica(replicas []v1alpha1.VolumeReplica, store string) *v1alpha1.Volu
 	return nil
 }
 
-// deleteCopies frees every copy of vol on its Store, trying all of them even when some fail.
+// deleteCopies frees every copy of vol on its Store (those in spec, one moving away, and the
+// retired ones not deleted yet: holdingStores), trying all of them even when some fail.
 // A copy whose Store no longer exists has nothing left to free. It returns the joined errors
 // of the copies that could not be freed, and says so in obs.DeleteFailed.
 func (r *VolumeReconciler) deleteCopies(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) error {
 	var errs []error
 	var failed []string
-	for _, name := range vol.PlacedStores() {
+	for _, name := range holdingStores(vol) {
 		store := &v1alpha1.Store{}
 		err := r.Get(ctx, client.ObjectKey{Name: name}, store)
 		switch {

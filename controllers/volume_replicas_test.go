@@ -99,7 +99,7 @@ var _ = Describe("Replicated Volumes", func() {
 
 		out := kubectl(ctx, "get", "volumes", "-n", ns)
 		GinkgoWriter.Print(out)
-		Expect(out).To(MatchRegexp(`db\s+10Gi\s+10Gi\s+Filesystem\s+` + a1.Name + `\s+3\s+3\s+False\s+True\s+Provisioned\s+`))
+		Expect(out).To(MatchRegexp(`db\s+10Gi\s+10Gi\s+Filesystem\s+` + a1.Name + `\s+3\s+3\s+False\s+ReplicasInSync\s+True\s+Provisioned\s+`))
 
 		By("growing: every copy grows")
 		Eventually(func() error {

@@ -55,6 +55,20 @@ type volumeObservation struct {
 	// PlacedStores order; nil when it did not get that far. A replicated Volume's reconcile
 	// records its outcome here, not in the single-copy fields above.
 	Copies []copyObservation
+	// Outgoing is what the reconcile saw of the copies listed in status.replicas whose Store is
+	// no longer in spec (a copy moving away); Retired the copies leaving status.replicas now
+	// (copiesToRetire); Freed the Stores of retired copies deleted on their node now (or whose
+	// Store is gone); RetiredLeft is true when retired copies wait for their Store, RetireErr
+	// the nodes' errors deleting them.
+	Outgoing    []copyObservation
+	Retired     []retirement
+	Freed       []string
+	RetiredLeft bool
+	RetireErr   error
+	// MoveWait is how long until a Lost copy is due for replacement; MoveBlocked says why a
+	// copy that should move (replaced or drained) cannot now.
+	MoveWait    time.Duration
+	MoveBlocked string
 }
 
 // allocated is what the Volume holds on its Store after this reconcile: what the node answered

@@ -75,6 +75,13 @@ const (
 	// ReasonReplicasNotInSync (Degraded True): some copies are not in sync; the message names
 	// them and why.
 	ReasonReplicasNotInSync = "ReplicasNotInSync"
+	// ReasonRebuilding (Degraded True): some copies are not in sync and at least one of them is
+	// CatchingUp, being resynced or rebuilt by the node serving the volume.
+	ReasonRebuilding = "Rebuilding"
+	// ReasonMoving (Degraded False): every copy is in sync, and one is moving to another Store
+	// (its Store was set out): the new copy is being rebuilt while the old one still takes the
+	// writes.
+	ReasonMoving = "Moving"
 )
 
 // Condition reasons of Snapshot.

@@ -17,8 +17,8 @@ const (
 )
 
 // VolumeSpec is the desired state of a Volume.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.storeName) || (has(self.storeName) && self.storeName == oldSelf.storeName)",message="storeName cannot change once the volume is placed",fieldPath=".storeName"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.replicaStoreNames) || (has(self.replicaStoreNames) && self.replicaStoreNames == oldSelf.replicaStoreNames)",message="replicaStoreNames cannot change once the copies are placed",fieldPath=".replicaStoreNames"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.storeName) || (has(self.storeName) && (self.storeName == oldSelf.storeName || (has(oldSelf.replicaStoreNames) && has(self.replicaStoreNames) && self.replicaStoreNames == oldSelf.replicaStoreNames)))",message="storeName cannot change once the volume is placed, except that the first copy of a replicated volume may move to another Store while the other copies stay",fieldPath=".storeName"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.replicaStoreNames) || (has(self.replicaStoreNames) && (self.replicaStoreNames == oldSelf.replicaStoreNames || (has(self.storeName) && has(oldSelf.storeName) && self.storeName == oldSelf.storeName && size(self.replicaStoreNames) == size(oldSelf.replicaStoreNames) && self.replicaStoreNames.filter(n, !(n in oldSelf.replicaStoreNames)).size() == 1)))",message="replicaStoreNames cannot change once the copies are placed, except that one copy moves to another Store per update (storeName unchanged)",fieldPath=".replicaStoreNames"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicaStoreNames) || size(self.replicaStoreNames) == (has(self.replicas) ? self.replicas : 1) - 1",message="replicaStoreNames names exactly replicas - 1 Stores (storeName holds the first copy)",fieldPath=".replicaStoreNames"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicaStoreNames) || has(self.storeName)",message="replicaStoreNames needs storeName, the Store of the first copy",fieldPath=".replicaStoreNames"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicaStoreNames) || !has(self.storeName) || !(self.storeName in self.replicaStoreNames)",message="two copies can never share a Store: replicaStoreNames must not repeat storeName",fieldPath=".replicaStoreNames"
@@ -67,8 +67,11 @@ type VolumeSpec struct {
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 
-	// storeName is the Store that holds the volume. The operator sets it when it places the
-	// volume; a user may set it up front to pin the volume. Once set it cannot change.
+	// storeName is the Store that holds the volume (of a replicated volume, its first copy). The
+	// operator sets it when it places the volume; a user may set it up front to pin the volume.
+	// Once set it changes only when the operator moves the first copy of a replicated volume to
+	// another Store (replacing a lost copy, or draining a Store set out), and then
+	// replicaStoreNames stays as it was: one copy moves per update.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
@@ -77,8 +80,10 @@ type VolumeSpec struct {
 	// replicaStoreNames are the Stores of the copies other than the first (which is on
 	// storeName): exactly replicas - 1 of them, or none while the copies are not placed. The
 	// operator sets them (with storeName, unless that was pinned) when it places the volume; a
-	// user may set them up front, with storeName, to pin every copy. Once set they cannot
-	// change, and no Store appears twice.
+	// user may set them up front, with storeName, to pin every copy. Once set they change only
+	// when the operator moves one copy to another Store (replacing a lost copy, or draining a
+	// Store set out): one name is replaced per update, storeName unchanged. No Store appears
+	// twice.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=2
@@ -139,11 +144,18 @@ const (
 // VolumeReplica is one copy of a Volume as the operator last saw it.
 //
 // Who moves a replicated Volume's copy between states: the operator makes a copy Pending until
-// created, InSync when first created with the others, Lost while its Store is missing or not
+// created, InSync when first created with the others, CatchingUp when it is created later (a
+// replacement or a move: it starts empty and is rebuilt), Lost while its Store is missing or not
 // Ready, and CatchingUp when such a Store is back. The node serving the volume's I/O (the
 // attached node) makes an InSync copy CatchingUp when the copy fails a write (before the write is
 // acknowledged without it), and a CatchingUp copy InSync once it resynced or rebuilt it and the
 // copies compared equal. The operator never makes a copy InSync again.
+//
+// A copy Lost for longer than the operator's replacement delay is replaced by a new copy on
+// another Store, and a copy on a Store set out is moved to another Store: spec names the new
+// Store instead of the old one. A copy whose Store is no longer in spec stays listed while it is
+// InSync and the copies in spec are not all InSync yet (the serving node keeps writing it), and
+// is then retired: removed from replicas and listed in retiredReplicas until its node deleted it.
 type VolumeReplica struct {
 	// store is the Store holding the copy.
 	Store string `json:"store"`
@@ -158,6 +170,23 @@ type VolumeReplica struct {
 	// message says why the copy is not InSync.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// lostSince is when the operator first saw the copy Lost; absent unless it is Lost. The
+	// copy is replaced by a new one on another Store once it has been Lost for longer than the
+	// operator's replacement delay (--replica-replacement-delay).
+	// +optional
+	LostSince *metav1.Time `json:"lostSince,omitempty"`
+}
+
+// RetiredReplica is a copy of a Volume that no longer counts (it was replaced or moved away) and
+// that its node has not deleted yet, because its Store could not be reached.
+type RetiredReplica struct {
+	// store is the Store holding the leftover copy.
+	Store string `json:"store"`
+	// node is the node hosting that Store.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// retiredAt is when the operator retired the copy.
+	RetiredAt metav1.Time `json:"retiredAt"`
 }
 
 // VolumePlacement says where a Volume lives.
@@ -173,7 +202,8 @@ type VolumeStatus struct {
 	// conditions: Ready (created on its Store, every copy of a replicated volume on its Store, at
 	// the allocated size), Resizing (the requested size is larger than the allocated one; the
 	// reason says why it has not grown yet) and, on a replicated volume once created, Degraded
-	// (fewer copies in sync than replicas).
+	// (fewer copies in sync than replicas: reason Rebuilding while a copy is CatchingUp, else
+	// ReplicasNotInSync; False with reason Moving while a copy moves off a Store set out).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -195,12 +225,23 @@ type VolumeStatus struct {
 	AllocatedSize *resource.Quantity `json:"allocatedSize,omitempty"`
 
 	// replicas lists every copy of the volume, the first (spec.storeName) first, once it is
-	// placed.
+	// placed; while a copy moves to another Store (a Store set out is drained), the copy it
+	// replaces is listed after them until the new one is InSync, so it may hold replicas + 1
+	// entries.
 	// +optional
 	// +listType=map
 	// +listMapKey=store
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=4
 	Replicas []VolumeReplica `json:"replicas,omitempty"`
+
+	// retiredReplicas are copies replaced or moved away that are still to be deleted on their
+	// node: the operator deletes each once its Store is reachable again (or drops it when the
+	// Store no longer exists), and before the Volume itself goes.
+	// +optional
+	// +listType=map
+	// +listMapKey=store
+	// +kubebuilder:validation:MaxItems=16
+	RetiredReplicas []RetiredReplica `json:"retiredReplicas,omitempty"`
 
 	// inSyncReplicas counts the copies in replicas whose state is InSync.
 	// +optional
@@ -239,6 +280,7 @@ type VolumeAttachmentStatus struct {
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="In-Sync",type=integer,JSONPath=`.status.inSyncReplicas`
 // +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].status`
+// +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Attached",type=string,JSONPath=`.status.attachment.node`,priority=1

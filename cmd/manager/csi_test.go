@@ -44,7 +44,7 @@ func TestCSIPluginServesWithoutLeadership(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(runCtx, testConfig, options{metricsAddr: "0", probeAddr: "0", heartbeatTimeout: time.Minute,
+		done <- run(runCtx, testConfig, options{metricsAddr: "0", probeAddr: "0", heartbeatTimeout: time.Minute, replicaReplacementDelay: time.Minute,
 			caSecret: ns.Name + "/cobalt-ca", leaderElect: true, leaderElectionNamespace: ns.Name,
 			csiEndpoint: endpoint, csiNamespace: ns.Name, skipControllerNameValidation: true,
 			owner: client.ObjectKeyFromObject(sa)})
@@ -90,7 +90,7 @@ func TestRunRefusesABadCSIEndpoint(t *testing.T) {
 		{csiEndpoint: "tcp://0.0.0.0:10000", csiNamespace: "default"},
 		{csiEndpoint: "unix:///csi/csi.sock"},
 	} {
-		opts.heartbeatTimeout, opts.caSecret = time.Minute, "default/cobalt-ca"
+		opts.heartbeatTimeout, opts.replicaReplacementDelay, opts.caSecret = time.Minute, time.Minute, "default/cobalt-ca"
 		err := run(t.Context(), nil, opts)
 		if err == nil || !strings.Contains(err.Error(), "--csi-") {
 			t.Errorf("run(%+v) = %v, want an error naming the CSI flag", opts, err)

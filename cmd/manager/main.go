@@ -77,6 +77,9 @@ type options struct {
 	// (--enable-replication); off by default until the CSI node plugin serves the replicated
 	// data path.
 	enableReplication bool
+	// replicaReplacementDelay is how long a copy of a replicated Volume may stay Lost before the
+	// operator replaces it on another Store (--replica-replacement-delay).
+	replicaReplacementDelay time.Duration
 	// skipControllerNameValidation lets tests run the manager more than once in one process
 	// (controller-runtime refuses a controller name it has seen before); not a flag.
 	skipControllerNameValidation bool
@@ -122,6 +125,8 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 		"Namespace of the Volumes the CSI controller plugin creates; defaults to POD_NAMESPACE, else "+defaultOperatorNamespace+".")
 	fs.BoolVar(&opts.enableReplication, "enable-replication", false,
 		"Place and create Volumes with replicas > 1 (one copy per Store). Off by default: the CSI node plugin does not yet send writes to a volume's other copies, so such Volumes stay unplaced with Ready False (ReplicationUnavailable). For tests and development only.")
+	fs.DurationVar(&opts.replicaReplacementDelay, "replica-replacement-delay", controllers.DefaultReplicaReplacementDelay,
+		"How long a copy of a replicated Volume may stay Lost (its Store missing or not Ready) before the operator replaces it with a new copy on another Store; a copy whose Store returns sooner catches up instead. Must be positive.")
 	return opts
 }
 
@@ -150,6 +155,9 @@ const leaderElectionID = "cobalt-operator.storage.cobalt.io"
 func run(ctx context.Context, cfg *rest.Config, opts options) error {
 	if opts.heartbeatTimeout <= 0 {
 		return fmt.Errorf("--heartbeat-timeout must be positive, got %s", opts.heartbeatTimeout)
+	}
+	if opts.replicaReplacementDelay <= 0 {
+		return fmt.Errorf("--replica-replacement-delay must be positive, got %s", opts.replicaReplacementDelay)
 	}
 	if opts.leaderElect && opts.leaderElectionNamespace == "" {
 		return errors.New("--leader-elect needs --leader-election-namespace (or POD_NAMESPACE)")
@@ -227,12 +235,13 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		return fmt.Errorf("set up store controller: %w", err)
 	}
 	if err := (&controllers.VolumeReconciler{
-		Client:             mgr.GetClient(),
-		Recorder:           mgr.GetEventRecorder("volume-controller"),
-		Nodes:              nodes,
-		Clock:              clock.RealClock{},
-		HeartbeatTimeout:   opts.heartbeatTimeout,
-		ReplicationEnabled: opts.enableReplication,
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder("volume-controller"),
+		Nodes:                   nodes,
+		Clock:                   clock.RealClock{},
+		HeartbeatTimeout:        opts.heartbeatTimeout,
+		ReplicationEnabled:      opts.enableReplication,
+		ReplicaReplacementDelay: opts.replicaReplacementDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up volume controller: %w", err)
 	}
@@ -258,7 +267,8 @@ func run(ctx context.Context, cfg *rest.Config, opts options) error {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
 	ctrl.Log.Info("starting manager", "heartbeatTimeout", opts.heartbeatTimeout, "nodeDaemonImage", opts.nodeDaemonImage,
-		"csiNodePlugin", opts.csi.Enabled, "kubeletDir", opts.csi.KubeletDir, "replication", opts.enableReplication)
+		"csiNodePlugin", opts.csi.Enabled, "kubeletDir", opts.csi.KubeletDir, "replication", opts.enableReplication,
+		"replicaReplacementDelay", opts.replicaReplacementDelay)
 	if opts.leaderElect {
 		lease := types.NamespacedName{Namespace: opts.leaderElectionNamespace, Name: leaderElectionID}
 		if _, err := ensureOwnedLease(ctx, direct, lease, opts.owner); err != nil {

@@ -87,7 +87,7 @@ func TestBindFlagsCSI(t *testing.T) {
 }
 
 func TestRunRefusesARelativeKubeletDir(t *testing.T) {
-	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, caSecret: "a/b",
+	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, replicaReplacementDelay: time.Minute, caSecret: "a/b",
 		csi: controllers.CSINodePlugin{Enabled: true, KubeletDir: "var/lib/kubelet"}})
 	if err == nil || !strings.Contains(err.Error(), "--kubelet-dir") {
 		t.Fatalf("run = %v, want an error naming --kubelet-dir", err)
@@ -95,7 +95,7 @@ func TestRunRefusesARelativeKubeletDir(t *testing.T) {
 }
 
 func TestRunRefusesLeaderElectionWithoutANamespace(t *testing.T) {
-	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, caSecret: "a/b", leaderElect: true})
+	err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, replicaReplacementDelay: time.Minute, caSecret: "a/b", leaderElect: true})
 	if err == nil || !strings.Contains(err.Error(), "--leader-election-namespace") {
 		t.Fatalf("run = %v, want an error naming --leader-election-namespace", err)
 	}
@@ -125,7 +125,7 @@ func TestManagerRunsAgainstAnAPIServer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(runCtx, cfg, options{metricsAddr: "0", probeAddr: "0", nodeDaemonImage: "cobalt/node-daemon:test",
-			heartbeatTimeout: time.Minute, caSecret: opNS + "/cobalt-ca",
+			heartbeatTimeout: time.Minute, replicaReplacementDelay: time.Minute, caSecret: opNS + "/cobalt-ca",
 			leaderElect: true, leaderElectionNamespace: opNS,
 			csi:   controllers.CSINodePlugin{Enabled: true, KubeletDir: "/srv/kubelet"},
 			owner: types.NamespacedName{Namespace: opNS, Name: "cobalt-controller-manager"}})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +78,31 @@ func TestRunWithoutReplication(t *testing.T) {
 		20*time.Second, 100*time.Millisecond).ShouldNot(Succeed(), "an unplaced Volume goes at once")
 	stop()
 	g.Eventually(done, 40*time.Second).Should(Receive(BeNil()), "the manager stops cleanly when its context ends")
+}
+
+// TestBindFlagsReplicaReplacementDelay: a Lost copy is replaced after 10 minutes unless
+// --replica-replacement-delay says otherwise, and run refuses a delay that is not positive.
+func TestBindFlagsReplicaReplacementDelay(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 10 * time.Minute},
+		{[]string{"--replica-replacement-delay=90s"}, 90 * time.Second},
+	} {
+		fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+		opts := bindFlags(fs, func(string) string { return "" })
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if opts.replicaReplacementDelay != tc.want {
+			t.Errorf("%v: delay %s, want %s", tc.args, opts.replicaReplacementDelay, tc.want)
+		}
+	}
+	for _, d := range []time.Duration{0, -time.Second} {
+		err := run(t.Context(), nil, options{heartbeatTimeout: time.Minute, replicaReplacementDelay: d, caSecret: "a/b"})
+		if err == nil || !strings.Contains(err.Error(), "--replica-replacement-delay") {
+			t.Errorf("run with delay %s = %v, want an error naming --replica-replacement-delay", d, err)
+		}
+	}
 }

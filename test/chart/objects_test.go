@@ -129,6 +129,26 @@ func TestReplicationSwitch(t *testing.T) {
 	}
 }
 
+// TestReplicaReplacementDelay: operator.replication.replacementDelay reaches the manager as
+// --replica-replacement-delay (10m by default, as in config/manager).
+func TestReplicaReplacementDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   string
+	}{
+		{name: "default", want: "--replica-replacement-delay=10m"},
+		{name: "set", values: map[string]any{"operator": map[string]any{"replication": map[string]any{"replacementDelay": "90s"}}},
+			want: "--replica-replacement-delay=90s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if args := managerArgs(t, mustRender(t, tc.values)); !slices.Contains(args, tc.want) {
+				t.Errorf("manager args %v lack %s", args, tc.want)
+			}
+		})
+	}
+}
+
 // TestOperatorPodIsRestricted checks the operator's pod against the "restricted" Pod Security
 // Standard, and its probes, resources and flags.
 func TestOperatorPodIsRestricted(t *testing.T) {

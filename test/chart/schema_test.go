@@ -44,6 +44,11 @@ func TestBadValuesAreRefused(t *testing.T) {
 			want:   []string{"/operator/replication/enabled"},
 		},
 		{
+			name:   "replacement delay that is not a duration",
+			values: map[string]any{"operator": map[string]any{"replication": map[string]any{"replacementDelay": "ten minutes"}}},
+			want:   []string{"/operator/replication/replacementDelay", "does not match pattern"},
+		},
+		{
 			name:   "unknown log level",
 			values: map[string]any{"operator": map[string]any{"logLevel": "verbose"}},
 			want:   []string{"/operator/logLevel"},
