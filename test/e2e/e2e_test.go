@@ -210,7 +210,9 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 
 	snapshotSteps()
 
-	It("17: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object, no FUSE mount, no loop device of the frontend; fsck of the store is clean", func(ctx SpecContext) {
+	replicationSteps()
+
+	It("18: deleting a Volume frees space; StorageCluster deletion waits for Volumes; helm uninstall leaves no Cobalt object, no FUSE mount, no loop device of the frontend; fsck of the store is clean", func(ctx SpecContext) {
 		// A second Volume, which keeps the StorageCluster below.
 		volumeB := "vol-b"
 		Expect(s.c.Create(ctx, &storagev1alpha1.Volume{

@@ -38,6 +38,9 @@ type suite struct {
 	ext4   loopDevice
 	// ext4Head is the SHA-256 of the ext4 device's first MiB before Cobalt saw it.
 	ext4Head string
+	// replA and replB are two more devices for the replication step's copies (not in the
+	// StorageCluster before it).
+	replA, replB loopDevice
 }
 
 var s suite
@@ -76,6 +79,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	s.ext4, err = attachLoop(ctx, devDir, "ext4", ext4Size)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) { Expect(s.ext4.detach(ctx)).To(Succeed()) })
+	s.replA, err = attachLoop(ctx, devDir, "replica-a", replicaDevSize)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) { Expect(s.replA.detach(ctx)).To(Succeed()) })
+	s.replB, err = attachLoop(ctx, devDir, "replica-b", replicaDevSize)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) { Expect(s.replB.detach(ctx)).To(Succeed()) })
 	_, err = run(ctx, "mkfs.ext4", "-q", "-F", "-L", "not-cobalt", s.ext4.path)
 	Expect(err).NotTo(HaveOccurred())
 	s.ext4Head, err = headSum(ctx, s.ext4.path)

@@ -1,0 +1,185 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
+)
+
+const (
+	// replicatedClass is the chart-rendered StorageClass of the replication step: two copies, on
+	// distinct Stores of the one node (allowSameNode: the e2e cluster has a single node).
+	replicatedClass = "cobalt-replicated"
+	replicaDevSize  = int64(1 << 30)
+	// replacementDelay is how long the operator waits before it replaces a Lost copy.
+	replacementDelay = "20s"
+)
+
+// replicationValues adds to chart values what the replication step needs: the two extra
+// devices, replication in the operator, and the replicated StorageClass.
+func replicationValues(values map[string]any) map[string]any {
+	sc := values["storageCluster"].(map[string]any)["spec"].(map[string]any)
+	devs := sc["devices"].(map[string]any)
+	devs["paths"] = append(devs["paths"].([]any), s.replA.path, s.replB.path)
+	op := values["operator"].(map[string]any)
+	op["replication"] = map[string]any{"enabled": true, "replacementDelay": replacementDelay}
+	values["storageClasses"] = []any{
+		map[string]any{"name": "cobalt", "fsType": "ext4"},
+		map[string]any{"name": "cobalt-xfs", "fsType": "xfs"},
+		map[string]any{"name": replicatedClass, "fsType": "ext4", "replicas": 2, "allowSameNode": true},
+	}
+	return values
+}
+
+// copyStates renders a replicated Volume's copies for messages: "store@device=State".
+func copyStates(vol *storagev1alpha1.Volume, devices map[string]string) string {
+	parts := make([]string, 0, len(vol.Status.Replicas))
+	for _, r := range vol.Status.Replicas {
+		p := fmt.Sprintf("%s@%s=%s", r.Store, devices[r.Store], r.State)
+		if r.Message != "" {
+			p += " (" + r.Message + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// storeDevices maps the cluster's Store names to their device paths.
+func storeDevices(g Gomega, ctx context.Context) map[string]string {
+	var stores storagev1alpha1.StoreList
+	g.Expect(s.c.List(ctx, &stores)).To(Succeed())
+	out := map[string]string{}
+	for _, st := range stores.Items {
+		out[st.Name] = st.Spec.DevicePath
+	}
+	return out
+}
+
+// replicationSteps run a Pod on a 2-copy claim (copies on two Stores of the one node), fail one
+// copy's device under it (the device is detached while the node daemon is killed, so the
+// restarted daemon no longer finds it), and check that every fsync'd write survives, the copy is
+// replaced onto the third Store after the replacement delay and rebuilt, and deleting the claim
+// removes the Volume.
+func replicationSteps() {
+	It("17: replication: a Pod writes to a 2-copy claim; one copy's device fails; no fsync'd write is lost, the copy is replaced and rebuilt on another Store", func(ctx SpecContext) {
+		values := replicationValues(chartValues(true, "lru"))
+		_, err := s.helm.upgrade(ctx, values)
+		Expect(err).NotTo(HaveOccurred())
+		for _, dev := range []string{s.usable.path, s.replA.path, s.replB.path} {
+			Eventually(func(g Gomega) { readyStore(g, ctx, dev) }).WithContext(ctx).WithTimeout(4*time.Minute).WithPolling(2*time.Second).Should(Succeed(), "Store on %s", dev)
+		}
+		Expect(s.c.Create(ctx, claim("mirror", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
+		Expect(s.c.Create(ctx, workloadPod("mirror", "mirror", false, "journal", "/data"))).To(Succeed())
+		waitLogLine(ctx, "mirror", "ACK", 4*time.Minute)
+		j, err := followJournal(ctx, "mirror")
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(j.acked).WithContext(ctx).WithTimeout(time.Minute).Should(BeNumerically(">=", 100), "fsync'd records before the fault")
+
+		var vol storagev1alpha1.Volume
+		var devices map[string]string
+		Eventually(func(g Gomega) {
+			vol = volumeOfClaim(g, ctx, "mirror")
+			devices = storeDevices(g, ctx)
+			g.Expect(vol.Spec.Replicas).To(BeEquivalentTo(2))
+			g.Expect(vol.Status.InSyncReplicas).To(BeEquivalentTo(2), "copies: %s", copyStates(&vol, devices))
+			g.Expect(vol.Status.Attachment).NotTo(BeNil(), "status.attachment")
+			g.Expect(vol.Status.Attachment.Node).To(Equal(s.env.nodeName()))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		showStorage(ctx)
+
+		// The copy that fails is the second one; its device is one of the suite's (never the
+		// first copy's, which the operator reports as the Volume's placement).
+		failStore := vol.Status.Replicas[1].Store
+		failDev := devices[failStore]
+		var failed loopDevice
+		for _, d := range []loopDevice{s.usable, s.replA, s.replB} {
+			if d.path == failDev {
+				failed = d
+			}
+		}
+		Expect(failed.path).NotTo(BeEmpty(), "copy %s on device %s is not one of the suite's", failStore, failDev)
+		keep := map[string]bool{vol.Status.Replicas[0].Store: true, failStore: true}
+		GinkgoWriter.Printf("copies: %s; failing %s (%s) after %d fsync'd records\n", copyStates(&vol, devices), failStore, failDev, j.acked())
+
+		// The loop device goes once nothing holds it open: detach (autoclear) while the daemon
+		// still has it, then kill the daemon. Its restart does not find the device.
+		_, err = run(ctx, "losetup", "--detach", failDev)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) {
+			// The backing file stays; the suite's cleanup removes it (it detaches nothing then).
+			GinkgoWriter.Printf("device %s of Store %s was detached by the replication step\n", failDev, failStore)
+		})
+		pid, err := nodeDaemonPID()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
+		killed := time.Now()
+		Eventually(j.done).WithContext(ctx).WithTimeout(2 * time.Minute).Should(BeClosed())
+		acked := j.acked()
+
+		// The writer restarts, verifies what it acknowledged and appends again, on the one copy
+		// left, while the operator waits out the replacement delay and rebuilds elsewhere.
+		var verified int
+		Eventually(func(g Gomega) {
+			log, err := containerLog(ctx, "mirror", false)
+			g.Expect(err).NotTo(HaveOccurred())
+			v := logLines(log, "VERIFIED")
+			g.Expect(v).NotTo(BeEmpty(), "writer log:\n%s%s", log, podState(ctx, "mirror"))
+			verified, err = strconv.Atoi(strings.TrimPrefix(v[0], "upto="))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(logLines(log, "ACK")).NotTo(BeEmpty(), "the writer appends again")
+		}).WithContext(ctx).WithTimeout(5 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		Expect(verified).To(BeNumerically(">=", acked), "records intact vs fsync'd before the fault")
+		GinkgoWriter.Printf("writer verified %d records (%d fsync'd before the fault) %s after it\n", verified, acked, time.Since(killed).Round(time.Second))
+
+		var sawRebuild bool
+		Eventually(func(g Gomega) {
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: releaseNamespace, Name: vol.Name}, &vol)).To(Succeed())
+			devices = storeDevices(g, ctx)
+			for _, r := range vol.Status.Replicas {
+				if !keep[r.Store] && r.State == storagev1alpha1.ReplicaCatchingUp && !sawRebuild {
+					sawRebuild = true
+					out, _ := run(ctx, "kubectl", "--kubeconfig", s.env.kubeconfig, "get", "volumes.storage.cobalt.io", "-n", releaseNamespace, vol.Name, "-o", "wide")
+					GinkgoWriter.Printf("during the rebuild:\n$ kubectl get volumes -o wide\n%s\ncopies: %s\n", out, copyStates(&vol, devices))
+				}
+			}
+			g.Expect(vol.Status.InSyncReplicas).To(BeEquivalentTo(2), "copies: %s", copyStates(&vol, devices))
+			g.Expect(vol.Status.Replicas).To(HaveLen(2), "copies: %s", copyStates(&vol, devices))
+			stores := []string{vol.Spec.StoreName}
+			stores = append(stores, vol.Spec.ReplicaStoreNames...)
+			g.Expect(stores).NotTo(ContainElement(failStore), "the failed copy's Store is still in the Volume's spec")
+			deg := meta.FindStatusCondition(vol.Status.Conditions, storagev1alpha1.ConditionDegraded)
+			g.Expect(deg).NotTo(BeNil())
+			g.Expect(deg.Status).To(Equal(metav1.ConditionFalse), "Degraded: %s %s", deg.Reason, deg.Message)
+		}).WithContext(ctx).WithTimeout(6 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		GinkgoWriter.Printf("replaced and rebuilt %s after the fault: copies %s\n", time.Since(killed).Round(time.Second), copyStates(&vol, devices))
+		showStorage(ctx)
+
+		// A new writer container verifies everything again, now with both copies in sync.
+		Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "mirror"}})).To(Succeed())
+		expectGone(ctx, &corev1.Pod{}, types.NamespacedName{Namespace: appNamespace, Name: "mirror"}, 2*time.Minute)
+		Expect(s.c.Create(ctx, workloadPod("mirror-check", "mirror", false, "journal", "/data"))).To(Succeed())
+		line := waitLogLine(ctx, "mirror-check", "VERIFIED", 4*time.Minute)
+		again, err := strconv.Atoi(strings.TrimPrefix(logLines(line, "VERIFIED")[0], "upto="))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(again).To(BeNumerically(">=", verified))
+
+		Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "mirror-check"}})).To(Succeed())
+		expectGone(ctx, &corev1.Pod{}, types.NamespacedName{Namespace: appNamespace, Name: "mirror-check"}, 2*time.Minute)
+		Expect(s.c.Delete(ctx, claim("mirror", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
+		expectGone(ctx, &storagev1alpha1.Volume{}, types.NamespacedName{Namespace: releaseNamespace, Name: vol.Name}, 3*time.Minute)
+	}, SpecTimeout(20*time.Minute))
+}
