@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,6 +83,11 @@ func replicationSteps() {
 		for _, dev := range []string{s.usable.path, s.replA.path, s.replB.path} {
 			Eventually(func(g Gomega) { readyStore(g, ctx, dev) }).WithContext(ctx).WithTimeout(4*time.Minute).WithPolling(2*time.Second).Should(Succeed(), "Store on %s", dev)
 		}
+		// The snapshot steps deleted the apps namespace; it comes back once it is gone.
+		Eventually(func() bool {
+			return apierrors.IsNotFound(s.c.Get(ctx, types.NamespacedName{Name: appNamespace}, &corev1.Namespace{}))
+		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(2*time.Second).Should(BeTrue(), "namespace %s still exists", appNamespace)
+		Expect(s.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNamespace}})).To(Succeed())
 		Expect(s.c.Create(ctx, claim("mirror", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
 		Expect(s.c.Create(ctx, workloadPod("mirror", "mirror", false, "journal", "/data"))).To(Succeed())
 		waitLogLine(ctx, "mirror", "ACK", 4*time.Minute)
