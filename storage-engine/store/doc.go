@@ -40,7 +40,9 @@
 // reference count, and a shared unit is never overwritten in place. A clone copies no data, also
 // across collections (CloneTo, which snapshots are made of): its cost is the source's extent map
 // and one reference per allocation unit it maps. CollectionUsage reports the space a collection
-// references and the part only it references (what removing it would free).
+// references and the part only it references (what removing it would free), as of the state
+// when it starts: it scans a snapshot of the KV without holding back commits, and each group
+// published meanwhile records, for the scans in progress, the reference counts it changes.
 //
 // # Concurrency
 //
