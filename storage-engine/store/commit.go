@@ -23,7 +23,12 @@ import (
 //  4. publishes the new state (collections, onodes, refcounts, deferred overlay) under the gate;
 //  5. hands the group to the syncer and starts on the next group, once fewer than
 //     maxSyncingGroups groups wait for their sync (the transactions queued meanwhile form the
-//     next group).
+//     next group). A next group of fewer than smallGroupTxns transactions waits further, until
+//     no group waits for its sync: rather than pay a sync of its own for a few transactions
+//     right behind the previous one, it gathers those that queue until that sync ends (at
+//     QD16 on a loop device this took 5.7 to 8.0 transactions per group and 0.19 to 0.15
+//     device flushes per deferred overwrite, 0.39 to 0.26 per copy-on-write one). A group that
+//     finds no group syncing (QD1) never waits.
 //
 // The syncer waits for each group's WAL sync in order (the commit point), then releases the space
 // the group freed and wakes its waiters.
@@ -94,18 +99,14 @@ func (s *Store) commitLoop() {
 		// meanwhile queue up and then share one group, instead of each paying for a group of
 		// its own (staging, a pebble commit, a WAL write) only to wait for the same sync.
 		s.syncSlots <- struct{}{}
-		reqs := []*commitReq{req}
-	drain:
-		for len(reqs) < s.opts.MaxGroupTxns {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break drain
-				}
-				reqs = append(reqs, r)
-			default:
-				break drain
-			}
+		reqs := s.drain([]*commitReq{req})
+		if len(reqs) < smallGroupTxns {
+			// A small group while another one syncs: wait for that sync to end (take a second
+			// slot, free once no other group holds one), gathering what queues meanwhile, so
+			// that it does not start a device flush of its own for a few transactions.
+			s.syncSlots <- struct{}{}
+			reqs = s.drain(reqs)
+			<-s.syncSlots
 		}
 		if !s.commitGroup(reqs) {
 			<-s.syncSlots
@@ -113,9 +114,32 @@ func (s *Store) commitLoop() {
 	}
 }
 
+// drain appends queued requests to reqs without waiting, up to Options.MaxGroupTxns.
+func (s *Store) drain(reqs []*commitReq) []*commitReq {
+	for len(reqs) < s.opts.MaxGroupTxns {
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return reqs
+			}
+			reqs = append(reqs, r)
+		default:
+			return reqs
+		}
+	}
+	return reqs
+}
+
+// smallGroupTxns: a group of fewer transactions waits for the sync of the group before it. At
+// QD16 groups alternate between two halves of the writers (8 each); above it, groups are large
+// enough to keep two in the sync pipeline.
+const smallGroupTxns = 8
+
 // maxSyncingGroups bounds the groups applied to the KV and waiting for their WAL sync: one being
 // synced and one whose WAL write is queued behind it (pebble syncs it next), so the committer
-// always has the next group ready without splitting the queue into many small groups.
+// always has the next group ready without splitting the queue into many small groups. A small
+// group's wait (commitLoop) takes a second slot, which is free once no other group holds one:
+// that holds only with two slots.
 const maxSyncingGroups = 2
 
 // syncItem is a group whose batch is applied and published, waiting for its WAL sync.
