@@ -113,6 +113,19 @@ func BenchmarkOverwrite4KDevice(b *testing.B) {
 			}
 			b.ReportMetric(float64(f1-f0)/writes, "flushes/write")
 			b.ReportMetric(float64((c1-c0).Microseconds())/writes, "cpu-µs/write")
+			b.ReportMetric(meanSince(m0.KVSyncLatency, m1.KVSyncLatency), "kvsync-µs/group")
+			b.ReportMetric(meanSince(m0.StageLatency, m1.StageLatency), "stage-µs/group")
+			b.ReportMetric(meanSince(m0.CommitLatency, m1.CommitLatency), "commit-µs")
 		})
 	}
+}
+
+// meanSince is the mean in microseconds of the latencies observed between summaries a and b.
+func meanSince(a, b LatencySummary) float64 {
+	n := b.Count - a.Count
+	if n <= 0 {
+		return 0
+	}
+	sum := float64(b.Mean)*float64(b.Count) - float64(a.Mean)*float64(a.Count)
+	return sum / float64(n) / float64(time.Microsecond)
 }
