@@ -79,32 +79,48 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkOverwrite4KDevice overwrites random 4 KiB blocks of 8 objects from 16 goroutines (a
-// queue depth of 16, as cobalt-bench's QD16 row), each write durable when acknowledged, and
-// reports transactions per commit group, device flushes per write and process CPU per write.
+// queue depth of 16, as cobalt-bench's QD16 row) and from one, each write durable when
+// acknowledged, and reports transactions per commit group, device flushes per write, process CPU
+// per write, the mean KV sync and staging time per group and the mean commit latency.
 func BenchmarkOverwrite4KDevice(b *testing.B) {
 	for _, mode := range []struct {
-		name     string
-		deferred int
-	}{{"deferred", 0}, {"cow", -1}} {
+		name         string
+		deferred, qd int
+	}{{"deferred/qd16", 0, 16}, {"cow/qd16", -1, 16}, {"deferred/qd1", 0, 1}} {
 		b.Run(mode.name, func(b *testing.B) {
-			const objects, qd = 8, 16
+			const objects = 8
 			s, dev := benchLoopStore(b, objects, Options{PreferDeferredSize: mode.deferred})
 			block := pattern(4096, 2)
+			overwrite := func(rng *rand.Rand) bool {
+				o, off := rng.IntN(objects), uint64(rng.IntN(1024))*4096
+				if err := s.Commit(ctx, NewTransaction().Write("c", fmt.Sprintf("o%d", o), off, block)); err != nil {
+					b.Error(err)
+					return false
+				}
+				return true
+			}
 			b.SetBytes(4096)
-			b.SetParallelism((qd + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 			var seed atomic.Uint64
 			m0, f0, c0 := s.Metrics(), dev.flushes.Load(), cpuTime(b)
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
+			if mode.qd == 1 {
 				rng := rand.New(rand.NewPCG(seed.Add(1), 0))
-				for pb.Next() {
-					o, off := rng.IntN(objects), uint64(rng.IntN(1024))*4096
-					if err := s.Commit(ctx, NewTransaction().Write("c", fmt.Sprintf("o%d", o), off, block)); err != nil {
-						b.Error(err)
-						return
+				for range b.N {
+					if !overwrite(rng) {
+						break
 					}
 				}
-			})
+			} else {
+				b.SetParallelism((mode.qd + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				b.RunParallel(func(pb *testing.PB) {
+					rng := rand.New(rand.NewPCG(seed.Add(1), 0))
+					for pb.Next() {
+						if !overwrite(rng) {
+							return
+						}
+					}
+				})
+			}
 			b.StopTimer()
 			m1, f1, c1 := s.Metrics(), dev.flushes.Load(), cpuTime(b)
 			writes := float64(m1.Commits - m0.Commits)
