@@ -51,7 +51,8 @@
 // its WAL sync, publishes the group's state under an exclusive gate that readers hold shared (so a
 // reader never sees space being reused), and moves on to the next group (while two groups wait
 // for their sync, the next one gathers what queues meanwhile, and a small one waits until no
-// group waits for its sync, so that it does not pay a sync for a few transactions); a syncer then waits for
+// group waits for its sync and the committers it acknowledged have queued again, so that it does
+// not pay a sync for a few transactions); a syncer then waits for
 // the WAL sync (pebble syncs consecutive groups' batches together), makes the space the group
 // freed allocatable again, and acknowledges its transactions. Freed space is reused only once the
 // group that freed it is durable, and deferred writes are applied in place only once durable.
