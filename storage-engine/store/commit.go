@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,7 +24,11 @@ import (
 //  4. publishes the new state (collections, onodes, refcounts, deferred overlay) under the gate;
 //  5. hands the group to the syncer and starts on the next group, once fewer than
 //     maxSyncingGroups groups wait for their sync (the transactions queued meanwhile form the
-//     next group).
+//     next group). A next group of fewer than smallGroupTxns transactions waits further, until
+//     no group waits for its sync: rather than pay a sync of its own for a few transactions
+//     right behind the previous one, it gathers those that queue until that sync ends, and
+//     then yields while the committers that sync woke queue again (gather). A group that
+//     finds no group syncing (QD1) does not wait; it yields once.
 //
 // The syncer waits for each group's WAL sync in order (the commit point), then releases the space
 // the group freed and wakes its waiters.
@@ -94,18 +99,17 @@ func (s *Store) commitLoop() {
 		// meanwhile queue up and then share one group, instead of each paying for a group of
 		// its own (staging, a pebble commit, a WAL write) only to wait for the same sync.
 		s.syncSlots <- struct{}{}
-		reqs := []*commitReq{req}
-	drain:
-		for len(reqs) < s.opts.MaxGroupTxns {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break drain
-				}
-				reqs = append(reqs, r)
-			default:
-				break drain
-			}
+		reqs := s.drain([]*commitReq{req})
+		if len(reqs) < smallGroupTxns {
+			// A small group while another one syncs: wait for that sync to end (take a second
+			// slot, free once no other group holds one), gathering what queues meanwhile, so
+			// that it does not start a device flush of its own for a few transactions.
+			s.syncSlots <- struct{}{}
+			// The sync that ended (now or just before) woke its committers, which commit again:
+			// let those that are runnable join this group first.
+			s.gather(len(reqs))
+			reqs = s.drain(reqs)
+			<-s.syncSlots
 		}
 		if !s.commitGroup(reqs) {
 			<-s.syncSlots
@@ -113,9 +117,49 @@ func (s *Store) commitLoop() {
 	}
 }
 
+// gather yields the processor while transactions keep joining the queue, until a yield adds none
+// or the queue and the have requests already taken fill a group (MaxGroupTxns). It never waits
+// for a transaction: it ends as soon as the committers that are runnable have queued theirs.
+func (s *Store) gather(have int) {
+	for {
+		n := len(s.queue)
+		if have+n >= s.opts.MaxGroupTxns {
+			return
+		}
+		runtime.Gosched()
+		if len(s.queue) == n {
+			return
+		}
+	}
+}
+
+// drain appends queued requests to reqs without waiting, up to Options.MaxGroupTxns.
+func (s *Store) drain(reqs []*commitReq) []*commitReq {
+	for len(reqs) < s.opts.MaxGroupTxns {
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return reqs
+			}
+			reqs = append(reqs, r)
+		default:
+			return reqs
+		}
+	}
+	return reqs
+}
+
+// smallGroupTxns: a group of fewer transactions waits for the sync of the group before it and
+// gathers. Without it, QD16 on a loop device split the writers into two alternating groups of
+// about 6 (0.15 device flushes per deferred 4 KiB overwrite, 0.38 per copy-on-write one); with
+// it, groups of about 13.5 and 8.7 (0.09 and 0.23). Larger groups keep two in the sync pipeline.
+const smallGroupTxns = 8
+
 // maxSyncingGroups bounds the groups applied to the KV and waiting for their WAL sync: one being
 // synced and one whose WAL write is queued behind it (pebble syncs it next), so the committer
-// always has the next group ready without splitting the queue into many small groups.
+// always has the next group ready without splitting the queue into many small groups. A small
+// group's wait (commitLoop) takes a second slot, which is free once no other group holds one:
+// that holds only with two slots.
 const maxSyncingGroups = 2
 
 // syncItem is a group whose batch is applied and published, waiting for its WAL sync.

@@ -40,7 +40,9 @@
 // reference count, and a shared unit is never overwritten in place. A clone copies no data, also
 // across collections (CloneTo, which snapshots are made of): its cost is the source's extent map
 // and one reference per allocation unit it maps. CollectionUsage reports the space a collection
-// references and the part only it references (what removing it would free).
+// references and the part only it references (what removing it would free), as of the state
+// when it starts: it scans a snapshot of the KV without holding back commits, and each group
+// published meanwhile records, for the scans in progress, the reference counts it changes.
 //
 // # Concurrency
 //
@@ -48,7 +50,9 @@
 // shares one device flush. The committer applies the group's batch to pebble without waiting for
 // its WAL sync, publishes the group's state under an exclusive gate that readers hold shared (so a
 // reader never sees space being reused), and moves on to the next group (while two groups wait
-// for their sync, the next one gathers what queues meanwhile); a syncer then waits for
+// for their sync, the next one gathers what queues meanwhile, and a small one waits until no
+// group waits for its sync and the committers it acknowledged have queued again, so that it does
+// not pay a sync for a few transactions); a syncer then waits for
 // the WAL sync (pebble syncs consecutive groups' batches together), makes the space the group
 // freed allocatable again, and acknowledges its transactions. Freed space is reused only once the
 // group that freed it is durable, and deferred writes are applied in place only once durable.

@@ -647,6 +647,9 @@ func (g *group) publish() {
 		s.cache.MarkClean(k)
 		s.cache.Unpin(k)
 	}
+	if len(g.shared) > 0 {
+		s.recordPriorLocked(g.shared)
+	}
 	for u, n := range g.shared {
 		if n <= 1 {
 			delete(s.pub.shared, u)

@@ -79,6 +79,10 @@ type Store struct {
 	wg         sync.WaitGroup
 	failErr    atomic.Pointer[error] // set when a KV commit failed: writes are refused
 
+	// usage registers the CollectionUsage scans in progress (usage.go).
+	usage usageScans
+	hooks testHooks
+
 	m metricsState
 	// blockPool holds aligned buffers of one checksum block for reads (read.go).
 	blockPool sync.Pool
