@@ -67,7 +67,8 @@ test: verify-module lint manifests generate verify-generated verify-proto envtes
 # TestConcurrentReadersAndWriters (writers committing deferred and copy-on-write overwrites and
 # clones while readers read, with and without buffered writes) and TestCrashRecovery and
 # TestCrashRecoveryBufferedWrites (three workers committing while the power is cut; RACE_CRASH_CUTS
-# cuts each instead of the usual 200 and 50, enough to cross the commit, flush and replay paths);
+# cuts each instead of the usual 200 and 50, enough to cross the commit, flush and replay paths),
+# TestCollectionUsageDoesNotBlockCommits (a commit while a usage scan is held in the middle);
 # the whole of node-daemon/volume (I/O, trim and flush on one volume beside create, resize and
 # delete), node-daemon/server (concurrent gRPC streams and the in-flight guard) and
 # storage-engine/cache (its shards). The rest of the store's tests are sequential.
@@ -76,7 +77,7 @@ test: verify-module lint manifests generate verify-generated verify-proto envtes
 # usual 80: under the race detector each image (a copy of a 32 MiB device, mounted and checked)
 # costs 2 to 8 s, so 3 images (one round: images during the mount and the commits, 5 to 30 s).
 RACE_CRASH_CUTS ?= 20
-RACE_STORE_TESTS ?= ^(TestConcurrentReadersAndWriters|TestCrashRecovery|TestCrashRecoveryBufferedWrites)$$
+RACE_STORE_TESTS ?= ^(TestConcurrentReadersAndWriters|TestCrashRecovery|TestCrashRecoveryBufferedWrites|TestCollectionUsageDoesNotBlockCommits)$$
 RACE_DEVICE_CRASH_IMAGES ?= 3
 
 .PHONY: test-race
