@@ -47,7 +47,7 @@ type backend struct {
 	// syncMu serializes the loop's passes (syncOnce), so one copy is never synced twice at once.
 	syncMu sync.Mutex
 	// scrubMu is held by a running scrub, and by the sync loop while it resyncs or rebuilds a
-	// copy (after cancelling the scrub), so a scrub never runs beside a sync.
+	// copy (after canceling the scrub), so a scrub never runs beside a sync.
 	scrubMu sync.Mutex
 	// statusMu serializes the writes of copy states (drops, demotions, promotions), so a copy is
 	// never written InSync after a drop the coordinator has recorded for it.

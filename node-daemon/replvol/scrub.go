@@ -77,7 +77,7 @@ func (b *backend) pauseScrub() (resume func()) {
 }
 
 // scrubOnce scrubs the volume when every copy the spec places is in sync and no sync runs, and
-// reports whether it ran to its end (failed scrubs included, cancelled ones not).
+// reports whether it ran to its end (failed scrubs included, canceled ones not).
 func (b *backend) scrubOnce(ctx context.Context) bool {
 	if !b.scrubMu.TryLock() {
 		b.v.opts.Log.V(1).Info("scrub postponed: a copy is being synced", "volume", b.ref.key)
@@ -181,8 +181,8 @@ func planRepairs(mism []replica.Mismatch) (plans []repairPlan, undecided []repli
 
 // scrub compares every in-sync copy, repairs the blocks whose good copy is known from it onto
 // the bad ones, and compares the repaired blocks again.
-func (b *backend) scrub(ctx context.Context) scrubRun {
-	r := scrubRun{started: time.Now(), repairedOnto: map[string]int64{}}
+func (b *backend) scrub(ctx context.Context) (r scrubRun) {
+	r = scrubRun{started: time.Now(), repairedOnto: map[string]int64{}}
 	defer func() { r.took = time.Since(r.started) }()
 	opts := replica.SyncOptions{Limiter: b.v.opts.Limiter}
 	res, err := b.co.Scrub(ctx, opts)
@@ -227,10 +227,10 @@ func (r *scrubRun) outcome(node string) (metav1.ConditionStatus, string, string)
 		return metav1.ConditionFalse, ReasonScrubFailed, clip(fmt.Sprintf("%s: failed: %v (tried again in a scrub interval)", head, r.err))
 	case len(r.undecided) > 0:
 		return metav1.ConditionFalse, ReasonScrubNotRepaired, clip(fmt.Sprintf(
-			"%s: %d blocks differ between copies that read them without error and no majority tells the good copy, so they were not repaired: %s%s",
-			head, len(r.undecided), listBlocks(r.undecided), r.repairedText()))
+			"%s: %s differ between copies that read them without error and no majority tells the good copy, so they were not repaired: %s%s",
+			head, blocks(len(r.undecided)), listBlocks(r.undecided), r.repairedText()))
 	case r.err != nil || len(r.remaining) > 0:
-		msg := fmt.Sprintf("%s: %d blocks differed or were unreadable: %s%s", head, len(r.found), listBlocks(r.found), r.repairedText())
+		msg := fmt.Sprintf("%s: %s differed or were unreadable: %s%s", head, blocks(len(r.found)), listBlocks(r.found), r.repairedText())
 		if len(r.remaining) > 0 {
 			msg += fmt.Sprintf("; still differing after the repair: %s", listBlocks(r.remaining))
 		}
@@ -239,10 +239,18 @@ func (r *scrubRun) outcome(node string) (metav1.ConditionStatus, string, string)
 		}
 		return metav1.ConditionFalse, ReasonScrubRepairFailed, clip(msg)
 	case len(r.found) > 0:
-		return metav1.ConditionTrue, ReasonScrubRepaired, clip(fmt.Sprintf("%s: %d blocks differed or were unreadable: %s%s; the copies compared equal after",
-			head, len(r.found), listBlocks(r.found), r.repairedText()))
+		return metav1.ConditionTrue, ReasonScrubRepaired, clip(fmt.Sprintf("%s: %s differed or were unreadable: %s%s; the copies compared equal after",
+			head, blocks(len(r.found)), listBlocks(r.found), r.repairedText()))
 	}
 	return metav1.ConditionTrue, ReasonScrubEqual, head + ": the copies are equal"
+}
+
+// blocks is "1 block" or "n blocks".
+func blocks(n int) string {
+	if n == 1 {
+		return "1 block"
+	}
+	return fmt.Sprintf("%d blocks", n)
 }
 
 func (r *scrubRun) repairedText() string {
