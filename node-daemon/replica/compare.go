@@ -7,12 +7,22 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
 
-// Mismatch is a block where the replicas' copies differ, with each replica's CRC-32C of it.
+// Mismatch is a block where the replicas' copies differ, or that a replica could not read
+// because its engine found it corrupt (its own checksums failed on the deep read).
 type Mismatch struct {
 	Extent
-	Checksums map[string]uint32 // by replica name
+	// Checksums are the CRC-32C of the block on each replica that read it, by replica name.
+	Checksums map[string]uint32
+	// Unreadable are the replicas that could not read the block because it is corrupt there
+	// (objstore.ErrCorrupt, gRPC DataLoss), with the error, by replica name.
+	Unreadable map[string]string
 }
 
 // ScrubResult is what a scrub compared and found.
@@ -27,7 +37,9 @@ type ScrubResult struct {
 
 // Scrub compares every in-sync replica of the volume by per-block checksums computed on each
 // replica's node, over every extent any of them holds (an extent one lacks reads as zeros
-// there), throttled by opts.Limiter, and reports the blocks that differ. Writes continue
+// there), throttled by opts.Limiter, and reports the blocks that differ or that a replica could
+// not read because they are corrupt there (Mismatch.Unreadable); any other failure of a replica
+// fails the scrub. Writes continue
 // meanwhile: each region is compared under its region lock, so a write in flight never shows as
 // a mismatch. It needs two in-sync replicas that are Syncers.
 func (c *Coordinator) Scrub(ctx context.Context, opts SyncOptions) (ScrubResult, error) {
@@ -36,19 +48,10 @@ func (c *Coordinator) Scrub(ctx context.Context, opts SyncOptions) (ScrubResult,
 	if err != nil {
 		return res, err
 	}
-	members, err := c.inSyncMembers()
+	reps, names, err := c.scrubReplicas()
+	res.Replicas = names
 	if err != nil {
 		return res, fmt.Errorf("replica: scrub: %w", err)
-	}
-	var reps []Syncer
-	for _, m := range members {
-		if s, ok := m.r.(Syncer); ok {
-			reps = append(reps, s)
-			res.Replicas = append(res.Replicas, s.Name())
-		}
-	}
-	if len(reps) < 2 {
-		return res, fmt.Errorf("replica: scrub needs two in-sync replicas that can checksum, found %d", len(reps))
 	}
 	extents, err := c.unionExtents(ctx, reps...)
 	if err != nil {
@@ -59,6 +62,48 @@ func (c *Coordinator) Scrub(ctx context.Context, opts SyncOptions) (ScrubResult,
 		return res, fmt.Errorf("replica: scrub: %w", err)
 	}
 	return res, nil
+}
+
+// Verify is Scrub over the given extents only (e.g. the ones a Repair just copied), without
+// listing the replicas' extents.
+func (c *Coordinator) Verify(ctx context.Context, extents []Extent, opts SyncOptions) (ScrubResult, error) {
+	var res ScrubResult
+	opts, err := opts.withDefaults(c.dirty.RegionSize())
+	if err != nil {
+		return res, err
+	}
+	reps, names, err := c.scrubReplicas()
+	res.Replicas = names
+	if err != nil {
+		return res, fmt.Errorf("replica: verify: %w", err)
+	}
+	res.Mismatches, res.Compared, err = c.compare(ctx, reps, mergeExtents(extents), opts)
+	if err != nil {
+		return res, fmt.Errorf("replica: verify: %w", err)
+	}
+	return res, nil
+}
+
+// scrubReplicas returns the in-sync replicas that are Syncers, and their names; it needs two.
+func (c *Coordinator) scrubReplicas() ([]Syncer, []string, error) {
+	members, err := c.inSyncMembers()
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		reps  []Syncer
+		names []string
+	)
+	for _, m := range members {
+		if s, ok := m.r.(Syncer); ok {
+			reps = append(reps, s)
+			names = append(names, s.Name())
+		}
+	}
+	if len(reps) < 2 {
+		return nil, names, fmt.Errorf("scrub needs two in-sync replicas that can checksum, found %d", len(reps))
+	}
+	return reps, names, nil
 }
 
 // Repair copies extents (e.g. the mismatches of a Scrub) from the in-sync replica named source,
@@ -135,8 +180,8 @@ func mergeExtents(in []Extent) []Extent {
 }
 
 // compare checksums extents on every replica (each on its own node), region by region under the
-// region's lock so that no write is half applied, and returns the blocks that differ, by offset,
-// and the bytes compared.
+// region's lock so that no write is half applied, and returns the blocks that differ or that a
+// replica found corrupt, by offset, and the bytes compared.
 func (c *Coordinator) compare(ctx context.Context, reps []Syncer, extents []Extent, opts SyncOptions) ([]Mismatch, int64, error) {
 	regionSize := c.dirty.RegionSize()
 	tracker := newTracker(PhaseCompare, total(extents), opts.Progress)
@@ -148,23 +193,17 @@ func (c *Coordinator) compare(ctx context.Context, reps []Syncer, extents []Exte
 		if err := waitBytes(ctx, opts.Limiter, ch.Length); err != nil {
 			return err
 		}
-		sums, err := c.checksumChunk(ctx, reps, ch, opts.CompareBlock, regionSize)
+		sums, unreadable, err := c.checksumChunk(ctx, reps, ch, opts.CompareBlock, regionSize)
 		if err != nil {
 			return err
 		}
 		for b := range sums[0] {
-			differ := false
-			for _, s := range sums[1:] {
-				differ = differ || s[b] != sums[0][b]
-			}
+			m, differ := blockMismatch(reps, sums, unreadable, b)
 			if !differ {
 				continue
 			}
 			off := ch.Offset + int64(b)*opts.CompareBlock
-			m := Mismatch{Extent: Extent{Offset: off, Length: min(opts.CompareBlock, ch.Offset+ch.Length-off)}, Checksums: make(map[string]uint32, len(reps))}
-			for i, r := range reps {
-				m.Checksums[r.Name()] = sums[i][b]
-			}
+			m.Extent = Extent{Offset: off, Length: min(opts.CompareBlock, ch.Offset+ch.Length-off)}
 			mu.Lock()
 			mism = append(mism, m)
 			mu.Unlock()
@@ -176,43 +215,107 @@ func (c *Coordinator) compare(ctx context.Context, reps []Syncer, extents []Exte
 	return mism, tracker.done(), err
 }
 
+// blockMismatch returns block b's checksums and read errors on every replica, and whether the
+// replicas differ on it or one could not read it.
+func blockMismatch(reps []Syncer, sums [][]uint32, unreadable []map[int]error, b int) (Mismatch, bool) {
+	m := Mismatch{Checksums: make(map[string]uint32, len(reps))}
+	differ, first, seen := false, uint32(0), false
+	for i, r := range reps {
+		if err := unreadable[i][b]; err != nil {
+			if m.Unreadable == nil {
+				m.Unreadable = map[string]string{}
+			}
+			m.Unreadable[r.Name()] = err.Error()
+			differ = true
+			continue
+		}
+		m.Checksums[r.Name()] = sums[i][b]
+		if seen && sums[i][b] != first {
+			differ = true
+		}
+		first, seen = sums[i][b], true
+	}
+	return m, differ
+}
+
 // checksumChunk checksums one chunk (inside one region) on every replica in parallel, under the
-// region's lock.
-func (c *Coordinator) checksumChunk(ctx context.Context, reps []Syncer, ch Extent, block, regionSize int64) ([][]uint32, error) {
+// region's lock. A replica whose engine finds the chunk corrupt checksums it again block by block
+// (still under the lock), and the blocks it cannot read are returned in unreadable[replica];
+// any other failure fails the chunk.
+func (c *Coordinator) checksumChunk(ctx context.Context, reps []Syncer, ch Extent, block, regionSize int64) (sums [][]uint32, unreadable []map[int]error, err error) {
 	unlock := c.regions.lock(ch.Offset / regionSize)
 	defer unlock()
-	sums := make([][]uint32, len(reps))
+	want := int((ch.Length + block - 1) / block)
+	sums = make([][]uint32, len(reps))
+	unreadable = make([]map[int]error, len(reps))
 	errs := make([]error, len(reps))
 	var wg sync.WaitGroup
 	for i, r := range reps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rctx, cancel := context.WithTimeout(ctx, c.timeout)
-			defer cancel()
-			sums[i], errs[i] = r.Checksum(rctx, c.gen, ch.Offset, ch.Length, block)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("checksum %d bytes at %d on %s: %w", ch.Length, ch.Offset, r.Name(), errs[i])
+			sums[i], errs[i] = c.checksum(ctx, r, ch.Offset, ch.Length, block)
+			if errs[i] != nil && isCorrupt(errs[i]) {
+				sums[i], unreadable[i], errs[i] = c.checksumBlocks(ctx, r, ch, block, want)
 			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	want := int((ch.Length + block - 1) / block)
 	for i, s := range sums {
 		if len(s) != want {
-			return nil, fmt.Errorf("checksum %d bytes at %d on %s: %d blocks, want %d", ch.Length, ch.Offset, reps[i].Name(), len(s), want)
+			return nil, nil, fmt.Errorf("checksum %d bytes at %d on %s: %d blocks, want %d", ch.Length, ch.Offset, reps[i].Name(), len(s), want)
 		}
 	}
-	return sums, nil
+	return sums, unreadable, nil
 }
 
-// Majority returns the replica whose checksum of the block a strict majority of the replicas
-// share, and the ones that differ from it; ok is false when no checksum has a strict majority
-// (two replicas that differ, or three that all differ), and a good copy must then be chosen
-// another way (e.g. the one whose engine checksums verify on a deep read).
+// checksumBlocks checksums ch on r one block at a time, and returns the blocks r found corrupt
+// apart (their checksum is left 0).
+func (c *Coordinator) checksumBlocks(ctx context.Context, r Syncer, ch Extent, block int64, want int) ([]uint32, map[int]error, error) {
+	sums := make([]uint32, want)
+	bad := map[int]error{}
+	for b := range want {
+		off := ch.Offset + int64(b)*block
+		s, err := c.checksum(ctx, r, off, min(block, ch.Offset+ch.Length-off), block)
+		switch {
+		case err != nil && isCorrupt(err):
+			bad[b] = err
+		case err != nil:
+			return nil, nil, err
+		case len(s) != 1:
+			return nil, nil, fmt.Errorf("checksum %d bytes at %d on %s: %d blocks, want 1", block, off, r.Name(), len(s))
+		default:
+			sums[b] = s[0]
+		}
+	}
+	return sums, bad, nil
+}
+
+// checksum checksums [off, off+length) on r within the replica timeout.
+func (c *Coordinator) checksum(ctx context.Context, r Syncer, off, length, block int64) ([]uint32, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	s, err := r.Checksum(rctx, c.gen, off, length, block)
+	if err != nil {
+		return nil, fmt.Errorf("checksum %d bytes at %d on %s: %w", length, off, r.Name(), err)
+	}
+	return s, nil
+}
+
+// isCorrupt reports whether err says the data failed its engine's verification: ErrCorrupt from
+// a local replica, DataLoss from a remote one.
+func isCorrupt(err error) bool {
+	return errors.Is(err, objstore.ErrCorrupt) || status.Code(err) == codes.DataLoss
+}
+
+// Majority returns the good copy of the block and the bad ones. A replica that could not read
+// the block (Unreadable) is bad; among the ones that read it, the good copy is one whose checksum
+// a strict majority of them share, and the ones that differ from it are bad. ok is false when no
+// checksum has that majority (two readable replicas that differ, three that all differ, or none
+// readable): the good copy cannot be told, and nothing should be repaired.
 func (m Mismatch) Majority() (good string, bad []string, ok bool) {
 	votes := make(map[uint32]int, len(m.Checksums))
 	for _, s := range m.Checksums {
@@ -227,14 +330,18 @@ func (m Mismatch) Majority() (good string, bad []string, ok bool) {
 	if !ok {
 		return "", nil, false
 	}
-	names := make([]string, 0, len(m.Checksums))
+	names := make([]string, 0, len(m.Checksums)+len(m.Unreadable))
 	for name := range m.Checksums {
+		names = append(names, name)
+	}
+	for name := range m.Unreadable {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		s, read := m.Checksums[name]
 		switch {
-		case m.Checksums[name] != win:
+		case !read || s != win:
 			bad = append(bad, name)
 		case good == "":
 			good = name

@@ -60,8 +60,14 @@
 // the target put in sync (again once no write is in flight) and its dirty regions forgotten.
 // Copy and comparison are throttled by a Limiter (bytes) and report Progress.
 //
-// Scrub compares every in-sync replica the same way and reports the blocks that differ; Repair
-// copies ranges from a replica known good onto the others under the region locks.
+// Scrub compares every in-sync replica the same way and reports the blocks that differ, and the
+// blocks a replica cannot read because its engine found them corrupt (the deep read: the engine
+// verifies its checksums on every read; ErrCorrupt locally, DataLoss over the stream): such a
+// chunk is checksummed again block by block on that replica so that only the rotten blocks are
+// reported, and any other failure fails the scrub. Mismatch.Majority tells the good copy (a
+// replica that cannot read a block is bad; among the others, a strict majority) or that it cannot
+// be told. Repair copies ranges from a replica known good onto the others under the region locks;
+// Verify compares given ranges again.
 //
 // Fencing. Every request carries the attachment generation (>= 1). A replica records the highest
 // generation it accepted durably in its volume (user attribute GenerationAttr) before it serves a

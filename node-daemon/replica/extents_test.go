@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"slices"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore/memstore"
@@ -123,23 +127,57 @@ func TestChunksAndMergeExtents(t *testing.T) {
 }
 
 func TestMismatchMajority(t *testing.T) {
+	rot := func(names ...string) map[string]string {
+		m := map[string]string{}
+		for _, n := range names {
+			m[n] = "corruption detected"
+		}
+		return m
+	}
 	cases := []struct {
-		name string
-		sums map[string]uint32
-		good string
-		bad  []string
-		ok   bool
+		name       string
+		sums       map[string]uint32
+		unreadable map[string]string
+		good       string
+		bad        []string
+		ok         bool
 	}{
-		{"two that differ", map[string]uint32{"a": 1, "b": 2}, "", nil, false},
-		{"three, one bad", map[string]uint32{"a": 1, "b": 2, "c": 1}, "a", []string{"b"}, true},
-		{"three, all differ", map[string]uint32{"a": 1, "b": 2, "c": 3}, "", nil, false},
-		{"three, first bad", map[string]uint32{"a": 9, "b": 2, "c": 2}, "b", []string{"a"}, true},
+		{"two that differ", map[string]uint32{"a": 1, "b": 2}, nil, "", nil, false},
+		{"three, one bad", map[string]uint32{"a": 1, "b": 2, "c": 1}, nil, "a", []string{"b"}, true},
+		{"three, all differ", map[string]uint32{"a": 1, "b": 2, "c": 3}, nil, "", nil, false},
+		{"three, first bad", map[string]uint32{"a": 9, "b": 2, "c": 2}, nil, "b", []string{"a"}, true},
+		{"two, one unreadable", map[string]uint32{"b": 2}, rot("a"), "b", []string{"a"}, true},
+		{"three, one unreadable, two agree", map[string]uint32{"a": 5, "c": 5}, rot("b"), "a", []string{"b"}, true},
+		{"three, one unreadable, two differ", map[string]uint32{"a": 5, "c": 6}, rot("b"), "", nil, false},
+		{"three, two unreadable", map[string]uint32{"c": 6}, rot("a", "b"), "c", []string{"a", "b"}, true},
+		{"none readable", map[string]uint32{}, rot("a", "b"), "", nil, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			good, bad, ok := Mismatch{Checksums: tc.sums}.Majority()
+			good, bad, ok := Mismatch{Checksums: tc.sums, Unreadable: tc.unreadable}.Majority()
 			if good != tc.good || !slices.Equal(bad, tc.bad) || ok != tc.ok {
 				t.Fatalf("Majority = %q, %v, %v; want %q, %v, %v", good, bad, ok, tc.good, tc.bad, tc.ok)
+			}
+		})
+	}
+}
+
+func TestIsCorrupt(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"local engine corruption", fmt.Errorf("checksum on a: %w", fmt.Errorf("read: %w", objstore.ErrCorrupt)), true},
+		{"remote DataLoss", fmt.Errorf("replica b: %w", status.Error(codes.DataLoss, "corruption detected")), true},
+		{"remote unavailable", fmt.Errorf("replica b: %w", status.Error(codes.Unavailable, "closing")), false},
+		{"timeout", context.DeadlineExceeded, false},
+		{"not found", objstore.ErrNotFound, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isCorrupt(tc.err); got != tc.want {
+				t.Fatalf("isCorrupt(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}

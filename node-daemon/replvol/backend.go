@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
@@ -25,6 +26,9 @@ type copyState struct {
 	// synced counts the bytes copied by kind ("rebuild", "resync"), compared the bytes compared.
 	synced   map[string]int64
 	compared int64
+	// scrubbed counts the bytes scrubs compared on the copy, scrubMismatches the blocks they found
+	// bad on it (or undecided between it and another), scrubRepaired the bytes repaired onto it.
+	scrubbed, scrubMismatches, scrubRepaired int64
 }
 
 // backend is one open replicated volume: its coordinator, its sync loop and the state of its
@@ -36,12 +40,15 @@ type backend struct {
 	co  *replica.Coordinator // set once replica.Open returned
 
 	cancel   context.CancelFunc
-	loopDone chan struct{}
+	loops    sync.WaitGroup // the sync loop and the scrub loop
 	closed   sync.Once
 	closeErr error
 
 	// syncMu serializes the loop's passes (syncOnce), so one copy is never synced twice at once.
 	syncMu sync.Mutex
+	// scrubMu is held by a running scrub, and by the sync loop while it resyncs or rebuilds a
+	// copy (after canceling the scrub), so a scrub never runs beside a sync.
+	scrubMu sync.Mutex
 	// statusMu serializes the writes of copy states (drops, demotions, promotions), so a copy is
 	// never written InSync after a drop the coordinator has recorded for it.
 	statusMu sync.Mutex
@@ -50,6 +57,10 @@ type backend struct {
 		sync.Mutex
 		copies  map[string]*copyState
 		closers []func() error
+		// scrubCancel cancels the running scrub; nil when none runs.
+		scrubCancel context.CancelFunc
+		// lastScrub is when the last scrub that ran to its end ended.
+		lastScrub time.Time
 	}
 }
 
@@ -59,7 +70,7 @@ var (
 )
 
 func newBackend(v *Volumes, ref volumeRef) *backend {
-	b := &backend{v: v, ref: ref, loopDone: make(chan struct{})}
+	b := &backend{v: v, ref: ref}
 	b.mu.copies = make(map[string]*copyState)
 	return b
 }
@@ -108,12 +119,18 @@ func (b *backend) abandon() {
 	}
 }
 
-// start runs the sync loop of an opened coordinator.
+// start runs the sync loop, and the scrub loop when scrubs are scheduled, of an opened
+// coordinator.
 func (b *backend) start(co *replica.Coordinator) {
 	b.co = co
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
+	b.loops.Add(1)
 	go b.run(ctx)
+	if b.v.opts.ScrubInterval > 0 {
+		b.loops.Add(1)
+		go b.runScrub(ctx)
+	}
 }
 
 // ioErr marks a fenced coordinator's errors with csinode.ErrFenced.
@@ -156,12 +173,13 @@ func (b *backend) Size(ctx context.Context) (int64, error) {
 	return smallestAllocation(vol)
 }
 
-// Close implements csinode.ReplicatedBackend: it stops the sync loop (and any sync it runs),
-// flushes and closes the streams to the other copies. Later calls return the first's result.
+// Close implements csinode.ReplicatedBackend: it stops the sync and scrub loops (and any sync or
+// scrub they run), flushes and closes the streams to the other copies. Later calls return the
+// first's result.
 func (b *backend) Close(ctx context.Context) error {
 	b.closed.Do(func() {
 		b.cancel()
-		<-b.loopDone
+		b.loops.Wait()
 		ferr := b.co.Flush(ctx)
 		if ferr != nil {
 			ferr = fmt.Errorf("replvol: close %s: flush: %w", b.ref.key, ioErr(ferr))

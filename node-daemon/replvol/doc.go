@@ -38,6 +38,24 @@
 // spec.replicaStoreNames is a copy the operator moves away: it stays written while it is in sync
 // and is never resynced or rebuilt. Lost and Pending copies get no I/O and are never synced.
 //
+// Scrub. With a ScrubInterval, each open volume is scrubbed one interval after Open (plus up to a
+// tenth, at random) and then one interval after each scrub that ran; a scrub is only started when
+// every copy the spec places is InSync in the status and in the coordinator's in-sync set and no
+// sync runs, else it is tried again every SyncInterval. The sync loop cancels a running scrub
+// before it resyncs or rebuilds a copy (scrubMu keeps the two apart), and Close stops it. A scrub
+// compares every in-sync copy by checksums computed on each copy's node (replica.Coordinator.Scrub:
+// a deep read, the engines verify their checksums), throttled by the Limiter. For each block that
+// differs or that a copy's engine found corrupt, the good copy is: not one that could not read it;
+// among those that read it, the one a strict majority agrees with. Blocks whose good copy is known
+// are repaired from it onto the bad copies (replica.Coordinator.Repair, under the region locks)
+// and compared again (Verify); blocks two copies read without error but disagree on, with no
+// majority, are never repaired: the scrub reports them and an operator decides. Every scrub that
+// ran is logged, counted in ReplicationStat (ScrubbedBytes, ScrubMismatches, ScrubRepairedBytes,
+// LastScrub) and recorded in condition ConditionScrubbed of the Volume's status (optimistic
+// lock), True when the copies ended equal and False with the reason and the blocks otherwise. A
+// canceled scrub records nothing. The condition is the only status the node writes outside
+// status.replicas; the operator keeps conditions it does not own.
+//
 // Progress. A running sync reports its progress in the copy's message at most every
 // progressInterval; a failed one leaves the copy CatchingUp with the error in its message and is
 // retried the next interval. The loop runs right after Open and every SyncInterval, re-reading the

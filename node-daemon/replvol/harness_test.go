@@ -42,6 +42,7 @@ const (
 type testNode struct {
 	name, store, uuid string
 	env               *servertest.Env
+	rot               *rotStore // the node's store, where a test rots blocks
 }
 
 // replicas is the node's fenced replica I/O.
@@ -138,7 +139,8 @@ func newHarness(t *testing.T, n int) *harness {
 	var objs []client.Object
 	for i := range n {
 		nd := &testNode{name: fmt.Sprintf("node-%c", 'a'+i), store: fmt.Sprintf("store-%c", 'a'+i), uuid: fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i+1)}
-		nd.env = servertest.Serve(t, memstore.New(nd.uuid, 1<<30))
+		nd.rot = &rotStore{Store: memstore.New(nd.uuid, 1<<30)}
+		nd.env = servertest.Serve(t, nd.rot)
 		cfg := nd.env.ClientTLS(t, "coordinator")
 		h.dialer.tls[nd.env.Addr] = cfg
 		cl, err := nodeclient.Dial(nd.env.Addr, cfg)

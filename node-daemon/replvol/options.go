@@ -17,6 +17,10 @@ import (
 const (
 	// DefaultSyncInterval is how often the sync loop re-reads a Volume when SyncInterval is 0.
 	DefaultSyncInterval = 10 * time.Second
+	// DefaultScrubInterval is the scrub interval for production, which the node daemon passes
+	// as Options.ScrubInterval: each open volume's copies are compared (and their checksums
+	// deep read) once a day.
+	DefaultScrubInterval = 24 * time.Hour
 	// progressInterval is the least time between two progress messages of one copy.
 	progressInterval = 3 * time.Second
 	// statusRetries bounds the optimistic-lock retries of one status write.
@@ -49,7 +53,14 @@ type Options struct {
 	Dialer Dialer
 	// SyncInterval is how often each open volume's sync loop runs (0: DefaultSyncInterval).
 	SyncInterval time.Duration
-	// Limiter throttles rebuilds and resyncs (bytes); nil does not throttle.
+	// ScrubInterval is how often each open volume's copies are scrubbed: compared by checksums
+	// computed on their nodes (a deep read: each engine verifies its own checksums), the blocks
+	// that differ or that a copy cannot read repaired from a good copy, and the outcome recorded
+	// in the Volume's status (condition Scrubbed). The first scrub runs one interval after Open
+	// (plus up to a tenth of it, at random), the next one an interval after it ended. 0 scrubs
+	// never; production passes DefaultScrubInterval.
+	ScrubInterval time.Duration
+	// Limiter throttles rebuilds, resyncs and scrubs (bytes); nil does not throttle.
 	Limiter replica.Limiter
 	// ReplicaTimeout bounds one operation on one copy and one status write
 	// (0: replica.DefaultReplicaTimeout).
@@ -79,8 +90,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Dialer == nil {
 		errs = append(errs, errors.New("options.Dialer is required (it reaches the other copies' node daemons)"))
 	}
-	if o.SyncInterval < 0 || o.ReplicaTimeout < 0 {
-		errs = append(errs, errors.New("options.SyncInterval and options.ReplicaTimeout must not be negative"))
+	if o.SyncInterval < 0 || o.ReplicaTimeout < 0 || o.ScrubInterval < 0 {
+		errs = append(errs, errors.New("options.SyncInterval, options.ScrubInterval and options.ReplicaTimeout must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return o, err

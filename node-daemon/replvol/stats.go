@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
@@ -25,6 +26,19 @@ type ReplicationStat struct {
 	SyncedBytes map[string]int64
 	// ComparedBytes is the bytes compared after the copy's syncs, in total since Open.
 	ComparedBytes int64
+	// ScrubbedBytes is the bytes scrubs compared on the copy (their checksums deep read), in
+	// total since Open.
+	ScrubbedBytes int64
+	// ScrubMismatches counts the blocks scrubs found bad on the copy (differing from the good
+	// copy, or unreadable because its engine found them corrupt), and the blocks that differed
+	// between it and another copy with no way to tell the good one, in total since Open.
+	ScrubMismatches int64
+	// ScrubRepairedBytes is the bytes scrubs repaired onto the copy from a good one, in total
+	// since Open.
+	ScrubRepairedBytes int64
+	// LastScrub is when the volume's last scrub that ran to its end ended (the same for every
+	// copy of the volume); zero before the first.
+	LastScrub time.Time
 }
 
 // ReplicationStats returns a stat per copy of every open volume, by volume and store.
@@ -54,6 +68,7 @@ func (b *backend) stats() []ReplicationStat {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	last := b.mu.lastScrub
 	out := make([]ReplicationStat, 0, len(b.mu.copies))
 	for store, cs := range b.mu.copies {
 		state := cs.state
@@ -72,6 +87,11 @@ func (b *backend) stats() []ReplicationStat {
 			DirtyBytes:    b.co.Dirty().Bytes(store),
 			SyncedBytes:   maps.Clone(cs.synced),
 			ComparedBytes: cs.compared,
+
+			ScrubbedBytes:      cs.scrubbed,
+			ScrubMismatches:    cs.scrubMismatches,
+			ScrubRepairedBytes: cs.scrubRepaired,
+			LastScrub:          last,
 		})
 	}
 	return out

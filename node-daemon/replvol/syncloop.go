@@ -19,7 +19,7 @@ const (
 
 // run is the volume's sync loop: right away, then every SyncInterval, until ctx ends.
 func (b *backend) run(ctx context.Context) {
-	defer close(b.loopDone)
+	defer b.loops.Done()
 	t := time.NewTicker(b.v.opts.SyncInterval)
 	defer t.Stop()
 	for {
@@ -64,7 +64,9 @@ func (b *backend) syncOnce(ctx context.Context) {
 			b.mu.Lock()
 			member := cs.member
 			b.mu.Unlock()
+			resume := b.pauseScrub()
 			b.syncCopy(ctx, c.Store, member)
+			resume()
 		}
 	}
 }
