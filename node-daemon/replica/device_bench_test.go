@@ -42,8 +42,10 @@ const (
 	// devBenchDurationEnv overrides the length of each 4 KiB random-write run (default 10s).
 	devBenchDurationEnv = "REPLICA_BENCH_DURATION"
 	// devBenchProfileEnv, when set, is a file that receives a CPU profile of the 3-replica 4 KiB
-	// random-write run only (go test's -cpuprofile would cover fio, the fills and the rebuild too).
-	devBenchProfileEnv = "REPLICA_BENCH_CPUPROFILE"
+	// random-write run only (go test's -cpuprofile would cover fio, the fills and the rebuild too),
+	// and devBenchRebuildProfileEnv one of the rebuild only.
+	devBenchProfileEnv        = "REPLICA_BENCH_CPUPROFILE"
+	devBenchRebuildProfileEnv = "REPLICA_BENCH_REBUILD_CPUPROFILE"
 )
 
 // BenchmarkReplicaDevices measures the replicated write path on three loop devices (direct I/O),
@@ -83,7 +85,7 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		devs[i] = blockdevtest.LoopDevice(b, devBenchDeviceSize)
 	}
 	for i := range b.N {
-		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), gen: uint64(i + 1)}
+		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), gen: uint64(i + 1)}
 		if err := run.run(context.Background(), b, os.Stdout); err != nil {
 			b.Fatal(err)
 		}
@@ -94,9 +96,11 @@ func BenchmarkReplicaDevices(b *testing.B) {
 type devBench struct {
 	devs     [3]string
 	duration time.Duration
-	profile  string
-	gen      uint64
-	rows     []devBenchRow
+	// profile and rebuildProfile are files for CPU profiles of the 3-replica 4 KiB run and of the
+	// rebuild ("": none).
+	profile, rebuildProfile string
+	gen                     uint64
+	rows                    []devBenchRow
 }
 
 // devBenchRow is one line of the table.
@@ -158,7 +162,7 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 	fmt.Fprintf(out, "\nreplicated write path on %s (loop, direct I/O), volumes of %d MiB, 4K runs of %s\n", strings.Join(r.devs[:], ", "), devBenchVolume>>20, r.duration)
 	fmt.Fprintf(out, "load before: %s\nload after:  %s\n", loadBefore, loadAfter)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tIOPS\tMB/s\tp50\tp99\tCPU µs/write\tCPU µs/write/copy\t")
+	fmt.Fprintln(tw, "case\tIOPS\tMB/s\tp50\tp99\tCPU µs/write\tCPU µs/write/copy\t  note")
 	for _, row := range r.rows {
 		cpu, perCopy := "-", "-"
 		if row.ops > 0 && row.copies > 0 {
@@ -166,7 +170,7 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 			cpu = fmt.Sprintf("%.0f", w)
 			perCopy = fmt.Sprintf("%.0f", w/float64(row.copies))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\n", row.name, row.iops, row.mbps, us(row.p50), us(row.p99), cpu, perCopy, row.note)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t  %s\n", row.name, row.iops, row.mbps, us(row.p50), us(row.p99), cpu, perCopy, row.note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -183,10 +187,12 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 	singleSeq, threeSeq := get("single copy 1M seq write QD4"), get("3 replicas 1M seq write QD4")
 	fmt.Fprintf(out, "ratios: 4K 3 replicas / single copy = %.2f (aim >= 0.50); 3 replicas / 3 single copies at once = %.2f; 1M 3 replicas / single copy = %.2f\n",
 		three.iops/single.iops, three.iops/get("3 single copies at once 4K randwrite QD16").iops, threeSeq.mbps/singleSeq.mbps)
-	fmt.Fprintf(out, "rebuild: %d MiB copied in %s (%.0f MB/s copy, %.0f MB/s with the comparison) = %.2f of fio seq write %.0f MB/s (aim >= 0.50)\n",
-		rebuild.copied>>20, rebuild.copy.Round(time.Millisecond), mb(rebuild.copied, rebuild.copy), mb(rebuild.copied, rebuild.total), mb(rebuild.copied, rebuild.copy)/seq.MBPerSec(), seq.MBPerSec())
-	fmt.Fprintf(out, "resync: %d MiB dirty of %d, %d MiB copied, %d MiB compared in %s (copy %s, %.0f MB/s)\n",
-		resync.dirty>>20, devBenchVolume>>20, resync.copied>>20, resync.compared>>20, resync.total.Round(time.Millisecond), resync.copy.Round(time.Millisecond), mb(resync.copied, resync.copy))
+	fmt.Fprintf(out, "rebuild: %d MiB copied in %s (%.0f MB/s copy, %.0f MB/s with the comparison) = %.2f of fio seq write %.0f MB/s (aim >= 0.50); CPU %.0f ms per MiB copied and compared\n",
+		rebuild.copied>>20, rebuild.copy.Round(time.Millisecond), mb(rebuild.copied, rebuild.copy), mb(rebuild.copied, rebuild.total), mb(rebuild.copied, rebuild.copy)/seq.MBPerSec(), seq.MBPerSec(),
+		float64(rebuild.cpu.Milliseconds())/float64(rebuild.copied>>20))
+	fmt.Fprintf(out, "resync: %d MiB dirty of %d, %d MiB copied, %d MiB compared in %s (copy %s, %.0f MB/s); CPU %.0f ms per MiB\n",
+		resync.dirty>>20, devBenchVolume>>20, resync.copied>>20, resync.compared>>20, resync.total.Round(time.Millisecond), resync.copy.Round(time.Millisecond), mb(resync.copied, resync.copy),
+		float64(resync.cpu.Milliseconds())/float64(max(resync.copied>>20, 1)))
 	return nil
 }
 
@@ -317,30 +323,40 @@ func (r *devBench) workloads(ctx context.Context, name string, copies int, targe
 	seqRow.name, seqRow.copies = name+" 1M seq write QD4", copies
 	r.add(seqRow)
 	w := volbench.Workload{Name: "4k-randwrite-qd16", Pattern: volbench.RandWrite, BlockSize: 4096, QueueDepth: devBenchQD, Duration: r.duration}
-	var stop func()
-	if copies == 3 && r.profile != "" {
-		f, err := os.Create(r.profile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			_ = f.Close()
-			return err
-		}
-		stop = func() { pprof.StopCPUProfile(); _ = f.Close() }
+	profile := ""
+	if copies == 3 && len(targets) == 1 {
+		profile = r.profile
 	}
-	randRow, err := runAll(ctx, targets, func(ctx context.Context, t volbench.Target, i int) (volbench.Result, error) {
-		return volbench.Run(ctx, t, devBenchVolume, w, uint64(i+1))
+	var randRow devBenchRow
+	err = profiled(profile, func() (err error) {
+		randRow, err = runAll(ctx, targets, func(ctx context.Context, t volbench.Target, i int) (volbench.Result, error) {
+			return volbench.Run(ctx, t, devBenchVolume, w, uint64(i+1))
+		})
+		return err
 	})
-	if stop != nil {
-		stop()
-	}
 	if err != nil {
 		return fmt.Errorf("%s: 4 KiB random writes: %w", name, err)
 	}
 	randRow.name, randRow.copies = name+" 4K randwrite QD16", copies
 	r.add(randRow)
 	return nil
+}
+
+// profiled runs fn with a CPU profile written to path ("": without).
+func profiled(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	err = fn()
+	pprof.StopCPUProfile()
+	return errors.Join(err, f.Close())
 }
 
 // runAll runs one workload on every target at once and sums them into a row whose IOPS and MB/s
@@ -422,6 +438,7 @@ func volbenchResult(lats []time.Duration, bs int64, elapsed time.Duration) volbe
 type syncFigures struct {
 	dirty, copied, compared int64
 	copy, total             time.Duration
+	cpu                     time.Duration // this process's CPU time over the whole
 }
 
 // sync rebuilds volume r2 (written whole, on node-a and node-b) onto node-c, then drops node-c
@@ -436,8 +453,12 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 	if _, err := cn.vols.Create(ctx, id, devBenchVolume, 0); err != nil {
 		return rebuild, resync, err
 	}
-	rebuild, err = timedSync(func(opts replica.SyncOptions) (replica.SyncResult, error) {
-		return co.Rebuild(ctx, a.name, c.remote(b, cn, id), opts)
+	target := c.remote(b, cn, id)
+	err = profiled(r.rebuildProfile, func() (err error) {
+		rebuild, err = timedSync(func(opts replica.SyncOptions) (replica.SyncResult, error) {
+			return co.Rebuild(ctx, a.name, target, opts)
+		})
+		return err
 	})
 	if err != nil {
 		return rebuild, resync, fmt.Errorf("rebuild: %w", err)
@@ -483,11 +504,11 @@ func timedSync(run func(replica.SyncOptions) (replica.SyncResult, error)) (syncF
 			once.Do(func() { copyEnd = time.Now() })
 		}
 	}}
-	start := time.Now()
+	cpu0, start := cpuTime(), time.Now()
 	res, err := run(opts)
 	end := time.Now()
 	once.Do(func() { copyEnd = end })
-	return syncFigures{copied: res.Copied, compared: res.Compared, copy: copyEnd.Sub(start), total: end.Sub(start)}, err
+	return syncFigures{copied: res.Copied, compared: res.Compared, copy: copyEnd.Sub(start), total: end.Sub(start), cpu: cpuTime() - cpu0}, err
 }
 
 // volumeTarget writes a volume through its manager in this process (the single-copy path).
