@@ -43,8 +43,10 @@ const (
 	devBenchDurationEnv = "REPLICA_BENCH_DURATION"
 	// devBenchProfileEnv, when set, is a file that receives a CPU profile of the 3-replica 4 KiB
 	// random-write run only (go test's -cpuprofile would cover fio, the fills and the rebuild too),
-	// and devBenchRebuildProfileEnv one of the rebuild only.
+	// devBenchSeqProfileEnv one of its 1 MiB sequential writes and devBenchRebuildProfileEnv one of
+	// the rebuild.
 	devBenchProfileEnv        = "REPLICA_BENCH_CPUPROFILE"
+	devBenchSeqProfileEnv     = "REPLICA_BENCH_SEQ_CPUPROFILE"
 	devBenchRebuildProfileEnv = "REPLICA_BENCH_REBUILD_CPUPROFILE"
 )
 
@@ -86,7 +88,7 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		devs[i] = blockdevtest.LoopDevice(b, devBenchDeviceSize)
 	}
 	for i := range b.N {
-		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), gen: uint64(i + 1)}
+		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), seqProfile: os.Getenv(devBenchSeqProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), gen: uint64(i + 1)}
 		if err := run.run(context.Background(), b, os.Stdout); err != nil {
 			b.Fatal(err)
 		}
@@ -97,10 +99,10 @@ func BenchmarkReplicaDevices(b *testing.B) {
 type devBench struct {
 	devs     [3]string
 	duration time.Duration
-	// profile and rebuildProfile are files for CPU profiles of the 3-replica 4 KiB run and of the
-	// rebuild ("": none).
-	profile, rebuildProfile string
-	gen                     uint64
+	// profile, seqProfile and rebuildProfile are files for CPU profiles of the 3-replica 4 KiB
+	// and 1 MiB runs and of the rebuild ("": none).
+	profile, seqProfile, rebuildProfile string
+	gen                                 uint64
 	rows                    []devBenchRow
 }
 
@@ -334,8 +336,16 @@ func (r *devBench) coordinate(ctx context.Context, id string, local *node, remot
 // on all of them at once for the run's duration, and adds a row for each. copies is how many
 // copies each write lands on.
 func (r *devBench) workloads(ctx context.Context, name string, copies int, targets []volbench.Target) error {
-	seqRow, err := runAll(ctx, targets, func(ctx context.Context, t volbench.Target, _ int) (volbench.Result, error) {
-		return seqFill(ctx, t, devBenchVolume, devBenchSeqQD)
+	profile, seqProfile := "", ""
+	if copies == 3 && len(targets) == 1 {
+		profile, seqProfile = r.profile, r.seqProfile
+	}
+	var seqRow devBenchRow
+	err := profiled(seqProfile, func() (err error) {
+		seqRow, err = runAll(ctx, targets, func(ctx context.Context, t volbench.Target, _ int) (volbench.Result, error) {
+			return seqFill(ctx, t, devBenchVolume, devBenchSeqQD)
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("%s: 1 MiB sequential writes: %w", name, err)
@@ -343,10 +353,6 @@ func (r *devBench) workloads(ctx context.Context, name string, copies int, targe
 	seqRow.name, seqRow.copies = name+" 1M seq write QD4", copies
 	r.add(seqRow)
 	w := volbench.Workload{Name: "4k-randwrite-qd16", Pattern: volbench.RandWrite, BlockSize: 4096, QueueDepth: devBenchQD, Duration: r.duration}
-	profile := ""
-	if copies == 3 && len(targets) == 1 {
-		profile = r.profile
-	}
 	var randRow devBenchRow
 	err = profiled(profile, func() (err error) {
 		randRow, err = runAll(ctx, targets, func(ctx context.Context, t volbench.Target, i int) (volbench.Result, error) {
