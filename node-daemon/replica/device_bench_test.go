@@ -103,7 +103,7 @@ type devBench struct {
 	// and 1 MiB runs and of the rebuild ("": none).
 	profile, seqProfile, rebuildProfile string
 	gen                                 uint64
-	rows                    []devBenchRow
+	rows                                []devBenchRow
 }
 
 // devBenchRow is one line of the table.
