@@ -255,6 +255,21 @@ pvc-bench: build ## A volume as a Pod's block device (CSI node plugin's FUSE + l
 cache-bench: ## Print the cache's hit-ratio and throughput tables.
 	$(GO) run ./storage-engine/cache/cmd/cache-bench
 
+# Length of each 4 KiB random-write run of `make replica-bench`, and files for CPU profiles of its
+# 3-replica 4 KiB and 1 MiB runs and of its rebuild (empty: none).
+REPLICA_BENCH_DURATION ?= 10s
+REPLICA_BENCH_CPUPROFILE ?=
+REPLICA_BENCH_SEQ_CPUPROFILE ?=
+REPLICA_BENCH_REBUILD_CPUPROFILE ?=
+
+.PHONY: replica-bench
+replica-bench: ## Replicated writes (1-3 copies over mTLS), single-copy volumes, rebuild and resync beside fio on three loop devices (root, fio), one table.
+	@hack/install-tools.sh fio
+	REPLICA_BENCH_DURATION=$(REPLICA_BENCH_DURATION) REPLICA_BENCH_CPUPROFILE=$(abspath $(REPLICA_BENCH_CPUPROFILE)) \
+		REPLICA_BENCH_SEQ_CPUPROFILE=$(abspath $(REPLICA_BENCH_SEQ_CPUPROFILE)) \
+		REPLICA_BENCH_REBUILD_CPUPROFILE=$(abspath $(REPLICA_BENCH_REBUILD_CPUPROFILE)) \
+		$(GO) test -count=1 -run XXX -bench '^BenchmarkReplicaDevices$$' -benchtime 1x -timeout 30m ./node-daemon/replica/
+
 ##@ Fuzzing and soaks
 
 .PHONY: crash-soak
