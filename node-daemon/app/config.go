@@ -63,6 +63,9 @@ type Config struct {
 	// ReplicaSyncInterval is how often the node looks at each replicated volume it serves for
 	// copies to resync or rebuild.
 	ReplicaSyncInterval time.Duration
+	// ReplicaScrubInterval is how often each replicated volume this node serves has its copies
+	// compared and repaired (0 = never), throttled by ReplicaSyncRate.
+	ReplicaScrubInterval time.Duration
 }
 
 // DefaultCSIEndpoint is the node plugin's socket in production: kubelet's plugin directory for
@@ -88,8 +91,9 @@ func DefaultConfig() Config {
 		MountInfo:     "/proc/self/mountinfo",
 		// A loop device here streams 1.5-2.5 GB/s; a rebuild takes a fraction of a disk's
 		// bandwidth and leaves the rest to the Pods.
-		ReplicaSyncRate:     256 << 20,
-		ReplicaSyncInterval: 10 * time.Second,
+		ReplicaSyncRate:      256 << 20,
+		ReplicaSyncInterval:  10 * time.Second,
+		ReplicaScrubInterval: 24 * time.Hour,
 	}
 }
 
@@ -117,6 +121,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CSIFuseDir, "csi-fuse-dir", c.CSIFuseDir, "where the CSI block-device frontend mounts its FUSE file system (default <state-dir>/csi/fuse)")
 	fs.Int64Var(&c.ReplicaSyncRate, "replica-sync-rate", c.ReplicaSyncRate, "bytes per second the rebuilds and resyncs of the replicated volumes this node serves may copy and compare (0: unbounded)")
 	fs.DurationVar(&c.ReplicaSyncInterval, "replica-sync-interval", c.ReplicaSyncInterval, "how often the node looks for copies of the replicated volumes it serves to resync or rebuild")
+	fs.DurationVar(&c.ReplicaScrubInterval, "replica-scrub-interval", c.ReplicaScrubInterval, "how often the copies of each replicated volume this node serves are compared and repaired from a good copy (0: never)")
 }
 
 // Validate checks c and fills derived defaults.
@@ -140,8 +145,9 @@ func (c *Config) Validate() error {
 	if c.CASecret == "" {
 		errs = append(errs, errors.New("--ca-secret is required"))
 	}
-	if c.ReplicaSyncRate < 0 || c.ReplicaSyncInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--replica-sync-rate must not be negative (got %d) and --replica-sync-interval must be positive (got %s)", c.ReplicaSyncRate, c.ReplicaSyncInterval))
+	if c.ReplicaSyncRate < 0 || c.ReplicaSyncInterval <= 0 || c.ReplicaScrubInterval < 0 {
+		errs = append(errs, fmt.Errorf("--replica-sync-rate (%d) and --replica-scrub-interval (%s) must not be negative and --replica-sync-interval (%s) must be positive",
+			c.ReplicaSyncRate, c.ReplicaScrubInterval, c.ReplicaSyncInterval))
 	}
 	if c.HealthSocket == "" {
 		c.HealthSocket = filepath.Join(c.StateDir, "node-daemon.sock")

@@ -166,10 +166,11 @@ func (p *csiPlugin) newReplicated() (*replvol.Volumes, error) {
 			_, err := p.node.stores.Get(storeUUID)
 			return err == nil
 		},
-		Dialer:       replvol.NodeAPIDialer{TLS: peerTLS},
-		SyncInterval: p.cfg.ReplicaSyncInterval,
-		Limiter:      limiter,
-		Log:          p.log.WithName("replicated"),
+		Dialer:        replvol.NodeAPIDialer{TLS: peerTLS},
+		SyncInterval:  p.cfg.ReplicaSyncInterval,
+		ScrubInterval: p.cfg.ReplicaScrubInterval,
+		Limiter:       limiter,
+		Log:           p.log.WithName("replicated"),
 	})
 }
 
@@ -184,7 +185,8 @@ func (p *csiPlugin) replicationStats() []metrics.ReplicaStat {
 	out := make([]metrics.ReplicaStat, 0, len(stats))
 	for _, s := range stats {
 		out = append(out, metrics.ReplicaStat{Volume: s.Volume, Store: s.Store, Node: s.Node, State: s.State, Generation: s.Generation,
-			DirtyBytes: s.DirtyBytes, SyncedBytes: s.SyncedBytes, ComparedBytes: s.ComparedBytes})
+			DirtyBytes: s.DirtyBytes, SyncedBytes: s.SyncedBytes, ComparedBytes: s.ComparedBytes,
+			ScrubbedBytes: s.ScrubbedBytes, ScrubMismatches: s.ScrubMismatches, ScrubRepairedBytes: s.ScrubRepairedBytes, LastScrub: s.LastScrub})
 	}
 	return out
 }

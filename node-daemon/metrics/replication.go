@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,6 +25,12 @@ type ReplicaStat struct {
 	SyncedBytes map[string]int64
 	// ComparedBytes counts the bytes compared by checksum between the copy and a source.
 	ComparedBytes int64
+	// ScrubbedBytes, ScrubMismatches and ScrubRepairedBytes count, since the volume was opened
+	// here, the bytes of the copy its scrubs compared, its blocks they found bad (unreadable or
+	// outvoted) and the bytes repaired onto it; LastScrub is when the volume's last scrub ended
+	// (zero before the first).
+	ScrubbedBytes, ScrubMismatches, ScrubRepairedBytes int64
+	LastScrub                                          time.Time
 }
 
 // ReplicationSource returns the copies of every replicated volume this node coordinates.
@@ -35,6 +42,7 @@ type ReplicationSource func() []ReplicaStat
 type ReplicationCollector struct {
 	source                                                  ReplicationSource
 	inSync, catchingUp, dirty, generation, synced, compared *prometheus.Desc
+	scrubbed, mismatches, repaired, lastScrub               *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*ReplicationCollector)(nil)
@@ -50,19 +58,23 @@ func NewReplicationCollector(source ReplicationSource) *ReplicationCollector {
 		generation: prometheus.NewDesc("cobalt_replica_generation", "Attachment generation the volume is coordinated at.", []string{"volume"}, nil),
 		synced:     prometheus.NewDesc("cobalt_replica_synced_bytes_total", "Bytes copied onto the copy by rebuild, resync or repair since its volume was opened here.", append(labels, "kind"), nil),
 		compared:   prometheus.NewDesc("cobalt_replica_compared_bytes_total", "Bytes of the copy compared by checksum with another copy since its volume was opened here.", labels, nil),
+		scrubbed:   prometheus.NewDesc("cobalt_replica_scrubbed_bytes_total", "Bytes of the copy its volume's scrubs compared since the volume was opened here.", labels, nil),
+		mismatches: prometheus.NewDesc("cobalt_replica_scrub_mismatches_total", "Blocks of the copy scrubs found bad (unreadable, or outvoted by the other copies).", labels, nil),
+		repaired:   prometheus.NewDesc("cobalt_replica_scrub_repaired_bytes_total", "Bytes scrubs repaired onto the copy from a good copy.", labels, nil),
+		lastScrub:  prometheus.NewDesc("cobalt_replica_last_scrub_timestamp_seconds", "When the volume's last scrub ended (Unix time; absent before the first).", []string{"volume"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *ReplicationCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.inSync, c.catchingUp, c.dirty, c.generation, c.synced, c.compared} {
+	for _, d := range []*prometheus.Desc{c.inSync, c.catchingUp, c.dirty, c.generation, c.synced, c.compared, c.scrubbed, c.mismatches, c.repaired, c.lastScrub} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *ReplicationCollector) Collect(ch chan<- prometheus.Metric) {
-	gens := map[string]uint64{}
+	gens, scrubs := map[string]uint64{}, map[string]time.Time{}
 	for _, s := range c.source() {
 		l := []string{s.Volume, s.Store, s.Node}
 		ch <- prometheus.MustNewConstMetric(c.inSync, prometheus.GaugeValue, boolValue(s.State == "InSync"), l...)
@@ -77,9 +89,18 @@ func (c *ReplicationCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.synced, prometheus.CounterValue, float64(s.SyncedBytes[k]), append(l, k)...)
 		}
 		ch <- prometheus.MustNewConstMetric(c.compared, prometheus.CounterValue, float64(s.ComparedBytes), l...)
+		ch <- prometheus.MustNewConstMetric(c.scrubbed, prometheus.CounterValue, float64(s.ScrubbedBytes), l...)
+		ch <- prometheus.MustNewConstMetric(c.mismatches, prometheus.CounterValue, float64(s.ScrubMismatches), l...)
+		ch <- prometheus.MustNewConstMetric(c.repaired, prometheus.CounterValue, float64(s.ScrubRepairedBytes), l...)
 		gens[s.Volume] = s.Generation
+		if !s.LastScrub.IsZero() {
+			scrubs[s.Volume] = s.LastScrub
+		}
 	}
 	for v, g := range gens {
 		ch <- prometheus.MustNewConstMetric(c.generation, prometheus.GaugeValue, float64(g), v)
+	}
+	for v, t := range scrubs {
+		ch <- prometheus.MustNewConstMetric(c.lastScrub, prometheus.GaugeValue, float64(t.UnixNano())/1e9, v)
 	}
 }

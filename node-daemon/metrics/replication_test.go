@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -10,7 +11,8 @@ func TestReplicationCollectorReportsEachCopy(t *testing.T) {
 	stats := []ReplicaStat{
 		{Volume: "ns/v", Store: "s1", Node: "a", State: "InSync", Generation: 3, SyncedBytes: map[string]int64{}},
 		{Volume: "ns/v", Store: "s2", Node: "b", State: "CatchingUp", Generation: 3, DirtyBytes: 1 << 20,
-			SyncedBytes: map[string]int64{"resync": 4096, "rebuild": 8192}, ComparedBytes: 65536},
+			SyncedBytes: map[string]int64{"resync": 4096, "rebuild": 8192}, ComparedBytes: 65536,
+			ScrubbedBytes: 1 << 30, ScrubMismatches: 2, ScrubRepairedBytes: 8192, LastScrub: time.Unix(1700000000, 0)},
 	}
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(NewReplicationCollector(func() []ReplicaStat { return stats })); err != nil {

@@ -105,7 +105,7 @@ func nodeDaemonMetrics(t *testing.T) exported {
 	if err := reg.Register(nodemetrics.NewCollector(func() []nodemetrics.StoreSnapshot { return []nodemetrics.StoreSnapshot{snap} })); err != nil {
 		t.Fatal(err)
 	}
-	repl := nodemetrics.ReplicaStat{Volume: "ns/v", Store: "u", Node: "n", State: "InSync", SyncedBytes: map[string]int64{"rebuild": 1}}
+	repl := nodemetrics.ReplicaStat{Volume: "ns/v", Store: "u", Node: "n", State: "InSync", SyncedBytes: map[string]int64{"rebuild": 1}, LastScrub: time.Unix(1, 0)}
 	if err := reg.Register(nodemetrics.NewReplicationCollector(func() []nodemetrics.ReplicaStat { return []nodemetrics.ReplicaStat{repl} })); err != nil {
 		t.Fatal(err)
 	}
