@@ -70,6 +70,31 @@ func storeDevices(g Gomega, ctx context.Context) map[string]string {
 	return out
 }
 
+// showReplicationFailure prints what explains a failed replication step: the Volumes, the
+// writer's logs and the node daemon's (its container before the last restart too).
+func showReplicationFailure(ctx context.Context) {
+	kubectl := func(args ...string) {
+		out, err := run(ctx, "kubectl", append([]string{"--kubeconfig", s.env.kubeconfig}, args...)...)
+		if err != nil {
+			out += "\n" + err.Error()
+		}
+		GinkgoWriter.Printf("$ kubectl %s\n%s\n", strings.Join(args, " "), out)
+	}
+	kubectl("get", "volumes.storage.cobalt.io", "-A", "-o", "yaml")
+	kubectl("get", "events", "-A", "--sort-by=.lastTimestamp")
+	for _, pod := range []string{"mirror", "mirror-check"} {
+		kubectl("logs", "-n", appNamespace, pod, "--tail=50")
+		kubectl("logs", "-n", appNamespace, pod, "--previous", "--tail=50")
+	}
+	pods, err := podsWith(ctx, nodeDaemonLabels)
+	if err != nil || len(pods) == 0 {
+		GinkgoWriter.Printf("node daemon pods: %v (%d)\n", err, len(pods))
+		return
+	}
+	kubectl("logs", "-n", releaseNamespace, pods[0].Name, "--previous", "--tail=300")
+	kubectl("logs", "-n", releaseNamespace, pods[0].Name, "--tail=300")
+}
+
 // replicationSteps run a Pod on a 2-copy claim (copies on two Stores of the one node), fail one
 // copy's device under it (the device is detached while the node daemon is killed, so the
 // restarted daemon no longer finds it), and check that every fsync'd write survives, the copy is
@@ -77,6 +102,11 @@ func storeDevices(g Gomega, ctx context.Context) map[string]string {
 // removes the Volume.
 func replicationSteps() {
 	It("17: replication: a Pod writes to a 2-copy claim; one copy's device fails; no fsync'd write is lost, the copy is replaced and rebuilt on another Store", func(ctx SpecContext) {
+		DeferCleanup(func(ctx SpecContext) {
+			if CurrentSpecReport().Failed() {
+				showReplicationFailure(ctx)
+			}
+		})
 		values := replicationValues(chartValues(true, "lru"))
 		_, err := s.helm.upgrade(ctx, values)
 		Expect(err).NotTo(HaveOccurred())
@@ -129,6 +159,9 @@ func replicationSteps() {
 			// The backing file stays; the suite's cleanup removes it (it detaches nothing then).
 			GinkgoWriter.Printf("device %s of Store %s was detached by the replication step\n", failDev, failStore)
 		})
+		var writer corev1.Pod
+		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "mirror"}, &writer)).To(Succeed())
+		restarts := writer.Status.ContainerStatuses[0].RestartCount
 		pid, err := nodeDaemonPID()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(syscall.Kill(pid, syscall.SIGKILL)).To(Succeed())
@@ -137,9 +170,15 @@ func replicationSteps() {
 		acked := j.acked()
 
 		// The writer restarts, verifies what it acknowledged and appends again, on the one copy
-		// left, while the operator waits out the replacement delay and rebuilds elsewhere.
+		// left, while the operator waits out the replacement delay and rebuilds elsewhere. (A
+		// container that restarts before the daemon served the volume again meets the dead mount
+		// and exits; a later one gets the new mount.)
 		var verified int
 		Eventually(func(g Gomega) {
+			var p corev1.Pod
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "mirror"}, &p)).To(Succeed())
+			g.Expect(p.Status.ContainerStatuses).NotTo(BeEmpty())
+			g.Expect(p.Status.ContainerStatuses[0].RestartCount).To(BeNumerically(">", restarts), "the writer has not restarted since the fault")
 			log, err := containerLog(ctx, "mirror", false)
 			g.Expect(err).NotTo(HaveOccurred())
 			v := logLines(log, "VERIFIED")
