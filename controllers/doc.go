@@ -66,11 +66,11 @@
 //     deleted on its node by a later reconcile (after the serving node saw it leave) once its
 //     Store is Ready, or dropped when its Store no longer exists. Volume deletion frees the
 //     copies in spec, moving ones and retired leftovers alike (holdingStores).
-//   - Honesty gate: the CSI node plugin does not yet send a volume's writes to its other copies
-//     (node-daemon/replica's Coordinator is not wired into it), so the reconciler places and
-//     creates replicated Volumes only with ReplicationEnabled (cmd/manager's
-//     --enable-replication, default off). Without it such a Volume stays unplaced with Ready
-//     False, reason ReplicationUnavailable; its deletion still frees any copy it has.
+//   - Opt-in: replication is new (the node serving a replicated Volume sends its writes to every
+//     copy through node-daemon/replvol since this step), so the reconciler places and creates
+//     replicated Volumes only with ReplicationEnabled (cmd/manager's --enable-replication,
+//     default off). Without it such a Volume stays unplaced with Ready False, reason
+//     ReplicationUnavailable; its deletion still frees any copy it has.
 //   - Placement only picks Stores that are Ready (fresh heartbeat and a published node daemon
 //     endpoint, so the node can be reached at once), admin state "in", whose engine has not
 //     Failed (a Degraded one still takes Volumes), not skipped by the node daemon, matching the Volume's selectors, belonging to a StorageCluster that is not

@@ -43,9 +43,8 @@ type VolumeReconciler struct {
 	// HeartbeatTimeout is how old a Store's heartbeat may be for the Store to take Volumes.
 	HeartbeatTimeout time.Duration
 	// ReplicationEnabled lets the reconciler place and create Volumes with replicas > 1. Off,
-	// such a Volume stays unplaced with Ready False (ReplicationUnavailable): the CSI node plugin
-	// does not send writes to a volume's other copies yet, and copies that never receive the
-	// writes must not look like protection. cmd/manager sets it from --enable-replication.
+	// such a Volume stays unplaced with Ready False (ReplicationUnavailable): replication is
+	// opt-in while it is new. cmd/manager sets it from --enable-replication.
 	ReplicationEnabled bool
 	// ReplicaReplacementDelay is how long a copy of a replicated Volume may stay Lost before it
 	// is replaced by a new copy on another Store (cmd/manager's --replica-replacement-delay,

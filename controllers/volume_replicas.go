@@ -81,9 +81,9 @@ func (r *VolumeReconciler) replicatedPhases() []func(context.Context, *v1alpha1.
 // replicationUnavailableMessage is the Ready message of a replicated Volume while the operator
 // runs without replication.
 func replicationUnavailableMessage(vol *v1alpha1.Volume) string {
-	return fmt.Sprintf("spec.replicas is %d, but the replicated data path is not yet served by the CSI node plugin "+
-		"(writes would reach one copy only), so the operator runs with replication disabled and does not place "+
-		"or create the copies; use replicas: 1, or start the operator with --enable-replication for tests",
+	return fmt.Sprintf("spec.replicas is %d, but the operator runs with replication disabled (it is opt-in while it is new) "+
+		"and does not place or create the copies; use replicas: 1, or start the operator with --enable-replication "+
+		"(chart value operator.replication.enabled: true)",
 		vol.Spec.Replicas)
 }
 

@@ -67,8 +67,7 @@ const (
 	// ReasonSourceTooLarge: a restore or clone is smaller than its source.
 	ReasonSourceTooLarge = "SourceTooLarge"
 	// ReasonReplicationUnavailable: the Volume asks for several copies but the operator runs
-	// without --enable-replication, because the node plugin does not serve the replicated data
-	// path yet.
+	// without --enable-replication (replication is opt-in while it is new).
 	ReasonReplicationUnavailable = "ReplicationUnavailable"
 	// ReasonReplicasInSync (Degraded False): every copy is in sync.
 	ReasonReplicasInSync = "ReplicasInSync"

@@ -40,13 +40,13 @@ type VolumeSpec struct {
 	// replicas is the number of copies, 1 to 3, each on its own Store: on distinct nodes, spread
 	// over as many zones (topology.kubernetes.io/zone of the Stores' nodes) as there are, and on
 	// distinct Stores of one node only when replicaPlacement.allowSameNode says so. It cannot
-	// change once set (adding or removing a copy of a live volume needs the rebuild of the
-	// replicated data path, which is not wired to Volumes yet).
+	// change once set (the operator does not add or remove copies of a live volume; it only
+	// replaces a lost copy and moves copies off Stores set out).
 	//
 	// A Volume with more than one replica is placed and created only by an operator started with
-	// --enable-replication: the CSI node plugin does not yet send a volume's writes to its other
-	// copies, so until it does the operator leaves such a Volume unplaced, with Ready False and
-	// reason ReplicationUnavailable, instead of pretending the copies protect its data.
+	// --enable-replication (chart value operator.replication.enabled): replication is opt-in while
+	// it is new. Without it the operator leaves such a Volume unplaced, with Ready False and
+	// reason ReplicationUnavailable.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1

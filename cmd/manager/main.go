@@ -15,8 +15,8 @@
 // operator, which deletes that ServiceAccount, garbage-collects them.
 //
 // Volumes with replicas > 1 are placed and created only with --enable-replication (default
-// off): the CSI node plugin does not yet send a volume's writes to its other copies, so without
-// the flag such Volumes wait, unplaced, with Ready False (ReplicationUnavailable).
+// off: replication is opt-in while it is new); without the flag such Volumes wait, unplaced,
+// with Ready False (ReplicationUnavailable).
 package main
 
 import (
@@ -124,7 +124,7 @@ func bindFlags(fs *flag.FlagSet, getenv func(string) string) *options {
 	fs.StringVar(&opts.csiNamespace, "csi-volume-namespace", ns,
 		"Namespace of the Volumes the CSI controller plugin creates; defaults to POD_NAMESPACE, else "+defaultOperatorNamespace+".")
 	fs.BoolVar(&opts.enableReplication, "enable-replication", false,
-		"Place and create Volumes with replicas > 1 (one copy per Store). Off by default: the CSI node plugin does not yet send writes to a volume's other copies, so such Volumes stay unplaced with Ready False (ReplicationUnavailable). For tests and development only.")
+		"Place and create Volumes with replicas > 1 (one copy per Store, on distinct nodes). Off by default while replication is new: such Volumes then stay unplaced with Ready False (ReplicationUnavailable).")
 	fs.DurationVar(&opts.replicaReplacementDelay, "replica-replacement-delay", controllers.DefaultReplicaReplacementDelay,
 		"How long a copy of a replicated Volume may stay Lost (its Store missing or not Ready) before the operator replaces it with a new copy on another Store; a copy whose Store returns sooner catches up instead. Must be positive.")
 	return opts

@@ -67,7 +67,7 @@ func TestRunWithoutReplication(t *testing.T) {
 	}, 20*time.Second, 100*time.Millisecond).Should(And(
 		HaveField("Status", metav1.ConditionFalse),
 		HaveField("Reason", v1alpha1.ReasonReplicationUnavailable),
-		HaveField("Message", ContainSubstring("not yet served by the CSI node plugin"))))
+		HaveField("Message", ContainSubstring("start the operator with --enable-replication"))))
 	got := &v1alpha1.Volume{}
 	g.Expect(testClient.Get(ctx, client.ObjectKeyFromObject(vol), got)).To(Succeed())
 	g.Expect(got.Spec.StoreName).To(BeEmpty(), "not placed")
