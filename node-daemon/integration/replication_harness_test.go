@@ -48,7 +48,7 @@ const (
 	replHeartbeatTimeout = 3 * time.Second
 	// replReplicaTimeout bounds one operation on one copy: a stopped daemon's copy is dropped
 	// after it.
-	replReplicaTimeout = 3 * time.Second
+	replReplicaTimeout = 5 * time.Second
 )
 
 // replNode is one node daemon, running as a process, with its own device and node name.

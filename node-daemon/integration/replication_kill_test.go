@@ -30,7 +30,7 @@ func TestReplicationKillReplicaRebuildsOnSpareStore(t *testing.T) {
 	t.Cleanup(func() { _ = be.Close(context.Background()) })
 
 	m := newModel()
-	s := startStream(be, m, 1, uint64(time.Now().UnixNano()), true)
+	s := startStream(be, m, streamOptions{tag: 1, seed: uint64(time.Now().UnixNano()), stopOnError: true})
 	waitAcked(t, s, 200)
 
 	victimStore := vol.Status.Replicas[2].Store

@@ -107,27 +107,41 @@ type stream struct {
 	res    streamResult
 }
 
-// startStream starts writing through be; stop ends it. With stopOnError a writer stops at its
-// first failed write or flush; otherwise it keeps writing.
-func startStream(be csinode.ReplicatedBackend, m *model, tag uint64, seed uint64, stopOnError bool) *stream {
+// streamOptions configures a write stream.
+type streamOptions struct {
+	// tag marks the contents this stream writes (distinct per stream of a test).
+	tag uint64
+	// seed seeds the writers' random offsets, lengths and contents.
+	seed uint64
+	// stopOnError stops a writer at its first failed write or flush; otherwise it keeps writing.
+	stopOnError bool
+	// span is how many bytes at the start of its lane each writer writes (0: the whole lane).
+	span int64
+}
+
+// startStream starts writing through be; stop ends it.
+func startStream(be csinode.ReplicatedBackend, m *model, o streamOptions) *stream {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &stream{m: m, tag: tag, cancel: cancel}
+	s := &stream{m: m, tag: o.tag, cancel: cancel}
+	if o.span <= 0 || o.span > streamLane {
+		o.span = streamLane
+	}
 	for w := range streamWriters {
 		s.wg.Add(1)
-		rng := rand.New(rand.NewPCG(seed, uint64(w)))
+		rng := rand.New(rand.NewPCG(o.seed, uint64(w)))
 		go func() {
 			defer s.wg.Done()
-			s.write(ctx, be, w, rng, stopOnError)
+			s.write(ctx, be, w, rng, o)
 		}()
 	}
 	return s
 }
 
-func (s *stream) write(ctx context.Context, be csinode.ReplicatedBackend, w int, rng *rand.Rand, stopOnError bool) {
-	blocks := int64(streamLane / streamBlock)
+func (s *stream) write(ctx context.Context, be csinode.ReplicatedBackend, w int, rng *rand.Rand, o streamOptions) {
+	blocks := o.span / streamBlock
 	for seq := uint64(1); ctx.Err() == nil; seq++ {
-		n := rng.Int64N(16) + 1
-		first := int64(w)*blocks + rng.Int64N(blocks-n+1)
+		n := rng.Int64N(min(16, blocks)) + 1
+		first := int64(w)*(streamLane/streamBlock) + rng.Int64N(blocks-n+1)
 		data := make([]byte, n*streamBlock)
 		for b := range n {
 			block := data[b*streamBlock : (b+1)*streamBlock]
@@ -147,7 +161,7 @@ func (s *stream) write(ctx context.Context, be csinode.ReplicatedBackend, w int,
 		if err != nil {
 			s.m.failed(first, data)
 			s.count(func(r *streamResult) { r.failed++; r.errs = append(r.errs, err) })
-			if stopOnError {
+			if o.stopOnError {
 				return
 			}
 			select { // do not spin on a volume that refuses everything
