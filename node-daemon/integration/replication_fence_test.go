@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
+
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 )
 
@@ -80,4 +82,47 @@ func TestReplicationTakeoverFencesTheOldCoordinator(t *testing.T) {
 	t.Logf("fault takeover at generation 2 (old coordinator paused, then resumed): count 1, acknowledged writes verified %d (old %d, new %d), "+
 		"old coordinator's writes refused as fenced %d, landed 0, lost 0, copies compared equal %d, states %s",
 		oldRes.acked+curRes.acked, oldRes.acked, curRes.acked, resumedRes.failed, copies, replicaSummary(final))
+}
+
+// TestReplicationTakeoverDuringWritesLeavesNoDivergence: the attachment moves to another node
+// while the first coordinator is writing (its writes in flight when the second one claims the
+// copies: some copies may have applied one before the claim, others refuse it after). Every
+// acknowledged write reads back through the second coordinator, every write of the first that was
+// not acknowledged failed as fenced, and the three copies compare equal to each other: a write in
+// flight at the takeover may have landed or not, but the same on every copy.
+func TestReplicationTakeoverDuringWritesLeavesNoDivergence(t *testing.T) {
+	rc := newReplCluster(t, 10*time.Minute)
+	vol := rc.createVolume(t, "inflight", 3)
+	oldNode, newNode := vol.Status.Replicas[0].Node, vol.Status.Replicas[1].Node
+	rc.attach(t, vol.Name, oldNode, 1)
+	oldBE := rc.open(t, rc.coordinator(t, oldNode, 500*time.Millisecond), vol, 1)
+	t.Cleanup(func() { _ = oldBE.Close(context.Background()) })
+
+	m := newModel()
+	seed := uint64(time.Now().UnixNano())
+	old := startStream(oldBE, m, streamOptions{tag: 1, seed: seed, stopOnError: true})
+	waitAcked(t, old, 200)
+	rc.attach(t, vol.Name, newNode, 2)
+	newBE := rc.open(t, rc.coordinator(t, newNode, 500*time.Millisecond), vol, 2)
+	t.Cleanup(func() { _ = newBE.Close(context.Background()) })
+	gomega.NewWithT(t).Eventually(func() int { return old.result().failed }, time.Minute, 10*time.Millisecond).Should(gomega.Equal(streamWriters),
+		"every writer of the old coordinator stops at a refusal")
+	oldRes := old.stop()
+	for _, err := range oldRes.errs {
+		if !errors.Is(err, csinode.ErrFenced) {
+			t.Fatalf("the old coordinator's write failed with %v, want csinode.ErrFenced", err)
+		}
+	}
+	if err := newBE.Flush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	verifyThroughCoordinator(t, newBE, m)
+	final := rc.volume(t, vol.Name)
+	copies := rc.compareCopies(t, vol.Name, m)
+	if copies != 3 {
+		t.Fatalf("compared %d copies, want 3 (%s)", copies, replicaSummary(final))
+	}
+	t.Logf("fault takeover at generation 2 during writes: count 1, acknowledged writes verified %d, in flight and refused as fenced %d "+
+		"(%d blocks of unknown outcome, the same on every copy), lost 0, copies compared equal %d",
+		oldRes.acked, oldRes.failed, len(m.maybe), copies)
 }
