@@ -72,7 +72,7 @@ func TestReplicationTakeoverFencesTheOldCoordinator(t *testing.T) {
 		t.Fatalf("after the takeover: replicas %s, attachment %+v; want three InSync at generation 2", replicaSummary(final), final.Status.Attachment)
 	}
 	verifyThroughCoordinator(t, newBE, m)
-	copies := rc.compareCopies(t, vol.Name, m) // strict: the refused writes are not in m
+	copies, _ := rc.compareCopies(t, vol.Name, m) // strict: the refused writes are not in m
 	if copies != 3 {
 		t.Fatalf("compared %d copies, want 3", copies)
 	}
@@ -118,11 +118,11 @@ func TestReplicationTakeoverDuringWritesLeavesNoDivergence(t *testing.T) {
 	}
 	verifyThroughCoordinator(t, newBE, m)
 	final := rc.volume(t, vol.Name)
-	copies := rc.compareCopies(t, vol.Name, m)
+	copies, landed := rc.compareCopies(t, vol.Name, m)
 	if copies != 3 {
 		t.Fatalf("compared %d copies, want 3 (%s)", copies, replicaSummary(final))
 	}
 	t.Logf("fault takeover at generation 2 during writes: count 1, acknowledged writes verified %d, in flight and refused as fenced %d "+
-		"(%d blocks of unknown outcome, the same on every copy), lost 0, copies compared equal %d",
-		oldRes.acked, oldRes.failed, len(m.maybe), copies)
+		"(%d blocks of unknown outcome, %d of them landed, the same on every copy), lost 0, copies compared equal %d",
+		oldRes.acked, oldRes.failed, len(m.maybe), landed, copies)
 }

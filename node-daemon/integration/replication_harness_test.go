@@ -318,13 +318,13 @@ func (rc *replCluster) readCopy(t *testing.T, vol *storagev1alpha1.Volume, store
 }
 
 // compareCopies reads every InSync copy of the Volume and fails unless they are all equal to
-// each other and to the model; it returns how many copies it compared.
-func (rc *replCluster) compareCopies(t *testing.T, name string, m *model) int {
+// each other and to the model; it returns how many copies it compared and how many blocks of
+// failed writes landed (on every copy, since they are equal).
+func (rc *replCluster) compareCopies(t *testing.T, name string, m *model) (copies, landed int) {
 	t.Helper()
 	vol := rc.volume(t, name)
 	var first []byte
 	var firstStore string
-	n := 0
 	for _, c := range vol.Status.Replicas {
 		if c.State != storagev1alpha1.ReplicaInSync {
 			continue
@@ -335,12 +335,13 @@ func (rc *replCluster) compareCopies(t *testing.T, name string, m *model) int {
 		} else if off := firstDifference(first, data); off >= 0 {
 			t.Fatalf("copies on %s and %s differ at byte %d", firstStore, c.Store, off)
 		}
-		if err := m.verify(data); err != nil {
+		l, err := m.verify(data)
+		if err != nil {
 			t.Fatalf("copy on %s: %v", c.Store, err)
 		}
-		n++
+		copies, landed = copies+1, l
 	}
-	return n
+	return copies, landed
 }
 
 func firstDifference(a, b []byte) int {

@@ -72,7 +72,7 @@ func TestReplicationKillReplicaRebuildsOnSpareStore(t *testing.T) {
 		t.Fatalf("the copy on the spare Store was not rebuilt and compared: %+v", rebuilt)
 	}
 	verifyThroughCoordinator(t, be, m)
-	copies := rc.compareCopies(t, vol.Name, m)
+	copies, _ := rc.compareCopies(t, vol.Name, m)
 	if copies != 3 {
 		t.Fatalf("compared %d copies, want 3 (%s)", copies, replicaSummary(final))
 	}
@@ -109,7 +109,7 @@ func verifyThroughCoordinator(t *testing.T, be interface {
 			t.Fatalf("read through the coordinator at %d: %v", off, err)
 		}
 	}
-	if err := m.verify(data); err != nil {
+	if _, err := m.verify(data); err != nil {
 		t.Fatalf("through the coordinator: %v", err)
 	}
 }

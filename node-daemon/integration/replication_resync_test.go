@@ -94,7 +94,7 @@ func TestReplicationStoppedReplicaResyncsDirtyRegions(t *testing.T) {
 			resynced, rebuilt, maxDirty)
 	}
 	verifyThroughCoordinator(t, be, m)
-	copies := rc.compareCopies(t, vol.Name, m)
+	copies, _ := rc.compareCopies(t, vol.Name, m)
 	if copies != 3 {
 		t.Fatalf("compared %d copies, want 3", copies)
 	}

@@ -50,9 +50,9 @@ func (m *model) failed(first int64, data []byte) {
 	}
 }
 
-// verify checks the whole volume's contents against the model; a block written by a failed write
-// that reads back one of its possible contents becomes that content.
-func (m *model) verify(data []byte) error {
+// verify checks the whole volume's contents against the model and returns how many blocks hold
+// the content of a failed write (it landed) rather than their last acknowledged content.
+func (m *model) verify(data []byte) (landed int, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	zero := make([]byte, streamBlock)
@@ -65,19 +65,20 @@ func (m *model) verify(data []byte) error {
 		if bytes.Equal(got, want) {
 			continue
 		}
-		landed := false
+		found := false
 		for _, c := range m.maybe[b] {
 			if bytes.Equal(got, c) {
-				landed = true
+				found = true
 				break
 			}
 		}
-		if !landed {
-			return fmt.Errorf("block %d (offset %d) lost: it holds %s, the last acknowledged write was %s",
+		if !found {
+			return landed, fmt.Errorf("block %d (offset %d) lost: it holds %s, the last acknowledged write was %s",
 				b, b*streamBlock, blockTag(got), blockTag(want))
 		}
+		landed++
 	}
-	return nil
+	return landed, nil
 }
 
 // blockTag names a block's content by its header (writer, sequence) for failure messages.
