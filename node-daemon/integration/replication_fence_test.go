@@ -13,7 +13,8 @@ import (
 
 // TestReplicationTakeoverFencesTheOldCoordinator: a coordinator on one node writes a verified
 // stream to a Volume of three copies and is then paused with its streams to the copies open; the
-// attachment moves to another node at the next generation (as ControllerPublish records it) and a
+// attachment moves to another node at the next generation (ControllerUnpublish from the old node,
+// as the csi-attacher does by force after losing a node, then ControllerPublish to the new one) and a
 // coordinator there opens the Volume. Every acknowledged write of the first reads back through the
 // second; when the first resumes, each of its writes, flushes and reads is refused as fenced and
 // none of its writes lands on any copy, while the second keeps writing; no copy is dropped and
@@ -22,8 +23,8 @@ func TestReplicationTakeoverFencesTheOldCoordinator(t *testing.T) {
 	rc := newReplCluster(t, 10*time.Minute)
 	vol := rc.createVolume(t, "fenced", 3)
 	oldNode, newNode := vol.Status.Replicas[0].Node, vol.Status.Replicas[1].Node
-	rc.attach(t, vol.Name, oldNode, 1)
-	oldBE := rc.open(t, rc.coordinator(t, oldNode, 500*time.Millisecond), vol, 1)
+	oldGen := rc.publish(t, vol.Name, oldNode)
+	oldBE := rc.open(t, rc.coordinator(t, oldNode, 500*time.Millisecond), vol, oldGen)
 	t.Cleanup(func() { _ = oldBE.Close(context.Background()) }) // fails fenced: nothing to flush
 
 	m := newModel()
@@ -35,8 +36,8 @@ func TestReplicationTakeoverFencesTheOldCoordinator(t *testing.T) {
 		t.Fatalf("the first coordinator's writes failed before the takeover: %v", oldRes.errs)
 	}
 
-	rc.attach(t, vol.Name, newNode, 2)
-	newBE := rc.open(t, rc.coordinator(t, newNode, 500*time.Millisecond), vol, 2)
+	newGen := rc.takeOver(t, vol.Name, oldNode, newNode, oldGen)
+	newBE := rc.open(t, rc.coordinator(t, newNode, 500*time.Millisecond), vol, newGen)
 	t.Cleanup(func() { _ = newBE.Close(context.Background()) })
 	verifyThroughCoordinator(t, newBE, m)
 
@@ -68,8 +69,9 @@ func TestReplicationTakeoverFencesTheOldCoordinator(t *testing.T) {
 		t.Fatalf("flush: %v", err)
 	}
 	final := rc.volume(t, vol.Name)
-	if inSyncCount(final) != 3 || final.Status.Attachment == nil || final.Status.Attachment.Generation != 2 {
-		t.Fatalf("after the takeover: replicas %s, attachment %+v; want three InSync at generation 2", replicaSummary(final), final.Status.Attachment)
+	if inSyncCount(final) != 3 || final.Status.Attachment == nil || uint64(final.Status.Attachment.Generation) != newGen || final.Status.Attachment.Node != newNode {
+		t.Fatalf("after the takeover: replicas %s, attachment %+v; want three InSync, attached to %s at generation %d",
+			replicaSummary(final), final.Status.Attachment, newNode, newGen)
 	}
 	verifyThroughCoordinator(t, newBE, m)
 	copies, _ := rc.compareCopies(t, vol.Name, m) // strict: the refused writes are not in m
@@ -94,16 +96,16 @@ func TestReplicationTakeoverDuringWritesLeavesNoDivergence(t *testing.T) {
 	rc := newReplCluster(t, 10*time.Minute)
 	vol := rc.createVolume(t, "inflight", 3)
 	oldNode, newNode := vol.Status.Replicas[0].Node, vol.Status.Replicas[1].Node
-	rc.attach(t, vol.Name, oldNode, 1)
-	oldBE := rc.open(t, rc.coordinator(t, oldNode, 500*time.Millisecond), vol, 1)
+	oldGen := rc.publish(t, vol.Name, oldNode)
+	oldBE := rc.open(t, rc.coordinator(t, oldNode, 500*time.Millisecond), vol, oldGen)
 	t.Cleanup(func() { _ = oldBE.Close(context.Background()) })
 
 	m := newModel()
 	seed := uint64(time.Now().UnixNano())
 	old := startStream(oldBE, m, streamOptions{tag: 1, seed: seed, stopOnError: true})
 	waitAcked(t, old, 200)
-	rc.attach(t, vol.Name, newNode, 2)
-	newBE := rc.open(t, rc.coordinator(t, newNode, 500*time.Millisecond), vol, 2)
+	newGen := rc.takeOver(t, vol.Name, oldNode, newNode, oldGen)
+	newBE := rc.open(t, rc.coordinator(t, newNode, 500*time.Millisecond), vol, newGen)
 	t.Cleanup(func() { _ = newBE.Close(context.Background()) })
 	gomega.NewWithT(t).Eventually(func() int { return old.result().failed }, time.Minute, 10*time.Millisecond).Should(gomega.Equal(streamWriters),
 		"every writer of the old coordinator stops at a refusal")
@@ -125,4 +127,17 @@ func TestReplicationTakeoverDuringWritesLeavesNoDivergence(t *testing.T) {
 	t.Logf("fault takeover at generation 2 during writes: count 1, acknowledged writes verified %d, in flight and refused as fenced %d "+
 		"(%d blocks of unknown outcome, %d of them landed, the same on every copy), lost 0, copies compared equal %d",
 		oldRes.acked, oldRes.failed, len(m.maybe), landed, copies)
+}
+
+// takeOver moves the Volume's attachment from oldNode to newNode as the csi-attacher does after
+// losing oldNode (ControllerUnpublish by force, then ControllerPublish) and returns the new
+// generation, which must be the next one.
+func (rc *replCluster) takeOver(t *testing.T, name, oldNode, newNode string, oldGen uint64) uint64 {
+	t.Helper()
+	rc.unpublish(t, name, oldNode)
+	gen := rc.publish(t, name, newNode)
+	if gen != oldGen+1 {
+		t.Fatalf("ControllerPublishVolume to %s after the detach from %s gave generation %d, want %d", newNode, oldNode, gen, oldGen+1)
+	}
+	return gen
 }

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/go-logr/logr/testr"
 	"github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,6 +27,8 @@ import (
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/controllers"
 	"github.com/cobaltstore/cobalt/controllers/nodeapi"
+	"github.com/cobaltstore/cobalt/csi/controller"
+	"github.com/cobaltstore/cobalt/csi/driver"
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
@@ -64,6 +69,8 @@ type replNode struct {
 type replCluster struct {
 	*cluster
 	nodes []*replNode
+	// csi is the CSI controller service, which moves a Volume's attachment.
+	csi *controller.Server
 }
 
 // newReplCluster starts the daemons and the operator; replacementDelay is the operator's
@@ -81,6 +88,12 @@ func newReplCluster(t *testing.T, replacementDelay time.Duration) *replCluster {
 	}
 	for i := range replNodes {
 		n := &replNode{name: fmt.Sprintf("%s-n%d", rc.namespace, i), device: newDevice(t, replDeviceSize, 0, nil)}
+		// ControllerPublishVolume attaches only to existing Kubernetes Nodes.
+		kn := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name}}
+		if err := k8sClient.Create(context.Background(), kn); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), kn) })
 		devDir := t.TempDir()
 		if err := os.Symlink(n.device, filepath.Join(devDir, replDeviceName)); err != nil {
 			t.Fatal(err)
@@ -97,6 +110,12 @@ func newReplCluster(t *testing.T, replacementDelay time.Duration) *replCluster {
 		rc.nodes = append(rc.nodes, n)
 	}
 	rc.startReplicatingOperator(t, replacementDelay)
+	var err error
+	rc.csi, err = controller.New(controller.Options{Client: k8sClient, APIReader: k8sClient, Namespace: rc.namespace,
+		PollInterval: 100 * time.Millisecond, Log: testr.New(t).WithName("csi-controller")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range rc.nodes {
 		rc.readyStore(t, n)
 	}
@@ -246,15 +265,40 @@ func (rc *replCluster) waitVolume(t *testing.T, name, what string, cond func(*st
 	return last
 }
 
-// attach records the attachment as ControllerPublish does: node at generation gen.
-func (rc *replCluster) attach(t *testing.T, name, node string, gen int64) {
+// publish attaches the Volume to node through the CSI controller's ControllerPublishVolume (as
+// the csi-attacher does; node must have a Kubernetes Node) and returns the attachment generation
+// its publish context carries.
+func (rc *replCluster) publish(t *testing.T, name, node string) uint64 {
 	t.Helper()
-	ctx := context.Background()
-	gomega.NewWithT(t).Eventually(func() error {
-		vol := rc.volume(t, name)
-		vol.Status.Attachment = &storagev1alpha1.VolumeAttachmentStatus{Node: node, Generation: gen}
-		return k8sClient.Status().Update(ctx, vol)
-	}, 30*time.Second, 50*time.Millisecond).Should(gomega.Succeed())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := rc.csi.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{VolumeId: name, NodeId: node, VolumeCapability: mountCapability()})
+	if err != nil {
+		t.Fatalf("ControllerPublishVolume %s to %s: %v", name, node, err)
+	}
+	gen, err := strconv.ParseUint(resp.GetPublishContext()[driver.PublishContextGeneration], 10, 64)
+	if err != nil {
+		t.Fatalf("ControllerPublishVolume %s to %s: publish context %v: %v", name, node, resp.GetPublishContext(), err)
+	}
+	return gen
+}
+
+// unpublish detaches the Volume from node through ControllerUnpublishVolume (as the csi-attacher
+// does once the node's VolumeAttachment is deleted, by force after the node was lost).
+func (rc *replCluster) unpublish(t *testing.T, name, node string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := rc.csi.ControllerUnpublishVolume(ctx, &csi.ControllerUnpublishVolumeRequest{VolumeId: name, NodeId: node}); err != nil {
+		t.Fatalf("ControllerUnpublishVolume %s from %s: %v", name, node, err)
+	}
+}
+
+func mountCapability() *csi.VolumeCapability {
+	return &csi.VolumeCapability{
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{FsType: "ext4"}},
+		AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
+	}
 }
 
 // coordinator returns replvol.Volumes for node, running in this process with every copy reached

@@ -24,9 +24,9 @@ func TestReplicationKillReplicaRebuildsOnSpareStore(t *testing.T) {
 	rc := newReplCluster(t, 3*time.Second)
 	vol := rc.createVolume(t, "killed", 3)
 	coordNode := vol.Status.Replicas[0].Node // the coordinator stands for this copy's node
-	rc.attach(t, vol.Name, coordNode, 1)
+	gen := rc.publish(t, vol.Name, coordNode)
 	coord := rc.coordinator(t, coordNode, 500*time.Millisecond)
-	be := rc.open(t, coord, vol, 1)
+	be := rc.open(t, coord, vol, gen)
 	t.Cleanup(func() { _ = be.Close(context.Background()) })
 
 	m := newModel()

@@ -29,9 +29,9 @@ func TestReplicationStoppedReplicaResyncsDirtyRegions(t *testing.T) {
 	rc := newReplCluster(t, 10*time.Minute)
 	vol := rc.createVolume(t, "paused", 3)
 	coordNode := vol.Status.Replicas[0].Node
-	rc.attach(t, vol.Name, coordNode, 1)
+	gen := rc.publish(t, vol.Name, coordNode)
 	coord := rc.coordinator(t, coordNode, 500*time.Millisecond)
-	be := rc.open(t, coord, vol, 1)
+	be := rc.open(t, coord, vol, gen)
 	t.Cleanup(func() { _ = be.Close(context.Background()) })
 
 	m := newModel()
