@@ -376,8 +376,8 @@ func (rc *replCluster) compareCopies(t *testing.T, name string, m *model) (copie
 		data := rc.readCopy(t, vol, c.Store)
 		if first == nil {
 			first, firstStore = data, c.Store
-		} else if off := firstDifference(first, data); off >= 0 {
-			t.Fatalf("copies on %s and %s differ at byte %d", firstStore, c.Store, off)
+		} else if diff := m.differences(first, data, 8); diff != "" {
+			t.Fatalf("copies on %s and %s differ (copies %s): %s", firstStore, c.Store, replicaSummary(vol), diff)
 		}
 		l, err := m.verify(data)
 		if err != nil {
@@ -386,18 +386,6 @@ func (rc *replCluster) compareCopies(t *testing.T, name string, m *model) (copie
 		copies, landed = copies+1, l
 	}
 	return copies, landed
-}
-
-func firstDifference(a, b []byte) int {
-	if len(a) != len(b) {
-		return min(len(a), len(b))
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return -1
 }
 
 func inSyncCount(v *storagev1alpha1.Volume) int {

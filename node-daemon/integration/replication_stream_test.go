@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +80,36 @@ func (m *model) verify(data []byte) (landed int, err error) {
 		landed++
 	}
 	return landed, nil
+}
+
+// differences describes up to limit blocks in which copies a and b differ: each one's content
+// and what the model knows of the block ("" when they are equal).
+func (m *model) differences(a, b []byte, limit int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	n := 0
+	for blk := int64(0); blk < int64(len(a))/streamBlock; blk++ {
+		x, y := a[blk*streamBlock:(blk+1)*streamBlock], b[blk*streamBlock:(blk+1)*streamBlock]
+		if bytes.Equal(x, y) {
+			continue
+		}
+		n++
+		if len(out) < limit {
+			known := "never written"
+			if c, ok := m.acked[blk]; ok {
+				known = "acknowledged " + blockTag(c)
+			}
+			if len(m.maybe[blk]) > 0 {
+				known += fmt.Sprintf(", then %d failed write(s), the last %s", len(m.maybe[blk]), blockTag(m.maybe[blk][len(m.maybe[blk])-1]))
+			}
+			out = append(out, fmt.Sprintf("block %d (offset %d): %s vs %s (%s)", blk, blk*streamBlock, blockTag(x), blockTag(y), known))
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d blocks differ: %s", n, strings.Join(out, "; "))
 }
 
 // blockTag names a block's content by its header (writer, sequence) for failure messages.
