@@ -10,4 +10,16 @@
 // losing no acknowledged write (restart, fsck clean, data verified); a client without a
 // certificate refused; malformed requests getting clean errors; SIGTERM shutting down cleanly
 // within the grace period. Every loop device is detached in t.Cleanup.
+//
+// Replication (replication_*_test.go): four node daemons as processes, each with its own device
+// and node name, the operator's Store and Volume reconcilers with replication enabled, and a
+// replicated Volume's coordinator (package replvol, as the CSI node plugin runs it) in the test
+// process, reaching every copy over the node API with a peer certificate, attached through the
+// CSI controller's ControllerPublishVolume (its generation), under a continuous
+// verified write stream (every acknowledged write must read back, through the coordinator and
+// from each copy, and the copies must compare equal). Faults: SIGKILL of a copy's daemon (the copy
+// is replaced on the fourth Store after the replacement delay and rebuilt); SIGSTOP of a copy's
+// daemon resumed within the delay (resynced from its dirty regions only); a takeover at the next
+// generation with the old coordinator paused, and while it writes (its writes refused as fenced,
+// no divergence).
 package integration
