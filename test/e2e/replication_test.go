@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 )
@@ -224,7 +225,47 @@ func replicationSteps() {
 
 		Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "mirror-check"}})).To(Succeed())
 		expectGone(ctx, &corev1.Pod{}, types.NamespacedName{Namespace: appNamespace, Name: "mirror-check"}, 2*time.Minute)
+
+		// The administrator takes the failed device out of the StorageCluster and deletes its
+		// Store: the retired copy that was on it is forgotten (a Volume's deletion frees every
+		// copy it can reach, and waits for a Store that still exists but cannot be reached).
+		values = replicationValues(chartValues(true, "lru"))
+		devs := values["storageCluster"].(map[string]any)["spec"].(map[string]any)["devices"].(map[string]any)
+		var paths []any
+		for _, p := range devs["paths"].([]any) {
+			if p != failDev {
+				paths = append(paths, p)
+			}
+		}
+		devs["paths"] = paths
+		_, err = s.helm.upgrade(ctx, values)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			p := readyNodeDaemon(g, ctx)
+			g.Expect(p.CreationTimestamp.Time).To(BeTemporally(">", killed), "the node daemon runs the spec without %s", failDev)
+		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		Expect(s.c.Delete(ctx, &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: failStore}})).To(Succeed())
+		expectGone(ctx, &storagev1alpha1.Store{}, types.NamespacedName{Name: failStore}, 2*time.Minute)
+
 		Expect(s.c.Delete(ctx, claim("mirror", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
 		expectGone(ctx, &storagev1alpha1.Volume{}, types.NamespacedName{Namespace: releaseNamespace, Name: vol.Name}, 3*time.Minute)
-	}, SpecTimeout(20*time.Minute))
+
+		// Back to the suite's StorageCluster for the last step: the replication devices' Stores go.
+		before := time.Now()
+		_, err = s.helm.upgrade(ctx, chartValues(true, "lru"))
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			p := readyNodeDaemon(g, ctx)
+			g.Expect(p.CreationTimestamp.Time).To(BeTemporally(">", before), "the node daemon runs the suite's devices again")
+			readyStore(g, ctx, s.usable.path)
+		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		var stores storagev1alpha1.StoreList
+		Expect(s.c.List(ctx, &stores)).To(Succeed())
+		for _, st := range stores.Items {
+			if st.Spec.DevicePath == s.replA.path || st.Spec.DevicePath == s.replB.path {
+				Expect(client.IgnoreNotFound(s.c.Delete(ctx, &st))).To(Succeed())
+				expectGone(ctx, &storagev1alpha1.Store{}, types.NamespacedName{Name: st.Name}, 2*time.Minute)
+			}
+		}
+	}, SpecTimeout(25*time.Minute))
 }
