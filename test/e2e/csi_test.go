@@ -467,18 +467,21 @@ func csiSteps() {
 			}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 			GinkgoWriter.Printf("PVC %s: %s\n", name, seen)
 		}
-		// Nothing was left behind for them.
-		var vols storagev1alpha1.VolumeList
-		Expect(s.c.List(ctx, &vols, client.InNamespace(releaseNamespace))).To(Succeed())
-		for _, v := range vols.Items {
-			Expect(v.Annotations[storagev1alpha1.KeyPVCName]).NotTo(BeElementOf("huge", "unknown-param"), "Volume %s", v.Name)
-		}
 		for _, name := range []string{"huge"} {
 			Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: name}})).To(Succeed())
 		}
 		for _, name := range []string{"huge", "unknown-param"} {
 			Expect(s.c.Delete(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: name}})).To(Succeed())
 		}
+		// Nothing is left behind for them. (While a claim exists the provisioner retries, and each
+		// retry's Volume lives until the operator found no Store for it: look once they are gone.)
+		Eventually(func(g Gomega) {
+			var vols storagev1alpha1.VolumeList
+			g.Expect(s.c.List(ctx, &vols, client.InNamespace(releaseNamespace))).To(Succeed())
+			for _, v := range vols.Items {
+				g.Expect(v.Annotations[storagev1alpha1.KeyPVCName]).NotTo(BeElementOf("huge", "unknown-param"), "Volume %s", v.Name)
+			}
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 	}, SpecTimeout(8*time.Minute))
 
 	It("13: deleting the workloads and their claims deletes the Volumes and frees their space; nothing stays staged", func(ctx SpecContext) {
