@@ -120,8 +120,9 @@ var _ = Describe("Shipped manifests", func() {
 		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 7), "StorageCluster, Store, Volume, Snapshot and the three snapshot.storage.k8s.io ones")
 		// The manager and the snapshot-controller.
 		Expect(kinds).To(HaveKeyWithValue("Deployment", 2))
-		// The manager's, csi-provisioner's, csi-resizer's, csi-snapshotter's and the snapshot-controller's.
-		Expect(kinds).To(HaveKeyWithValue("ClusterRole", 5))
+		// The manager's, csi-provisioner's, csi-attacher's, csi-resizer's, csi-snapshotter's and the
+		// snapshot-controller's.
+		Expect(kinds).To(HaveKeyWithValue("ClusterRole", 6))
 		Expect(kinds).To(HaveKeyWithValue("CSIDriver", 1))
 		Expect(kinds).To(HaveKeyWithValue("StorageClass", 2))
 		Expect(kinds).To(HaveKeyWithValue("VolumeSnapshotClass", 1))
