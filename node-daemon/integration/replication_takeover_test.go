@@ -86,4 +86,3 @@ func replTakeovers(t *testing.T) int {
 	}
 	return 5
 }
-
