@@ -276,7 +276,7 @@ func TestPlanRepairs(t *testing.T) {
 		{Extent: ext(8192), Checksums: map[string]uint32{"a": 3, "b": 3, "c": 4}},
 		{Extent: ext(12288), Checksums: map[string]uint32{"a": 1, "b": 2}},
 	}
-	plans, undecided := planRepairs(mism)
+	plans, undecided := planRepairs(mism, nil)
 	want := []repairPlan{
 		{good: "a", bad: []string{"c"}, extents: []replica.Extent{ext(0), ext(8192)}},
 		{good: "a", bad: []string{"b"}, extents: []replica.Extent{ext(4096)}},
@@ -316,6 +316,7 @@ func TestScrubOutcome(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.run.what = "scrub"
 			status, reason, msg := tc.run.outcome("node-a")
 			if status != tc.status || reason != tc.reason || !strings.HasPrefix(msg, "scrub by node node-a") || len(msg) > maxMessage {
 				t.Fatalf("outcome = %s, %s, %q; want %s, %s", status, reason, msg, tc.status, tc.reason)
