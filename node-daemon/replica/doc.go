@@ -21,8 +21,12 @@
 // Failed writes. A failed write leaves its range undefined, as on a disk, and here the in-sync
 // replicas may then differ in it (the write failed on every replica but landed on some, or a drop
 // could not be recorded). Such ranges are in the dirty log of every replica that did not confirm
-// the write, in-sync ones included; making in-sync replicas agree on them is the resync step's
-// job, as is reconciling the writes an old coordinator had in flight when a newer one took over.
+// the write, in-sync ones included. The writes an old coordinator had in flight when a newer one
+// took over (or when its node restarted) can likewise have landed on some in-sync replicas only,
+// and are in no dirty log. This package does not reconcile either by itself: its user makes the
+// in-sync replicas agree before a new coordinator serves I/O (package replvol does at every Open:
+// Scrub, Repair of each differing block from one replica, Verify), and a later scrub finds any
+// difference left.
 //
 // Drop rule. A replica leaves the in-sync set only through InSyncRecorder.DropReplica, never
 // silently, and comes back only through a Rebuild or Resync that ended with equal copies. Reads never drop a replica: they come from the

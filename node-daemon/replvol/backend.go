@@ -119,10 +119,9 @@ func (b *backend) abandon() {
 	}
 }
 
-// start runs the sync loop, and the scrub loop when scrubs are scheduled, of an opened
-// coordinator.
-func (b *backend) start(co *replica.Coordinator) {
-	b.co = co
+// start runs the sync loop, and the scrub loop when scrubs are scheduled, of the opened
+// coordinator b.co.
+func (b *backend) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.loops.Add(1)

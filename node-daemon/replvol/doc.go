@@ -9,6 +9,19 @@
 // One coordinator per volume per node. Open refuses a volume already open (or being opened) on
 // this node (ErrAlreadyOpen): two coordinators would share the generation and the dirty log.
 //
+// Copies agree before I/O. A coordinator that is gone (a takeover at a newer generation, or this
+// node restarting at the same one) may have left unacknowledged writes on some in-sync copies
+// only, and nothing durable tells a clean Close from a crash, so every Open, after the claim and
+// before it returns (no read or write runs yet, no sync or scrub either), reconciles the in-sync
+// copies: a scrub over every extent any of them holds, each differing block repaired from the
+// copy a strict majority agrees with, else from the first in-sync copy (the local one first) that
+// read it (a copy that cannot read a block is bad), and the repaired blocks compared again. The
+// run is recorded like a scheduled scrub (ConditionScrubbed, "reconcile at open", and the
+// counters); if it fails (copies not compared, a repair failed, blocks still differ) Open fails
+// and is retried. It is not throttled: it reads every written byte of every in-sync copy on its
+// own node (only checksums cross the network) while the volume waits; blocks no copy can read
+// are left alone (every copy fails them alike).
+//
 // Names. A copy is named by its Store (status.replicas is a map keyed by store), both in the
 // Coordinator and in the Volume's status; its volume on that Store is the Volume's UID.
 //

@@ -105,7 +105,7 @@ func (b *backend) scrubOnce(ctx context.Context) bool {
 		b.mu.scrubCancel = nil
 		b.mu.Unlock()
 	}()
-	r := b.scrub(sctx)
+	r := b.scrub(sctx, "scrub", replica.SyncOptions{Limiter: b.v.opts.Limiter}, nil)
 	if sctx.Err() != nil {
 		b.v.opts.Log.Info("scrub interrupted (a sync or Close); tried again later", "volume", b.ref.key, "compared", r.compared, "repaired", r.repaired)
 		return false
@@ -137,6 +137,8 @@ func (b *backend) notScrubbable(vol *v1alpha1.Volume) string {
 
 // scrubRun is what one scrub found and did.
 type scrubRun struct {
+	// what is "scrub" for a scheduled scrub, "reconcile at open" for the one Open runs.
+	what     string
 	started  time.Time
 	took     time.Duration
 	replicas []string
@@ -161,10 +163,16 @@ type repairPlan struct {
 }
 
 // planRepairs splits mismatches into repairs (by good copy and bad copies, in first-seen order)
-// and the undecided ones.
-func planRepairs(mism []replica.Mismatch) (plans []repairPlan, undecided []replica.Mismatch) {
+// and the undecided ones. The good copy of a block is the one a strict majority agrees with (see
+// replica.Mismatch.Majority); with authority (the reconcile at open), a block without a majority
+// is decided by the first copy in authority that read it (see byAuthority), so only blocks no
+// copy could read stay undecided.
+func planRepairs(mism []replica.Mismatch, authority []string) (plans []repairPlan, undecided []replica.Mismatch) {
 	for _, m := range mism {
 		good, bad, ok := m.Majority()
+		if !ok && authority != nil {
+			good, bad, ok = byAuthority(m, authority)
+		}
 		if !ok {
 			undecided = append(undecided, m)
 			continue
@@ -179,19 +187,19 @@ func planRepairs(mism []replica.Mismatch) (plans []repairPlan, undecided []repli
 	return plans, undecided
 }
 
-// scrub compares every in-sync copy, repairs the blocks whose good copy is known from it onto
-// the bad ones, and compares the repaired blocks again.
-func (b *backend) scrub(ctx context.Context) (r scrubRun) {
-	r = scrubRun{started: time.Now(), repairedOnto: map[string]int64{}}
+// scrub compares every in-sync copy, repairs the blocks whose good copy is known (planRepairs,
+// with authority) from it onto the bad ones, and compares the repaired blocks again; what names
+// the run in its record.
+func (b *backend) scrub(ctx context.Context, what string, opts replica.SyncOptions, authority []string) (r scrubRun) {
+	r = scrubRun{what: what, started: time.Now(), repairedOnto: map[string]int64{}}
 	defer func() { r.took = time.Since(r.started) }()
-	opts := replica.SyncOptions{Limiter: b.v.opts.Limiter}
 	res, err := b.co.Scrub(ctx, opts)
 	r.replicas, r.compared, r.found = res.Replicas, res.Compared, res.Mismatches
 	if err != nil {
 		r.err = err
 		return r
 	}
-	plans, undecided := planRepairs(res.Mismatches)
+	plans, undecided := planRepairs(res.Mismatches, authority)
 	r.undecided = undecided
 	var repairedExtents []replica.Extent
 	var errs []error
@@ -220,8 +228,8 @@ func (b *backend) scrub(ctx context.Context) (r scrubRun) {
 
 // outcome is the scrub's condition status, reason and message.
 func (r *scrubRun) outcome(node string) (metav1.ConditionStatus, string, string) {
-	head := fmt.Sprintf("scrub by node %s at %s compared %s on copies %s in %s",
-		node, r.started.UTC().Format(time.RFC3339), mib(r.compared), strings.Join(r.replicas, ", "), r.took.Round(time.Millisecond))
+	head := fmt.Sprintf("%s by node %s at %s compared %s on copies %s in %s",
+		r.what, node, r.started.UTC().Format(time.RFC3339), mib(r.compared), strings.Join(r.replicas, ", "), r.took.Round(time.Millisecond))
 	switch {
 	case r.err != nil && len(r.found) == 0 && r.repaired == 0:
 		return metav1.ConditionFalse, ReasonScrubFailed, clip(fmt.Sprintf("%s: failed: %v (tried again in a scrub interval)", head, r.err))

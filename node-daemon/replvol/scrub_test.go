@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -181,16 +182,15 @@ func TestScrubWaitsForSync(t *testing.T) {
 		h.dialer.setDown(h.nodes[2].env.Addr, true) // the rebuild cannot start
 		v := h.volumes(t, never)
 		b := h.open(t, v, 1)
+		atOpen, statsAtOpen := h.scrubCondition(t), v.ReplicationStats() // the reconcile at open
 		if b.scrubOnce(context.Background()) {
 			t.Fatal("a scrub ran while a copy is CatchingUp")
 		}
-		if c := h.scrubCondition(t); c != nil {
-			t.Fatalf("Scrubbed condition = %+v after a skipped scrub", c)
+		if c := h.scrubCondition(t); !reflect.DeepEqual(c, atOpen) {
+			t.Fatalf("Scrubbed condition = %+v after a skipped scrub, want the reconcile's at open %+v", c, atOpen)
 		}
-		for _, s := range v.ReplicationStats() {
-			if s.ScrubbedBytes != 0 || !s.LastScrub.IsZero() {
-				t.Fatalf("stat %+v counts a scrub", s)
-			}
+		if stats := v.ReplicationStats(); !reflect.DeepEqual(stats, statsAtOpen) {
+			t.Fatalf("stats %+v after a skipped scrub, want those after open %+v", stats, statsAtOpen)
 		}
 	})
 	t.Run("a sync running", func(t *testing.T) {
@@ -222,11 +222,11 @@ func TestScheduledScrub(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.nodes[1].damage(t, 8192, 4096, true)
 	h.createVolume(t, 1, inSyncCopies(3)...)
 	v := h.volumes(t, never)
 	v.opts.ScrubInterval = 20 * time.Millisecond
 	h.open(t, v, 1)
+	h.nodes[1].damage(t, 8192, 4096, true) // after the reconcile at open
 	waitFor(t, "a scheduled scrub repaired the rotten block", func() bool {
 		return stat(t, v, h.nodes[1].store).ScrubRepairedBytes > 0
 	})
@@ -259,12 +259,13 @@ func TestCloseStopsRunningScrub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-lim.waiting // the scrub is comparing
+	atOpen := h.scrubCondition(t) // the reconcile at open, not throttled
+	<-lim.waiting                 // the scrub is comparing
 	if err := be.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := h.scrubCondition(t); c != nil {
-		t.Fatalf("Scrubbed condition = %+v after an interrupted scrub", c)
+	if c := h.scrubCondition(t); !reflect.DeepEqual(c, atOpen) {
+		t.Fatalf("Scrubbed condition = %+v after an interrupted scrub, want the reconcile's at open %+v", c, atOpen)
 	}
 }
 
@@ -276,7 +277,7 @@ func TestPlanRepairs(t *testing.T) {
 		{Extent: ext(8192), Checksums: map[string]uint32{"a": 3, "b": 3, "c": 4}},
 		{Extent: ext(12288), Checksums: map[string]uint32{"a": 1, "b": 2}},
 	}
-	plans, undecided := planRepairs(mism)
+	plans, undecided := planRepairs(mism, nil)
 	want := []repairPlan{
 		{good: "a", bad: []string{"c"}, extents: []replica.Extent{ext(0), ext(8192)}},
 		{good: "a", bad: []string{"b"}, extents: []replica.Extent{ext(4096)}},
@@ -316,6 +317,7 @@ func TestScrubOutcome(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.run.what = "scrub"
 			status, reason, msg := tc.run.outcome("node-a")
 			if status != tc.status || reason != tc.reason || !strings.HasPrefix(msg, "scrub by node node-a") || len(msg) > maxMessage {
 				t.Fatalf("outcome = %s, %s, %q; want %s, %s", status, reason, msg, tc.status, tc.reason)

@@ -44,8 +44,9 @@ func New(opts Options) (*Volumes, error) {
 
 // Open implements csinode.ReplicatedVolumes: it reads the Volume, reaches every copy whose status
 // says InSync (the one on this node in-process), opens a coordinator at req.Generation over them
-// (which claims them, dropping in status the ones that do not answer) and starts the volume's
-// sync loop.
+// (which claims them, dropping in status the ones that do not answer), makes the in-sync copies
+// equal (reconcile: a takeover or a restart may have left unacknowledged writes on some copies
+// only) and starts the volume's sync loop.
 func (v *Volumes) Open(ctx context.Context, req csinode.ReplicatedOpen) (csinode.ReplicatedBackend, int64, error) {
 	key, err := parseVolume(req.Volume)
 	if err != nil {
@@ -109,7 +110,12 @@ func (v *Volumes) open(ctx context.Context, key types.NamespacedName, req csinod
 		b.abandon()
 		return nil, 0, classifyOpen(key.String(), err, members)
 	}
-	b.start(co)
+	b.co = co
+	if err := b.reconcile(ctx); err != nil {
+		b.abandon()
+		return nil, 0, err
+	}
+	b.start()
 	v.opts.Log.Info("replicated volume open", "volume", key, "generation", req.Generation, "inSync", co.InSync())
 	return b, size, nil
 }
