@@ -20,7 +20,8 @@
 // from each copy, and the copies must compare equal). Faults: SIGKILL of a copy's daemon (the copy
 // is replaced on the fourth Store after the replacement delay and rebuilt); SIGSTOP of a copy's
 // daemon resumed within the delay (resynced from its dirty regions only); a takeover at the next
-// generation with the old coordinator paused (its writes refused as fenced, copies equal). A
-// takeover while the old coordinator's writes are in flight can leave those unacknowledged writes
-// on some copies only; nothing reconciles them yet (issue 13), so that case has no test here.
+// generation with the old coordinator paused (its writes refused as fenced, copies equal), and
+// takeovers while the old coordinator's writes are in flight (COBALT_REPL_TAKEOVERS rounds: those
+// unacknowledged writes may land or not, but the same on every copy once the new coordinator's
+// Open reconciled them).
 package integration
