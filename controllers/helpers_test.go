@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/types"
@@ -86,6 +87,11 @@ func publishEndpoint(ctx context.Context, name string) {
 // reportStore writes only the status a node daemon reports (a heartbeat at the fake clock's now
 // with the given capacity and use), as it does before its API serves.
 func reportStore(ctx context.Context, name, capacity, used string) {
+	reportStoreAt(ctx, name, capacity, used, testClock.Now())
+}
+
+// reportStoreAt is reportStore with a heartbeat at time at.
+func reportStoreAt(ctx context.Context, name, capacity, used string, at time.Time) {
 	Eventually(func() error {
 		s := &v1alpha1.Store{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
@@ -93,7 +99,7 @@ func reportStore(ctx context.Context, name, capacity, used string) {
 		}
 		c, u := resource.MustParse(capacity), resource.MustParse(used)
 		s.Status.Capacity, s.Status.Used = &c, &u
-		s.Status.LastHeartbeat = &metav1.Time{Time: testClock.Now()}
+		s.Status.LastHeartbeat = &metav1.Time{Time: at}
 		s.Status.UUID = "uuid-" + name
 		return k8sClient.Status().Update(ctx, s)
 	}).Should(Succeed())

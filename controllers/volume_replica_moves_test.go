@@ -55,11 +55,15 @@ var _ = Describe("Replicated Volumes: replacing and moving copies", func() {
 		return createReadyStore(ctx, cluster, uniqueName("s"), node, capacity, "0", nil)
 	}
 	// stepClock moves the fake clock by d and keeps the Stores in alive beating.
+	// stepClock moves the fake clock d ahead; the alive Stores beat at the new time first, so no
+	// reconcile in between can see their heartbeat stale.
 	stepClock := func(ctx context.Context, d time.Duration, alive ...*v1alpha1.Store) {
-		testClock.Step(d)
+		at := testClock.Now().Add(d)
 		for _, s := range alive {
-			heartbeat(ctx, s.Name, "100Gi", "0")
+			publishEndpoint(ctx, s.Name)
+			reportStoreAt(ctx, s.Name, "100Gi", "0", at)
 		}
+		testClock.Step(d)
 	}
 	// setState does what the serving node does: it records a copy's new state with optimistic
 	// locking.

@@ -169,8 +169,9 @@ var _ = Describe("Replicated Volumes", func() {
 		Expect(k8sClient.Create(ctx, replicated("d", "1Gi", 2))).To(Succeed())
 		Eventually(volumeCondition(ctx, "d", v1alpha1.ConditionDegraded)).Should(HaveField("Status", metav1.ConditionFalse))
 
+		// a stays alive (it beats at the new time before the clock gets there); b does not beat again.
+		reportStoreAt(ctx, a.Name, "100Gi", "0", testClock.Now().Add(testHeartbeatTimeout+1e9))
 		testClock.Step(testHeartbeatTimeout + 1e9)
-		heartbeat(ctx, a.Name, "100Gi", "0") // a stays alive; b does not beat again
 		pokeStore(ctx, b.Name)
 		Eventually(volumeCondition(ctx, "d", v1alpha1.ConditionDegraded)).Should(And(
 			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", v1alpha1.ReasonReplicasNotInSync),
