@@ -149,6 +149,17 @@ func deleteAndWait(ctx context.Context, obj client.Object) {
 	}).Should(BeTrue(), "%T %s still exists", obj, client.ObjectKeyFromObject(obj))
 }
 
+// deleteVolumesAndStores deletes every Volume of namespace ns (waiting for each to go), then
+// every Store: a spec's cleanup, so the next spec's placement sees only its own Stores.
+func deleteVolumesAndStores(ctx context.Context, ns string) {
+	var vols v1alpha1.VolumeList
+	Expect(k8sClient.List(ctx, &vols, client.InNamespace(ns))).To(Succeed())
+	for i := range vols.Items {
+		deleteAndWait(ctx, &vols.Items[i])
+	}
+	deleteAllStores(ctx)
+}
+
 // deleteAllStores removes every Store so each placement spec sees only its own.
 func deleteAllStores(ctx context.Context) {
 	var list v1alpha1.StoreList

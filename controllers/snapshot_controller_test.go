@@ -49,12 +49,7 @@ var _ = Describe("Snapshot reconciler, restores and clones", func() {
 			for i := range snaps.Items {
 				deleteAndWait(ctx, &snaps.Items[i])
 			}
-			var vols v1alpha1.VolumeList
-			Expect(k8sClient.List(ctx, &vols, client.InNamespace(ns))).To(Succeed())
-			for i := range vols.Items {
-				deleteAndWait(ctx, &vols.Items[i])
-			}
-			deleteAllStores(ctx)
+			deleteVolumesAndStores(ctx, ns)
 		})
 	})
 

@@ -31,12 +31,7 @@ var _ = Describe("Node daemon rollout", func() {
 			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "roll-node-daemon"}, ds)
 		}).Should(Succeed())
 		DeferCleanup(func(ctx context.Context) {
-			var vols v1alpha1.VolumeList
-			Expect(k8sClient.List(ctx, &vols, client.InNamespace(ns))).To(Succeed())
-			for i := range vols.Items {
-				deleteAndWait(ctx, &vols.Items[i])
-			}
-			deleteAllStores(ctx)
+			deleteVolumesAndStores(ctx, ns)
 		})
 	})
 

@@ -25,12 +25,7 @@ var _ = Describe("Volume reconciler", func() {
 		cluster = newFileCluster(ns, "sc")
 		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
 		DeferCleanup(func(ctx context.Context) {
-			var vols v1alpha1.VolumeList
-			Expect(k8sClient.List(ctx, &vols, client.InNamespace(ns))).To(Succeed())
-			for i := range vols.Items {
-				deleteAndWait(ctx, &vols.Items[i])
-			}
-			deleteAllStores(ctx)
+			deleteVolumesAndStores(ctx, ns)
 		})
 	})
 

@@ -46,13 +46,6 @@ func (s *Server) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 	}
 	defer done()
 
-	vol, err := s.getVolume(ctx, id)
-	if err != nil {
-		return nil, internal(err, "look up the volume")
-	}
-	if vol == nil {
-		return nil, status.Errorf(codes.NotFound, "volume %q does not exist in namespace %s", id, s.namespace)
-	}
 	if len(validation.IsDNS1123Subdomain(node)) != 0 {
 		return nil, status.Errorf(codes.NotFound, "node %q does not exist: a node ID is the name of a Kubernetes Node", node)
 	}
@@ -73,7 +66,7 @@ func (s *Server) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 		return nil, err
 	}
 	if att == nil {
-		return nil, status.Errorf(codes.NotFound, "volume %q was deleted in namespace %s", id, s.namespace)
+		return nil, status.Errorf(codes.NotFound, "volume %q does not exist in namespace %s", id, s.namespace)
 	}
 	return &csi.ControllerPublishVolumeResponse{PublishContext: publishContext(att)}, nil
 }

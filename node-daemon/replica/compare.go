@@ -43,30 +43,21 @@ type ScrubResult struct {
 // meanwhile: each region is compared under its region lock, so a write in flight never shows as
 // a mismatch. It needs two in-sync replicas that are Syncers.
 func (c *Coordinator) Scrub(ctx context.Context, opts SyncOptions) (ScrubResult, error) {
-	var res ScrubResult
-	opts, err := opts.withDefaults(c.dirty.RegionSize())
-	if err != nil {
-		return res, err
-	}
-	reps, names, err := c.scrubReplicas()
-	res.Replicas = names
-	if err != nil {
-		return res, fmt.Errorf("replica: scrub: %w", err)
-	}
-	extents, err := c.unionExtents(ctx, reps...)
-	if err != nil {
-		return res, fmt.Errorf("replica: scrub: %w", err)
-	}
-	res.Mismatches, res.Compared, err = c.compare(ctx, reps, extents, opts)
-	if err != nil {
-		return res, fmt.Errorf("replica: scrub: %w", err)
-	}
-	return res, nil
+	return c.compareReplicas(ctx, "scrub", opts, func(reps []Syncer) ([]Extent, error) {
+		return c.unionExtents(ctx, reps...)
+	})
 }
 
 // Verify is Scrub over the given extents only (e.g. the ones a Repair just copied), without
 // listing the replicas' extents.
 func (c *Coordinator) Verify(ctx context.Context, extents []Extent, opts SyncOptions) (ScrubResult, error) {
+	return c.compareReplicas(ctx, "verify", opts, func([]Syncer) ([]Extent, error) {
+		return mergeExtents(extents), nil
+	})
+}
+
+// compareReplicas compares every in-sync replica over the extents extentsOf lists for them.
+func (c *Coordinator) compareReplicas(ctx context.Context, what string, opts SyncOptions, extentsOf func([]Syncer) ([]Extent, error)) (ScrubResult, error) {
 	var res ScrubResult
 	opts, err := opts.withDefaults(c.dirty.RegionSize())
 	if err != nil {
@@ -75,11 +66,15 @@ func (c *Coordinator) Verify(ctx context.Context, extents []Extent, opts SyncOpt
 	reps, names, err := c.scrubReplicas()
 	res.Replicas = names
 	if err != nil {
-		return res, fmt.Errorf("replica: verify: %w", err)
+		return res, fmt.Errorf("replica: %s: %w", what, err)
 	}
-	res.Mismatches, res.Compared, err = c.compare(ctx, reps, mergeExtents(extents), opts)
+	extents, err := extentsOf(reps)
 	if err != nil {
-		return res, fmt.Errorf("replica: verify: %w", err)
+		return res, fmt.Errorf("replica: %s: %w", what, err)
+	}
+	res.Mismatches, res.Compared, err = c.compare(ctx, reps, extents, opts)
+	if err != nil {
+		return res, fmt.Errorf("replica: %s: %w", what, err)
 	}
 	return res, nil
 }

@@ -84,15 +84,9 @@ func (b *backend) demoteIfNotWritten(ctx context.Context, store string) {
 	}
 	msg := fmt.Sprintf("not written by the coordinator of node %s (generation %d) since %s: it was not InSync when the volume was opened; a rebuild follows",
 		b.v.opts.NodeName, b.ref.gen, time.Now().UTC().Format(time.RFC3339))
-	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool {
-		return setState(st, store, v1alpha1.ReplicaCatchingUp, msg)
-	}); err != nil {
+	if err := b.writeState(ctx, store, v1alpha1.ReplicaCatchingUp, msg); err != nil {
 		b.v.opts.Log.Info("could not mark a copy the coordinator does not write CatchingUp", "volume", b.ref.key, "store", store, "error", err.Error())
-		return
 	}
-	b.mu.Lock()
-	b.mu.copies[store].state = v1alpha1.ReplicaCatchingUp
-	b.mu.Unlock()
 }
 
 // promoteIfWritten writes InSync for a CatchingUp copy that the coordinator holds in sync and
@@ -118,16 +112,25 @@ func (b *backend) promoteIfWritten(ctx context.Context, store string) bool {
 // writeInSync writes the copy InSync. REQUIRES: b.statusMu, and the coordinator holds it in sync
 // with no drop recorded since.
 func (b *backend) writeInSync(ctx context.Context, store string) {
-	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool {
-		return setState(st, store, v1alpha1.ReplicaInSync, "")
-	}); err != nil {
+	if err := b.writeState(ctx, store, v1alpha1.ReplicaInSync, ""); err != nil {
 		b.v.opts.Log.Info("could not mark an in-sync copy InSync; retrying next interval", "volume", b.ref.key, "store", store, "error", err.Error())
 		return
 	}
-	b.mu.Lock()
-	b.mu.copies[store].state = v1alpha1.ReplicaInSync
-	b.mu.Unlock()
 	b.v.opts.Log.Info("copy in sync", "volume", b.ref.key, "store", store)
+}
+
+// writeState records the copy on store in state with msg in the Volume's status and, once that
+// is written, in the backend's view of it. REQUIRES: b.statusMu.
+func (b *backend) writeState(ctx context.Context, store string, state v1alpha1.ReplicaState, msg string) error {
+	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool {
+		return setState(st, store, state, msg)
+	}); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.mu.copies[store].state = state
+	b.mu.Unlock()
+	return nil
 }
 
 // syncCopy resyncs (member) or rebuilds the copy on store from an in-sync one and, when the copies

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -165,38 +164,10 @@ func (s *Store) startUsageScan(c string) (*pebble.Snapshot, *usageScan, error) {
 
 // scanCollection decodes every onode of collection c in snap, with its extent map, and passes it
 // to visit. Undecodable onodes are corruption errors.
-func (s *Store) scanCollection(ctx context.Context, snap *pebble.Snapshot, c string, visit func(*onode.Onode)) (err error) {
+func (s *Store) scanCollection(ctx context.Context, snap *pebble.Snapshot, c string, visit func(*onode.Onode)) error {
 	lo, hi := kv.OnodeSpan(c, "")
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, it.Close()) }()
-	elo, ehi := kv.AllExtentShardsSpan()
-	eit, err := snap.NewIter(&pebble.IterOptions{LowerBound: elo, UpperBound: ehi})
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, eit.Close()) }()
-	for ok := it.First(); ok; ok = it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		_, name, err := kv.ParseOnodeKey(it.Key())
-		if err != nil {
-			return corruptMeta("%v", err)
-		}
-		o, err := onode.Decode(it.Value())
-		if err == nil {
-			err = s.loadExtents(eit, o)
-		}
-		if err == nil {
-			err = s.checkGeometry(o)
-		}
-		if err != nil {
-			return &CorruptionError{Collection: c, Object: name, Offset: -1, Phys: -1, Detail: err.Error()}
-		}
+	return s.eachOnode(ctx, snap, lo, hi, func(_ OnodeKey, o *onode.Onode) error {
 		visit(o)
-	}
-	return nil
+		return nil
+	})
 }
