@@ -74,8 +74,7 @@ type options struct {
 	// csiNamespace holds the Volumes the CSI controller plugin creates.
 	csiNamespace string
 	// enableReplication lets the Volume reconciler place and create Volumes with replicas > 1
-	// (--enable-replication); off by default until the CSI node plugin serves the replicated
-	// data path.
+	// (--enable-replication); off by default while replication is new.
 	enableReplication bool
 	// replicaReplacementDelay is how long a copy of a replicated Volume may stay Lost before the
 	// operator replaces it on another Store (--replica-replacement-delay).

@@ -170,6 +170,7 @@ func (p *csiPlugin) newReplicated() (*replvol.Volumes, error) {
 		SyncInterval:  p.cfg.ReplicaSyncInterval,
 		ScrubInterval: p.cfg.ReplicaScrubInterval,
 		Limiter:       limiter,
+		Events:        p.recorder,
 		Log:           p.log.WithName("replicated"),
 	})
 }

@@ -43,6 +43,8 @@ type backend struct {
 	loops    sync.WaitGroup // the sync loop and the scrub loop
 	closed   sync.Once
 	closeErr error
+	// fenced is done once EventFenced was written.
+	fenced sync.Once
 
 	// syncMu serializes the loop's passes (syncOnce), so one copy is never synced twice at once.
 	syncMu sync.Mutex
@@ -140,11 +142,15 @@ func ioErr(err error) error {
 	return err
 }
 
+// ioErr marks a fenced coordinator's errors with csinode.ErrFenced and says so once, in
+// EventFenced.
+func (b *backend) ioErr(err error) error { return b.noteFenced(ioErr(err)) }
+
 // ReadAt implements frontend.Backend.
 func (b *backend) ReadAt(ctx context.Context, p []byte, off int64) error {
 	data, err := b.co.Read(ctx, off, int64(len(p)))
 	if err != nil {
-		return ioErr(err)
+		return b.ioErr(err)
 	}
 	copy(p, data)
 	return nil
@@ -152,15 +158,15 @@ func (b *backend) ReadAt(ctx context.Context, p []byte, off int64) error {
 
 // WriteAt implements frontend.Backend.
 func (b *backend) WriteAt(ctx context.Context, p []byte, off int64) error {
-	return ioErr(b.co.Write(ctx, off, p))
+	return b.ioErr(b.co.Write(ctx, off, p))
 }
 
 // Flush implements frontend.Backend.
-func (b *backend) Flush(ctx context.Context) error { return ioErr(b.co.Flush(ctx)) }
+func (b *backend) Flush(ctx context.Context) error { return b.ioErr(b.co.Flush(ctx)) }
 
 // Trim implements frontend.Backend.
 func (b *backend) Trim(ctx context.Context, off, length int64) error {
-	return ioErr(b.co.Trim(ctx, off, length))
+	return b.ioErr(b.co.Trim(ctx, off, length))
 }
 
 // Size implements csinode.ReplicatedBackend: the smallest allocation among the copies.
@@ -181,7 +187,7 @@ func (b *backend) Close(ctx context.Context) error {
 		b.loops.Wait()
 		ferr := b.co.Flush(ctx)
 		if ferr != nil {
-			ferr = fmt.Errorf("replvol: close %s: flush: %w", b.ref.key, ioErr(ferr))
+			ferr = fmt.Errorf("replvol: close %s: flush: %w", b.ref.key, b.ioErr(ferr))
 		}
 		// A stream to a copy that failed ends with its error: that copy is already out of sync
 		// (or the flush above failed), so closing reports it and does not fail.

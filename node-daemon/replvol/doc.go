@@ -73,4 +73,13 @@
 // progressInterval; a failed one leaves the copy CatchingUp with the error in its message and is
 // retried the next interval. The loop runs right after Open and every SyncInterval, re-reading the
 // Volume each time, and stops (with every sync it runs) in Close before Close flushes.
+//
+// Events. With Options.Events, the node writes an Event on the Volume for what it did to a copy,
+// related to the copy's Store: ReplicaDropped once the drop is in status, ReplicaRebuilt or
+// ReplicaResynced (bytes copied and compared, time) once the copy is written InSync again,
+// ReplicaSyncFailed for each failed try; EventFenced once per Open, the first time its I/O, a
+// drop or the sync loop finds the Volume attached elsewhere or at a newer generation; and one per
+// scrub (scheduled or at Open) that did not find the copies equal, with the Scrubbed condition's
+// message. The operator's own Events (ReplicaLost, ReplicaReplaced, ReplicaInSync) say what it
+// observed in status.
 package replvol

@@ -129,13 +129,14 @@ type harness struct {
 	nodes  []*testNode
 	dialer *dialer
 	client client.Client
+	events *eventLog // what the Volumes of h.volumes write
 }
 
 // newHarness starts n nodes, each with the test volume created on its store (size bytes each;
 // 0 for testVolSize).
 func newHarness(t *testing.T, n int) *harness {
 	t.Helper()
-	h := &harness{dialer: &dialer{tls: map[string]*tls.Config{}, down: map[string]bool{}, dials: map[string]int{}}}
+	h := &harness{events: &eventLog{}, dialer: &dialer{tls: map[string]*tls.Config{}, down: map[string]bool{}, dials: map[string]int{}}}
 	var objs []client.Object
 	for i := range n {
 		nd := &testNode{name: fmt.Sprintf("node-%c", 'a'+i), store: fmt.Sprintf("store-%c", 'a'+i), uuid: fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i+1)}
@@ -243,6 +244,7 @@ func (h *harness) volumes(t *testing.T, interval time.Duration) *Volumes {
 		Dialer:         h.dialer,
 		SyncInterval:   interval,
 		ReplicaTimeout: 20 * time.Second,
+		Events:         h.events,
 		Log:            testr.New(t),
 	})
 	if err != nil {

@@ -65,6 +65,9 @@ type Options struct {
 	// ReplicaTimeout bounds one operation on one copy and one status write
 	// (0: replica.DefaultReplicaTimeout).
 	ReplicaTimeout time.Duration
+	// Events receives the Events this node writes on the Volumes it serves (copies dropped,
+	// rebuilt, resynced, syncs failed, fencing, scrubs that found differences); nil writes none.
+	Events EventRecorder
 	// Log receives the loop's events.
 	Log logr.Logger
 }

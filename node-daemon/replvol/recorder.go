@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
@@ -33,6 +35,7 @@ func (b *backend) DropReplica(ctx context.Context, name, reason string) error {
 	})
 	if err != nil {
 		b.v.opts.Log.Error(err, "could not record a copy's drop: the operation that failed on it fails", "volume", b.ref.key, "store", name)
+		_ = b.noteFenced(err)
 		return fmt.Errorf("replvol: record the drop of copy %s of Volume %s: %w", name, b.ref.key, err)
 	}
 	b.mu.Lock()
@@ -43,5 +46,6 @@ func (b *backend) DropReplica(ctx context.Context, name, reason string) error {
 	}
 	b.mu.Unlock()
 	b.v.opts.Log.Info("copy dropped from the in-sync set", "volume", b.ref.key, "store", name, "reason", reason)
+	b.event(name, corev1.EventTypeWarning, EventReplicaDropped, actionReplicate, "%s", msg)
 	return nil
 }

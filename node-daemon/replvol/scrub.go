@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -324,6 +325,9 @@ func (b *backend) recordScrub(ctx context.Context, r scrubRun) {
 		log.Info("scrub done", "reason", reason)
 	} else {
 		log.Info("scrub found copies it could not make equal, or failed", "reason", reason, "message", msg)
+	}
+	if reason != ReasonScrubEqual {
+		b.event("", corev1.EventTypeWarning, scrubEventReason(reason), actionScrub, "%s", msg)
 	}
 	cond := metav1.Condition{Type: ConditionScrubbed, Status: status, Reason: reason, Message: msg}
 	if err := b.ref.update(ctx, func(st *v1alpha1.VolumeStatus) bool {

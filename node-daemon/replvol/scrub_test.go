@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -114,6 +116,7 @@ func TestScrubRepairsFromGoodCopy(t *testing.T) {
 				!strings.Contains(c.Message, h.nodes[tc.bad].store) || !strings.Contains(c.Message, tc.what) {
 				t.Fatalf("Scrubbed condition = %+v, want True/%s naming %s (%s)", c, ReasonScrubRepaired, h.nodes[tc.bad].store, tc.what)
 			}
+			h.expectEvent(t, corev1.EventTypeWarning, "ScrubRepaired", "", h.nodes[tc.bad].store, tc.what)
 			if left, hits := h.nodes[tc.bad].rot.rotten(); left || tc.rot && hits == 0 {
 				t.Fatalf("rotten range left: %v, reads refused: %d", left, hits)
 			}
@@ -162,6 +165,7 @@ func TestScrubDoesNotGuessBetweenTwoCopies(t *testing.T) {
 		!strings.Contains(c.Message, h.nodes[0].store+" crc32c") || !strings.Contains(c.Message, h.nodes[1].store+" crc32c") {
 		t.Fatalf("Scrubbed condition = %+v, want False/%s with both copies' checksums", c, ReasonScrubNotRepaired)
 	}
+	h.expectEvent(t, corev1.EventTypeWarning, "ScrubMismatchNotRepaired", "", "no majority tells the good copy")
 	h.checkCopy(t, 0, 1, 0, data)
 	if got := h.nodes[1].read(t, 1, 4096, 100); bytes.Equal(got, data[4096:4196]) {
 		t.Fatal("the differing block was repaired without a good copy known")

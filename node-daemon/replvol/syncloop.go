@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
 )
@@ -40,6 +42,7 @@ func (b *backend) syncOnce(ctx context.Context) {
 	defer b.syncMu.Unlock()
 	vol, err := b.ref.read(ctx)
 	if err != nil {
+		_ = b.noteFenced(err)
 		if ctx.Err() == nil {
 			b.v.opts.Log.Info("sync loop cannot read the Volume", "volume", b.ref.key, "error", err.Error())
 		}
@@ -109,14 +112,15 @@ func (b *backend) promoteIfWritten(ctx context.Context, store string) bool {
 	return true
 }
 
-// writeInSync writes the copy InSync. REQUIRES: b.statusMu, and the coordinator holds it in sync
-// with no drop recorded since.
-func (b *backend) writeInSync(ctx context.Context, store string) {
+// writeInSync writes the copy InSync and reports whether the status has it. REQUIRES:
+// b.statusMu, and the coordinator holds it in sync with no drop recorded since.
+func (b *backend) writeInSync(ctx context.Context, store string) bool {
 	if err := b.writeState(ctx, store, v1alpha1.ReplicaInSync, ""); err != nil {
 		b.v.opts.Log.Info("could not mark an in-sync copy InSync; retrying next interval", "volume", b.ref.key, "store", store, "error", err.Error())
-		return
+		return false
 	}
 	b.v.opts.Log.Info("copy in sync", "volume", b.ref.key, "store", store)
+	return true
 }
 
 // writeState records the copy on store in state with msg in the Volume's status and, once that
@@ -186,8 +190,10 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 		}
 		if ctx.Err() == nil {
 			b.v.opts.Log.Info("sync of a copy failed; retrying next interval", "volume", b.ref.key, "store", store, "kind", kind, "error", err.Error())
-			b.message(ctx, store, clip(fmt.Sprintf("%s from %s failed at %s after %d bytes copied: %v (retried every %s)",
-				kind, source, time.Now().UTC().Format(time.RFC3339), res.Copied, err, b.v.opts.SyncInterval)))
+			msg := clip(fmt.Sprintf("%s from %s failed at %s after %d bytes copied: %v (retried every %s)",
+				kind, source, time.Now().UTC().Format(time.RFC3339), res.Copied, err, b.v.opts.SyncInterval))
+			b.message(ctx, store, msg)
+			b.event(store, corev1.EventTypeWarning, EventReplicaSyncFailed, actionSync, "%s", msg)
 		}
 		return
 	}
@@ -202,8 +208,13 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 		cs.dropped = false
 	}
 	b.mu.Unlock()
-	if noDrop && b.inSync(store) {
-		b.writeInSync(ctx, store)
+	if noDrop && b.inSync(store) && b.writeInSync(ctx, store) {
+		reason := EventReplicaRebuilt
+		if member {
+			reason = EventReplicaResynced
+		}
+		b.event(store, corev1.EventTypeNormal, reason, actionSync, "%s of the copy on store %s from %s by node %s: %s copied, %s compared equal, in %s; in sync again",
+			kind, store, source, b.v.opts.NodeName, mib(res.Copied), mib(res.Compared), time.Since(started).Round(time.Millisecond))
 	}
 }
 

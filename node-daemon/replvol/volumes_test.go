@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
@@ -142,6 +144,7 @@ func TestFailedWriteDropsCopyFirst(t *testing.T) {
 	if s := stat(t, v, h.nodes[2].store); s.DirtyBytes != regionSize || s.State != string(v1alpha1.ReplicaCatchingUp) {
 		t.Fatalf("stat of the dropped copy = %+v, want one dirty region", s)
 	}
+	h.expectEvent(t, corev1.EventTypeWarning, EventReplicaDropped, h.nodes[2].store, "dropped from the in-sync set by node node-a (generation 1)", "write at 0")
 }
 
 // TestDropRefusedWhenFenced: once the Volume is attached at a newer generation, a drop is not
@@ -171,6 +174,11 @@ func TestDropRefusedWhenFenced(t *testing.T) {
 	// Close flushes: the copy that is down fails it and its drop is refused too.
 	if err := be.Close(ctx); err == nil {
 		t.Fatal("Close flushed although a copy failed and the volume is fenced")
+	}
+	// Said once, although the write and the flush of Close were both refused.
+	h.expectEvent(t, corev1.EventTypeWarning, EventFenced, "", "node node-a stopped serving the volume at generation 1", `attached to node "node-z" at generation 2`)
+	if got := h.events.withReason(EventReplicaDropped); len(got) != 0 {
+		t.Fatalf("drop events while fenced: %+v", got)
 	}
 }
 
@@ -211,6 +219,7 @@ func TestCatchingUpCopyIsResynced(t *testing.T) {
 	if s.SyncedBytes[KindResync] != 2*regionSize || s.SyncedBytes[KindRebuild] != 0 || s.ComparedBytes != 2*regionSize || s.DirtyBytes != 0 {
 		t.Fatalf("stat after the resync = %+v, want the two dirty regions copied and compared, no rebuild", s)
 	}
+	h.expectEvent(t, corev1.EventTypeNormal, EventReplicaResynced, down.store, "resync of the copy on store "+down.store+" from "+h.nodes[0].store, "2 MiB copied, 2 MiB compared equal")
 	h.checkCopy(t, 2, 1, 0, before)
 	for off, data := range meanwhile {
 		h.checkCopy(t, 2, 1, off, data)
@@ -248,6 +257,7 @@ func TestNewCopyIsRebuilt(t *testing.T) {
 	if s.SyncedBytes[KindRebuild] < int64(len(old)) || s.SyncedBytes[KindResync] != 0 || s.ComparedBytes < int64(len(old)) {
 		t.Fatalf("stat after the rebuild = %+v, want at least the %d written bytes rebuilt and compared", s, len(old))
 	}
+	h.expectEvent(t, corev1.EventTypeNormal, EventReplicaRebuilt, h.nodes[2].store, "rebuild of the copy on store "+h.nodes[2].store, "compared equal", "in sync again")
 	h.checkCopy(t, 2, 2, 1<<20, old)
 	h.checkCopy(t, 2, 2, 6<<20, pattern(9, 4096))
 	if vol := h.volume(t); vol.Status.InSyncReplicas != 3 {

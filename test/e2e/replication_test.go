@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -213,6 +214,23 @@ func replicationSteps() {
 		}).WithContext(ctx).WithTimeout(6 * time.Minute).WithPolling(time.Second).Should(Succeed())
 		GinkgoWriter.Printf("replaced and rebuilt %s after the fault: copies %s\n", time.Since(killed).Round(time.Second), copyStates(&vol, devices))
 		showStorage(ctx)
+
+		// The Volume's events tell the story: the operator saw the copy lost and replaced it, the
+		// node daemon serving the volume rebuilt the new copy.
+		Eventually(func(g Gomega) {
+			var evs eventsv1.EventList
+			g.Expect(s.c.List(ctx, &evs, client.InNamespace(releaseNamespace))).To(Succeed())
+			by := map[string]string{}
+			for _, e := range evs.Items {
+				if e.Regarding.Kind == "Volume" && e.Regarding.Name == vol.Name {
+					by[e.Reason] = e.ReportingController
+				}
+			}
+			g.Expect(by).To(HaveKeyWithValue("ReplicaLost", "volume-controller"), "events of the Volume: %v", by)
+			g.Expect(by).To(HaveKeyWithValue("ReplicaRebuilt", "cobalt-node-daemon"), "events of the Volume: %v", by)
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		out, _ := run(ctx, "kubectl", "--kubeconfig", s.env.kubeconfig, "get", "events", "-n", releaseNamespace, "--field-selector", "involvedObject.name="+vol.Name, "--sort-by=.lastTimestamp")
+		GinkgoWriter.Printf("$ kubectl get events --field-selector involvedObject.name=%s\n%s\n", vol.Name, out)
 
 		// A new writer container verifies everything again, now with both copies in sync.
 		Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "mirror"}})).To(Succeed())
