@@ -20,8 +20,10 @@ import (
 const tokenPrefix = "after/"
 
 // ListVolumes lists the Volumes created through CSI in name order, max_entries at a time (all
-// when zero). A page starts after the volume its starting_token names, so volumes deleted or
-// created between pages never make a page repeat an entry.
+// when zero), each with the node it is published to (status.attachment; none when detached), so
+// the external-attacher can reconcile its VolumeAttachments with what Cobalt recorded. A page
+// starts after the volume its starting_token names, so volumes deleted or created between pages
+// never make a page repeat an entry.
 func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
 	if req.GetMaxEntries() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "max_entries is %d; it cannot be negative", req.GetMaxEntries())
@@ -37,9 +39,18 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	page, next := listPage(list.Items, volumeObjectName, after, int(req.GetMaxEntries()))
 	resp := &csi.ListVolumesResponse{NextToken: next}
 	for i := range page {
-		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: s.csiVolume(&page[i], nil)})
+		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: s.csiVolume(&page[i], nil), Status: publishedStatus(&page[i])})
 	}
 	return resp, nil
+}
+
+// publishedStatus is the ListVolumes status of vol: the node it is attached to, if any.
+func publishedStatus(vol *v1alpha1.Volume) *csi.ListVolumesResponse_VolumeStatus {
+	st := &csi.ListVolumesResponse_VolumeStatus{}
+	if att := vol.Status.Attachment; att != nil && att.Node != "" {
+		st.PublishedNodeIds = []string{att.Node}
+	}
+	return st
 }
 
 // volumeObjectName is a Volume's name, the key listPage sorts and pages by.

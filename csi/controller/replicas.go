@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"slices"
+
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -100,14 +102,18 @@ func isReplicationUnavailable(vol *v1alpha1.Volume) bool {
 }
 
 // accessibleTopology is the nodes vol can be used from: its placement's node, then the node of
-// every other copy in status.replicas, each once (copies may share a node with allowSameNode).
-// Empty while the Volume is not placed.
+// every other copy in status.replicas that the spec places (not a copy moving away), each once
+// (copies may share a node with allowSameNode). Empty while the Volume is not placed.
 func accessibleTopology(vol *v1alpha1.Volume) []*csi.Topology {
 	var nodes []string
 	if p := vol.Status.Placement; p != nil && p.Node != "" {
 		nodes = append(nodes, p.Node)
 	}
+	placed := vol.PlacedStores()
 	for _, r := range vol.Status.Replicas {
+		if len(placed) > 0 && !slices.Contains(placed, r.Store) {
+			continue // moving away: its copy is deleted once the new one is in sync
+		}
 		nodes = append(nodes, r.Node)
 	}
 	var topo []*csi.Topology

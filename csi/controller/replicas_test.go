@@ -127,6 +127,12 @@ func TestAccessibleTopology(t *testing.T) {
 			v1alpha1.VolumeReplica{Store: "n1-vdb", Node: "n1"}, v1alpha1.VolumeReplica{Store: "n1-vdc", Node: "n1"}), want: []string{"n1"}},
 		{name: "a copy whose node is not known yet is left out", vol: placed("n1",
 			v1alpha1.VolumeReplica{Store: "n1-vdb", Node: "n1"}, v1alpha1.VolumeReplica{Store: "gone"}), want: []string{"n1"}},
+		{name: "a copy moving away (not in the spec) is left out", vol: func() *v1alpha1.Volume {
+			v := placed("n1", v1alpha1.VolumeReplica{Store: "n1-vdb", Node: "n1"}, v1alpha1.VolumeReplica{Store: "n2-vdb", Node: "n2"},
+				v1alpha1.VolumeReplica{Store: "n3-vdb", Node: "n3"})
+			v.Spec.StoreName, v.Spec.ReplicaStoreNames = "n1-vdb", []string{"n3-vdb"}
+			return v
+		}(), want: []string{"n1", "n3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

@@ -92,7 +92,8 @@ func (s *Server) Ready(ctx context.Context) error {
 }
 
 // ControllerGetCapabilities returns the controller RPCs the plugin serves. PUBLISH_UNPUBLISH_VOLUME
-// moves a volume's attachment and its fencing generation (publish.go, unpublish.go). Snapshots (CREATE_DELETE_SNAPSHOT,
+// moves a volume's attachment and its fencing generation (publish.go, unpublish.go), and
+// ListVolumes says where each volume is published (LIST_VOLUMES_PUBLISHED_NODES). Snapshots (CREATE_DELETE_SNAPSHOT,
 // LIST_SNAPSHOTS, GET_SNAPSHOT) and clones (CLONE_VOLUME) live on their source's Store.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	var caps []*csi.ControllerServiceCapability
@@ -101,6 +102,7 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
 		csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
 		csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+		csi.ControllerServiceCapability_RPC_LIST_VOLUMES_PUBLISHED_NODES,
 		csi.ControllerServiceCapability_RPC_GET_CAPACITY,
 		csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
