@@ -84,6 +84,9 @@ func (r *VolumeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 			r.inSyncSeen.remember(vol.UID, vol.Status.Replicas)
 		}
 		stale, err := patchStatusLocked(ctx, r.Client, before, vol)
+		if err == nil && !stale {
+			r.announceRetired(vol, obs.Retired)
+		}
 		retErr = errors.Join(retErr, err)
 		if stale && retErr == nil && (res.RequeueAfter == 0 || res.RequeueAfter > staleStatusRetry) {
 			res = ctrl.Result{RequeueAfter: staleStatusRetry}

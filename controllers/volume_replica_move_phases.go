@@ -95,9 +95,6 @@ func (r *VolumeReconciler) reconcileReplicaMoves(ctx context.Context, vol *v1alp
 // together after every copy was tried; they do not hold the reconcile back.
 func (r *VolumeReconciler) reconcileRetirement(ctx context.Context, vol *v1alpha1.Volume, obs *volumeObservation) (ctrl.Result, bool, error) {
 	obs.Retired = copiesToRetire(vol, obs.Copies, obs.Outgoing)
-	for _, rt := range obs.Retired {
-		r.Recorder.Eventf(vol, nil, corev1.EventTypeNormal, "ReplicaRetired", "Retire", "%s; it is deleted on its node", rt.Why)
-	}
 	var errs []error
 	for _, e := range vol.Status.RetiredReplicas {
 		if slices.Contains(vol.PlacedStores(), e.Store) {
@@ -122,6 +119,15 @@ func (r *VolumeReconciler) reconcileRetirement(ctx context.Context, vol *v1alpha
 		obs.RetireErr = err
 	}
 	return ctrl.Result{}, false, nil
+}
+
+// announceRetired says ReplicaRetired for each copy retired; call it once the status that
+// retires them is written (a status write that lost a race retires them again next time, and
+// only that one is announced).
+func (r *VolumeReconciler) announceRetired(vol *v1alpha1.Volume, retired []retirement) {
+	for _, rt := range retired {
+		r.Recorder.Eventf(vol, nil, corev1.EventTypeNormal, "ReplicaRetired", "Retire", "%s; it is deleted on its node", rt.Why)
+	}
 }
 
 // freeRetired has the node of store delete vol's retired copy there. freed is true when the
