@@ -12,12 +12,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
@@ -84,7 +86,7 @@ func showReplicationFailure(ctx context.Context) {
 	}
 	kubectl("get", "volumes.storage.cobalt.io", "-A", "-o", "yaml")
 	kubectl("get", "events", "-A", "--sort-by=.lastTimestamp")
-	for _, pod := range []string{"mirror", "mirror-check"} {
+	for _, pod := range []string{mirrorPod} {
 		kubectl("logs", "-n", appNamespace, pod, "--tail=50")
 		kubectl("logs", "-n", appNamespace, pod, "--previous", "--tail=50")
 	}
@@ -97,13 +99,40 @@ func showReplicationFailure(ctx context.Context) {
 	kubectl("logs", "-n", releaseNamespace, pods[0].Name, "--tail=300")
 }
 
-// replicationSteps run a Pod on a 2-copy claim (copies on two Stores of the one node), fail one
-// copy's device under it (the device is detached while the node daemon is killed, so the
-// restarted daemon no longer finds it), and check that every fsync'd write survives, the copy is
-// replaced onto the third Store after the replacement delay and rebuilt, and deleting the claim
-// removes the Volume.
+// The replication step's StatefulSet: one Pod, its claim from the volumeClaimTemplate "data".
+const (
+	mirrorSet   = "mirror"
+	mirrorPod   = mirrorSet + "-0"
+	mirrorClaim = "data-" + mirrorPod
+)
+
+// mirrorStatefulSet is a StatefulSet of one journal writer on a claim of StorageClass
+// replicatedClass.
+func mirrorStatefulSet() *appsv1.StatefulSet {
+	tmpl := workloadPod("", "", false, "journal", "/data")
+	tmpl.Spec.Volumes = nil
+	labels := map[string]string{"app": mirrorSet}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: mirrorSet},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data"},
+				Spec:       claim("", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem).Spec,
+			}},
+		},
+	}
+}
+
+// replicationSteps run a StatefulSet on a 2-copy claim (copies on two Stores of the one node),
+// fail one copy's device under it (the device is detached while the node daemon is killed, so
+// the restarted daemon no longer finds it), and check that every fsync'd write survives, the copy
+// is replaced onto the third Store after the replacement delay and rebuilt, the StatefulSet's
+// new Pod finds every record, and deleting the claim removes the Volume.
 func replicationSteps() {
-	It("17: replication: a Pod writes to a 2-copy claim; one copy's device fails; no fsync'd write is lost, the copy is replaced and rebuilt on another Store", func(ctx SpecContext) {
+	It("17: replication: a StatefulSet writes to a 2-copy claim; one copy's device fails; no fsync'd write is lost, the copy is replaced and rebuilt on another Store", func(ctx SpecContext) {
 		DeferCleanup(func(ctx SpecContext) {
 			if CurrentSpecReport().Failed() {
 				showReplicationFailure(ctx)
@@ -120,17 +149,16 @@ func replicationSteps() {
 			return apierrors.IsNotFound(s.c.Get(ctx, types.NamespacedName{Name: appNamespace}, &corev1.Namespace{}))
 		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(2*time.Second).Should(BeTrue(), "namespace %s still exists", appNamespace)
 		Expect(s.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNamespace}})).To(Succeed())
-		Expect(s.c.Create(ctx, claim("mirror", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
-		Expect(s.c.Create(ctx, workloadPod("mirror", "mirror", false, "journal", "/data"))).To(Succeed())
-		waitLogLine(ctx, "mirror", "ACK", 4*time.Minute)
-		j, err := followJournal(ctx, "mirror")
+		Expect(s.c.Create(ctx, mirrorStatefulSet())).To(Succeed())
+		waitLogLine(ctx, mirrorPod, "ACK", 4*time.Minute)
+		j, err := followJournal(ctx, mirrorPod)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(j.acked).WithContext(ctx).WithTimeout(time.Minute).Should(BeNumerically(">=", 100), "fsync'd records before the fault")
 
 		var vol storagev1alpha1.Volume
 		var devices map[string]string
 		Eventually(func(g Gomega) {
-			vol = volumeOfClaim(g, ctx, "mirror")
+			vol = volumeOfClaim(g, ctx, mirrorClaim)
 			devices = storeDevices(g, ctx)
 			g.Expect(vol.Spec.Replicas).To(BeEquivalentTo(2))
 			g.Expect(vol.Status.InSyncReplicas).To(BeEquivalentTo(2), "copies: %s", copyStates(&vol, devices))
@@ -162,7 +190,7 @@ func replicationSteps() {
 			GinkgoWriter.Printf("device %s of Store %s was detached by the replication step\n", failDev, failStore)
 		})
 		var writer corev1.Pod
-		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "mirror"}, &writer)).To(Succeed())
+		Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: mirrorPod}, &writer)).To(Succeed())
 		restarts := writer.Status.ContainerStatuses[0].RestartCount
 		pid, err := nodeDaemonPID()
 		Expect(err).NotTo(HaveOccurred())
@@ -178,13 +206,15 @@ func replicationSteps() {
 		var verified int
 		Eventually(func(g Gomega) {
 			var p corev1.Pod
-			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: "mirror"}, &p)).To(Succeed())
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: mirrorPod}, &p)).To(Succeed())
 			g.Expect(p.Status.ContainerStatuses).NotTo(BeEmpty())
-			g.Expect(p.Status.ContainerStatuses[0].RestartCount).To(BeNumerically(">", restarts), "the writer has not restarted since the fault")
-			log, err := containerLog(ctx, "mirror", false)
+			if p.UID == writer.UID { // else the StatefulSet replaced the Pod: its container is new
+				g.Expect(p.Status.ContainerStatuses[0].RestartCount).To(BeNumerically(">", restarts), "the writer has not restarted since the fault")
+			}
+			log, err := containerLog(ctx, mirrorPod, false)
 			g.Expect(err).NotTo(HaveOccurred())
 			v := logLines(log, "VERIFIED")
-			g.Expect(v).NotTo(BeEmpty(), "writer log:\n%s%s", log, podState(ctx, "mirror"))
+			g.Expect(v).NotTo(BeEmpty(), "writer log:\n%s%s", log, podState(ctx, mirrorPod))
 			verified, err = strconv.Atoi(strings.TrimPrefix(v[0], "upto="))
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(logLines(log, "ACK")).NotTo(BeEmpty(), "the writer appends again")
@@ -232,17 +262,23 @@ func replicationSteps() {
 		out, _ := run(ctx, "kubectl", "--kubeconfig", s.env.kubeconfig, "get", "events", "-n", releaseNamespace, "--field-selector", "involvedObject.name="+vol.Name, "--sort-by=.lastTimestamp")
 		GinkgoWriter.Printf("$ kubectl get events --field-selector involvedObject.name=%s\n%s\n", vol.Name, out)
 
-		// A new writer container verifies everything again, now with both copies in sync.
-		Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "mirror"}})).To(Succeed())
-		expectGone(ctx, &corev1.Pod{}, types.NamespacedName{Namespace: appNamespace, Name: "mirror"}, 2*time.Minute)
-		Expect(s.c.Create(ctx, workloadPod("mirror-check", "mirror", false, "journal", "/data"))).To(Succeed())
-		line := waitLogLine(ctx, "mirror-check", "VERIFIED", 4*time.Minute)
+		// The writer's Pod is deleted; the StatefulSet's new Pod verifies everything again, now
+		// with both copies in sync (the volume is unstaged and staged again).
+		Expect(s.c.Delete(ctx, &writer)).To(Succeed())
+		Eventually(func(g Gomega) {
+			var p corev1.Pod
+			g.Expect(s.c.Get(ctx, types.NamespacedName{Namespace: appNamespace, Name: mirrorPod}, &p)).To(Succeed())
+			g.Expect(p.UID).NotTo(Equal(writer.UID), "pod %s not replaced yet", mirrorPod)
+			g.Expect(p.DeletionTimestamp).To(BeNil())
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		line := waitLogLine(ctx, mirrorPod, "VERIFIED", 4*time.Minute)
 		again, err := strconv.Atoi(strings.TrimPrefix(logLines(line, "VERIFIED")[0], "upto="))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(again).To(BeNumerically(">=", verified))
+		GinkgoWriter.Printf("the StatefulSet's new Pod verified %d records\n", again)
 
-		Expect(s.c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "mirror-check"}})).To(Succeed())
-		expectGone(ctx, &corev1.Pod{}, types.NamespacedName{Namespace: appNamespace, Name: "mirror-check"}, 2*time.Minute)
+		Expect(s.c.Delete(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: mirrorSet}})).To(Succeed())
+		expectGone(ctx, &corev1.Pod{}, types.NamespacedName{Namespace: appNamespace, Name: mirrorPod}, 2*time.Minute)
 
 		// The administrator takes the failed device out of the StorageCluster and deletes its
 		// Store: the retired copy that was on it is forgotten (a Volume's deletion frees every
@@ -265,7 +301,7 @@ func replicationSteps() {
 		Expect(s.c.Delete(ctx, &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: failStore}})).To(Succeed())
 		expectGone(ctx, &storagev1alpha1.Store{}, types.NamespacedName{Name: failStore}, 2*time.Minute)
 
-		Expect(s.c.Delete(ctx, claim("mirror", replicatedClass, "256Mi", corev1.PersistentVolumeFilesystem))).To(Succeed())
+		Expect(s.c.Delete(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: mirrorClaim}})).To(Succeed())
 		expectGone(ctx, &storagev1alpha1.Volume{}, types.NamespacedName{Namespace: releaseNamespace, Name: vol.Name}, 3*time.Minute)
 
 		// Back to the suite's StorageCluster for the last step: the replication devices' Stores go.
