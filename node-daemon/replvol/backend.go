@@ -23,6 +23,10 @@ type copyState struct {
 	dropped bool
 	// drops counts the recorded drops.
 	drops uint64
+	// syncFailure is the error of the last failed sync of the copy ("" after a sync that ended
+	// well), so a failure that repeats at every try makes one ReplicaSyncFailed event, not one
+	// per SyncInterval.
+	syncFailure string
 	// synced counts the bytes copied by kind ("rebuild", "resync"), compared the bytes compared.
 	synced   map[string]int64
 	compared int64

@@ -77,7 +77,7 @@
 // Events. With Options.Events, the node writes an Event on the Volume for what it did to a copy,
 // related to the copy's Store: ReplicaDropped once the drop is in status, ReplicaRebuilt or
 // ReplicaResynced (bytes copied and compared, time) once the copy is written InSync again,
-// ReplicaSyncFailed for each failed try; EventFenced once per Open, the first time its I/O, a
+// ReplicaSyncFailed when a try fails otherwise than the last one; EventFenced once per Open, the first time its I/O, a
 // drop or the sync loop finds the Volume attached elsewhere or at a newer generation; and one per
 // scrub (scheduled or at Open) that did not find the copies equal, with the Scrubbed condition's
 // message. The operator's own Events (ReplicaLost, ReplicaReplaced, ReplicaInSync) say what it

@@ -25,7 +25,8 @@ const (
 	// extent, or only its dirty regions), compared equal and is in sync again.
 	EventReplicaRebuilt  = "ReplicaRebuilt"
 	EventReplicaResynced = "ReplicaResynced"
-	// EventReplicaSyncFailed (Warning): a rebuild or resync failed; it is retried.
+	// EventReplicaSyncFailed (Warning): a rebuild or resync failed; it is retried every
+	// SyncInterval, and said again only when it fails otherwise or after a sync that ended well.
 	EventReplicaSyncFailed = "ReplicaSyncFailed"
 	// EventFenced (Warning): the volume was attached at a newer generation (or to another node)
 	// while this node served it; this node's coordinator stops, once, and every later I/O of it

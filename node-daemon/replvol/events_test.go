@@ -1,13 +1,17 @@
 package replvol
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
 )
 
 // recordedEvent is one Event an eventLog received.
@@ -79,4 +83,39 @@ func TestScrubEventReason(t *testing.T) {
 			t.Errorf("scrubEventReason(%s) = %s, want %s", reason, got, want)
 		}
 	}
+}
+
+// TestSyncFailureSaidOnce: a resync that fails the same way at every try makes one
+// ReplicaSyncFailed event; the resync that then succeeds makes ReplicaResynced.
+func TestSyncFailureSaidOnce(t *testing.T) {
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, inSyncCopies(3)...)
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	ctx := context.Background()
+	down := h.nodes[2]
+	h.dialer.setDown(down.env.Addr, true)
+	if err := b.WriteAt(ctx, pattern(31, 8192), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	h.dialer.setDown(down.env.Addr, false)
+	// The source (the local copy) cannot read what the returning copy lacks.
+	h.nodes[0].damage(t, 1<<20, 4096, true)
+	for range 2 {
+		b.syncOnce(ctx)
+		if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaCatchingUp || !strings.Contains(c.Message, "resync from "+h.nodes[0].store+" failed") {
+			t.Fatalf("copy after a failed resync = %+v, want CatchingUp saying the resync failed", c)
+		}
+	}
+	h.expectEvent(t, corev1.EventTypeWarning, EventReplicaSyncFailed, down.store, "resync from "+h.nodes[0].store+" failed")
+	// Written again, the block heals on the in-sync copies and the resync goes through.
+	if err := b.WriteAt(ctx, pattern(32, 4096), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy after the block was written again = %+v, want InSync", c)
+	}
+	h.expectEvent(t, corev1.EventTypeNormal, EventReplicaResynced, down.store, "in sync again")
+	h.expectEvent(t, corev1.EventTypeWarning, EventReplicaSyncFailed, down.store) // still the one
 }

@@ -193,7 +193,13 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 			msg := clip(fmt.Sprintf("%s from %s failed at %s after %d bytes copied: %v (retried every %s)",
 				kind, source, time.Now().UTC().Format(time.RFC3339), res.Copied, err, b.v.opts.SyncInterval))
 			b.message(ctx, store, msg)
-			b.event(store, corev1.EventTypeWarning, EventReplicaSyncFailed, actionSync, "%s", msg)
+			b.mu.Lock()
+			repeated := cs.syncFailure == err.Error()
+			cs.syncFailure = err.Error()
+			b.mu.Unlock()
+			if !repeated {
+				b.event(store, corev1.EventTypeWarning, EventReplicaSyncFailed, actionSync, "%s", msg)
+			}
 		}
 		return
 	}
@@ -203,6 +209,7 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 	defer b.statusMu.Unlock()
 	b.mu.Lock()
 	cs.member = true
+	cs.syncFailure = ""
 	noDrop := cs.drops == drops
 	if noDrop {
 		cs.dropped = false
