@@ -23,10 +23,12 @@ type copyState struct {
 	dropped bool
 	// drops counts the recorded drops.
 	drops uint64
-	// syncFailure is the error of the last failed sync of the copy ("" after a sync that ended
-	// well), so a failure that repeats at every try makes one ReplicaSyncFailed event, not one
-	// per SyncInterval.
-	syncFailure string
+	// syncFailures are the errors of the syncs of the copy that failed since the last one that
+	// ended well (at most maxSyncFailures), so a failure that repeats at every try makes one
+	// ReplicaSyncFailed event, not one per SyncInterval; failedSource is the source of the last
+	// failed one ("" after a sync that ended well), which the next try avoids.
+	syncFailures []string
+	failedSource string
 	// synced counts the bytes copied by kind ("rebuild", "resync"), compared the bytes compared.
 	synced   map[string]int64
 	compared int64

@@ -71,7 +71,8 @@
 //
 // Progress. A running sync reports its progress in the copy's message at most every
 // progressInterval; a failed one leaves the copy CatchingUp with the error in its message and is
-// retried the next interval. The loop runs right after Open and every SyncInterval, re-reading the
+// retried the next interval, from another in-sync copy when there is one (the source may be
+// unable to read a block, which only a scrub repairs, and scrubs wait while a copy catches up). The loop runs right after Open and every SyncInterval, re-reading the
 // Volume each time, and stops (with every sync it runs) in Close before Close flushes.
 //
 // Events. With Options.Events, the node writes an Event on the Volume for what it did to a copy,

@@ -23,6 +23,8 @@ const (
 	DefaultScrubInterval = 24 * time.Hour
 	// progressInterval is the least time between two progress messages of one copy.
 	progressInterval = 3 * time.Second
+	// maxSyncFailures bounds the distinct sync failures of a copy remembered for its events.
+	maxSyncFailures = 8
 	// statusRetries bounds the optimistic-lock retries of one status write.
 	statusRetries = 8
 )

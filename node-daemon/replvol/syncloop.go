@@ -144,7 +144,10 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 	if member {
 		kind = KindResync
 	}
-	source := b.source()
+	b.mu.Lock()
+	avoid := b.mu.copies[store].failedSource
+	b.mu.Unlock()
+	source := b.source(avoid)
 	if source == "" {
 		return // no in-sync copy: every I/O fails anyway
 	}
@@ -194,8 +197,11 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 				kind, source, time.Now().UTC().Format(time.RFC3339), res.Copied, err, b.v.opts.SyncInterval))
 			b.message(ctx, store, msg)
 			b.mu.Lock()
-			repeated := cs.syncFailure == err.Error()
-			cs.syncFailure = err.Error()
+			cs.failedSource = source
+			repeated := slices.Contains(cs.syncFailures, err.Error())
+			if !repeated && len(cs.syncFailures) < maxSyncFailures {
+				cs.syncFailures = append(cs.syncFailures, err.Error())
+			}
 			b.mu.Unlock()
 			if !repeated {
 				b.event(store, corev1.EventTypeWarning, EventReplicaSyncFailed, actionSync, "%s", msg)
@@ -209,7 +215,7 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 	defer b.statusMu.Unlock()
 	b.mu.Lock()
 	cs.member = true
-	cs.syncFailure = ""
+	cs.syncFailures, cs.failedSource = nil, ""
 	noDrop := cs.drops == drops
 	if noDrop {
 		cs.dropped = false
@@ -225,9 +231,16 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 	}
 }
 
-// source is the copy to sync from: the local one when in sync, else the first in-sync one.
-func (b *backend) source() string {
+// source is the copy to sync from: the local one when in sync, else the first in-sync one; but
+// not avoid (the source of a sync that failed: it may be unable to read a block, which only a
+// scrub repairs, and scrubs wait for the syncs) while another copy is in sync.
+func (b *backend) source(avoid string) string {
 	in := b.co.InSync() // the local replica comes first when it is in sync
+	for _, name := range in {
+		if name != avoid {
+			return name
+		}
+	}
 	if len(in) == 0 {
 		return ""
 	}
