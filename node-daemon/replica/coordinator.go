@@ -383,6 +383,7 @@ func (c *Coordinator) drop(ctx context.Context, replica, reason string) error {
 	c.mu.Lock()
 	c.mu.inSync[replica] = false
 	c.mu.Unlock()
+	c.intent.unvouch(replica)
 	return nil
 }
 

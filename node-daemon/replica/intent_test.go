@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -404,5 +405,55 @@ func TestCoordinatorCleanCloseLeavesNoIntent(t *testing.T) {
 		if in := n.restart(t).intent(t, 1); !in.Tracking || len(in.Regions) != 0 {
 			t.Fatalf("intent of %s after a clean Close and a restart = %+v, want none", n.st.UUID(), in)
 		}
+	}
+}
+
+// TestCloseClearsWholeLogsOnlyOfReplicasVouchedFor: Close clears the whole log only of the
+// replicas a ClearAllIntent vouched for (a reconcile found them equal); on the others it clears
+// only the coordinator's own regions, so an older coordinator's unacknowledged write stays
+// marked for the next reconcile.
+func TestCloseClearsWholeLogsOnlyOfReplicasVouchedFor(t *testing.T) {
+	for _, vouch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vouched=%v", vouch), func(t *testing.T) {
+			ctx := context.Background()
+			na, nb := newIntentNode(t, "sa"), newIntentNode(t, "sb")
+			for _, n := range []*intentNode{na, nb} {
+				if err := n.node.ClearIntent(ctx, n.st.UUID(), "v", 1, nil, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// An older coordinator's write that landed on b only.
+			if err := nb.node.Write(ctx, nb.st.UUID(), "v", 1, 5<<20, []byte{9}); err != nil {
+				t.Fatal(err)
+			}
+			co, err := Open(ctx, Config{Generation: 2, Local: na.local("a"), Remotes: []Replica{nb.local("b")}, Recorder: &fakeRecorder{}, IntentClearInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := co.IntentExtents(ctx); err != nil || !slices.Equal(got, regions(5)) {
+				t.Fatalf("IntentExtents = %v, %v; want region 5", got, err)
+			}
+			if vouch {
+				if err := co.ClearAllIntent(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := co.Write(ctx, 2<<20, []byte{1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := co.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			wantB := regions(5)
+			if vouch {
+				wantB = nil
+			}
+			if in := na.intent(t, 2); !in.Tracking || len(in.Regions) != 0 {
+				t.Fatalf("intent of a after Close = %+v, want none", in)
+			}
+			if in := nb.intent(t, 2); !in.Tracking || !slices.Equal(in.Regions, wantB) {
+				t.Fatalf("intent of b after Close = %+v, want %v", in, wantB)
+			}
+		})
 	}
 }

@@ -28,7 +28,10 @@ type intentTracker struct {
 		// ended before a flush acknowledged by every in-sync replica is below.
 		seq, flushed uint64
 		regions      map[int64]*intentRegion
-		lastSweep    time.Time
+		// vouched are the in-sync replicas known to agree with the others everywhere outside
+		// this coordinator's regions (ClearAllIntent), until they leave the in-sync set.
+		vouched   map[string]bool
+		lastSweep time.Time
 		sweeping     bool
 		closed       bool
 	}
@@ -49,6 +52,7 @@ func (t *intentTracker) init(every time.Duration) {
 	}
 	t.every = every
 	t.mu.regions = make(map[int64]*intentRegion)
+	t.mu.vouched = make(map[string]bool)
 	t.mu.lastSweep = time.Now()
 }
 
@@ -119,18 +123,42 @@ func (t *intentTracker) forget(regions []int64) {
 	}
 }
 
-// failedRegions returns the regions a write or trim failed in, sorted.
-func (t *intentTracker) failedRegions() []int64 {
+// split returns the regions a write or trim failed in and the others, each sorted.
+func (t *intentTracker) split() (failed, clean []int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []int64
 	for i, r := range t.mu.regions {
 		if r.failed {
-			out = append(out, i)
+			failed = append(failed, i)
+		} else {
+			clean = append(clean, i)
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(failed)
+	slices.Sort(clean)
+	return failed, clean
+}
+
+// vouch records that the replicas agree with each other outside this coordinator's regions.
+func (t *intentTracker) vouch(names []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, n := range names {
+		t.mu.vouched[n] = true
+	}
+}
+
+// unvouch forgets a replica that left the in-sync set (a later resync compares only part of it).
+func (t *intentTracker) unvouch(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mu.vouched, name)
+}
+
+func (t *intentTracker) isVouched(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mu.vouched[name]
 }
 
 // keepOnly keeps only regions in the tracker.
@@ -238,7 +266,8 @@ func (c *Coordinator) ClearIdleIntent(ctx context.Context, idle time.Duration) (
 	if len(cand) == 0 {
 		return 0, nil
 	}
-	if err := c.clearIntent(ctx, regionExtents(cand, IntentRegionSize), false); err != nil {
+	ext := regionExtents(cand, IntentRegionSize)
+	if err := c.clearIntent(ctx, func(string) ([]Extent, bool) { return ext, false }); err != nil {
 		return 0, fmt.Errorf("replica: clear idle write intent: %w", err)
 	}
 	c.intent.forget(cand)
@@ -264,9 +293,28 @@ func (c *Coordinator) lockIntentRegions(regions []int64) func() {
 // ClearAllIntent waits for the writes and trims in flight and holds off new ones, flushes every
 // in-sync replica and then clears their whole write-intent log, except the regions where a write
 // or trim of this coordinator failed (the replicas may differ there until a reconcile); a replica
-// that kept no log starts one. Call it when the in-sync replicas agree everywhere else: after a
-// reconcile, or when the coordinator closes (Close).
+// that kept no log starts one. The caller asserts that the in-sync replicas agree everywhere else
+// (a reconcile compared them): the coordinator remembers them as vouched for until they leave the
+// in-sync set, and Close clears their whole log again.
 func (c *Coordinator) ClearAllIntent(ctx context.Context) error {
+	return c.clearAll(ctx, true)
+}
+
+// Close stops the background intent sweeps (waiting for the one running), then, with every write
+// held off, flushes every in-sync replica and clears their write intent: the whole log, except
+// the regions where a write of this coordinator failed, on the replicas vouched for
+// (ClearAllIntent); only this coordinator's regions that no write failed in on the others (a
+// replica resynced or rebuilt since keeps the marks it had, which the next reconcile compares). It
+// returns the flush's error; when only the clearing failed the error wraps ErrIntentNotCleared
+// (the marks stay: the next reconcile compares more, nothing is lost). The coordinator still
+// serves I/O after Close, but no write starts a sweep any more.
+func (c *Coordinator) Close(ctx context.Context) error {
+	c.intent.close()
+	return c.clearAll(ctx, false)
+}
+
+// clearAll is ClearAllIntent (vouch: the in-sync replicas are vouched for first) and Close.
+func (c *Coordinator) clearAll(ctx context.Context, vouch bool) error {
 	c.gate.Lock()
 	defer c.gate.Unlock()
 	defer c.regions.lockAll()()
@@ -275,27 +323,29 @@ func (c *Coordinator) ClearAllIntent(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("replica: clear write intent: %w", err)
 	}
-	failed := c.intent.failedRegions()
-	if err := c.clearIntent(ctx, regionExtents(failed, IntentRegionSize), true); err != nil {
+	if vouch {
+		c.intent.vouch(c.InSync())
+	}
+	failed, clean := c.intent.split()
+	failedExt, cleanExt := regionExtents(failed, IntentRegionSize), regionExtents(clean, IntentRegionSize)
+	err := c.clearIntent(ctx, func(name string) ([]Extent, bool) {
+		if c.intent.isVouched(name) {
+			return failedExt, true
+		}
+		return cleanExt, false
+	})
+	if err != nil {
 		return fmt.Errorf("replica: clear write intent: %w", err)
 	}
-	c.intent.keepOnly(failed)
+	c.intent.keepOnly(failed) // the others are cleared on every in-sync replica
 	return nil
 }
 
-// Close stops the background intent sweeps (waiting for the one running) and runs ClearAllIntent.
-// It returns the flush's error; when only the clearing failed the error wraps
-// ErrIntentNotCleared (the marks stay: the next reconcile compares more, nothing is lost). The
-// coordinator still serves I/O after Close, but no write starts a sweep any more.
-func (c *Coordinator) Close(ctx context.Context) error {
-	c.intent.close()
-	return c.ClearAllIntent(ctx)
-}
-
-// clearIntent sends a ClearIntent to every in-sync replica that keeps a log, in parallel.
-// Replicas that are not IntentKeepers are skipped (they keep no log). A replica that refuses the
-// generation fences the coordinator. Errors wrap ErrIntentNotCleared.
-func (c *Coordinator) clearIntent(ctx context.Context, extents []Extent, all bool) error {
+// clearIntent sends a ClearIntent to every in-sync replica that keeps a log, in parallel, with
+// the ranges and mode what returns for it. Replicas that are not IntentKeepers are skipped (they
+// keep no log). A replica that refuses the generation fences the coordinator. Errors wrap
+// ErrIntentNotCleared.
+func (c *Coordinator) clearIntent(ctx context.Context, what func(name string) (extents []Extent, all bool)) error {
 	members, err := c.inSyncMembers()
 	if err != nil {
 		return err
@@ -305,6 +355,10 @@ func (c *Coordinator) clearIntent(ctx context.Context, extents []Extent, all boo
 	for i, m := range members {
 		k, ok := m.r.(IntentKeeper)
 		if !ok {
+			continue
+		}
+		extents, all := what(m.r.Name())
+		if !all && len(extents) == 0 {
 			continue
 		}
 		wg.Add(1)
