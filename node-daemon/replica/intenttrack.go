@@ -32,8 +32,8 @@ type intentTracker struct {
 		// this coordinator's regions (ClearAllIntent), until they leave the in-sync set.
 		vouched   map[string]bool
 		lastSweep time.Time
-		sweeping     bool
-		closed       bool
+		sweeping  bool
+		closed    bool
 	}
 }
 
