@@ -45,7 +45,7 @@ type intentNode struct {
 
 const intentVolSize = 8 << 20
 
-func newIntentNode(t *testing.T, uuid string) *intentNode {
+func newIntentNode(t testing.TB, uuid string) *intentNode {
 	t.Helper()
 	ctx := context.Background()
 	st := &intentStore{Store: memstore.New(uuid, 1<<30)}
