@@ -83,7 +83,9 @@ type Coordinator struct {
 	// a drop of its replica running waits for its outcome.
 	dropMu sync.Mutex
 	// regions serializes each copy or comparison of a region, and each clearing of its write
-	// intent, with the writes and trims that touch it (see Rebuild).
+	// intent, with the writes and trims that touch it (see Rebuild). Lock order: gate before
+	// regions (writes, ClearAllIntent and Close take both); nothing holding a region lock waits
+	// for the gate.
 	regions regionLocks
 	// intent tracks the write intent this coordinator's writes left on the replicas.
 	intent intentTracker
