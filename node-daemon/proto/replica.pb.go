@@ -40,6 +40,8 @@ type ReplicaRequest struct {
 	//	*ReplicaRequest_Read
 	//	*ReplicaRequest_Extents
 	//	*ReplicaRequest_Checksum
+	//	*ReplicaRequest_Intent
+	//	*ReplicaRequest_ClearIntent
 	Op            isReplicaRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -157,6 +159,24 @@ func (x *ReplicaRequest) GetChecksum() *ReplicaChecksum {
 	return nil
 }
 
+func (x *ReplicaRequest) GetIntent() *ReplicaIntent {
+	if x != nil {
+		if x, ok := x.Op.(*ReplicaRequest_Intent); ok {
+			return x.Intent
+		}
+	}
+	return nil
+}
+
+func (x *ReplicaRequest) GetClearIntent() *ReplicaClearIntent {
+	if x != nil {
+		if x, ok := x.Op.(*ReplicaRequest_ClearIntent); ok {
+			return x.ClearIntent
+		}
+	}
+	return nil
+}
+
 type isReplicaRequest_Op interface {
 	isReplicaRequest_Op()
 }
@@ -185,6 +205,14 @@ type ReplicaRequest_Checksum struct {
 	Checksum *ReplicaChecksum `protobuf:"bytes,9,opt,name=checksum,proto3,oneof"`
 }
 
+type ReplicaRequest_Intent struct {
+	Intent *ReplicaIntent `protobuf:"bytes,10,opt,name=intent,proto3,oneof"`
+}
+
+type ReplicaRequest_ClearIntent struct {
+	ClearIntent *ReplicaClearIntent `protobuf:"bytes,11,opt,name=clear_intent,json=clearIntent,proto3,oneof"`
+}
+
 func (*ReplicaRequest_Write) isReplicaRequest_Op() {}
 
 func (*ReplicaRequest_Trim) isReplicaRequest_Op() {}
@@ -196,6 +224,10 @@ func (*ReplicaRequest_Read) isReplicaRequest_Op() {}
 func (*ReplicaRequest_Extents) isReplicaRequest_Op() {}
 
 func (*ReplicaRequest_Checksum) isReplicaRequest_Op() {}
+
+func (*ReplicaRequest_Intent) isReplicaRequest_Op() {}
+
+func (*ReplicaRequest_ClearIntent) isReplicaRequest_Op() {}
 
 type ReplicaWrite struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -548,6 +580,105 @@ func (x *ReplicaChecksum) GetBlockSize() int64 {
 	return 0
 }
 
+// ReplicaIntent asks for the replica's write-intent log: the regions where a write or trim may
+// have been applied that the other copies may lack. Every write and trim is marked in it durably
+// before the replica applies it. The answer is intent_tracking and, when it is true, the marked
+// regions in extents (sorted, merged, cut at the volume's size). intent_tracking is false when the
+// replica keeps no log of the volume (written by older code, or a corrupt log): then only a
+// comparison of every written extent is safe.
+type ReplicaIntent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaIntent) Reset() {
+	*x = ReplicaIntent{}
+	mi := &file_replica_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaIntent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaIntent) ProtoMessage() {}
+
+func (x *ReplicaIntent) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaIntent.ProtoReflect.Descriptor instead.
+func (*ReplicaIntent) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{8}
+}
+
+// ReplicaClearIntent unmarks regions of the replica's write-intent log, durably: without all, the
+// regions the extents cover whole (a replica that keeps no log stays so); with all, every region
+// except those the extents touch, and the replica starts keeping the log if it did not. A
+// coordinator clears a region only when every in-sync copy durably has every write of it and no
+// write of it runs.
+type ReplicaClearIntent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Extents       []*ReplicaExtent       `protobuf:"bytes,1,rep,name=extents,proto3" json:"extents,omitempty"`
+	All           bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaClearIntent) Reset() {
+	*x = ReplicaClearIntent{}
+	mi := &file_replica_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaClearIntent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaClearIntent) ProtoMessage() {}
+
+func (x *ReplicaClearIntent) ProtoReflect() protoreflect.Message {
+	mi := &file_replica_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaClearIntent.ProtoReflect.Descriptor instead.
+func (*ReplicaClearIntent) Descriptor() ([]byte, []int) {
+	return file_replica_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReplicaClearIntent) GetExtents() []*ReplicaExtent {
+	if x != nil {
+		return x.Extents
+	}
+	return nil
+}
+
+func (x *ReplicaClearIntent) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
 // ReplicaResponse answers the ReplicaRequest with the same id.
 type ReplicaResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -560,18 +691,22 @@ type ReplicaResponse struct {
 	// replica_generation is the generation the replica has recorded (set when the request was
 	// refused for an older generation).
 	ReplicaGeneration uint64 `protobuf:"varint,5,opt,name=replica_generation,json=replicaGeneration,proto3" json:"replica_generation,omitempty"`
-	// extents and volume_size answer an extents request.
+	// extents and volume_size answer an extents request; extents also answers an intent request.
 	Extents    []*ReplicaExtent `protobuf:"bytes,6,rep,name=extents,proto3" json:"extents,omitempty"`
 	VolumeSize int64            `protobuf:"varint,7,opt,name=volume_size,json=volumeSize,proto3" json:"volume_size,omitempty"`
 	// checksums answers a checksum request: one CRC-32C per block, in order.
-	Checksums     []uint32 `protobuf:"fixed32,8,rep,packed,name=checksums,proto3" json:"checksums,omitempty"`
+	Checksums []uint32 `protobuf:"fixed32,8,rep,packed,name=checksums,proto3" json:"checksums,omitempty"`
+	// intent_tracking answers an intent request: whether the replica keeps a write-intent log.
+	IntentTracking bool `protobuf:"varint,9,opt,name=intent_tracking,json=intentTracking,proto3" json:"intent_tracking,omitempty"`
+	// intent_why says why it does not, when intent_tracking is false.
+	IntentWhy     string `protobuf:"bytes,10,opt,name=intent_why,json=intentWhy,proto3" json:"intent_why,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaResponse) Reset() {
 	*x = ReplicaResponse{}
-	mi := &file_replica_proto_msgTypes[8]
+	mi := &file_replica_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +718,7 @@ func (x *ReplicaResponse) String() string {
 func (*ReplicaResponse) ProtoMessage() {}
 
 func (x *ReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replica_proto_msgTypes[8]
+	mi := &file_replica_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +731,7 @@ func (x *ReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_replica_proto_rawDescGZIP(), []int{8}
+	return file_replica_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReplicaResponse) GetId() uint64 {
@@ -655,11 +790,25 @@ func (x *ReplicaResponse) GetChecksums() []uint32 {
 	return nil
 }
 
+func (x *ReplicaResponse) GetIntentTracking() bool {
+	if x != nil {
+		return x.IntentTracking
+	}
+	return false
+}
+
+func (x *ReplicaResponse) GetIntentWhy() string {
+	if x != nil {
+		return x.IntentWhy
+	}
+	return ""
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
 	"\n" +
-	"\rreplica.proto\x12\x0ecobalt.node.v1\x1a\fvolume.proto\"\xc0\x03\n" +
+	"\rreplica.proto\x12\x0ecobalt.node.v1\x1a\fvolume.proto\"\xc2\x04\n" +
 	"\x0eReplicaRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x03ref\x18\x02 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x1e\n" +
@@ -671,7 +820,10 @@ const file_replica_proto_rawDesc = "" +
 	"\x05flush\x18\x06 \x01(\v2\x1c.cobalt.node.v1.ReplicaFlushH\x00R\x05flush\x121\n" +
 	"\x04read\x18\a \x01(\v2\x1b.cobalt.node.v1.ReplicaReadH\x00R\x04read\x12:\n" +
 	"\aextents\x18\b \x01(\v2\x1e.cobalt.node.v1.ReplicaExtentsH\x00R\aextents\x12=\n" +
-	"\bchecksum\x18\t \x01(\v2\x1f.cobalt.node.v1.ReplicaChecksumH\x00R\bchecksumB\x04\n" +
+	"\bchecksum\x18\t \x01(\v2\x1f.cobalt.node.v1.ReplicaChecksumH\x00R\bchecksum\x127\n" +
+	"\x06intent\x18\n" +
+	" \x01(\v2\x1d.cobalt.node.v1.ReplicaIntentH\x00R\x06intent\x12G\n" +
+	"\fclear_intent\x18\v \x01(\v2\".cobalt.node.v1.ReplicaClearIntentH\x00R\vclearIntentB\x04\n" +
 	"\x02op\":\n" +
 	"\fReplicaWrite\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
@@ -691,7 +843,11 @@ const file_replica_proto_rawDesc = "" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x03R\x06length\x12\x1d\n" +
 	"\n" +
-	"block_size\x18\x03 \x01(\x03R\tblockSize\"\x8a\x02\n" +
+	"block_size\x18\x03 \x01(\x03R\tblockSize\"\x0f\n" +
+	"\rReplicaIntent\"_\n" +
+	"\x12ReplicaClearIntent\x127\n" +
+	"\aextents\x18\x01 \x03(\v2\x1d.cobalt.node.v1.ReplicaExtentR\aextents\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\"\xd2\x02\n" +
 	"\x0fReplicaResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
@@ -701,7 +857,11 @@ const file_replica_proto_rawDesc = "" +
 	"\aextents\x18\x06 \x03(\v2\x1d.cobalt.node.v1.ReplicaExtentR\aextents\x12\x1f\n" +
 	"\vvolume_size\x18\a \x01(\x03R\n" +
 	"volumeSize\x12\x1c\n" +
-	"\tchecksums\x18\b \x03(\aR\tchecksums2b\n" +
+	"\tchecksums\x18\b \x03(\aR\tchecksums\x12'\n" +
+	"\x0fintent_tracking\x18\t \x01(\bR\x0eintentTracking\x12\x1d\n" +
+	"\n" +
+	"intent_why\x18\n" +
+	" \x01(\tR\tintentWhy2b\n" +
 	"\x0eReplicaService\x12P\n" +
 	"\tReplicate\x12\x1e.cobalt.node.v1.ReplicaRequest\x1a\x1f.cobalt.node.v1.ReplicaResponse(\x010\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
 
@@ -717,35 +877,40 @@ func file_replica_proto_rawDescGZIP() []byte {
 	return file_replica_proto_rawDescData
 }
 
-var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_replica_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_replica_proto_goTypes = []any{
-	(*ReplicaRequest)(nil),  // 0: cobalt.node.v1.ReplicaRequest
-	(*ReplicaWrite)(nil),    // 1: cobalt.node.v1.ReplicaWrite
-	(*ReplicaTrim)(nil),     // 2: cobalt.node.v1.ReplicaTrim
-	(*ReplicaFlush)(nil),    // 3: cobalt.node.v1.ReplicaFlush
-	(*ReplicaRead)(nil),     // 4: cobalt.node.v1.ReplicaRead
-	(*ReplicaExtents)(nil),  // 5: cobalt.node.v1.ReplicaExtents
-	(*ReplicaExtent)(nil),   // 6: cobalt.node.v1.ReplicaExtent
-	(*ReplicaChecksum)(nil), // 7: cobalt.node.v1.ReplicaChecksum
-	(*ReplicaResponse)(nil), // 8: cobalt.node.v1.ReplicaResponse
-	(*VolumeRef)(nil),       // 9: cobalt.node.v1.VolumeRef
+	(*ReplicaRequest)(nil),     // 0: cobalt.node.v1.ReplicaRequest
+	(*ReplicaWrite)(nil),       // 1: cobalt.node.v1.ReplicaWrite
+	(*ReplicaTrim)(nil),        // 2: cobalt.node.v1.ReplicaTrim
+	(*ReplicaFlush)(nil),       // 3: cobalt.node.v1.ReplicaFlush
+	(*ReplicaRead)(nil),        // 4: cobalt.node.v1.ReplicaRead
+	(*ReplicaExtents)(nil),     // 5: cobalt.node.v1.ReplicaExtents
+	(*ReplicaExtent)(nil),      // 6: cobalt.node.v1.ReplicaExtent
+	(*ReplicaChecksum)(nil),    // 7: cobalt.node.v1.ReplicaChecksum
+	(*ReplicaIntent)(nil),      // 8: cobalt.node.v1.ReplicaIntent
+	(*ReplicaClearIntent)(nil), // 9: cobalt.node.v1.ReplicaClearIntent
+	(*ReplicaResponse)(nil),    // 10: cobalt.node.v1.ReplicaResponse
+	(*VolumeRef)(nil),          // 11: cobalt.node.v1.VolumeRef
 }
 var file_replica_proto_depIdxs = []int32{
-	9, // 0: cobalt.node.v1.ReplicaRequest.ref:type_name -> cobalt.node.v1.VolumeRef
-	1, // 1: cobalt.node.v1.ReplicaRequest.write:type_name -> cobalt.node.v1.ReplicaWrite
-	2, // 2: cobalt.node.v1.ReplicaRequest.trim:type_name -> cobalt.node.v1.ReplicaTrim
-	3, // 3: cobalt.node.v1.ReplicaRequest.flush:type_name -> cobalt.node.v1.ReplicaFlush
-	4, // 4: cobalt.node.v1.ReplicaRequest.read:type_name -> cobalt.node.v1.ReplicaRead
-	5, // 5: cobalt.node.v1.ReplicaRequest.extents:type_name -> cobalt.node.v1.ReplicaExtents
-	7, // 6: cobalt.node.v1.ReplicaRequest.checksum:type_name -> cobalt.node.v1.ReplicaChecksum
-	6, // 7: cobalt.node.v1.ReplicaResponse.extents:type_name -> cobalt.node.v1.ReplicaExtent
-	0, // 8: cobalt.node.v1.ReplicaService.Replicate:input_type -> cobalt.node.v1.ReplicaRequest
-	8, // 9: cobalt.node.v1.ReplicaService.Replicate:output_type -> cobalt.node.v1.ReplicaResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	11, // 0: cobalt.node.v1.ReplicaRequest.ref:type_name -> cobalt.node.v1.VolumeRef
+	1,  // 1: cobalt.node.v1.ReplicaRequest.write:type_name -> cobalt.node.v1.ReplicaWrite
+	2,  // 2: cobalt.node.v1.ReplicaRequest.trim:type_name -> cobalt.node.v1.ReplicaTrim
+	3,  // 3: cobalt.node.v1.ReplicaRequest.flush:type_name -> cobalt.node.v1.ReplicaFlush
+	4,  // 4: cobalt.node.v1.ReplicaRequest.read:type_name -> cobalt.node.v1.ReplicaRead
+	5,  // 5: cobalt.node.v1.ReplicaRequest.extents:type_name -> cobalt.node.v1.ReplicaExtents
+	7,  // 6: cobalt.node.v1.ReplicaRequest.checksum:type_name -> cobalt.node.v1.ReplicaChecksum
+	8,  // 7: cobalt.node.v1.ReplicaRequest.intent:type_name -> cobalt.node.v1.ReplicaIntent
+	9,  // 8: cobalt.node.v1.ReplicaRequest.clear_intent:type_name -> cobalt.node.v1.ReplicaClearIntent
+	6,  // 9: cobalt.node.v1.ReplicaClearIntent.extents:type_name -> cobalt.node.v1.ReplicaExtent
+	6,  // 10: cobalt.node.v1.ReplicaResponse.extents:type_name -> cobalt.node.v1.ReplicaExtent
+	0,  // 11: cobalt.node.v1.ReplicaService.Replicate:input_type -> cobalt.node.v1.ReplicaRequest
+	10, // 12: cobalt.node.v1.ReplicaService.Replicate:output_type -> cobalt.node.v1.ReplicaResponse
+	12, // [12:13] is the sub-list for method output_type
+	11, // [11:12] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_replica_proto_init() }
@@ -761,6 +926,8 @@ func file_replica_proto_init() {
 		(*ReplicaRequest_Read)(nil),
 		(*ReplicaRequest_Extents)(nil),
 		(*ReplicaRequest_Checksum)(nil),
+		(*ReplicaRequest_Intent)(nil),
+		(*ReplicaRequest_ClearIntent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -768,7 +935,7 @@ func file_replica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replica_proto_rawDesc), len(file_replica_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

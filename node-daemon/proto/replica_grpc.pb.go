@@ -43,10 +43,11 @@ const (
 // for a missing volume reference, a generation of 0 or a range outside the volume or over 16 MiB,
 // FailedPrecondition for an older generation, ResourceExhausted when the store is full.
 type ReplicaServiceClient interface {
-	// Replicate multiplexes writes, trims, flushes, reads, extent maps and checksums over one long-lived stream: each request
-	// carries an id that its response repeats. Requests run concurrently (up to 64 per stream) and
-	// responses come in completion order. A write or trim is durable when its response says OK; a
-	// flush answers OK once everything that was acknowledged before it is durable.
+	// Replicate multiplexes writes, trims, flushes, reads, extent maps, checksums and write-intent
+	// requests over one long-lived stream: each request carries an id that its response repeats.
+	// Requests run concurrently (up to 64 per stream) and responses come in completion order. A
+	// write or trim is durable when its response says OK; a flush answers OK once everything that
+	// was acknowledged before it is durable.
 	Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReplicaRequest, ReplicaResponse], error)
 }
 
@@ -89,10 +90,11 @@ type ReplicaService_ReplicateClient = grpc.BidiStreamingClient[ReplicaRequest, R
 // for a missing volume reference, a generation of 0 or a range outside the volume or over 16 MiB,
 // FailedPrecondition for an older generation, ResourceExhausted when the store is full.
 type ReplicaServiceServer interface {
-	// Replicate multiplexes writes, trims, flushes, reads, extent maps and checksums over one long-lived stream: each request
-	// carries an id that its response repeats. Requests run concurrently (up to 64 per stream) and
-	// responses come in completion order. A write or trim is durable when its response says OK; a
-	// flush answers OK once everything that was acknowledged before it is durable.
+	// Replicate multiplexes writes, trims, flushes, reads, extent maps, checksums and write-intent
+	// requests over one long-lived stream: each request carries an id that its response repeats.
+	// Requests run concurrently (up to 64 per stream) and responses come in completion order. A
+	// write or trim is durable when its response says OK; a flush answers OK once everything that
+	// was acknowledged before it is durable.
 	Replicate(grpc.BidiStreamingServer[ReplicaRequest, ReplicaResponse]) error
 	mustEmbedUnimplementedReplicaServiceServer()
 }

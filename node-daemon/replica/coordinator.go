@@ -53,6 +53,11 @@ type Config struct {
 	// ReplicaTimeout bounds one operation on one replica; a replica that does not answer in time
 	// has failed it (0: DefaultReplicaTimeout).
 	ReplicaTimeout time.Duration
+	// IntentClearInterval is how often at most a write starts, in the background, the clearing
+	// of the write intent of the regions idle that long (ClearIdleIntent); 0 picks
+	// DefaultIntentClearInterval and a negative value starts none (only ClearIdleIntent,
+	// ClearAllIntent and Close clear).
+	IntentClearInterval time.Duration
 }
 
 // member is one replica of the coordinator.
@@ -77,9 +82,13 @@ type Coordinator struct {
 	// dropMu serializes DropReplica calls, so a replica is recorded once and a write that finds
 	// a drop of its replica running waits for its outcome.
 	dropMu sync.Mutex
-	// regions serializes each copy or comparison of a region with the writes and trims that
-	// touch it (see Rebuild).
+	// regions serializes each copy or comparison of a region, and each clearing of its write
+	// intent, with the writes and trims that touch it (see Rebuild). Lock order: gate before
+	// regions (writes, ClearAllIntent and Close take both); nothing holding a region lock waits
+	// for the gate.
 	regions regionLocks
+	// intent tracks the write intent this coordinator's writes left on the replicas.
+	intent intentTracker
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
@@ -121,6 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c.dirty = dirty
+	c.intent.init(cfg.IntentClearInterval)
 	c.mu.inSync = make(map[string]bool)
 	c.mu.catchingUp = make(map[string]*catchUp)
 	add := func(r Replica, local bool) error {
@@ -221,9 +231,11 @@ func (c *Coordinator) Write(ctx context.Context, off int64, data []byte) error {
 	c.gate.RLock()
 	defer c.gate.RUnlock()
 	defer c.regions.lockShared(off, int64(len(data)), c.dirty.RegionSize())()
-	return c.fanOut(ctx, "write", off, int64(len(data)), func(ctx context.Context, r Replica) error {
+	err := c.fanOut(ctx, "write", off, int64(len(data)), func(ctx context.Context, r Replica) error {
 		return r.Write(ctx, c.gen, off, data)
 	})
+	c.noteWritten(off, int64(len(data)), err)
+	return err
 }
 
 // Trim discards [off, off+length) on every in-sync replica, with the same rules as Write.
@@ -231,9 +243,11 @@ func (c *Coordinator) Trim(ctx context.Context, off, length int64) error {
 	c.gate.RLock()
 	defer c.gate.RUnlock()
 	defer c.regions.lockShared(off, length, c.dirty.RegionSize())()
-	return c.fanOut(ctx, "trim", off, length, func(ctx context.Context, r Replica) error {
+	err := c.fanOut(ctx, "trim", off, length, func(ctx context.Context, r Replica) error {
 		return r.Trim(ctx, c.gen, off, length)
 	})
+	c.noteWritten(off, length, err)
+	return err
 }
 
 // Flush returns once every write and trim acknowledged before it is durable on every in-sync
@@ -241,10 +255,15 @@ func (c *Coordinator) Trim(ctx context.Context, off, length int64) error {
 // replica in parallel. Replicas being rebuilt or resynced are flushed too.
 func (c *Coordinator) Flush(ctx context.Context) error {
 	c.gate.Lock()
-	c.gate.Unlock() //nolint:staticcheck // an empty critical section is the barrier
-	return c.fanOut(ctx, "flush", 0, 0, func(ctx context.Context, r Replica) error {
+	barrier := c.intent.barrier() // every write that ended before the flush is below it
+	c.gate.Unlock()
+	err := c.fanOut(ctx, "flush", 0, 0, func(ctx context.Context, r Replica) error {
 		return r.Flush(ctx, c.gen)
 	})
+	if err == nil {
+		c.intent.flushedTo(barrier)
+	}
+	return err
 }
 
 // fanOut runs op on every in-sync and catching-up replica in parallel (the local one in the
@@ -366,6 +385,7 @@ func (c *Coordinator) drop(ctx context.Context, replica, reason string) error {
 	c.mu.Lock()
 	c.mu.inSync[replica] = false
 	c.mu.Unlock()
+	c.intent.unvouch(replica)
 	return nil
 }
 

@@ -69,16 +69,21 @@ func encodeDirty(s dirtySnapshot) []byte {
 	for _, name := range names {
 		b = binary.AppendUvarint(b, uint64(len(name)))
 		b = append(b, name...)
-		runs := s.runs[name]
-		b = binary.AppendUvarint(b, uint64(len(runs)))
-		var end int64
-		for _, r := range runs {
-			b = binary.AppendUvarint(b, uint64(r.first-end))
-			b = binary.AppendUvarint(b, uint64(r.count))
-			end = r.first + r.count
-		}
+		b = appendRuns(b, s.runs[name])
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32c))
+}
+
+// appendRuns appends the run count and the runs (sorted, apart) to b.
+func appendRuns(b []byte, runs []dirtyRun) []byte {
+	b = binary.AppendUvarint(b, uint64(len(runs)))
+	var end int64
+	for _, r := range runs {
+		b = binary.AppendUvarint(b, uint64(r.first-end))
+		b = binary.AppendUvarint(b, uint64(r.count))
+		end = r.first + r.count
+	}
+	return b
 }
 
 // errDirtyCorrupt is wrapped by every decoding error.
@@ -88,27 +93,11 @@ var errDirtyCorrupt = fmt.Errorf("replica: persisted dirty log: %w", objstore.Er
 // objstore.ErrCorrupt.
 func decodeDirty(b []byte) (dirtySnapshot, error) {
 	var s dirtySnapshot
-	const header = len(dirtyMagic) + 1 + 8
-	if len(b) < header+4 {
-		return s, fmt.Errorf("%w: %d bytes is too short", errDirtyCorrupt, len(b))
+	regionSize, d, err := decodeHeader(b, dirtyMagic, dirtyFormatV1, errDirtyCorrupt)
+	if err != nil {
+		return s, err
 	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if got := crc32.Checksum(body, crc32c); got != sum {
-		return s, fmt.Errorf("%w: checksum %08x, want %08x", errDirtyCorrupt, got, sum)
-	}
-	if string(body[:len(dirtyMagic)]) != dirtyMagic {
-		return s, fmt.Errorf("%w: bad magic %q", errDirtyCorrupt, body[:len(dirtyMagic)])
-	}
-	if v := body[len(dirtyMagic)]; v != dirtyFormatV1 {
-		return s, fmt.Errorf("%w: unknown format version %d", errDirtyCorrupt, v)
-	}
-	rs := binary.LittleEndian.Uint64(body[len(dirtyMagic)+1:])
-	if rs < 4096 || rs > 1<<40 || rs&(rs-1) != 0 {
-		return s, fmt.Errorf("%w: region size %d", errDirtyCorrupt, rs)
-	}
-	s.regionSize = int64(rs)
-	maxRegion := uint64(math.MaxInt64 / s.regionSize) // region indexes stay below it
-	d := dirtyDecoder{b: body[header:]}
+	s.regionSize = regionSize
 	nrep := d.uvarint(uint64(len(d.b)))
 	s.runs = make(map[string][]dirtyRun, nrep)
 	prev := ""
@@ -117,27 +106,7 @@ func decodeDirty(b []byte) (dirtySnapshot, error) {
 		if d.err == nil && (name == "" || name <= prev && prev != "" || s.runs[name] != nil) {
 			d.fail(fmt.Sprintf("replica name %q empty or out of order", name))
 		}
-		nrun := d.uvarint(uint64(len(d.b)) / 2) // each run takes at least 2 bytes
-		var runs []dirtyRun
-		var end, total uint64
-		for i := range nrun {
-			gap := d.uvarint(maxRegion)
-			count := d.uvarint(maxDirtyRegions)
-			if d.err != nil {
-				break
-			}
-			if count == 0 || (i > 0 && gap == 0) {
-				d.fail("empty or adjacent run")
-				break
-			}
-			first := end + gap
-			if first > maxRegion || count > maxRegion-first || total+count > maxDirtyRegions {
-				d.fail("run out of range")
-				break
-			}
-			runs = append(runs, dirtyRun{first: int64(first), count: int64(count)})
-			end, total = first+count, total+count
-		}
+		runs := d.runs(regionSize)
 		if d.err != nil {
 			return dirtySnapshot{}, d.err
 		}
@@ -156,16 +125,71 @@ func decodeDirty(b []byte) (dirtySnapshot, error) {
 	return s, nil
 }
 
-// dirtyDecoder reads uvarints and byte strings, remembering the first error.
+// decodeHeader checks the checksum, magic, format version and region size of an encoded region
+// log (the dirty log's layout, also the write-intent log's), and returns the region size and a
+// decoder of what follows the header; its errors wrap corrupt.
+func decodeHeader(b []byte, magic string, version byte, corrupt error) (int64, *dirtyDecoder, error) {
+	header := len(magic) + 1 + 8
+	if len(b) < header+4 {
+		return 0, nil, fmt.Errorf("%w: %d bytes is too short", corrupt, len(b))
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, crc32c); got != sum {
+		return 0, nil, fmt.Errorf("%w: checksum %08x, want %08x", corrupt, got, sum)
+	}
+	if string(body[:len(magic)]) != magic {
+		return 0, nil, fmt.Errorf("%w: bad magic %q", corrupt, body[:len(magic)])
+	}
+	if v := body[len(magic)]; v != version {
+		return 0, nil, fmt.Errorf("%w: unknown format version %d", corrupt, v)
+	}
+	rs := binary.LittleEndian.Uint64(body[len(magic)+1:])
+	if rs < 4096 || rs > 1<<40 || rs&(rs-1) != 0 {
+		return 0, nil, fmt.Errorf("%w: region size %d", corrupt, rs)
+	}
+	return int64(rs), &dirtyDecoder{b: body[header:], corrupt: corrupt}, nil
+}
+
+// dirtyDecoder reads uvarints, byte strings and runs, remembering the first error (which wraps
+// corrupt).
 type dirtyDecoder struct {
-	b   []byte
-	err error
+	b       []byte
+	corrupt error
+	err     error
 }
 
 func (d *dirtyDecoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", errDirtyCorrupt, what)
+		d.err = fmt.Errorf("%w: %s", d.corrupt, what)
 	}
+}
+
+// runs reads a run count and the runs appendRuns wrote, of regions of regionSize bytes: sorted,
+// apart, at most maxDirtyRegions regions in all, every region index below MaxInt64/regionSize.
+func (d *dirtyDecoder) runs(regionSize int64) []dirtyRun {
+	maxRegion := uint64(math.MaxInt64 / regionSize) // region indexes stay below it
+	nrun := d.uvarint(uint64(len(d.b)) / 2)         // each run takes at least 2 bytes
+	var runs []dirtyRun
+	var end, total uint64
+	for i := range nrun {
+		gap := d.uvarint(maxRegion)
+		count := d.uvarint(maxDirtyRegions)
+		if d.err != nil {
+			return nil
+		}
+		if count == 0 || (i > 0 && gap == 0) {
+			d.fail("empty or adjacent run")
+			return nil
+		}
+		first := end + gap
+		if first > maxRegion || count > maxRegion-first || total+count > maxDirtyRegions {
+			d.fail("run out of range")
+			return nil
+		}
+		runs = append(runs, dirtyRun{first: int64(first), count: int64(count)})
+		end, total = first+count, total+count
+	}
+	return runs
 }
 
 // uvarint reads a uvarint no larger than limit.

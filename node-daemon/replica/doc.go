@@ -23,10 +23,35 @@
 // could not be recorded). Such ranges are in the dirty log of every replica that did not confirm
 // the write, in-sync ones included. The writes an old coordinator had in flight when a newer one
 // took over (or when its node restarted) can likewise have landed on some in-sync replicas only,
-// and are in no dirty log. This package does not reconcile either by itself: its user makes the
-// in-sync replicas agree before a new coordinator serves I/O (package replvol does at every Open:
-// Scrub, Repair of each differing block from one replica, Verify), and a later scrub finds any
+// and are in no dirty log. Both lie in the write intent of the replicas they landed on (see Write
+// intent). This package does not reconcile either by itself: its user makes the in-sync replicas
+// agree before a new coordinator serves I/O (package replvol does at every Open: a comparison of
+// the intent regions, IntentExtents and Verify, or of everything, Scrub, when the intent is not
+// known; Repair of each differing block from one replica; Verify), and a later scrub finds any
 // difference left.
+//
+// Write intent. Every replica (Node, so Local and Remote alike) keeps, per volume, a write-intent
+// log of IntentRegionSize regions in user attribute IntentAttr of its volume (versioned, CRC-32C
+// checksummed, through the fence): before it applies a write or trim it marks the regions the
+// range touches, and the mark is durable before the write is applied (the first mark of a region
+// saves the whole log, a region already saved costs nothing; if the save fails the write or trim
+// fails and is not applied, and the regions stay marked in memory). So a write that landed on a
+// replica, acknowledged or not, lies in that replica's intent until it is cleared. A coordinator
+// clears a region on the in-sync replicas (ClearIdleIntent) only when every write and trim of the
+// region it made ended before a flush that every in-sync replica acknowledged, none of them
+// failed, the region has been idle for Config.IntentClearInterval, and under the region's lock
+// held exclusively (no write of it runs meanwhile); writes start that in the background, lazily,
+// so hot regions stay marked and cost nothing. ClearAllIntent, called once a reconcile found the
+// in-sync replicas equal, flushes with every write held off and clears everything except the
+// regions where a write of this coordinator failed (the replicas may differ there until a
+// reconcile); it vouches for those replicas until they leave the in-sync set. Close does the same
+// on the replicas vouched for, and on the other in-sync ones (resynced or rebuilt since, whose
+// older marks may cover writes their sync did not compare) clears only this coordinator's regions
+// where no write failed. Clearing is never early, and may be late (the log is a superset). A
+// replica that is not in sync keeps its marks. The log exists only once a ClearAllIntent started
+// it: a replica without the attribute (written by older code) or with a corrupt one marks nothing
+// and reports that it keeps no log (Intent.Tracking false), and then IntentExtents fails with
+// ErrNoIntent so that its user compares every written extent.
 //
 // Drop rule. A replica leaves the in-sync set only through InSyncRecorder.DropReplica, never
 // silently, and comes back only through a Rebuild or Resync that ended with equal copies. Reads never drop a replica: they come from the

@@ -14,6 +14,12 @@ var (
 	ErrFenced = errors.New("replica: coordinator fenced by a newer generation")
 	// ErrNoInSyncReplica: no replica is in sync, so no I/O can be served.
 	ErrNoInSyncReplica = errors.New("replica: no in-sync replica")
+	// ErrNoIntent: an in-sync replica keeps no write-intent log or could not report it, so the
+	// regions where the replicas may differ are not known (compare every written extent).
+	ErrNoIntent = errors.New("replica: write intent not known")
+	// ErrIntentNotCleared: the write intent of the replicas could not be cleared; the marks stay
+	// (the next reconcile compares more), nothing is lost.
+	ErrIntentNotCleared = errors.New("replica: write intent not cleared")
 )
 
 // StaleError is a refusal for an older generation. It matches ErrStaleGeneration.

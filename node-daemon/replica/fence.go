@@ -43,6 +43,8 @@ type fence struct {
 	// loaded and gen are guarded by rw: gen is the recorded generation once loaded.
 	loaded bool
 	gen    uint64
+	// intent is the volume's write-intent log.
+	intent intentLog
 }
 
 // NewNode serves the replicas of the stores vols finds.
@@ -67,15 +69,21 @@ func (n *Node) fence(storeUUID, id string) *fence {
 // admit checks gen against the volume's recorded generation, recording gen first when it is newer,
 // and returns the volume manager and the release function the request calls when it is done.
 func (n *Node) admit(ctx context.Context, storeUUID, id string, gen uint64) (*volume.Manager, func(), error) {
+	m, _, release, err := n.admitFence(ctx, storeUUID, id, gen)
+	return m, release, err
+}
+
+// admitFence is admit that also returns the volume's fence (its write-intent log).
+func (n *Node) admitFence(ctx context.Context, storeUUID, id string, gen uint64) (*volume.Manager, *fence, func(), error) {
 	if gen == 0 {
-		return nil, nil, fmt.Errorf("replica: generation 0 of volume %q: generations start at 1: %w", id, objstore.ErrInvalid)
+		return nil, nil, nil, fmt.Errorf("replica: generation 0 of volume %q: generations start at 1: %w", id, objstore.ErrInvalid)
 	}
 	m, err := n.vols.VolumeManager(storeUUID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("replica: volume %q: %w", id, err)
+		return nil, nil, nil, fmt.Errorf("replica: volume %q: %w", id, err)
 	}
 	if err := volume.ValidateID(id); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	f := n.fence(storeUUID, id)
 	for {
@@ -83,14 +91,14 @@ func (n *Node) admit(ctx context.Context, storeUUID, id string, gen uint64) (*vo
 		loaded, cur := f.loaded, f.gen
 		switch {
 		case loaded && gen == cur:
-			return m, f.rw.RUnlock, nil
+			return m, f, f.rw.RUnlock, nil
 		case loaded && gen < cur:
 			f.rw.RUnlock()
-			return nil, nil, fmt.Errorf("volume %q: %w", id, &StaleError{Requested: gen, Recorded: cur})
+			return nil, nil, nil, fmt.Errorf("volume %q: %w", id, &StaleError{Requested: gen, Recorded: cur})
 		}
 		f.rw.RUnlock()
 		if err := n.raise(ctx, m, f, id, gen); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 }
@@ -150,23 +158,32 @@ func (n *Node) Generation(ctx context.Context, storeUUID, id string) (uint64, er
 	return loadGeneration(ctx, m, id)
 }
 
-// Write writes data at off of the volume, for a coordinator of generation gen.
+// Write writes data at off of the volume, for a coordinator of generation gen. The range is
+// durably marked in the volume's write-intent log before the write is applied; if the mark
+// cannot be saved the write fails and is not applied.
 func (n *Node) Write(ctx context.Context, storeUUID, id string, gen uint64, off int64, data []byte) error {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	m, f, release, err := n.admitFence(ctx, storeUUID, id, gen)
 	if err != nil {
 		return err
 	}
 	defer release()
+	if err := f.intent.mark(ctx, m, id, off, int64(len(data))); err != nil {
+		return fmt.Errorf("replica: write to volume %q at %d: %w", id, off, err)
+	}
 	return m.Write(ctx, id, off, data)
 }
 
-// Trim discards [off, off+length) of the volume, for a coordinator of generation gen.
+// Trim discards [off, off+length) of the volume, for a coordinator of generation gen, marking the
+// range in the write-intent log first like Write.
 func (n *Node) Trim(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) error {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	m, f, release, err := n.admitFence(ctx, storeUUID, id, gen)
 	if err != nil {
 		return err
 	}
 	defer release()
+	if err := f.intent.mark(ctx, m, id, off, length); err != nil {
+		return fmt.Errorf("replica: trim of volume %q at %d: %w", id, off, err)
+	}
 	return m.Trim(ctx, id, off, length)
 }
 

@@ -51,3 +51,32 @@ func (l *regionLocks) lock(region int64) func() {
 	s.Lock()
 	return s.Unlock
 }
+
+// lockExclusive takes the slots of regions exclusively, in ascending slot order, and returns the
+// function that releases them. Holding several slots exclusively cannot deadlock with the
+// writes (shared, ascending) nor with a copy or comparison (one slot, nothing else).
+func (l *regionLocks) lockExclusive(regions []int64) func() {
+	var held []int
+	for _, r := range regions {
+		held = append(held, int(r%regionLockSlots))
+	}
+	slices.Sort(held)
+	held = slices.Compact(held)
+	for _, s := range held {
+		l.slots[s].Lock()
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			l.slots[held[i]].Unlock()
+		}
+	}
+}
+
+// lockAll takes every slot exclusively and returns the function that releases them.
+func (l *regionLocks) lockAll() func() {
+	all := make([]int64, regionLockSlots)
+	for i := range all {
+		all[i] = int64(i)
+	}
+	return l.lockExclusive(all)
+}

@@ -185,13 +185,18 @@ func (b *backend) Size(ctx context.Context) (int64, error) {
 }
 
 // Close implements csinode.ReplicatedBackend: it stops the sync and scrub loops (and any sync or
-// scrub they run), flushes and closes the streams to the other copies. Later calls return the
-// first's result.
+// scrub they run), flushes, clears the write intent of the in-sync copies (replica.Coordinator.
+// Close; a clear that fails is only logged: the next Open compares more) and closes the streams
+// to the other copies. Later calls return the first's result.
 func (b *backend) Close(ctx context.Context) error {
 	b.closed.Do(func() {
 		b.cancel()
 		b.loops.Wait()
-		ferr := b.co.Flush(ctx)
+		ferr := b.co.Close(ctx)
+		if errors.Is(ferr, replica.ErrIntentNotCleared) {
+			b.v.opts.Log.Info("write intent not cleared at close: the next open compares its regions", "volume", b.ref.key, "error", ferr.Error())
+			ferr = nil
+		}
 		if ferr != nil {
 			ferr = fmt.Errorf("replvol: close %s: flush: %w", b.ref.key, b.ioErr(ferr))
 		}

@@ -106,3 +106,21 @@ func (w *watched) Flush(ctx context.Context, gen uint64) error {
 	}
 	return err
 }
+
+// Intent implements replica.IntentKeeper: a copy that keeps no write-intent log says so.
+func (w *watched) Intent(ctx context.Context, gen uint64) (replica.Intent, error) {
+	k, ok := w.Syncer.(replica.IntentKeeper)
+	if !ok {
+		return replica.Intent{Why: fmt.Sprintf("copy %s keeps no write-intent log", w.Name())}, nil
+	}
+	return k.Intent(ctx, gen)
+}
+
+// ClearIntent implements replica.IntentKeeper; a copy that keeps no log has nothing to clear.
+func (w *watched) ClearIntent(ctx context.Context, gen uint64, extents []replica.Extent, all bool) error {
+	k, ok := w.Syncer.(replica.IntentKeeper)
+	if !ok {
+		return nil
+	}
+	return k.ClearIntent(ctx, gen, extents, all)
+}

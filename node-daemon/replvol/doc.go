@@ -11,16 +11,24 @@
 //
 // Copies agree before I/O. A coordinator that is gone (a takeover at a newer generation, or this
 // node restarting at the same one) may have left unacknowledged writes on some in-sync copies
-// only, and nothing durable tells a clean Close from a crash, so every Open, after the claim and
-// before it returns (no read or write runs yet, no sync or scrub either), reconciles the in-sync
-// copies: a scrub over every extent any of them holds, each differing block repaired from the
-// copy a strict majority agrees with, else from the first in-sync copy (the local one first) that
-// read it (a copy that cannot read a block is bad), and the repaired blocks compared again. The
-// run is recorded like a scheduled scrub (ConditionScrubbed, "reconcile at open", and the
-// counters); if it fails (copies not compared, a repair failed, blocks still differ) Open fails
-// and is retried. It is not throttled: it reads every written byte of every in-sync copy on its
-// own node (only checksums cross the network) while the volume waits; blocks no copy can read
-// are left alone (every copy fails them alike).
+// only. Each copy marks a region in its durable write-intent log before it applies a write there,
+// and a region is cleared only once every in-sync copy has every write of it (package replica,
+// "Write intent"), so such writes lie in the union of the in-sync copies' intent. Every Open,
+// after the claim and before it returns (no read or write runs yet, no sync or scrub either),
+// reconciles the in-sync copies: a comparison of that union (or, when a copy keeps no log, being
+// written by older code or its log being corrupt, or cannot report it, of every extent any of
+// them holds), each differing block repaired from the copy a strict majority agrees with, else
+// from the first in-sync copy (the local one first) that read it (a copy that cannot read a block
+// is bad), and the repaired blocks compared again. The run is recorded like a scheduled scrub
+// (ConditionScrubbed, "reconcile at open over the write intent (N regions, X MiB)" or "over every
+// written extent", and the counters); if it fails (copies not compared, a repair failed, blocks
+// still differ) Open fails and is retried. Once the copies agree their intent is cleared (and a
+// copy without a log starts one), and Close clears it again after its final flush, so the next
+// Open compares only the regions written since and not cleared (idle regions are cleared while
+// the volume is open). It is not throttled: it reads the compared bytes of every in-sync copy on
+// its own node (only checksums cross the network) while the volume waits; blocks no copy can read
+// are left alone (every copy fails them alike). Bit rot outside the intent is the scheduled
+// scrub's to find.
 //
 // Names. A copy is named by its Store (status.replicas is a map keyed by store), both in the
 // Coordinator and in the Volume's status; its volume on that Store is the Volume's UID.

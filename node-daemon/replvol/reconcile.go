@@ -2,6 +2,7 @@ package replvol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -12,28 +13,38 @@ import (
 // lost the attachment (a takeover at a newer generation) or that died (a restart of this node,
 // at the same generation) may have had writes in flight that reached some in-sync copies only:
 // they were never acknowledged, so either content is allowed, but the copies must agree on it or
-// a read would return either version depending on the copy that serves it. Nothing durable tells
-// a clean Close from a crash, so every Open reconciles: it scrubs every in-sync copy over every
-// extent any of them holds (a deep read, replica.Coordinator.Scrub, under the region locks),
-// repairs each differing block from its good copy (planRepairs with the in-sync set as authority:
-// a strict majority when there is one, else the first in-sync copy, the local one first, that
-// read the block), compares the repaired blocks again, and records the run like a scrub
-// (ConditionScrubbed, counters). It is not throttled: the volume is unavailable until it ends.
-// Its cost is a read of every written byte of every in-sync copy (each on its own node, only
+// a read would return either version depending on the copy that serves it. Every copy marks a
+// region in its write-intent log before it applies a write there, and marks are cleared only
+// once every in-sync copy has every write of the region (package replica, "Write intent"), so
+// such writes lie in the union of the in-sync copies' intent regions (replica.Coordinator.
+// IntentExtents). The reconcile compares only those regions; when a copy keeps no log (written by
+// older code, a corrupt log) or cannot report it, it compares every extent any copy holds, as a
+// scrub does. Either way (a deep read under the region locks), it repairs each differing block
+// from its good copy (planRepairs with the in-sync set as authority: a strict majority when there
+// is one, else the first in-sync copy, the local one first, that read the block), compares the
+// repaired blocks again, and records the run like a scrub (ConditionScrubbed, saying which
+// ranges, and the counters). It is not throttled: the volume is unavailable until it ends. Its
+// cost is a read of the compared bytes on every in-sync copy (each on its own node, only
 // checksums cross the network) plus the repaired bytes. Blocks no copy can read stay as they are
 // (every copy fails them alike). The reconcile fails (and so Open) when the copies could not be
-// compared, a repair failed or repaired blocks still differ.
+// compared, a repair failed or repaired blocks still differ. Once the copies agree it clears their
+// write intent (ClearAllIntent; a copy without a log starts one), so the next reconcile compares
+// only what is written from then on; a clear that fails is only logged.
 func (b *backend) reconcile(ctx context.Context) error {
 	inSync := b.co.InSync()
 	if len(inSync) < 2 {
 		return nil
 	}
-	r := b.scrub(ctx, "reconcile at open", replica.SyncOptions{}, inSync)
+	what, compare, err := b.reconcileScope(ctx)
+	if err != nil {
+		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %w", b.ref.key, inSync, ioErr(err))
+	}
+	r := b.scrub(ctx, what, replica.SyncOptions{}, inSync, compare)
 	if ctx.Err() != nil {
 		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %w", b.ref.key, inSync, ctx.Err())
 	}
 	b.recordScrub(ctx, r)
-	b.v.opts.Log.Info("in-sync copies reconciled at open", "volume", b.ref.key, "generation", b.ref.gen, "copies", r.replicas,
+	b.v.opts.Log.Info("in-sync copies reconciled at open", "volume", b.ref.key, "generation", b.ref.gen, "copies", r.replicas, "scope", what,
 		"compared", r.compared, "mismatches", len(r.found), "repaired", r.repaired, "unreadableEverywhere", len(r.undecided), "took", r.took.String())
 	if r.err != nil {
 		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %w", b.ref.key, r.replicas, ioErr(r.err))
@@ -42,7 +53,43 @@ func (b *backend) reconcile(ctx context.Context) error {
 		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %s still differ after the repair (%s); the open is retried",
 			b.ref.key, r.replicas, blocks(len(r.remaining)), listBlocks(r.remaining))
 	}
+	if err := b.co.ClearAllIntent(ctx); err != nil {
+		b.v.opts.Log.Info("write intent not cleared after the reconcile at open: the next open compares its regions again", "volume", b.ref.key, "error", err.Error())
+	}
 	return nil
+}
+
+// reconcileScope says what the reconcile at open compares: the union of the in-sync copies'
+// write-intent regions, or every written extent when one of them cannot tell (replica.ErrNoIntent).
+// It returns the run's name for its record and the comparison; any other error (a fenced
+// coordinator) fails the reconcile.
+func (b *backend) reconcileScope(ctx context.Context) (string, func(context.Context, replica.SyncOptions) (replica.ScrubResult, error), error) {
+	intent, err := b.co.IntentExtents(ctx)
+	switch {
+	case errors.Is(err, replica.ErrNoIntent):
+		b.v.opts.Log.Info("reconcile at open: every written extent (the write intent is not known)", "volume", b.ref.key, "why", err.Error())
+		return "reconcile at open over every written extent (a copy keeps no write-intent log)", b.co.Scrub, nil
+	case err != nil:
+		return "", nil, err
+	}
+	var regions, size int64
+	for _, e := range intent {
+		regions += (e.Length + replica.IntentRegionSize - 1) / replica.IntentRegionSize
+		size += e.Length
+	}
+	b.v.opts.Log.Info(fmt.Sprintf("reconcile at open: %s (%s) of intent", regionCount(regions), mib(size)), "volume", b.ref.key)
+	return fmt.Sprintf("reconcile at open over the write intent (%s, %s)", regionCount(regions), mib(size)),
+		func(ctx context.Context, opts replica.SyncOptions) (replica.ScrubResult, error) {
+			return b.co.Verify(ctx, intent, opts)
+		}, nil
+}
+
+// regionCount is "1 region" or "n regions".
+func regionCount(n int64) string {
+	if n == 1 {
+		return "1 region"
+	}
+	return fmt.Sprintf("%d regions", n)
 }
 
 // byAuthority decides a block without a majority: the good copy is the first in order that

@@ -3,26 +3,52 @@ package replvol
 import (
 	"bytes"
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
 )
 
-// TestOpenReconcilesCopies: copies left different by a coordinator that is gone (here: a block
-// changed underneath one copy between a Close and the next Open, as an unacknowledged write that
-// landed on some copies only leaves them) compare equal once Open returns, repaired from the
-// majority, else from the first in-sync copy (the local one) that read the block.
+// unacked applies data at off on node i's copy only, at generation gen, through the node's
+// fenced replica I/O: a write of a coordinator that died (or was replaced) before the other copies
+// had it. The copy marks the range in its write-intent log before it applies it, as it does for
+// every write.
+func (h *harness) unacked(t *testing.T, i int, gen uint64, off int64, data []byte) {
+	t.Helper()
+	if err := h.nodes[i].replicas().Write(context.Background(), h.nodes[i].uuid, testUID, gen, off, data); err != nil {
+		t.Fatalf("write on %s alone: %v", h.nodes[i].store, err)
+	}
+}
+
+// intentOf returns the write-intent log of node i's copy.
+func (h *harness) intentOf(t *testing.T, i int, gen uint64) replica.Intent {
+	t.Helper()
+	in, err := h.nodes[i].replicas().Intent(context.Background(), h.nodes[i].uuid, testUID, gen)
+	if err != nil {
+		t.Fatalf("write intent of %s: %v", h.nodes[i].store, err)
+	}
+	return in
+}
+
+// TestOpenReconcilesCopies: copies left different by a coordinator that is gone (here: a write
+// that landed on one copy only between a Close and the next Open, as an unacknowledged write of a
+// coordinator that died leaves them; with rot, the landed block then rots there) compare equal
+// once Open returns, repaired from the majority, else from the first in-sync copy (the local
+// one) that read the block. The reconcile compares only the regions of the copies' write intent,
+// and clears it once the copies agree.
 func TestOpenReconcilesCopies(t *testing.T) {
 	const damaged = 1<<20 + 8192
 	cases := []struct {
 		name   string
 		copies int
-		bad    int  // the damaged node (0 is the coordinator's, local); -1: none
-		rot    bool // the engine refuses the block; otherwise it reads back changed
-		// original: the copies end with the written data (else with the damaged copy's)
+		bad    int  // the node the unacknowledged write landed on (0 is the coordinator's); -1: none
+		rot    bool // the landed block rots (the engine refuses it); otherwise it changed the block
+		// original: the copies end with the written data (else with the bad copy's)
 		original bool
 		reason   string
 	}{
@@ -47,8 +73,22 @@ func TestOpenReconcilesCopies(t *testing.T) {
 			if err := first.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
+			for i := range h.nodes {
+				if in := h.intentOf(t, i, 1); !in.Tracking || len(in.Regions) != 0 {
+					t.Fatalf("write intent of %s after a clean Close = %+v, want a log without regions", h.nodes[i].store, in)
+				}
+			}
 			if tc.bad >= 0 {
-				h.nodes[tc.bad].damage(t, damaged, 4096, tc.rot)
+				block := slices.Clone(data[damaged : damaged+4096])
+				if !tc.rot {
+					for i := range block {
+						block[i] = ^block[i]
+					}
+				}
+				h.unacked(t, tc.bad, 1, damaged, block)
+				if tc.rot {
+					h.nodes[tc.bad].damage(t, damaged, 4096, true)
+				}
 			}
 			var kept []byte
 			if !tc.original {
@@ -57,8 +97,12 @@ func TestOpenReconcilesCopies(t *testing.T) {
 
 			b := h.open(t, v, 1)
 			c := h.scrubCondition(t)
-			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != tc.reason || !strings.HasPrefix(c.Message, "reconcile at open by node") {
-				t.Fatalf("Scrubbed condition after Open = %+v, want True/%s recorded by the reconcile at open", c, tc.reason)
+			scope := "reconcile at open over the write intent (0 regions, 0 MiB) by node"
+			if tc.bad >= 0 {
+				scope = "reconcile at open over the write intent (1 region, 1 MiB) by node"
+			}
+			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != tc.reason || !strings.HasPrefix(c.Message, scope) {
+				t.Fatalf("Scrubbed condition after Open = %+v, want True/%s recorded by the reconcile at open (%q)", c, tc.reason, scope)
 			}
 			if tc.bad >= 0 && !strings.Contains(c.Message, h.nodes[tc.bad].store) {
 				t.Fatalf("Scrubbed condition %q does not name the damaged copy %s", c.Message, h.nodes[tc.bad].store)
@@ -84,12 +128,125 @@ func TestOpenReconcilesCopies(t *testing.T) {
 			if want := data[damaged : damaged+4096]; !tc.original && !bytes.Equal(got, kept) || tc.original && !bytes.Equal(got, want) {
 				t.Fatal("a read after Open does not return the reconciled block")
 			}
+			// Only the intent region was compared (and the repaired block again), not the 2 MiB
+			// written.
+			var want int64
+			if tc.bad >= 0 {
+				want = regionSize + replica.DefaultCompareBlock
+			}
 			for i := range h.nodes {
-				if s := stat(t, v, h.nodes[i].store); s.ScrubbedBytes < int64(len(data)) {
-					t.Fatalf("stat of %s = %+v, want the reconcile counted", h.nodes[i].store, s)
+				if s := stat(t, v, h.nodes[i].store); s.ScrubbedBytes != want {
+					t.Fatalf("stat of %s = %+v, want %d bytes compared by the reconcile", h.nodes[i].store, s, want)
+				}
+				if in := h.intentOf(t, i, 1); !in.Tracking || len(in.Regions) != 0 {
+					t.Fatalf("write intent of %s after the reconcile = %+v, want it cleared", h.nodes[i].store, in)
 				}
 			}
 		})
+	}
+}
+
+// TestTakeoverReconcilesOnlyTheIntent: a coordinator still open (generation 1) has acknowledged
+// writes whose intent it cleared and one write that landed on one copy only; a newer coordinator
+// (generation 2, the node restarted) compares only the region of that write and repairs it.
+func TestTakeoverReconcilesOnlyTheIntent(t *testing.T) {
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, inSyncCopies(3)...)
+	ctx := context.Background()
+	old := h.volumes(t, never)
+	be, _, err := old.Open(ctx, openReq(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := be.(*backend)
+	data := pattern(41, 6<<20)
+	if err := first.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.WriteAt(ctx, data[3<<20:4<<20], 3<<20); err != nil { // a hot region
+		t.Fatal(err)
+	}
+	if n, err := first.co.ClearIdleIntent(ctx, 0); err != nil || n != 6 {
+		t.Fatalf("ClearIdleIntent = %d, %v; want the 6 regions written cleared", n, err)
+	}
+	const landed = 5<<20 + 12288
+	h.unacked(t, 2, 1, landed, pattern(42, 4096))
+	for i := range h.nodes {
+		want := 0
+		if i == 2 {
+			want = 1
+		}
+		if in := h.intentOf(t, i, 1); !in.Tracking || len(in.Regions) != want {
+			t.Fatalf("write intent of %s = %+v, want %d region", h.nodes[i].store, in, want)
+		}
+	}
+
+	vol := h.volume(t)
+	vol.Status.Attachment.Generation = 2
+	if err := h.client.Status().Update(ctx, vol); err != nil {
+		t.Fatal(err)
+	}
+	v := h.volumes(t, never)
+	b := h.open(t, v, 2)
+	if err := first.Close(ctx); !errors.Is(err, csinode.ErrFenced) {
+		t.Fatalf("Close of the replaced coordinator = %v, want fenced", err)
+	}
+	c := h.scrubCondition(t)
+	if c == nil || c.Reason != ReasonScrubRepaired || !strings.HasPrefix(c.Message, "reconcile at open over the write intent (1 region, 1 MiB)") ||
+		!strings.Contains(c.Message, h.nodes[2].store) {
+		t.Fatalf("Scrubbed condition after the takeover = %+v, want the landed block repaired on %s", c, h.nodes[2].store)
+	}
+	for i := range h.nodes {
+		h.checkCopy(t, i, 2, 0, data)
+		if s := stat(t, v, h.nodes[i].store); s.ScrubbedBytes != regionSize+replica.DefaultCompareBlock {
+			t.Fatalf("stat of %s = %+v, want only the intent region (and the repaired block) compared", h.nodes[i].store, s)
+		}
+	}
+	got := make([]byte, 4096)
+	if err := b.ReadAt(ctx, got, landed); err != nil || !bytes.Equal(got, data[landed:landed+4096]) {
+		t.Fatalf("read of the repaired block = %v, want the acknowledged data", err)
+	}
+}
+
+// TestOpenWithoutIntentComparesEverything: copies written by older code (no write-intent log:
+// here written through the nodes before any coordinator started a log) get the full comparison
+// at Open, which finds a difference anywhere; once they agree, every copy keeps a log.
+func TestOpenWithoutIntentComparesEverything(t *testing.T) {
+	h := newHarness(t, 2)
+	h.createVolume(t, 1, inSyncCopies(2)...)
+	ctx := context.Background()
+	data := pattern(51, 3<<20)
+	for i := range h.nodes {
+		h.unacked(t, i, 1, 0, data)
+		if in := h.intentOf(t, i, 1); in.Tracking || in.Why == "" {
+			t.Fatalf("write intent of %s written by older code = %+v, want none, with why", h.nodes[i].store, in)
+		}
+	}
+	const damaged = 2<<20 + 4096
+	h.nodes[1].damage(t, damaged, 4096, false)
+
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	c := h.scrubCondition(t)
+	if c == nil || c.Reason != ReasonScrubRepaired || !strings.HasPrefix(c.Message, "reconcile at open over every written extent") {
+		t.Fatalf("Scrubbed condition = %+v, want the full comparison repairing the damaged block", c)
+	}
+	for i := range h.nodes {
+		h.checkCopy(t, i, 1, 0, data)
+		if s := stat(t, v, h.nodes[i].store); s.ScrubbedBytes < int64(len(data)) {
+			t.Fatalf("stat of %s = %+v, want every written byte compared", h.nodes[i].store, s)
+		}
+		if in := h.intentOf(t, i, 1); !in.Tracking || len(in.Regions) != 0 {
+			t.Fatalf("write intent of %s after the reconcile = %+v, want an empty log", h.nodes[i].store, in)
+		}
+	}
+	if err := b.WriteAt(ctx, pattern(52, 4096), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	for i := range h.nodes {
+		if in := h.intentOf(t, i, 1); len(in.Regions) != 1 || in.Regions[0] != (replica.Extent{Offset: 1 << 20, Length: regionSize}) {
+			t.Fatalf("write intent of %s after a write = %+v, want its region", h.nodes[i].store, in)
+		}
 	}
 }
 

@@ -106,7 +106,7 @@ func (b *backend) scrubOnce(ctx context.Context) bool {
 		b.mu.scrubCancel = nil
 		b.mu.Unlock()
 	}()
-	r := b.scrub(sctx, "scrub", replica.SyncOptions{Limiter: b.v.opts.Limiter}, nil)
+	r := b.scrub(sctx, "scrub", replica.SyncOptions{Limiter: b.v.opts.Limiter}, nil, b.co.Scrub)
 	if sctx.Err() != nil {
 		b.v.opts.Log.Info("scrub interrupted (a sync or Close); tried again later", "volume", b.ref.key, "compared", r.compared, "repaired", r.repaired)
 		return false
@@ -188,13 +188,14 @@ func planRepairs(mism []replica.Mismatch, authority []string) (plans []repairPla
 	return plans, undecided
 }
 
-// scrub compares every in-sync copy, repairs the blocks whose good copy is known (planRepairs,
-// with authority) from it onto the bad ones, and compares the repaired blocks again; what names
-// the run in its record.
-func (b *backend) scrub(ctx context.Context, what string, opts replica.SyncOptions, authority []string) (r scrubRun) {
+// scrub compares every in-sync copy (compare: b.co.Scrub over every extent, or a comparison of
+// fewer ranges), repairs the blocks whose good copy is known (planRepairs, with authority) from
+// it onto the bad ones, and compares the repaired blocks again; what names the run in its record.
+func (b *backend) scrub(ctx context.Context, what string, opts replica.SyncOptions, authority []string,
+	compare func(context.Context, replica.SyncOptions) (replica.ScrubResult, error)) (r scrubRun) {
 	r = scrubRun{what: what, started: time.Now(), repairedOnto: map[string]int64{}}
 	defer func() { r.took = time.Since(r.started) }()
-	res, err := b.co.Scrub(ctx, opts)
+	res, err := compare(ctx, opts)
 	r.replicas, r.compared, r.found = res.Replicas, res.Compared, res.Mismatches
 	if err != nil {
 		r.err = err

@@ -122,6 +122,19 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		sums, err := s.node.Checksum(ctx, store, id, gen, op.Checksum.GetOffset(), op.Checksum.GetLength(), op.Checksum.GetBlockSize())
 		resp.Checksums = sums
 		return err
+	case *nodepb.ReplicaRequest_Intent:
+		in, err := s.node.Intent(ctx, store, id, gen)
+		resp.IntentTracking, resp.IntentWhy = in.Tracking, in.Why
+		for _, e := range in.Regions {
+			resp.Extents = append(resp.Extents, &nodepb.ReplicaExtent{Offset: e.Offset, Length: e.Length})
+		}
+		return err
+	case *nodepb.ReplicaRequest_ClearIntent:
+		extents := make([]replica.Extent, 0, len(op.ClearIntent.GetExtents()))
+		for _, e := range op.ClearIntent.GetExtents() {
+			extents = append(extents, replica.Extent{Offset: e.GetOffset(), Length: e.GetLength()})
+		}
+		return s.node.ClearIntent(ctx, store, id, gen, extents, op.ClearIntent.GetAll())
 	default:
 		return invalid("replica request has no operation")
 	}
