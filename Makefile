@@ -23,8 +23,10 @@ SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)
 
-# Extra flags for `go test` in `make test` (e.g. GOTESTFLAGS=-v).
-GOTESTFLAGS ?=
+# Extra flags for `go test` in `make test` (e.g. GOTESTFLAGS=-v). The timeout is per package
+# binary: node-daemon/integration (csi-sanity and the replication processes) took 2 to 3 minutes
+# on a quiet machine and outran go test's default 10 minutes on a machine at load 30.
+GOTESTFLAGS ?= -timeout 25m
 
 .PHONY: all
 all: build
