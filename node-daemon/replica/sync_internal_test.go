@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 )
 
 // syncFake is a fakeReplica that is also a Syncer; readHook runs after each read took its data
@@ -157,5 +162,137 @@ func TestRebuildOntoANewerGenerationFences(t *testing.T) {
 	}
 	if err := co.Write(ctx, 0, []byte{1}); !errors.Is(err, ErrFenced) {
 		t.Fatalf("write after the refusal = %v, want ErrFenced", err)
+	}
+}
+
+// badTarget is a syncFake that stores other bytes than it is given at flip (one byte inverted),
+// or whose checksums of the block at rot fail as corrupt, as a damaged device would.
+type badTarget struct {
+	*syncFake
+	flip, rot int64 // -1: none
+}
+
+func (f *badTarget) Write(ctx context.Context, gen uint64, off int64, data []byte) error {
+	if off <= f.flip && f.flip < off+int64(len(data)) {
+		data = append([]byte(nil), data...)
+		data[f.flip-off] ^= 0xff
+	}
+	return f.syncFake.Write(ctx, gen, off, data)
+}
+
+func (f *badTarget) Checksum(ctx context.Context, gen uint64, off, length, block int64) ([]uint32, error) {
+	if f.rot >= 0 && off <= f.rot && f.rot < off+length {
+		return nil, fmt.Errorf("block at %d: %w", f.rot, objstore.ErrCorrupt)
+	}
+	return f.syncFake.Checksum(ctx, gen, off, length, block)
+}
+
+// TestRebuildComparesWhatTheTargetStored: the comparison of each chunk right after its copy uses
+// the target's checksums of what it stored, so a target that stored other bytes, or cannot read
+// them back, fails the rebuild with ErrCopiesDiffer naming the block, and stays out of sync.
+func TestRebuildComparesWhatTheTargetStored(t *testing.T) {
+	const size, block = 4 * 4096, 4096
+	for _, tc := range []struct {
+		name      string
+		flip, rot int64
+		wantAt    int64
+	}{
+		{"stores other bytes", 2*4096 + 100, -1, 2 * 4096},
+		{"finds its copy corrupt", -1, 4096, 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := &syncFake{fakeReplica: newFake("a", size, nil)}
+			dst := &badTarget{syncFake: &syncFake{fakeReplica: newFake("t", size, nil)}, flip: tc.flip, rot: tc.rot}
+			co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: &fakeRecorder{}, RegionSize: 4096})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := co.Write(ctx, 0, bytes.Repeat([]byte{3}, size)); err != nil {
+				t.Fatal(err)
+			}
+			res, err := co.Rebuild(ctx, "a", dst, SyncOptions{CompareBlock: block})
+			if !errors.Is(err, ErrCopiesDiffer) || !strings.Contains(err.Error(), fmt.Sprintf("1 blocks, the first at %d", tc.wantAt)) {
+				t.Fatalf("rebuild = %v, want ErrCopiesDiffer for the block at %d", err, tc.wantAt)
+			}
+			if res.Copied != size || res.Compared != size {
+				t.Fatalf("result %+v, want %d copied and compared", res, size)
+			}
+			if got := co.InSync(); len(got) != 1 || got[0] != "a" {
+				t.Fatalf("in sync = %v, want the source only", got)
+			}
+		})
+	}
+}
+
+// TestRebuildComparesRegionsTheSourceMissed: a write made after a region was copied and compared
+// that lands on the target but fails on the source (so the region is dirty for the source) leaves
+// the copies different there; the comparison after the copy covers the source's dirty regions and
+// fails the rebuild.
+func TestRebuildComparesRegionsTheSourceMissed(t *testing.T) {
+	ctx := context.Background()
+	const size = 4 * 4096
+	src := &syncFake{fakeReplica: newFake("a", size, nil)}
+	dst := &syncFake{fakeReplica: newFake("t", size, nil)}
+	co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: &fakeRecorder{}, RegionSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Write(ctx, 0, bytes.Repeat([]byte{1}, size)); err != nil {
+		t.Fatal(err)
+	}
+	var writeErr error
+	reads := 0
+	src.readHook = func() {
+		// The copy's one worker reads chunk 1 (region 0 is copied and compared, its lock free).
+		if reads++; reads != 2 {
+			return
+		}
+		src.writeHook = func(context.Context) error { return errDisk }
+		writeErr = co.Write(ctx, 100, []byte{7})
+		src.writeHook = nil
+	}
+	_, err = co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1, CompareBlock: 4096})
+	if !errors.Is(writeErr, errDisk) {
+		t.Fatalf("the write that failed on the only in-sync replica = %v, want its failure", writeErr)
+	}
+	if !errors.Is(err, ErrCopiesDiffer) || !strings.Contains(err.Error(), "the first at 0") {
+		t.Fatalf("rebuild = %v, want ErrCopiesDiffer at 0", err)
+	}
+	if got := co.InSync(); len(got) != 1 {
+		t.Fatalf("in sync = %v, want the source only", got)
+	}
+}
+
+func TestExtentSets(t *testing.T) {
+	e := func(pairs ...int64) []Extent {
+		var out []Extent
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, Extent{Offset: pairs[i], Length: pairs[i+1]})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name             string
+		a, b             []Extent
+		minus, intersect []Extent
+	}{
+		{"empty b", e(0, 10, 20, 5), nil, e(0, 10, 20, 5), nil},
+		{"empty a", nil, e(0, 10), nil, nil},
+		{"equal", e(0, 10), e(0, 10), nil, e(0, 10)},
+		{"b inside a", e(0, 100), e(10, 10, 50, 10), e(0, 10, 20, 30, 60, 40), e(10, 10, 50, 10)},
+		{"a inside b", e(10, 10, 50, 10), e(0, 100), nil, e(10, 10, 50, 10)},
+		{"overlapping ends", e(0, 10, 20, 10), e(5, 20), e(0, 5, 25, 5), e(5, 5, 20, 5)},
+		{"touching, disjoint", e(0, 10), e(10, 10), e(0, 10), nil},
+		{"b spans two of a", e(0, 10, 20, 10, 40, 10), e(5, 30), e(0, 5, 40, 10), e(5, 5, 20, 10)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := subtractExtents(tc.a, tc.b); !slices.Equal(got, tc.minus) {
+				t.Errorf("a - b = %v, want %v", got, tc.minus)
+			}
+			if got := intersectExtents(tc.a, tc.b); !slices.Equal(got, tc.intersect) {
+				t.Errorf("a ∩ b = %v, want %v", got, tc.intersect)
+			}
+		})
 	}
 }
