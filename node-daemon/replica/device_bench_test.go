@@ -52,8 +52,10 @@ const (
 	// devBenchSyncOnlyEnv, when "1", runs only fio's sequential write, the 2-replica volume's fill
 	// and the rebuild and resync (to iterate on them; the table then has those rows only).
 	devBenchSyncOnlyEnv = "REPLICA_BENCH_SYNC_ONLY"
-	// devBenchSyncParallelismEnv, when set, is the rebuild's and resync's SyncOptions.Parallelism.
+	// devBenchSyncParallelismEnv and devBenchCopyRegionsEnv, when set, are the rebuild's and
+	// resync's SyncOptions.Parallelism and CopyRegions.
 	devBenchSyncParallelismEnv = "REPLICA_BENCH_SYNC_PARALLELISM"
+	devBenchCopyRegionsEnv     = "REPLICA_BENCH_COPY_REGIONS"
 )
 
 // BenchmarkReplicaDevices measures the replicated write path on three loop devices (direct I/O),
@@ -82,13 +84,15 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		b.Skipf("%v (make replica-bench installs it)", fio.ErrNotInstalled)
 	}
 	d := 10 * time.Second
-	par := 0
-	if s := os.Getenv(devBenchSyncParallelismEnv); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			b.Fatalf("%s=%q: want a positive number", devBenchSyncParallelismEnv, s)
+	var syncOpts replica.SyncOptions
+	for env, v := range map[string]*int{devBenchSyncParallelismEnv: &syncOpts.Parallelism, devBenchCopyRegionsEnv: &syncOpts.CopyRegions} {
+		if s := os.Getenv(env); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				b.Fatalf("%s=%q: want a positive number", env, s)
+			}
+			*v = n
 		}
-		par = v
 	}
 	if s := os.Getenv(devBenchDurationEnv); s != "" {
 		v, err := time.ParseDuration(s)
@@ -102,7 +106,7 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		devs[i] = blockdevtest.LoopDevice(b, devBenchDeviceSize)
 	}
 	for i := range b.N {
-		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), seqProfile: os.Getenv(devBenchSeqProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), syncOnly: os.Getenv(devBenchSyncOnlyEnv) == "1", syncParallelism: par, gen: uint64(i + 1)}
+		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), seqProfile: os.Getenv(devBenchSeqProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), syncOnly: os.Getenv(devBenchSyncOnlyEnv) == "1", syncOpts: syncOpts, gen: uint64(i + 1)}
 		if err := run.run(context.Background(), b, os.Stdout); err != nil {
 			b.Fatal(err)
 		}
@@ -118,10 +122,10 @@ type devBench struct {
 	profile, seqProfile, rebuildProfile string
 	// syncOnly: only fio's sequential write, the rebuild and the resync.
 	syncOnly bool
-	// syncParallelism is the rebuild's and resync's SyncOptions.Parallelism (0: the default).
-	syncParallelism int
-	gen             uint64
-	rows            []devBenchRow
+	// syncOpts are the rebuild's and resync's SyncOptions (Parallelism and CopyRegions only).
+	syncOpts replica.SyncOptions
+	gen      uint64
+	rows     []devBenchRow
 }
 
 // devBenchRow is one line of the table.
@@ -546,7 +550,7 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 	}
 	target := c.remote(b, cn, id)
 	err = profiled(r.rebuildProfile, func() (err error) {
-		rebuild, err = timedSync(r.syncParallelism, func(opts replica.SyncOptions) (replica.SyncResult, error) {
+		rebuild, err = timedSync(r.syncOpts, func(opts replica.SyncOptions) (replica.SyncResult, error) {
 			return co.Rebuild(ctx, a.name, target, opts)
 		})
 		return err
@@ -576,7 +580,7 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 		return rebuild, resync, fmt.Errorf("in sync after writes without node-c = %v, want node-c dropped", got)
 	}
 	dirty := co.Dirty().Bytes(cn.name)
-	resync, err = timedSync(r.syncParallelism, func(opts replica.SyncOptions) (replica.SyncResult, error) {
+	resync, err = timedSync(r.syncOpts, func(opts replica.SyncOptions) (replica.SyncResult, error) {
 		return co.Resync(ctx, a.name, c.remote(b, cn, id), opts)
 	})
 	resync.dirty = dirty
@@ -587,14 +591,15 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 }
 
 // timedSync runs a rebuild or resync unthrottled and times its copy phase and the whole.
-func timedSync(parallelism int, run func(replica.SyncOptions) (replica.SyncResult, error)) (syncFigures, error) {
+func timedSync(base replica.SyncOptions, run func(replica.SyncOptions) (replica.SyncResult, error)) (syncFigures, error) {
 	var once sync.Once
 	var copyEnd time.Time
-	opts := replica.SyncOptions{Parallelism: parallelism, Progress: func(p replica.Progress) {
+	opts := base
+	opts.Progress = func(p replica.Progress) {
 		if p.Phase != replica.PhaseCopy {
 			once.Do(func() { copyEnd = time.Now() })
 		}
-	}}
+	}
 	cpu0, start := cpuTime(), time.Now()
 	res, err := run(opts)
 	end := time.Now()

@@ -53,15 +53,18 @@
 // acknowledgement; if it fails one, the rebuild fails (nobody is dropped: it was never in sync).
 // Then the ranges to copy are listed: for Rebuild the written extents (stripe objects that
 // exist, up to their size) of the source and the target, for Resync the target's dirty regions. Every write that started
-// before the join is in that list. Copy invariant: each chunk lies in one dirty-log region and is
-// copied under that region's exclusive lock, which every write and trim of the region holds
-// shared while it runs on the replicas; so the copy reads the source and writes the target with
-// no write of the region in between, and a write acknowledged after the chunk was read is never
-// overwritten by the copy (it waits, and then goes to both). All-zero chunks are trimmed on the
-// target instead of written. Comparison: before a chunk's region lock is released, the target
-// computes the per-block CRC-32C of the chunk as it stored it, re-read from its device
-// (Syncer.Checksum), and they are compared with the CRC-32C of the bytes just read from the
-// source, which the source still holds (no write of the region can run in between). After the
+// before the join is in that list. Copy invariant: each chunk spans at most
+// SyncOptions.CopyRegions consecutive dirty-log regions and is copied under the exclusive lock of
+// each of them (taken in ascending order, as writes take theirs shared), which every write and
+// trim of a region holds shared while it runs on the replicas; so the copy reads the source and
+// writes the target with no write of those regions in between, and a write acknowledged after the
+// chunk was read is never overwritten by the copy (it waits, and then goes to both). The parts of
+// a chunk that are all zeros in their region are trimmed on the target instead of written.
+// Comparison: before a chunk's region locks are released, the target computes the per-block
+// CRC-32C of the chunk as it stored it, re-read from its device (Syncer.Checksum), and they are
+// compared with the CRC-32C of the bytes just read from the source, which the source still holds
+// (no write of those regions can run in between). Several chunks are copied at once
+// (SyncOptions.Parallelism). After the
 // copy, the two copies are compared by per-block CRC-32C computed on each replica's node, region
 // by region under the same locks, over what the copy did not compare: whatever either holds
 // beyond the listed ranges (Rebuild: writes made it meanwhile, on both), and the listed ranges

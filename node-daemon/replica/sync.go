@@ -92,8 +92,12 @@ type Progress struct {
 type SyncOptions struct {
 	// Limiter throttles the bytes copied and compared (nil: no limit).
 	Limiter Limiter
-	// Parallelism is how many region-sized chunks are copied at once (0: DefaultSyncParallelism).
+	// Parallelism is how many chunks are copied or compared at once (0: DefaultSyncParallelism).
 	Parallelism int
+	// CopyRegions is how many consecutive dirty-log regions one chunk of a copy may span (0:
+	// DefaultCopyRegions): larger chunks make fewer, larger writes on the target. A chunk is
+	// copied under the locks of all its regions.
+	CopyRegions int
 	// CompareBlock is the block size of the comparison's checksums, the granularity of the
 	// mismatches it reports (0: DefaultCompareBlock); a power of two from MinBlockSize to the
 	// dirty log's region size.
@@ -105,6 +109,7 @@ type SyncOptions struct {
 // Defaults of SyncOptions.
 const (
 	DefaultSyncParallelism = 4
+	DefaultCopyRegions     = 4
 	DefaultCompareBlock    = 64 << 10
 )
 
@@ -133,6 +138,9 @@ type catchUp struct {
 func (o SyncOptions) withDefaults(regionSize int64) (SyncOptions, error) {
 	if o.Parallelism <= 0 {
 		o.Parallelism = DefaultSyncParallelism
+	}
+	if o.CopyRegions <= 0 {
+		o.CopyRegions = DefaultCopyRegions
 	}
 	if o.CompareBlock == 0 {
 		o.CompareBlock = min(DefaultCompareBlock, regionSize)
@@ -379,12 +387,13 @@ type copyResult struct {
 	mismatches []Mismatch
 }
 
-// copyExtents copies extents from src to dst, region by region, each under its region's lock so
-// that no write or trim of the region runs between the read from src and the write to dst. With
-// verify, each chunk is also compared before its lock is released (verifyChunk).
+// copyExtents copies extents from src to dst in chunks of up to opts.CopyRegions regions, each
+// under the locks of its regions so that no write or trim of them runs between the read from src
+// and the write to dst. With verify, each chunk is also compared before its locks are released
+// (verifyChunk).
 func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents []Extent, opts SyncOptions, verify bool) (copyResult, error) {
 	regionSize := c.dirty.RegionSize()
-	todo := chunks(extents, regionSize)
+	todo := chunks(extents, regionSize*int64(opts.CopyRegions))
 	tracker := newTracker(PhaseCopy, total(extents), opts.Progress)
 	block := int64(0)
 	if verify {
@@ -405,14 +414,12 @@ func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents 
 		if err := c.catchUpErr(dst.Name()); err != nil {
 			return err
 		}
-		zero, mism, err := c.copyChunk(ctx, src, dst, ch, regionSize, block)
+		zeros, mism, err := c.copyChunk(ctx, src, dst, ch, regionSize, block)
 		if err != nil {
 			return err
 		}
 		mu.Lock()
-		if zero {
-			res.skipped += ch.Length
-		}
+		res.skipped += zeros
 		if verify {
 			res.verified += ch.Length
 			res.mismatches = append(res.mismatches, mism...)
@@ -427,40 +434,70 @@ func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents 
 	return res, err
 }
 
-// copyChunk copies one chunk (inside one region) under the region's lock; an all-zero chunk is
-// trimmed on dst instead of written. It reports whether the chunk was all zeros. With block > 0
-// it then compares the chunk in blocks of that size (verifyChunk) before releasing the lock and
-// returns the blocks that differ.
-func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize, block int64) (bool, []Mismatch, error) {
-	unlock := c.regions.lock(ch.Offset / regionSize)
+// copyChunk copies one chunk under the locks of its regions: the parts of it that are whole
+// all-zero regions (or the all-zero rest of one) are trimmed on dst instead of written, the others
+// written, each run of them with one request. It returns the bytes trimmed. With block > 0 it then
+// compares the chunk in blocks of that size (verifyChunk) before releasing the locks and returns
+// the blocks that differ.
+func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize, block int64) (int64, []Mismatch, error) {
+	unlock := c.regions.lockRange(ch.Offset, ch.Length, regionSize)
 	defer unlock()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	data, err := readForCopy(rctx, src, c.gen, ch.Offset, ch.Length)
 	if err != nil {
-		return false, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
+		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
 	}
 	if int64(len(data)) != ch.Length {
-		return false, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
+		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
 	}
-	zero := allZero(data)
-	if zero {
-		if err := dst.Trim(rctx, c.gen, ch.Offset, ch.Length); err != nil {
-			return true, nil, fmt.Errorf("trim %d zero bytes at %d on the target: %w", ch.Length, ch.Offset, err)
+	var zeros int64
+	for _, run := range zeroRuns(ch.Offset, data, regionSize) {
+		off, part := ch.Offset+run.Offset, data[run.Offset:run.Offset+run.Length]
+		if run.zero {
+			if err := dst.Trim(rctx, c.gen, off, run.Length); err != nil {
+				return zeros, nil, fmt.Errorf("trim %d zero bytes at %d on the target: %w", run.Length, off, err)
+			}
+			zeros += run.Length
+			continue
 		}
-	} else if err := dst.Write(rctx, c.gen, ch.Offset, data); err != nil {
-		return false, nil, fmt.Errorf("write %d bytes at %d on the target: %w", ch.Length, ch.Offset, err)
+		if err := dst.Write(rctx, c.gen, off, part); err != nil {
+			return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
+		}
 	}
 	if block == 0 {
-		return zero, nil, nil
+		return zeros, nil, nil
 	}
 	mism, err := c.verifyChunk(ctx, src, dst, ch, data, block)
-	return zero, mism, err
+	return zeros, mism, err
+}
+
+// run is a part of a chunk (Offset relative to the chunk) that is all zeros or not.
+type run struct {
+	Extent
+	zero bool
+}
+
+// zeroRuns cuts data, the bytes of a chunk at volume offset off, at region boundaries and merges
+// the neighboring pieces that are both all zeros or both not.
+func zeroRuns(off int64, data []byte, regionSize int64) []run {
+	var out []run
+	for pos, n := int64(0), int64(len(data)); pos < n; {
+		end := min(n, (off+pos)/regionSize*regionSize+regionSize-off)
+		zero := allZero(data[pos:end])
+		if k := len(out); k > 0 && out[k-1].zero == zero {
+			out[k-1].Length += end - pos
+		} else {
+			out = append(out, run{Extent: Extent{Offset: pos, Length: end - pos}, zero: zero})
+		}
+		pos = end
+	}
+	return out
 }
 
 // verifyChunk compares chunk ch as dst stored it, by the CRC-32C of each block that dst computes
 // on its node from its device (Syncer.Checksum), with the CRC-32C of data, the bytes of ch just
-// read from src. REQUIRES: ch's region lock held since data was read, so src still holds data
+// read from src. REQUIRES: the locks of ch's regions held since data was read, so src still holds data
 // (no write of the region ran since) and dst holds what the copy wrote. It returns the blocks
 // that differ or that dst cannot read because it finds them corrupt.
 func (c *Coordinator) verifyChunk(ctx context.Context, src, dst Syncer, ch Extent, data []byte, block int64) ([]Mismatch, error) {

@@ -51,10 +51,26 @@ func (f *syncFake) Checksum(_ context.Context, gen uint64, off, length, block in
 
 // TestCopyNeverOverwritesALaterWrite checks the copy invariant directly: a write to a region
 // issued while that region's chunk is between its read from the source and its write to the
-// target must not reach the replicas until the chunk is written (it waits for the region lock),
-// so the copy cannot overwrite it with the older data it read; the write then lands on both and
-// the rebuild ends with equal copies.
+// target must not reach the replicas until the chunk is written (it waits for the region lock;
+// a chunk of several regions holds the lock of each), so the copy cannot overwrite it with the
+// older data it read; the write then lands on both and the rebuild ends with equal copies.
 func TestCopyNeverOverwritesALaterWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		copyRegions int
+		at          int64
+	}{
+		{"one-region chunks, first region", 1, 10},
+		{"one chunk of four regions, first region", 4, 10},
+		{"one chunk of four regions, last region", 4, 3*4096 + 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testCopyNeverOverwritesALaterWrite(t, tc.copyRegions, tc.at)
+		})
+	}
+}
+
+func testCopyNeverOverwritesALaterWrite(t *testing.T, copyRegions int, at int64) {
 	ctx := context.Background()
 	const size = 4 * 4096
 	src := &syncFake{fakeReplica: newFake("a", size, nil)}
@@ -74,7 +90,7 @@ func TestCopyNeverOverwritesALaterWrite(t *testing.T) {
 			return
 		}
 		src.readHook = nil // only the first chunk; the hook runs in the copy's one worker
-		go func() { writeDone <- co.Write(ctx, 10, newer) }()
+		go func() { writeDone <- co.Write(ctx, at, newer) }()
 		// The write must wait for this chunk: it may not complete while the chunk is held.
 		select {
 		case err := <-writeDone:
@@ -83,7 +99,7 @@ func TestCopyNeverOverwritesALaterWrite(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	res, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1})
+	res, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1, CopyRegions: copyRegions})
 	if overtook {
 		t.Fatal("a write to the region being copied completed between the copy's read and its write")
 	}
@@ -93,7 +109,7 @@ func TestCopyNeverOverwritesALaterWrite(t *testing.T) {
 	if err := <-writeDone; err != nil {
 		t.Fatalf("the concurrent write failed: %v", err)
 	}
-	if got := dst.bytes(10, len(newer)); !bytes.Equal(got, newer) {
+	if got := dst.bytes(int(at), len(newer)); !bytes.Equal(got, newer) {
 		t.Fatalf("target lost the later write: %v", got[:4])
 	}
 	if !bytes.Equal(dst.bytes(0, size), src.bytes(0, size)) || res.Copied != size {
@@ -129,7 +145,7 @@ func TestCatchingUpFailureDropsNobody(t *testing.T) {
 		dst.writeHook = func(context.Context) error { return errDisk }
 		writeErr = co.Write(ctx, 3*4096, []byte{9}) // another region than the one being copied
 	}
-	if _, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1}); !errors.Is(err, errDisk) {
+	if _, err := co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1, CopyRegions: 1}); !errors.Is(err, errDisk) {
 		t.Fatalf("rebuild = %v, want the target's failure", err)
 	}
 	if writeErr != nil {
@@ -252,7 +268,7 @@ func TestRebuildComparesRegionsTheSourceMissed(t *testing.T) {
 		writeErr = co.Write(ctx, 100, []byte{7})
 		src.writeHook = nil
 	}
-	_, err = co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1, CompareBlock: 4096})
+	_, err = co.Rebuild(ctx, "a", dst, SyncOptions{Parallelism: 1, CopyRegions: 1, CompareBlock: 4096})
 	if !errors.Is(writeErr, errDisk) {
 		t.Fatalf("the write that failed on the only in-sync replica = %v, want its failure", writeErr)
 	}
@@ -292,6 +308,37 @@ func TestExtentSets(t *testing.T) {
 			}
 			if got := intersectExtents(tc.a, tc.b); !slices.Equal(got, tc.intersect) {
 				t.Errorf("a ∩ b = %v, want %v", got, tc.intersect)
+			}
+		})
+	}
+}
+
+func TestZeroRuns(t *testing.T) {
+	const region = 8
+	data := func(pattern string) []byte { // one character per byte: 0 zero, x not
+		b := make([]byte, len(pattern))
+		for i, c := range pattern {
+			if c == 'x' {
+				b[i] = 1
+			}
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		off  int64
+		data string
+		want []run
+	}{
+		{"one region written", 0, "000x0000", []run{{Extent{0, 8}, false}}},
+		{"zero regions merged", 0, "00000000" + "00000000" + "x0000000", []run{{Extent{0, 16}, true}, {Extent{16, 8}, false}}},
+		{"written regions merged", 0, "0000000x" + "x0000000" + "00000000", []run{{Extent{0, 16}, false}, {Extent{16, 8}, true}}},
+		{"unaligned start and end", 5, "000" + "0000x000" + "00", []run{{Extent{0, 3}, true}, {Extent{3, 8}, false}, {Extent{11, 2}, true}}},
+		{"all zeros", 3, "00000" + "0000", []run{{Extent{0, 9}, true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := zeroRuns(tc.off, data(tc.data), region); !slices.Equal(got, tc.want) {
+				t.Fatalf("zeroRuns = %v, want %v", got, tc.want)
 			}
 		})
 	}
