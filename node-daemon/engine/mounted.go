@@ -38,6 +38,17 @@ func (m *Mounted) Commit(ctx context.Context, ops []objstore.Op) error {
 
 // Read implements objstore.Store.
 func (m *Mounted) Read(ctx context.Context, c, o string, off, length int64) ([]byte, error) {
+	return m.read(ctx, c, o, off, length, m.st.Read)
+}
+
+// ReadNoCache implements objstore.NoCacheReader with the engine's ReadNoCache.
+func (m *Mounted) ReadNoCache(ctx context.Context, c, o string, off, length int64) ([]byte, error) {
+	return m.read(ctx, c, o, off, length, m.st.ReadNoCache)
+}
+
+var _ objstore.NoCacheReader = (*Mounted)(nil)
+
+func (m *Mounted) read(ctx context.Context, c, o string, off, length int64, read func(context.Context, string, string, uint64, uint64) ([]byte, error)) ([]byte, error) {
 	if err := objstore.ValidateRange(off, length); err != nil {
 		return nil, fmt.Errorf("engine: read: %w", err)
 	}
@@ -48,7 +59,7 @@ func (m *Mounted) Read(ctx context.Context, c, o string, off, length int64) ([]b
 		}
 		return []byte{}, nil
 	}
-	data, err := m.st.Read(ctx, c, o, uint64(off), uint64(length))
+	data, err := read(ctx, c, o, uint64(off), uint64(length))
 	return data, wrap(err)
 }
 

@@ -12,7 +12,8 @@
 // builds an engine transaction). The gRPC server only decodes protobuf ops into Ops; OpCloneTo
 // (a clone into another collection, what volume snapshots are made of) has no protobuf form yet
 // and is used only inside the daemon. Package objstoretest is the conformance suite of this
-// contract; every implementation runs it.
+// contract; every implementation runs it. A Store may also read without its data cache
+// (NoCacheReader, optional: the engine adapter does, for replica copies and comparisons).
 //
 // Invariants every implementation keeps:
 //   - Commit applies all of a transaction's ops or none, and the transaction is durable when Commit

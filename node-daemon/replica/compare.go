@@ -125,8 +125,8 @@ func (c *Coordinator) Repair(ctx context.Context, source string, targets []strin
 			continue
 		}
 		matched++
-		n, _, err := c.copyExtents(ctx, src, dst, extents, opts)
-		copied += n
+		cp, err := c.copyExtents(ctx, src, dst, extents, opts, false)
+		copied += cp.copied
 		if err != nil {
 			if errors.Is(err, ErrStaleGeneration) {
 				err = c.fence(err)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,13 @@ const (
 	devBenchProfileEnv        = "REPLICA_BENCH_CPUPROFILE"
 	devBenchSeqProfileEnv     = "REPLICA_BENCH_SEQ_CPUPROFILE"
 	devBenchRebuildProfileEnv = "REPLICA_BENCH_REBUILD_CPUPROFILE"
+	// devBenchSyncOnlyEnv, when "1", runs only fio's sequential write, the 2-replica volume's fill
+	// and the rebuild and resync (to iterate on them; the table then has those rows only).
+	devBenchSyncOnlyEnv = "REPLICA_BENCH_SYNC_ONLY"
+	// devBenchSyncParallelismEnv and devBenchCopyRegionsEnv, when set, are the rebuild's and
+	// resync's SyncOptions.Parallelism and CopyRegions.
+	devBenchSyncParallelismEnv = "REPLICA_BENCH_SYNC_PARALLELISM"
+	devBenchCopyRegionsEnv     = "REPLICA_BENCH_COPY_REGIONS"
 )
 
 // BenchmarkReplicaDevices measures the replicated write path on three loop devices (direct I/O),
@@ -76,6 +84,16 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		b.Skipf("%v (make replica-bench installs it)", fio.ErrNotInstalled)
 	}
 	d := 10 * time.Second
+	var syncOpts replica.SyncOptions
+	for env, v := range map[string]*int{devBenchSyncParallelismEnv: &syncOpts.Parallelism, devBenchCopyRegionsEnv: &syncOpts.CopyRegions} {
+		if s := os.Getenv(env); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				b.Fatalf("%s=%q: want a positive number", env, s)
+			}
+			*v = n
+		}
+	}
 	if s := os.Getenv(devBenchDurationEnv); s != "" {
 		v, err := time.ParseDuration(s)
 		if err != nil || v <= 0 {
@@ -88,7 +106,7 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		devs[i] = blockdevtest.LoopDevice(b, devBenchDeviceSize)
 	}
 	for i := range b.N {
-		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), seqProfile: os.Getenv(devBenchSeqProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), gen: uint64(i + 1)}
+		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), seqProfile: os.Getenv(devBenchSeqProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), syncOnly: os.Getenv(devBenchSyncOnlyEnv) == "1", syncOpts: syncOpts, gen: uint64(i + 1)}
 		if err := run.run(context.Background(), b, os.Stdout); err != nil {
 			b.Fatal(err)
 		}
@@ -102,8 +120,12 @@ type devBench struct {
 	// profile, seqProfile and rebuildProfile are files for CPU profiles of the 3-replica 4 KiB
 	// and 1 MiB runs and of the rebuild ("": none).
 	profile, seqProfile, rebuildProfile string
-	gen                                 uint64
-	rows                                []devBenchRow
+	// syncOnly: only fio's sequential write, the rebuild and the resync.
+	syncOnly bool
+	// syncOpts are the rebuild's and resync's SyncOptions (Parallelism and CopyRegions only).
+	syncOpts replica.SyncOptions
+	gen      uint64
+	rows     []devBenchRow
 }
 
 // devBenchRow is one line of the table.
@@ -122,6 +144,9 @@ func (r *devBench) add(row devBenchRow) { r.rows = append(r.rows, row) }
 
 func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 	loadBefore := loadAvg()
+	if r.syncOnly {
+		return r.runSyncOnly(ctx, b, out, loadBefore)
+	}
 	// fio first, on the raw devices: the stores made afterwards overwrite what it wrote.
 	raw, err := fio.Run(ctx, "", r.devs[0], fio.Job{Name: "randwrite-4k-qd16", RW: "randwrite", BlockSize: 4096, QueueDepth: devBenchQD, Size: devBenchVolume, Runtime: r.duration})
 	if err != nil {
@@ -195,14 +220,58 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 	fmt.Fprintf(out, "ratios: 4K 3 replicas / single copy = %.2f (%.2f to the first single-copy run, %.2f to the second; aim >= 0.50); 3 replicas / 3 single copies at once = %.2f; 1M 3 replicas / single copy = %.2f\n",
 		2*three.iops/(single.iops+again.iops), three.iops/single.iops, three.iops/again.iops, three.iops/get("3 single copies at once 4K randwrite QD16").iops,
 		2*threeSeq.mbps/(singleSeq.mbps+againSeq.mbps))
-	fmt.Fprintf(out, "rebuild: %d MiB copied in %s (%.0f MB/s copy, %.0f MB/s with the comparison) = %.2f of fio seq write %.0f MB/s (aim >= 0.50); CPU %.0f ms per MiB copied and compared\n",
-		rebuild.copied>>20, rebuild.copy.Round(time.Millisecond), mb(rebuild.copied, rebuild.copy), mb(rebuild.copied, rebuild.total), mb(rebuild.copied, rebuild.copy)/seq.MBPerSec(), seq.MBPerSec(),
-		float64(rebuild.cpu.Milliseconds())/float64(rebuild.copied>>20))
+	printSync(out, rebuild, resync, seq)
 	fmt.Fprintf(out, "rebuild copy / single-copy 1M seq write QD4 (the engine's own durable 1 MiB writes, mean of both runs) = %.2f\n",
 		mb(rebuild.copied, rebuild.copy)/((singleSeq.mbps+againSeq.mbps)/2))
-	fmt.Fprintf(out, "resync: %d MiB dirty of %d, %d MiB copied, %d MiB compared in %s (copy %s, %.0f MB/s); CPU %.0f ms per MiB\n",
+	return nil
+}
+
+// printSync prints the rebuild's and the resync's lines.
+func printSync(out io.Writer, rebuild, resync syncFigures, seq fio.Result) {
+	fmt.Fprintf(out, "rebuild: %d MiB copied and %d MiB compared in %s (copy phase %s: %.0f MB/s; %.0f MB/s with the comparison) = %.2f of fio seq write %.0f MB/s (%.2f with the comparison; aim >= 0.50); CPU %.0f ms per MiB copied and compared\n",
+		rebuild.copied>>20, rebuild.compared>>20, rebuild.total.Round(time.Millisecond), rebuild.copy.Round(time.Millisecond), mb(rebuild.copied, rebuild.copy), mb(rebuild.copied, rebuild.total),
+		mb(rebuild.copied, rebuild.copy)/seq.MBPerSec(), seq.MBPerSec(), mb(rebuild.copied, rebuild.total)/seq.MBPerSec(),
+		float64(rebuild.cpu.Milliseconds())/float64(rebuild.copied>>20))
+	fmt.Fprintf(out, "resync: %d MiB dirty of %d, %d MiB copied, %d MiB compared in %s (copy phase %s, %.0f MB/s); CPU %.0f ms per MiB\n",
 		resync.dirty>>20, devBenchVolume>>20, resync.copied>>20, resync.compared>>20, resync.total.Round(time.Millisecond), resync.copy.Round(time.Millisecond), mb(resync.copied, resync.copy),
 		float64(resync.cpu.Milliseconds())/float64(max(resync.copied>>20, 1)))
+}
+
+// runSyncOnly runs fio's sequential write, fills the 2-replica volume and runs the rebuild and
+// the resync, and prints their lines.
+func (r *devBench) runSyncOnly(ctx context.Context, b *testing.B, out io.Writer, loadBefore string) error {
+	seq, err := fio.Run(ctx, "", r.devs[2], fio.Job{Name: "write-1m-qd4", RW: "write", BlockSize: 1 << 20, QueueDepth: devBenchSeqQD, Size: devBenchVolume})
+	if err != nil {
+		return err
+	}
+	c, closeAll, err := startDeviceCluster(ctx, b, r.devs)
+	if err != nil {
+		return err
+	}
+	const id = "r2"
+	for _, nd := range c.nodes[:2] {
+		if _, err := nd.vols.Create(ctx, id, devBenchVolume, 0); err != nil {
+			return err
+		}
+	}
+	co, err := r.coordinate(ctx, id, c.nodes[0], replicaOf(b, c, c.nodes[1:2], id)...)
+	if err != nil {
+		return err
+	}
+	if _, err := seqFill(ctx, coordTarget{co}, devBenchVolume, devBenchSeqQD); err != nil {
+		return fmt.Errorf("fill %s: %w", id, err)
+	}
+	rebuild, resync, err := r.sync(ctx, b, c)
+	if err != nil {
+		return err
+	}
+	if err := closeAll(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nrebuild and resync only (%s=1) on %s (loop, direct I/O), volume of %d MiB\n", devBenchSyncOnlyEnv, strings.Join(r.devs[:], ", "), devBenchVolume>>20)
+	fmt.Fprintf(out, "load before: %s\nload after:  %s\n", loadBefore, loadAvg())
+	fmt.Fprintf(out, "fio raw 1M seq write QD4: %.1f MB/s\n", seq.MBPerSec())
+	printSync(out, rebuild, resync, seq)
 	return nil
 }
 
@@ -481,7 +550,7 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 	}
 	target := c.remote(b, cn, id)
 	err = profiled(r.rebuildProfile, func() (err error) {
-		rebuild, err = timedSync(func(opts replica.SyncOptions) (replica.SyncResult, error) {
+		rebuild, err = timedSync(r.syncOpts, func(opts replica.SyncOptions) (replica.SyncResult, error) {
 			return co.Rebuild(ctx, a.name, target, opts)
 		})
 		return err
@@ -511,7 +580,7 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 		return rebuild, resync, fmt.Errorf("in sync after writes without node-c = %v, want node-c dropped", got)
 	}
 	dirty := co.Dirty().Bytes(cn.name)
-	resync, err = timedSync(func(opts replica.SyncOptions) (replica.SyncResult, error) {
+	resync, err = timedSync(r.syncOpts, func(opts replica.SyncOptions) (replica.SyncResult, error) {
 		return co.Resync(ctx, a.name, c.remote(b, cn, id), opts)
 	})
 	resync.dirty = dirty
@@ -522,14 +591,15 @@ func (r *devBench) sync(ctx context.Context, b *testing.B, c *cluster) (rebuild,
 }
 
 // timedSync runs a rebuild or resync unthrottled and times its copy phase and the whole.
-func timedSync(run func(replica.SyncOptions) (replica.SyncResult, error)) (syncFigures, error) {
+func timedSync(base replica.SyncOptions, run func(replica.SyncOptions) (replica.SyncResult, error)) (syncFigures, error) {
 	var once sync.Once
 	var copyEnd time.Time
-	opts := replica.SyncOptions{Progress: func(p replica.Progress) {
+	opts := base
+	opts.Progress = func(p replica.Progress) {
 		if p.Phase != replica.PhaseCopy {
 			once.Do(func() { copyEnd = time.Now() })
 		}
-	}}
+	}
 	cpu0, start := cpuTime(), time.Now()
 	res, err := run(opts)
 	end := time.Now()

@@ -78,18 +78,34 @@
 // acknowledgement; if it fails one, the rebuild fails (nobody is dropped: it was never in sync).
 // Then the ranges to copy are listed: for Rebuild the written extents (stripe objects that
 // exist, up to their size) of the source and the target, for Resync the target's dirty regions. Every write that started
-// before the join is in that list. Copy invariant: each chunk lies in one dirty-log region and is
-// copied under that region's exclusive lock, which every write and trim of the region holds
-// shared while it runs on the replicas; so the copy reads the source and writes the target with
-// no write of the region in between, and a write acknowledged after the chunk was read is never
-// overwritten by the copy (it waits, and then goes to both). All-zero chunks are trimmed on the
-// target instead of written. After the copy the two copies are compared by per-block CRC-32C
-// computed on each replica's node (Syncer.Checksum), region by region under the same locks, over
-// every extent either holds (Rebuild) or the dirty regions (Resync); only when they are equal is
-// the target put in sync (again once no write is in flight) and its dirty regions forgotten.
-// Copy and comparison are throttled by a Limiter (bytes) and report Progress.
+// before the join is in that list. Copy invariant: each chunk spans at most
+// SyncOptions.CopyRegions consecutive dirty-log regions and is copied under the exclusive lock of
+// each of them (taken in ascending order, as writes take theirs shared), which every write and
+// trim of a region holds shared while it runs on the replicas; so the copy reads the source and
+// writes the target with no write of those regions in between, and a write acknowledged after the
+// chunk was read is never overwritten by the copy (it waits, and then goes to both). The parts of
+// a chunk that are all zeros in their region are trimmed on the target instead of written.
+// Comparison: before a chunk's region locks are released, the target computes the per-block
+// CRC-32C of the chunk as it stored it, re-read from its device (Syncer.Checksum), and they are
+// compared with the CRC-32C of the bytes just read from the source, which the source still holds
+// (no write of those regions can run in between). Several chunks are copied at once
+// (SyncOptions.Parallelism). After the
+// copy, the two copies are compared by per-block CRC-32C computed on each replica's node, region
+// by region under the same locks, over what the copy did not compare: whatever either holds
+// beyond the listed ranges (Rebuild: writes made it meanwhile, on both), and the listed ranges
+// in regions dirty for the source (a write since the listing that the source did not confirm may
+// have landed on the target only). A later write of a compared region lands on both or fails the
+// rebuild (the target failed it) or is one of those. Only when every block compared equal is the
+// target put in sync (again once no write is in flight) and its dirty regions forgotten. Copy
+// and comparison are throttled by a Limiter (the bytes copied plus the bytes compared) and report
+// Progress (PhaseCopy includes each chunk's comparison). The reads of copies, comparisons and
+// scrubs do not go through the engine's data cache (Local's NoCacheReader, volume.Manager's
+// ReadNoCache), so they neither push out a volume's hot data nor hide a rotten block behind a
+// cached copy; a copy from a Remote source still reads through that node's cache (the stream's
+// read request cannot ask otherwise).
 //
-// Scrub compares every in-sync replica the same way and reports the blocks that differ, and the
+// Scrub compares every in-sync replica by per-block CRC-32C computed on each replica's node
+// (Syncer.Checksum), region by region under the region locks, and reports the blocks that differ, and the
 // blocks a replica cannot read because its engine found them corrupt (the deep read: the engine
 // verifies its checksums on every read; ErrCorrupt locally, DataLoss over the stream): such a
 // chunk is checksummed again block by block on that replica so that only the rotten blocks are

@@ -47,9 +47,23 @@ func ValidateChecksumRequest(off, length, blockSize int64) error {
 	return nil
 }
 
+// ReadNoCache is Read without the node's data cache (volume.Manager.ReadNoCache), for a copy.
+func (n *Node) ReadNoCache(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) ([]byte, error) {
+	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return m.ReadNoCache(ctx, id, off, length)
+}
+
+// checksumRead is how much Checksum reads at once (whole blocks, at least one).
+const checksumRead = 4 << 20
+
 // Checksum returns the CRC-32C of each blockSize-byte block of [off, off+length) of the volume
 // (the last one may be shorter), for a coordinator of generation gen. It runs on the replica's
-// node so that comparing copies ships checksums, not data.
+// node so that comparing copies ships checksums, not data, and reads the volume without the
+// node's data cache (volume.Manager.ReadNoCache): what the device holds, verified by the engine.
 func (n *Node) Checksum(ctx context.Context, storeUUID, id string, gen uint64, off, length, blockSize int64) ([]uint32, error) {
 	if err := ValidateChecksumRequest(off, length, blockSize); err != nil {
 		return nil, err
@@ -61,13 +75,16 @@ func (n *Node) Checksum(ctx context.Context, storeUUID, id string, gen uint64, o
 	defer release()
 	table := crc32.MakeTable(crc32.Castagnoli) // the standard library builds it once
 	sums := make([]uint32, 0, (length+blockSize-1)/blockSize)
-	for pos := int64(0); pos < length; pos += blockSize {
-		k := min(blockSize, length-pos)
-		data, err := m.Read(ctx, id, off+pos, k)
+	piece := max(blockSize, checksumRead/blockSize*blockSize)
+	for pos := int64(0); pos < length; pos += piece {
+		k := min(piece, length-pos)
+		data, err := m.ReadNoCache(ctx, id, off+pos, k)
 		if err != nil {
 			return nil, fmt.Errorf("replica: checksum volume %q at %d: %w", id, off+pos, err)
 		}
-		sums = append(sums, crc32.Checksum(data, table))
+		for b := int64(0); b < k; b += blockSize {
+			sums = append(sums, crc32.Checksum(data[b:min(b+blockSize, k)], table))
+		}
 	}
 	return sums, nil
 }

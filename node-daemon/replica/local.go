@@ -10,7 +10,10 @@ type Local struct {
 	storeUUID, vol string
 }
 
-var _ Syncer = (*Local)(nil)
+var (
+	_ Syncer        = (*Local)(nil)
+	_ NoCacheReader = (*Local)(nil)
+)
 
 // NewLocal returns the replica of volume id on store storeUUID of node, named name.
 func NewLocal(node *Node, name, storeUUID, id string) *Local {
@@ -38,6 +41,11 @@ func (l *Local) Flush(ctx context.Context, gen uint64) error {
 // Read implements Replica.
 func (l *Local) Read(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
 	return l.node.Read(ctx, l.storeUUID, l.vol, gen, off, length)
+}
+
+// ReadNoCache implements NoCacheReader: Read without the node's data cache.
+func (l *Local) ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
+	return l.node.ReadNoCache(ctx, l.storeUUID, l.vol, gen, off, length)
 }
 
 // Extents implements Syncer.

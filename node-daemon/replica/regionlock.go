@@ -10,8 +10,9 @@ const regionLockSlots = 64
 
 // regionLocks serializes copies and comparisons of one region with the writes and trims that
 // touch it. Regions hash onto a fixed set of slots: a write or trim holds the slots of its
-// regions shared, taken in ascending slot order; a copy or comparison holds the slot of one
-// region exclusively and takes nothing else, so no cycle can form.
+// regions shared, and a copy the slots of its regions exclusively, each taken in ascending slot
+// order; a comparison holds the slot of one region exclusively and takes nothing else; so no
+// cycle can form.
 type regionLocks struct {
 	slots [regionLockSlots]sync.RWMutex
 }
@@ -22,6 +23,33 @@ func (l *regionLocks) lockShared(off, length, regionSize int64) func() {
 	if length <= 0 || off < 0 {
 		return func() {} // an empty or invalid range: the replicas refuse or ignore it
 	}
+	held := slotsOf(off, length, regionSize)
+	for _, s := range held {
+		l.slots[s].RLock()
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			l.slots[held[i]].RUnlock()
+		}
+	}
+}
+
+// lockRange takes the slots of every region [off, off+length) touches, exclusively, and returns
+// the function that releases them. REQUIRES: length > 0, off >= 0.
+func (l *regionLocks) lockRange(off, length, regionSize int64) func() {
+	held := slotsOf(off, length, regionSize)
+	for _, s := range held {
+		l.slots[s].Lock()
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			l.slots[held[i]].Unlock()
+		}
+	}
+}
+
+// slotsOf returns the slots of the regions [off, off+length) touches, in ascending order.
+func slotsOf(off, length, regionSize int64) []int {
 	first, last := off/regionSize, (off+length-1)/regionSize
 	var held []int
 	if last-first+1 >= regionLockSlots {
@@ -35,14 +63,7 @@ func (l *regionLocks) lockShared(off, length, regionSize int64) func() {
 		slices.Sort(held)
 		held = slices.Compact(held)
 	}
-	for _, s := range held {
-		l.slots[s].RLock()
-	}
-	return func() {
-		for i := len(held) - 1; i >= 0; i-- {
-			l.slots[held[i]].RUnlock()
-		}
-	}
+	return held
 }
 
 // lock takes the slot of region exclusively and returns the function that releases it.

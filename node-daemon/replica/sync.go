@@ -1,9 +1,12 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"slices"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -17,6 +20,22 @@ type Syncer interface {
 	Extents(ctx context.Context, gen uint64) ([]Extent, int64, error)
 	// Checksum returns the CRC-32C of each blockSize-byte block of [off, off+length).
 	Checksum(ctx context.Context, gen uint64, off, length, blockSize int64) ([]uint32, error)
+}
+
+// NoCacheReader is a Syncer that can read without filling or evicting its node's data cache, as
+// a copy should (it reads every byte once, and would otherwise push out the data the volume's
+// users read); the engine still verifies what it reads. Local is one; a copy reads a source that
+// is not one with Read.
+type NoCacheReader interface {
+	ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error)
+}
+
+// readForCopy reads [off, off+length) of r for a copy: without its node's cache when r can.
+func readForCopy(ctx context.Context, r Syncer, gen uint64, off, length int64) ([]byte, error) {
+	if nc, ok := r.(NoCacheReader); ok {
+		return nc.ReadNoCache(ctx, gen, off, length)
+	}
+	return r.Read(ctx, gen, off, length)
 }
 
 // Limiter throttles rebuild, resync and comparison: WaitN returns once n more bytes may be
@@ -73,8 +92,12 @@ type Progress struct {
 type SyncOptions struct {
 	// Limiter throttles the bytes copied and compared (nil: no limit).
 	Limiter Limiter
-	// Parallelism is how many region-sized chunks are copied at once (0: DefaultSyncParallelism).
+	// Parallelism is how many chunks are copied or compared at once (0: DefaultSyncParallelism).
 	Parallelism int
+	// CopyRegions is how many consecutive dirty-log regions one chunk of a copy may span (0:
+	// DefaultCopyRegions): larger chunks make fewer, larger writes on the target. A chunk is
+	// copied under the locks of all its regions.
+	CopyRegions int
 	// CompareBlock is the block size of the comparison's checksums, the granularity of the
 	// mismatches it reports (0: DefaultCompareBlock); a power of two from MinBlockSize to the
 	// dirty log's region size.
@@ -86,6 +109,7 @@ type SyncOptions struct {
 // Defaults of SyncOptions.
 const (
 	DefaultSyncParallelism = 4
+	DefaultCopyRegions     = 4
 	DefaultCompareBlock    = 64 << 10
 )
 
@@ -94,7 +118,8 @@ type SyncResult struct {
 	// Copied is the bytes read from the source and written (or trimmed, for all-zero chunks) on
 	// the target; Skipped those of them that were all zeros and trimmed instead of written.
 	Copied, Skipped int64
-	// Compared is the bytes whose checksums were compared afterwards.
+	// Compared is the bytes whose checksums were compared: each copied chunk right after its
+	// copy, and what the writes made meanwhile afterwards (see the package documentation).
 	Compared int64
 }
 
@@ -113,6 +138,9 @@ type catchUp struct {
 func (o SyncOptions) withDefaults(regionSize int64) (SyncOptions, error) {
 	if o.Parallelism <= 0 {
 		o.Parallelism = DefaultSyncParallelism
+	}
+	if o.CopyRegions <= 0 {
+		o.CopyRegions = DefaultCopyRegions
 	}
 	if o.CompareBlock == 0 {
 		o.CompareBlock = min(DefaultCompareBlock, regionSize)
@@ -180,30 +208,38 @@ func (c *Coordinator) sync(ctx context.Context, what, source string, target Sync
 	if err != nil {
 		return res, err
 	}
-	if res.Copied, res.Skipped, err = c.copyExtents(ctx, src, target, todo, opts); err != nil {
-		return res, err
-	}
-	// Compare over what either copy holds now: the copied extents, and whatever the writes made
-	// meanwhile (those went to both).
-	cmp := todo
-	if what == "rebuild" {
-		if cmp, err = c.unionExtents(ctx, src, target); err != nil {
-			return res, err
-		}
-	}
-	mism, compared, err := c.compare(ctx, []Syncer{src, target}, cmp, opts)
-	res.Compared = compared
+	// The copy compares each chunk as it copies it.
+	cp, err := c.copyExtents(ctx, src, target, todo, opts, true)
+	res.Copied, res.Skipped, res.Compared = cp.copied, cp.skipped, cp.verified
 	if err != nil {
 		return res, err
 	}
+	// Then compare what the copy did not: what either copy holds now beyond the copied extents
+	// (writes made it meanwhile, on both), and the regions where a write since the listing may
+	// have landed on the target only (the source did not confirm it: dirty for the source).
+	whole := todo
+	if what == "rebuild" {
+		if whole, err = c.unionExtents(ctx, src, target); err != nil {
+			return res, err
+		}
+	}
+	done := mergeExtents(todo)
+	rest := mergeExtents(append(subtractExtents(whole, done), intersectExtents(whole, mergeExtents(c.dirty.Extents(src.Name())))...))
+	mism, compared, err := c.compare(ctx, []Syncer{src, target}, rest, opts)
+	res.Compared += compared
+	if err != nil {
+		return res, err
+	}
+	mism = append(cp.mismatches, mism...)
 	if len(mism) > 0 {
+		slices.SortFunc(mism, func(a, b Mismatch) int { return cmp.Compare(a.Offset, b.Offset) })
 		return res, fmt.Errorf("%w: %d blocks, the first at %d", ErrCopiesDiffer, len(mism), mism[0].Offset)
 	}
 	if err := c.promote(target.Name()); err != nil {
 		return res, err
 	}
 	if opts.Progress != nil {
-		opts.Progress(Progress{Phase: PhaseInSync, Done: compared, Total: compared})
+		opts.Progress(Progress{Phase: PhaseInSync, Done: res.Compared, Total: res.Compared})
 	}
 	return res, nil
 }
@@ -343,56 +379,157 @@ func total(extents []Extent) int64 {
 	return n
 }
 
-// copyExtents copies extents from src to dst, region by region, each under its region's lock so
-// that no write or trim of the region runs between the read from src and the write to dst.
-func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents []Extent, opts SyncOptions) (copied, skipped int64, err error) {
+// copyResult is what copyExtents did.
+type copyResult struct {
+	copied, skipped int64
+	// verified is the bytes compared after their copy, mismatches the blocks that differed.
+	verified   int64
+	mismatches []Mismatch
+}
+
+// copyExtents copies extents from src to dst in chunks of up to opts.CopyRegions regions, each
+// under the locks of its regions so that no write or trim of them runs between the read from src
+// and the write to dst. With verify, each chunk is also compared before its locks are released
+// (verifyChunk).
+func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents []Extent, opts SyncOptions, verify bool) (copyResult, error) {
 	regionSize := c.dirty.RegionSize()
-	todo := chunks(extents, regionSize)
+	todo := chunks(extents, regionSize*int64(opts.CopyRegions))
 	tracker := newTracker(PhaseCopy, total(extents), opts.Progress)
-	var skippedMu sync.Mutex
-	err = c.forEach(ctx, todo, opts.Parallelism, func(ctx context.Context, ch Extent) error {
-		if err := waitBytes(ctx, opts.Limiter, ch.Length); err != nil {
+	block := int64(0)
+	if verify {
+		block = opts.CompareBlock
+	}
+	var (
+		mu  sync.Mutex // guards res
+		res copyResult
+	)
+	err := c.forEach(ctx, todo, opts.Parallelism, func(ctx context.Context, ch Extent) error {
+		n := ch.Length
+		if verify {
+			n *= 2 // the copy and the comparison
+		}
+		if err := waitBytes(ctx, opts.Limiter, n); err != nil {
 			return err
 		}
 		if err := c.catchUpErr(dst.Name()); err != nil {
 			return err
 		}
-		zero, err := c.copyChunk(ctx, src, dst, ch, regionSize)
+		zeros, mism, err := c.copyChunk(ctx, src, dst, ch, regionSize, block)
 		if err != nil {
 			return err
 		}
-		if zero {
-			skippedMu.Lock()
-			skipped += ch.Length
-			skippedMu.Unlock()
+		mu.Lock()
+		res.skipped += zeros
+		if verify {
+			res.verified += ch.Length
+			res.mismatches = append(res.mismatches, mism...)
 		}
+		mu.Unlock()
 		tracker.add(ch.Length)
 		return nil
 	})
-	return tracker.done(), skipped, err
+	mu.Lock()
+	defer mu.Unlock()
+	res.copied = tracker.done()
+	return res, err
 }
 
-// copyChunk copies one chunk (inside one region) under the region's lock; an all-zero chunk is
-// trimmed on dst instead of written. It reports whether the chunk was all zeros.
-func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize int64) (bool, error) {
-	unlock := c.regions.lock(ch.Offset / regionSize)
+// copyChunk copies one chunk under the locks of its regions: the parts of it that are whole
+// all-zero regions (or the all-zero rest of one) are trimmed on dst instead of written, the others
+// written, each run of them with one request. It returns the bytes trimmed. With block > 0 it then
+// compares the chunk in blocks of that size (verifyChunk) before releasing the locks and returns
+// the blocks that differ.
+func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize, block int64) (int64, []Mismatch, error) {
+	unlock := c.regions.lockRange(ch.Offset, ch.Length, regionSize)
 	defer unlock()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	data, err := src.Read(rctx, c.gen, ch.Offset, ch.Length)
+	data, err := readForCopy(rctx, src, c.gen, ch.Offset, ch.Length)
 	if err != nil {
-		return false, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
+		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
 	}
-	if allZero(data) {
-		if err := dst.Trim(rctx, c.gen, ch.Offset, ch.Length); err != nil {
-			return true, fmt.Errorf("trim %d zero bytes at %d on the target: %w", ch.Length, ch.Offset, err)
+	if int64(len(data)) != ch.Length {
+		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
+	}
+	var zeros int64
+	for _, run := range zeroRuns(ch.Offset, data, regionSize) {
+		off, part := ch.Offset+run.Offset, data[run.Offset:run.Offset+run.Length]
+		if run.zero {
+			if err := dst.Trim(rctx, c.gen, off, run.Length); err != nil {
+				return zeros, nil, fmt.Errorf("trim %d zero bytes at %d on the target: %w", run.Length, off, err)
+			}
+			zeros += run.Length
+			continue
 		}
-		return true, nil
+		if err := dst.Write(rctx, c.gen, off, part); err != nil {
+			return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
+		}
 	}
-	if err := dst.Write(rctx, c.gen, ch.Offset, data); err != nil {
-		return false, fmt.Errorf("write %d bytes at %d on the target: %w", ch.Length, ch.Offset, err)
+	if block == 0 {
+		return zeros, nil, nil
 	}
-	return false, nil
+	mism, err := c.verifyChunk(ctx, src, dst, ch, data, block)
+	return zeros, mism, err
+}
+
+// run is a part of a chunk (Offset relative to the chunk) that is all zeros or not.
+type run struct {
+	Extent
+	zero bool
+}
+
+// zeroRuns cuts data, the bytes of a chunk at volume offset off, at region boundaries and merges
+// the neighboring pieces that are both all zeros or both not.
+func zeroRuns(off int64, data []byte, regionSize int64) []run {
+	var out []run
+	for pos, n := int64(0), int64(len(data)); pos < n; {
+		end := min(n, (off+pos)/regionSize*regionSize+regionSize-off)
+		zero := allZero(data[pos:end])
+		if k := len(out); k > 0 && out[k-1].zero == zero {
+			out[k-1].Length += end - pos
+		} else {
+			out = append(out, run{Extent: Extent{Offset: pos, Length: end - pos}, zero: zero})
+		}
+		pos = end
+	}
+	return out
+}
+
+// verifyChunk compares chunk ch as dst stored it, by the CRC-32C of each block that dst computes
+// on its node from its device (Syncer.Checksum), with the CRC-32C of data, the bytes of ch just
+// read from src. REQUIRES: the locks of ch's regions held since data was read, so src still holds data
+// (no write of the region ran since) and dst holds what the copy wrote. It returns the blocks
+// that differ or that dst cannot read because it finds them corrupt.
+func (c *Coordinator) verifyChunk(ctx context.Context, src, dst Syncer, ch Extent, data []byte, block int64) ([]Mismatch, error) {
+	want := int((ch.Length + block - 1) / block)
+	got, err := c.checksum(ctx, dst, ch.Offset, ch.Length, block)
+	var bad map[int]error
+	if err != nil && isCorrupt(err) {
+		got, bad, err = c.checksumBlocks(ctx, dst, ch, block, want)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != want {
+		return nil, fmt.Errorf("checksum %d bytes at %d on %s: %d blocks, want %d", ch.Length, ch.Offset, dst.Name(), len(got), want)
+	}
+	table := crc32.MakeTable(crc32.Castagnoli) // the standard library builds it once
+	var mism []Mismatch
+	for b := range want {
+		lo := int64(b) * block
+		hi := min(lo+block, ch.Length)
+		m := Mismatch{Extent: Extent{Offset: ch.Offset + lo, Length: hi - lo}, Checksums: map[string]uint32{src.Name(): crc32.Checksum(data[lo:hi], table)}}
+		switch {
+		case bad[b] != nil:
+			m.Unreadable = map[string]string{dst.Name(): bad[b].Error()}
+		case got[b] != m.Checksums[src.Name()]:
+			m.Checksums[dst.Name()] = got[b]
+		default:
+			continue
+		}
+		mism = append(mism, m)
+	}
+	return mism, nil
 }
 
 func allZero(b []byte) bool {

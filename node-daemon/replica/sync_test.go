@@ -425,9 +425,9 @@ func TestSyncThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	budget := &budgetLimiter{budget: 2 * region}
+	budget := &budgetLimiter{budget: 4 * region} // two regions, each copied and compared
 	var prog progressLog
-	_, err = co.Rebuild(ctx, a.name, c.remote(t, cn, volID), replica.SyncOptions{Limiter: budget, Parallelism: 1, Progress: prog.add})
+	_, err = co.Rebuild(ctx, a.name, c.remote(t, cn, volID), replica.SyncOptions{Limiter: budget, Parallelism: 1, CopyRegions: 1, Progress: prog.add})
 	if !errors.Is(err, errBudget) {
 		t.Fatalf("rebuild with an exhausted limiter = %v, want the limiter's error", err)
 	}

@@ -53,16 +53,36 @@ func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byt
 	if err := v.checkRange(off, length); err != nil {
 		return nil, err
 	}
-	return m.readStripes(ctx, v, off, length)
+	return m.readStripes(ctx, v, off, length, m.store.Read)
 }
 
-// readStripes reads [off, off+length) of v's stripes, which checkRange accepted; unwritten ranges
-// read as zeros. REQUIRES: v.gate held shared.
-func (m *Manager) readStripes(ctx context.Context, v *vol, off, length int64) ([]byte, error) {
+// ReadNoCache is Read for bulk reads that must not displace the data the volume's users read (a
+// replica's copy and comparison, a scrub): the store reads it without its data cache when it can
+// (objstore.NoCacheReader), verifying it as Read does; otherwise it is Read.
+func (m *Manager) ReadNoCache(ctx context.Context, id string, off, length int64) ([]byte, error) {
+	v, err := m.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	v.gate.RLock()
+	defer v.gate.RUnlock()
+	if err := v.checkRange(off, length); err != nil {
+		return nil, err
+	}
+	read := m.store.Read
+	if nc, ok := m.store.(objstore.NoCacheReader); ok {
+		read = nc.ReadNoCache
+	}
+	return m.readStripes(ctx, v, off, length, read)
+}
+
+// readStripes reads [off, off+length) of v's stripes, which checkRange accepted, with read;
+// unwritten ranges read as zeros. REQUIRES: v.gate held shared.
+func (m *Manager) readStripes(ctx context.Context, v *vol, off, length int64, read func(ctx context.Context, c, o string, off, length int64) ([]byte, error)) ([]byte, error) {
 	segs := split(off, length, v.stripeSize)
 	var buf []byte
 	for _, s := range segs {
-		data, err := m.store.Read(ctx, v.coll, StripeName(s.stripe), s.off, s.length)
+		data, err := read(ctx, v.coll, StripeName(s.stripe), s.off, s.length)
 		if err == nil && len(segs) == 1 && int64(len(data)) == length {
 			return data, nil // the common case: one stripe, complete: no copy
 		}

@@ -205,7 +205,7 @@ func (m *Manager) ReadSnapshot(ctx context.Context, id string, off, length int64
 	if err := s.checkRange(off, length); err != nil {
 		return nil, err
 	}
-	return m.readStripes(ctx, s, off, length)
+	return m.readStripes(ctx, s, off, length, m.store.Read)
 }
 
 // CreateFromSnapshot creates volume volID from snapshot snapID (a restore): one transaction that

@@ -20,7 +20,8 @@ import (
 // first, then toward the cache whose hits gain most. The Tuner copies pebble's cache usage into
 // the Mempool's kv category.
 //
-// Buffered data is the committed content of an object: reads fill the BufferCache, and every
+// Buffered data is the committed content of an object: reads fill the BufferCache (ReadNoCache
+// reads the device and the deferred overlay around it, leaving it unchanged), and every
 // object a commit group changes has its buffers discarded when the group is published (under the
 // gate, so no reader can insert data read before the change).
 type storeCaches struct {

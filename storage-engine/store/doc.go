@@ -62,7 +62,7 @@
 // store.go (Open, mount, Close), mkfs.go, metadata.go (where the metadata database lives), format.go, options.go, errors.go, txn.go (Transaction),
 // commit.go (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
 // prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
-// extent reference counts), usage.go (CollectionUsage), scan.go, read.go (reads), statfs.go, metrics.go, fsck.go (Fsck,
+// extent reference counts), usage.go (CollectionUsage), scan.go, read.go (reads; ReadNoCache bypasses the buffer cache), statfs.go, metrics.go, fsck.go (Fsck,
 // Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),
 // bufwrites.go (buffered writes: written data cached as writing at publication, clean once
 // durable), health.go (Health: OK, Degraded or Failed, from a failed commit and from what the

@@ -53,6 +53,20 @@ func (s *Store) withOnode(ctx context.Context, c, o string, fn func(*onode.Onode
 // Read returns the object's bytes in [off, off+length), clipped to its size; length 0 reads to the
 // end. Every checksum block read is verified: a mismatch returns a CorruptionError and no data.
 func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]byte, error) {
+	return s.read(ctx, c, o, off, length, true)
+}
+
+// ReadNoCache is Read for bulk reads that must not displace the data cache, such as a replica's
+// copy or comparison or a scrub: it reads the device (and the deferred writes not yet applied in
+// place), verifying every checksum block as Read does, and neither looks in, fills nor evicts
+// from the buffer cache. It returns the same committed content as Read, so a block that rotted
+// on the device fails it even while a good copy is cached.
+func (s *Store) ReadNoCache(ctx context.Context, c, o string, off, length uint64) ([]byte, error) {
+	return s.read(ctx, c, o, off, length, false)
+}
+
+// read is Read, through the buffer cache when cached.
+func (s *Store) read(ctx context.Context, c, o string, off, length uint64, cached bool) ([]byte, error) {
 	leave, err := s.enter()
 	if err != nil {
 		return nil, err
@@ -70,6 +84,9 @@ func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]by
 			end = off + length
 		}
 		out = newReadBuffer(end - off)
+		if !cached {
+			return s.readRange(OnodeKey{c, o}, on, off, out)
+		}
 		return s.caches.read(s, OnodeKey{c, o}, on, off, out)
 	})
 	s.m.readLatency.observe(time.Since(start))
