@@ -374,7 +374,11 @@ type ReplicaRead struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Offset int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
 	// length: at most 16 MiB.
-	Length        int64 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
+	Length int64 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
+	// no_cache reads past the node's data cache (neither looked in, filled nor evicted), as a
+	// rebuild's or resync's copy does; the engine still verifies its checksums. A node that does not
+	// know the field reads through its cache, which gives the same bytes.
+	NoCache       bool `protobuf:"varint,3,opt,name=no_cache,json=noCache,proto3" json:"no_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +425,13 @@ func (x *ReplicaRead) GetLength() int64 {
 		return x.Length
 	}
 	return 0
+}
+
+func (x *ReplicaRead) GetNoCache() bool {
+	if x != nil {
+		return x.NoCache
+	}
+	return false
 }
 
 // ReplicaExtents asks for the written extents of the volume (a rebuild copies only those) and its
@@ -831,10 +842,11 @@ const file_replica_proto_rawDesc = "" +
 	"\vReplicaTrim\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x03R\x06length\"\x0e\n" +
-	"\fReplicaFlush\"=\n" +
+	"\fReplicaFlush\"X\n" +
 	"\vReplicaRead\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
-	"\x06length\x18\x02 \x01(\x03R\x06length\"\x10\n" +
+	"\x06length\x18\x02 \x01(\x03R\x06length\x12\x19\n" +
+	"\bno_cache\x18\x03 \x01(\bR\anoCache\"\x10\n" +
 	"\x0eReplicaExtents\"?\n" +
 	"\rReplicaExtent\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +

@@ -100,9 +100,8 @@
 // and comparison are throttled by a Limiter (the bytes copied plus the bytes compared) and report
 // Progress (PhaseCopy includes each chunk's comparison). The reads of copies, comparisons and
 // scrubs do not go through the engine's data cache (Local's NoCacheReader, volume.Manager's
-// ReadNoCache), so they neither push out a volume's hot data nor hide a rotten block behind a
-// cached copy; a copy from a Remote source still reads through that node's cache (the stream's
-// read request cannot ask otherwise).
+// ReadNoCache, over the stream ReplicaRead.no_cache), so they neither push out a volume's hot
+// data nor hide a rotten block behind a cached copy.
 //
 // Scrub compares every in-sync replica by per-block CRC-32C computed on each replica's node
 // (Syncer.Checksum), region by region under the region locks, and reports the blocks that differ, and the

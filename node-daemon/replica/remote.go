@@ -35,7 +35,10 @@ type Remote struct {
 	}
 }
 
-var _ Syncer = (*Remote)(nil)
+var (
+	_ Syncer        = (*Remote)(nil)
+	_ NoCacheReader = (*Remote)(nil)
+)
 
 // OpenRemote opens a Replicate stream to the replica of volume ref on the node client talks to;
 // name is how the coordinator and its recorder call the replica. The stream lives until Close or
@@ -164,7 +167,17 @@ func (r *Remote) Flush(ctx context.Context, gen uint64) error {
 
 // Read implements Replica.
 func (r *Remote) Read(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
-	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Read{Read: &nodepb.ReplicaRead{Offset: off, Length: length}}})
+	return r.read(ctx, gen, &nodepb.ReplicaRead{Offset: off, Length: length})
+}
+
+// ReadNoCache implements NoCacheReader: Read past the remote node's data cache.
+func (r *Remote) ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
+	return r.read(ctx, gen, &nodepb.ReplicaRead{Offset: off, Length: length, NoCache: true})
+}
+
+func (r *Remote) read(ctx context.Context, gen uint64, req *nodepb.ReplicaRead) ([]byte, error) {
+	off, length := req.GetOffset(), req.GetLength()
+	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Read{Read: req}})
 	if err != nil {
 		return nil, err
 	}

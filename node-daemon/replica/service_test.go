@@ -59,6 +59,10 @@ func TestReplicateStream(t *testing.T) {
 			t.Fatalf("read back block %d: %v", i, err)
 		}
 	}
+	// A copy's read (no_cache) reads the same bytes.
+	if got, err := r.ReadNoCache(ctx, 2, 4096, 2*4096); err != nil || !bytes.Equal(got, append(bytes.Repeat([]byte{1}, 4096), bytes.Repeat([]byte{2}, 4096)...)) {
+		t.Fatalf("no-cache read of blocks 1-2: %v", err)
+	}
 	if err := r.Trim(ctx, 2, 0, 4096); err != nil {
 		t.Fatal(err)
 	}

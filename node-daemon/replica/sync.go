@@ -24,8 +24,8 @@ type Syncer interface {
 
 // NoCacheReader is a Syncer that can read without filling or evicting its node's data cache, as
 // a copy should (it reads every byte once, and would otherwise push out the data the volume's
-// users read); the engine still verifies what it reads. Local is one; a copy reads a source that
-// is not one with Read.
+// users read); the engine still verifies what it reads. Local and Remote are; a copy reads a
+// source that is not one with Read.
 type NoCacheReader interface {
 	ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error)
 }

@@ -98,6 +98,17 @@ type watched struct {
 	failed atomic.Bool
 }
 
+var _ replica.NoCacheReader = (*watched)(nil)
+
+// ReadNoCache implements replica.NoCacheReader when the copy does (a copy reads its source past
+// the node's cache), else reads through it.
+func (w *watched) ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
+	if nc, ok := w.Syncer.(replica.NoCacheReader); ok {
+		return nc.ReadNoCache(ctx, gen, off, length)
+	}
+	return w.Syncer.Read(ctx, gen, off, length)
+}
+
 // Flush implements replica.Replica.
 func (w *watched) Flush(ctx context.Context, gen uint64) error {
 	err := w.Syncer.Flush(ctx, gen)

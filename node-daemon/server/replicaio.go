@@ -108,7 +108,11 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		if n := op.Read.GetLength(); n > nodepb.MaxIOSize {
 			return invalid(fmt.Sprintf("read of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
 		}
-		data, err := s.node.Read(ctx, store, id, gen, op.Read.GetOffset(), op.Read.GetLength())
+		read := s.node.Read
+		if op.Read.GetNoCache() {
+			read = s.node.ReadNoCache
+		}
+		data, err := read(ctx, store, id, gen, op.Read.GetOffset(), op.Read.GetLength())
 		resp.Data = data
 		return err
 	case *nodepb.ReplicaRequest_Extents:
