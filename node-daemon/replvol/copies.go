@@ -106,7 +106,7 @@ func (w *watched) ReadNoCache(ctx context.Context, gen uint64, off, length int64
 	if nc, ok := w.Syncer.(replica.NoCacheReader); ok {
 		return nc.ReadNoCache(ctx, gen, off, length)
 	}
-	return w.Syncer.Read(ctx, gen, off, length)
+	return w.Read(ctx, gen, off, length)
 }
 
 // Flush implements replica.Replica.
