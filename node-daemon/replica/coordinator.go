@@ -182,6 +182,30 @@ func (c *Coordinator) InSync() []string {
 	return out
 }
 
+// Remove takes the replica named name out of the coordinator, once no write or trim is in
+// flight: it gets no more I/O, serves no reads, and is neither in sync nor catching up. Its user
+// removes a copy that left the volume (retired): a later replica of the same name is another copy
+// (the same volume ID recreated, empty) and only a Rebuild may bring it in, never a Resync from
+// the old one's dirty regions. It reports whether name was a member. The dirty regions kept for
+// name stay until a Rebuild of that name forgets them (a superset is harmless).
+func (c *Coordinator) Remove(name string) bool {
+	c.gate.Lock()
+	defer c.gate.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	members := make([]member, 0, len(c.mu.members))
+	for _, m := range c.mu.members {
+		if m.r.Name() != name {
+			members = append(members, m)
+		}
+	}
+	was := len(members) != len(c.mu.members)
+	c.mu.members = members
+	delete(c.mu.inSync, name)
+	delete(c.mu.catchingUp, name)
+	return was
+}
+
 // inSyncMembers returns the in-sync replicas, or the error that stops all I/O.
 func (c *Coordinator) inSyncMembers() ([]member, error) {
 	return c.ioMembers(false)

@@ -55,6 +55,13 @@
 // (CatchingUp at Open, a replacement, one whose rebuild failed) is rebuilt (every written extent
 // copied), because a dirty log kept on this node may miss writes another coordinator made.
 //
+// Copies gone. A copy whose entry leaves status.replicas (retired: replaced, or moved away) is
+// forgotten at the next pass of the sync loop: the coordinator removes it (replica.Coordinator.
+// Remove: no more I/O, no reads), and a copy placed later on the same Store is a new one, rebuilt
+// in full, never resynced from the old copy's dirty regions. (The operator retires a copy long
+// before it places another on the same Store: a replacement follows a loss of at least its
+// replacement delay; a pass of the loop that missed the gap would take the new copy for the old.)
+//
 // Copies leaving. A status entry whose Store is in neither spec.storeName nor
 // spec.replicaStoreNames is a copy the operator moves away: it stays written while it is in sync
 // and is never resynced or rebuilt. Lost and Pending copies get no I/O and are never synced.

@@ -48,6 +48,7 @@ func (b *backend) syncOnce(ctx context.Context) {
 		}
 		return
 	}
+	b.forgetLeft(ctx, vol)
 	inSpec := specStores(vol)
 	for _, c := range vol.Status.Replicas {
 		if ctx.Err() != nil {
@@ -71,6 +72,36 @@ func (b *backend) syncOnce(ctx context.Context) {
 			b.syncCopy(ctx, c.Store, member)
 			resume()
 		}
+	}
+}
+
+// forgetLeft forgets the copies whose Store is no longer in the Volume's status.replicas (retired:
+// replaced, or moved away and in sync elsewhere): the coordinator stops writing and reading them,
+// and their state here goes, so a copy placed later on the same Store (a new, empty copy with the
+// same volume ID) is rebuilt, not resynced from the old copy's dirty regions, and is never taken
+// for an in-sync member before it was.
+func (b *backend) forgetLeft(ctx context.Context, vol *v1alpha1.Volume) {
+	listed := make(map[string]bool, len(vol.Status.Replicas))
+	for _, c := range vol.Status.Replicas {
+		listed[c.Store] = true
+	}
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	b.mu.Lock()
+	var left []string
+	for name := range b.mu.copies {
+		if !listed[name] {
+			left = append(left, name)
+			delete(b.mu.copies, name)
+		}
+	}
+	b.mu.Unlock()
+	for _, name := range left {
+		if ctx.Err() != nil {
+			return
+		}
+		was := b.co.Remove(name)
+		b.v.opts.Log.Info("copy left the Volume's status: forgotten (a later copy on its Store is rebuilt)", "volume", b.ref.key, "store", name, "wasMember", was)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/cobaltstore/cobalt/api/v1alpha1"
+	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
+	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
 )
 
@@ -257,6 +260,8 @@ func TestNewCopyIsRebuilt(t *testing.T) {
 	if s.SyncedBytes[KindRebuild] < int64(len(old)) || s.SyncedBytes[KindResync] != 0 || s.ComparedBytes < int64(len(old)) {
 		t.Fatalf("stat after the rebuild = %+v, want at least the %d written bytes rebuilt and compared", s, len(old))
 	}
+	// The loop writes the event right after the status: wait for it.
+	waitFor(t, "the ReplicaRebuilt event", func() bool { return len(h.events.withReason(EventReplicaRebuilt)) > 0 })
 	h.expectEvent(t, corev1.EventTypeNormal, EventReplicaRebuilt, h.nodes[2].store, "rebuild of the copy on store "+h.nodes[2].store, "compared equal", "in sync again")
 	h.checkCopy(t, 2, 2, 1<<20, old)
 	h.checkCopy(t, 2, 2, 6<<20, pattern(9, 4096))
@@ -482,5 +487,95 @@ func TestOpenTwice(t *testing.T) {
 			t.Fatalf("a generation-1 read on copy %d after the reopen = %v, want ErrStaleGeneration", i, err)
 		}
 		h.checkCopy(t, i, 2, 0, pattern(16, 4096))
+	}
+}
+
+// recreate deletes node i's copy of the test volume and creates it again, empty: what the
+// operator's retirement and a later replacement on the same Store do.
+func (h *harness) recreate(t *testing.T, i int) {
+	t.Helper()
+	nd := h.nodes[i]
+	cl, err := nodeclient.Dial(nd.env.Addr, h.dialer.tls[nd.env.Addr])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ref := &nodepb.VolumeRef{StoreUuid: nd.uuid, VolumeId: testUID}
+	if _, err := cl.Volumes.DeleteVolume(ctx, &nodepb.DeleteVolumeRequest{Ref: ref}); err != nil {
+		t.Fatalf("delete the copy on %s: %v", nd.store, err)
+	}
+	if _, err := cl.Volumes.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: ref, SizeBytes: testVolSize}); err != nil {
+		t.Fatalf("create the copy on %s again: %v", nd.store, err)
+	}
+}
+
+// setReplicas replaces the test Volume's status.replicas.
+func (h *harness) setReplicas(t *testing.T, reps []v1alpha1.VolumeReplica) {
+	t.Helper()
+	vol := h.volume(t)
+	vol.Status.Replicas, vol.Status.InSyncReplicas = reps, countInSync(reps)
+	if err := h.client.Status().Update(context.Background(), vol); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCopyLeavingStatusIsForgotten: a copy whose entry leaves status.replicas (retired) is
+// forgotten by the coordinator, in sync or not, and a new copy later placed on the same Store is
+// rebuilt in full, never resynced from the old copy's dirty regions (which would leave it without
+// the data written before the old copy was dropped).
+func TestCopyLeavingStatusIsForgotten(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dropped bool // the old copy was dropped (CatchingUp) before it left, else it left in sync
+	}{{"dropped copy", true}, {"in-sync copy", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 3)
+			h.createVolume(t, 1, inSyncCopies(3)...)
+			v := h.volumes(t, never)
+			b := h.open(t, v, 1)
+			ctx := context.Background()
+			cold := pattern(41, 1<<20) // written before the drop: outside every dirty region
+			if err := b.WriteAt(ctx, cold, 0); err != nil {
+				t.Fatal(err)
+			}
+			gone := h.nodes[2]
+			if tc.dropped {
+				h.dialer.setDown(gone.env.Addr, true)
+				if err := b.WriteAt(ctx, pattern(42, 4096), 4<<20); err != nil {
+					t.Fatal(err)
+				}
+				h.dialer.setDown(gone.env.Addr, false)
+			}
+			// Retired: its entry goes, and its node deletes it.
+			full := h.volume(t).Status.Replicas
+			h.setReplicas(t, slices.DeleteFunc(slices.Clone(full), func(r v1alpha1.VolumeReplica) bool { return r.Store == gone.store }))
+			b.syncOnce(ctx)
+			if slices.Contains(b.co.InSync(), gone.store) {
+				t.Fatalf("coordinator's in-sync set %v still holds the retired copy", b.co.InSync())
+			}
+			h.recreate(t, 2)
+			if err := b.WriteAt(ctx, pattern(43, 4096), 6<<20); err != nil {
+				t.Fatal(err)
+			}
+			// A new copy on the same Store, as a replacement is placed: CatchingUp, empty.
+			reps := slices.Clone(full)
+			for i := range reps {
+				if reps[i].Store == gone.store {
+					reps[i].State, reps[i].Message = v1alpha1.ReplicaCatchingUp, "new copy"
+				}
+			}
+			h.setReplicas(t, reps)
+			b.syncOnce(ctx)
+			if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
+				t.Fatalf("new copy after a sync pass = %+v, want InSync", c)
+			}
+			if s := stat(t, v, gone.store); s.SyncedBytes[KindRebuild] == 0 || s.SyncedBytes[KindResync] != 0 {
+				t.Fatalf("stat of the new copy = %+v, want a rebuild and no resync", s)
+			}
+			h.checkCopy(t, 2, 1, 0, cold)
+			h.checkCopy(t, 2, 1, 6<<20, pattern(43, 4096))
+		})
 	}
 }
