@@ -58,6 +58,7 @@ const (
 	faultStopCont
 	faultKillReplace
 	faultTakeover
+	faultTakeoverProcess
 	faultBitRot
 	numFaultKinds
 )
@@ -72,6 +73,8 @@ func (k faultKind) String() string {
 		return "SIGKILL replica daemon, replaced"
 	case faultTakeover:
 		return "takeover during writes"
+	case faultTakeoverProcess:
+		return "takeover from stopped coordinator process"
 	case faultBitRot:
 		return "bit rot on one copy's device"
 	}
@@ -164,7 +167,8 @@ func (s *soak) closeAll() {
 // dropped; long: dropped and resynced), SIGKILL of one left dead (replaced on the spare Store and
 // rebuilt, then restarted), a takeover by a coordinator on another node at the next generation
 // while the old one writes (its writes refused as fenced, none landing, also after it resumes),
-// and bit rot of one acknowledged block on one copy's device (the daemon stopped, bytes inverted
+// the same through a coordinator process (this binary run again) that is stopped with SIGSTOP
+// while the attachment moves on and resumed with SIGCONT, and bit rot of one acknowledged block on one copy's device (the daemon stopped, bytes inverted
 // underneath the engine, restarted: reads through the coordinator return the acknowledged data,
 // the scrub repairs the copy). After each fault, once every copy is in sync again and the stream
 // went on, every acknowledged write is verified through the coordinator and on every copy, and
@@ -266,6 +270,7 @@ func (s *soak) round(i, n int, kind faultKind) {
 	t := s.t
 	t.Helper()
 	s.current = fmt.Sprintf("fault %d of %d (%s)", i+1, n, kind)
+	roundBegan := time.Now()
 	before := s.totals()
 	st := s.startStream()
 	waitAcked(t, st, 20+s.rng.IntN(280))
@@ -280,6 +285,8 @@ func (s *soak) round(i, n int, kind faultKind) {
 		s.killReplace(&r)
 	case faultTakeover:
 		st = s.takeover(st, &r)
+	case faultTakeoverProcess:
+		st = s.takeoverProcess(st, &r)
 	case faultBitRot:
 		s.bitRot(&r)
 	}
@@ -294,7 +301,9 @@ func (s *soak) round(i, n int, kind faultKind) {
 		t.Fatalf("%s: flush: %v", s.current, err)
 	}
 	row := &s.rows[kind]
+	verifyBegan := time.Now()
 	landed := s.verify(row)
+	verified := time.Since(verifyBegan)
 	after := s.totals()
 	row.count++
 	row.acked += r.acked
@@ -313,9 +322,9 @@ func (s *soak) round(i, n int, kind faultKind) {
 	if r.rotSeen {
 		row.rotSeen++
 	}
-	line := fmt.Sprintf("%s: %s; recovered in %s; %d writes acknowledged and verified, lost 0; rebuild %d B, resync %d B, compared %d B, scrub repaired %d B",
-		s.current, r.what, took.Round(time.Millisecond), r.acked, after.rebuilt-before.rebuilt, after.resynced-before.resynced,
-		after.compared-before.compared, after.scrubRepaired-before.scrubRepaired)
+	line := fmt.Sprintf("%s: %s; recovered in %s; %d writes acknowledged, all verified in %s, lost 0; rebuild %d B, resync %d B, compared %d B, scrub repaired %d B; round took %s",
+		s.current, r.what, took.Round(time.Millisecond), r.acked, verified.Round(time.Millisecond), after.rebuilt-before.rebuilt, after.resynced-before.resynced,
+		after.compared-before.compared, after.scrubRepaired-before.scrubRepaired, time.Since(roundBegan).Round(time.Millisecond))
 	s.history = append(s.history, line)
 	t.Log(line)
 }
@@ -392,28 +401,121 @@ func (s *soak) killReplace(r *roundResult) {
 
 // takeover moves the attachment to another node at the next generation while the coordinator
 // of the moment writes (st): a coordinator there opens the Volume (claims and reconciles the
-// copies). Every writer of the old one must stop at a refusal (ErrFenced); when it resumes, its
-// writes, flush and read are refused and none lands (they go to a model of their own, so a
-// landed one is found as lost). It returns the stream of the new coordinator.
+// copies), and the old one must be fenced (fenceOld). It returns the stream of the new
+// coordinator.
 func (s *soak) takeover(st *stream, r *roundResult) *stream {
 	t := s.t
-	var next string
-	for next == "" || next == s.node {
-		next = s.rc.nodes[s.rng.IntN(len(s.rc.nodes))].name
-	}
-	oldBE, oldCoord, oldNode, oldGen := s.be, s.coord, s.node, s.gen
+	oldNode, oldGen := s.node, s.gen
+	next := s.otherNode(oldNode)
 	gen := s.rc.takeOver(t, s.name, oldNode, next, oldGen)
 	coord := s.rc.scrubbingCoordinator(t, next, soakSyncInterval, soakScrubInterval)
 	be := s.rc.open(t, coord, s.vol, gen)
 	s.opened = append(s.opened, be)
+	r.acked, r.inFlight, r.refused = s.fenceOld(st, gen)
+	s.be, s.coord, s.node, s.gen = be, coord, next, gen
+	s.settle(func(*storagev1alpha1.Volume) error { return nil })
+	r.what = fmt.Sprintf("attachment moved from %s (generation %d) to %s (generation %d), %d writes in flight refused, %d refused after the old one resumed",
+		oldNode, oldGen, next, gen, r.inFlight, r.refused)
+	return s.startStream()
+}
+
+// takeoverProcess: the attachment moves from the coordinator of the moment (in this process,
+// writing st; fenced as in takeover) to a coordinator process on another node (this test binary
+// run again), which writes and reports each acknowledged write; at a random point of its writes
+// it is stopped (SIGSTOP) and the attachment moves on to a coordinator in this process on another
+// node. Resumed (SIGCONT), the process's writes in flight fail as fenced (or were acknowledged,
+// if every copy had them before the claim) and every write it makes after, its flush, read and
+// Close are refused as fenced; none of those lands (they go to a model of their own).
+func (s *soak) takeoverProcess(st *stream, r *roundResult) *stream {
+	t := s.t
+	inNode, inGen := s.node, s.gen
+	procNode := s.otherNode(inNode)
+	procGen := s.rc.takeOver(t, s.name, inNode, procNode, inGen)
+	refused := newModel()
+	tag := s.nextTag()
+	s.nextTag() // the process's stream 2
+	p := s.rc.startCoordProc(t, s.vol, procNode, procGen, tag, s.m, refused)
+	acked, inFlight, _ := s.fenceOld(st, procGen)
+	r.acked, r.inFlight = acked, inFlight
+	want := 20 + s.rng.IntN(280)
+	gomega.NewWithT(t).Eventually(func() error {
+		select {
+		case <-p.exited:
+			return gomega.StopTrying(fmt.Sprintf("the coordinator process exited: %v", p.err))
+		default:
+		}
+		if _, a, _, other, _ := p.report(); len(other) > 0 {
+			return gomega.StopTrying(fmt.Sprintf("the coordinator process reported: %s", strings.Join(other, "; ")))
+		} else if a[0] < want {
+			return fmt.Errorf("the coordinator process has %d acknowledged writes, want %d", a[0], want)
+		}
+		return nil
+	}, 2*time.Minute, 20*time.Millisecond).Should(gomega.Succeed(), "%s: the coordinator process writes", s.current)
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("%s: SIGSTOP the coordinator process: %v", s.current, err)
+	}
+	stoppedAt := time.Now()
+	next := s.otherNode(procNode)
+	gen := s.rc.takeOver(t, s.name, procNode, next, procGen)
+	coord := s.rc.scrubbingCoordinator(t, next, soakSyncInterval, soakScrubInterval)
+	be := s.rc.open(t, coord, s.vol, gen)
+	s.opened = append(s.opened, be)
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("%s: SIGCONT the coordinator process: %v", s.current, err)
+	}
+	stoppedFor := time.Since(stoppedAt)
+	select {
+	case <-p.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s: the resumed coordinator process did not finish within 2 minutes", s.current)
+	}
+	_, pAcked, pFenced, other, results := p.report()
+	if p.err != nil || len(other) > 0 {
+		t.Fatalf("%s: the coordinator process exited with %v, reporting: %s", s.current, p.err, strings.Join(other, "; "))
+	}
+	if pFenced[0] != streamWriters || pAcked[1] != 0 || pFenced[1] != streamWriters {
+		t.Fatalf("%s: the resumed coordinator process: stream 1 %d acknowledged, %d refused as fenced; stream 2 (after the refusals) %d acknowledged, %d refused; want %d refused each and none acknowledged after",
+			s.current, pAcked[0], pFenced[0], pAcked[1], pFenced[1], streamWriters)
+	}
+	for _, op := range []string{"flush", "read", "close"} {
+		if !strings.HasPrefix(results[op], "fenced ") {
+			t.Fatalf("%s: the resumed coordinator process's %s: %q, want refused as fenced", s.current, op, results[op])
+		}
+	}
+	r.acked += pAcked[0]
+	r.inFlight += pFenced[0]
+	r.refused += pFenced[1]
+	s.be, s.coord, s.node, s.gen = be, coord, next, gen
+	s.settle(func(*storagev1alpha1.Volume) error { return nil })
+	r.what = fmt.Sprintf("attachment moved from %s (generation %d) to a coordinator process on %s (generation %d; %d writes acknowledged), stopped for %s while it moved on to %s (generation %d): "+
+		"%d of its writes in flight refused, %d refused after it resumed, flush, read and Close refused",
+		inNode, inGen, procNode, procGen, pAcked[0], stoppedFor.Round(time.Millisecond), next, gen, pFenced[0], pFenced[1])
+	return s.startStream()
+}
+
+// otherNode returns a random node other than node.
+func (s *soak) otherNode(node string) string {
+	for {
+		if n := s.rc.nodes[s.rng.IntN(len(s.rc.nodes))].name; n != node {
+			return n
+		}
+	}
+}
+
+// fenceOld checks that the coordinator of the moment, writing st, was fenced by the claim of a
+// newer one (at generation gen): every writer of st stops at a refusal (ErrFenced); resumed with
+// a fresh stream into a model of its own (so a write of it that landed is found as lost), every
+// write is refused too, and so are its flush, read and Close. It returns st's acknowledged writes,
+// st's writes refused (in flight at the takeover) and the resumed stream's refused writes.
+func (s *soak) fenceOld(st *stream, gen uint64) (acked, inFlight, refusedAfter int) {
+	t := s.t
+	oldBE, oldCoord := s.be, s.coord
 	gomega.NewWithT(t).Eventually(func() int { return st.result().failed }, time.Minute, 10*time.Millisecond).Should(gomega.Equal(streamWriters),
 		"%s: every writer of the old coordinator stops at a refusal", s.current)
 	oldRes := st.stop()
 	s.checkFenced(oldRes.errs, "in flight at the takeover")
-	r.acked, r.inFlight = oldRes.acked, oldRes.failed
-
 	refused := newModel()
-	resumed := startStream(oldBE, refused, streamOptions{tag: s.nextTag(), seed: s.seed ^ uint64(gen), stopOnError: true, span: soakHotSpan})
+	resumed := startStream(oldBE, refused, streamOptions{tag: s.nextTag(), seed: s.seed ^ gen, stopOnError: true, span: soakHotSpan})
 	s.live = resumed
 	gomega.NewWithT(t).Eventually(func() int { return resumed.result().failed }, time.Minute, 10*time.Millisecond).Should(gomega.Equal(streamWriters),
 		"%s: every writer of the resumed old coordinator is refused", s.current)
@@ -432,12 +534,7 @@ func (s *soak) takeover(st *stream, r *roundResult) *stream {
 	if err := oldBE.Close(context.Background()); !errors.Is(err, csinode.ErrFenced) {
 		t.Fatalf("%s: closing the old coordinator: %v, want its last flush refused as fenced", s.current, err)
 	}
-	r.refused = resumedRes.failed
-	s.be, s.coord, s.node, s.gen = be, coord, next, gen
-	s.settle(func(*storagev1alpha1.Volume) error { return nil })
-	r.what = fmt.Sprintf("attachment moved from %s (generation %d) to %s (generation %d), %d writes in flight refused, %d refused after the old one resumed",
-		oldNode, oldGen, next, gen, oldRes.failed, resumedRes.failed)
-	return s.startStream()
+	return oldRes.acked, oldRes.failed, resumedRes.failed
 }
 
 func (s *soak) checkFenced(errs []error, when string) {
@@ -658,7 +755,7 @@ func (s *soak) table() string {
 		r := s.rows[k]
 		note := ""
 		switch k {
-		case faultTakeover:
+		case faultTakeover, faultTakeoverProcess:
 			note = fmt.Sprintf("old coordinator's writes refused as fenced: %d in flight at the takeover (up to %d blocks of them found landed at a check, equal on every copy), %d after it resumed (none landed)",
 				r.inFlight, r.landed, r.refused)
 		case faultBitRot:
