@@ -48,6 +48,8 @@ const (
 	// soakAfter is how many writes must be acknowledged after a fault's recovery before the round
 	// ends: the stream goes on over the recovered copies.
 	soakAfter = 50
+	// soakTableEvery is how many faults a long soak makes between two prints of the table so far.
+	soakTableEvery = 25
 )
 
 // faultKind is one kind of fault of the soak.
@@ -199,6 +201,9 @@ func TestReplicationSoak(t *testing.T) {
 		kind := faultKind(bag[0])
 		bag = bag[1:]
 		s.round(i, faults, kind)
+		if (i+1)%soakTableEvery == 0 && i+1 < faults {
+			t.Logf("after %d of %d faults (%s):\n%s", i+1, faults, time.Since(began).Round(time.Second), s.table())
+		}
 	}
 	if err := s.be.Close(context.Background()); err != nil {
 		t.Fatalf("close the last coordinator: %v", err)
