@@ -304,10 +304,13 @@ node-crash-soak: envtest ## kill -9 the node daemon NODE_CRASH_KILLS times durin
 # one, printed; set it to replay a run's faults, victims and writes).
 REPL_SOAK_FAULTS ?= 200
 REPL_SOAK_SEED ?=
+# Kinds of fault of `make replica-soak`, comma-separated (empty: all): kill-restart, stop-cont,
+# kill-replace, takeover, takeover-process, bit-rot.
+REPL_SOAK_KINDS ?=
 
 .PHONY: replica-soak
 replica-soak: envtest ## A replicated Volume (3 copies, 4 node daemons) under verified writes hit by REPL_SOAK_FAULTS random faults (kill, stop, replace, takeovers, bit rot); prints the fault table.
-	COBALT_REPL_SOAK_FAULTS=$(REPL_SOAK_FAULTS) COBALT_REPL_SOAK_SEED=$(REPL_SOAK_SEED) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" \
+	COBALT_REPL_SOAK_FAULTS=$(REPL_SOAK_FAULTS) COBALT_REPL_SOAK_SEED=$(REPL_SOAK_SEED) COBALT_REPL_SOAK_KINDS=$(REPL_SOAK_KINDS) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" \
 		$(GO) test -count=1 -timeout 6h -v -run '^TestReplicationSoak$$' ./node-daemon/integration
 
 ##@ Demo

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,6 +65,11 @@ const (
 	faultBitRot
 	numFaultKinds
 )
+
+// key names the kind in COBALT_REPL_SOAK_KINDS.
+func (k faultKind) key() string {
+	return [...]string{"kill-restart", "stop-cont", "kill-replace", "takeover", "takeover-process", "bit-rot"}[k]
+}
 
 func (k faultKind) String() string {
 	switch k {
@@ -149,6 +155,7 @@ type soak struct {
 	// at cleanup (closeAll) if the test fails meanwhile.
 	live   *stream
 	opened []csinode.ReplicatedBackend
+	dumped bool // dumpState ran
 }
 
 // closeAll stops the write stream, if one runs, and closes every backend opened (their Close
@@ -175,10 +182,16 @@ func (s *soak) closeAll() {
 // the scrub repairs the copy). After each fault, once every copy is in sync again and the stream
 // went on, every acknowledged write is verified through the coordinator and on every copy, and
 // the copies compare equal. It prints the fault table at the end. COBALT_REPL_SOAK_FAULTS sets the
-// number of faults (default soakDefaultFaults), COBALT_REPL_SOAK_SEED the seed (printed).
+// number of faults (default soakDefaultFaults), COBALT_REPL_SOAK_SEED the seed (printed),
+// COBALT_REPL_SOAK_KINDS the kinds of fault (default all, see faultKind.key).
 func TestReplicationSoak(t *testing.T) {
-	faults, seed := soakSettings(t)
-	t.Logf("replication soak: %d faults, seed %d (replay with COBALT_REPL_SOAK_SEED=%d COBALT_REPL_SOAK_FAULTS=%d)", faults, seed, seed, faults)
+	faults, seed, kinds := soakSettings(t)
+	var keys []string
+	for _, k := range kinds {
+		keys = append(keys, k.key())
+	}
+	t.Logf("replication soak: %d faults of kinds %s, seed %d (replay with COBALT_REPL_SOAK_SEED=%d COBALT_REPL_SOAK_FAULTS=%d COBALT_REPL_SOAK_KINDS=%s)",
+		faults, strings.Join(keys, ","), seed, seed, faults, strings.Join(keys, ","))
 	began := time.Now()
 	rc := newReplCluster(t, soakReplacementDelay)
 	s := &soak{t: t, rc: rc, name: "soak", seed: seed, rng: rand.New(rand.NewPCG(seed, 0x50a4)), m: newModel(),
@@ -196,9 +209,9 @@ func TestReplicationSoak(t *testing.T) {
 	var bag []int
 	for i := range faults {
 		if len(bag) == 0 {
-			bag = s.rng.Perm(int(numFaultKinds))
+			bag = s.rng.Perm(len(kinds))
 		}
-		kind := faultKind(bag[0])
+		kind := kinds[bag[0]]
 		bag = bag[1:]
 		s.round(i, faults, kind)
 		if (i+1)%soakTableEvery == 0 && i+1 < faults {
@@ -212,8 +225,9 @@ func TestReplicationSoak(t *testing.T) {
 	t.Log("\n" + s.table())
 }
 
-// soakSettings reads COBALT_REPL_SOAK_FAULTS and COBALT_REPL_SOAK_SEED.
-func soakSettings(t *testing.T) (faults int, seed uint64) {
+// soakSettings reads COBALT_REPL_SOAK_FAULTS, COBALT_REPL_SOAK_SEED and COBALT_REPL_SOAK_KINDS
+// (comma-separated keys of the kinds of fault to run; all when unset).
+func soakSettings(t *testing.T) (faults int, seed uint64, kinds []faultKind) {
 	faults, seed = soakDefaultFaults, uint64(time.Now().UnixNano())
 	if v := os.Getenv("COBALT_REPL_SOAK_FAULTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -229,7 +243,26 @@ func soakSettings(t *testing.T) (faults int, seed uint64) {
 		}
 		seed = n
 	}
-	return faults, seed
+	all := map[string]faultKind{}
+	var keys []string
+	for k := range numFaultKinds {
+		all[k.key()] = k
+		keys = append(keys, k.key())
+	}
+	v := os.Getenv("COBALT_REPL_SOAK_KINDS")
+	if v == "" {
+		v = strings.Join(keys, ",")
+	}
+	for _, key := range strings.Split(v, ",") {
+		k, ok := all[strings.TrimSpace(key)]
+		if !ok {
+			t.Fatalf("COBALT_REPL_SOAK_KINDS=%q: no kind of fault %q (kinds: %s)", v, key, strings.Join(keys, ","))
+		}
+		if !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return faults, seed, kinds
 }
 
 // writeCold writes the cold end of every lane once, through the coordinator.
@@ -394,7 +427,13 @@ func (s *soak) killReplace(r *roundResult) {
 		if st := replicaState(v, store); st != "" {
 			return fmt.Errorf("the killed copy on %s is still listed (%s)", store, st)
 		}
-		if st := s.stat(spare); st.SyncedBytes[replvol.KindRebuild] == 0 || st.ComparedBytes == 0 {
+		st := s.stat(spare)
+		if st.State == string(storagev1alpha1.ReplicaInSync) && st.SyncedBytes[replvol.KindRebuild] == 0 {
+			// A new copy put in sync without a rebuild: what of the acknowledged data does it hold?
+			return gomega.StopTrying(fmt.Sprintf("the new copy on the spare Store %s is InSync without a rebuild (a replacement starts empty and must be rebuilt): %+v; %s",
+				spare, st, s.coldCheck(spare)))
+		}
+		if st.SyncedBytes[replvol.KindRebuild] == 0 || st.ComparedBytes == 0 {
 			return fmt.Errorf("the copy on the spare Store %s is not rebuilt and compared yet: %+v", spare, st)
 		}
 		return nil
@@ -402,6 +441,38 @@ func (s *soak) killReplace(r *roundResult) {
 	s.rc.restart(s.t, n)
 	r.synced = true
 	r.what = fmt.Sprintf("killed the daemon of %s (copy on %s), replaced on %s and rebuilt, restarted", n.name, store, spare)
+}
+
+// coldCheck reads the cold ends of the lanes (acknowledged once at the start, never written
+// since) from the copy on store directly and says how many of their blocks differ from the
+// acknowledged data.
+func (s *soak) coldCheck(store string) string {
+	vol := s.rc.volume(s.t, s.name)
+	bad, total := 0, 0
+	var ex []string
+	for w := range streamWriters {
+		off := int64(w)*streamLane + soakHotSpan
+		data, err := s.rc.readCopyAt(s.t, vol, store, off, soakColdSpan)
+		if err != nil {
+			return fmt.Sprintf("the cold blocks could not be read from it: %v", err)
+		}
+		for b := range int64(soakColdSpan / streamBlock) {
+			blk := off/streamBlock + b
+			s.m.mu.Lock()
+			want := s.m.acked[blk]
+			s.m.mu.Unlock()
+			got := data[b*streamBlock : (b+1)*streamBlock]
+			total++
+			if !bytes.Equal(got, want) {
+				bad++
+				if len(ex) < 4 {
+					ex = append(ex, fmt.Sprintf("block %d holds %s, acknowledged %s", blk, blockTag(got), blockTag(want)))
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("read directly, %d of the %d acknowledged blocks of the lanes' cold ends (never rewritten since the start) differ from the acknowledged data: %s",
+		bad, total, strings.Join(ex, "; "))
 }
 
 // takeover moves the attachment to another node at the next generation while the coordinator
@@ -624,7 +695,13 @@ func (s *soak) caughtUp(v *storagev1alpha1.Volume, store string, before replvol.
 // fail, and cond holds; it fails with the Volume's and the coordinator's state otherwise.
 func (s *soak) settle(cond func(*storagev1alpha1.Volume) error) {
 	s.t.Helper()
-	gomega.NewWithT(s.t).Eventually(func() error {
+	// On failure the state is logged first, while every daemon still runs as the fault left it.
+	g := gomega.NewGomega(func(message string, _ ...int) {
+		s.t.Helper()
+		s.dumpState()
+		s.t.Fatalf("%s: the copies did not all come back in sync: %s", s.current, message)
+	})
+	g.Eventually(func() error {
 		v := s.rc.volume(s.t, s.name)
 		if len(v.Status.Replicas) != 3 || inSyncCount(v) != 3 || isDegraded(v) {
 			return fmt.Errorf("copies %s, conditions %s", replicaSummary(v), conditionSummary(v))
@@ -638,7 +715,7 @@ func (s *soak) settle(cond func(*storagev1alpha1.Volume) error) {
 			}
 		}
 		return cond(v)
-	}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: every copy in sync again", s.current)
+	}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed())
 }
 
 // stat returns the coordinator's stat of the copy on store (zero when it has none).
@@ -790,15 +867,21 @@ func (s *soak) table() string {
 	return b.String()
 }
 
-// dumpOnFailure logs, when the test failed, the seed, the faults so far, the fault table, the
-// Volume's status and the coordinator's view of the copies; it resumes a stopped daemon.
+// dumpOnFailure resumes a stopped daemon and, when the test failed, logs the soak's state
+// (dumpState) unless that was done already.
 func (s *soak) dumpOnFailure() {
 	if s.stopped != nil {
 		_ = s.stopped.proc.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	if !s.t.Failed() {
-		return
+	if s.t.Failed() && !s.dumped {
+		s.dumpState()
 	}
+}
+
+// dumpState logs the seed, the faults so far, the fault table, the Volume's status and the
+// coordinator's view of the copies.
+func (s *soak) dumpState() {
+	s.dumped = true
 	s.t.Logf("replication soak failed at %s; seed %d; faults before it:\n%s", s.current, s.seed, strings.Join(s.history, "\n"))
 	s.t.Log("\n" + s.table())
 	if v := s.rc.volume(s.t, s.name); v != nil {
