@@ -29,7 +29,7 @@
 // rot, at random points of one continuous verified write stream: each kind once per six faults
 // in random order (six in `make test`; `make replica-soak` runs COBALT_REPL_SOAK_FAULTS of them
 // with seed COBALT_REPL_SOAK_SEED, printed so that a run's faults, victims and writes can be
-// replayed): SIGKILL of a copy's daemon restarted at once (resynced), SIGSTOP for a random time
+// replayed, and COBALT_REPL_SOAK_KINDS to run some kinds only): SIGKILL of a copy's daemon restarted at once (resynced), SIGSTOP for a random time
 // under or over the replica timeout, SIGKILL of one left dead (replaced on the spare Store,
 // rebuilt), a takeover by a coordinator on another node while the old one writes (its writes in
 // flight and after it resumes refused as fenced; the latter go to a model of their own, so one
