@@ -430,8 +430,11 @@ func (s *soak) killReplace(r *roundResult) {
 		st := s.stat(spare)
 		if st.State == string(storagev1alpha1.ReplicaInSync) && st.SyncedBytes[replvol.KindRebuild] == 0 {
 			// A new copy put in sync without a rebuild: what of the acknowledged data does it hold?
+			// The blocks it lacks count as lost: an in-sync copy serves reads.
+			lost, what := s.coldCheck(spare)
+			s.rows[faultKillReplace].lost += lost
 			return gomega.StopTrying(fmt.Sprintf("the new copy on the spare Store %s is InSync without a rebuild (a replacement starts empty and must be rebuilt): %+v; %s",
-				spare, st, s.coldCheck(spare)))
+				spare, st, what))
 		}
 		if st.SyncedBytes[replvol.KindRebuild] == 0 || st.ComparedBytes == 0 {
 			return fmt.Errorf("the copy on the spare Store %s is not rebuilt and compared yet: %+v", spare, st)
@@ -444,9 +447,9 @@ func (s *soak) killReplace(r *roundResult) {
 }
 
 // coldCheck reads the cold ends of the lanes (acknowledged once at the start, never written
-// since) from the copy on store directly and says how many of their blocks differ from the
-// acknowledged data.
-func (s *soak) coldCheck(store string) string {
+// since) from the copy on store directly and returns how many of their blocks differ from the
+// acknowledged data, and says so.
+func (s *soak) coldCheck(store string) (int, string) {
 	vol := s.rc.volume(s.t, s.name)
 	bad, total := 0, 0
 	var ex []string
@@ -454,7 +457,7 @@ func (s *soak) coldCheck(store string) string {
 		off := int64(w)*streamLane + soakHotSpan
 		data, err := s.rc.readCopyAt(s.t, vol, store, off, soakColdSpan)
 		if err != nil {
-			return fmt.Sprintf("the cold blocks could not be read from it: %v", err)
+			return 0, fmt.Sprintf("the cold blocks could not be read from it: %v", err)
 		}
 		for b := range int64(soakColdSpan / streamBlock) {
 			blk := off/streamBlock + b
@@ -471,7 +474,7 @@ func (s *soak) coldCheck(store string) string {
 			}
 		}
 	}
-	return fmt.Sprintf("read directly, %d of the %d acknowledged blocks of the lanes' cold ends (never rewritten since the start) differ from the acknowledged data: %s",
+	return bad, fmt.Sprintf("read directly, %d of the %d acknowledged blocks of the lanes' cold ends (never rewritten since the start) differ from the acknowledged data: %s",
 		bad, total, strings.Join(ex, "; "))
 }
 
