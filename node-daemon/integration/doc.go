@@ -24,4 +24,24 @@
 // takeovers while the old coordinator's writes are in flight (COBALT_REPL_TAKEOVERS rounds: those
 // unacknowledged writes may land or not, but the same on every copy once the new coordinator's
 // Open reconciled them).
+//
+// The replication soak (replication_soak_test.go, TestReplicationSoak) runs those faults, and bit
+// rot, at random points of one continuous verified write stream: each kind once per six faults
+// in random order (six in `make test`; `make replica-soak` runs COBALT_REPL_SOAK_FAULTS of them
+// with seed COBALT_REPL_SOAK_SEED, printed so that a run's faults, victims and writes can be
+// replayed, and COBALT_REPL_SOAK_KINDS to run some kinds only): SIGKILL of a copy's daemon restarted at once (resynced), SIGSTOP for a random time
+// under or over the replica timeout, SIGKILL of one left dead (replaced on the spare Store,
+// rebuilt), a takeover by a coordinator on another node while the old one writes (its writes in
+// flight and after it resumes refused as fenced; the latter go to a model of their own, so one
+// that landed is found), the same from a coordinator process (the test binary run again, switched
+// by TestMain on COBALT_IT_COORDINATOR; it reports each acknowledged write on stdout) stopped
+// with SIGSTOP while the attachment moves on and then resumed, and bit rot (the daemon stopped,
+// one acknowledged block checked through the storage engine's own read of the device, then
+// inverted wherever it lies outside the label and metadata region; read back right through the
+// coordinator, repaired by the coordinator's scheduled scrub). After each fault the soak waits
+// (bounded; on failure it logs the seed, the faults so far, the Volume's status and the
+// coordinator's view of the copies) until the three copies are in sync, then verifies every
+// acknowledged write through the coordinator and on every copy and compares the copies; it ends
+// with the fault table (fault, count, acknowledged writes verified, lost, rebuild, resync,
+// compared and scrub-repaired bytes).
 package integration

@@ -30,6 +30,7 @@ import (
 	"github.com/cobaltstore/cobalt/csi/controller"
 	"github.com/cobaltstore/cobalt/csi/driver"
 	"github.com/cobaltstore/cobalt/node-daemon/app"
+	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
@@ -37,6 +38,8 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
 	"github.com/cobaltstore/cobalt/node-daemon/replvol"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
 const (
@@ -303,8 +306,16 @@ func mountCapability() *csi.VolumeCapability {
 
 // coordinator returns replvol.Volumes for node, running in this process with every copy reached
 // over the node API with a peer certificate (as the coordinator's node daemon reaches the copies
-// on other nodes); syncInterval is how often it looks for copies to resync or rebuild.
+// on other nodes); syncInterval is how often it looks for copies to resync or rebuild. It never
+// scrubs.
 func (rc *replCluster) coordinator(t *testing.T, node string, syncInterval time.Duration) *replvol.Volumes {
+	t.Helper()
+	return rc.scrubbingCoordinator(t, node, syncInterval, 0)
+}
+
+// scrubbingCoordinator is coordinator with a scrub of each open volume every scrubInterval (0:
+// never).
+func (rc *replCluster) scrubbingCoordinator(t *testing.T, node string, syncInterval, scrubInterval time.Duration) *replvol.Volumes {
 	t.Helper()
 	v, err := replvol.New(replvol.Options{
 		Client:         k8sClient,
@@ -314,6 +325,7 @@ func (rc *replCluster) coordinator(t *testing.T, node string, syncInterval time.
 		Local:          func(string) bool { return false },
 		Dialer:         replvol.NodeAPIDialer{TLS: rc.peerTLS(t, node)},
 		SyncInterval:   syncInterval,
+		ScrubInterval:  scrubInterval,
 		ReplicaTimeout: replReplicaTimeout,
 		Log:            testr.New(t).WithName("coordinator-" + node),
 	})
@@ -348,17 +360,32 @@ func (noLocalStores) VolumeManager(storeUUID string) (*volume.Manager, error) {
 // readCopy reads the whole copy of vol on Store store directly from its node daemon.
 func (rc *replCluster) readCopy(t *testing.T, vol *storagev1alpha1.Volume, store string) []byte {
 	t.Helper()
+	data, err := rc.readCopyAt(t, vol, store, 0, replVolumeSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// readCopyAt reads length bytes at off of the copy of vol on Store store directly from its node
+// daemon (one connection, closed before it returns: soaks read copies hundreds of times).
+func (rc *replCluster) readCopyAt(t *testing.T, vol *storagev1alpha1.Volume, store string, off, length int64) ([]byte, error) {
+	t.Helper()
 	n := rc.nodeOfStore(t, store)
 	st := rc.store(t, n)
-	cl := rc.client(t, st.Annotations[storagev1alpha1.AnnotationNodeEndpoint])
+	cl, err := nodeclient.Dial(st.Annotations[storagev1alpha1.AnnotationNodeEndpoint], rc.peerTLS(t, "test-client"))
+	if err != nil {
+		t.Fatalf("dial the node daemon of %s: %v", n.name, err)
+	}
+	defer cl.Close()
 	var buf bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ref := &nodepb.VolumeRef{StoreUuid: st.Status.UUID, VolumeId: string(vol.UID)}
-	if _, err := cl.ReadTo(ctx, ref, 0, replVolumeSize, &buf); err != nil {
-		t.Fatalf("read the copy on %s (node %s): %v", store, n.name, err)
+	if _, err := cl.ReadTo(ctx, ref, off, length, &buf); err != nil {
+		return nil, fmt.Errorf("read [%d, +%d) of the copy on %s (node %s): %w", off, length, store, n.name, err)
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // compareCopies reads every InSync copy of the Volume and fails unless they are all equal to
@@ -436,4 +463,103 @@ func replStat(v *replvol.Volumes, store string) (replvol.ReplicationStat, error)
 		}
 	}
 	return replvol.ReplicationStat{}, errors.New("no stat of the copy on " + store)
+}
+
+// restart starts node n's daemon again once it has exited (same configuration, state directory
+// and device: its Store comes back with its copies) and waits until its Store is Ready with a
+// heartbeat of the new process.
+func (rc *replCluster) restart(t *testing.T, n *replNode) {
+	t.Helper()
+	select {
+	case <-n.proc.exited:
+	default:
+		t.Fatalf("restart the daemon of %s: it is still running (pid %d)", n.name, n.proc.cmd.Process.Pid)
+	}
+	// A heartbeat stamped (to the second) after the second of the restart is the new process's.
+	fresh := time.Now().Truncate(time.Second).Add(time.Second)
+	n.proc = startProc(t, n.cfg)
+	gomega.NewWithT(t).Eventually(func() error {
+		st := rc.store(t, n)
+		if !isReady(st.Status.Conditions) || st.Annotations[storagev1alpha1.AnnotationNodeEndpoint] == "" ||
+			st.Status.LastHeartbeat == nil || st.Status.LastHeartbeat.Before(&metav1.Time{Time: fresh}) {
+			return fmt.Errorf("Store %s of the restarted daemon of %s not Ready yet (heartbeat %v): %s", st.Name, n.name, st.Status.LastHeartbeat, st.Status.NotUsedReason)
+		}
+		return nil
+	}, 2*time.Minute, 100*time.Millisecond).Should(gomega.Succeed())
+}
+
+// rotBlock damages, underneath the engine, the 4 KiB block at off of vol's copy on node n's
+// device, which must hold want: n's daemon must have exited. It mounts the store from the device
+// with the storage-engine library (as the daemon does, which applies its deferred writes), checks
+// that the copy's block reads want, unmounts it, then inverts bytes in every 4 KiB-aligned block
+// of the device that holds want outside the store's label and metadata region: the block's data
+// (no compression, so it lies there as written) and any superseded extent of the same content,
+// which is free space. The engine's checksums then fail every read of the block. It returns the
+// device offsets it damaged.
+func rotBlock(t *testing.T, n *replNode, vol *storagev1alpha1.Volume, off int64, want []byte) []int64 {
+	t.Helper()
+	select {
+	case <-n.proc.exited:
+	default:
+		t.Fatalf("rot a block on %s: its daemon is still running", n.name)
+	}
+	if off%streamBlock != 0 || len(want) != streamBlock {
+		t.Fatalf("rot a block: offset %d and %d bytes are not one aligned block", off, len(want))
+	}
+	dev, err := blockdev.Open(n.device, blockdev.Options{})
+	if err != nil {
+		t.Fatalf("open the device of %s: %v", n.name, err)
+	}
+	defer dev.Close()
+	st, err := store.Open(context.Background(), dev, "", store.Options{DisableBufferedReads: true})
+	if err != nil {
+		t.Fatalf("mount the store of %s: %v", n.name, err)
+	}
+	c, o := volume.CollectionName(string(vol.UID)), volume.StripeName(off/volume.DefaultStripeSize)
+	got, err := st.Read(context.Background(), c, o, uint64(off%volume.DefaultStripeSize), streamBlock)
+	if cerr := st.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("read block %d of the copy on %s from its device: %v", off/streamBlock, n.name, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("block %d of the copy on %s holds %s on its device, want %s", off/streamBlock, n.name, blockTag(got), blockTag(want))
+	}
+	label, err := blockdev.ReadLabel(dev)
+	if err != nil {
+		t.Fatalf("read the label of %s's device: %v", n.name, err)
+	}
+	const chunk = 1 << 20
+	buf := blockdev.AlignedBuffer(chunk)
+	var damaged []int64
+	for base := int64(0); base+chunk <= dev.Size(); base += chunk {
+		if _, err := dev.ReadAt(buf, base); err != nil {
+			t.Fatalf("read %s's device at %d: %v", n.name, base, err)
+		}
+		for i := 0; i < chunk; i += streamBlock {
+			at := base + int64(i)
+			if at < 2*blockdev.LabelSize || (at < label.MetaOffset+label.MetaLength && label.MetaOffset < at+streamBlock) ||
+				!bytes.Equal(buf[i:i+streamBlock], want) {
+				continue // the label and its copy, the metadata region (KV, deferred log), or another block
+			}
+			blk := buf[i : i+streamBlock]
+			for j := 100; j < 108; j++ {
+				blk[j] = ^blk[j]
+			}
+			damaged = append(damaged, at)
+		}
+		if len(damaged) > 0 && damaged[len(damaged)-1] >= base {
+			if _, err := dev.WriteAt(buf, base); err != nil {
+				t.Fatalf("write %s's device at %d: %v", n.name, base, err)
+			}
+		}
+	}
+	if err := dev.Flush(); err != nil {
+		t.Fatalf("sync %s's device: %v", n.name, err)
+	}
+	if len(damaged) == 0 {
+		t.Fatalf("block %d of the copy on %s (%s) is nowhere on its device outside the metadata region", off/streamBlock, n.name, blockTag(want))
+	}
+	return damaged
 }

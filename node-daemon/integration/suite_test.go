@@ -29,7 +29,12 @@ var (
 	cobaltBin  string
 )
 
-func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(coordChildEnv); cfg != "" {
+		os.Exit(runCoordinatorChild(cfg)) // this binary run again as a coordinator process
+	}
+	os.Exit(runSuite(m))
+}
 
 func runSuite(m *testing.M) int {
 	ctrl.SetLogger(logr.Discard()) // each test logs through its own testr logger
