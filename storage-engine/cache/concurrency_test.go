@@ -126,7 +126,9 @@ func checkAccounting(t *testing.T, pool *Mempool, onodes *Cache[ObjectKey, int],
 	if got := pool.Bytes(CategoryBuffers); got != bufSum || got != bufs.Bytes() {
 		t.Fatalf("buffers: mempool %d, shards %d, Bytes %d", got, bufSum, bufs.Bytes())
 	}
-	if onodeSum == 0 || bufSum == 0 {
-		t.Fatalf("nothing cached at the end (onodes %d, buffers %d bytes): the workload is too weak", onodeSum, bufSum)
+	// The resizer may end on a budget so small that nothing stays cached at the end (the race
+	// detector's timing made it so), so what the workload must have done is insert.
+	if onodes.Metrics().Total.Inserts == 0 || bufs.Metrics().Total.Inserts == 0 {
+		t.Fatalf("nothing was ever cached (onodes %d, buffers %d bytes at the end): the workload is too weak", onodeSum, bufSum)
 	}
 }
