@@ -95,8 +95,8 @@
 // beyond the listed ranges (Rebuild: writes made it meanwhile, on both), and the listed ranges
 // in regions dirty for the source (a write since the listing that the source did not confirm may
 // have landed on the target only). A later write of a compared region lands on both or fails the
-// rebuild (the target failed it) or is one of those. Only when every block compared equal is the
-// target put in sync (again once no write is in flight) and its dirty regions forgotten. Copy
+// rebuild (the target failed it) or is one of those. Only when every block compared equal and the
+// target answered a flush (a resync with nothing to copy must still reach it) is the target put in sync (again once no write is in flight) and its dirty regions forgotten. Copy
 // and comparison are throttled by a Limiter (the bytes copied plus the bytes compared) and report
 // Progress (PhaseCopy includes each chunk's comparison). The reads of copies, comparisons and
 // scrubs do not go through the engine's data cache (Local's NoCacheReader, volume.Manager's

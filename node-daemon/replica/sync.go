@@ -235,6 +235,15 @@ func (c *Coordinator) sync(ctx context.Context, what, source string, target Sync
 		slices.SortFunc(mism, func(a, b Mismatch) int { return cmp.Compare(a.Offset, b.Offset) })
 		return res, fmt.Errorf("%w: %d blocks, the first at %d", ErrCopiesDiffer, len(mism), mism[0].Offset)
 	}
+	// The target counts only once it answered: a resync with nothing to copy (a copy dropped at a
+	// flush, with no dirty region) would otherwise put in sync a copy no request ever reached (its
+	// store gone, say), and what was copied is made durable.
+	fctx, cancel := context.WithTimeout(ctx, c.timeout)
+	err = target.Flush(fctx, c.gen)
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("flush the target: %w", err)
+	}
 	if err := c.promote(target.Name()); err != nil {
 		return res, err
 	}

@@ -249,6 +249,45 @@ func (f *failing) Write(ctx context.Context, gen uint64, off int64, data []byte)
 	return f.Syncer.Write(ctx, gen, off, data)
 }
 
+func (f *failing) Flush(ctx context.Context, gen uint64) error {
+	if f.down.Load() {
+		return errors.New("injected: node unreachable")
+	}
+	return f.Syncer.Flush(ctx, gen)
+}
+
+// TestResyncOfUnreachableCopyFails: a copy dropped at a flush has no dirty region, so its resync
+// has nothing to copy; while it cannot be reached the resync must still fail, not put it in sync.
+func TestResyncOfUnreachableCopyFails(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 2, storeSize)
+	a, b := c.nodes[0], c.nodes[1]
+	c.createVolume(t, volID, volSize, stripeBytes)
+	rec := &recorder{}
+	fb := &failing{Syncer: c.remote(t, b, volID)}
+	co := openWith(t, rec, a, volID, fb)
+	fb.down.Store(true)
+	if err := co.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, dropped := rec.drops()[b.name]; !dropped || co.Dirty().Bytes(b.name) != 0 {
+		t.Fatalf("node-b dropped: %v, dirty bytes %d; want dropped with none", dropped, co.Dirty().Bytes(b.name))
+	}
+	if _, err := co.Resync(ctx, a.name, fb, replica.SyncOptions{}); err == nil {
+		t.Fatal("resync of a copy that cannot be reached succeeded")
+	}
+	if got := co.InSync(); !slices.Equal(got, []string{a.name}) {
+		t.Fatalf("in sync after the failed resync = %v, want only %s", got, a.name)
+	}
+	fb.down.Store(false)
+	if _, err := co.Resync(ctx, a.name, fb, replica.SyncOptions{}); err != nil {
+		t.Fatalf("resync once the copy is back: %v", err)
+	}
+	if got := co.InSync(); !slices.Equal(got, []string{a.name, b.name}) {
+		t.Fatalf("in sync after the resync = %v", got)
+	}
+}
+
 // TestResyncCopiesOnlyDirtyRegions drops node-b while writes touch four 1 MiB regions, then
 // resyncs it over a new stream: exactly those regions are copied and compared, node-b is in sync
 // again with an empty dirty log, and the copies are identical.
