@@ -146,11 +146,14 @@ type soak struct {
 	be    csinode.ReplicatedBackend
 	tags  uint64
 	rows  [numFaultKinds]faultRow
-	// seen holds the last stat of each copy of each coordinator, by generation and store.
-	seen    map[string]replvol.ReplicationStat
-	history []string
-	current string
-	stopped *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
+	// seen holds the last stat of each copy of each coordinator, by generation and store;
+	// forgotten sums the counters of copies the coordinator forgot (retired: a later copy on the
+	// same Store starts from zero under the same key).
+	seen      map[string]replvol.ReplicationStat
+	forgotten copyTotals
+	history   []string
+	current   string
+	stopped   *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
 	// live is the write stream running, opened every coordinator's backend opened: both ended
 	// at cleanup (closeAll) if the test fails meanwhile.
 	live   *stream
@@ -731,22 +734,32 @@ func (s *soak) stat(store string) replvol.ReplicationStat {
 // record keeps the last stat of every copy of coord.
 func (s *soak) record(coord *replvol.Volumes) {
 	for _, st := range coord.ReplicationStats() {
-		s.seen[fmt.Sprintf("%d/%s", st.Generation, st.Store)] = st
+		key := fmt.Sprintf("%d/%s", st.Generation, st.Store)
+		if old, ok := s.seen[key]; ok && (st.ComparedBytes < old.ComparedBytes || st.ScrubRepairedBytes < old.ScrubRepairedBytes ||
+			st.SyncedBytes[replvol.KindRebuild] < old.SyncedBytes[replvol.KindRebuild] || st.SyncedBytes[replvol.KindResync] < old.SyncedBytes[replvol.KindResync]) {
+			s.forgotten.add(old)
+		}
+		s.seen[key] = st
 	}
 }
 
 // totals sums the counters of every copy of every coordinator so far.
 func (s *soak) totals() copyTotals {
 	s.record(s.coord)
-	var c copyTotals
+	c := s.forgotten
 	for _, st := range s.seen {
-		c.rebuilt += st.SyncedBytes[replvol.KindRebuild]
-		c.resynced += st.SyncedBytes[replvol.KindResync]
-		c.compared += st.ComparedBytes
-		c.scrubRepaired += st.ScrubRepairedBytes
-		c.scrubBad += st.ScrubMismatches
+		c.add(st)
 	}
 	return c
+}
+
+// add adds the counters of st.
+func (c *copyTotals) add(st replvol.ReplicationStat) {
+	c.rebuilt += st.SyncedBytes[replvol.KindRebuild]
+	c.resynced += st.SyncedBytes[replvol.KindResync]
+	c.compared += st.ComparedBytes
+	c.scrubRepaired += st.ScrubRepairedBytes
+	c.scrubBad += st.ScrubMismatches
 }
 
 // verify reads the whole volume through the coordinator and every copy directly, checks each
