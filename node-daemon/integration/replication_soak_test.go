@@ -814,35 +814,6 @@ func (s *soak) checkLost(row *faultRow, what string, data []byte) int {
 	return landed
 }
 
-// lostBlocks returns the blocks of data (the whole volume) that hold neither their last
-// acknowledged content (zeros if never written) nor that of a write of unknown outcome since, and
-// how many hold the latter.
-func (m *model) lostBlocks(data []byte) (lost []int64, landed int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	zero := make([]byte, streamBlock)
-	for b := int64(0); b < replVolumeSize/streamBlock; b++ {
-		got := data[b*streamBlock : (b+1)*streamBlock]
-		want, ok := m.acked[b]
-		if !ok {
-			want = zero
-		}
-		if bytes.Equal(got, want) {
-			continue
-		}
-		found := false
-		for _, c := range m.maybe[b] {
-			found = found || bytes.Equal(got, c)
-		}
-		if !found {
-			lost = append(lost, b)
-			continue
-		}
-		landed++
-	}
-	return lost, landed
-}
-
 // table renders the fault table.
 func (s *soak) table() string {
 	var b strings.Builder

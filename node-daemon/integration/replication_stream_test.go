@@ -54,6 +54,25 @@ func (m *model) failed(first int64, data []byte) {
 // verify checks the whole volume's contents against the model and returns how many blocks hold
 // the content of a failed write (it landed) rather than their last acknowledged content.
 func (m *model) verify(data []byte) (landed int, err error) {
+	lost, landed := m.lostBlocks(data)
+	if len(lost) == 0 {
+		return landed, nil
+	}
+	b := lost[0]
+	m.mu.Lock()
+	want := m.acked[b]
+	m.mu.Unlock()
+	if want == nil {
+		want = make([]byte, streamBlock)
+	}
+	return landed, fmt.Errorf("block %d (offset %d) lost: it holds %s, the last acknowledged write was %s (%d blocks lost)",
+		b, b*streamBlock, blockTag(data[b*streamBlock:(b+1)*streamBlock]), blockTag(want), len(lost))
+}
+
+// lostBlocks returns the blocks of data (the whole volume) that hold neither their last
+// acknowledged content (zeros if never written) nor that of a write of unknown outcome since, and
+// how many hold the latter.
+func (m *model) lostBlocks(data []byte) (lost []int64, landed int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	zero := make([]byte, streamBlock)
@@ -68,18 +87,15 @@ func (m *model) verify(data []byte) (landed int, err error) {
 		}
 		found := false
 		for _, c := range m.maybe[b] {
-			if bytes.Equal(got, c) {
-				found = true
-				break
-			}
+			found = found || bytes.Equal(got, c)
 		}
 		if !found {
-			return landed, fmt.Errorf("block %d (offset %d) lost: it holds %s, the last acknowledged write was %s",
-				b, b*streamBlock, blockTag(got), blockTag(want))
+			lost = append(lost, b)
+			continue
 		}
 		landed++
 	}
-	return landed, nil
+	return lost, landed
 }
 
 // differences describes up to limit blocks in which copies a and b differ: each one's content

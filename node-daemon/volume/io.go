@@ -44,22 +44,22 @@ func (m *Manager) Write(ctx context.Context, id string, off int64, data []byte) 
 
 // Read reads length bytes at off. Unwritten ranges read as zeros.
 func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byte, error) {
-	v, err := m.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	v.gate.RLock()
-	defer v.gate.RUnlock()
-	if err := v.checkRange(off, length); err != nil {
-		return nil, err
-	}
-	return m.readStripes(ctx, v, off, length, m.store.Read)
+	return m.read(ctx, id, off, length, m.store.Read)
 }
 
 // ReadNoCache is Read for bulk reads that must not displace the data the volume's users read (a
 // replica's copy and comparison, a scrub): the store reads it without its data cache when it can
 // (objstore.NoCacheReader), verifying it as Read does; otherwise it is Read.
 func (m *Manager) ReadNoCache(ctx context.Context, id string, off, length int64) ([]byte, error) {
+	read := m.store.Read
+	if nc, ok := m.store.(objstore.NoCacheReader); ok {
+		read = nc.ReadNoCache
+	}
+	return m.read(ctx, id, off, length, read)
+}
+
+// read reads length bytes at off of volume id through read, under the volume's gate.
+func (m *Manager) read(ctx context.Context, id string, off, length int64, read func(ctx context.Context, c, o string, off, length int64) ([]byte, error)) ([]byte, error) {
 	v, err := m.lookup(id)
 	if err != nil {
 		return nil, err
@@ -68,10 +68,6 @@ func (m *Manager) ReadNoCache(ctx context.Context, id string, off, length int64)
 	defer v.gate.RUnlock()
 	if err := v.checkRange(off, length); err != nil {
 		return nil, err
-	}
-	read := m.store.Read
-	if nc, ok := m.store.(objstore.NoCacheReader); ok {
-		read = nc.ReadNoCache
 	}
 	return m.readStripes(ctx, v, off, length, read)
 }
