@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 )
 
-// proc is the node-daemon binary running as a subprocess.
+// proc is a subprocess of the test: the node-daemon binary, or the test binary as a coordinator.
 type proc struct {
 	cmd     *exec.Cmd
 	logPath string
@@ -35,19 +36,37 @@ func args(cfg *app.Config) []string {
 
 func startProc(t *testing.T, cfg *app.Config) *proc {
 	t.Helper()
-	p := &proc{logPath: filepath.Join(t.TempDir(), "daemon.log"), exited: make(chan struct{})}
+	cmd := exec.Command(daemonBin, args(cfg)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	return start(t, cmd, "node-daemon", nil)
+}
+
+// start starts cmd (what names it in messages) with its stderr, and its stdout unless read
+// consumes it, in a log file; read, when not nil, reads the process's stdout until it closes,
+// before the process is waited for. At cleanup the process is killed if still running, and its
+// log's tail shown if t failed.
+func start(t *testing.T, cmd *exec.Cmd, what string, read func(io.Reader)) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, logPath: filepath.Join(t.TempDir(), what+".log"), exited: make(chan struct{})}
 	logFile, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(daemonBin, args(cfg)...)
-	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start node-daemon: %v", err)
+	cmd.Stderr = logFile
+	var stdout io.Reader
+	if read == nil {
+		cmd.Stdout = logFile
+	} else if stdout, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", what, err)
 	}
 	go func() {
-		p.err = p.cmd.Wait()
+		if read != nil {
+			read(stdout)
+		}
+		p.err = cmd.Wait()
 		logFile.Close()
 		close(p.exited)
 	}()
@@ -55,12 +74,12 @@ func startProc(t *testing.T, cfg *app.Config) *proc {
 		select {
 		case <-p.exited:
 		default:
-			_ = p.cmd.Process.Kill()
+			_ = cmd.Process.Kill() // a stopped process dies of SIGKILL too
 			<-p.exited
 		}
 		if t.Failed() {
 			if b, err := os.ReadFile(p.logPath); err == nil {
-				t.Logf("node-daemon log (pid %d):\n%s", p.cmd.Process.Pid, tail(string(b), 8000))
+				t.Logf("%s log (pid %d):\n%s", what, cmd.Process.Pid, tail(string(b), 8000))
 			}
 		}
 	})

@@ -12,11 +12,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -205,10 +203,7 @@ func coordWriter(be csinode.ReplicatedBackend, out *lineWriter, cfg coordChildCo
 
 // coordProc is a coordinator process started by the test, and what it reported.
 type coordProc struct {
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-	err     error // its exit error, valid once exited is closed
+	*proc
 	// mu guards the fields below, which the reader of its stdout updates.
 	mu      sync.Mutex
 	opened  bool
@@ -229,41 +224,10 @@ func (rc *replCluster) startCoordProc(t *testing.T, vol *storagev1alpha1.Volume,
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &coordProc{logPath: filepath.Join(t.TempDir(), "coordinator.log"), exited: make(chan struct{}), results: map[string]string{}}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(os.Args[0])
-	p.cmd.Env = append(os.Environ(), coordChildEnv+"="+string(cfg))
-	p.cmd.Stderr = logFile
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start the coordinator process: %v", err)
-	}
-	go func() {
-		p.read(stdout, tag, m, refused)
-		p.err = p.cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Signal(syscall.SIGCONT)
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(p.logPath); err == nil {
-				t.Logf("coordinator process log (pid %d):\n%s", p.cmd.Process.Pid, tail(string(b), 8000))
-			}
-		}
-	})
+	p := &coordProc{results: map[string]string{}}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), coordChildEnv+"="+string(cfg))
+	p.proc = start(t, cmd, "coordinator process", func(stdout io.Reader) { p.read(stdout, tag, m, refused) })
 	return p
 }
 

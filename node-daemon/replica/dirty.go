@@ -186,16 +186,7 @@ func (l *DirtyLog) Extents(replica string) []Extent {
 	}
 	l.mu.Unlock()
 	slices.Sort(idx)
-	var out []Extent
-	for _, i := range idx {
-		off := i * l.regionSize
-		if n := len(out); n > 0 && out[n-1].Offset+out[n-1].Length == off {
-			out[n-1].Length += l.regionSize
-			continue
-		}
-		out = append(out, Extent{Offset: off, Length: l.regionSize})
-	}
-	return out
+	return regionExtents(idx, l.regionSize)
 }
 
 // Bytes returns how many bytes of replica are dirty (the regions' total size).

@@ -73,7 +73,6 @@ func (n *Node) Checksum(ctx context.Context, storeUUID, id string, gen uint64, o
 		return nil, err
 	}
 	defer release()
-	table := crc32.MakeTable(crc32.Castagnoli) // the standard library builds it once
 	sums := make([]uint32, 0, (length+blockSize-1)/blockSize)
 	piece := max(blockSize, checksumRead/blockSize*blockSize)
 	for pos := int64(0); pos < length; pos += piece {
@@ -83,7 +82,7 @@ func (n *Node) Checksum(ctx context.Context, storeUUID, id string, gen uint64, o
 			return nil, fmt.Errorf("replica: checksum volume %q at %d: %w", id, off+pos, err)
 		}
 		for b := int64(0); b < k; b += blockSize {
-			sums = append(sums, crc32.Checksum(data[b:min(b+blockSize, k)], table))
+			sums = append(sums, crc32.Checksum(data[b:min(b+blockSize, k)], crc32c))
 		}
 	}
 	return sums, nil

@@ -30,8 +30,9 @@ type NoCacheReader interface {
 	ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error)
 }
 
-// readForCopy reads [off, off+length) of r for a copy: without its node's cache when r can.
-func readForCopy(ctx context.Context, r Syncer, gen uint64, off, length int64) ([]byte, error) {
+// ReadForCopy reads [off, off+length) of r for a copy: without its node's cache when r is a
+// NoCacheReader, else with Read.
+func ReadForCopy(ctx context.Context, r Syncer, gen uint64, off, length int64) ([]byte, error) {
 	if nc, ok := r.(NoCacheReader); ok {
 		return nc.ReadNoCache(ctx, gen, off, length)
 	}
@@ -453,7 +454,7 @@ func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent,
 	defer unlock()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	data, err := readForCopy(rctx, src, c.gen, ch.Offset, ch.Length)
+	data, err := ReadForCopy(rctx, src, c.gen, ch.Offset, ch.Length)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
 	}
@@ -522,12 +523,11 @@ func (c *Coordinator) verifyChunk(ctx context.Context, src, dst Syncer, ch Exten
 	if len(got) != want {
 		return nil, fmt.Errorf("checksum %d bytes at %d on %s: %d blocks, want %d", ch.Length, ch.Offset, dst.Name(), len(got), want)
 	}
-	table := crc32.MakeTable(crc32.Castagnoli) // the standard library builds it once
 	var mism []Mismatch
 	for b := range want {
 		lo := int64(b) * block
 		hi := min(lo+block, ch.Length)
-		m := Mismatch{Extent: Extent{Offset: ch.Offset + lo, Length: hi - lo}, Checksums: map[string]uint32{src.Name(): crc32.Checksum(data[lo:hi], table)}}
+		m := Mismatch{Extent: Extent{Offset: ch.Offset + lo, Length: hi - lo}, Checksums: map[string]uint32{src.Name(): crc32.Checksum(data[lo:hi], crc32c)}}
 		switch {
 		case bad[b] != nil:
 			m.Unreadable = map[string]string{dst.Name(): bad[b].Error()}

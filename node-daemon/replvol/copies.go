@@ -103,10 +103,7 @@ var _ replica.NoCacheReader = (*watched)(nil)
 // ReadNoCache implements replica.NoCacheReader when the copy does (a copy reads its source past
 // the node's cache), else reads through it.
 func (w *watched) ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
-	if nc, ok := w.Syncer.(replica.NoCacheReader); ok {
-		return nc.ReadNoCache(ctx, gen, off, length)
-	}
-	return w.Read(ctx, gen, off, length)
+	return replica.ReadForCopy(ctx, w.Syncer, gen, off, length)
 }
 
 // Flush implements replica.Replica.

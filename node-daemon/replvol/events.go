@@ -2,7 +2,6 @@ package replvol
 
 import (
 	"errors"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,5 +84,5 @@ func scrubEventReason(reason string) string {
 	if reason == ReasonScrubFailed {
 		return reason
 	}
-	return fmt.Sprintf("%s%s", eventScrubPrefix, reason)
+	return eventScrubPrefix + reason
 }
