@@ -42,7 +42,9 @@ type ReplicaRequest struct {
 	//	*ReplicaRequest_Checksum
 	//	*ReplicaRequest_Intent
 	//	*ReplicaRequest_ClearIntent
-	Op            isReplicaRequest_Op `protobuf_oneof:"op"`
+	Op isReplicaRequest_Op `protobuf_oneof:"op"`
+	// incarnation is the incarnation of the copy the request is meant for; empty for any.
+	Incarnation   string `protobuf:"bytes,12,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +177,13 @@ func (x *ReplicaRequest) GetClearIntent() *ReplicaClearIntent {
 		}
 	}
 	return nil
+}
+
+func (x *ReplicaRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
 }
 
 type isReplicaRequest_Op interface {
@@ -710,7 +719,10 @@ type ReplicaResponse struct {
 	// intent_tracking answers an intent request: whether the replica keeps a write-intent log.
 	IntentTracking bool `protobuf:"varint,9,opt,name=intent_tracking,json=intentTracking,proto3" json:"intent_tracking,omitempty"`
 	// intent_why says why it does not, when intent_tracking is false.
-	IntentWhy     string `protobuf:"bytes,10,opt,name=intent_why,json=intentWhy,proto3" json:"intent_why,omitempty"`
+	IntentWhy string `protobuf:"bytes,10,opt,name=intent_why,json=intentWhy,proto3" json:"intent_why,omitempty"`
+	// incarnation is the incarnation of the copy the node holds: set on an OK response to a request
+	// without one, and on a refusal for another incarnation.
+	Incarnation   string `protobuf:"bytes,11,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -815,11 +827,18 @@ func (x *ReplicaResponse) GetIntentWhy() string {
 	return ""
 }
 
+func (x *ReplicaResponse) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
 	"\n" +
-	"\rreplica.proto\x12\x0ecobalt.node.v1\x1a\fvolume.proto\"\xc2\x04\n" +
+	"\rreplica.proto\x12\x0ecobalt.node.v1\x1a\fvolume.proto\"\xe4\x04\n" +
 	"\x0eReplicaRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12+\n" +
 	"\x03ref\x18\x02 \x01(\v2\x19.cobalt.node.v1.VolumeRefR\x03ref\x12\x1e\n" +
@@ -834,7 +853,8 @@ const file_replica_proto_rawDesc = "" +
 	"\bchecksum\x18\t \x01(\v2\x1f.cobalt.node.v1.ReplicaChecksumH\x00R\bchecksum\x127\n" +
 	"\x06intent\x18\n" +
 	" \x01(\v2\x1d.cobalt.node.v1.ReplicaIntentH\x00R\x06intent\x12G\n" +
-	"\fclear_intent\x18\v \x01(\v2\".cobalt.node.v1.ReplicaClearIntentH\x00R\vclearIntentB\x04\n" +
+	"\fclear_intent\x18\v \x01(\v2\".cobalt.node.v1.ReplicaClearIntentH\x00R\vclearIntent\x12 \n" +
+	"\vincarnation\x18\f \x01(\tR\vincarnationB\x04\n" +
 	"\x02op\":\n" +
 	"\fReplicaWrite\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
@@ -859,7 +879,7 @@ const file_replica_proto_rawDesc = "" +
 	"\rReplicaIntent\"_\n" +
 	"\x12ReplicaClearIntent\x127\n" +
 	"\aextents\x18\x01 \x03(\v2\x1d.cobalt.node.v1.ReplicaExtentR\aextents\x12\x10\n" +
-	"\x03all\x18\x02 \x01(\bR\x03all\"\xd2\x02\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\"\xf4\x02\n" +
 	"\x0fReplicaResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
@@ -873,7 +893,8 @@ const file_replica_proto_rawDesc = "" +
 	"\x0fintent_tracking\x18\t \x01(\bR\x0eintentTracking\x12\x1d\n" +
 	"\n" +
 	"intent_why\x18\n" +
-	" \x01(\tR\tintentWhy2b\n" +
+	" \x01(\tR\tintentWhy\x12 \n" +
+	"\vincarnation\x18\v \x01(\tR\vincarnation2b\n" +
 	"\x0eReplicaService\x12P\n" +
 	"\tReplicate\x12\x1e.cobalt.node.v1.ReplicaRequest\x1a\x1f.cobalt.node.v1.ReplicaResponse(\x010\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
 

@@ -39,9 +39,17 @@ const (
 // generation is refused with code FailedPrecondition and replica_generation set to the recorded
 // one: its coordinator has been replaced and must stop.
 //
+// Incarnations: a volume deleted and created again under the same ID is another incarnation of
+// it, with none of the old one's data. A request with incarnation set runs only on that
+// incarnation, otherwise it is refused with FailedPrecondition and the response's incarnation
+// says which one the node holds; a request without it runs on whichever the node holds, and an
+// OK response then says which one that was. A coordinator binds each copy to the first
+// incarnation it reaches and sends it with every request after, so a copy replaced under it (a
+// copy retired and a new one created on the same Store) is never taken for the old one.
+//
 // Errors, per request in its response: NotFound for a missing store or volume, InvalidArgument
 // for a missing volume reference, a generation of 0 or a range outside the volume or over 16 MiB,
-// FailedPrecondition for an older generation, ResourceExhausted when the store is full.
+// FailedPrecondition for an older generation or another incarnation, ResourceExhausted when the store is full.
 type ReplicaServiceClient interface {
 	// Replicate multiplexes writes, trims, flushes, reads, extent maps, checksums and write-intent
 	// requests over one long-lived stream: each request carries an id that its response repeats.
@@ -86,9 +94,17 @@ type ReplicaService_ReplicateClient = grpc.BidiStreamingClient[ReplicaRequest, R
 // generation is refused with code FailedPrecondition and replica_generation set to the recorded
 // one: its coordinator has been replaced and must stop.
 //
+// Incarnations: a volume deleted and created again under the same ID is another incarnation of
+// it, with none of the old one's data. A request with incarnation set runs only on that
+// incarnation, otherwise it is refused with FailedPrecondition and the response's incarnation
+// says which one the node holds; a request without it runs on whichever the node holds, and an
+// OK response then says which one that was. A coordinator binds each copy to the first
+// incarnation it reaches and sends it with every request after, so a copy replaced under it (a
+// copy retired and a new one created on the same Store) is never taken for the old one.
+//
 // Errors, per request in its response: NotFound for a missing store or volume, InvalidArgument
 // for a missing volume reference, a generation of 0 or a range outside the volume or over 16 MiB,
-// FailedPrecondition for an older generation, ResourceExhausted when the store is full.
+// FailedPrecondition for an older generation or another incarnation, ResourceExhausted when the store is full.
 type ReplicaServiceServer interface {
 	// Replicate multiplexes writes, trims, flushes, reads, extent maps, checksums and write-intent
 	// requests over one long-lived stream: each request carries an id that its response repeats.

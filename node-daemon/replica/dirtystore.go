@@ -52,18 +52,27 @@ func (l *Local) DirtyStore(gen uint64) DirtyStore { return localDirtyStore{l: l,
 
 // Load implements DirtyStore.
 func (s localDirtyStore) Load(ctx context.Context) ([]byte, error) {
-	return s.l.node.LoadDirtyLog(ctx, s.l.storeUUID, s.l.vol, s.gen)
+	ref, err := s.l.ref(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.l.node.LoadDirtyLog(ctx, ref, s.gen)
 }
 
 // Save implements DirtyStore.
 func (s localDirtyStore) Save(ctx context.Context, data []byte) error {
-	return s.l.node.SaveDirtyLog(ctx, s.l.storeUUID, s.l.vol, s.gen, data)
+	ref, err := s.l.ref(ctx)
+	if err != nil {
+		return err
+	}
+	return s.l.node.SaveDirtyLog(ctx, ref, s.gen, data)
 }
 
 // LoadDirtyLog returns the dirty log saved on the volume by a coordinator (nil when none was),
 // for a coordinator of generation gen.
-func (n *Node) LoadDirtyLog(ctx context.Context, storeUUID, id string, gen uint64) ([]byte, error) {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+func (n *Node) LoadDirtyLog(ctx context.Context, ref Ref, gen uint64) ([]byte, error) {
+	id := ref.Volume
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +92,9 @@ func (n *Node) LoadDirtyLog(ctx context.Context, storeUUID, id string, gen uint6
 
 // SaveDirtyLog durably replaces the dirty log saved on the volume, for a coordinator of
 // generation gen.
-func (n *Node) SaveDirtyLog(ctx context.Context, storeUUID, id string, gen uint64, data []byte) error {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+func (n *Node) SaveDirtyLog(ctx context.Context, ref Ref, gen uint64, data []byte) error {
+	id := ref.Volume
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,18 @@
 // and reports that it keeps no log (Intent.Tracking false), and then IntentExtents fails with
 // ErrNoIntent so that its user compares every written extent.
 //
+// Incarnations. A volume deleted and created again under the same ID (a copy retired and a new
+// one placed on the same Store) is another incarnation (volume.Manager.Incarnation) and holds none
+// of the old one's data. Local and Remote bind to the incarnation they first reach and send it
+// with every request after; Node refuses a request meant for another incarnation (ErrReplaced)
+// atomically with the request (a volume is deleted through Node.Delete, which waits for the
+// requests admitted on it), and forgets the generation and write-intent log it kept of an old
+// incarnation. So a coordinator never writes or reads a new copy as if it were the old one (an
+// in-sync old copy is dropped instead), and Resync refuses a target that is not the incarnation
+// its member reached (its dirty regions say nothing of what a new copy lacks): the caller
+// removes the member and rebuilds. A member that never reached its copy (unreachable since Open)
+// cannot be checked; its copy is trusted to be the one the volume's status named.
+//
 // Drop rule. A replica leaves the in-sync set only through InSyncRecorder.DropReplica, never
 // silently, and comes back only through a Rebuild or Resync that ended with equal copies. Reads never drop a replica: they come from the
 // local replica when it is in sync, otherwise from the first in-sync remote one, and try the next

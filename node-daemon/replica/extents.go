@@ -19,8 +19,9 @@ const (
 // Extents returns the written extents of the volume (volume.Manager.WrittenExtents), sorted and
 // merged, and the volume's size, for a coordinator of generation gen. A rebuild copies only these
 // ranges: the rest of a thin volume was never written and reads as zeros.
-func (n *Node) Extents(ctx context.Context, storeUUID, id string, gen uint64) ([]Extent, int64, error) {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+func (n *Node) Extents(ctx context.Context, ref Ref, gen uint64) ([]Extent, int64, error) {
+	id := ref.Volume
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -48,8 +49,9 @@ func ValidateChecksumRequest(off, length, blockSize int64) error {
 }
 
 // ReadNoCache is Read without the node's data cache (volume.Manager.ReadNoCache), for a copy.
-func (n *Node) ReadNoCache(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) ([]byte, error) {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+func (n *Node) ReadNoCache(ctx context.Context, ref Ref, gen uint64, off, length int64) ([]byte, error) {
+	id := ref.Volume
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +66,12 @@ const checksumRead = 4 << 20
 // (the last one may be shorter), for a coordinator of generation gen. It runs on the replica's
 // node so that comparing copies ships checksums, not data, and reads the volume without the
 // node's data cache (volume.Manager.ReadNoCache): what the device holds, verified by the engine.
-func (n *Node) Checksum(ctx context.Context, storeUUID, id string, gen uint64, off, length, blockSize int64) ([]uint32, error) {
+func (n *Node) Checksum(ctx context.Context, ref Ref, gen uint64, off, length, blockSize int64) ([]uint32, error) {
+	id := ref.Volume
 	if err := ValidateChecksumRequest(off, length, blockSize); err != nil {
 		return nil, err
 	}
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return nil, err
 	}

@@ -43,11 +43,11 @@ func TestNodeExtentsAndChecksum(t *testing.T) {
 		{7*stripe + 8192, 16384}, // stripe 7 from 8 KiB
 	}
 	for _, w := range writes {
-		if err := n.Write(ctx, "s1", "v", 1, w.off, bytes.Repeat([]byte{0xab}, w.n)); err != nil {
+		if err := n.Write(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 1, w.off, bytes.Repeat([]byte{0xab}, w.n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ext, size, err := n.Extents(ctx, "s1", "v", 1)
+	ext, size, err := n.Extents(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestNodeExtentsAndChecksum(t *testing.T) {
 		t.Fatalf("extents = %v, size %d; want %v, %d", ext, size, want, 20*stripe+4096)
 	}
 
-	sums, err := n.Checksum(ctx, "s1", "v", 1, 7*stripe, 3*8192, 8192)
+	sums, err := n.Checksum(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 1, 7*stripe, 3*8192, 8192)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,18 +84,18 @@ func TestNodeExtentsAndChecksum(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := n.Checksum(ctx, "s1", "v", tc.gen, tc.off, tc.length, tc.bsz); !errors.Is(err, tc.want) {
+			if _, err := n.Checksum(ctx, Ref{StoreUUID: "s1", Volume: "v"}, tc.gen, tc.off, tc.length, tc.bsz); !errors.Is(err, tc.want) {
 				t.Fatalf("Checksum = %v, want %v", err, tc.want)
 			}
 		})
 	}
-	if err := n.Flush(ctx, "s1", "v", 2); err != nil { // a newer coordinator claims the replica
+	if err := n.Flush(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 2); err != nil { // a newer coordinator claims the replica
 		t.Fatal(err)
 	}
-	if _, _, err := n.Extents(ctx, "s1", "v", 1); !errors.Is(err, ErrStaleGeneration) {
+	if _, _, err := n.Extents(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 1); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("extents for an older generation = %v", err)
 	}
-	if _, err := n.Checksum(ctx, "s1", "v", 1, 0, 4096, 4096); !errors.Is(err, ErrStaleGeneration) {
+	if _, err := n.Checksum(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 1, 0, 4096, 4096); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("checksum for an older generation = %v", err)
 	}
 }

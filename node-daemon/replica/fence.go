@@ -40,11 +40,19 @@ type fence struct {
 	// while a newer generation is recorded, so no request of an older generation runs after the
 	// record.
 	rw sync.RWMutex
-	// loaded and gen are guarded by rw: gen is the recorded generation once loaded.
-	loaded bool
-	gen    uint64
-	// intent is the volume's write-intent log.
-	intent intentLog
+	// loaded, gen, incarnation and intent are guarded by rw (held exclusively to change them):
+	// gen is the recorded generation of incarnation of the volume once loaded.
+	loaded      bool
+	gen         uint64
+	incarnation string
+	// intent is the write-intent log of that incarnation.
+	intent *intentLog
+}
+
+// forget drops what the fence loaded: the next request loads it again. REQUIRES: rw held
+// exclusively.
+func (f *fence) forget() {
+	f.loaded, f.gen, f.incarnation, f.intent = false, 0, "", &intentLog{}
 }
 
 // NewNode serves the replicas of the stores vols finds.
@@ -60,39 +68,52 @@ func (n *Node) fence(storeUUID, id string) *fence {
 	defer n.mu.Unlock()
 	f, ok := n.mu.fences[key]
 	if !ok {
-		f = &fence{}
+		f = &fence{intent: &intentLog{}}
 		n.mu.fences[key] = f
 	}
 	return f
 }
 
 // admit checks gen against the volume's recorded generation, recording gen first when it is newer,
-// and returns the volume manager and the release function the request calls when it is done.
-func (n *Node) admit(ctx context.Context, storeUUID, id string, gen uint64) (*volume.Manager, func(), error) {
-	m, _, release, err := n.admitFence(ctx, storeUUID, id, gen)
+// and the volume's incarnation against ref's, and returns the volume manager and the release
+// function the request calls when it is done.
+func (n *Node) admit(ctx context.Context, ref Ref, gen uint64) (*volume.Manager, func(), error) {
+	m, _, release, err := n.admitFence(ctx, ref, gen)
 	return m, release, err
 }
 
-// admitFence is admit that also returns the volume's fence (its write-intent log).
-func (n *Node) admitFence(ctx context.Context, storeUUID, id string, gen uint64) (*volume.Manager, *fence, func(), error) {
+// admitFence is admit that also returns the volume's fence (its write-intent log). While the
+// request runs (until release) the volume is not deleted through Node.Delete, so it stays the
+// incarnation checked here.
+func (n *Node) admitFence(ctx context.Context, ref Ref, gen uint64) (*volume.Manager, *fence, func(), error) {
+	id := ref.Volume
 	if gen == 0 {
 		return nil, nil, nil, fmt.Errorf("replica: generation 0 of volume %q: generations start at 1: %w", id, objstore.ErrInvalid)
 	}
-	m, err := n.vols.VolumeManager(storeUUID)
+	m, err := n.vols.VolumeManager(ref.StoreUUID)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("replica: volume %q: %w", id, err)
 	}
 	if err := volume.ValidateID(id); err != nil {
 		return nil, nil, nil, err
 	}
-	f := n.fence(storeUUID, id)
+	f := n.fence(ref.StoreUUID, id)
 	for {
 		f.rw.RLock()
-		loaded, cur := f.loaded, f.gen
+		inc, err := m.Incarnation(ctx, id)
+		if err != nil {
+			f.rw.RUnlock()
+			return nil, nil, nil, fmt.Errorf("replica: %w", err)
+		}
+		if ref.Incarnation != "" && inc != ref.Incarnation {
+			f.rw.RUnlock()
+			return nil, nil, nil, fmt.Errorf("volume %q: %w", id, &ReplacedError{Expected: ref.Incarnation, Found: inc})
+		}
+		current, cur := f.loaded && f.incarnation == inc, f.gen
 		switch {
-		case loaded && gen == cur:
+		case current && gen == cur:
 			return m, f, f.rw.RUnlock, nil
-		case loaded && gen < cur:
+		case current && gen < cur:
 			f.rw.RUnlock()
 			return nil, nil, nil, fmt.Errorf("volume %q: %w", id, &StaleError{Requested: gen, Recorded: cur})
 		}
@@ -103,17 +124,23 @@ func (n *Node) admitFence(ctx context.Context, storeUUID, id string, gen uint64)
 	}
 }
 
-// raise loads the recorded generation if needed and records gen when it is newer, once every
-// request already admitted has finished.
+// raise loads the recorded generation if needed (again when the volume is another incarnation
+// than the one loaded: its write-intent log starts afresh too) and records gen when it is newer,
+// once every request already admitted has finished.
 func (n *Node) raise(ctx context.Context, m *volume.Manager, f *fence, id string, gen uint64) error {
 	f.rw.Lock()
 	defer f.rw.Unlock()
-	if !f.loaded {
+	inc, err := m.Incarnation(ctx, id)
+	if err != nil {
+		return fmt.Errorf("replica: %w", err)
+	}
+	if !f.loaded || f.incarnation != inc {
+		f.forget()
 		cur, err := loadGeneration(ctx, m, id)
 		if err != nil {
 			return err
 		}
-		f.loaded, f.gen = true, cur
+		f.loaded, f.gen, f.incarnation = true, cur, inc
 	}
 	if gen <= f.gen {
 		return nil
@@ -150,19 +177,21 @@ func (n *Node) Generation(ctx context.Context, storeUUID, id string) (uint64, er
 	}
 	f := n.fence(storeUUID, id)
 	f.rw.RLock()
+	defer f.rw.RUnlock()
 	if f.loaded {
-		defer f.rw.RUnlock()
-		return f.gen, nil
+		if inc, err := m.Incarnation(ctx, id); err == nil && inc == f.incarnation {
+			return f.gen, nil
+		}
 	}
-	f.rw.RUnlock()
 	return loadGeneration(ctx, m, id)
 }
 
 // Write writes data at off of the volume, for a coordinator of generation gen. The range is
 // durably marked in the volume's write-intent log before the write is applied; if the mark
 // cannot be saved the write fails and is not applied.
-func (n *Node) Write(ctx context.Context, storeUUID, id string, gen uint64, off int64, data []byte) error {
-	m, f, release, err := n.admitFence(ctx, storeUUID, id, gen)
+func (n *Node) Write(ctx context.Context, ref Ref, gen uint64, off int64, data []byte) error {
+	id := ref.Volume
+	m, f, release, err := n.admitFence(ctx, ref, gen)
 	if err != nil {
 		return err
 	}
@@ -175,8 +204,9 @@ func (n *Node) Write(ctx context.Context, storeUUID, id string, gen uint64, off 
 
 // Trim discards [off, off+length) of the volume, for a coordinator of generation gen, marking the
 // range in the write-intent log first like Write.
-func (n *Node) Trim(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) error {
-	m, f, release, err := n.admitFence(ctx, storeUUID, id, gen)
+func (n *Node) Trim(ctx context.Context, ref Ref, gen uint64, off, length int64) error {
+	id := ref.Volume
+	m, f, release, err := n.admitFence(ctx, ref, gen)
 	if err != nil {
 		return err
 	}
@@ -190,8 +220,9 @@ func (n *Node) Trim(ctx context.Context, storeUUID, id string, gen uint64, off, 
 // Flush returns once every write to the volume that was acknowledged before it is durable (writes
 // are durable when acknowledged, so it is a barrier), for a coordinator of generation gen. A flush
 // of a newer generation is how a coordinator claims a replica.
-func (n *Node) Flush(ctx context.Context, storeUUID, id string, gen uint64) error {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+func (n *Node) Flush(ctx context.Context, ref Ref, gen uint64) error {
+	id := ref.Volume
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return err
 	}
@@ -200,8 +231,9 @@ func (n *Node) Flush(ctx context.Context, storeUUID, id string, gen uint64) erro
 }
 
 // Read reads length bytes at off of the volume, for a coordinator of generation gen.
-func (n *Node) Read(ctx context.Context, storeUUID, id string, gen uint64, off, length int64) ([]byte, error) {
-	m, release, err := n.admit(ctx, storeUUID, id, gen)
+func (n *Node) Read(ctx context.Context, ref Ref, gen uint64, off, length int64) ([]byte, error) {
+	id := ref.Volume
+	m, release, err := n.admit(ctx, ref, gen)
 	if err != nil {
 		return nil, err
 	}

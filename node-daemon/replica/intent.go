@@ -236,8 +236,9 @@ func regionExtents(idx []int64, regionSize int64) []Extent {
 
 // Intent returns the write-intent log of the volume, its regions cut at the volume's size, for a
 // coordinator of generation gen.
-func (n *Node) Intent(ctx context.Context, storeUUID, id string, gen uint64) (Intent, error) {
-	m, f, release, err := n.admitFence(ctx, storeUUID, id, gen)
+func (n *Node) Intent(ctx context.Context, ref Ref, gen uint64) (Intent, error) {
+	id := ref.Volume
+	m, f, release, err := n.admitFence(ctx, ref, gen)
 	if err != nil {
 		return Intent{}, err
 	}
@@ -267,8 +268,9 @@ func (n *Node) Intent(ctx context.Context, storeUUID, id string, gen uint64) (In
 // (a log that does not track stays so); with all it unmarks every region except those extents
 // touch and starts the log if it did not track. The coordinator clears a region only when every
 // in-sync copy durably has every write of it and none runs (see the package documentation).
-func (n *Node) ClearIntent(ctx context.Context, storeUUID, id string, gen uint64, extents []Extent, all bool) error {
-	m, f, release, err := n.admitFence(ctx, storeUUID, id, gen)
+func (n *Node) ClearIntent(ctx context.Context, ref Ref, gen uint64, extents []Extent, all bool) error {
+	id := ref.Volume
+	m, f, release, err := n.admitFence(ctx, ref, gen)
 	if err != nil {
 		return err
 	}

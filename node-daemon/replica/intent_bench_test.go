@@ -23,13 +23,13 @@ func BenchmarkNodeWriteIntent(b *testing.B) {
 			n := newIntentNode(b, "s1")
 			u := n.st.UUID()
 			if tc.log {
-				if err := n.node.ClearIntent(ctx, u, "v", 1, nil, true); err != nil {
+				if err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, nil, true); err != nil {
 					b.Fatal(err)
 				}
 			}
 			regions := int64(intentVolSize / IntentRegionSize)
 			for i := range regions {
-				if err := n.node.Write(ctx, u, "v", 1, i*IntentRegionSize, data); err != nil {
+				if err := n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, i*IntentRegionSize, data); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -37,7 +37,7 @@ func BenchmarkNodeWriteIntent(b *testing.B) {
 			i := int64(0)
 			for b.Loop() {
 				off := (i * 4096 * 257) % intentVolSize
-				if err := n.node.Write(ctx, u, "v", 1, off, data); err != nil {
+				if err := n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, off, data); err != nil {
 					b.Fatal(err)
 				}
 				i++

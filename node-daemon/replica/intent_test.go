@@ -71,7 +71,7 @@ func (n *intentNode) restart(t *testing.T) *intentNode {
 
 func (n *intentNode) intent(t *testing.T, gen uint64) Intent {
 	t.Helper()
-	in, err := n.node.Intent(context.Background(), n.st.UUID(), "v", gen)
+	in, err := n.node.Intent(context.Background(), Ref{StoreUUID: n.st.UUID(), Volume: "v"}, gen)
 	if err != nil {
 		t.Fatalf("Intent: %v", err)
 	}
@@ -97,13 +97,13 @@ func TestIntentMarkedBeforeTheWrite(t *testing.T) {
 	u := n.st.UUID()
 	data := bytes.Repeat([]byte{0x5a}, 8192)
 
-	if err := n.node.Write(ctx, u, "v", 1, 0, data); err != nil {
+	if err := n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 0, data); err != nil {
 		t.Fatal(err)
 	}
 	if in := n.intent(t, 1); in.Tracking || in.Why == "" || n.st.saves.Load() != 0 {
 		t.Fatalf("a volume without a log: intent %+v after %d saves, want none and no save", in, n.st.saves.Load())
 	}
-	if err := n.node.ClearIntent(ctx, u, "v", 1, nil, true); err != nil {
+	if err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if in := n.intent(t, 1); !in.Tracking || len(in.Regions) != 0 {
@@ -120,22 +120,22 @@ func TestIntentMarkedBeforeTheWrite(t *testing.T) {
 		applied   func() bool
 	}{
 		{"write: the save fails, nothing applied", true,
-			func() error { return n.node.Write(ctx, u, "v", 1, 3<<20, data) }, true, 0, nil,
+			func() error { return n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 3<<20, data) }, true, 0, nil,
 			func() bool { return n.reads(t, 3<<20, make([]byte, len(data))) }},
 		{"trim: the save fails, nothing applied", true,
-			func() error { return n.node.Trim(ctx, u, "v", 1, 0, 4096) }, true, 0, nil,
+			func() error { return n.node.Trim(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 0, 4096) }, true, 0, nil,
 			func() bool { return n.reads(t, 0, data[:4096]) }},
 		{"write: saved, then applied", false,
-			func() error { return n.node.Write(ctx, u, "v", 1, 3<<20+4096, data) }, false, 1, regions(0, 3),
+			func() error { return n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 3<<20+4096, data) }, false, 1, regions(0, 3),
 			func() bool { return n.reads(t, 3<<20+4096, data) }},
 		{"write again in the region: no save", false,
-			func() error { return n.node.Write(ctx, u, "v", 1, 3<<20, data) }, false, 0, regions(0, 3),
+			func() error { return n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 3<<20, data) }, false, 0, regions(0, 3),
 			func() bool { return n.reads(t, 3<<20, data) }},
 		{"trim across two regions: one save", false,
-			func() error { return n.node.Trim(ctx, u, "v", 1, 1<<20-4096, 8192) }, false, 1, regions(0, 1, 3),
+			func() error { return n.node.Trim(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 1<<20-4096, 8192) }, false, 1, regions(0, 1, 3),
 			func() bool { return n.reads(t, 1<<20-4096, make([]byte, 8192)) }},
 		{"a region the failed trim marked in memory was saved with the next save: no save", false,
-			func() error { return n.node.Write(ctx, u, "v", 1, 0, data[:4096]) }, false, 0, regions(0, 1, 3),
+			func() error { return n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 0, data[:4096]) }, false, 0, regions(0, 1, 3),
 			func() bool { return n.reads(t, 0, data[:4096]) }},
 	}
 	for _, s := range steps {
@@ -170,7 +170,7 @@ func TestIntentMarkedBeforeTheWrite(t *testing.T) {
 // reads reports whether the volume holds want at off.
 func (n *intentNode) reads(t *testing.T, off int64, want []byte) bool {
 	t.Helper()
-	got, err := n.node.Read(context.Background(), n.st.UUID(), "v", 1, off, int64(len(want)))
+	got, err := n.node.Read(context.Background(), Ref{StoreUUID: n.st.UUID(), Volume: "v"}, 1, off, int64(len(want)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,11 +184,11 @@ func TestIntentClearAndRestart(t *testing.T) {
 	ctx := context.Background()
 	n := newIntentNode(t, "s1")
 	u := n.st.UUID()
-	if err := n.node.ClearIntent(ctx, u, "v", 1, nil, true); err != nil {
+	if err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []int64{0, 2, 3, 7} {
-		if err := n.node.Write(ctx, u, "v", 1, r*IntentRegionSize+512, []byte{1}); err != nil {
+		if err := n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, r*IntentRegionSize+512, []byte{1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,7 +212,7 @@ func TestIntentClearAndRestart(t *testing.T) {
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			err := n.node.ClearIntent(ctx, u, "v", 1, s.extents, s.all)
+			err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, s.extents, s.all)
 			if !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
 				t.Fatalf("ClearIntent = %v, want %v", err, s.wantErr)
 			}
@@ -235,19 +235,19 @@ func TestIntentClearAndRestart(t *testing.T) {
 	if in := n.intent(t, 1); in.Tracking || in.Why == "" {
 		t.Fatalf("intent of a corrupt log = %+v, want no log, with why", in)
 	}
-	if err := n.node.Write(ctx, u, "v", 1, 0, []byte{2}); err != nil {
+	if err := n.node.Write(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, 0, []byte{2}); err != nil {
 		t.Fatalf("write with a corrupt log = %v", err)
 	}
-	if err := n.node.ClearIntent(ctx, u, "v", 1, nil, true); err != nil {
+	if err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if in := n.restart(t).intent(t, 1); !in.Tracking || len(in.Regions) != 0 {
 		t.Fatalf("intent after a clear of all = %+v, want an empty log", in)
 	}
-	if err := n.node.ClearIntent(ctx, u, "v", 2, nil, true); err != nil {
+	if err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 2, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.node.ClearIntent(ctx, u, "v", 1, nil, true); !errors.Is(err, ErrStaleGeneration) {
+	if err := n.node.ClearIntent(ctx, Ref{StoreUUID: u, Volume: "v"}, 1, nil, true); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("a clear of an older generation = %v, want ErrStaleGeneration", err)
 	}
 }
@@ -418,12 +418,12 @@ func TestCloseClearsWholeLogsOnlyOfReplicasVouchedFor(t *testing.T) {
 			ctx := context.Background()
 			na, nb := newIntentNode(t, "sa"), newIntentNode(t, "sb")
 			for _, n := range []*intentNode{na, nb} {
-				if err := n.node.ClearIntent(ctx, n.st.UUID(), "v", 1, nil, true); err != nil {
+				if err := n.node.ClearIntent(ctx, Ref{StoreUUID: n.st.UUID(), Volume: "v"}, 1, nil, true); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// An older coordinator's write that landed on b only.
-			if err := nb.node.Write(ctx, nb.st.UUID(), "v", 1, 5<<20, []byte{9}); err != nil {
+			if err := nb.node.Write(ctx, Ref{StoreUUID: nb.st.UUID(), Volume: "v"}, 1, 5<<20, []byte{9}); err != nil {
 				t.Fatal(err)
 			}
 			co, err := Open(ctx, Config{Generation: 2, Local: na.local("a"), Remotes: []Replica{nb.local("b")}, Recorder: &fakeRecorder{}, IntentClearInterval: -1})

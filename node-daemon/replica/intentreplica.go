@@ -24,12 +24,20 @@ var (
 
 // Intent implements IntentKeeper.
 func (l *Local) Intent(ctx context.Context, gen uint64) (Intent, error) {
-	return l.node.Intent(ctx, l.storeUUID, l.vol, gen)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return Intent{}, err
+	}
+	return l.node.Intent(ctx, ref, gen)
 }
 
 // ClearIntent implements IntentKeeper.
 func (l *Local) ClearIntent(ctx context.Context, gen uint64, extents []Extent, all bool) error {
-	return l.node.ClearIntent(ctx, l.storeUUID, l.vol, gen, extents, all)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return err
+	}
+	return l.node.ClearIntent(ctx, ref, gen, extents, all)
 }
 
 // Intent implements IntentKeeper.

@@ -3,16 +3,19 @@ package replica
 import "context"
 
 // Local is the coordinator's replica on its own node: I/O goes through the node's fence (Node)
-// straight to the local volume, without a network hop.
+// straight to the local volume, without a network hop. Its first request binds it to the
+// incarnation of the volume it finds (Incarnated); from then on it reaches that copy or none.
 type Local struct {
 	node           *Node
 	name           string
 	storeUUID, vol string
+	bound          binding
 }
 
 var (
 	_ Syncer        = (*Local)(nil)
 	_ NoCacheReader = (*Local)(nil)
+	_ Incarnated    = (*Local)(nil)
 )
 
 // NewLocal returns the replica of volume id on store storeUUID of node, named name.
@@ -23,37 +26,85 @@ func NewLocal(node *Node, name, storeUUID, id string) *Local {
 // Name implements Replica.
 func (l *Local) Name() string { return l.name }
 
+// Incarnation implements Incarnated.
+func (l *Local) Incarnation() string { return l.bound.get() }
+
+// ref returns the Ref of the copy, binding l to the volume's incarnation on the first call.
+func (l *Local) ref(ctx context.Context) (Ref, error) {
+	ref := Ref{StoreUUID: l.storeUUID, Volume: l.vol, Incarnation: l.bound.get()}
+	if ref.Incarnation != "" {
+		return ref, nil
+	}
+	inc, err := l.node.Incarnation(ctx, ref)
+	if err != nil {
+		return Ref{}, err
+	}
+	if err := l.bound.bind(inc); err != nil {
+		return Ref{}, err
+	}
+	ref.Incarnation = l.bound.get()
+	return ref, nil
+}
+
 // Write implements Replica.
 func (l *Local) Write(ctx context.Context, gen uint64, off int64, data []byte) error {
-	return l.node.Write(ctx, l.storeUUID, l.vol, gen, off, data)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return err
+	}
+	return l.node.Write(ctx, ref, gen, off, data)
 }
 
 // Trim implements Replica.
 func (l *Local) Trim(ctx context.Context, gen uint64, off, length int64) error {
-	return l.node.Trim(ctx, l.storeUUID, l.vol, gen, off, length)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return err
+	}
+	return l.node.Trim(ctx, ref, gen, off, length)
 }
 
 // Flush implements Replica.
 func (l *Local) Flush(ctx context.Context, gen uint64) error {
-	return l.node.Flush(ctx, l.storeUUID, l.vol, gen)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return err
+	}
+	return l.node.Flush(ctx, ref, gen)
 }
 
 // Read implements Replica.
 func (l *Local) Read(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
-	return l.node.Read(ctx, l.storeUUID, l.vol, gen, off, length)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.node.Read(ctx, ref, gen, off, length)
 }
 
 // ReadNoCache implements NoCacheReader: Read without the node's data cache.
 func (l *Local) ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
-	return l.node.ReadNoCache(ctx, l.storeUUID, l.vol, gen, off, length)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.node.ReadNoCache(ctx, ref, gen, off, length)
 }
 
 // Extents implements Syncer.
 func (l *Local) Extents(ctx context.Context, gen uint64) ([]Extent, int64, error) {
-	return l.node.Extents(ctx, l.storeUUID, l.vol, gen)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return l.node.Extents(ctx, ref, gen)
 }
 
 // Checksum implements Syncer.
 func (l *Local) Checksum(ctx context.Context, gen uint64, off, length, blockSize int64) ([]uint32, error) {
-	return l.node.Checksum(ctx, l.storeUUID, l.vol, gen, off, length, blockSize)
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.node.Checksum(ctx, ref, gen, off, length, blockSize)
 }

@@ -56,7 +56,7 @@ func TestNodeFencing(t *testing.T) {
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			err := n.Write(ctx, s.store, s.vol, s.gen, 0, []byte{byte(s.gen)})
+			err := n.Write(ctx, Ref{StoreUUID: s.store, Volume: s.vol}, s.gen, 0, []byte{byte(s.gen)})
 			if !errors.Is(err, s.want) {
 				t.Fatalf("Write = %v, want %v", err, s.want)
 			}
@@ -66,16 +66,16 @@ func TestNodeFencing(t *testing.T) {
 		})
 	}
 	var stale *StaleError
-	if err := n.Flush(ctx, "s1", "v", 2); !errors.As(err, &stale) || stale.Recorded != 5 || stale.Requested != 2 {
+	if err := n.Flush(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 2); !errors.As(err, &stale) || stale.Recorded != 5 || stale.Requested != 2 {
 		t.Fatalf("stale flush = %v", err)
 	}
-	if _, err := n.Read(ctx, "s1", "v", 4, 0, 1); !errors.Is(err, ErrStaleGeneration) {
+	if _, err := n.Read(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 4, 0, 1); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("stale read = %v", err)
 	}
-	if err := n.Trim(ctx, "s1", "v", 4, 0, 4096); !errors.Is(err, ErrStaleGeneration) {
+	if err := n.Trim(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 4, 0, 4096); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("stale trim = %v", err)
 	}
-	if got, err := n.Read(ctx, "s1", "v", 5, 0, 1); err != nil || !bytes.Equal(got, []byte{5}) {
+	if got, err := n.Read(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 5, 0, 1); err != nil || !bytes.Equal(got, []byte{5}) {
 		t.Fatalf("the refused writes landed: %v, %v", got, err)
 	}
 	// The generation is durable: a node restarted on the same store still refuses generation 4.
@@ -87,7 +87,79 @@ func TestNodeFencing(t *testing.T) {
 	if g, err := n2.Generation(ctx, "s1", "v"); err != nil || g != 5 {
 		t.Fatalf("generation after restart = %d, %v; want 5", g, err)
 	}
-	if err := n2.Write(ctx, "s1", "v", 4, 0, []byte{4}); !errors.Is(err, ErrStaleGeneration) {
+	if err := n2.Write(ctx, Ref{StoreUUID: "s1", Volume: "v"}, 4, 0, []byte{4}); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("older generation after restart = %v, want ErrStaleGeneration", err)
+	}
+}
+
+// TestNodeForgetsAReplacedVolume: a volume deleted and created again under the same ID is a new
+// copy. The node refuses requests meant for the old incarnation, and what it kept of the old one
+// (its recorded generation, its write-intent log) does not carry over, whether the volume was
+// deleted through Node.Delete or behind the node's back.
+func TestNodeForgetsAReplacedVolume(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New("s1", 1<<30)
+	m, err := volume.Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := NewNode(oneStore{"s1", m})
+	for _, tc := range []struct {
+		name   string
+		delete func() error
+	}{
+		{"through the node", func() error { return n.Delete(ctx, "s1", "v") }},
+		{"behind the node's back", func() error { return m.Delete(ctx, "v") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := m.Create(ctx, "v", 4<<20, 0); err != nil {
+				t.Fatal(err)
+			}
+			old, err := n.Incarnation(ctx, Ref{StoreUUID: "s1", Volume: "v"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := Ref{StoreUUID: "s1", Volume: "v", Incarnation: old}
+			if err := n.ClearIntent(ctx, ref, 5, nil, true); err != nil { // starts the log
+				t.Fatal(err)
+			}
+			if err := n.Write(ctx, ref, 5, 0, []byte{1}); err != nil {
+				t.Fatal(err)
+			}
+			if in, err := n.Intent(ctx, ref, 5); err != nil || !in.Tracking || len(in.Regions) != 1 {
+				t.Fatalf("intent before = %+v, %v; want one marked region", in, err)
+			}
+
+			if err := tc.delete(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Create(ctx, "v", 4<<20, 0); err != nil {
+				t.Fatal(err)
+			}
+			var replaced *ReplacedError
+			if err := n.Write(ctx, ref, 5, 0, []byte{2}); !errors.As(err, &replaced) || replaced.Expected != old || replaced.Found == old {
+				t.Fatalf("write meant for the old incarnation: %v, want a ReplacedError naming both", err)
+			}
+			if _, err := n.Read(ctx, ref, 5, 0, 1); !errors.Is(err, ErrReplaced) {
+				t.Fatalf("read meant for the old incarnation: %v, want ErrReplaced", err)
+			}
+			fresh := Ref{StoreUUID: "s1", Volume: "v"}
+			if g, err := n.Generation(ctx, "s1", "v"); err != nil || g != 0 {
+				t.Fatalf("generation of the new volume = %d, %v; want 0 (the old one's 5 is gone)", g, err)
+			}
+			if err := n.Flush(ctx, fresh, 1); err != nil {
+				t.Fatalf("generation 1 on the new volume: %v", err)
+			}
+			in, err := n.Intent(ctx, fresh, 1)
+			if err != nil || in.Tracking {
+				t.Fatalf("intent of the new volume = %+v, %v; want no log (the old one's marks are gone)", in, err)
+			}
+			if got, err := n.Read(ctx, fresh, 1, 0, 1); err != nil || got[0] != 0 {
+				t.Fatalf("read of the new volume = %v, %v; want a zero", got, err)
+			}
+			if err := n.Delete(ctx, "s1", "v"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

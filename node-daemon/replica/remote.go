@@ -16,10 +16,12 @@ import (
 // goroutines may call it at once, every request goes out as soon as it is sent and responses are
 // matched by id. It is safe for concurrent use. Once the stream breaks every call fails with the
 // stream's error; a Remote is not reconnected (the coordinator drops the replica, and a later
-// resync opens a new one).
+// resync opens a new one). The first answer binds it to the incarnation of the copy it reached
+// (Incarnated): every later request is meant for that one only.
 type Remote struct {
 	name   string
 	ref    *nodepb.VolumeRef
+	bound  binding
 	stream nodepb.ReplicaService_ReplicateClient
 	cancel context.CancelFunc
 	// sendMu serializes Send on the stream.
@@ -38,6 +40,7 @@ type Remote struct {
 var (
 	_ Syncer        = (*Remote)(nil)
 	_ NoCacheReader = (*Remote)(nil)
+	_ Incarnated    = (*Remote)(nil)
 )
 
 // OpenRemote opens a Replicate stream to the replica of volume ref on the node client talks to;
@@ -58,6 +61,10 @@ func OpenRemote(ctx context.Context, client nodepb.ReplicaServiceClient, name st
 
 // Name implements Replica.
 func (r *Remote) Name() string { return r.name }
+
+// Incarnation implements Incarnated: "" until the first answer, or when the node is too old to
+// say.
+func (r *Remote) Incarnation() string { return r.bound.get() }
 
 // receive delivers responses to their callers until the stream ends, then fails the callers
 // still waiting with the stream's error.
@@ -97,6 +104,7 @@ func (r *Remote) do(ctx context.Context, req *nodepb.ReplicaRequest) (*nodepb.Re
 	r.mu.next++
 	req.Id = r.mu.next
 	req.Ref = r.ref
+	req.Incarnation = r.bound.get()
 	r.mu.pending[req.Id] = ch
 	r.mu.Unlock()
 
@@ -115,7 +123,12 @@ func (r *Remote) do(ctx context.Context, req *nodepb.ReplicaRequest) (*nodepb.Re
 		code := codes.Code(resp.GetCode())
 		switch {
 		case code == codes.OK:
+			if err := r.bound.bind(resp.GetIncarnation()); err != nil {
+				return nil, fmt.Errorf("replica %s: %w", r.name, err)
+			}
 			return resp, nil
+		case code == codes.FailedPrecondition && req.GetIncarnation() != "" && resp.GetIncarnation() != "" && resp.GetIncarnation() != req.GetIncarnation():
+			return nil, fmt.Errorf("replica %s: %w", r.name, &ReplacedError{Expected: req.GetIncarnation(), Found: resp.GetIncarnation()})
 		case code == codes.FailedPrecondition && resp.GetReplicaGeneration() > req.GetGeneration():
 			return nil, fmt.Errorf("replica %s: %w", r.name, &StaleError{Requested: req.GetGeneration(), Recorded: resp.GetReplicaGeneration()})
 		default:

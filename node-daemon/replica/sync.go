@@ -172,9 +172,18 @@ func (c *Coordinator) Rebuild(ctx context.Context, source string, target Syncer,
 // holds for it from the in-sync replica named source, compares those regions and then adds
 // target to the in-sync set and clears its dirty regions. Writes continue meanwhile, as in
 // Rebuild.
+//
+// The target must be the copy the member reached: when the member is bound to an incarnation
+// (Incarnated) and target, once reached, is another (its volume was deleted and created again:
+// it holds none of the data outside the dirty regions), Resync fails with ErrReplaced and
+// changes nothing; the caller rebuilds it instead (Remove, then Rebuild).
 func (c *Coordinator) Resync(ctx context.Context, source string, target Syncer, opts SyncOptions) (SyncResult, error) {
-	if !c.isMember(target.Name()) {
+	was, ok := c.memberIncarnation(target.Name())
+	if !ok {
 		return SyncResult{}, fmt.Errorf("replica: resync of %s: not a member of the volume (a new replica needs a rebuild)", target.Name())
+	}
+	if err := c.sameCopy(ctx, was, target); err != nil {
+		return SyncResult{}, fmt.Errorf("replica: resync of %s: %w", target.Name(), err)
 	}
 	return c.sync(ctx, "resync", source, target, opts, func(context.Context, Syncer) ([]Extent, error) {
 		return c.dirty.Extents(target.Name()), nil
@@ -254,16 +263,40 @@ func (c *Coordinator) sync(ctx context.Context, what, source string, target Sync
 	return res, nil
 }
 
-// isMember reports whether a replica of that name is a member.
-func (c *Coordinator) isMember(name string) bool {
+// memberIncarnation returns the incarnation the member named name reached ("" when it does not
+// know one) and whether there is such a member.
+func (c *Coordinator) memberIncarnation(name string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range c.mu.members {
 		if m.r.Name() == name {
-			return true
+			return incarnationOf(m.r), true
 		}
 	}
-	return false
+	return "", false
+}
+
+// sameCopy checks that target, a replica for a member that reached incarnation was, reaches the
+// same copy: it flushes target (which binds it to the incarnation it reaches) and compares. A
+// member that never reached its copy (unreachable since Open), or a node too old to say, cannot
+// be checked, and passes.
+func (c *Coordinator) sameCopy(ctx context.Context, was string, target Syncer) error {
+	if was == "" {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, c.timeout)
+	err := target.Flush(fctx, c.gen)
+	cancel()
+	if errors.Is(err, ErrStaleGeneration) {
+		return c.fence(err)
+	}
+	if err != nil {
+		return fmt.Errorf("reach the copy: %w", err)
+	}
+	if now := incarnationOf(target); now != "" && now != was {
+		return &ReplacedError{Expected: was, Found: now}
+	}
+	return nil
 }
 
 // syncSource returns the in-sync replica named source as a Syncer.

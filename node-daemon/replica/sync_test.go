@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -604,4 +605,66 @@ func TestResyncUnderVerifiedWrites(t *testing.T) {
 	s.verify(t, a, b, cn)
 	sameImages(t, a, b, cn)
 	t.Logf("resync under writes: %+v (%d dirty bytes before it), %d chunks", res, dirtyBefore, lim.calls.Load())
+}
+
+// TestResyncOfReplacedCopyFails: node-b's copy is deleted and created again under the
+// coordinator (a copy retired and a new one placed on the same Store). The coordinator's writes
+// meant for the old copy are refused there, so it drops node-b instead of writing the new, empty
+// copy as if in sync; a resync, which would copy only the dirty regions, is refused
+// (ErrReplaced); a rebuild after Remove brings node-b back with every byte.
+func TestResyncOfReplacedCopyFails(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 2, storeSize)
+	a, b := c.nodes[0], c.nodes[1]
+	c.createVolume(t, volID, volSize, stripeBytes)
+	rec := &recorder{}
+	rb := c.remote(t, b, volID)
+	co := openWith(t, rec, a, volID, rb)
+	if err := co.Write(ctx, 0, bytes.Repeat([]byte{7}, 8<<20)); err != nil {
+		t.Fatal(err)
+	}
+	was := rb.Incarnation()
+	if was == "" {
+		t.Fatal("the stream to node-b is bound to no incarnation after the coordinator's claim")
+	}
+	if err := b.srv.Replicas().Delete(ctx, b.storeUUID, volID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.vols.Create(ctx, volID, volSize, stripeBytes); err != nil {
+		t.Fatal(err)
+	}
+	var replaced *replica.ReplacedError
+	if _, err := rb.Read(ctx, 1, 0, 4096); !errors.As(err, &replaced) || replaced.Expected != was || replaced.Found == was {
+		t.Fatalf("read over the stream bound to the old copy: %v, want a ReplacedError from %s", err, was)
+	}
+	if err := co.Write(ctx, 4096, bytes.Repeat([]byte{9}, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if reason, dropped := rec.drops()[b.name]; !dropped || !strings.Contains(reason, "deleted and created again") {
+		t.Fatalf("node-b dropped: %v (%q); want dropped for being another copy", dropped, reason)
+	}
+	if got := co.InSync(); !slices.Equal(got, []string{a.name}) {
+		t.Fatalf("in sync = %v, want only %s", got, a.name)
+	}
+	_, err := co.Resync(ctx, a.name, c.remote(t, b, volID), replica.SyncOptions{})
+	if !errors.Is(err, replica.ErrReplaced) {
+		t.Fatalf("resync of the new copy: %v, want ErrReplaced", err)
+	}
+	if got := co.InSync(); !slices.Equal(got, []string{a.name}) {
+		t.Fatalf("in sync after the refused resync = %v, want only %s", got, a.name)
+	}
+	if !co.Remove(b.name) {
+		t.Fatal("node-b was not a member")
+	}
+	res, err := co.Rebuild(ctx, a.name, c.remote(t, b, volID), replica.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Copied != 8<<20 {
+		t.Fatalf("rebuild copied %d bytes, want %d", res.Copied, 8<<20)
+	}
+	if got := co.InSync(); !slices.Equal(got, []string{a.name, b.name}) {
+		t.Fatalf("in sync after the rebuild = %v", got)
+	}
+	sameImages(t, a, b)
 }

@@ -98,7 +98,18 @@ type watched struct {
 	failed atomic.Bool
 }
 
-var _ replica.NoCacheReader = (*watched)(nil)
+var (
+	_ replica.NoCacheReader = (*watched)(nil)
+	_ replica.Incarnated    = (*watched)(nil)
+)
+
+// Incarnation implements replica.Incarnated: the incarnation the copy reached, if it says.
+func (w *watched) Incarnation() string {
+	if i, ok := w.Syncer.(replica.Incarnated); ok {
+		return i.Incarnation()
+	}
+	return ""
+}
 
 // ReadNoCache implements replica.NoCacheReader when the copy does (a copy reads its source past
 // the node's cache), else reads through it.

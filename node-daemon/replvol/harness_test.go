@@ -51,7 +51,7 @@ func (n *testNode) replicas() *replica.Node { return n.env.Server.Replicas() }
 // read reads the node's copy of the test volume directly at generation gen.
 func (n *testNode) read(t *testing.T, gen uint64, off, length int64) []byte {
 	t.Helper()
-	b, err := n.replicas().Read(context.Background(), n.uuid, testUID, gen, off, length)
+	b, err := n.replicas().Read(context.Background(), replica.Ref{StoreUUID: n.uuid, Volume: testUID}, gen, off, length)
 	if err != nil {
 		t.Fatalf("read the copy on %s: %v", n.store, err)
 	}

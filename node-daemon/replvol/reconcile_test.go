@@ -20,7 +20,7 @@ import (
 // every write.
 func (h *harness) unacked(t *testing.T, i int, gen uint64, off int64, data []byte) {
 	t.Helper()
-	if err := h.nodes[i].replicas().Write(context.Background(), h.nodes[i].uuid, testUID, gen, off, data); err != nil {
+	if err := h.nodes[i].replicas().Write(context.Background(), replica.Ref{StoreUUID: h.nodes[i].uuid, Volume: testUID}, gen, off, data); err != nil {
 		t.Fatalf("write on %s alone: %v", h.nodes[i].store, err)
 	}
 }
@@ -28,7 +28,7 @@ func (h *harness) unacked(t *testing.T, i int, gen uint64, off int64, data []byt
 // intentOf returns the write-intent log of node i's copy.
 func (h *harness) intentOf(t *testing.T, i int, gen uint64) replica.Intent {
 	t.Helper()
-	in, err := h.nodes[i].replicas().Intent(context.Background(), h.nodes[i].uuid, testUID, gen)
+	in, err := h.nodes[i].replicas().Intent(context.Background(), replica.Ref{StoreUUID: h.nodes[i].uuid, Volume: testUID}, gen)
 	if err != nil {
 		t.Fatalf("write intent of %s: %v", h.nodes[i].store, err)
 	}

@@ -222,7 +222,7 @@ func TestScheduledScrub(t *testing.T) {
 	ctx := context.Background()
 	data := pattern(23, 256<<10)
 	for _, nd := range h.nodes {
-		if err := nd.replicas().Write(ctx, nd.uuid, testUID, 1, 0, data); err != nil {
+		if err := nd.replicas().Write(ctx, replica.Ref{StoreUUID: nd.uuid, Volume: testUID}, 1, 0, data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -250,7 +250,7 @@ func TestCloseStopsRunningScrub(t *testing.T) {
 	h := newHarness(t, 2)
 	ctx := context.Background()
 	for _, nd := range h.nodes {
-		if err := nd.replicas().Write(ctx, nd.uuid, testUID, 1, 0, pattern(24, 4096)); err != nil {
+		if err := nd.replicas().Write(ctx, replica.Ref{StoreUUID: nd.uuid, Volume: testUID}, 1, 0, pattern(24, 4096)); err != nil {
 			t.Fatal(err)
 		}
 	}

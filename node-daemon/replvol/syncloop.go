@@ -2,6 +2,7 @@ package replvol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -216,6 +217,10 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 	cs.synced[kind] += res.Copied
 	cs.compared += res.Compared
 	b.mu.Unlock()
+	if errors.Is(err, replica.ErrReplaced) {
+		b.forgetReplaced(ctx, store, o, err)
+		return
+	}
 	if err != nil {
 		if o.close != nil {
 			if cerr := o.close(); cerr != nil {
@@ -260,6 +265,23 @@ func (b *backend) syncCopy(ctx context.Context, store string, member bool) {
 		b.event(store, corev1.EventTypeNormal, reason, actionSync, "%s of the copy on store %s from %s by node %s: %s copied, %s compared equal, in %s; in sync again",
 			kind, store, source, b.v.opts.NodeName, mib(res.Copied), mib(res.Compared), time.Since(started).Round(time.Millisecond))
 	}
+}
+
+// forgetReplaced forgets the member on store whose resync found another copy there than the one
+// the coordinator wrote (deleted and created again since: its dirty regions say nothing of what
+// it lacks), so that the next pass rebuilds it.
+func (b *backend) forgetReplaced(ctx context.Context, store string, o *opened, err error) {
+	if o.close != nil {
+		if cerr := o.close(); cerr != nil {
+			b.v.opts.Log.V(1).Info("closing the stream of a replaced copy", "volume", b.ref.key, "store", store, "error", cerr.Error())
+		}
+	}
+	b.co.Remove(store)
+	b.mu.Lock()
+	b.mu.copies[store].member = false
+	b.mu.Unlock()
+	b.v.opts.Log.Info("the copy is not the one this coordinator wrote (deleted and created again): forgotten, rebuilt next", "volume", b.ref.key, "store", store, "error", err.Error())
+	b.message(ctx, store, clip(fmt.Sprintf("a rebuild follows: %v", err)))
 }
 
 // source is the copy to sync from: the local one when in sync, else the first in-sync one; but

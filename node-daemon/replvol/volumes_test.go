@@ -245,7 +245,7 @@ func TestNewCopyIsRebuilt(t *testing.T) {
 	// The two in-sync copies hold data written before this attachment.
 	old := pattern(8, 2<<20)
 	for _, i := range []int{0, 1} {
-		if err := h.nodes[i].replicas().Write(ctx, h.nodes[i].uuid, testUID, 1, 1<<20, old); err != nil {
+		if err := h.nodes[i].replicas().Write(ctx, replica.Ref{StoreUUID: h.nodes[i].uuid, Volume: testUID}, 1, 1<<20, old); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -327,7 +327,7 @@ func TestOpenErrors(t *testing.T) {
 		}, csinode.ErrFenced},
 		{"a copy saw a newer generation", func(t *testing.T, h *harness) csinode.ReplicatedOpen {
 			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
-			if err := h.nodes[1].replicas().Flush(context.Background(), h.nodes[1].uuid, testUID, 5); err != nil {
+			if err := h.nodes[1].replicas().Flush(context.Background(), replica.Ref{StoreUUID: h.nodes[1].uuid, Volume: testUID}, 5); err != nil {
 				t.Fatal(err)
 			}
 			return openReq(1)
@@ -433,7 +433,7 @@ func (l *blockingLimiter) WaitN(ctx context.Context, _ int) error {
 func TestCloseStopsRunningSync(t *testing.T) {
 	h := newHarness(t, 2)
 	ctx := context.Background()
-	if err := h.nodes[0].replicas().Write(ctx, h.nodes[0].uuid, testUID, 1, 0, pattern(14, 4096)); err != nil {
+	if err := h.nodes[0].replicas().Write(ctx, replica.Ref{StoreUUID: h.nodes[0].uuid, Volume: testUID}, 1, 0, pattern(14, 4096)); err != nil {
 		t.Fatal(err)
 	}
 	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaCatchingUp})
@@ -483,7 +483,7 @@ func TestOpenTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range h.nodes {
-		if _, err := h.nodes[i].replicas().Read(ctx, h.nodes[i].uuid, testUID, 1, 0, 4096); !errors.Is(err, replica.ErrStaleGeneration) {
+		if _, err := h.nodes[i].replicas().Read(ctx, replica.Ref{StoreUUID: h.nodes[i].uuid, Volume: testUID}, 1, 0, 4096); !errors.Is(err, replica.ErrStaleGeneration) {
 			t.Fatalf("a generation-1 read on copy %d after the reopen = %v, want ErrStaleGeneration", i, err)
 		}
 		h.checkCopy(t, i, 2, 0, pattern(16, 4096))
@@ -576,6 +576,64 @@ func TestCopyLeavingStatusIsForgotten(t *testing.T) {
 			}
 			h.checkCopy(t, 2, 1, 0, cold)
 			h.checkCopy(t, 2, 1, 6<<20, pattern(43, 4096))
+		})
+	}
+}
+
+// TestCopyReplacedWithinOnePass: a copy retired and a new copy placed on the same Store before the
+// coordinator's sync loop saw the entry leave (the window TestCopyLeavingStatusIsForgotten does
+// not cover). The coordinator is bound to the old copy's incarnation: its writes are refused by
+// the new copy (an in-sync old copy is dropped, not written as if the new one held its data), the
+// resync its dirty log would allow is refused, and the next pass rebuilds the new copy in full.
+func TestCopyReplacedWithinOnePass(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dropped bool // the old copy was dropped (CatchingUp) before it was replaced, else it was in sync
+	}{{"dropped copy", true}, {"in-sync copy", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 3)
+			h.createVolume(t, 1, inSyncCopies(3)...)
+			v := h.volumes(t, never)
+			b := h.open(t, v, 1)
+			ctx := context.Background()
+			cold := pattern(51, 1<<20) // written before the replacement: outside every dirty region
+			if err := b.WriteAt(ctx, cold, 0); err != nil {
+				t.Fatal(err)
+			}
+			gone := h.nodes[2]
+			if tc.dropped {
+				h.dialer.setDown(gone.env.Addr, true)
+				if err := b.WriteAt(ctx, pattern(52, 4096), 4<<20); err != nil {
+					t.Fatal(err)
+				}
+				h.dialer.setDown(gone.env.Addr, false)
+			}
+			h.recreate(t, 2) // retired, deleted, and a new copy created there: no sync pass between
+			if err := b.WriteAt(ctx, pattern(53, 4096), 6<<20); err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(b.co.InSync(), gone.store) {
+				t.Fatalf("coordinator's in-sync set %v holds the new copy it never synced", b.co.InSync())
+			}
+			h.checkCopy(t, 2, 1, 6<<20, make([]byte, 4096)) // the write meant for the old copy did not land
+			reps := slices.Clone(h.volume(t).Status.Replicas)
+			for i := range reps {
+				if reps[i].Store == gone.store {
+					reps[i].State, reps[i].Message = v1alpha1.ReplicaCatchingUp, "new copy"
+				}
+			}
+			h.setReplicas(t, reps)
+			for pass := 0; pass < 2 && h.copyStatus(t, 2).State != v1alpha1.ReplicaInSync; pass++ {
+				b.syncOnce(ctx)
+			}
+			if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
+				t.Fatalf("new copy after two sync passes = %+v, want InSync", c)
+			}
+			if s := stat(t, v, gone.store); s.SyncedBytes[KindRebuild] == 0 || s.SyncedBytes[KindResync] != 0 {
+				t.Fatalf("stat of the new copy = %+v, want a rebuild and no resync", s)
+			}
+			h.checkCopy(t, 2, 1, 0, cold)
+			h.checkCopy(t, 2, 1, 6<<20, pattern(53, 4096))
 		})
 	}
 }

@@ -63,7 +63,7 @@ func New(stores *Stores, tlsConfig *tls.Config, log logr.Logger, extra ...grpc.S
 	s.grpc = grpc.NewServer(opts...)
 	nodepb.RegisterStoreServiceServer(s.grpc, &storeService{stores: stores})
 	nodepb.RegisterObjectServiceServer(s.grpc, &objectService{stores: stores})
-	nodepb.RegisterVolumeServiceServer(s.grpc, &volumeService{stores: stores, inflight: newInFlight()})
+	nodepb.RegisterVolumeServiceServer(s.grpc, &volumeService{stores: stores, inflight: newInFlight(), replicas: s.replicas})
 	nodepb.RegisterReplicaServiceServer(s.grpc, &replicaService{node: s.replicas})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.local = grpc.NewServer()

@@ -76,11 +76,16 @@ func (s *replicaService) one(ctx context.Context, req *nodepb.ReplicaRequest) (r
 		}
 	}()
 	err := s.run(ctx, req, resp)
-	var stale *replica.StaleError
+	var (
+		stale    *replica.StaleError
+		replaced *replica.ReplacedError
+	)
 	switch {
 	case err == nil:
 	case errors.As(err, &stale):
 		resp.Code, resp.Message, resp.ReplicaGeneration = int32(codes.FailedPrecondition), err.Error(), stale.Recorded
+	case errors.As(err, &replaced):
+		resp.Code, resp.Message, resp.Incarnation = int32(codes.FailedPrecondition), err.Error(), replaced.Found
 	default:
 		st := status.Convert(toStatus(err))
 		resp.Code, resp.Message = int32(st.Code()), st.Message()
@@ -93,17 +98,25 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 	if ref == nil {
 		return invalid("ref is missing")
 	}
-	store, id, gen := ref.GetStoreUuid(), ref.GetVolumeId(), req.GetGeneration()
+	r, gen := replica.Ref{StoreUUID: ref.GetStoreUuid(), Volume: ref.GetVolumeId(), Incarnation: req.GetIncarnation()}, req.GetGeneration()
+	if r.Incarnation == "" {
+		// The request runs on the incarnation found now, which the response names.
+		inc, err := s.node.Incarnation(ctx, r)
+		if err != nil {
+			return err
+		}
+		r.Incarnation, resp.Incarnation = inc, inc
+	}
 	switch op := req.GetOp().(type) {
 	case *nodepb.ReplicaRequest_Write:
 		if n := len(op.Write.GetData()); n > nodepb.MaxIOSize {
 			return invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
 		}
-		return s.node.Write(ctx, store, id, gen, op.Write.GetOffset(), op.Write.GetData())
+		return s.node.Write(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData())
 	case *nodepb.ReplicaRequest_Trim:
-		return s.node.Trim(ctx, store, id, gen, op.Trim.GetOffset(), op.Trim.GetLength())
+		return s.node.Trim(ctx, r, gen, op.Trim.GetOffset(), op.Trim.GetLength())
 	case *nodepb.ReplicaRequest_Flush:
-		return s.node.Flush(ctx, store, id, gen)
+		return s.node.Flush(ctx, r, gen)
 	case *nodepb.ReplicaRequest_Read:
 		if n := op.Read.GetLength(); n > nodepb.MaxIOSize {
 			return invalid(fmt.Sprintf("read of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
@@ -112,22 +125,22 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		if op.Read.GetNoCache() {
 			read = s.node.ReadNoCache
 		}
-		data, err := read(ctx, store, id, gen, op.Read.GetOffset(), op.Read.GetLength())
+		data, err := read(ctx, r, gen, op.Read.GetOffset(), op.Read.GetLength())
 		resp.Data = data
 		return err
 	case *nodepb.ReplicaRequest_Extents:
-		extents, size, err := s.node.Extents(ctx, store, id, gen)
+		extents, size, err := s.node.Extents(ctx, r, gen)
 		for _, e := range extents {
 			resp.Extents = append(resp.Extents, &nodepb.ReplicaExtent{Offset: e.Offset, Length: e.Length})
 		}
 		resp.VolumeSize = size
 		return err
 	case *nodepb.ReplicaRequest_Checksum:
-		sums, err := s.node.Checksum(ctx, store, id, gen, op.Checksum.GetOffset(), op.Checksum.GetLength(), op.Checksum.GetBlockSize())
+		sums, err := s.node.Checksum(ctx, r, gen, op.Checksum.GetOffset(), op.Checksum.GetLength(), op.Checksum.GetBlockSize())
 		resp.Checksums = sums
 		return err
 	case *nodepb.ReplicaRequest_Intent:
-		in, err := s.node.Intent(ctx, store, id, gen)
+		in, err := s.node.Intent(ctx, r, gen)
 		resp.IntentTracking, resp.IntentWhy = in.Tracking, in.Why
 		for _, e := range in.Regions {
 			resp.Extents = append(resp.Extents, &nodepb.ReplicaExtent{Offset: e.Offset, Length: e.Length})
@@ -138,7 +151,7 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		for _, e := range op.ClearIntent.GetExtents() {
 			extents = append(extents, replica.Extent{Offset: e.GetOffset(), Length: e.GetLength()})
 		}
-		return s.node.ClearIntent(ctx, store, id, gen, extents, op.ClearIntent.GetAll())
+		return s.node.ClearIntent(ctx, r, gen, extents, op.ClearIntent.GetAll())
 	default:
 		return invalid("replica request has no operation")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cobaltstore/cobalt/node-daemon/objstore/memstore"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
 
@@ -27,7 +28,7 @@ func TestSnapshotCallsInFlight(t *testing.T) {
 	if err := stores.Add(&Mounted{Store: st, Volumes: vm}); err != nil {
 		t.Fatal(err)
 	}
-	s := &volumeService{stores: stores, inflight: newInFlight()}
+	s := &volumeService{stores: stores, inflight: newInFlight(), replicas: replica.NewNode(stores)}
 	vref := &nodepb.VolumeRef{StoreUuid: store, VolumeId: "x"}
 	if _, err := s.CreateVolume(ctx, &nodepb.CreateVolumeRequest{Ref: vref, SizeBytes: 1 << 20}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+	"github.com/cobaltstore/cobalt/node-daemon/replica"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
 
@@ -18,6 +19,9 @@ type volumeService struct {
 	nodepb.UnimplementedVolumeServiceServer
 	stores   *Stores
 	inflight *inFlight
+	// replicas is the node's fenced replica I/O: a volume is deleted through it, so no replica
+	// request runs on a volume being deleted and what it kept of the volume goes too.
+	replicas *replica.Node
 }
 
 func (s *volumeService) manager(ref *nodepb.VolumeRef) (*volume.Manager, string, error) {
@@ -79,7 +83,7 @@ func (s *volumeService) CreateVolume(ctx context.Context, req *nodepb.CreateVolu
 }
 
 func (s *volumeService) DeleteVolume(ctx context.Context, req *nodepb.DeleteVolumeRequest) (*nodepb.DeleteVolumeResponse, error) {
-	m, id, err := s.manager(req.GetRef())
+	_, id, err := s.manager(req.GetRef())
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +92,7 @@ func (s *volumeService) DeleteVolume(ctx context.Context, req *nodepb.DeleteVolu
 		return nil, err
 	}
 	defer release()
-	if err := m.Delete(ctx, id); err != nil {
+	if err := s.replicas.Delete(ctx, req.GetRef().GetStoreUuid(), id); err != nil {
 		return nil, toStatus(err)
 	}
 	return &nodepb.DeleteVolumeResponse{}, nil

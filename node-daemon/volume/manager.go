@@ -25,6 +25,9 @@ type Info struct {
 	// Origin is what the volume was made from: OriginSnapshot or OriginVolume followed by the
 	// source's ID, or "" when it was created empty.
 	Origin string
+	// Incarnation names this incarnation of the volume (see Manager.Incarnation); "" for a volume
+	// made by older code that was never asked for it.
+	Incarnation string
 }
 
 // vol is a loaded volume, or a snapshot (snapshot.go), which is never written.
@@ -36,6 +39,8 @@ type vol struct {
 	origin, source string
 	// created is when a snapshot was taken (zero for a volume).
 	created time.Time
+	// incarnation is a volume's attrIncarnation (nil until it has one); set once.
+	incarnation atomic.Pointer[string]
 	// gate is held shared by every I/O and exclusively by Flush, Delete, Snapshot and
 	// CloneVolume (of a snapshot: shared by reads and restores, exclusively by DeleteSnapshot).
 	gate sync.RWMutex
@@ -92,6 +97,10 @@ func Open(ctx context.Context, store objstore.Store) (*Manager, error) {
 		}
 		v := newVol(id, p)
 		v.origin = string(attrs[attrOrigin])
+		if inc, ok := attrs[attrIncarnation]; ok && len(inc) > 0 {
+			s := string(inc)
+			v.incarnation.Store(&s)
+		}
 		m.mu.vols[id] = v
 	}
 	return m, nil
@@ -147,18 +156,24 @@ func (m *Manager) Create(ctx context.Context, id string, size, stripeSize int64)
 		}
 		return m.info(ctx, v)
 	}
+	inc, err := newIncarnation()
+	if err != nil {
+		return Info{}, err
+	}
 	c := CollectionName(id)
-	ops := append([]objstore.Op{objstore.CreateCollection(c), objstore.Touch(c, metaObject)}, p.attrOps(c)...)
+	ops := append([]objstore.Op{objstore.CreateCollection(c), objstore.Touch(c, metaObject), incarnationOp(c, inc)}, p.attrOps(c)...)
 	if err := m.store.Commit(ctx, ops); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
 			return Info{}, fmt.Errorf("volume %q is still being deleted: %w", id, err)
 		}
 		return Info{}, fmt.Errorf("volume: create %q: %w", id, err)
 	}
+	v = newVol(id, p)
+	v.incarnation.Store(&inc)
 	m.mu.Lock()
-	m.mu.vols[id] = newVol(id, p)
+	m.mu.vols[id] = v
 	m.mu.Unlock()
-	return Info{ID: id, Size: size, StripeSize: stripeSize}, nil
+	return Info{ID: id, Size: size, StripeSize: stripeSize, Incarnation: inc}, nil
 }
 
 // checkCapacity refuses a volume larger than the whole store: thin provisioning admits
@@ -302,6 +317,9 @@ func (m *Manager) Count() int {
 // info computes a volume's Info, summing its stripe objects' sizes.
 func (m *Manager) info(ctx context.Context, v *vol) (Info, error) {
 	info := Info{ID: v.id, Size: v.size.Load(), StripeSize: v.stripeSize, Origin: v.origin}
+	if inc := v.incarnation.Load(); inc != nil {
+		info.Incarnation = *inc
+	}
 	err := m.stripes(ctx, v, func(_, size int64) { info.Allocated += size })
 	if err != nil {
 		return Info{}, fmt.Errorf("volume: %w", err)

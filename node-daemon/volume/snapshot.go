@@ -282,9 +282,13 @@ func (m *Manager) createFromLocked(ctx context.Context, src *vol, origin, id str
 	if err != nil {
 		return Info{}, fmt.Errorf("volume: create %q from %s: %w", id, origin, err)
 	}
+	inc, err := newIncarnation()
+	if err != nil {
+		return Info{}, err
+	}
 	p := params{size: size, stripeSize: src.stripeSize}
-	ops := make([]objstore.Op, 0, len(clones)+6)
-	ops = append(ops, objstore.CreateCollection(c), objstore.Touch(c, metaObject))
+	ops := make([]objstore.Op, 0, len(clones)+7)
+	ops = append(ops, objstore.CreateCollection(c), objstore.Touch(c, metaObject), incarnationOp(c, inc))
 	ops = append(ops, p.attrOps(c)...)
 	ops = append(ops, objstore.SetAttr(c, metaObject, attrOrigin, []byte(origin)))
 	ops = append(ops, clones...)
@@ -296,6 +300,7 @@ func (m *Manager) createFromLocked(ctx context.Context, src *vol, origin, id str
 	}
 	v = newVol(id, p)
 	v.origin = origin
+	v.incarnation.Store(&inc)
 	m.mu.Lock()
 	m.mu.vols[id] = v
 	m.mu.Unlock()
