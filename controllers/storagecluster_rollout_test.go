@@ -35,6 +35,40 @@ var _ = Describe("Node daemon rollout", func() {
 		})
 	})
 
+	// dsSawPods plays the DaemonSet controller's status update after a pod of ds was created or
+	// changed readiness (numberReady): it is what wakes the operator, which watches its
+	// DaemonSet and not Pods. Without it the operator would look again only at its next
+	// periodic refresh, after the specs' Eventually gave up.
+	dsSawPods := func(ctx context.Context) {
+		GinkgoHelper()
+		Eventually(func(g Gomega) {
+			var pods corev1.PodList
+			g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels(ds.Spec.Template.Labels))).To(Succeed())
+			ready := int32(0)
+			for _, p := range pods.Items {
+				for _, c := range p.Status.Conditions {
+					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						ready++
+					}
+				}
+			}
+			cur := &appsv1.DaemonSet{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ds), cur)).To(Succeed())
+			cur.Status.CurrentNumberScheduled, cur.Status.NumberReady = int32(len(pods.Items)), ready
+			g.Expect(k8sClient.Status().Update(ctx, cur)).To(Succeed())
+		}).Should(Succeed())
+	}
+	// setReady sets the Ready condition of node daemon pod p, as its kubelet would.
+	setReady := func(ctx context.Context, p *corev1.Pod, ready bool) {
+		GinkgoHelper()
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+		Expect(k8sClient.Status().Update(ctx, p)).To(Succeed())
+		dsSawPods(ctx)
+	}
 	// daemonPod creates a Ready node daemon pod of ds on node from a template with hash. The pod
 	// becomes the DaemonSet's (owner reference) only once it is Ready: an outdated pod of ds that
 	// is not Ready is down, and the operator may restart it at any moment.
@@ -50,6 +84,7 @@ var _ = Describe("Node daemon rollout", func() {
 		Expect(k8sClient.Status().Update(ctx, p)).To(Succeed())
 		p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))}
 		Expect(k8sClient.Update(ctx, p)).To(Succeed())
+		dsSawPods(ctx)
 		return p
 	}
 	deleting := func(ctx context.Context, p *corev1.Pod) func(Gomega) bool {
@@ -139,17 +174,14 @@ var _ = Describe("Node daemon rollout", func() {
 	It("restarts an outdated daemon that is down at once, and waits while a current one is not Ready", func(ctx context.Context) {
 		nodeA, nodeB := uniqueName("roll-a"), uniqueName("roll-b")
 		podA := daemonPod(ctx, nodeA, ds.Spec.Template.Annotations[templateHashAnnotation])
-		podA.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
-		Expect(k8sClient.Status().Update(ctx, podA)).To(Succeed())
+		setReady(ctx, podA, false)
 		podB := daemonPod(ctx, nodeB, "old")
 		Eventually(progressing(ctx)).Should(HaveField("Message", ContainSubstring("restarting the node daemon on node "+nodeA)))
 		Consistently(deleting(ctx, podB), "2s").Should(BeFalse(), "a current daemon is not Ready yet")
 
 		// B goes down first: while A is not Ready nothing restarts, so neither write races the operator.
-		podB.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
-		Expect(k8sClient.Status().Update(ctx, podB)).To(Succeed())
-		podA.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		Expect(k8sClient.Status().Update(ctx, podA)).To(Succeed())
+		setReady(ctx, podB, false)
+		setReady(ctx, podA, true)
 		Eventually(deleting(ctx, podB)).Should(BeTrue(), "down and outdated: restarting it takes nothing down")
 	})
 })
