@@ -224,3 +224,42 @@ func TestRunSuiteLayouts(t *testing.T) {
 		t.Error("the dir layout ran without a metadata directory")
 	}
 }
+
+// TestPrecondition checks that the baselines' region is written before reads that no job writes
+// first, with the bytes the store's objects hold, and only then.
+func TestPrecondition(t *testing.T) {
+	read := fio.Job{Name: "randread-4k-qd16", RW: "randread"}
+	for _, c := range []struct {
+		jobs []fio.Job
+		want bool
+	}{
+		{[]fio.Job{read}, true},
+		{[]fio.Job{{RW: "randwrite"}, read}, true},
+		{[]fio.Job{{RW: "write"}, {RW: "randwrite"}, read}, false},
+		{[]fio.Job{{RW: "randwrite"}}, false},
+		{nil, false},
+	} {
+		if got := needsPrecondition(c.jobs); got != c.want {
+			t.Errorf("needsPrecondition(%+v) = %v, want %v", c.jobs, got, c.want)
+		}
+	}
+	dev := blockdev.NewMem(8<<20, 4096)
+	const region = 3<<20 + 8192 // not a whole number of chunks: the tail is written too
+	if err := Precondition(context.Background(), dev, region); err != nil {
+		t.Fatal(err)
+	}
+	chunk := prefillChunk()
+	got := blockdev.AlignedBuffer(region + 4096)
+	if _, err := dev.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < region; off += len(chunk) {
+		n := min(len(chunk), region-off)
+		if !bytes.Equal(got[off:off+n], chunk[:n]) {
+			t.Fatalf("region at %d does not hold the prefill bytes", off)
+		}
+	}
+	if !bytes.Equal(got[region:], make([]byte, 4096)) {
+		t.Fatal("Precondition wrote past the region")
+	}
+}

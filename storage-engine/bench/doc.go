@@ -14,6 +14,13 @@
 // The fio jobs use the same block size, queue depth (libaio iodepth) and O_DIRECT, with no fsync:
 // the raw device's ceiling. The go-dev column runs the same shapes through blockdev (pread/pwrite
 // from QD goroutines, no flush), separating the cost of Go's I/O path from the store's own.
+// The random reads of the baselines read written blocks, as the store's do: when no selected job
+// writes their region first (-workloads randread), the suite preconditions it (Precondition, the
+// bytes the store's objects are prefilled with). A never-written region of a sparse loop file
+// (or an unmapped range of a thin or flash device) reads without reaching the disk: fio read such
+// holes about twice as fast as written blocks on the development machine (about 100k against
+// 45-65k 4 KiB reads per second at QD16), which made the store look two to four times slower than
+// the device.
 //
 // The 4 KiB random overwrites are also compared with the durable floor (fio.DurableFloor): fio
 // with min(QD, 16) processes of psync, each direct 4 KiB write followed by an fdatasync, on the

@@ -148,6 +148,13 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 		jobs[i].Runtime = o.Duration
 	}
 	jobs = slices.DeleteFunc(jobs, func(j fio.Job) bool { return !o.selected(j.Name) })
+	if needsPrecondition(jobs) {
+		t := time.Now()
+		if err := preconditionPath(ctx, o.DevicePath, region); err != nil {
+			return base, nil, err
+		}
+		logf("preconditioned %d MiB (the random reads' region) in %v", region>>20, time.Since(t).Round(time.Millisecond))
+	}
 	if o.Fio {
 		for _, j := range jobs {
 			fr, err := fio.Run(ctx, "", o.DevicePath, j)
@@ -181,7 +188,7 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 		if err != nil {
 			return base, nil, errors.Join(err, dev.Close())
 		}
-		logf("go    %-20s %8.0f IOPS %8.1f MB/s (blockdev, no flush)", j.Name, r.IOPS(), r.MBps())
+		logf("go    %-20s %8.0f IOPS %8.1f MB/s p50 %v p99 %v, process CPU %v/op (blockdev, no flush)", j.Name, r.IOPS(), r.MBps(), r.P50, r.P99, r.CPUPerOp().Round(100*time.Nanosecond))
 		raw[j.Name] = r
 	}
 	return base, dev, nil
