@@ -28,6 +28,18 @@
 // store's are. A second table prints them beside the floor (the store/floor ratio, the floor's
 // write and fdatasync latencies) and beside raw fio at QD16 and QD128.
 //
+// Where a cold 4 KiB read's time goes (issue 12, measured on the 2-CPU development machine under
+// a load of 8-16 from other work, one process alternating 1.5 s slices of each mode five times,
+// 16 goroutines, the store's own blocks): the store's readers spend about 88% of their time inside
+// pread (go tool trace: -trace), 7% waiting for a P, 3% on mutexes (the cache shards) and 2%
+// running. Raw preads of the same blocks reached about 52k reads/s at 12 µs of process CPU per
+// read; adding the crc32c that every read verifies, 48k at 13 µs; a fresh 4 KiB result buffer per
+// read as well (what Read returns), 37k at 22 µs (allocation, GC cycles every few MB of a small heap,
+// page faults); the store's Read, 36-37k at 24 µs. Reading into a caller's buffer through the
+// store's path reached 41k at 16 µs. So the store itself adds little beyond the checksum and the
+// result buffer, and on a machine whose CPUs are oversubscribed every µs of CPU per read costs
+// IOPS: the reads wait in pread for the loop device's kernel work and for a CPU to return on.
+//
 // Each store workload also reports the process's CPU time per operation (user+system, including
 // the KV's and the deferred flusher's background work, the CPU/op column): on a small shared
 // machine that, more than the device, bounds the store. Each write workload logs its commit groups
@@ -43,4 +55,6 @@
 // cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio -metadata device,dir. cobalt-bench
 // runs with GOMAXPROCS of at least blockdev.MinIOProcs, as the node daemon should; -workloads
 // picks workloads by name prefix and -cpuprofile writes one CPU profile per workload (and layout).
+// On a shared machine compare the random reads with -rounds N: fio, go-dev and the store's reads
+// alternate N times and the table shows the medians (SuiteOptions.Rounds).
 package bench

@@ -61,6 +61,10 @@ type SuiteOptions struct {
 	// Workloads, when not empty, limits the run to the workloads whose names start with one of
 	// these prefixes (fio, go-dev and store alike); the prefill always runs.
 	Workloads []string
+	// Rounds, when > 1, runs the 4 KiB random reads this many times, alternating fio (with Fio),
+	// go-dev and the store, and reports the median of each (readRounds). Only the first store
+	// round runs under Around.
+	Rounds int
 	// Around, if set, wraps each store workload (e.g. to profile it on its own). With several
 	// layouts the name is prefixed with the layout ("device.randread-4k-qd16").
 	Around func(name string, run func())
@@ -143,7 +147,7 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 	for _, qd := range randWriteQDs() {
 		jobs = append(jobs, fio.Job{Name: fmt.Sprintf("randwrite-4k-qd%d", qd), RW: "randwrite", BlockSize: 4096, QueueDepth: qd, Size: region})
 	}
-	jobs = append(jobs, fio.Job{Name: "randread-4k-qd16", RW: "randread", BlockSize: 4096, QueueDepth: 16, Size: region})
+	jobs = append(jobs, randReadJob(region, o.Duration))
 	for i := range jobs {
 		jobs[i].Runtime = o.Duration
 	}
@@ -275,6 +279,11 @@ func runStore(ctx context.Context, o SuiteOptions, dev blockdev.Device, layout L
 	}
 	if err := add("randread-4k-qd16", func() (Result, error) { return RandRead(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)
+	}
+	if n := len(rep.Rows); o.Rounds > 1 && n > 0 && rep.Rows[n-1].Store.Name == "randread-4k-qd16" {
+		if rep.Rows[n-1], err = readRounds(ctx, o, dev, s, rep.Rows[n-1]); err != nil {
+			return closeErr(err)
+		}
 	}
 	if err := add("create-small-qd16", func() (Result, error) { return CreateSmall(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)

@@ -67,8 +67,8 @@ type Store struct {
 	// leave is life.RUnlock, bound once: enter returns it on every read-side call, and a method
 	// value made there would be a heap allocation per call.
 	leave func()
-	queue  chan *commitReq
-	syncQ  chan *syncItem // applied groups waiting for their WAL sync, in order
+	queue chan *commitReq
+	syncQ chan *syncItem // applied groups waiting for their WAL sync, in order
 	// syncSlots holds one token per group between the committer taking its first transaction
 	// and the syncer finishing it (at most maxSyncingGroups).
 	syncSlots chan struct{}
