@@ -224,3 +224,87 @@ func TestRunSuiteLayouts(t *testing.T) {
 		t.Error("the dir layout ran without a metadata directory")
 	}
 }
+
+// TestPrecondition checks that the baselines' region is written before reads that no job writes
+// first, with the bytes the store's objects hold, and only then.
+func TestPrecondition(t *testing.T) {
+	read := fio.Job{Name: "randread-4k-qd16", RW: "randread"}
+	for _, c := range []struct {
+		jobs []fio.Job
+		want bool
+	}{
+		{[]fio.Job{read}, true},
+		{[]fio.Job{{RW: "randwrite"}, read}, true},
+		{[]fio.Job{{RW: "write"}, {RW: "randwrite"}, read}, false},
+		{[]fio.Job{{RW: "randwrite"}}, false},
+		{nil, false},
+	} {
+		if got := needsPrecondition(c.jobs); got != c.want {
+			t.Errorf("needsPrecondition(%+v) = %v, want %v", c.jobs, got, c.want)
+		}
+	}
+	dev := blockdev.NewMem(8<<20, 4096)
+	const region = 3<<20 + 8192 // not a whole number of chunks: the tail is written too
+	if err := Precondition(context.Background(), dev, region); err != nil {
+		t.Fatal(err)
+	}
+	chunk := prefillChunk()
+	got := blockdev.AlignedBuffer(region + 4096)
+	if _, err := dev.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < region; off += len(chunk) {
+		n := min(len(chunk), region-off)
+		if !bytes.Equal(got[off:off+n], chunk[:n]) {
+			t.Fatalf("region at %d does not hold the prefill bytes", off)
+		}
+	}
+	if !bytes.Equal(got[region:], make([]byte, 4096)) {
+		t.Fatal("Precondition wrote past the region")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	r := func(ops int64) Result { return Result{Ops: ops, Elapsed: time.Second} }
+	for _, c := range []struct {
+		in   []Result
+		want int64
+	}{
+		{[]Result{r(5)}, 5},
+		{[]Result{r(9), r(1), r(5)}, 5},
+		{[]Result{r(4), r(8), r(2), r(6)}, 4},
+	} {
+		if got := median(c.in); got.Ops != c.want {
+			t.Errorf("median of %v = %d ops, want %d", c.in, got.Ops, c.want)
+		}
+	}
+}
+
+// TestRunSuiteReadRounds runs the random reads in three rounds on a file device: the go-dev
+// baseline reads the preconditioned region, the store's row is the median of its rounds, and
+// every round is logged.
+func TestRunSuiteReadRounds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dev.img")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	o := SuiteOptions{Config: Config{Objects: 2, Duration: 50 * time.Millisecond, SeqQD: 2, Seed: 1}, DevicePath: path,
+		Workloads: []string{"randread"}, Rounds: 3, Log: &log}
+	reps, err := RunSuite(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || len(reps[0].Rows) != 1 || reps[0].Rows[0].Store.Ops == 0 || reps[0].Rows[0].Raw.Ops == 0 {
+		t.Fatalf("reports %+v, want one random-read row with store and go-dev results", reps)
+	}
+	for _, want := range []string{"preconditioned 8 MiB", "round 2/3 randread-4k-qd16:", "round 3/3 randread-4k-qd16:", "median of 3 rounds"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+}

@@ -14,12 +14,31 @@
 // The fio jobs use the same block size, queue depth (libaio iodepth) and O_DIRECT, with no fsync:
 // the raw device's ceiling. The go-dev column runs the same shapes through blockdev (pread/pwrite
 // from QD goroutines, no flush), separating the cost of Go's I/O path from the store's own.
+// The random reads of the baselines read written blocks, as the store's do: when no selected job
+// writes their region first (-workloads randread), the suite preconditions it (Precondition, the
+// bytes the store's objects are prefilled with). A never-written region of a sparse loop file
+// (or an unmapped range of a thin or flash device) reads without reaching the disk: fio read such
+// holes about twice as fast as written blocks on the development machine (about 100k against
+// 45-65k 4 KiB reads per second at QD16), which made the store look two to four times slower than
+// the device.
 //
 // The 4 KiB random overwrites are also compared with the durable floor (fio.DurableFloor): fio
 // with min(QD, 16) processes of psync, each direct 4 KiB write followed by an fdatasync, on the
 // same device and region: what a writer pays when every write is durable on acknowledgement, as the
 // store's are. A second table prints them beside the floor (the store/floor ratio, the floor's
 // write and fdatasync latencies) and beside raw fio at QD16 and QD128.
+//
+// Where a cold 4 KiB read's time goes (issue 12, measured on the 2-CPU development machine under
+// a load of 8-16 from other work, one process alternating 1.5 s slices of each mode five times,
+// 16 goroutines, the store's own blocks): the store's readers spend about 88% of their time inside
+// pread (go tool trace: -trace), 7% waiting for a P, 3% on mutexes (the cache shards) and 2%
+// running. Raw preads of the same blocks reached about 52k reads/s at 12 µs of process CPU per
+// read; adding the crc32c that every read verifies, 48k at 13 µs; a fresh 4 KiB result buffer per
+// read as well (what Read returns), 37k at 22 µs (allocation, GC cycles every few MB of a small heap,
+// page faults); the store's Read, 36-37k at 24 µs. Reading into a caller's buffer through the
+// store's path reached 41k at 16 µs. So the store itself adds little beyond the checksum and the
+// result buffer, and on a machine whose CPUs are oversubscribed every µs of CPU per read costs
+// IOPS: the reads wait in pread for the loop device's kernel work and for a CPU to return on.
 //
 // Each store workload also reports the process's CPU time per operation (user+system, including
 // the KV's and the deferred flusher's background work, the CPU/op column): on a small shared
@@ -36,4 +55,6 @@
 // cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio -metadata device,dir. cobalt-bench
 // runs with GOMAXPROCS of at least blockdev.MinIOProcs, as the node daemon should; -workloads
 // picks workloads by name prefix and -cpuprofile writes one CPU profile per workload (and layout).
+// On a shared machine compare the random reads with -rounds N: fio, go-dev and the store's reads
+// alternate N times and the table shows the medians (SuiteOptions.Rounds).
 package bench

@@ -61,6 +61,10 @@ type SuiteOptions struct {
 	// Workloads, when not empty, limits the run to the workloads whose names start with one of
 	// these prefixes (fio, go-dev and store alike); the prefill always runs.
 	Workloads []string
+	// Rounds, when > 1, runs the 4 KiB random reads this many times, alternating fio (with Fio),
+	// go-dev and the store, and reports the median of each (readRounds). Only the first store
+	// round runs under Around.
+	Rounds int
 	// Around, if set, wraps each store workload (e.g. to profile it on its own). With several
 	// layouts the name is prefixed with the layout ("device.randread-4k-qd16").
 	Around func(name string, run func())
@@ -143,11 +147,18 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 	for _, qd := range randWriteQDs() {
 		jobs = append(jobs, fio.Job{Name: fmt.Sprintf("randwrite-4k-qd%d", qd), RW: "randwrite", BlockSize: 4096, QueueDepth: qd, Size: region})
 	}
-	jobs = append(jobs, fio.Job{Name: "randread-4k-qd16", RW: "randread", BlockSize: 4096, QueueDepth: 16, Size: region})
+	jobs = append(jobs, randReadJob(region, o.Duration))
 	for i := range jobs {
 		jobs[i].Runtime = o.Duration
 	}
 	jobs = slices.DeleteFunc(jobs, func(j fio.Job) bool { return !o.selected(j.Name) })
+	if needsPrecondition(jobs) {
+		t := time.Now()
+		if err := preconditionPath(ctx, o.DevicePath, region); err != nil {
+			return base, nil, err
+		}
+		logf("preconditioned %d MiB (the random reads' region) in %v", region>>20, time.Since(t).Round(time.Millisecond))
+	}
 	if o.Fio {
 		for _, j := range jobs {
 			fr, err := fio.Run(ctx, "", o.DevicePath, j)
@@ -181,7 +192,7 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 		if err != nil {
 			return base, nil, errors.Join(err, dev.Close())
 		}
-		logf("go    %-20s %8.0f IOPS %8.1f MB/s (blockdev, no flush)", j.Name, r.IOPS(), r.MBps())
+		logf("go    %-20s %8.0f IOPS %8.1f MB/s p50 %v p99 %v, process CPU %v/op (blockdev, no flush)", j.Name, r.IOPS(), r.MBps(), r.P50, r.P99, r.CPUPerOp().Round(100*time.Nanosecond))
 		raw[j.Name] = r
 	}
 	return base, dev, nil
@@ -268,6 +279,11 @@ func runStore(ctx context.Context, o SuiteOptions, dev blockdev.Device, layout L
 	}
 	if err := add("randread-4k-qd16", func() (Result, error) { return RandRead(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)
+	}
+	if n := len(rep.Rows); o.Rounds > 1 && n > 0 && rep.Rows[n-1].Store.Name == "randread-4k-qd16" {
+		if rep.Rows[n-1], err = readRounds(ctx, o, dev, s, rep.Rows[n-1]); err != nil {
+			return closeErr(err)
+		}
 	}
 	if err := add("create-small-qd16", func() (Result, error) { return CreateSmall(ctx, s, o.Config, 16) }); err != nil {
 		return closeErr(err)

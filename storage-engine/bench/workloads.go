@@ -46,10 +46,7 @@ func Prefill(ctx context.Context, s *store.Store, cfg Config) error {
 	if err := s.Commit(ctx, store.NewTransaction().CreateCollection(coll)); err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}
-	buf := make([]byte, 1<<20)
-	for i := range buf {
-		buf[i] = byte(i*31 + 7)
-	}
+	buf := prefillChunk()
 	for i := range cfg.Objects {
 		txn := store.NewTransaction()
 		for off := 0; off < objectSize; off += len(buf) {

@@ -40,9 +40,10 @@ type deferredEntry struct {
 
 // deferredOverlay indexes pending deferred writes by device offset.
 type deferredOverlay struct {
-	// mu guards the fields in this struct.
+	// mu guards the fields in this struct. Lookups take it shared: every read of a block looks in
+	// the overlay while deferred writes are pending, and readers must not queue behind each other.
 	mu struct {
-		sync.Mutex
+		sync.RWMutex
 		m     map[uint64]deferredEntry
 		bytes int64
 	}
@@ -58,15 +59,15 @@ func newDeferredOverlay() *deferredOverlay {
 }
 
 func (d *deferredOverlay) get(phys uint64) ([]byte, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	e, ok := d.mu.m[phys]
 	return e.data, ok
 }
 
 func (d *deferredOverlay) getEntry(phys uint64) (deferredEntry, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	e, ok := d.mu.m[phys]
 	return e, ok
 }
@@ -102,8 +103,8 @@ type physSeq struct{ phys, seq uint64 }
 
 // entriesIn returns the entries in device range [lo, hi).
 func (d *deferredOverlay) entriesIn(lo, hi uint64) []physSeq {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	if len(d.mu.m) == 0 {
 		return nil
 	}
@@ -123,8 +124,8 @@ type snapEntry struct {
 
 // snapshot returns the entries with seq <= durable (those whose records are durable).
 func (d *deferredOverlay) snapshot(durable uint64) []snapEntry {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	out := make([]snapEntry, 0, len(d.mu.m))
 	for p, e := range d.mu.m {
 		if e.seq <= durable {
@@ -135,8 +136,8 @@ func (d *deferredOverlay) snapshot(durable uint64) []snapEntry {
 }
 
 func (d *deferredOverlay) len() (int, int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	return len(d.mu.m), d.mu.bytes
 }
 

@@ -64,8 +64,11 @@ type Store struct {
 	// life guards the queue against Close: Commit holds it shared while enqueuing.
 	life   sync.RWMutex
 	closed bool // REQUIRES: life
-	queue  chan *commitReq
-	syncQ  chan *syncItem // applied groups waiting for their WAL sync, in order
+	// leave is life.RUnlock, bound once: enter returns it on every read-side call, and a method
+	// value made there would be a heap allocation per call.
+	leave func()
+	queue chan *commitReq
+	syncQ chan *syncItem // applied groups waiting for their WAL sync, in order
 	// syncSlots holds one token per group between the committer taking its first transaction
 	// and the syncer finishing it (at most maxSyncingGroups).
 	syncSlots chan struct{}
@@ -125,6 +128,7 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 		return nil, errors.Join(fmt.Errorf("open store: %w", err), meta.close())
 	}
 	s := &Store{dev: dev, db: db, meta: meta, opts: opts, overlay: newDeferredOverlay()}
+	s.leave = s.life.RUnlock
 	s.caches, s.cache = caches, caches.onodeCache(opts)
 	if err := s.mount(ctx, label); err != nil {
 		caches.close()
@@ -314,7 +318,7 @@ func (s *Store) enter() (func(), error) {
 		s.life.RUnlock()
 		return nil, ErrClosed
 	}
-	return s.life.RUnlock, nil
+	return s.leave, nil
 }
 
 // MetadataLocation says where the metadata database lives: "device region [offset, +length)" or

@@ -7,6 +7,8 @@
 //	cobalt-bench -loop-size 4G -fio   # (root) a sparse file on a fresh loop device, detached at exit
 //	cobalt-bench -loop-size 4G -fio -workloads randwrite-4k-qd16 -cpuprofile /tmp/p   # one workload, profiled
 //	cobalt-bench -loop-size 4G -fio -cpuprofile /tmp/cpu -blockprofile /tmp/block   # CPU and blocking, per workload
+//	cobalt-bench -loop-size 4G -fio -workloads randread -rounds 5   # fio, go-dev and the store's reads side by side five times: medians
+//	cobalt-bench -loop-size 4G -fio -workloads randread -trace /tmp/tr   # execution trace per workload: go tool trace /tmp/tr.randread-4k-qd16.trace
 //
 // With -fio it also runs the durable floor for the 4 KiB random overwrites (fio psync, fdatasync
 // after every write, 1 and 16 processes) and prints a second table of the store beside it. The
@@ -57,7 +59,9 @@ func run() error {
 	flag.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of each store workload to <this>.<workload>.prof")
 	flag.StringVar(&prof.block, "blockprofile", "", "write the block profile after each store workload to <this>.<workload>.prof "+
 		"(recorded during store workloads only, cumulative: pprof -diff_base the previous workload's)")
+	flag.StringVar(&prof.trace, "trace", "", "write an execution trace of each store workload to <this>.<workload>.trace (go tool trace)")
 	flag.StringVar(&prof.mutex, "mutexprofile", "", "write the mutex profile after each store workload to <this>.<workload>.prof (as -blockprofile)")
+	rounds := flag.Int("rounds", 1, "run the 4 KiB random reads this many times, alternating fio, go-dev and the store, and report the medians")
 	workloads := flag.String("workloads", "", "comma-separated workload name prefixes to run (default: all), e.g. randwrite-4k-qd16,seqwrite")
 	flag.Parse()
 	layouts, err := bench.ParseLayouts(*metadata)
@@ -106,7 +110,7 @@ func run() error {
 	defer stop()
 	opts := bench.SuiteOptions{
 		Config:     bench.Config{Objects: *objects, Duration: *duration, SeqQD: *seqQD, Seed: 1},
-		DevicePath: *device, Layouts: layouts, DBDir: *db, Fio: *withFio, Log: os.Stderr,
+		DevicePath: *device, Layouts: layouts, DBDir: *db, Fio: *withFio, Log: os.Stderr, Rounds: *rounds,
 	}
 	opts.Store.PreferDeferredSize = *deferred
 	opts.Store.DeferredBatch = *deferredBatch

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 const (
@@ -19,13 +20,16 @@ const (
 // profiler writes the profiles asked for on the command line around each store workload. Each
 // field is a path prefix ("" for none); a workload's profile goes to <prefix>.<workload>.prof.
 type profiler struct {
-	cpu, block, mutex string
+	cpu, block, mutex, trace string
 }
 
-func (p profiler) enabled() bool { return p.cpu != "" || p.block != "" || p.mutex != "" }
+func (p profiler) enabled() bool {
+	return p.cpu != "" || p.block != "" || p.mutex != "" || p.trace != ""
+}
 
-// around runs run (the workload name) under the profiles asked for: a CPU profile of run alone,
-// and the block and mutex profiles, recorded only while run runs and written after it. The
+// around runs run (the workload name) under the profiles asked for: a CPU profile and an
+// execution trace (go tool trace: where goroutines wait for the scheduler) of run alone, and the
+// block and mutex profiles, recorded only while run runs and written after it. The
 // runtime's block and mutex profiles cannot be reset, so those files are cumulative since the first
 // profiled workload (`go tool pprof -diff_base` the previous workload's file to see one alone).
 func (p profiler) around(name string, run func()) error {
@@ -36,10 +40,14 @@ func (p profiler) around(name string, run func()) error {
 		runtime.SetMutexProfileFraction(mutexProfileFraction)
 	}
 	var err error
+	body := run
+	if p.trace != "" {
+		body = func() { err = executionTrace(p.trace+"."+name+".trace", run) }
+	}
 	if p.cpu != "" {
-		err = cpuProfile(p.cpu+"."+name+".prof", run)
+		err = errors.Join(cpuProfile(p.cpu+"."+name+".prof", body), err)
 	} else {
-		run()
+		body()
 	}
 	if p.block != "" {
 		runtime.SetBlockProfileRate(0)
@@ -82,6 +90,26 @@ func writeProfile(name, path string) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s profile %s: %w", name, path, err)
+	}
+	return nil
+}
+
+// executionTrace runs run under an execution trace written to path; run runs even if tracing
+// fails.
+func executionTrace(path string, run func()) error {
+	f, err := os.Create(path)
+	if err != nil {
+		run()
+		return fmt.Errorf("trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		run()
+		return errors.Join(fmt.Errorf("trace: %w", err), f.Close())
+	}
+	run()
+	trace.Stop()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("trace: %w", err)
 	}
 	return nil
 }

@@ -19,8 +19,9 @@ func TestProfilerAround(t *testing.T) {
 		err   string
 	}{
 		{name: "none", p: profiler{}},
-		{name: "all", p: profiler{cpu: filepath.Join(dir, "cpu"), block: filepath.Join(dir, "block"), mutex: filepath.Join(dir, "mutex")},
-			files: []string{"cpu.w.prof", "block.w.prof", "mutex.w.prof"}},
+		{name: "all", p: profiler{cpu: filepath.Join(dir, "cpu"), block: filepath.Join(dir, "block"), mutex: filepath.Join(dir, "mutex"), trace: filepath.Join(dir, "trace")},
+			files: []string{"cpu.w.prof", "block.w.prof", "mutex.w.prof", "trace.w.trace"}},
+		{name: "trace-only", p: profiler{trace: filepath.Join(dir, "t2")}, files: []string{"t2.w.trace"}},
 		{name: "block-only", p: profiler{block: filepath.Join(dir, "b2")}, files: []string{"b2.w.prof"}},
 		{name: "unwritable", p: profiler{cpu: filepath.Join(dir, "no", "cpu"), block: filepath.Join(dir, "no", "block")}, err: "cpu profile"},
 	}
