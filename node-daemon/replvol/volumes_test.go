@@ -521,6 +521,56 @@ func (h *harness) setReplicas(t *testing.T, reps []v1alpha1.VolumeReplica) {
 	}
 }
 
+// openThreeCopies opens the test volume with three in-sync copies and writes cold at 0; with
+// drop, the third copy is then dropped by a write at 4 MiB while its node cannot be reached (it
+// is reachable again on return, with a dirty region there).
+func openThreeCopies(t *testing.T, cold []byte, drop bool) (*harness, *Volumes, *backend) {
+	t.Helper()
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, inSyncCopies(3)...)
+	v := h.volumes(t, never)
+	b := h.open(t, v, 1)
+	ctx := context.Background()
+	if err := b.WriteAt(ctx, cold, 0); err != nil {
+		t.Fatal(err)
+	}
+	if drop {
+		addr := h.nodes[2].env.Addr
+		h.dialer.setDown(addr, true)
+		if err := b.WriteAt(ctx, pattern(42, 4096), 4<<20); err != nil {
+			t.Fatal(err)
+		}
+		h.dialer.setDown(addr, false)
+	}
+	return h, v, b
+}
+
+// rebuildsNewCopy lists the third copy CatchingUp in reps, as a new copy placed on its Store is,
+// runs sync passes (at most passes) until it is InSync, and checks that it was rebuilt, never
+// resynced, and holds cold at 0 and hot at 6 MiB.
+func rebuildsNewCopy(t *testing.T, h *harness, v *Volumes, b *backend, reps []v1alpha1.VolumeReplica, passes int, cold, hot []byte) {
+	t.Helper()
+	store := h.nodes[2].store
+	reps = slices.Clone(reps)
+	for i := range reps {
+		if reps[i].Store == store {
+			reps[i].State, reps[i].Message = v1alpha1.ReplicaCatchingUp, "new copy"
+		}
+	}
+	h.setReplicas(t, reps)
+	for pass := 0; pass < passes && h.copyStatus(t, 2).State != v1alpha1.ReplicaInSync; pass++ {
+		b.syncOnce(context.Background())
+	}
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("new copy after %d sync passes = %+v, want InSync", passes, c)
+	}
+	if s := stat(t, v, store); s.SyncedBytes[KindRebuild] == 0 || s.SyncedBytes[KindResync] != 0 {
+		t.Fatalf("stat of the new copy = %+v, want a rebuild and no resync", s)
+	}
+	h.checkCopy(t, 2, 1, 0, cold)
+	h.checkCopy(t, 2, 1, 6<<20, hot)
+}
+
 // TestCopyLeavingStatusIsForgotten: a copy whose entry leaves status.replicas (retired) is
 // forgotten by the coordinator, in sync or not, and a new copy later placed on the same Store is
 // rebuilt in full, never resynced from the old copy's dirty regions (which would leave it without
@@ -531,23 +581,10 @@ func TestCopyLeavingStatusIsForgotten(t *testing.T) {
 		dropped bool // the old copy was dropped (CatchingUp) before it left, else it left in sync
 	}{{"dropped copy", true}, {"in-sync copy", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, 3)
-			h.createVolume(t, 1, inSyncCopies(3)...)
-			v := h.volumes(t, never)
-			b := h.open(t, v, 1)
-			ctx := context.Background()
 			cold := pattern(41, 1<<20) // written before the drop: outside every dirty region
-			if err := b.WriteAt(ctx, cold, 0); err != nil {
-				t.Fatal(err)
-			}
+			h, v, b := openThreeCopies(t, cold, tc.dropped)
+			ctx := context.Background()
 			gone := h.nodes[2]
-			if tc.dropped {
-				h.dialer.setDown(gone.env.Addr, true)
-				if err := b.WriteAt(ctx, pattern(42, 4096), 4<<20); err != nil {
-					t.Fatal(err)
-				}
-				h.dialer.setDown(gone.env.Addr, false)
-			}
 			// Retired: its entry goes, and its node deletes it.
 			full := h.volume(t).Status.Replicas
 			h.setReplicas(t, slices.DeleteFunc(slices.Clone(full), func(r v1alpha1.VolumeReplica) bool { return r.Store == gone.store }))
@@ -560,22 +597,7 @@ func TestCopyLeavingStatusIsForgotten(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A new copy on the same Store, as a replacement is placed: CatchingUp, empty.
-			reps := slices.Clone(full)
-			for i := range reps {
-				if reps[i].Store == gone.store {
-					reps[i].State, reps[i].Message = v1alpha1.ReplicaCatchingUp, "new copy"
-				}
-			}
-			h.setReplicas(t, reps)
-			b.syncOnce(ctx)
-			if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
-				t.Fatalf("new copy after a sync pass = %+v, want InSync", c)
-			}
-			if s := stat(t, v, gone.store); s.SyncedBytes[KindRebuild] == 0 || s.SyncedBytes[KindResync] != 0 {
-				t.Fatalf("stat of the new copy = %+v, want a rebuild and no resync", s)
-			}
-			h.checkCopy(t, 2, 1, 0, cold)
-			h.checkCopy(t, 2, 1, 6<<20, pattern(43, 4096))
+			rebuildsNewCopy(t, h, v, b, full, 1, cold, pattern(43, 4096))
 		})
 	}
 }
@@ -591,23 +613,10 @@ func TestCopyReplacedWithinOnePass(t *testing.T) {
 		dropped bool // the old copy was dropped (CatchingUp) before it was replaced, else it was in sync
 	}{{"dropped copy", true}, {"in-sync copy", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, 3)
-			h.createVolume(t, 1, inSyncCopies(3)...)
-			v := h.volumes(t, never)
-			b := h.open(t, v, 1)
-			ctx := context.Background()
 			cold := pattern(51, 1<<20) // written before the replacement: outside every dirty region
-			if err := b.WriteAt(ctx, cold, 0); err != nil {
-				t.Fatal(err)
-			}
+			h, v, b := openThreeCopies(t, cold, tc.dropped)
+			ctx := context.Background()
 			gone := h.nodes[2]
-			if tc.dropped {
-				h.dialer.setDown(gone.env.Addr, true)
-				if err := b.WriteAt(ctx, pattern(52, 4096), 4<<20); err != nil {
-					t.Fatal(err)
-				}
-				h.dialer.setDown(gone.env.Addr, false)
-			}
 			h.recreate(t, 2) // retired, deleted, and a new copy created there: no sync pass between
 			if err := b.WriteAt(ctx, pattern(53, 4096), 6<<20); err != nil {
 				t.Fatal(err)
@@ -616,24 +625,7 @@ func TestCopyReplacedWithinOnePass(t *testing.T) {
 				t.Fatalf("coordinator's in-sync set %v holds the new copy it never synced", b.co.InSync())
 			}
 			h.checkCopy(t, 2, 1, 6<<20, make([]byte, 4096)) // the write meant for the old copy did not land
-			reps := slices.Clone(h.volume(t).Status.Replicas)
-			for i := range reps {
-				if reps[i].Store == gone.store {
-					reps[i].State, reps[i].Message = v1alpha1.ReplicaCatchingUp, "new copy"
-				}
-			}
-			h.setReplicas(t, reps)
-			for pass := 0; pass < 2 && h.copyStatus(t, 2).State != v1alpha1.ReplicaInSync; pass++ {
-				b.syncOnce(ctx)
-			}
-			if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
-				t.Fatalf("new copy after two sync passes = %+v, want InSync", c)
-			}
-			if s := stat(t, v, gone.store); s.SyncedBytes[KindRebuild] == 0 || s.SyncedBytes[KindResync] != 0 {
-				t.Fatalf("stat of the new copy = %+v, want a rebuild and no resync", s)
-			}
-			h.checkCopy(t, 2, 1, 0, cold)
-			h.checkCopy(t, 2, 1, 6<<20, pattern(53, 4096))
+			rebuildsNewCopy(t, h, v, b, h.volume(t).Status.Replicas, 2, cold, pattern(53, 4096))
 		})
 	}
 }

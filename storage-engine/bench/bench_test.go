@@ -194,17 +194,25 @@ func TestParseLayouts(t *testing.T) {
 	}
 }
 
-// TestRunSuiteLayouts runs one short store workload on a file device in both metadata layouts:
-// one report each, in order, each naming where its metadata was.
-func TestRunSuiteLayouts(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "dev.img")
+// sparseDevice makes a sparse file device of size bytes in a test directory and returns the
+// directory and the file's path.
+func sparseDevice(t *testing.T, size int64) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "dev.img")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(path, 256<<20); err != nil {
+	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
 	}
+	return dir, path
+}
+
+// TestRunSuiteLayouts runs one short store workload on a file device in both metadata layouts:
+// one report each, in order, each naming where its metadata was.
+func TestRunSuiteLayouts(t *testing.T) {
+	dir, path := sparseDevice(t, 256<<20)
 	o := SuiteOptions{Config: Config{Objects: 2, Duration: 50 * time.Millisecond, SeqQD: 2, Seed: 1}, DevicePath: path,
 		Layouts: []Layout{MetadataOnDevice, MetadataInDir}, DBDir: filepath.Join(dir, "db"), Workloads: []string{"create-small"}}
 	reps, err := RunSuite(context.Background(), o)
@@ -284,14 +292,7 @@ func TestMedian(t *testing.T) {
 // baseline reads the preconditioned region, the store's row is the median of its rounds, and
 // every round is logged.
 func TestRunSuiteReadRounds(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "dev.img")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, 256<<20); err != nil {
-		t.Fatal(err)
-	}
+	_, path := sparseDevice(t, 256<<20)
 	var log bytes.Buffer
 	o := SuiteOptions{Config: Config{Objects: 2, Duration: 50 * time.Millisecond, SeqQD: 2, Seed: 1}, DevicePath: path,
 		Workloads: []string{"randread"}, Rounds: 3, Log: &log}
