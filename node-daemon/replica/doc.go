@@ -61,13 +61,14 @@
 // runs: every one that failed is known, and none is applied to the target unmarked afterwards),
 // holding the source's intent regions (read after the comparison; the whole volume when the
 // source keeps no log or cannot report it) and the regions where a write of this coordinator
-// failed, in place of any log the target had. That is enough: the rebuild compared every written
+// failed, in place of any log the target had (when that cannot be saved the rebuild fails and
+// the target stays out of sync). That is enough: the rebuild compared every written
 // extent of source and target, and every later write of a compared region landed on both or
 // failed, so at the promotion the target differs from the source only in failed regions, and from
 // another in-sync replica Q only there or where the source differs from Q, which the source's log
 // (now also the target's) or Q's marks; a source region cleared after it was read was cleared
 // because every in-sync replica had every write of it, and marks added to the source after the
-// read come from writes the target had too. The target is vouched for exactly when its source is
+// read come from writes the target had too, or that failed. The target is vouched for exactly when its source is
 // (it agrees with the others wherever the source does). A Resync target's log is left as it is:
 // its sync compared only its dirty regions, so a target that keeps no log does not start one (it
 // may differ elsewhere, unmarked), and one that keeps a log keeps its marks. A replica without the

@@ -243,3 +243,36 @@ func TestResyncedReplicaKeepsItsLog(t *testing.T) {
 		})
 	}
 }
+
+// TestRebuildFailsWhenTheTargetsLogCannotStart: a rebuilt replica is put in sync only with its
+// write-intent log started; when the log cannot be saved the rebuild fails (nobody is dropped, the
+// target stays out of sync) and a later rebuild succeeds.
+func TestRebuildFailsWhenTheTargetsLogCannotStart(t *testing.T) {
+	ctx := context.Background()
+	na, nb := newIntentNode(t, "sa"), newIntentNode(t, "sb")
+	rec := &fakeRecorder{}
+	co, err := Open(ctx, Config{Generation: 1, Local: na.local("a"), Recorder: rec, IntentClearInterval: -1, ReplicaTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.ClearAllIntent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Write(ctx, 2<<20, bytes.Repeat([]byte{5}, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	nb.st.fail.Store(true)
+	if _, err := co.Rebuild(ctx, "a", nb.local("b"), SyncOptions{}); !errors.Is(err, errAttrSave) {
+		t.Fatalf("rebuild whose target cannot save its log = %v, want the save's error", err)
+	}
+	if got := co.InSync(); !slices.Equal(got, []string{"a"}) || len(rec.droppedNames()) != 0 {
+		t.Fatalf("in sync = %v, dropped %v; want a only, nobody dropped", got, rec.droppedNames())
+	}
+	nb.st.fail.Store(false)
+	if _, err := co.Rebuild(ctx, "a", nb.local("b"), SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if in := nb.restart(t).intent(t, 1); !in.Tracking || !slices.Equal(in.Regions, regions(2)) {
+		t.Fatalf("intent of the rebuilt copy after a restart = %+v, want region 2", in)
+	}
+}
