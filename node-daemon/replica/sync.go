@@ -155,10 +155,10 @@ func (o SyncOptions) withDefaults(regionSize int64) (SyncOptions, error) {
 
 // Rebuild copies the volume from the in-sync replica named source onto target, a new replica
 // (an empty one, or an old copy: whatever it holds where the source has nothing is trimmed),
-// while writes continue, compares the two copies and only then adds target to the
-// in-sync set, with a write-intent log started (see the package documentation, "Write intent"). It returns what it copied and compared. See the package documentation (Rebuild)
-// for how concurrent writes are handled. On failure target is left out of sync and can be
-// rebuilt again.
+// while writes continue, compares the two copies and only then adds target to the in-sync set,
+// with its write-intent log started (see the package documentation, "Write intent"). It returns
+// what it copied and compared. See the package documentation (Rebuild) for how concurrent writes
+// are handled. On failure target is left out of sync and can be rebuilt again.
 func (c *Coordinator) Rebuild(ctx context.Context, source string, target Syncer, opts SyncOptions) (SyncResult, error) {
 	return c.sync(ctx, "rebuild", source, target, opts, func(ctx context.Context, src Syncer) ([]Extent, error) {
 		// The target's own extents too: on a replica that is not empty (an old copy reused) they
