@@ -203,6 +203,7 @@ func (c *Coordinator) Remove(name string) bool {
 	c.mu.members = members
 	delete(c.mu.inSync, name)
 	delete(c.mu.catchingUp, name)
+	c.intent.unvouch(name) // a later replica of the name is another copy
 	return was
 }
 

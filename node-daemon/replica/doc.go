@@ -36,7 +36,10 @@
 // range touches, and the mark is durable before the write is applied (the first mark of a region
 // saves the whole log, a region already saved costs nothing; if the save fails the write or trim
 // fails and is not applied, and the regions stay marked in memory). So a write that landed on a
-// replica, acknowledged or not, lies in that replica's intent until it is cleared. A coordinator
+// replica after its log started, acknowledged or not, lies in that replica's intent until it is
+// cleared. The invariant the logs keep (coverage): wherever two in-sync replicas that both keep a
+// log may differ, the log of one of them marks the region; so the union of the logs of whichever
+// replicas are in sync (IntentExtents) holds every place where they may differ. A coordinator
 // clears a region on the in-sync replicas (ClearIdleIntent) only when every write and trim of the
 // region it made ended before a flush that every in-sync replica acknowledged, none of them
 // failed, the region has been idle for Config.IntentClearInterval, and under the region's lock
@@ -44,14 +47,34 @@
 // so hot regions stay marked and cost nothing. ClearAllIntent, called once a reconcile found the
 // in-sync replicas equal, flushes with every write held off and clears everything except the
 // regions where a write of this coordinator failed (the replicas may differ there until a
-// reconcile); it vouches for those replicas until they leave the in-sync set. Close does the same
-// on the replicas vouched for, and on the other in-sync ones (resynced or rebuilt since, whose
-// older marks may cover writes their sync did not compare) clears only this coordinator's regions
-// where no write failed. Clearing is never early, and may be late (the log is a superset). A
-// replica that is not in sync keeps its marks. The log exists only once a ClearAllIntent started
-// it: a replica without the attribute (written by older code) or with a corrupt one marks nothing
-// and reports that it keeps no log (Intent.Tracking false), and then IntentExtents fails with
-// ErrNoIntent so that its user compares every written extent.
+// reconcile: they are kept, and marked on a replica whose log starts then); it vouches for those
+// replicas (they agree with the others outside this coordinator's regions) until they leave the
+// in-sync set or are removed. Close does the same on the replicas vouched for, and on the other
+// in-sync ones (resynced since, whose older marks may cover writes their sync did not compare, or
+// rebuilt from a replica not vouched for) clears only this coordinator's regions where no write
+// failed. Clearing is never early, and may be late (the log is a superset). A replica that is not
+// in sync keeps its marks.
+//
+// A log starts only where coverage holds at that moment: by ClearAllIntent (the replicas compared
+// equal), or when a Rebuild promotes its target. The target's log starts at its promotion, after
+// the copy (whose writes would mark every copied region) and under the gate (no write or trim
+// runs: every one that failed is known, and none is applied to the target unmarked afterwards),
+// holding the source's intent regions (read after the comparison; the whole volume when the
+// source keeps no log or cannot report it) and the regions where a write of this coordinator
+// failed, in place of any log the target had (when that cannot be saved the rebuild fails and
+// the target stays out of sync). That is enough: the rebuild compared every written
+// extent of source and target, and every later write of a compared region landed on both or
+// failed, so at the promotion the target differs from the source only in failed regions, and from
+// another in-sync replica Q only there or where the source differs from Q, which the source's log
+// (now also the target's) or Q's marks; a source region cleared after it was read was cleared
+// because every in-sync replica had every write of it, and marks added to the source after the
+// read come from writes the target had too, or that failed. The target is vouched for exactly when its source is
+// (it agrees with the others wherever the source does). A Resync target's log is left as it is:
+// its sync compared only its dirty regions, so a target that keeps no log does not start one (it
+// may differ elsewhere, unmarked), and one that keeps a log keeps its marks. A replica without the
+// attribute (written by older code, or never reconciled nor rebuilt) or with a corrupt one marks
+// nothing and reports that it keeps no log (Intent.Tracking false), and then IntentExtents fails
+// with ErrNoIntent so that its user compares every written extent.
 //
 // Incarnations. A volume deleted and created again under the same ID (a copy retired and a new
 // one placed on the same Store) is another incarnation (volume.Manager.Incarnation) and holds none
@@ -108,7 +131,9 @@
 // in regions dirty for the source (a write since the listing that the source did not confirm may
 // have landed on the target only). A later write of a compared region lands on both or fails the
 // rebuild (the target failed it) or is one of those. Only when every block compared equal and the
-// target answered a flush (a resync with nothing to copy must still reach it) is the target put in sync (again once no write is in flight) and its dirty regions forgotten. Copy
+// target answered a flush (a resync with nothing to copy must still reach it) is the target put
+// in sync (again once no write is in flight) and its dirty regions forgotten; a rebuilt target
+// starts its write-intent log then (see Write intent). Copy
 // and comparison are throttled by a Limiter (the bytes copied plus the bytes compared) and report
 // Progress (PhaseCopy includes each chunk's comparison). The reads of copies, comparisons and
 // scrubs do not go through the engine's data cache (Local's NoCacheReader, volume.Manager's

@@ -23,8 +23,8 @@ const IntentRegionSize = DefaultRegionSize
 // Intent is what a replica's write-intent log says.
 type Intent struct {
 	// Tracking is true when the replica keeps the log (attribute IntentAttr exists and decodes):
-	// every write and trim applied on the replica since a coordinator started the log and not
-	// cleared since lies in Regions. It is false for a replica written by older code (no
+	// every write and trim applied on the replica since a coordinator started the log (a
+	// ClearAllIntent, or the promotion of a rebuilt replica) and not cleared since lies in Regions. It is false for a replica written by older code (no
 	// attribute) or whose log is corrupt: then Regions says nothing and only a comparison of every
 	// written extent is safe.
 	Tracking bool
@@ -77,7 +77,7 @@ func (l *intentLog) load(ctx context.Context, m *volume.Manager, id string) erro
 		if _, gerr := m.Get(ctx, id); gerr != nil {
 			return fmt.Errorf("replica: %w", gerr) // the volume itself is missing
 		}
-		tracking, why = false, "the copy has no write-intent log (written by older code, or no reconcile or clean close since it was made)"
+		tracking, why = false, "the copy has no write-intent log (written by older code, or neither reconciled nor rebuilt since it was made)"
 	case err != nil:
 		return fmt.Errorf("replica: load the write-intent log of volume %q: %w", id, err)
 	default:

@@ -29,7 +29,8 @@ type intentTracker struct {
 		seq, flushed uint64
 		regions      map[int64]*intentRegion
 		// vouched are the in-sync replicas known to agree with the others everywhere outside
-		// this coordinator's regions (ClearAllIntent), until they leave the in-sync set.
+		// this coordinator's regions (ClearAllIntent, or rebuilt from one), until they leave
+		// the in-sync set or are removed.
 		vouched   map[string]bool
 		lastSweep time.Time
 		sweeping  bool
@@ -293,7 +294,7 @@ func (c *Coordinator) lockIntentRegions(regions []int64) func() {
 // ClearAllIntent waits for the writes and trims in flight and holds off new ones, flushes every
 // in-sync replica and then clears their whole write-intent log, except the regions where a write
 // or trim of this coordinator failed (the replicas may differ there until a reconcile); a replica
-// that kept no log starts one. The caller asserts that the in-sync replicas agree everywhere else
+// that kept no log starts one, with those regions marked. The caller asserts that the in-sync replicas agree everywhere else
 // (a reconcile compared them): the coordinator remembers them as vouched for until they leave the
 // in-sync set, and Close clears their whole log again.
 func (c *Coordinator) ClearAllIntent(ctx context.Context) error {
@@ -303,8 +304,9 @@ func (c *Coordinator) ClearAllIntent(ctx context.Context) error {
 // Close stops the background intent sweeps (waiting for the one running), then, with every write
 // held off, flushes every in-sync replica and clears their write intent: the whole log, except
 // the regions where a write of this coordinator failed, on the replicas vouched for
-// (ClearAllIntent); only this coordinator's regions that no write failed in on the others (a
-// replica resynced or rebuilt since keeps the marks it had, which the next reconcile compares). It
+// (ClearAllIntent, or rebuilt from one); only this coordinator's regions that no write failed in
+// on the others (a replica resynced since, or rebuilt from one not vouched for, keeps the marks it
+// had, which the next reconcile compares). It
 // returns the flush's error; when only the clearing failed the error wraps ErrIntentNotCleared
 // (the marks stay: the next reconcile compares more, nothing is lost). The coordinator still
 // serves I/O after Close, but no write starts a sweep any more.

@@ -155,10 +155,10 @@ func (o SyncOptions) withDefaults(regionSize int64) (SyncOptions, error) {
 
 // Rebuild copies the volume from the in-sync replica named source onto target, a new replica
 // (an empty one, or an old copy: whatever it holds where the source has nothing is trimmed),
-// while writes continue, compares the two copies and only then adds target to the
-// in-sync set. It returns what it copied and compared. See the package documentation (Rebuild)
-// for how concurrent writes are handled. On failure target is left out of sync and can be
-// rebuilt again.
+// while writes continue, compares the two copies and only then adds target to the in-sync set,
+// with its write-intent log started (see the package documentation, "Write intent"). It returns
+// what it copied and compared. See the package documentation (Rebuild) for how concurrent writes
+// are handled. On failure target is left out of sync and can be rebuilt again.
 func (c *Coordinator) Rebuild(ctx context.Context, source string, target Syncer, opts SyncOptions) (SyncResult, error) {
 	return c.sync(ctx, "rebuild", source, target, opts, func(ctx context.Context, src Syncer) ([]Extent, error) {
 		// The target's own extents too: on a replica that is not empty (an old copy reused) they
@@ -254,7 +254,15 @@ func (c *Coordinator) sync(ctx context.Context, what, source string, target Sync
 	if err != nil {
 		return res, fmt.Errorf("flush the target: %w", err)
 	}
-	if err := c.promote(target.Name()); err != nil {
+	// A rebuilt target starts a write-intent log when it is promoted; a resynced one keeps the
+	// log it has, or none (its sync compared only its dirty regions: it may differ elsewhere).
+	var ri *rebuiltIntent
+	if what == "rebuild" {
+		if ri, err = c.rebuiltIntentOf(ctx, src, target); err != nil {
+			return res, err
+		}
+	}
+	if err := c.promote(ctx, target.Name(), ri); err != nil {
 		return res, err
 	}
 	if opts.Progress != nil {
@@ -379,12 +387,52 @@ func (c *Coordinator) catchUpErr(name string) error {
 }
 
 // promote adds a caught-up replica to the in-sync set and forgets its dirty regions, once no
-// write or trim is in flight (one that started before could otherwise still fail on it).
-func (c *Coordinator) promote(name string) error {
+// write or trim is in flight (one that started before could otherwise still fail on it). With ri
+// (a rebuild) it first starts the replica's write-intent log, and the replica is vouched for when
+// its source is (see the package documentation, "Write intent").
+func (c *Coordinator) promote(ctx context.Context, name string, ri *rebuiltIntent) error {
 	c.gate.Lock()
 	defer c.gate.Unlock()
+	if err := c.promotable(name); err != nil {
+		return err
+	}
+	if ri != nil {
+		if err := ri.start(ctx, c); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	if err := c.promotableLocked(name); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	delete(c.mu.catchingUp, name)
+	c.mu.inSync[name] = true
+	c.dirty.Clear(name)
+	vouched := ri != nil && c.mu.inSync[ri.source]
+	c.mu.Unlock()
+	if ri == nil {
+		return nil
+	}
+	// The target equals the source outside the regions where a write of this coordinator
+	// failed, so it agrees with the others wherever the source does.
+	if vouched && c.intent.isVouched(ri.source) {
+		c.intent.vouch([]string{name})
+	} else {
+		c.intent.unvouch(name)
+	}
+	return nil
+}
+
+// promotable reports why the replica named name cannot be promoted, if it cannot.
+func (c *Coordinator) promotable(name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.promotableLocked(name)
+}
+
+// promotableLocked is promotable. REQUIRES: c.mu.
+func (c *Coordinator) promotableLocked(name string) error {
 	cu := c.mu.catchingUp[name]
 	if cu == nil {
 		return fmt.Errorf("replica %s is not catching up", name)
@@ -392,13 +440,7 @@ func (c *Coordinator) promote(name string) error {
 	if cu.err != nil {
 		return fmt.Errorf("the target failed a write meanwhile: %w", cu.err)
 	}
-	if c.mu.fenced != nil {
-		return c.mu.fenced
-	}
-	delete(c.mu.catchingUp, name)
-	c.mu.inSync[name] = true
-	c.dirty.Clear(name)
-	return nil
+	return c.mu.fenced
 }
 
 // chunks cuts extents at region boundaries, so each piece lies in one region.

@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
 	"github.com/cobaltstore/cobalt/node-daemon/replica"
 )
@@ -279,5 +281,111 @@ func TestPlanRepairsWithAuthority(t *testing.T) {
 	}
 	if len(undecided) != 1 || undecided[0].Offset != 20480 {
 		t.Fatalf("undecided = %+v, want only the block no copy read, at 20480", undecided)
+	}
+}
+
+// TestOpenAfterRebuildReconcilesOnlyTheIntent: a copy a rebuild brought in sync keeps a
+// write-intent log, so the next Open (after a clean Close, or a takeover of a coordinator that
+// never closed) compares only the write intent, not every written extent, and still finds and
+// repairs a write that landed on one copy only, whichever copy it landed on.
+func TestOpenAfterRebuildReconcilesOnlyTheIntent(t *testing.T) {
+	const landed = 6<<20 + 8192
+	cases := []struct {
+		name  string
+		bad   int  // the copy the unacknowledged write landed on (2 is the rebuilt one); -1: none
+		close bool // the first coordinator closes; otherwise a newer generation takes over
+	}{
+		{"clean close, copies equal", -1, true},
+		{"clean close, a write landed on the rebuilt copy", 2, true},
+		{"clean close, a write landed on the rebuild's source", 0, true},
+		{"clean close, a write landed on the other copy", 1, true},
+		{"takeover, a write landed on the rebuilt copy", 2, false},
+		{"takeover, a write landed on the rebuild's source", 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 3)
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync}, copySpec{2, true, v1alpha1.ReplicaCatchingUp})
+			ctx := context.Background()
+			v := h.volumes(t, 50*time.Millisecond)
+			be, _, err := v.Open(ctx, openReq(1)) // closed below (fenced after a takeover)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := be.(*backend)
+			t.Cleanup(func() { _ = first.Close(ctx) }) // a test that stops early leaves no stream open
+			data := pattern(61, 3<<20)
+			if err := first.WriteAt(ctx, data, 0); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the new copy to be InSync", func() bool { return h.copyStatus(t, 2).State == v1alpha1.ReplicaInSync })
+			if in := h.intentOf(t, 2, 1); !in.Tracking {
+				t.Fatalf("write intent of the rebuilt copy = %+v, want a log", in)
+			}
+			if err := first.WriteAt(ctx, data[:4096], 5<<20); err != nil {
+				t.Fatal(err)
+			}
+			gen := uint64(1)
+			if tc.close {
+				if err := first.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+				for i := range h.nodes {
+					if in := h.intentOf(t, i, 1); !in.Tracking || len(in.Regions) != 0 {
+						t.Fatalf("write intent of %s after a clean Close = %+v, want a log without regions", h.nodes[i].store, in)
+					}
+				}
+			}
+			want := make([]byte, 4096) // what every copy holds at landed in the end
+			if tc.bad >= 0 {
+				h.unacked(t, tc.bad, 1, landed, pattern(62, 4096))
+			}
+			if !tc.close {
+				gen = 2
+				vol := h.volume(t)
+				vol.Status.Attachment.Generation = 2
+				if err := h.client.Status().Update(ctx, vol); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			v2 := h.volumes(t, never) // the node restarted
+			b := h.open(t, v2, gen)
+			if !tc.close {
+				if err := first.Close(ctx); !errors.Is(err, csinode.ErrFenced) {
+					t.Fatalf("Close of the replaced coordinator = %v, want fenced", err)
+				}
+			}
+			c := h.scrubCondition(t)
+			reason, scope := ReasonScrubEqual, "reconcile at open over the write intent (0 regions, 0 MiB) by node"
+			if tc.bad >= 0 {
+				reason, scope = ReasonScrubRepaired, "reconcile at open over the write intent (1 region, 1 MiB) by node"
+			}
+			if !tc.close {
+				scope = "reconcile at open over the write intent (" // the regions written and not cleared yet too
+			}
+			if c == nil || c.Reason != reason || !strings.HasPrefix(c.Message, scope) {
+				t.Fatalf("Scrubbed condition after the Open = %+v, want %s recorded by the reconcile at open (%q)", c, reason, scope)
+			}
+			if tc.bad >= 0 && !strings.Contains(c.Message, h.nodes[tc.bad].store) {
+				t.Fatalf("Scrubbed condition %q does not name the copy the write landed on, %s", c.Message, h.nodes[tc.bad].store)
+			}
+			for i := range h.nodes {
+				h.checkCopy(t, i, gen, 0, data)
+				h.checkCopy(t, i, gen, landed, want)
+				s := stat(t, v2, h.nodes[i].store)
+				if tc.close && tc.bad >= 0 && s.ScrubbedBytes != regionSize+replica.DefaultCompareBlock {
+					t.Fatalf("stat of %s = %+v, want only the intent region (and the repaired block) compared", h.nodes[i].store, s)
+				}
+				// After a takeover: at most the five regions written (and the repaired block).
+				if !tc.close && s.ScrubbedBytes > 5*regionSize+replica.DefaultCompareBlock {
+					t.Fatalf("stat of %s = %+v, want at most the regions written compared", h.nodes[i].store, s)
+				}
+			}
+			got := make([]byte, 4096)
+			if err := b.ReadAt(ctx, got, landed); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read of the reconciled block = %v, want the majority's data", err)
+			}
+		})
 	}
 }
