@@ -30,15 +30,31 @@ import (
 // compared, a repair failed or repaired blocks still differ. Once the copies agree it clears their
 // write intent (ClearAllIntent; a copy without a log starts one), so the next reconcile compares
 // only what is written from then on; a clear that fails is only logged.
+//
+// A copy dropped at the claim (in the status's in-sync set, but not reached) may lack such a
+// write too, and its resync copies only its dirty regions: before anything is cleared, the
+// intent regions are marked dirty for it (coverDropped), or it is forgotten, and so rebuilt, when
+// the intent is not known.
 func (b *backend) reconcile(ctx context.Context) error {
 	inSync := b.co.InSync()
-	if len(inSync) < 2 {
+	dropped := b.droppedAtClaim(inSync)
+	if len(inSync) < 2 && len(dropped) == 0 {
 		return nil
 	}
-	what, compare, err := b.reconcileScope(ctx)
-	if err != nil {
-		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %w", b.ref.key, inSync, ioErr(err))
+	intent, ierr := b.co.IntentExtents(ctx)
+	if ierr != nil && !errors.Is(ierr, replica.ErrNoIntent) {
+		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %w", b.ref.key, inSync, ioErr(ierr))
 	}
+	if err := b.coverDropped(ctx, dropped, intent, ierr); err != nil {
+		return fmt.Errorf("replvol: open %s: %w", b.ref.key, ioErr(err))
+	}
+	if len(inSync) < 2 {
+		// One copy in sync agrees with itself: its log can start (or restart) empty now that the
+		// dropped copies' dirty regions hold what its intent said.
+		b.clearIntent(ctx)
+		return nil
+	}
+	what, compare := b.reconcileScope(intent, ierr)
 	r := b.scrub(ctx, what, replica.SyncOptions{}, inSync, compare)
 	if ctx.Err() != nil {
 		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %w", b.ref.key, inSync, ctx.Err())
@@ -53,24 +69,26 @@ func (b *backend) reconcile(ctx context.Context) error {
 		return fmt.Errorf("replvol: open %s: reconciling the in-sync copies %v: %s still differ after the repair (%s); the open is retried",
 			b.ref.key, r.replicas, blocks(len(r.remaining)), listBlocks(r.remaining))
 	}
-	if err := b.co.ClearAllIntent(ctx); err != nil {
-		b.v.opts.Log.Info("write intent not cleared after the reconcile at open: the next open compares its regions again", "volume", b.ref.key, "error", err.Error())
-	}
+	b.clearIntent(ctx)
 	return nil
 }
 
-// reconcileScope says what the reconcile at open compares: the union of the in-sync copies'
-// write-intent regions, or every written extent when one of them cannot tell (replica.ErrNoIntent).
-// It returns the run's name for its record and the comparison; any other error (a fenced
-// coordinator) fails the reconcile.
-func (b *backend) reconcileScope(ctx context.Context) (string, func(context.Context, replica.SyncOptions) (replica.ScrubResult, error), error) {
-	intent, err := b.co.IntentExtents(ctx)
-	switch {
-	case errors.Is(err, replica.ErrNoIntent):
-		b.v.opts.Log.Info("reconcile at open: every written extent (the write intent is not known)", "volume", b.ref.key, "why", err.Error())
-		return "reconcile at open over every written extent (a copy keeps no write-intent log)", b.co.Scrub, nil
-	case err != nil:
-		return "", nil, err
+// clearIntent clears the in-sync copies' write intent once they agree (ClearAllIntent); a clear
+// that fails is only logged: the next reconcile compares the regions again.
+func (b *backend) clearIntent(ctx context.Context) {
+	if err := b.co.ClearAllIntent(ctx); err != nil {
+		b.v.opts.Log.Info("write intent not cleared after the reconcile at open: the next open compares its regions again", "volume", b.ref.key, "error", err.Error())
+	}
+}
+
+// reconcileScope says what the reconcile at open compares, from what IntentExtents returned:
+// the union of the in-sync copies' write-intent regions, or every written extent when one of
+// them cannot tell (ierr is replica.ErrNoIntent). It returns the run's name for its record and the
+// comparison.
+func (b *backend) reconcileScope(intent []replica.Extent, ierr error) (string, func(context.Context, replica.SyncOptions) (replica.ScrubResult, error)) {
+	if ierr != nil {
+		b.v.opts.Log.Info("reconcile at open: every written extent (the write intent is not known)", "volume", b.ref.key, "why", ierr.Error())
+		return "reconcile at open over every written extent (a copy keeps no write-intent log)", b.co.Scrub
 	}
 	var regions, size int64
 	for _, e := range intent {
@@ -81,7 +99,52 @@ func (b *backend) reconcileScope(ctx context.Context) (string, func(context.Cont
 	return fmt.Sprintf("reconcile at open over the write intent (%s, %s)", regionCount(regions), mib(size)),
 		func(ctx context.Context, opts replica.SyncOptions) (replica.ScrubResult, error) {
 			return b.co.Verify(ctx, intent, opts)
-		}, nil
+		}
+}
+
+// droppedAtClaim returns the copies the status said were in sync that the coordinator does not
+// hold in sync (they failed its claim at Open), sorted.
+func (b *backend) droppedAtClaim(inSync []string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for name, cs := range b.mu.copies {
+		if cs.member && !slices.Contains(inSync, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// coverDropped makes sure the copies dropped at the claim get every write of an earlier
+// coordinator that may have landed on the in-sync copies only: it marks the in-sync copies'
+// intent regions dirty for them (durably, with the dirty log's store), so their resync copies
+// those regions too. When the intent is not known (ierr), such a write could be anywhere, so they
+// are forgotten instead: the sync loop rebuilds them in full.
+func (b *backend) coverDropped(ctx context.Context, dropped []string, intent []replica.Extent, ierr error) error {
+	if len(dropped) == 0 {
+		return nil
+	}
+	if ierr != nil {
+		for _, name := range dropped {
+			b.co.Remove(name)
+			b.mu.Lock()
+			b.mu.copies[name].member = false
+			b.mu.Unlock()
+			b.v.opts.Log.Info("copy dropped at the claim, and the write intent is not known: forgotten, rebuilt when it returns", "volume", b.ref.key, "store", name)
+		}
+		return nil
+	}
+	for _, e := range intent {
+		if err := b.co.Dirty().Mark(ctx, e.Offset, e.Length, dropped...); err != nil {
+			return fmt.Errorf("mark the write intent of the in-sync copies dirty for %v, dropped at the claim: %w", dropped, err)
+		}
+	}
+	if len(intent) > 0 {
+		b.v.opts.Log.Info("write intent marked dirty for the copies dropped at the claim", "volume", b.ref.key, "stores", dropped, "extents", len(intent))
+	}
+	return nil
 }
 
 // regionCount is "1 region" or "n regions".

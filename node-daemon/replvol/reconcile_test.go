@@ -389,3 +389,57 @@ func TestOpenAfterRebuildReconcilesOnlyTheIntent(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyDroppedAtOpenGetsInFlightWrites: an earlier coordinator's write landed on two copies
+// and not on the third (it was never acknowledged), and the third cannot be reached when the
+// next coordinator opens the volume. The reconcile finds the two equal and clears their intent;
+// the third, dropped at the claim, must still get that write when it returns, or the copies
+// would differ with nothing marking where (only a scrub would find it). Its resync copies the
+// intent region, and no more.
+func TestCopyDroppedAtOpenGetsInFlightWrites(t *testing.T) {
+	h := newHarness(t, 3)
+	h.createVolume(t, 1, inSyncCopies(3)...)
+	v := h.volumes(t, never)
+	ctx := context.Background()
+	data := pattern(61, 2<<20)
+	first := h.open(t, v, 1)
+	if err := first.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const off = 1<<20 + 8192
+	inFlight := pattern(62, 4096)
+	h.unacked(t, 0, 1, off, inFlight)
+	h.unacked(t, 1, 1, off, inFlight)
+
+	down := h.nodes[2]
+	h.dialer.setDown(down.env.Addr, true)
+	b := h.open(t, v, 2)
+	if got := b.co.InSync(); slices.Contains(got, down.store) {
+		t.Fatalf("in sync after the claim = %v, want %s dropped", got, down.store)
+	}
+	for i := range 2 {
+		if in := h.intentOf(t, i, 2); len(in.Regions) != 0 {
+			t.Fatalf("write intent of %s after the reconcile = %+v, want cleared", h.nodes[i].store, in)
+		}
+	}
+	if got := b.co.Dirty().Bytes(down.store); got != replica.IntentRegionSize {
+		t.Fatalf("dirty bytes of %s after Open = %d, want the intent region (%d)", down.store, got, replica.IntentRegionSize)
+	}
+
+	h.dialer.setDown(down.env.Addr, false)
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy on %s after a sync pass = %+v, want InSync", down.store, c)
+	}
+	if s := stat(t, v, down.store); s.SyncedBytes[KindResync] != replica.IntentRegionSize || s.SyncedBytes[KindRebuild] != 0 {
+		t.Fatalf("stat of %s = %+v, want a resync of the one intent region", down.store, s)
+	}
+	for i := range h.nodes {
+		h.checkCopy(t, i, 2, 0, data[:off])
+		h.checkCopy(t, i, 2, off, inFlight)
+		h.checkCopy(t, i, 2, off+4096, data[off+4096:])
+	}
+}

@@ -362,29 +362,51 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // TestOpenDropsUnreachableInSyncCopy: an InSync copy that cannot be reached at Open is recorded
-// CatchingUp before Open returns, and resynced once it can be reached.
+// CatchingUp before Open returns and synced once it can be reached: resynced (its dirty regions
+// only) when the in-sync copy's write intent is known, rebuilt when it is not (a copy never
+// reconciled keeps no log: an earlier coordinator's write could have landed anywhere on it).
 func TestOpenDropsUnreachableInSyncCopy(t *testing.T) {
-	h := newHarness(t, 2)
-	h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
-	h.dialer.setDown(h.nodes[1].env.Addr, true)
-	v := h.volumes(t, never)
-	b := h.open(t, v, 1)
-	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaCatchingUp || !strings.Contains(c.Message, "node down") {
-		t.Fatalf("unreachable copy after Open = %+v, want CatchingUp", c)
+	for _, tc := range []struct {
+		name     string
+		servedOK bool // an earlier Open and clean Close started the copies' write-intent logs
+		kind     string
+	}{
+		{"the write intent is known: resynced", true, KindResync},
+		{"no write-intent log yet: rebuilt", false, KindRebuild},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 2)
+			h.createVolume(t, 1, copySpec{0, true, v1alpha1.ReplicaInSync}, copySpec{1, true, v1alpha1.ReplicaInSync})
+			v := h.volumes(t, never)
+			ctx := context.Background()
+			gen := uint64(1)
+			if tc.servedOK {
+				if err := h.open(t, v, gen).Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+				gen++
+			}
+			h.dialer.setDown(h.nodes[1].env.Addr, true)
+			b := h.open(t, v, gen)
+			if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaCatchingUp || !strings.Contains(c.Message, "node down") {
+				t.Fatalf("unreachable copy after Open = %+v, want CatchingUp", c)
+			}
+			if err := b.WriteAt(ctx, pattern(12, 4096), 2<<20); err != nil {
+				t.Fatal(err)
+			}
+			h.dialer.setDown(h.nodes[1].env.Addr, false)
+			b.syncOnce(ctx)
+			if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaInSync {
+				t.Fatalf("copy after it came back = %+v, want InSync", c)
+			}
+			s := stat(t, v, h.nodes[1].store)
+			if tc.kind == KindResync && (s.SyncedBytes[KindResync] != regionSize || s.SyncedBytes[KindRebuild] != 0) ||
+				tc.kind == KindRebuild && (s.SyncedBytes[KindRebuild] == 0 || s.SyncedBytes[KindResync] != 0) {
+				t.Fatalf("stat = %+v, want a %s (for a resync: of the one region written)", s, tc.kind)
+			}
+			h.checkCopy(t, 1, gen, 2<<20, pattern(12, 4096))
+		})
 	}
-	ctx := context.Background()
-	if err := b.WriteAt(ctx, pattern(12, 4096), 2<<20); err != nil {
-		t.Fatal(err)
-	}
-	h.dialer.setDown(h.nodes[1].env.Addr, false)
-	b.syncOnce(ctx)
-	if c := h.copyStatus(t, 1); c.State != v1alpha1.ReplicaInSync {
-		t.Fatalf("copy after it came back = %+v, want InSync", c)
-	}
-	if s := stat(t, v, h.nodes[1].store); s.SyncedBytes[KindResync] != regionSize {
-		t.Fatalf("stat = %+v, want one region resynced", s)
-	}
-	h.checkCopy(t, 1, 1, 2<<20, pattern(12, 4096))
 }
 
 // TestCopyMadeInSyncAfterOpenIsDemoted: a copy the status says InSync but the coordinator does
