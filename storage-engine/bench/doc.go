@@ -42,10 +42,11 @@
 // result buffer, and on a machine whose CPUs are oversubscribed every µs of CPU per read costs
 // IOPS: the reads wait in pread for the loop device's kernel work and for a CPU to return on.
 // Since then the store's readers read into their own buffers (Store.ReadInto, which allocates
-// nothing per read): in two alternating before/after runs of -rounds 5 (load 9 to 16), the
-// store's medians went from 29k and 40k to 50k and 47k reads/s, its CPU per read from 23 and 19
-// µs to 12 and 14 µs, and store/fio from 67% and 77% to 102% and 97% (fio itself moved between
-// 37k and 74k from one round to the next).
+// nothing per read). Four alternating before/after runs of -rounds 5 (load 10 to 25; fio's
+// medians moved from 43k to 108k between them): the store's medians went from 29k, 40k, 40k and
+// 62k to 50k, 47k, 46k and 73k reads/s, its CPU per read from 23, 19, 19 and 15 µs to 12, 14, 15
+// and 12 µs, and store/fio from 67%, 77%, 74% and 68% to 102%, 97%, 74% and 67%: the CPU per read
+// is what reliably fell; the ratio to fio still moves with the load.
 //
 // Each store workload also reports the process's CPU time per operation (user+system, including
 // the KV's and the deferred flusher's background work, the CPU/op column): on a small shared
