@@ -63,6 +63,30 @@ func (m *Mounted) read(ctx context.Context, c, o string, off, length int64, read
 	return data, wrap(err)
 }
 
+// ReadInto implements objstore.IntoReader with the engine's ReadInto: whole blocks land in p
+// itself when p is 4 KiB-aligned.
+func (m *Mounted) ReadInto(ctx context.Context, c, o string, off int64, p []byte) (int, error) {
+	return m.readInto(ctx, c, o, off, p, m.st.ReadInto)
+}
+
+// ReadNoCacheInto implements objstore.NoCacheIntoReader with the engine's ReadNoCacheInto.
+func (m *Mounted) ReadNoCacheInto(ctx context.Context, c, o string, off int64, p []byte) (int, error) {
+	return m.readInto(ctx, c, o, off, p, m.st.ReadNoCacheInto)
+}
+
+var (
+	_ objstore.IntoReader        = (*Mounted)(nil)
+	_ objstore.NoCacheIntoReader = (*Mounted)(nil)
+)
+
+func (m *Mounted) readInto(ctx context.Context, c, o string, off int64, p []byte, read func(context.Context, string, string, uint64, []byte) (int, error)) (int, error) {
+	if err := objstore.ValidateRange(off, int64(len(p))); err != nil {
+		return 0, fmt.Errorf("engine: read: %w", err)
+	}
+	n, err := read(ctx, c, o, uint64(off), p)
+	return n, wrap(err)
+}
+
 // Stat implements objstore.Store.
 func (m *Mounted) Stat(ctx context.Context, c, o string) (objstore.ObjectStat, error) {
 	st, err := m.st.Stat(ctx, c, o)

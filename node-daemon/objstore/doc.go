@@ -13,7 +13,10 @@
 // (a clone into another collection, what volume snapshots are made of) has no protobuf form yet
 // and is used only inside the daemon. Package objstoretest is the conformance suite of this
 // contract; every implementation runs it. A Store may also read without its data cache
-// (NoCacheReader, optional: the engine adapter does, for replica copies and comparisons).
+// (NoCacheReader, optional: the engine adapter does, for replica copies and comparisons), and
+// into the caller's buffer (IntoReader and NoCacheIntoReader, optional: the engine adapter and
+// memstore do; ReaderInto adapts any Store), which spares the volume layer's hot reads a result
+// buffer per read.
 //
 // Invariants every implementation keeps:
 //   - Commit applies all of a transaction's ops or none, and the transaction is durable when Commit

@@ -2,7 +2,6 @@ package volume
 
 import (
 	"context"
-	"fmt"
 )
 
 // Backend serves one volume of a Manager to a block-device frontend (it implements
@@ -13,17 +12,9 @@ type Backend struct {
 	ID      string
 }
 
-// ReadAt fills p with the volume's bytes at off.
+// ReadAt fills p with the volume's bytes at off, reading straight into p (Manager.ReadInto).
 func (b Backend) ReadAt(ctx context.Context, p []byte, off int64) error {
-	data, err := b.Manager.Read(ctx, b.ID, off, int64(len(p)))
-	if err != nil {
-		return err
-	}
-	if len(data) != len(p) {
-		return fmt.Errorf("volume: read %q: %d bytes at %d, got %d", b.ID, len(p), off, len(data))
-	}
-	copy(p, data)
-	return nil
+	return b.Manager.ReadInto(ctx, b.ID, off, p)
 }
 
 // WriteAt writes p at off as one durable transaction.

@@ -42,64 +42,81 @@ func (m *Manager) Write(ctx context.Context, id string, off int64, data []byte) 
 	return nil
 }
 
-// Read reads length bytes at off. Unwritten ranges read as zeros.
+// Read reads length bytes at off. Unwritten ranges read as zeros. The buffer returned is new;
+// ReadInto fills one the caller owns.
 func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byte, error) {
-	return m.read(ctx, id, off, length, m.store.Read)
+	return m.read(ctx, id, off, length, m.storeRead)
+}
+
+// ReadInto fills p with the volume's bytes at off, as Read returns them; [off, off+len(p)) must
+// lie inside the volume. Each stripe's part is read straight into its slice of p, with no buffer
+// of the Manager's or the store's in between when the store reads into buffers
+// (objstore.IntoReader) and p is 4 KiB-aligned (a Go allocation of a multiple of 4 KiB is). On
+// an error, p may hold part of the range, never data that failed the store's verification.
+func (m *Manager) ReadInto(ctx context.Context, id string, off int64, p []byte) error {
+	v, err := m.lookup(id)
+	if err != nil {
+		return err
+	}
+	v.gate.RLock()
+	defer v.gate.RUnlock()
+	if err := v.checkRange(off, int64(len(p))); err != nil {
+		return err
+	}
+	return m.readStripes(ctx, v, off, p, m.storeRead)
 }
 
 // ReadNoCache is Read for bulk reads that must not displace the data the volume's users read (a
 // replica's copy and comparison, a scrub): the store reads it without its data cache when it can
 // (objstore.NoCacheReader), verifying it as Read does; otherwise it is Read.
 func (m *Manager) ReadNoCache(ctx context.Context, id string, off, length int64) ([]byte, error) {
-	read := m.store.Read
-	if nc, ok := m.store.(objstore.NoCacheReader); ok {
-		read = nc.ReadNoCache
-	}
-	return m.read(ctx, id, off, length, read)
+	return m.read(ctx, id, off, length, m.storeReadNoCache)
 }
 
-// read reads length bytes at off of volume id through read, under the volume's gate.
-func (m *Manager) read(ctx context.Context, id string, off, length int64, read func(ctx context.Context, c, o string, off, length int64) ([]byte, error)) ([]byte, error) {
+// read reads length bytes at off of volume id through read into a new buffer, under the volume's
+// gate.
+func (m *Manager) read(ctx context.Context, id string, off, length int64, read objstore.ReadIntoFunc) ([]byte, error) {
 	v, err := m.lookup(id)
 	if err != nil {
 		return nil, err
 	}
 	v.gate.RLock()
 	defer v.gate.RUnlock()
+	return m.readNew(ctx, v, off, length, read)
+}
+
+// readNew checks [off, off+length) against v and reads it with read into a new buffer, which a
+// store that reads into buffers fills directly (one allocation, no copy, whatever the stripes).
+// REQUIRES: v.gate held shared.
+func (m *Manager) readNew(ctx context.Context, v *vol, off, length int64, read objstore.ReadIntoFunc) ([]byte, error) {
 	if err := v.checkRange(off, length); err != nil {
 		return nil, err
 	}
-	return m.readStripes(ctx, v, off, length, read)
+	p := make([]byte, length) // 4 KiB-aligned when length is a multiple of 4 KiB (Go's size classes)
+	if err := m.readStripes(ctx, v, off, p, read); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// readStripes reads [off, off+length) of v's stripes, which checkRange accepted, with read;
-// unwritten ranges read as zeros. REQUIRES: v.gate held shared.
-func (m *Manager) readStripes(ctx context.Context, v *vol, off, length int64, read func(ctx context.Context, c, o string, off, length int64) ([]byte, error)) ([]byte, error) {
-	segs := split(off, length, v.stripeSize)
-	var buf []byte
-	for _, s := range segs {
-		data, err := read(ctx, v.coll, StripeName(s.stripe), s.off, s.length)
-		if err == nil && len(segs) == 1 && int64(len(data)) == length {
-			return data, nil // the common case: one stripe, complete: no copy
-		}
-		if buf == nil {
-			buf = make([]byte, length)
-		}
+// readStripes fills p with [off, off+len(p)) of v's stripes, which checkRange accepted, reading
+// each stripe's part with read straight into its slice of p; missing stripes and bytes past a
+// stripe object's end read as zeros. REQUIRES: v.gate held shared.
+func (m *Manager) readStripes(ctx context.Context, v *vol, off int64, p []byte, read objstore.ReadIntoFunc) error {
+	var room [4]segment // a read spans few stripes: no allocation for its segments
+	for _, s := range appendSegments(room[:0], off, int64(len(p)), v.stripeSize) {
+		part := p[s.pos : s.pos+s.length]
+		n, err := read(ctx, v.coll, StripeName(s.stripe), s.off, part)
 		if errors.Is(err, objstore.ErrNotFound) {
-			continue // never written: zeros
+			clear(part) // never written: zeros
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("volume: read %q at %d: %w", v.id, off+s.pos, err)
+			return fmt.Errorf("volume: read %q at %d: %w", v.id, off+s.pos, err)
 		}
-		if int64(len(data)) > s.length {
-			return nil, fmt.Errorf("volume: read %q at %d: store returned %d bytes for %d", v.id, off+s.pos, len(data), s.length)
-		}
-		copy(buf[s.pos:], data) // a short read leaves zeros past the stripe object's end
+		clear(part[n:]) // past the stripe object's end
 	}
-	if buf == nil {
-		buf = make([]byte, length) // a zero-length read
-	}
-	return buf, nil
+	return nil
 }
 
 // Flush returns once every I/O on volume id that started before it has finished. Writes are

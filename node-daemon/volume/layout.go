@@ -33,8 +33,17 @@ const (
 // CollectionName returns the collection holding volume id.
 func CollectionName(id string) string { return collectionPrefix + id }
 
-// StripeName returns the object name of stripe index i.
-func StripeName(i int64) string { return fmt.Sprintf("%s%016x", stripePrefix, i) }
+// StripeName returns the object name of stripe index i (>= 0): stripePrefix and i as 16 lower-case
+// hex digits (every read names its stripes: built by hand, one allocation).
+func StripeName(i int64) string {
+	const digits = "0123456789abcdef"
+	var b [len(stripePrefix) + 16]byte
+	copy(b[:], stripePrefix)
+	for j, u := len(b)-1, uint64(i); j >= len(stripePrefix); j, u = j-1, u>>4 {
+		b[j] = digits[u&0xf]
+	}
+	return string(b[:])
+}
 
 // stripeIndex parses a stripe object name (StripeName); ok is false for other objects.
 func stripeIndex(name string) (int64, bool) {
@@ -133,7 +142,12 @@ type segment struct {
 
 // split cuts [off, off+length) into per-stripe segments.
 func split(off, length, stripeSize int64) []segment {
-	var segs []segment
+	return appendSegments(nil, off, length, stripeSize)
+}
+
+// appendSegments appends the per-stripe segments of [off, off+length) to segs and returns the
+// extended slice (a hot path passes an array of its own and allocates nothing).
+func appendSegments(segs []segment, off, length, stripeSize int64) []segment {
 	for pos := int64(0); pos < length; {
 		abs := off + pos
 		in := abs % stripeSize

@@ -54,7 +54,12 @@ type vol struct {
 // commit. Lock order: ctl, then mu.
 type Manager struct {
 	store objstore.Store
-	ctl   sync.Mutex
+	// storeRead and storeReadNoCache read the store into the caller's buffer
+	// (objstore.ReaderInto and NoCacheReaderInto of store), made once: a method value made per
+	// read would be an allocation per read.
+	storeRead, storeReadNoCache objstore.ReadIntoFunc
+
+	ctl sync.Mutex
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex
@@ -65,7 +70,7 @@ type Manager struct {
 
 // Open loads the volumes of store.
 func Open(ctx context.Context, store objstore.Store) (*Manager, error) {
-	m := &Manager{store: store}
+	m := &Manager{store: store, storeRead: objstore.ReaderInto(store), storeReadNoCache: objstore.NoCacheReaderInto(store)}
 	m.mu.vols = make(map[string]*vol)
 	m.mu.snaps = make(map[string]*vol)
 	colls, err := store.ListCollections(ctx)

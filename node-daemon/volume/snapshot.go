@@ -202,10 +202,7 @@ func (m *Manager) ReadSnapshot(ctx context.Context, id string, off, length int64
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
-	if err := s.checkRange(off, length); err != nil {
-		return nil, err
-	}
-	return m.readStripes(ctx, s, off, length, m.store.Read)
+	return m.readNew(ctx, s, off, length, m.storeRead)
 }
 
 // CreateFromSnapshot creates volume volID from snapshot snapID (a restore): one transaction that

@@ -25,6 +25,20 @@ func newManager(t *testing.T, capacity int64) (*Manager, *memstore.Store) {
 	return m, st
 }
 
+// TestStripeName: the hand-built stripe names are the layout's "s." and 16 lower-case hex
+// digits, and stripeIndex parses them back.
+func TestStripeName(t *testing.T) {
+	for _, i := range []int64{0, 1, 15, 16, 0xabcdef, 1<<40 + 3, 1<<63 - 1} {
+		name := StripeName(i)
+		if want := fmt.Sprintf("s.%016x", i); name != want {
+			t.Errorf("StripeName(%d) = %q, want %q", i, name, want)
+		}
+		if got, ok := stripeIndex(name); !ok || got != i {
+			t.Errorf("stripeIndex(%q) = %d, %v", name, got, ok)
+		}
+	}
+}
+
 func TestSplit(t *testing.T) {
 	tests := []struct {
 		name              string

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
@@ -117,16 +118,22 @@ func RandWrite(ctx context.Context, s *store.Store, cfg Config, qd int) (Result,
 		})
 }
 
-// RandRead reads random 4 KiB blocks of the prefilled objects at queue depth qd.
+// RandRead reads random 4 KiB blocks of the prefilled objects at queue depth qd. Each reader
+// reads into its own aligned buffer (Store.ReadInto), as fio's jobs and the node daemon's block
+// frontend do, so the figure is the store's, not the garbage collector's.
 func RandRead(ctx context.Context, s *store.Store, cfg Config, qd int) (Result, error) {
 	names := objNames(cfg.Objects)
+	bufs := make([][]byte, qd)
+	for w := range bufs {
+		bufs[w] = blockdev.AlignedBuffer(4096)
+	}
 	return run(ctx, fmt.Sprintf("randread-4k-qd%d", qd), qd, cfg.Duration, 4096, cfg.Seed+1,
-		func(ctx context.Context, rng *rand.Rand, _ int, _ int64) error {
+		func(ctx context.Context, rng *rand.Rand, w int, _ int64) error {
 			o := rng.IntN(cfg.Objects)
 			off := uint64(rng.IntN(objectSize/4096)) * 4096
-			b, err := s.Read(ctx, coll, names[o], off, 4096)
-			if err == nil && len(b) != 4096 {
-				err = fmt.Errorf("short read of %d bytes", len(b))
+			n, err := s.ReadInto(ctx, coll, names[o], off, bufs[w])
+			if err == nil && n != 4096 {
+				err = fmt.Errorf("short read of %d bytes", n)
 			}
 			return err
 		})

@@ -27,6 +27,8 @@ type memStore struct {
 	size      int64
 	blockSize int
 	chunkSize int64
+	// name names the device in errors (made once: every I/O passes it to checkIO).
+	name string
 
 	// mu guards the fields in this struct.
 	mu struct {
@@ -57,12 +59,13 @@ func NewMem(size int64, blockSize int) *MemDevice {
 		size = 0
 	}
 	size -= size % int64(blockSize)
-	st := &memStore{size: size, blockSize: blockSize, chunkSize: max(memChunkSize, int64(blockSize))}
+	st := &memStore{size: size, blockSize: blockSize, chunkSize: max(memChunkSize, int64(blockSize)),
+		name: fmt.Sprintf("mem device (%d bytes)", size)}
 	st.mu.chunks = make(map[int64][]byte)
 	return &MemDevice{st: st}
 }
 
-func (m *MemDevice) name() string { return fmt.Sprintf("mem device (%d bytes)", m.st.size) }
+func (m *MemDevice) name() string { return m.st.name }
 
 // ReadAt implements Device.
 func (m *MemDevice) ReadAt(p []byte, off int64) (int, error) {

@@ -77,7 +77,7 @@ func BenchmarkBufferRead4K(b *testing.B) {
 	obj := cache.ObjectKey{Collection: "c", Object: "o"}
 	data := make([]byte, 4096)
 	for i := range uint64(1024) {
-		_, tok, _ := c.ReadInto(obj, i*4096, data)
+		_, tok, _ := c.ReadInto(obj, i*4096, data, nil)
 		if _, err := c.InsertRead(obj, i*4096, data, tok); err != nil {
 			b.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func BenchmarkBufferRead4K(b *testing.B) {
 	b.SetBytes(4096)
 	i := uint64(0)
 	for b.Loop() {
-		gaps, _, err := c.ReadInto(obj, (i%1024)*4096, data)
+		gaps, _, err := c.ReadInto(obj, (i%1024)*4096, data, nil)
 		if err != nil || len(gaps) != 0 {
 			b.Fatalf("miss: %v %v", gaps, err)
 		}

@@ -96,12 +96,14 @@ func checkRange(op string, obj ObjectKey, off, n uint64) error {
 	return nil
 }
 
-// ReadInto copies the cached parts of obj's bytes [off, off+len(dst)) into dst and returns the
-// gaps (absolute ranges, in order) that the caller must read from the device. Every buffer used
-// counts as a reference; the read counts as a hit when there are no gaps, else a miss.
-func (c *BufferCache) ReadInto(obj ObjectKey, off uint64, dst []byte) ([]Range, ReadToken, error) {
+// ReadInto copies the cached parts of obj's bytes [off, off+len(dst)) into dst and appends to
+// gaps the ranges (absolute, in order) that the caller must read from the device, returning the
+// extended slice; gaps may be nil, and a slice with room (a small array of the caller's) spares
+// the hot read path an allocation. Every buffer used counts as a reference; the read counts as a
+// hit when there are no gaps, else a miss.
+func (c *BufferCache) ReadInto(obj ObjectKey, off uint64, dst []byte, gaps []Range) ([]Range, ReadToken, error) {
 	if err := checkRange("read", obj, off, uint64(len(dst))); err != nil {
-		return nil, ReadToken{}, err
+		return gaps, ReadToken{}, err
 	}
 	s := c.shardFor(obj)
 	s.core.mu.Lock()
@@ -109,18 +111,18 @@ func (c *BufferCache) ReadInto(obj ObjectKey, off uint64, dst []byte) ([]Range, 
 	sp := s.spaces[obj]
 	if sp == nil {
 		s.core.mu.misses++
-		var gaps []Range
 		if len(dst) > 0 {
-			gaps = []Range{{Off: off, Len: uint64(len(dst))}}
+			gaps = append(gaps, Range{Off: off, Len: uint64(len(dst))})
 		}
 		return gaps, ReadToken{gen: s.removedGen, valid: true}, nil
 	}
-	gaps := sp.read(off, dst, func(b *buffer) {
+	n := len(gaps)
+	gaps = sp.read(off, dst, gaps, func(b *buffer) {
 		if b.e != nil {
 			s.core.mu.policy.hit(b.e)
 		}
 	})
-	if len(gaps) == 0 {
+	if len(gaps) == n {
 		s.core.mu.hits++
 	} else {
 		s.core.mu.misses++

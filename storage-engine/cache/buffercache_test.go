@@ -54,7 +54,7 @@ func TestBufferWriteFinishStates(t *testing.T) {
 			// Writing buffers serve reads and survive any trim.
 			c.SetCapacity(0)
 			dst := make([]byte, 4)
-			gaps, _, err := c.ReadInto(obj1, 0, dst)
+			gaps, _, err := c.ReadInto(obj1, 0, dst, nil)
 			if err != nil || len(gaps) != 0 || string(dst) != "abcd" {
 				t.Fatalf("read while writing: %q gaps %v err %v", dst, gaps, err)
 			}
@@ -71,13 +71,54 @@ func TestBufferWriteFinishStates(t *testing.T) {
 	}
 }
 
+// TestBufferReadIntoAppends: ReadInto appends the gaps to the slice it is given, in its spare
+// room (no new array), leaving what it held; the hit or miss is this read's alone.
+func TestBufferReadIntoAppends(t *testing.T) {
+	c := newTestBufferCache(t, BufferOptions{Options: Options{Capacity: 1 << 20}, BufferedWrites: true})
+	mustWrite(t, c, obj1, 4, "4567", 1, false)
+	c.FinishWrite(obj1, 1)
+	room := make([]Range, 1, 8)
+	room[0] = Range{Off: 99, Len: 1}
+	for _, tc := range []struct {
+		name       string
+		obj        ObjectKey
+		off, n     uint64
+		gaps       []Range
+		hit        bool
+		wantCached string
+	}{
+		{"around a buffer", obj1, 0, 12, []Range{{Off: 0, Len: 4}, {Off: 8, Len: 4}}, false, "4567"},
+		{"inside a buffer", obj1, 5, 2, nil, true, "56"},
+		{"uncached object", ObjectKey{Collection: "c", Object: "none"}, 0, 6, []Range{{Off: 0, Len: 6}}, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := c.Metrics().Total
+			dst := make([]byte, tc.n)
+			gaps, _, err := c.ReadInto(tc.obj, tc.off, dst, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if &gaps[0] != &room[0] || gaps[0] != room[0] || !reflect.DeepEqual(gaps[1:], append([]Range{}, tc.gaps...)) {
+				t.Fatalf("gaps %v, want %v after %v in the same array", gaps, tc.gaps, room)
+			}
+			if !bytes.Contains(dst, []byte(tc.wantCached)) {
+				t.Fatalf("dst %q lacks the cached %q", dst, tc.wantCached)
+			}
+			after := c.Metrics().Total
+			if hit := after.Hits == before.Hits+1 && after.Misses == before.Misses; hit != tc.hit || after.Hits+after.Misses != before.Hits+before.Misses+1 {
+				t.Fatalf("hits %d->%d, misses %d->%d; want hit %v", before.Hits, after.Hits, before.Misses, after.Misses, tc.hit)
+			}
+		})
+	}
+}
+
 func TestBufferPartialRead(t *testing.T) {
 	c := newTestBufferCache(t, BufferOptions{Options: Options{Capacity: 1 << 20}, BufferedWrites: true})
 	mustWrite(t, c, obj1, 0, "0123", 1, false)
 	mustWrite(t, c, obj1, 8, "89ab", 1, false)
 	c.FinishWrite(obj1, 1)
 	dst := bytes.Repeat([]byte{'.'}, 10)
-	gaps, _, err := c.ReadInto(obj1, 2, dst)
+	gaps, _, err := c.ReadInto(obj1, 2, dst, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +126,7 @@ func TestBufferPartialRead(t *testing.T) {
 		t.Fatalf("dst %q gaps %v", dst, gaps)
 	}
 	dst = make([]byte, 4)
-	gaps, _, _ = c.ReadInto(obj1, 10, dst)
+	gaps, _, _ = c.ReadInto(obj1, 10, dst, nil)
 	if string(dst[:2]) != "ab" || !reflect.DeepEqual(gaps, []Range{{Off: 12, Len: 2}}) {
 		t.Fatalf("tail read: %q gaps %v", dst, gaps)
 	}
@@ -93,7 +134,7 @@ func TestBufferPartialRead(t *testing.T) {
 	if m.Hits != 0 || m.Misses != 2 {
 		t.Fatalf("hits %d misses %d, want 0/2", m.Hits, m.Misses)
 	}
-	gaps, _, _ = c.ReadInto(obj1, 0, make([]byte, 4))
+	gaps, _, _ = c.ReadInto(obj1, 0, make([]byte, 4), nil)
 	if len(gaps) != 0 || c.Metrics().Total.Hits != 1 {
 		t.Fatalf("covered read: gaps %v hits %d", gaps, c.Metrics().Total.Hits)
 	}
@@ -131,7 +172,7 @@ func TestBufferInsertReadFillsGapsOnly(t *testing.T) {
 	c := newTestBufferCache(t, BufferOptions{Options: Options{Capacity: 1 << 20}})
 	mustWrite(t, c, obj1, 2, "WW", 1, false)
 	dst := make([]byte, 6)
-	gaps, tok, _ := c.ReadInto(obj1, 0, dst)
+	gaps, tok, _ := c.ReadInto(obj1, 0, dst, nil)
 	if !reflect.DeepEqual(gaps, []Range{{0, 2}, {4, 2}}) {
 		t.Fatalf("gaps %v", gaps)
 	}
@@ -160,7 +201,7 @@ func TestBufferStaleReadRefused(t *testing.T) {
 		}, false},
 		{"discard of an uncached object in between", func() { c.DiscardObject(obj1) }, false},
 		{"read-insert of another object in between", func() {
-			_, tok, _ := c.ReadInto(other, 0, make([]byte, 1))
+			_, tok, _ := c.ReadInto(other, 0, make([]byte, 1), nil)
 			if _, err := c.InsertRead(other, 0, []byte("z"), tok); err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +209,7 @@ func TestBufferStaleReadRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.DiscardObject(obj1)
-			_, tok, _ := c.ReadInto(obj1, 0, make([]byte, 4))
+			_, tok, _ := c.ReadInto(obj1, 0, make([]byte, 4), nil)
 			tc.between()
 			ok, err := c.InsertRead(obj1, 0, []byte("old!"), tok)
 			if err != nil || ok != tc.want {
@@ -183,7 +224,7 @@ func TestBufferStaleReadRefused(t *testing.T) {
 
 func TestBufferReadsDisabled(t *testing.T) {
 	c := newTestBufferCache(t, BufferOptions{Options: Options{Capacity: 1 << 20}, DisableBufferedReads: true})
-	_, tok, _ := c.ReadInto(obj1, 0, make([]byte, 4))
+	_, tok, _ := c.ReadInto(obj1, 0, make([]byte, 4), nil)
 	if ok, _ := c.InsertRead(obj1, 0, []byte("data"), tok); ok || c.contents(obj1) != "" {
 		t.Fatal("buffered read inserted with buffered reads disabled")
 	}
@@ -194,7 +235,7 @@ func TestBufferRangeOverflow(t *testing.T) {
 	if err := c.Write(obj1, math.MaxUint64-1, []byte("abc"), 1, false); err == nil {
 		t.Fatal("write past 2^64 accepted")
 	}
-	if _, _, err := c.ReadInto(obj1, math.MaxUint64, make([]byte, 2)); err == nil {
+	if _, _, err := c.ReadInto(obj1, math.MaxUint64, make([]byte, 2), nil); err == nil {
 		t.Fatal("read past 2^64 accepted")
 	}
 	if err := c.Discard(obj1, math.MaxUint64, 2); err == nil {
@@ -209,7 +250,7 @@ func TestBufferEvictionAndGhosts(t *testing.T) {
 	c := newTestBufferCache(t, BufferOptions{Options: Options{Shards: 1, Capacity: 4 * per}})
 	data := bytes.Repeat([]byte{'x'}, 100)
 	read := func(off uint64) {
-		_, tok, _ := c.ReadInto(obj1, off, make([]byte, 100))
+		_, tok, _ := c.ReadInto(obj1, off, make([]byte, 100), nil)
 		if _, err := c.InsertRead(obj1, off, data, tok); err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +330,7 @@ func TestBufferModel(t *testing.T) {
 					}
 				case r < 8:
 					dst := make([]byte, n)
-					gaps, tok, err := c.ReadInto(o, off, dst)
+					gaps, tok, err := c.ReadInto(o, off, dst, nil)
 					if err != nil {
 						t.Fatal(err)
 					}

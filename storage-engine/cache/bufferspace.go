@@ -38,9 +38,8 @@ func (sp *bufferSpace) indexOf(b *buffer) int {
 }
 
 // read copies the covered parts of [off, off+len(dst)) into dst, calls touch for each buffer
-// used, and returns the uncovered gaps in offset order.
-func (sp *bufferSpace) read(off uint64, dst []byte, touch func(*buffer)) []Range {
-	var gaps []Range
+// used, and appends the uncovered gaps, in offset order, to gaps.
+func (sp *bufferSpace) read(off uint64, dst []byte, gaps []Range, touch func(*buffer)) []Range {
 	pos, end := off, off+uint64(len(dst))
 	i, j := sp.overlapping(off, end)
 	for _, b := range sp.bufs[i:j] {

@@ -64,7 +64,7 @@ func TestConcurrentUse(t *testing.T) {
 						case 4, 5:
 							off := uint64(rng.IntN(64)) * 512
 							n := 1 + rng.IntN(8192)
-							gaps, tok, err := bufs.ReadInto(k, off, buf[:n])
+							gaps, tok, err := bufs.ReadInto(k, off, buf[:n], nil)
 							if err != nil {
 								t.Error(err)
 								return

@@ -70,7 +70,7 @@ func TestHeapStaysWithinTarget(t *testing.T) {
 			n := 4096 << rng.IntN(5)
 			off := uint64(rng.IntN(64)) * 4096
 			dst := make([]byte, n)
-			gaps, tok, err := bufs.ReadInto(k, off, dst)
+			gaps, tok, err := bufs.ReadInto(k, off, dst, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

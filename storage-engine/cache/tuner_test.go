@@ -120,7 +120,7 @@ func TestTunerFollowsGhostHits(t *testing.T) {
 		page := i % 200
 		obj := ObjectKey{"c", fmt.Sprint("o", page%20)}
 		off := page / 20 * 4096
-		_, tok, _ := bufs.ReadInto(obj, off, data)
+		_, tok, _ := bufs.ReadInto(obj, off, data, nil)
 		if _, err := bufs.InsertRead(obj, off, data, tok); err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestTunerFollowsGhostHits(t *testing.T) {
 	}
 	before := bufs.Metrics().Total.Hits
 	for page := range uint64(200) {
-		_, _, _ = bufs.ReadInto(ObjectKey{"c", fmt.Sprint("o", page%20)}, page/20*4096, data)
+		_, _, _ = bufs.ReadInto(ObjectKey{"c", fmt.Sprint("o", page%20)}, page/20*4096, data, nil)
 	}
 	if hits := bufs.Metrics().Total.Hits - before; hits < 190 {
 		t.Fatalf("only %d of 200 pages of the loop are cached after tuning", hits)

@@ -110,7 +110,8 @@ func (c *storeCaches) close() {
 // REQUIRES: s.gate held shared.
 func (c *storeCaches) read(s *Store, k OnodeKey, on *onode.Onode, off uint64, out []byte) error {
 	ck := cache.ObjectKey(k)
-	gaps, tok, err := c.buffers.ReadInto(ck, off, out)
+	var room [4]cache.Range // most reads have at most a few gaps: no allocation for them
+	gaps, tok, err := c.buffers.ReadInto(ck, off, out, room[:0])
 	if err != nil {
 		return fmt.Errorf("read %s/%s: %w", k.Collection, k.Object, err)
 	}

@@ -97,6 +97,7 @@ func testConcurrentReadersAndWriters(t *testing.T, opts Options) {
 		go func() {
 			defer rwg.Done()
 			rng := rand.New(rand.NewPCG(uint64(rd), 2))
+			own := intoBuf(blocks*4096, rd%2 == 0)
 			for {
 				select {
 				case <-done:
@@ -107,7 +108,20 @@ func testConcurrentReadersAndWriters(t *testing.T, opts Options) {
 				mu.Lock()
 				floor := append([]int(nil), acked[w]...)
 				mu.Unlock()
-				data, err := s.Read(ctx, "c", fmt.Sprintf("o%d", w), 0, 0)
+				// Half the reads fill a buffer the reader reuses (aligned for the even readers,
+				// so the device reads into it; unaligned for the others).
+				var data []byte
+				var err error
+				if rng.IntN(2) == 0 {
+					data, err = s.Read(ctx, "c", fmt.Sprintf("o%d", w), 0, 0)
+				} else {
+					var n int
+					n, err = s.ReadInto(ctx, "c", fmt.Sprintf("o%d", w), 0, own)
+					data = own[:n]
+					if err == nil && n != blocks*4096 {
+						err = fmt.Errorf("ReadInto of object %d: %d bytes, want %d", w, n, blocks*4096)
+					}
+				}
 				if err != nil {
 					errs <- err
 					return

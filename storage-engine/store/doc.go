@@ -9,7 +9,10 @@
 // set/rmkeys/clear/setheader, clone within a collection or into another one (CloneTo), rename)
 // and passing it to Commit, which applies it atomically
 // and returns once it is durable. Reads (Read, Stat, GetAttr(s), Omap*, ListObjects,
-// ListCollections) see every transaction whose Commit has returned.
+// ListCollections) see every transaction whose Commit has returned. ReadInto fills a buffer the
+// caller owns instead of returning a new one: a hot read path that reuses its buffers then
+// allocates nothing per read (a buffer aligned to blockdev.Alignment receives the device's blocks
+// directly; any other goes through pooled aligned buffers, bounce.go).
 //
 // # Layout
 //
@@ -62,7 +65,8 @@
 // store.go (Open, mount, Close), mkfs.go, metadata.go (where the metadata database lives), format.go, options.go, errors.go, txn.go (Transaction),
 // commit.go (group commit), stage.go (staging a group, publication), write.go (write, zero, truncate),
 // prepare.go (prepared writes), deferred.go (deferred writes, flusher, replay), refs.go (shared
-// extent reference counts), usage.go (CollectionUsage), scan.go, read.go (reads; ReadNoCache bypasses the buffer cache), statfs.go, metrics.go, fsck.go (Fsck,
+// extent reference counts), usage.go (CollectionUsage), scan.go, read.go (reads; ReadNoCache bypasses the buffer cache; ReadInto fills the caller's buffer), bounce.go (the
+// pooled aligned buffers of reads that cannot land in the caller's memory), statfs.go, metrics.go, fsck.go (Fsck,
 // Repair), onode_cache.go (the OnodeCache interface), caches.go (storage-engine/cache wiring),
 // bufwrites.go (buffered writes: written data cached as writing at publication, clean once
 // durable), health.go (Health: OK, Degraded or Failed, from a failed commit and from what the

@@ -278,6 +278,21 @@ func verifyObject(t testing.TB, s *Store, c, name string, o *mobj) {
 		}
 		t.Fatalf("%s/%s: %d bytes, model %d, first difference at %d", c, name, len(got), len(o.data), i)
 	}
+	// The buffer-filling reads agree, into an unaligned buffer one block longer than the object
+	// (they must stop at its end) and into an aligned one from the second block on.
+	for _, fn := range readIntoFns {
+		buf := intoBuf(len(o.data)+4096, false)
+		n, err := fn.read(s, c, name, 0, buf)
+		if err != nil || n != len(o.data) || !bytes.Equal(buf[:n], o.data) || firstNot(buf[n:], garbage) >= 0 {
+			t.Fatalf("%s %s/%s: %d bytes (%v), model %d, first difference at %d", fn.name, c, name, n, err, len(o.data), firstDiff(buf[:n], o.data))
+		}
+		if len(o.data) > 4096 {
+			buf = intoBuf(len(o.data)-4096, true)
+			if n, err := fn.read(s, c, name, 4096, buf); err != nil || n != len(buf) || !bytes.Equal(buf, o.data[4096:]) {
+				t.Fatalf("%s %s/%s from 4096: %d bytes (%v), model %d, first difference at %d", fn.name, c, name, n, err, len(o.data)-4096, firstDiff(buf[:n], o.data[4096:]))
+			}
+		}
+	}
 	attrs, err := s.GetAttrs(ctx, c, name)
 	if err != nil || !maps.EqualFunc(attrs, o.xattrs, bytes.Equal) {
 		t.Fatalf("%s/%s xattrs %q (%v), model %q", c, name, attrs, err, o.xattrs)

@@ -52,8 +52,24 @@ func (s *Store) withOnode(ctx context.Context, c, o string, fn func(*onode.Onode
 
 // Read returns the object's bytes in [off, off+length), clipped to its size; length 0 reads to the
 // end. Every checksum block read is verified: a mismatch returns a CorruptionError and no data.
+// The buffer returned is new and belongs to the caller; ReadInto reads into one the caller owns.
 func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]byte, error) {
-	return s.read(ctx, c, o, off, length, true)
+	return s.read(ctx, c, o, off, length, nil, true)
+}
+
+// ReadInto is Read into the caller's buffer: it fills buf with the object's bytes at off and
+// returns how many it filled, len(buf), or fewer when the range crosses the object's end (0 at or
+// past it); buf past that is left as it was. Holes read as zeros. It goes through the buffer
+// cache and verifies every checksum block it reads as Read does; on an error it returns 0 and
+// zeroes the part of buf it may have filled, so no unverified data is left there. ReadInto keeps
+// no reference to buf (what the buffer cache keeps is a copy).
+//
+// A buf whose first byte sits at a multiple of blockdev.Alignment (blockdev.AlignedBuffer; in
+// practice any Go allocation of a multiple of 4 KiB) lets whole checksum blocks go from the device
+// straight into it. Any other buf is filled through the store's pooled aligned buffers, at the
+// cost of a copy but without an allocation.
+func (s *Store) ReadInto(ctx context.Context, c, o string, off uint64, buf []byte) (int, error) {
+	return s.readInto(ctx, c, o, off, buf, true)
 }
 
 // ReadNoCache is Read for bulk reads that must not displace the data cache, such as a replica's
@@ -62,11 +78,28 @@ func (s *Store) Read(ctx context.Context, c, o string, off, length uint64) ([]by
 // from the buffer cache. It returns the same committed content as Read, so a block that rotted
 // on the device fails it even while a good copy is cached.
 func (s *Store) ReadNoCache(ctx context.Context, c, o string, off, length uint64) ([]byte, error) {
-	return s.read(ctx, c, o, off, length, false)
+	return s.read(ctx, c, o, off, length, nil, false)
 }
 
-// read is Read, through the buffer cache when cached.
-func (s *Store) read(ctx context.Context, c, o string, off, length uint64, cached bool) ([]byte, error) {
+// ReadNoCacheInto is ReadNoCache into the caller's buffer, as ReadInto is to Read.
+func (s *Store) ReadNoCacheInto(ctx context.Context, c, o string, off uint64, buf []byte) (int, error) {
+	return s.readInto(ctx, c, o, off, buf, false)
+}
+
+// readInto is ReadInto, through the buffer cache when cached.
+func (s *Store) readInto(ctx context.Context, c, o string, off uint64, buf []byte, cached bool) (int, error) {
+	if buf == nil {
+		buf = []byte{} // read's nil means "allocate"
+	}
+	out, err := s.read(ctx, c, o, off, 0, buf, cached)
+	return len(out), err
+}
+
+// read reads the object's bytes in [off, off+length), clipped to its size (length 0: to the end),
+// through the buffer cache when cached. With into nil it returns them in a new buffer; otherwise
+// it reads [off, off+len(into)) (length is ignored), clipped the same way, into into and returns
+// the part of into it filled, and on an error zeroes that part.
+func (s *Store) read(ctx context.Context, c, o string, off, length uint64, into []byte, cached bool) ([]byte, error) {
 	leave, err := s.enter()
 	if err != nil {
 		return nil, err
@@ -75,19 +108,37 @@ func (s *Store) read(ctx context.Context, c, o string, off, length uint64, cache
 	start := time.Now()
 	var out []byte
 	err = s.withOnode(ctx, c, o, func(on *onode.Onode) error {
-		if off >= on.Size {
+		end := on.Size
+		switch {
+		case into != nil:
+			if off < on.Size {
+				end = min(end, off+uint64(len(into)))
+			}
+		case off >= on.Size:
 			out = []byte{}
 			return nil
-		}
-		end := on.Size
-		if length > 0 && length < on.Size-off {
+		case length > 0 && length < on.Size-off:
 			end = off + length
 		}
-		out = newReadBuffer(end - off)
-		if !cached {
-			return s.readRange(OnodeKey{c, o}, on, off, out)
+		if off >= end {
+			out = into[:0]
+			return nil
 		}
-		return s.caches.read(s, OnodeKey{c, o}, on, off, out)
+		if into != nil {
+			out = into[:end-off]
+		} else {
+			out = newReadBuffer(end - off)
+		}
+		var err error
+		if cached {
+			err = s.caches.read(s, OnodeKey{c, o}, on, off, out)
+		} else {
+			err = s.readRange(OnodeKey{c, o}, on, off, out)
+		}
+		if err != nil && into != nil {
+			clear(out)
+		}
+		return err
 	})
 	s.m.readLatency.observe(time.Since(start))
 	if err != nil {
@@ -99,60 +150,110 @@ func (s *Store) read(ctx context.Context, c, o string, off, length uint64, cache
 	return out, nil
 }
 
-// readRange fills out with the object's bytes at [off, off+len(out)).
+// readRange fills out with the object's bytes at [off, off+len(out)): the checksum blocks its
+// extents map are read from the device (or the deferred overlay) and verified, and holes are
+// zeroed. On an error, out may hold part of the range: the callers return no data then.
 // REQUIRES: s.gate held shared.
 func (s *Store) readRange(k OnodeKey, on *onode.Onode, off uint64, out []byte) error {
 	bs := s.csumBlock
 	end := off + uint64(len(out))
 	a, b := alignDown(off, bs), alignUp(end, bs)
 	overlay := !s.overlay.empty()
+	pos := off // out is filled up to pos
 	for i := on.Find(a); i < len(on.Extents) && on.Extents[i].Logical < b; i++ {
 		e := on.Extents[i]
 		lo, hi := max(a, e.Logical), min(b, e.LogicalEnd())
-		// Look in the overlay before reading the device: an entry can only disappear (after the
-		// flusher wrote it in place) while the gate is held, never appear.
-		var pending map[uint64][]byte
-		if overlay {
-			for l := lo; l < hi; l += bs {
-				if d, ok := s.overlay.get(e.Phys + (l - e.Logical)); ok {
-					if pending == nil {
-						pending = map[uint64][]byte{}
-					}
-					pending[l] = d
-				}
-			}
+		if lo > pos {
+			clear(out[pos-off : min(lo, end)-off]) // a hole
 		}
-		var buf []byte
-		// direct: the blocks land in out itself (whole blocks inside [off, end), aligned memory,
-		// none pending), so they need no copy; on a checksum mismatch Read returns no data.
-		direct := false
-		if uint64(len(pending)) < (hi-lo)/bs {
-			if len(pending) == 0 && lo >= off && hi <= end && blockdev.IsAligned(out[lo-off:], blockdev.Alignment) {
-				buf, direct = out[lo-off:hi-off], true
-			} else {
-				buf = s.readBuf(int(hi - lo))
-				defer s.putReadBuf(buf)
-			}
-			if _, err := s.dev.ReadAt(buf, int64(e.Phys+(lo-e.Logical))); err != nil {
-				return fmt.Errorf("read %s/%s at %d: %w", k.Collection, k.Object, lo, err)
-			}
+		if err := s.readExtent(k, e, lo, hi, off, out, overlay); err != nil {
+			return err
 		}
+		pos = max(pos, min(hi, end))
+	}
+	if pos < end {
+		clear(out[pos-off:]) // a hole up to the end
+	}
+	return nil
+}
+
+// readExtent fills the part of out (the object's bytes at [off, off+len(out))) that [lo, hi), whole
+// checksum blocks of extent e, covers. When that part is whole blocks in aligned memory and no
+// block of it has a deferred write pending, the device reads straight into out; otherwise it
+// reads through pooled aligned buffers, a piece at a time, and copies.
+// REQUIRES: s.gate held shared.
+func (s *Store) readExtent(k OnodeKey, e onode.Extent, lo, hi, off uint64, out []byte, overlay bool) error {
+	bs := s.csumBlock
+	end := off + uint64(len(out))
+	// Look in the overlay before reading the device: an entry can only disappear (after the
+	// flusher wrote it in place) while the gate is held, never appear.
+	var pending map[uint64][]byte
+	if overlay {
 		for l := lo; l < hi; l += bs {
-			blk, ok := pending[l]
-			if !ok {
-				blk = buf[l-lo : l-lo+bs]
+			if d, ok := s.overlay.get(e.Phys + (l - e.Logical)); ok {
+				if pending == nil {
+					pending = map[uint64][]byte{}
+				}
+				pending[l] = d
 			}
-			want := e.Csums[(l-e.Logical)/bs]
-			if got := checksum(blk); got != want {
-				s.m.corruptions.Add(1)
-				return &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: int64(l),
-					Phys: int64(e.Phys + (l - e.Logical)), Detail: fmt.Sprintf("crc32c %#08x, expected %#08x", got, want)}
-			}
-			// Copy the part of the block inside [off, end).
-			cl, ch := max(l, off), min(l+bs, end)
-			if cl < ch && !direct {
-				copy(out[cl-off:ch-off], blk[cl-l:ch-l])
-			}
+		}
+	}
+	if len(pending) == 0 && lo >= off && hi <= end && blockdev.IsAligned(out[lo-off:], blockdev.Alignment) {
+		dst := out[lo-off : hi-off]
+		if _, err := s.dev.ReadAt(dst, int64(e.Phys+(lo-e.Logical))); err != nil {
+			return fmt.Errorf("read %s/%s at %d: %w", k.Collection, k.Object, lo, err)
+		}
+		return s.verifyBlocks(k, e, lo, hi, dst, nil, off, out, true)
+	}
+	piece := uint64(s.bounce.piece)
+	for p := lo; p < hi; p += piece {
+		q := min(hi, p+piece)
+		buf, h := s.bounce.get(int(q - p))
+		err := s.readPiece(k, e, p, q, buf, pending, off, out)
+		s.bounce.put(h)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPiece reads the checksum blocks [p, q) of extent e into buf (unless the overlay holds every
+// one of them), verifies them and copies their part inside [off, off+len(out)) to out.
+// REQUIRES: s.gate held shared.
+func (s *Store) readPiece(k OnodeKey, e onode.Extent, p, q uint64, buf []byte, pending map[uint64][]byte, off uint64, out []byte) error {
+	device := pending == nil
+	for l := p; l < q && !device; l += s.csumBlock {
+		_, ok := pending[l]
+		device = !ok
+	}
+	if device {
+		if _, err := s.dev.ReadAt(buf, int64(e.Phys+(p-e.Logical))); err != nil {
+			return fmt.Errorf("read %s/%s at %d: %w", k.Collection, k.Object, p, err)
+		}
+	}
+	return s.verifyBlocks(k, e, p, q, buf, pending, off, out, false)
+}
+
+// verifyBlocks checks the checksum blocks [p, q) of extent e, each the pending deferred write of
+// its block or else its bytes in src (the device's bytes of [p, q)), and unless inPlace (src is
+// already out's memory) copies their part inside [off, off+len(out)) to out.
+func (s *Store) verifyBlocks(k OnodeKey, e onode.Extent, p, q uint64, src []byte, pending map[uint64][]byte, off uint64, out []byte, inPlace bool) error {
+	bs := s.csumBlock
+	end := off + uint64(len(out))
+	for l := p; l < q; l += bs {
+		blk, ok := pending[l]
+		if !ok {
+			blk = src[l-p : l-p+bs]
+		}
+		want := e.Csums[(l-e.Logical)/bs]
+		if got := checksum(blk); got != want {
+			s.m.corruptions.Add(1)
+			return &CorruptionError{Collection: k.Collection, Object: k.Object, Offset: int64(l),
+				Phys: int64(e.Phys + (l - e.Logical)), Detail: fmt.Sprintf("crc32c %#08x, expected %#08x", got, want)}
+		}
+		if cl, ch := max(l, off), min(l+bs, end); cl < ch && !inPlace {
+			copy(out[cl-off:ch-off], blk[cl-l:ch-l])
 		}
 	}
 	return nil
@@ -377,22 +478,4 @@ func newReadBuffer(n uint64) []byte {
 		return blockdev.AlignedBuffer(int(n))
 	}
 	return make([]byte, n)
-}
-
-// readBuf returns an aligned buffer of n bytes; single checksum blocks, the common random-read
-// size, come from a pool to spare the garbage collector.
-func (s *Store) readBuf(n int) []byte {
-	if n == int(s.csumBlock) {
-		if b, ok := s.blockPool.Get().(*[]byte); ok {
-			return *b
-		}
-	}
-	return blockdev.AlignedBuffer(n)
-}
-
-// putReadBuf returns a buffer from readBuf to the pool.
-func (s *Store) putReadBuf(b []byte) {
-	if len(b) == int(s.csumBlock) {
-		s.blockPool.Put(&b)
-	}
 }

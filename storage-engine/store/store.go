@@ -87,8 +87,9 @@ type Store struct {
 	hooks testHooks
 
 	m metricsState
-	// blockPool holds aligned buffers of one checksum block for reads (read.go).
-	blockPool sync.Pool
+	// bounce holds the aligned buffers of reads that cannot land in the reader's memory
+	// (bounce.go, read.go); set at mount, once the checksum block size is known.
+	bounce *bouncePool
 }
 
 // Open mounts the store on dev. Its metadata is in the device region the label names, or, for a
@@ -169,6 +170,7 @@ func (s *Store) mount(ctx context.Context, label blockdev.Label) error {
 	}
 	s.uuid, s.devSize, s.unit, s.csumBlock, s.dataStart = sb.UUID, sb.DeviceSize, sb.MinAllocSize, sb.ChecksumBlockSize, sb.DataStart
 	s.shardSize = onode.ShardSize(s.unit)
+	s.bounce = newBouncePool(int(s.csumBlock))
 	s.nextNid = sb.NextNid
 	if s.pub.colls, err = s.loadCollections(); err != nil {
 		return err

@@ -79,15 +79,27 @@ func (d data) read(off, length int64) []byte {
 	if off >= d.size {
 		return []byte{}
 	}
-	end := off + min(length, d.size-off)
-	out := make([]byte, end-off)
+	out := make([]byte, min(length, d.size-off))
+	d.readInto(off, out)
+	return out
+}
+
+// readInto fills p with the bytes of [off, off+len(p)) that lie below the size (holes as zeros)
+// and returns how many.
+func (d data) readInto(off int64, p []byte) int {
+	if off >= d.size {
+		return 0
+	}
+	end := off + min(int64(len(p)), d.size-off)
 	for pos := off; pos < end; {
 		i, in := pos/chunkSize, pos%chunkSize
 		n := min(end-pos, chunkSize-in)
 		if c, ok := d.chunks[i]; ok {
-			copy(out[pos-off:], c[in:in+n])
+			copy(p[pos-off:], c[in:in+n])
+		} else {
+			clear(p[pos-off : pos-off+n])
 		}
 		pos += n
 	}
-	return out
+	return int(end - off)
 }

@@ -116,6 +116,18 @@ func (s *Store) Read(ctx context.Context, c, o string, off, length int64) ([]byt
 	return out, err
 }
 
+// ReadInto implements objstore.IntoReader.
+func (s *Store) ReadInto(ctx context.Context, c, o string, off int64, p []byte) (int, error) {
+	if err := objstore.ValidateRange(off, int64(len(p))); err != nil {
+		return 0, fmt.Errorf("memstore: read: %w", err)
+	}
+	n := 0
+	err := s.view(ctx, c, o, func(ob *object) { n = ob.data.readInto(off, p) })
+	return n, err
+}
+
+var _ objstore.IntoReader = (*Store)(nil)
+
 // Stat implements objstore.Store.
 func (s *Store) Stat(ctx context.Context, c, o string) (objstore.ObjectStat, error) {
 	var st objstore.ObjectStat

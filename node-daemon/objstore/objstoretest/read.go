@@ -3,6 +3,7 @@ package objstoretest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -38,6 +39,7 @@ func readChecks() []check {
 				}
 			}
 		}},
+		{"read into a buffer", checkReadInto},
 		{"list objects", func(t *testing.T, in Instance) {
 			s := in.Store
 			ctx := context.Background()
@@ -104,4 +106,89 @@ func readChecks() []check {
 			}
 		}},
 	}
+}
+
+// checkReadInto checks the buffer-filling reads (objstore.ReaderInto and NoCacheReaderInto: the
+// implementation's own when it has them): the bytes Read returns, holes as zeros, short at the
+// end with the rest of the buffer untouched, into 4 KiB-aligned buffers and unaligned ones, the
+// errors of a missing object or collection and of a negative offset, and no reference kept to the
+// buffer.
+func checkReadInto(t *testing.T, in Instance) {
+	s := in.Store
+	ctx := context.Background()
+	const size = 30000
+	data := pattern(10000, 8)
+	tail := pattern(size-20000, 9)
+	commit(t, s, objstore.CreateCollection("c"), objstore.Write("c", "o", 0, data), objstore.Write("c", "o", 20000, tail))
+	want := make([]byte, size)
+	copy(want, data)
+	copy(want[20000:], tail)
+	const garbage = 0xee
+	for _, fn := range []struct {
+		name string
+		read objstore.ReadIntoFunc
+	}{{"ReaderInto", objstore.ReaderInto(s)}, {"NoCacheReaderInto", objstore.NoCacheReaderInto(s)}} {
+		for _, tt := range []struct {
+			name    string
+			off     int64
+			n, want int
+		}{
+			{"inside", 100, 50, 50},
+			{"aligned blocks", 4096, 4096, 4096},
+			{"a hole", 12000, 4000, 4000},
+			{"across the hole", 8192, 16384, 16384},
+			{"crossing the end", size - 10, 100, 10},
+			{"from 0 past the end", 0, 1 << 16, size},
+			{"at the end", size, 10, 0},
+			{"far past the end", 1 << 50, 4096, 0},
+			{"empty buffer", 10, 0, 0},
+		} {
+			for _, aligned := range []bool{true, false} {
+				// A 4 KiB-aligned buffer (a Go allocation of a multiple of 4 KiB) or one byte into it.
+				raw := make([]byte, (tt.n+1+4095)/4096*4096)
+				p := raw[:tt.n]
+				if !aligned {
+					p = raw[1 : tt.n+1]
+				}
+				for i := range p {
+					p[i] = garbage
+				}
+				n, err := fn.read(ctx, "c", "o", tt.off, p)
+				if err != nil || n != tt.want {
+					t.Fatalf("%s %s (aligned %v): [%d,+%d) = %d bytes, %v; want %d", fn.name, tt.name, aligned, tt.off, tt.n, n, err, tt.want)
+				}
+				w := want[min(tt.off, size):][:n]
+				if !bytes.Equal(p[:n], w) {
+					t.Fatalf("%s %s (aligned %v): [%d,+%d) differs from what was written (holes read as zeros)", fn.name, tt.name, aligned, tt.off, tt.n)
+				}
+				if !allBytes(p[n:], garbage) {
+					t.Fatalf("%s %s (aligned %v): [%d,+%d) changed the buffer past the %d bytes it returned", fn.name, tt.name, aligned, tt.off, tt.n, n)
+				}
+				clear(p) // the caller reuses its buffer: the store must not have kept it
+				if got := read(t, s, "c", "o", tt.off, int64(tt.n)); tt.n > 0 && !bytes.Equal(got, w) {
+					t.Fatalf("%s %s: Read after the buffer was reused = %d bytes, differs", fn.name, tt.name, len(got))
+				}
+			}
+		}
+		p := make([]byte, 4096)
+		if _, err := fn.read(ctx, "c", "missing", 0, p); !errors.Is(err, objstore.ErrNotFound) {
+			t.Errorf("%s of a missing object: %v, want ErrNotFound", fn.name, err)
+		}
+		if _, err := fn.read(ctx, "nocoll", "o", 0, p); !errors.Is(err, objstore.ErrNotFound) {
+			t.Errorf("%s in a missing collection: %v, want ErrNotFound", fn.name, err)
+		}
+		if _, err := fn.read(ctx, "c", "o", -1, p); !errors.Is(err, objstore.ErrInvalid) {
+			t.Errorf("%s at a negative offset: %v, want ErrInvalid", fn.name, err)
+		}
+	}
+}
+
+// allBytes reports whether every byte of b is v.
+func allBytes(b []byte, v byte) bool {
+	for _, c := range b {
+		if c != v {
+			return false
+		}
+	}
+	return true
 }
