@@ -33,7 +33,9 @@ type DirtyStore interface {
 // the next resync copy more). It is safe for concurrent use.
 type DirtyLog struct {
 	regionSize int64
-	store      DirtyStore // nil: memory only
+	// store is nil for a log in memory only. It is read under mu or saveMu, and written (Detach)
+	// under both.
+	store DirtyStore
 	// saveMu serializes saves, so a save never replaces a newer one.
 	saveMu sync.Mutex
 	// mu guards the fields in this struct.
@@ -158,7 +160,12 @@ func (l *DirtyLog) save(ctx context.Context, need uint64) error {
 		l.mu.Unlock()
 		return nil // a save since our mark included it
 	}
-	version := l.mu.version
+	version, store := l.mu.version, l.store
+	if store == nil {
+		l.mu.durable = version // detached meanwhile: memory only
+		l.mu.Unlock()
+		return nil
+	}
 	s := dirtySnapshot{regionSize: l.regionSize, runs: make(map[string][]dirtyRun, len(l.mu.regions))}
 	for name, set := range l.mu.regions {
 		idx := make([]int64, 0, len(set))
@@ -168,13 +175,28 @@ func (l *DirtyLog) save(ctx context.Context, need uint64) error {
 		s.runs[name] = runsOf(idx)
 	}
 	l.mu.Unlock()
-	if err := l.store.Save(ctx, encodeDirty(s)); err != nil {
+	if err := store.Save(ctx, encodeDirty(s)); err != nil {
 		return fmt.Errorf("save dirty log: %w", err)
 	}
 	l.mu.Lock()
 	l.mu.durable = max(l.mu.durable, version)
 	l.mu.Unlock()
 	return nil
+}
+
+// Detach makes the log live in memory only from now on, as one made without a store: the marks
+// it holds stay, and later marks no longer wait for a save. Its user calls it when the replica
+// whose volume holds the store leaves (retired, or replaced by a new copy), so that writes that
+// must mark a region do not fail on a store that is gone. As for any log without a store, after a
+// restart of its coordinator only a Rebuild is safe for the replicas it held marks for (their
+// drops are recorded, so a new coordinator rebuilds them).
+func (l *DirtyLog) Detach() {
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.store = nil
+	l.mu.durable = l.mu.version
 }
 
 // Extents returns the dirty ranges of replica, sorted and merged, region-aligned.

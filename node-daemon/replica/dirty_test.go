@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 )
@@ -57,5 +58,38 @@ func TestDirtyLog(t *testing.T) {
 	}
 	if l, err := NewDirtyLog(0); err != nil || l.RegionSize() != DefaultRegionSize {
 		t.Errorf("NewDirtyLog(0) = %v, %v", l, err)
+	}
+}
+
+// goneStore is a DirtyStore whose volume is gone: every save fails.
+type goneStore struct{ MemDirtyStore }
+
+func (*goneStore) Save(context.Context, []byte) error { return errors.New("volume not found") }
+
+// TestDirtyLogDetach: a log whose store is gone fails the marks that must save (the write that
+// needs them fails); once detached it keeps every mark in memory, the failed one included, and
+// marks no longer wait for a save.
+func TestDirtyLogDetach(t *testing.T) {
+	ctx := context.Background()
+	l, err := OpenDirtyLog(ctx, 0, &goneStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Mark(ctx, 0, 4096, "b"); err == nil {
+		t.Fatal("a mark that could not be saved succeeded")
+	}
+	l.Detach()
+	if err := l.Mark(ctx, 3*DefaultRegionSize, 4096, "b", "c"); err != nil {
+		t.Fatalf("mark after Detach: %v", err)
+	}
+	if err := l.Mark(ctx, 0, 4096, "b"); err != nil {
+		t.Fatalf("mark of an already marked region after Detach: %v", err)
+	}
+	want := []Extent{{0, DefaultRegionSize}, {3 * DefaultRegionSize, DefaultRegionSize}}
+	if got := l.Extents("b"); !slices.Equal(got, want) {
+		t.Fatalf("dirty extents of b = %v, want %v", got, want)
+	}
+	if got := l.Bytes("c"); got != DefaultRegionSize {
+		t.Fatalf("dirty bytes of c = %d, want %d", got, DefaultRegionSize)
 	}
 }

@@ -105,7 +105,9 @@
 // next save, so the store holds a superset of the needed marks, never less. Open loads the saved
 // log (a corrupt one fails Open), so a coordinator that restarted, of any generation, still
 // resyncs a returning replica from its dirty regions; without a DirtyStore the log lives in memory
-// only and after a restart only a Rebuild is safe.
+// only and after a restart only a Rebuild is safe. When the replica that holds the store leaves
+// (retired, or replaced by a new copy), its user detaches the log (DirtyLog.Detach): it lives in
+// memory from then on, so writes that must mark a region do not fail on a store that is gone.
 //
 // Rebuild and resync. A target (a new, empty replica for Rebuild; a returning one for Resync)
 // joins as catching up, once every write and trim in flight has finished: from then on every

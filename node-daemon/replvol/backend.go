@@ -44,6 +44,9 @@ type backend struct {
 	v   *Volumes
 	ref volumeRef
 	co  *replica.Coordinator // set once replica.Open returned
+	// dirtyOn is the Store of the copy whose volume keeps the coordinator's dirty log ("" when
+	// it lives in memory); set by Open before the loops start.
+	dirtyOn string
 
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup // the sync loop and the scrub loop

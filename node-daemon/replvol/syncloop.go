@@ -103,7 +103,19 @@ func (b *backend) forgetLeft(ctx context.Context, vol *v1alpha1.Volume) {
 		}
 		was := b.co.Remove(name)
 		b.v.opts.Log.Info("copy left the Volume's status: forgotten (a later copy on its Store is rebuilt)", "volume", b.ref.key, "store", name, "wasMember", was)
+		b.detachDirtyLog(name)
 	}
+}
+
+// detachDirtyLog makes the dirty log live in memory from now on when the copy whose volume keeps
+// it (store) leaves: it is retired (and deleted) or replaced, and a write that must mark a region
+// would otherwise fail on it.
+func (b *backend) detachDirtyLog(store string) {
+	if store == "" || store != b.dirtyOn {
+		return
+	}
+	b.co.Dirty().Detach()
+	b.v.opts.Log.Info("the copy that kept the dirty log left: the dirty log lives in memory from now on (after a restart the copies it marks are rebuilt)", "volume", b.ref.key, "store", store)
 }
 
 // inSync reports whether the coordinator holds the copy in sync.
@@ -277,6 +289,7 @@ func (b *backend) forgetReplaced(ctx context.Context, store string, o *opened, e
 		}
 	}
 	b.co.Remove(store)
+	b.detachDirtyLog(store)
 	b.mu.Lock()
 	b.mu.copies[store].member = false
 	b.mu.Unlock()

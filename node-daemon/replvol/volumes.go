@@ -132,6 +132,7 @@ func (b *backend) members(ctx context.Context, vol *v1alpha1.Volume) (replica.Co
 				// A copy on this node that is not in sync can still keep the dirty log.
 				if uuid, _, err := b.v.storeOf(ctx, c.Store); err == nil && b.v.opts.Local(uuid) {
 					cfg.DirtyStore = replica.NewLocal(b.v.opts.Node, c.Store, uuid, b.ref.uid).DirtyStore(b.ref.gen)
+					b.dirtyOn = c.Store
 				}
 			}
 			continue
@@ -152,6 +153,7 @@ func (b *backend) members(ctx context.Context, vol *v1alpha1.Volume) (replica.Co
 		if o != nil && o.local != nil && cfg.Local == nil {
 			cfg.Local = w
 			cfg.DirtyStore = o.local.DirtyStore(b.ref.gen)
+			b.dirtyOn = c.Store
 			continue
 		}
 		cfg.Remotes = append(cfg.Remotes, w)

@@ -651,3 +651,48 @@ func TestCopyReplacedWithinOnePass(t *testing.T) {
 		})
 	}
 }
+
+// TestServingNodesCopyRetired: the copy on the serving node keeps the coordinator's dirty log.
+// Once it is retired (its Store drained: the copy moved elsewhere) and deleted, a write that must
+// mark a region dirty for another copy that fails meanwhile still succeeds (the log lives in
+// memory from then on, instead of failing every such write on a store that is gone), and the
+// failed copy is resynced from it when it returns.
+func TestServingNodesCopyRetired(t *testing.T) {
+	cold := pattern(71, 1<<20)
+	h, v, b := openThreeCopies(t, cold, false)
+	ctx := context.Background()
+	local, down := h.nodes[0], h.nodes[2]
+	h.setReplicas(t, slices.DeleteFunc(slices.Clone(h.volume(t).Status.Replicas), func(r v1alpha1.VolumeReplica) bool { return r.Store == local.store }))
+	b.syncOnce(ctx)
+	cl, err := nodeclient.Dial(local.env.Addr, h.dialer.tls[local.env.Addr])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := cl.Volumes.DeleteVolume(dctx, &nodepb.DeleteVolumeRequest{Ref: &nodepb.VolumeRef{StoreUuid: local.uuid, VolumeId: testUID}}); err != nil {
+		t.Fatalf("delete the retired copy on %s: %v", local.store, err)
+	}
+
+	h.dialer.setDown(down.env.Addr, true)
+	hot := pattern(72, 4096)
+	if err := b.WriteAt(ctx, hot, 2<<20); err != nil {
+		t.Fatalf("write while %s is down, after the serving node's copy was retired: %v", down.store, err)
+	}
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaCatchingUp {
+		t.Fatalf("copy on %s after the failed write = %+v, want CatchingUp", down.store, c)
+	}
+	h.dialer.setDown(down.env.Addr, false)
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 2); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy on %s after a sync pass = %+v, want InSync", down.store, c)
+	}
+	if s := stat(t, v, down.store); s.SyncedBytes[KindResync] != regionSize {
+		t.Fatalf("stat of %s = %+v, want a resync of one region", down.store, s)
+	}
+	for _, i := range []int{1, 2} {
+		h.checkCopy(t, i, 1, 0, cold)
+		h.checkCopy(t, i, 1, 2<<20, hot)
+	}
+}
