@@ -198,20 +198,7 @@ func TestReadIntoCorruption(t *testing.T) {
 	s := newEnv(t, mem, Options{}).open(t)
 	data := pattern(64<<10, 6)
 	commit(t, s, NewTransaction().CreateCollection("c").Write("c", "o", 0, data))
-	on, err := s.loadOnode(OnodeKey{"c", "o"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := on.Extents[on.Find(16384)]
-	phys := int64(e.Phys + (16384 - e.Logical))
-	blk := blockdev.AlignedBuffer(4096)
-	if _, err := mem.ReadAt(blk, phys); err != nil {
-		t.Fatal(err)
-	}
-	blk[7] ^= 0x10
-	if _, err := mem.WriteAt(blk, phys); err != nil {
-		t.Fatal(err)
-	}
+	rotBlock(t, s, mem, OnodeKey{"c", "o"}, 16384, 7, 0x10)
 	for _, r := range []struct {
 		name   string
 		off, n uint64

@@ -72,20 +72,7 @@ func TestReadNoCacheLeavesCacheAlone(t *testing.T) {
 			}
 
 			// Rot a block that is cached, outside the deferred overwrite.
-			on, err := s.loadOnode(OnodeKey{"c", "o"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := on.Extents[on.Find(16384)]
-			phys := int64(e.Phys + (16384 - e.Logical))
-			blk := blockdev.AlignedBuffer(4096)
-			if _, err := mem.ReadAt(blk, phys); err != nil {
-				t.Fatal(err)
-			}
-			blk[99] ^= 0x04
-			if _, err := mem.WriteAt(blk, phys); err != nil {
-				t.Fatal(err)
-			}
+			rotBlock(t, s, mem, OnodeKey{"c", "o"}, 16384, 99, 0x04)
 			got, err := s.ReadNoCache(ctx, "c", "o", 12288, 8192)
 			var ce *CorruptionError
 			if !errors.As(err, &ce) || got != nil || ce.Offset != 16384 {
@@ -107,5 +94,25 @@ func mustReadNoCache(t testing.TB, s *Store, c, o string, off, n uint64, want []
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("ReadNoCache %s/%s [%d,+%d): got %d bytes %q..., want %d bytes %q...", c, o, off, n, len(got), head(got), len(want), head(want))
+	}
+}
+
+// rotBlock flips the bits of mask in byte i of the 4 KiB device block that holds logical offset
+// off of object k, behind the store's back (bit rot).
+func rotBlock(t *testing.T, s *Store, mem *blockdev.MemDevice, k OnodeKey, off uint64, i int, mask byte) {
+	t.Helper()
+	on, err := s.loadOnode(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := on.Extents[on.Find(off)]
+	phys := int64(e.Phys + (off - e.Logical))
+	blk := blockdev.AlignedBuffer(4096)
+	if _, err := mem.ReadAt(blk, phys); err != nil {
+		t.Fatal(err)
+	}
+	blk[i] ^= mask
+	if _, err := mem.WriteAt(blk, phys); err != nil {
+		t.Fatal(err)
 	}
 }
