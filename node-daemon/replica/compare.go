@@ -44,7 +44,8 @@ type ScrubResult struct {
 // a mismatch. It needs two in-sync replicas that are Syncers.
 func (c *Coordinator) Scrub(ctx context.Context, opts SyncOptions) (ScrubResult, error) {
 	return c.compareReplicas(ctx, "scrub", opts, func(reps []Syncer) ([]Extent, error) {
-		return c.unionExtents(ctx, reps...)
+		ext, _, err := c.unionExtents(ctx, reps...)
+		return ext, err
 	})
 }
 
@@ -141,19 +142,26 @@ func (c *Coordinator) Repair(ctx context.Context, source string, targets []strin
 }
 
 // unionExtents returns the union of the written extents of every replica, region-aligned where
-// they differ does not matter: the comparison checksums whatever it is given.
-func (c *Coordinator) unionExtents(ctx context.Context, reps ...Syncer) ([]Extent, error) {
-	var all []Extent
+// they differ does not matter: the comparison checksums whatever it is given. It also returns the
+// smallest volume size they report.
+func (c *Coordinator) unionExtents(ctx context.Context, reps ...Syncer) ([]Extent, int64, error) {
+	var (
+		all  []Extent
+		size int64 = -1
+	)
 	for _, r := range reps {
 		rctx, cancel := context.WithTimeout(ctx, c.timeout)
-		ext, _, err := r.Extents(rctx, c.gen)
+		ext, n, err := r.Extents(rctx, c.gen)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("extents of %s: %w", r.Name(), err)
+			return nil, 0, fmt.Errorf("extents of %s: %w", r.Name(), err)
 		}
 		all = append(all, ext...)
+		if size < 0 || n < size {
+			size = n
+		}
 	}
-	return mergeExtents(all), nil
+	return mergeExtents(all), max(size, 0), nil
 }
 
 // mergeExtents sorts extents and merges the ones that overlap or touch.

@@ -24,16 +24,11 @@ type rebuiltIntent struct {
 // when target keeps no log (not an IntentKeeper). It runs after the comparison: a region marked
 // on the source later comes from a write that went to the target too, and one cleared later was
 // cleared because every in-sync replica had every write of it, so an earlier read is a superset.
-func (c *Coordinator) rebuiltIntentOf(ctx context.Context, src, target Syncer) (*rebuiltIntent, error) {
+// size is the volume's size, as the rebuild's last listing of both copies reported it.
+func (c *Coordinator) rebuiltIntentOf(ctx context.Context, src, target Syncer, size int64) (*rebuiltIntent, error) {
 	k, ok := target.(IntentKeeper)
 	if !ok {
 		return nil, nil
-	}
-	rctx, cancel := context.WithTimeout(ctx, c.timeout)
-	_, size, err := target.Extents(rctx, c.gen)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("size of the target: %w", err)
 	}
 	ri := &rebuiltIntent{target: k, source: src.Name(), size: size}
 	whole := []Extent{{Offset: 0, Length: size}}
@@ -42,7 +37,7 @@ func (c *Coordinator) rebuiltIntentOf(ctx context.Context, src, target Syncer) (
 		ri.seed = whole
 		return ri, nil
 	}
-	rctx, cancel = context.WithTimeout(ctx, c.timeout)
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	in, err := sk.Intent(rctx, c.gen)
 	cancel()
 	switch {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 )
 
 // Ref names a replica on a node: volume Volume of the store StoreUUID and, when Incarnation is
@@ -52,32 +52,27 @@ func incarnationOf(r Replica) string {
 	return ""
 }
 
-// binding is the incarnation a Local or Remote reached first; it is safe for concurrent use.
+// binding is the incarnation a Local or Remote reached first; it is safe for concurrent use, and
+// lock-free: every request reads it.
 type binding struct {
-	mu  sync.Mutex
-	inc string
+	inc atomic.Pointer[string] // nil while unbound
 }
 
 // get returns the bound incarnation ("" while unbound).
 func (b *binding) get() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.inc
+	if p := b.inc.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // bind binds to inc when unbound and fails when bound to another; an empty inc changes nothing.
 func (b *binding) bind(inc string) error {
-	if inc == "" {
+	if inc == "" || b.inc.CompareAndSwap(nil, &inc) {
 		return nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch b.inc {
-	case "":
-		b.inc = inc
-	case inc:
-	default:
-		return &ReplacedError{Expected: b.inc, Found: inc}
+	if cur := *b.inc.Load(); cur != inc {
+		return &ReplacedError{Expected: cur, Found: inc}
 	}
 	return nil
 }

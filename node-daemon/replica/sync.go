@@ -163,7 +163,8 @@ func (c *Coordinator) Rebuild(ctx context.Context, source string, target Syncer,
 	return c.sync(ctx, "rebuild", source, target, opts, func(ctx context.Context, src Syncer) ([]Extent, error) {
 		// The target's own extents too: on a replica that is not empty (an old copy reused) they
 		// read as zeros from the source where it has nothing, and are trimmed.
-		return c.unionExtents(ctx, src, target)
+		ext, _, err := c.unionExtents(ctx, src, target)
+		return ext, err
 	})
 }
 
@@ -228,8 +229,9 @@ func (c *Coordinator) sync(ctx context.Context, what, source string, target Sync
 	// (writes made it meanwhile, on both), and the regions where a write since the listing may
 	// have landed on the target only (the source did not confirm it: dirty for the source).
 	whole := todo
+	var size int64 // the volume's size, for a rebuild
 	if what == "rebuild" {
-		if whole, err = c.unionExtents(ctx, src, target); err != nil {
+		if whole, size, err = c.unionExtents(ctx, src, target); err != nil {
 			return res, err
 		}
 	}
@@ -258,7 +260,7 @@ func (c *Coordinator) sync(ctx context.Context, what, source string, target Sync
 	// log it has, or none (its sync compared only its dirty regions: it may differ elsewhere).
 	var ri *rebuiltIntent
 	if what == "rebuild" {
-		if ri, err = c.rebuiltIntentOf(ctx, src, target); err != nil {
+		if ri, err = c.rebuiltIntentOf(ctx, src, target, size); err != nil {
 			return res, err
 		}
 	}

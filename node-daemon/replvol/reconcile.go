@@ -128,10 +128,7 @@ func (b *backend) coverDropped(ctx context.Context, dropped []string, intent []r
 	}
 	if ierr != nil {
 		for _, name := range dropped {
-			b.co.Remove(name)
-			b.mu.Lock()
-			b.mu.copies[name].member = false
-			b.mu.Unlock()
+			b.forgetMember(name)
 			b.v.opts.Log.Info("copy dropped at the claim, and the write intent is not known: forgotten, rebuilt when it returns", "volume", b.ref.key, "store", name)
 		}
 		return nil

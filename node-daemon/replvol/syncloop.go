@@ -107,6 +107,15 @@ func (b *backend) forgetLeft(ctx context.Context, vol *v1alpha1.Volume) {
 	}
 }
 
+// forgetMember takes the copy on store out of the coordinator (Coordinator.Remove) and marks it
+// no member, so the sync loop rebuilds it instead of resyncing it from the dirty log.
+func (b *backend) forgetMember(store string) {
+	b.co.Remove(store)
+	b.mu.Lock()
+	b.mu.copies[store].member = false
+	b.mu.Unlock()
+}
+
 // detachDirtyLog makes the dirty log live in memory from now on when the copy whose volume keeps
 // it (store) leaves: it is retired (and deleted) or replaced, and a write that must mark a region
 // would otherwise fail on it.
@@ -288,11 +297,8 @@ func (b *backend) forgetReplaced(ctx context.Context, store string, o *opened, e
 			b.v.opts.Log.V(1).Info("closing the stream of a replaced copy", "volume", b.ref.key, "store", store, "error", cerr.Error())
 		}
 	}
-	b.co.Remove(store)
+	b.forgetMember(store)
 	b.detachDirtyLog(store)
-	b.mu.Lock()
-	b.mu.copies[store].member = false
-	b.mu.Unlock()
 	b.v.opts.Log.Info("the copy is not the one this coordinator wrote (deleted and created again): forgotten, rebuilt next", "volume", b.ref.key, "store", store, "error", err.Error())
 	b.message(ctx, store, clip(fmt.Sprintf("a rebuild follows: %v", err)))
 }
