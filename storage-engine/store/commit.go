@@ -304,6 +304,12 @@ func setAll(reqs []*commitReq, err error) {
 
 // issueWrites writes the group's copy-on-write data in parallel and flushes the device once. On a
 // write error it returns the index of the transaction whose write failed; on a flush error -1.
+//
+// The flush cannot be left to the WAL sync's, even when the WAL is on the same device (one flush
+// per group instead of two in series): a device persists unflushed writes in any order, so at a
+// power cut the group's WAL record, written before that flush, may survive while the data it maps
+// is lost, and pebble replays every valid record it finds (TestDataDurableBeforeItsMetadata).
+// The data must be durable before the batch that maps it is written anywhere.
 func (g *group) issueWrites() (int, error) {
 	if len(g.writes) == 0 && !g.needFlush {
 		return 0, nil
