@@ -2,6 +2,7 @@ package onode
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -84,6 +85,23 @@ func TestCloneIsDeep(t *testing.T) {
 	c.OmapHeader[0] = 'X'
 	if !o.Equal(sampleOnode()) {
 		t.Fatalf("mutating the clone changed the original: %+v", o)
+	}
+}
+
+// TestCloneExtentsGrowApart: a clone's extents share one checksum array; appending to one
+// extent's checksums must not overwrite the next extent's.
+func TestCloneExtentsGrowApart(t *testing.T) {
+	o := &Onode{Size: 3 * 4096, Extents: []Extent{
+		{Logical: 0, Phys: 8192, Length: 4096, Csums: []uint32{1}},
+		{Logical: 4096, Phys: 65536, Length: 8192, Csums: []uint32{2, 3}},
+	}}
+	c := o.Clone()
+	c.Extents[0].Csums = append(c.Extents[0].Csums, 7)
+	if got := c.Extents[1].Csums; !slices.Equal(got, []uint32{2, 3}) {
+		t.Fatalf("appending to extent 0's checksums changed extent 1's: %v", got)
+	}
+	if !slices.Equal(o.Extents[1].Csums, []uint32{2, 3}) || !slices.Equal(o.Extents[0].Csums, []uint32{1}) {
+		t.Fatalf("the original changed: %+v", o.Extents)
 	}
 }
 

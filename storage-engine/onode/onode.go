@@ -42,9 +42,21 @@ func (e Extent) LogicalEnd() uint64 { return e.Logical + e.Length }
 func (o *Onode) Clone() *Onode {
 	c := &Onode{Nid: o.Nid, Size: o.Size, dirty: slices.Clone(o.dirty)}
 	if len(o.Extents) > 0 {
+		// Every extent's checksums go into one array (a fragmented object has many extents of a
+		// block or two each), each extent's slice capped at its end, so appending to one of them
+		// copies it instead of overwriting the next extent's.
+		n := 0
+		for _, e := range o.Extents {
+			n += len(e.Csums)
+		}
+		csums := make([]uint32, 0, n)
 		c.Extents = make([]Extent, len(o.Extents))
 		for i, e := range o.Extents {
-			e.Csums = slices.Clone(e.Csums)
+			if e.Csums != nil {
+				at := len(csums)
+				csums = append(csums, e.Csums...)
+				e.Csums = csums[at:len(csums):len(csums)]
+			}
 			c.Extents[i] = e
 		}
 	}
