@@ -33,6 +33,10 @@ type Report struct {
 	UsedBytes, FreeBytes int64
 	// RegionBytes is the region's length.
 	RegionBytes int64
+	// Space lists the extents added with AddSpace, SpaceBytes their total length: the file
+	// system's space is the region and these.
+	Space      []Extent
+	SpaceBytes int64
 	// Notes and Problems are human-readable findings; only Problems make Check fail.
 	Notes    []string
 	Problems []string
@@ -85,8 +89,8 @@ func (r Report) String() string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "  %d files (%d inodes), %d dirs, %d extents; %d bytes used, %d free of %d\n",
-		r.Files, r.Inodes, r.Dirs, r.Extents, r.UsedBytes, r.FreeBytes, r.RegionBytes)
+	fmt.Fprintf(&b, "  %d files (%d inodes), %d dirs, %d extents; %d bytes used, %d free of %d (region %d, %d added extents of %d)\n",
+		r.Files, r.Inodes, r.Dirs, r.Extents, r.UsedBytes, r.FreeBytes, r.RegionBytes+r.SpaceBytes, r.RegionBytes, len(r.Space), r.SpaceBytes)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
@@ -105,9 +109,10 @@ func (r Report) String() string {
 }
 
 // Check verifies the file system in region of dev offline, without writing anything: both
-// superblock slots, the journal's replay, and the state it rebuilds (every extent unit-aligned,
-// inside the region and used once; sizes within the allocated space; every name in an existing
-// directory and every inode named; used plus free space covering the region). Not-valid slots
+// superblock slots, the journal's replay, and the state it rebuilds (the added space aligned,
+// after the region and disjoint; every extent unit-aligned, inside the region or the added space
+// and used once; sizes within the allocated space; every name in an existing directory and every
+// inode named; used plus free space covering the region and the added space). Not-valid slots
 // other than the one in use are notes (a torn superblock update leaves one). It returns the
 // report and, when there are problems, an error wrapping ErrCorrupt; a region that cannot be
 // checked at all (not formatted, a newer version, another owner, an I/O error) gives that error.
@@ -208,6 +213,34 @@ func (r *Report) checkState(st *state, sb superblock, a *alloc.ExtentAllocator, 
 	unit := int64(sb.unit)
 	region := sb.region
 	r.RegionBytes = region.Length
+	r.Space = slices.Clone(st.space)
+	var spaceOK []Extent // the added extents that are valid
+	for i, e := range st.space {
+		switch {
+		case e.Length <= 0 || e.End() < e.Offset || (e.Offset-region.Offset)%unit != 0 || e.Length%unit != 0:
+			r.problemf("added space extent [%d, +%d) is not whole %d-byte units from the region's start", e.Offset, e.Length, unit)
+			continue
+		case e.Offset < region.End():
+			r.problemf("added space extent [%d, +%d) overlaps or precedes the region %v", e.Offset, e.Length, region)
+			continue
+		case st.devSize > 0 && e.End() > st.devSize:
+			r.problemf("added space extent [%d, +%d) ends past the %d-byte device", e.Offset, e.Length, st.devSize)
+			continue
+		}
+		overlap := false
+		for _, x := range st.space[:i] {
+			if e.Offset < x.End() && x.Offset < e.End() {
+				r.problemf("added space extent [%d, +%d) overlaps added space extent [%d, +%d)", e.Offset, e.Length, x.Offset, x.Length)
+				overlap = true
+			}
+		}
+		if !overlap {
+			spaceOK = append(spaceOK, e)
+			r.SpaceBytes += e.Length
+		}
+	}
+	space := fsSpace(region, spaceOK)
+	total := region.Length + r.SpaceBytes
 	r.Files, r.Inodes, r.Dirs = len(st.names), len(st.inodes), len(st.dirs)
 	if r.JournalBytes > sb.journal.Length {
 		r.problemf("journal holds %d bytes of entries, more than its %d", r.JournalBytes, sb.journal.Length)
@@ -294,8 +327,8 @@ func (r *Report) checkState(st *state, sb superblock, a *alloc.ExtentAllocator, 
 		switch {
 		case e.Length <= 0 || e.Offset%unit != 0 || e.Length%unit != 0:
 			r.problemf("%s extent [%d, +%d) is not whole %d-byte units", u.what, e.Offset, e.Length, unit)
-		case e.Offset < region.Offset || e.End() > region.End() || e.End() < e.Offset:
-			r.problemf("%s extent [%d, +%d) is outside the region %v", u.what, e.Offset, e.Length, region)
+		case !within(space, e):
+			r.problemf("%s extent [%d, +%d) is outside the region %v and the added space", u.what, e.Offset, e.Length, region)
 		default:
 			valid = append(valid, u)
 		}
@@ -324,17 +357,29 @@ func (r *Report) checkState(st *state, sb superblock, a *alloc.ExtentAllocator, 
 	}
 	r.UsedBytes = usedBytes
 	if a == nil {
-		r.FreeBytes = region.Length - usedBytes
+		r.FreeBytes = total - usedBytes
 		return
 	}
 	r.FreeBytes = a.Free()
-	if usedBytes+r.FreeBytes != region.Length {
-		r.problemf("used %d + free %d bytes != region length %d", usedBytes, r.FreeBytes, region.Length)
+	if usedBytes+r.FreeBytes != total {
+		r.problemf("used %d + free %d bytes != region length %d + added space %d", usedBytes, r.FreeBytes, region.Length, r.SpaceBytes)
 	}
-	if len(valid) == len(used) {
-		rel := make([]Extent, len(valid))
-		for i, u := range valid {
-			rel[i] = Extent{Offset: u.e.Offset - region.Offset, Length: u.e.Length}
+	if len(valid) == len(used) && len(spaceOK) == len(st.space) {
+		rel := make([]Extent, 0, len(valid)+len(space)+1)
+		for _, u := range valid {
+			rel = append(rel, Extent{Offset: u.e.Offset - region.Offset, Length: u.e.Length})
+		}
+		// The allocator manages the device from the region's start: what lies outside the file
+		// system's space is used (never handed out).
+		pos := int64(0)
+		for _, e := range space {
+			if off := e.Offset - region.Offset; off > pos {
+				rel = append(rel, Extent{Offset: pos, Length: off - pos})
+			}
+			pos = e.End() - region.Offset
+		}
+		if size := a.Size(); size > pos {
+			rel = append(rel, Extent{Offset: pos, Length: size - pos})
 		}
 		if err := alloc.Check(a, rel); err != nil {
 			r.problemf("allocator: %v", err)

@@ -417,8 +417,8 @@ func (fs *FS) PathJoin(elem ...string) string { return path.Join(elem...) }
 // PathDir returns all but the last element of p.
 func (fs *FS) PathDir(p string) string { return path.Dir(p) }
 
-// GetDiskUsage reports the region's space: total, free for files, used (journal and superblocks
-// included).
+// GetDiskUsage reports the file system's space (the region and the added space): total, free
+// for files, used (journal and superblocks included).
 func (fs *FS) GetDiskUsage(string) (vfs.DiskUsage, error) {
 	u := fs.Usage()
 	return vfs.DiskUsage{AvailBytes: uint64(u.Free), TotalBytes: uint64(u.Size), UsedBytes: uint64(u.Size - u.Free)}, nil
@@ -427,9 +427,10 @@ func (fs *FS) GetDiskUsage(string) (vfs.DiskUsage, error) {
 // Unwrap returns nil: FS wraps no other file system.
 func (fs *FS) Unwrap() vfs.FS { return nil }
 
-// Usage describes the region's space.
+// Usage describes the file system's space.
 type Usage struct {
-	// Size is the region's length; Free what files can still be given.
+	// Size is the region's length plus the space added with AddSpace; Free what files can still
+	// be given (free space in added extents included).
 	Size, Free int64
 	// Files and Dirs count names.
 	Files, Dirs int
@@ -437,11 +438,15 @@ type Usage struct {
 	Journal, JournalUsed int64
 }
 
-// Usage returns the region's space and counts.
+// Usage returns the file system's space and counts.
 func (fs *FS) Usage() Usage {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	return Usage{Size: fs.region.Length, Free: fs.mu.alloc.Free(), Files: len(fs.mu.st.names), Dirs: len(fs.mu.st.dirs),
+	size := fs.region.Length
+	for _, e := range fs.mu.st.space {
+		size += e.Length
+	}
+	return Usage{Size: size, Free: fs.mu.alloc.Free(), Files: len(fs.mu.st.names), Dirs: len(fs.mu.st.dirs),
 		Journal: fs.mu.sb.journal.Length, JournalUsed: fs.mu.jpos}
 }
 

@@ -119,12 +119,15 @@ func load(dev blockdev.Device, region Extent, o Options) (*FS, error) {
 	if err := checkRegion(dev, region, int64(sb.unit)); err != nil {
 		return nil, err
 	}
+	if sb.journal.End() > dev.Size() {
+		return nil, fmt.Errorf("journal %v ends past the %d-byte device: %w", sb.journal, dev.Size(), ErrCorrupt)
+	}
 	fs := &FS{dev: dev, bs: int64(dev.BlockSize()), unit: int64(sb.unit), region: region, log: o.Logger}
 	st, seq, jpos, jtail, err := replay(dev, sb)
 	if err != nil {
 		return nil, err
 	}
-	a, err := buildAllocator(st, sb)
+	a, err := buildAllocator(st, sb, dev.Size())
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,7 @@ func replay(dev blockdev.Device, sb superblock) (st *state, nextSeq uint64, jpos
 	if _, err := dev.ReadAt(buf, sb.journal.Offset); err != nil {
 		return nil, 0, 0, nil, fmt.Errorf("read journal: %w", err)
 	}
-	st = newState()
+	st = newState(sb.region, int64(sb.unit), dev.Size())
 	seq := uint64(1)
 	for {
 		payload, size, status := decodeEntry(buf[jpos:], sb.epoch, seq)
@@ -212,11 +215,18 @@ func replay(dev blockdev.Device, sb superblock) (st *state, nextSeq uint64, jpos
 	return st, seq, jpos, jtail, nil
 }
 
-// buildAllocator marks the superblocks, the journal and every file's extents used, refusing
-// extents outside the region, misaligned or used twice.
-func buildAllocator(st *state, sb superblock) (*alloc.ExtentAllocator, error) {
+// buildAllocator returns the allocator of the file system's space: it manages the device from
+// the region's start to its end (region-relative offsets), with only the region and the added
+// space free at first; then the superblocks, the journal and every file's extents are marked
+// used, refusing extents outside that space, misaligned or used twice.
+func buildAllocator(st *state, sb superblock, devSize int64) (*alloc.ExtentAllocator, error) {
 	unit := int64(sb.unit)
-	a, err := alloc.NewExtent(sb.region.Length, unit)
+	free := make([]Extent, 0, 1+len(st.space))
+	free = append(free, Extent{Offset: 0, Length: sb.region.Length})
+	for _, e := range st.space {
+		free = append(free, Extent{Offset: e.Offset - sb.region.Offset, Length: e.Length})
+	}
+	a, err := alloc.NewExtentFromFree(devSize-sb.region.Offset, unit, free)
 	if err != nil {
 		return nil, fmt.Errorf("allocator: %w: %w", err, ErrCorrupt)
 	}

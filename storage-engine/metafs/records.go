@@ -22,6 +22,7 @@ const (
 	opSetSize   opKind = 6 // ino, size: the file's durable length
 	opAddExtent opKind = 7 // ino, off, len: the file's next extent (device bytes), appended to its list
 	opRmdir     opKind = 8 // path: an empty directory is gone
+	opAddSpace  opKind = 9 // off, len: device bytes after the region become part of the file system
 )
 
 func (k opKind) String() string {
@@ -42,6 +43,8 @@ func (k opKind) String() string {
 		return "addextent"
 	case opRmdir:
 		return "rmdir"
+	case opAddSpace:
+		return "addspace"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -52,8 +55,8 @@ type record struct {
 	ino   uint64
 	path  string
 	path2 string
-	off   uint64 // opAddExtent: device offset
-	n     uint64 // opSetSize: size; opAddExtent: length
+	off   uint64 // opAddExtent, opAddSpace: device offset
+	n     uint64 // opSetSize: size; opAddExtent, opAddSpace: length
 }
 
 // maxPath bounds a path in a record, so a corrupt length cannot make the decoder allocate much.
@@ -77,6 +80,9 @@ func appendRecord(b []byte, r record) []byte {
 		b = binary.AppendUvarint(b, r.n)
 	case opAddExtent:
 		b = binary.AppendUvarint(b, r.ino)
+		b = binary.AppendUvarint(b, r.off)
+		b = binary.AppendUvarint(b, r.n)
+	case opAddSpace:
 		b = binary.AppendUvarint(b, r.off)
 		b = binary.AppendUvarint(b, r.n)
 	}
@@ -123,6 +129,9 @@ func decodeRecord(p []byte) (record, []byte, error) {
 		r.n = d.uvarint()
 	case opAddExtent:
 		r.ino = d.uvarint()
+		r.off = d.uvarint()
+		r.n = d.uvarint()
+	case opAddSpace:
 		r.off = d.uvarint()
 		r.n = d.uvarint()
 	default:

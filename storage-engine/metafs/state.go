@@ -44,10 +44,43 @@ type state struct {
 	names   map[string]uint64   // file path -> ino
 	inodes  map[uint64]*inode
 	nextIno uint64
+	// space holds the extents added with AddSpace (device bytes), in the order added: each
+	// whole units from the region's start, after the region, inside the device, disjoint.
+	space []Extent
+
+	// The bounds space records are checked against, fixed when the state is made.
+	region  Extent
+	unit    int64
+	devSize int64
 }
 
-func newState() *state {
-	return &state{dirs: map[string]struct{}{"/": {}}, names: map[string]uint64{}, inodes: map[uint64]*inode{}, nextIno: 1}
+// newState returns the empty state of a file system in region, with unit-sized allocations, on
+// a device of devSize bytes.
+func newState(region Extent, unit, devSize int64) *state {
+	return &state{dirs: map[string]struct{}{"/": {}}, names: map[string]uint64{}, inodes: map[uint64]*inode{}, nextIno: 1,
+		region: region, unit: unit, devSize: devSize}
+}
+
+// checkSpace says why e cannot be added to the file system's space, or returns nil: it must be
+// whole units from the region's start, lie after the region and inside the device, and not
+// overlap space added before.
+func (s *state) checkSpace(e Extent) error {
+	switch {
+	case e.Length <= 0 || e.End() < e.Offset:
+		return fmt.Errorf("extent [%d, +%d) is empty or wraps around", e.Offset, e.Length)
+	case e.Offset < s.region.End():
+		return fmt.Errorf("extent [%d, +%d) overlaps or precedes the region %v", e.Offset, e.Length, s.region)
+	case (e.Offset-s.region.Offset)%s.unit != 0 || e.Length%s.unit != 0:
+		return fmt.Errorf("extent [%d, +%d) is not whole %d-byte units from the region's start %d", e.Offset, e.Length, s.unit, s.region.Offset)
+	case e.End() > s.devSize:
+		return fmt.Errorf("extent [%d, +%d) ends past the %d-byte device", e.Offset, e.Length, s.devSize)
+	}
+	for _, x := range s.space {
+		if e.Offset < x.End() && x.Offset < e.End() {
+			return fmt.Errorf("extent [%d, +%d) overlaps added space [%d, +%d)", e.Offset, e.Length, x.Offset, x.Length)
+		}
+	}
+	return nil
 }
 
 // clean turns a pebble path into the absolute, cleaned form the state uses.
@@ -130,6 +163,12 @@ func (s *state) apply(r record) (freed *inode, err error) {
 		}
 		n.extents = appendExtent(n.extents, e)
 		n.allocated += e.Length
+	case opAddSpace:
+		e := Extent{Offset: int64(r.off), Length: int64(r.n)}
+		if err := s.checkSpace(e); err != nil {
+			return nil, fmt.Errorf("addspace: %w", err)
+		}
+		s.space = append(s.space, e)
 	default:
 		return nil, fmt.Errorf("unknown record kind %s", r.kind)
 	}
@@ -219,7 +258,7 @@ func (s *state) children(dir string) []string {
 // snapshotBound is an upper bound of len(s.snapshot()), from the worst-case size of each record
 // (varints of 10 bytes, path lengths of 2).
 func (s *state) snapshotBound() int64 {
-	var n int64
+	n := int64(len(s.space)) * (1 + 2*10)
 	for d := range s.dirs {
 		n += 1 + 2 + int64(len(d))
 	}
@@ -232,11 +271,15 @@ func (s *state) snapshotBound() int64 {
 	return n
 }
 
-// snapshot returns records that rebuild the state's durable part from nothing: every directory,
-// every named inode with its names, extents and journaled size. Inodes with no name (unlinked,
-// still open) are left out: after a crash they are gone.
+// snapshot returns records that rebuild the state's durable part from nothing: the added space
+// first (so the extents that follow may lie in it), every directory, every named inode with its
+// names, extents and journaled size. Inodes with no name (unlinked, still open) are left out:
+// after a crash they are gone.
 func (s *state) snapshot() []byte {
 	var b []byte
+	for _, e := range s.space {
+		b = appendRecord(b, record{kind: opAddSpace, off: uint64(e.Offset), n: uint64(e.Length)})
+	}
 	dirs := make([]string, 0, len(s.dirs))
 	for d := range s.dirs {
 		if d != "/" {

@@ -19,7 +19,7 @@ import (
 //	[40, 48)    generation
 //	[48, 56)    region offset on the device
 //	[56, 64)    region length
-//	[64, 72)    journal offset on the device
+//	[64, 72)    journal offset on the device (in the region or in space added after it)
 //	[72, 80)    journal length
 //	[80, 88)    journal epoch
 //	[88, 92)    device block size at format
@@ -104,8 +104,10 @@ func (s superblock) validate() error {
 	case s.region.Offset < 0 || s.region.Length <= 0 || s.region.Offset%u != 0 || s.region.Length%u != 0 || s.region.End() < s.region.Offset:
 		return fmt.Errorf("region %v is not whole units of %d", s.region, u)
 	case s.journal.Length <= 0 || s.journal.Offset%u != 0 || s.journal.Length%u != 0 ||
-		s.journal.Offset < reservedEnd(s.region, u) || s.journal.End() > s.region.End() || s.journal.End() < s.journal.Offset:
-		return fmt.Errorf("journal %v is not whole units inside region %v after the superblocks", s.journal, s.region)
+		s.journal.Offset < reservedEnd(s.region, u) || s.journal.End() < s.journal.Offset:
+		// The journal may lie in space added after the region (AddSpace): whether it lies in
+		// the file system's space is known once its snapshot is replayed.
+		return fmt.Errorf("journal %v is not whole units after region %v's superblocks", s.journal, s.region)
 	case s.epoch == 0:
 		return errors.New("epoch 0")
 	}
