@@ -6,10 +6,10 @@
 // # Layout
 //
 // The region starts with two superblock slots (superblock.go); the one of the higher valid
-// generation names the journal (one extent in the region) and its epoch. Everything else in the
-// region is allocated in units (64 KiB by default) to files and to the journal by an extent
-// allocator (storage-engine/alloc), rebuilt at mount from the extents the state references:
-// free space is never persisted, so a crash cannot leak it.
+// generation names the journal (one extent, in the region or in added space) and its epoch.
+// Everything else in the region is allocated in units (64 KiB by default) to files and to the
+// journal by an extent allocator (storage-engine/alloc), rebuilt at mount from the extents the
+// state references: free space is never persisted, so a crash cannot leak it.
 //
 // The space is growable: AddSpace gives the file system further device extents after the
 // region (its owner takes them from its own allocator, as BlueFS takes extents from BlueStore).

@@ -491,3 +491,31 @@ func TestPowerCutDuringAddSpace(t *testing.T) {
 		})
 	}
 }
+
+// TestAddSpaceJournalFault: when the journal write of AddSpace's record fails, AddSpace returns
+// ErrFailed, the extent never became allocatable, and the device mounts without it.
+func TestAddSpaceJournalFault(t *testing.T) {
+	for _, op := range []faultdev.Op{faultdev.OpWrite, faultdev.OpFlush} {
+		t.Run(op.String(), func(t *testing.T) {
+			e := newFaultEnv(t)
+			added := Extent{Offset: smallRegion.End(), Length: 256 << 10}
+			free := e.fs.Usage().Free
+			e.dev.FailNext(op, 1, syscall.EIO)
+			err := e.fs.AddSpace(added)
+			if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.EIO) {
+				t.Fatalf("AddSpace with a failing journal %s: %v, want ErrFailed wrapping EIO", op, err)
+			}
+			if got := e.fs.Usage().Free; got != free {
+				t.Fatalf("free space %d -> %d: the extent became allocatable without a durable record", free, got)
+			}
+			e.dev.ClearRules()
+			fs := expectImage(t, e.dev.DurableImage(), e.files, e.dirs)
+			if got := fs.Space(); len(got) != 0 {
+				t.Fatalf("the durable image holds added space %v", got)
+			}
+			if err := fs.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
