@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev/faultdev"
 )
 
@@ -599,5 +600,56 @@ func TestAddSpaceConcurrent(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no file was written")
+	}
+}
+
+// TestJournalOutsideRegion: a superblock may name a journal after the region; it is valid only
+// when the journal's snapshot adds the space it lies in, and never when it ends past the device.
+func TestJournalOutsideRegion(t *testing.T) {
+	tests := []struct {
+		name    string
+		journal Extent
+		recs    []record
+		want    string // a problem containing this; "" for a clean state
+	}{
+		{"in-added-space", Extent{Offset: smallRegion.End() + 64<<10, Length: 64 << 10}, []record{{kind: opAddSpace, off: uint64(smallRegion.End()), n: 256 << 10}, {kind: opMkdir, path: "/x"}}, ""},
+		{"outside-the-space", Extent{Offset: smallRegion.End() + 64<<10, Length: 64 << 10}, []record{{kind: opAddSpace, off: uint64(smallRegion.End()), n: 64 << 10}, {kind: opMkdir, path: "/x"}}, "journal extent"},
+		{"past-the-device", Extent{Offset: smallRegion.End(), Length: 1 << 40}, []record{{kind: opMkdir, path: "/x"}}, "past the"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dev, sb := formatted(t)
+			sb.gen = 2
+			sb.journal = tc.journal
+			buf := blockdev.AlignedBuffer(SuperblockSize)
+			copy(buf, sb.encode())
+			if _, err := dev.WriteAt(buf, smallRegion.Offset); err != nil {
+				t.Fatal(err)
+			}
+			if tc.journal.End() <= dev.Size() {
+				writeEntries(t, dev, sb, records(tc.recs...))
+			}
+			r, err := Check(dev, smallRegion, Options{})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Check: %v\n%s", err, r)
+				}
+				fs := mountT(t, dev, smallRegion, Options{})
+				if _, err := fs.Stat("/x"); err != nil {
+					t.Fatal(err)
+				}
+				if err := fs.Close(); err != nil {
+					t.Fatal(err)
+				}
+				mustCheckDev(t, dev, smallRegion)
+				return
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(strings.Join(r.Problems, "\n"), tc.want) {
+				t.Fatalf("Check: %v, want ErrCorrupt and a problem mentioning %q\n%s", err, tc.want, r)
+			}
+			if _, err := Mount(dev, smallRegion, Options{}); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Mount: %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }
