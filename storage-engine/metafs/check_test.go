@@ -60,6 +60,8 @@ func TestCheckCraftedJournals(t *testing.T) {
 	data := uint64(sb.journal.End()) // first unit after the journal
 	jnl := uint64(sb.journal.Offset)
 	reg := uint64(smallRegion.Offset)
+	end := uint64(smallRegion.End()) // the device holds 1 MiB after the region
+	space := func(off, n uint64) record { return record{kind: opAddSpace, off: off, n: n} }
 	file := func(ino uint64, name string, off, n, size uint64) []record {
 		rs := []record{{kind: opCreate, ino: ino, path: name}, {kind: opAddExtent, ino: ino, off: off, n: n}}
 		if size > 0 {
@@ -96,6 +98,19 @@ func TestCheckCraftedJournals(t *testing.T) {
 		{"size-past-extents", [][]record{{{kind: opCreate, ino: 1, path: "/a"}, {kind: opSetSize, ino: 1, n: 10}}}, "beyond"},
 		{"name-in-missing-dir", [][]record{{{kind: opCreate, ino: 1, path: "/nodir/a"}}}, "no directory"},
 		{"unknown-inode", [][]record{{{kind: opLink, ino: 7, path: "/a"}}}, "no inode"},
+		{"file-in-added-space", [][]record{
+			{space(end, 64<<10)},
+			file(1, "/a", end, 8192, 100),
+			append(file(2, "/b", data, 4096, 1), space(end+128<<10, 8192), record{kind: opAddExtent, ino: 2, off: end + 128<<10, n: 4096}),
+		}, ""},
+		{"file-past-added-space", [][]record{{space(end, 64<<10)}, file(1, "/a", end+64<<10, 4096, 1)}, "and the added space"},
+		{"file-across-added-spaces", [][]record{{space(end, 8192), space(end+3*4096, 8192)}, file(1, "/a", end+4096, 8192, 1)}, "and the added space"},
+		{"space-overlaps-region", [][]record{{space(end-4096, 8192)}}, "overlaps or precedes the region"},
+		{"space-inside-region", [][]record{{space(data, 4096)}}, "overlaps or precedes the region"},
+		{"space-overlaps-space", [][]record{{space(end, 8192)}, {space(end+4096, 8192)}}, "overlaps added space"},
+		{"space-misaligned", [][]record{{space(end+512, 4096)}}, "not whole"},
+		{"space-past-device", [][]record{{space(end+1<<20-4096, 8192)}}, "ends past"},
+		{"space-empty", [][]record{{space(end, 0)}}, "empty"},
 		{"many-overlaps", [][]record{cat(file(1, "/a", data, 4096, 1), file(2, "/b", data, 4096, 1), file(3, "/c", data, 4096, 1), file(4, "/d", jnl, 4096, 1))}, "overlaps"},
 	}
 	for _, tc := range tests {
@@ -111,7 +126,7 @@ func TestCheckCraftedJournals(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Check: %v\n%s", err, r)
 				}
-				if r.JournalEntries != len(tc.entries) || r.UsedBytes+r.FreeBytes != smallRegion.Length {
+				if r.JournalEntries != len(tc.entries) || r.UsedBytes+r.FreeBytes != smallRegion.Length+r.SpaceBytes {
 					t.Fatalf("report: %d entries (want %d), used %d + free %d\n%s", r.JournalEntries, len(tc.entries), r.UsedBytes, r.FreeBytes, r)
 				}
 				// A clean offline check means it mounts, and checks clean mounted too.

@@ -6,10 +6,20 @@
 // # Layout
 //
 // The region starts with two superblock slots (superblock.go); the one of the higher valid
-// generation names the journal (one extent in the region) and its epoch. Everything else in the
-// region is allocated in units (64 KiB by default) to files and to the journal by an extent
-// allocator (storage-engine/alloc), rebuilt at mount from the extents the state references:
-// free space is never persisted, so a crash cannot leak it.
+// generation names the journal (one extent, in the region or in added space) and its epoch.
+// Everything else in the region is allocated in units (64 KiB by default) to files and to the
+// journal by an extent allocator (storage-engine/alloc), rebuilt at mount from the extents the
+// state references: free space is never persisted, so a crash cannot leak it.
+//
+// The space is growable: AddSpace gives the file system further device extents after the
+// region (its owner takes them from its own allocator, as BlueFS takes extents from BlueStore).
+// An added extent is a journal record (opAddSpace) in the state like any other change; every
+// snapshot writes the added extents first, and Space lists them, so the owner can mark them
+// used at its mount. The allocator manages the device from the region's start to its end
+// (region-relative offsets) with everything outside the region and the added extents used, so
+// files and the journal get space in the region or in added extents alike (an allocation may
+// run across the region's end into an added extent that touches it). The superblocks stay at
+// the region's start.
 //
 // # The journal
 //
@@ -40,6 +50,11 @@
 //     it is mounted again, which recovers the last durable state. So data a Sync failed to make
 //     durable is never written out later (a WAL record written late would revive a failed
 //     commit).
+//   - Space added with AddSpace is allocatable only once its record is durable: a crash before
+//     the record is durable leaves the extent not part of the file system, and no durable state
+//     names a file or journal extent outside the region and the added space. Added extents are
+//     whole units from the region's start, after the region, inside the device and disjoint;
+//     replay refuses a record that is not (ErrCorrupt).
 //   - A compaction always finds room: file allocations and new names are refused with ENOSPC
 //     when the free space would drop below what a compaction of the state needs. A region that
 //     has no such room at mount anyway keeps its journal and has it erased past its valid end.

@@ -64,7 +64,13 @@ type testEnv struct {
 
 func newEnv(t testing.TB, region Extent, o Options) *testEnv {
 	t.Helper()
-	dev := blockdev.NewMem(region.End()+1<<20, 4096)
+	return newEnvSize(t, region, o, region.End()+1<<20)
+}
+
+// newEnvSize is newEnv on a device of devSize bytes.
+func newEnvSize(t testing.TB, region Extent, o Options, devSize int64) *testEnv {
+	t.Helper()
+	dev := blockdev.NewMem(devSize, 4096)
 	if err := Format(dev, region, o); err != nil {
 		t.Fatalf("Format: %v", err)
 	}

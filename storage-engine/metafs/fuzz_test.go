@@ -202,6 +202,9 @@ func FuzzReplay(f *testing.F) {
 	addPayload(records(record{kind: opAddExtent, ino: 1, off: uint64(smallRegion.Offset + 1<<20), n: 8192},
 		record{kind: opSetSize, ino: 1, n: 8000}, record{kind: opLink, ino: 1, path: "/b"}))
 	addPayload(records(record{kind: opRename, path: "/b", path2: "/c"}, record{kind: opUnlink, path: "/d/a"}))
+	end := uint64(smallRegion.End())
+	addPayload(records(record{kind: opAddSpace, off: end, n: 64 << 10}, record{kind: opCreate, ino: 2, path: "/s"},
+		record{kind: opAddExtent, ino: 2, off: end + 4096, n: 8192}, record{kind: opSetSize, ino: 2, n: 9000}))
 	f.Add(wrapped, true)
 	f.Add(append(bytes.Clone(wrapped), 0xff, 0xff, 1, 2, 3), true)
 	f.Add([]byte{}, true)

@@ -119,9 +119,6 @@ func load(dev blockdev.Device, region Extent, o Options) (*FS, error) {
 	if err := checkRegion(dev, region, int64(sb.unit)); err != nil {
 		return nil, err
 	}
-	if sb.journal.End() > dev.Size() {
-		return nil, fmt.Errorf("journal %v ends past the %d-byte device: %w", sb.journal, dev.Size(), ErrCorrupt)
-	}
 	fs := &FS{dev: dev, bs: int64(dev.BlockSize()), unit: int64(sb.unit), region: region, log: o.Logger}
 	st, seq, jpos, jtail, err := replay(dev, sb)
 	if err != nil {
@@ -175,6 +172,10 @@ func readSuper(dev blockdev.Device, region Extent) (superblock, error) {
 // replay rebuilds the state from the journal's entries; it stops at the first position that
 // holds no valid entry of the journal's epoch and next sequence number.
 func replay(dev blockdev.Device, sb superblock) (st *state, nextSeq uint64, jpos int64, jtail []byte, err error) {
+	if sb.journal.End() > dev.Size() {
+		// The superblock bounds the journal only by the region's start: it may lie in added space.
+		return nil, 0, 0, nil, fmt.Errorf("journal %v ends past the %d-byte device: %w", sb.journal, dev.Size(), ErrCorrupt)
+	}
 	buf := blockdev.AlignedBuffer(int(sb.journal.Length))
 	if _, err := dev.ReadAt(buf, sb.journal.Offset); err != nil {
 		return nil, 0, 0, nil, fmt.Errorf("read journal: %w", err)
