@@ -35,6 +35,11 @@
 //
 // # Invariants
 //
+//   - A growing file is given space ahead of its size (up to twice what it holds, in steps of at
+//     most 16 MiB), so appends take few, long extents. Closing a file it wrote gives back what lies
+//     past its size rounded up to the unit (a trim record, never below the recorded size); the
+//     space is allocatable once the record is durable. WAL files keep their space (it is their
+//     recorded size; pebble deletes them whole).
 //   - A file's recorded size covers only data that was flushed before the record: Sync writes
 //     the file's data and flushes the device before it queues the size record and flushes the
 //     journal. A file rewritten inside its recorded size (pebble's recycled WAL files) syncs with

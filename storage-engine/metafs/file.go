@@ -38,7 +38,8 @@ func (f *file) Fd() uintptr                 { return vfs.InvalidFd }
 // Prefetch does nothing: reads go to the device as they come.
 func (f *file) Prefetch(int64, int64) error { return nil }
 
-// Close releases the handle, writing buffered data out (not durably). An inode that lost every
+// Close releases the handle, writing buffered data out (not durably). A file closed after writing
+// gives back the space it was allocated ahead of its size (trimLocked). An inode that lost every
 // name is freed when its last handle closes.
 func (f *file) Close() error {
 	if f.closed {
@@ -52,6 +53,9 @@ func (f *file) Close() error {
 		if err == nil {
 			// Everything is on the device: readers no longer need the buffer.
 			f.n.tail, f.n.tailLen, f.n.tailWritten = nil, 0, 0
+			if !isWAL(f.name) {
+				err = f.fs.trim(f.n)
+			}
 		}
 		f.n.mu.Unlock()
 	}
@@ -369,6 +373,29 @@ func (fs *FS) allocate(n *inode, end int64) error {
 		}
 	}
 	n.lastRec = fs.mu.recs
+	return nil
+}
+
+// trim frees the space n was allocated past its size, rounded up to the unit: a growing file is
+// given up to twice what it holds (ensureAllocated), and a table written once and closed would
+// otherwise keep that space for its whole life. The record is queued, not flushed; the space is
+// allocatable once it is durable. WAL files keep their space: it is their recorded size. A file
+// whose size is not recorded yet keeps all it has written. REQUIRES: n.mu.
+func (fs *FS) trim(n *inode) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.mu.closed || fs.mu.failed != nil || n.nlink == 0 {
+		return nil // nothing more is recorded; an unlinked file frees everything at its last close
+	}
+	keep := alignUp(max(n.size, n.journaled), fs.unit)
+	if keep >= n.allocated {
+		return nil
+	}
+	_, freed := cutExtents(n.extents, keep)
+	if _, err := fs.logLocked(record{kind: opTrim, ino: n.ino, n: uint64(keep)}); err != nil {
+		return fmt.Errorf("trim to %d bytes: %w", keep, err)
+	}
+	fs.mu.pendingFree = append(fs.mu.pendingFree, freed...)
 	return nil
 }
 

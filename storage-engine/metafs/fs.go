@@ -436,6 +436,9 @@ type Usage struct {
 	Files, Dirs int
 	// Journal is the journal's length, JournalUsed how much of it holds entries.
 	Journal, JournalUsed int64
+	// Freeing is space freed by changes not durable yet (deleted and trimmed files): it becomes
+	// Free with the next journal flush (SyncJournal, or any file's Sync that records something).
+	Freeing int64
 }
 
 // Usage returns the file system's space and counts.
@@ -446,9 +449,17 @@ func (fs *FS) Usage() Usage {
 	for _, e := range fs.mu.st.space {
 		size += e.Length
 	}
+	var freeing int64
+	for _, e := range fs.mu.pendingFree {
+		freeing += e.Length
+	}
 	return Usage{Size: size, Free: fs.mu.alloc.Free(), Files: len(fs.mu.st.names), Dirs: len(fs.mu.st.dirs),
-		Journal: fs.mu.sb.journal.Length, JournalUsed: fs.mu.jpos}
+		Journal: fs.mu.sb.journal.Length, JournalUsed: fs.mu.jpos, Freeing: freeing}
 }
+
+// SyncJournal makes every change made so far durable (a journal flush, when any is pending), and
+// with it allocatable the space those changes freed (Usage.Freeing).
+func (fs *FS) SyncJournal() error { return fs.syncJournal(^uint64(0)) }
 
 // Region returns the device range the file system manages.
 func (fs *FS) Region() Extent { return fs.region }

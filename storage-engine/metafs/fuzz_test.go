@@ -24,6 +24,8 @@ var seedRecords = []record{
 	{kind: opSetSize, ino: 300, n: 1<<64 - 1},
 	{kind: opAddSpace, off: uint64(smallRegion.End()), n: 64 << 10},
 	{kind: opAddSpace, off: 1<<64 - 4096, n: 8192},
+	{kind: opTrim, ino: 1, n: 64 << 10},
+	{kind: opTrim, ino: 1, n: 1<<64 - 1},
 }
 
 // realJournal runs a small workload on smallRegion and returns the device, its superblock and
@@ -205,6 +207,7 @@ func FuzzReplay(f *testing.F) {
 	end := uint64(smallRegion.End())
 	addPayload(records(record{kind: opAddSpace, off: end, n: 64 << 10}, record{kind: opCreate, ino: 2, path: "/s"},
 		record{kind: opAddExtent, ino: 2, off: end + 4096, n: 8192}, record{kind: opSetSize, ino: 2, n: 9000}))
+	addPayload(records(record{kind: opTrim, ino: 2, n: 4096}, record{kind: opTrim, ino: 1, n: 1 << 20}))
 	f.Add(wrapped, true)
 	f.Add(append(bytes.Clone(wrapped), 0xff, 0xff, 1, 2, 3), true)
 	f.Add([]byte{}, true)

@@ -14,15 +14,16 @@ type opKind uint8
 // records of a journal in order from an empty state rebuilds the state they describe. A snapshot
 // (written when the journal is compacted) is an ordinary sequence of records.
 const (
-	opMkdir     opKind = 1 // path: the directory exists (its parents too)
-	opCreate    opKind = 2 // ino, path: a new empty inode, linked at path (replacing what was there)
-	opLink      opKind = 3 // ino, path: a further name for ino (replacing what was there)
-	opUnlink    opKind = 4 // path: the name is gone; an inode with no names left is freed
-	opRename    opKind = 5 // path, path2: the name moves, replacing what was at path2
-	opSetSize   opKind = 6 // ino, size: the file's durable length
-	opAddExtent opKind = 7 // ino, off, len: the file's next extent (device bytes), appended to its list
-	opRmdir     opKind = 8 // path: an empty directory is gone
-	opAddSpace  opKind = 9 // off, len: device bytes after the region become part of the file system
+	opMkdir     opKind = 1  // path: the directory exists (its parents too)
+	opCreate    opKind = 2  // ino, path: a new empty inode, linked at path (replacing what was there)
+	opLink      opKind = 3  // ino, path: a further name for ino (replacing what was there)
+	opUnlink    opKind = 4  // path: the name is gone; an inode with no names left is freed
+	opRename    opKind = 5  // path, path2: the name moves, replacing what was at path2
+	opSetSize   opKind = 6  // ino, size: the file's durable length
+	opAddExtent opKind = 7  // ino, off, len: the file's next extent (device bytes), appended to its list
+	opRmdir     opKind = 8  // path: an empty directory is gone
+	opAddSpace  opKind = 9  // off, len: device bytes after the region become part of the file system
+	opTrim      opKind = 10 // ino, n: the file keeps its first n bytes of space (whole units), the rest is freed
 )
 
 func (k opKind) String() string {
@@ -45,6 +46,8 @@ func (k opKind) String() string {
 		return "rmdir"
 	case opAddSpace:
 		return "addspace"
+	case opTrim:
+		return "trim"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
@@ -56,7 +59,7 @@ type record struct {
 	path  string
 	path2 string
 	off   uint64 // opAddExtent, opAddSpace: device offset
-	n     uint64 // opSetSize: size; opAddExtent, opAddSpace: length
+	n     uint64 // opSetSize: size; opAddExtent, opAddSpace: length; opTrim: space kept
 }
 
 // maxPath bounds a path in a record, so a corrupt length cannot make the decoder allocate much.
@@ -75,7 +78,7 @@ func appendRecord(b []byte, r record) []byte {
 	case opRename:
 		b = appendString(b, r.path)
 		b = appendString(b, r.path2)
-	case opSetSize:
+	case opSetSize, opTrim:
 		b = binary.AppendUvarint(b, r.ino)
 		b = binary.AppendUvarint(b, r.n)
 	case opAddExtent:
@@ -124,7 +127,7 @@ func decodeRecord(p []byte) (record, []byte, error) {
 	case opRename:
 		r.path = d.str()
 		r.path2 = d.str()
-	case opSetSize:
+	case opSetSize, opTrim:
 		r.ino = d.uvarint()
 		r.n = d.uvarint()
 	case opAddExtent:

@@ -169,10 +169,40 @@ func (s *state) apply(r record) (freed *inode, err error) {
 			return nil, fmt.Errorf("addspace: %w", err)
 		}
 		s.space = append(s.space, e)
+	case opTrim:
+		n, ok := s.inodes[r.ino]
+		if !ok {
+			return nil, fmt.Errorf("trim: no inode %d", r.ino)
+		}
+		keep := int64(r.n)
+		if keep < 0 || keep%s.unit != 0 || keep > n.allocated || keep < n.journaled {
+			return nil, fmt.Errorf("trim inode %d to %d bytes: not whole %d-byte units between its recorded size %d and its %d allocated bytes",
+				r.ino, keep, s.unit, n.journaled, n.allocated)
+		}
+		n.extents, _ = cutExtents(n.extents, keep)
+		n.allocated = keep
 	default:
 		return nil, fmt.Errorf("unknown record kind %s", r.kind)
 	}
 	return nil, nil
+}
+
+// cutExtents splits a file's extents after its first keep bytes: kept (a new slice) and freed.
+func cutExtents(exts []Extent, keep int64) (kept, freed []Extent) {
+	for _, e := range exts {
+		switch {
+		case keep >= e.Length:
+			kept = append(kept, e)
+			keep -= e.Length
+		case keep > 0:
+			kept = append(kept, Extent{Offset: e.Offset, Length: keep})
+			freed = append(freed, Extent{Offset: e.Offset + keep, Length: e.Length - keep})
+			keep = 0
+		default:
+			freed = append(freed, e)
+		}
+	}
+	return kept, freed
 }
 
 // appendExtent appends e, merging it into the last extent when they are contiguous.
