@@ -34,6 +34,14 @@ func TestCrashRecoveryMetaOnDeviceBufferedWrites(t *testing.T) {
 	runCrashImages(t, crashCuts(t, 20), Options{BufferedWrites: true})
 }
 
+// TestCrashRecoveryMetaOnDeviceGrowing is TestCrashRecoveryMetaOnDevice with a metadata space
+// that keeps growing into the data space (metagrow.go), a megabyte at a time: images are taken
+// while metafs records the extents it is given, and each must mount with the data allocator and
+// the metadata file system agreeing on who owns them (deep fsck).
+func TestCrashRecoveryMetaOnDeviceGrowing(t *testing.T) {
+	runCrashImages(t, crashCuts(t, 30), Options{metaGrowSlack: 3 << 20, metaGrowStep: 1 << 20})
+}
+
 // crashImageSnap is a post-cut image of the device and the workers as they were at that instant.
 type crashImageSnap struct {
 	img *blockdev.MemDevice
@@ -78,7 +86,7 @@ func runCrashImages(t *testing.T, images int, base Options) {
 			t.Fatal(err)
 		}
 	}
-	var taken, rounds, applied, uncertain, inMount, replayed int
+	var taken, rounds, applied, uncertain, inMount, replayed, grownImages int
 	verifyImage := func(what string, img *blockdev.MemDevice, ws []*crashWorker) {
 		s, err := Open(ctx, img, "", opts)
 		if err != nil {
@@ -86,6 +94,9 @@ func runCrashImages(t *testing.T, images int, base Options) {
 		}
 		if s.Metrics().DeferredReplayed > 0 {
 			replayed++
+		}
+		if s.Statfs().MetadataGrown > 0 {
+			grownImages++
 		}
 		a, u := verifyWorkers(t, what, s, ws)
 		applied, uncertain = applied+a, uncertain+u
@@ -130,8 +141,11 @@ func runCrashImages(t *testing.T, images int, base Options) {
 		}
 	}
 	verifyImage("final image", mem, ws)
-	t.Logf("%d crash images in %d rounds (%v), %d taken during a mount, %d mounts of an image replayed deferred writes; %d acknowledged transactions verified, %d in flight at an image",
-		taken, rounds, time.Since(start).Round(time.Millisecond), inMount, replayed, applied, uncertain)
+	t.Logf("%d crash images in %d rounds (%v), %d taken during a mount, %d mounts of an image replayed deferred writes, %d found grown metadata space; %d acknowledged transactions verified, %d in flight at an image",
+		taken, rounds, time.Since(start).Round(time.Millisecond), inMount, replayed, grownImages, applied, uncertain)
+	if base.metaGrowStep > 0 && grownImages == 0 {
+		t.Fatalf("the metadata space was to grow, and no image found it grown")
+	}
 }
 
 // imager takes crash images of a device in the background, each once the device has seen a

@@ -359,8 +359,19 @@ func (s *Store) checkAllocator(r *FsckReport, used []refSeg) {
 	if got := uint64(s.alloc.Free()); got != total {
 		r.errorf("allocator reports %d free bytes but lists %d", got, total)
 	}
-	// "Should be used": the label area plus every referenced range (sorted, disjoint).
+	// "Should be used": the label area, the space the metadata database grew into (metagrow.go)
+	// and every referenced range (sorted, disjoint).
 	should := append([]refSeg{{0, s.dataStart, 1}}, used...)
+	for _, e := range s.metaSpace() {
+		ms, me := uint64(e.Offset), uint64(e.End())
+		i, _ := slices.BinarySearchFunc(used, ms, func(sg refSeg, p uint64) int { return cmp.Compare(sg.end, p+1) })
+		if i < len(used) && used[i].start < me {
+			r.errorf("object data [%d, %d) lies in the metadata database's space [%d, %d)", used[i].start, used[i].end, ms, me)
+			continue
+		}
+		should = append(should, refSeg{ms, me, 1})
+	}
+	slices.SortFunc(should, func(a, b refSeg) int { return cmp.Compare(a.start, b.start) })
 	for _, f := range free {
 		fs, fe := uint64(f.Offset), uint64(f.End())
 		i, _ := slices.BinarySearchFunc(should, fs, func(sg refSeg, p uint64) int { return cmp.Compare(sg.end, p+1) })

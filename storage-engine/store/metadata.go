@@ -55,10 +55,19 @@ type metaLocation struct {
 	region metafs.Extent
 }
 
-// String describes the location for people: "device [offset, +length)" or "directory PATH".
+// String describes the location for people: "device region [offset, +length)", followed by the
+// data space the database grew into if any (metagrow.go), or "directory PATH".
 func (m metaLocation) String() string {
 	if m.fs != nil {
-		return fmt.Sprintf("device region [%d, +%d)", m.region.Offset, m.region.Length)
+		s := fmt.Sprintf("device region [%d, +%d)", m.region.Offset, m.region.Length)
+		if grown := m.fs.Space(); len(grown) > 0 {
+			var n int64
+			for _, e := range grown {
+				n += e.Length
+			}
+			s += fmt.Sprintf(" and %d bytes of the data space in %d extents", n, len(grown))
+		}
+		return s
 	}
 	return "directory " + m.dir
 }

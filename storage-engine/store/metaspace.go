@@ -32,7 +32,8 @@ import (
 // (pebble preallocates 1.1 memtables), the flush of a full memtable and room to compact.
 const metaReserveMemTables = 3
 
-// checkMetaSpace returns an error wrapping ErrNoSpace if the metadata region is too full for txn.
+// checkMetaSpace returns an error wrapping ErrNoSpace if the metadata region is too full for txn
+// and cannot grow into the data space (metagrow.go).
 func (s *Store) checkMetaSpace(txn *Transaction) error {
 	if s.meta.fs == nil {
 		return nil
@@ -42,9 +43,14 @@ func (s *Store) checkMetaSpace(txn *Transaction) error {
 	if onlyRemoves(txn) {
 		memTables = 1
 	}
+	u, growErr := s.maybeGrowMeta(u)
 	reserve := s.metaReserve(u, memTables)
 	if u.Free >= reserve {
 		return nil
+	}
+	if growErr != nil {
+		return fmt.Errorf("%s has %d bytes free, below the %d kept for its database's flushes and compactions, and cannot grow: %w: %w",
+			s.meta, u.Free, reserve, growErr, metafs.ErrNoSpace)
 	}
 	return fmt.Errorf("%s has %d bytes free, below the %d kept for its database's flushes and compactions: %w: %w",
 		s.meta, u.Free, reserve, ErrNoSpace, metafs.ErrNoSpace)

@@ -65,6 +65,9 @@ type Options struct {
 	// verifyShards makes every commit check that the extent shards it does not rewrite are
 	// unchanged (tests set it; see verifyCleanShards).
 	verifyShards bool
+	// metaGrowSlack and metaGrowStep make the metadata space grow earlier and in other steps
+	// than metagrow.go's defaults (tests: growth under power cuts).
+	metaGrowSlack, metaGrowStep int64
 }
 
 // MkfsOptions configure Mkfs.

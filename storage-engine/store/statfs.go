@@ -2,7 +2,8 @@ package store
 
 // Statfs reports space usage.
 type Statfs struct {
-	// Total is the space the allocator manages (the device minus the label area).
+	// Total is the data space: the device minus the label area and the metadata region, and
+	// minus the space the metadata database grew into.
 	Total uint64
 	// Used is allocated space; Available is free space.
 	Used, Available uint64
@@ -10,6 +11,9 @@ type Statfs struct {
 	Objects, StoredBytes uint64
 	// DeferredBytes is data logged for in-place writes not yet applied.
 	DeferredBytes uint64
+	// MetadataGrown is data space given to the metadata database when it outgrew its region
+	// (metagrow.go); Total and Used leave it out.
+	MetadataGrown uint64
 }
 
 // Statfs returns the store's space usage.
@@ -18,10 +22,15 @@ func (s *Store) Statfs() Statfs {
 	st := s.pub.stats
 	free := uint64(s.alloc.Free())
 	s.gate.RUnlock()
-	total := s.devSize - s.dataStart
+	var grown uint64
+	for _, e := range s.metaSpace() {
+		grown += uint64(e.Length)
+	}
+	total := s.devSize - s.dataStart - min(grown, s.devSize-s.dataStart)
 	_, deferred := s.overlay.len()
 	return Statfs{
 		Total: total, Used: total - min(free, total), Available: free,
 		Objects: st.Objects, StoredBytes: st.LogicalBytes, DeferredBytes: uint64(deferred),
+		MetadataGrown: grown,
 	}
 }

@@ -186,6 +186,14 @@ func (s *Store) mount(ctx context.Context, label blockdev.Label) error {
 	if err := a.MarkUsed(alloc.Extent{Offset: 0, Length: int64(s.dataStart)}); err != nil {
 		return fmt.Errorf("reserve label area: %w", err)
 	}
+	for _, e := range s.metaSpace() {
+		if e.Offset < int64(s.dataStart) || e.End() > int64(s.devSize) {
+			return corruptMeta("metadata space [%d, +%d) is outside the data space [%d, %d)", e.Offset, e.Length, s.dataStart, s.devSize)
+		}
+		if err := a.MarkUsed(e); err != nil {
+			return corruptMeta("metadata space [%d, +%d) cannot be marked used: %v", e.Offset, e.Length, err)
+		}
+	}
 	scan, err := s.scanOnodes(ctx, nil)
 	if err != nil {
 		return err

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cobaltstore/cobalt/storage-engine/metafs"
+)
+
+// Growing the metadata space.
+//
+// The metadata region is sized at mkfs (a sixteenth of the device by default). A store whose
+// metadata outgrows it (many small objects, omap-heavy use) takes more from its data space, the
+// way BlueFS takes extents from BlueStore's allocator: when a commit finds the metadata file
+// system's free space below the reserve Commit keeps (metaspace.go), one memtable and a quarter
+// of the space in use (metaGrowAt), the store
+// allocates an extent from its data allocator and gives it to metafs (metafs.FS.AddSpace), which
+// makes it part of the file system only once a journal record naming it is durable.
+//
+// Crash safety: the data allocator is not persisted, it is rebuilt at mount from the onodes and
+// from the extents metafs holds (Space), so space taken for the metadata is never handed to data
+// after a crash (metafs' journal has it) and space taken but not yet recorded is free again (its
+// record was not durable: metafs does not have it either). Growth runs under commitMu, which fsck
+// also holds, so fsck never sees space allocated and not yet given to metafs.
+//
+// Each growth adds up to the region's own length, aligned to metafs' unit, and never more than
+// half of the free data space; once the data space cannot give a memtable's worth, Commit refuses
+// transactions with ErrNoSpace as before.
+
+// maybeGrowMeta grows the metadata space if its free space u.Free is below the growth threshold,
+// and returns the usage after. A failure to grow is returned only when the region is below the
+// reserve Commit keeps (the caller then refuses the transaction with that error); otherwise the
+// transaction proceeds and the next commit tries again.
+func (s *Store) maybeGrowMeta(u metafs.Usage) (metafs.Usage, error) {
+	if u.Free >= s.metaGrowAt(u) {
+		return u, nil
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	// Another commit may have grown it meanwhile; or space that deleted and trimmed files freed
+	// waits for a journal flush to be allocatable again: flush rather than grow.
+	u = s.meta.fs.Usage()
+	if u.Free < s.metaGrowAt(u) && u.Freeing > 0 {
+		if err := s.meta.fs.SyncJournal(); err != nil {
+			return u, fmt.Errorf("make the metadata's freed space allocatable: %w", err)
+		}
+		u = s.meta.fs.Usage()
+	}
+	if u.Free >= s.metaGrowAt(u) {
+		return u, nil
+	}
+	if err := s.growMeta(); err != nil {
+		return s.meta.fs.Usage(), err
+	}
+	return s.meta.fs.Usage(), nil
+}
+
+// metaGrowAt is the free metadata space below which the metadata space grows: the reserve
+// Commit keeps, one memtable more, and a quarter of the space in use. The reserve is sized for
+// the region's own tables; a database that outgrew its region compacts tables the region could not
+// hold, and a compaction writes its output before it deletes its inputs (a WAL that then cannot
+// grow fails the store), so the headroom grows with the database.
+func (s *Store) metaGrowAt(u metafs.Usage) int64 {
+	return s.metaReserve(u, metaReserveMemTables+1) + (u.Size-u.Free)/4 + s.opts.metaGrowSlack
+}
+
+// growMeta moves an extent of the data space to the metadata file system. REQUIRES: commitMu.
+func (s *Store) growMeta() error {
+	unit := s.meta.fs.Unit()
+	memTable := int64(memTableSize(s.meta.region.Length))
+	step := s.meta.region.Length
+	if s.opts.metaGrowStep > 0 {
+		step, memTable = s.opts.metaGrowStep, unit
+	}
+	step = alignDownInt(min(step, s.alloc.Free()/2), unit)
+	if step < max(memTable, unit) {
+		return fmt.Errorf("the data space has %d bytes free, too few to give the metadata database more room: %w", s.alloc.Free(), ErrNoSpace)
+	}
+	// The allocator works in allocation units; metafs needs whole metafs units at its own
+	// alignment: take a little more and give back what is not aligned.
+	exts, err := s.alloc.Allocate(step + unit)
+	if err != nil {
+		return fmt.Errorf("take %d bytes of data space for the metadata database: %w", step+unit, err)
+	}
+	var give, back []alloc.Extent
+	for _, e := range exts {
+		a := s.meta.region.Offset + alignUpInt(e.Offset-s.meta.region.Offset, unit)
+		b := s.meta.region.Offset + alignDownInt(e.End()-s.meta.region.Offset, unit)
+		if b-a < unit {
+			back = append(back, e)
+			continue
+		}
+		if a > e.Offset {
+			back = append(back, alloc.Extent{Offset: e.Offset, Length: a - e.Offset})
+		}
+		if b < e.End() {
+			back = append(back, alloc.Extent{Offset: b, Length: e.End() - b})
+		}
+		give = append(give, alloc.Extent{Offset: a, Length: b - a})
+	}
+	var added int64
+	var addErr error
+	for _, e := range give {
+		if addErr != nil {
+			back = append(back, e)
+			continue
+		}
+		if err := s.meta.fs.AddSpace(metafs.Extent(e)); err != nil {
+			// Not part of the file system (AddSpace changes nothing when it fails, and a failed
+			// journal flush fails the file system, which then refuses everything).
+			addErr = fmt.Errorf("give [%d, +%d) to the metadata database: %w", e.Offset, e.Length, err)
+			back = append(back, e)
+			continue
+		}
+		added += e.Length
+	}
+	if len(back) > 0 {
+		if err := s.alloc.Release(back); err != nil {
+			s.m.allocErrors.Add(1)
+		}
+	}
+	if added > 0 {
+		if s.opts.Logger != nil {
+			s.opts.Logger.Info("metadata database grew into the data space", "store", s.uuid, "bytes", added, "metadata", s.meta.String())
+		}
+	}
+	if added == 0 && addErr == nil {
+		addErr = fmt.Errorf("no %d-byte-aligned run in %d bytes of data space: %w", unit, step+unit, ErrNoSpace)
+	}
+	return addErr
+}
+
+// metaSpace is the data space given to the metadata database (metafs.FS.Space), nil when the
+// database is in a host directory.
+func (s *Store) metaSpace() []alloc.Extent {
+	if s.meta.fs == nil {
+		return nil
+	}
+	var out []alloc.Extent
+	for _, e := range s.meta.fs.Space() {
+		out = append(out, alloc.Extent(e))
+	}
+	return out
+}
+
+func alignUpInt(v, a int64) int64 { return (v + a - 1) / a * a }
