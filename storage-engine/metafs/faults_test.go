@@ -408,13 +408,7 @@ func TestPowerCutDuringCompaction(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			newDev := func() *faultdev.Device {
-				dev, err := faultdev.New(base.Clone(), faultdev.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dev
-			}
+			newDev := func() *faultdev.Device { return faultDevOf(t, base) }
 			// A first run counts the compaction's writes and flushes.
 			var ops int
 			{
@@ -470,3 +464,13 @@ func TestPowerCutDuringCompaction(t *testing.T) {
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// faultDevOf returns a fault-injecting device over a copy of base.
+func faultDevOf(t testing.TB, base *blockdev.MemDevice) *faultdev.Device {
+	t.Helper()
+	dev, err := faultdev.New(base.Clone(), faultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dev
+}

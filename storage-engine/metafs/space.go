@@ -1,6 +1,7 @@
 package metafs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -74,7 +75,7 @@ func fsSpace(region Extent, space []Extent) []Extent {
 			out = append(out, e)
 		}
 	}
-	slices.SortFunc(out, func(x, y Extent) int { return cmpOffset(x.Offset, y.Offset) })
+	slices.SortFunc(out, func(x, y Extent) int { return cmp.Compare(x.Offset, y.Offset) })
 	merged := out[:1]
 	for _, e := range out[1:] {
 		last := &merged[len(merged)-1]
@@ -95,14 +96,4 @@ func within(space []Extent, e Extent) bool {
 		}
 	}
 	return false
-}
-
-func cmpOffset(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

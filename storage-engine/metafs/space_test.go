@@ -400,13 +400,7 @@ func TestPowerCutDuringAddSpace(t *testing.T) {
 				}
 				return r
 			}
-			newDev := func() *faultdev.Device {
-				dev, err := faultdev.New(base.Clone(), faultdev.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dev
-			}
+			newDev := func() *faultdev.Device { return faultDevOf(t, base) }
 			var ops int
 			{
 				dev := newDev()
