@@ -50,6 +50,15 @@ type Config struct {
 	// coordinator restarted still copies every region written without the returning replica.
 	// Nil keeps the log in memory only (after a restart only a Rebuild is then safe).
 	DirtyStore DirtyStore
+	// DirtyReplica names the replica whose volume keeps DirtyStore ("" when it is not one of the
+	// volume's replicas, or not known). When a save of the log fails and that replica did not
+	// confirm the write or trim that needed it (it failed it, or is not in sync), the store is
+	// taken to have failed with its replica and the log is detached (DirtyLog.Detach) instead of
+	// failing the operation; OnDirtyDetached is told.
+	DirtyReplica string
+	// OnDirtyDetached, if set, is called (once) when the log is detached that way, with the save's
+	// error.
+	OnDirtyDetached func(replica string, err error)
 	// ReplicaTimeout bounds one operation on one replica; a replica that does not answer in time
 	// has failed it (0: DefaultReplicaTimeout).
 	ReplicaTimeout time.Duration
@@ -75,7 +84,12 @@ type Coordinator struct {
 	gen      uint64
 	recorder InSyncRecorder
 	dirty    *DirtyLog
-	timeout  time.Duration
+	// dirtyReplica and onDetached: Config.DirtyReplica and OnDirtyDetached; detachOnce guards the
+	// detaching (markDirty).
+	dirtyReplica string
+	onDetached   func(string, error)
+	detachOnce   sync.Once
+	timeout      time.Duration
 	// gate is held shared by every write and trim until it is acknowledged or failed, and taken
 	// exclusively (then released at once) by Flush to wait for the ones that started before it.
 	gate sync.RWMutex
@@ -130,6 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	c.dirty = dirty
+	c.dirtyReplica, c.onDetached = cfg.DirtyReplica, cfg.OnDirtyDetached
 	c.intent.init(cfg.IntentClearInterval)
 	c.mu.inSync = make(map[string]bool)
 	c.mu.catchingUp = make(map[string]*catchUp)
@@ -390,6 +405,19 @@ func (c *Coordinator) markDirty(ctx context.Context, off, length int64, confirme
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	err := c.dirty.Mark(ctx, off, length, missed...)
+	if err == nil || errors.Is(err, ErrStaleGeneration) || c.dirtyReplica == "" || confirmed[c.dirtyReplica] {
+		return err
+	}
+	// The log's own replica did not confirm this operation: it failed it, or it is not in sync.
+	// Its store failing with it must not stop the volume's I/O on the replicas that work: the log
+	// lives in memory from now on (the marks it holds stay, this mark included).
+	c.detachOnce.Do(func() {
+		c.dirty.Detach()
+		if c.onDetached != nil {
+			c.onDetached(c.dirtyReplica, err)
+		}
+	})
 	return c.dirty.Mark(ctx, off, length, missed...)
 }
 

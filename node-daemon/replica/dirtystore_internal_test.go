@@ -126,3 +126,76 @@ type failingLoad struct{ err error }
 
 func (f failingLoad) Load(context.Context) ([]byte, error) { return nil, f.err }
 func (f failingLoad) Save(context.Context, []byte) error   { return f.err }
+
+// TestDirtyStoreFailingWithItsReplica: when the dirty log cannot be saved and the replica whose
+// volume keeps it failed the write (its store failed under both), the log moves to memory and the
+// write is acknowledged on the other replica, the failed one dropped: one failing disk on the
+// coordinator's node must not stop the volume. When the log's replica confirmed the write (its
+// store works, the save failed anyway), or the coordinator does not know which replica keeps the
+// log, the write fails as before and nothing is detached.
+func TestDirtyStoreFailingWithItsReplica(t *testing.T) {
+	ctx := context.Background()
+	const size = 8 * 4096
+	for _, tc := range []struct {
+		name         string
+		failing      string // the replica whose writes fail
+		dirtyReplica string
+		detached     bool
+	}{
+		{"the log's replica fails with its store", "a", "a", true},
+		{"another replica fails, the log's store fails", "b", "a", false},
+		{"the log's replica is not known", "a", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newFake("a", size, nil), newFake("b", size, nil)
+			st := &flakyDirtyStore{}
+			rec := &fakeRecorder{}
+			var detachedFor []string
+			cfg := Config{Generation: 1, Local: a, Remotes: []Replica{b}, Recorder: rec, RegionSize: 4096, DirtyStore: st,
+				DirtyReplica: tc.dirtyReplica, OnDirtyDetached: func(r string, err error) {
+					if !errors.Is(err, errDisk) {
+						t.Errorf("detached with %v, want the store's error", err)
+					}
+					detachedFor = append(detachedFor, r)
+				}}
+			co, err := Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			failing := map[string]*fakeReplica{"a": a, "b": b}[tc.failing]
+			failing.writeHook = func(context.Context) error { return errDisk }
+			st.set(errDisk)
+			err = co.Write(ctx, 4096, []byte{2})
+			if !tc.detached {
+				if !errors.Is(err, errDisk) {
+					t.Fatalf("write = %v, want the store's error", err)
+				}
+				if len(detachedFor) != 0 || rec.calls != 0 {
+					t.Fatalf("detached for %v, %d drops: nothing may change for a write that failed", detachedFor, rec.calls)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("write with the log's replica and store failing: %v", err)
+			}
+			if !slices.Equal(detachedFor, []string{"a"}) {
+				t.Fatalf("detached for %v, want [a]", detachedFor)
+			}
+			if _, ok := rec.droppedNames()["a"]; !ok || !slices.Equal(co.InSync(), []string{"b"}) {
+				t.Fatalf("dropped %v, in sync %v: a must be dropped (recorded) and b stay", rec.droppedNames(), co.InSync())
+			}
+			saves := st.set(errDisk)
+			for off := int64(0); off < size; off += 4096 {
+				if err := co.Write(ctx, off, []byte{3}); err != nil {
+					t.Fatalf("write at %d after the log moved to memory: %v", off, err)
+				}
+			}
+			if got := st.set(errDisk); got != saves {
+				t.Fatalf("%d more saves after the log moved to memory", got-saves)
+			}
+			if got, want := co.Dirty().Extents("a"), []Extent{{0, size}}; !slices.Equal(got, want) {
+				t.Fatalf("dirty regions of a = %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -101,7 +101,15 @@
 // the first mark of a region for a replica saves the whole log (versioned, CRC-32C checksummed)
 // and a region already saved for it costs nothing. If the save fails the write or trim fails
 // (nobody is dropped for it and it is not acknowledged); the regions stay marked in memory and
-// their next mark saves again. Clearing a resynced replica's regions is saved lazily, with the
+// their next mark saves again. Except when the replica whose volume keeps the store
+// (Config.DirtyReplica) did not confirm that operation (it failed it, or is not in sync): its
+// store is then taken to have failed with it, and the log is detached (lives in memory from then
+// on, as below) and the operation goes on, the failed replicas dropped; otherwise one failing
+// disk on the coordinator's node would stop the volume while its other replicas work. The saved
+// log is then stale: after a restart of the coordinator only a Rebuild is safe for the replicas
+// it marked since (their drops are recorded; replvol rebuilds every copy that is not in sync when
+// it opens a volume, and covers the failed writes of copies still in sync with their write
+// intent, see Failed writes). Clearing a resynced replica's regions is saved lazily, with the
 // next save, so the store holds a superset of the needed marks, never less. Open loads the saved
 // log (a corrupt one fails Open), so a coordinator that restarted, of any generation, still
 // resyncs a returning replica from its dirty regions; without a DirtyStore the log lives in memory

@@ -17,9 +17,18 @@ import (
 // zeroes, truncates or removes all of it.
 type rotStore struct {
 	objstore.Store
-	mu   sync.Mutex // guards rot
+	mu   sync.Mutex // guards rot, hits and failing
 	rot  []rotRange
 	hits int // reads refused
+	// failing, when set, fails every commit: the store's device has failed under the engine.
+	failing error
+}
+
+// fail makes every commit fail with err from now on (nil: commits work again).
+func (s *rotStore) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = err
 }
 
 type rotRange struct {
@@ -45,6 +54,12 @@ func (s *rotStore) Read(ctx context.Context, c, o string, off, length int64) ([]
 }
 
 func (s *rotStore) Commit(ctx context.Context, ops []objstore.Op) error {
+	s.mu.Lock()
+	failing := s.failing
+	s.mu.Unlock()
+	if failing != nil {
+		return fmt.Errorf("commit %d ops: %w", len(ops), failing)
+	}
 	if err := s.Store.Commit(ctx, ops); err != nil {
 		return err
 	}

@@ -123,7 +123,11 @@ func (v *Volumes) open(ctx context.Context, key types.NamespacedName, req csinod
 // members reaches the copies the status says are InSync and builds the coordinator's
 // configuration; it records every copy in b's state.
 func (b *backend) members(ctx context.Context, vol *v1alpha1.Volume) (replica.Config, []*watched, error) {
-	cfg := replica.Config{Generation: b.ref.gen, Recorder: b, ReplicaTimeout: b.v.opts.ReplicaTimeout}
+	cfg := replica.Config{Generation: b.ref.gen, Recorder: b, ReplicaTimeout: b.v.opts.ReplicaTimeout,
+		OnDirtyDetached: func(store string, err error) {
+			b.v.opts.Log.Info("the copy that keeps the dirty log failed with its store: the dirty log lives in memory from now on (after a restart the copies it marks are rebuilt)",
+				"volume", b.ref.key, "store", store, "error", err.Error())
+		}}
 	var members []*watched
 	for _, c := range vol.Status.Replicas {
 		cs := b.copyState(c)
@@ -132,6 +136,7 @@ func (b *backend) members(ctx context.Context, vol *v1alpha1.Volume) (replica.Co
 				// A copy on this node that is not in sync can still keep the dirty log.
 				if uuid, _, err := b.v.storeOf(ctx, c.Store); err == nil && b.v.opts.Local(uuid) {
 					cfg.DirtyStore = replica.NewLocal(b.v.opts.Node, c.Store, uuid, b.ref.uid).DirtyStore(b.ref.gen)
+					cfg.DirtyReplica = c.Store
 					b.dirtyOn = c.Store
 				}
 			}
@@ -153,6 +158,7 @@ func (b *backend) members(ctx context.Context, vol *v1alpha1.Volume) (replica.Co
 		if o != nil && o.local != nil && cfg.Local == nil {
 			cfg.Local = w
 			cfg.DirtyStore = o.local.DirtyStore(b.ref.gen)
+			cfg.DirtyReplica = c.Store
 			b.dirtyOn = c.Store
 			continue
 		}

@@ -1,12 +1,14 @@
 package replvol
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -694,5 +696,44 @@ func TestServingNodesCopyRetired(t *testing.T) {
 	for _, i := range []int{1, 2} {
 		h.checkCopy(t, i, 1, 0, cold)
 		h.checkCopy(t, i, 1, 2<<20, hot)
+	}
+}
+
+// TestServingNodesStoreFails: the device under the serving node's own copy (the one that keeps
+// the dirty log) fails: writes go on on the other two copies, the failed copy is dropped
+// (CatchingUp) and its later writes are marked in memory; once the device works again a sync pass
+// resyncs it from those marks, and every copy holds the data.
+func TestServingNodesStoreFails(t *testing.T) {
+	cold := pattern(81, 1<<20)
+	h, v, b := openThreeCopies(t, cold, false)
+	ctx := context.Background()
+	local := h.nodes[0]
+	local.rot.fail(syscall.EIO)
+	hot := pattern(82, 4096)
+	for i := range 4 {
+		if err := b.WriteAt(ctx, hot, int64(2<<20+i*int(regionSize))); err != nil {
+			t.Fatalf("write %d with the serving node's store failing: %v", i, err)
+		}
+	}
+	if c := h.copyStatus(t, 0); c.State != v1alpha1.ReplicaCatchingUp {
+		t.Fatalf("copy on %s after its store failed a write = %+v, want CatchingUp", local.store, c)
+	}
+	got := make([]byte, len(hot))
+	if err := b.ReadAt(ctx, got, 2<<20); err != nil || !bytes.Equal(got, hot) {
+		t.Fatalf("read back from the other copies: %v (equal %v)", err, bytes.Equal(got, hot))
+	}
+	local.rot.fail(nil)
+	b.syncOnce(ctx)
+	if c := h.copyStatus(t, 0); c.State != v1alpha1.ReplicaInSync {
+		t.Fatalf("copy on %s after a sync pass with its store back = %+v, want InSync", local.store, c)
+	}
+	if s := stat(t, v, local.store); s.SyncedBytes[KindResync] != 4*regionSize {
+		t.Fatalf("stat of %s = %+v, want a resync of the 4 regions written meanwhile", local.store, s)
+	}
+	for i := range 3 {
+		h.checkCopy(t, i, 1, 0, cold)
+		for j := range 4 {
+			h.checkCopy(t, i, 1, int64(2<<20+j*int(regionSize)), hot)
+		}
 	}
 }
