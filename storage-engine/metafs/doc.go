@@ -6,7 +6,11 @@
 // # Layout
 //
 // The region starts with two superblock slots (superblock.go); the one of the higher valid
-// generation names the journal (one extent, in the region or in added space) and its epoch.
+// generation names the journal (one extent, in the region or in added space) and its epoch. A
+// slot whose superblock has a newer version than this build reads refuses the mount (ErrVersion)
+// even when the other slot is valid: that one is older, and its journal may be gone. (Builds
+// before that check skipped such a slot; a build older than the record kinds opAddSpace and
+// opTrim refuses a journal holding them as corrupt, so downgrading past them fails loudly.)
 // Everything else in the region is allocated in units (64 KiB by default) to files and to the
 // journal by an extent allocator (storage-engine/alloc), rebuilt at mount from the extents the
 // state references: free space is never persisted, so a crash cannot leak it.

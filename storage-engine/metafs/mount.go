@@ -148,6 +148,11 @@ func readSuper(dev blockdev.Device, region Extent) (superblock, error) {
 	found := false
 	for slot := range 2 {
 		sb, err := decodeSuperblock(buf[slot*SuperblockSize : (slot+1)*SuperblockSize])
+		if errors.Is(err, ErrVersion) {
+			// A newer build wrote it: the other slot is older, and the journal it names may be
+			// gone (its space reused). Never fall back to it.
+			return superblock{}, fmt.Errorf("slot %d: %w", slot, err)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("slot %d: %w", slot, err))
 			continue
