@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
@@ -72,6 +73,16 @@ func podsWith(ctx context.Context, labels map[string]string) ([]corev1.Pod, erro
 }
 
 var nodeDaemonLabels = map[string]string{"app.kubernetes.io/name": "cobalt-node-daemon", "app.kubernetes.io/instance": clusterName}
+
+// nodeDaemonUID is the UID of the one node daemon pod. A test that makes the daemon restart waits
+// for a Ready pod of another UID: creation timestamps have a resolution of a second, and a pod
+// created in the same second as the change looks older than a time taken before it.
+func nodeDaemonUID(ctx context.Context) types.UID {
+	pods, err := podsWith(ctx, nodeDaemonLabels)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(pods).To(HaveLen(1), "node daemon pods")
+	return pods[0].UID
+}
 
 // readyNodeDaemon is the one node daemon pod, which must be Ready and not terminating.
 func readyNodeDaemon(g Gomega, ctx context.Context) corev1.Pod {

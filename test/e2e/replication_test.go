@@ -292,11 +292,12 @@ func replicationSteps() {
 			}
 		}
 		devs["paths"] = paths
+		prev := nodeDaemonUID(ctx)
 		_, err = s.helm.upgrade(ctx, values)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
 			p := readyNodeDaemon(g, ctx)
-			g.Expect(p.CreationTimestamp.Time).To(BeTemporally(">", killed), "the node daemon runs the spec without %s", failDev)
+			g.Expect(p.UID).NotTo(Equal(prev), "the node daemon runs the spec without %s", failDev)
 		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 		Expect(s.c.Delete(ctx, &storagev1alpha1.Store{ObjectMeta: metav1.ObjectMeta{Name: failStore}})).To(Succeed())
 		expectGone(ctx, &storagev1alpha1.Store{}, types.NamespacedName{Name: failStore}, 2*time.Minute)
@@ -305,12 +306,12 @@ func replicationSteps() {
 		expectGone(ctx, &storagev1alpha1.Volume{}, types.NamespacedName{Namespace: releaseNamespace, Name: vol.Name}, 3*time.Minute)
 
 		// Back to the suite's StorageCluster for the last step: the replication devices' Stores go.
-		before := time.Now()
+		prev = nodeDaemonUID(ctx)
 		_, err = s.helm.upgrade(ctx, chartValues(true, "lru"))
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
 			p := readyNodeDaemon(g, ctx)
-			g.Expect(p.CreationTimestamp.Time).To(BeTemporally(">", before), "the node daemon runs the suite's devices again")
+			g.Expect(p.UID).NotTo(Equal(prev), "the node daemon runs the suite's devices again")
 			readyStore(g, ctx, s.usable.path)
 		}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 		var stores storagev1alpha1.StoreList
