@@ -318,18 +318,42 @@ func (fs *FS) writeOutLocked(n *inode, all bool) error {
 
 // ensureAllocated gives the inode extents up to file offset end, growing by more than needed
 // (up to maxGrowth) so a growing file gets few, long extents. When the region is full it makes
-// the journal durable (releasing space freed by pending records) and tries once more.
-// REQUIRES: n.mu.
+// the journal durable (releasing space freed by pending records) and tries once more, and then,
+// with a grower set (SetGrower), asks it for space and tries a last time. REQUIRES: n.mu.
 func (fs *FS) ensureAllocated(n *inode, end int64) error {
 	for attempt := 0; ; attempt++ {
 		err := fs.allocate(n, end)
-		if err == nil || !errIsNoSpace(err) || attempt > 0 {
+		if err == nil || !errIsNoSpace(err) || attempt > 1 {
 			return err
 		}
-		if err := fs.syncJournal(^uint64(0)); err != nil {
+		if attempt == 0 {
+			if err := fs.syncJournal(^uint64(0)); err != nil {
+				return err
+			}
+			continue
+		}
+		grow := fs.grower.Load()
+		if grow == nil {
 			return err
+		}
+		if gerr := (*grow)(alignUp(end-n.allocated, fs.unit)); gerr != nil {
+			return fmt.Errorf("%w (and no more space: %w)", err, gerr)
 		}
 	}
+}
+
+// SetGrower sets the function that allocations which find the file system full call, with the
+// bytes they need, before they fail: it may give the file system space (AddSpace, from the
+// caller's own allocator) and return nil, and the allocation is tried once more. It runs in
+// whichever goroutine writes the file (pebble's WAL writer, a flush or a compaction), holding
+// that file's lock and none of the file system's, so it must not wait for anything that waits
+// for the file system's I/O. Nil removes it.
+func (fs *FS) SetGrower(grow func(need int64) error) {
+	if grow == nil {
+		fs.grower.Store(nil)
+		return
+	}
+	fs.grower.Store(&grow)
 }
 
 func (fs *FS) allocate(n *inode, end int64) error {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
@@ -27,6 +28,8 @@ type FS struct {
 	unit   int64
 	region Extent
 	log    *slog.Logger
+	// grower is SetGrower's function, nil when none.
+	grower atomic.Pointer[func(need int64) error]
 
 	// flushMu serializes journal writes, device flushes of the journal and compactions.
 	flushMu sync.Mutex

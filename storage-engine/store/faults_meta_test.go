@@ -212,6 +212,9 @@ func TestSustainedOverwritesKeepMetadataRegionFree(t *testing.T) {
 	if slack < 0 {
 		t.Fatalf("the metadata region's free space fell %d bytes below the reserve", -slack)
 	}
+	if g := s.Statfs().MetadataGrown; g != 0 {
+		t.Fatalf("overwrites in place grew the metadata into %d bytes of the data space: the region must hold them", g)
+	}
 	for name, data := range want {
 		mustRead(t, s, "c", name, 0, 0, data)
 	}

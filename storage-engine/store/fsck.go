@@ -92,6 +92,8 @@ func (s *Store) Fsck(ctx context.Context, deep bool) (*FsckReport, error) {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.inflight.Wait() // groups waiting for their sync hold space not yet released
+	s.growMu.Lock()   // after the syncs: a WAL write may need to grow the metadata
+	defer s.growMu.Unlock()
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.gate.RLock()
@@ -471,6 +473,8 @@ func (s *Store) Repair(ctx context.Context) (*FsckReport, error) {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.inflight.Wait() // groups waiting for their sync hold space not yet released
+	s.growMu.Lock()   // after the syncs: a WAL write may need to grow the metadata
+	defer s.growMu.Unlock()
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.gate.Lock()

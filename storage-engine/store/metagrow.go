@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
@@ -11,21 +12,27 @@ import (
 //
 // The metadata region is sized at mkfs (a sixteenth of the device by default). A store whose
 // metadata outgrows it (many small objects, omap-heavy use) takes more from its data space, the
-// way BlueFS takes extents from BlueStore's allocator: when a commit finds the metadata file
-// system's free space below the reserve Commit keeps (metaspace.go), one memtable and a quarter
-// of the space in use (metaGrowAt), the store
-// allocates an extent from its data allocator and gives it to metafs (metafs.FS.AddSpace), which
-// makes it part of the file system only once a journal record naming it is durable.
+// way BlueFS takes extents from BlueStore's allocator. Two paths grow it:
+//   - a commit that finds the metadata file system's free space below the reserve Commit keeps
+//     (metaspace.go), one memtable and a quarter of the space in use (metaGrowAt);
+//   - a file that cannot get space (pebble's WAL, a flush or a compaction writing between two
+//     commits' checks): metafs calls the store's grower before it fails (growForAllocation).
+// Either way the store allocates an extent from its data allocator and gives it to metafs
+// (metafs.FS.AddSpace), which makes it part of the file system only once a journal record naming
+// it is durable.
 //
 // Crash safety: the data allocator is not persisted, it is rebuilt at mount from the onodes and
 // from the extents metafs holds (Space), so space taken for the metadata is never handed to data
 // after a crash (metafs' journal has it) and space taken but not yet recorded is free again (its
-// record was not durable: metafs does not have it either). Growth runs under commitMu, which fsck
-// also holds, so fsck never sees space allocated and not yet given to metafs.
+// record was not durable: metafs does not have it either). Growth runs under growMu, which fsck
+// also holds, so fsck never sees space allocated and not yet given to metafs. It never takes
+// commitMu: the grower runs in pebble's goroutines, which a committer holding commitMu may be
+// waiting for.
 //
-// Each growth adds up to the region's own length, aligned to metafs' unit, and never more than
-// half of the free data space; once the data space cannot give a memtable's worth, Commit refuses
-// transactions with ErrNoSpace as before.
+// Each growth adds up to the region's own length (at least what the file needs), aligned to
+// metafs' unit, and never more than half of the free data space; once the data space cannot give
+// a memtable's worth, Commit refuses transactions with ErrNoSpace as before, and no commit tries
+// again until the data space has gained room (growBlocked).
 
 // maybeGrowMeta grows the metadata space if its free space u.Free is below the growth threshold,
 // and returns the usage after. A failure to grow is returned only when the region is below the
@@ -35,8 +42,11 @@ func (s *Store) maybeGrowMeta(u metafs.Usage) (metafs.Usage, error) {
 	if u.Free >= s.metaGrowAt(u) {
 		return u, nil
 	}
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
+	if s.growIsBlocked() && u.Freeing == 0 {
+		return u, noRoomToGrow(s.alloc.Free())
+	}
+	s.growMu.Lock()
+	defer s.growMu.Unlock()
 	// Another commit may have grown it meanwhile; or space that deleted and trimmed files freed
 	// waits for a journal flush to be allocatable again: flush rather than grow.
 	u = s.meta.fs.Usage()
@@ -49,10 +59,49 @@ func (s *Store) maybeGrowMeta(u metafs.Usage) (metafs.Usage, error) {
 	if u.Free >= s.metaGrowAt(u) {
 		return u, nil
 	}
-	if err := s.growMeta(); err != nil {
-		return s.meta.fs.Usage(), err
+	err := s.growLocked(0)
+	return s.meta.fs.Usage(), err
+}
+
+// growForAllocation is the metadata file system's grower (metafs.FS.SetGrower): a file that
+// needs need bytes more than the file system has (a WAL, a flush or a compaction writing between
+// two commits' checks) gets the room from the data space instead of failing pebble.
+func (s *Store) growForAllocation(need int64) error {
+	s.growMu.Lock()
+	defer s.growMu.Unlock()
+	return s.growLocked(need)
+}
+
+// growIsBlocked reports whether growing failed for want of data space and the data space has
+// not gained room since: the commits that would try again do not serialize on growMu for it.
+func (s *Store) growIsBlocked() bool {
+	b := s.growBlocked.Load()
+	return b > 0 && s.alloc.Free() < b
+}
+
+// growLocked grows the metadata by at least need bytes (growMeta) unless the data space had no
+// room last time and has gained none. REQUIRES: growMu.
+func (s *Store) growLocked(need int64) error {
+	if s.growIsBlocked() {
+		return noRoomToGrow(s.alloc.Free())
 	}
-	return s.meta.fs.Usage(), nil
+	s.growAttempts.Add(1)
+	free := s.alloc.Free()
+	if err := s.growMeta(need); err != nil {
+		if errors.Is(err, errNoRoomToGrow) {
+			s.growBlocked.Store(free + 1)
+		}
+		return err
+	}
+	s.growBlocked.Store(0)
+	return nil
+}
+
+// errNoRoomToGrow is wrapped by the error of a growth the data space cannot give room for.
+var errNoRoomToGrow = errors.New("too few to give the metadata database more room")
+
+func noRoomToGrow(free int64) error {
+	return fmt.Errorf("the data space has %d bytes free, %w: %w", free, errNoRoomToGrow, ErrNoSpace)
 }
 
 // metaGrowAt is the free metadata space below which the metadata space grows: the reserve
@@ -64,17 +113,18 @@ func (s *Store) metaGrowAt(u metafs.Usage) int64 {
 	return s.metaReserve(u, metaReserveMemTables+1) + (u.Size-u.Free)/4 + s.opts.metaGrowSlack
 }
 
-// growMeta moves an extent of the data space to the metadata file system. REQUIRES: commitMu.
-func (s *Store) growMeta() error {
+// growMeta moves an extent of at least need bytes of the data space to the metadata file
+// system. REQUIRES: growMu.
+func (s *Store) growMeta(need int64) error {
 	unit := s.meta.fs.Unit()
 	memTable := int64(memTableSize(s.meta.region.Length))
 	step := s.meta.region.Length
 	if s.opts.metaGrowStep > 0 {
 		step, memTable = s.opts.metaGrowStep, unit
 	}
-	step = alignDownInt(min(step, s.alloc.Free()/2), unit)
-	if step < max(memTable, unit) {
-		return fmt.Errorf("the data space has %d bytes free, too few to give the metadata database more room: %w", s.alloc.Free(), ErrNoSpace)
+	step = alignDownInt(min(max(step, need), s.alloc.Free()/2), unit)
+	if step < max(memTable, unit, need) {
+		return noRoomToGrow(s.alloc.Free())
 	}
 	// The allocator works in allocation units; metafs needs whole metafs units at its own
 	// alignment: take a little more and give back what is not aligned.

@@ -48,6 +48,14 @@ type Store struct {
 		stats  kv.Stats
 	}
 
+	// growMu is held while data space moves to the metadata database (metagrow.go), and by fsck
+	// (after commitMu and the groups' syncs), so fsck never sees space taken and not yet given.
+	growMu sync.Mutex
+	// growBlocked is the data space's free bytes plus one when growing the metadata last failed
+	// for want of data space, 0 otherwise: until the data space has more free, commits do not try
+	// again (metagrow.go). growAttempts counts the tries (tests).
+	growBlocked, growAttempts atomic.Int64
+
 	overlay *deferredOverlay
 	// flushMu is held by the deferred flusher for a whole cycle (snapshot, device writes, flush, KV
 	// delete, overlay trim), and by the committer when it frees space holding pending deferred
@@ -141,6 +149,9 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	s.syncQ = make(chan *syncItem, 64)
 	s.syncSlots = make(chan struct{}, maxSyncingGroups)
 	s.durableSeq.Store(s.nextSeq - 1)
+	if s.meta.fs != nil {
+		s.meta.fs.SetGrower(s.growForAllocation)
+	}
 	s.wg.Add(3)
 	go s.commitLoop()
 	go s.syncLoop()
@@ -364,6 +375,9 @@ func (s *Store) Close() error {
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close metadata db: %w", err))
+	}
+	if s.meta.fs != nil {
+		s.meta.fs.SetGrower(nil)
 	}
 	if err := s.meta.close(); err != nil {
 		errs = append(errs, err)
