@@ -408,7 +408,7 @@ func (fs *FS) allocate(n *inode, end int64) error {
 func (fs *FS) trim(n *inode) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if fs.mu.closed || fs.mu.failed != nil || n.nlink == 0 {
+	if fs.checkLocked() != nil || n.nlink == 0 {
 		return nil // nothing more is recorded; an unlinked file frees everything at its last close
 	}
 	keep := alignUp(max(n.size, n.journaled), fs.unit)

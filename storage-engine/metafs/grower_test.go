@@ -9,14 +9,8 @@ import (
 // set with SetGrower, which adds space, and goes on into it; without a grower, or when the grower
 // fails, the write fails with ErrNoSpace (and the grower's error).
 func TestGrowerGivesSpaceToAFullFileSystem(t *testing.T) {
-	const unit = 64 << 10
-	region := Extent{Offset: 1 << 20, Length: 4 << 20}
-	o := Options{Unit: unit, JournalSize: unit}
-	e := newEnvSize(t, region, o, 32<<20)
-	files := fillSynced(t, e.fs, "fill", 256<<10, 1)
-	if len(files) == 0 {
-		t.Fatal("no file fits")
-	}
+	const unit = fullUnit
+	e, region, files := newFullFS(t)
 	big := pattern(1<<20, 9)
 	f := create(t, e.fs, "/nogrower")
 	if _, err := f.Write(big); err == nil {

@@ -69,18 +69,28 @@ func generation(fs *FS) uint64 {
 	return fs.mu.sb.gen
 }
 
-// TestAddSpace fills a small file system until ENOSPC, adds an extent after its region, and
-// checks that writing continues into it, and that the extent and the files in it survive a
-// remount and journal compactions.
-func TestAddSpace(t *testing.T) {
-	const unit = 64 << 10
+// fullUnit is newFullFS's allocation unit.
+const fullUnit = 64 << 10
+
+// newFullFS returns a file system of a 4 MiB region (units of fullUnit, a journal of one) on a
+// 32 MiB device, filled with synced 256 KiB files until ENOSPC, the region, and those files.
+func newFullFS(t *testing.T) (*testEnv, Extent, map[string][]byte) {
+	t.Helper()
 	region := Extent{Offset: 1 << 20, Length: 4 << 20}
-	o := Options{Unit: unit, JournalSize: unit}
-	e := newEnvSize(t, region, o, 32<<20)
+	e := newEnvSize(t, region, Options{Unit: fullUnit, JournalSize: fullUnit}, 32<<20)
 	files := fillSynced(t, e.fs, "fill", 256<<10, 1)
 	if len(files) == 0 {
 		t.Fatal("no file fits")
 	}
+	return e, region, files
+}
+
+// TestAddSpace fills a small file system until ENOSPC, adds an extent after its region, and
+// checks that writing continues into it, and that the extent and the files in it survive a
+// remount and journal compactions.
+func TestAddSpace(t *testing.T) {
+	const unit = fullUnit
+	e, region, files := newFullFS(t)
 	u0 := e.fs.Usage()
 	if u0.Size != region.Length || len(e.fs.Space()) != 0 || e.fs.Unit() != unit {
 		t.Fatalf("before AddSpace: usage %+v, space %v, unit %d", u0, e.fs.Space(), e.fs.Unit())

@@ -60,16 +60,24 @@ type metaLocation struct {
 func (m metaLocation) String() string {
 	if m.fs != nil {
 		s := fmt.Sprintf("device region [%d, +%d)", m.region.Offset, m.region.Length)
-		if grown := m.fs.Space(); len(grown) > 0 {
-			var n int64
-			for _, e := range grown {
-				n += e.Length
-			}
-			s += fmt.Sprintf(" and %d bytes of the data space in %d extents", n, len(grown))
+		if n, extents := m.grown(); extents > 0 {
+			s += fmt.Sprintf(" and %d bytes of the data space in %d extents", n, extents)
 		}
 		return s
 	}
 	return "directory " + m.dir
+}
+
+// grown is the data space the database grew into (metagrow.go): bytes and extents.
+func (m metaLocation) grown() (bytes int64, extents int) {
+	if m.fs == nil {
+		return 0, 0
+	}
+	space := m.fs.Space()
+	for _, e := range space {
+		bytes += e.Length
+	}
+	return bytes, len(space)
 }
 
 // openMetaLocation mounts the metadata region the label names, or uses dbDir on opts.FS when the

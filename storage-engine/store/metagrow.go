@@ -169,10 +169,8 @@ func (s *Store) growMeta(need int64) error {
 			s.m.allocErrors.Add(1)
 		}
 	}
-	if added > 0 {
-		if s.opts.Logger != nil {
-			s.opts.Logger.Info("metadata database grew into the data space", "store", s.uuid, "bytes", added, "metadata", s.meta.String())
-		}
+	if added > 0 && s.opts.Logger != nil {
+		s.opts.Logger.Info("metadata database grew into the data space", "store", s.uuid, "bytes", added, "metadata", s.meta.String())
 	}
 	if added == 0 && addErr == nil {
 		addErr = fmt.Errorf("no %d-byte-aligned run in %d bytes of data space: %w", unit, step+unit, ErrNoSpace)

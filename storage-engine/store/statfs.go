@@ -22,10 +22,8 @@ func (s *Store) Statfs() Statfs {
 	st := s.pub.stats
 	free := uint64(s.alloc.Free())
 	s.gate.RUnlock()
-	var grown uint64
-	for _, e := range s.metaSpace() {
-		grown += uint64(e.Length)
-	}
+	g, _ := s.meta.grown()
+	grown := uint64(g)
 	total := s.devSize - s.dataStart - min(grown, s.devSize-s.dataStart)
 	_, deferred := s.overlay.len()
 	return Statfs{
