@@ -275,9 +275,9 @@ replica-bench: ## Replicated writes (1-3 copies over mTLS), single-copy volumes,
 ##@ Fuzzing and soaks
 
 .PHONY: crash-soak
-crash-soak: ## Store crash tests (metadata in a directory and on the device) with CRASH_CUTS power cuts / crash images each (seed CRASH_SEED).
+crash-soak: ## Store crash tests (metadata in a directory, on the device, on a separate metadata device) with CRASH_CUTS power cuts / crash images each (seed CRASH_SEED).
 	COBALT_CRASH_CUTS=$(CRASH_CUTS) COBALT_CRASH_SEED=$(CRASH_SEED) $(GO) test -count=1 -timeout 0 \
-		-run '^TestCrashRecovery(BufferedWrites|MetaOnDevice|MetaOnDeviceBufferedWrites)?$$' -v ./storage-engine/store/
+		-run '^TestCrashRecovery(BufferedWrites|MetaOnDevice|MetaOnDeviceBufferedWrites|MetaOnSeparateDevice)?$$' -v ./storage-engine/store/
 
 .PHONY: store-fuzz
 store-fuzz: ## Fuzz every engine-store and metadata-region decoder for FUZZTIME each (default 30s).

@@ -109,13 +109,17 @@ const (
 )
 
 // MetadataPlacement is where a Store keeps its metadata database.
-// +kubebuilder:validation:Enum=Device;StateDirectory
+// +kubebuilder:validation:Enum=Device;MetadataDevice;StateDirectory
 type MetadataPlacement string
 
 const (
 	// MetadataOnDevice: in a region of the Store's own device, which its label names. The Store
 	// mounts from the device alone, on whichever node the device is.
 	MetadataOnDevice MetadataPlacement = "Device"
+	// MetadataOnSeparateDevice: in a region of a separate metadata device (a faster one, named in
+	// the StorageCluster's spec.devices.metadataDevices), whose label names the Store. The Store
+	// mounts from its two devices alone, on whichever node both are.
+	MetadataOnSeparateDevice MetadataPlacement = "MetadataDevice"
 	// MetadataInStateDirectory: in the node daemon's state directory on the node, as for Stores made
 	// before metadata moved onto devices. The Store mounts only where that directory is.
 	MetadataInStateDirectory MetadataPlacement = "StateDirectory"
@@ -123,11 +127,12 @@ const (
 
 // StoreMetadata says where a Store keeps its metadata database.
 type StoreMetadata struct {
-	// placement is Device or StateDirectory.
+	// placement is Device, MetadataDevice or StateDirectory.
 	// +required
 	Placement MetadataPlacement `json:"placement"`
-	// location is the region of the device ("device region [offset, +length)", in bytes) or the
-	// directory on the node ("directory PATH").
+	// location is the region of the device ("device region [offset, +length)", in bytes), the
+	// region of the metadata device and its path ("metadata device region [offset, +length) on
+	// PATH") or the directory on the node ("directory PATH").
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Location string `json:"location,omitempty"`

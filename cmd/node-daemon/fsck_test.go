@@ -54,14 +54,14 @@ func TestFsck(t *testing.T) {
 	makeStore(t, dev, "")
 
 	var out bytes.Buffer
-	if err := fsck(ctx, &out, dev, "", true); err != nil {
+	if err := fsck(ctx, &out, dev, "", "", true); err != nil {
 		t.Fatalf("fsck of a clean store: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "objects=1") || !strings.Contains(out.String(), "metadata in device region") ||
 		!strings.Contains(out.String(), "cluster 0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b34") {
 		t.Errorf("fsck output %q lacks the clean verdict, the object, the metadata region or the cluster", out.String())
 	}
-	if err := fsck(ctx, &out, dev, filepath.Join(dir, "no-such-state-dir"), true); err != nil {
+	if err := fsck(ctx, &out, dev, "", filepath.Join(dir, "no-such-state-dir"), true); err != nil {
 		t.Errorf("fsck with a state directory that does not exist: %v", err)
 	}
 
@@ -69,7 +69,7 @@ func TestFsck(t *testing.T) {
 	if err := os.WriteFile(blank, make([]byte, 1<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := fsck(ctx, &out, blank, "", true); err == nil || !strings.Contains(err.Error(), "no Cobalt store label") {
+	if err := fsck(ctx, &out, blank, "", "", true); err == nil || !strings.Contains(err.Error(), "no Cobalt store label") {
 		t.Errorf("fsck of a blank device: %v, want an error about the missing label", err)
 	}
 }
@@ -92,15 +92,44 @@ func TestFsckLegacyStore(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := fsck(ctx, &out, dev, stateDir, true); err != nil {
+	if err := fsck(ctx, &out, dev, "", stateDir, true); err != nil {
 		t.Fatalf("fsck of a clean store: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "metadata in directory "+stateDir) || !strings.Contains(out.String(), "cluster none (label version 1") {
 		t.Errorf("fsck output %q lacks the clean verdict or the metadata directory", out.String())
 	}
 	for _, sd := range []string{t.TempDir(), ""} {
-		if err := fsck(ctx, &out, dev, sd, true); err == nil || !strings.Contains(err.Error(), id) {
+		if err := fsck(ctx, &out, dev, "", sd, true); err == nil || !strings.Contains(err.Error(), id) {
 			t.Errorf("fsck with state dir %q, without the store's metadata: %v, want an error naming store %s", sd, err, id)
 		}
+	}
+}
+
+// TestFsckSeparateMetadataDevice: a store whose metadata is on a separate device is checked with
+// --metadata-device; without it, or given the metadata device as the store, fsck says what to do.
+func TestFsckSeparateMetadataDevice(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dev, meta := filepath.Join(dir, "dev.img"), filepath.Join(dir, "meta.img")
+	if err := os.WriteFile(meta, make([]byte, 32<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 64 << 20, MinAllocSize: 4096}})
+	if err := eng.Mkfs(ctx, app.MkfsRequest{DevicePath: dev, UUID: id, CreateSize: 256 << 20, ClusterID: fsckTestCluster, MetadataDevicePath: meta}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := fsck(ctx, &out, dev, meta, "", true); err != nil {
+		t.Fatalf("fsck with the metadata device: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "fsck: clean") || !strings.Contains(out.String(), "metadata in metadata device region") {
+		t.Errorf("fsck output %q lacks the clean verdict or the metadata device", out.String())
+	}
+	if err := fsck(ctx, &out, dev, "", "", true); err == nil || !strings.Contains(err.Error(), "give it with --metadata-device") {
+		t.Errorf("fsck without the metadata device: %v", err)
+	}
+	if err := fsck(ctx, &out, meta, "", "", true); err == nil || !strings.Contains(err.Error(), "is the metadata device of store "+id) {
+		t.Errorf("fsck of the metadata device as a store: %v", err)
 	}
 }

@@ -32,6 +32,8 @@ func ParseClusterID(uid string) ([16]byte, error) {
 //   - a label naming another cluster is refused with ErrOtherCluster;
 //   - a label naming no cluster, with the metadata on the device (version 2), mounts only when
 //     req.Adopt is set, after its label is rewritten to name req's cluster;
+//   - a label naming no cluster, with the metadata on a separate device (version 4, made by a
+//     tool, never by a node daemon), is refused: adopting it would mean rewriting two labels;
 //   - a label naming no cluster, with the metadata in a directory (version 1), mounts as it is:
 //     its metadata directory on this node is what ties it to this node.
 func ClaimLabel(l blockdev.Label, req OpenRequest) (*blockdev.Label, error) {
@@ -41,6 +43,9 @@ func ClaimLabel(l blockdev.Label, req OpenRequest) (*blockdev.Label, error) {
 	case l.HasCluster():
 		return nil, fmt.Errorf("store %s on %s names cluster %s, not this cluster (%s): %w",
 			l.UUIDString(), req.DevicePath, l.ClusterIDString(), clusterString(req.ClusterID), ErrOtherCluster)
+	case l.MetaOnSeparateDevice || l.MetadataDevice:
+		return nil, fmt.Errorf("store %s on %s names no cluster and keeps its metadata on a separate device (label version %d): such a store is not adopted into a cluster: %w",
+			l.UUIDString(), req.DevicePath, l.Version, ErrOtherCluster)
 	case !l.MetaOnDevice():
 		return nil, nil
 	case !req.Adopt || req.ClusterID == [16]byte{}:

@@ -33,6 +33,9 @@ type OpenRequest struct {
 	// Adopt lets a store whose label names no cluster (label version 2) be adopted into
 	// ClusterID (devices.Decision.Adopt).
 	Adopt bool
+	// MetadataDevicePath is the separate metadata device of a store made with one ("" for none):
+	// its label must name the store.
+	MetadataDevicePath string
 }
 
 // MkfsRequest asks for a new store.
@@ -48,6 +51,10 @@ type MkfsRequest struct {
 	Force bool
 	// CreateSize, when > 0, creates the device as a sparse file of this size if it is missing.
 	CreateSize int64
+	// MetadataDevicePath, if set, is a separate device (a faster one, BlueStore's block.db) that
+	// holds the store's metadata instead of DevicePath; it gets a label naming the store, and the
+	// store then mounts only with it (OpenRequest.MetadataDevicePath).
+	MetadataDevicePath string
 }
 
 // MountedStore is an open store.

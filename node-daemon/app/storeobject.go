@@ -105,7 +105,10 @@ func applyStatus(st *storagev1alpha1.Store, reason string, snap *metrics.StoreSn
 // storeMetadata is where snap's store keeps its metadata, in the API's words.
 func storeMetadata(snap *metrics.StoreSnapshot) *storagev1alpha1.StoreMetadata {
 	m := &storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataInStateDirectory, Location: truncate(snap.MetadataLocation, 1024)}
-	if snap.MetadataOnDevice {
+	switch {
+	case snap.MetadataDevice != "":
+		m.Placement = storagev1alpha1.MetadataOnSeparateDevice
+	case snap.MetadataOnDevice:
 		m.Placement = storagev1alpha1.MetadataOnDevice
 	}
 	return m

@@ -20,6 +20,9 @@ func TestApplyStatusReportsMetadata(t *testing.T) {
 	}{
 		{"on the device", &metrics.StoreSnapshot{UUID: "u", MetadataOnDevice: true, MetadataLocation: "device region [65536, +67108864)"},
 			&storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataOnDevice, Location: "device region [65536, +67108864)"}},
+		{"on a separate metadata device", &metrics.StoreSnapshot{UUID: "u", MetadataOnDevice: true, MetadataDevice: "/dev/nvme0n1",
+			MetadataLocation: "metadata device region [65536, +1073676288) on /dev/nvme0n1"},
+			&storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataOnSeparateDevice, Location: "metadata device region [65536, +1073676288) on /dev/nvme0n1"}},
 		{"in the state directory", &metrics.StoreSnapshot{UUID: "u", MetadataLocation: "directory /var/lib/cobalt/stores/u/db"},
 			&storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataInStateDirectory, Location: "directory /var/lib/cobalt/stores/u/db"}},
 		{"device not used", nil, nil},

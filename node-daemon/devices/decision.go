@@ -25,6 +25,9 @@ type Decision struct {
 	// MetaOnDevice is set for Mount when the store keeps its metadata on the device (label version
 	// 2 and later): it mounts from the device alone, whatever this node's state directory holds.
 	MetaOnDevice bool
+	// MetaOnSeparateDevice is set for Mount when the store keeps its metadata on a separate
+	// metadata device (label version 4; MetaOnDevice is set too): it mounts only with that device.
+	MetaOnSeparateDevice bool
 	// StoreCluster is the cluster ID the device's label names ("" when it names none): this
 	// cluster's for Mount, another cluster's for a Skip (or a forced Mkfs) of a foreign store.
 	StoreCluster string

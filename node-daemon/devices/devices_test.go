@@ -140,20 +140,15 @@ func TestInspectFiles(t *testing.T) {
 	// labeled writes a store label; metaLength > 0 names a metadata region on the device (version
 	// 2, or 3 with a cluster), a non-zero cluster names the cluster (version 3).
 	labeled := func(uuid [16]byte, metaLength int64, cluster [16]byte) string {
-		path := sparse(t, size, 0, nil)
-		dev, err := blockdev.Open(path, blockdev.Options{Buffered: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dev.Close()
-		l := blockdev.Label{UUID: uuid, DeviceSize: size, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0), ClusterID: cluster}
-		if metaLength > 0 {
-			l.MetaOffset, l.MetaLength = 1<<20, metaLength
-		}
-		if err := blockdev.WriteLabel(dev, l); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return withLabel(t, size, uuid, metaLength, cluster, nil)
+	}
+	// Label version 4: the data device of a store whose metadata is on a separate device, and
+	// that metadata device.
+	separateData := func(uuid, cluster [16]byte) string {
+		return withLabel(t, size, uuid, 0, cluster, func(l *blockdev.Label) { l.MetaOnSeparateDevice = true })
+	}
+	metadataDev := func(uuid, cluster [16]byte) string {
+		return withLabel(t, size, uuid, 4<<20, cluster, func(l *blockdev.Label) { l.MetadataDevice = true })
 	}
 	newer := func() string {
 		path := labeled([16]byte{7}, 4<<20, thisCluster)
@@ -187,6 +182,8 @@ func TestInspectFiles(t *testing.T) {
 		wantMeta    bool
 		wantCluster string
 		wantAdopt   bool
+		// wantSeparate: Mount of a store whose metadata is on a separate device.
+		wantSeparate bool
 	}{
 		{name: "empty file", path: sparse(t, size, 0, nil), sel: Selection{MinSize: 1 << 20}, want: Mkfs},
 		{name: "too small", path: sparse(t, 1<<20, 0, nil), sel: Selection{MinSize: 64 << 20}, want: Skip, wantReason: []string{"too small"}},
@@ -208,6 +205,17 @@ func TestInspectFiles(t *testing.T) {
 		{name: "dir-layout v1 store of this node", path: labeled(ours, 0, none), want: Mount, wantUUID: blockdev.FormatUUID(ours)},
 		{name: "dir-layout v1 store of elsewhere", path: labeled(foreign, 0, none), want: Skip, wantReason: []string{"another cluster's store", "does not allow wiping"}},
 		{name: "dir-layout v1 store of elsewhere, wipe allowed", path: labeled(foreign, 0, none), sel: wipe, want: Mkfs, wantForce: true, wantReason: []string{"another cluster's store", "wiping it"}},
+		// Label version 4: a data device whose metadata is on a separate device mounts (with that
+		// device); a metadata device is never a store, and this cluster's is never wiped.
+		{name: "same cluster, metadata on a separate device", path: separateData(foreign, thisCluster), want: Mount, wantUUID: blockdev.FormatUUID(foreign),
+			wantMeta: true, wantSeparate: true, wantCluster: this},
+		{name: "metadata device of this cluster", path: metadataDev(foreign, thisCluster), sel: wipe, want: Skip, wantCluster: this,
+			wantReason: []string{"is the metadata device of store " + blockdev.FormatUUID(foreign), "never as a store"}},
+		{name: "metadata device of no cluster", path: metadataDev(foreign, none), sel: wipe, want: Skip, wantReason: []string{"is the metadata device of store"}},
+		{name: "metadata device of another cluster", path: metadataDev(foreign, otherCluster), want: Skip, wantCluster: other,
+			wantReason: []string{"another Cobalt cluster", "does not allow wiping"}},
+		{name: "separate-metadata store of no cluster", path: separateData(foreign, none), want: Skip,
+			wantReason: []string{"names no cluster and keeps its metadata on a separate device", "does not allow wiping"}},
 		{name: "newer label", path: newer(), want: Skip, wantReason: []string{"cannot read", "newer format"}},
 		{name: "missing file device", path: filepath.Join(t.TempDir(), FileDeviceName), sel: Selection{FileSize: size}, want: Mkfs},
 		{name: "missing device", path: "/dev/does-not-exist", want: Skip, wantReason: []string{"cannot resolve"}},
@@ -217,7 +225,7 @@ func TestInspectFiles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := in.Inspect(tt.path, tt.sel)
 			if d.Action != tt.want || d.Force != tt.wantForce || d.StoreUUID != tt.wantUUID || d.MetaOnDevice != tt.wantMeta ||
-				d.StoreCluster != tt.wantCluster || d.Adopt != tt.wantAdopt {
+				d.StoreCluster != tt.wantCluster || d.Adopt != tt.wantAdopt || d.MetaOnSeparateDevice != tt.wantSeparate {
 				t.Fatalf("Inspect = %+v, want action %s force %v uuid %q metaOnDevice %v cluster %q adopt %v",
 					d, tt.want, tt.wantForce, tt.wantUUID, tt.wantMeta, tt.wantCluster, tt.wantAdopt)
 			}
@@ -231,6 +239,29 @@ func TestInspectFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withLabel makes a file device of size bytes with a store label (version 2 and later when
+// metaLength names a metadata region, 3 with a cluster, 4 when edit gives it a device role).
+func withLabel(t *testing.T, size int64, uuid [16]byte, metaLength int64, cluster [16]byte, edit func(*blockdev.Label)) string {
+	t.Helper()
+	path := sparse(t, size, 0, nil)
+	dev, err := blockdev.Open(path, blockdev.Options{Buffered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	l := blockdev.Label{UUID: uuid, DeviceSize: size, MinAllocSize: 4096, BlockSize: 4096, Created: time.Unix(1, 0), ClusterID: cluster}
+	if metaLength > 0 {
+		l.MetaOffset, l.MetaLength = 1<<20, metaLength
+	}
+	if edit != nil {
+		edit(&l)
+	}
+	if err := blockdev.WriteLabel(dev, l); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestInspectWithoutClusterID: an inspector that does not know its cluster treats every store that

@@ -32,6 +32,9 @@
 //   - A Decision with Action Mkfs is only made for a device with no signature, or when AllowWipe
 //     is set (then Force is set too, and Reason says what will be overwritten).
 //   - A device carrying a Cobalt label is mounted (Action Mount) only if the label names this
-//     cluster or no cluster, and its metadata is on the device or this node holds that store's
-//     metadata directory. A label naming another cluster is never mounted.
+//     cluster or no cluster, and its metadata is on the device, on a separate metadata device
+//     (version 4, this cluster only; Decision.MetaOnSeparateDevice), or this node holds that
+//     store's metadata directory. A label naming another cluster is never mounted.
+//   - A separate metadata device (label version 4, LabelFlagMetadataDevice) is never a store: it
+//     is skipped, and one of this cluster or of no cluster is never wiped, whatever AllowWipe says.
 package devices

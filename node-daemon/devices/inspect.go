@@ -97,13 +97,20 @@ func (in Inspector) decide(d Decision, sig blockdev.Signature, label *blockdev.L
 	}
 	var what string
 	switch {
+	case label != nil && label.MetadataDevice && (!label.HasCluster() || label.ClusterID == in.ClusterID):
+		// Never a store, and never wiped: its store's data device needs it to mount.
+		d.StoreCluster = label.ClusterIDString()
+		d.Reason = fmt.Sprintf("is the metadata device of store %s: it is used with that store's data device, never as a store of its own", label.UUIDString())
+		return d
 	case label != nil && label.HasCluster() && label.ClusterID != in.ClusterID:
 		d.StoreCluster = label.ClusterIDString()
 		what = fmt.Sprintf("carries store %s of another Cobalt cluster (cluster ID %s; this cluster is %s): it is not mounted "+
 			"here; move the disk back to a node of its cluster, or, to reuse it in this cluster and destroy its data, list it "+
 			"in spec.devices.paths with spec.devices.allowWipe: true", label.UUIDString(), d.StoreCluster, in.clusterString())
 	case label != nil && label.HasCluster():
-		d.Action, d.StoreUUID, d.StoreCluster, d.MetaOnDevice = Mount, label.UUIDString(), label.ClusterIDString(), label.MetaOnDevice()
+		d.Action, d.StoreUUID, d.StoreCluster = Mount, label.UUIDString(), label.ClusterIDString()
+		d.MetaOnDevice = label.MetaOnDevice() || label.MetaOnSeparateDevice
+		d.MetaOnSeparateDevice = label.MetaOnSeparateDevice
 		if !d.MetaOnDevice && !in.knownStore(d.StoreUUID) {
 			// This cluster's store whose metadata directory is on another node: nothing to mount
 			// from, and nothing to wipe (it is this cluster's).
@@ -116,6 +123,8 @@ func (in Inspector) decide(d Decision, sig blockdev.Signature, label *blockdev.L
 		// adopts it (the mount records this cluster in its label).
 		d.Action, d.StoreUUID, d.MetaOnDevice, d.Adopt = Mount, label.UUIDString(), true, true
 		return d
+	case label != nil && label.MetaOnSeparateDevice:
+		what = fmt.Sprintf("carries store %s, which names no cluster and keeps its metadata on a separate device: such a store is not adopted", label.UUIDString())
 	case label != nil && in.knownStore(label.UUIDString()):
 		// Label version 1: this node holds its metadata directory.
 		d.Action, d.StoreUUID = Mount, label.UUIDString()

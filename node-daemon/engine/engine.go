@@ -37,21 +37,31 @@ func (e *Engine) devOptions(createSize int64) blockdev.Options {
 }
 
 // Mkfs implements app.Engine.
-func (e *Engine) Mkfs(ctx context.Context, req app.MkfsRequest) error {
+func (e *Engine) Mkfs(ctx context.Context, req app.MkfsRequest) (err error) {
 	dev, err := blockdev.Open(req.DevicePath, e.devOptions(req.CreateSize))
 	if err != nil {
 		return fmt.Errorf("engine: mkfs: %w", err)
 	}
-	_, err = store.Mkfs(ctx, dev, req.DBDir, store.MkfsOptions{
+	opts := store.MkfsOptions{
 		Force:        req.Force,
 		MinAllocSize: e.settings.MinAllocSize,
 		UUID:         req.UUID,
 		ClusterID:    req.ClusterID,
-	})
+	}
+	if req.MetadataDevicePath != "" {
+		md, err := blockdev.Open(req.MetadataDevicePath, e.devOptions(0))
+		if err != nil {
+			return errors.Join(fmt.Errorf("engine: mkfs: metadata device: %w", err), dev.Close())
+		}
+		defer func() { err = errors.Join(err, md.Close()) }()
+		opts.MetadataDevice = md
+	}
+	_, err = store.Mkfs(ctx, dev, req.DBDir, opts)
 	return errors.Join(wrap(err), dev.Close())
 }
 
-// Open implements app.Engine: the store mounts from the metadata region its label names, or, for a
+// Open implements app.Engine: the store mounts from the metadata region its label names, from the
+// region of req.MetadataDevicePath for a store whose metadata is on a separate device, or, for a
 // store made before label version 2, from req.LegacyDBDir. With the device open exclusively it
 // repairs a label torn by a crash during a rewrite, refuses a store of another cluster and
 // records req's cluster in the label of a store it adopts (app.ClaimLabel), and only then mounts.
@@ -72,11 +82,24 @@ func (e *Engine) Open(ctx context.Context, req app.OpenRequest) (app.MountedStor
 		PreferDeferredSize: int(e.settings.DeferredWriteThreshold),
 		Logger:             slog.New(logr.ToSlogHandler(logr.FromContextOrDiscard(ctx))),
 	}
+	var md blockdev.Device
+	if req.MetadataDevicePath != "" {
+		if md, err = blockdev.Open(req.MetadataDevicePath, e.devOptions(0)); err != nil {
+			return nil, errors.Join(fmt.Errorf("engine: open: metadata device: %w", err), dev.Close())
+		}
+		opts.MetadataDevice = md
+	}
+	closeDevs := func() error {
+		if md == nil {
+			return dev.Close()
+		}
+		return errors.Join(dev.Close(), md.Close())
+	}
 	st, err := store.Open(ctx, dev, req.LegacyDBDir, opts)
 	if err != nil {
-		return nil, errors.Join(wrap(err), dev.Close())
+		return nil, errors.Join(wrap(err), closeDevs())
 	}
-	return &Mounted{st: st, dev: dev, cacheType: e.settings.CacheType}, nil
+	return &Mounted{st: st, dev: dev, metaDev: md, metaDevPath: req.MetadataDevicePath, cacheType: e.settings.CacheType}, nil
 }
 
 // claim checks the label of the store on dev against req (app.ClaimLabel) and rewrites it when req

@@ -22,6 +22,7 @@ import (
 
 type testDevice struct {
 	path, db, uuid string // db is "" for a store with its metadata on the device
+	meta           string // the separate metadata device, "" for none
 }
 
 // testCluster is the cluster the tests' daemon serves.
@@ -41,6 +42,24 @@ func newLegacyDevice(t *testing.T, e *Engine, size int64) testDevice {
 	return mkfsDevice(t, e, size, filepath.Join(t.TempDir(), "db"), [16]byte{})
 }
 
+// newSeparateDevice formats a sparse file as a store whose metadata is on a second sparse file of
+// metaSize bytes (a separate metadata device).
+func newSeparateDevice(t *testing.T, e *Engine, size, metaSize int64) testDevice {
+	t.Helper()
+	d := testDevice{path: filepath.Join(t.TempDir(), "dev.img"), meta: filepath.Join(t.TempDir(), "meta.img"), uuid: uuid.NewString()}
+	if err := os.WriteFile(d.meta, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(d.meta, metaSize); err != nil {
+		t.Fatal(err)
+	}
+	req := app.MkfsRequest{DevicePath: d.path, UUID: d.uuid, CreateSize: size, ClusterID: testCluster, MetadataDevicePath: d.meta}
+	if err := e.Mkfs(context.Background(), req); err != nil {
+		t.Fatalf("Mkfs: %v", err)
+	}
+	return d
+}
+
 // mkfsDevice formats a sparse file as a store of cluster (none when zero), its metadata in db or
 // on the device when db is "".
 func mkfsDevice(t *testing.T, e *Engine, size int64, db string, cluster [16]byte) testDevice {
@@ -54,7 +73,7 @@ func mkfsDevice(t *testing.T, e *Engine, size int64, db string, cluster [16]byte
 
 func open(t *testing.T, e *Engine, d testDevice) *Mounted {
 	t.Helper()
-	m, err := e.Open(context.Background(), app.OpenRequest{DevicePath: d.path, LegacyDBDir: d.db, ClusterID: testCluster})
+	m, err := e.Open(context.Background(), app.OpenRequest{DevicePath: d.path, LegacyDBDir: d.db, ClusterID: testCluster, MetadataDevicePath: d.meta})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -69,7 +88,16 @@ func fsck(t *testing.T, d testDevice) {
 		t.Fatal(err)
 	}
 	defer dev.Close()
-	st, err := store.Open(context.Background(), dev, d.db, store.Options{})
+	var opts store.Options
+	if d.meta != "" {
+		md, err := blockdev.Open(d.meta, blockdev.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer md.Close()
+		opts.MetadataDevice = md
+	}
+	st, err := store.Open(context.Background(), dev, d.db, opts)
 	if err != nil {
 		t.Fatalf("reopen for fsck: %v", err)
 	}
@@ -96,6 +124,7 @@ func TestSnapshotAndUUID(t *testing.T) {
 	}{
 		{"metadata on the device", newDevice(t, e, 64<<20), true, "device region ["},
 		{"metadata in a directory", newLegacyDevice(t, e, 64<<20), false, "directory /"},
+		{"metadata on a separate device", newSeparateDevice(t, e, 64<<20, 32<<20), true, "metadata device region [65536, +33488896) on /"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := open(t, e, tt.d)
@@ -110,7 +139,7 @@ func TestSnapshotAndUUID(t *testing.T) {
 			if snap.Commits < 1 || snap.TotalBytes <= 0 || snap.UsedBytes <= 0 || snap.CacheType != "2q" || len(snap.CacheShards) == 0 || snap.Health != metrics.HealthOK {
 				t.Fatalf("Snapshot = %+v", snap)
 			}
-			if snap.MetadataOnDevice != tt.onDevice || !strings.HasPrefix(snap.MetadataLocation, tt.location) {
+			if snap.MetadataOnDevice != tt.onDevice || !strings.HasPrefix(snap.MetadataLocation, tt.location) || snap.MetadataDevice != tt.d.meta {
 				t.Fatalf("Snapshot metadata on device %v at %q, want %v at %q...", snap.MetadataOnDevice, snap.MetadataLocation, tt.onDevice, tt.location)
 			}
 			if err := m.Close(); err != nil {
@@ -131,6 +160,29 @@ func TestLegacyStoreNeedsItsDirectory(t *testing.T) {
 		t.Fatalf("Open without the directory = %v", err)
 	}
 	open(t, e, d).Close()
+}
+
+// TestSeparateMetadataDeviceNeeded: a store made with a separate metadata device does not mount
+// without it nor with another file, and the errors say why; with it, it mounts.
+func TestSeparateMetadataDeviceNeeded(t *testing.T) {
+	e := New(Settings{})
+	d := newSeparateDevice(t, e, 64<<20, 32<<20)
+	other := newSeparateDevice(t, e, 64<<20, 32<<20)
+	for _, c := range []struct {
+		name, meta, want string
+	}{
+		{"without it", "", "keeps its metadata on a separate metadata device, and none was given"},
+		{"with another store's", other.meta, "is the metadata device of store " + other.uuid},
+	} {
+		_, err := e.Open(context.Background(), app.OpenRequest{DevicePath: d.path, ClusterID: testCluster, MetadataDevicePath: c.meta})
+		if !errors.Is(err, objstore.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("Open %s = %v, want ErrInvalid saying %q", c.name, err, c.want)
+		}
+	}
+	if err := open(t, e, d).Close(); err != nil {
+		t.Fatal(err)
+	}
+	fsck(t, d)
 }
 
 // TestVolumesOverTheEngine runs random volume I/O against a byte-slice model on the real engine,

@@ -13,11 +13,15 @@ import (
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
-// Mounted is a mounted store with its device; it implements app.MountedStore.
+// Mounted is a mounted store with its device (and separate metadata device, if any); it
+// implements app.MountedStore.
 type Mounted struct {
-	st        *store.Store
-	dev       blockdev.Device
-	cacheType string
+	st  *store.Store
+	dev blockdev.Device
+	// metaDev is the separate metadata device (nil when none), opened from metaDevPath.
+	metaDev     blockdev.Device
+	metaDevPath string
+	cacheType   string
 }
 
 // Engine returns the underlying store (for fsck in tests and tools).
@@ -189,7 +193,8 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		UUID:               m.st.UUID(),
 		TotalBytes:         int64(fs.Total),
 		MetadataOnDevice:   m.st.MetadataOnDevice(),
-		MetadataLocation:   m.st.MetadataLocation(),
+		MetadataLocation:   m.metadataLocation(),
+		MetadataDevice:     m.metaDevPath,
 		UsedBytes:          int64(fs.Used),
 		Commits:            mt.Commits,
 		CommitErrors:       mt.CommitErrors,
@@ -224,7 +229,21 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 	}
 }
 
-// Close implements app.MountedStore: it unmounts the store cleanly, then closes the device.
+// metadataLocation is the store's MetadataLocation, naming the separate metadata device's path
+// when there is one.
+func (m *Mounted) metadataLocation() string {
+	if m.metaDevPath == "" {
+		return m.st.MetadataLocation()
+	}
+	return m.st.MetadataLocation() + " on " + m.metaDevPath
+}
+
+// Close implements app.MountedStore: it unmounts the store cleanly, then closes the device and
+// the metadata device.
 func (m *Mounted) Close() error {
-	return errors.Join(m.st.Close(), m.dev.Close())
+	err := errors.Join(m.st.Close(), m.dev.Close())
+	if m.metaDev != nil {
+		err = errors.Join(err, m.metaDev.Close())
+	}
+	return err
 }

@@ -26,10 +26,13 @@ type StoreSnapshot struct {
 
 	TotalBytes, UsedBytes int64
 
-	// MetadataOnDevice is set when the metadata database is in a region of the device (the store
-	// mounts from the device alone); MetadataLocation says where it is, for people: "device
-	// region [offset, +length)" or "directory PATH".
+	// MetadataOnDevice is set when the metadata database is in a region of the device or of its
+	// separate metadata device (the store mounts from its devices alone); MetadataDevice is that
+	// separate device's path ("" when none); MetadataLocation says where the metadata is, for
+	// people: "device region [offset, +length)", "metadata device region [offset, +length) on
+	// PATH" or "directory PATH".
 	MetadataOnDevice bool
+	MetadataDevice   string
 	MetadataLocation string
 
 	Commits, CommitErrors, Ops, BytesWritten int64

@@ -11,13 +11,15 @@ import (
 	"time"
 )
 
-// The label occupies the first LabelSize bytes of a Cobalt device. Layout (little-endian), version 3
-// (version 2 is the same with bytes [80, 96) zero: no cluster; version 1 also has flags 0 and bytes
-// [64, 80) zero: its metadata lives in a directory of the host):
+// The label occupies the first LabelSize bytes of a Cobalt device. Layout (little-endian), version 4
+// (version 3 is the same without the device-role flags; version 2 also has bytes [80, 96) zero: no
+// cluster; version 1 also has flags 0 and bytes [64, 80) zero: its metadata lives in a directory of
+// the host):
 //
 //	[0, 16)     magic "cobalt-store-lbl"
 //	[16, 20)    format version (LabelVersion)
-//	[20, 24)    flags: LabelFlagMetaOnDevice (version 2 and later)
+//	[20, 24)    flags: LabelFlagMetaOnDevice (version 2 and later), LabelFlagMetaOnSeparateDevice and
+//	            LabelFlagMetadataDevice (version 4)
 //	[24, 40)    store UUID
 //	[40, 48)    device size in bytes at mkfs
 //	[48, 52)    min_alloc_size in bytes (a power of two, 512 .. 16 MiB)
@@ -25,14 +27,23 @@ import (
 //	[56, 64)    creation time, Unix nanoseconds
 //	[64, 72)    metadata region offset (with LabelFlagMetaOnDevice)
 //	[72, 80)    metadata region length (with LabelFlagMetaOnDevice)
-//	[80, 96)    cluster ID: the Cobalt cluster that made (or adopted) the store (version 3, never zero)
+//	[80, 96)    cluster ID: the Cobalt cluster that made (or adopted) the store (version 3: never
+//	            zero; version 4: zero for a store that names no cluster)
 //	[96, 4092)  reserved, zero
 //	[4092, 4096) crc32c (Castagnoli) of bytes [0, 4092)
+//
+// Device roles (version 4). A store may keep its metadata on a second, faster device (BlueStore's
+// block.db). Both devices then carry a label with the store's UUID: the data device's has
+// LabelFlagMetaOnSeparateDevice and no region ([64, 80) zero), the metadata device's has
+// LabelFlagMetadataDevice and LabelFlagMetaOnDevice with its region on that device; the sizes,
+// blocks and creation time are each device's own. A metadata device is not a store: it is mounted
+// only with the data device whose UUID it carries.
 //
 // The version is a ratchet: DecodeLabel refuses versions newer than LabelVersion with
 // ErrLabelVersion, so an old binary never misreads a newer store. In particular a binary that
 // reads only versions 1 and 2 refuses a version-3 label: it cannot check the cluster, so it must
-// not mount the store.
+// not mount the store; likewise a binary that reads up to version 3 refuses both labels of a store
+// with a separate metadata device, and never takes the metadata device for a store.
 //
 // RewriteLabel changes the label of an existing store. A power cut may tear a write (Device), so
 // on devices whose logical block is at most LabelCopyOffset RewriteLabel first writes the new label
@@ -41,7 +52,7 @@ import (
 // checksum; ReadLabel and DetectSignatures then read the copy, and RepairLabel writes it back.
 const (
 	LabelSize    = 4096
-	LabelVersion = 3
+	LabelVersion = 4
 	// LabelCopyOffset is where RewriteLabel keeps the copy of a label it rewrites.
 	LabelCopyOffset = LabelSize
 	labelMagic      = "cobalt-store-lbl"
@@ -49,6 +60,13 @@ const (
 	// LabelFlagMetaOnDevice: the store's metadata lives in a region of this device
 	// (Label.MetaRegion), not in a directory of the host.
 	LabelFlagMetaOnDevice = 1
+	// LabelFlagMetaOnSeparateDevice: the store's metadata lives on a separate device, whose label
+	// carries the same UUID and LabelFlagMetadataDevice (version 4).
+	LabelFlagMetaOnSeparateDevice = 2
+	// LabelFlagMetadataDevice: this device is the metadata device of the store the UUID names; its
+	// region (Label.MetaRegion) holds that store's metadata (version 4, with LabelFlagMetaOnDevice).
+	LabelFlagMetadataDevice = 4
+	labelFlagsKnown         = LabelFlagMetaOnDevice | LabelFlagMetaOnSeparateDevice | LabelFlagMetadataDevice
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -64,9 +82,9 @@ var (
 // Label identifies a Cobalt store on its device.
 type Label struct {
 	// Version is the on-disk format version. EncodeLabel writes, when it is 0, the oldest version
-	// that holds the label: 3 when it names a cluster, else 2 when the metadata is on the device,
-	// else 1 (so that builds that read only version 1 still mount stores whose metadata is in a
-	// directory).
+	// that holds the label: 4 when it has a device role (MetaOnSeparateDevice, MetadataDevice),
+	// else 3 when it names a cluster, else 2 when the metadata is on the device, else 1 (so that
+	// builds that read only version 1 still mount stores whose metadata is in a directory).
 	Version      uint32
 	UUID         [16]byte
 	DeviceSize   int64
@@ -74,15 +92,25 @@ type Label struct {
 	BlockSize    uint32
 	Created      time.Time
 	// MetaOffset and MetaLength locate the metadata region on this device; both are zero when the
-	// metadata lives in a directory of the host.
+	// metadata lives in a directory of the host or on a separate device.
 	MetaOffset, MetaLength int64
+	// MetaOnSeparateDevice: this is the data device of a store whose metadata is on a separate
+	// device (the one whose label has MetadataDevice and this UUID). Version 4.
+	MetaOnSeparateDevice bool
+	// MetadataDevice: this is the metadata device of store UUID, not a store; its region is
+	// MetaOffset, MetaLength. Version 4.
+	MetadataDevice bool
 	// ClusterID identifies the Cobalt cluster the store belongs to (the node daemon records its
 	// StorageCluster's UID); zero in labels of version 1 and 2, which name no cluster.
 	ClusterID [16]byte
 }
 
-// MetaOnDevice reports whether the store's metadata lives on this device.
+// MetaOnDevice reports whether the store's metadata lives on this device: the store's own device,
+// or, for a label with MetadataDevice, the metadata device.
 func (l Label) MetaOnDevice() bool { return l.MetaLength > 0 }
+
+// hasRole reports whether the label carries a device role of version 4.
+func (l Label) hasRole() bool { return l.MetaOnSeparateDevice || l.MetadataDevice }
 
 // HasCluster reports whether the label names the cluster the store belongs to (version 3).
 func (l Label) HasCluster() bool { return l.ClusterID != [16]byte{} }
@@ -135,10 +163,18 @@ func (l Label) validate() error {
 		return fmt.Errorf("metadata region [%d, +%d) is invalid", l.MetaOffset, l.MetaLength)
 	case l.MetaLength > 0 && (l.Version < 2 || l.MetaOffset < LabelSize || l.MetaOffset > l.DeviceSize || l.MetaLength > l.DeviceSize-l.MetaOffset):
 		return fmt.Errorf("metadata region [%d, +%d) is not inside the %d-byte device after the label (label version %d)", l.MetaOffset, l.MetaLength, l.DeviceSize, l.Version)
-	case l.Version >= 3 && !l.HasCluster():
+	case l.Version == 3 && !l.HasCluster():
 		return fmt.Errorf("label version %d without a cluster ID", l.Version)
 	case l.Version < 3 && l.HasCluster():
 		return fmt.Errorf("cluster ID %s in label version %d (it needs version 3)", l.ClusterIDString(), l.Version)
+	case l.Version < 4 && l.hasRole():
+		return fmt.Errorf("device role in label version %d (it needs version 4)", l.Version)
+	case l.MetaOnSeparateDevice && l.MetadataDevice:
+		return errors.New("both the data device of a store with a separate metadata device and a metadata device")
+	case l.MetaOnSeparateDevice && l.MetaOnDevice():
+		return fmt.Errorf("metadata region [%d, +%d) on the data device of a store whose metadata is on a separate device", l.MetaOffset, l.MetaLength)
+	case l.MetadataDevice && !l.MetaOnDevice():
+		return errors.New("metadata device without a metadata region")
 	}
 	return nil
 }
@@ -148,6 +184,8 @@ func (l Label) validate() error {
 func EncodeLabel(l Label) ([]byte, error) {
 	if l.Version == 0 {
 		switch {
+		case l.hasRole():
+			l.Version = 4
 		case l.HasCluster():
 			l.Version = 3
 		case l.MetaOnDevice():
@@ -166,6 +204,12 @@ func EncodeLabel(l Label) ([]byte, error) {
 	var flags uint32
 	if l.MetaOnDevice() {
 		flags |= LabelFlagMetaOnDevice
+	}
+	if l.MetaOnSeparateDevice {
+		flags |= LabelFlagMetaOnSeparateDevice
+	}
+	if l.MetadataDevice {
+		flags |= LabelFlagMetadataDevice
 	}
 	le.PutUint32(b[20:], flags)
 	copy(b[24:40], l.UUID[:])
@@ -205,9 +249,11 @@ func DecodeLabel(b []byte) (Label, error) {
 	switch {
 	case l.Version == 1 && flags != 0:
 		return Label{}, fmt.Errorf("unknown flags %#x in version 1: %w", flags, ErrLabelCorrupt)
-	case flags&^LabelFlagMetaOnDevice != 0:
+	case flags&^labelFlagsKnown != 0:
 		return Label{}, fmt.Errorf("unknown flags %#x: %w", flags, ErrLabelCorrupt)
 	}
+	l.MetaOnSeparateDevice = flags&LabelFlagMetaOnSeparateDevice != 0
+	l.MetadataDevice = flags&LabelFlagMetadataDevice != 0
 	if flags&LabelFlagMetaOnDevice != 0 {
 		l.MetaOffset, l.MetaLength = int64(le.Uint64(b[64:])), int64(le.Uint64(b[72:]))
 		if l.MetaLength == 0 {

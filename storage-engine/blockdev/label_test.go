@@ -60,6 +60,51 @@ func TestLabelRoundTrip(t *testing.T) {
 	}
 }
 
+// TestLabelDeviceRoles: the two labels of a store whose metadata is on a separate device are
+// version 4, with or without a cluster, and decode to what was encoded.
+func TestLabelDeviceRoles(t *testing.T) {
+	cluster, err := blockdev.ParseUUID(testCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testLabel()
+	data.MetaOnSeparateDevice = true
+	meta := testLabel()
+	meta.DeviceSize, meta.MetadataDevice, meta.MetaOffset, meta.MetaLength = 1<<30, true, 64<<10, 512<<20
+	for _, c := range []struct {
+		name    string
+		l       blockdev.Label
+		cluster bool
+	}{
+		{"data device", data, false},
+		{"data device of a cluster", data, true},
+		{"metadata device", meta, false},
+		{"metadata device of a cluster", meta, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := c.l
+			if c.cluster {
+				l.ClusterID = cluster
+			}
+			b, err := blockdev.EncodeLabel(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := blockdev.DecodeLabel(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Version = 4
+			if got != l {
+				t.Fatalf("decoded %+v, want %+v", got, l)
+			}
+			if got.MetaOnDevice() != l.MetadataDevice {
+				t.Fatalf("MetaOnDevice = %v for %+v", got.MetaOnDevice(), got)
+			}
+		})
+	}
+}
+
 // testCluster is the cluster ID of the tests' version-3 labels.
 const testCluster = "0f3c2a9e-5b1d-4e7a-9c8b-2d6f1e0a7b34"
 
@@ -241,17 +286,25 @@ func TestRewriteLabel(t *testing.T) {
 
 func TestEncodeLabelRejectsInvalid(t *testing.T) {
 	for name, mut := range map[string]func(*blockdev.Label){
-		"zero-uuid":      func(l *blockdev.Label) { l.UUID = [16]byte{} },
-		"tiny-device":    func(l *blockdev.Label) { l.DeviceSize = 4096 },
-		"min-alloc-odd":  func(l *blockdev.Label) { l.MinAllocSize = 3000 },
-		"min-alloc-huge": func(l *blockdev.Label) { l.MinAllocSize = 32 << 20 },
-		"block-size":     func(l *blockdev.Label) { l.BlockSize = 100 },
-		"future-version": func(l *blockdev.Label) { l.Version = blockdev.LabelVersion + 1 },
-		"zero-time":      func(l *blockdev.Label) { l.Created = time.Time{} },
-		"meta-in-label":  func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 0, 1<<20 },
-		"meta-past-end":  func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 64<<10, l.DeviceSize },
-		"meta-v1":        func(l *blockdev.Label) { l.Version, l.MetaOffset, l.MetaLength = 1, 64<<10, 1<<20 },
-		"meta-negative":  func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 64<<10, -1 },
+		"zero-uuid":                 func(l *blockdev.Label) { l.UUID = [16]byte{} },
+		"tiny-device":               func(l *blockdev.Label) { l.DeviceSize = 4096 },
+		"min-alloc-odd":             func(l *blockdev.Label) { l.MinAllocSize = 3000 },
+		"min-alloc-huge":            func(l *blockdev.Label) { l.MinAllocSize = 32 << 20 },
+		"block-size":                func(l *blockdev.Label) { l.BlockSize = 100 },
+		"future-version":            func(l *blockdev.Label) { l.Version = blockdev.LabelVersion + 1 },
+		"zero-time":                 func(l *blockdev.Label) { l.Created = time.Time{} },
+		"meta-in-label":             func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 0, 1<<20 },
+		"meta-past-end":             func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 64<<10, l.DeviceSize },
+		"meta-v1":                   func(l *blockdev.Label) { l.Version, l.MetaOffset, l.MetaLength = 1, 64<<10, 1<<20 },
+		"meta-negative":             func(l *blockdev.Label) { l.MetaOffset, l.MetaLength = 64<<10, -1 },
+		"role-v3":                   func(l *blockdev.Label) { l.Version, l.ClusterID[0], l.MetaOnSeparateDevice = 3, 1, true },
+		"metadata-device-no-region": func(l *blockdev.Label) { l.MetadataDevice = true },
+		"separate-with-region": func(l *blockdev.Label) {
+			l.MetaOnSeparateDevice, l.MetaOffset, l.MetaLength = true, 64<<10, 1<<20
+		},
+		"both-roles": func(l *blockdev.Label) {
+			l.MetaOnSeparateDevice, l.MetadataDevice, l.MetaOffset, l.MetaLength = true, true, 64<<10, 1<<20
+		},
 	} {
 		l := testLabel()
 		mut(&l)
@@ -287,7 +340,7 @@ func TestDecodeLabelErrors(t *testing.T) {
 		{"foreign-magic", edit(func(b []byte) { b[0] = 'X' }), blockdev.ErrNoLabel},
 		{"bit-flip", edit(func(b []byte) { b[44] ^= 1 }), blockdev.ErrLabelCorrupt},
 		{"bad-crc", edit(func(b []byte) { b[4095] ^= 0xff }), blockdev.ErrLabelCorrupt},
-		{"newer-version", edit(func(b []byte) { b[16] = 4; reseal(b) }), blockdev.ErrLabelVersion},
+		{"newer-version", edit(func(b []byte) { b[16] = blockdev.LabelVersion + 1; reseal(b) }), blockdev.ErrLabelVersion},
 		{"v3-without-cluster", edit(func(b []byte) { b[16] = 3; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"v1-with-cluster", edit(func(b []byte) { b[85] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"v2-with-cluster", edit(func(b []byte) {
@@ -301,6 +354,21 @@ func TestDecodeLabelErrors(t *testing.T) {
 		{"v2-unknown-flags", edit(func(b []byte) { b[16] = 2; b[20] = 2; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"v2-meta-flag-empty-region", edit(func(b []byte) { b[16] = 2; b[20] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"v2-region-without-flag", edit(func(b []byte) { b[16] = 2; b[66] = 1; b[74] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v3-with-role", edit(func(b []byte) { b[16] = 3; b[20] = blockdev.LabelFlagMetaOnSeparateDevice; b[85] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v4-both-roles", edit(func(b []byte) {
+			b[16] = 4
+			b[20] = blockdev.LabelFlagMetaOnSeparateDevice | blockdev.LabelFlagMetadataDevice | blockdev.LabelFlagMetaOnDevice
+			b[66], b[74] = 1, 1
+			reseal(b)
+		}), blockdev.ErrLabelCorrupt},
+		{"v4-separate-with-region", edit(func(b []byte) {
+			b[16] = 4
+			b[20] = blockdev.LabelFlagMetaOnSeparateDevice | blockdev.LabelFlagMetaOnDevice
+			b[66], b[74] = 1, 1
+			reseal(b)
+		}), blockdev.ErrLabelCorrupt},
+		{"v4-metadata-device-without-region", edit(func(b []byte) { b[16] = 4; b[20] = blockdev.LabelFlagMetadataDevice; reseal(b) }), blockdev.ErrLabelCorrupt},
+		{"v4-unknown-flag", edit(func(b []byte) { b[16] = 4; b[20] = 8; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"version-zero", edit(func(b []byte) { b[16] = 0; reseal(b) }), blockdev.ErrLabelVersion},
 		{"unknown-flags", edit(func(b []byte) { b[20] = 1; reseal(b) }), blockdev.ErrLabelCorrupt},
 		{"zero-uuid", edit(func(b []byte) { clear(b[24:40]); reseal(b) }), blockdev.ErrLabelCorrupt},
@@ -361,6 +429,18 @@ func FuzzDecodeLabel(f *testing.F) {
 		f.Add(good3)
 	} else {
 		f.Fatal(err)
+	}
+	for _, l := range []blockdev.Label{onDevice, withCluster} {
+		l.MetadataDevice = true
+		roles := []blockdev.Label{l}
+		l.MetadataDevice, l.MetaOffset, l.MetaLength, l.MetaOnSeparateDevice = false, 0, 0, true
+		for _, r := range append(roles, l) {
+			b, err := blockdev.EncodeLabel(r)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := blockdev.DecodeLabel(b)

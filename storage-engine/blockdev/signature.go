@@ -19,6 +19,9 @@ type Signature struct {
 	Offset int64
 	// UUID is the store UUID when Kind is "cobalt" and the label is intact.
 	UUID string
+	// MetadataDevice: Kind is "cobalt" and the device is the metadata device of store UUID (label
+	// version 4), not a store.
+	MetadataDevice bool
 	// Detail says what was found in words.
 	Detail string
 }
@@ -26,11 +29,14 @@ type Signature struct {
 // IsZero reports whether no signature was found.
 func (s Signature) IsZero() bool { return s.Kind == "" }
 
-// String is "cobalt store <uuid>", or the detail and offset of another signature.
+// String is "cobalt store <uuid>", "cobalt metadata device of store <uuid>", or the detail and
+// offset of another signature.
 func (s Signature) String() string {
 	switch {
 	case s.Kind == "":
 		return "no signature"
+	case s.Kind == "cobalt" && s.UUID != "" && s.MetadataDevice:
+		return "cobalt metadata device of store " + s.UUID
 	case s.Kind == "cobalt" && s.UUID != "":
 		return "cobalt store " + s.UUID
 	}
@@ -84,8 +90,12 @@ func scanSignatures(b []byte) []Signature {
 		l, err := decodeLabelOrCopy(b)
 		switch {
 		case err == nil:
-			out = append(out, Signature{Kind: "cobalt", UUID: l.UUIDString(),
-				Detail: fmt.Sprintf("Cobalt store label version %d", l.Version)})
+			what := "store"
+			if l.MetadataDevice {
+				what = "metadata device"
+			}
+			out = append(out, Signature{Kind: "cobalt", UUID: l.UUIDString(), MetadataDevice: l.MetadataDevice,
+				Detail: fmt.Sprintf("Cobalt %s label version %d", what, l.Version)})
 		case errors.Is(err, ErrLabelVersion):
 			add("cobalt", 0, fmt.Sprintf("Cobalt store label of a newer format: %v", err))
 		default:

@@ -96,6 +96,19 @@ func TestDetectSignatureCobalt(t *testing.T) {
 	if sig.Kind != "cobalt" || sig.String() != want {
 		t.Fatalf("got %q, want %q", sig, want)
 	}
+	// A metadata device says whose it is.
+	m := blockdev.NewMem(1<<20, 4096)
+	ml := testLabel()
+	ml.DeviceSize, ml.MetadataDevice, ml.MetaOffset, ml.MetaLength = 1<<20, true, 64<<10, 512<<10
+	if err := blockdev.WriteLabel(m, ml); err != nil {
+		t.Fatal(err)
+	}
+	if sig, err = blockdev.DetectSignature(m); err != nil {
+		t.Fatal(err)
+	}
+	if want := "cobalt metadata device of store 6ba7b810-9dad-11d1-80b4-00c04fd430c8"; !sig.MetadataDevice || sig.String() != want {
+		t.Fatalf("metadata device: got %q (%+v), want %q", sig, sig, want)
+	}
 	// A damaged label is still recognized as Cobalt's, without a UUID.
 	if err := d.FlipBit(30, 0); err != nil {
 		t.Fatal(err)

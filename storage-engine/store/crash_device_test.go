@@ -42,11 +42,20 @@ func TestCrashRecoveryMetaOnDeviceGrowing(t *testing.T) {
 	runCrashImages(t, crashCuts(t, 30), Options{metaGrowSlack: 3 << 20, metaGrowStep: 1 << 20})
 }
 
-// crashImageSnap is a post-cut image of the device and the workers as they were at that instant.
+// TestCrashRecoveryMetaOnSeparateDevice is TestCrashRecoveryMetaOnDevice for a store whose
+// metadata is on a separate metadata device (MkfsOptions.MetadataDevice): one power cut hits both
+// devices at one instant (faultdev.CrashImages), each keeping, losing or tearing its own unflushed
+// writes, and the pair of images must mount together and hold every acknowledged transaction.
+func TestCrashRecoveryMetaOnSeparateDevice(t *testing.T) {
+	runCrashImages(t, crashCuts(t, 40), Options{MetadataDevice: blockdev.NewMem(8<<20+64<<10, 4096)})
+}
+
+// crashImageSnap is a post-cut image of the devices (the store's, then its metadata device if
+// separate) and the workers as they were at that instant.
 type crashImageSnap struct {
-	img *blockdev.MemDevice
-	ws  []*crashWorker
-	ops int64 // the device's writes and flushes before the image
+	imgs []*blockdev.MemDevice
+	ws   []*crashWorker
+	ops  int64 // the devices' writes and flushes before the image
 }
 
 // imagesPerRound is how many images a round aims to take; imageGap bounds the device writes and
@@ -58,7 +67,8 @@ const (
 
 // runCrashImages takes images crash images (COBALT_CRASH_CUTS overrides the default) of a store
 // with base options (the test sets the deferred-write options); with base.BufferedWrites the
-// workers check reads after each acknowledged commit.
+// workers check reads after each acknowledged commit. With base.MetadataDevice (a MemDevice) the
+// store is made with its metadata there, and each image is of both devices.
 func runCrashImages(t *testing.T, images int, base Options) {
 	seed := uint64(1)
 	if v := os.Getenv("COBALT_CRASH_SEED"); v != "" {
@@ -68,16 +78,27 @@ func runCrashImages(t *testing.T, images int, base Options) {
 	start := time.Now()
 	// A small device has a small metadata region (8 MiB, a 1 MiB memtable), so the runs cross
 	// memtable flushes, compactions and metadata journal compactions.
-	mem := blockdev.NewMem(32<<20, 4096)
+	// A separate metadata device is as small.
+	mems := []*blockdev.MemDevice{blockdev.NewMem(32<<20, 4096)}
 	opts := base
 	opts.PreferDeferredSize, opts.DeferredBatch, opts.DeferredInterval = 16<<10, 64, time.Hour
 	opts.verifyShards = true
-	if _, err := Mkfs(ctx, mem, "", MkfsOptions{}); err != nil {
+	if base.MetadataDevice != nil {
+		mems = append(mems, base.MetadataDevice.(*blockdev.MemDevice))
+	}
+	withImages := func(imgs []*blockdev.MemDevice) Options {
+		o := opts
+		if len(imgs) > 1 {
+			o.MetadataDevice = imgs[1]
+		}
+		return o
+	}
+	if _, err := Mkfs(ctx, mems[0], "", MkfsOptions{MetadataDevice: withImages(mems).MetadataDevice}); err != nil {
 		t.Fatal(err)
 	}
 	ws, setup := newCrashWorkers(3)
 	{
-		s, err := Open(ctx, mem, "", opts)
+		s, err := Open(ctx, mems[0], "", withImages(mems))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,10 +108,13 @@ func runCrashImages(t *testing.T, images int, base Options) {
 		}
 	}
 	var taken, rounds, applied, uncertain, inMount, replayed, grownImages int
-	verifyImage := func(what string, img *blockdev.MemDevice, ws []*crashWorker) {
-		s, err := Open(ctx, img, "", opts)
+	verifyImage := func(what string, imgs []*blockdev.MemDevice, ws []*crashWorker) {
+		s, err := Open(ctx, imgs[0], "", withImages(imgs))
 		if err != nil {
 			t.Fatalf("%s: mount: %v", what, err)
+		}
+		if s.MetadataOnSeparateDevice() != (len(imgs) > 1) {
+			t.Fatalf("%s: mounted with its metadata in %s", what, s.MetadataLocation())
 		}
 		if s.Metrics().DeferredReplayed > 0 {
 			replayed++
@@ -105,17 +129,26 @@ func runCrashImages(t *testing.T, images int, base Options) {
 		}
 	}
 	for ; taken < images; rounds++ {
-		dev, err := faultdev.New(mem, faultdev.Options{})
-		if err != nil {
-			t.Fatal(err)
+		devs := make([]*faultdev.Device, len(mems))
+		for i, m := range mems {
+			d, err := faultdev.New(m, faultdev.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			devs[i] = d
 		}
-		im := startImager(dev, rng, ws, min(imagesPerRound, images-taken))
+		dev := devs[0]
+		im := startImager(devs, rng, ws, min(imagesPerRound, images-taken))
 		// This mount recovers from the previous round's last image.
-		s, err := Open(ctx, dev, "", opts)
+		o := opts
+		if len(devs) > 1 {
+			o.MetadataDevice = devs[1]
+		}
+		s, err := Open(ctx, dev, "", o)
 		if err != nil {
 			t.Fatalf("round %d: mount: %v", rounds, err)
 		}
-		mountOps := dev.Stats().Writes + dev.Stats().Flushes
+		mountOps := deviceOps(devs)
 		a, u := verifyWorkers(t, fmt.Sprintf("round %d mount", rounds), s, ws)
 		applied, uncertain = applied+a, uncertain+u
 		if err := commitWorkers(s, dev, ws, rng, 30, base.BufferedWrites); err != nil {
@@ -132,15 +165,17 @@ func runCrashImages(t *testing.T, images int, base Options) {
 			}
 		}
 		for i, sn := range snaps[:max(len(snaps)-1, 0)] {
-			verifyImage(fmt.Sprintf("round %d image %d", rounds, i), sn.img, sn.ws)
+			verifyImage(fmt.Sprintf("round %d image %d", rounds, i), sn.imgs, sn.ws)
 		}
 		if n := len(snaps); n > 0 {
-			mem, ws = snaps[n-1].img, snaps[n-1].ws
+			mems, ws = snaps[n-1].imgs, snaps[n-1].ws
 		} else {
-			mem = dev.CurrentImage() // closed cleanly: every outcome is known
+			for i, d := range devs {
+				mems[i] = d.CurrentImage() // closed cleanly: every outcome is known
+			}
 		}
 	}
-	verifyImage("final image", mem, ws)
+	verifyImage("final image", mems, ws)
 	t.Logf("%d crash images in %d rounds (%v), %d taken during a mount, %d mounts of an image replayed deferred writes, %d found grown metadata space; %d acknowledged transactions verified, %d in flight at an image",
 		taken, rounds, time.Since(start).Round(time.Millisecond), inMount, replayed, grownImages, applied, uncertain)
 	if base.metaGrowStep > 0 && grownImages == 0 {
@@ -155,13 +190,23 @@ type imager struct {
 	done  chan []crashImageSnap
 }
 
-// startImager starts taking up to n images of dev. Each image is taken under the workers' mutex
-// together with their snapshots, so a transaction acknowledged before the image is applied in
-// the snapshot, and one not yet acknowledged is uncertain.
-func startImager(dev *faultdev.Device, rng *rand.Rand, ws []*crashWorker, n int) *imager {
+// deviceOps is the writes and flushes the devices have seen.
+func deviceOps(devs []*faultdev.Device) int64 {
+	var n int64
+	for _, d := range devs {
+		st := d.Stats()
+		n += st.Writes + st.Flushes
+	}
+	return n
+}
+
+// startImager starts taking up to n images of devs, all cut at one instant each time. Each image
+// is taken under the workers' mutex together with their snapshots, so a transaction acknowledged
+// before the image is applied in the snapshot, and one not yet acknowledged is uncertain.
+func startImager(devs []*faultdev.Device, rng *rand.Rand, ws []*crashWorker, n int) *imager {
 	im := &imager{stopc: make(chan struct{}), done: make(chan []crashImageSnap, 1)}
 	irng := rand.New(rand.NewPCG(rng.Uint64(), 5))
-	ops := func() int64 { st := dev.Stats(); return st.Writes + st.Flushes }
+	ops := func() int64 { return deviceOps(devs) }
 	go func() {
 		var snaps []crashImageSnap
 		defer func() { im.done <- snaps }()
@@ -180,12 +225,12 @@ func startImager(dev *faultdev.Device, rng *rand.Rand, ws []*crashWorker, n int)
 				}
 			}
 			ws[0].mu.Lock()
-			img, _, err := dev.CrashImage(rand.New(rand.NewPCG(irng.Uint64(), 6)))
+			imgs, _, err := faultdev.CrashImages(rand.New(rand.NewPCG(irng.Uint64(), 6)), devs...)
 			if err != nil {
 				ws[0].mu.Unlock()
 				panic(err) // a MemDevice clone cannot fail
 			}
-			sn := crashImageSnap{img: img, ws: make([]*crashWorker, len(ws)), ops: ops()}
+			sn := crashImageSnap{imgs: imgs, ws: make([]*crashWorker, len(ws)), ops: ops()}
 			mu := new(sync.Mutex) // the snapshots' workers share one too
 			for i, w := range ws {
 				sn.ws[i] = w.snapshotLocked(mu)

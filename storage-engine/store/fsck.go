@@ -43,8 +43,11 @@ type FsckReport struct {
 
 // MetaRegionSummary describes the metadata region (storage-engine/metafs) as Fsck found it.
 type MetaRegionSummary struct {
-	// Offset and Length locate the region on the device.
+	// Offset and Length locate the region on the device (the metadata device when
+	// SeparateDevice).
 	Offset, Length int64
+	// SeparateDevice: the region is on the store's separate metadata device.
+	SeparateDevice bool
 	// Files counts the file names in the region, Extents the files' extents.
 	Files, Extents int
 	// UsedBytes is the region's space in use (superblock slots, journal, files' extents, space
@@ -209,10 +212,20 @@ func (s *Store) fsckLocked(ctx context.Context, deep bool) (*FsckReport, error) 
 }
 
 // checkLabelRegion checks the metadata region the label names: it ends at or before the data
-// space, and it is the region mounted (or there is none, for metadata in a host directory).
+// space, and it is the region mounted (or there is none, for metadata in a host directory). For a
+// store whose metadata is on a separate device it checks that device's label instead.
 func (s *Store) checkLabelRegion(r *FsckReport, l blockdev.Label) {
 	region := metafs.Extent{Offset: l.MetaOffset, Length: l.MetaLength}
 	switch {
+	case l.MetaOnSeparateDevice && s.meta.separate == nil:
+		r.errorf("label says the metadata is on a separate device, but it is mounted from %s", s.meta)
+		return
+	case l.MetaOnSeparateDevice:
+		s.checkMetaDeviceLabel(r, l)
+		return
+	case s.meta.separate != nil:
+		r.errorf("label names no separate metadata device, but the metadata is mounted from %s", s.meta)
+		return
 	case !l.MetaOnDevice() && s.meta.fs != nil:
 		r.errorf("label names no metadata region, but the metadata is mounted from %s", s.meta)
 	case !l.MetaOnDevice():
@@ -227,11 +240,30 @@ func (s *Store) checkLabelRegion(r *FsckReport, l blockdev.Label) {
 	}
 }
 
+// checkMetaDeviceLabel checks the label of the separate metadata device against the data
+// device's label l and the region mounted.
+func (s *Store) checkMetaDeviceLabel(r *FsckReport, l blockdev.Label) {
+	ml, err := checkMetaDevice(l, s.meta.separate)
+	if err != nil {
+		r.errorf("metadata device label: %v", err)
+		return
+	}
+	if region := (metafs.Extent{Offset: ml.MetaOffset, Length: ml.MetaLength}); region != s.meta.region {
+		r.errorf("metadata device label names the region [%d, +%d), but %s is mounted", ml.MetaOffset, ml.MetaLength, s.meta)
+	}
+	if ml.MetaOffset < labelReserve || ml.MetaOffset+ml.MetaLength > s.meta.separate.Size() {
+		r.errorf("metadata device label's region [%d, +%d) is not inside the %d-byte device after its label area", ml.MetaOffset, ml.MetaLength, s.meta.separate.Size())
+	}
+	if ml.ClusterID != l.ClusterID {
+		r.errorf("metadata device label names cluster %q, the data device's %q", ml.ClusterIDString(), l.ClusterIDString())
+	}
+}
+
 // checkMetaRegion runs the metadata region's own check on the mounted file system: its
 // problems are fsck errors, its space and journal go into r.MetaRegion.
 func (s *Store) checkMetaRegion(r *FsckReport) {
 	mr, err := s.meta.fs.Check()
-	r.MetaRegion = &MetaRegionSummary{Offset: s.meta.region.Offset, Length: s.meta.region.Length,
+	r.MetaRegion = &MetaRegionSummary{Offset: s.meta.region.Offset, Length: s.meta.region.Length, SeparateDevice: s.meta.separate != nil,
 		Files: mr.Files, Extents: mr.Extents, UsedBytes: mr.UsedBytes, FreeBytes: mr.FreeBytes,
 		Generation: mr.Generation, JournalEpoch: mr.Epoch, JournalEntries: mr.JournalEntries, JournalBytes: mr.JournalBytes,
 		Notes: mr.Notes}

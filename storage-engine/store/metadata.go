@@ -12,8 +12,16 @@ import (
 
 // Where the metadata database lives. A store made with an empty dbDir keeps it in a region of its
 // own device, between the label and the data space, through storage-engine/metafs (label version
-// 2 records the region): it mounts from the device alone. A store made with a dbDir keeps it in
-// that directory of the host, as every store before label version 2 did; such stores still mount.
+// 2 records the region): it mounts from the device alone. A store made with a separate metadata
+// device (MkfsOptions.MetadataDevice, a faster device as BlueStore's block.db) keeps it in a region
+// of that device, whose own label (version 4, LabelFlagMetadataDevice) carries the store's UUID
+// and the region, while the data device's label says the metadata is elsewhere: it mounts from
+// the two devices alone, and Open refuses a data device without its metadata device, or with a
+// device that is not that store's. The metadata then never grows into the data device (the two
+// devices are flushed separately, and a metadata region split across them would need both to
+// mount): a full metadata device refuses transactions with ErrNoSpace. A store made with a dbDir
+// keeps it in that directory of the host, as every store before label version 2 did; such stores
+// still mount.
 
 // metaDBDir is the database's directory inside the metadata region's file system.
 const metaDBDir = "/db"
@@ -53,11 +61,18 @@ type metaLocation struct {
 	dir    string     // the database's directory (in fs, or on the host)
 	vfs    vfs.FS
 	region metafs.Extent
+	// separate is the metadata device holding region, nil when the region is on the store's own
+	// device (or there is none).
+	separate blockdev.Device
 }
 
 // String describes the location for people: "device region [offset, +length)", followed by the
-// data space the database grew into if any (metagrow.go), or "directory PATH".
+// data space the database grew into if any (metagrow.go), "metadata device region [offset,
+// +length)", or "directory PATH".
 func (m metaLocation) String() string {
+	if m.separate != nil {
+		return fmt.Sprintf("metadata device region [%d, +%d)", m.region.Offset, m.region.Length)
+	}
 	if m.fs != nil {
 		s := fmt.Sprintf("device region [%d, +%d)", m.region.Offset, m.region.Length)
 		if n, extents := m.grown(); extents > 0 {
@@ -80,9 +95,23 @@ func (m metaLocation) grown() (bytes int64, extents int) {
 	return bytes, len(space)
 }
 
-// openMetaLocation mounts the metadata region the label names, or uses dbDir on opts.FS when the
-// label names none.
-func openMetaLocation(dev blockdev.Device, label blockdev.Label, dbDir string, fs vfs.FS) (metaLocation, error) {
+// openMetaLocation mounts the metadata region the label names, on dev or, for a store whose
+// metadata is on a separate device, on metaDev (checked to be that store's metadata device), or
+// uses dbDir on fs when the label names neither.
+func openMetaLocation(dev blockdev.Device, label blockdev.Label, dbDir string, fs vfs.FS, metaDev blockdev.Device) (metaLocation, error) {
+	switch {
+	case label.MetadataDevice:
+		return metaLocation{}, fmt.Errorf("the device is the metadata device of store %s, not a store: open the store's data device, with this one as its metadata device: %w",
+			label.UUIDString(), ErrInvalid)
+	case label.MetaOnSeparateDevice:
+		return openSeparateMeta(label, metaDev)
+	case metaDev != nil:
+		where := "in a region of its own device"
+		if !label.MetaOnDevice() {
+			where = "in a host directory"
+		}
+		return metaLocation{}, fmt.Errorf("store %s has no separate metadata device (its metadata is %s), but one was given: %w", label.UUIDString(), where, ErrInvalid)
+	}
 	if !label.MetaOnDevice() {
 		if dbDir == "" {
 			return metaLocation{}, fmt.Errorf("store %s keeps its metadata in a host directory (label version %d) and none was given: %w",
@@ -96,6 +125,41 @@ func openMetaLocation(dev blockdev.Device, label blockdev.Label, dbDir string, f
 		return metaLocation{}, fmt.Errorf("mount metadata region: %w", err)
 	}
 	return metaLocation{fs: mfs, dir: metaDBDir, vfs: mfs, region: region}, nil
+}
+
+// openSeparateMeta mounts the metadata region of metaDev, which must be the metadata device of
+// the store whose data device carries label.
+func openSeparateMeta(label blockdev.Label, metaDev blockdev.Device) (metaLocation, error) {
+	if metaDev == nil {
+		return metaLocation{}, fmt.Errorf("store %s keeps its metadata on a separate metadata device, and none was given: %w", label.UUIDString(), ErrInvalid)
+	}
+	ml, err := checkMetaDevice(label, metaDev)
+	if err != nil {
+		return metaLocation{}, err
+	}
+	region := metafs.Extent{Offset: ml.MetaOffset, Length: ml.MetaLength}
+	mfs, err := metafs.Mount(metaDev, region, metaOptions(label.UUID, region.Length))
+	if err != nil {
+		return metaLocation{}, fmt.Errorf("mount the metadata device's region: %w", err)
+	}
+	return metaLocation{fs: mfs, dir: metaDBDir, vfs: mfs, region: region, separate: metaDev}, nil
+}
+
+// checkMetaDevice reads the label of metaDev and returns it if it is the metadata device of the
+// store whose data device carries label.
+func checkMetaDevice(label blockdev.Label, metaDev blockdev.Device) (blockdev.Label, error) {
+	ml, err := blockdev.ReadLabel(metaDev)
+	switch {
+	case errors.Is(err, blockdev.ErrNoLabel):
+		return ml, fmt.Errorf("the metadata device given for store %s carries no Cobalt label: %w", label.UUIDString(), ErrInvalid)
+	case err != nil:
+		return ml, fmt.Errorf("metadata device of store %s: %w", label.UUIDString(), err)
+	case !ml.MetadataDevice:
+		return ml, fmt.Errorf("the metadata device given for store %s is store %s, not a metadata device: %w", label.UUIDString(), ml.UUIDString(), ErrInvalid)
+	case ml.UUID != label.UUID:
+		return ml, fmt.Errorf("the metadata device given for store %s is the metadata device of store %s: %w", label.UUIDString(), ml.UUIDString(), ErrInvalid)
+	}
+	return ml, nil
 }
 
 // close unmounts the metadata region, if any.

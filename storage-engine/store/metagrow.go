@@ -17,7 +17,8 @@ import (
 //     (metaspace.go), one memtable and a quarter of the space in use (metaGrowAt);
 //   - a file that cannot get space (pebble's WAL, a flush or a compaction writing between two
 //     commits' checks): metafs calls the store's grower before it fails (growForAllocation).
-// Either way the store allocates an extent from its data allocator and gives it to metafs
+// (Neither runs for a store whose metadata is on a separate device: see metadata.go.) Either way
+// the store allocates an extent from its data allocator and gives it to metafs
 // (metafs.FS.AddSpace), which makes it part of the file system only once a journal record naming
 // it is durable.
 //
@@ -58,6 +59,9 @@ func (s *Store) maybeGrowMeta(u metafs.Usage) (metafs.Usage, error) {
 	}
 	if u.Free >= s.metaGrowAt(u) {
 		return u, nil
+	}
+	if s.meta.separate != nil {
+		return u, fmt.Errorf("the metadata device holds the whole metadata and does not grow into the data device: %w", ErrNoSpace)
 	}
 	err := s.growLocked(0)
 	return s.meta.fs.Usage(), err

@@ -19,14 +19,20 @@ import (
 // at 64 KiB).
 const wipeSize = 256 << 10
 
+// minSeparateMetaRegion is the smallest metadata region Mkfs makes on a separate metadata device.
+const minSeparateMetaRegion = 8 << 20
+
 // Mkfs formats dev as a new store and returns the store UUID. With an empty dbDir the metadata
-// goes in a region of dev itself (opts.MetadataSize, between the label and the data space) and
-// the store mounts from dev alone; otherwise it goes in the host directory dbDir. It refuses
-// (ErrForeignSignature, naming what it found) a device that carries a filesystem, partition table
-// or another store, and a dbDir that already holds a store, unless opts.Force is set.
+// goes in a region of dev itself (opts.MetadataSize, between the label and the data space), or of
+// opts.MetadataDevice when set, and the store mounts from its devices alone; otherwise it goes in
+// the host directory dbDir. It refuses (ErrForeignSignature, naming what it found) a device that
+// carries a filesystem, partition table or another store, and a dbDir that already holds a store,
+// unless opts.Force is set.
 //
-// Order: the device start is wiped, the metadata is written and synced, and the label comes last,
-// so a device only carries a Cobalt label once its metadata exists.
+// Order: the device starts are wiped, the metadata is written and synced, and the labels come
+// last (the metadata device's, then the data device's), so a data device only carries a Cobalt
+// label once its metadata exists. A crash before the data device's label leaves a metadata
+// device that names a store no device carries: mkfs with Force formats it again.
 func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptions) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -35,18 +41,28 @@ func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptio
 	if err != nil {
 		return "", fmt.Errorf("mkfs: %w", err)
 	}
-	sig, err := blockdev.DetectSignature(dev)
-	if err != nil {
-		return "", fmt.Errorf("mkfs: %w", err)
+	metaDev := opts.MetadataDevice
+	if metaDev != nil && dbDir != "" {
+		return "", fmt.Errorf("mkfs: a metadata device and a metadata directory %s: choose one: %w", dbDir, ErrInvalid)
 	}
-	if !sig.IsZero() && !opts.Force {
-		return "", fmt.Errorf("mkfs: device has %s (use force to overwrite): %w", sig, ErrForeignSignature)
+	if err := checkSignature(dev, "device", opts.Force); err != nil {
+		return "", err
+	}
+	if metaDev != nil {
+		if err := checkSignature(metaDev, "metadata device", opts.Force); err != nil {
+			return "", err
+		}
 	}
 	unit := uint64(opts.MinAllocSize)
 	size := alignDown(uint64(dev.Size()), unit)
 	dataStart := alignUp(labelReserve, unit)
 	var region metafs.Extent
-	if dbDir == "" {
+	switch {
+	case metaDev != nil:
+		if region, err = separateMetaRegion(metaDev, opts.MetadataSize); err != nil {
+			return "", fmt.Errorf("mkfs: %w", err)
+		}
+	case dbDir == "":
 		metaSize := opts.MetadataSize
 		if metaSize == 0 {
 			metaSize = DefaultMetadataSize(dev.Size())
@@ -81,24 +97,76 @@ func Mkfs(ctx context.Context, dev blockdev.Device, dbDir string, opts MkfsOptio
 			return "", err
 		}
 	}
-	wipe := blockdev.AlignedBuffer(int(min(wipeSize, alignDown(uint64(dev.Size()), uint64(dev.BlockSize())))))
-	if _, err := dev.WriteAt(wipe, 0); err != nil {
+	if err := wipeStart(dev); err != nil {
 		return "", fmt.Errorf("mkfs: wipe device start: %w", err)
+	}
+	regionDev := dev
+	if metaDev != nil {
+		if err := wipeStart(metaDev); err != nil {
+			return "", fmt.Errorf("mkfs: wipe metadata device start: %w", err)
+		}
+		regionDev = metaDev
 	}
 	sb := kv.Superblock{Format: FormatVersion, UUID: uuid, DeviceSize: size, MinAllocSize: unit, ChecksumBlockSize: uint64(opts.ChecksumBlockSize),
 		DataStart: dataStart, NextNid: 1}
-	if err := mkfsMetadata(dev, dbDir, region, id, opts, sb); err != nil {
+	if err := mkfsMetadata(regionDev, dbDir, region, id, opts, sb); err != nil {
 		return "", fmt.Errorf("mkfs: %w", err)
 	}
-	label := blockdev.Label{UUID: id, DeviceSize: int64(size), MinAllocSize: uint32(unit), BlockSize: uint32(dev.BlockSize()), Created: time.Now(),
+	created := time.Now()
+	label := blockdev.Label{UUID: id, DeviceSize: int64(size), MinAllocSize: uint32(unit), BlockSize: uint32(dev.BlockSize()), Created: created,
 		MetaOffset: region.Offset, MetaLength: region.Length, ClusterID: opts.ClusterID}
+	if metaDev != nil {
+		metaLabel := blockdev.Label{UUID: id, DeviceSize: alignDownInt(metaDev.Size(), metaUnit), MinAllocSize: uint32(metaUnit),
+			BlockSize: uint32(metaDev.BlockSize()), Created: created, MetaOffset: region.Offset, MetaLength: region.Length,
+			ClusterID: opts.ClusterID, MetadataDevice: true}
+		if err := blockdev.WriteLabel(metaDev, metaLabel); err != nil {
+			return "", fmt.Errorf("mkfs: metadata device: %w", err)
+		}
+		label.MetaOffset, label.MetaLength, label.MetaOnSeparateDevice = 0, 0, true
+	}
 	if err := blockdev.WriteLabel(dev, label); err != nil {
 		return "", fmt.Errorf("mkfs: %w", err)
 	}
 	return uuid, nil
 }
 
-// mkfsMetadata creates the metadata database, in the device region (formatted first) or in
+// checkSignature refuses, unless force, a device (what names it in the error) that carries a
+// signature.
+func checkSignature(dev blockdev.Device, what string, force bool) error {
+	sig, err := blockdev.DetectSignature(dev)
+	if err != nil {
+		return fmt.Errorf("mkfs: %s: %w", what, err)
+	}
+	if !sig.IsZero() && !force {
+		return fmt.Errorf("mkfs: %s has %s (use force to overwrite): %w", what, sig, ErrForeignSignature)
+	}
+	return nil
+}
+
+// separateMetaRegion is the metadata region on a separate metadata device: after its label area,
+// size bytes (0: the rest of the device), in metafs units.
+func separateMetaRegion(metaDev blockdev.Device, size int64) (metafs.Extent, error) {
+	start := alignUpInt(labelReserve, metaUnit)
+	end := alignDownInt(metaDev.Size(), metaUnit)
+	if size == 0 {
+		size = end - start
+	}
+	size = alignDownInt(size, metaUnit)
+	if size < minSeparateMetaRegion || start+size > end {
+		return metafs.Extent{}, fmt.Errorf("metadata region of %d bytes does not fit the %d-byte metadata device (it needs at least %d bytes after its label): %w",
+			size, metaDev.Size(), minSeparateMetaRegion, ErrInvalid)
+	}
+	return metafs.Extent{Offset: start, Length: size}, nil
+}
+
+// wipeStart zeroes the start of dev, erasing other signatures (btrfs keeps one at 64 KiB).
+func wipeStart(dev blockdev.Device) error {
+	wipe := blockdev.AlignedBuffer(int(min(wipeSize, alignDown(uint64(dev.Size()), uint64(dev.BlockSize())))))
+	_, err := dev.WriteAt(wipe, 0)
+	return err
+}
+
+// mkfsMetadata creates the metadata database, in the region of dev (formatted first) or in
 // dbDir, and writes the superblock and empty statistics into it, synced.
 func mkfsMetadata(dev blockdev.Device, dbDir string, region metafs.Extent, id [16]byte, opts MkfsOptions, sb kv.Superblock) error {
 	loc := metaLocation{dir: dbDir, vfs: opts.FS}

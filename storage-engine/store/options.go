@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -50,6 +51,11 @@ type Options struct {
 	// FS holds the metadata database of a store whose metadata is in a directory; nil means the
 	// OS filesystem. Stores with their metadata on the device ignore it.
 	FS vfs.FS
+	// MetadataDevice is the metadata device of a store made with MkfsOptions.MetadataDevice:
+	// Open refuses such a store without it, a device that is not that store's metadata device,
+	// and a MetadataDevice for a store that has none. The caller keeps ownership of it and closes
+	// it after Close.
+	MetadataDevice blockdev.Device
 	// NewAllocator builds the space allocator; nil picks the default extent allocator.
 	NewAllocator NewAllocatorFunc
 	// Logger receives the metadata database's log lines and its background failures; nil
@@ -90,8 +96,14 @@ type MkfsOptions struct {
 	// means the OS filesystem.
 	FS vfs.FS
 	// MetadataSize is the metadata region's length when the metadata goes on the device (an
-	// empty dbDir); 0 picks DefaultMetadataSize. It is rounded down to 64 KiB.
+	// empty dbDir); 0 picks DefaultMetadataSize, or with a MetadataDevice all of that device after
+	// its label. It is rounded down to 64 KiB.
 	MetadataSize int64
+	// MetadataDevice, if set, holds the metadata instead of the data device (a faster device, as
+	// BlueStore's block.db; dbDir must be empty): Mkfs gives it a label of its own, naming the
+	// store, and its region; the store then opens only with it (Options.MetadataDevice). Mkfs
+	// refuses it when it carries a signature, unless Force. The caller keeps ownership of it.
+	MetadataDevice blockdev.Device
 }
 
 // labelReserve is how much of the device start is kept for the label (rounded up to the

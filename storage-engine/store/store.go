@@ -100,8 +100,9 @@ type Store struct {
 	bounce *bouncePool
 }
 
-// Open mounts the store on dev. Its metadata is in the device region the label names, or, for a
-// store whose label names none, in the host directory dbDir (ignored otherwise). Open checks the
+// Open mounts the store on dev. Its metadata is in the device region the label names, in the
+// region of opts.MetadataDevice for a store made with a separate metadata device, or, for a store
+// whose label names neither, in the host directory dbDir (ignored otherwise). Open checks the
 // label against the superblock, loads the collections, replays deferred writes, rebuilds the allocator from the
 // onodes, and starts the commit and deferred-write workers. The caller keeps ownership of dev and
 // closes it after Close.
@@ -121,7 +122,7 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	meta, err := openMetaLocation(dev, label, dbDir, opts.FS)
+	meta, err := openMetaLocation(dev, label, dbDir, opts.FS, opts.MetadataDevice)
 	if err != nil {
 		caches.close()
 		return nil, fmt.Errorf("open store: %w", err)
@@ -149,7 +150,7 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	s.syncQ = make(chan *syncItem, 64)
 	s.syncSlots = make(chan struct{}, maxSyncingGroups)
 	s.durableSeq.Store(s.nextSeq - 1)
-	if s.meta.fs != nil {
+	if s.meta.fs != nil && s.meta.separate == nil {
 		s.meta.fs.SetGrower(s.growForAllocation)
 	}
 	s.wg.Add(3)
@@ -347,8 +348,13 @@ func (s *Store) enter() (func(), error) {
 func (s *Store) MetadataLocation() string { return s.meta.String() }
 
 // MetadataOnDevice reports whether the metadata database is in a region of the store's device
-// (label version 2), so that the store mounts from the device alone.
+// (label version 2) or of its separate metadata device (version 4), so that the store mounts
+// from its devices alone.
 func (s *Store) MetadataOnDevice() bool { return s.meta.fs != nil }
+
+// MetadataOnSeparateDevice reports whether the metadata database is on a separate metadata
+// device (MkfsOptions.MetadataDevice).
+func (s *Store) MetadataOnSeparateDevice() bool { return s.meta.separate != nil }
 
 // UUID returns the store's UUID.
 func (s *Store) UUID() string { return s.uuid }

@@ -22,7 +22,8 @@
 // several possible outcomes of one cut.
 //
 // CrashImage builds the same kind of image for a cut at that instant without stopping the device,
-// for software that cannot survive its device failing under it.
+// for software that cannot survive its device failing under it; CrashImages does it for a cut that
+// hits several devices at one instant.
 //
 // # Injected errors
 //
@@ -257,6 +258,35 @@ func (d *Device) CrashImage(rng *rand.Rand) (*blockdev.MemDevice, []Outcome, err
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.crashImageLocked(rng)
+}
+
+// CrashImages is CrashImage for a power cut that hits several devices at one instant (a store
+// and its separate metadata device on one machine): it holds every device's lock while it builds
+// the images, so each operation on any of them completed before the cut or starts after it, and a
+// write one device made durable before the cut is in its image whatever another device's image
+// holds. It returns the images and outcomes in the order of devs. The devices must be distinct.
+func CrashImages(rng *rand.Rand, devs ...*Device) ([]*blockdev.MemDevice, [][]Outcome, error) {
+	for i, d := range devs {
+		for _, e := range devs[:i] {
+			if d == e {
+				return nil, nil, errors.New("faultdev: CrashImages: a device given twice")
+			}
+		}
+	}
+	for _, d := range devs {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+	}
+	imgs := make([]*blockdev.MemDevice, len(devs))
+	outs := make([][]Outcome, len(devs))
+	for i, d := range devs {
+		img, out, err := d.crashImageLocked(rng)
+		if err != nil {
+			return nil, nil, err
+		}
+		imgs[i], outs[i] = img, out
+	}
+	return imgs, outs, nil
 }
 
 // crashImageLocked builds a post-cut image from the durable image and the pending writes.

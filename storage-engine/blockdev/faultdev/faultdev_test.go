@@ -2,6 +2,7 @@ package faultdev_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -396,5 +397,69 @@ func TestCrashImageKeepsRunning(t *testing.T) {
 	}
 	if len(outs2) != 0 {
 		t.Fatalf("%d writes pending after the flush, want 0", len(outs2))
+	}
+}
+
+// TestCrashImagesOneInstant: a writer makes block n durable on device a, then records n on device
+// b and flushes it, over and over (data, then the record that maps it, on two devices). Images of
+// both devices taken at one instant never hold a durable record whose data the other image lacks.
+func TestCrashImagesOneInstant(t *testing.T) {
+	a, b := newDev(t, faultdev.Options{}), newDev(t, faultdev.Options{})
+	const rounds = 2000
+	done := make(chan error, 1)
+	go func() {
+		for n := uint64(1); n <= rounds; n++ {
+			off := int64(n%1000) * 4096
+			if _, err := a.WriteAt(block(n, 4096), off); err != nil {
+				done <- err
+				return
+			}
+			if err := a.Flush(); err != nil {
+				done <- err
+				return
+			}
+			rec := blockdev.AlignedBuffer(4096)
+			binary.LittleEndian.PutUint64(rec, n)
+			if _, err := b.WriteAt(rec, 0); err != nil {
+				done <- err
+				return
+			}
+			if err := b.Flush(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	rng := rand.New(rand.NewPCG(3, 3))
+	checked := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		imgs, _, err := faultdev.CrashImages(rng, a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := binary.LittleEndian.Uint64(read(t, imgs[1], 0, 4096))
+		if n == 0 {
+			continue
+		}
+		if got := read(t, imgs[0], int64(n%1000)*4096, 4096); !bytes.Equal(got, block(n, 4096)) {
+			t.Fatalf("the record of block %d is durable on b, and a's image taken at the same instant lacks the block", n)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no image pair held a record")
+	}
+	t.Logf("%d image pairs checked", checked)
+	if _, _, err := faultdev.CrashImages(rng, a, a); err == nil {
+		t.Fatal("CrashImages took the same device twice")
 	}
 }
