@@ -213,16 +213,19 @@ BENCH_DURATION ?= 10s
 BENCH_OBJECTS ?= 64
 BENCH_DEVICE ?=
 # Metadata layouts of `make bench`, one table each after one run of fio: device (as the node
-# daemon makes stores) and dir (a host directory, as stores made before label version 2).
-BENCH_METADATA ?= device,dir
+# daemon makes stores), dir (a host directory, as stores made before label version 2) and metadev
+# (a separate metadata device: a second loop device of BENCH_META_LOOP_SIZE, on the same disk here,
+# so it shows the layout's cost, not a faster device's gain).
+BENCH_METADATA ?= device,dir,metadev
+BENCH_META_LOOP_SIZE ?= 1G
 
 .PHONY: bench
-bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench with metadata on the device and in a directory.
+bench: ## Store benchmarks next to fio on a loop device (root): go test -bench, then cobalt-bench with metadata on the device, in a directory and on a second device.
 	@hack/install-tools.sh fio
 	$(GO) test -run XXX -bench . -benchtime 2000x ./storage-engine/store/
 	$(GO) build -o $(LOCALBIN)/cobalt-bench ./storage-engine/cmd/cobalt-bench
 	$(LOCALBIN)/cobalt-bench -fio -duration $(BENCH_DURATION) -objects $(BENCH_OBJECTS) -metadata $(BENCH_METADATA) \
-		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G)
+		$(if $(BENCH_DEVICE),-device $(BENCH_DEVICE),-loop-size 4G) $(if $(findstring metadev,$(BENCH_METADATA)),-meta-loop-size $(BENCH_META_LOOP_SIZE))
 
 .PHONY: io-bench
 io-bench: ## Allocator benchmarks, then FileDevice next to fio on a loop device (root; installs fio if missing).

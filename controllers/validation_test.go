@@ -64,6 +64,22 @@ var _ = Describe("API validation", func() {
 		}, "spec.devices: Invalid value: allowWipe requires explicit paths: with nameFilter or file it could wipe devices nobody named"),
 		Entry("allowWipe with a file device", func(c *v1alpha1.StorageCluster) { c.Spec.Devices.AllowWipe = true },
 			"allowWipe requires explicit paths: with nameFilter or file it could wipe devices nobody named"),
+		Entry("metadata devices with a file device", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices.MetadataDevices = []v1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/nvme0n1"}}
+		}, "metadataDevices names devices listed in paths"),
+		Entry("metadata device of an unlisted path", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb"}, MetadataDevices: []v1alpha1.MetadataDevice{{Path: "/dev/sdc", Device: "/dev/nvme0n1"}}}
+		}, "metadataDevices names devices listed in paths"),
+		Entry("metadata device outside /dev", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb"}, MetadataDevices: []v1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "nvme0n1"}}}
+		}, "metadata devices must be absolute paths under /dev/"),
+		Entry("metadata device also in paths", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb", "/dev/sdc"}, MetadataDevices: []v1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/sdc"}}}
+		}, "a metadata device cannot also be a device in paths"),
+		Entry("shared metadata device", func(c *v1alpha1.StorageCluster) {
+			c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb", "/dev/sdc"},
+				MetadataDevices: []v1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/nvme0n1"}, {Path: "/dev/sdc", Device: "/dev/nvme0n1"}}}
+		}, "two devices cannot share a metadata device"),
 		Entry("zero file size", func(c *v1alpha1.StorageCluster) { c.Spec.Devices.File.Size = resource.MustParse("0") },
 			"file size must be at least 64Mi"),
 		Entry("negative file size", func(c *v1alpha1.StorageCluster) { c.Spec.Devices.File.Size = resource.MustParse("-1Gi") },
@@ -102,6 +118,16 @@ var _ = Describe("API validation", func() {
 		err := k8sClient.Create(ctx, u)
 		expectRefused(err, "spec.engine.cacheShards: Invalid value: 0: cacheShards must be 'auto' or a number from 1 to 64")
 		expectRefused(err, `spec.engine.memoryTarget: Invalid value: "0": memoryTarget must be at least 64Mi`)
+	})
+
+	It("admits metadata devices for listed paths", func(ctx context.Context) {
+		c := newFileCluster(ns, uniqueName("metadev"))
+		c.Spec.Devices = v1alpha1.DeviceSelection{Paths: []string{"/dev/sdb", "/dev/sdc"},
+			MetadataDevices: []v1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/nvme0n1p1"}, {Path: "/dev/sdc", Device: "/dev/nvme0n1p2"}}}
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		got := &v1alpha1.StorageCluster{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), got)).To(Succeed())
+		Expect(got.Spec.Devices.MetadataDevices).To(Equal(c.Spec.Devices.MetadataDevices))
 	})
 
 	It("admits allowWipe with explicit paths and leaves it false when unset", func(ctx context.Context) {

@@ -39,6 +39,8 @@ type StorageClusterSpec struct {
 // file-backed device for development. allowWipe goes only with explicit paths.
 // +kubebuilder:validation:XValidation:rule="(has(self.paths) ? 1 : 0) + (has(self.nameFilter) ? 1 : 0) + (has(self.file) ? 1 : 0) == 1",message="devices must set exactly one of paths, nameFilter or file"
 // +kubebuilder:validation:XValidation:rule="!has(self.allowWipe) || !self.allowWipe || has(self.paths)",message="allowWipe requires explicit paths: with nameFilter or file it could wipe devices nobody named"
+// +kubebuilder:validation:XValidation:rule="!has(self.metadataDevices) || (has(self.paths) && self.metadataDevices.all(m, m.path in self.paths))",message="metadataDevices names devices listed in paths"
+// +kubebuilder:validation:XValidation:rule="!has(self.metadataDevices) || !has(self.paths) || self.metadataDevices.all(m, !(m.device in self.paths))",message="a metadata device cannot also be a device in paths"
 type DeviceSelection struct {
 	// paths lists the device paths to use on every selected node, such as /dev/nvme0n1.
 	// +optional
@@ -62,6 +64,23 @@ type DeviceSelection struct {
 	// +optional
 	File *FileDevice `json:"file,omitempty"`
 
+	// metadataDevices gives some of the listed paths a separate device for the metadata of the
+	// Store made on it, as BlueStore's block.db: a faster device (an NVMe or SSD, or a partition
+	// of one, such as /dev/nvme0n1p1) for a slower one. A metadata device serves one device and
+	// is not itself in paths. Both devices are labeled with the Store's UUID, and the Store mounts only
+	// with both (the node daemon looks for its metadata device among the node's metadataDevices,
+	// so the pair may move to another node): losing the metadata device loses the Store.
+	// The metadata does not grow into the data device: a full metadata device refuses writes.
+	// Only a new Store is made this way; an existing Store keeps its metadata where it is.
+	// A metadata device that carries anything is refused like a device in paths (allowWipe
+	// applies to it too), and this cluster's metadata devices are never wiped.
+	// +optional
+	// +listType=map
+	// +listMapKey=path
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.device == a.device))",message="two devices cannot share a metadata device"
+	MetadataDevices []MetadataDevice `json:"metadataDevices,omitempty"`
+
 	// allowWipe lets the node daemon format listed devices that carry a filesystem, another
 	// storage layer, a Cobalt store of another cluster (its label names another StorageCluster's
 	// UID) or one whose metadata is in another node's state directory. DANGEROUS: whatever was on
@@ -72,6 +91,19 @@ type DeviceSelection struct {
 	// read-only or too small are never used, whatever this says.
 	// +optional
 	AllowWipe bool `json:"allowWipe,omitempty"`
+}
+
+// MetadataDevice pairs a device of spec.devices.paths with its separate metadata device.
+type MetadataDevice struct {
+	// path is the device, as listed in paths.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+	// device is the metadata device, such as /dev/nvme0n1p1.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/dev/') && !self.contains('..')",message="metadata devices must be absolute paths under /dev/"
+	Device string `json:"device"`
 }
 
 // FileDevice is a file-backed device of a fixed size.

@@ -56,14 +56,17 @@ func condition(conds []metav1.Condition, t string) (string, string) {
 	return string(c.Status), c.Reason
 }
 
-// metadataPlacement is where a Store keeps its metadata: "device", "state-dir" (a store made
-// before metadata moved onto devices, which mounts only on its node) or "-" when not reported.
+// metadataPlacement is where a Store keeps its metadata: "device", "metadata-device" (a separate
+// metadata device), "state-dir" (a store made before metadata moved onto devices, which mounts
+// only on its node) or "-" when not reported.
 func metadataPlacement(m *storagev1alpha1.StoreMetadata) string {
 	switch {
 	case m == nil:
 		return "-"
 	case m.Placement == storagev1alpha1.MetadataOnDevice:
 		return "device"
+	case m.Placement == storagev1alpha1.MetadataOnSeparateDevice:
+		return "metadata-device"
 	case m.Placement == storagev1alpha1.MetadataInStateDirectory:
 		return "state-dir"
 	}

@@ -207,3 +207,19 @@ func TestPrintStatusReplicatedVolume(t *testing.T) {
 		})
 	}
 }
+
+func TestMetadataPlacement(t *testing.T) {
+	for _, c := range []struct {
+		m    *storagev1alpha1.StoreMetadata
+		want string
+	}{
+		{nil, "-"},
+		{&storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataOnDevice}, "device"},
+		{&storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataOnSeparateDevice}, "metadata-device"},
+		{&storagev1alpha1.StoreMetadata{Placement: storagev1alpha1.MetadataInStateDirectory}, "state-dir"},
+	} {
+		if got := metadataPlacement(c.m); got != c.want {
+			t.Errorf("metadataPlacement(%+v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,7 +98,43 @@ func selectionFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (device
 		return sel, errors.New("spec.devices.allowWipe requires explicit paths")
 	}
 	sel.AllowWipe = d.AllowWipe
+	if len(d.MetadataDevices) > 0 {
+		m, err := metadataDevicesFromSpec(d, devDir)
+		if err != nil {
+			return sel, err
+		}
+		sel.MetadataDevices = m
+	}
 	return sel, nil
+}
+
+// metadataDevicesFromSpec maps spec.devices.metadataDevices into devDir, refusing what the API
+// refuses: keys not in paths, values outside /dev/, a metadata device also in paths or shared.
+func metadataDevicesFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (map[string]string, error) {
+	out := make(map[string]string, len(d.MetadataDevices))
+	used := map[string]string{}
+	for _, md := range d.MetadataDevices {
+		p, m := md.Path, md.Device
+		if _, dup := out[filepath.Join(devDir, strings.TrimPrefix(p, "/dev/"))]; dup {
+			return nil, fmt.Errorf("spec.devices.metadataDevices: %q is listed twice", p)
+		}
+		if !slices.Contains(d.Paths, p) {
+			return nil, fmt.Errorf("spec.devices.metadataDevices: %q is not listed in spec.devices.paths", p)
+		}
+		rel, ok := strings.CutPrefix(m, "/dev/")
+		if !ok || rel == "" || strings.Contains(m, "..") {
+			return nil, fmt.Errorf("spec.devices.metadataDevices: the metadata device %q of %q is not a device path under /dev/", m, p)
+		}
+		if slices.Contains(d.Paths, m) {
+			return nil, fmt.Errorf("spec.devices.metadataDevices: the metadata device %q of %q is also listed in spec.devices.paths", m, p)
+		}
+		if other, ok := used[m]; ok {
+			return nil, fmt.Errorf("spec.devices.metadataDevices: %q and %q share the metadata device %q", min(p, other), max(p, other), m)
+		}
+		used[m] = p
+		out[filepath.Join(devDir, strings.TrimPrefix(p, "/dev/"))] = filepath.Join(devDir, rel)
+	}
+	return out, nil
 }
 
 func engineFromSpec(e storagev1alpha1.EngineSettings) (EngineConfig, error) {

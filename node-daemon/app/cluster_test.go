@@ -50,6 +50,21 @@ func TestSettingsFromSpec(t *testing.T) {
 			devices: devices.Selection{Paths: []string{"/host/dev/sdc"}, AllowWipe: true, MinSize: 64 << 20},
 			engine: EngineConfig{CacheType: "lru", CacheShards: 12, MemoryTarget: 2 << 30, MinAllocSize: 65536,
 				DeferredWriteThreshold: 0, Checksum: "crc32c"}},
+		{name: "metadata devices",
+			spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{Paths: []string{"/dev/sdb", "/dev/sdc"},
+				MetadataDevices: []storagev1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/nvme0n1p1"}}}},
+			devices: devices.Selection{Paths: []string{"/host/dev/sdb", "/host/dev/sdc"}, MetadataDevices: map[string]string{"/host/dev/sdb": "/host/dev/nvme0n1p1"},
+				MinSize: 64 << 20},
+			engine: defaults},
+		{name: "metadata device of an unlisted path", spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{
+			Paths: []string{"/dev/sdb"}, MetadataDevices: []storagev1alpha1.MetadataDevice{{Path: "/dev/sdc", Device: "/dev/nvme0n1"}}}}, err: `"/dev/sdc" is not listed in spec.devices.paths`},
+		{name: "metadata device outside /dev", spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{
+			Paths: []string{"/dev/sdb"}, MetadataDevices: []storagev1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/../etc/x"}}}}, err: "is not a device path under /dev/"},
+		{name: "metadata device also a data device", spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{
+			Paths: []string{"/dev/sdb", "/dev/sdc"}, MetadataDevices: []storagev1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/sdc"}}}}, err: "is also listed in spec.devices.paths"},
+		{name: "shared metadata device", spec: storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{
+			Paths: []string{"/dev/sdb", "/dev/sdc"}, MetadataDevices: []storagev1alpha1.MetadataDevice{{Path: "/dev/sdb", Device: "/dev/nvme0n1"}, {Path: "/dev/sdc", Device: "/dev/nvme0n1"}}}},
+			err: `"/dev/sdb" and "/dev/sdc" share the metadata device "/dev/nvme0n1"`},
 		{name: "name filter",
 			spec:    storagev1alpha1.StorageClusterSpec{Devices: storagev1alpha1.DeviceSelection{NameFilter: "^nvme[0-9]+n1$"}},
 			devices: devices.Selection{NameFilter: "^nvme[0-9]+n1$", MinSize: 64 << 20},

@@ -21,8 +21,9 @@ import (
 // makes the next attempt redo mkfs with the same UUID instead of giving the device a second
 // identity.
 //
-// The daemon makes every store with its metadata on the device: once made, a store needs nothing
-// from the state directory to mount. Stores made before label version 2 keep their metadata in
+// The daemon makes every store with its metadata on the device, or on the separate metadata device
+// spec.devices.metadataDevices gives it: once made, a store needs nothing from the state directory
+// to mount. Stores made before label version 2 keep their metadata in
 // StoresDir/<uuid>/db (legacyDBDir) and still mount from it.
 const pendingMarker = "mkfs-pending"
 
@@ -67,7 +68,7 @@ func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		d := &device{decision: in.Inspect(path, p.sel)}
+		d := &device{decision: in.WithMetadataDevice(in.Inspect(path, p.sel), p.sel, p.pendingFor(path))}
 		if d.decision.Action == devices.Skip {
 			d.reason = d.decision.Reason
 		} else if reason := p.refusal(ctx, d.decision); reason != "" {
@@ -119,7 +120,7 @@ func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedSt
 	}
 	// The engine logs for this store (pebble's lines, background failures) with its name.
 	log := logr.FromContextOrDiscard(ctx).WithValues("store", storeName(p.cfg.NodeName, dec.Path), "uuid", dec.StoreUUID)
-	req := OpenRequest{DevicePath: dec.Path, LegacyDBDir: legacyDBDir, ClusterID: p.clusterID, Adopt: dec.Adopt}
+	req := OpenRequest{DevicePath: dec.Path, LegacyDBDir: legacyDBDir, ClusterID: p.clusterID, Adopt: dec.Adopt, MetadataDevicePath: dec.MetadataDevice}
 	if dec.Adopt {
 		log.Info("adopting a store whose label names no cluster (label version 2) into this cluster: recording the cluster in its label",
 			"cluster", blockdev.FormatUUID(p.clusterID))
@@ -131,7 +132,8 @@ func (p *preparer) prepare(ctx context.Context, dec devices.Decision) (MountedSt
 	return st, nil
 }
 
-// mkfs formats dec's device as store id with its metadata on the device, idempotently.
+// mkfs formats dec's device as store id with its metadata on the device, or on dec's separate
+// metadata device, idempotently.
 func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, force bool) error {
 	dir := filepath.Join(p.cfg.StoresDir(), id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -140,7 +142,7 @@ func (p *preparer) mkfs(ctx context.Context, dec devices.Decision, id string, fo
 	if err := writeSynced(filepath.Join(dir, pendingMarker), []byte(dec.Path)); err != nil {
 		return err
 	}
-	req := MkfsRequest{DevicePath: dec.Path, UUID: id, Force: force, ClusterID: p.clusterID}
+	req := MkfsRequest{DevicePath: dec.Path, UUID: id, Force: force, ClusterID: p.clusterID, MetadataDevicePath: dec.MetadataDevice}
 	if p.sel.FileSize > 0 {
 		req.CreateSize = p.sel.FileSize
 	}

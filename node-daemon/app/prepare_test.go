@@ -215,3 +215,75 @@ func readLabel(t *testing.T, path string) blockdev.Label {
 	}
 	return l
 }
+
+// TestPrepareSeparateMetadataDevice: a listed device with a metadata device gets a new store made
+// with it; at the next start the store mounts with it, found among the node's metadata devices
+// even when listed for another path (disks moved); without it the device is skipped with a
+// reason naming the store and what to do, and the metadata device itself is never a store.
+func TestPrepareSeparateMetadataDevice(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dev := sparseFile(t, dir, "dev.img", 64<<20, 0, nil)
+	meta := sparseFile(t, dir, "meta.img", 64<<20, 0, nil)
+	cfg := prepareConfig(t)
+	eng := newMemEngine()
+	sel := pathsSelection(dev)
+	sel.MetadataDevices = map[string]string{dev: meta}
+	p := &preparer{cfg: cfg, sel: sel, clusterID: testClusterID, engine: eng}
+
+	devs, err := p.prepareAll(ctx)
+	if err != nil || len(devs) != 1 || devs[0].store == nil {
+		t.Fatalf("prepareAll = %+v, %v", devs, err)
+	}
+	if len(eng.requests) != 1 || eng.requests[0].MetadataDevicePath != meta {
+		t.Fatalf("mkfs requests %+v, want one with metadata device %s", eng.requests, meta)
+	}
+	id := devs[0].store.UUID()
+	if snap := devs[0].store.Snapshot(); snap.MetadataDevice != meta {
+		t.Fatalf("snapshot names metadata device %q, want %s", snap.MetadataDevice, meta)
+	}
+
+	// Restart: mounted with its metadata device, no second mkfs.
+	devs, err = p.prepareAll(ctx)
+	if err != nil || devs[0].store == nil || devs[0].decision.Action != devices.Mount || devs[0].decision.MetadataDevice != meta || eng.mkfs != 1 {
+		t.Fatalf("restart = %+v, %v, mkfs %d", devs[0].decision, err, eng.mkfs)
+	}
+
+	// The disks moved: the metadata device is listed for another path of this node.
+	other := sparseFile(t, dir, "other.img", 64<<20, 0, nil)
+	p.sel = pathsSelection(dev, other)
+	p.sel.MetadataDevices = map[string]string{other: meta}
+	devs, err = p.prepareAll(ctx)
+	if err != nil || len(devs) != 2 {
+		t.Fatalf("after the move = %+v, %v", devs, err)
+	}
+	for _, d := range devs {
+		switch d.decision.Path {
+		case dev:
+			if d.store == nil || d.store.UUID() != id || d.decision.MetadataDevice != meta {
+				t.Fatalf("the moved store: %+v (%s)", d.decision, d.reason)
+			}
+		case other:
+			// A new store for other wants meta, which is the moved store's: refused, not wiped.
+			if d.store != nil || !strings.Contains(d.reason, "is the metadata device of store "+id) {
+				t.Fatalf("the device listed with the moved store's metadata device: %+v (%s)", d.decision, d.reason)
+			}
+		}
+	}
+
+	// No metadata device listed: skipped, saying why.
+	p.sel = pathsSelection(dev)
+	devs, err = p.prepareAll(ctx)
+	if err != nil || devs[0].store != nil || !strings.Contains(devs[0].reason, "carries store "+id) ||
+		!strings.Contains(devs[0].reason, "spec.devices.metadataDevices") {
+		t.Fatalf("without its metadata device = %+v (%s), %v", devs[0].decision, devs[0].reason, err)
+	}
+
+	// The metadata device listed as a data device is never a store, even with allowWipe.
+	p.sel = pathsSelection(meta)
+	p.sel.AllowWipe = true
+	devs, err = p.prepareAll(ctx)
+	if err != nil || devs[0].store != nil || !strings.Contains(devs[0].reason, "is the metadata device of store "+id) || eng.mkfs != 1 {
+		t.Fatalf("the metadata device as a data device = %+v (%s), %v, mkfs %d", devs[0].decision, devs[0].reason, err, eng.mkfs)
+	}
+}

@@ -34,6 +34,12 @@ type Decision struct {
 	// Adopt is set for Mount of a store whose label names no cluster (label version 2): mounting
 	// it records this cluster in its label first.
 	Adopt bool
+	// MetadataDevice is the separate metadata device to make the store with (Mkfs) or to mount it
+	// with (Mount of a store whose metadata is on a separate device), "" for none.
+	MetadataDevice string
+	// MetadataDeviceOf is set for a Skip of a device that is the metadata device of a store of
+	// this cluster (or of no cluster): that store's UUID.
+	MetadataDeviceOf string
 	// Force asks mkfs to overwrite an existing signature (only with AllowWipe).
 	Force bool
 	// Size is the device size in bytes, Rotational its media type (when it could be read).

@@ -99,7 +99,7 @@ func (in Inspector) decide(d Decision, sig blockdev.Signature, label *blockdev.L
 	switch {
 	case label != nil && label.MetadataDevice && (!label.HasCluster() || label.ClusterID == in.ClusterID):
 		// Never a store, and never wiped: its store's data device needs it to mount.
-		d.StoreCluster = label.ClusterIDString()
+		d.StoreCluster, d.MetadataDeviceOf = label.ClusterIDString(), label.UUIDString()
 		d.Reason = fmt.Sprintf("is the metadata device of store %s: it is used with that store's data device, never as a store of its own", label.UUIDString())
 		return d
 	case label != nil && label.HasCluster() && label.ClusterID != in.ClusterID:

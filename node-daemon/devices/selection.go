@@ -21,6 +21,10 @@ type Selection struct {
 	// AllowWipe lets mkfs overwrite devices with a filesystem, another storage layer or a foreign
 	// Cobalt store.
 	AllowWipe bool
+	// MetadataDevices maps some of Paths to the separate metadata device of the store made on
+	// each (only with Paths); its values are the node's metadata devices, where a store whose
+	// metadata is on a separate device finds it.
+	MetadataDevices map[string]string
 	// MinSize is the smallest usable device in bytes.
 	MinSize int64
 }

@@ -182,6 +182,7 @@ func TestParseLayouts(t *testing.T) {
 		"dir":              {MetadataInDir},
 		"device,dir":       {MetadataOnDevice, MetadataInDir},
 		"dir, device, dir": {MetadataInDir, MetadataOnDevice},
+		"device,metadev":   {MetadataOnDevice, MetadataOnSeparateDevice},
 	} {
 		if got, err := ParseLayouts(in); err != nil || !slices.Equal(got, want) {
 			t.Errorf("ParseLayouts(%q) = %v, %v; want %v", in, got, err, want)
@@ -209,20 +210,23 @@ func sparseDevice(t *testing.T, size int64) (dir, path string) {
 	return dir, path
 }
 
-// TestRunSuiteLayouts runs one short store workload on a file device in both metadata layouts:
-// one report each, in order, each naming where its metadata was.
+// TestRunSuiteLayouts runs one short store workload on a file device in the three metadata
+// layouts: one report each, in order, each naming where its metadata was.
 func TestRunSuiteLayouts(t *testing.T) {
 	dir, path := sparseDevice(t, 256<<20)
+	_, metaPath := sparseDevice(t, 64<<20)
 	o := SuiteOptions{Config: Config{Objects: 2, Duration: 50 * time.Millisecond, SeqQD: 2, Seed: 1}, DevicePath: path,
-		Layouts: []Layout{MetadataOnDevice, MetadataInDir}, DBDir: filepath.Join(dir, "db"), Workloads: []string{"create-small"}}
+		Layouts: []Layout{MetadataOnDevice, MetadataInDir, MetadataOnSeparateDevice}, DBDir: filepath.Join(dir, "db"), MetaDevicePath: metaPath,
+		Workloads: []string{"create-small"}}
 	reps, err := RunSuite(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reps) != 2 {
+	if len(reps) != 3 {
 		t.Fatalf("%d reports, want one per layout", len(reps))
 	}
-	for i, prefix := range []string{"device (metafs on the benchmarked device): device region [", "state dir (host fs, "} {
+	for i, prefix := range []string{"device (metafs on the benchmarked device): device region [", "state dir (host fs, ",
+		"metadata device (metafs on " + metaPath + "): metadata device region ["} {
 		if !strings.HasPrefix(reps[i].Metadata, prefix) || len(reps[i].Rows) != 1 || reps[i].Rows[0].Store.Ops == 0 {
 			t.Errorf("report %d: metadata %q, rows %+v; want the metadata to start %q and one row", i, reps[i].Metadata, reps[i].Rows, prefix)
 		}
@@ -230,6 +234,10 @@ func TestRunSuiteLayouts(t *testing.T) {
 	o.Layouts, o.DBDir = []Layout{MetadataInDir}, ""
 	if _, err := RunSuite(context.Background(), o); err == nil {
 		t.Error("the dir layout ran without a metadata directory")
+	}
+	o.Layouts, o.MetaDevicePath = []Layout{MetadataOnSeparateDevice}, ""
+	if _, err := RunSuite(context.Background(), o); err == nil {
+		t.Error("the metadev layout ran without a metadata device")
 	}
 }
 

@@ -54,13 +54,16 @@
 // (GroupPhases: transactions per group, mean time per group in staging, data writes plus the
 // device flush, publication and the wait for the KV's WAL sync), which says where its time goes.
 // The store keeps its metadata on the benchmarked device (MetadataOnDevice, as the node daemon
-// makes stores) or in a host directory (MetadataInDir, as stores made before label version 2);
-// SuiteOptions.Layouts runs either or both after one run of the baselines, one report each. Each
-// table's first line is where the metadata was: the device region, or the directory with its file
-// system's type (MetadataLocation), so the two layouts can be compared table to table.
+// makes stores), in a host directory (MetadataInDir, as stores made before label version 2) or on
+// a separate metadata device (MetadataOnSeparateDevice, SuiteOptions.MetaDevicePath);
+// SuiteOptions.Layouts runs any of them after one run of the baselines, one report each. Each
+// table's first line is where the metadata was: the device region, the metadata device's, or the
+// directory with its file system's type (MetadataLocation), so the layouts can be compared table
+// to table.
 //
-// Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device, both layouts), or
-// cobalt-bench -loop-size 4G -duration 10s -objects 64 -fio -metadata device,dir. cobalt-bench
+// Reproduce: make bench (root; a 4 GiB sparse file on a fresh loop device and a 1 GiB one for the
+// metadata device, three layouts), or cobalt-bench -loop-size 4G -meta-loop-size 1G -duration 10s
+// -objects 64 -fio -metadata device,dir,metadev. cobalt-bench
 // runs with GOMAXPROCS of at least blockdev.MinIOProcs, as the node daemon should; -workloads
 // picks workloads by name prefix and -cpuprofile writes one CPU profile per workload (and layout).
 // On a shared machine compare the random reads with -rounds N: fio, go-dev and the store's reads

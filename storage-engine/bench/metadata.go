@@ -28,9 +28,14 @@ func fsName(magic int64) string {
 }
 
 // metadataLocation describes where the open store s, made with metadata directory dir ("" for
-// none), keeps its metadata: on its device ("device (metafs on the benchmarked device): device
-// region [offset, +length)") or in dir (MetadataLocation).
-func metadataLocation(s *store.Store, dir string) string {
+// none) or metadata device metaDev, keeps its metadata: on its device ("device (metafs on the
+// benchmarked device): device region [offset, +length)"), on the metadata device ("metadata
+// device (metafs on PATH): metadata device region [offset, +length)") or in dir
+// (MetadataLocation).
+func metadataLocation(s *store.Store, dir, metaDev string) string {
+	if s.MetadataOnSeparateDevice() {
+		return "metadata device (metafs on " + metaDev + "): " + s.MetadataLocation()
+	}
 	if s.MetadataOnDevice() {
 		return "device (metafs on the benchmarked device): " + s.MetadataLocation()
 	}

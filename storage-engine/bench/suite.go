@@ -24,19 +24,23 @@ const (
 	// MetadataInDir keeps it in SuiteOptions.DBDir on the host's file system, as stores made
 	// before label version 2 do.
 	MetadataInDir Layout = "dir"
+	// MetadataOnSeparateDevice keeps it on SuiteOptions.MetaDevicePath, a separate metadata
+	// device (BlueStore's block.db), overwritten.
+	MetadataOnSeparateDevice Layout = "metadev"
 )
 
-// ParseLayouts parses a comma-separated list of layouts ("device", "dir", "device,dir").
+// ParseLayouts parses a comma-separated list of layouts ("device", "dir", "metadev",
+// "device,dir,metadev").
 func ParseLayouts(s string) ([]Layout, error) {
 	var out []Layout
 	for _, f := range strings.Split(s, ",") {
 		switch l := Layout(strings.TrimSpace(f)); l {
-		case MetadataOnDevice, MetadataInDir:
+		case MetadataOnDevice, MetadataInDir, MetadataOnSeparateDevice:
 			if !slices.Contains(out, l) {
 				out = append(out, l)
 			}
 		default:
-			return nil, fmt.Errorf("metadata layout %q: want %q or %q (or both, comma-separated)", f, MetadataOnDevice, MetadataInDir)
+			return nil, fmt.Errorf("metadata layout %q: want %q, %q or %q (or several, comma-separated)", f, MetadataOnDevice, MetadataInDir, MetadataOnSeparateDevice)
 		}
 	}
 	return out, nil
@@ -52,6 +56,9 @@ type SuiteOptions struct {
 	Layouts []Layout
 	// DBDir holds the store's metadata for MetadataInDir (on the OS filesystem); it is emptied.
 	DBDir string
+	// MetaDevicePath is the separate metadata device for MetadataOnSeparateDevice; it is
+	// overwritten.
+	MetaDevicePath string
 	// Fio runs fio on the raw device first, for the comparison columns.
 	Fio bool
 	// Store options for Open (deferred threshold etc.).
@@ -115,6 +122,9 @@ func RunSuite(ctx context.Context, o SuiteOptions) ([]Report, error) {
 	}
 	if slices.Contains(layouts, MetadataInDir) && o.DBDir == "" {
 		return nil, fmt.Errorf("bench: the %q metadata layout needs a metadata directory", MetadataInDir)
+	}
+	if slices.Contains(layouts, MetadataOnSeparateDevice) && o.MetaDevicePath == "" {
+		return nil, fmt.Errorf("bench: the %q metadata layout needs a metadata device", MetadataOnSeparateDevice)
 	}
 	base, dev, err := runBaselines(ctx, o)
 	if err != nil {
@@ -208,14 +218,23 @@ func runStore(ctx context.Context, o SuiteOptions, dev blockdev.Device, layout L
 		dbDir = o.DBDir
 	}
 	o.Store.FS = nil
-	if _, err := store.Mkfs(ctx, dev, dbDir, store.MkfsOptions{Force: true}); err != nil {
+	mo := store.MkfsOptions{Force: true}
+	if layout == MetadataOnSeparateDevice {
+		md, err := blockdev.Open(o.MetaDevicePath, blockdev.Options{})
+		if err != nil {
+			return rep, err
+		}
+		defer md.Close()
+		mo.MetadataDevice, o.Store.MetadataDevice = md, md
+	}
+	if _, err := store.Mkfs(ctx, dev, dbDir, mo); err != nil {
 		return rep, err
 	}
 	s, err := store.Open(ctx, dev, dbDir, o.Store)
 	if err != nil {
 		return rep, err
 	}
-	rep.Metadata = metadataLocation(s, dbDir)
+	rep.Metadata = metadataLocation(s, dbDir, o.MetaDevicePath)
 	logf("metadata: %s", rep.Metadata)
 	add := func(name string, w func() (Result, error)) error {
 		if !o.selected(name) {

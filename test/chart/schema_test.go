@@ -90,6 +90,20 @@ func TestBadValuesAreRefused(t *testing.T) {
 			want: []string{"storageCluster.spec.devices.allowWipe requires paths"},
 		},
 		{
+			name: "metadataDevices with a name filter",
+			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
+				"devices": map[string]any{"nameFilter": "^sd", "metadataDevices": []any{map[string]any{"path": "/dev/sdb", "device": "/dev/nvme0n1"}}},
+			}}},
+			want: []string{"storageCluster.spec.devices.metadataDevices requires paths"},
+		},
+		{
+			name: "metadata device outside /dev",
+			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
+				"devices": map[string]any{"paths": []any{"/dev/sdb"}, "metadataDevices": []any{map[string]any{"path": "/dev/sdb", "device": "nvme0n1"}}},
+			}}},
+			want: []string{"/storageCluster/spec/devices/metadataDevices/0/device", "does not match pattern"},
+		},
+		{
 			name: "allowWipe that is not a boolean",
 			values: map[string]any{"storageCluster": map[string]any{"enabled": true, "spec": map[string]any{
 				"devices": map[string]any{"paths": []any{"/dev/sdb"}, "allowWipe": "yes"},

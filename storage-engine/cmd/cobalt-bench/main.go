@@ -4,6 +4,7 @@
 //	cobalt-bench -device /dev/loop0 -duration 10s -fio   # metadata on the device, as the node daemon makes stores
 //	cobalt-bench -device /dev/loop0 -metadata dir -db /tmp/bench-db -duration 10s -fio   # metadata in a host directory
 //	cobalt-bench -loop-size 4G -fio -metadata device,dir   # both layouts after one run of the baselines, one table each
+//	cobalt-bench -loop-size 4G -meta-loop-size 1G -fio -metadata device,metadev   # metadata on the device, then on a second loop device
 //	cobalt-bench -loop-size 4G -fio   # (root) a sparse file on a fresh loop device, detached at exit
 //	cobalt-bench -loop-size 4G -fio -workloads randwrite-4k-qd16 -cpuprofile /tmp/p   # one workload, profiled
 //	cobalt-bench -loop-size 4G -fio -cpuprofile /tmp/cpu -blockprofile /tmp/block   # CPU and blocking, per workload
@@ -45,7 +46,10 @@ func run() error {
 	var createSize, loopSize sizeFlag
 	flag.Var(&createSize, "create-size", "create -device as a sparse file of this size (e.g. 4G) if it does not exist")
 	metadata := flag.String("metadata", string(bench.MetadataOnDevice), "where the store keeps its metadata: device (a region of the device, as the node daemon makes stores), "+
-		"dir (a host directory, -db), or device,dir (both, one table each, after one run of the baselines)")
+		"dir (a host directory, -db), metadev (a separate metadata device, -meta-device or -meta-loop-size), or several comma-separated (one table each, after one run of the baselines)")
+	metaDevice := flag.String("meta-device", "", "separate metadata device for -metadata metadev (overwritten)")
+	var metaLoopSize sizeFlag
+	flag.Var(&metaLoopSize, "meta-loop-size", "instead of -meta-device, attach a sparse file of this size (e.g. 1G) to a second loop device (root)")
 	db := flag.String("db", "", "metadata directory for -metadata dir (emptied; default: a temporary directory)")
 	flag.Var(&loopSize, "loop-size", "instead of -device, attach a sparse file of this size (e.g. 4G) to a loop device (root)")
 	duration := flag.Duration("duration", 10*time.Second, "duration of each workload")
@@ -91,6 +95,14 @@ func run() error {
 		defer detach()
 		*device = dev
 	}
+	if int64(metaLoopSize) > 0 {
+		dev, detach, err := attachLoop(filepath.Join(tmp, "meta.img"), int64(metaLoopSize))
+		if err != nil {
+			return err
+		}
+		defer detach()
+		*metaDevice = dev
+	}
 	if *device == "" {
 		flag.Usage()
 		return fmt.Errorf("-device or -loop-size is required")
@@ -110,7 +122,7 @@ func run() error {
 	defer stop()
 	opts := bench.SuiteOptions{
 		Config:     bench.Config{Objects: *objects, Duration: *duration, SeqQD: *seqQD, Seed: 1},
-		DevicePath: *device, Layouts: layouts, DBDir: *db, Fio: *withFio, Log: os.Stderr, Rounds: *rounds,
+		DevicePath: *device, Layouts: layouts, DBDir: *db, MetaDevicePath: *metaDevice, Fio: *withFio, Log: os.Stderr, Rounds: *rounds,
 	}
 	opts.Store.PreferDeferredSize = *deferred
 	opts.Store.DeferredBatch = *deferredBatch
