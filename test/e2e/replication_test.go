@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,16 +31,20 @@ const (
 	// distinct Stores of the one node (allowSameNode: the e2e cluster has a single node).
 	replicatedClass = "cobalt-replicated"
 	replicaDevSize  = int64(1 << 30)
+	// metadataDevSize is the separate metadata device of the first replication device.
+	metadataDevSize = int64(256 << 20)
 	// replacementDelay is how long the operator waits before it replaces a Lost copy.
 	replacementDelay = "20s"
 )
 
 // replicationValues adds to chart values what the replication step needs: the two extra
-// devices, replication in the operator, and the replicated StorageClass.
+// devices (the first with its metadata on a separate device), replication in the operator, and
+// the replicated StorageClass.
 func replicationValues(values map[string]any) map[string]any {
 	sc := values["storageCluster"].(map[string]any)["spec"].(map[string]any)
 	devs := sc["devices"].(map[string]any)
 	devs["paths"] = append(devs["paths"].([]any), s.replA.path, s.replB.path)
+	devs["metadataDevices"] = []any{map[string]any{"path": s.replA.path, "device": s.replAMeta.path}}
 	op := values["operator"].(map[string]any)
 	op["replication"] = map[string]any{"enabled": true, "replacementDelay": replacementDelay}
 	values["storageClasses"] = []any{
@@ -126,7 +131,8 @@ func mirrorStatefulSet() *appsv1.StatefulSet {
 	}
 }
 
-// replicationSteps run a StatefulSet on a 2-copy claim (copies on two Stores of the one node),
+// replicationSteps run a StatefulSet on a 2-copy claim (copies on two Stores of the one node; the
+// first replication device's Store has its metadata on a separate metadata device),
 // fail one copy's device under it (the device is detached while the node daemon is killed, so
 // the restarted daemon no longer finds it), and check that every fsync'd write survives, the copy
 // is replaced onto the third Store after the replacement delay and rebuilt, the StatefulSet's
@@ -144,6 +150,24 @@ func replicationSteps() {
 		for _, dev := range []string{s.usable.path, s.replA.path, s.replB.path} {
 			Eventually(func(g Gomega) { readyStore(g, ctx, dev) }).WithContext(ctx).WithTimeout(4*time.Minute).WithPolling(2*time.Second).Should(Succeed(), "Store on %s", dev)
 		}
+		// The first replication device's Store keeps its metadata on its metadata device.
+		Eventually(func(g Gomega) {
+			var stores storagev1alpha1.StoreList
+			g.Expect(s.c.List(ctx, &stores)).To(Succeed())
+			var found bool
+			for _, st := range stores.Items {
+				if st.Spec.DevicePath != s.replA.path {
+					continue
+				}
+				found = true
+				m := st.Status.Metadata
+				g.Expect(m).NotTo(BeNil(), "Store %s status.metadata", st.Name)
+				g.Expect(m.Placement).To(Equal(storagev1alpha1.MetadataOnSeparateDevice), "Store %s metadata %+v", st.Name, m)
+				g.Expect(m.Location).To(And(HavePrefix("metadata device region ["), HaveSuffix(filepath.Base(s.replAMeta.path))), "Store %s metadata %+v", st.Name, m)
+				GinkgoWriter.Printf("Store %s on %s: metadata %s, %s\n", st.Name, s.replA.path, m.Placement, m.Location)
+			}
+			g.Expect(found).To(BeTrue(), "a Store on %s", s.replA.path)
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 		// The snapshot steps deleted the apps namespace; it comes back once it is gone.
 		Eventually(func() bool {
 			return apierrors.IsNotFound(s.c.Get(ctx, types.NamespacedName{Name: appNamespace}, &corev1.Namespace{}))
@@ -292,6 +316,9 @@ func replicationSteps() {
 			}
 		}
 		devs["paths"] = paths
+		if failDev == s.replA.path {
+			delete(devs, "metadataDevices") // it names only paths that are listed
+		}
 		prev := nodeDaemonUID(ctx)
 		_, err = s.helm.upgrade(ctx, values)
 		Expect(err).NotTo(HaveOccurred())

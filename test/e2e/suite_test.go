@@ -39,8 +39,8 @@ type suite struct {
 	// ext4Head is the SHA-256 of the ext4 device's first MiB before Cobalt saw it.
 	ext4Head string
 	// replA and replB are two more devices for the replication step's copies (not in the
-	// StorageCluster before it).
-	replA, replB loopDevice
+	// StorageCluster before it); replAMeta is replA's separate metadata device there.
+	replA, replB, replAMeta loopDevice
 }
 
 var s suite
@@ -85,6 +85,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	s.replB, err = attachLoop(ctx, devDir, "replica-b", replicaDevSize)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) { Expect(s.replB.detach(ctx)).To(Succeed()) })
+	s.replAMeta, err = attachLoop(ctx, devDir, "replica-a-meta", metadataDevSize)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) { Expect(s.replAMeta.detach(ctx)).To(Succeed()) })
 	_, err = run(ctx, "mkfs.ext4", "-q", "-F", "-L", "not-cobalt", s.ext4.path)
 	Expect(err).NotTo(HaveOccurred())
 	s.ext4Head, err = headSum(ctx, s.ext4.path)
