@@ -11,6 +11,7 @@ import (
 
 	"github.com/cobaltstore/cobalt/storage-engine/alloc"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev/faultdev"
 )
 
 // newSeparateEnv makes a store on data with its metadata on meta (MkfsOptions.MetadataDevice).
@@ -304,5 +305,65 @@ func TestFsckChecksMetadataDeviceLabel(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSeparateMetadataDeviceWriteErrorFailsTheStore fails every write to the metadata device
+// during a commit: the commit returns the device error wrapped in ErrFailed, the store reports
+// Failed and refuses writes, the data device is untouched by it, and once the metadata device
+// works again the store mounts, from the two devices as they are and from their durable images,
+// with every acknowledged object and a clean deep fsck.
+func TestSeparateMetadataDeviceWriteErrorFailsTheStore(t *testing.T) {
+	dataMem, metaMem := blockdev.NewMem(testDevSize, 4096), blockdev.NewMem(16<<20, 4096)
+	if _, err := Mkfs(ctx, dataMem, "", MkfsOptions{MetadataDevice: metaMem}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := faultdev.New(dataMem, faultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := faultdev.New(metaMem, faultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{PreferDeferredSize: -1, MetadataDevice: meta, verifyShards: true}
+	s, err := Open(ctx, data, "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	for i := range 5 {
+		name := fmt.Sprintf("o%d", i)
+		want[name] = pattern(20000+i*1000, byte(i))
+		commit(t, s, NewTransaction().Write("c", name, 0, want[name]).SetAttr("c", name, "a", []byte(name)))
+	}
+	meta.Inject(faultdev.Rule{Ops: faultdev.OpWrite, Offset: 0, Length: meta.Size(), Err: syscall.EIO})
+	err = s.Commit(ctx, NewTransaction().Write("c", "lost", 0, pattern(9000, 9)).Write("c", "o0", 0, pattern(4096, 8)))
+	if !errors.Is(err, syscall.EIO) || !errors.Is(err, ErrFailed) {
+		t.Fatalf("Commit with the metadata device failing = %v, want ErrFailed wrapping EIO", err)
+	}
+	t.Logf("Commit: %v", err)
+	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonCommitFailed {
+		t.Fatalf("health after a failed metadata commit: %+v", h)
+	}
+	meta.ClearRules()
+	if err := s.Commit(ctx, NewTransaction().Touch("c", "after")); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Commit after a failed metadata commit = %v, want ErrFailed", err)
+	}
+	mustRead(t, s, "c", "o1", 0, 0, want["o1"]) // reads still work
+	t.Logf("Close of the failed store: %v", s.Close())
+
+	for _, c := range []struct {
+		what       string
+		data, meta blockdev.Device
+	}{
+		{"durable images", data.DurableImage(), meta.DurableImage()},
+		{"current images", data.CurrentImage(), meta.CurrentImage()},
+		{"same devices", data, meta},
+	} {
+		o := opts
+		o.MetadataDevice = c.meta
+		mountAndCheck(t, c.what, c.data, o, want)
 	}
 }
