@@ -15,6 +15,7 @@ type Local struct {
 var (
 	_ Syncer        = (*Local)(nil)
 	_ NoCacheReader = (*Local)(nil)
+	_ WriteVerifier = (*Local)(nil)
 	_ Incarnated    = (*Local)(nil)
 )
 
@@ -53,6 +54,15 @@ func (l *Local) Write(ctx context.Context, gen uint64, off int64, data []byte) e
 		return err
 	}
 	return l.node.Write(ctx, ref, gen, off, data)
+}
+
+// WriteVerify implements WriteVerifier.
+func (l *Local) WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return Verified{}, err
+	}
+	return l.node.WriteVerify(ctx, ref, gen, off, data, blockSize)
 }
 
 // Trim implements Replica.

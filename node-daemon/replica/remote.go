@@ -40,6 +40,7 @@ type Remote struct {
 var (
 	_ Syncer        = (*Remote)(nil)
 	_ NoCacheReader = (*Remote)(nil)
+	_ WriteVerifier = (*Remote)(nil)
 	_ Incarnated    = (*Remote)(nil)
 )
 
@@ -164,6 +165,35 @@ func (r *Remote) streamErr(err error) error {
 func (r *Remote) Write(ctx context.Context, gen uint64, off int64, data []byte) error {
 	_, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Write{Write: &nodepb.ReplicaWrite{Offset: off, Data: data}}})
 	return err
+}
+
+// WriteVerify implements WriteVerifier. A node too old to compare answers the write without
+// verified: Verified is then false.
+func (r *Remote) WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
+	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Write{Write: &nodepb.ReplicaWrite{Offset: off, Data: data, VerifyBlockSize: blockSize}}})
+	if err != nil {
+		return Verified{}, err
+	}
+	if !resp.GetVerified() {
+		why := resp.GetMessage()
+		if why == "" {
+			why = "the replica did not compare the write (a node too old to)"
+		}
+		return Verified{Why: why}, nil
+	}
+	idx, sums := resp.GetDifferingBlocks(), resp.GetChecksums()
+	if len(idx) != len(sums) {
+		return Verified{}, fmt.Errorf("replica %s: verified write at %d returned %d differing blocks and %d checksums", r.name, off, len(idx), len(sums))
+	}
+	blocks := (int64(len(data)) + blockSize - 1) / blockSize
+	out := make([]DifferingBlock, len(idx))
+	for i, b := range idx {
+		if b < 0 || b >= blocks || (i > 0 && b <= idx[i-1]) {
+			return Verified{}, fmt.Errorf("replica %s: verified write at %d returned differing block %d of %d out of order or range", r.name, off, b, blocks)
+		}
+		out[i] = DifferingBlock{Index: b, Checksum: sums[i]}
+	}
+	return Verified{Verified: true, Differ: out}, nil
 }
 
 // Trim implements Replica.

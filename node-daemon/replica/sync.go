@@ -524,8 +524,9 @@ func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents 
 // copyChunk copies one chunk under the locks of its regions: the parts of it that are whole
 // all-zero regions (or the all-zero rest of one) are trimmed on dst instead of written, the others
 // written, each run of them with one request. It returns the bytes trimmed. With block > 0 it then
-// compares the chunk in blocks of that size (verifyChunk) before releasing the locks and returns
-// the blocks that differ.
+// compares the chunk in blocks of that size before releasing the locks and returns the blocks
+// that differ: the runs written to a WriteVerifier are compared by their write itself
+// (WriteVerify, which reads them back on dst's node), the rest by checksums (verifyChunk).
 func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize, block int64) (int64, []Mismatch, error) {
 	unlock := c.regions.lockRange(ch.Offset, ch.Length, regionSize)
 	defer unlock()
@@ -538,25 +539,74 @@ func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent,
 	if int64(len(data)) != ch.Length {
 		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
 	}
-	var zeros int64
+	wv, _ := dst.(WriteVerifier)
+	if block == 0 {
+		wv = nil
+	}
+	var (
+		zeros int64
+		mism  []Mismatch
+		check []Extent // the parts (relative to the chunk) that their write did not compare
+	)
 	for _, run := range zeroRuns(ch.Offset, data, regionSize) {
 		off, part := ch.Offset+run.Offset, data[run.Offset:run.Offset+run.Length]
-		if run.zero {
+		switch {
+		case run.zero:
 			if err := dst.Trim(rctx, c.gen, off, run.Length); err != nil {
 				return zeros, nil, fmt.Errorf("trim %d zero bytes at %d on the target: %w", run.Length, off, err)
 			}
 			zeros += run.Length
-			continue
+		case wv != nil:
+			v, err := wv.WriteVerify(rctx, c.gen, off, part, block)
+			if err != nil {
+				return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
+			}
+			if v.Verified {
+				mism = append(mism, differing(src, dst, off, part, block, v.Differ)...)
+				continue
+			}
+		default:
+			if err := dst.Write(rctx, c.gen, off, part); err != nil {
+				return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
+			}
 		}
-		if err := dst.Write(rctx, c.gen, off, part); err != nil {
-			return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
-		}
+		check = appendExtent(check, run.Extent)
 	}
 	if block == 0 {
 		return zeros, nil, nil
 	}
-	mism, err := c.verifyChunk(ctx, src, dst, ch, data, block)
-	return zeros, mism, err
+	for _, e := range check {
+		m, err := c.verifyChunk(ctx, src, dst, Extent{Offset: ch.Offset + e.Offset, Length: e.Length}, data[e.Offset:e.Offset+e.Length], block)
+		if err != nil {
+			return zeros, nil, err
+		}
+		mism = append(mism, m...)
+	}
+	return zeros, mism, nil
+}
+
+// appendExtent appends e to extents, merged with the last one when they touch.
+func appendExtent(extents []Extent, e Extent) []Extent {
+	if k := len(extents); k > 0 && extents[k-1].Offset+extents[k-1].Length == e.Offset {
+		extents[k-1].Length += e.Length
+		return extents
+	}
+	return append(extents, e)
+}
+
+// differing turns the blocks that a verified write of data at off to dst found different into
+// mismatches, with the CRC-32C of the source's bytes (data, read from src) and of dst's.
+func differing(src, dst Syncer, off int64, data []byte, block int64, differ []DifferingBlock) []Mismatch {
+	out := make([]Mismatch, 0, len(differ))
+	for _, d := range differ {
+		lo := d.Index * block
+		hi := min(lo+block, int64(len(data)))
+		out = append(out, Mismatch{
+			Extent:    Extent{Offset: off + lo, Length: hi - lo},
+			Checksums: map[string]uint32{src.Name(): crc32.Checksum(data[lo:hi], crc32c), dst.Name(): d.Checksum},
+		})
+	}
+	return out
 }
 
 // run is a part of a chunk (Offset relative to the chunk) that is all zeros or not.
