@@ -30,6 +30,13 @@ type NoCacheReader interface {
 	ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error)
 }
 
+// NoCacheReaderInto is a NoCacheReader that can also read into a buffer its caller owns, so a
+// copy reads every chunk into buffers it reuses. Local is (a Remote's reads arrive in buffers of
+// their own).
+type NoCacheReaderInto interface {
+	ReadNoCacheInto(ctx context.Context, gen uint64, off int64, p []byte) error
+}
+
 // ReadForCopy reads [off, off+length) of r for a copy: without its node's cache when r is a
 // NoCacheReader, else with Read.
 func ReadForCopy(ctx context.Context, r Syncer, gen uint64, off, length int64) ([]byte, error) {
@@ -532,10 +539,11 @@ func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent,
 	defer unlock()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	data, err := ReadForCopy(rctx, src, c.gen, ch.Offset, ch.Length)
+	data, release, err := c.readForCopy(rctx, src, ch)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
 	}
+	defer release()
 	if int64(len(data)) != ch.Length {
 		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
 	}
@@ -583,6 +591,22 @@ func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent,
 		mism = append(mism, m...)
 	}
 	return zeros, mism, nil
+}
+
+// readForCopy reads chunk ch of src for a copy (ReadForCopy), into a buffer of c.bufs when src
+// is a NoCacheReaderInto; release gives it back once nothing refers to the data.
+func (c *Coordinator) readForCopy(ctx context.Context, src Syncer, ch Extent) (data []byte, release func(), err error) {
+	into, ok := src.(NoCacheReaderInto)
+	if !ok {
+		data, err = ReadForCopy(ctx, src, c.gen, ch.Offset, ch.Length)
+		return data, func() {}, err
+	}
+	buf := c.bufs.get(int(ch.Length))
+	if err := into.ReadNoCacheInto(ctx, c.gen, ch.Offset, buf); err != nil {
+		c.bufs.put(buf)
+		return nil, nil, err
+	}
+	return buf, func() { c.bufs.put(buf) }, nil
 }
 
 // appendExtent appends e to extents, merged with the last one when they touch.

@@ -38,7 +38,7 @@ type DifferingBlock struct {
 }
 
 // WriteVerify writes data at off of the volume, for a coordinator of generation gen, as Write
-// does, then reads the range back (volume.Manager.ReadNoCache, as Checksum reads) and compares it
+// does, then reads the range back (volume.Manager.ReadNoCacheInto, as Checksum reads) and compares it
 // with data in blocks of blockSize bytes (see WriteVerifier). A failed read back after a
 // successful write is not an error: Verified is false and says why.
 func (n *Node) WriteVerify(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
@@ -57,8 +57,9 @@ func (n *Node) WriteVerify(ctx context.Context, ref Ref, gen uint64, off int64, 
 	if err := m.Write(ctx, id, off, data); err != nil {
 		return Verified{}, err
 	}
-	back, err := m.ReadNoCache(ctx, id, off, int64(len(data)))
-	if err != nil {
+	back := n.bufs.get(len(data))
+	defer n.bufs.put(back)
+	if err := m.ReadNoCacheInto(ctx, id, off, back); err != nil {
 		return Verified{Why: fmt.Sprintf("read back %d bytes at %d: %v", len(data), off, err)}, nil
 	}
 	return Verified{Verified: true, Differ: differingBlocks(data, back, blockSize)}, nil
