@@ -415,3 +415,32 @@ func TestZeroRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestAllZero: one non-zero byte anywhere, the first and the last included, makes a range not
+// all zeros.
+func TestAllZero(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 4096, 4099} {
+		b := make([]byte, n)
+		if !allZero(b) {
+			t.Fatalf("%d zeros: not all zeros", n)
+		}
+		for i := range n {
+			b[i] = 0x80
+			if allZero(b) {
+				t.Fatalf("%d bytes with byte %d set: all zeros", n, i)
+			}
+			b[i] = 0
+		}
+	}
+}
+
+// BenchmarkAllZero checks a chunk of zeros, as the copy does before it trims one.
+func BenchmarkAllZero(b *testing.B) {
+	buf := make([]byte, 4<<20)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if !allZero(buf) {
+			b.Fatal("a chunk of zeros is not all zeros")
+		}
+	}
+}
