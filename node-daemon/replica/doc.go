@@ -149,8 +149,9 @@
 // starts its write-intent log then (see Write intent). Copy
 // and comparison are throttled by a Limiter (the bytes copied plus the bytes compared) and report
 // Progress (PhaseCopy includes each chunk's comparison). The reads of copies, comparisons and
-// scrubs do not go through the engine's data cache (Local's NoCacheReader, volume.Manager's
-// ReadNoCache, over the stream ReplicaRead.no_cache), so they neither push out a volume's hot
+// scrubs do not go through the engine's data cache (Local's NoCacheReader and NoCacheReaderInto,
+// volume.Manager's ReadNoCache and ReadNoCacheInto, over the stream ReplicaRead.no_cache; a
+// verified write reads its range back the same way), so they neither push out a volume's hot
 // data nor hide a rotten block behind a cached copy.
 //
 // Scrub compares every in-sync replica by per-block CRC-32C computed on each replica's node
