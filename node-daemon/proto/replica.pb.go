@@ -242,9 +242,16 @@ type ReplicaWrite struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Offset int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
 	// data: at most 16 MiB.
-	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// verify_block_size, when set (a power of two from 4 KiB to 16 MiB), asks the replica to read
+	// the range back from its device once it is written (without its data cache, verified by its
+	// engine) and compare it with data, for a copy: the response then has verified set, and
+	// differing_blocks and checksums name the blocks of verify_block_size bytes (from offset) that
+	// differ. A replica that wrote but could not read the range back answers OK without verified
+	// (as a node too old to know the field does): the coordinator then compares another way.
+	VerifyBlockSize int64 `protobuf:"varint,3,opt,name=verify_block_size,json=verifyBlockSize,proto3" json:"verify_block_size,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ReplicaWrite) Reset() {
@@ -289,6 +296,13 @@ func (x *ReplicaWrite) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *ReplicaWrite) GetVerifyBlockSize() int64 {
+	if x != nil {
+		return x.VerifyBlockSize
+	}
+	return 0
 }
 
 type ReplicaTrim struct {
@@ -714,7 +728,8 @@ type ReplicaResponse struct {
 	// extents and volume_size answer an extents request; extents also answers an intent request.
 	Extents    []*ReplicaExtent `protobuf:"bytes,6,rep,name=extents,proto3" json:"extents,omitempty"`
 	VolumeSize int64            `protobuf:"varint,7,opt,name=volume_size,json=volumeSize,proto3" json:"volume_size,omitempty"`
-	// checksums answers a checksum request: one CRC-32C per block, in order.
+	// checksums answers a checksum request: one CRC-32C per block, in order (for a verified write:
+	// one per differing block).
 	Checksums []uint32 `protobuf:"fixed32,8,rep,packed,name=checksums,proto3" json:"checksums,omitempty"`
 	// intent_tracking answers an intent request: whether the replica keeps a write-intent log.
 	IntentTracking bool `protobuf:"varint,9,opt,name=intent_tracking,json=intentTracking,proto3" json:"intent_tracking,omitempty"`
@@ -722,9 +737,14 @@ type ReplicaResponse struct {
 	IntentWhy string `protobuf:"bytes,10,opt,name=intent_why,json=intentWhy,proto3" json:"intent_why,omitempty"`
 	// incarnation is the incarnation of the copy the node holds: set on an OK response to a request
 	// without one, and on a refusal for another incarnation.
-	Incarnation   string `protobuf:"bytes,11,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Incarnation string `protobuf:"bytes,11,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// verified answers a write with verify_block_size: the range was read back and compared.
+	Verified bool `protobuf:"varint,12,opt,name=verified,proto3" json:"verified,omitempty"`
+	// differing_blocks are the indexes of the blocks of a verified write that read back other than
+	// written, in order; checksums then holds the CRC-32C of each as read back.
+	DifferingBlocks []int64 `protobuf:"varint,13,rep,packed,name=differing_blocks,json=differingBlocks,proto3" json:"differing_blocks,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ReplicaResponse) Reset() {
@@ -834,6 +854,20 @@ func (x *ReplicaResponse) GetIncarnation() string {
 	return ""
 }
 
+func (x *ReplicaResponse) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *ReplicaResponse) GetDifferingBlocks() []int64 {
+	if x != nil {
+		return x.DifferingBlocks
+	}
+	return nil
+}
+
 var File_replica_proto protoreflect.FileDescriptor
 
 const file_replica_proto_rawDesc = "" +
@@ -855,10 +889,11 @@ const file_replica_proto_rawDesc = "" +
 	" \x01(\v2\x1d.cobalt.node.v1.ReplicaIntentH\x00R\x06intent\x12G\n" +
 	"\fclear_intent\x18\v \x01(\v2\".cobalt.node.v1.ReplicaClearIntentH\x00R\vclearIntent\x12 \n" +
 	"\vincarnation\x18\f \x01(\tR\vincarnationB\x04\n" +
-	"\x02op\":\n" +
+	"\x02op\"f\n" +
 	"\fReplicaWrite\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"=\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12*\n" +
+	"\x11verify_block_size\x18\x03 \x01(\x03R\x0fverifyBlockSize\"=\n" +
 	"\vReplicaTrim\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x03R\x06length\"\x0e\n" +
@@ -879,7 +914,7 @@ const file_replica_proto_rawDesc = "" +
 	"\rReplicaIntent\"_\n" +
 	"\x12ReplicaClearIntent\x127\n" +
 	"\aextents\x18\x01 \x03(\v2\x1d.cobalt.node.v1.ReplicaExtentR\aextents\x12\x10\n" +
-	"\x03all\x18\x02 \x01(\bR\x03all\"\xf4\x02\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\"\xbb\x03\n" +
 	"\x0fReplicaResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
@@ -894,7 +929,9 @@ const file_replica_proto_rawDesc = "" +
 	"\n" +
 	"intent_why\x18\n" +
 	" \x01(\tR\tintentWhy\x12 \n" +
-	"\vincarnation\x18\v \x01(\tR\vincarnation2b\n" +
+	"\vincarnation\x18\v \x01(\tR\vincarnation\x12\x1a\n" +
+	"\bverified\x18\f \x01(\bR\bverified\x12)\n" +
+	"\x10differing_blocks\x18\r \x03(\x03R\x0fdifferingBlocks2b\n" +
 	"\x0eReplicaService\x12P\n" +
 	"\tReplicate\x12\x1e.cobalt.node.v1.ReplicaRequest\x1a\x1f.cobalt.node.v1.ReplicaResponse(\x010\x01B8Z6github.com/cobaltstore/cobalt/node-daemon/proto;nodepbb\x06proto3"
 

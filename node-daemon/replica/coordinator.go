@@ -90,6 +90,8 @@ type Coordinator struct {
 	onDetached   func(string, error)
 	detachOnce   sync.Once
 	timeout      time.Duration
+	// bufs holds the buffers that copies read their source's chunks into.
+	bufs bufPool
 	// gate is held shared by every write and trim until it is acknowledged or failed, and taken
 	// exclusively (then released at once) by Flush to wait for the ones that started before it.
 	gate sync.RWMutex

@@ -228,11 +228,11 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 
 // printSync prints the rebuild's and the resync's lines.
 func printSync(out io.Writer, rebuild, resync syncFigures, seq fio.Result) {
-	fmt.Fprintf(out, "rebuild: %d MiB copied and %d MiB compared in %s (copy phase %s: %.0f MB/s; %.0f MB/s with the comparison) = %.2f of fio seq write %.0f MB/s (%.2f with the comparison; aim >= 0.50); CPU %.0f ms per MiB copied and compared\n",
+	fmt.Fprintf(out, "rebuild: %d MiB copied and %d MiB compared in %s (copy phase %s: %.0f MB/s; %.0f MB/s with the comparison) = %.2f of fio seq write %.0f MB/s (%.2f with the comparison; aim >= 0.50); CPU %.2f ms per MiB copied and compared\n",
 		rebuild.copied>>20, rebuild.compared>>20, rebuild.total.Round(time.Millisecond), rebuild.copy.Round(time.Millisecond), mb(rebuild.copied, rebuild.copy), mb(rebuild.copied, rebuild.total),
 		mb(rebuild.copied, rebuild.copy)/seq.MBPerSec(), seq.MBPerSec(), mb(rebuild.copied, rebuild.total)/seq.MBPerSec(),
 		float64(rebuild.cpu.Milliseconds())/float64(rebuild.copied>>20))
-	fmt.Fprintf(out, "resync: %d MiB dirty of %d, %d MiB copied, %d MiB compared in %s (copy phase %s, %.0f MB/s); CPU %.0f ms per MiB\n",
+	fmt.Fprintf(out, "resync: %d MiB dirty of %d, %d MiB copied, %d MiB compared in %s (copy phase %s, %.0f MB/s); CPU %.2f ms per MiB\n",
 		resync.dirty>>20, devBenchVolume>>20, resync.copied>>20, resync.compared>>20, resync.total.Round(time.Millisecond), resync.copy.Round(time.Millisecond), mb(resync.copied, resync.copy),
 		float64(resync.cpu.Milliseconds())/float64(max(resync.copied>>20, 1)))
 }

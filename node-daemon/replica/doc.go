@@ -130,10 +130,13 @@
 // writes the target with no write of those regions in between, and a write acknowledged after the
 // chunk was read is never overwritten by the copy (it waits, and then goes to both). The parts of
 // a chunk that are all zeros in their region are trimmed on the target instead of written.
-// Comparison: before a chunk's region locks are released, the target computes the per-block
-// CRC-32C of the chunk as it stored it, re-read from its device (Syncer.Checksum), and they are
-// compared with the CRC-32C of the bytes just read from the source, which the source still holds
-// (no write of those regions can run in between). Several chunks are copied at once
+// Comparison: before a chunk's region locks are released, what the target stored is re-read
+// from its device on its node and compared with the bytes just read from the source, which the
+// source still holds (no write of those regions can run in between): by the target itself, byte
+// for byte, in the request that writes them when it is a WriteVerifier (WriteVerify reports the
+// blocks that differ); otherwise, and for the parts trimmed or whose write the target could not
+// read back, by the per-block CRC-32C the target computes (Syncer.Checksum) against the CRC-32C
+// of the source's bytes. Several chunks are copied at once
 // (SyncOptions.Parallelism). After the
 // copy, the two copies are compared by per-block CRC-32C computed on each replica's node, region
 // by region under the same locks, over what the copy did not compare: whatever either holds
@@ -146,8 +149,9 @@
 // starts its write-intent log then (see Write intent). Copy
 // and comparison are throttled by a Limiter (the bytes copied plus the bytes compared) and report
 // Progress (PhaseCopy includes each chunk's comparison). The reads of copies, comparisons and
-// scrubs do not go through the engine's data cache (Local's NoCacheReader, volume.Manager's
-// ReadNoCache, over the stream ReplicaRead.no_cache), so they neither push out a volume's hot
+// scrubs do not go through the engine's data cache (Local's NoCacheReader and NoCacheReaderInto,
+// volume.Manager's ReadNoCache and ReadNoCacheInto, over the stream ReplicaRead.no_cache; a
+// verified write reads its range back the same way), so they neither push out a volume's hot
 // data nor hide a rotten block behind a cached copy.
 //
 // Scrub compares every in-sync replica by per-block CRC-32C computed on each replica's node

@@ -59,13 +59,24 @@ func (n *Node) ReadNoCache(ctx context.Context, ref Ref, gen uint64, off, length
 	return m.ReadNoCache(ctx, id, off, length)
 }
 
+// ReadNoCacheInto is ReadNoCache into p, a buffer the caller owns (volume.Manager.ReadNoCacheInto):
+// [off, off+len(p)).
+func (n *Node) ReadNoCacheInto(ctx context.Context, ref Ref, gen uint64, off int64, p []byte) error {
+	m, release, err := n.admit(ctx, ref, gen)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return m.ReadNoCacheInto(ctx, ref.Volume, off, p)
+}
+
 // checksumRead is how much Checksum reads at once (whole blocks, at least one).
 const checksumRead = 4 << 20
 
 // Checksum returns the CRC-32C of each blockSize-byte block of [off, off+length) of the volume
 // (the last one may be shorter), for a coordinator of generation gen. It runs on the replica's
 // node so that comparing copies ships checksums, not data, and reads the volume without the
-// node's data cache (volume.Manager.ReadNoCache): what the device holds, verified by the engine.
+// node's data cache (volume.Manager.ReadNoCacheInto): what the device holds, verified by the engine.
 func (n *Node) Checksum(ctx context.Context, ref Ref, gen uint64, off, length, blockSize int64) ([]uint32, error) {
 	id := ref.Volume
 	if err := ValidateChecksumRequest(off, length, blockSize); err != nil {
@@ -78,10 +89,12 @@ func (n *Node) Checksum(ctx context.Context, ref Ref, gen uint64, off, length, b
 	defer release()
 	sums := make([]uint32, 0, (length+blockSize-1)/blockSize)
 	piece := max(blockSize, checksumRead/blockSize*blockSize)
+	buf := n.bufs.get(int(min(piece, length)))
+	defer n.bufs.put(buf)
 	for pos := int64(0); pos < length; pos += piece {
 		k := min(piece, length-pos)
-		data, err := m.ReadNoCache(ctx, id, off+pos, k)
-		if err != nil {
+		data := buf[:k]
+		if err := m.ReadNoCacheInto(ctx, id, off+pos, data); err != nil {
 			return nil, fmt.Errorf("replica: checksum volume %q at %d: %w", id, off+pos, err)
 		}
 		for b := int64(0); b < k; b += blockSize {

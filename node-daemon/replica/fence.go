@@ -27,6 +27,8 @@ type Volumes interface {
 // concurrent use.
 type Node struct {
 	vols Volumes
+	// bufs holds the buffers that comparisons read back into.
+	bufs bufPool
 	// mu guards the fields in this struct.
 	mu struct {
 		sync.Mutex

@@ -13,9 +13,11 @@ type Local struct {
 }
 
 var (
-	_ Syncer        = (*Local)(nil)
-	_ NoCacheReader = (*Local)(nil)
-	_ Incarnated    = (*Local)(nil)
+	_ Syncer            = (*Local)(nil)
+	_ NoCacheReader     = (*Local)(nil)
+	_ NoCacheReaderInto = (*Local)(nil)
+	_ WriteVerifier     = (*Local)(nil)
+	_ Incarnated        = (*Local)(nil)
 )
 
 // NewLocal returns the replica of volume id on store storeUUID of node, named name.
@@ -55,6 +57,15 @@ func (l *Local) Write(ctx context.Context, gen uint64, off int64, data []byte) e
 	return l.node.Write(ctx, ref, gen, off, data)
 }
 
+// WriteVerify implements WriteVerifier.
+func (l *Local) WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return Verified{}, err
+	}
+	return l.node.WriteVerify(ctx, ref, gen, off, data, blockSize)
+}
+
 // Trim implements Replica.
 func (l *Local) Trim(ctx context.Context, gen uint64, off, length int64) error {
 	ref, err := l.ref(ctx)
@@ -89,6 +100,15 @@ func (l *Local) ReadNoCache(ctx context.Context, gen uint64, off, length int64) 
 		return nil, err
 	}
 	return l.node.ReadNoCache(ctx, ref, gen, off, length)
+}
+
+// ReadNoCacheInto implements NoCacheReaderInto.
+func (l *Local) ReadNoCacheInto(ctx context.Context, gen uint64, off int64, p []byte) error {
+	ref, err := l.ref(ctx)
+	if err != nil {
+		return err
+	}
+	return l.node.ReadNoCacheInto(ctx, ref, gen, off, p)
 }
 
 // Extents implements Syncer.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -40,6 +41,7 @@ type Remote struct {
 var (
 	_ Syncer        = (*Remote)(nil)
 	_ NoCacheReader = (*Remote)(nil)
+	_ WriteVerifier = (*Remote)(nil)
 	_ Incarnated    = (*Remote)(nil)
 )
 
@@ -47,8 +49,12 @@ var (
 // name is how the coordinator and its recorder call the replica. The stream lives until Close or
 // until ctx ends.
 func OpenRemote(ctx context.Context, client nodepb.ReplicaServiceClient, name string, ref *nodepb.VolumeRef) (*Remote, error) {
+	codec, err := newCopyCodec()
+	if err != nil {
+		return nil, fmt.Errorf("replica %s: %w", name, err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := client.Replicate(ctx)
+	stream, err := client.Replicate(ctx, grpc.ForceCodecV2(codec))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("replica %s: open stream: %w", name, err)
@@ -164,6 +170,37 @@ func (r *Remote) streamErr(err error) error {
 func (r *Remote) Write(ctx context.Context, gen uint64, off int64, data []byte) error {
 	_, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Write{Write: &nodepb.ReplicaWrite{Offset: off, Data: data}}})
 	return err
+}
+
+// WriteVerify implements WriteVerifier. A node too old to compare answers the write without
+// verified: Verified is then false. The data is sent without a copy (copyCodec): it must not
+// change until WriteVerify returned nil; after an error it may still be being sent, and must not
+// be reused.
+func (r *Remote) WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
+	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Write{Write: &nodepb.ReplicaWrite{Offset: off, Data: data, VerifyBlockSize: blockSize}}})
+	if err != nil {
+		return Verified{}, err
+	}
+	if !resp.GetVerified() {
+		why := resp.GetMessage()
+		if why == "" {
+			why = "the replica did not compare the write (a node too old to)"
+		}
+		return Verified{Why: why}, nil
+	}
+	idx, sums := resp.GetDifferingBlocks(), resp.GetChecksums()
+	if len(idx) != len(sums) {
+		return Verified{}, fmt.Errorf("replica %s: verified write at %d returned %d differing blocks and %d checksums", r.name, off, len(idx), len(sums))
+	}
+	blocks := (int64(len(data)) + blockSize - 1) / blockSize
+	out := make([]DifferingBlock, len(idx))
+	for i, b := range idx {
+		if b < 0 || b >= blocks || (i > 0 && b <= idx[i-1]) {
+			return Verified{}, fmt.Errorf("replica %s: verified write at %d returned differing block %d of %d out of order or range", r.name, off, b, blocks)
+		}
+		out[i] = DifferingBlock{Index: b, Checksum: sums[i]}
+	}
+	return Verified{Verified: true, Differ: out}, nil
 }
 
 // Trim implements Replica.

@@ -84,6 +84,8 @@ func TestReplicateStream(t *testing.T) {
 		{"checksum of an older generation", func() error { _, err := r.Checksum(ctx, 2, 0, 4096, 4096); return err }, codes.FailedPrecondition},
 		{"extents of an older generation", func() error { _, _, err := r.Extents(ctx, 2); return err }, codes.FailedPrecondition},
 		{"extents of a missing volume", func() error { _, _, err := open("missing").Extents(ctx, 3); return err }, codes.NotFound},
+		{"verified write with a block size not a power of two", func() error { _, err := r.WriteVerify(ctx, 3, 0, make([]byte, 8192), 5000); return err }, codes.InvalidArgument},
+		{"verified write of an older generation", func() error { _, err := r.WriteVerify(ctx, 2, 0, make([]byte, 4096), 4096); return err }, codes.FailedPrecondition},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +109,15 @@ func TestReplicateStream(t *testing.T) {
 	sums, err := r.Checksum(ctx, 3, 0, 3*4096, 4096)
 	if err != nil || len(sums) != 3 || sums[1] == sums[2] || sums[0] == sums[1] {
 		t.Fatalf("checksums of blocks 0-2 = %x, %v: want three different ones", sums, err)
+	}
+	// A verified write (large enough to be sent without a copy of its data) is read back and
+	// compared on the node: equal, and then read as written.
+	data := bytes.Repeat([]byte{9, 4, 1}, 20*4096/3+1)[:20*4096]
+	if v, err := r.WriteVerify(ctx, 3, 5*4096, data, 4096); err != nil || !v.Verified || len(v.Differ) != 0 {
+		t.Fatalf("verified write = %+v, %v; want verified equal", v, err)
+	}
+	if got, err := r.ReadNoCache(ctx, 3, 5*4096, int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read of the verified write: %v", err)
 	}
 	// The stream survives refused requests.
 	if got, err := r.Read(ctx, 3, 0, 4096); err != nil || !bytes.Equal(got, make([]byte, 4096)) {

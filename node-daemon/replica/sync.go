@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -28,6 +29,13 @@ type Syncer interface {
 // source that is not one with Read.
 type NoCacheReader interface {
 	ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error)
+}
+
+// NoCacheReaderInto is a NoCacheReader that can also read into a buffer its caller owns, so a
+// copy reads every chunk into buffers it reuses. Local is (a Remote's reads arrive in buffers of
+// their own).
+type NoCacheReaderInto interface {
+	ReadNoCacheInto(ctx context.Context, gen uint64, off int64, p []byte) error
 }
 
 // ReadForCopy reads [off, off+length) of r for a copy: without its node's cache when r is a
@@ -524,39 +532,120 @@ func (c *Coordinator) copyExtents(ctx context.Context, src, dst Syncer, extents 
 // copyChunk copies one chunk under the locks of its regions: the parts of it that are whole
 // all-zero regions (or the all-zero rest of one) are trimmed on dst instead of written, the others
 // written, each run of them with one request. It returns the bytes trimmed. With block > 0 it then
-// compares the chunk in blocks of that size (verifyChunk) before releasing the locks and returns
-// the blocks that differ.
+// compares the chunk in blocks of that size before releasing the locks and returns the blocks
+// that differ: the runs written to a WriteVerifier are compared by their write itself
+// (WriteVerify, which reads them back on dst's node), the rest by checksums (verifyChunk).
 func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent, regionSize, block int64) (int64, []Mismatch, error) {
 	unlock := c.regions.lockRange(ch.Offset, ch.Length, regionSize)
 	defer unlock()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	data, err := ReadForCopy(rctx, src, c.gen, ch.Offset, ch.Length)
+	data, release, err := c.readForCopy(rctx, src, ch)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
 	}
-	if int64(len(data)) != ch.Length {
-		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
+	zeros, mism, err := c.storeChunk(ctx, rctx, src, dst, ch, data, regionSize, block)
+	// A write that failed or timed out may still be sending data (WriteVerifier): its buffer is
+	// reused only after a copy that succeeded.
+	release(err == nil)
+	return zeros, mism, err
+}
+
+// storeChunk writes (or trims) data, chunk ch just read from src, on dst and with block > 0
+// compares it (see copyChunk). REQUIRES: the locks of ch's regions held since data was read.
+func (c *Coordinator) storeChunk(ctx, rctx context.Context, src, dst Syncer, ch Extent, data []byte, regionSize, block int64) (int64, []Mismatch, error) {
+	wv, _ := dst.(WriteVerifier)
+	if block == 0 {
+		wv = nil
 	}
-	var zeros int64
+	var (
+		zeros int64
+		mism  []Mismatch
+		check []Extent // the parts (relative to the chunk) that their write did not compare
+	)
 	for _, run := range zeroRuns(ch.Offset, data, regionSize) {
 		off, part := ch.Offset+run.Offset, data[run.Offset:run.Offset+run.Length]
-		if run.zero {
+		switch {
+		case run.zero:
 			if err := dst.Trim(rctx, c.gen, off, run.Length); err != nil {
 				return zeros, nil, fmt.Errorf("trim %d zero bytes at %d on the target: %w", run.Length, off, err)
 			}
 			zeros += run.Length
-			continue
+		case wv != nil:
+			v, err := wv.WriteVerify(rctx, c.gen, off, part, block)
+			if err != nil {
+				return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
+			}
+			if v.Verified {
+				mism = append(mism, differing(src, dst, off, part, block, v.Differ)...)
+				continue
+			}
+		default:
+			if err := dst.Write(rctx, c.gen, off, part); err != nil {
+				return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
+			}
 		}
-		if err := dst.Write(rctx, c.gen, off, part); err != nil {
-			return zeros, nil, fmt.Errorf("write %d bytes at %d on the target: %w", run.Length, off, err)
-		}
+		check = appendExtent(check, run.Extent)
 	}
 	if block == 0 {
 		return zeros, nil, nil
 	}
-	mism, err := c.verifyChunk(ctx, src, dst, ch, data, block)
-	return zeros, mism, err
+	for _, e := range check {
+		m, err := c.verifyChunk(ctx, src, dst, Extent{Offset: ch.Offset + e.Offset, Length: e.Length}, data[e.Offset:e.Offset+e.Length], block)
+		if err != nil {
+			return zeros, nil, err
+		}
+		mism = append(mism, m...)
+	}
+	return zeros, mism, nil
+}
+
+// readForCopy reads chunk ch of src for a copy (ReadForCopy), into a buffer of c.bufs when src
+// is a NoCacheReaderInto. release(reuse) is called once the copy is done with the data: with
+// reuse, the buffer goes back to c.bufs (nothing refers to it any more).
+func (c *Coordinator) readForCopy(ctx context.Context, src Syncer, ch Extent) (data []byte, release func(reuse bool), err error) {
+	into, ok := src.(NoCacheReaderInto)
+	if !ok {
+		data, err = ReadForCopy(ctx, src, c.gen, ch.Offset, ch.Length)
+		if err == nil && int64(len(data)) != ch.Length {
+			err = fmt.Errorf("got %d bytes", len(data))
+		}
+		return data, func(bool) {}, err
+	}
+	buf := c.bufs.get(int(ch.Length))
+	if err := into.ReadNoCacheInto(ctx, c.gen, ch.Offset, buf); err != nil {
+		c.bufs.put(buf)
+		return nil, nil, err
+	}
+	return buf, func(reuse bool) {
+		if reuse {
+			c.bufs.put(buf)
+		}
+	}, nil
+}
+
+// appendExtent appends e to extents, merged with the last one when they touch.
+func appendExtent(extents []Extent, e Extent) []Extent {
+	if k := len(extents); k > 0 && extents[k-1].Offset+extents[k-1].Length == e.Offset {
+		extents[k-1].Length += e.Length
+		return extents
+	}
+	return append(extents, e)
+}
+
+// differing turns the blocks that a verified write of data at off to dst found different into
+// mismatches, with the CRC-32C of the source's bytes (data, read from src) and of dst's.
+func differing(src, dst Syncer, off int64, data []byte, block int64, differ []DifferingBlock) []Mismatch {
+	out := make([]Mismatch, 0, len(differ))
+	for _, d := range differ {
+		lo := d.Index * block
+		hi := min(lo+block, int64(len(data)))
+		out = append(out, Mismatch{
+			Extent:    Extent{Offset: off + lo, Length: hi - lo},
+			Checksums: map[string]uint32{src.Name(): crc32.Checksum(data[lo:hi], crc32c), dst.Name(): d.Checksum},
+		})
+	}
+	return out
 }
 
 // run is a part of a chunk (Offset relative to the chunk) that is all zeros or not.
@@ -618,13 +707,11 @@ func (c *Coordinator) verifyChunk(ctx context.Context, src, dst Syncer, ch Exten
 	return mism, nil
 }
 
+// allZero reports whether b is all zeros: its first byte is and every byte equals the one before
+// it, one vectorized comparison of b with itself a byte further (a byte loop checks a chunk of
+// zeros about ten times slower).
 func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
+	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[1:], b[:len(b)-1])
 }
 
 // forEach runs fn on every item with at most parallelism running at once, stopping at the

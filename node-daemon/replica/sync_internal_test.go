@@ -203,23 +203,70 @@ func (f *badTarget) Checksum(ctx context.Context, gen uint64, off, length, block
 	return f.syncFake.Checksum(ctx, gen, off, length, block)
 }
 
+// verifyingTarget is a badTarget that is also a WriteVerifier, as a node is: WriteVerify writes,
+// then reads the range back and compares it; a range with a block it finds corrupt (rot) is not
+// compared (Verified false), nor is any when old is set (a node too old to compare). It counts
+// the checksum requests it answers.
+type verifyingTarget struct {
+	*badTarget
+	old                 bool
+	verifies, checksums int
+}
+
+func (f *verifyingTarget) WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, block int64) (Verified, error) {
+	if err := f.Write(ctx, gen, off, data); err != nil {
+		return Verified{}, err
+	}
+	f.mu.Lock()
+	f.verifies++
+	f.mu.Unlock()
+	if f.old {
+		return Verified{Why: "too old"}, nil
+	}
+	if f.rot >= 0 && off <= f.rot && f.rot < off+int64(len(data)) {
+		return Verified{Why: "corrupt"}, nil
+	}
+	return Verified{Verified: true, Differ: differingBlocks(data, f.bytes(int(off), len(data)), block)}, nil
+}
+
+func (f *verifyingTarget) Checksum(ctx context.Context, gen uint64, off, length, block int64) ([]uint32, error) {
+	f.mu.Lock()
+	f.checksums++
+	f.mu.Unlock()
+	return f.badTarget.Checksum(ctx, gen, off, length, block)
+}
+
 // TestRebuildComparesWhatTheTargetStored: the comparison of each chunk right after its copy uses
-// the target's checksums of what it stored, so a target that stored other bytes, or cannot read
-// them back, fails the rebuild with ErrCopiesDiffer naming the block, and stays out of sync.
+// what the target stored, read back on its node (its checksums, or its write's own comparison
+// when it is a WriteVerifier), so a target that stored other bytes, or cannot read them back,
+// fails the rebuild with ErrCopiesDiffer naming the block, and stays out of sync. A WriteVerifier
+// that compared its writes answers no checksum request; one that could not compare one (a
+// corrupt block, a node too old to) is compared by checksums.
 func TestRebuildComparesWhatTheTargetStored(t *testing.T) {
 	const size, block = 4 * 4096, 4096
 	for _, tc := range []struct {
 		name      string
 		flip, rot int64
 		wantAt    int64
+		verifier  bool // the target is a WriteVerifier
+		old       bool // that never compares
+		checksums bool // the comparison needs checksum requests
 	}{
-		{"stores other bytes", 2*4096 + 100, -1, 2 * 4096},
-		{"finds its copy corrupt", -1, 4096, 4096},
+		{"stores other bytes", 2*4096 + 100, -1, 2 * 4096, false, false, true},
+		{"finds its copy corrupt", -1, 4096, 4096, false, false, true},
+		{"stores other bytes, compared by its write", 2*4096 + 100, -1, 2 * 4096, true, false, false},
+		{"finds its copy corrupt when it reads its write back", -1, 4096, 4096, true, false, true},
+		{"stores other bytes, too old to compare its write", 2*4096 + 100, -1, 2 * 4096, true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			src := &syncFake{fakeReplica: newFake("a", size, nil)}
-			dst := &badTarget{syncFake: &syncFake{fakeReplica: newFake("t", size, nil)}, flip: tc.flip, rot: tc.rot}
+			bad := &badTarget{syncFake: &syncFake{fakeReplica: newFake("t", size, nil)}, flip: tc.flip, rot: tc.rot}
+			vt := &verifyingTarget{badTarget: bad, old: tc.old}
+			var dst Syncer = bad
+			if tc.verifier {
+				dst = vt
+			}
 			co, err := Open(ctx, Config{Generation: 1, Local: src, Recorder: &fakeRecorder{}, RegionSize: 4096})
 			if err != nil {
 				t.Fatal(err)
@@ -237,7 +284,32 @@ func TestRebuildComparesWhatTheTargetStored(t *testing.T) {
 			if got := co.InSync(); len(got) != 1 || got[0] != "a" {
 				t.Fatalf("in sync = %v, want the source only", got)
 			}
+			if tc.verifier {
+				if vt.verifies == 0 {
+					t.Fatal("the copy wrote no chunk with WriteVerify")
+				}
+				if got := vt.checksums > 0; got != tc.checksums {
+					t.Fatalf("checksum requests: %d, want some: %v", vt.checksums, tc.checksums)
+				}
+			}
 		})
+	}
+}
+
+// TestDifferingBlocks: the blocks that differ, by index from the start, with the checksum of what
+// was read back; the last block may be short.
+func TestDifferingBlocks(t *testing.T) {
+	want := bytes.Repeat([]byte{5}, 3*4096+100)
+	if got := differingBlocks(want, bytes.Clone(want), 4096); got != nil {
+		t.Fatalf("equal ranges: %v, want none", got)
+	}
+	got := bytes.Clone(want)
+	got[4096+7] ^= 1
+	got[3*4096+99] ^= 1
+	crc := func(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+	wantDiffer := []DifferingBlock{{Index: 1, Checksum: crc(got[4096 : 2*4096])}, {Index: 3, Checksum: crc(got[3*4096:])}}
+	if d := differingBlocks(want, got, 4096); !slices.Equal(d, wantDiffer) {
+		t.Fatalf("differing blocks = %v, want %v", d, wantDiffer)
 	}
 }
 
@@ -341,5 +413,34 @@ func TestZeroRuns(t *testing.T) {
 				t.Fatalf("zeroRuns = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAllZero: one non-zero byte anywhere, the first and the last included, makes a range not
+// all zeros.
+func TestAllZero(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 4096, 4099} {
+		b := make([]byte, n)
+		if !allZero(b) {
+			t.Fatalf("%d zeros: not all zeros", n)
+		}
+		for i := range n {
+			b[i] = 0x80
+			if allZero(b) {
+				t.Fatalf("%d bytes with byte %d set: all zeros", n, i)
+			}
+			b[i] = 0
+		}
+	}
+}
+
+// BenchmarkAllZero checks a chunk of zeros, as the copy does before it trims one.
+func BenchmarkAllZero(b *testing.B) {
+	buf := make([]byte, 4<<20)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if !allZero(buf) {
+			b.Fatal("a chunk of zeros is not all zeros")
+		}
 	}
 }

@@ -112,6 +112,15 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		if n := len(op.Write.GetData()); n > nodepb.MaxIOSize {
 			return invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
 		}
+		if b := op.Write.GetVerifyBlockSize(); b != 0 {
+			v, err := s.node.WriteVerify(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData(), b)
+			resp.Verified, resp.Message = v.Verified, v.Why
+			for _, d := range v.Differ {
+				resp.DifferingBlocks = append(resp.DifferingBlocks, d.Index)
+				resp.Checksums = append(resp.Checksums, d.Checksum)
+			}
+			return err
+		}
 		return s.node.Write(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData())
 	case *nodepb.ReplicaRequest_Trim:
 		return s.node.Trim(ctx, r, gen, op.Trim.GetOffset(), op.Trim.GetLength())

@@ -54,6 +54,17 @@ func (m *Manager) Read(ctx context.Context, id string, off, length int64) ([]byt
 // (objstore.IntoReader) and p is 4 KiB-aligned (a Go allocation of a multiple of 4 KiB is). On
 // an error, p may hold part of the range, never data that failed the store's verification.
 func (m *Manager) ReadInto(ctx context.Context, id string, off int64, p []byte) error {
+	return m.readInto(ctx, id, off, p, m.storeRead)
+}
+
+// ReadNoCacheInto is ReadInto without the store's data cache, as ReadNoCache reads: a copy or a
+// comparison reads into buffers it reuses.
+func (m *Manager) ReadNoCacheInto(ctx context.Context, id string, off int64, p []byte) error {
+	return m.readInto(ctx, id, off, p, m.storeReadNoCache)
+}
+
+// readInto fills p with [off, off+len(p)) of volume id through read, under the volume's gate.
+func (m *Manager) readInto(ctx context.Context, id string, off int64, p []byte, read objstore.ReadIntoFunc) error {
 	v, err := m.lookup(id)
 	if err != nil {
 		return err
@@ -63,7 +74,7 @@ func (m *Manager) ReadInto(ctx context.Context, id string, off int64, p []byte) 
 	if err := v.checkRange(off, int64(len(p))); err != nil {
 		return err
 	}
-	return m.readStripes(ctx, v, off, p, m.storeRead)
+	return m.readStripes(ctx, v, off, p, read)
 }
 
 // ReadNoCache is Read for bulk reads that must not displace the data the volume's users read (a

@@ -15,11 +15,11 @@ import (
 // readStore embeds the Store interface and so has no ReadInto: the Manager reads it with Read.
 type readStore struct{ objstore.Store }
 
-// TestReadInto: Manager.ReadInto, Read and Backend.ReadAt return the volume's bytes for reads
-// inside a stripe, across stripes, over a missing stripe and past a stripe object's end (zeros),
-// into 4 KiB-aligned and unaligned buffers that held other bytes, on stores that read into
-// buffers (the engine, memstore) and on one that does not; ranges outside the volume and unknown
-// volumes are refused.
+// TestReadInto: Manager.ReadInto, ReadNoCacheInto, Read and Backend.ReadAt return the volume's
+// bytes for reads inside a stripe, across stripes, over a missing stripe and past a stripe
+// object's end (zeros), into 4 KiB-aligned and unaligned buffers that held other bytes, on stores
+// that read into buffers (the engine, memstore) and on one that does not; ranges outside the
+// volume and unknown volumes are refused.
 func TestReadInto(t *testing.T) {
 	ctx := context.Background()
 	const stripe, size = volume.MinStripeSize, 4 * volume.MinStripeSize
@@ -79,6 +79,7 @@ func TestReadInto(t *testing.T) {
 							fn   func(p []byte) error
 						}{
 							{"ReadInto", func(p []byte) error { return m.ReadInto(ctx, "v", r.off, p) }},
+							{"ReadNoCacheInto", func(p []byte) error { return m.ReadNoCacheInto(ctx, "v", r.off, p) }},
 							{"Backend.ReadAt", func(p []byte) error { return b.ReadAt(ctx, p, r.off) }},
 						} {
 							for i := range p {
@@ -111,6 +112,9 @@ func TestReadInto(t *testing.T) {
 			} {
 				if err := m.ReadInto(ctx, bad.id, bad.off, make([]byte, bad.n)); !errors.Is(err, bad.want) {
 					t.Errorf("ReadInto %s: %v, want %v", bad.name, err, bad.want)
+				}
+				if err := m.ReadNoCacheInto(ctx, bad.id, bad.off, make([]byte, bad.n)); !errors.Is(err, bad.want) {
+					t.Errorf("ReadNoCacheInto %s: %v, want %v", bad.name, err, bad.want)
 				}
 			}
 			if err := m.ReadInto(ctx, "v", size, nil); err != nil {
