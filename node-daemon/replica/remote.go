@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -49,12 +48,8 @@ var (
 // name is how the coordinator and its recorder call the replica. The stream lives until Close or
 // until ctx ends.
 func OpenRemote(ctx context.Context, client nodepb.ReplicaServiceClient, name string, ref *nodepb.VolumeRef) (*Remote, error) {
-	codec, err := newCopyCodec()
-	if err != nil {
-		return nil, fmt.Errorf("replica %s: %w", name, err)
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := client.Replicate(ctx, grpc.ForceCodecV2(codec))
+	stream, err := client.Replicate(ctx)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("replica %s: open stream: %w", name, err)
@@ -173,9 +168,7 @@ func (r *Remote) Write(ctx context.Context, gen uint64, off int64, data []byte) 
 }
 
 // WriteVerify implements WriteVerifier. A node too old to compare answers the write without
-// verified: Verified is then false. The data is sent without a copy (copyCodec): it must not
-// change until WriteVerify returned nil; after an error it may still be being sent, and must not
-// be reused.
+// verified: Verified is then false.
 func (r *Remote) WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
 	resp, err := r.do(ctx, &nodepb.ReplicaRequest{Generation: gen, Op: &nodepb.ReplicaRequest_Write{Write: &nodepb.ReplicaWrite{Offset: off, Data: data, VerifyBlockSize: blockSize}}})
 	if err != nil {

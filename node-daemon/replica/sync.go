@@ -544,16 +544,10 @@ func (c *Coordinator) copyChunk(ctx context.Context, src, dst Syncer, ch Extent,
 	if err != nil {
 		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: %w", ch.Length, ch.Offset, err)
 	}
-	zeros, mism, err := c.storeChunk(ctx, rctx, src, dst, ch, data, regionSize, block)
-	// A write that failed or timed out may still be sending data (WriteVerifier): its buffer is
-	// reused only after a copy that succeeded.
-	release(err == nil)
-	return zeros, mism, err
-}
-
-// storeChunk writes (or trims) data, chunk ch just read from src, on dst and with block > 0
-// compares it (see copyChunk). REQUIRES: the locks of ch's regions held since data was read.
-func (c *Coordinator) storeChunk(ctx, rctx context.Context, src, dst Syncer, ch Extent, data []byte, regionSize, block int64) (int64, []Mismatch, error) {
+	defer release()
+	if int64(len(data)) != ch.Length {
+		return 0, nil, fmt.Errorf("read %d bytes at %d from the source: got %d", ch.Length, ch.Offset, len(data))
+	}
 	wv, _ := dst.(WriteVerifier)
 	if block == 0 {
 		wv = nil
@@ -601,27 +595,19 @@ func (c *Coordinator) storeChunk(ctx, rctx context.Context, src, dst Syncer, ch 
 }
 
 // readForCopy reads chunk ch of src for a copy (ReadForCopy), into a buffer of c.bufs when src
-// is a NoCacheReaderInto. release(reuse) is called once the copy is done with the data: with
-// reuse, the buffer goes back to c.bufs (nothing refers to it any more).
-func (c *Coordinator) readForCopy(ctx context.Context, src Syncer, ch Extent) (data []byte, release func(reuse bool), err error) {
+// is a NoCacheReaderInto; release gives it back once nothing refers to the data.
+func (c *Coordinator) readForCopy(ctx context.Context, src Syncer, ch Extent) (data []byte, release func(), err error) {
 	into, ok := src.(NoCacheReaderInto)
 	if !ok {
 		data, err = ReadForCopy(ctx, src, c.gen, ch.Offset, ch.Length)
-		if err == nil && int64(len(data)) != ch.Length {
-			err = fmt.Errorf("got %d bytes", len(data))
-		}
-		return data, func(bool) {}, err
+		return data, func() {}, err
 	}
 	buf := c.bufs.get(int(ch.Length))
 	if err := into.ReadNoCacheInto(ctx, c.gen, ch.Offset, buf); err != nil {
 		c.bufs.put(buf)
 		return nil, nil, err
 	}
-	return buf, func(reuse bool) {
-		if reuse {
-			c.bufs.put(buf)
-		}
-	}, nil
+	return buf, func() { c.bufs.put(buf) }, nil
 }
 
 // appendExtent appends e to extents, merged with the last one when they touch.

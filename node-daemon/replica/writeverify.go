@@ -16,8 +16,7 @@ type WriteVerifier interface {
 	// blocks (a power of two from MinBlockSize to MaxBlockSize). An error means the write failed.
 	// When the write succeeded but the range could not be read back (a block the engine finds
 	// corrupt, or a node too old to compare), Verified is false and the caller compares another
-	// way. The caller does not change data until WriteVerify returned nil, and after an error
-	// does not reuse it (a Remote may still be sending it).
+	// way.
 	WriteVerify(ctx context.Context, gen uint64, off int64, data []byte, blockSize int64) (Verified, error)
 }
 
