@@ -99,8 +99,9 @@ type watched struct {
 }
 
 var (
-	_ replica.NoCacheReader = (*watched)(nil)
-	_ replica.Incarnated    = (*watched)(nil)
+	_ replica.NoCacheReader     = (*watched)(nil)
+	_ replica.NoCacheReaderInto = (*watched)(nil)
+	_ replica.Incarnated        = (*watched)(nil)
 )
 
 // Incarnation implements replica.Incarnated: the incarnation the copy reached, if it says.
@@ -115,6 +116,24 @@ func (w *watched) Incarnation() string {
 // the node's cache), else reads through it.
 func (w *watched) ReadNoCache(ctx context.Context, gen uint64, off, length int64) ([]byte, error) {
 	return replica.ReadForCopy(ctx, w.Syncer, gen, off, length)
+}
+
+// ReadNoCacheInto implements replica.NoCacheReaderInto: into p directly when the copy reads
+// into the caller's buffer (a copy's source reads into a reused buffer), else through
+// ReadNoCache.
+func (w *watched) ReadNoCacheInto(ctx context.Context, gen uint64, off int64, p []byte) error {
+	if into, ok := w.Syncer.(replica.NoCacheReaderInto); ok {
+		return into.ReadNoCacheInto(ctx, gen, off, p)
+	}
+	data, err := w.ReadNoCache(ctx, gen, off, int64(len(p)))
+	if err != nil {
+		return err
+	}
+	if len(data) != len(p) {
+		return fmt.Errorf("read %d bytes at %d: got %d", len(p), off, len(data))
+	}
+	copy(p, data)
+	return nil
 }
 
 // Flush implements replica.Replica.
