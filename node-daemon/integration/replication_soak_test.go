@@ -182,7 +182,9 @@ func (s *soak) closeAll() {
 // the same through a coordinator process (this binary run again) that is stopped with SIGSTOP
 // while the attachment moves on and resumed with SIGCONT, and bit rot of one acknowledged block on one copy's device (the daemon stopped, bytes inverted
 // underneath the engine, restarted: reads through the coordinator return the acknowledged data,
-// the scrub repairs the copy). After each fault, once every copy is in sync again and the stream
+// the scrub repairs the copy), and the device of a copy's Store failing under its running daemon
+// (dropped, the Store not Ready saying why, replaced on the spare Store and rebuilt, then the
+// daemon restarted on a blank disk). After each fault, once every copy is in sync again and the stream
 // went on, every acknowledged write is verified through the coordinator and on every copy, and
 // the copies compare equal. It prints the fault table at the end. COBALT_REPL_SOAK_FAULTS sets the
 // number of faults (default: one of each kind), COBALT_REPL_SOAK_SEED the seed (printed),
