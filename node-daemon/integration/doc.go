@@ -42,7 +42,9 @@
 // running daemon (its loop device shrunk to nothing: writes ENOSPC, reads short, through the
 // daemon's open descriptor; the copy is dropped, the Store turns not Ready saying the device
 // failed, the copy is replaced on the spare Store and rebuilt, and the daemon is restarted on a
-// blank disk at the same path; as root only, the devices being files otherwise). After each fault the soak waits
+// blank disk at the same path; a daemon that crashes instead is counted in the table and started
+// again on the dead device, which it must report unused; as root only, the devices being files
+// otherwise). After each fault the soak waits
 // (bounded; on failure it logs the seed, the faults so far, the Volume's status and the
 // coordinator's view of the copies) until the three copies are in sync, then verifies every
 // acknowledged write through the coordinator and on every copy and compares the copies; it ends

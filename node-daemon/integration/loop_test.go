@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -60,6 +61,31 @@ func newBackedDevice(t *testing.T, size int64, at int64, prefix []byte) (dev, fi
 		}
 	})
 	return dev, file
+}
+
+// failLoopDevice makes loop device dev (backed by file) fail every I/O under whoever holds it
+// open: resizeLoopDevice to 0. Writes the loop driver had queued before may still land in file
+// and grow it back, and losetup -c would take that size, so it repeats until the device's size is
+// 0 and the file is still empty a moment later (every queued write done).
+func failLoopDevice(dev, file string) error {
+	for range 20 {
+		if err := resizeLoopDevice(dev, file, 0); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond) // let the writes the loop driver queued before land
+		sectors, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "size"))
+		if err != nil {
+			return fmt.Errorf("size of %s: %w", dev, err)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return fmt.Errorf("fail %s: %w", dev, err)
+		}
+		if strings.TrimSpace(string(sectors)) == "0" && fi.Size() == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("fail %s: writes in flight kept growing its backing file %s", dev, file)
 }
 
 // loopDevices reports whether newDevice attaches loop devices: running as root with losetup.

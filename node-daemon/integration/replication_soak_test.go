@@ -153,7 +153,9 @@ type soak struct {
 	forgotten copyTotals
 	history   []string
 	current   string
-	stopped   *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
+	// crashes says how each daemon crash at a device failure went (exit status, panic).
+	crashes []string
+	stopped *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
 	// live is the write stream running, opened every coordinator's backend opened: both ended
 	// at cleanup (closeAll) if the test fails meanwhile.
 	live   *stream
@@ -852,7 +854,8 @@ func (s *soak) table() string {
 		case faultStopCont:
 			note = fmt.Sprintf("%d long stops dropped and resynced the copy, the short ones need not", r.synced)
 		case faultDeviceFail:
-			note = "each: copy dropped, Store not Ready saying the device failed, copy replaced on the spare Store and rebuilt, daemon restarted on a blank device"
+			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each logged with its panic)",
+				len(s.crashes))
 		}
 		fmt.Fprintf(tw, "%s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %s\t| %s\n", k, r.count, r.acked, r.lost, r.synced,
 			r.rebuilt, r.resynced, r.compared, r.scrubRepaired, r.slowest.Round(time.Millisecond), note)
@@ -907,20 +910,23 @@ func (s *soak) dumpState() {
 }
 
 // deviceFail: the device under a copy's Store fails while its daemon keeps running: its loop
-// device shrinks to nothing (resizeLoopDevice: every write then fails with ENOSPC and every read
+// device shrinks to nothing (failLoopDevice: every write then fails with ENOSPC and every read
 // ends early, also through the file descriptor the daemon holds; the data is gone). The
 // coordinator drops the copy (the Volume's status shows it out of sync and the Volume Degraded,
 // while the stream's writes all succeed: a write failed to the stream fails the round); the
 // daemon stops serving the store and its Store says why (notUsedReason: the device failed, with
 // the I/O error; not Ready); after the replacement delay the copy is replaced on the spare Store
-// and rebuilt there. Then the disk is swapped for a blank one of the same size at the same path
-// (the backing file grown back: zeros) and the daemon restarted: it makes a new store on it,
-// the next spare.
+// and rebuilt there. The daemon may crash instead (the metadata database panics when it cannot
+// close its write-ahead log): the crash is logged and counted in the
+// table, and the daemon started again on the dead device must report it unused, as a DaemonSet's
+// restart would. Then the disk is swapped for a blank one of the same size at the same path (the
+// backing file grown back: zeros) and the daemon restarted: it makes a new store on it, the next
+// spare.
 func (s *soak) deviceFail(r *roundResult) {
 	t := s.t
 	store, n := s.pickCopy()
 	spare := s.rc.spareStore(t, s.rc.volume(t, s.name))
-	if err := resizeLoopDevice(n.device, n.backing, 0); err != nil {
+	if err := failLoopDevice(n.device, n.backing); err != nil {
 		t.Fatalf("%s: fail the device of %s: %v", s.current, n.name, err)
 	}
 	var dropped string
@@ -935,8 +941,17 @@ func (s *soak) deviceFail(r *roundResult) {
 		dropped = replicaSummary(v)
 		return nil
 	}, soakSettle, 20*time.Millisecond).Should(gomega.Succeed(), "%s: the copy on the failed device is dropped and the Volume Degraded", s.current)
-	var why string
+	// The running daemon takes the store out of service and says why; or it crashed (the storage
+	// engine's metadata database panics when it cannot close its write-ahead log): then, as its
+	// DaemonSet would, the test starts it again on the dead device, which it must report unused.
+	var why, crash string
 	gomega.NewWithT(t).Eventually(func() error {
+		select {
+		case <-n.proc.exited:
+			crash = fmt.Sprintf("the daemon exited (%v): %s", n.proc.err, n.proc.panicLine())
+			return nil
+		default:
+		}
 		st := s.rc.store(t, n)
 		why = st.Status.NotUsedReason
 		if isReady(st.Status.Conditions) || !strings.Contains(why, "the device failed at ") {
@@ -944,12 +959,35 @@ func (s *soak) deviceFail(r *roundResult) {
 		}
 		return nil
 	}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the Store of the failed device is not Ready and says why", s.current)
+	if crash != "" {
+		t.Logf("%s: %s", s.current, crash)
+		s.crashes = append(s.crashes, crash)
+		crash = "; " + crash + ", restarted on the dead device"
+		fresh := time.Now().Truncate(time.Second).Add(time.Second)
+		n.proc = startProc(t, n.cfg)
+		gomega.NewWithT(t).Eventually(func() error {
+			st := s.rc.store(t, n)
+			why = st.Status.NotUsedReason
+			if isReady(st.Status.Conditions) || why == "" || st.Status.LastHeartbeat == nil || st.Status.LastHeartbeat.Before(&metav1.Time{Time: fresh}) {
+				return fmt.Errorf("Store %s of the daemon restarted on the dead device: Ready %t, notUsedReason %q, heartbeat %v", st.Name, isReady(st.Status.Conditions), why, st.Status.LastHeartbeat)
+			}
+			return nil
+		}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the daemon restarted on the dead device reports it unused", s.current)
+	}
 	s.settle(s.replacedOn(store, spare, faultDeviceFail))
-	if _, err := n.proc.terminate(t, time.Minute); err != nil {
-		select {
-		case <-n.proc.exited: // it exited, with an error
-		default:
-			t.Fatalf("%s: stop the daemon of %s: %v", s.current, n.name, err)
+	select {
+	case <-n.proc.exited: // it crashed after it took the store out of service, or after its restart
+		late := fmt.Sprintf("the daemon exited (%v) after the Store said why: %s", n.proc.err, n.proc.panicLine())
+		t.Logf("%s: %s", s.current, late)
+		s.crashes = append(s.crashes, late)
+		crash += "; " + late
+	default:
+		if _, err := n.proc.terminate(t, time.Minute); err != nil {
+			select {
+			case <-n.proc.exited: // it exited, with an error
+			default:
+				t.Fatalf("%s: stop the daemon of %s: %v", s.current, n.name, err)
+			}
 		}
 	}
 	if err := resizeLoopDevice(n.device, n.backing, replDeviceSize); err != nil {
@@ -957,6 +995,6 @@ func (s *soak) deviceFail(r *roundResult) {
 	}
 	s.rc.restart(t, n)
 	r.synced = true
-	r.what = fmt.Sprintf("the device of %s (copy on %s) failed under its daemon: dropped (%s), Store not Ready: %q; replaced on %s and rebuilt; the daemon restarted on a blank device",
-		n.name, store, strings.TrimSpace(dropped), why, spare)
+	r.what = fmt.Sprintf("the device of %s (copy on %s) failed under its daemon: dropped (%s)%s; Store not Ready: %q; replaced on %s and rebuilt; the daemon restarted on a blank device",
+		n.name, store, strings.TrimSpace(dropped), crash, why, spare)
 }
