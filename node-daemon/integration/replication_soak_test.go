@@ -439,6 +439,7 @@ func (s *soak) stopCont(r *roundResult) {
 func (s *soak) killReplace(r *roundResult) {
 	store, n := s.pickCopy()
 	spare := s.rc.spareStore(s.t, s.rc.volume(s.t, s.name))
+	s.forgetCopy(spare)
 	n.signal(s.t, syscall.SIGKILL)
 	<-n.proc.exited
 	s.settle(s.replacedOn(store, spare, faultKillReplace))
@@ -765,6 +766,21 @@ func (s *soak) record(coord *replvol.Volumes) {
 	}
 }
 
+// forgetCopy moves the last counters of the coordinator's former copy on store into forgotten,
+// when the coordinator no longer lists one there: a copy placed on that Store later starts from
+// zero under the same key and may reach the same counters (a full rebuild of the volume) before
+// record ever sees them lower, and its bytes would not be counted.
+func (s *soak) forgetCopy(store string) {
+	if _, err := replStat(s.coord, store); err == nil {
+		return
+	}
+	key := fmt.Sprintf("%d/%s", s.gen, store)
+	if old, ok := s.seen[key]; ok {
+		s.forgotten.add(old)
+		delete(s.seen, key)
+	}
+}
+
 // totals sums the counters of every copy of every coordinator so far.
 func (s *soak) totals() copyTotals {
 	s.record(s.coord)
@@ -926,6 +942,7 @@ func (s *soak) deviceFail(r *roundResult) {
 	t := s.t
 	store, n := s.pickCopy()
 	spare := s.rc.spareStore(t, s.rc.volume(t, s.name))
+	s.forgetCopy(spare)
 	if err := failLoopDevice(n.device, n.backing); err != nil {
 		t.Fatalf("%s: fail the device of %s: %v", s.current, n.name, err)
 	}
