@@ -93,3 +93,27 @@ func TestWatchedDeviceRecordsTheFirstIOErrorOnly(t *testing.T) {
 		t.Fatalf("failed() = %v, want the first error (EIO) only", err)
 	}
 }
+
+// An I/O error of the separate metadata device fails the store as one of its device does, and the
+// failure names the metadata device.
+func TestDeviceFailureNamesTheMetadataDevice(t *testing.T) {
+	data, err := faultdev.New(blockdev.NewMem(1<<20, 4096), faultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := faultdev.New(blockdev.NewMem(1<<20, 4096), faultdev.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mounted{dev: watch(data), metaDev: watch(meta), metaDevPath: "/dev/meta0"}
+	if err := m.deviceFailure(); err != nil {
+		t.Fatalf("before any error: %v", err)
+	}
+	meta.FailNext(faultdev.OpFlush, 1, syscall.EIO)
+	if err := m.metaDev.Flush(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("flush of the metadata device: %v, want EIO", err)
+	}
+	if err := m.deviceFailure(); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "metadata device /dev/meta0: the device failed at ") {
+		t.Fatalf("deviceFailure() = %v, want the metadata device's EIO, naming it", err)
+	}
+}
