@@ -19,7 +19,11 @@
 //     the device was skipped. The endpoint annotation is set only while the gRPC server serves,
 //     before the status of the same heartbeat, and the heartbeat runs again the moment the server
 //     starts serving; when the daemon stops, the heartbeat withdraws it. The operator treats a Store
-//     without it as not Ready (EndpointPending).
+//     without it as not Ready (EndpointPending). A store whose device failed under it (its
+//     snapshot's health reason metrics.HealthReasonDeviceFailed) is taken out of service at the
+//     next heartbeat (node.retireFailed): no longer served, its device reported not used with the
+//     failure as the reason and a DeviceFailed event, as a restart on the dead device would find
+//     it, so the operator counts its copies Lost; it stays open until the node closes its stores.
 //   - Metrics (package metrics) are registered with the Manager's registry and served by its
 //     metrics server; liveness and readiness are the Manager's probes (ready once stores are
 //     prepared and the gRPC server is serving), and grpc.health.v1 is also served on a local unix

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -37,7 +38,14 @@ type heartbeat struct {
 	// health turns changes of each Store's engine health into events. Only the heartbeat
 	// goroutine uses it.
 	health engineHealthEvents
+	// failed holds the devices taken out of service (node.retireFailed) whose DeviceFailed event
+	// is not recorded yet. Only the heartbeat goroutine uses it.
+	failed []*device
 }
+
+// EventReasonDeviceFailed is the Warning recorded on a Store whose device failed under the
+// running daemon, which then stopped serving it.
+const EventReasonDeviceFailed = "DeviceFailed"
 
 // withdrawTimeout bounds how long a stopping daemon tries to take its endpoint back.
 const withdrawTimeout = 5 * time.Second
@@ -74,6 +82,7 @@ func (h *heartbeat) Start(ctx context.Context) error {
 func (h *heartbeat) report(ctx context.Context) error {
 	var errs []error
 	endpoint := h.node.endpoint()
+	h.failed = append(h.failed, h.node.retireFailed()...)
 	for _, r := range h.node.reports() {
 		st, err := h.reportOne(ctx, r, endpoint)
 		if err != nil {
@@ -81,6 +90,7 @@ func (h *heartbeat) report(ctx context.Context) error {
 			continue
 		}
 		h.announce(st, r.device)
+		h.reportFailed(st, r.device)
 		h.reportHealth(st, r.snap)
 	}
 	return errors.Join(errs...)
@@ -137,6 +147,19 @@ func (h *heartbeat) announce(st *storagev1alpha1.Store, d *device) {
 			d.store.UUID(), d.decision.Path, h.cfg.NodeName)
 	default:
 		h.recorder.Eventf(st, nil, corev1.EventTypeNormal, "StoreMounted", "Prepare", "mounted store %s from %s on node %s", d.store.UUID(), d.decision.Path, h.cfg.NodeName)
+	}
+}
+
+// reportFailed records the DeviceFailed event on st once, when d was taken out of service.
+func (h *heartbeat) reportFailed(st *storagev1alpha1.Store, d *device) {
+	i := slices.Index(h.failed, d)
+	if i < 0 {
+		return
+	}
+	h.failed = slices.Delete(h.failed, i, i+1)
+	if h.recorder != nil {
+		h.recorder.Eventf(st, nil, corev1.EventTypeWarning, EventReasonDeviceFailed, "ReportHealth", "%s on node %s failed under the running daemon: %s",
+			d.decision.Path, h.cfg.NodeName, truncate(d.reason, 900))
 	}
 }
 

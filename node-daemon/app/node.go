@@ -280,6 +280,13 @@ func (n *node) closeStores() error {
 	n.mu.closed = true
 	var errs []error
 	for _, d := range n.mu.devices {
+		if d.retired != nil {
+			// Its device failed: closing it fails too (its deferred writes cannot be flushed).
+			if err := d.retired.Close(); err != nil {
+				n.log.Error(err, "close the store of a failed device", "store", d.retired.UUID(), "device", d.decision.Path)
+			}
+			continue
+		}
 		if d.store == nil {
 			continue
 		}
@@ -291,6 +298,36 @@ func (n *node) closeStores() error {
 		n.log.Info("store unmounted cleanly", "store", d.store.UUID(), "device", d.decision.Path)
 	}
 	return errors.Join(errs...)
+}
+
+// retireFailed takes every store whose device failed under it (its snapshot's health reason is
+// metrics.HealthReasonDeviceFailed) out of service, as a restart would find it: removed from the
+// served set, so new calls for it get NotFound, and its device reported not used with the failure
+// as the reason, so the operator turns its Store not Ready and replaces its copies on other Stores
+// after the replacement delay. The store stays open (calls in flight may still hold it) until
+// closeStores. It returns the devices it retired.
+func (n *node) retireFailed() []*device {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		return nil
+	}
+	var out []*device
+	for _, d := range n.mu.devices {
+		if d.store == nil {
+			continue
+		}
+		snap := d.store.Snapshot()
+		if snap.Health != metrics.HealthFailed || snap.HealthReason != metrics.HealthReasonDeviceFailed {
+			continue
+		}
+		n.stores.Remove(d.store.UUID())
+		d.retired, d.store = d.store, nil
+		d.reason = fmt.Sprintf("store %s is no longer served: %s", d.retired.UUID(), snap.HealthMessage)
+		n.log.Error(nil, "device failed: store no longer served", "device", d.decision.Path, "store", d.retired.UUID(), "reason", d.reason)
+		out = append(out, d)
+	}
+	return out
 }
 
 // report is one device's state for the heartbeat.

@@ -33,6 +33,9 @@ type device struct {
 	store    MountedStore // nil when skipped or failed
 	// reason says why the device is not used (skip reason or preparation error).
 	reason string
+	// retired is the store taken out of service because its device failed under it (store is
+	// nil then); it is closed with the others when the node stops.
+	retired MountedStore
 }
 
 // preparer turns device decisions into mounted stores.

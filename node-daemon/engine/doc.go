@@ -9,6 +9,8 @@
 // objstore.ErrNotFound, ...), corruption included (objstore.ErrCorrupt); ops go through
 // objstore.Apply (validation, then txn.go builds the engine transaction), and read arguments
 // through objstore's validators, so negative offsets and lengths never reach the engine, which
-// takes unsigned ones. The adapter passes the objstore conformance suite (objstoretest), each
+// takes unsigned ones. Each mounted store runs on its device watched for I/O errors
+// (watchedDevice): from the first one on, Snapshot reports the store Failed with reason
+// metrics.HealthReasonDeviceFailed and the error, whatever the engine's own health says. The adapter passes the objstore conformance suite (objstoretest), each
 // test followed by a deep fsck.
 package engine

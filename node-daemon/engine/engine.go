@@ -72,6 +72,18 @@ func (e *Engine) Open(ctx context.Context, req app.OpenRequest) (app.MountedStor
 	if err != nil {
 		return nil, fmt.Errorf("engine: open: %w", err)
 	}
+	m, err := e.mount(ctx, dev, req)
+	if err != nil {
+		return nil, err // not a nil *Mounted in a non-nil interface
+	}
+	return m, nil
+}
+
+// mount is Open on an opened device, which it closes when it fails. The store runs on the device,
+// and on its separate metadata device if any, watched for I/O errors (watchedDevice): Snapshot
+// reports the first one as a Failed health.
+func (e *Engine) mount(ctx context.Context, raw blockdev.Device, req app.OpenRequest) (*Mounted, error) {
+	dev := watch(raw)
 	if err := claim(ctx, dev, req); err != nil {
 		return nil, errors.Join(fmt.Errorf("engine: open: %w", err), dev.Close())
 	}
@@ -82,11 +94,13 @@ func (e *Engine) Open(ctx context.Context, req app.OpenRequest) (app.MountedStor
 		PreferDeferredSize: int(e.settings.DeferredWriteThreshold),
 		Logger:             slog.New(logr.ToSlogHandler(logr.FromContextOrDiscard(ctx))),
 	}
-	var md blockdev.Device
+	var md *watchedDevice
 	if req.MetadataDevicePath != "" {
-		if md, err = blockdev.Open(req.MetadataDevicePath, e.devOptions(0)); err != nil {
+		raw, err := blockdev.Open(req.MetadataDevicePath, e.devOptions(0))
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("engine: open: metadata device: %w", err), dev.Close())
 		}
+		md = watch(raw)
 		opts.MetadataDevice = md
 	}
 	closeDevs := func() error {

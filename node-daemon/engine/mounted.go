@@ -8,7 +8,6 @@ import (
 
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
-	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
@@ -17,9 +16,9 @@ import (
 // implements app.MountedStore.
 type Mounted struct {
 	st  *store.Store
-	dev blockdev.Device
+	dev *watchedDevice
 	// metaDev is the separate metadata device (nil when none), opened from metaDevPath.
-	metaDev     blockdev.Device
+	metaDev     *watchedDevice
 	metaDevPath string
 	cacheType   string
 }
@@ -189,6 +188,15 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		return shards[i].Index < shards[j].Index
 	})
 	h := m.st.Health()
+	health, reason, message := string(h.State), h.Reason, h.Message
+	if err := m.deviceFailure(); err != nil {
+		// The engine's own verdict may still be OK: it failed only what met the error.
+		health, reason = metrics.HealthFailed, metrics.HealthReasonDeviceFailed
+		message = err.Error()
+		if h.State != store.HealthOK {
+			message += "; the engine also reports " + string(h.State) + ": " + h.Message
+		}
+	}
 	return metrics.StoreSnapshot{
 		UUID:               m.st.UUID(),
 		TotalBytes:         int64(fs.Total),
@@ -219,9 +227,9 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		CachedOnodes:       int64(mt.CachedOnodes),
 		CacheShards:        shards,
 
-		Health:                   string(h.State),
-		HealthReason:             h.Reason,
-		HealthMessage:            h.Message,
+		Health:                   health,
+		HealthReason:             reason,
+		HealthMessage:            message,
 		MetadataBackgroundErrors: int64(h.KV.BackgroundErrors),
 		MetadataDiskSlow:         int64(h.KV.DiskSlow),
 		MetadataWriteStalls:      int64(h.KV.WriteStalls),
@@ -236,6 +244,20 @@ func (m *Mounted) metadataLocation() string {
 		return m.st.MetadataLocation()
 	}
 	return m.st.MetadataLocation() + " on " + m.metaDevPath
+}
+
+// deviceFailure returns the first I/O error of the store's device, or else of its metadata
+// device (described), or nil.
+func (m *Mounted) deviceFailure() error {
+	if err := m.dev.failed(); err != nil {
+		return err
+	}
+	if m.metaDev != nil {
+		if err := m.metaDev.failed(); err != nil {
+			return fmt.Errorf("metadata device %s: %w", m.metaDevPath, err)
+		}
+	}
+	return nil
 }
 
 // Close implements app.MountedStore: it unmounts the store cleanly, then closes the device and

@@ -26,8 +26,8 @@
 // Open reconciled them).
 //
 // The replication soak (replication_soak_test.go, TestReplicationSoak) runs those faults, and bit
-// rot, at random points of one continuous verified write stream: each kind once per six faults
-// in random order (six in `make test`; `make replica-soak` runs COBALT_REPL_SOAK_FAULTS of them
+// rot, and device failure, at random points of one continuous verified write stream: each kind
+// once per seven faults in random order (seven in `make test`, six without root; `make replica-soak` runs COBALT_REPL_SOAK_FAULTS of them
 // with seed COBALT_REPL_SOAK_SEED, printed so that a run's faults, victims and writes can be
 // replayed, and COBALT_REPL_SOAK_KINDS to run some kinds only): SIGKILL of a copy's daemon restarted at once (resynced), SIGSTOP for a random time
 // under or over the replica timeout, SIGKILL of one left dead (replaced on the spare Store,
@@ -38,7 +38,13 @@
 // with SIGSTOP while the attachment moves on and then resumed, and bit rot (the daemon stopped,
 // one acknowledged block checked through the storage engine's own read of the device, then
 // inverted wherever it lies outside the label and metadata region; read back right through the
-// coordinator, repaired by the coordinator's scheduled scrub). After each fault the soak waits
+// coordinator, repaired by the coordinator's scheduled scrub), and a device failing under its
+// running daemon (its loop device shrunk to nothing: writes ENOSPC, reads short, through the
+// daemon's open descriptor; the copy is dropped, the Store turns not Ready saying the device
+// failed, the copy is replaced on the spare Store and rebuilt, and the daemon is restarted on a
+// blank disk at the same path; a daemon that crashes instead is counted in the table and started
+// again on the dead device, which it must report unused; as root only, the devices being files
+// otherwise). After each fault the soak waits
 // (bounded; on failure it logs the seed, the faults so far, the Volume's status and the
 // coordinator's view of the copies) until the three copies are in sync, then verifies every
 // acknowledged write through the coordinator and on every copy and compares the copies; it ends

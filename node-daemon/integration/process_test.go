@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -91,6 +92,25 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// panicLine returns the first line of the process's log that says why it crashed (a Go panic or
+// fatal error), or says there is none.
+func (p *proc) panicLine() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("no log: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:") || strings.Contains(line, "pebble/") && len(out) > 0 && len(out) < 4 {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	if len(out) == 0 {
+		return "no panic in its log"
+	}
+	return strings.Join(out, " | ")
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

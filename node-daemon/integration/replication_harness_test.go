@@ -61,10 +61,11 @@ const (
 
 // replNode is one node daemon, running as a process, with its own device and node name.
 type replNode struct {
-	name   string
-	device string // the loop device (or sparse file) its DevDir's symlink points to
-	cfg    *app.Config
-	proc   *proc
+	name    string
+	device  string // the loop device (or sparse file) its DevDir's symlink points to
+	backing string // the loop device's backing file (device itself when it is a file)
+	cfg     *app.Config
+	proc    *proc
 }
 
 // replCluster is a namespace with its StorageCluster, replNodes node daemons as processes and the
@@ -90,7 +91,8 @@ func newReplCluster(t *testing.T, replacementDelay time.Duration) *replCluster {
 		t.Fatalf("create StorageCluster: %v", err)
 	}
 	for i := range replNodes {
-		n := &replNode{name: fmt.Sprintf("%s-n%d", rc.namespace, i), device: newDevice(t, replDeviceSize, 0, nil)}
+		n := &replNode{name: fmt.Sprintf("%s-n%d", rc.namespace, i)}
+		n.device, n.backing = newBackedDevice(t, replDeviceSize, 0, nil)
 		// ControllerPublishVolume attaches only to existing Kubernetes Nodes.
 		kn := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name}}
 		if err := k8sClient.Create(context.Background(), kn); err != nil {

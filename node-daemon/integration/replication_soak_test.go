@@ -28,9 +28,6 @@ import (
 )
 
 const (
-	// soakDefaultFaults is the number of faults in `make test` (one of each kind, in random
-	// order); COBALT_REPL_SOAK_FAULTS sets another (`make replica-soak`).
-	soakDefaultFaults = int(numFaultKinds)
 	// soakReplacementDelay is the operator's replacement delay: a killed daemon restarted at once
 	// and a daemon stopped for less than soakLongStop's upper bound come back within it (their
 	// copy is Lost after replHeartbeatTimeout, replaced this long after that).
@@ -63,12 +60,13 @@ const (
 	faultTakeover
 	faultTakeoverProcess
 	faultBitRot
+	faultDeviceFail
 	numFaultKinds
 )
 
 // key names the kind in COBALT_REPL_SOAK_KINDS.
 func (k faultKind) key() string {
-	return [...]string{"kill-restart", "stop-cont", "kill-replace", "takeover", "takeover-process", "bit-rot"}[k]
+	return [...]string{"kill-restart", "stop-cont", "kill-replace", "takeover", "takeover-process", "bit-rot", "device-fail"}[k]
 }
 
 func (k faultKind) String() string {
@@ -85,6 +83,8 @@ func (k faultKind) String() string {
 		return "takeover from stopped coordinator process"
 	case faultBitRot:
 		return "bit rot on one copy's device"
+	case faultDeviceFail:
+		return "device fails under a running daemon"
 	}
 	return fmt.Sprintf("fault %d", int(k))
 }
@@ -153,7 +153,9 @@ type soak struct {
 	forgotten copyTotals
 	history   []string
 	current   string
-	stopped   *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
+	// crashes says how each daemon crash at a device failure went (exit status, panic).
+	crashes []string
+	stopped *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
 	// live is the write stream running, opened every coordinator's backend opened: both ended
 	// at cleanup (closeAll) if the test fails meanwhile.
 	live   *stream
@@ -182,10 +184,12 @@ func (s *soak) closeAll() {
 // the same through a coordinator process (this binary run again) that is stopped with SIGSTOP
 // while the attachment moves on and resumed with SIGCONT, and bit rot of one acknowledged block on one copy's device (the daemon stopped, bytes inverted
 // underneath the engine, restarted: reads through the coordinator return the acknowledged data,
-// the scrub repairs the copy). After each fault, once every copy is in sync again and the stream
+// the scrub repairs the copy), and the device of a copy's Store failing under its running daemon
+// (dropped, the Store not Ready saying why, replaced on the spare Store and rebuilt, then the
+// daemon restarted on a blank disk). After each fault, once every copy is in sync again and the stream
 // went on, every acknowledged write is verified through the coordinator and on every copy, and
 // the copies compare equal. It prints the fault table at the end. COBALT_REPL_SOAK_FAULTS sets the
-// number of faults (default soakDefaultFaults), COBALT_REPL_SOAK_SEED the seed (printed),
+// number of faults (default: one of each kind), COBALT_REPL_SOAK_SEED the seed (printed),
 // COBALT_REPL_SOAK_KINDS the kinds of fault (default all, see faultKind.key).
 func TestReplicationSoak(t *testing.T) {
 	faults, seed, kinds := soakSettings(t)
@@ -231,14 +235,7 @@ func TestReplicationSoak(t *testing.T) {
 // soakSettings reads COBALT_REPL_SOAK_FAULTS, COBALT_REPL_SOAK_SEED and COBALT_REPL_SOAK_KINDS
 // (comma-separated keys of the kinds of fault to run; all when unset).
 func soakSettings(t *testing.T) (faults int, seed uint64, kinds []faultKind) {
-	faults, seed = soakDefaultFaults, uint64(time.Now().UnixNano())
-	if v := os.Getenv("COBALT_REPL_SOAK_FAULTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("COBALT_REPL_SOAK_FAULTS=%q is not a positive number", v)
-		}
-		faults = n
-	}
+	seed = uint64(time.Now().UnixNano())
 	if v := os.Getenv("COBALT_REPL_SOAK_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -255,15 +252,31 @@ func soakSettings(t *testing.T) (faults int, seed uint64, kinds []faultKind) {
 	v := os.Getenv("COBALT_REPL_SOAK_KINDS")
 	if v == "" {
 		v = strings.Join(keys, ",")
+		if !loopDevices() {
+			// The devices are plain files: none can fail under the daemon.
+			v = strings.Join(slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == faultDeviceFail.key() }), ",")
+			t.Logf("not root or no losetup: the devices are files, so the soak leaves out %s", faultDeviceFail.key())
+		}
 	}
 	for _, key := range strings.Split(v, ",") {
 		k, ok := all[strings.TrimSpace(key)]
 		if !ok {
 			t.Fatalf("COBALT_REPL_SOAK_KINDS=%q: no kind of fault %q (kinds: %s)", v, key, strings.Join(keys, ","))
 		}
+		if k == faultDeviceFail && !loopDevices() {
+			t.Fatalf("COBALT_REPL_SOAK_KINDS=%q: %s needs loop devices (root and losetup)", v, k.key())
+		}
 		if !slices.Contains(kinds, k) {
 			kinds = append(kinds, k)
 		}
+	}
+	faults = len(kinds) // one of each
+	if v := os.Getenv("COBALT_REPL_SOAK_FAULTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("COBALT_REPL_SOAK_FAULTS=%q is not a positive number", v)
+		}
+		faults = n
 	}
 	return faults, seed, kinds
 }
@@ -330,6 +343,8 @@ func (s *soak) round(i, n int, kind faultKind) {
 		st = s.takeoverProcess(st, &r)
 	case faultBitRot:
 		s.bitRot(&r)
+	case faultDeviceFail:
+		s.deviceFail(&r)
 	}
 	took := time.Since(began)
 	waitAcked(t, st, st.result().acked+soakAfter)
@@ -424,18 +439,29 @@ func (s *soak) stopCont(r *roundResult) {
 func (s *soak) killReplace(r *roundResult) {
 	store, n := s.pickCopy()
 	spare := s.rc.spareStore(s.t, s.rc.volume(s.t, s.name))
+	s.forgetCopy(spare)
 	n.signal(s.t, syscall.SIGKILL)
 	<-n.proc.exited
-	s.settle(func(v *storagev1alpha1.Volume) error {
+	s.settle(s.replacedOn(store, spare, faultKillReplace))
+	s.rc.restart(s.t, n)
+	r.synced = true
+	r.what = fmt.Sprintf("killed the daemon of %s (copy on %s), replaced on %s and rebuilt, restarted", n.name, store, spare)
+}
+
+// replacedOn holds once the copy on store is no longer listed and a new copy on spare was rebuilt
+// and compared; a new copy put in sync without a rebuild stops the wait, its missing acknowledged
+// blocks counted as lost in kind's row.
+func (s *soak) replacedOn(store, spare string, kind faultKind) func(*storagev1alpha1.Volume) error {
+	return func(v *storagev1alpha1.Volume) error {
 		if st := replicaState(v, store); st != "" {
-			return fmt.Errorf("the killed copy on %s is still listed (%s)", store, st)
+			return fmt.Errorf("the lost copy on %s is still listed (%s)", store, st)
 		}
 		st := s.stat(spare)
 		if st.State == string(storagev1alpha1.ReplicaInSync) && st.SyncedBytes[replvol.KindRebuild] == 0 {
 			// A new copy put in sync without a rebuild: what of the acknowledged data does it hold?
 			// The blocks it lacks count as lost: an in-sync copy serves reads.
 			lost, what := s.coldCheck(spare)
-			s.rows[faultKillReplace].lost += lost
+			s.rows[kind].lost += lost
 			return gomega.StopTrying(fmt.Sprintf("the new copy on the spare Store %s is InSync without a rebuild (a replacement starts empty and must be rebuilt): %+v; %s",
 				spare, st, what))
 		}
@@ -443,10 +469,7 @@ func (s *soak) killReplace(r *roundResult) {
 			return fmt.Errorf("the copy on the spare Store %s is not rebuilt and compared yet: %+v", spare, st)
 		}
 		return nil
-	})
-	s.rc.restart(s.t, n)
-	r.synced = true
-	r.what = fmt.Sprintf("killed the daemon of %s (copy on %s), replaced on %s and rebuilt, restarted", n.name, store, spare)
+	}
 }
 
 // coldCheck reads the cold ends of the lanes (acknowledged once at the start, never written
@@ -743,6 +766,21 @@ func (s *soak) record(coord *replvol.Volumes) {
 	}
 }
 
+// forgetCopy moves the last counters of the coordinator's former copy on store into forgotten,
+// when the coordinator no longer lists one there: a copy placed on that Store later starts from
+// zero under the same key and may reach the same counters (a full rebuild of the volume) before
+// record ever sees them lower, and its bytes would not be counted.
+func (s *soak) forgetCopy(store string) {
+	if _, err := replStat(s.coord, store); err == nil {
+		return
+	}
+	key := fmt.Sprintf("%d/%s", s.gen, store)
+	if old, ok := s.seen[key]; ok {
+		s.forgotten.add(old)
+		delete(s.seen, key)
+	}
+}
+
 // totals sums the counters of every copy of every coordinator so far.
 func (s *soak) totals() copyTotals {
 	s.record(s.coord)
@@ -831,6 +869,9 @@ func (s *soak) table() string {
 			note = fmt.Sprintf("rot still reported corrupt by a direct read after the coordinator read the block right: %d; scrubs found %d bad blocks", r.rotSeen, r.scrubBad)
 		case faultStopCont:
 			note = fmt.Sprintf("%d long stops dropped and resynced the copy, the short ones need not", r.synced)
+		case faultDeviceFail:
+			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each logged with its panic)",
+				len(s.crashes))
 		}
 		fmt.Fprintf(tw, "%s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %s\t| %s\n", k, r.count, r.acked, r.lost, r.synced,
 			r.rebuilt, r.resynced, r.compared, r.scrubRepaired, r.slowest.Round(time.Millisecond), note)
@@ -882,4 +923,95 @@ func (s *soak) dumpState() {
 			s.t.Logf("coordinator on %s (generation %d): %+v", s.node, s.gen, st)
 		}
 	}
+}
+
+// deviceFail: the device under a copy's Store fails while its daemon keeps running: its loop
+// device shrinks to nothing (failLoopDevice: every write then fails with ENOSPC and every read
+// ends early, also through the file descriptor the daemon holds; the data is gone). The
+// coordinator drops the copy (the Volume's status shows it out of sync and the Volume Degraded,
+// while the stream's writes all succeed: a write failed to the stream fails the round); the
+// daemon stops serving the store and its Store says why (notUsedReason: the device failed, with
+// the I/O error; not Ready); after the replacement delay the copy is replaced on the spare Store
+// and rebuilt there. The daemon may crash instead (the metadata database panics when it cannot
+// close its write-ahead log): the crash is logged and counted in the
+// table, and the daemon started again on the dead device must report it unused, as a DaemonSet's
+// restart would. Then the disk is swapped for a blank one of the same size at the same path (the
+// backing file grown back: zeros) and the daemon restarted: it makes a new store on it, the next
+// spare.
+func (s *soak) deviceFail(r *roundResult) {
+	t := s.t
+	store, n := s.pickCopy()
+	spare := s.rc.spareStore(t, s.rc.volume(t, s.name))
+	s.forgetCopy(spare)
+	if err := failLoopDevice(n.device, n.backing); err != nil {
+		t.Fatalf("%s: fail the device of %s: %v", s.current, n.name, err)
+	}
+	var dropped string
+	gomega.NewWithT(t).Eventually(func() error {
+		v := s.rc.volume(t, s.name)
+		switch st := replicaState(v, store); {
+		case st == "":
+			return gomega.StopTrying(fmt.Sprintf("the copy on %s was replaced before it was seen out of sync and the Volume Degraded", store))
+		case st == storagev1alpha1.ReplicaInSync || !isDegraded(v):
+			return fmt.Errorf("the copy on %s is %s, conditions %s", store, st, conditionSummary(v))
+		}
+		dropped = replicaSummary(v)
+		return nil
+	}, soakSettle, 20*time.Millisecond).Should(gomega.Succeed(), "%s: the copy on the failed device is dropped and the Volume Degraded", s.current)
+	// The running daemon takes the store out of service and says why; or it crashed (the storage
+	// engine's metadata database panics when it cannot close its write-ahead log): then, as its
+	// DaemonSet would, the test starts it again on the dead device, which it must report unused.
+	var why, crash string
+	gomega.NewWithT(t).Eventually(func() error {
+		select {
+		case <-n.proc.exited:
+			crash = fmt.Sprintf("the daemon exited (%v): %s", n.proc.err, n.proc.panicLine())
+			return nil
+		default:
+		}
+		st := s.rc.store(t, n)
+		why = st.Status.NotUsedReason
+		if isReady(st.Status.Conditions) || !strings.Contains(why, "the device failed at ") {
+			return fmt.Errorf("Store %s: Ready %t, notUsedReason %q, engine %s %q", st.Name, isReady(st.Status.Conditions), why, st.Status.EngineHealth, st.Status.EngineMessage)
+		}
+		return nil
+	}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the Store of the failed device is not Ready and says why", s.current)
+	if crash != "" {
+		t.Logf("%s: %s", s.current, crash)
+		s.crashes = append(s.crashes, crash)
+		crash = "; " + crash + ", restarted on the dead device"
+		fresh := time.Now().Truncate(time.Second).Add(time.Second)
+		n.proc = startProc(t, n.cfg)
+		gomega.NewWithT(t).Eventually(func() error {
+			st := s.rc.store(t, n)
+			why = st.Status.NotUsedReason
+			if isReady(st.Status.Conditions) || why == "" || st.Status.LastHeartbeat == nil || st.Status.LastHeartbeat.Before(&metav1.Time{Time: fresh}) {
+				return fmt.Errorf("Store %s of the daemon restarted on the dead device: Ready %t, notUsedReason %q, heartbeat %v", st.Name, isReady(st.Status.Conditions), why, st.Status.LastHeartbeat)
+			}
+			return nil
+		}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the daemon restarted on the dead device reports it unused", s.current)
+	}
+	s.settle(s.replacedOn(store, spare, faultDeviceFail))
+	select {
+	case <-n.proc.exited: // it crashed after it took the store out of service, or after its restart
+		late := fmt.Sprintf("the daemon exited (%v) after the Store said why: %s", n.proc.err, n.proc.panicLine())
+		t.Logf("%s: %s", s.current, late)
+		s.crashes = append(s.crashes, late)
+		crash += "; " + late
+	default:
+		if _, err := n.proc.terminate(t, time.Minute); err != nil {
+			select {
+			case <-n.proc.exited: // it exited, with an error
+			default:
+				t.Fatalf("%s: stop the daemon of %s: %v", s.current, n.name, err)
+			}
+		}
+	}
+	if err := resizeLoopDevice(n.device, n.backing, replDeviceSize); err != nil {
+		t.Fatalf("%s: give %s a blank device: %v", s.current, n.name, err)
+	}
+	s.rc.restart(t, n)
+	r.synced = true
+	r.what = fmt.Sprintf("the device of %s (copy on %s) failed under its daemon: dropped (%s)%s; Store not Ready: %q; replaced on %s and rebuilt; the daemon restarted on a blank device",
+		n.name, store, strings.TrimSpace(dropped), crash, why, spare)
 }

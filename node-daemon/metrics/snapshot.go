@@ -72,6 +72,10 @@ const (
 	HealthFailed   = "Failed"
 )
 
+// HealthReasonDeviceFailed is the HealthReason of a store whose device returned an I/O error
+// (HealthFailed): the daemon no longer serves it (its Store reports the device not used).
+const HealthReasonDeviceFailed = "DeviceFailed"
+
 // CacheTotals sums the shards.
 func (s StoreSnapshot) CacheTotals() Shard {
 	var t Shard
