@@ -60,6 +60,20 @@ func TestLabelRoundTrip(t *testing.T) {
 	}
 }
 
+// roundTrip encodes l and decodes the result.
+func roundTrip(t *testing.T, l blockdev.Label) blockdev.Label {
+	t.Helper()
+	b, err := blockdev.EncodeLabel(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := blockdev.DecodeLabel(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // TestLabelDeviceRoles: the two labels of a store whose metadata is on a separate device are
 // version 4, with or without a cluster, and decode to what was encoded.
 func TestLabelDeviceRoles(t *testing.T) {
@@ -86,14 +100,7 @@ func TestLabelDeviceRoles(t *testing.T) {
 			if c.cluster {
 				l.ClusterID = cluster
 			}
-			b, err := blockdev.EncodeLabel(l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := blockdev.DecodeLabel(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := roundTrip(t, l)
 			l.Version = 4
 			if got != l {
 				t.Fatalf("decoded %+v, want %+v", got, l)
@@ -130,14 +137,7 @@ func TestLabelClusterID(t *testing.T) {
 			if c.meta {
 				l.MetaOffset, l.MetaLength = 64<<10, 256<<20
 			}
-			b, err := blockdev.EncodeLabel(l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := blockdev.DecodeLabel(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := roundTrip(t, l)
 			l.Version = c.wantVersion
 			if got != l || got.ClusterIDString() != testCluster || got.MetaOnDevice() != c.meta {
 				t.Fatalf("decoded %+v (cluster %q), want %+v", got, got.ClusterIDString(), l)

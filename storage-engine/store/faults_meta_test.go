@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -40,17 +41,54 @@ func mountAndCheck(t *testing.T, what string, dev blockdev.Device, opts Options,
 	}
 }
 
-// TestMetadataRegionWriteErrorFailsTheStore fails the writes into the metadata region during a
-// commit (the WAL's write through metafs): the commit returns the device error wrapped in
-// ErrFailed, the store reports Failed and refuses writes, and once the device works again the
-// store mounts, from the device as it is and from its durable image, with every acknowledged
-// object and a clean deep fsck.
-func TestMetadataRegionWriteErrorFailsTheStore(t *testing.T) {
-	e, fd := newFaultEnv(t, testDevSize, Options{PreferDeferredSize: -1})
-	s, err := Open(ctx, e.dev, "", e.opts)
-	if err != nil {
-		t.Fatal(err)
+// fillWithOmap commits objects carrying 8 KiB of omap each into a new collection "c" until a
+// commit fails (at most 20,000 objects); it returns the acknowledged objects' data and the error.
+func fillWithOmap(t *testing.T, s *Store) (map[string][]byte, error) {
+	t.Helper()
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	want := map[string][]byte{}
+	for n := 0; n < 5000; n++ {
+		txn := NewTransaction()
+		batch := map[string][]byte{}
+		for j := range 4 {
+			name := fmt.Sprintf("o%d-%d", n, j)
+			batch[name] = pattern(512, byte(n+j))
+			om := map[string][]byte{}
+			for k := range 8 {
+				om[fmt.Sprintf("k%d", k)] = pattern(1024, byte(n*k+j))
+			}
+			txn.Write("c", name, 0, batch[name]).OmapSet("c", name, om)
+		}
+		if err := s.Commit(ctx, txn); err != nil {
+			return want, err
+		}
+		maps.Copy(want, batch)
 	}
+	return want, nil
+}
+
+// removeSome removes n objects of want from collection "c" (and from want); each removal must
+// commit.
+func removeSome(t *testing.T, s *Store, want map[string][]byte, n int) {
+	t.Helper()
+	for name := range want {
+		if n == 0 {
+			return
+		}
+		if err := s.Commit(ctx, NewTransaction().Remove("c", name)); err != nil {
+			t.Fatalf("remove %s from the full store: %v", name, err)
+		}
+		delete(want, name)
+		n--
+	}
+}
+
+// failMetadataWrites commits five objects, then fails the writes rule matches on fd during a
+// commit: the commit must return ErrFailed wrapping EIO, the store must report Failed and refuse
+// writes after the rule is cleared while reads still work; it closes the store and returns the
+// acknowledged objects' data.
+func failMetadataWrites(t *testing.T, s *Store, fd *faultdev.Device, rule faultdev.Rule) map[string][]byte {
+	t.Helper()
 	want := map[string][]byte{}
 	commit(t, s, NewTransaction().CreateCollection("c"))
 	for i := range 5 {
@@ -58,10 +96,10 @@ func TestMetadataRegionWriteErrorFailsTheStore(t *testing.T) {
 		want[name] = pattern(20000+i*1000, byte(i))
 		commit(t, s, NewTransaction().Write("c", name, 0, want[name]).SetAttr("c", name, "a", []byte(name)))
 	}
-	fd.Inject(metaRegionRule(t, fd, syscall.EIO))
-	err = s.Commit(ctx, NewTransaction().Write("c", "lost", 0, pattern(9000, 9)).Write("c", "o0", 0, pattern(4096, 8)))
+	fd.Inject(rule)
+	err := s.Commit(ctx, NewTransaction().Write("c", "lost", 0, pattern(9000, 9)).Write("c", "o0", 0, pattern(4096, 8)))
 	if !errors.Is(err, syscall.EIO) || !errors.Is(err, ErrFailed) {
-		t.Fatalf("Commit with the metadata region failing = %v, want ErrFailed wrapping EIO", err)
+		t.Fatalf("Commit with the metadata writes failing = %v, want ErrFailed wrapping EIO", err)
 	}
 	t.Logf("Commit: %v", err)
 	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonCommitFailed {
@@ -73,6 +111,21 @@ func TestMetadataRegionWriteErrorFailsTheStore(t *testing.T) {
 	}
 	mustRead(t, s, "c", "o1", 0, 0, want["o1"]) // reads still work
 	t.Logf("Close of the failed store: %v", s.Close())
+	return want
+}
+
+// TestMetadataRegionWriteErrorFailsTheStore fails the writes into the metadata region during a
+// commit (the WAL's write through metafs): the commit returns the device error wrapped in
+// ErrFailed, the store reports Failed and refuses writes, and once the device works again the
+// store mounts, from the device as it is and from its durable image, with every acknowledged
+// object and a clean deep fsck.
+func TestMetadataRegionWriteErrorFailsTheStore(t *testing.T) {
+	e, fd := newFaultEnv(t, testDevSize, Options{PreferDeferredSize: -1})
+	s, err := Open(ctx, e.dev, "", e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := failMetadataWrites(t, s, fd, metaRegionRule(t, fd, syscall.EIO))
 
 	mountAndCheck(t, "durable image", fd.DurableImage(), e.opts, want)
 	mountAndCheck(t, "current image", fd.CurrentImage(), e.opts, want)
@@ -92,28 +145,7 @@ func TestMetadataRegionFullIsACleanError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit(t, s, NewTransaction().CreateCollection("c"))
-	want := map[string][]byte{}
-	var n int
-	for n = 0; n < 5000; n++ {
-		txn := NewTransaction()
-		batch := map[string][]byte{}
-		for j := range 4 {
-			name := fmt.Sprintf("o%d-%d", n, j)
-			batch[name] = pattern(512, byte(n+j))
-			om := map[string][]byte{}
-			for k := range 8 {
-				om[fmt.Sprintf("k%d", k)] = pattern(1024, byte(n*k+j))
-			}
-			txn.Write("c", name, 0, batch[name]).OmapSet("c", name, om)
-		}
-		if err = s.Commit(ctx, txn); err != nil {
-			break
-		}
-		for k, v := range batch {
-			want[k] = v
-		}
-	}
+	want, err := fillWithOmap(t, s)
 	t.Logf("after %d objects: %v (health %+v)", len(want), err, s.Health())
 	if err == nil {
 		t.Fatalf("%d objects with 8 KiB of omap each fit in an 8 MiB metadata region", len(want))
@@ -127,17 +159,7 @@ func TestMetadataRegionFullIsACleanError(t *testing.T) {
 	if err := s.Commit(ctx, NewTransaction().Write("c", "more", 0, pattern(1<<20, 1)).OmapSet("c", "more", map[string][]byte{"k": pattern(64<<10, 1)})); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("a commit adding 1 MiB of data and 64 KiB of omap to the full store: %v, want ErrNoSpace", err)
 	}
-	removed := 0
-	for name := range want {
-		if removed == 40 {
-			break
-		}
-		if err := s.Commit(ctx, NewTransaction().Remove("c", name)); err != nil {
-			t.Fatalf("remove %s from the full metadata region: %v", name, err)
-		}
-		delete(want, name)
-		removed++
-	}
+	removeSome(t, s, want, 40)
 	mustCheck(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

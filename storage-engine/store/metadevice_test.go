@@ -220,27 +220,7 @@ func TestSeparateMetadataDeviceFullIsACleanError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit(t, s, NewTransaction().CreateCollection("c"))
-	want := map[string][]byte{}
-	for n := 0; n < 5000; n++ {
-		txn := NewTransaction()
-		batch := map[string][]byte{}
-		for j := range 4 {
-			name := fmt.Sprintf("o%d-%d", n, j)
-			batch[name] = pattern(512, byte(n+j))
-			om := map[string][]byte{}
-			for k := range 8 {
-				om[fmt.Sprintf("k%d", k)] = pattern(1024, byte(n*k+j))
-			}
-			txn.Write("c", name, 0, batch[name]).OmapSet("c", name, om)
-		}
-		if err = s.Commit(ctx, txn); err != nil {
-			break
-		}
-		for k, v := range batch {
-			want[k] = v
-		}
-	}
+	want, err := fillWithOmap(t, s)
 	t.Logf("after %d objects: %v", len(want), err)
 	switch {
 	case err == nil:
@@ -252,17 +232,7 @@ func TestSeparateMetadataDeviceFullIsACleanError(t *testing.T) {
 	case s.Statfs().Available < testDevSize/2:
 		t.Fatalf("the data device has only %d bytes free: the test did not fill the metadata device first", s.Statfs().Available)
 	}
-	removed := 0
-	for name := range want {
-		if removed == 40 {
-			break
-		}
-		if err := s.Commit(ctx, NewTransaction().Remove("c", name)); err != nil {
-			t.Fatalf("remove %s with the metadata device full: %v", name, err)
-		}
-		delete(want, name)
-		removed++
-	}
+	removeSome(t, s, want, 40)
 	mustCheck(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -331,28 +301,7 @@ func TestSeparateMetadataDeviceWriteErrorFailsTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]byte{}
-	commit(t, s, NewTransaction().CreateCollection("c"))
-	for i := range 5 {
-		name := fmt.Sprintf("o%d", i)
-		want[name] = pattern(20000+i*1000, byte(i))
-		commit(t, s, NewTransaction().Write("c", name, 0, want[name]).SetAttr("c", name, "a", []byte(name)))
-	}
-	meta.Inject(faultdev.Rule{Ops: faultdev.OpWrite, Offset: 0, Length: meta.Size(), Err: syscall.EIO})
-	err = s.Commit(ctx, NewTransaction().Write("c", "lost", 0, pattern(9000, 9)).Write("c", "o0", 0, pattern(4096, 8)))
-	if !errors.Is(err, syscall.EIO) || !errors.Is(err, ErrFailed) {
-		t.Fatalf("Commit with the metadata device failing = %v, want ErrFailed wrapping EIO", err)
-	}
-	t.Logf("Commit: %v", err)
-	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonCommitFailed {
-		t.Fatalf("health after a failed metadata commit: %+v", h)
-	}
-	meta.ClearRules()
-	if err := s.Commit(ctx, NewTransaction().Touch("c", "after")); !errors.Is(err, ErrFailed) {
-		t.Fatalf("Commit after a failed metadata commit = %v, want ErrFailed", err)
-	}
-	mustRead(t, s, "c", "o1", 0, 0, want["o1"]) // reads still work
-	t.Logf("Close of the failed store: %v", s.Close())
+	want := failMetadataWrites(t, s, meta, faultdev.Rule{Ops: faultdev.OpWrite, Offset: 0, Length: meta.Size(), Err: syscall.EIO})
 
 	for _, c := range []struct {
 		what       string
