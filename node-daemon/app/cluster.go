@@ -73,11 +73,11 @@ func SettingsFromSpec(spec *storagev1alpha1.StorageClusterSpec, devDir string, m
 func selectionFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (devices.Selection, error) {
 	var sel devices.Selection
 	for _, p := range d.Paths {
-		rel, ok := strings.CutPrefix(p, "/dev/")
-		if !ok || rel == "" || strings.Contains(p, "..") {
+		host, ok := hostDevicePath(devDir, p)
+		if !ok {
 			return sel, fmt.Errorf("spec.devices.paths: %q is not a device path under /dev/", p)
 		}
-		sel.Paths = append(sel.Paths, filepath.Join(devDir, rel))
+		sel.Paths = append(sel.Paths, host)
 	}
 	sel.NameFilter = d.NameFilter
 	if d.File != nil {
@@ -108,6 +108,16 @@ func selectionFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (device
 	return sel, nil
 }
 
+// hostDevicePath is where the node daemon finds p, a device path under /dev/ (no "..") as the
+// API admits them, under devDir; ok is false for any other path.
+func hostDevicePath(devDir, p string) (string, bool) {
+	rel, ok := strings.CutPrefix(p, "/dev/")
+	if !ok || rel == "" || strings.Contains(p, "..") {
+		return "", false
+	}
+	return filepath.Join(devDir, rel), true
+}
+
 // metadataDevicesFromSpec maps spec.devices.metadataDevices into devDir, refusing what the API
 // refuses: keys not in paths, values outside /dev/, a metadata device also in paths or shared.
 func metadataDevicesFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (map[string]string, error) {
@@ -115,14 +125,15 @@ func metadataDevicesFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (
 	used := map[string]string{}
 	for _, md := range d.MetadataDevices {
 		p, m := md.Path, md.Device
-		if _, dup := out[filepath.Join(devDir, strings.TrimPrefix(p, "/dev/"))]; dup {
-			return nil, fmt.Errorf("spec.devices.metadataDevices: %q is listed twice", p)
-		}
 		if !slices.Contains(d.Paths, p) {
 			return nil, fmt.Errorf("spec.devices.metadataDevices: %q is not listed in spec.devices.paths", p)
 		}
-		rel, ok := strings.CutPrefix(m, "/dev/")
-		if !ok || rel == "" || strings.Contains(m, "..") {
+		host, _ := hostDevicePath(devDir, p) // a listed path, checked by selectionFromSpec
+		if _, dup := out[host]; dup {
+			return nil, fmt.Errorf("spec.devices.metadataDevices: %q is listed twice", p)
+		}
+		hostMeta, ok := hostDevicePath(devDir, m)
+		if !ok {
 			return nil, fmt.Errorf("spec.devices.metadataDevices: the metadata device %q of %q is not a device path under /dev/", m, p)
 		}
 		if slices.Contains(d.Paths, m) {
@@ -132,7 +143,7 @@ func metadataDevicesFromSpec(d storagev1alpha1.DeviceSelection, devDir string) (
 			return nil, fmt.Errorf("spec.devices.metadataDevices: %q and %q share the metadata device %q", min(p, other), max(p, other), m)
 		}
 		used[m] = p
-		out[filepath.Join(devDir, strings.TrimPrefix(p, "/dev/"))] = filepath.Join(devDir, rel)
+		out[host] = hostMeta
 	}
 	return out, nil
 }

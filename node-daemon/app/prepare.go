@@ -71,7 +71,7 @@ func (p *preparer) prepareAll(ctx context.Context) ([]*device, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		d := &device{decision: in.WithMetadataDevice(in.Inspect(path, p.sel), p.sel, p.pendingFor(path))}
+		d := &device{decision: in.WithMetadataDevice(in.Inspect(path, p.sel), p.sel, p.pendingFor)}
 		if d.decision.Action == devices.Skip {
 			d.reason = d.decision.Reason
 		} else if reason := p.refusal(ctx, d.decision); reason != "" {

@@ -16,10 +16,11 @@ const MinMetadataDeviceSize = 64 << 20
 //     found whatever the paths); none found is a Skip naming the store;
 //   - Mkfs of a device sel gives a metadata device: that device must be usable as Inspect decides
 //     for a new store (blank, or wipeable with AllowWipe, then Force is set), or be the metadata
-//     device of pending, the store an interrupted mkfs of this device was making; anything else
+//     device of pending(d.Path), the store an interrupted mkfs of this device was making (asked
+//     only then: it reads the state directory); anything else
 //     (in use, this cluster's store or another store's metadata device) is a Skip;
 //   - anything else is returned as it is: an existing store keeps its metadata where it is.
-func (in Inspector) WithMetadataDevice(d Decision, sel Selection, pending string) Decision {
+func (in Inspector) WithMetadataDevice(d Decision, sel Selection, pending func(path string) string) Decision {
 	skip := func(format string, args ...any) Decision {
 		d.Action, d.Reason, d.Force = Skip, fmt.Sprintf(format, args...), false
 		return d
@@ -43,7 +44,7 @@ func (in Inspector) WithMetadataDevice(d Decision, sel Selection, pending string
 			if md.Force {
 				d.Reason = joinReasons(d.Reason, "metadata device "+m+" "+md.Reason)
 			}
-		case md.Action == Skip && pending != "" && md.MetadataDeviceOf == pending:
+		case md.Action == Skip && md.MetadataDeviceOf != "" && md.MetadataDeviceOf == pending(d.Path):
 			d.Force = true // this device's own interrupted mkfs labeled it
 		case md.Action == Mount:
 			return skip("its metadata device %s carries store %s of this cluster: it is not wiped", m, md.StoreUUID)

@@ -74,7 +74,12 @@ func TestWithMetadataDevice(t *testing.T) {
 			for i, e := range c.extra {
 				sel.MetadataDevices[c.data+"-other"+string(rune('0'+i))] = e
 			}
-			d := in.WithMetadataDevice(in.Inspect(c.data, sel), sel, c.pending)
+			d := in.WithMetadataDevice(in.Inspect(c.data, sel), sel, func(path string) string {
+				if path != c.data {
+					t.Fatalf("asked for the pending mkfs of %s, not of %s", path, c.data)
+				}
+				return c.pending
+			})
 			wantMeta := c.want.meta
 			switch {
 			case wantMeta == "listed":

@@ -192,6 +192,12 @@ func (n *Node) Generation(ctx context.Context, storeUUID, id string) (uint64, er
 // durably marked in the volume's write-intent log before the write is applied; if the mark
 // cannot be saved the write fails and is not applied.
 func (n *Node) Write(ctx context.Context, ref Ref, gen uint64, off int64, data []byte) error {
+	return n.write(ctx, ref, gen, off, data, nil)
+}
+
+// write is Write; when the write succeeded and then is not nil, it runs then with the volume's
+// manager while the fence still admits the request (WriteVerify reads the range back).
+func (n *Node) write(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, then func(*volume.Manager) error) error {
 	id := ref.Volume
 	m, f, release, err := n.admitFence(ctx, ref, gen)
 	if err != nil {
@@ -201,7 +207,10 @@ func (n *Node) Write(ctx context.Context, ref Ref, gen uint64, off int64, data [
 	if err := f.intent.mark(ctx, m, id, off, int64(len(data))); err != nil {
 		return fmt.Errorf("replica: write to volume %q at %d: %w", id, off, err)
 	}
-	return m.Write(ctx, id, off, data)
+	if err := m.Write(ctx, id, off, data); err != nil || then == nil {
+		return err
+	}
+	return then(m)
 }
 
 // Trim discards [off, off+length) of the volume, for a coordinator of generation gen, marking the

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/cobaltstore/cobalt/node-daemon/volume"
 )
 
 // WriteVerifier is a Syncer that can write a range and compare it, read back from its device, with
@@ -45,24 +47,18 @@ func (n *Node) WriteVerify(ctx context.Context, ref Ref, gen uint64, off int64, 
 	if err := ValidateChecksumRequest(off, int64(len(data)), blockSize); err != nil {
 		return Verified{}, err
 	}
-	id := ref.Volume
-	m, f, release, err := n.admitFence(ctx, ref, gen)
-	if err != nil {
-		return Verified{}, err
-	}
-	defer release()
-	if err := f.intent.mark(ctx, m, id, off, int64(len(data))); err != nil {
-		return Verified{}, fmt.Errorf("replica: write to volume %q at %d: %w", id, off, err)
-	}
-	if err := m.Write(ctx, id, off, data); err != nil {
-		return Verified{}, err
-	}
-	back := n.bufs.get(len(data))
-	defer n.bufs.put(back)
-	if err := m.ReadNoCacheInto(ctx, id, off, back); err != nil {
-		return Verified{Why: fmt.Sprintf("read back %d bytes at %d: %v", len(data), off, err)}, nil
-	}
-	return Verified{Verified: true, Differ: differingBlocks(data, back, blockSize)}, nil
+	var v Verified
+	err := n.write(ctx, ref, gen, off, data, func(m *volume.Manager) error {
+		back := n.bufs.get(len(data))
+		defer n.bufs.put(back)
+		if err := m.ReadNoCacheInto(ctx, ref.Volume, off, back); err != nil {
+			v.Why = fmt.Sprintf("read back %d bytes at %d: %v", len(data), off, err)
+			return nil
+		}
+		v = Verified{Verified: true, Differ: differingBlocks(data, back, blockSize)}
+		return nil
+	})
+	return v, err
 }
 
 // differingBlocks compares want and got (of the same length) in blocks of blockSize bytes and
