@@ -50,6 +50,12 @@ type Options struct {
 	// preallocates and records the whole WAL at once (storage-engine/metafs) gains nothing from
 	// it, and a small one cannot afford the space.
 	NoWALRecycling bool
+	// DeviceFailed, if set, tells which errors of FS mean that it lost writes for good (its device
+	// failed). pebble panics on some such errors, which would end the process; instead the
+	// operation that met one never returns (see failstop.go): the database is stuck, DB.Stuck is
+	// closed and DB.StuckErr says why. An Open that gets stuck returns that error. nil: errors
+	// reach pebble as they are.
+	DeviceFailed func(error) bool
 }
 
 // deleteNoRecycleCleaner deletes obsolete files: its Clean and String are pebble's
@@ -68,16 +74,52 @@ type DB struct {
 	*pebble.DB
 	events   *listener
 	fsCloser io.Closer // stops the disk-health checks after the database is closed
+	failStop *failStop // nil without Options.DeviceFailed
 }
 
 // Health returns the counts of background errors, corruptions, disk-slow reports and write
 // stalls since Open, and the last error.
 func (d *DB) Health() Health { return d.events.health() }
 
-// Close closes the database, then stops watching its disk.
+// Stuck is closed once the database is stuck on a failed device (Options.DeviceFailed); it is
+// nil, and never ready, without DeviceFailed.
+func (d *DB) Stuck() <-chan struct{} {
+	if d.failStop == nil {
+		return nil
+	}
+	return d.failStop.stuck
+}
+
+// StuckErr returns the failure that made the database stuck (wrapping ErrStuck), or nil.
+func (d *DB) StuckErr() error {
+	if d.failStop == nil {
+		return nil
+	}
+	return d.failStop.Err()
+}
+
+// Close closes the database, then stops watching its disk. A stuck database is not closed (that
+// would wait for the operation that never returns): Close returns the failure, wrapping
+// ErrStuck, and the database keeps its goroutines and memory until the process exits.
 func (d *DB) Close() error {
-	err := d.DB.Close()
-	return errors.Join(err, d.fsCloser.Close())
+	if d.failStop == nil {
+		return errors.Join(d.DB.Close(), d.fsCloser.Close())
+	}
+	stuck := func() error {
+		return errors.Join(fmt.Errorf("close metadata db: not closed, its goroutines and memory are held until the process exits: %w", d.StuckErr()), d.fsCloser.Close())
+	}
+	if d.StuckErr() != nil {
+		return stuck()
+	}
+	// Closing writes too (the WAL's tail, a flush): it may be what finds the device failed.
+	done := make(chan error, 1)
+	go func() { done <- d.DB.Close() }()
+	select {
+	case err := <-done:
+		return errors.Join(err, d.fsCloser.Close())
+	case <-d.failStop.stuck:
+		return stuck()
+	}
 }
 
 // Open opens (creating if needed) the pebble database in dir. Failures of the operations it runs
@@ -102,6 +144,11 @@ func Open(dir string, o Options) (*DB, error) {
 	if po.FS == nil {
 		po.FS = vfs.Default
 	}
+	var fstop *failStop
+	if o.DeviceFailed != nil {
+		fstop = newFailStop(po.FS, o.DeviceFailed)
+		po.FS = fstop
+	}
 	threshold := o.DiskSlowThreshold
 	switch {
 	case threshold == 0:
@@ -121,14 +168,44 @@ func Open(dir string, o Options) (*DB, error) {
 		defer c.Unref()
 		po.Cache = c
 	}
-	if err := po.FS.MkdirAll(dir, 0o755); err != nil {
-		return nil, errors.Join(fmt.Errorf("create metadata dir %s: %w", dir, err), fsCloser.Close())
-	}
-	db, err := pebble.Open(dir, po)
+	db, err := openPebble(dir, po, fstop)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open metadata db %s: %w", dir, err), fsCloser.Close())
+		return nil, errors.Join(err, fsCloser.Close())
 	}
-	return &DB{DB: db, events: events, fsCloser: fsCloser}, nil
+	return &DB{DB: db, events: events, fsCloser: fsCloser, failStop: fstop}, nil
+}
+
+// openPebble makes dir and opens the database in it; with a fail-stop file system, in a goroutine
+// that openPebble leaves behind if the file system fails under it (the goroutine never returns).
+func openPebble(dir string, po *pebble.Options, fstop *failStop) (*pebble.DB, error) {
+	open := func() (*pebble.DB, error) {
+		if err := po.FS.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create metadata dir %s: %w", dir, err)
+		}
+		db, err := pebble.Open(dir, po)
+		if err != nil {
+			return nil, fmt.Errorf("open metadata db %s: %w", dir, err)
+		}
+		return db, nil
+	}
+	if fstop == nil {
+		return open()
+	}
+	type result struct {
+		db  *pebble.DB
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		db, err := open()
+		done <- result{db, err}
+	}()
+	select {
+	case r := <-done:
+		return r.db, r.err
+	case <-fstop.stuck:
+		return nil, fmt.Errorf("open metadata db %s: %w", dir, fstop.Err())
+	}
 }
 
 // slogLogger is pebble's Logger over a slog.Logger.

@@ -30,4 +30,15 @@
 // them to Options.Events; the disk is watched with pebble's disk-health wrapper
 // (Options.DiskSlowThreshold). pebble's own log lines go to Options.Logger too; its Fatalf, called
 // on a broken invariant, logs and panics, as pebble requires that it not return.
+//
+// # A failed device
+//
+// pebble does not survive some failed writes: closing its WAL at a rotation, queueing a WAL record
+// after a failed WAL write, syncing its MANIFEST. It panics there (directly or through Fatalf),
+// and the panic ends the process. With Options.DeviceFailed, the file system under pebble is
+// fail-stop (failstop.go): a changing operation that fails because the device failed does not
+// return, nor does any changing operation after it; the database is then stuck (DB.Stuck,
+// DB.StuckErr, ErrStuck). It acknowledges nothing from then on, still serves reads that need no
+// write, and is never closed: Close returns ErrStuck and the database's goroutines and memory stay
+// until the process exits. Its files are as a crash at the failure would leave them.
 package kv

@@ -61,6 +61,10 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 	if closed {
 		return ErrClosed
 	}
+	if errp := s.failErr.Load(); errp != nil {
+		s.m.commitErrors.Add(1)
+		return *errp
+	}
 	if err := s.checkMetaSpace(txn); err != nil {
 		s.m.commitErrors.Add(1)
 		return err
@@ -77,13 +81,30 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 		s.releasePrepared(preps)
 		return ErrClosed
 	}
-	s.queue <- req
-	s.life.RUnlock()
-	<-req.done
-	s.m.commitLatency.observe(time.Since(start))
-	if req.err != nil {
+	select {
+	case s.queue <- req:
+	case <-s.db.Stuck(): // the committer may never take it (stuck.go)
+		s.life.RUnlock()
 		s.m.commitErrors.Add(1)
-		return req.err
+		return s.stuckErr()
+	}
+	s.life.RUnlock()
+	err = nil
+	select {
+	case <-req.done:
+		err = req.err
+	case <-s.db.Stuck(): // the group may never finish: its outcome is unknown (stuck.go)
+		select {
+		case <-req.done:
+			err = req.err
+		default:
+			err = s.stuckErr()
+		}
+	}
+	s.m.commitLatency.observe(time.Since(start))
+	if err != nil {
+		s.m.commitErrors.Add(1)
+		return err
 	}
 	s.m.commits.Add(1)
 	s.m.ops.Add(int64(len(txn.ops)))

@@ -71,12 +71,18 @@
 // bufwrites.go (buffered writes: written data cached as writing at publication, clean once
 // durable), health.go (Health: OK, Degraded or Failed, from a failed commit and from what the
 // metadata database's event listener saw, see storage-engine/kv), metadata.go (where the metadata
-// database lives), metaspace.go (the metadata region's reserve).
+// database lives), metaspace.go (the metadata region's reserve), stuck.go (a failed metadata
+// device stops the store, not the process).
 //
 // # Caveats
 //
 // A failed metadata commit (the KV's sync failed) leaves the in-memory state uncertain: the store
-// then refuses writes with ErrFailed until it is reopened, and Health reports it Failed. Failures of
+// then refuses writes with ErrFailed until it is reopened, and Health reports it Failed. When the
+// device under the metadata (a region of the store's device, or the metadata device) fails a
+// write, the metadata database stops instead of ending the process (stuck.go, kv's fail-stop):
+// commits in flight and after return ErrFailed at once, their outcome unknown as after a power cut,
+// and Close abandons the store (its goroutines and memory stay until the process exits) so the
+// other stores of the process keep working. Failures of
 // pebble's background work (flushes, compactions, a slow disk) are not returned by any call: they
 // make Health Degraded for HealthWindow and reach Options.Logger and Options.KVEvents. Reads are not snapshot-isolated across
 // calls, and a read may observe a transaction whose Commit has not returned yet (it is applied

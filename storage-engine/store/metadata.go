@@ -180,6 +180,9 @@ func (m metaLocation) kvOptions(o kv.Options) kv.Options {
 	if m.fs != nil {
 		o.MemTableSize = memTableSize(m.region.Length)
 		o.NoWALRecycling = true
+		// A metafs that failed a write refuses every change until mounted again: the database on
+		// it stops (stuck.go) instead of meeting pebble's fatal paths.
+		o.DeviceFailed = func(err error) bool { return errors.Is(err, metafs.ErrFailed) }
 	}
 	return o
 }

@@ -140,7 +140,10 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	s := &Store{dev: dev, db: db, meta: meta, opts: opts, overlay: newDeferredOverlay()}
 	s.leave = s.life.RUnlock
 	s.caches, s.cache = caches, caches.onodeCache(opts)
-	if err := s.mount(ctx, label); err != nil {
+	if err := s.unlessStuck(func() error { return s.mount(ctx, label) }); err != nil {
+		if db.StuckErr() != nil { // the mount may still run: leave what it uses (stuck.go)
+			return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close())
+		}
 		caches.close()
 		return nil, errors.Join(fmt.Errorf("open store: %w", err), db.Close(), meta.close())
 	}
@@ -153,10 +156,11 @@ func Open(ctx context.Context, dev blockdev.Device, dbDir string, opts Options) 
 	if s.meta.fs != nil && s.meta.separate == nil {
 		s.meta.fs.SetGrower(s.growForAllocation)
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.commitLoop()
 	go s.syncLoop()
 	go s.deferredLoop()
+	go s.watchStuck()
 	return s, nil
 }
 
@@ -371,16 +375,30 @@ func (s *Store) Close() error {
 	close(s.queue)
 	s.life.Unlock()
 	close(s.stopBG)
-	s.wg.Wait()
+	err := s.unlessStuck(func() error {
+		s.wg.Wait()
+		if s.failErr.Load() == nil {
+			if err := s.flushDeferred(pebble.Sync); err != nil {
+				return fmt.Errorf("close: apply deferred writes: %w", err)
+			}
+		}
+		return nil
+	})
+	if s.db.StuckErr() != nil {
+		// The store's goroutines may never end: leave them what they use (stuck.go).
+		_ = s.db.Close() // stops watching the disk; the database itself stays as it is
+		return fmt.Errorf("close: the store is abandoned, its goroutines and memory are held until the process exits: %w", s.stuckErr())
+	}
 	s.caches.close()
 	var errs []error
-	if s.failErr.Load() == nil {
-		if err := s.flushDeferred(pebble.Sync); err != nil {
-			errs = append(errs, fmt.Errorf("close: apply deferred writes: %w", err))
-		}
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close metadata db: %w", err))
+	}
+	if s.db.StuckErr() != nil { // closing found the device failed (the error says so): leave metafs as it is
+		return errors.Join(errs...)
 	}
 	if s.meta.fs != nil {
 		s.meta.fs.SetGrower(nil)

@@ -106,7 +106,12 @@ func (s *Store) CollectionUsage(ctx context.Context, c string) (CollectionUsage,
 	if err := kv.ValidateCollection(c); err != nil {
 		return CollectionUsage{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	snap, sc, err := s.startUsageScan(c)
+	var snap *pebble.Snapshot
+	var sc *usageScan
+	err = s.unlessStuck(func() (err error) {
+		snap, sc, err = s.startUsageScan(c) // commitMu: a stuck committer holds it for good
+		return err
+	})
 	if err != nil {
 		return CollectionUsage{}, err
 	}
