@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
@@ -174,7 +175,8 @@ func (m metaLocation) close() error {
 }
 
 // kvOptions completes o for the location: its file system and, on the device, a memtable sized
-// for the region and no recycled WAL files (see metaspace.go).
+// for the region and no recycled WAL files (see metaspace.go); and which of its errors mean the
+// device failed, so the database stops instead of ending the process (stuck.go).
 func (m metaLocation) kvOptions(o kv.Options) kv.Options {
 	o.FS = m.vfs
 	if m.fs != nil {
@@ -183,6 +185,11 @@ func (m metaLocation) kvOptions(o kv.Options) kv.Options {
 		// A metafs that failed a write refuses every change until mounted again: the database on
 		// it stops (stuck.go) instead of meeting pebble's fatal paths.
 		o.DeviceFailed = func(err error) bool { return errors.Is(err, metafs.ErrFailed) }
+		return o
 	}
+	// A host directory: the host file system's errors for a failed disk (EIO, and EROFS once it
+	// remounted itself read-only after one). A full host file system (ENOSPC) is not a failed
+	// device and reaches pebble as before.
+	o.DeviceFailed = func(err error) bool { return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EROFS) }
 	return o
 }

@@ -4,8 +4,8 @@ import (
 	"fmt"
 )
 
-// A store whose metadata is on a device (metafs) opens its database with kv's fail-stop: when the
-// device fails a metadata write, the pebble operation that met the failure never returns instead
+// A store opens its metadata database with kv's fail-stop: when the device under it fails a
+// metadata write (metafs.ErrFailed on a device region; EIO or EROFS from a host directory), the pebble operation that met the failure never returns instead
 // of panicking (which would end the process, and every other store in it). The store then:
 //   - refuses writes from then on, as after a failed commit (failErr, health Failed);
 //   - fails the commits waiting for their group at once, with ErrFailed: the outcome of a commit
@@ -15,9 +15,6 @@ import (
 //     kv.ErrStuck and leaves the store's goroutines, database and memory behind until the
 //     process exits. The devices are as a power cut at the failure would leave them: a mount
 //     after the device is repaired (or of an image of it) recovers the last durable state.
-//
-// A store whose metadata is in a host directory has no fail-stop (its Stuck channel is never
-// ready).
 
 // watchStuck marks the store failed when its metadata database gets stuck.
 func (s *Store) watchStuck() {

@@ -3,13 +3,18 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev/faultdev"
 	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
 // within runs fn and fails the test if it does not return within d.
@@ -125,5 +130,64 @@ func TestFailedMetadataDeviceStopsOnlyTheStore(t *testing.T) {
 			t.Logf("Close: %v", cerr)
 			mountAndCheck(t, "durable image", fd.DurableImage(), e.opts, want)
 		})
+	}
+}
+
+// TestFailedHostDirectoryStopsOnlyTheStore: a store whose metadata is in a host directory (made
+// before label version 2) stops the same way when the host file system returns EIO for its
+// writes: a memtable flush that would end the process leaves the store Failed, its commits fail
+// with ErrFailed and EIO, Close returns at once, and the files as the failure left them (a crash
+// image) mount with every acknowledged object.
+func TestFailedHostDirectoryStopsOnlyTheStore(t *testing.T) {
+	mem := blockdev.NewMem(64<<20, 4096)
+	crashable := vfs.NewCrashableMem()
+	var armed atomic.Bool
+	fs := errorfs.Wrap(crashable, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if armed.Load() && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return &os.PathError{Op: "write", Path: op.Path, Err: syscall.EIO}
+		}
+		return nil
+	}))
+	if _, err := Mkfs(ctx, mem, "db", MkfsOptions{FS: fs}); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{FS: fs}
+	s, err := Open(ctx, mem, "db", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	want := map[string][]byte{}
+	for i := range 20 {
+		name := fmt.Sprintf("o%d", i)
+		want[name] = pattern(8192, byte(i))
+		commit(t, s, NewTransaction().Write("c", name, 0, want[name]))
+	}
+	armed.Store(true)
+	go func() { _ = s.db.Flush() }() // never returns: it is stuck on the failed file system
+	within(t, 10*time.Second, "the database getting stuck", func() { <-s.db.Stuck() })
+	var cerr error
+	within(t, 10*time.Second, "a commit on the failed store", func() {
+		cerr = s.Commit(ctx, NewTransaction().Touch("c", "after"))
+	})
+	if !errors.Is(cerr, ErrFailed) || !errors.Is(cerr, kv.ErrStuck) || !errors.Is(cerr, syscall.EIO) {
+		t.Fatalf("commit on the failed store = %v, want ErrFailed, kv.ErrStuck and EIO", cerr)
+	}
+	crash := crashable.CrashClone(vfs.CrashCloneCfg{})
+	within(t, 10*time.Second, "Close of the failed store", func() { cerr = s.Close() })
+	if !errors.Is(cerr, kv.ErrStuck) {
+		t.Fatalf("Close of the failed store = %v, want kv.ErrStuck", cerr)
+	}
+	opts.FS = crash
+	again, err := Open(ctx, mem, "db", opts)
+	if err != nil {
+		t.Fatalf("mount the files as the failure left them: %v", err)
+	}
+	for name, data := range want {
+		mustRead(t, again, "c", name, 0, 0, data)
+	}
+	mustCheck(t, again)
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
