@@ -127,16 +127,7 @@ func TestFailStopKeepsTheProcessAlive(t *testing.T) {
 			_ = closer.Close()
 
 			crash := ffs.mem.CrashClone(vfs.CrashCloneCfg{})
-			closed := make(chan error, 1)
-			go func() { closed <- db.Close() }()
-			select {
-			case err := <-closed:
-				if !errors.Is(err, ErrStuck) {
-					t.Fatalf("Close of a stuck database = %v, want ErrStuck", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Close of a stuck database did not return")
-			}
+			returnsStuck(t, "Close of a stuck database", db.Close)
 
 			again, err := Open("db", Options{FS: crash})
 			if err != nil {
@@ -159,7 +150,8 @@ func TestFailStopKeepsTheProcessAlive(t *testing.T) {
 }
 
 // TestFailStopOpen: an Open whose writes fail on the device returns the failure (ErrStuck) instead
-// of hanging or ending the process, and an Open after the device works again finds the data.
+// of hanging or ending the process, and the files as the failure left them (a crash image) open
+// with the data.
 func TestFailStopOpen(t *testing.T) {
 	ffs := newFailingFS(isWrite)
 	db, err := openFailStop(ffs.fs)
@@ -173,18 +165,37 @@ func TestFailStopOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	ffs.armed.Store(true)
-	opened := make(chan error, 1)
-	go func() {
+	returnsStuck(t, "Open on a failed device", func() error {
 		_, err := openFailStop(ffs.fs)
-		opened <- err
-	}()
+		return err
+	})
+	again, err := Open("db", Options{FS: ffs.mem.CrashClone(vfs.CrashCloneCfg{})})
+	if err != nil {
+		t.Fatalf("open the files as the failure left them: %v", err)
+	}
+	v, closer, err := again.Get([]byte("k"))
+	if err != nil || string(v) != "v" {
+		t.Fatalf("synced key after the failed open: %q, %v", v, err)
+	}
+	_ = closer.Close()
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// returnsStuck runs fn, which meets the failed device, and checks that it returns ErrStuck with
+// the device's error within 30s.
+func returnsStuck(t *testing.T, what string, fn func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
 	select {
-	case err := <-opened:
+	case err := <-done:
 		if !errors.Is(err, ErrStuck) || !errors.Is(err, errDeviceGone) {
-			t.Fatalf("Open on a failed device = %v, want ErrStuck with the device's error", err)
+			t.Fatalf("%s = %v, want ErrStuck with the device's error", what, err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Open on a failed device did not return")
+		t.Fatalf("%s did not return", what)
 	}
 }
 
@@ -233,14 +244,5 @@ func TestFailStopClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	ffs.armed.Store(true)
-	closed := make(chan error, 1)
-	go func() { closed <- db.Close() }()
-	select {
-	case err := <-closed:
-		if !errors.Is(err, ErrStuck) || !errors.Is(err, errDeviceGone) {
-			t.Fatalf("Close on a failed device = %v, want ErrStuck with the device's error", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Close on a failed device did not return")
-	}
+	returnsStuck(t, "Close on a failed device", db.Close)
 }

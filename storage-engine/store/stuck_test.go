@@ -32,6 +32,44 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 	}
 }
 
+// commitObjects commits collection "c" with 20 objects of 8 KiB and returns their data.
+func commitObjects(t *testing.T, s *Store) map[string][]byte {
+	t.Helper()
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	want := map[string][]byte{}
+	for i := range 20 {
+		name := fmt.Sprintf("o%d", i)
+		want[name] = pattern(8192, byte(i))
+		commit(t, s, NewTransaction().Write("c", name, 0, want[name]))
+	}
+	return want
+}
+
+// checkStopped checks a store stopped by its failed metadata device: a commit returns at once
+// with ErrFailed, kv.ErrStuck and EIO, the store reports Failed, and Close returns at once
+// with ErrFailed and kv.ErrStuck. beforeClose, if set, runs just before Close.
+func checkStopped(t *testing.T, s *Store, beforeClose func()) {
+	t.Helper()
+	var err error
+	within(t, 10*time.Second, "a commit on the failed store", func() {
+		err = s.Commit(ctx, NewTransaction().Touch("c", "after"))
+	})
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, kv.ErrStuck) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("commit on the failed store = %v, want ErrFailed, kv.ErrStuck and EIO", err)
+	}
+	if h := s.Health(); h.State != HealthFailed {
+		t.Fatalf("health of the failed store: %+v", h)
+	}
+	if beforeClose != nil {
+		beforeClose()
+	}
+	within(t, 10*time.Second, "Close of the failed store", func() { err = s.Close() })
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, kv.ErrStuck) {
+		t.Fatalf("Close of the failed store = %v, want ErrFailed and kv.ErrStuck", err)
+	}
+	t.Logf("Close: %v", err)
+}
+
 // TestFailedMetadataDeviceStopsOnlyTheStore: when the device under a store's metadata stops
 // taking writes and flushes, pebble meets errors it does not survive (closing its WAL at a
 // memtable flush): without the fail-stop (stuck.go) the process ends. With it, the store alone
@@ -99,13 +137,7 @@ func TestFailedMetadataDeviceStopsOnlyTheStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			commit(t, s, NewTransaction().CreateCollection("c"))
-			want := map[string][]byte{}
-			for i := range 20 {
-				name := fmt.Sprintf("o%d", i)
-				want[name] = pattern(8192, byte(i))
-				commit(t, s, NewTransaction().Write("c", name, 0, want[name]))
-			}
+			want := commitObjects(t, s)
 			fail := func() {
 				fd.Inject(faultdev.Rule{Ops: faultdev.OpWrite | faultdev.OpFlush, Err: syscall.EIO})
 			}
@@ -113,21 +145,7 @@ func TestFailedMetadataDeviceStopsOnlyTheStore(t *testing.T) {
 				want[name] = data
 			}
 
-			var cerr error
-			within(t, 10*time.Second, "a commit on the failed store", func() {
-				cerr = s.Commit(ctx, NewTransaction().Touch("c", "after"))
-			})
-			if !errors.Is(cerr, ErrFailed) || !errors.Is(cerr, kv.ErrStuck) || !errors.Is(cerr, syscall.EIO) {
-				t.Fatalf("commit on the failed store = %v, want ErrFailed, kv.ErrStuck and EIO", cerr)
-			}
-			if h := s.Health(); h.State != HealthFailed {
-				t.Fatalf("health of the failed store: %+v", h)
-			}
-			within(t, 10*time.Second, "Close of the failed store", func() { cerr = s.Close() })
-			if !errors.Is(cerr, ErrFailed) || !errors.Is(cerr, kv.ErrStuck) {
-				t.Fatalf("Close of the failed store = %v, want ErrFailed and kv.ErrStuck", cerr)
-			}
-			t.Logf("Close: %v", cerr)
+			checkStopped(t, s, nil)
 			mountAndCheck(t, "durable image", fd.DurableImage(), e.opts, want)
 		})
 	}
@@ -156,28 +174,12 @@ func TestFailedHostDirectoryStopsOnlyTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit(t, s, NewTransaction().CreateCollection("c"))
-	want := map[string][]byte{}
-	for i := range 20 {
-		name := fmt.Sprintf("o%d", i)
-		want[name] = pattern(8192, byte(i))
-		commit(t, s, NewTransaction().Write("c", name, 0, want[name]))
-	}
+	want := commitObjects(t, s)
 	armed.Store(true)
 	go func() { _ = s.db.Flush() }() // never returns: it is stuck on the failed file system
 	within(t, 10*time.Second, "the database getting stuck", func() { <-s.db.Stuck() })
-	var cerr error
-	within(t, 10*time.Second, "a commit on the failed store", func() {
-		cerr = s.Commit(ctx, NewTransaction().Touch("c", "after"))
-	})
-	if !errors.Is(cerr, ErrFailed) || !errors.Is(cerr, kv.ErrStuck) || !errors.Is(cerr, syscall.EIO) {
-		t.Fatalf("commit on the failed store = %v, want ErrFailed, kv.ErrStuck and EIO", cerr)
-	}
-	crash := crashable.CrashClone(vfs.CrashCloneCfg{})
-	within(t, 10*time.Second, "Close of the failed store", func() { cerr = s.Close() })
-	if !errors.Is(cerr, kv.ErrStuck) {
-		t.Fatalf("Close of the failed store = %v, want kv.ErrStuck", cerr)
-	}
+	var crash *vfs.MemFS
+	checkStopped(t, s, func() { crash = crashable.CrashClone(vfs.CrashCloneCfg{}) })
 	opts.FS = crash
 	again, err := Open(ctx, mem, "db", opts)
 	if err != nil {
