@@ -281,6 +281,9 @@ var _ = Describe("StorageCluster reconciler", func() {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vol), v)).To(Succeed())
 			g.Expect(meta.IsStatusConditionTrue(v.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
 		}).Should(Succeed())
+		// The Volume's controller may place it before this cluster's first reconcile under load:
+		// delete only once the cluster is protected, as it is long before users delete it.
+		Eventually(getCluster(ctx)).Should(HaveField("ObjectMeta.Finalizers", ContainElement(StorageClusterFinalizer)))
 
 		Expect(k8sClient.Delete(ctx, cluster)).To(Succeed())
 		Eventually(func(g Gomega) metav1.Condition {

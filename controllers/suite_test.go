@@ -49,7 +49,9 @@ func TestControllers(t *testing.T) {
 }
 
 var _ = BeforeSuite(func(ctx context.Context) {
-	SetDefaultEventuallyTimeout(10 * time.Second)
+	// 30s: on a shared 2-core machine at load 18 the API server and the controllers took over 10s
+	// for steps that take well under one second when it is quiet.
+	SetDefaultEventuallyTimeout(30 * time.Second)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 
