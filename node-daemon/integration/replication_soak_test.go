@@ -195,8 +195,9 @@ func (s *soak) closeAll() {
 // the scrub repairs the copy), and the device of a copy's Store failing under its running daemon
 // (dropped, the Store not Ready saying why, replaced on the spare Store and rebuilt, then the
 // daemon restarted on a blank disk), by shrinking its loop device or, on a node whose device is an
-// eiodev device, with a real EIO (see replication_soak_device_test.go). After each fault, once every copy is in sync again and the stream
-// went on, every acknowledged write is verified through the coordinator and on every copy, and
+// eiodev device, with a real EIO (see replication_soak_device_test.go). After each fault, once
+// every copy is in sync again and the stream went on, every acknowledged write is verified
+// through the coordinator and on every copy, and
 // the copies compare equal. It prints the fault table at the end. COBALT_REPL_SOAK_FAULTS sets the
 // number of faults (default: one of each kind), COBALT_REPL_SOAK_SEED the seed (printed),
 // COBALT_REPL_SOAK_KINDS the kinds of fault (default all, see faultKind.key).
