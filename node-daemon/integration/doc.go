@@ -9,7 +9,9 @@
 // becomes Ready and whose data reads back, also after a daemon restart; kill -9 during writes
 // losing no acknowledged write (restart, fsck clean, data verified); a client without a
 // certificate refused; malformed requests getting clean errors; SIGTERM shutting down cleanly
-// within the grace period. Every loop device is detached in t.Cleanup.
+// within the grace period; a daemon started on a device that fails with a real EIO (package
+// eiodev; every I/O, or writes and flushes only) reporting its Store unused with the reason, not
+// crashing, and serving the same store once the device is healed. Every loop device is detached in t.Cleanup.
 //
 // Replication (replication_*_test.go): four node daemons as processes, each with its own device
 // and node name, the operator's Store and Volume reconcilers with replication enabled, and a
