@@ -305,16 +305,17 @@ node-crash-soak: envtest ## kill -9 the node daemon NODE_CRASH_KILLS times durin
 	COBALT_CRASH_KILLS=$(NODE_CRASH_KILLS) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) test -count=1 -timeout 30m -v \
 		-run TestKill9DuringWritesLosesNoAcknowledgedWrite ./node-daemon/integration
 
-# Faults of `make replica-soak` (`make test` runs 7, one of each kind) and its seed (empty: a new
+# Faults of `make replica-soak` (`make test` runs 8, one of each kind) and its seed (empty: a new
 # one, printed; set it to replay a run's faults, victims and writes).
 REPL_SOAK_FAULTS ?= 200
 REPL_SOAK_SEED ?=
 # Kinds of fault of `make replica-soak`, comma-separated (empty: all): kill-restart, stop-cont,
-# kill-replace, takeover, takeover-process, bit-rot, device-fail (needs root: loop devices).
+# kill-replace, takeover, takeover-process, bit-rot, device-fail (needs root: loop devices),
+# device-eio (a real EIO from a loop device over a FUSE file the test serves; root and /dev/fuse).
 REPL_SOAK_KINDS ?=
 
 .PHONY: replica-soak
-replica-soak: envtest ## A replicated Volume (3 copies, 4 node daemons) under verified writes hit by REPL_SOAK_FAULTS random faults (kill, stop, replace, takeovers, bit rot, device failure); prints the fault table.
+replica-soak: envtest ## A replicated Volume (3 copies, 4 node daemons) under verified writes hit by REPL_SOAK_FAULTS random faults (kill, stop, replace, takeovers, bit rot, device failure, EIO); prints the fault table.
 	COBALT_REPL_SOAK_FAULTS=$(REPL_SOAK_FAULTS) COBALT_REPL_SOAK_SEED=$(REPL_SOAK_SEED) COBALT_REPL_SOAK_KINDS=$(REPL_SOAK_KINDS) KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" \
 		$(GO) test -count=1 -timeout 6h -v -run '^TestReplicationSoak$$' ./node-daemon/integration
 

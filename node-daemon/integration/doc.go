@@ -9,7 +9,9 @@
 // becomes Ready and whose data reads back, also after a daemon restart; kill -9 during writes
 // losing no acknowledged write (restart, fsck clean, data verified); a client without a
 // certificate refused; malformed requests getting clean errors; SIGTERM shutting down cleanly
-// within the grace period. Every loop device is detached in t.Cleanup.
+// within the grace period; a daemon started on a device that fails with a real EIO (package
+// eiodev; every I/O, or writes and flushes only) reporting its Store unused with the reason, not
+// crashing, and serving the same store once the device is healed. Every loop device is detached in t.Cleanup.
 //
 // Replication (replication_*_test.go): four node daemons as processes, each with its own device
 // and node name, the operator's Store and Volume reconcilers with replication enabled, and a
@@ -27,7 +29,7 @@
 //
 // The replication soak (replication_soak_test.go, TestReplicationSoak) runs those faults, and bit
 // rot, and device failure, at random points of one continuous verified write stream: each kind
-// once per seven faults in random order (seven in `make test`, six without root; `make replica-soak` runs COBALT_REPL_SOAK_FAULTS of them
+// once per eight faults in random order (eight in `make test`, six without root, seven without /dev/fuse; `make replica-soak` runs COBALT_REPL_SOAK_FAULTS of them
 // with seed COBALT_REPL_SOAK_SEED, printed so that a run's faults, victims and writes can be
 // replayed, and COBALT_REPL_SOAK_KINDS to run some kinds only): SIGKILL of a copy's daemon restarted at once (resynced), SIGSTOP for a random time
 // under or over the replica timeout, SIGKILL of one left dead (replaced on the spare Store,
@@ -44,7 +46,14 @@
 // failed, the copy is replaced on the spare Store and rebuilt, and the daemon is restarted on a
 // blank disk at the same path; a daemon that crashes instead is counted in the table and started
 // again on the dead device, which it must report unused; as root only, the devices being files
-// otherwise). After each fault the soak waits
+// otherwise), and a device failing with a real EIO under its running daemon (device-eio: the
+// devices of some nodes, all when device-fail does not run and else two of the four, are
+// eiodev loop devices served by the test process through FUSE; at the fault the device's switch
+// fails every I/O, or writes and flushes only; what must follow is device-fail's, the device must
+// have failed some of the daemon's I/O, the daemon restarted on a blank device at the same path;
+// each such device is closed at cleanup after the daemons on it are killed, within a bound, its
+// FUSE connection aborted and its mount detached lazily if it does not close). After each fault
+// the soak waits
 // (bounded; on failure it logs the seed, the faults so far, the Volume's status and the
 // coordinator's view of the copies) until the three copies are in sync, then verifies every
 // acknowledged write through the coordinator and on every copy and compares the copies; it ends

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/cobaltstore/cobalt/node-daemon/internal/eiodev"
 )
 
 // newDevice returns a device of size bytes whose first bytes are prefix (at offset at): a loop
@@ -86,6 +89,30 @@ func failLoopDevice(dev, file string) error {
 		}
 	}
 	return fmt.Errorf("fail %s: writes in flight kept growing its backing file %s", dev, file)
+}
+
+// newEIODevice returns a device of size bytes that fails with a real EIO when its switch is
+// flipped (eiodev: a loop device over a FUSE file this test process serves). It is closed in
+// t.Cleanup, registered now: after the cleanups of the daemons started on it later (they are
+// killed first), and bounded, so a stuck FUSE mount cannot hang the test; Close leaves neither
+// the mount nor the loop device behind.
+func newEIODevice(t *testing.T, size int64) *eiodev.Device {
+	t.Helper()
+	d, err := eiodev.New(t.Context(), eiodev.Options{Dir: t.TempDir(), Size: size, CloseTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("make an EIO device: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(context.Background()); err != nil {
+			t.Errorf("close the EIO device %s: %v", d.Path(), err)
+		}
+	})
+	return d
+}
+
+// eioDevices reports whether newEIODevice works here: loop devices and FUSE.
+func eioDevices() bool {
+	return loopDevices() && eiodev.Available() == nil
 }
 
 // loopDevices reports whether newDevice attaches loop devices: running as root with losetup.

@@ -32,6 +32,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	nodeclient "github.com/cobaltstore/cobalt/node-daemon/client"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
+	"github.com/cobaltstore/cobalt/node-daemon/internal/eiodev"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
 	"github.com/cobaltstore/cobalt/node-daemon/pki"
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
@@ -63,9 +64,12 @@ const (
 type replNode struct {
 	name    string
 	device  string // the loop device (or sparse file) its DevDir's symlink points to
-	backing string // the loop device's backing file (device itself when it is a file)
-	cfg     *app.Config
-	proc    *proc
+	backing string // the loop device's backing file (device itself when it is a file; "" for eio)
+	// eio, when not nil, is the device: a loop device served by this process through FUSE that
+	// fails with EIO when its switch is flipped (package eiodev).
+	eio  *eiodev.Device
+	cfg  *app.Config
+	proc *proc
 }
 
 // replCluster is a namespace with its StorageCluster, replNodes node daemons as processes and the
@@ -81,6 +85,13 @@ type replCluster struct {
 // --replica-replacement-delay.
 func newReplCluster(t *testing.T, replacementDelay time.Duration) *replCluster {
 	t.Helper()
+	return newReplClusterEIO(t, replacementDelay, 0)
+}
+
+// newReplClusterEIO is newReplCluster with the devices of the last eioNodes nodes made by
+// newEIODevice (root only).
+func newReplClusterEIO(t *testing.T, replacementDelay time.Duration, eioNodes int) *replCluster {
+	t.Helper()
 	rc := &replCluster{cluster: newCluster(t)}
 	spec := storagev1alpha1.StorageClusterSpec{
 		Devices: storagev1alpha1.DeviceSelection{Paths: []string{"/dev/" + replDeviceName}},
@@ -92,7 +103,12 @@ func newReplCluster(t *testing.T, replacementDelay time.Duration) *replCluster {
 	}
 	for i := range replNodes {
 		n := &replNode{name: fmt.Sprintf("%s-n%d", rc.namespace, i)}
-		n.device, n.backing = newBackedDevice(t, replDeviceSize, 0, nil)
+		if i >= replNodes-eioNodes {
+			n.eio = newEIODevice(t, replDeviceSize)
+			n.device = n.eio.Path()
+		} else {
+			n.device, n.backing = newBackedDevice(t, replDeviceSize, 0, nil)
+		}
 		// ControllerPublishVolume attaches only to existing Kubernetes Nodes.
 		kn := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.name}}
 		if err := k8sClient.Create(context.Background(), kn); err != nil {

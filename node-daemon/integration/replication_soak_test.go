@@ -24,6 +24,7 @@ import (
 
 	storagev1alpha1 "github.com/cobaltstore/cobalt/api/v1alpha1"
 	"github.com/cobaltstore/cobalt/node-daemon/csinode"
+	"github.com/cobaltstore/cobalt/node-daemon/internal/eiodev"
 	"github.com/cobaltstore/cobalt/node-daemon/replvol"
 )
 
@@ -61,12 +62,13 @@ const (
 	faultTakeoverProcess
 	faultBitRot
 	faultDeviceFail
+	faultDeviceEIO
 	numFaultKinds
 )
 
 // key names the kind in COBALT_REPL_SOAK_KINDS.
 func (k faultKind) key() string {
-	return [...]string{"kill-restart", "stop-cont", "kill-replace", "takeover", "takeover-process", "bit-rot", "device-fail"}[k]
+	return [...]string{"kill-restart", "stop-cont", "kill-replace", "takeover", "takeover-process", "bit-rot", "device-fail", "device-eio"}[k]
 }
 
 func (k faultKind) String() string {
@@ -85,6 +87,8 @@ func (k faultKind) String() string {
 		return "bit rot on one copy's device"
 	case faultDeviceFail:
 		return "device fails under a running daemon"
+	case faultDeviceEIO:
+		return "device fails with EIO under a running daemon"
 	}
 	return fmt.Sprintf("fault %d", int(k))
 }
@@ -114,6 +118,12 @@ type faultRow struct {
 	rotSeen int
 	// slowest is the longest recovery (fault to every copy in sync again).
 	slowest time.Duration
+	// crashes counts the daemons that crashed at a device failure instead of retiring the store
+	// (each logged with its panic).
+	crashes int
+	// eioFailed is the I/O the EIO devices failed at these faults, from the switch to the stop of
+	// the daemon above them.
+	eioFailed eiodev.Failures
 }
 
 // roundResult is what one fault's round did.
@@ -153,9 +163,7 @@ type soak struct {
 	forgotten copyTotals
 	history   []string
 	current   string
-	// crashes says how each daemon crash at a device failure went (exit status, panic).
-	crashes []string
-	stopped *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
+	stopped   *replNode // a daemon under SIGSTOP, resumed at cleanup if the test fails meanwhile
 	// live is the write stream running, opened every coordinator's backend opened: both ended
 	// at cleanup (closeAll) if the test fails meanwhile.
 	live   *stream
@@ -186,8 +194,10 @@ func (s *soak) closeAll() {
 // underneath the engine, restarted: reads through the coordinator return the acknowledged data,
 // the scrub repairs the copy), and the device of a copy's Store failing under its running daemon
 // (dropped, the Store not Ready saying why, replaced on the spare Store and rebuilt, then the
-// daemon restarted on a blank disk). After each fault, once every copy is in sync again and the stream
-// went on, every acknowledged write is verified through the coordinator and on every copy, and
+// daemon restarted on a blank disk), by shrinking its loop device or, on a node whose device is an
+// eiodev device, with a real EIO (see replication_soak_device_test.go). After each fault, once
+// every copy is in sync again and the stream went on, every acknowledged write is verified
+// through the coordinator and on every copy, and
 // the copies compare equal. It prints the fault table at the end. COBALT_REPL_SOAK_FAULTS sets the
 // number of faults (default: one of each kind), COBALT_REPL_SOAK_SEED the seed (printed),
 // COBALT_REPL_SOAK_KINDS the kinds of fault (default all, see faultKind.key).
@@ -200,7 +210,7 @@ func TestReplicationSoak(t *testing.T) {
 	t.Logf("replication soak: %d faults of kinds %s, seed %d (replay with COBALT_REPL_SOAK_SEED=%d COBALT_REPL_SOAK_FAULTS=%d COBALT_REPL_SOAK_KINDS=%s)",
 		faults, strings.Join(keys, ","), seed, seed, faults, strings.Join(keys, ","))
 	began := time.Now()
-	rc := newReplCluster(t, soakReplacementDelay)
+	rc := newReplClusterEIO(t, soakReplacementDelay, eioNodes(kinds))
 	s := &soak{t: t, rc: rc, name: "soak", seed: seed, rng: rand.New(rand.NewPCG(seed, 0x50a4)), m: newModel(),
 		seen: map[string]replvol.ReplicationStat{}}
 	t.Cleanup(s.dumpOnFailure)
@@ -254,8 +264,13 @@ func soakSettings(t *testing.T) (faults int, seed uint64, kinds []faultKind) {
 		v = strings.Join(keys, ",")
 		if !loopDevices() {
 			// The devices are plain files: none can fail under the daemon.
-			v = strings.Join(slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == faultDeviceFail.key() }), ",")
-			t.Logf("not root or no losetup: the devices are files, so the soak leaves out %s", faultDeviceFail.key())
+			v = strings.Join(slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+				return k == faultDeviceFail.key() || k == faultDeviceEIO.key()
+			}), ",")
+			t.Logf("not root or no losetup: the devices are files, so the soak leaves out %s and %s", faultDeviceFail.key(), faultDeviceEIO.key())
+		} else if !eioDevices() {
+			v = strings.Join(slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == faultDeviceEIO.key() }), ",")
+			t.Logf("no FUSE (%v): the soak leaves out %s", eiodev.Available(), faultDeviceEIO.key())
 		}
 	}
 	for _, key := range strings.Split(v, ",") {
@@ -265,6 +280,9 @@ func soakSettings(t *testing.T) (faults int, seed uint64, kinds []faultKind) {
 		}
 		if k == faultDeviceFail && !loopDevices() {
 			t.Fatalf("COBALT_REPL_SOAK_KINDS=%q: %s needs loop devices (root and losetup)", v, k.key())
+		}
+		if k == faultDeviceEIO && !eioDevices() {
+			t.Fatalf("COBALT_REPL_SOAK_KINDS=%q: %s needs loop devices and FUSE (root, losetup, /dev/fuse)", v, k.key())
 		}
 		if !slices.Contains(kinds, k) {
 			kinds = append(kinds, k)
@@ -279,6 +297,19 @@ func soakSettings(t *testing.T) (faults int, seed uint64, kinds []faultKind) {
 		faults = n
 	}
 	return faults, seed, kinds
+}
+
+// eioNodes is how many of the nodes get an EIO device (eiodev) for the device-eio fault: none
+// without that fault, all when device-fail (which needs a loop device over a plain file) does not
+// run, else half, so that of three copies on four nodes at least one lies on each kind of device.
+func eioNodes(kinds []faultKind) int {
+	switch {
+	case !slices.Contains(kinds, faultDeviceEIO):
+		return 0
+	case !slices.Contains(kinds, faultDeviceFail):
+		return replNodes
+	}
+	return replNodes / 2
 }
 
 // writeCold writes the cold end of every lane once, through the coordinator.
@@ -345,6 +376,8 @@ func (s *soak) round(i, n int, kind faultKind) {
 		s.bitRot(&r)
 	case faultDeviceFail:
 		s.deviceFail(&r)
+	case faultDeviceEIO:
+		s.deviceEIO(&r)
 	}
 	took := time.Since(began)
 	waitAcked(t, st, st.result().acked+soakAfter)
@@ -388,9 +421,25 @@ func (s *soak) round(i, n int, kind faultKind) {
 // pickCopy returns a random copy of the Volume (its Store) and the node holding it.
 func (s *soak) pickCopy() (string, *replNode) {
 	s.t.Helper()
+	return s.pickCopyOn(func(*replNode) bool { return true })
+}
+
+// pickCopyOn returns a random copy of the Volume on a node for which ok holds, and that node.
+func (s *soak) pickCopyOn(ok func(*replNode) bool) (string, *replNode) {
+	s.t.Helper()
 	vol := s.rc.volume(s.t, s.name)
-	store := vol.Status.Replicas[s.rng.IntN(len(vol.Status.Replicas))].Store
-	return store, s.rc.nodeOfStore(s.t, store)
+	var stores []string
+	var nodes []*replNode
+	for _, c := range vol.Status.Replicas {
+		if n := s.rc.nodeOfStore(s.t, c.Store); ok(n) {
+			stores, nodes = append(stores, c.Store), append(nodes, n)
+		}
+	}
+	if len(stores) == 0 {
+		s.t.Fatalf("%s: no copy (%s) lies on a node with the device this fault needs", s.current, replicaSummary(vol))
+	}
+	i := s.rng.IntN(len(stores))
+	return stores[i], nodes[i]
 }
 
 // killRestart: SIGKILL of a copy's daemon, restarted at once; the copy, dropped by the writes
@@ -871,7 +920,10 @@ func (s *soak) table() string {
 			note = fmt.Sprintf("%d long stops dropped and resynced the copy, the short ones need not", r.synced)
 		case faultDeviceFail:
 			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each logged with its panic)",
-				len(s.crashes))
+				r.crashes)
+		case faultDeviceEIO:
+			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each logged with its panic); "+
+				"I/O the device failed with EIO, from the switch to the daemon's stop: %d reads, %d writes, %d flushes, %d trims", r.crashes, r.eioFailed.Reads, r.eioFailed.Writes, r.eioFailed.Flushes, r.eioFailed.Trims)
 		}
 		fmt.Fprintf(tw, "%s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %s\t| %s\n", k, r.count, r.acked, r.lost, r.synced,
 			r.rebuilt, r.resynced, r.compared, r.scrubRepaired, r.slowest.Round(time.Millisecond), note)
@@ -923,95 +975,4 @@ func (s *soak) dumpState() {
 			s.t.Logf("coordinator on %s (generation %d): %+v", s.node, s.gen, st)
 		}
 	}
-}
-
-// deviceFail: the device under a copy's Store fails while its daemon keeps running: its loop
-// device shrinks to nothing (failLoopDevice: every write then fails with ENOSPC and every read
-// ends early, also through the file descriptor the daemon holds; the data is gone). The
-// coordinator drops the copy (the Volume's status shows it out of sync and the Volume Degraded,
-// while the stream's writes all succeed: a write failed to the stream fails the round); the
-// daemon stops serving the store and its Store says why (notUsedReason: the device failed, with
-// the I/O error; not Ready); after the replacement delay the copy is replaced on the spare Store
-// and rebuilt there. The daemon may crash instead (the metadata database panics when it cannot
-// close its write-ahead log): the crash is logged and counted in the
-// table, and the daemon started again on the dead device must report it unused, as a DaemonSet's
-// restart would. Then the disk is swapped for a blank one of the same size at the same path (the
-// backing file grown back: zeros) and the daemon restarted: it makes a new store on it, the next
-// spare.
-func (s *soak) deviceFail(r *roundResult) {
-	t := s.t
-	store, n := s.pickCopy()
-	spare := s.rc.spareStore(t, s.rc.volume(t, s.name))
-	s.forgetCopy(spare)
-	if err := failLoopDevice(n.device, n.backing); err != nil {
-		t.Fatalf("%s: fail the device of %s: %v", s.current, n.name, err)
-	}
-	var dropped string
-	gomega.NewWithT(t).Eventually(func() error {
-		v := s.rc.volume(t, s.name)
-		switch st := replicaState(v, store); {
-		case st == "":
-			return gomega.StopTrying(fmt.Sprintf("the copy on %s was replaced before it was seen out of sync and the Volume Degraded", store))
-		case st == storagev1alpha1.ReplicaInSync || !isDegraded(v):
-			return fmt.Errorf("the copy on %s is %s, conditions %s", store, st, conditionSummary(v))
-		}
-		dropped = replicaSummary(v)
-		return nil
-	}, soakSettle, 20*time.Millisecond).Should(gomega.Succeed(), "%s: the copy on the failed device is dropped and the Volume Degraded", s.current)
-	// The running daemon takes the store out of service and says why; or it crashed (the storage
-	// engine's metadata database panics when it cannot close its write-ahead log): then, as its
-	// DaemonSet would, the test starts it again on the dead device, which it must report unused.
-	var why, crash string
-	gomega.NewWithT(t).Eventually(func() error {
-		select {
-		case <-n.proc.exited:
-			crash = fmt.Sprintf("the daemon exited (%v): %s", n.proc.err, n.proc.panicLine())
-			return nil
-		default:
-		}
-		st := s.rc.store(t, n)
-		why = st.Status.NotUsedReason
-		if isReady(st.Status.Conditions) || !strings.Contains(why, "the device failed at ") {
-			return fmt.Errorf("Store %s: Ready %t, notUsedReason %q, engine %s %q", st.Name, isReady(st.Status.Conditions), why, st.Status.EngineHealth, st.Status.EngineMessage)
-		}
-		return nil
-	}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the Store of the failed device is not Ready and says why", s.current)
-	if crash != "" {
-		t.Logf("%s: %s", s.current, crash)
-		s.crashes = append(s.crashes, crash)
-		crash = "; " + crash + ", restarted on the dead device"
-		fresh := time.Now().Truncate(time.Second).Add(time.Second)
-		n.proc = startProc(t, n.cfg)
-		gomega.NewWithT(t).Eventually(func() error {
-			st := s.rc.store(t, n)
-			why = st.Status.NotUsedReason
-			if isReady(st.Status.Conditions) || why == "" || st.Status.LastHeartbeat == nil || st.Status.LastHeartbeat.Before(&metav1.Time{Time: fresh}) {
-				return fmt.Errorf("Store %s of the daemon restarted on the dead device: Ready %t, notUsedReason %q, heartbeat %v", st.Name, isReady(st.Status.Conditions), why, st.Status.LastHeartbeat)
-			}
-			return nil
-		}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the daemon restarted on the dead device reports it unused", s.current)
-	}
-	s.settle(s.replacedOn(store, spare, faultDeviceFail))
-	select {
-	case <-n.proc.exited: // it crashed after it took the store out of service, or after its restart
-		late := fmt.Sprintf("the daemon exited (%v) after the Store said why: %s", n.proc.err, n.proc.panicLine())
-		t.Logf("%s: %s", s.current, late)
-		s.crashes = append(s.crashes, late)
-		crash += "; " + late
-	default:
-		if _, err := n.proc.terminate(t, time.Minute); err != nil {
-			select {
-			case <-n.proc.exited: // it exited, with an error
-			default:
-				t.Fatalf("%s: stop the daemon of %s: %v", s.current, n.name, err)
-			}
-		}
-	}
-	if err := resizeLoopDevice(n.device, n.backing, replDeviceSize); err != nil {
-		t.Fatalf("%s: give %s a blank device: %v", s.current, n.name, err)
-	}
-	s.rc.restart(t, n)
-	r.synced = true
-	r.what = fmt.Sprintf("the device of %s (copy on %s) failed under its daemon: dropped (%s)%s; Store not Ready: %q; replaced on %s and rebuilt; the daemon restarted on a blank device",
-		n.name, store, strings.TrimSpace(dropped), crash, why, spare)
 }

@@ -27,6 +27,10 @@
 //   - Requests are served concurrently (CAP_ASYNC_DIO, FOPEN_PARALLEL_DIRECT_WRITES, up to
 //     Options.MaxBackground in flight) and the I/O path takes no lock: Backend calls may block.
 //   - Control operations on one volume are serialized; on different volumes they are not.
+//   - The FUSE connection ends with this process: no process it starts (mkfs and mount for the
+//     CSI node plugin) inherits a /dev/fuse descriptor (go-fuse opens it without O_CLOEXEC; New
+//     sets FD_CLOEXEC before any exec can happen), so a child cannot keep the connection up
+//     unserved after a death, with every I/O to the devices waiting instead of failing.
 //
 // # Devices
 //

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -101,6 +102,9 @@ func New(ctx context.Context, opts Options) (*Frontend, error) {
 	f.serveCtx, f.cancelServe = context.WithCancel(context.WithoutCancel(ctx))
 	f.root = &rootNode{blockSize: opts.BlockSize}
 	zero := time.Duration(0)
+	// No process may be started between go-fuse's open of /dev/fuse (without O_CLOEXEC) and
+	// closeFuseFDsOnExec: exec takes ForkLock for writing.
+	syscall.ForkLock.RLock()
 	f.server, err = fs.Mount(dir, f.root, &fs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:            "cobalt",
@@ -124,9 +128,15 @@ func New(ctx context.Context, opts Options) (*Frontend, error) {
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
 	})
+	cloexecErr := closeFuseFDsOnExec()
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		f.cancelServe()
 		return nil, fmt.Errorf("mount FUSE at %s: %w", dir, err)
+	}
+	if cloexecErr != nil {
+		// A child started later would keep the connection up after this process died.
+		return nil, errors.Join(fmt.Errorf("mount FUSE at %s: %w", dir, cloexecErr), f.Close(ctx))
 	}
 	return f, nil
 }
