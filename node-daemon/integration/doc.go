@@ -11,7 +11,10 @@
 // certificate refused; malformed requests getting clean errors; SIGTERM shutting down cleanly
 // within the grace period; a daemon started on a device that fails with a real EIO (package
 // eiodev; every I/O, or writes and flushes only) reporting its Store unused with the reason, not
-// crashing, and serving the same store once the device is healed. Every loop device is detached in t.Cleanup.
+// crashing, and serving the same store once the device is healed; a device failing with a real
+// EIO under a running daemon with two stores, while its Volume is written: the daemon does not
+// crash, the other store keeps serving, SIGTERM stops it cleanly, and the healed store mounts
+// with every acknowledged write. Every loop device is detached in t.Cleanup.
 //
 // Replication (replication_*_test.go): four node daemons as processes, each with its own device
 // and node name, the operator's Store and Volume reconcilers with replication enabled, and a
@@ -44,8 +47,8 @@
 // running daemon (its loop device shrunk to nothing: writes ENOSPC, reads short, through the
 // daemon's open descriptor; the copy is dropped, the Store turns not Ready saying the device
 // failed, the copy is replaced on the spare Store and rebuilt, and the daemon is restarted on a
-// blank disk at the same path; a daemon that crashes instead is counted in the table and started
-// again on the dead device, which it must report unused; as root only, the devices being files
+// blank disk at the same path; a daemon that crashes instead fails the test, is counted in the
+// table and is started again on the dead device, which it must report unused; as root only, the devices being files
 // otherwise), and a device failing with a real EIO under its running daemon (device-eio: the
 // devices of some nodes, all when device-fail does not run and else two of the four, are
 // eiodev loop devices served by the test process through FUSE; at the fault the device's switch

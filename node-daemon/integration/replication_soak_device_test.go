@@ -84,10 +84,10 @@ func (s *soak) deviceEIO(r *roundResult) {
 // the Volume Degraded, while the stream's writes all succeed: a write failed to the stream fails
 // the round); the daemon stops serving the store and its Store says why (notUsedReason: the device
 // failed, with the I/O error; not Ready); after the replacement delay the copy is replaced on the
-// spare Store and rebuilt there. The daemon may crash instead (the metadata database panics when
-// it cannot close its write-ahead log or sync its MANIFEST): the crash and its panic are logged
-// and counted in kind's row, and the daemon started again on the dead device must report it
-// unused, as a DaemonSet's restart would. It returns with the daemon stopped (or crashed), and the
+// spare Store and rebuilt there. The daemon must not crash: the metadata database of the failed
+// store stops instead of panicking (storage-engine/kv's fail-stop). A crash fails the test; it is
+// logged with its panic and counted in kind's row, and the round goes on as a DaemonSet's restart
+// would: the daemon started again on the dead device must report it unused. It returns with the daemon stopped (or crashed), and the
 // Volume's copies when the copy was dropped, the Store's reason and what crashed.
 func (s *soak) deviceFailed(kind faultKind, store, spare string, n *replNode) (dropped, why, crash string) {
 	t := s.t
@@ -102,8 +102,9 @@ func (s *soak) deviceFailed(kind faultKind, store, spare string, n *replNode) (d
 		dropped = replicaSummary(v)
 		return nil
 	}, soakSettle, 20*time.Millisecond).Should(gomega.Succeed(), "%s: the copy on the failed device is dropped and the Volume Degraded", s.current)
-	// The running daemon takes the store out of service and says why; or it crashed: then, as its
-	// DaemonSet would, the test starts it again on the dead device, which it must report unused.
+	// The running daemon takes the store out of service and says why; if it crashed instead (a
+	// failure), the test starts it again on the dead device, as its DaemonSet would, which it must
+	// report unused.
 	gomega.NewWithT(t).Eventually(func() error {
 		select {
 		case <-n.proc.exited:
@@ -119,7 +120,7 @@ func (s *soak) deviceFailed(kind faultKind, store, spare string, n *replNode) (d
 		return nil
 	}, soakSettle, 100*time.Millisecond).Should(gomega.Succeed(), "%s: the Store of the failed device is not Ready and says why", s.current)
 	if crash != "" {
-		t.Logf("%s: %s", s.current, crash)
+		t.Errorf("%s: the daemon crashed after its device failed: %s", s.current, crash)
 		s.rows[kind].crashes++
 		crash = "; " + crash + ", restarted on the dead device"
 		fresh := time.Now().Truncate(time.Second).Add(time.Second)
@@ -137,7 +138,7 @@ func (s *soak) deviceFailed(kind faultKind, store, spare string, n *replNode) (d
 	select {
 	case <-n.proc.exited: // it crashed after it took the store out of service, or after its restart
 		late := fmt.Sprintf("the daemon exited (%v) after the Store said why: %s", n.proc.err, n.proc.panicLine())
-		t.Logf("%s: %s", s.current, late)
+		t.Errorf("%s: the daemon crashed after its device failed: %s", s.current, late)
 		s.rows[kind].crashes++
 		crash += "; " + late
 	default:

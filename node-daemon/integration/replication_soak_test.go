@@ -919,10 +919,10 @@ func (s *soak) table() string {
 		case faultStopCont:
 			note = fmt.Sprintf("%d long stops dropped and resynced the copy, the short ones need not", r.synced)
 		case faultDeviceFail:
-			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each logged with its panic)",
+			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each a failure, logged with its panic)",
 				r.crashes)
 		case faultDeviceEIO:
-			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each logged with its panic); "+
+			note = fmt.Sprintf("copy dropped, Store not Ready saying why, copy replaced on the spare Store and rebuilt; daemon crashes: %d (each a failure, logged with its panic); "+
 				"I/O the device failed with EIO, from the switch to the daemon's stop: %d reads, %d writes, %d flushes, %d trims", r.crashes, r.eioFailed.Reads, r.eioFailed.Writes, r.eioFailed.Flushes, r.eioFailed.Trims)
 		}
 		fmt.Fprintf(tw, "%s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %d\t| %s\t| %s\n", k, r.count, r.acked, r.lost, r.synced,
