@@ -117,3 +117,36 @@ func TestDeviceFailureNamesTheMetadataDevice(t *testing.T) {
 		t.Fatalf("deviceFailure() = %v, want the metadata device's EIO, naming it", err)
 	}
 }
+
+// TestSnapshotHealth: a device's I/O error makes the snapshot Failed (DeviceFailed) whatever the
+// engine says, keeping the engine's own verdict in the message; so does an engine whose metadata
+// database stopped on a failed device that no watched device saw (a host directory); anything
+// else is the engine's verdict as it is.
+func TestSnapshotHealth(t *testing.T) {
+	devErr := errors.New("the device failed at 12:00: write /dev/loop3: input/output error")
+	tests := []struct {
+		name                  string
+		engine                store.Health
+		devErr                error
+		health, reason, inMsg string
+	}{
+		{"healthy", store.Health{State: store.HealthOK}, nil, metrics.HealthOK, "", ""},
+		{"engine degraded", store.Health{State: store.HealthDegraded, Reason: store.ReasonMetadataDiskSlow, Message: "metadata disk slow"},
+			nil, metrics.HealthDegraded, store.ReasonMetadataDiskSlow, "metadata disk slow"},
+		{"commit failed, device fine", store.Health{State: store.HealthFailed, Reason: store.ReasonCommitFailed, Message: "a metadata commit failed"},
+			nil, metrics.HealthFailed, store.ReasonCommitFailed, "a metadata commit failed"},
+		{"device failed, engine OK", store.Health{State: store.HealthOK}, devErr, metrics.HealthFailed, metrics.HealthReasonDeviceFailed, "input/output error"},
+		{"device failed, engine failed too", store.Health{State: store.HealthFailed, Reason: store.ReasonMetadataDeviceFailed, Message: "writes are refused"},
+			devErr, metrics.HealthFailed, metrics.HealthReasonDeviceFailed, "; the engine also reports Failed: writes are refused"},
+		{"metadata stopped on an unwatched device", store.Health{State: store.HealthFailed, Reason: store.ReasonMetadataDeviceFailed, Message: "the device under the metadata failed"},
+			nil, metrics.HealthFailed, metrics.HealthReasonDeviceFailed, "the device under the metadata failed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			health, reason, msg := snapshotHealth(tc.engine, tc.devErr)
+			if health != tc.health || reason != tc.reason || !strings.Contains(msg, tc.inMsg) {
+				t.Fatalf("snapshotHealth = %s, %s, %q; want %s, %s, a message containing %q", health, reason, msg, tc.health, tc.reason, tc.inMsg)
+			}
+		})
+	}
+}

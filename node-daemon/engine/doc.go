@@ -11,6 +11,8 @@
 // through objstore's validators, so negative offsets and lengths never reach the engine, which
 // takes unsigned ones. Each mounted store runs on its device watched for I/O errors
 // (watchedDevice): from the first one on, Snapshot reports the store Failed with reason
-// metrics.HealthReasonDeviceFailed and the error, whatever the engine's own health says. The adapter passes the objstore conformance suite (objstoretest), each
+// metrics.HealthReasonDeviceFailed and the error, whatever the engine's own health says; so it
+// does when the engine's metadata database stopped on a failed device no watched device saw
+// (store.ReasonMetadataDeviceFailed: a legacy store's host directory). The adapter passes the objstore conformance suite (objstoretest), each
 // test followed by a deep fsck.
 package engine

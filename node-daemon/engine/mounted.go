@@ -188,15 +188,7 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		return shards[i].Index < shards[j].Index
 	})
 	h := m.st.Health()
-	health, reason, message := string(h.State), h.Reason, h.Message
-	if err := m.deviceFailure(); err != nil {
-		// The engine's own verdict may still be OK: it failed only what met the error.
-		health, reason = metrics.HealthFailed, metrics.HealthReasonDeviceFailed
-		message = err.Error()
-		if h.State != store.HealthOK {
-			message += "; the engine also reports " + string(h.State) + ": " + h.Message
-		}
-	}
+	health, reason, message := snapshotHealth(h, m.deviceFailure())
 	return metrics.StoreSnapshot{
 		UUID:               m.st.UUID(),
 		TotalBytes:         int64(fs.Total),
@@ -258,6 +250,25 @@ func (m *Mounted) deviceFailure() error {
 		}
 	}
 	return nil
+}
+
+// snapshotHealth is a store's health for its snapshot, from the engine's verdict h and the first
+// I/O error of its devices (nil if none). A device error makes it Failed with reason
+// metrics.HealthReasonDeviceFailed whatever the engine says (it failed only what met the error),
+// and so does an engine whose metadata database stopped on a failed device (the failure may have
+// come from a host directory, which no watched device sees): the node daemon retires such stores.
+func snapshotHealth(h store.Health, devErr error) (health, reason, message string) {
+	switch {
+	case devErr != nil:
+		message = devErr.Error()
+		if h.State != store.HealthOK {
+			message += "; the engine also reports " + string(h.State) + ": " + h.Message
+		}
+		return metrics.HealthFailed, metrics.HealthReasonDeviceFailed, message
+	case h.Reason == store.ReasonMetadataDeviceFailed:
+		return metrics.HealthFailed, metrics.HealthReasonDeviceFailed, h.Message
+	}
+	return string(h.State), h.Reason, h.Message
 }
 
 // Close implements app.MountedStore: it unmounts the store cleanly, then closes the device and

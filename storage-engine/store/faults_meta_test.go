@@ -102,8 +102,8 @@ func failMetadataWrites(t *testing.T, s *Store, fd *faultdev.Device, rule faultd
 		t.Fatalf("Commit with the metadata writes failing = %v, want ErrFailed wrapping EIO", err)
 	}
 	t.Logf("Commit: %v", err)
-	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonCommitFailed {
-		t.Fatalf("health after a failed metadata commit: %+v", h)
+	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonMetadataDeviceFailed {
+		t.Fatalf("health after a failed metadata commit: %+v, want Failed (%s)", h, ReasonMetadataDeviceFailed)
 	}
 	fd.ClearRules()
 	if err := s.Commit(ctx, NewTransaction().Touch("c", "after")); !errors.Is(err, ErrFailed) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,7 @@ const (
 // Reasons name the cause of a health other than OK, in CamelCase (fit for a Kubernetes event).
 const (
 	ReasonCommitFailed             = "CommitFailed"
+	ReasonMetadataDeviceFailed     = "MetadataDeviceFailed"
 	ReasonMetadataCorruption       = "MetadataCorruption"
 	ReasonMetadataWriteStalled     = "MetadataWriteStalled"
 	ReasonMetadataBackgroundErrors = "MetadataBackgroundErrors"
@@ -59,6 +61,11 @@ func healthOf(h kv.Health, commitErr error, now time.Time) Health {
 	out := Health{State: HealthOK, KV: h}
 	recent := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) < HealthWindow }
 	switch {
+	case errors.Is(commitErr, kv.ErrStuck):
+		// The device under the metadata failed a write: the store takes none until it is
+		// mounted again on a working device (stuck.go).
+		out.State, out.Reason = HealthFailed, ReasonMetadataDeviceFailed
+		out.Message = fmt.Sprintf("the device under the metadata failed, writes are refused until the store is mounted again: %v", commitErr)
 	case commitErr != nil:
 		out.State, out.Reason = HealthFailed, ReasonCommitFailed
 		out.Message = fmt.Sprintf("a metadata commit failed, writes are refused: %v", commitErr)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,7 @@ func TestHealthOf(t *testing.T) {
 		{"stall beats errors", kv.Health{Stalled: true, WriteStalls: 1, BackgroundErrors: 1, LastError: flushErr, LastErrorTime: recent}, nil, HealthDegraded, ReasonMetadataWriteStalled, "1 background errors"},
 		{"corruption", kv.Health{DataCorruptions: 1, LastError: flushErr, LastErrorTime: old}, nil, HealthFailed, ReasonMetadataCorruption, "injected"},
 		{"failed commit beats all", kv.Health{DataCorruptions: 1, Stalled: true}, errors.New("wal: sync failed"), HealthFailed, ReasonCommitFailed, "wal: sync failed"},
+		{"stuck metadata database", kv.Health{}, fmt.Errorf("%w: %w: sync: input/output error", ErrFailed, kv.ErrStuck), HealthFailed, ReasonMetadataDeviceFailed, "the device under the metadata failed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,8 +57,8 @@ func checkStopped(t *testing.T, s *Store, beforeClose func()) {
 	if !errors.Is(err, ErrFailed) || !errors.Is(err, kv.ErrStuck) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("commit on the failed store = %v, want ErrFailed, kv.ErrStuck and EIO", err)
 	}
-	if h := s.Health(); h.State != HealthFailed {
-		t.Fatalf("health of the failed store: %+v", h)
+	if h := s.Health(); h.State != HealthFailed || h.Reason != ReasonMetadataDeviceFailed {
+		t.Fatalf("health of the failed store: %+v, want Failed (%s)", h, ReasonMetadataDeviceFailed)
 	}
 	if beforeClose != nil {
 		beforeClose()
