@@ -89,7 +89,6 @@ func (s *Store) Commit(ctx context.Context, txn *Transaction) error {
 		return s.stuckErr()
 	}
 	s.life.RUnlock()
-	err = nil
 	select {
 	case <-req.done:
 		err = req.err

@@ -73,7 +73,7 @@ func recoverMountDir(ctx context.Context, dir string, detachTimeout, stuckTimeou
 			// thread returns. Aborting the connection fails that I/O (EIO), lets it exit, and
 			// frees the devices. dir belongs to this daemon alone, so no one else's server is hit.
 			for _, m := range mounts {
-				if aerr := abortConnection(m); aerr != nil {
+				if aerr := AbortConnection(m.Mountpoint, uint32(m.Major), uint32(m.Minor)); aerr != nil {
 					return rec, fmt.Errorf("%w; aborting its connection: %w", err, aerr)
 				}
 				rec.Aborted++
@@ -184,11 +184,14 @@ func releaseStale(ctx context.Context, n int, path string, timeout time.Duration
 // fusectlDir is where the kernel's fusectl file system lists FUSE connections.
 const fusectlDir = "/sys/fs/fuse/connections"
 
-// abortConnection aborts the FUSE connection of mount m through fusectl (mounting fusectl when
-// it is not): every request waiting on it fails, and the server's /dev/fuse is dead.
-func abortConnection(m *mountinfo.Info) error {
+// AbortConnection aborts the FUSE connection of the mount at mountDir, whose device number
+// (st_dev of the mount, or mountinfo's major:minor) is major:minor, through fusectl (mounting
+// fusectl when it is not): every request waiting on it fails, and the server's /dev/fuse is dead.
+// It needs no answer from the server, so it works on a stuck one. An error wraps
+// os.ErrNotExist when the kernel lists no such connection (it ended already).
+func AbortConnection(mountDir string, major, minor uint32) error {
 	// The connection's directory is named by the kernel's dev_t of the mount (major<<20 | minor).
-	id := uint64(m.Major)<<20 | uint64(m.Minor)
+	id := uint64(major)<<20 | uint64(minor)
 	abort := fmt.Sprintf("%s/%d/abort", fusectlDir, id)
 	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
 		// fusectl is not mounted (no systemd mounted it at boot): mount it for the abort and
@@ -200,7 +203,7 @@ func abortConnection(m *mountinfo.Info) error {
 		}
 	}
 	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
-		return fmt.Errorf("abort FUSE connection %d of %s: %w", id, m.Mountpoint, err)
+		return fmt.Errorf("abort FUSE connection %d of %s: %w", id, mountDir, err)
 	}
 	return nil
 }

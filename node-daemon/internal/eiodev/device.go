@@ -43,7 +43,8 @@ type Device struct {
 	mountDir     string
 	fileDev      uint64 // st_dev and st_ino of the volume file in the mount: the loop device's
 	fileIno      uint64 // backing file as LOOP_GET_STATUS64 reports it
-	conn         uint64 // the FUSE connection's number under /sys/fs/fuse/connections
+	connMajor    uint32 // the device number of the FUSE mount, which names its connection
+	connMinor    uint32
 	closeTimeout time.Duration
 }
 
@@ -94,8 +95,7 @@ func New(ctx context.Context, opts Options) (*Device, error) {
 	if err := unix.Stat(d.mountDir, &st); err != nil {
 		return nil, errors.Join(fmt.Errorf("eiodev: stat mount %s: %w", d.mountDir, err), d.teardown(ctx))
 	}
-	// fusectl names a connection by the kernel's dev_t of its mount (major<<20 | minor).
-	d.conn = uint64(unix.Major(st.Dev))<<20 | uint64(unix.Minor(st.Dev))
+	d.connMajor, d.connMinor = unix.Major(st.Dev), unix.Minor(st.Dev)
 	dev, err := fe.Expose(ctx, volumeID, opts.Size, b)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("eiodev: %w", err), d.teardown(ctx))
@@ -175,22 +175,11 @@ func (d *Device) teardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// fusectlDir is where the kernel's fusectl file system lists FUSE connections.
-const fusectlDir = "/sys/fs/fuse/connections"
-
-// abort aborts the device's FUSE connection through fusectl (mounted for the purpose when it is
-// not): every request waiting on it, and every later one, fails.
+// abort aborts the device's FUSE connection (fuseloop.AbortConnection): every request waiting on
+// it, and every later one, fails. A connection that ended already is not an error.
 func (d *Device) abort() error {
-	abort := fmt.Sprintf("%s/%d/abort", fusectlDir, d.conn)
-	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
-		if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("eiodev: mount fusectl at %s: %w", fusectlDir, err)
-		} else if err == nil {
-			defer func() { _ = unix.Unmount(fusectlDir, unix.MNT_DETACH) }()
-		}
-	}
-	if err := os.WriteFile(abort, []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("eiodev: abort FUSE connection %d of %s: %w", d.conn, d.mountDir, err)
+	if err := fuseloop.AbortConnection(d.mountDir, d.connMajor, d.connMinor); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("eiodev: %w", err)
 	}
 	return nil
 }
