@@ -133,7 +133,9 @@ func (b *localBench) checkDevice() error {
 // openStore makes a store on the device (destroying what it held), with its metadata on the
 // device as the node daemon makes them, and opens its volume layer. close unmounts the store.
 func (b *localBench) openStore(ctx context.Context) (st app.MountedStore, vm *volume.Manager, id string, closeStore func() error, err error) {
-	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}})
+	// The Go collector set as the node daemon sets it for its stores (GOGC or GOMEMLIMIT in the
+	// environment win).
+	eng := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}, GC: engine.NewGCBudget()})
 	id = uuid.NewString()
 	// The benchmark's store belongs to no StorageCluster: a cluster ID of its own.
 	cluster := [16]byte(uuid.New())

@@ -55,8 +55,12 @@ func newRootCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("kubernetes config: %w", err)
 			}
+			// The Go collector follows the memory targets of the mounted stores (one budget for
+			// the process, whatever engines the manager builds); GOGC or GOMEMLIMIT in the
+			// environment win.
+			gc := engine.NewGCBudget()
 			newEngine := func(ec app.EngineConfig) app.Engine {
-				return engine.New(engine.Settings{EngineConfig: ec, Buffered: buffered})
+				return engine.New(engine.Settings{EngineConfig: ec, Buffered: buffered, GC: gc})
 			}
 			// SIGTERM and SIGINT cancel the context: the daemon stops accepting calls, lets
 			// in-flight ones finish and unmounts its stores before returning.

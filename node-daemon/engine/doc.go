@@ -13,6 +13,8 @@
 // (watchedDevice): from the first one on, Snapshot reports the store Failed with reason
 // metrics.HealthReasonDeviceFailed and the error, whatever the engine's own health says; so it
 // does when the engine's metadata database stopped on a failed device no watched device saw
-// (store.ReasonMetadataDeviceFailed: a legacy store's host directory). The adapter passes the objstore conformance suite (objstoretest), each
-// test followed by a deep fsck.
+// (store.ReasonMetadataDeviceFailed: a legacy store's host directory). With Settings.GC (the
+// node daemon's GCBudget, one per process), each mounted store counts its memory target in the Go
+// collector's settings from Open to Close, once (cache.GCSettingsFor). The adapter passes the
+// objstore conformance suite (objstoretest), each test followed by a deep fsck.
 package engine

@@ -20,6 +20,9 @@ type Settings struct {
 	Buffered bool
 	// QueueDepth bounds I/O in flight per device (0 = blockdev default).
 	QueueDepth int
+	// GC, when set, is the process's collector budget: each mounted store counts its memory
+	// target in it until it is closed (NewGCBudget; the node daemon sets it, tests do not).
+	GC *GCBudget
 }
 
 // Engine implements app.Engine with the storage engine.
@@ -113,7 +116,13 @@ func (e *Engine) mount(ctx context.Context, raw blockdev.Device, req app.OpenReq
 	if err != nil {
 		return nil, errors.Join(wrap(err), closeDevs())
 	}
-	return &Mounted{st: st, dev: dev, metaDev: md, metaDevPath: req.MetadataDevicePath, cacheType: e.settings.CacheType}, nil
+	m := &Mounted{st: st, dev: dev, metaDev: md, metaDevPath: req.MetadataDevicePath, cacheType: e.settings.CacheType}
+	if e.settings.GC != nil {
+		m.gc = e.settings.GC
+		gc := m.gc.mounted(st.MemoryTarget())
+		logr.FromContextOrDiscard(ctx).V(1).Info("Go collector set for the mounted stores' memory targets", "GOGC", gc.Percent, "memoryLimit", gc.Limit)
+	}
+	return m, nil
 }
 
 // claim checks the label of the store on dev against req (app.ClaimLabel) and rewrites it when req

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/cobaltstore/cobalt/node-daemon/metrics"
 	"github.com/cobaltstore/cobalt/node-daemon/objstore"
@@ -21,6 +22,9 @@ type Mounted struct {
 	metaDev     *watchedDevice
 	metaDevPath string
 	cacheType   string
+	// gc is the process's collector budget the store counts in until Close (nil: none).
+	gc        *GCBudget
+	closeOnce sync.Once
 }
 
 // Engine returns the underlying store (for fsck in tests and tools).
@@ -277,6 +281,9 @@ func (m *Mounted) Close() error {
 	err := errors.Join(m.st.Close(), m.dev.Close())
 	if m.metaDev != nil {
 		err = errors.Join(err, m.metaDev.Close())
+	}
+	if m.gc != nil {
+		m.closeOnce.Do(func() { m.gc.unmounted(m.st.MemoryTarget()) })
 	}
 	return err
 }

@@ -33,7 +33,9 @@
 // cache with the highest marginal gain (ghost hits per byte of ghost window; misses per byte for
 // caches without ghosts). The Tuner runs it periodically (Start) and applies the budgets with
 // SetBudget, which trims a cache that is over. PebbleBlockCache sizes pebble's cache through a
-// reservation, as pebble's cache cannot be resized.
+// reservation, as pebble's cache cannot be resized. GCSettingsFor (gc.go) gives the Go collector
+// of a process the sum of its stores' memory targets as its memory limit, and lets the heap grow
+// into it between cycles; main packages and the node daemon's engine apply it, never a library.
 //
 // # Sharding and concurrency
 //

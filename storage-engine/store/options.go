@@ -139,9 +139,9 @@ func (o Options) withDefaults(rotational bool) (Options, error) {
 		}
 	}
 	if o.MemoryTarget <= 0 {
-		t, _, err := cache.DefaultMemoryTarget(os.DirFS("/"), 256<<20)
+		t, err := DefaultMemoryTarget()
 		if err != nil {
-			return o, fmt.Errorf("memory target: %w", err)
+			return o, err
 		}
 		o.MemoryTarget = t
 	}
@@ -173,4 +173,14 @@ func (o MkfsOptions) withDefaults(devBlock int) (MkfsOptions, error) {
 		o.FS = vfs.Default
 	}
 	return o, nil
+}
+
+// DefaultMemoryTarget is the memory target of a store opened with Options.MemoryTarget 0: 80% of
+// the cgroup memory limit when there is one, else 256 MiB.
+func DefaultMemoryTarget() (int64, error) {
+	t, _, err := cache.DefaultMemoryTarget(os.DirFS("/"), 256<<20)
+	if err != nil {
+		return 0, fmt.Errorf("memory target: %w", err)
+	}
+	return t, nil
 }

@@ -363,6 +363,10 @@ func (s *Store) MetadataOnSeparateDevice() bool { return s.meta.separate != nil 
 // UUID returns the store's UUID.
 func (s *Store) UUID() string { return s.uuid }
 
+// MemoryTarget is the memory target the store's caches are held to (Options.MemoryTarget, or
+// its default when that was 0).
+func (s *Store) MemoryTarget() int64 { return s.opts.MemoryTarget }
+
 // Close stops accepting transactions, waits for queued ones, applies every deferred write in place,
 // and closes the metadata database. It does not close the device.
 func (s *Store) Close() error {

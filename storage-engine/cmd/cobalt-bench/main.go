@@ -32,6 +32,8 @@ import (
 
 	"github.com/cobaltstore/cobalt/storage-engine/bench"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/cache"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
 func main() {
@@ -78,7 +80,20 @@ func run() error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		procs = blockdev.RaiseGOMAXPROCS()
 	}
+	// And with the node daemon's collector settings for the store's memory target
+	// (node-daemon/engine.GCBudget); GOGC or GOMEMLIMIT in the environment win.
+	collector := "GOGC and GOMEMLIMIT from the environment"
+	if !cache.GCSetByEnv(os.Getenv) {
+		target, err := store.DefaultMemoryTarget()
+		if err != nil {
+			return err
+		}
+		gc := cache.GCSettingsFor(target, cache.CgroupLimit(os.DirFS("/")))
+		cache.ApplyGCSettings(gc)
+		collector = fmt.Sprintf("GOGC %d, memory limit %d MiB (the store's memory target, as the node daemon sets it)", gc.Percent, gc.Limit>>20)
+	}
 	fmt.Fprintf(os.Stderr, "cobalt-bench: GOMAXPROCS %d on %d CPUs\n", procs, runtime.NumCPU())
+	fmt.Printf("go collector: %s\n", collector)
 	tmp, err := os.MkdirTemp("", "cobalt-bench-")
 	if err != nil {
 		return err
