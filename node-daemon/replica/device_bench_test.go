@@ -658,9 +658,12 @@ func startDeviceCluster(ctx context.Context, b *testing.B, devs [3]string) (*clu
 		}
 	})
 	clusterID := [16]byte(uuid.New())
+	// The Go collector set as a node daemon sets it for its stores, for the three nodes' stores
+	// of this one process (GOGC or GOMEMLIMIT in the environment win).
+	gc := engine.NewGCBudget()
 	for i, dev := range devs {
 		name := "node-" + string(rune('a'+i))
-		e := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}})
+		e := engine.New(engine.Settings{EngineConfig: app.EngineConfig{CacheType: "2q", MemoryTarget: 256 << 20, MinAllocSize: 4096, DeferredWriteThreshold: 64 << 10}, GC: gc})
 		id := uuid.NewString()
 		if err := e.Mkfs(ctx, app.MkfsRequest{DevicePath: dev, UUID: id, Force: true, ClusterID: clusterID}); err != nil {
 			return nil, closeAll, fmt.Errorf("mkfs %s on %s: %w", name, dev, err)
