@@ -53,6 +53,8 @@ func TestPrintFloor(t *testing.T) {
 	rep := Report{
 		Metadata: "state dir (host fs, ext4): /x",
 		Rows: []Row{
+			{Store: Result{Name: "seqwrite-1m-qd16", Ops: 1500, Elapsed: sec, CPU: 900 * time.Millisecond},
+				Floor: fio.Result{Name: "seqwrite-1m-fdatasync-16j", IOPS: 1000, IOs: 1000, LatP50: 6 * time.Millisecond, SyncLatP50: 2 * time.Millisecond}, FloorJobs: 16},
 			{Store: Result{Name: "randwrite-4k-qd1", Ops: 2000, Elapsed: sec, CPU: 200 * time.Millisecond},
 				Floor: fio.Result{Name: "randwrite-4k-fdatasync-1j", IOPS: 4000, IOs: 4000, LatP50: 60 * time.Microsecond, SyncLatP50: 180 * time.Microsecond}, FloorJobs: 1},
 			{Store: Result{Name: "randwrite-4k-qd16", Ops: 24000, Elapsed: sec, CPU: 960 * time.Millisecond},
@@ -74,9 +76,15 @@ func TestPrintFloor(t *testing.T) {
 		t.Fatalf("no floor table:\n%s", out)
 	}
 	lines := strings.Split(strings.TrimSpace(floor), "\n")
-	if len(lines) != 4 { // title, header, two floor rows (not the read)
-		t.Fatalf("floor table has %d lines, want 4:\n%s", len(lines), floor)
+	if len(lines) != 5 { // title, header, three floor rows (not the read)
+		t.Fatalf("floor table has %d lines, want 5:\n%s", len(lines), floor)
 	}
+	// The sequential row has its floor, and no raw 4 KiB random-write reference.
+	seq := strings.Fields(lines[2])
+	if want := []string{"seqwrite-1m-qd16", "1500", "600µs", "16", "1000", "6000µs", "2000µs", "1.50×", "-", "-", "-", "-"}; !slices.Equal(seq, want) {
+		t.Errorf("sequential floor row %q, want the fields %q", lines[2], want)
+	}
+	lines = append(lines[:2], lines[3:]...)
 	for i, want := range [][]string{
 		{"randwrite-4k-qd1 ", "2000", "100µs", " 1 ", "4000", "60µs", "180µs", "0.50×", "60000", "3%", "96000", "2%"},
 		{"randwrite-4k-qd16 ", "24000", "40µs", " 16 ", "16000", "1.50×", "40%", "25%"},

@@ -27,8 +27,10 @@
 // The 4 KiB random overwrites are also compared with the durable floor (fio.DurableFloor): fio
 // with min(QD, 16) processes of psync, each direct 4 KiB write followed by an fdatasync, on the
 // same device and region: what a writer pays when every write is durable on acknowledgement, as the
-// store's are. A second table prints them beside the floor (the store/floor ratio, the floor's
-// write and fdatasync latencies) and beside raw fio at QD16 and QD128.
+// store's are. The 1 MiB sequential writes have theirs too (fio.SeqDurableFloor: min(QD, 16)
+// processes, each writing its own slice of the region in order, every 1 MiB write followed by an
+// fdatasync). A second table prints them beside the floor (the store/floor ratio, the floor's
+// write and fdatasync latencies) and, for the 4 KiB rows, beside raw fio at QD16 and QD128.
 //
 // Where a cold 4 KiB read's time goes (issue 12, measured on the 2-CPU development machine under
 // a load of 8-16 from other work, one process alternating 1.5 s slices of each mode five times,

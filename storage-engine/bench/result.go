@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -60,9 +61,9 @@ func (l latencies) percentiles() (p50, p99 time.Duration) {
 }
 
 // Row pairs a store result with the fio result of the same shape (zero if fio was not run) and
-// the same workload run through blockdev without the store (Raw). Floor is, for the 4 KiB random
-// overwrites, fio's durable floor (fio.DurableFloor with FloorJobs = min(QD, 16) processes; zero
-// otherwise).
+// the same workload run through blockdev without the store (Raw). Floor is fio's durable floor
+// with FloorJobs = min(QD, 16) processes: fio.DurableFloor for the 4 KiB random overwrites,
+// fio.SeqDurableFloor for the 1 MiB sequential writes (zero otherwise).
 type Row struct {
 	Store, Fio, Raw Result
 	Floor           fio.Result
@@ -121,8 +122,11 @@ func Print(w io.Writer, rep Report) error {
 			}
 			return fmt.Sprintf("%.0f", f.IOPS()), fmt.Sprintf("%.0f%%", 100*r.Store.IOPS()/f.IOPS())
 		}
-		q16, q16r := fioAt("randwrite-4k-qd16")
-		q128, q128r := fioAt("randwrite-4k-qd128")
+		q16, q16r, q128, q128r := "-", "-", "-", "-"
+		if strings.HasPrefix(r.Store.Name, "randwrite-4k-") { // raw 4 KiB random writes: no reference for other rows
+			q16, q16r = fioAt("randwrite-4k-qd16")
+			q128, q128r = fioAt("randwrite-4k-qd128")
+		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%d\t%.0f\t%s\t%s\t%.2f×\t%s\t%s\t%s\t%s\t\n", r.Store.Name, r.Store.IOPS(), cpuPerOp(r.Store),
 			r.FloorJobs, r.Floor.IOPS, dur(r.Floor.LatP50), dur(r.Floor.SyncLatP50), r.Store.IOPS()/r.Floor.IOPS,
 			q16, q16r, q128, q128r)

@@ -101,10 +101,15 @@ func floorJobs(qd int) int { return min(qd, 16) }
 // baselines are what the store is compared with, measured once for every layout.
 type baselines struct {
 	// fio holds raw fio by job name, raw the same jobs through blockdev, floors fio's durable
-	// floors by number of processes.
-	fio, raw map[string]Result
-	floors   map[int]fio.Result
+	// floors by number of processes, seqFloor the 1 MiB sequential one (seqFloorJobs processes).
+	fio, raw     map[string]Result
+	floors       map[int]fio.Result
+	seqFloor     fio.Result
+	seqFloorJobs int
 }
+
+// seqName is the name of the 1 MiB sequential write workload at queue depth qd.
+func seqName(qd int) string { return fmt.Sprintf("seqwrite-1m-qd%d", max(qd, 1)) }
 
 func (o SuiteOptions) logf(format string, args ...any) {
 	if o.Log != nil {
@@ -152,7 +157,7 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 	base := baselines{fio: map[string]Result{}, raw: map[string]Result{}, floors: map[int]fio.Result{}}
 	raw, floors := base.raw, base.floors
 	jobs := []fio.Job{
-		{Name: fmt.Sprintf("seqwrite-1m-qd%d", max(o.SeqQD, 1)), RW: "write", BlockSize: 1 << 20, QueueDepth: max(o.SeqQD, 1), Size: region},
+		{Name: seqName(o.SeqQD), RW: "write", BlockSize: 1 << 20, QueueDepth: max(o.SeqQD, 1), Size: region},
 	}
 	for _, qd := range randWriteQDs() {
 		jobs = append(jobs, fio.Job{Name: fmt.Sprintf("randwrite-4k-qd%d", qd), RW: "randwrite", BlockSize: 4096, QueueDepth: qd, Size: region})
@@ -191,6 +196,16 @@ func runBaselines(ctx context.Context, o SuiteOptions) (baselines, blockdev.Devi
 			}
 			logf("fio   %-20s %8.0f IOPS %8.1f MB/s, write p50 %v + fdatasync p50 %v (durable floor)", j.Name, fr.IOPS, fr.MBPerSec(), fr.LatP50, fr.SyncLatP50)
 			floors[n] = fr
+		}
+		if o.selected(seqName(o.SeqQD)) {
+			n := floorJobs(max(o.SeqQD, 1))
+			j := fio.SeqDurableFloor(n, region, o.Duration)
+			fr, err := fio.Run(ctx, "", o.DevicePath, j)
+			if err != nil {
+				return base, nil, err
+			}
+			logf("fio   %-20s %8.0f IOPS %8.1f MB/s, write p50 %v + fdatasync p50 %v (durable floor)", j.Name, fr.IOPS, fr.MBPerSec(), fr.LatP50, fr.SyncLatP50)
+			base.seqFloor, base.seqFloorJobs = fr, n
 		}
 	}
 	dev, err := blockdev.Open(o.DevicePath, blockdev.Options{})
@@ -264,6 +279,9 @@ func runStore(ctx context.Context, o SuiteOptions, dev blockdev.Device, layout L
 			if r.Name == fmt.Sprintf("randwrite-4k-qd%d", qd) {
 				row.Floor, row.FloorJobs = floors[floorJobs(qd)], floorJobs(qd)
 			}
+		}
+		if r.Name == seqName(o.SeqQD) {
+			row.Floor, row.FloorJobs = base.seqFloor, base.seqFloorJobs
 		}
 		rep.Rows = append(rep.Rows, row)
 		return nil

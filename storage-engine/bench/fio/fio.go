@@ -42,8 +42,12 @@ type Job struct {
 	// Jobs is the number of processes running the job at once (fio --numjobs, 0 means 1), all on
 	// the same region; their figures are summed into one Result (--group_reporting).
 	Jobs int
-	// Size is the region of the target used, in bytes from offset 0 (fio --size).
+	// Size is the region of the target used, in bytes from offset 0 (fio --size); with
+	// OffsetIncrement, the region of each process.
 	Size int64
+	// OffsetIncrement, when > 0, starts process i at offset i × OffsetIncrement (fio
+	// --offset_increment), so that the processes of a sequential job write regions of their own.
+	OffsetIncrement int64
 	// Runtime, when > 0, runs the job for this long (time based); when 0 the job does Size bytes of
 	// I/O once (used for the sequential write, which also fills the region before random reads).
 	Runtime time.Duration
@@ -62,6 +66,19 @@ func DurableFloor(jobs int, size int64, runtime time.Duration) Job {
 	return Job{
 		Name: fmt.Sprintf("randwrite-4k-fdatasync-%dj", jobs), RW: "randwrite", BlockSize: 4096, QueueDepth: 1,
 		Engine: "psync", Jobs: jobs, Size: size, Runtime: runtime, FdatasyncEvery: 1,
+	}
+}
+
+// SeqDurableFloor returns the durable-floor job for 1 MiB sequential writes over size bytes: jobs
+// processes, each writing its own slice of the region in order, one direct 1 MiB pwrite followed
+// by one fdatasync at a time (psync engine), time based for runtime. Its name is
+// seqwrite-1m-fdatasync-<jobs>j.
+func SeqDurableFloor(jobs int, size int64, runtime time.Duration) Job {
+	jobs = max(jobs, 1)
+	slice := size / int64(jobs) / (1 << 20) * (1 << 20)
+	return Job{
+		Name: fmt.Sprintf("seqwrite-1m-fdatasync-%dj", jobs), RW: "write", BlockSize: 1 << 20, QueueDepth: 1,
+		Engine: "psync", Jobs: jobs, Size: slice, OffsetIncrement: slice, Runtime: runtime, FdatasyncEvery: 1,
 	}
 }
 
@@ -112,6 +129,8 @@ func (j Job) validate() error {
 		return fmt.Errorf("fio: job %s: the synchronous engine psync has one I/O in flight, not %d", j.Name, j.QueueDepth)
 	case j.Jobs < 0:
 		return fmt.Errorf("fio: job %s: negative number of jobs %d", j.Name, j.Jobs)
+	case j.OffsetIncrement < 0:
+		return fmt.Errorf("fio: job %s: negative offset increment %d", j.Name, j.OffsetIncrement)
 	}
 	return nil
 }
@@ -145,6 +164,9 @@ func (j Job) Args(target string) ([]string, error) {
 	}
 	if j.FdatasyncEvery > 0 {
 		args = append(args, "--fdatasync="+strconv.Itoa(j.FdatasyncEvery))
+	}
+	if j.OffsetIncrement > 0 {
+		args = append(args, "--offset_increment="+strconv.FormatInt(j.OffsetIncrement, 10))
 	}
 	if j.Runtime > 0 {
 		secs := max(1, int(j.Runtime.Round(time.Second)/time.Second))

@@ -147,6 +147,47 @@ func TestDurableFloorArgsMatchSample(t *testing.T) {
 	}
 }
 
+// TestSeqDurableFloor checks the sequential durable floor's options (each process its own slice
+// of whole MiBs) and, where fio is installed, runs it briefly on a file.
+func TestSeqDurableFloor(t *testing.T) {
+	j := fio.SeqDurableFloor(4, 64<<20+4096, time.Second)
+	args, err := j.Args("/dev/loop9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"--numjobs=4", "--group_reporting=1", "--ioengine=psync", "--fdatasync=1", "--iodepth=1", "--rw=write",
+		"--bs=1048576", "--size=16777216", "--offset_increment=16777216", "--time_based=1"} {
+		if !slices.Contains(args, a) {
+			t.Errorf("SeqDurableFloor(4) args %v lack %s", args, a)
+		}
+	}
+	if j.Name != "seqwrite-1m-fdatasync-4j" {
+		t.Errorf("SeqDurableFloor(4) named %s", j.Name)
+	}
+	if _, err := fio.SeqDurableFloor(16, 8<<20, time.Second).Args("/dev/loop9"); err == nil {
+		t.Error("a region smaller than a MiB per process was accepted")
+	}
+	path, err := exec.LookPath("fio")
+	if err != nil {
+		t.Skip("fio not installed; `make bench` installs it")
+	}
+	img := filepath.Join(t.TempDir(), "fio.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	r, err := fio.Run(context.Background(), path, img, fio.SeqDurableFloor(4, 64<<20, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.IOPS <= 0 || r.SyncLatP50 <= 0 {
+		t.Fatalf("implausible result (no writes or no fdatasync latencies): %+v", r)
+	}
+	t.Logf("%.0f IOPS, write p50 %v, fdatasync p50 %v", r.IOPS, r.LatP50, r.SyncLatP50)
+}
+
 func TestParseJSONErrors(t *testing.T) {
 	sample := string(readSample(t, "fio-3.33-randwrite-4k-qd16.json"))
 	cases := map[string]string{
