@@ -90,15 +90,22 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 			o.MarkDirty(b, bs)
 			continue
 		}
-		nb := blockdev.AlignedBuffer(int(bs))
-		if lo > b || hi < b+bs {
-			cur, err := g.readBlock(k, b, phys, e.Csums[idx])
-			if err != nil {
-				return err
+		var nb []byte
+		if whole := data[lo-off : hi-off : hi-off]; lo == b && hi == b+bs && blockdev.IsAligned(whole, blockdev.Alignment) {
+			// A whole block of the transaction's aligned copy (Transaction.Write), which nothing
+			// writes to again: logged, kept in the overlay and applied as it is, not copied.
+			nb = whole
+		} else {
+			nb = blockdev.AlignedBuffer(int(bs))
+			if lo > b || hi < b+bs {
+				cur, err := g.readBlock(k, b, phys, e.Csums[idx])
+				if err != nil {
+					return err
+				}
+				copy(nb, cur)
 			}
-			copy(nb, cur)
+			copy(nb[lo-b:hi-b], data[lo-off:hi-off])
 		}
-		copy(nb[lo-b:hi-b], data[lo-off:hi-off])
 		e.Csums[idx] = checksum(nb)
 		o.MarkDirty(b, bs)
 		if old, ok := g.defers[phys]; ok {
