@@ -15,6 +15,7 @@
 // does when the engine's metadata database stopped on a failed device no watched device saw
 // (store.ReasonMetadataDeviceFailed: a legacy store's host directory). With Settings.GC (the
 // node daemon's GCBudget, one per process), each mounted store counts its memory target in the Go
-// collector's settings from Open to Close, once (cache.GCSettingsFor). The adapter passes the
+// collector's settings from Open to Close, once, or for good when Close abandons it on a stuck
+// metadata database, whose memory stays until the process exits (cache.GCSettingsFor). The adapter passes the
 // objstore conformance suite (objstoretest), each test followed by a deep fsck.
 package engine

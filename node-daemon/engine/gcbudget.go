@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"errors"
 	"os"
 	"sync"
 
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
 )
 
 // GCBudget keeps the process's Go garbage collector set for the memory targets of the stores
@@ -42,8 +44,15 @@ func newGCBudget(apply func(cache.GCSettings) cache.GCSettings, cgroupLimit int6
 // mounted counts a store with this memory target in, and returns the settings now in effect.
 func (b *GCBudget) mounted(target int64) cache.GCSettings { return b.change(1, target) }
 
-// unmounted counts a store with this memory target out, and returns the settings now in effect.
-func (b *GCBudget) unmounted(target int64) cache.GCSettings { return b.change(-1, -target) }
+// closed counts out a store with this memory target whose Close returned closeErr, and returns
+// the settings now in effect. A store abandoned on a stuck metadata database (kv.ErrStuck) keeps
+// its memory until the process exits, so it stays counted.
+func (b *GCBudget) closed(target int64, closeErr error) cache.GCSettings {
+	if errors.Is(closeErr, kv.ErrStuck) {
+		return b.change(0, 0)
+	}
+	return b.change(-1, -target)
+}
 
 func (b *GCBudget) change(stores int, target int64) cache.GCSettings {
 	b.mu.Lock()

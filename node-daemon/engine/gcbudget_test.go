@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	"github.com/cobaltstore/cobalt/storage-engine/cache"
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
+	"github.com/cobaltstore/cobalt/storage-engine/store"
 )
 
 // recordGC is an apply function that records the settings instead of giving them to the runtime.
@@ -26,6 +29,8 @@ func TestGCBudgetFollowsTheMountedStores(t *testing.T) {
 		mount  bool
 		target int64
 		want   cache.GCSettings
+		// stuck closes the store abandoned on a stuck metadata database: its memory stays.
+		stuck bool
 	}
 	for _, tt := range []struct {
 		name   string
@@ -36,32 +41,44 @@ func TestGCBudgetFollowsTheMountedStores(t *testing.T) {
 	}{{
 		name: "targets add up, and the defaults come back with no store",
 		steps: []step{
-			{true, 1024 * mib, set(1024 * mib)},
-			{true, 512 * mib, set(1536 * mib)},
-			{false, 1024 * mib, set(512 * mib)},
-			{false, 512 * mib, cache.DefaultGCSettings()},
+			{mount: true, target: 1024 * mib, want: set(1024 * mib)},
+			{mount: true, target: 512 * mib, want: set(1536 * mib)},
+			{mount: false, target: 1024 * mib, want: set(512 * mib)},
+			{mount: false, target: 512 * mib, want: cache.DefaultGCSettings()},
 		},
 		applied: 4,
 	}, {
 		name:   "the cgroup caps the limit; an unchanged limit is not applied again",
 		cgroup: 2048 * mib,
 		steps: []step{
-			{true, 1024 * mib, set(1024 * mib)},
-			{true, 1024 * mib, set(2048 * mib * 8 / 10)},
-			{true, 1024 * mib, set(2048 * mib * 8 / 10)},
-			{false, 1024 * mib, set(2048 * mib * 8 / 10)},
+			{mount: true, target: 1024 * mib, want: set(1024 * mib)},
+			{mount: true, target: 1024 * mib, want: set(2048 * mib * 8 / 10)},
+			{mount: true, target: 1024 * mib, want: set(2048 * mib * 8 / 10)},
+			{mount: false, target: 1024 * mib, want: set(2048 * mib * 8 / 10)},
 		},
 		applied: 2,
+	}, {
+		name: "an abandoned store stays counted: its memory is held until the process exits",
+		steps: []step{
+			{mount: true, target: 1024 * mib, want: set(1024 * mib)},
+			{mount: true, target: 512 * mib, want: set(1536 * mib)},
+			{target: 1024 * mib, want: set(1536 * mib), stuck: true},
+			{target: 512 * mib, want: set(1024 * mib)},
+		},
+		applied: 3,
 	}} {
 		t.Run(tt.name, func(t *testing.T) {
 			var rec recordGC
 			b := newGCBudget(rec.apply, tt.cgroup)
 			for i, s := range tt.steps {
 				var got cache.GCSettings
-				if s.mount {
+				switch {
+				case s.mount:
 					got = b.mounted(s.target)
-				} else {
-					got = b.unmounted(s.target)
+				case s.stuck:
+					got = b.closed(s.target, fmt.Errorf("close: the store is abandoned: %w: %w", store.ErrFailed, kv.ErrStuck))
+				default:
+					got = b.closed(s.target, nil)
 				}
 				if got != s.want {
 					t.Fatalf("step %d: settings %+v, want %+v", i, got, s.want)

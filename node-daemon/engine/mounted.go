@@ -278,12 +278,13 @@ func snapshotHealth(h store.Health, devErr error) (health, reason, message strin
 // Close implements app.MountedStore: it unmounts the store cleanly, then closes the device and
 // the metadata device.
 func (m *Mounted) Close() error {
-	err := errors.Join(m.st.Close(), m.dev.Close())
+	stErr := m.st.Close()
+	err := errors.Join(stErr, m.dev.Close())
 	if m.metaDev != nil {
 		err = errors.Join(err, m.metaDev.Close())
 	}
 	if m.gc != nil {
-		m.closeOnce.Do(func() { m.gc.unmounted(m.st.MemoryTarget()) })
+		m.closeOnce.Do(func() { m.gc.closed(m.st.MemoryTarget(), stErr) })
 	}
 	return err
 }
