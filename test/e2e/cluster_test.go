@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -93,6 +94,29 @@ func readyNodeDaemon(g Gomega, ctx context.Context) corev1.Pod {
 	g.Expect(p.DeletionTimestamp).To(BeNil(), "node daemon pod %s is terminating", p.Name)
 	g.Expect(podReady(&p)).To(BeTrue(), "node daemon pod %s is not Ready: %s", p.Name, podSummary(&p))
 	return p
+}
+
+// daemonMetrics returns the unlabelled samples of the node daemon pod's Prometheus metrics, read
+// from its metrics port (8080, the operator's nodeDaemonMetricsPort) through the API server's pod
+// proxy.
+func daemonMetrics(ctx context.Context, pod string) (map[string]float64, error) {
+	raw, err := s.kube.CoreV1().Pods(releaseNamespace).ProxyGet("http", pod, "8080", "metrics", nil).DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
+	}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(string(raw)))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			samples[name] = v
+		}
+	}
+	return samples, sc.Err()
 }
 
 func podReady(p *corev1.Pod) bool {

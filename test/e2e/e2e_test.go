@@ -93,6 +93,16 @@ var _ = Describe("Cobalt on a real single-node cluster", Ordered, func() {
 		GinkgoWriter.Printf("Store %s on %s: uuid %s, capacity %s, used %s\n",
 			st.Name, s.usable.path, st.Status.UUID, st.Status.Capacity, st.Status.Used)
 
+		// The daemon's Go collector follows its one store's memory target (the default 1Gi, the
+		// pod has no memory limit): GOGC 1000, the target as the soft memory limit.
+		Eventually(func(g Gomega) {
+			pod := readyNodeDaemon(g, ctx)
+			m, err := daemonMetrics(ctx, pod.Name)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(m).To(HaveKeyWithValue("go_gc_gogc_percent", float64(1000)), "the daemon's GOGC")
+			g.Expect(m).To(HaveKeyWithValue("go_gc_gomemlimit_bytes", float64(1<<30)), "the daemon's memory limit")
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+
 		var skipped storagev1alpha1.Store
 		Eventually(func(g Gomega) {
 			skipped = storeOn(g, ctx, s.ext4.path)
