@@ -98,28 +98,24 @@ func (d *DB) StuckErr() error {
 	return d.failStop.Err()
 }
 
+// UnlessStuck runs fn and returns its error, or StuckErr as soon as the database is stuck on a
+// failed device, leaving fn to a goroutine that may never end. Without Options.DeviceFailed it
+// just runs fn.
+func (d *DB) UnlessStuck(fn func() error) error { return d.failStop.unlessStuck(fn) }
+
 // Close closes the database, then stops watching its disk. A stuck database is not closed (that
 // would wait for the operation that never returns): Close returns the failure, wrapping
 // ErrStuck, and the database keeps its goroutines and memory until the process exits.
 func (d *DB) Close() error {
-	if d.failStop == nil {
-		return errors.Join(d.DB.Close(), d.fsCloser.Close())
+	err := d.StuckErr()
+	if err == nil {
+		// Closing writes too (the WAL's tail, a flush): it may be what finds the device failed.
+		err = d.UnlessStuck(d.DB.Close)
 	}
-	stuck := func() error {
-		return errors.Join(fmt.Errorf("close metadata db: not closed, its goroutines and memory are held until the process exits: %w", d.StuckErr()), d.fsCloser.Close())
+	if errors.Is(err, ErrStuck) {
+		err = fmt.Errorf("close metadata db: not closed, its goroutines and memory are held until the process exits: %w", err)
 	}
-	if d.StuckErr() != nil {
-		return stuck()
-	}
-	// Closing writes too (the WAL's tail, a flush): it may be what finds the device failed.
-	done := make(chan error, 1)
-	go func() { done <- d.DB.Close() }()
-	select {
-	case err := <-done:
-		return errors.Join(err, d.fsCloser.Close())
-	case <-d.failStop.stuck:
-		return stuck()
-	}
+	return errors.Join(err, d.fsCloser.Close())
 }
 
 // Open opens (creating if needed) the pebble database in dir. Failures of the operations it runs
@@ -178,34 +174,21 @@ func Open(dir string, o Options) (*DB, error) {
 // openPebble makes dir and opens the database in it; with a fail-stop file system, in a goroutine
 // that openPebble leaves behind if the file system fails under it (the goroutine never returns).
 func openPebble(dir string, po *pebble.Options, fstop *failStop) (*pebble.DB, error) {
-	open := func() (*pebble.DB, error) {
+	var db *pebble.DB
+	err := fstop.unlessStuck(func() (err error) {
 		if err := po.FS.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create metadata dir %s: %w", dir, err)
+			return fmt.Errorf("create metadata dir %s: %w", dir, err)
 		}
-		db, err := pebble.Open(dir, po)
+		db, err = pebble.Open(dir, po)
 		if err != nil {
-			return nil, fmt.Errorf("open metadata db %s: %w", dir, err)
+			return fmt.Errorf("open metadata db %s: %w", dir, err)
 		}
-		return db, nil
+		return nil
+	})
+	if errors.Is(err, ErrStuck) {
+		return nil, fmt.Errorf("open metadata db %s: %w", dir, err)
 	}
-	if fstop == nil {
-		return open()
-	}
-	type result struct {
-		db  *pebble.DB
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		db, err := open()
-		done <- result{db, err}
-	}()
-	select {
-	case r := <-done:
-		return r.db, r.err
-	case <-fstop.stuck:
-		return nil, fmt.Errorf("open metadata db %s: %w", dir, fstop.Err())
-	}
+	return db, err
 }
 
 // slogLogger is pebble's Logger over a slog.Logger.

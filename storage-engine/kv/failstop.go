@@ -69,6 +69,22 @@ func (f *failStop) check(err error) {
 	<-f.never
 }
 
+// unlessStuck runs fn and returns its error, or the failure (wrapping ErrStuck) as soon as the
+// file system fails, leaving fn to a goroutine that may never end. A nil failStop runs fn.
+func (f *failStop) unlessStuck(fn func() error) error {
+	if f == nil {
+		return fn()
+	}
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-f.stuck:
+		return f.err
+	}
+}
+
 // wait stops the calling goroutine for good once the file system failed, before a changing
 // operation runs.
 func (f *failStop) wait() {

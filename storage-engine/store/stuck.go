@@ -1,7 +1,10 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/cobaltstore/cobalt/storage-engine/kv"
 )
 
 // A store opens its metadata database with kv's fail-stop: when the device under it fails a
@@ -41,15 +44,8 @@ func (s *Store) stuckErr() error {
 // unlessStuck runs fn and returns its error, or returns as soon as the metadata database is stuck
 // (with the error that refuses writes), leaving fn to a goroutine that may never end.
 func (s *Store) unlessStuck(fn func() error) error {
-	if s.db.Stuck() == nil {
-		return fn()
-	}
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	select {
-	case err := <-done:
+	if err := s.db.UnlessStuck(fn); !errors.Is(err, kv.ErrStuck) {
 		return err
-	case <-s.db.Stuck():
-		return s.stuckErr()
 	}
+	return s.stuckErr()
 }
