@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -30,6 +31,7 @@ import (
 	"github.com/cobaltstore/cobalt/node-daemon/volbench"
 	"github.com/cobaltstore/cobalt/node-daemon/volume"
 	"github.com/cobaltstore/cobalt/storage-engine/bench/fio"
+	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev/blockdevtest"
 )
 
@@ -78,7 +80,8 @@ const (
 // Each volume is first written whole with 1 MiB sequential writes (QD4), so the 4 KiB random writes
 // (QD16) overwrite data as fio's do. CPU is this process's user+system time over the run (the
 // loop devices' kernel workers are not in it) per write, and per write per copy. uptime's load
-// averages are printed before and after: the machine may be shared.
+// averages are printed before and after: the machine may be shared. The process runs with the
+// GOMAXPROCS the node daemon sets itself (blockdev.RaiseGOMAXPROCS), unless GOMAXPROCS is set.
 func BenchmarkReplicaDevices(b *testing.B) {
 	if _, err := exec.LookPath("fio"); err != nil {
 		b.Skipf("%v (make replica-bench installs it)", fio.ErrNotInstalled)
@@ -100,6 +103,14 @@ func BenchmarkReplicaDevices(b *testing.B) {
 			b.Fatalf("%s=%q: want a positive duration", devBenchDurationEnv, s)
 		}
 		d = v
+	}
+	// The node side runs with the Ps the node daemon gives itself (blockdev.MinIOProcs): with
+	// go test's default of one P per core, goroutines blocked in a device's pwrite hold the Ps
+	// that the replicas' streams and the other stores need, and the replicated rows measured a
+	// half to two thirds of what the daemon's setting gives. An explicit GOMAXPROCS wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+		blockdev.RaiseGOMAXPROCS()
 	}
 	var devs [3]string
 	for i := range devs {
@@ -191,7 +202,7 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 	}
 	loadAfter := loadAvg()
 
-	fmt.Fprintf(out, "\nreplicated write path on %s (loop, direct I/O), volumes of %d MiB, 4K runs of %s\n", strings.Join(r.devs[:], ", "), devBenchVolume>>20, r.duration)
+	fmt.Fprintf(out, "\nreplicated write path on %s (loop, direct I/O), volumes of %d MiB, 4K runs of %s, GOMAXPROCS %d on %d CPUs\n", strings.Join(r.devs[:], ", "), devBenchVolume>>20, r.duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(out, "load before: %s\nload after:  %s\n", loadBefore, loadAfter)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\tIOPS\tMB/s\tp50\tp99\tCPU µs/write\tCPU µs/write/copy\t  note")
@@ -268,7 +279,7 @@ func (r *devBench) runSyncOnly(ctx context.Context, b *testing.B, out io.Writer,
 	if err := closeAll(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nrebuild and resync only (%s=1) on %s (loop, direct I/O), volume of %d MiB\n", devBenchSyncOnlyEnv, strings.Join(r.devs[:], ", "), devBenchVolume>>20)
+	fmt.Fprintf(out, "\nrebuild and resync only (%s=1) on %s (loop, direct I/O), volume of %d MiB, GOMAXPROCS %d on %d CPUs\n", devBenchSyncOnlyEnv, strings.Join(r.devs[:], ", "), devBenchVolume>>20, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(out, "load before: %s\nload after:  %s\n", loadBefore, loadAvg())
 	fmt.Fprintf(out, "fio raw 1M seq write QD4: %.1f MB/s\n", seq.MBPerSec())
 	printSync(out, rebuild, resync, seq)
