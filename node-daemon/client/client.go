@@ -7,11 +7,11 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
+	"github.com/cobaltstore/cobalt/node-daemon/transport"
 )
 
 // Client is a connection to one node daemon. It is safe for concurrent use.
@@ -32,7 +32,7 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 		return nil, errors.New("client: TLS configuration without a client certificate")
 	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
+		grpc.WithTransportCredentials(transport.NewTLS(tlsConfig)),
 		grpc.WithInitialWindowSize(nodepb.StreamWindow),
 		grpc.WithInitialConnWindowSize(nodepb.ConnWindow),
 		grpc.WithWriteBufferSize(nodepb.SocketBuffer),
