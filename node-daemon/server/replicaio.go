@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,41 +28,11 @@ type replicaService struct {
 	node *replica.Node
 }
 
-// Replicate runs every request of the stream in its own goroutine (at most maxIOInFlight at once)
-// and sends each response when its request completes. The handler returns only after every
-// started request has answered.
+// Replicate runs the stream's requests, at most maxIOInFlight at once, and sends each response
+// when its request completes (serveStream). The handler returns only after every started request
+// has answered.
 func (s *replicaService) Replicate(stream nodepb.ReplicaService_ReplicateServer) error {
-	ctx := stream.Context()
-	var (
-		sendMu sync.Mutex
-		wg     sync.WaitGroup
-		sem    = make(chan struct{}, maxIOInFlight)
-	)
-	defer wg.Wait()
-	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			resp := s.one(ctx, req)
-			sendMu.Lock()
-			defer sendMu.Unlock()
-			// A failed send means the stream is gone; Recv reports that to the loop.
-			_ = stream.Send(resp)
-		}()
-	}
+	return serveStream(stream.Context(), stream.Recv, s.one, stream.Send)
 }
 
 // one runs one request of a Replicate stream and turns its outcome into a response.
