@@ -37,7 +37,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 }
 
 // tlsPair returns the client and server TLS configurations of the node API, from a test CA.
-func tlsPair(t *testing.T) (client, server *tls.Config) {
+func tlsPair(t testing.TB) (client, server *tls.Config) {
 	t.Helper()
 	now := time.Now()
 	ca, err := pki.NewCA("test-ca", now, time.Hour)
@@ -63,7 +63,7 @@ func tlsPair(t *testing.T) (client, server *tls.Config) {
 
 // connect handshakes a client and a server over loopback TCP with credentials made by creds and
 // returns both ends and the client's socket.
-func connect(t *testing.T, creds func(*tls.Config) credentials.TransportCredentials) (client, server net.Conn, raw *countingConn) {
+func connect(t testing.TB, creds func(*tls.Config) credentials.TransportCredentials) (client, server net.Conn, raw *countingConn) {
 	t.Helper()
 	clientCfg, serverCfg := tlsPair(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -134,7 +134,7 @@ func send(t *testing.T, from, to net.Conn, raw *countingConn, msgs ...[]byte) in
 	return raw.writes.Load() - before
 }
 
-func random(t *testing.T, n int) []byte {
+func random(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
