@@ -79,7 +79,8 @@ const (
 //
 // Each volume is first written whole with 1 MiB sequential writes (QD4), so the 4 KiB random writes
 // (QD16) overwrite data as fio's do. CPU is this process's user+system time over the run (the
-// loop devices' kernel workers are not in it) per write, and per write per copy. uptime's load
+// loop devices' kernel workers are not in it) per write, and per write per copy; the read and
+// write system calls per write (device and socket I/O together) come from /proc/self/io. uptime's load
 // averages are printed before and after: the machine may be shared. The process runs with the
 // GOMAXPROCS the node daemon sets itself (blockdev.RaiseGOMAXPROCS), unless GOMAXPROCS is set.
 func BenchmarkReplicaDevices(b *testing.B) {
@@ -147,8 +148,11 @@ type devBenchRow struct {
 	mbps     float64
 	p50, p99 time.Duration
 	cpu      time.Duration // this process's CPU time over the run
-	ops      int64         // writes over the run, all volumes together
-	note     string
+	// reads and writes are the read and write system calls this process made over the run
+	// (devices and sockets; /proc/self/io's syscr and syscw), -1 when unknown.
+	reads, writes int64
+	ops           int64 // writes over the run, all volumes together
+	note          string
 }
 
 func (r *devBench) add(row devBenchRow) { r.rows = append(r.rows, row) }
@@ -205,15 +209,18 @@ func (r *devBench) run(ctx context.Context, b *testing.B, out io.Writer) error {
 	fmt.Fprintf(out, "\nreplicated write path on %s (loop, direct I/O), volumes of %d MiB, 4K runs of %s, GOMAXPROCS %d on %d CPUs\n", strings.Join(r.devs[:], ", "), devBenchVolume>>20, r.duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(out, "load before: %s\nload after:  %s\n", loadBefore, loadAfter)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tIOPS\tMB/s\tp50\tp99\tCPU µs/write\tCPU µs/write/copy\t  note")
+	fmt.Fprintln(tw, "case\tIOPS\tMB/s\tp50\tp99\tCPU µs/write\tCPU µs/write/copy\tsyscalls/write (r+w)\t  note")
 	for _, row := range r.rows {
-		cpu, perCopy := "-", "-"
+		cpu, perCopy, calls := "-", "-", "-"
 		if row.ops > 0 && row.copies > 0 {
 			w := float64(row.cpu.Microseconds()) / float64(row.ops)
 			cpu = fmt.Sprintf("%.0f", w)
 			perCopy = fmt.Sprintf("%.0f", w/float64(row.copies))
+			if row.reads >= 0 && row.writes >= 0 {
+				calls = fmt.Sprintf("%.1f+%.1f", float64(row.reads)/float64(row.ops), float64(row.writes)/float64(row.ops))
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t  %s\n", row.name, row.iops, row.mbps, us(row.p50), us(row.p99), cpu, perCopy, row.note)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t  %s\n", row.name, row.iops, row.mbps, us(row.p50), us(row.p99), cpu, perCopy, calls, row.note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -319,6 +326,37 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// syscallCounts returns the read and write system calls this process made so far (syscr and
+// syscw of /proc/self/io: device preads and pwrites, socket reads and writes, and the like), or
+// -1, -1 when the kernel does not say.
+func syscallCounts() (reads, writes int64) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1, -1
+	}
+	reads, writes = -1, -1
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	if reads < 0 || writes < 0 {
+		return -1, -1
+	}
+	return reads, writes
 }
 
 // single runs the single-copy rows: one volume, then one volume on each device at once.
@@ -471,12 +509,16 @@ func runAll(ctx context.Context, targets []volbench.Target, run func(context.Con
 	results := make([]volbench.Result, len(targets))
 	errs := make([]error, len(targets))
 	cpu0 := cpuTime()
+	reads0, writes0 := syscallCounts()
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() { results[i], errs[i] = run(ctx, t, i) })
 	}
 	wg.Wait()
-	row := devBenchRow{cpu: cpuTime() - cpu0}
+	row := devBenchRow{cpu: cpuTime() - cpu0, reads: -1, writes: -1}
+	if reads1, writes1 := syscallCounts(); reads0 >= 0 && reads1 >= 0 {
+		row.reads, row.writes = reads1-reads0, writes1-writes0
+	}
 	if err := errors.Join(errs...); err != nil {
 		return row, err
 	}
