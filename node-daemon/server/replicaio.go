@@ -32,7 +32,7 @@ type replicaService struct {
 // when its request completes (serveStream). The handler returns only after every started request
 // has answered.
 func (s *replicaService) Replicate(stream nodepb.ReplicaService_ReplicateServer) error {
-	return serveStream(stream.Context(), stream.Recv, s.one, stream.Send)
+	return serveStream(stream.Context(), streamWorkerIdle, stream.Recv, s.one, stream.Send)
 }
 
 // one runs one request of a Replicate stream and turns its outcome into a response.

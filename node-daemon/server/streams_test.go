@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,7 @@ func TestServeStreamAnswersEveryRequestBeforeReturning(t *testing.T) {
 				}
 				return req
 			}
-			err := serveStream(context.Background(), f.recv, handle, f.send)
+			err := serveStream(context.Background(), time.Minute, f.recv, handle, f.send)
 			if (err == nil) != (tc.want == nil) || err != nil && err.Error() != tc.want.Error() {
 				t.Fatalf("serveStream = %v, want %v", err, tc.want)
 			}
@@ -91,7 +92,7 @@ func TestServeStreamBoundsRequestsInFlight(t *testing.T) {
 		return req
 	}
 	done := make(chan error, 1)
-	go func() { done <- serveStream(context.Background(), f.recv, handle, f.send) }()
+	go func() { done <- serveStream(context.Background(), time.Minute, f.recv, handle, f.send) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for running.Load() < maxIOInFlight {
 		if time.Now().After(deadline) {
@@ -129,7 +130,7 @@ func TestServeStreamEndsWithItsContext(t *testing.T) {
 		return req
 	}
 	done := make(chan error, 1)
-	go func() { done <- serveStream(ctx, f.recv, handle, f.send) }()
+	go func() { done <- serveStream(ctx, time.Minute, f.recv, handle, f.send) }()
 	for running.Load() < maxIOInFlight {
 		time.Sleep(time.Millisecond)
 	}
@@ -145,5 +146,50 @@ func TestServeStreamEndsWithItsContext(t *testing.T) {
 	}
 	if n := f.answered(); n != maxIOInFlight {
 		t.Fatalf("%d requests answered, want the %d that ran", n, maxIOInFlight)
+	}
+}
+
+// Workers that have been idle for the idle time exit while the stream stays open, and new ones
+// start for the requests that come later.
+func TestServeStreamWorkersExitWhenIdle(t *testing.T) {
+	base := runtime.NumGoroutine()
+	reqs := make(chan int)
+	recv := func() (int, error) {
+		r, ok := <-reqs
+		if !ok {
+			return 0, io.EOF
+		}
+		return r, nil
+	}
+	f := &fakeStream{}
+	release := make(chan struct{})
+	handle := func(_ context.Context, req int) int {
+		<-release
+		return req
+	}
+	done := make(chan error, 1)
+	go func() { done <- serveStream(context.Background(), 20*time.Millisecond, recv, handle, f.send) }()
+	for i := range 10 {
+		reqs <- i // ten at once: ten workers
+	}
+	close(release)
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d goroutines, %d requests answered", what, runtime.NumGoroutine()-base, f.answered())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("the ten requests answered", func() bool { return f.answered() == 10 })
+	// What is left: the serveStream loop, waiting in recv.
+	waitFor("the idle workers exit", func() bool { return runtime.NumGoroutine() <= base+1 })
+	reqs <- 10
+	waitFor("a request after the workers exited answered", func() bool { return f.answered() == 11 })
+	close(reqs)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // Write and Read, at most maxIOInFlight at once, and each response is sent when its request
 // completes (serveStream). The handler returns only after every started request has answered.
 func (s *volumeService) IO(stream nodepb.VolumeService_IOServer) error {
-	return serveStream(stream.Context(), stream.Recv, s.ioOne, stream.Send)
+	return serveStream(stream.Context(), streamWorkerIdle, stream.Recv, s.ioOne, stream.Send)
 }
 
 // ioOne runs one request of an IO stream and turns its outcome into a response.
