@@ -3,7 +3,7 @@
 //
 // Go's crypto/tls writes every TLS record (at most 16 KiB of payload) with its own write system
 // call, so a 1 MiB replicated write went to the kernel in 64 writes, each a trip through the
-// loopback or network stack and a wake-up of the reader; the replica benchmark counted 67 write
+// loopback or network stack and a wake-up of the reader; the replica benchmark counted 66 write
 // calls per remote MiB. Here the records that one write of gRPC's transport produces are
 // gathered and handed to the socket together, up to BatchSize bytes at a time.
 //
