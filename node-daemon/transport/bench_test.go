@@ -41,8 +41,12 @@ func BenchmarkWrite(b *testing.B) {
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(raw.writes.Load()-before)/float64(b.N), "writes/op")
-				client.Close()
-				<-done
+				if err := client.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					b.Fatalf("reader: %v", err)
+				}
 			})
 		}
 	}
