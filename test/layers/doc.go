@@ -8,8 +8,9 @@
 //   - node-daemon/... and cmd/node-daemon never import controllers/... or csi/controller: the
 //     node daemon does not link the operator's reconcilers or the CSI controller service.
 //   - node-daemon/client is a leaf of the node API: from the module it imports only
-//     node-daemon/proto, and nothing from Kubernetes, so everything that talks to a daemon (the
-//     operator, the CLI, the daemon's own health probe) links the gRPC client and nothing more.
+//     node-daemon/proto and node-daemon/transport (the API's TLS credentials), and nothing from
+//     Kubernetes, so everything that talks to a daemon (the operator, the CLI, the daemon's own
+//     health probe) links the gRPC client and nothing more.
 //   - cmd/manager and controllers/... never import node-daemon/server or storage-engine/...: the
 //     operator talks to nodes through the node API, never by linking the node's side of it.
 //   - cmd/cobalt (the CLI) does not import controllers/...: it reads the API types and talks to

@@ -65,14 +65,14 @@ var rules = []rule{
 		forbidden: func(p pkg) bool { return inModule(p.ImportPath, "controllers", "csi/controller") },
 	},
 	{
-		name:  "node-daemon/client imports only node-daemon/proto from the module, nothing from Kubernetes",
+		name:  "node-daemon/client imports only node-daemon/proto and node-daemon/transport from the module, nothing from Kubernetes",
 		roots: []string{"node-daemon/client"},
 		forbidden: func(p pkg) bool {
 			if kubernetes(p.ImportPath) {
 				return true
 			}
-			return strings.HasPrefix(p.ImportPath, module+"/") &&
-				p.ImportPath != module+"/node-daemon/client" && p.ImportPath != module+"/node-daemon/proto"
+			return strings.HasPrefix(p.ImportPath, module+"/") && p.ImportPath != module+"/node-daemon/client" &&
+				p.ImportPath != module+"/node-daemon/proto" && p.ImportPath != module+"/node-daemon/transport"
 		},
 	},
 	{
