@@ -56,13 +56,11 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 		}
 		return w.writeLocked(p)
 	}
-	if len(w.buf) > 0 && len(w.buf)+len(p) > BatchSize {
+	// TLS writes one record at a time (at most 16 KiB and its overhead).
+	if len(w.buf)+len(p) > BatchSize {
 		if err := w.flushLocked(); err != nil {
 			return 0, err
 		}
-	}
-	if len(w.buf) == 0 && len(p) >= BatchSize {
-		return w.writeLocked(p)
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil

@@ -4,16 +4,18 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -96,27 +98,37 @@ func readyNodeDaemon(g Gomega, ctx context.Context) corev1.Pod {
 	return p
 }
 
-// daemonMetrics returns the unlabelled samples of the node daemon pod's Prometheus metrics, read
-// from its metrics port (8080, the operator's nodeDaemonMetricsPort) through the API server's pod
-// proxy.
+// daemonMetrics returns the unlabelled samples (gauges, counters, untyped) of the node daemon
+// pod's Prometheus metrics, read from its metrics port (8080, the operator's
+// nodeDaemonMetricsPort) through the API server's pod proxy and parsed with Prometheus' own text
+// parser.
 func daemonMetrics(ctx context.Context, pod string) (map[string]float64, error) {
 	raw, err := s.kube.CoreV1().Pods(releaseNamespace).ProxyGet("http", pod, "8080", "metrics", nil).DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("metrics of %s: %w", pod, err)
+	}
 	samples := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(raw)))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-			samples[name] = v
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) > 0 {
+				continue
+			}
+			switch {
+			case m.GetGauge() != nil:
+				samples[name] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				samples[name] = m.GetCounter().GetValue()
+			case m.GetUntyped() != nil:
+				samples[name] = m.GetUntyped().GetValue()
+			}
 		}
 	}
-	return samples, sc.Err()
+	return samples, nil
 }
 
 func podReady(p *corev1.Pod) bool {
