@@ -37,7 +37,7 @@ import (
 
 // Settings of BenchmarkReplicaDevices.
 const (
-	devBenchDeviceSize = 4 << 30   // each loop device (a sparse file)
+	devBenchDeviceSize = 4 << 30   // each loop device (a file written whole first, unless devBenchSparseEnv)
 	devBenchVolume     = 512 << 20 // every volume, written whole
 	devBenchDirty      = 64 << 20  // written without one copy before the resync
 	devBenchQD         = 16        // 4 KiB random writes in flight
@@ -58,6 +58,10 @@ const (
 	// resync's SyncOptions.Parallelism and CopyRegions.
 	devBenchSyncParallelismEnv = "REPLICA_BENCH_SYNC_PARALLELISM"
 	devBenchCopyRegionsEnv     = "REPLICA_BENCH_COPY_REGIONS"
+	// devBenchSparseEnv, when "1", leaves the loop devices' files sparse, as the benchmark had
+	// them before: the first write to each block then pays the host file system's allocation,
+	// which fell on the rebuild's and the stores' new space more than on fio.
+	devBenchSparseEnv = "REPLICA_BENCH_SPARSE"
 )
 
 // BenchmarkReplicaDevices measures the replicated write path on three loop devices (direct I/O),
@@ -113,10 +117,15 @@ func BenchmarkReplicaDevices(b *testing.B) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 		blockdev.RaiseGOMAXPROCS()
 	}
+	loopDevice, files := blockdevtest.AllocatedLoopDevice, "written whole before attaching"
+	if os.Getenv(devBenchSparseEnv) == "1" {
+		loopDevice, files = blockdevtest.LoopDevice, "sparse ("+devBenchSparseEnv+"=1)"
+	}
 	var devs [3]string
 	for i := range devs {
-		devs[i] = blockdevtest.LoopDevice(b, devBenchDeviceSize)
+		devs[i] = loopDevice(b, devBenchDeviceSize)
 	}
+	fmt.Printf("loop device files: %s\n", files)
 	for i := range b.N {
 		run := &devBench{devs: devs, duration: d, profile: os.Getenv(devBenchProfileEnv), seqProfile: os.Getenv(devBenchSeqProfileEnv), rebuildProfile: os.Getenv(devBenchRebuildProfileEnv), syncOnly: os.Getenv(devBenchSyncOnlyEnv) == "1", syncOpts: syncOpts, gen: uint64(i + 1)}
 		if err := run.run(context.Background(), b, os.Stdout); err != nil {

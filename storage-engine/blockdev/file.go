@@ -38,6 +38,14 @@ type Options struct {
 	// CreateSize, when > 0 and path does not exist, creates a sparse regular file of this size
 	// (rounded down to DefaultFileBlockSize) before opening it.
 	CreateSize int64
+	// CreateAllocated, with CreateSize, writes every block of the file Open creates (zeros, with
+	// direct I/O, then a flush) instead of leaving it sparse. Benchmarks use it for the files behind
+	// their loop devices: a first write into a hole of a sparse file makes the host file system
+	// allocate blocks and journal them at the next flush, a cost a real device does not have, and
+	// one that falls on whoever writes where nothing was written before (a store's newly
+	// allocated space) and not on a baseline that rewrites one region. An existing file is left
+	// as it is.
+	CreateAllocated bool
 }
 
 // Info describes an open FileDevice.
@@ -81,8 +89,10 @@ func OpenFile(path string, opts Options) (*FileDevice, error) {
 	if opts.QueueDepth == 0 {
 		opts.QueueDepth = DefaultQueueDepth
 	}
+	created := false
 	if opts.CreateSize > 0 {
-		if err := createSparse(path, opts.CreateSize); err != nil {
+		var err error
+		if created, err = createSparse(path, opts.CreateSize); err != nil {
 			return nil, err
 		}
 	}
@@ -125,26 +135,48 @@ func OpenFile(path string, opts Options) (*FileDevice, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("blockdev: open %s: %w", path, err)
 	}
+	if created && opts.CreateAllocated {
+		if err := d.writeZeros(); err != nil {
+			_ = d.Close()
+			return nil, fmt.Errorf("blockdev: allocate %s: %w", path, err)
+		}
+	}
 	return d, nil
 }
 
-func createSparse(path string, size int64) error {
+// createSparse creates path as a sparse file of size bytes (rounded down to DefaultFileBlockSize)
+// unless it exists, and reports whether it created it.
+func createSparse(path string, size int64) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("blockdev: create %s: %w", path, err)
+		return false, fmt.Errorf("blockdev: create %s: %w", path, err)
 	}
 	size -= size % DefaultFileBlockSize
 	if err := f.Truncate(size); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("blockdev: create %s: size %d: %w", path, size, err)
+		return false, fmt.Errorf("blockdev: create %s: size %d: %w", path, size, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("blockdev: create %s: %w", path, err)
+		return false, fmt.Errorf("blockdev: create %s: %w", path, err)
 	}
-	return nil
+	return true, nil
+}
+
+// allocateChunk is the size of the writes of writeZeros.
+const allocateChunk = 4 << 20
+
+// writeZeros writes zeros over the whole device and flushes it (Options.CreateAllocated).
+func (d *FileDevice) writeZeros() error {
+	buf := AlignedBuffer(allocateChunk)
+	for off := int64(0); off < d.info.Size; off += allocateChunk {
+		if _, err := d.WriteAt(buf[:min(allocateChunk, d.info.Size-off)], off); err != nil {
+			return err
+		}
+	}
+	return d.Flush()
 }
 
 func (d *FileDevice) probeBlockDevice() error {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev/blockdevtest"
 )
@@ -132,6 +134,71 @@ func TestOpenCreateSize(t *testing.T) {
 	defer d.Close()
 	if d.Size() != 3<<20 {
 		t.Fatalf("reopened size %d, want %d", d.Size(), 3<<20)
+	}
+}
+
+// allocatedBytes is the space the file at path has on its file system (st_blocks).
+func allocatedBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+func TestOpenCreateAllocated(t *testing.T) {
+	const size = 9 << 20 // not a multiple of the 4 MiB chunks it is written in
+	dir := t.TempDir()
+	sparse, allocated := filepath.Join(dir, "sparse.img"), filepath.Join(dir, "allocated.img")
+	for _, c := range []struct {
+		path     string
+		allocate bool
+	}{{sparse, false}, {allocated, true}} {
+		d, err := blockdev.Open(c.path, blockdev.Options{CreateSize: size, CreateAllocated: c.allocate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := allocatedBytes(t, sparse); got >= size {
+		t.Fatalf("sparse file has %d bytes allocated, want fewer than %d", got, size)
+	}
+	if got := allocatedBytes(t, allocated); got < size {
+		t.Fatalf("allocated file has %d bytes allocated, want at least %d", got, size)
+	}
+	data, err := os.ReadFile(allocated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != size || strings.Trim(string(data), "\x00") != "" {
+		t.Fatalf("allocated file: %d bytes, not all zero", len(data))
+	}
+
+	// An existing file is neither rewritten nor allocated.
+	if err := os.WriteFile(sparse, []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sparse, size); err != nil {
+		t.Fatal(err)
+	}
+	d, err := blockdev.Open(sparse, blockdev.Options{CreateSize: size, CreateAllocated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if data, err = os.ReadFile(sparse); err != nil {
+		t.Fatal(err)
+	}
+	if string(data[:4]) != "kept" {
+		t.Fatalf("existing file rewritten: starts with %q", data[:4])
+	}
+	if got := allocatedBytes(t, sparse); got >= size {
+		t.Fatalf("existing sparse file has %d bytes allocated after Open, want fewer than %d", got, size)
 	}
 }
 
