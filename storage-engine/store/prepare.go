@@ -56,7 +56,7 @@ func (s *Store) prepare(txn *Transaction) (map[int]*prepared, error) {
 		if b <= a || b-a < s.minPrepare() {
 			continue
 		}
-		p, err := s.prepareRange(o.data[a-o.off : b-o.off])
+		p, err := s.prepareRange(o.data[a-o.off:b-o.off], o.sumsAt(a-o.off, s.csumBlock))
 		if err != nil {
 			s.releasePrepared(preps)
 			if errors.Is(err, ErrNoSpace) {
@@ -74,8 +74,9 @@ func (s *Store) prepare(txn *Transaction) (map[int]*prepared, error) {
 	return preps, nil
 }
 
-// prepareRange allocates space for data (unit aligned), writes it there and checksums it.
-func (s *Store) prepareRange(data []byte) (*prepared, error) {
+// prepareRange allocates space for data (unit aligned), writes it there and checksums it. sums,
+// when not nil, are the checksums of data's blocks already computed (op.sumsAt).
+func (s *Store) prepareRange(data []byte, sums []uint32) (*prepared, error) {
 	n := uint64(len(data))
 	exts, err := s.alloc.Allocate(int64(n))
 	if err != nil {
@@ -96,9 +97,14 @@ func (s *Store) prepareRange(data []byte) (*prepared, error) {
 	for i, x := range exts {
 		piece := buf[pos : pos+uint64(x.Length)]
 		pos += uint64(x.Length)
-		cs := make([]uint32, uint64(x.Length)/s.csumBlock)
-		for j := range cs {
-			cs[j] = checksum(piece[uint64(j)*s.csumBlock : uint64(j+1)*s.csumBlock])
+		var cs []uint32
+		if lo, hi := (pos-uint64(x.Length))/s.csumBlock, pos/s.csumBlock; sums != nil {
+			cs = sums[lo:hi:hi]
+		} else {
+			cs = make([]uint32, hi-lo)
+			for j := range cs {
+				cs[j] = checksum(piece[uint64(j)*s.csumBlock : uint64(j+1)*s.csumBlock])
+			}
 		}
 		p.bufs = append(p.bufs, piece)
 		p.csums = append(p.csums, cs)

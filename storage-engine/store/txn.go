@@ -49,6 +49,9 @@ type op struct {
 	keys   []string
 	// nocache: with Options.BufferedWrites, the written data leaves the cache once committed.
 	nocache bool
+	// sums: for a write of at least sumMinLen at a sumBlock-aligned offset, the CRC-32C of each
+	// whole sumBlock of data (copySummed); nil otherwise.
+	sums []uint32
 }
 
 // Transaction is an ordered batch of operations applied atomically by Store.Commit: after a crash
@@ -92,8 +95,52 @@ func (t *Transaction) Write(c, o string, off uint64, data []byte) *Transaction {
 	// The copy is block aligned in memory, so the block-aligned parts of a block-aligned write go
 	// to the device without another copy.
 	cp := blockdev.AlignedBuffer(len(data))
-	copy(cp, data)
-	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: cp, length: uint64(len(data))})
+	var sums []uint32
+	if off%sumBlock == 0 && len(data) >= sumMinLen {
+		sums = copySummed(cp, data)
+	} else {
+		copy(cp, data)
+	}
+	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: cp, sums: sums, length: uint64(len(data))})
+}
+
+// Checksums computed while copying.
+//
+// A large write's data is copied once (Write) and checksummed once, for its prepared units
+// (prepare.go). Done apart, the checksum pass reads the whole copy back from memory: a 1 MiB
+// write no longer fits in the CPU's cache, and the pass cost about as much as the copy. Write
+// checksums each block right after copying it, while the block is in the cache, and prepare
+// uses those checksums when the store's checksum block is sumBlock (the default) and the
+// prepared part starts on a block of them; otherwise it computes its own.
+const (
+	// sumBlock is the block of the checksums Write computes: the default checksum block size.
+	sumBlock = 4096
+	// sumMinLen is the shortest write Write checksums: shorter ones are never prepared
+	// (Store.minPrepare is at least PreferDeferredSize, 32 KiB or more by default), and the
+	// committer checksums their blocks as they are written or merged.
+	sumMinLen = 64 << 10
+)
+
+// copySummed copies src into dst (as long) and returns the CRC-32C of each whole sumBlock of
+// it, each computed right after the block's copy.
+func copySummed(dst, src []byte) []uint32 {
+	sums := make([]uint32, len(src)/sumBlock)
+	for i := range sums {
+		b := dst[i*sumBlock : (i+1)*sumBlock]
+		copy(b, src[i*sumBlock:])
+		sums[i] = checksum(b)
+	}
+	copy(dst[len(sums)*sumBlock:], src[len(sums)*sumBlock:])
+	return sums
+}
+
+// sumsAt returns the checksums Write computed for the blocks of o.data from byte at on, when they
+// are the store's checksums (block size csumBlock) and at starts one of their blocks; else nil.
+func (o *op) sumsAt(at, csumBlock uint64) []uint32 {
+	if o.sums == nil || csumBlock != sumBlock || at%sumBlock != 0 {
+		return nil
+	}
+	return o.sums[at/sumBlock:]
 }
 
 // WriteNoCache is Write with a no-cache hint: with Options.BufferedWrites, the data is not kept
