@@ -30,11 +30,13 @@ func (d *flushCounter) Flush() error {
 	return d.Device.Flush()
 }
 
-// benchLoopStore makes a store on a fresh 1 GiB loop device, metadata on the device, with
+// benchLoopStore makes a store on a fresh 1 GiB loop device (its file written whole first, as a
+// real device has every block: copy-on-write data lands in new space, which on a sparse file
+// would make the host allocate blocks), metadata on the device, with
 // collection "c" holding objects 4 MiB objects, and returns it with its flush-counting device.
 func benchLoopStore(b *testing.B, objects int, opts Options) (*Store, *flushCounter) {
 	b.Helper()
-	path := blockdevtest.LoopDevice(b, 1<<30)
+	path := blockdevtest.AllocatedLoopDevice(b, 1<<30)
 	raw, err := blockdev.Open(path, blockdev.Options{})
 	if err != nil {
 		b.Fatalf("open %s: %v", path, err)
