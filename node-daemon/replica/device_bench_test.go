@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
+	"github.com/prometheus/procfs"
 
 	"github.com/cobaltstore/cobalt/node-daemon/app"
 	"github.com/cobaltstore/cobalt/node-daemon/engine"
@@ -338,34 +339,18 @@ func cpuTime() time.Duration {
 }
 
 // syscallCounts returns the read and write system calls this process made so far (syscr and
-// syscw of /proc/self/io: device preads and pwrites, socket reads and writes, and the like), or
-// -1, -1 when the kernel does not say.
+// syscw of /proc/self/io, read with procfs: device preads and pwrites, socket reads and writes,
+// and the like), or -1, -1 when the kernel does not say.
 func syscallCounts() (reads, writes int64) {
-	b, err := os.ReadFile("/proc/self/io")
+	self, err := procfs.Self()
 	if err != nil {
 		return -1, -1
 	}
-	reads, writes = -1, -1
-	for _, line := range strings.Split(string(b), "\n") {
-		name, value, ok := strings.Cut(line, ": ")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "syscr":
-			reads = n
-		case "syscw":
-			writes = n
-		}
-	}
-	if reads < 0 || writes < 0 {
+	pio, err := self.IO()
+	if err != nil {
 		return -1, -1
 	}
-	return reads, writes
+	return int64(pio.SyscR), int64(pio.SyscW)
 }
 
 // single runs the single-copy rows: one volume, then one volume on each device at once.
