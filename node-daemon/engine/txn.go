@@ -10,7 +10,10 @@ import (
 // validated names and ranges, so the int64 offsets and lengths convert to uint64 unchanged.
 type txnBuilder struct{ txn *store.Transaction }
 
-var _ objstore.Applier = txnBuilder{}
+var (
+	_ objstore.Applier     = txnBuilder{}
+	_ objstore.OwnedWriter = txnBuilder{}
+)
 
 func (b txnBuilder) CreateCollection(c string) error { b.txn.CreateCollection(c); return nil }
 func (b txnBuilder) RemoveCollection(c string) error { b.txn.RemoveCollection(c); return nil }
@@ -20,6 +23,13 @@ func (b txnBuilder) OmapClear(c, o string) error     { b.txn.OmapClear(c, o); re
 
 func (b txnBuilder) Write(c, o string, off int64, data []byte) error {
 	b.txn.Write(c, o, uint64(off), data)
+	return nil
+}
+
+// WriteOwned implements objstore.OwnedWriter: the engine writes from data without copying it
+// when it is aligned in memory.
+func (b txnBuilder) WriteOwned(c, o string, off int64, data []byte) error {
+	b.txn.WriteOwned(c, o, uint64(off), data)
 	return nil
 }
 

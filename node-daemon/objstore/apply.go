@@ -26,6 +26,13 @@ type Applier interface {
 	CloneTo(c, src, dc, dst string) error
 }
 
+// OwnedWriter is an Applier that can take the data of a write over (WriteOwned) instead of
+// copying it. Apply calls WriteOwned for the writes made with WriteOwned, Write for the others
+// and for every write when the Applier is not one.
+type OwnedWriter interface {
+	WriteOwned(c, o string, off int64, data []byte) error
+}
+
 // Apply validates every op, then drives a with them in order. An invalid op fails the whole
 // transaction before a sees any op, so ErrInvalid never leaves staged effects behind; the first
 // error of a stops Apply. Errors name the op's index and kind.
@@ -54,6 +61,9 @@ func applyOne(op Op, a Applier) error {
 	case OpTouch:
 		return a.Touch(c, o)
 	case OpWrite:
+		if w, ok := a.(OwnedWriter); ok && op.Owned {
+			return w.WriteOwned(c, o, op.Offset, op.Data)
+		}
 		return a.Write(c, o, op.Offset, op.Data)
 	case OpZero:
 		return a.Zero(c, o, op.Offset, op.Length)

@@ -62,6 +62,8 @@ type Op struct {
 	Length int64
 	// Data is Write's data, SetAttr's value and OmapSetHeader's header.
 	Data []byte
+	// Owned marks Write's Data as handed over (WriteOwned).
+	Owned bool
 	// Name is SetAttr's and RmAttr's attribute name.
 	Name string
 	// Entries are OmapSetKeys' entries.
@@ -83,6 +85,16 @@ func Touch(c, o string) Op { return Op{Kind: OpTouch, Collection: c, Object: o} 
 // An empty write creates the object and leaves its size as it was.
 func Write(c, o string, off int64, data []byte) Op {
 	return Op{Kind: OpWrite, Collection: c, Object: o, Offset: off, Data: data}
+}
+
+// WriteOwned is Write with data handed over: the caller does not modify data from the call on,
+// not even once the transaction committed, so an implementation that is an OwnedWriter may write
+// from it, and keep referring to it, without a copy. Data decoded from a request for this write
+// alone can be handed over; a buffer its owner reuses cannot.
+func WriteOwned(c, o string, off int64, data []byte) Op {
+	op := Write(c, o, off, data)
+	op.Owned = true
+	return op
 }
 
 // Zero makes [off, off+length) read as zeros, creating the object if needed and extending its size

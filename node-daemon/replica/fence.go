@@ -192,12 +192,20 @@ func (n *Node) Generation(ctx context.Context, storeUUID, id string) (uint64, er
 // durably marked in the volume's write-intent log before the write is applied; if the mark
 // cannot be saved the write fails and is not applied.
 func (n *Node) Write(ctx context.Context, ref Ref, gen uint64, off int64, data []byte) error {
-	return n.write(ctx, ref, gen, off, data, nil)
+	return n.write(ctx, ref, gen, off, data, false, nil)
 }
 
-// write is Write; when the write succeeded and then is not nil, it runs then with the volume's
-// manager while the fence still admits the request (WriteVerify reads the range back).
-func (n *Node) write(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, then func(*volume.Manager) error) error {
+// WriteOwned is Write with data handed over (volume.Manager.WriteOwned): the caller does not
+// modify data from the call on, not even after it returns, and the store may write from it
+// without a copy. The replica service hands over the data it decoded from a request.
+func (n *Node) WriteOwned(ctx context.Context, ref Ref, gen uint64, off int64, data []byte) error {
+	return n.write(ctx, ref, gen, off, data, true, nil)
+}
+
+// write is Write, or WriteOwned when owned; when the write succeeded and then is not nil, it runs
+// then with the volume's manager while the fence still admits the request (WriteVerify reads the
+// range back).
+func (n *Node) write(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, owned bool, then func(*volume.Manager) error) error {
 	id := ref.Volume
 	m, f, release, err := n.admitFence(ctx, ref, gen)
 	if err != nil {
@@ -207,7 +215,11 @@ func (n *Node) write(ctx context.Context, ref Ref, gen uint64, off int64, data [
 	if err := f.intent.mark(ctx, m, id, off, int64(len(data))); err != nil {
 		return fmt.Errorf("replica: write to volume %q at %d: %w", id, off, err)
 	}
-	if err := m.Write(ctx, id, off, data); err != nil || then == nil {
+	write := m.Write
+	if owned {
+		write = m.WriteOwned
+	}
+	if err := write(ctx, id, off, data); err != nil || then == nil {
 		return err
 	}
 	return then(m)

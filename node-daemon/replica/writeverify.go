@@ -44,11 +44,20 @@ type DifferingBlock struct {
 // with data in blocks of blockSize bytes (see WriteVerifier). A failed read back after a
 // successful write is not an error: Verified is false and says why.
 func (n *Node) WriteVerify(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
+	return n.writeVerify(ctx, ref, gen, off, data, false, blockSize)
+}
+
+// WriteVerifyOwned is WriteVerify with data handed over, as WriteOwned hands it over.
+func (n *Node) WriteVerifyOwned(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, blockSize int64) (Verified, error) {
+	return n.writeVerify(ctx, ref, gen, off, data, true, blockSize)
+}
+
+func (n *Node) writeVerify(ctx context.Context, ref Ref, gen uint64, off int64, data []byte, owned bool, blockSize int64) (Verified, error) {
 	if err := ValidateChecksumRequest(off, int64(len(data)), blockSize); err != nil {
 		return Verified{}, err
 	}
 	var v Verified
-	err := n.write(ctx, ref, gen, off, data, func(m *volume.Manager) error {
+	err := n.write(ctx, ref, gen, off, data, owned, func(m *volume.Manager) error {
 		back := n.bufs.get(len(data))
 		defer n.bufs.put(back)
 		if err := m.ReadNoCacheInto(ctx, ref.Volume, off, back); err != nil {

@@ -22,7 +22,8 @@ func decodeOp(p *nodepb.Op) (objstore.Op, error) {
 		return objstore.Touch(r.GetCollection(), r.GetObject()), nil
 	case *nodepb.Op_Write:
 		r := o.Write.GetRef()
-		return objstore.Write(r.GetCollection(), r.GetObject(), o.Write.GetOffset(), o.Write.GetData()), nil
+		// The request's data was decoded for this op alone: the store may write from it.
+		return objstore.WriteOwned(r.GetCollection(), r.GetObject(), o.Write.GetOffset(), o.Write.GetData()), nil
 	case *nodepb.Op_Zero:
 		r := o.Zero.GetRef()
 		return objstore.Zero(r.GetCollection(), r.GetObject(), o.Zero.GetOffset(), o.Zero.GetLength()), nil

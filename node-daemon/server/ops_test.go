@@ -23,7 +23,7 @@ func TestDecodeOp(t *testing.T) {
 		{"create_collection", &nodepb.Op{Op: &nodepb.Op_CreateCollection{CreateCollection: &nodepb.CreateCollectionOp{Collection: "c"}}}, objstore.CreateCollection("c")},
 		{"remove_collection", &nodepb.Op{Op: &nodepb.Op_RemoveCollection{RemoveCollection: &nodepb.RemoveCollectionOp{Collection: "c"}}}, objstore.RemoveCollection("c")},
 		{"touch", &nodepb.Op{Op: &nodepb.Op_Touch{Touch: &nodepb.TouchOp{Ref: ref}}}, objstore.Touch("c", "o")},
-		{"write", &nodepb.Op{Op: &nodepb.Op_Write{Write: &nodepb.WriteOp{Ref: ref, Offset: 7, Data: data}}}, objstore.Write("c", "o", 7, data)},
+		{"write", &nodepb.Op{Op: &nodepb.Op_Write{Write: &nodepb.WriteOp{Ref: ref, Offset: 7, Data: data}}}, objstore.WriteOwned("c", "o", 7, data)},
 		{"zero", &nodepb.Op{Op: &nodepb.Op_Zero{Zero: &nodepb.ZeroOp{Ref: ref, Offset: 7, Length: 9}}}, objstore.Zero("c", "o", 7, 9)},
 		{"truncate", &nodepb.Op{Op: &nodepb.Op_Truncate{Truncate: &nodepb.TruncateOp{Ref: ref, Size: 11}}}, objstore.Truncate("c", "o", 11)},
 		{"remove", &nodepb.Op{Op: &nodepb.Op_Remove{Remove: &nodepb.RemoveOp{Ref: ref}}}, objstore.Remove("c", "o")},
@@ -36,7 +36,7 @@ func TestDecodeOp(t *testing.T) {
 		{"omap_set_header", &nodepb.Op{Op: &nodepb.Op_OmapSetHeader{OmapSetHeader: &nodepb.OmapSetHeaderOp{Ref: ref, Header: data}}}, objstore.OmapSetHeader("c", "o", data)},
 		{"clone", &nodepb.Op{Op: &nodepb.Op_Clone{Clone: &nodepb.CloneOp{Source: ref, Dest: "d"}}}, objstore.Clone("c", "o", "d")},
 		{"rename", &nodepb.Op{Op: &nodepb.Op_Rename{Rename: &nodepb.RenameOp{Source: ref, Dest: "d"}}}, objstore.Rename("c", "o", "d")},
-		{"write without ref", &nodepb.Op{Op: &nodepb.Op_Write{Write: &nodepb.WriteOp{Offset: 1}}}, objstore.Write("", "", 1, nil)},
+		{"write without ref", &nodepb.Op{Op: &nodepb.Op_Write{Write: &nodepb.WriteOp{Offset: 1}}}, objstore.WriteOwned("", "", 1, nil)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,8 +80,9 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 		if n := len(op.Write.GetData()); n > nodepb.MaxIOSize {
 			return invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", n, nodepb.MaxIOSize))
 		}
+		// The request's data was decoded for this write alone: the store may write from it.
 		if b := op.Write.GetVerifyBlockSize(); b != 0 {
-			v, err := s.node.WriteVerify(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData(), b)
+			v, err := s.node.WriteVerifyOwned(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData(), b)
 			resp.Verified, resp.Message = v.Verified, v.Why
 			for _, d := range v.Differ {
 				resp.DifferingBlocks = append(resp.DifferingBlocks, d.Index)
@@ -89,7 +90,7 @@ func (s *replicaService) run(ctx context.Context, req *nodepb.ReplicaRequest, re
 			}
 			return err
 		}
-		return s.node.Write(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData())
+		return s.node.WriteOwned(ctx, r, gen, op.Write.GetOffset(), op.Write.GetData())
 	case *nodepb.ReplicaRequest_Trim:
 		return s.node.Trim(ctx, r, gen, op.Trim.GetOffset(), op.Trim.GetLength())
 	case *nodepb.ReplicaRequest_Flush:

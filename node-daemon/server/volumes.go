@@ -151,7 +151,8 @@ func (s *volumeService) Write(ctx context.Context, req *nodepb.WriteRequest) (*n
 	if len(req.GetData()) > nodepb.MaxIOSize {
 		return nil, invalid(fmt.Sprintf("write of %d bytes exceeds the limit of %d", len(req.GetData()), nodepb.MaxIOSize))
 	}
-	if err := m.Write(ctx, id, req.GetOffset(), req.GetData()); err != nil {
+	// The request's data was decoded for this write alone: the store may write from it.
+	if err := m.WriteOwned(ctx, id, req.GetOffset(), req.GetData()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &nodepb.WriteResponse{}, nil

@@ -19,6 +19,18 @@ func (v *vol) checkRange(off, length int64) error {
 
 // Write writes data at off as one durable transaction.
 func (m *Manager) Write(ctx context.Context, id string, off int64, data []byte) error {
+	return m.write(ctx, id, off, data, objstore.Write)
+}
+
+// WriteOwned is Write with data handed over (objstore.WriteOwned): the caller does not modify
+// data from the call on, not even after it returns, and the store may write from it without a
+// copy.
+func (m *Manager) WriteOwned(ctx context.Context, id string, off int64, data []byte) error {
+	return m.write(ctx, id, off, data, objstore.WriteOwned)
+}
+
+// write is Write with the op constructor of each stripe's part.
+func (m *Manager) write(ctx context.Context, id string, off int64, data []byte, opOf func(c, o string, off int64, data []byte) objstore.Op) error {
 	v, err := m.lookup(id)
 	if err != nil {
 		return err
@@ -34,7 +46,7 @@ func (m *Manager) Write(ctx context.Context, id string, off int64, data []byte) 
 	segs := split(off, int64(len(data)), v.stripeSize)
 	ops := make([]objstore.Op, 0, len(segs))
 	for _, s := range segs {
-		ops = append(ops, objstore.Write(v.coll, StripeName(s.stripe), s.off, data[s.pos:s.pos+s.length]))
+		ops = append(ops, opOf(v.coll, StripeName(s.stripe), s.off, data[s.pos:s.pos+s.length]))
 	}
 	if err := m.store.Commit(ctx, ops); err != nil {
 		return fmt.Errorf("volume: write %q at %d (%d bytes): %w", id, off, len(data), err)

@@ -185,7 +185,7 @@ func TestIOOutOfRange(t *testing.T) {
 	}
 }
 
-// TestRandomIOAgainstModel applies random writes, trims and reads to a volume and to a byte slice
+// TestRandomIOAgainstModel applies random writes (Write and WriteOwned), trims and reads to a volume and to a byte slice
 // and compares every read; it also checks thin provisioning (allocation never exceeds what was
 // written) and that the data survives reopening the manager.
 func TestRandomIOAgainstModel(t *testing.T) {
@@ -206,7 +206,11 @@ func TestRandomIOAgainstModel(t *testing.T) {
 			for j := range data {
 				data[j] = byte(rng.IntN(255) + 1)
 			}
-			if err := m.Write(ctx, "v", off, data); err != nil {
+			write := m.Write
+			if r%2 == 1 {
+				write = m.WriteOwned // handed over, as the node API's requests hand their data
+			}
+			if err := write(ctx, "v", off, data); err != nil {
 				t.Fatalf("op %d: write: %v", i, err)
 			}
 			copy(model[off:], data)

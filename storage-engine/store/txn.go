@@ -50,13 +50,13 @@ type op struct {
 	// nocache: with Options.BufferedWrites, the written data leaves the cache once committed.
 	nocache bool
 	// sums: for a write of at least sumMinLen at a sumBlock-aligned offset, the CRC-32C of each
-	// whole sumBlock of data (copySummed); nil otherwise.
+	// whole sumBlock of data (copySummed, or blockSums for WriteOwned); nil otherwise.
 	sums []uint32
 }
 
 // Transaction is an ordered batch of operations applied atomically by Store.Commit: after a crash
 // either all of them are visible or none. Build it with NewTransaction and the methods below; the
-// methods copy their arguments, so callers may reuse buffers. A Transaction is not safe for
+// methods copy their arguments, so callers may reuse buffers (WriteOwned excepted). A Transaction is not safe for
 // concurrent use and must not be changed after it is passed to Commit.
 //
 // Operations see the effects of the earlier operations of the same transaction.
@@ -104,6 +104,24 @@ func (t *Transaction) Write(c, o string, off uint64, data []byte) *Transaction {
 	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: cp, sums: sums, length: uint64(len(data))})
 }
 
+// WriteOwned is Write without its copy where it can: the transaction takes data over instead.
+// The caller must not modify data from the call on, not even after Commit returns: the store
+// writes from it and may keep referring to blocks of it (its deferred writes and the space it
+// prepares do); the store itself never writes to it. A caller hands over a buffer it allocated
+// for this write alone, such as the data a request decoded. Data that is not aligned in memory
+// (blockdev.Alignment) is copied as Write copies it, since the device writes from aligned memory.
+func (t *Transaction) WriteOwned(c, o string, off uint64, data []byte) *Transaction {
+	if !blockdev.IsAligned(data, blockdev.Alignment) || len(data) == 0 {
+		return t.Write(c, o, off, data)
+	}
+	var sums []uint32
+	if off%sumBlock == 0 && len(data) >= sumMinLen {
+		sums = blockSums(data)
+	}
+	data = data[:len(data):len(data)] // an append by the store must not reach the caller's memory
+	return t.add(op{kind: opWrite, c: c, o: o, off: off, data: data, sums: sums, length: uint64(len(data))})
+}
+
 // Checksums computed while copying.
 //
 // A large write's data is copied once (Write) and checksummed once, for its prepared units
@@ -131,6 +149,16 @@ func copySummed(dst, src []byte) []uint32 {
 		sums[i] = checksum(b)
 	}
 	copy(dst[len(sums)*sumBlock:], src[len(sums)*sumBlock:])
+	return sums
+}
+
+// blockSums returns the CRC-32C of each whole sumBlock of data: copySummed's checksums, for data
+// that is not copied.
+func blockSums(data []byte) []uint32 {
+	sums := make([]uint32, len(data)/sumBlock)
+	for i := range sums {
+		sums[i] = checksum(data[i*sumBlock : (i+1)*sumBlock])
+	}
 	return sums
 }
 

@@ -92,8 +92,9 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 		}
 		var nb []byte
 		if whole := data[lo-off : hi-off : hi-off]; lo == b && hi == b+bs && blockdev.IsAligned(whole, blockdev.Alignment) {
-			// A whole block of the transaction's aligned copy (Transaction.Write), which nothing
-			// writes to again: logged, kept in the overlay and applied as it is, not copied.
+			// A whole block of the transaction's aligned copy (Transaction.Write) or of data handed
+			// over (WriteOwned), which nothing writes to again: logged, kept in the overlay and
+			// applied as it is, not copied.
 			nb = whole
 		} else {
 			nb = blockdev.AlignedBuffer(int(bs))

@@ -56,6 +56,26 @@ func effectChecks() []check {
 				t.Fatal("the range before the first write does not read as zeros")
 			}
 		}},
+		{"owned write", func(t *testing.T, in Instance) {
+			// Data handed over reads back as Write's does, and the store never writes to it, also
+			// when a later write (handed over too) changes part of the same blocks.
+			s := in.Store
+			big, small, odd := pattern(1<<20, 3), pattern(4096, 4), pattern(1000, 6)
+			was := [][]byte{bytes.Clone(big), bytes.Clone(small), bytes.Clone(odd)}
+			commit(t, s, objstore.CreateCollection("c"), objstore.WriteOwned("c", "o", 0, big))
+			commit(t, s, objstore.WriteOwned("c", "o", 8192, small), objstore.WriteOwned("c", "o", 10000, odd))
+			want := bytes.Clone(was[0])
+			copy(want[8192:], was[1])
+			copy(want[10000:], was[2])
+			if got := read(t, s, "c", "o", 0, 1<<20); !bytes.Equal(got, want) {
+				t.Fatal("owned writes read back different")
+			}
+			for i, b := range [][]byte{big, small, odd} {
+				if !bytes.Equal(b, was[i]) {
+					t.Fatalf("the store wrote to the data of owned write %d", i)
+				}
+			}
+		}},
 		{"empty write", func(t *testing.T, in Instance) {
 			s := in.Store
 			commit(t, s, objstore.CreateCollection("c"), objstore.Write("c", "new", 100, nil))
