@@ -298,6 +298,12 @@ io-fuzz: ## Fuzz the label, signature and freelist decoders for IO_FUZZTIME each
 		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $(IO_FUZZTIME) -fuzzminimizetime 5s ./storage-engine/$${f##*:}/ || exit 1; \
 	done
 
+.PHONY: node-fuzz
+node-fuzz: ## Fuzz the node daemon's decoders (dirty-region and write-intent records) for FUZZTIME each (default 30s).
+	for f in FuzzDecodeDirtyRegions:replica FuzzDecodeIntent:replica; do \
+		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./node-daemon/$${f##*:}/ || exit 1; \
+	done
+
 NODE_CRASH_KILLS ?= 30
 
 .PHONY: node-crash-soak

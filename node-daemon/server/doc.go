@@ -15,4 +15,6 @@
 //     generation the replica recorded.
 //   - The transport is mutual TLS (see package pki); NewGRPCServer refuses to build a server
 //     without a TLS configuration that requires client certificates.
+//   - A request's write data is decoded for that write alone and handed over to the store
+//     (WriteOwned): nothing else refers to it or changes it.
 package server
