@@ -299,8 +299,8 @@ io-fuzz: ## Fuzz the label, signature and freelist decoders for IO_FUZZTIME each
 	done
 
 .PHONY: node-fuzz
-node-fuzz: ## Fuzz the node daemon's decoders (dirty-region and write-intent records) for FUZZTIME each (default 30s).
-	for f in FuzzDecodeDirtyRegions:replica FuzzDecodeIntent:replica; do \
+node-fuzz: ## Fuzz the node daemon's decoders (dirty-region and write-intent records, the server's request codec) for FUZZTIME each (default 30s).
+	for f in FuzzDecodeDirtyRegions:replica FuzzDecodeIntent:replica FuzzRequestCodec:server; do \
 		$(GO) test -run XXX -fuzz "^$${f%%:*}$$" -fuzztime $${FUZZTIME:-30s} ./node-daemon/$${f##*:}/ || exit 1; \
 	done
 

@@ -15,6 +15,7 @@
 //     generation the replica recorded.
 //   - The transport is mutual TLS (see package pki); NewGRPCServer refuses to build a server
 //     without a TLS configuration that requires client certificates.
-//   - A request's write data is decoded for that write alone and handed over to the store
-//     (WriteOwned): nothing else refers to it or changes it.
+//   - The wire format is protobuf's. A request's write data is decoded for that write alone
+//     and handed over to the store (WriteOwned): nothing else refers to it or changes it. A large
+//     replica write's data is decoded aligned for direct I/O, in one copy (requestCodec).
 package server
