@@ -154,7 +154,9 @@ func decodeReplicaWrite(msg []byte, at writeLayout, req *nodepb.ReplicaRequest) 
 	if err := merge.Unmarshal(msg[wr.end:], req); err != nil {
 		return fmt.Errorf("decode replica request: %w", err)
 	}
-	if req.GetOp() != nil || hasField(msg[d.end:wr.end], replicaWriteData) {
+	// A second data field after the data would win over it. (Fields after it that do not parse
+	// make the decoding of that part below fail, as decoding the whole does.)
+	if _, second := findBytes(msg[d.end:wr.end], wr.end-d.end, replicaWriteData); req.GetOp() != nil || second {
 		return proto.Unmarshal(msg, req)
 	}
 	w := &nodepb.ReplicaWrite{}
@@ -169,21 +171,4 @@ func decodeReplicaWrite(msg []byte, at writeLayout, req *nodepb.ReplicaRequest) 
 	}
 	req.Op = &nodepb.ReplicaRequest_Write{Write: w}
 	return nil
-}
-
-// hasField reports whether b, a sequence of fields, holds one numbered num (or does not parse:
-// then the whole message is decoded the usual way, which reports the error).
-func hasField(b []byte, num protowire.Number) bool {
-	for len(b) > 0 {
-		n, typ, k := protowire.ConsumeTag(b)
-		if k < 0 {
-			return true
-		}
-		m := protowire.ConsumeFieldValue(n, typ, b[k:])
-		if m < 0 || n == num {
-			return true
-		}
-		b = b[k+m:]
-	}
-	return false
 }

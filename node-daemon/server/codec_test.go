@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	nodepb "github.com/cobaltstore/cobalt/node-daemon/proto"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
@@ -46,6 +47,24 @@ func mustMarshal(t testing.TB, m proto.Message) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRequestCodecFieldNumbers: the field numbers the codec places are those of the generated
+// messages.
+func TestRequestCodecFieldNumbers(t *testing.T) {
+	for _, f := range []struct {
+		msg  proto.Message
+		name protoreflect.Name
+		want protowire.Number
+	}{
+		{&nodepb.ReplicaRequest{}, "write", replicaRequestWrite},
+		{&nodepb.ReplicaWrite{}, "data", replicaWriteData},
+	} {
+		fd := f.msg.ProtoReflect().Descriptor().Fields().ByName(f.name)
+		if fd == nil || fd.Number() != f.want || fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.BytesKind {
+			t.Fatalf("%T.%s: descriptor %v, the codec places field %d", f.msg, f.name, fd, f.want)
+		}
+	}
 }
 
 // TestRequestCodec: the codec decodes what protobuf decodes, whatever frames the message came in;
