@@ -12,6 +12,7 @@ import (
 
 	"github.com/cobaltstore/cobalt/storage-engine/bench/fio"
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cobaltstore/cobalt/storage-engine/metafs"
 	"github.com/cobaltstore/cobalt/storage-engine/store"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -125,6 +126,20 @@ func TestGroupPhases(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("%q lacks %q", got, want)
 		}
+	}
+	if strings.Contains(got, "metadata syncs") {
+		t.Errorf("%q speaks of metadata syncs, with none counted", got)
+	}
+	// 12 more metadata syncs, 2 of them journaled: the means are over those only.
+	before.MetaSync = metafs.SyncStats{Syncs: 8, Write: 800 * time.Microsecond, Flush: 2 * time.Millisecond, Journaled: 1, Journal: 300 * time.Microsecond}
+	after.MetaSync = metafs.SyncStats{Syncs: 20, Write: 3200 * time.Microsecond, Flush: 5600 * time.Microsecond, Journaled: 3, Journal: 900 * time.Microsecond}
+	got = GroupPhases(before, after)
+	if want := "; 12 metadata syncs, each write 200µs + flush 300µs (2 also journaled, 300µs each)"; !strings.HasSuffix(got, want) {
+		t.Errorf("%q does not end with %q", got, want)
+	}
+	after.MetaSync.Journaled = before.MetaSync.Journaled
+	if got := GroupPhases(before, after); strings.Contains(got, "journaled") {
+		t.Errorf("%q speaks of journaled syncs, with none new", got)
 	}
 }
 

@@ -54,7 +54,10 @@
 // the KV's and the deferred flusher's background work, the CPU/op column): on a small shared
 // machine that, more than the device, bounds the store. Each write workload logs its commit groups
 // (GroupPhases: transactions per group, mean time per group in staging, data writes plus the
-// device flush, publication and the wait for the KV's WAL sync), which says where its time goes.
+// device flush, publication and the wait for the KV's WAL sync), which says where its time goes;
+// with the metadata in a metafs file system, it adds that file system's syncs with their mean
+// time writing and flushing the device (metafs.SyncStats), the part of the WAL sync wait that is
+// the device's and not pebble's or the scheduler's.
 // The store keeps its metadata on the benchmarked device (MetadataOnDevice, as the node daemon
 // makes stores), in a host directory (MetadataInDir, as stores made before label version 2) or on
 // a separate metadata device (MetadataOnSeparateDevice, SuiteOptions.MetaDevicePath);

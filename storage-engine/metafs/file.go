@@ -439,7 +439,7 @@ func (f *file) Preallocate(offset, length int64) error {
 // Sync makes the file's data and size durable: the buffered data is written and the device
 // flushed, then, if the size or the space changed since the journal last recorded them, a
 // journal entry records them (a second flush). A file that is rewritten inside its recorded size
-// costs one flush.
+// costs one flush. A sync that succeeds is counted in FS.SyncStats.
 func (f *file) Sync() error {
 	if f.closed {
 		return pathErr("sync", f.name, ErrClosed)
@@ -448,12 +448,15 @@ func (f *file) Sync() error {
 	fs := f.fs
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	start := time.Now()
 	if err := fs.writeOutLocked(n, true); err != nil {
 		return pathErr("sync", f.name, err)
 	}
+	written := time.Now()
 	if err := fs.dev.Flush(); err != nil {
 		return pathErr("sync", f.name, fs.fail(fmt.Errorf("flush file data: %w", err)))
 	}
+	flushed := time.Now()
 	fs.mu.Lock()
 	if n.size > n.journaled {
 		// A WAL is recorded as long as its space (pebble reads a WAL up to its first invalid
@@ -472,11 +475,13 @@ func (f *file) Sync() error {
 	}
 	target, durable := n.lastRec, fs.mu.durable
 	fs.mu.Unlock()
-	if target > durable {
+	journaled := target > durable
+	if journaled {
 		if err := fs.syncJournal(target); err != nil {
 			return pathErr("sync", f.name, err)
 		}
 	}
+	fs.syncs.observe(written.Sub(start), flushed.Sub(written), time.Since(flushed), journaled)
 	return nil
 }
 

@@ -33,6 +33,8 @@ type FS struct {
 
 	// flushMu serializes journal writes, device flushes of the journal and compactions.
 	flushMu sync.Mutex
+	// syncs counts the file syncs and their time (stats.go).
+	syncs syncCounters
 
 	mu struct {
 		sync.Mutex

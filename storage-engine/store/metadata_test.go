@@ -46,7 +46,12 @@ func TestMetadataOnDevice(t *testing.T) {
 	if s.dataStart != uint64(label.MetaOffset+label.MetaLength) {
 		t.Fatalf("data starts at %d, want the region's end %d", s.dataStart, label.MetaOffset+label.MetaLength)
 	}
+	before := s.Metrics().MetaSync
 	commit(t, s, NewTransaction().CreateCollection("c").Write("c", "o", 0, pattern(1<<20, 3)))
+	// The commit's WAL sync is a sync of the metadata file system, counted in the store's metrics.
+	if after := s.Metrics().MetaSync; after.Syncs <= before.Syncs {
+		t.Fatalf("metadata syncs %d after a commit, %d before", after.Syncs, before.Syncs)
+	}
 	s = reopen(t, e, s)
 	mustRead(t, s, "c", "o", 0, 0, pattern(1<<20, 3))
 }
@@ -65,6 +70,10 @@ func TestMetadataInDirectory(t *testing.T) {
 	s := e.open(t)
 	if got := s.MetadataLocation(); got != "directory db" || s.MetadataOnDevice() {
 		t.Fatalf("MetadataLocation = %q, MetadataOnDevice = %v", got, s.MetadataOnDevice())
+	}
+	commit(t, s, NewTransaction().CreateCollection("c"))
+	if got := s.Metrics().MetaSync; got != (metafs.SyncStats{}) {
+		t.Fatalf("MetaSync = %+v with the metadata in a directory, want zero", got)
 	}
 	_, err = Open(context.Background(), e.dev, "", e.opts)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "keeps its metadata in a host directory") {

@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/cobaltstore/cobalt/storage-engine/metafs"
 )
 
 // Metrics is a snapshot of the store's counters, for the embedder to export as it likes.
@@ -46,6 +48,12 @@ type Metrics struct {
 
 	CachedOnodes int
 	Cache        CacheMetrics // onode and buffer caches per shard and list, memory (caches.go)
+
+	// MetaSync counts the syncs of the metadata file system (pebble's WAL syncs, one per commit
+	// group, and its flushes' and compactions' syncs) with the time they spent writing and
+	// flushing the device, which KVSyncLatency includes; zero when the metadata lives in a host
+	// directory.
+	MetaSync metafs.SyncStats
 }
 
 // LatencySummary summarizes a latency distribution. Quantiles are estimated from power-of-two
@@ -150,5 +158,8 @@ func (s *Store) Metrics() Metrics {
 		out.CommitGroupTxnsAvg = float64(m.groupTxns.Load()) / float64(out.CommitGroups)
 	}
 	out.DeferredQueue, out.DeferredQueueBytes = s.overlay.len()
+	if s.meta.fs != nil {
+		out.MetaSync = s.meta.fs.SyncStats()
+	}
 	return out
 }
