@@ -16,6 +16,10 @@
 // large object rewrites one shard rather than every checksum of the object. Punch, Insert and
 // MarkDirty record which shards changed.
 //
+// Copies: Clone shares no memory with the original. Fork, the copy a store stages a change on
+// while readers keep the original, shares the extents' checksum arrays, which nothing changes in
+// place but SetCsum, and SetCsum copies an extent's array before its first change in that onode.
+//
 // Decode and DecodeShard never panic: any input that is not a valid encoding yields an error
 // wrapping ErrCorrupt.
 // Encodings carry a format version byte; Decode refuses versions it does not know.

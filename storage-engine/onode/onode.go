@@ -22,6 +22,10 @@ type Onode struct {
 
 	// dirty lists the logical ranges whose mapping changed since the last ClearDirty (shard.go).
 	dirty []span
+	// ownCsums holds the first element of each checksum array that SetCsum copied for this
+	// onode: it writes into those in place and copies any other first (Fork). A staged change
+	// writes few extents' checksums, so a list searched in order is enough.
+	ownCsums []*uint32
 }
 
 // Extent maps [Logical, Logical+Length) of an object to [Phys, Phys+Length) on the device.
@@ -40,7 +44,7 @@ func (e Extent) LogicalEnd() uint64 { return e.Logical + e.Length }
 // since the last ClearDirty (an onode staged under one name and copied when it moves to another
 // must still have its changed shards stored).
 func (o *Onode) Clone() *Onode {
-	c := &Onode{Nid: o.Nid, Size: o.Size, dirty: slices.Clone(o.dirty)}
+	c := o.cloneAttrs()
 	if len(o.Extents) > 0 {
 		// Every extent's checksums go into one array (a fragmented object has many extents of a
 		// block or two each), each extent's slice capped at its end, so appending to one of them
@@ -60,6 +64,42 @@ func (o *Onode) Clone() *Onode {
 			c.Extents[i] = e
 		}
 	}
+	return c
+}
+
+// Fork returns a copy of o to change while o stays as it is (a published onode, staged for a
+// change). It is Clone, except that its extents share their checksum arrays with o's (each slice
+// capped at its length, so an append copies it) until SetCsum changes one, which copies that
+// extent's first: staging a small overwrite of a large object copies the checksums of the extent
+// it changes, not of every extent. So nothing may write into an extent's checksums but SetCsum,
+// neither an element nor an append to a slice cut shorter; Punch and Insert make new arrays.
+func (o *Onode) Fork() *Onode {
+	c := o.cloneAttrs()
+	if len(o.Extents) > 0 {
+		c.Extents = make([]Extent, len(o.Extents))
+		for i, e := range o.Extents {
+			e.Csums = e.Csums[:len(e.Csums):len(e.Csums)]
+			c.Extents[i] = e
+		}
+	}
+	return c
+}
+
+// SetCsum sets the checksum of block idx of extent i, first copying the extent's checksums unless
+// an earlier SetCsum of o made them (they may be shared, see Fork).
+func (o *Onode) SetCsum(i int, idx uint64, sum uint32) {
+	e := &o.Extents[i]
+	if !slices.Contains(o.ownCsums, &e.Csums[0]) {
+		e.Csums = slices.Clone(e.Csums)
+		o.ownCsums = append(o.ownCsums, &e.Csums[0])
+	}
+	e.Csums[idx] = sum
+}
+
+// cloneAttrs returns a copy of o without extents: size, dirty ranges, xattrs and omap header,
+// sharing no memory with o.
+func (o *Onode) cloneAttrs() *Onode {
+	c := &Onode{Nid: o.Nid, Size: o.Size, dirty: slices.Clone(o.dirty)}
 	if len(o.Xattrs) > 0 {
 		c.Xattrs = make(map[string][]byte, len(o.Xattrs))
 		for k, v := range o.Xattrs {

@@ -327,7 +327,9 @@ func (g *group) mutOnode(k OnodeKey, create bool) (*onode.Onode, error) {
 		g.stats.Objects++
 	}
 	if !st.owned {
-		st.o = st.o.Clone()
+		// The published onode stays as readers see it; the staged one shares its extents'
+		// checksum arrays until a write changes one (onode.Fork, SetCsum).
+		st.o = st.o.Fork()
 		st.owned = true
 	}
 	st.dirty = true

@@ -86,7 +86,7 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 		lo, hi := max(off, b), min(end, b+bs)
 		if staged, ok := g.blocks[phys]; ok {
 			copy(staged[lo-b:hi-b], data[lo-off:hi-off])
-			e.Csums[idx] = checksum(staged)
+			o.SetCsum(i, idx, checksum(staged))
 			o.MarkDirty(b, bs)
 			continue
 		}
@@ -107,7 +107,7 @@ func (g *group) writeInPlace(k OnodeKey, o *onode.Onode, off uint64, data []byte
 			}
 			copy(nb[lo-b:hi-b], data[lo-off:hi-off])
 		}
-		e.Csums[idx] = checksum(nb)
+		o.SetCsum(i, idx, checksum(nb))
 		o.MarkDirty(b, bs)
 		if old, ok := g.defers[phys]; ok {
 			if err := g.batch.Delete(kv.DeferredKey(old.seq), nil); err != nil {
