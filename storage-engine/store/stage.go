@@ -55,6 +55,9 @@ type stagedOnode struct {
 	o     *onode.Onode
 	owned bool // o is a private copy that may be mutated
 	dirty bool // must be written (or deleted) in the batch
+	// committed is the onode the KV holds under this name as the group found it (nil when none):
+	// finish does not write a record equal to its record again.
+	committed *onode.Onode
 }
 
 // The extent shards in the KV belong to a nid, not to a name (a rename moves the onode record
@@ -290,7 +293,7 @@ func (g *group) lookup(k OnodeKey) (*stagedOnode, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &stagedOnode{o: o}
+	st := &stagedOnode{o: o, committed: o}
 	g.onodes[k] = st
 	if o != nil {
 		g.base[o.Nid] = o
@@ -525,7 +528,11 @@ func (g *group) finish() error {
 		if st.o == nil {
 			err = g.batch.Delete(key, nil)
 		} else {
-			err = g.batch.Set(key, st.o.Encode(make([]byte, 0, 32)), nil)
+			// A change of the extent map only (most writes) leaves the record as the KV holds
+			// it: only the changed shards are written.
+			if rec := st.o.Encode(make([]byte, 0, 32)); st.committed == nil || !bytes.Equal(rec, st.committed.Encode(make([]byte, 0, 32))) {
+				err = g.batch.Set(key, rec, nil)
+			}
 			if err == nil {
 				err = g.stageShards(st.o)
 			}
