@@ -230,6 +230,10 @@ func (m *Mounted) Snapshot() metrics.StoreSnapshot {
 		MetadataDiskSlow:         int64(h.KV.DiskSlow),
 		MetadataWriteStalls:      int64(h.KV.WriteStalls),
 		MetadataWriteStalled:     h.KV.Stalled,
+		MetadataSyncs:            mt.MetaSync.Syncs,
+		MetadataSyncWrite:        mt.MetaSync.Write,
+		MetadataSyncFlush:        mt.MetaSync.Flush,
+		MetadataSyncJournal:      mt.MetaSync.Journal,
 	}
 }
 

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -51,6 +52,8 @@ var defs = []metricDef{
 	{"cobalt_store_metadata_disk_slow_total", "Reports of a metadata disk operation running longer than the disk-slow threshold.", prometheus.CounterValue, nil},
 	{"cobalt_store_metadata_write_stalls_total", "Write stalls of the metadata database.", prometheus.CounterValue, nil},
 	{"cobalt_store_metadata_write_stalled", "1 while the metadata database's writes are stalled.", prometheus.GaugeValue, nil},
+	{"cobalt_store_metadata_syncs_total", "Syncs of the metadata file system on the device (WAL syncs, one per commit group, and the metadata database's flushes and compactions); none with the metadata in a host directory.", prometheus.CounterValue, nil},
+	{"cobalt_store_metadata_sync_seconds_total", "Time the metadata syncs spent writing the device, flushing it, and journaling a new size, by phase (write, flush, journal).", prometheus.CounterValue, []string{"phase"}},
 	{"cobalt_store_health", "1 for the engine's current health state (OK, Degraded, Failed), 0 for the others.", prometheus.GaugeValue, []string{"state"}},
 }
 
@@ -117,6 +120,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit("cobalt_store_metadata_disk_slow_total", float64(s.MetadataDiskSlow))
 		emit("cobalt_store_metadata_write_stalls_total", float64(s.MetadataWriteStalls))
 		emit("cobalt_store_metadata_write_stalled", boolValue(s.MetadataWriteStalled))
+		emit("cobalt_store_metadata_syncs_total", float64(s.MetadataSyncs))
+		for phase, d := range map[string]time.Duration{"write": s.MetadataSyncWrite, "flush": s.MetadataSyncFlush, "journal": s.MetadataSyncJournal} {
+			emit("cobalt_store_metadata_sync_seconds_total", d.Seconds(), phase)
+		}
 		for _, state := range [...]string{HealthOK, HealthDegraded, HealthFailed} {
 			emit("cobalt_store_health", boolValue(s.Health == state), state)
 		}

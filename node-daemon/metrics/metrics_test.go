@@ -19,6 +19,7 @@ func TestCollectorReportsEachStore(t *testing.T) {
 		CommitLatency:      Latency{P50: time.Millisecond, P99: 3 * time.Millisecond, Max: 5 * time.Millisecond},
 		AllocFragmentation: 0.25, CacheShards: []Shard{{Cache: "onode", Index: 0, Hits: 10, Misses: 2}, {Cache: "onode", Index: 1, Hits: 5, Misses: 1, Bytes: 100}},
 		Health: HealthDegraded, MetadataBackgroundErrors: 4, MetadataDiskSlow: 2, MetadataWriteStalls: 1, MetadataWriteStalled: true,
+		MetadataSyncs: 40, MetadataSyncWrite: 2 * time.Second, MetadataSyncFlush: 3 * time.Second, MetadataSyncJournal: 250 * time.Millisecond,
 	}}
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(NewCollector(func() []StoreSnapshot { return snaps })); err != nil {
@@ -37,6 +38,10 @@ func TestCollectorReportsEachStore(t *testing.T) {
 		`cobalt_store_metadata_write_stalls_total{device="/dev/loop0",store="u1"}`:                 1,
 		`cobalt_store_metadata_write_stalled{device="/dev/loop0",store="u1"}`:                      1,
 		`cobalt_store_health{device="/dev/loop0",state="Degraded",store="u1"}`:                     1,
+		`cobalt_store_metadata_syncs_total{device="/dev/loop0",store="u1"}`:                        40,
+		`cobalt_store_metadata_sync_seconds_total{device="/dev/loop0",phase="write",store="u1"}`:   2,
+		`cobalt_store_metadata_sync_seconds_total{device="/dev/loop0",phase="flush",store="u1"}`:   3,
+		`cobalt_store_metadata_sync_seconds_total{device="/dev/loop0",phase="journal",store="u1"}`: 0.25,
 		`cobalt_store_health{device="/dev/loop0",state="OK",store="u1"}`:                           0,
 		`cobalt_store_health{device="/dev/loop0",state="Failed",store="u1"}`:                       0,
 	} {

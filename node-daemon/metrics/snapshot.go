@@ -62,6 +62,12 @@ type StoreSnapshot struct {
 	MetadataDiskSlow         int64
 	MetadataWriteStalls      int64
 	MetadataWriteStalled     bool
+	// MetadataSyncs counts the syncs of the metadata file system on the device (pebble's WAL
+	// syncs, one per commit group, and its flushes' and compactions'), and the other three the
+	// time they spent writing the device, flushing it, and journaling a new size; all zero with
+	// the metadata in a host directory.
+	MetadataSyncs                                             int64
+	MetadataSyncWrite, MetadataSyncFlush, MetadataSyncJournal time.Duration
 }
 
 // The engine health states a StoreSnapshot reports, best first; each is one cobalt_store_health
