@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cobaltstore/cobalt/storage-engine/blockdev"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // slowDevice takes at least writeDelay for each write and flushDelay for each flush.
@@ -44,10 +45,7 @@ func TestSyncStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sync := func(f interface {
-		Write([]byte) (int, error)
-		Sync() error
-	}, n int) {
+	sync := func(f vfs.File, n int) {
 		t.Helper()
 		if n > 0 {
 			if _, err := f.Write(pattern(n, uint64(n))); err != nil {
@@ -87,7 +85,7 @@ func TestSyncStats(t *testing.T) {
 			t.Errorf("%s: Journal %v, want at least %v", st.name, got.Journal, minJ)
 		}
 	}
-	for _, f := range []interface{ Close() error }{wal, data} {
+	for _, f := range []vfs.File{wal, data} {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
